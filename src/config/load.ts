@@ -1,0 +1,92 @@
+// read → check shape → resolve environment → check rules → normalize.
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import { UserError, type Diagnostic } from "../errors.ts";
+import { toDiagnostics } from "./issues.ts";
+import type { Project } from "./model.ts";
+import { normalize } from "./normalize.ts";
+import { applyEnvironment, originOf } from "./overlay.ts";
+import { SourceMap } from "./positions.ts";
+import { overlayAppsExist, RULES, type Problem } from "./rules.ts";
+import { Config, type ConfigInput } from "./schema.ts";
+import { suggest } from "./suggest.ts";
+
+export const CONFIG_FILE = "skiff.yml";
+
+/** skiff.yml in `from` or the nearest parent directory. */
+export function findConfig(from: string = process.cwd()): string {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    const candidate = join(dir, CONFIG_FILE);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new UserError(`no ${CONFIG_FILE} in ${resolve(from)} or any parent directory`, { hint: "run `skiff init` to write a starter file, or pass --config FILE" });
+  }
+}
+
+export interface CheckResult {
+  project?: Project;
+  diagnostics: Diagnostic[];
+}
+
+/** Checks config text and returns every problem found; never throws for bad input. */
+export function checkConfig(text: string, file: string, environment?: string): CheckResult {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const shown = file;
+  if (doc.errors.length) {
+    return {
+      diagnostics: doc.errors.map((e) => {
+        const p = e.linePos?.[0] ?? { line: 1, col: 1 };
+        return { file: shown, line: p.line, col: p.col, message: `YAML: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+.*$/, "")}` };
+      }),
+    };
+  }
+  const map = new SourceMap(doc, lines);
+  const data: unknown = doc.toJS() ?? {};
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    return { diagnostics: [{ file: shown, line: 1, col: 1, message: "the file must be a mapping with at least `project:` and `machines:`", hint: "run `skiff init` for a starter file" }] };
+  }
+  const parsed = Config.safeParse(data);
+  if (!parsed.success) return { diagnostics: toDiagnostics(parsed.error.issues, data, Config, map, shown) };
+
+  const written = data as ConfigInput;
+  const envs = Object.keys(written.environments ?? {});
+  if (environment && !envs.includes(environment)) {
+    const guess = suggest(environment, envs);
+    return {
+      diagnostics: [{ file: shown, ...map.value(["environments"]), message: `environment "${environment}" is not defined${envs.length ? ` (defined: ${envs.join(", ")})` : ""}`, hint: guess ? `did you mean "${guess}"?` : "add it under environments:" }],
+    };
+  }
+  const { config, origins } = applyEnvironment(written, environment);
+  const problems: Problem[] = [...overlayAppsExist(written), ...RULES.flatMap((rule) => rule(config))];
+  const diagnostics = problems.map((p) => {
+    const path = p.written ? p.path : originOf(origins, p.path);
+    const pos = p.key ? map.key(path, p.key) : map.value(path);
+    return { file: shown, ...pos, message: p.message, hint: p.hint };
+  });
+  diagnostics.sort((a, b) => a.line - b.line || a.col - b.col);
+  if (diagnostics.length) return { diagnostics };
+  return { diagnostics, project: normalize(config, resolve(file), dirname(resolve(file)), environment) };
+}
+
+/** Loads and checks skiff.yml; a UserError (exit 2) lists every problem. */
+export function loadProject(opts: { file?: string; environment?: string } = {}): Project {
+  const file = opts.file ? resolve(opts.file) : findConfig();
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UserError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: "check the path given to --config" });
+  }
+  const shown = relativeToCwd(file);
+  const { project, diagnostics } = checkConfig(text, shown, opts.environment);
+  if (!project) {
+    throw new UserError(`${shown}: ${diagnostics.length} problem${diagnostics.length === 1 ? "" : "s"}`, { exitCode: 2, diagnostics });
+  }
+  return { ...project, file, dir: dirname(file) };
+}
+
+function relativeToCwd(file: string): string {
+  const cwd = process.cwd() + "/";
+  return file.startsWith(cwd) ? file.slice(cwd.length) : file;
+}

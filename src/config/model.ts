@@ -1,0 +1,46 @@
+// The normalized project the rest of skiff works with: defaults applied,
+// durations in milliseconds, one environment resolved.
+
+export interface MachineSpec {
+  name: string;
+  /** `local` means this machine, without SSH. */
+  host: string;
+  local: boolean;
+  port?: number;
+  user: string;
+  identityFile?: string;
+  proxyJump?: string;
+  sshOptions: Record<string, string>;
+  labels: string[];
+  privateAddress?: string;
+}
+
+export interface HealthSpec {
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  healthyThreshold: number;
+  deadlineMs: number;
+}
+
+export interface AppSpec {
+  name: string;
+  image?: string;
+  build?: { context: string; dockerfile: string; args: Record<string, string> };
+  port: number;
+  instances: number;
+  health: HealthSpec;
+  routes: { host?: string; path: string }[];
+  env: Record<string, string>;
+}
+
+export interface Project {
+  name: string;
+  /** Absolute path of skiff.yml. */
+  file: string;
+  /** Directory holding skiff.yml; state such as known_hosts lives in `<dir>/.skiff`. */
+  dir: string;
+  environment?: string;
+  machines: Record<string, MachineSpec>;
+  apps: Record<string, AppSpec>;
+}

@@ -1,0 +1,53 @@
+// Defaults and units: the "as written" config becomes the Project the rest of skiff uses.
+import { resolve } from "node:path";
+import type { AppSpec, MachineSpec, Project } from "./model.ts";
+import type { ConfigInput } from "./schema.ts";
+import { parseDuration } from "./duration.ts";
+
+export const DEFAULTS = {
+  user: "root",
+  port: 3000,
+  instances: 1,
+  health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
+} as const;
+
+const str = (v: string | number | boolean) => String(v);
+
+export function normalize(c: ConfigInput, file: string, dir: string, environment: string | undefined): Project {
+  const machines: Record<string, MachineSpec> = {};
+  for (const [name, m] of Object.entries(c.machines)) {
+    machines[name] = {
+      name,
+      host: m.host,
+      local: m.host === "local",
+      port: m.port,
+      user: m.user ?? DEFAULTS.user,
+      identityFile: m.ssh?.identity_file,
+      proxyJump: m.ssh?.proxy_jump,
+      sshOptions: Object.fromEntries(Object.entries(m.ssh?.options ?? {}).map(([k, v]) => [k, String(v)])),
+      labels: m.labels ?? [],
+      privateAddress: m.private_address,
+    };
+  }
+  const apps: Record<string, AppSpec> = {};
+  for (const [name, a] of Object.entries(c.apps ?? {})) {
+    const h = a.health ?? {};
+    apps[name] = {
+      name,
+      image: a.image,
+      build: a.build && { context: resolve(dir, a.build.context ?? "."), dockerfile: a.build.dockerfile ?? "Dockerfile", args: a.build.args ?? {} },
+      port: a.port ?? DEFAULTS.port,
+      instances: a.instances ?? DEFAULTS.instances,
+      health: {
+        path: h.path ?? DEFAULTS.health.path,
+        intervalMs: parseDuration(h.interval ?? DEFAULTS.health.interval),
+        timeoutMs: parseDuration(h.timeout ?? DEFAULTS.health.timeout),
+        healthyThreshold: h.healthy_threshold ?? DEFAULTS.health.healthyThreshold,
+        deadlineMs: parseDuration(h.deadline ?? DEFAULTS.health.deadline),
+      },
+      routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/" })),
+      env: Object.fromEntries(Object.entries({ ...c.env, ...a.env }).map(([k, v]) => [k, str(v)])),
+    };
+  }
+  return { name: c.project, file, dir, environment, machines, apps };
+}

@@ -1,0 +1,55 @@
+// Cross-field rules, checked after the shape is right. Each rule is small and
+// named, and returns every problem it sees instead of stopping at the first.
+import type { Path } from "./positions.ts";
+import type { ConfigInput } from "./schema.ts";
+import { suggest } from "./suggest.ts";
+
+export interface Problem {
+  /** Path in the resolved config, or `doc:`-prefixed path in the document as written. */
+  path: Path;
+  /** Point at this key of the map at `path` instead of at its value. */
+  key?: string;
+  message: string;
+  hint?: string;
+  /** The path is in the document as written (not mapped through overlays). */
+  written?: boolean;
+}
+
+type Rule = (c: ConfigInput) => Problem[];
+
+/** ssh settings skiff owns: weakening them would disable host key checks or connection sharing. */
+export const RESERVED_SSH_OPTIONS = ["stricthostkeychecking", "batchmode", "userknownhostsfile", "globalknownhostsfile", "controlmaster", "controlpath", "controlpersist", "proxycommand"];
+
+const appHasOneSource: Rule = (c) =>
+  Object.entries(c.apps ?? {}).flatMap(([name, app]) => {
+    if (app.image && app.build) return [{ path: ["apps", name], message: `app "${name}" has both "image" and "build"`, hint: "keep one: image runs a published image, build makes one from source" }];
+    if (!app.image && !app.build) return [{ path: ["apps", name], message: `app "${name}" needs "image" or "build"`, hint: 'e.g. image: nginx:1.27, or build: { context: . }' }];
+    return [];
+  });
+
+const hasMachines: Rule = (c) => (Object.keys(c.machines ?? {}).length ? [] : [{ path: ["machines"], message: "no machines: add at least one under machines:", hint: "machines: { web1: { host: 203.0.113.10 } }" }]);
+
+const atMostOneLocal: Rule = (c) => {
+  const local = Object.entries(c.machines ?? {}).filter(([, m]) => m.host === "local");
+  return local.slice(1).map(([name]) => ({ path: ["machines", name, "host"], message: `machine "${name}" is a second "local" machine; only one machine can be this one` }));
+};
+
+const sshOptionsNotReserved: Rule = (c) =>
+  Object.entries(c.machines ?? {}).flatMap(([name, m]) =>
+    Object.keys(m.ssh?.options ?? {})
+      .filter((k) => RESERVED_SSH_OPTIONS.includes(k.toLowerCase()))
+      .map((k) => ({ path: ["machines", name, "ssh", "options"], key: k, message: `ssh option ${k} is managed by skiff and cannot be set here`, hint: "host keys are always verified; use `skiff machines trust` to record a new machine's key" })),
+  );
+
+/** Written against the document: an overlay for an app that does not exist is a typo. */
+export const overlayAppsExist = (doc: ConfigInput): Problem[] =>
+  Object.entries(doc.environments ?? {}).flatMap(([env, overlay]) =>
+    Object.keys(overlay.apps ?? {})
+      .filter((app) => !doc.apps?.[app])
+      .map((app) => {
+        const guess = suggest(app, Object.keys(doc.apps ?? {}));
+        return { path: ["environments", env, "apps"], key: app, written: true, message: `environment "${env}" overrides app "${app}", which is not defined under apps`, hint: guess ? `did you mean "${guess}"?` : undefined };
+      }),
+  );
+
+export const RULES: Rule[] = [hasMachines, atMostOneLocal, sshOptionsNotReserved, appHasOneSource];

@@ -1,0 +1,122 @@
+// The schema of skiff.yml "as written". It is the single source of the TS types,
+// the validation, schema/skiff.schema.json and docs/config.md. Defaults and
+// duration parsing live in normalize.ts, so the JSON Schema describes what a
+// person types, not what skiff computes.
+import { z } from "zod";
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const nameMsg = "must be lowercase letters, digits and '-', starting with a letter (at most 63 characters)";
+
+/** A name used in container names, HAProxy backends and DNS labels. */
+export const Name = z.string().regex(NAME, nameMsg);
+
+/** "500ms", "2s", "1m", "1h", or a number of seconds. */
+export const Duration = z
+  .union([
+    z.number().positive(),
+    z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, 'must be a duration such as "500ms", "2s", "1m" or "1h"'),
+  ])
+  .meta({ description: 'A duration: "500ms", "2s", "1m", "1h", or a number of seconds.' });
+
+const Port = z.number().int().min(1).max(65535);
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a valid environment variable name");
+
+export const Env = z
+  .record(EnvName, z.union([z.string(), z.number(), z.boolean()]))
+  .meta({ description: "Environment variables given to every instance. Numbers and booleans are turned into strings." });
+
+export const SshOptions = z
+  .strictObject({
+    identity_file: z.string().optional().meta({ description: "Private key to use (`ssh -i`). Default: your ssh-agent and ~/.ssh/config." }),
+    proxy_jump: z.string().optional().meta({ description: "Jump host (`ssh -J`), e.g. `bastion.example.com`." }),
+    options: z
+      .record(z.string().regex(/^[A-Za-z]+$/, "must be an ssh_config keyword such as ConnectTimeout"), z.union([z.string(), z.number()]))
+      .optional()
+      .meta({ description: "Extra `ssh -o Key=Value` options. StrictHostKeyChecking and BatchMode cannot be weakened here." }),
+  })
+  .meta({ description: "How to reach the machine over SSH. Your ~/.ssh/config applies too." });
+
+export const Machine = z
+  .strictObject({
+    host: z.string().min(1).meta({ description: "Address or ssh_config host name; `local` runs on this machine without SSH." }),
+    port: Port.optional().meta({ description: "SSH port. Default: 22 (or what ~/.ssh/config says)." }),
+    user: z.string().min(1).optional().meta({ description: "SSH user: root, or a user with passwordless sudo. Default: root." }),
+    ssh: SshOptions.optional(),
+    labels: z.array(Name).optional().meta({ description: "Labels used for placement (e.g. `web`, `db`)." }),
+    private_address: z.string().optional().meta({ description: "Address on the private network between machines. Instances bind here (or to loopback)." }),
+  })
+  .meta({ description: "A Linux machine reached over SSH." });
+
+export const Build = z
+  .strictObject({
+    context: z.string().optional().meta({ description: "Build context, relative to skiff.yml. Default: `.`" }),
+    dockerfile: z.string().optional().meta({ description: "Dockerfile path relative to the context. Default: `Dockerfile`." }),
+    args: z.record(z.string(), z.string()).optional().meta({ description: "Build arguments (`--build-arg`)." }),
+  })
+  .meta({ description: "Build the app's image from source with `docker build`." });
+
+export const Health = z
+  .strictObject({
+    path: z.string().startsWith("/", "must start with /").optional().meta({ description: "HTTP path that answers 2xx/3xx when the instance is ready. Default: `/healthz`." }),
+    interval: Duration.optional().meta({ description: "Time between checks. Default: 1s." }),
+    timeout: Duration.optional().meta({ description: "Time one check may take. Default: 2s." }),
+    healthy_threshold: z.number().int().min(1).max(100).optional().meta({ description: "Consecutive passing checks before an instance takes traffic. Default: 2." }),
+    deadline: Duration.optional().meta({ description: "How long a new instance has to become healthy before the deploy fails. Default: 60s." }),
+  })
+  .meta({ description: "The health check that gates traffic and keeps running after the deploy." });
+
+export const Route = z
+  .strictObject({
+    host: z.string().optional().meta({ description: "Host name to match (the `Host` header). Default: any host." }),
+    path: z.string().startsWith("/", "must start with /").optional().meta({ description: "Path prefix to match. Default: `/`." }),
+  })
+  .meta({ description: "Public traffic that reaches the app through HAProxy on each machine." });
+
+export const App = z
+  .strictObject({
+    image: z.string().min(1).optional().meta({ description: "Image to run as is (e.g. `nginx:1.27`). Give either `image` or `build`." }),
+    build: Build.optional(),
+    port: Port.optional().meta({ description: "Port the app listens on inside its instance. Default: 3000." }),
+    instances: z.number().int().min(0).max(1000).optional().meta({ description: "Number of instances. Default: 1." }),
+    health: Health.optional(),
+    routes: z.array(Route).optional().meta({ description: "Public routes. An app without routes gets no public traffic." }),
+    env: Env.optional(),
+  })
+  .meta({ description: "A stateless service: one image, any number of instances." });
+
+/** What an environment may override. Machines are swapped whole; apps and env are merged. */
+export const AppOverlay = z
+  .strictObject({
+    image: App.shape.image,
+    build: App.shape.build,
+    port: App.shape.port,
+    instances: App.shape.instances,
+    health: App.shape.health,
+    routes: App.shape.routes,
+    env: App.shape.env,
+  })
+  .meta({ description: "Overrides for one app in this environment; `env` is merged key by key, the rest replaces." });
+
+export const Environment = z
+  .strictObject({
+    machines: z.record(Name, Machine).optional().meta({ description: "Replaces the base machines entirely in this environment." }),
+    apps: z.record(Name, AppOverlay).optional().meta({ description: "Per-app overrides." }),
+    env: Env.optional().meta({ description: "Environment variables added to every app in this environment." }),
+  })
+  .meta({ description: "A named overlay selected with `-e NAME`." });
+
+export const Config = z
+  .strictObject({
+    project: Name.meta({ description: "Project name; prefixes containers, backends and state on the machines." }),
+    machines: z.record(Name, Machine).meta({ description: "The machines, by name." }),
+    apps: z.record(Name, App).optional().meta({ description: "The apps, by name." }),
+    env: Env.optional().meta({ description: "Environment variables given to every app." }),
+    environments: z.record(Name, Environment).optional().meta({ description: "Named overlays: `skiff deploy -e staging`." }),
+  })
+  .meta({ title: "skiff.yml", description: "A skiff project: machines, apps and environments." });
+
+export type ConfigInput = z.input<typeof Config>;
+export type MachineInput = z.input<typeof Machine>;
+export type AppInput = z.input<typeof App>;
+export type EnvironmentInput = z.input<typeof Environment>;
