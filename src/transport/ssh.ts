@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import type { MachineSpec } from "../config/model.ts";
+import { runProcess } from "./process.ts";
+import { commandLine } from "./quote.ts";
+import { RemoteError, relevantStderr, sshHint } from "./remote-error.ts";
+import { sshOptions, type SshContext } from "./ssh-args.ts";
+import type { RunOptions, RunResult, Transport } from "./types.ts";
+
+/** Runs commands on a machine through the system ssh binary. */
+export class SshTransport implements Transport {
+  readonly viaSsh = true;
+  constructor(
+    readonly machine: MachineSpec,
+    private readonly ctx: SshContext,
+  ) {
+    mkdirSync(ctx.socketDir, { recursive: true, mode: 0o700 });
+  }
+
+  private elevate(argv: readonly string[]): readonly string[] {
+    return this.machine.user === "root" ? argv : ["sudo", "-n", "--", ...argv];
+  }
+
+  /** ssh argv for a remote command line. */
+  sshArgv(remote: readonly string[]): string[] {
+    return [...sshOptions(this.machine, this.ctx), this.machine.host, "--", commandLine(this.elevate(remote))];
+  }
+
+  async run(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+    const res = await runProcess("ssh", this.sshArgv(argv), { stdin: opts.stdin, timeoutMs: opts.timeoutMs });
+    if (res.code !== 0 && !opts.allowFailure) throw this.failure(opts.step, argv, res);
+    return res;
+  }
+
+  script(body: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+    if (opts.stdin !== undefined) throw new Error("script() sends the script on stdin; pass data as a file or argument");
+    return this.run(["sh", "-s", "--", ...args], { ...opts, stdin: body });
+  }
+
+  spawn(argv: readonly string[]): ChildProcess {
+    return spawn("ssh", this.sshArgv(argv), { stdio: ["pipe", "pipe", "pipe"] });
+  }
+
+  failure(step: string, argv: readonly string[], res: RunResult): RemoteError {
+    const hint = res.code === 255 ? sshHint(this.machine.name, res.stderr) ?? "run `skiff machines check` for details" : undefined;
+    return new RemoteError(this.machine.name, step, commandLine(argv), res.code, res.signal, relevantStderr(res.stderr), true, hint);
+  }
+
+  async close(): Promise<void> {
+    await runProcess("ssh", [...sshOptions(this.machine, this.ctx), "-O", "exit", this.machine.host], { timeoutMs: 5000 });
+  }
+}

@@ -1,0 +1,33 @@
+import type { ChildProcess } from "node:child_process";
+import type { MachineSpec } from "../config/model.ts";
+
+export interface RunOptions {
+  /** Short name of the step, for errors and progress ("install haproxy"). */
+  step: string;
+  /** Data for the command's stdin: scripts, files, secrets. Never put those in argv. */
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+  /** Return the result instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+  signal: string | null;
+}
+
+/** How skiff reaches one machine. Commands are argv arrays; quoting happens inside. */
+export interface Transport {
+  readonly machine: MachineSpec;
+  readonly viaSsh: boolean;
+  /** Runs argv (elevated with sudo when the login user is not root). */
+  run(argv: readonly string[], opts: RunOptions): Promise<RunResult>;
+  /** Runs a POSIX sh script sent on stdin, with positional arguments. */
+  script(body: string, args: readonly string[], opts: RunOptions): Promise<RunResult>;
+  /** Starts argv with piped stdio, for long-lived streams such as agent RPC. */
+  spawn(argv: readonly string[]): ChildProcess;
+  /** Closes a shared connection, if any. */
+  close(): Promise<void>;
+}
