@@ -1,0 +1,12 @@
+// Where the agent lives on a machine. The CLI's setup planner uses the same names.
+export const STATE_DIR = "/var/lib/skiff";
+export const AGENT_DIR = `${STATE_DIR}/agent`;
+export const AGENT_FILE = `${AGENT_DIR}/skiff-agent.cjs`;
+export const AGENT_BIN = "/usr/local/bin/skiff-agent";
+export const RUN_DIR = "/run/skiff";
+export const SOCKET = `${RUN_DIR}/agent.sock`;
+export const SUPERVISOR_PID = `${RUN_DIR}/agent-supervisor.pid`;
+export const LOG_DIR = "/var/log/skiff";
+export const AGENT_LOG = `${LOG_DIR}/agent.log`;
+export const SYSTEMD_UNIT = "/etc/systemd/system/skiff-agent.service";
+export const INIT_SCRIPT = "/etc/init.d/skiff-agent";

@@ -1,0 +1,24 @@
+/** Maps over items with at most `limit` running at once; results keep their order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/** Settles every item, so one machine's failure does not hide another's result. */
+export async function settleAll<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<({ ok: true; value: R } | { ok: false; error: unknown })[]> {
+  return mapLimit(items, limit, async (item) => {
+    try {
+      return { ok: true as const, value: await fn(item) };
+    } catch (error) {
+      return { ok: false as const, error };
+    }
+  });
+}

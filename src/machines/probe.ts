@@ -1,0 +1,90 @@
+// One round trip that reads everything setup and `machines check` need to know
+// about a machine. The script prints key=value lines; parseFacts turns them
+// into data the planners take.
+import { AGENT_BIN, AGENT_FILE, INIT_SCRIPT, LOG_DIR, STATE_DIR, SYSTEMD_UNIT } from "../agent/paths.ts";
+import type { AgentInfo } from "../agent/handlers.ts";
+
+export const PROBE_SCRIPT = `
+set -u
+v() { command -v "$1" >/dev/null 2>&1; }
+sha() { if [ -f "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi; }
+if [ -r /etc/os-release ]; then . /etc/os-release; fi
+echo "os_id=\${ID:-unknown}"
+echo "os_like=\${ID_LIKE:-}"
+echo "os_version=\${VERSION_ID:-}"
+echo "os_name=\${PRETTY_NAME:-unknown}"
+echo "arch=$(uname -m)"
+echo "init=$(cat /proc/1/comm 2>/dev/null)"
+echo "uid=$(id -u)"
+v apt-get && echo "apt=yes"
+v systemctl && echo "systemctl=yes"
+if v docker; then
+  echo "docker_client=$(docker version --format '{{.Client.Version}}' 2>/dev/null)"
+  echo "docker_server=$(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+fi
+v haproxy && echo "haproxy=$(haproxy -v 2>/dev/null | head -n1 | sed -n 's/^HA-*Proxy version \\([^ ]*\\).*/\\1/p')"
+for n in node nodejs; do if v $n; then echo "node=$($n --version 2>/dev/null)"; echo "node_path=$(command -v $n)"; break; fi; done
+echo "agent_sha=$(sha ${AGENT_FILE})"
+echo "agent_bin_sha=$(sha ${AGENT_BIN})"
+echo "unit_sha=$(sha ${SYSTEMD_UNIT})"
+echo "init_sha=$(sha ${INIT_SCRIPT})"
+[ -d ${STATE_DIR}/releases ] && [ -d ${LOG_DIR} ] && echo "state_dir=yes"
+if [ -x ${AGENT_BIN} ]; then echo "agent_info=$(timeout 5 ${AGENT_BIN} call version 2>/dev/null)"; fi
+d=${STATE_DIR}; [ -d "$d" ] || d=/
+echo "disk_free_kb=$(df -Pk "$d" | awk 'NR==2 {print $4}')"
+echo "disk_total_kb=$(df -Pk "$d" | awk 'NR==2 {print $2}')"
+echo "mem_total_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+echo "mem_avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)"
+echo "cpus=$(nproc 2>/dev/null || echo 1)"
+`;
+
+export interface MachineFacts {
+  os: { id: string; like: string[]; version: string; name: string };
+  arch: string;
+  /** True when PID 1 is systemd and systemctl exists. */
+  systemd: boolean;
+  root: boolean;
+  apt: boolean;
+  docker?: { client: string; server?: string };
+  haproxy?: string;
+  node?: { version: string; major: number; path: string };
+  sha: { agent?: string; agentBin?: string; unit?: string; init?: string };
+  stateDir: boolean;
+  /** What the running agent says about itself, when one answers. */
+  agent?: AgentInfo;
+  disk: { freeKb: number; totalKb: number };
+  memory: { totalKb: number; availKb: number };
+  cpus: number;
+}
+
+export function parseFacts(out: string): MachineFacts {
+  const kv = new Map<string, string>();
+  for (const line of out.split("\n")) {
+    const i = line.indexOf("=");
+    if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  const get = (k: string) => kv.get(k) || undefined;
+  const num = (k: string) => Number(kv.get(k) ?? 0) || 0;
+  let agent: AgentInfo | undefined;
+  try {
+    const raw = get("agent_info");
+    if (raw) agent = JSON.parse(raw) as AgentInfo;
+  } catch {}
+  const nodeVersion = get("node");
+  return {
+    os: { id: get("os_id") ?? "unknown", like: (get("os_like") ?? "").split(/\s+/).filter(Boolean), version: get("os_version") ?? "", name: get("os_name") ?? "unknown" },
+    arch: get("arch") ?? "unknown",
+    systemd: get("init") === "systemd" && get("systemctl") === "yes",
+    root: get("uid") === "0",
+    apt: get("apt") === "yes",
+    docker: get("docker_client") || get("docker_server") ? { client: get("docker_client") ?? "unknown", server: get("docker_server") } : undefined,
+    haproxy: get("haproxy"),
+    node: nodeVersion ? { version: nodeVersion, major: Number(/^v?(\d+)/.exec(nodeVersion)?.[1] ?? 0), path: get("node_path") ?? "node" } : undefined,
+    sha: { agent: get("agent_sha"), agentBin: get("agent_bin_sha"), unit: get("unit_sha"), init: get("init_sha") },
+    stateDir: get("state_dir") === "yes",
+    agent,
+    disk: { freeKb: num("disk_free_kb"), totalKb: num("disk_total_kb") },
+    memory: { totalKb: num("mem_total_kb"), availKb: num("mem_avail_kb") },
+    cpus: num("cpus") || 1,
+  };
+}
