@@ -90,7 +90,9 @@ export function toDiagnostics(issues: readonly Issue[], data: unknown, schema: A
         const parent = path.slice(0, -1);
         const key = path[path.length - 1];
         if (value === undefined && key !== undefined) {
-          out.push({ ...where(map.value(parent)), message: `missing required key "${key}"${parent.length ? ` in ${parent.join(".")}` : ""}` });
+          // Point at the owner's own key ("web1:"), where a person looks for it.
+          const owner = parent.length ? map.key(parent.slice(0, -1), String(parent[parent.length - 1])) : map.value(parent);
+          out.push({ ...where(owner), message: `missing required key "${key}"${parent.length ? ` in ${parent.join(".")}` : ""}` });
         } else {
           out.push({ ...where(map.value(path)), message: `${label}: expected ${article[issue.expected] ?? issue.expected}, got ${describe(value)}` });
         }

@@ -36,11 +36,12 @@ export function checkConfig(text: string, file: string, environment?: string): C
   if (doc.errors.length) {
     return {
       diagnostics: doc.errors.map((e) => {
-        const p = e.linePos?.[0] ?? { line: 1, col: 1 };
+        const p = lines.linePos(e.pos[0]);
         return { file: shown, line: p.line, col: p.col, message: `YAML: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+.*$/, "")}` };
       }),
     };
   }
+  if (doc.contents === null) return { diagnostics: [{ file: shown, line: 1, col: 1, message: "the file is empty: it needs at least `project:` and `machines:`", hint: "run `skiff init` for a starter file" }] };
   const map = new SourceMap(doc, lines);
   const data: unknown = doc.toJS() ?? {};
   if (data === null || typeof data !== "object" || Array.isArray(data)) {

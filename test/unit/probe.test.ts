@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { describe, it } from "node:test";
+import { parseFacts, PROBE_SCRIPT } from "../../src/machines/probe.ts";
+
+describe("machine probe", () => {
+  it("parses the probe's key=value output", () => {
+    const f = parseFacts(
+      [
+        "os_id=ubuntu", "os_like=debian", "os_version=24.04", "os_name=Ubuntu 24.04 LTS", "arch=aarch64", "init=systemd", "uid=0", "apt=yes", "systemctl=yes",
+        "docker_client=24.0.7", "docker_server=", "haproxy=2.8.5-1ubuntu3", "node=v18.19.1", "node_path=/usr/bin/node",
+        "agent_sha=abc", "agent_bin_sha=", "unit_sha=def", "init_sha=", "state_dir=yes",
+        'agent_info={"version":"0.1.0","sha256":"abc","node":"v18.19.1","pid":42,"startedAt":"2026-01-01T00:00:00.000Z"}',
+        "disk_free_kb=1048576", "disk_total_kb=2097152", "mem_total_kb=4000000", "mem_avail_kb=3000000", "cpus=4",
+      ].join("\n"),
+    );
+    assert.deepEqual(f, {
+      os: { id: "ubuntu", like: ["debian"], version: "24.04", name: "Ubuntu 24.04 LTS" },
+      arch: "aarch64",
+      systemd: true,
+      root: true,
+      apt: true,
+      docker: { client: "24.0.7", server: undefined },
+      haproxy: "2.8.5-1ubuntu3",
+      node: { version: "v18.19.1", major: 18, path: "/usr/bin/node" },
+      sha: { agent: "abc", agentBin: undefined, unit: "def", init: undefined },
+      stateDir: true,
+      agent: { version: "0.1.0", sha256: "abc", node: "v18.19.1", pid: 42, startedAt: "2026-01-01T00:00:00.000Z" },
+      disk: { freeKb: 1048576, totalKb: 2097152 },
+      memory: { totalKb: 4000000, availKb: 3000000 },
+      cpus: 4,
+    });
+  });
+
+  it("the probe script runs under a POSIX sh and reports this machine", () => {
+    const res = spawnSync("sh", ["-s"], { input: PROBE_SCRIPT, encoding: "utf8" });
+    assert.equal(res.status, 0, res.stderr);
+    const f = parseFacts(res.stdout);
+    assert.equal(f.arch, spawnSync("uname", ["-m"], { encoding: "utf8" }).stdout.trim());
+    assert.equal(f.node?.major, Number(process.versions.node.split(".")[0]));
+    assert.ok(f.memory.totalKb > 0 && f.disk.totalKb > 0);
+  });
+});
