@@ -1,0 +1,43 @@
+// Shared by the end-to-end suites: a project directory aimed at the bed, and the
+// built CLI run as a user would run it.
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bedConfig, type Bed } from "../../testbed/bed.ts";
+
+const BIN = new URL("../../bin/skiff.js", import.meta.url).pathname;
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Project {
+  dir: string;
+  /** ControlMaster sockets for this project only, so tests do not share connections by accident. */
+  socketDir: string;
+  skiff(args: string[], opts?: { socketDir?: string }): Promise<Run>;
+}
+
+export function makeProject(bed: Bed, extra = ""): Project {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-e2e-"));
+  writeFileSync(join(dir, "skiff.yml"), bedConfig(bed, { extra }));
+  const socketDir = mkdtempSync(join(tmpdir(), "skiff-sock-"));
+  return {
+    dir,
+    socketDir,
+    skiff: (args, opts = {}) =>
+      new Promise((resolve) => {
+        const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, SKIFF_SOCKET_DIR: opts.socketDir ?? socketDir, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        p.stdout.on("data", (b) => (stdout += b));
+        p.stderr.on("data", (b) => (stderr += b));
+        p.on("close", (code) => resolve({ code, stdout, stderr }));
+      }),
+  };
+}
+
+export const freshSocketDir = () => mkdtempSync(join(tmpdir(), "skiff-sock-"));
