@@ -108,7 +108,7 @@ async function ensureDisk(m: BedMachine): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const mounted = await sh(`findmnt -n -o TARGET ${dir}`, { allowFailure: true });
   if (mounted) return dir;
-  if (!existsSync(img)) await sh(`truncate -s ${DISK_MB}M ${img} && mkfs.ext4 -q -F ${img}`);
+  if (!existsSync(img)) await sh(`truncate -s ${DISK_MB}M ${img} && mkfs.ext4 -q -m 0 -F ${img}`);
   const ok = await sh(`mount -o loop ${img} ${dir} && echo ok`, { allowFailure: true });
   if (!ok) writeFileSync(join(dir, ".no-private-disk"), "loop mount unavailable; fill-disk is not supported on this host\n");
   return dir;
