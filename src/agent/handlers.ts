@@ -1,9 +1,11 @@
-// What the agent answers. Request → response, no I/O of its own beyond reading
-// the machine's facts, so tests can call it in-process.
+// What the agent answers: request → response. The core does the work; this
+// file only maps method names onto it, so tests can call it in-process.
 import { createHash } from "node:crypto";
 import { readFileSync, statfsSync } from "node:fs";
 import { arch, freemem, hostname, totalmem, uptime } from "node:os";
-import { STATE_DIR } from "./paths.ts";
+import type { ActivateParams, AgentCore } from "./core.ts";
+import type { Jobs } from "./jobs.ts";
+import type { LockInfo, ReleaseSpec } from "./model.ts";
 
 declare const __AGENT_VERSION__: string;
 export const AGENT_VERSION = typeof __AGENT_VERSION__ === "string" ? __AGENT_VERSION__ : "dev";
@@ -27,22 +29,52 @@ export function agentInfo(file: string, startedAt: Date): AgentInfo {
 
 export type Handler = (params: unknown) => unknown | Promise<unknown>;
 
-export function handlers(info: AgentInfo): Record<string, Handler> {
-  return {
+function machineFacts(stateDir: string) {
+  let disk: { freeBytes: number; totalBytes: number } | undefined;
+  try {
+    const s = statfsSync(stateDir);
+    disk = { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+  } catch {}
+  return { hostname: hostname(), arch: arch(), uptimeS: Math.round(uptime()), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk };
+}
+
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record<string, Handler> {
+  const base: Record<string, Handler> = {
     ping: () => "pong",
     version: () => info,
-    state: () => {
-      let disk: { freeBytes: number; totalBytes: number } | undefined;
-      try {
-        const s = statfsSync(STATE_DIR);
-        disk = { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
-      } catch {}
-      return {
-        agent: info,
-        machine: { hostname: hostname(), arch: arch(), uptimeS: Math.round(uptime()), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk },
-        // Releases and instances arrive with the deploy work; the shape is fixed now.
-        apps: {},
-      };
+    state: async () => ({ agent: info, machine: machineFacts(core?.store.dir ?? "/"), apps: core ? await core.view() : [] }),
+  };
+  if (!core || !jobs) return base;
+  const p = <T>(x: unknown) => x as T;
+  return {
+    ...base,
+    "image.has": async (x) => core.runtime.hasImage(p<{ image: string }>(x).image),
+    "image.id": async (x) => (await core.runtime.imageId?.(p<{ image: string }>(x).image)) ?? null,
+    "release.put": (x) => (core.store.putRelease(p<{ spec: ReleaseSpec }>(x).spec), true),
+    "release.list": (x) => {
+      const { project, app } = p<{ project: string; app: string }>(x);
+      return { releases: core.store.releases(project, app), active: core.store.state(project, app).active };
     },
+    "release.get": (x) => {
+      const { project, app, release } = p<{ project: string; app: string; release: number }>(x);
+      return core.store.release(project, app, release) ?? null;
+    },
+    activate: (x) => {
+      const params = p<ActivateParams>(x);
+      core.rememberMachineName(params.machine);
+      return { job: jobs.start(() => core.activate(params)) };
+    },
+    "job.wait": (x) => {
+      const { job, timeoutMs } = p<{ job: string; timeoutMs?: number }>(x);
+      return jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000));
+    },
+    history: (x) => core.store.history(p<{ project?: string; app?: string }>(x ?? {})),
+    "lock.acquire": (x) => core.store.acquireLock(p<{ info: LockInfo }>(x).info),
+    "lock.heartbeat": (x) => core.store.heartbeat(p<{ holder: string }>(x).holder),
+    "lock.release": (x) => {
+      const { holder, force } = p<{ holder?: string; force?: boolean }>(x);
+      return core.store.releaseLock(holder, force);
+    },
+    "lock.info": () => core.store.lockInfo() ?? null,
   };
 }

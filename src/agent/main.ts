@@ -1,9 +1,15 @@
 // skiff-agent: one long-lived process per machine. Bundled into one file
 // (dist/skiff-agent.cjs) that needs only Node ≥ 18 on the machine.
-import { agentInfo, AGENT_VERSION, handlers } from "./handlers.ts";
+import { join } from "node:path";
+import { DockerRuntime } from "../runtime/docker.ts";
 import { call, connect } from "./bridge.ts";
-import { SOCKET, SUPERVISOR_PID } from "./paths.ts";
+import { AgentCore } from "./core.ts";
+import { agentInfo, AGENT_VERSION, handlers } from "./handlers.ts";
+import { Jobs } from "./jobs.ts";
+import { RUN_DIR, SOCKET, STATE_DIR, SUPERVISOR_PID } from "./paths.ts";
+import { ProxyController } from "./proxy.ts";
 import { listen } from "./server.ts";
+import { Store } from "./store.ts";
 import { supervise } from "./supervise.ts";
 
 const log = (s: string) => process.stderr.write(`${new Date().toISOString()} skiff-agent[${process.pid}] ${s}\n`);
@@ -14,8 +20,18 @@ const self = process.argv[1]!;
 switch (cmd) {
   case "serve": {
     const info = agentInfo(self, new Date());
-    listen(socket, handlers(info)).then(
+    const stateDir = process.env.SKIFF_STATE_DIR || STATE_DIR;
+    const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
+    const store = new Store(stateDir);
+    const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid") }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
+    const core = new AgentCore(store, new DockerRuntime(), proxy, log);
+    core
+      .reconcile()
+      .catch((e: Error) => log(`reconcile: ${e.message}`))
+      .then(() => listen(socket, handlers(info, core, new Jobs())))
+      .then(
       (server) => {
+        core.startSupervisor();
         log(`agent ${info.version} (${info.sha256.slice(0, 12)}) listening on ${socket}`);
         const stop = () => server.close(() => process.exit(0));
         process.on("SIGTERM", stop);

@@ -7,6 +7,12 @@ import { trustCommand } from "./machines-trust.ts";
 import { renderError } from "./render-error.ts";
 import { setupCommand } from "./setup.ts";
 import { validateCommand } from "./validate.ts";
+import { buildCommand } from "./build.ts";
+import { deployCommand } from "./deploy.ts";
+import { historyCommand } from "./history.ts";
+import { lockCommand } from "./lock.ts";
+import { rollbackCommand } from "./rollback.ts";
+import { statusCommand } from "./status.ts";
 
 declare const __SKIFF_VERSION__: string;
 
@@ -70,6 +76,45 @@ program
   .description("alias of `machines check`")
   .argument("[machines...]")
   .action(act((names: string[]) => checkCommand(makeCtx(globals()), names)));
+
+program
+  .command("build")
+  .description("build images of apps that have a build section (tag: git commit)")
+  .argument("[apps...]")
+  .action(act((apps: string[]) => buildCommand(makeCtx(globals()), apps)));
+
+program
+  .command("deploy")
+  .description("build, ship and roll out a new release with zero downtime")
+  .argument("[apps...]", "apps to deploy (default: all)")
+  .option("--skip-unreachable", "deploy to the machines that answer and leave the others")
+  .option("--wait", "wait for another deploy's lock instead of failing")
+  .action(act((apps: string[], o: { skipUnreachable?: boolean; wait?: boolean }) => deployCommand(makeCtx(globals()), apps, o)));
+
+program
+  .command("rollback")
+  .description("activate the previous (or given) release, whole: image and config")
+  .argument("[apps...]")
+  .option("--to <release>", "release number to activate", (v) => Number(v))
+  .option("--skip-unreachable", "roll back the machines that answer")
+  .action(act((apps: string[], o: { to?: number; skipUnreachable?: boolean }) => rollbackCommand(makeCtx(globals()), apps, o)));
+
+program
+  .command("history")
+  .description("deploys, rollbacks and restarts, merged across machines")
+  .argument("[app]")
+  .option("-n, --limit <n>", "rows to show", (v) => Number(v), 30)
+  .action(act((app: string | undefined, o: { limit: number }) => historyCommand(makeCtx(globals()), app, o)));
+
+program
+  .command("status")
+  .description("what runs where: release, instances, health, restarts, uptime")
+  .argument("[app]")
+  .action(act((app: string | undefined) => statusCommand(makeCtx(globals()), app)));
+
+const lock = program.command("lock").description("the deploy lock");
+lock.command("status").description("who holds the deploy lock").action(act(() => lockCommand(makeCtx(globals()), "status")));
+lock.command("release").description("break the deploy lock (after a deploy died)").action(act(() => lockCommand(makeCtx(globals()), "release")));
 
 try {
   await program.parseAsync(process.argv);

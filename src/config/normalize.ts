@@ -9,6 +9,7 @@ export const DEFAULTS = {
   port: 3000,
   instances: 1,
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
+  deploy: { maxParallel: 1, drain: "30s", stop: "10s", keepReleases: 10 },
 } as const;
 
 const str = (v: string | number | boolean) => String(v);
@@ -47,6 +48,13 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       },
       routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/" })),
       env: Object.fromEntries(Object.entries({ ...c.env, ...a.env }).map(([k, v]) => [k, str(v)])),
+      deploy: {
+        maxParallel: a.deploy?.max_parallel ?? DEFAULTS.deploy.maxParallel,
+        drainMs: parseDuration(a.deploy?.drain_timeout ?? DEFAULTS.deploy.drain),
+        stopTimeoutS: Math.ceil(parseDuration(a.deploy?.stop_timeout ?? DEFAULTS.deploy.stop) / 1000),
+        keepWarm: a.deploy?.keep_warm ?? false,
+        keepReleases: a.deploy?.keep_releases ?? DEFAULTS.deploy.keepReleases,
+      },
     };
   }
   return { name: c.project, file, dir, environment, machines, apps };

@@ -73,15 +73,26 @@ export const Route = z
   })
   .meta({ description: "Public traffic that reaches the app through HAProxy on each machine." });
 
+export const DeploySettings = z
+  .strictObject({
+    max_parallel: z.number().int().min(1).max(100).optional().meta({ description: "Machines switched at a time during a rollout. Default: 1." }),
+    drain_timeout: Duration.optional().meta({ description: "How long open requests may take to finish on an old instance before it stops. Default: 30s." }),
+    stop_timeout: Duration.optional().meta({ description: "Time between SIGTERM and SIGKILL when an instance stops. Default: 10s." }),
+    keep_warm: z.boolean().optional().meta({ description: "Keep the previous release's instances running out of traffic, so a rollback is a pure traffic flip. Default: false." }),
+    keep_releases: z.number().int().min(2).max(100).optional().meta({ description: "Releases kept on each machine for rollback (older ones and their images are pruned). Default: 10." }),
+  })
+  .meta({ description: "How a new release replaces the old one." });
+
 export const App = z
   .strictObject({
     image: z.string().min(1).optional().meta({ description: "Image to run as is (e.g. `nginx:1.27`). Give either `image` or `build`." }),
     build: Build.optional(),
     port: Port.optional().meta({ description: "Port the app listens on inside its instance. Default: 3000." }),
-    instances: z.number().int().min(0).max(1000).optional().meta({ description: "Number of instances. Default: 1." }),
+    instances: z.number().int().min(0).max(1000).optional().meta({ description: "Instances on each of the app's machines. Default: 1." }),
     health: Health.optional(),
     routes: z.array(Route).optional().meta({ description: "Public routes. An app without routes gets no public traffic." }),
     env: Env.optional(),
+    deploy: DeploySettings.optional(),
   })
   .meta({ description: "A stateless service: one image, any number of instances." });
 
@@ -95,6 +106,7 @@ export const AppOverlay = z
     health: App.shape.health,
     routes: App.shape.routes,
     env: App.shape.env,
+    deploy: App.shape.deploy,
   })
   .meta({ description: "Overrides for one app in this environment; `env` is merged key by key, the rest replaces." });
 

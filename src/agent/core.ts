@@ -1,0 +1,411 @@
+// The agent's work on its machine: start instances, gate them on health,
+// switch HAProxy start-first, drain and stop the old, keep checking afterwards.
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { backendName } from "../proxy/model.ts";
+import type { Runtime } from "../runtime/types.ts";
+import { httpCheck } from "./health.ts";
+import type { AppState, HistoryEntry, InstanceRecord, ReleaseSpec } from "./model.ts";
+import { KeyedMutex } from "./mutex.ts";
+import type { ProxyController } from "./proxy.ts";
+import type { Store } from "./store.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const BIND = "127.0.0.1";
+const PORTS = { from: 20000, to: 29999 };
+const FAILS_BEFORE_RESTART = 3;
+
+export interface ActivateParams {
+  project: string;
+  app: string;
+  release: number;
+  machine: string;
+  action: "deploy" | "rollback";
+  deployId?: string;
+  by?: string;
+  /** Keep the outgoing release's instances running, out of traffic, for an instant rollback. */
+  keepWarm?: boolean;
+  /** Set when this activation undoes a deploy that failed elsewhere: the undone release is recorded as rolled back. */
+  revert?: { release: number; reason: string };
+}
+
+export interface ActivateResult {
+  ok: boolean;
+  changed: boolean;
+  release: number;
+  machine: string;
+  reason?: string;
+  failedInstance?: string;
+  logs?: string;
+  durationMs: number;
+  /** Milliseconds from the start until the new release took traffic. */
+  switchedAtMs?: number;
+}
+
+interface Health {
+  healthy: boolean;
+  detail: string;
+  at: number;
+  fails: number;
+  busy: boolean;
+  healthySince?: number;
+  consecutiveRestarts: number;
+}
+
+export class AgentCore {
+  readonly mutex = new KeyedMutex();
+  readonly health = new Map<string, Health>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    readonly store: Store,
+    readonly runtime: Runtime,
+    readonly proxy: ProxyController,
+    private readonly log: (s: string) => void = () => {},
+  ) {}
+
+  // ---- instances ----
+
+  private usedPorts(): Set<number> {
+    const used = new Set<number>();
+    for (const { project, app } of this.store.apps()) {
+      const st = this.store.state(project, app);
+      for (const i of [...st.instances, ...st.warm, ...st.pending]) used.add(i.hostPort);
+    }
+    return used;
+  }
+
+  private async portFree(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, BIND, () => s.close(() => resolve(true)));
+    });
+  }
+
+  private async allocatePort(taken: Set<number>): Promise<number> {
+    for (let i = 0; i < 200; i++) {
+      const port = PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from));
+      if (!taken.has(port) && (await this.portFree(port))) {
+        taken.add(port);
+        return port;
+      }
+    }
+    throw new Error("no free host port for a new instance");
+  }
+
+  private async startInstance(spec: ReleaseSpec, machine: string, taken: Set<number>): Promise<InstanceRecord> {
+    const name = `skiff-${spec.project}-${spec.app}-${spec.release}-${randomBytes(3).toString("hex")}`;
+    const hostPort = await this.allocatePort(taken);
+    await this.runtime.start({
+      name,
+      image: spec.imageId,
+      containerPort: spec.port,
+      hostPort,
+      bindAddress: BIND,
+      env: { PORT: String(spec.port), ...spec.env, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), SKIFF_MACHINE: machine, SKIFF_INSTANCE: name },
+      labels: { "skiff.managed": "1", "skiff.project": spec.project, "skiff.app": spec.app, "skiff.release": String(spec.release) },
+    });
+    return { name, release: spec.release, hostPort, startedAt: new Date().toISOString(), restarts: 0 };
+  }
+
+  /** Waits for `healthy_threshold` passing checks in a row, or fails on exit or at the deadline. */
+  async waitHealthy(inst: InstanceRecord, spec: ReleaseSpec, deadlineAt: number): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const h = spec.health;
+    let passes = 0;
+    let last = "no check yet";
+    for (;;) {
+      const st = await this.runtime.status(inst.name);
+      if (!st.running) {
+        const oom = st.oomKilled ? ", killed for using too much memory" : "";
+        return { ok: false, reason: `instance ${inst.name} exited with code ${st.exitCode ?? "?"}${oom} before becoming healthy` };
+      }
+      const r = await httpCheck(BIND, inst.hostPort, h.path, h.timeoutMs);
+      if (r.ok) {
+        if (++passes >= h.healthyThreshold) return { ok: true };
+      } else {
+        passes = 0;
+        last = r.detail;
+      }
+      if (Date.now() + h.intervalMs > deadlineAt) {
+        return { ok: false, reason: `instance ${inst.name} was not healthy within the ${Math.round(h.deadlineMs / 1000)}s deadline (last check of ${h.path}: ${last})` };
+      }
+      await sleep(h.intervalMs);
+    }
+  }
+
+  private async discard(insts: InstanceRecord[], backend: string, stopTimeoutS: number): Promise<void> {
+    await Promise.all(
+      insts.map(async (i) => {
+        await this.proxy.release(backend, i.name).catch(() => {});
+        await this.runtime.stop(i.name, stopTimeoutS).catch(() => {});
+        await this.runtime.remove(i.name).catch(() => {});
+        this.health.delete(i.name);
+      }),
+    );
+  }
+
+  // ---- activation ----
+
+  activate(p: ActivateParams): Promise<ActivateResult> {
+    return this.mutex.run(`${p.project}/${p.app}`, () => this.activateLocked(p));
+  }
+
+  private async activateLocked(p: ActivateParams): Promise<ActivateResult> {
+    const t0 = Date.now();
+    const spec = this.store.release(p.project, p.app, p.release);
+    if (!spec) throw new Error(`release ${p.release} of ${p.app} is not on this machine`);
+    const st = this.store.state(p.project, p.app);
+    const backend = backendName(p.project, p.app);
+    const result = (r: Omit<ActivateResult, "durationMs" | "machine" | "release">): ActivateResult => ({ ...r, release: p.release, machine: p.machine, durationMs: Date.now() - t0 });
+    const record = (e: Partial<HistoryEntry> & Pick<HistoryEntry, "result">) =>
+      this.store.appendHistory({ at: new Date().toISOString(), machine: p.machine, project: p.project, app: p.app, release: p.release, action: p.action, deployId: p.deployId, by: p.by, durationMs: Date.now() - t0, image: spec.image, imageId: spec.imageId, commit: spec.git?.commit, ...e });
+
+    if (st.active === p.release && (await this.allServing(st, backend, spec.instances))) {
+      return result({ ok: true, changed: false });
+    }
+    if (!(await this.runtime.hasImage(spec.imageId))) {
+      const reason = `image ${spec.image} (${spec.imageId.slice(7, 19)}) is not on this machine`;
+      record({ result: "failed", reason });
+      return result({ ok: false, changed: false, reason });
+    }
+    await this.proxy.ensureRunning();
+    await this.proxy.ensureBackend(backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, freeSlots: spec.instances });
+
+    // Warm instances of the target release (a rollback) take traffic again without a start.
+    const reuse: InstanceRecord[] = [];
+    for (const w of st.warm.filter((i) => i.release === p.release)) if ((await this.runtime.status(w.name)).running) reuse.push(w);
+    const taken = this.usedPorts();
+    const fresh: InstanceRecord[] = [];
+    const deadlineAt = Date.now() + spec.health.deadlineMs;
+    let failure: { reason: string; inst?: InstanceRecord } | undefined;
+    try {
+      for (let i = reuse.length; i < spec.instances; i++) {
+        const inst = await this.startInstance(spec, p.machine, taken);
+        fresh.push(inst);
+        st.pending.push(inst);
+        this.store.saveState(st);
+      }
+      const checks = await Promise.all([...reuse, ...fresh].map(async (inst) => ({ inst, r: await this.waitHealthy(inst, spec, deadlineAt) })));
+      const bad = checks.find((c) => !c.r.ok);
+      if (bad && !bad.r.ok) failure = { reason: bad.r.reason, inst: bad.inst };
+    } catch (e) {
+      failure = { reason: `could not start an instance: ${(e as Error).message}` };
+    }
+
+    const incoming = [...reuse, ...fresh];
+    let switchedAtMs: number | undefined;
+    if (!failure) {
+      const enabled: InstanceRecord[] = [];
+      try {
+        for (const inst of incoming) {
+          inst.slot = await this.proxy.enable(backend, inst.name, BIND, inst.hostPort);
+          enabled.push(inst);
+        }
+        switchedAtMs = Date.now() - t0;
+      } catch (e) {
+        failure = { reason: (e as Error).message, inst: incoming[enabled.length] };
+        for (const inst of enabled) await this.proxy.release(backend, inst.name).catch(() => {});
+      }
+    }
+
+    if (failure) {
+      const logs = failure.inst ? await this.runtime.logs(failure.inst.name, 50).catch(() => "") : "";
+      await this.discard(fresh, backend, spec.stopTimeoutS);
+      st.pending = [];
+      this.store.saveState(st);
+      record({ result: "failed", reason: failure.reason });
+      this.log(`${p.app} release ${p.release}: failed: ${failure.reason}`);
+      return result({ ok: false, changed: false, reason: failure.reason, failedInstance: failure.inst?.name, logs });
+    }
+
+    // The new release serves. Commit, then drain and stop the old one.
+    const outgoing = st.instances;
+    const staleWarm = st.warm.filter((w) => !reuse.includes(w));
+    const outgoingSpec = st.active !== null ? this.store.release(p.project, p.app, st.active) : undefined;
+    st.active = p.release;
+    st.instances = incoming;
+    st.pending = [];
+    st.warm = [];
+    this.store.saveState(st);
+    for (const inst of incoming) this.health.set(inst.name, { healthy: true, detail: "passed deploy check", at: Date.now(), fails: 0, busy: false, healthySince: Date.now(), consecutiveRestarts: 0 });
+
+    await Promise.all(outgoing.map((o) => this.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
+    if (p.keepWarm) st.warm = outgoing;
+    else await this.discard(outgoing, backend, (outgoingSpec ?? spec).stopTimeoutS);
+    await this.discard(staleWarm, backend, spec.stopTimeoutS);
+    this.store.saveState(st);
+
+    if (p.revert) {
+      this.store.appendHistory({ at: new Date().toISOString(), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });
+    }
+    record({ result: "ok" });
+    await this.prune(p.project, p.app, st, spec.keepReleases);
+    this.log(`${p.app} release ${p.release}: active (${incoming.length} instance(s))`);
+    return result({ ok: true, changed: true, switchedAtMs });
+  }
+
+  private async allServing(st: AppState, backend: string, count: number): Promise<boolean> {
+    if (st.instances.length !== count) return false;
+    for (const i of st.instances) {
+      if (!(await this.runtime.status(i.name)).running) return false;
+      if (this.proxy.slotOf(backend, i.name)?.state !== "ready") return false;
+    }
+    return true;
+  }
+
+  /** Keeps the newest releases (and their images); older ones go. */
+  private async prune(project: string, app: string, st: AppState, keep: number): Promise<void> {
+    const inUse = [st.active, ...st.warm.map((w) => w.release)].filter((n): n is number => n !== null);
+    const keptImages = new Set<string>();
+    const dropped = this.store.releases(project, app).slice(0, -keep).filter((n) => !inUse.includes(n));
+    const droppedSpecs = dropped.map((n) => this.store.release(project, app, n)).filter((s): s is ReleaseSpec => !!s);
+    this.store.pruneReleases(project, app, keep, inUse);
+    for (const n of this.store.releases(project, app)) keptImages.add(this.store.release(project, app, n)?.imageId ?? "");
+    for (const s of droppedSpecs) if (!keptImages.has(s.imageId)) await this.runtime.removeImage?.(s.imageId).catch(() => {});
+  }
+
+  // ---- after the deploy: health checks and restarts ----
+
+  startSupervisor(tickMs = 250): void {
+    this.timer = setInterval(() => void this.superviseOnce().catch((e: Error) => this.log(`supervisor: ${e.message}`)), tickMs);
+    this.timer.unref();
+  }
+
+  stopSupervisor(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async superviseOnce(): Promise<void> {
+    for (const { project, app } of this.store.apps()) {
+      const key = `${project}/${app}`;
+      if (this.mutex.isLocked(key)) continue;
+      const st = this.store.state(project, app);
+      if (st.active === null) continue;
+      const spec = this.store.release(project, app, st.active);
+      if (!spec) continue;
+      for (const inst of st.instances) {
+        const h = this.health.get(inst.name) ?? { healthy: true, detail: "not checked yet", at: 0, fails: 0, busy: false, consecutiveRestarts: 0 };
+        this.health.set(inst.name, h);
+        if (h.busy || Date.now() - h.at < spec.health.intervalMs) continue;
+        h.at = Date.now();
+        const s = await this.runtime.status(inst.name);
+        if (!s.running) {
+          const reason = s.exists ? `exited with code ${s.exitCode ?? "?"}${s.oomKilled ? " (out of memory)" : ""}` : "instance is gone";
+          void this.restart(project, app, inst.name, reason, s.exitCode, s.oomKilled);
+          continue;
+        }
+        const r = await httpCheck(BIND, inst.hostPort, spec.health.path, spec.health.timeoutMs);
+        if (r.ok) {
+          if (!h.healthy) h.healthySince = Date.now();
+          Object.assign(h, { healthy: true, detail: r.detail, fails: 0 });
+          if (h.healthySince && Date.now() - h.healthySince > 60_000) h.consecutiveRestarts = 0;
+        } else {
+          h.fails++;
+          Object.assign(h, { detail: r.detail });
+          if (h.fails >= FAILS_BEFORE_RESTART) void this.restart(project, app, inst.name, `unhealthy: ${spec.health.path} answered ${r.detail} ${h.fails} times in a row`, null, false);
+        }
+      }
+    }
+  }
+
+  /** Out of traffic, wait (backoff), start again, gate on health, back into traffic. */
+  private async restart(project: string, app: string, name: string, reason: string, code: number | null, oomKilled: boolean): Promise<void> {
+    const h = this.health.get(name)!;
+    h.busy = true;
+    h.healthy = false;
+    h.detail = reason;
+    const backend = backendName(project, app);
+    try {
+      const delay = Math.min(30_000, 1000 * 2 ** h.consecutiveRestarts);
+      h.consecutiveRestarts++;
+      await this.mutex.run(`${project}/${app}`, async () => {
+        const st = this.store.state(project, app);
+        const inst = st.instances.find((i) => i.name === name);
+        if (!inst) return;
+        await this.proxy.disable(backend, name);
+        inst.restarts++;
+        inst.lastExit = { code, oomKilled, at: new Date().toISOString(), reason };
+        this.store.saveState(st);
+        this.store.appendHistory({ at: new Date().toISOString(), machine: this.machineName(), project, app, release: inst.release, action: "restart", result: "ok", reason: `${name} ${reason}; restarting in ${delay / 1000}s (restart ${inst.restarts})` });
+        this.log(`${name}: ${reason}; restarting in ${delay} ms`);
+      });
+      await sleep(delay);
+      await this.mutex.run(`${project}/${app}`, async () => {
+        const st = this.store.state(project, app);
+        const inst = st.instances.find((i) => i.name === name);
+        const spec = st.active !== null ? this.store.release(project, app, st.active) : undefined;
+        if (!inst || !spec) return;
+        const s = await this.runtime.status(name);
+        if (s.running) await this.runtime.stop(name, spec.stopTimeoutS);
+        if (!s.exists) {
+          this.log(`${name}: container is gone; the next deploy or rollback replaces it`);
+          return;
+        }
+        await this.runtime.restart(name);
+        const ok = await this.waitHealthy(inst, spec, Date.now() + spec.health.deadlineMs);
+        if (!ok.ok) {
+          h.detail = ok.reason;
+          return;
+        }
+        await this.proxy.enable(backend, name, BIND, inst.hostPort);
+        Object.assign(h, { healthy: true, detail: "healthy after restart", fails: 0, healthySince: Date.now() });
+      });
+    } catch (e) {
+      this.log(`${name}: restart failed: ${(e as Error).message}`);
+    } finally {
+      h.busy = false;
+      h.at = Date.now();
+    }
+  }
+
+  private machineName(): string {
+    return this.store.readJson<{ machine: string }>(`${this.store.dir}/machine.json`)?.machine ?? "unknown";
+  }
+
+  rememberMachineName(machine: string): void {
+    if (this.machineName() !== machine) this.store.writeJson(`${this.store.dir}/machine.json`, { machine }, 0o644);
+  }
+
+  // ---- start-up ----
+
+  /** After an agent (re)start: unfinished activations are undone, HAProxy matches the saved state. */
+  async reconcile(): Promise<void> {
+    for (const { project, app } of this.store.apps()) {
+      const st = this.store.state(project, app);
+      if (st.pending.length) {
+        this.log(`${app}: removing ${st.pending.length} instance(s) of an unfinished activation`);
+        const spec = st.active !== null ? this.store.release(project, app, st.active) : undefined;
+        await this.discard(st.pending, backendName(project, app), spec?.stopTimeoutS ?? 10);
+        st.pending = [];
+        this.store.saveState(st);
+      }
+    }
+    if (this.store.apps().some(({ project, app }) => this.store.state(project, app).active !== null)) {
+      await this.proxy.ensureRunning();
+      await this.proxy.sync();
+    }
+  }
+
+  /** What `skiff status` shows for this machine. */
+  async view(): Promise<unknown[]> {
+    const out: unknown[] = [];
+    for (const { project, app } of this.store.apps()) {
+      const st = this.store.state(project, app);
+      const describe = async (i: InstanceRecord) => {
+        const s = await this.runtime.status(i.name);
+        const h = this.health.get(i.name);
+        return { ...i, running: s.running, startedAt: s.startedAt ?? i.startedAt, healthy: Boolean(s.running && h?.healthy), health: h?.detail ?? "unknown", slotState: this.proxy.slotOf(backendName(project, app), i.name)?.state ?? "none" };
+      };
+      out.push({
+        project,
+        app,
+        active: st.active,
+        releases: this.store.releases(project, app),
+        instances: await Promise.all(st.instances.map(describe)),
+        warm: await Promise.all(st.warm.map(describe)),
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,42 @@
+// Long operations (activations) run as jobs inside the agent, so a dropped SSH
+// connection or a killed CLI never stops one half-way.
+import { randomUUID } from "node:crypto";
+
+interface Job {
+  done: boolean;
+  result?: unknown;
+  error?: string;
+  waiters: (() => void)[];
+}
+
+export class Jobs {
+  private jobs = new Map<string, Job>();
+
+  start(fn: () => Promise<unknown>): string {
+    const id = randomUUID();
+    const job: Job = { done: false, waiters: [] };
+    this.jobs.set(id, job);
+    fn().then(
+      (r) => (job.result = r),
+      (e: Error) => (job.error = e.message),
+    ).finally(() => {
+      job.done = true;
+      job.waiters.splice(0).forEach((w) => w());
+      setTimeout(() => this.jobs.delete(id), 3_600_000).unref();
+    });
+    return id;
+  }
+
+  /** Waits up to timeoutMs; `done: false` means ask again. */
+  async wait(id: string, timeoutMs: number): Promise<{ done: boolean; result?: unknown; error?: string }> {
+    const job = this.jobs.get(id);
+    if (!job) return { done: true, error: `unknown job ${id} (the agent restarted?)` };
+    if (!job.done) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeoutMs);
+        job.waiters.push(() => (clearTimeout(t), resolve()));
+      });
+    }
+    return { done: job.done, result: job.result, error: job.error };
+  }
+}

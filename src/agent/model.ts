@@ -1,0 +1,76 @@
+// What the CLI sends the agent and what the agent keeps, shared by both sides.
+import type { HealthSpec } from "../config/model.ts";
+
+/** One app's full spec at one release: immutable once stored. */
+export interface ReleaseSpec {
+  project: string;
+  app: string;
+  release: number;
+  /** Image reference as built or written (repo:tag). */
+  image: string;
+  /** Image ID (sha256:…): what actually runs. */
+  imageId: string;
+  port: number;
+  /** Instances on this machine. */
+  instances: number;
+  env: Record<string, string>;
+  health: HealthSpec;
+  routes: { host?: string; path: string }[];
+  drainMs: number;
+  stopTimeoutS: number;
+  keepReleases: number;
+  git?: { commit: string; dirty: boolean };
+  createdBy: string;
+  createdAt: string;
+}
+
+export interface InstanceRecord {
+  /** Container name (skiff-<project>-<app>-<release>-<id>). */
+  name: string;
+  release: number;
+  hostPort: number;
+  /** HAProxy server slot (s1…), once it has one. */
+  slot?: string;
+  startedAt: string;
+  restarts: number;
+  lastExit?: { code: number | null; oomKilled: boolean; at: string; reason: string };
+}
+
+export interface AppState {
+  project: string;
+  app: string;
+  active: number | null;
+  instances: InstanceRecord[];
+  /** Previous release's instances kept running out of traffic, for an instant rollback. */
+  warm: InstanceRecord[];
+  /** Instances started by an activation not yet finished (removed on agent start). */
+  pending: InstanceRecord[];
+}
+
+export type HistoryResult = "ok" | "failed" | "rolled back" | "unchanged";
+
+export interface HistoryEntry {
+  at: string;
+  machine: string;
+  project: string;
+  app: string;
+  release: number;
+  action: "deploy" | "rollback" | "restart";
+  result: HistoryResult;
+  reason?: string;
+  deployId?: string;
+  by?: string;
+  durationMs?: number;
+  image?: string;
+  imageId?: string;
+  commit?: string;
+}
+
+export interface LockInfo {
+  holder: string;
+  host: string;
+  pid: number;
+  command: string;
+  since: string;
+  heartbeat: string;
+}

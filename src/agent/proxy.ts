@@ -1,0 +1,259 @@
+// The agent owns its machine's HAProxy: the process, haproxy.cfg (always a
+// mirror of the live state, so a restart comes back identical) and every
+// switch, made through the Runtime API without a reload. A reload (seamless,
+// listening sockets handed over with -x) happens only when backends change.
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { renderConfig } from "../proxy/config.ts";
+import { MIN_SLOTS, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
+import { RuntimeApi } from "../proxy/runtime-api.ts";
+
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ProxyPaths {
+  dir: string;
+  statsSocket: string;
+  pidFile: string;
+}
+
+export class ProxyController {
+  readonly api: RuntimeApi;
+  private state: ProxyState;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly paths: ProxyPaths,
+    httpPort: number,
+    private readonly log: (s: string) => void = () => {},
+  ) {
+    mkdirSync(paths.dir, { recursive: true });
+    this.api = new RuntimeApi(paths.statsSocket);
+    const saved = this.readState();
+    this.state = { httpPort, backends: saved?.backends ?? [] };
+  }
+
+  private get cfgPath() {
+    return join(this.paths.dir, "haproxy.cfg");
+  }
+  private get statePath() {
+    return join(this.paths.dir, "state.json");
+  }
+
+  private readState(): ProxyState | undefined {
+    try {
+      return JSON.parse(readFileSync(this.statePath, "utf8")) as ProxyState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  snapshot(): ProxyState {
+    return structuredClone(this.state);
+  }
+
+  /** One proxy change at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  /** Writes haproxy.cfg (validated first) and the state it came from. */
+  private async persist(): Promise<void> {
+    const text = renderConfig(this.state, { statsSocket: this.paths.statsSocket, pidFile: this.paths.pidFile });
+    const tmp = `${this.cfgPath}.new`;
+    writeFileSync(tmp, text);
+    try {
+      await run("haproxy", ["-c", "-q", "-f", tmp]);
+    } catch (e) {
+      throw new Error(`generated haproxy.cfg is invalid: ${(e as { stderr?: string }).stderr ?? String(e)}`);
+    }
+    renameSync(tmp, this.cfgPath);
+    writeFileSync(this.statePath, JSON.stringify(this.state, null, 2));
+  }
+
+  private pid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(this.paths.pidFile, "utf8").trim().split("\n")[0]);
+      if (!pid) return undefined;
+      process.kill(pid, 0);
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("haproxy") ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async waitSocket(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      try {
+        await this.api.command("show info", 1000);
+        return;
+      } catch {
+        await sleep(50);
+      }
+    }
+    throw new Error("HAProxy did not open its runtime socket within 5 s");
+  }
+
+  /** Starts HAProxy from the mirrored config when it is not running. */
+  ensureRunning(): Promise<void> {
+    return this.serial(async () => {
+      if (this.pid()) return;
+      await this.persist();
+      this.log("starting HAProxy");
+      await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
+      await this.waitSocket();
+    });
+  }
+
+  private async reload(): Promise<void> {
+    await this.persist();
+    const old = this.pid();
+    if (!old) {
+      await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
+    } else {
+      // -x takes the listening sockets over from the old process: no connection is refused.
+      await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile, "-x", this.paths.statsSocket, "-sf", String(old)]);
+    }
+    await this.waitSocket();
+  }
+
+  /** Makes sure a backend exists with these routes and enough free slots; reloads only when that changes. */
+  ensureBackend(name: string, opts: { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; freeSlots: number }): Promise<void> {
+    return this.serial(async () => {
+      let b = this.state.backends.find((x) => x.name === name);
+      let changed = false;
+      if (!b) {
+        b = { name, routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, slots: [] };
+        this.state.backends.push(b);
+        changed = true;
+      }
+      if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs) {
+        Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs });
+        changed = true;
+      }
+      const free = b.slots.filter((s) => !s.instance).length;
+      const want = Math.max(MIN_SLOTS, b.slots.length + Math.max(0, opts.freeSlots - free));
+      for (let i = b.slots.length; i < want; i++) {
+        b.slots.push({ name: `s${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint" });
+        changed = true;
+      }
+      if (changed) {
+        this.log(`proxy: backend ${name} changed, reloading HAProxy`);
+        await this.reload();
+      }
+    });
+  }
+
+  private backend(name: string): ProxyBackend {
+    const b = this.state.backends.find((x) => x.name === name);
+    if (!b) throw new Error(`no proxy backend ${name}`);
+    return b;
+  }
+
+  slotOf(backend: string, instance: string): Slot | undefined {
+    return this.state.backends.find((x) => x.name === backend)?.slots.find((s) => s.instance === instance);
+  }
+
+  /** Puts an instance into a free slot and waits until HAProxy's own check says UP. */
+  enable(backend: string, instance: string, addr: string, port: number, timeoutMs = 10_000): Promise<string> {
+    return this.serial(async () => {
+      const b = this.backend(backend);
+      let slot = b.slots.find((s) => s.instance === instance);
+      if (!slot) {
+        slot = b.slots.find((s) => !s.instance);
+        if (!slot) throw new Error(`no free slot in ${backend}`);
+        // Never re-address a live slot: keep-alive clients would stay on the old server.
+        await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+        await this.api.setAddr(backend, slot.name, addr, port);
+        Object.assign(slot, { addr, port, instance, state: "maint" });
+      }
+      await this.api.expectEmpty(`set server ${backend}/${slot.name} state ready`);
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const st = (await this.api.serverStates(backend)).get(slot.name);
+        if (st?.op === 2) break;
+        if (Date.now() > until) {
+          await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+          throw new Error(`HAProxy did not see ${instance} as UP within ${timeoutMs} ms (its health check fails)`);
+        }
+        await sleep(20);
+      }
+      slot.state = "ready";
+      await this.persist();
+      return slot.name;
+    });
+  }
+
+  /** Stops new requests to an instance, waits for its open sessions to finish (up to timeoutMs), then takes it out.
+   *  Only the state changes are serialized, so several instances drain at once. */
+  async drainAndRemove(backend: string, instance: string, timeoutMs: number): Promise<{ waitedMs: number; leftSessions: number }> {
+    const slot = await this.serial(async () => {
+      const s = this.slotOf(backend, instance);
+      if (!s) return undefined;
+      await this.api.expectEmpty(`set server ${backend}/${s.name} state drain`);
+      s.state = "drain";
+      return s;
+    });
+    if (!slot) return { waitedMs: 0, leftSessions: 0 };
+    const started = Date.now();
+    let left = 0;
+    for (;;) {
+      left = (await this.api.sessions(backend)).get(slot.name) ?? 0;
+      if (left === 0 || Date.now() - started > timeoutMs) break;
+      await sleep(50);
+    }
+    await this.release(backend, instance);
+    return { waitedMs: Date.now() - started, leftSessions: left };
+  }
+
+  /** Takes an instance out at once (it is dead or failing). */
+  disable(backend: string, instance: string): Promise<void> {
+    return this.serial(async () => {
+      const slot = this.slotOf(backend, instance);
+      if (!slot) return;
+      await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+      slot.state = "maint";
+      await this.persist();
+    });
+  }
+
+  /** Frees an instance's slot (already out of traffic). */
+  release(backend: string, instance: string): Promise<void> {
+    return this.serial(async () => {
+      const slot = this.slotOf(backend, instance);
+      if (!slot) return;
+      await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+      Object.assign(slot, { state: "maint", instance: undefined, port: 1, addr: "127.0.0.1" });
+      await this.persist();
+    });
+  }
+
+  /** After an agent restart: the running HAProxy is made to match the saved state. */
+  sync(): Promise<void> {
+    return this.serial(async () => {
+      if (!this.pid() || !existsSync(this.paths.statsSocket)) return;
+      for (const b of this.state.backends) {
+        const live = await this.api.serverStates(b.name);
+        if (!live.size) {
+          await this.reload();
+          return;
+        }
+        for (const s of b.slots) {
+          const l = live.get(s.name);
+          if (!l) continue;
+          if (l.addr !== s.addr || l.port !== s.port) {
+            await this.api.expectEmpty(`set server ${b.name}/${s.name} state maint`);
+            await this.api.setAddr(b.name, s.name, s.addr, s.port);
+          }
+          await this.api.expectEmpty(`set server ${b.name}/${s.name} state ${s.state === "drain" ? "maint" : s.state}`);
+          if (s.state === "drain") s.state = "maint";
+        }
+      }
+      await this.persist();
+    });
+  }
+}

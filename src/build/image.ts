@@ -1,0 +1,83 @@
+// skiff build: one image per app with a build section, tagged by git commit
+// (plus -dirty-<hash> for uncommitted changes, and a hash of build args), and
+// skipped when that tag already exists.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { relative } from "node:path";
+import type { AppSpec, Project } from "../config/model.ts";
+import { UserError } from "../errors.ts";
+import type { Reporter } from "../exec/events.ts";
+import { runProcess } from "../transport/process.ts";
+import { relevantStderr } from "../transport/remote-error.ts";
+import { gitState, type GitState } from "./git.ts";
+
+export interface AppImage {
+  app: string;
+  /** repo:tag as built or as written in `image:`. */
+  ref: string;
+  /** Local image ID, when the image is on this machine. */
+  id?: string;
+  git?: GitState;
+  built: boolean;
+}
+
+export const DOCKER = process.env.SKIFF_DOCKER || "docker";
+
+export async function localImageId(ref: string): Promise<string | undefined> {
+  const r = await runProcess(DOCKER, ["image", "inspect", "--format", "{{.Id}}", ref]);
+  return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
+export function imageTag(app: AppSpec, g: GitState | undefined, contextHash: () => string): string {
+  const base = g ? (g.dirty ? `${g.commit}-dirty-${g.changesHash}` : g.commit) : `nogit-${contextHash()}`;
+  const args = Object.entries(app.build?.args ?? {}).sort();
+  const extra = args.length || app.build?.dockerfile !== "Dockerfile" ? createHash("sha256").update(JSON.stringify([app.build?.dockerfile, args])).digest("hex").slice(0, 6) : "";
+  return extra ? `${base}-${extra}` : base;
+}
+
+function dockerBuild(ref: string, app: AppSpec, onLine: (l: string) => void): Promise<{ code: number | null; output: string }> {
+  const b = app.build!;
+  const args = ["build", "-t", ref, "-f", `${b.context}/${b.dockerfile}`, ...Object.entries(b.args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]), "--label", `skiff.app=${app.name}`, b.context];
+  return new Promise((resolve, reject) => {
+    const p = spawn(DOCKER, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const take = (d: Buffer) => {
+      output += d.toString();
+      for (const l of d.toString().split("\n")) if (l.trim()) onLine(l);
+    };
+    p.stdout.on("data", take);
+    p.stderr.on("data", take);
+    p.on("error", (e: NodeJS.ErrnoException) => reject(e.code === "ENOENT" ? new UserError(`${DOCKER} is not installed here; skiff builds images with the local Docker`, { hint: "install Docker, or set image: for the app" }) : e));
+    p.on("close", (code) => resolve({ code, output }));
+  });
+}
+
+export async function buildApps(project: Project, apps: AppSpec[], reporter: Reporter): Promise<AppImage[]> {
+  const out: AppImage[] = [];
+  for (const app of apps) {
+    if (!app.build) {
+      out.push({ app: app.name, ref: app.image!, id: await localImageId(app.image!), built: false });
+      continue;
+    }
+    const g = gitState(app.build.context);
+    const tag = imageTag(app, g, () => createHash("sha256").update(app.build!.context).digest("hex").slice(0, 8));
+    const ref = `skiff/${project.name}-${app.name}:${tag}`;
+    const existing = await localImageId(ref);
+    if (existing) {
+      reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${ref} exists, skipped`, status: "ok" });
+      out.push({ app: app.name, ref, id: existing, git: g, built: false });
+      continue;
+    }
+    const started = Date.now();
+    reporter.emit({ type: "step", machine: "local", step: `build ${app.name} (${relative(project.dir, app.build.context) || "."})`, status: "start" });
+    const res = await dockerBuild(ref, app, () => {});
+    if (res.code !== 0) {
+      reporter.emit({ type: "step", machine: "local", step: `build ${app.name}`, status: "failed", ms: Date.now() - started });
+      throw new UserError(`build of ${app.name} failed (docker build exit ${res.code})\n${relevantStderr(res.output, 25).map((l) => `  │ ${l}`).join("\n")}`, { hint: `fix the Dockerfile or the build context (${app.build.context})` });
+    }
+    const id = await localImageId(ref);
+    reporter.emit({ type: "step", machine: "local", step: `build ${app.name} → ${ref}`, status: "ok", ms: Date.now() - started });
+    out.push({ app: app.name, ref, id, git: g, built: true });
+  }
+  return out;
+}

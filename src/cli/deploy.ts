@@ -1,0 +1,24 @@
+// skiff deploy [app…]: build, ship, and roll out with zero downtime.
+import { deploy } from "../exec/deploy.ts";
+import type { Ctx } from "./context.ts";
+import { onInterrupt } from "./interrupt.ts";
+import { renderRollout } from "./render-rollout.ts";
+
+export async function deployCommand(ctx: Ctx, apps: string[], opts: { skipUnreachable?: boolean; wait?: boolean }): Promise<number> {
+  const started = Date.now();
+  const interrupt = onInterrupt(ctx);
+  try {
+    const { outcomes } = await deploy(ctx.project, { apps, skipUnreachable: opts.skipUnreachable, waitForLock: opts.wait, reporter: ctx.reporter, interrupted: interrupt.fired });
+    const err = (l: string) => void process.stderr.write(l + "\n");
+    let ok = true;
+    for (const o of outcomes) {
+      if (ctx.json) ctx.out(JSON.stringify({ app: o.app, release: o.release, image: o.image, ...o.result }));
+      else if ("switched" in o.result) renderRollout(o.app, o.release, o.result, ctx.out, err);
+      ok &&= o.result.ok;
+    }
+    if (!ctx.json) ctx.out(`deploy ${ok ? "done" : "FAILED"} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    return ok ? 0 : 1;
+  } finally {
+    interrupt.dispose();
+  }
+}

@@ -1,0 +1,62 @@
+// skiff status: what runs where — release, instances, health, restarts, uptime.
+import { agentClients } from "../exec/deploy.ts";
+import { settleAll } from "../exec/parallel.ts";
+import type { Ctx } from "./context.ts";
+import { table } from "./table.ts";
+
+interface InstanceView {
+  name: string;
+  release: number;
+  hostPort: number;
+  running: boolean;
+  healthy: boolean;
+  health: string;
+  restarts: number;
+  startedAt: string;
+  slotState: string;
+  lastExit?: { code: number | null; oomKilled: boolean; reason: string };
+}
+export interface AppView {
+  project: string;
+  app: string;
+  active: number | null;
+  releases: number[];
+  instances: InstanceView[];
+  warm: InstanceView[];
+}
+
+const uptime = (since: string) => {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+};
+
+export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<number> {
+  const clients = agentClients(ctx.project);
+  const res = await settleAll(clients, 20, (c) => c.call<{ apps: AppView[] }>("state"));
+  clients.forEach((c) => c.close());
+  const machines = clients.map((c, i) => {
+    const r = res[i]!;
+    return r.ok ? { machine: c.machine, apps: r.value.apps.filter((a) => a.project === ctx.project.name && (!app || a.app === app)) } : { machine: c.machine, error: (r.error as Error).message };
+  });
+  if (ctx.json) {
+    ctx.out(JSON.stringify(machines));
+  } else {
+    const rows: string[][] = [];
+    for (const m of machines) {
+      if ("error" in m) {
+        rows.push(["-", m.machine, "-", "-", "unreachable", "-", "-", "-"]);
+        continue;
+      }
+      for (const a of m.apps) {
+        if (!a.instances.length) rows.push([a.app, m.machine, String(a.active ?? "-"), "-", "no instances", "-", "-", "-"]);
+        for (const i of [...a.instances, ...a.warm.map((w) => ({ ...w, warm: true }))]) {
+          const state = "warm" in i ? "warm (no traffic)" : !i.running ? "down" : i.healthy ? "healthy" : `unhealthy: ${i.health}`;
+          const last = i.lastExit ? `${i.lastExit.oomKilled ? "OOM killed" : `exit ${i.lastExit.code ?? "?"}`}: ${i.lastExit.reason}` : "";
+          rows.push([a.app, m.machine, String(i.release), i.name, state, String(i.restarts), i.running ? uptime(i.startedAt) : "-", last]);
+        }
+      }
+    }
+    ctx.out(table(["APP", "MACHINE", "RELEASE", "INSTANCE", "STATE", "RESTARTS", "UPTIME", "LAST EXIT"], rows));
+  }
+  return machines.some((m) => "error" in m) ? 1 : 0;
+}

@@ -1,0 +1,63 @@
+// The CLI's RPC channel to one machine's agent: `skiff-agent connect` over the
+// machine's transport (ssh, or a local process), JSON lines both ways.
+import type { ChildProcess } from "node:child_process";
+import { AGENT_BIN } from "../agent/paths.ts";
+import { encode, lineReader, type Response } from "../agent/protocol.ts";
+import { UserError } from "../errors.ts";
+import { relevantStderr, sshHint } from "../transport/remote-error.ts";
+import type { Transport } from "../transport/types.ts";
+
+export class AgentClient {
+  private child?: ChildProcess;
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }>();
+  private stderr = "";
+  private closed?: Error;
+
+  constructor(readonly transport: Transport) {}
+
+  get machine(): string {
+    return this.transport.machine.name;
+  }
+
+  private open(): ChildProcess {
+    if (this.child) return this.child;
+    const child = this.transport.spawn([AGENT_BIN, "connect"]);
+    child.stdout!.on("data", lineReader((v) => this.onResponse(v as Response)));
+    child.stderr!.on("data", (b: Buffer) => (this.stderr += b.toString()));
+    child.stdin!.on("error", () => {});
+    child.on("close", (code) => {
+      const lines = relevantStderr(this.stderr);
+      const why = code === 255 ? sshHint(this.machine, this.stderr) : lines.some((l) => /cannot reach the agent|No such file|not found/.test(l)) ? `the agent is not running on ${this.machine}: run \`skiff setup ${this.machine}\`` : undefined;
+      this.closed = new UserError(`${this.machine}: lost the connection to the agent (exit ${code}${code === 255 ? ": ssh itself failed" : ""})${lines.length ? "\n" + lines.map((l) => `  │ ${l}`).join("\n") : ""}`, { hint: why });
+      for (const p of this.pending.values()) p.reject(this.closed);
+      this.pending.clear();
+      this.child = undefined;
+    });
+    this.child = child;
+    return child;
+  }
+
+  private onResponse(res: Response): void {
+    const p = this.pending.get(res.id);
+    if (!p) return;
+    this.pending.delete(res.id);
+    if ("error" in res) p.reject(new UserError(`${this.machine}: agent refused ${p.method}: ${res.error.message}`));
+    else p.resolve(res.result);
+  }
+
+  call<T>(method: string, params?: unknown): Promise<T> {
+    this.closed = undefined;
+    const child = this.open();
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, method });
+      child.stdin!.write(encode({ id, method, params }));
+    });
+  }
+
+  close(): void {
+    this.child?.stdin?.end();
+    this.child = undefined;
+  }
+}

@@ -1,0 +1,117 @@
+// skiff deploy: lock → build → ship → per app: store the release everywhere,
+// roll it out machine batch by machine batch → unlock. Each machine always
+// serves one complete release; a failure returns switched machines to theirs.
+import { randomUUID } from "node:crypto";
+import type { ReleaseSpec } from "../agent/model.ts";
+import { buildApps, type AppImage } from "../build/image.ts";
+import type { AppSpec, Project } from "../config/model.ts";
+import { UserError } from "../errors.ts";
+import { ship } from "../ship/ship.ts";
+import { connect, sshContext } from "../transport/connect.ts";
+import { AgentClient } from "./agent-client.ts";
+import type { Reporter } from "./events.ts";
+import { acquireLocks, whoAmI } from "./lock.ts";
+import { rollout, type RolloutResult } from "./rollout.ts";
+
+export interface DeployOptions {
+  apps: string[];
+  skipUnreachable?: boolean;
+  waitForLock?: boolean;
+  reporter: Reporter;
+  /** Set by the CLI on Ctrl-C: no new machine batch starts; switched machines go back. */
+  interrupted?: () => boolean;
+}
+
+export interface AppOutcome {
+  app: string;
+  release: number;
+  image: string;
+  result: RolloutResult | { ok: true; unchanged: true };
+}
+
+export function selectApps(project: Project, names: string[]): AppSpec[] {
+  const all = Object.values(project.apps);
+  if (!all.length) throw new UserError("no apps in skiff.yml", { hint: "add one under apps:" });
+  if (!names.length) return all;
+  return names.map((n) => {
+    const a = project.apps[n];
+    if (!a) throw new UserError(`no app named "${n}"`, { hint: `apps: ${Object.keys(project.apps).join(", ")}` });
+    return a;
+  });
+}
+
+export function agentClients(project: Project): AgentClient[] {
+  const ctx = sshContext(project);
+  return Object.values(project.machines).map((m) => new AgentClient(connect(m, ctx)));
+}
+
+/** The part of a spec that decides whether two releases are the same thing. */
+const identity = (s: ReleaseSpec) => JSON.stringify({ ...s, release: 0, createdAt: "", createdBy: "", git: undefined });
+
+export function releaseSpec(project: Project, app: AppSpec, image: AppImage, release: number, by: string): ReleaseSpec {
+  return {
+    project: project.name,
+    app: app.name,
+    release,
+    image: image.ref,
+    imageId: image.id!,
+    port: app.port,
+    instances: app.instances,
+    env: app.env,
+    health: app.health,
+    routes: app.routes,
+    drainMs: app.deploy.drainMs,
+    stopTimeoutS: app.deploy.stopTimeoutS,
+    keepReleases: app.deploy.keepReleases,
+    git: image.git ? { commit: image.git.commit, dirty: image.git.dirty } : undefined,
+    createdBy: by,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** Reuses the number of an identical release that exists anywhere (a re-run converges); else the next number. */
+async function chooseRelease(clients: AgentClient[], project: string, spec: ReleaseSpec): Promise<{ release: number; existing: boolean; previous: Map<string, number | null> }> {
+  const lists = await Promise.all(clients.map((c) => c.call<{ releases: number[]; active: number | null }>("release.list", { project, app: spec.app })));
+  const previous = new Map(clients.map((c, i) => [c.machine, lists[i]!.active]));
+  const candidates = [...new Set(lists.flatMap((l) => l.releases))].sort((a, b) => b - a).slice(0, 3);
+  for (const n of candidates) {
+    for (const [i, c] of clients.entries()) {
+      if (!lists[i]!.releases.includes(n)) continue;
+      const existing = await c.call<ReleaseSpec | null>("release.get", { project, app: spec.app, release: n });
+      if (existing && identity(existing) === identity({ ...spec, release: n })) return { release: n, existing: true, previous };
+      break;
+    }
+  }
+  return { release: Math.max(0, ...lists.flatMap((l) => l.releases)) + 1, existing: false, previous };
+}
+
+export async function deploy(project: Project, opts: DeployOptions): Promise<{ outcomes: AppOutcome[]; skipped: string[] }> {
+  const apps = selectApps(project, opts.apps);
+  const clients = agentClients(project);
+  const by = whoAmI();
+  const deployId = randomUUID();
+  const lock = await acquireLocks(clients, `deploy ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 });
+  const outcomes: AppOutcome[] = [];
+  try {
+    for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
+    const images = await buildApps(project, apps, opts.reporter);
+    await ship(images, lock.clients, opts.reporter);
+    for (const app of apps) {
+      const image = images.find((i) => i.app === app.name)!;
+      const draft = releaseSpec(project, app, image, 0, by);
+      const { release, previous } = await chooseRelease(lock.clients, project.name, draft);
+      const spec = { ...draft, release };
+      await Promise.all(lock.clients.map((c) => c.call("release.put", { spec })));
+      const result = await rollout({
+        project: project.name, app: app.name, target: release, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
+        action: "deploy", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
+      });
+      outcomes.push({ app: app.name, release, image: image.ref, result });
+      if (!result.ok) break;
+    }
+  } finally {
+    await lock.release();
+    for (const c of clients) c.close();
+  }
+  return { outcomes, skipped: lock.unreachable.map((u) => u.machine) };
+}

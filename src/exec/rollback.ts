@@ -1,0 +1,55 @@
+// skiff rollback: activate an older release whole (image and config) through
+// the same safe sequence. Everything it needs is already on the machines.
+import { randomUUID } from "node:crypto";
+import type { HistoryEntry } from "../agent/model.ts";
+import type { Project } from "../config/model.ts";
+import { UserError } from "../errors.ts";
+import type { Reporter } from "./events.ts";
+import { agentClients, selectApps } from "./deploy.ts";
+import { acquireLocks, whoAmI } from "./lock.ts";
+import { rollout, type RolloutResult } from "./rollout.ts";
+
+/** The release to go back to: the newest one below `active` that once served successfully. */
+export function previousGood(history: HistoryEntry[], app: string, active: number): number | undefined {
+  const good = history.filter((h) => h.app === app && h.result === "ok" && (h.action === "deploy" || h.action === "rollback") && h.release < active).map((h) => h.release);
+  return good.length ? Math.max(...good) : undefined;
+}
+
+export async function rollback(project: Project, opts: { apps: string[]; to?: number; skipUnreachable?: boolean; reporter: Reporter; interrupted?: () => boolean }): Promise<{ app: string; from: (number | null)[]; to: number; result: RolloutResult }[]> {
+  const apps = selectApps(project, opts.apps);
+  const clients = agentClients(project);
+  const lock = await acquireLocks(clients, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable });
+  const by = whoAmI();
+  const deployId = randomUUID();
+  const out = [];
+  try {
+    for (const app of apps) {
+      const lists = await Promise.all(lock.clients.map((c) => c.call<{ releases: number[]; active: number | null }>("release.list", { project: project.name, app: app.name })));
+      const actives = lists.map((l) => l.active);
+      const active = Math.max(...actives.map((a) => a ?? 0));
+      if (!active) throw new UserError(`${app.name} has never been deployed here; nothing to roll back to`);
+      let to = opts.to;
+      if (to === undefined) {
+        const history = (await Promise.all(lock.clients.map((c) => c.call<HistoryEntry[]>("history", { project: project.name, app: app.name })))).flat();
+        to = previousGood(history, app.name, active);
+        if (to === undefined) throw new UserError(`${app.name}: no earlier release that served successfully (active: ${active})`, { hint: "name one with --to N; `skiff history` lists them" });
+      }
+      const missing = lock.clients.filter((_, i) => !lists[i]!.releases.includes(to!)).map((c) => c.machine);
+      if (missing.length) {
+        const kept = [...new Set(lists.flatMap((l) => l.releases))].sort((a, b) => a - b).join(", ");
+        throw new UserError(`${app.name}: release ${to} is not on ${missing.join(", ")} (kept: ${kept})`, { hint: "pick a kept release with --to N" });
+      }
+      const previous = new Map(lock.clients.map((c, i) => [c.machine, actives[i]!]));
+      const result = await rollout({
+        project: project.name, app: app.name, target: to, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
+        action: "rollback", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
+      });
+      out.push({ app: app.name, from: actives, to, result });
+      if (!result.ok) break;
+    }
+  } finally {
+    await lock.release();
+    for (const c of clients) c.close();
+  }
+  return out;
+}

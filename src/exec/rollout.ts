@@ -1,0 +1,109 @@
+// Per app, machine batch by machine batch: activate the target release (the
+// agent starts, gates on health, switches, drains, stops). A failure stops the
+// rollout and returns every machine already switched to its previous release.
+import type { ActivateParams, ActivateResult } from "../agent/core.ts";
+import { UserError } from "../errors.ts";
+import type { AgentClient } from "./agent-client.ts";
+import type { Reporter } from "./events.ts";
+
+export interface Failure {
+  machine: string;
+  reason: string;
+  failedInstance?: string;
+  logs?: string;
+}
+
+export interface RolloutResult {
+  ok: boolean;
+  switched: ActivateResult[];
+  unchanged: string[];
+  failure?: Failure;
+  reverted: { machine: string; to: number | null; ok: boolean; reason?: string }[];
+}
+
+/** Starts an activation job and waits for it, surviving a dropped connection (the job goes on on the machine). */
+export async function activateOn(c: AgentClient, params: ActivateParams): Promise<ActivateResult> {
+  const { job } = await c.call<{ job: string }>("activate", params);
+  let drops = 0;
+  for (;;) {
+    try {
+      const r = await c.call<{ done: boolean; result?: ActivateResult; error?: string }>("job.wait", { job, timeoutMs: 20_000 });
+      if (!r.done) continue;
+      if (r.error) throw new UserError(`${c.machine}: activation of release ${params.release} failed: ${r.error}`);
+      return r.result!;
+    } catch (e) {
+      if (!(e instanceof UserError) || !/lost the connection/.test(e.message) || ++drops > 3) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+export interface RolloutInput {
+  project: string;
+  app: string;
+  target: number;
+  /** Release active on each machine before this rollout (null: none). */
+  previous: Map<string, number | null>;
+  clients: AgentClient[];
+  maxParallel: number;
+  action: "deploy" | "rollback";
+  deployId: string;
+  by: string;
+  keepWarm: boolean;
+  reporter: Reporter;
+  interrupted: () => boolean;
+}
+
+export async function rollout(i: RolloutInput): Promise<RolloutResult> {
+  const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [] };
+  const params = (c: AgentClient, release: number, action: "deploy" | "rollback", revert?: ActivateParams["revert"]): ActivateParams => ({
+    project: i.project, app: i.app, release, machine: c.machine, action, deployId: i.deployId, by: i.by, keepWarm: i.keepWarm, revert,
+  });
+  for (let k = 0; k < i.clients.length && !out.failure; k += i.maxParallel) {
+    if (i.interrupted()) {
+      out.failure = { machine: "local", reason: "interrupted (Ctrl-C)" };
+      break;
+    }
+    const batch = i.clients.slice(k, k + i.maxParallel);
+    for (const c of batch) i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: activate release ${i.target}`, status: "start" });
+    const settled = await Promise.allSettled(batch.map((c) => activateOn(c, params(c, i.target, i.action))));
+    settled.forEach((s, n) => {
+      const c = batch[n]!;
+      if (s.status === "rejected") {
+        out.failure ??= { machine: c.machine, reason: (s.reason as Error).message };
+        i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: activate release ${i.target}`, status: "failed" });
+      } else if (!s.value.ok) {
+        out.failure ??= { machine: c.machine, reason: s.value.reason ?? "failed", failedInstance: s.value.failedInstance, logs: s.value.logs };
+        i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: activate release ${i.target}`, status: "failed", ms: s.value.durationMs, detail: s.value.reason });
+      } else if (s.value.changed) {
+        out.switched.push(s.value);
+        i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: release ${i.target} serving`, status: "ok", ms: s.value.durationMs });
+      } else {
+        out.unchanged.push(c.machine);
+        i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: release ${i.target} already serving`, status: "ok" });
+      }
+    });
+  }
+  if (!out.failure) return out;
+
+  out.ok = false;
+  const reason = `${out.failure.machine}: ${out.failure.reason}`;
+  await Promise.all(
+    out.switched.map(async (r) => {
+      const c = i.clients.find((x) => x.machine === r.machine)!;
+      const to = i.previous.get(r.machine) ?? null;
+      if (to === null || to === i.target) {
+        out.reverted.push({ machine: r.machine, to, ok: false, reason: "no previous release to return to" });
+        return;
+      }
+      try {
+        const back = await activateOn(c, params(c, to, "rollback", { release: i.target, reason }));
+        out.reverted.push({ machine: r.machine, to, ok: back.ok, reason: back.reason });
+        i.reporter.emit({ type: "step", machine: r.machine, step: `${i.app}: back on release ${to}`, status: back.ok ? "undone" : "failed", ms: back.durationMs, detail: back.reason });
+      } catch (e) {
+        out.reverted.push({ machine: r.machine, to, ok: false, reason: (e as Error).message });
+      }
+    }),
+  );
+  return out;
+}

@@ -1,0 +1,68 @@
+// haproxy.cfg from ProxyState: pure. The rendered file carries every slot's
+// address and state, so an HAProxy restart comes back as it was.
+import type { ProxyBackend, ProxyState } from "./model.ts";
+
+export interface ProxyPaths {
+  statsSocket: string;
+  pidFile: string;
+}
+
+const q = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
+
+/** Most specific first: routes with a host, then longer paths. */
+function orderedRoutes(backends: ProxyBackend[]) {
+  return backends
+    .flatMap((b) => b.routes.map((r) => ({ ...r, backend: b.name })))
+    .sort((a, b) => Number(Boolean(b.host)) - Number(Boolean(a.host)) || b.path.length - a.path.length || a.backend.localeCompare(b.backend));
+}
+
+export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
+  const out = [
+    "# Written by the skiff agent from its proxy state. Changes here are overwritten.",
+    "global",
+    `  stats socket ${paths.statsSocket} mode 600 level admin expose-fd listeners`,
+    `  pidfile ${paths.pidFile}`,
+    "  hard-stop-after 60s",
+    "",
+    "defaults",
+    "  mode http",
+    "  timeout connect 2s",
+    "  timeout client 60s",
+    "  timeout server 60s",
+    "  timeout http-request 10s",
+    "  timeout http-keep-alive 60s",
+    "  timeout queue 10s",
+    "  retries 3",
+    "  option redispatch 1",
+    "  retry-on conn-failure empty-response response-timeout",
+    "",
+    "frontend public",
+    `  bind :${state.httpPort}`,
+  ];
+  orderedRoutes(state.backends).forEach((r, i) => {
+    const conds: string[] = [];
+    if (r.host) {
+      out.push(`  acl r${i}_host hdr(host),field(1,:) -i ${r.host}`);
+      conds.push(`r${i}_host`);
+    }
+    if (r.path !== "/") {
+      const p = r.path.replace(/\/$/, "");
+      out.push(`  acl r${i}_path path ${p}`, `  acl r${i}_path path_beg ${p}/`);
+      conds.push(`r${i}_path`);
+    }
+    out.push(`  use_backend ${r.backend}${conds.length ? ` if ${conds.join(" ")}` : ""}`);
+  });
+  out.push("  default_backend skiff_no_route", "", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
+  for (const b of state.backends) {
+    out.push(
+      "",
+      `backend ${b.name}`,
+      "  balance roundrobin",
+      `  option httpchk GET ${b.healthPath}`,
+      "  http-check expect status 200-399",
+      `  default-server inter ${Math.max(200, Math.min(b.intervalMs, 2000))}ms fall 2 rise 1`,
+    );
+    for (const s of b.slots) out.push(`  server ${s.name} ${s.addr}:${s.port} check${s.state === "ready" ? "" : " disabled"}`);
+  }
+  return out.join("\n") + "\n";
+}

@@ -1,0 +1,31 @@
+// The proxy state the agent owns; haproxy.cfg is rendered from it, and the
+// Runtime API changes the running HAProxy to match it.
+
+export type SlotState = "ready" | "drain" | "maint";
+
+export interface Slot {
+  /** s1, s2, … */
+  name: string;
+  addr: string;
+  port: number;
+  state: SlotState;
+  /** Instance using the slot, if any. */
+  instance?: string;
+}
+
+export interface ProxyBackend {
+  /** skiff_<project>_<app> */
+  name: string;
+  routes: { host?: string; path: string }[];
+  healthPath: string;
+  intervalMs: number;
+  slots: Slot[];
+}
+
+export interface ProxyState {
+  httpPort: number;
+  backends: ProxyBackend[];
+}
+
+export const backendName = (project: string, app: string) => `skiff_${project}_${app}`.replace(/-/g, "_");
+export const MIN_SLOTS = 8;

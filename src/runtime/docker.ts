@@ -1,0 +1,80 @@
+import { DockerApi, DockerError } from "./docker-api.ts";
+import type { InstanceStatus, Runtime, StartSpec } from "./types.ts";
+
+const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } };
+
+/** Instances as Docker containers, through the Engine API. */
+export class DockerRuntime implements Runtime {
+  constructor(private readonly api = new DockerApi()) {}
+
+  async start(s: StartSpec): Promise<void> {
+    const port = `${s.containerPort}/tcp`;
+    await this.api.json("POST", `/containers/create?name=${encodeURIComponent(s.name)}`, {
+      Image: s.image,
+      Env: Object.entries(s.env).map(([k, v]) => `${k}=${v}`),
+      Labels: s.labels,
+      ExposedPorts: { [port]: {} },
+      HostConfig: {
+        PortBindings: { [port]: [{ HostIp: s.bindAddress, HostPort: String(s.hostPort) }] },
+        // The agent restarts instances itself (with backoff, out of traffic first).
+        RestartPolicy: { Name: "no" },
+        LogConfig: LOG_CONFIG,
+        Init: true,
+      },
+    });
+    await this.restart(s.name);
+  }
+
+  async restart(name: string): Promise<void> {
+    await this.api.json("POST", `/containers/${encodeURIComponent(name)}/start`);
+  }
+
+  async stop(name: string, timeoutS: number): Promise<void> {
+    try {
+      await this.api.json("POST", `/containers/${encodeURIComponent(name)}/stop?t=${timeoutS}`, undefined, (timeoutS + 30) * 1000);
+    } catch (e) {
+      if (!(e instanceof DockerError && (e.status === 304 || e.status === 404))) throw e;
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    try {
+      await this.api.json("DELETE", `/containers/${encodeURIComponent(name)}?force=1`);
+    } catch (e) {
+      if (!(e instanceof DockerError && e.status === 404)) throw e;
+    }
+  }
+
+  async status(name: string): Promise<InstanceStatus> {
+    try {
+      const c = await this.api.json<{ State: { Running: boolean; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string; Status: string } }>("GET", `/containers/${encodeURIComponent(name)}/json`);
+      const exited = !c.State.Running && c.State.Status !== "created";
+      return { exists: true, running: c.State.Running, exitCode: exited ? c.State.ExitCode : null, oomKilled: c.State.OOMKilled, startedAt: c.State.StartedAt, finishedAt: exited ? c.State.FinishedAt : undefined };
+    } catch (e) {
+      if (e instanceof DockerError && e.status === 404) return { exists: false, running: false, exitCode: null, oomKilled: false };
+      throw e;
+    }
+  }
+
+  logs(name: string, lines: number): Promise<string> {
+    return this.api.logs(name, lines);
+  }
+
+  async list(labels: Record<string, string>): Promise<string[]> {
+    const filters = JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) });
+    const rows = await this.api.json<{ Names: string[] }[]>("GET", `/containers/json?all=1&filters=${encodeURIComponent(filters)}`);
+    return rows.map((r) => r.Names[0]!.replace(/^\//, ""));
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    return (await this.api.imageId(image)) !== undefined;
+  }
+
+  imageId(ref: string): Promise<string | undefined> {
+    return this.api.imageId(ref);
+  }
+
+  async removeImage(image: string): Promise<void> {
+    await this.api.json("DELETE", `/images/${encodeURIComponent(image)}`);
+  }
+}

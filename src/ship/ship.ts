@@ -1,0 +1,56 @@
+// Ship: an image goes only to machines that lack it, streamed
+// (`docker save | ssh … docker load`), no temp file on either side.
+import { spawn } from "node:child_process";
+import { UserError } from "../errors.ts";
+import type { AgentClient } from "../exec/agent-client.ts";
+import type { Reporter } from "../exec/events.ts";
+import { relevantStderr } from "../transport/remote-error.ts";
+import { DOCKER, type AppImage } from "../build/image.ts";
+
+function stream(image: AppImage, client: AgentClient): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const save = spawn(DOCKER, ["save", image.ref], { stdio: ["ignore", "pipe", "pipe"] });
+    const load = client.transport.spawn(["docker", "load", "-q"]);
+    let bytes = 0;
+    let saveErr = "";
+    let loadErr = "";
+    save.stdout.on("data", (b: Buffer) => (bytes += b.length));
+    save.stdout.pipe(load.stdin!);
+    save.stderr.on("data", (b) => (saveErr += b));
+    load.stderr!.on("data", (b) => (loadErr += b));
+    load.stdout!.resume();
+    load.stdin!.on("error", () => {});
+    let saveCode: number | null = null;
+    save.on("close", (c) => (saveCode = c));
+    load.on("close", (code) => {
+      if (saveCode !== 0 && saveCode !== null) return reject(new UserError(`local: docker save ${image.ref} failed\n${relevantStderr(saveErr).map((l) => `  │ ${l}`).join("\n")}`));
+      if (code !== 0) return reject(new UserError(`${client.machine}: ship ${image.ref} failed (docker load exit ${code}${code === 255 ? ": ssh itself failed" : ""})\n${relevantStderr(loadErr).map((l) => `  │ ${l}`).join("\n")}`, { hint: "check free disk space on the machine (skiff machines check)" }));
+      resolve(bytes);
+    });
+  });
+}
+
+/** Makes sure every machine has every image; returns bytes sent per machine. */
+export async function ship(images: AppImage[], clients: AgentClient[], reporter: Reporter): Promise<void> {
+  await Promise.all(
+    clients.map(async (c) => {
+      for (const img of images) {
+        if (img.id && (await c.call<boolean>("image.has", { image: img.id }))) continue;
+        if (!img.id) {
+          // `image:` apps not present here: the machine must already have it (or pull it itself).
+          const id = await c.call<string | null>("image.id", { image: img.ref });
+          if (id) {
+            img.id ??= id;
+            continue;
+          }
+          throw new UserError(`image ${img.ref} of ${img.app} is neither on this computer nor on ${c.machine}`, { hint: `pull or build it locally (docker pull ${img.ref}), or load it on the machine` });
+        }
+        const started = Date.now();
+        reporter.emit({ type: "step", machine: c.machine, step: `ship ${img.ref}`, status: "start" });
+        const bytes = await stream(img, c);
+        if (!(await c.call<boolean>("image.has", { image: img.id }))) throw new UserError(`${c.machine}: ${img.ref} was loaded but its ID does not match ${img.id}`);
+        reporter.emit({ type: "step", machine: c.machine, step: `ship ${img.ref}`, status: "ok", ms: Date.now() - started, detail: `${(bytes / 1e6).toFixed(1)} MB` });
+      }
+    }),
+  );
+}
