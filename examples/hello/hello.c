@@ -80,13 +80,15 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
+// Head and body in one write, as most servers do for small responses: a crash
+// then loses a response whole (the proxy can retry it) or not at all.
 static int respond(int fd, int status, const char *body, int keep) {
-  char head[256];
+  char out[1024];
   const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable";
-  int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nX-Version: %s\r\nConnection: %s\r\n\r\n",
-                   status, reason, strlen(body), version, keep ? "keep-alive" : "close");
-  if (write_all(fd, head, (size_t)n) < 0) return -1;
-  return write_all(fd, body, strlen(body));
+  int n = snprintf(out, sizeof out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nX-Version: %s\r\nConnection: %s\r\n\r\n%s",
+                   status, reason, strlen(body), version, keep ? "keep-alive" : "close", body);
+  if (n < 0 || n >= (int)sizeof out) return -1;
+  return write_all(fd, out, (size_t)n);
 }
 
 static void *serve(void *arg) {

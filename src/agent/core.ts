@@ -21,6 +21,8 @@ export interface ActivateParams {
   release: number;
   machine: string;
   action: "deploy" | "rollback";
+  /** Where instances publish their port: the machine's private address (default: loopback). */
+  bindAddress?: string;
   deployId?: string;
   by?: string;
   /** Keep the outgoing release's instances running, out of traffic, for an instant rollback. */
@@ -75,18 +77,18 @@ export class AgentCore {
     return used;
   }
 
-  private async portFree(port: number): Promise<boolean> {
+  private async portFree(port: number, address: string): Promise<boolean> {
     return new Promise((resolve) => {
       const s = createServer();
       s.once("error", () => resolve(false));
-      s.listen(port, BIND, () => s.close(() => resolve(true)));
+      s.listen(port, address, () => s.close(() => resolve(true)));
     });
   }
 
-  private async allocatePort(taken: Set<number>): Promise<number> {
+  private async allocatePort(taken: Set<number>, address: string): Promise<number> {
     for (let i = 0; i < 200; i++) {
       const port = PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from));
-      if (!taken.has(port) && (await this.portFree(port))) {
+      if (!taken.has(port) && (await this.portFree(port, address))) {
         taken.add(port);
         return port;
       }
@@ -94,19 +96,19 @@ export class AgentCore {
     throw new Error("no free host port for a new instance");
   }
 
-  private async startInstance(spec: ReleaseSpec, machine: string, taken: Set<number>): Promise<InstanceRecord> {
+  private async startInstance(spec: ReleaseSpec, machine: string, taken: Set<number>, bindAddress: string): Promise<InstanceRecord> {
     const name = `skiff-${spec.project}-${spec.app}-${spec.release}-${randomBytes(3).toString("hex")}`;
-    const hostPort = await this.allocatePort(taken);
+    const hostPort = await this.allocatePort(taken, bindAddress);
     await this.runtime.start({
       name,
       image: spec.imageId,
       containerPort: spec.port,
       hostPort,
-      bindAddress: BIND,
+      bindAddress,
       env: { PORT: String(spec.port), ...spec.env, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), SKIFF_MACHINE: machine, SKIFF_INSTANCE: name },
       labels: { "skiff.managed": "1", "skiff.project": spec.project, "skiff.app": spec.app, "skiff.release": String(spec.release) },
     });
-    return { name, release: spec.release, hostPort, startedAt: new Date().toISOString(), restarts: 0 };
+    return { name, release: spec.release, bindAddress, hostPort, startedAt: new Date().toISOString(), restarts: 0 };
   }
 
   /** Waits for `healthy_threshold` passing checks in a row, or fails on exit or at the deadline. */
@@ -120,7 +122,7 @@ export class AgentCore {
         const oom = st.oomKilled ? ", killed for using too much memory" : "";
         return { ok: false, reason: `instance ${inst.name} exited with code ${st.exitCode ?? "?"}${oom} before becoming healthy` };
       }
-      const r = await httpCheck(BIND, inst.hostPort, h.path, h.timeoutMs);
+      const r = await httpCheck(inst.bindAddress ?? BIND, inst.hostPort, h.path, h.timeoutMs);
       if (r.ok) {
         if (++passes >= h.healthyThreshold) return { ok: true };
       } else {
@@ -181,7 +183,7 @@ export class AgentCore {
     let failure: { reason: string; inst?: InstanceRecord } | undefined;
     try {
       for (let i = reuse.length; i < spec.instances; i++) {
-        const inst = await this.startInstance(spec, p.machine, taken);
+        const inst = await this.startInstance(spec, p.machine, taken, p.bindAddress ?? BIND);
         fresh.push(inst);
         st.pending.push(inst);
         this.store.saveState(st);
@@ -199,7 +201,7 @@ export class AgentCore {
       const enabled: InstanceRecord[] = [];
       try {
         for (const inst of incoming) {
-          inst.slot = await this.proxy.enable(backend, inst.name, BIND, inst.hostPort);
+          inst.slot = await this.proxy.enable(backend, inst.name, inst.bindAddress ?? BIND, inst.hostPort);
           enabled.push(inst);
         }
         switchedAtMs = Date.now() - t0;
@@ -219,21 +221,24 @@ export class AgentCore {
       return result({ ok: false, changed: false, reason: failure.reason, failedInstance: failure.inst?.name, logs });
     }
 
-    // The new release serves. Commit, then drain and stop the old one.
+    // The new release serves. The old one moves to backup slots (traffic only if every new
+    // instance goes down), its primary slots drain, and it stays warm for the probation time.
     const outgoing = st.instances;
     const staleWarm = st.warm.filter((w) => !reuse.includes(w));
     const outgoingSpec = st.active !== null ? this.store.release(p.project, p.app, st.active) : undefined;
     st.active = p.release;
     st.instances = incoming;
     st.pending = [];
-    st.warm = [];
+    st.warm = outgoing;
+    st.warmUntil = p.keepWarm ? null : new Date(Date.now() + spec.probationMs).toISOString();
     this.store.saveState(st);
     for (const inst of incoming) this.health.set(inst.name, { healthy: true, detail: "passed deploy check", at: Date.now(), fails: 0, busy: false, healthySince: Date.now(), consecutiveRestarts: 0 });
-
-    await Promise.all(outgoing.map((o) => this.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
-    if (p.keepWarm) st.warm = outgoing;
-    else await this.discard(outgoing, backend, (outgoingSpec ?? spec).stopTimeoutS);
+    for (const inst of reuse) await this.proxy.release(backend, inst.name, "backup");
     await this.discard(staleWarm, backend, spec.stopTimeoutS);
+    for (const o of outgoing) {
+      await this.proxy.enable(backend, o.name, o.bindAddress ?? BIND, o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => this.proxy.release(backend, o.name, "backup"));
+    }
+    await Promise.all(outgoing.map((o) => this.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
     this.store.saveState(st);
 
     if (p.revert) {
@@ -284,6 +289,16 @@ export class AgentCore {
       if (st.active === null) continue;
       const spec = this.store.release(project, app, st.active);
       if (!spec) continue;
+      if (st.warm.length && st.warmUntil && Date.now() > Date.parse(st.warmUntil)) {
+        await this.mutex.run(key, async () => {
+          const now = this.store.state(project, app);
+          if (!now.warmUntil || Date.now() <= Date.parse(now.warmUntil)) return;
+          await this.discard(now.warm, backendName(project, app), spec.stopTimeoutS);
+          now.warm = [];
+          now.warmUntil = undefined;
+          this.store.saveState(now);
+        });
+      }
       for (const inst of st.instances) {
         const h = this.health.get(inst.name) ?? { healthy: true, detail: "not checked yet", at: 0, fails: 0, busy: false, consecutiveRestarts: 0 };
         this.health.set(inst.name, h);
@@ -295,7 +310,7 @@ export class AgentCore {
           void this.restart(project, app, inst.name, reason, s.exitCode, s.oomKilled);
           continue;
         }
-        const r = await httpCheck(BIND, inst.hostPort, spec.health.path, spec.health.timeoutMs);
+        const r = await httpCheck(inst.bindAddress ?? BIND, inst.hostPort, spec.health.path, spec.health.timeoutMs);
         if (r.ok) {
           if (!h.healthy) h.healthySince = Date.now();
           Object.assign(h, { healthy: true, detail: r.detail, fails: 0 });
@@ -348,7 +363,7 @@ export class AgentCore {
           h.detail = ok.reason;
           return;
         }
-        await this.proxy.enable(backend, name, BIND, inst.hostPort);
+        await this.proxy.enable(backend, name, inst.bindAddress ?? BIND, inst.hostPort);
         Object.assign(h, { healthy: true, detail: "healthy after restart", fails: 0, healthySince: Date.now() });
       });
     } catch (e) {

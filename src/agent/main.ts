@@ -23,7 +23,7 @@ switch (cmd) {
     const stateDir = process.env.SKIFF_STATE_DIR || STATE_DIR;
     const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
     const store = new Store(stateDir);
-    const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid") }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
+    const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
     const core = new AgentCore(store, new DockerRuntime(), proxy, log);
     core
       .reconcile()

@@ -19,6 +19,8 @@ export interface ReleaseSpec {
   drainMs: number;
   stopTimeoutS: number;
   keepReleases: number;
+  /** How long the outgoing release stays as backup after a switch (unless keep_warm). */
+  probationMs: number;
   git?: { commit: string; dirty: boolean };
   createdBy: string;
   createdAt: string;
@@ -28,6 +30,8 @@ export interface InstanceRecord {
   /** Container name (skiff-<project>-<app>-<release>-<id>). */
   name: string;
   release: number;
+  /** Address the host port is published on (the machine's private address, or loopback). */
+  bindAddress?: string;
   hostPort: number;
   /** HAProxy server slot (s1…), once it has one. */
   slot?: string;
@@ -41,8 +45,11 @@ export interface AppState {
   app: string;
   active: number | null;
   instances: InstanceRecord[];
-  /** Previous release's instances kept running out of traffic, for an instant rollback. */
+  /** The previous release's instances, still running in HAProxy backup slots: they take traffic only if
+   *  every active instance is down, and make a rollback a pure traffic flip. */
   warm: InstanceRecord[];
+  /** When the warm instances stop (ISO time); null keeps them until the next deploy (keep_warm). */
+  warmUntil?: string | null;
   /** Instances started by an activation not yet finished (removed on agent start). */
   pending: InstanceRecord[];
 }

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { renderConfig } from "../proxy/config.ts";
-import { MIN_SLOTS, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
+import { MIN_BACKUP_SLOTS, MIN_SLOTS, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 
 const run = promisify(execFile);
@@ -17,6 +17,7 @@ export interface ProxyPaths {
   dir: string;
   statsSocket: string;
   pidFile: string;
+  logTarget?: string;
 }
 
 export class ProxyController {
@@ -63,7 +64,7 @@ export class ProxyController {
 
   /** Writes haproxy.cfg (validated first) and the state it came from. */
   private async persist(): Promise<void> {
-    const text = renderConfig(this.state, { statsSocket: this.paths.statsSocket, pidFile: this.paths.pidFile });
+    const text = renderConfig(this.state, this.paths);
     const tmp = `${this.cfgPath}.new`;
     writeFileSync(tmp, text);
     try {
@@ -135,11 +136,15 @@ export class ProxyController {
         Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs });
         changed = true;
       }
-      const free = b.slots.filter((s) => !s.instance).length;
-      const want = Math.max(MIN_SLOTS, b.slots.length + Math.max(0, opts.freeSlots - free));
-      for (let i = b.slots.length; i < want; i++) {
-        b.slots.push({ name: `s${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint" });
-        changed = true;
+      // Primary slots for the incoming release, backup slots for the outgoing one.
+      for (const backup of [false, true]) {
+        const mine = b.slots.filter((s) => Boolean(s.backup) === backup);
+        const free = mine.filter((s) => !s.instance).length;
+        const want = Math.max(backup ? MIN_BACKUP_SLOTS : MIN_SLOTS, mine.length + Math.max(0, opts.freeSlots - free));
+        for (let i = mine.length; i < want; i++) {
+          b.slots.push({ name: `${backup ? "b" : "s"}${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint", backup: backup || undefined });
+          changed = true;
+        }
       }
       if (changed) {
         this.log(`proxy: backend ${name} changed, reloading HAProxy`);
@@ -154,17 +159,19 @@ export class ProxyController {
     return b;
   }
 
-  slotOf(backend: string, instance: string): Slot | undefined {
-    return this.state.backends.find((x) => x.name === backend)?.slots.find((s) => s.instance === instance);
+  slotOf(backend: string, instance: string, backup = false): Slot | undefined {
+    return this.state.backends.find((x) => x.name === backend)?.slots.find((s) => s.instance === instance && Boolean(s.backup) === backup);
   }
 
-  /** Puts an instance into a free slot and waits until HAProxy's own check says UP. */
-  enable(backend: string, instance: string, addr: string, port: number, timeoutMs = 10_000): Promise<string> {
+  /** Puts an instance into a free (primary or backup) slot and waits until HAProxy's own check says UP. */
+  enable(backend: string, instance: string, addr: string, port: number, opts: { backup?: boolean; timeoutMs?: number } = {}): Promise<string> {
+    const backup = Boolean(opts.backup);
+    const timeoutMs = opts.timeoutMs ?? 10_000;
     return this.serial(async () => {
       const b = this.backend(backend);
-      let slot = b.slots.find((s) => s.instance === instance);
+      let slot = this.slotOf(backend, instance, backup);
       if (!slot) {
-        slot = b.slots.find((s) => !s.instance);
+        slot = b.slots.find((s) => !s.instance && Boolean(s.backup) === backup);
         if (!slot) throw new Error(`no free slot in ${backend}`);
         // Never re-address a live slot: keep-alive clients would stay on the old server.
         await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
@@ -192,7 +199,7 @@ export class ProxyController {
    *  Only the state changes are serialized, so several instances drain at once. */
   async drainAndRemove(backend: string, instance: string, timeoutMs: number): Promise<{ waitedMs: number; leftSessions: number }> {
     const slot = await this.serial(async () => {
-      const s = this.slotOf(backend, instance);
+      const s = this.slotOf(backend, instance, false);
       if (!s) return undefined;
       await this.api.expectEmpty(`set server ${backend}/${s.name} state drain`);
       s.state = "drain";
@@ -206,28 +213,35 @@ export class ProxyController {
       if (left === 0 || Date.now() - started > timeoutMs) break;
       await sleep(50);
     }
-    await this.release(backend, instance);
+    await this.release(backend, instance, "primary");
     return { waitedMs: Date.now() - started, leftSessions: left };
   }
 
-  /** Takes an instance out at once (it is dead or failing). */
+  private slotsOf(backend: string, instance: string, which: "primary" | "backup" | "all"): Slot[] {
+    const b = this.state.backends.find((x) => x.name === backend);
+    return (b?.slots ?? []).filter((s) => s.instance === instance && (which === "all" || Boolean(s.backup) === (which === "backup")));
+  }
+
+  /** Takes an instance out at once (it is dead or failing); it keeps its slot for when it comes back. */
   disable(backend: string, instance: string): Promise<void> {
     return this.serial(async () => {
-      const slot = this.slotOf(backend, instance);
-      if (!slot) return;
-      await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
-      slot.state = "maint";
+      for (const slot of this.slotsOf(backend, instance, "primary")) {
+        await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+        slot.state = "maint";
+      }
       await this.persist();
     });
   }
 
-  /** Frees an instance's slot (already out of traffic). */
-  release(backend: string, instance: string): Promise<void> {
+  /** Frees an instance's slots (it is out of traffic, or about to stop). */
+  release(backend: string, instance: string, which: "primary" | "backup" | "all" = "all"): Promise<void> {
     return this.serial(async () => {
-      const slot = this.slotOf(backend, instance);
-      if (!slot) return;
-      await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
-      Object.assign(slot, { state: "maint", instance: undefined, port: 1, addr: "127.0.0.1" });
+      const slots = this.slotsOf(backend, instance, which);
+      if (!slots.length) return;
+      for (const slot of slots) {
+        await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+        Object.assign(slot, { state: "maint", instance: undefined, port: 1, addr: "127.0.0.1" });
+      }
       await this.persist();
     });
   }

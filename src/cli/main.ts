@@ -123,3 +123,9 @@ try {
   if (err.code?.startsWith("commander.")) process.exitCode = err.exitCode === 0 ? 0 : 2;
   else process.exitCode = renderError(e, Boolean(globals().json));
 }
+// The command is done. A handle left open by mistake (a child process, a socket)
+// must not keep the CLI waiting: give output a moment to flush, then exit.
+setTimeout(() => {
+  if (process.env.SKIFF_DEBUG_HANDLES) process.stderr.write(`skiff: open handles at exit: ${JSON.stringify((process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo())}\n`);
+  process.exit();
+}, 1000).unref();

@@ -32,7 +32,7 @@ export interface AppSpec {
   health: HealthSpec;
   routes: { host?: string; path: string }[];
   env: Record<string, string>;
-  deploy: { maxParallel: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number };
+  deploy: { maxParallel: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };
 }
 
 export interface Project {

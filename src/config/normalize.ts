@@ -9,7 +9,7 @@ export const DEFAULTS = {
   port: 3000,
   instances: 1,
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
-  deploy: { maxParallel: 1, drain: "30s", stop: "10s", keepReleases: 10 },
+  deploy: { maxParallel: 1, drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
 } as const;
 
 const str = (v: string | number | boolean) => String(v);
@@ -54,6 +54,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
         stopTimeoutS: Math.ceil(parseDuration(a.deploy?.stop_timeout ?? DEFAULTS.deploy.stop) / 1000),
         keepWarm: a.deploy?.keep_warm ?? false,
         keepReleases: a.deploy?.keep_releases ?? DEFAULTS.deploy.keepReleases,
+        probationMs: parseDuration(a.deploy?.probation ?? DEFAULTS.deploy.probation),
       },
     };
   }

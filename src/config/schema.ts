@@ -78,7 +78,8 @@ export const DeploySettings = z
     max_parallel: z.number().int().min(1).max(100).optional().meta({ description: "Machines switched at a time during a rollout. Default: 1." }),
     drain_timeout: Duration.optional().meta({ description: "How long open requests may take to finish on an old instance before it stops. Default: 30s." }),
     stop_timeout: Duration.optional().meta({ description: "Time between SIGTERM and SIGKILL when an instance stops. Default: 10s." }),
-    keep_warm: z.boolean().optional().meta({ description: "Keep the previous release's instances running out of traffic, so a rollback is a pure traffic flip. Default: false." }),
+    keep_warm: z.boolean().optional().meta({ description: "Keep the previous release's instances running (as HAProxy backups) until the next deploy, so a rollback is a pure traffic flip. Default: false." }),
+    probation: Duration.optional().meta({ description: "After a switch, the previous release stays running as a backup this long: it takes traffic only if every new instance goes down, and a rollback meanwhile is instant. Default: 30s." }),
     keep_releases: z.number().int().min(2).max(100).optional().meta({ description: "Releases kept on each machine for rollback (older ones and their images are pruned). Default: 10." }),
   })
   .meta({ description: "How a new release replaces the old one." });

@@ -10,7 +10,7 @@ import { ship } from "../ship/ship.ts";
 import { connect, sshContext } from "../transport/connect.ts";
 import { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
-import { acquireLocks, whoAmI } from "./lock.ts";
+import { acquireLocks, acquireOrClose, whoAmI } from "./lock.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";
 
 export interface DeployOptions {
@@ -63,6 +63,7 @@ export function releaseSpec(project: Project, app: AppSpec, image: AppImage, rel
     drainMs: app.deploy.drainMs,
     stopTimeoutS: app.deploy.stopTimeoutS,
     keepReleases: app.deploy.keepReleases,
+    probationMs: app.deploy.probationMs,
     git: image.git ? { commit: image.git.commit, dirty: image.git.dirty } : undefined,
     createdBy: by,
     createdAt: new Date().toISOString(),
@@ -90,7 +91,7 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
   const clients = agentClients(project);
   const by = whoAmI();
   const deployId = randomUUID();
-  const lock = await acquireLocks(clients, `deploy ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 });
+  const lock = await acquireOrClose(clients, () => acquireLocks(clients, `deploy ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 }));
   const outcomes: AppOutcome[] = [];
   try {
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });

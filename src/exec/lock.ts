@@ -67,3 +67,13 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     };
   }
 }
+
+/** Takes the lock; if that fails, the RPC channels opened for it are closed before the error goes up. */
+export async function acquireOrClose(clients: AgentClient[], take: () => Promise<HeldLock>): Promise<HeldLock> {
+  try {
+    return await take();
+  } catch (e) {
+    for (const c of clients) c.close();
+    throw e;
+  }
+}

@@ -6,7 +6,7 @@ import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import type { Reporter } from "./events.ts";
 import { agentClients, selectApps } from "./deploy.ts";
-import { acquireLocks, whoAmI } from "./lock.ts";
+import { acquireLocks, acquireOrClose, whoAmI } from "./lock.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";
 
 /** The release to go back to: the newest one below `active` that once served successfully. */
@@ -18,7 +18,7 @@ export function previousGood(history: HistoryEntry[], app: string, active: numbe
 export async function rollback(project: Project, opts: { apps: string[]; to?: number; skipUnreachable?: boolean; reporter: Reporter; interrupted?: () => boolean }): Promise<{ app: string; from: (number | null)[]; to: number; result: RolloutResult }[]> {
   const apps = selectApps(project, opts.apps);
   const clients = agentClients(project);
-  const lock = await acquireLocks(clients, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable });
+  const lock = await acquireOrClose(clients, () => acquireLocks(clients, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }));
   const by = whoAmI();
   const deployId = randomUUID();
   const out = [];

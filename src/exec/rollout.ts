@@ -58,6 +58,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [] };
   const params = (c: AgentClient, release: number, action: "deploy" | "rollback", revert?: ActivateParams["revert"]): ActivateParams => ({
     project: i.project, app: i.app, release, machine: c.machine, action, deployId: i.deployId, by: i.by, keepWarm: i.keepWarm, revert,
+    bindAddress: c.transport.machine.privateAddress,
   });
   for (let k = 0; k < i.clients.length && !out.failure; k += i.maxParallel) {
     if (i.interrupted()) {

@@ -5,6 +5,8 @@ import type { ProxyBackend, ProxyState } from "./model.ts";
 export interface ProxyPaths {
   statsSocket: string;
   pidFile: string;
+  /** syslog target for request logs (e.g. 127.0.0.1:5140), off when absent. */
+  logTarget?: string;
 }
 
 const q = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
@@ -23,18 +25,20 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     `  stats socket ${paths.statsSocket} mode 600 level admin expose-fd listeners`,
     `  pidfile ${paths.pidFile}`,
     "  hard-stop-after 60s",
+    ...(paths.logTarget ? [`  log ${paths.logTarget} local0`] : []),
     "",
     "defaults",
     "  mode http",
+    ...(paths.logTarget ? ["  log global", "  option httplog"] : []),
     "  timeout connect 2s",
     "  timeout client 60s",
     "  timeout server 60s",
     "  timeout http-request 10s",
     "  timeout http-keep-alive 60s",
     "  timeout queue 10s",
-    "  retries 3",
+    "  retries 10",
     "  option redispatch 1",
-    "  retry-on conn-failure empty-response response-timeout",
+    "  retry-on all-retryable-errors",
     "",
     "frontend public",
     `  bind :${state.httpPort}`,
@@ -60,9 +64,10 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
       "  balance roundrobin",
       `  option httpchk GET ${b.healthPath}`,
       "  http-check expect status 200-399",
-      `  default-server inter ${Math.max(200, Math.min(b.intervalMs, 2000))}ms fall 2 rise 1`,
+      // A refused connection marks the server down at once; the request is retried elsewhere.
+      `  default-server inter ${Math.max(200, Math.min(b.intervalMs, 2000))}ms fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
     );
-    for (const s of b.slots) out.push(`  server ${s.name} ${s.addr}:${s.port} check${s.state === "ready" ? "" : " disabled"}`);
+    for (const s of b.slots) out.push(`  server ${s.name} ${s.addr}:${s.port} check${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
   }
   return out.join("\n") + "\n";
 }

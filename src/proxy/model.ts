@@ -11,6 +11,8 @@ export interface Slot {
   state: SlotState;
   /** Instance using the slot, if any. */
   instance?: string;
+  /** A backup slot takes traffic only when every primary slot is down. */
+  backup?: boolean;
 }
 
 export interface ProxyBackend {
@@ -29,3 +31,4 @@ export interface ProxyState {
 
 export const backendName = (project: string, app: string) => `skiff_${project}_${app}`.replace(/-/g, "_");
 export const MIN_SLOTS = 8;
+export const MIN_BACKUP_SLOTS = 4;

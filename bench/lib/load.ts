@@ -1,0 +1,62 @@
+// A bounded load client for tests and benchmarks: N workers, keep-alive fetch
+// (undici) or fresh connections, against loopback URLs only. Records every
+// failure with its time, so a test can say what failed and when.
+export interface LoadResult {
+  requests: number;
+  failures: number;
+  /** First failures, for messages: seconds since start, status or error, body start. */
+  samples: { t: number; what: string }[];
+  byStatus: Record<string, number>;
+  versions: Record<string, number>;
+}
+
+export interface LoadOptions {
+  urls: string[];
+  concurrency?: number;
+  /** Stop after this long, or when stop() is called. */
+  maxMs?: number;
+}
+
+export function startLoad(opts: LoadOptions): { stop: () => Promise<LoadResult> } {
+  for (const u of opts.urls) {
+    const host = new URL(u).hostname;
+    if (!/^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(host)) throw new Error(`load only goes to loopback, not ${host}`);
+  }
+  const started = Date.now();
+  const res: LoadResult = { requests: 0, failures: 0, samples: [], byStatus: {}, versions: {} };
+  let running = true;
+  const limit = setTimeout(() => (running = false), opts.maxMs ?? 120_000);
+  const fail = (what: string) => {
+    res.failures++;
+    res.byStatus[what.split(":")[0]!] = (res.byStatus[what.split(":")[0]!] ?? 0) + 1;
+    if (res.samples.length < 20) res.samples.push({ t: (Date.now() - started) / 1000, what });
+  };
+  const worker = async (n: number) => {
+    let i = n;
+    while (running) {
+      const url = opts.urls[i++ % opts.urls.length]!;
+      try {
+        const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+        const body = await r.text();
+        res.requests++;
+        if (r.status >= 400) fail(`${r.status}: ${body.slice(0, 60).replace(/\s+/g, " ")}`);
+        else {
+          const v = r.headers.get("x-version") ?? "?";
+          res.versions[v] = (res.versions[v] ?? 0) + 1;
+        }
+      } catch (e) {
+        res.requests++;
+        fail(`error: ${((e as Error).cause as Error)?.message ?? (e as Error).message}`);
+      }
+    }
+  };
+  const workers = Array.from({ length: opts.concurrency ?? 8 }, (_, n) => worker(n));
+  return {
+    stop: async () => {
+      running = false;
+      clearTimeout(limit);
+      await Promise.all(workers);
+      return res;
+    },
+  };
+}
