@@ -1,6 +1,7 @@
 // skiff-agent: one long-lived process per machine. Bundled into one file
 // (dist/skiff-agent.cjs) that needs only Node ≥ 18 on the machine.
-import { join } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { DockerRuntime } from "../runtime/docker.ts";
 import { call, connect } from "./bridge.ts";
 import { AgentCore } from "./core.ts";
@@ -12,6 +13,19 @@ import { listen } from "./server.ts";
 import { Store } from "./store.ts";
 import { supervise } from "./supervise.ts";
 
+/** One agent per machine: a `serve` left running by an old supervisor is stopped before this one starts. */
+function takeOver(pidFile: string, log: (s: string) => void): void {
+  mkdirSync(dirname(pidFile), { recursive: true, mode: 0o700 });
+  try {
+    const old = Number(readFileSync(pidFile, "utf8").trim());
+    if (old && old !== process.pid && readFileSync(`/proc/${old}/cmdline`, "utf8").includes("skiff-agent")) {
+      log(`stopping an older agent (pid ${old})`);
+      process.kill(old, "SIGKILL");
+    }
+  } catch {}
+  writeFileSync(pidFile, `${process.pid}\n`);
+}
+
 const log = (s: string) => process.stderr.write(`${new Date().toISOString()} skiff-agent[${process.pid}] ${s}\n`);
 const [cmd, ...args] = process.argv.slice(2);
 const socket = process.env.SKIFF_AGENT_SOCKET || SOCKET;
@@ -22,6 +36,7 @@ switch (cmd) {
     const info = agentInfo(self, new Date());
     const stateDir = process.env.SKIFF_STATE_DIR || STATE_DIR;
     const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
+    takeOver(join(runDir, "agent.pid"), log);
     const store = new Store(stateDir);
     const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
     const core = new AgentCore(store, new DockerRuntime(), proxy, log);
@@ -30,18 +45,24 @@ switch (cmd) {
       .catch((e: Error) => log(`reconcile: ${e.message}`))
       .then(() => listen(socket, handlers(info, core, new Jobs())))
       .then(
-      (server) => {
-        core.startSupervisor();
-        log(`agent ${info.version} (${info.sha256.slice(0, 12)}) listening on ${socket}`);
-        const stop = () => server.close(() => process.exit(0));
-        process.on("SIGTERM", stop);
-        process.on("SIGINT", stop);
-      },
-      (e: Error) => {
-        log(`cannot start: ${e.message}`);
-        process.exit(1);
-      },
-    );
+        (server) => {
+          core.startSupervisor();
+          log(`agent ${info.version} (${info.sha256.slice(0, 12)}) listening on ${socket}`);
+          const stop = () => {
+            // Stop at once: open RPC connections must not keep an old agent alive next to a new one.
+            core.stopSupervisor();
+            server.close();
+            log("stopping");
+            setTimeout(() => process.exit(0), 200).unref();
+          };
+          process.on("SIGTERM", stop);
+          process.on("SIGINT", stop);
+        },
+        (e: Error) => {
+          log(`cannot start: ${e.message}`);
+          process.exit(1);
+        },
+      );
     break;
   }
   case "supervise":

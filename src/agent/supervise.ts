@@ -46,7 +46,11 @@ export function supervise(pidFile: string, serveArgv: string[], log: (s: string)
     if (child && child.exitCode === null) {
       child.once("exit", () => process.exit(0));
       child.kill("SIGTERM");
-      setTimeout(() => process.exit(0), 5000).unref();
+      // Never leave an agent behind: a second one would supervise the same instances.
+      setTimeout(() => {
+        child?.kill("SIGKILL");
+        process.exit(0);
+      }, 5000).unref();
     } else process.exit(0);
   };
   process.on("SIGTERM", stop);

@@ -19,25 +19,24 @@ export interface Project {
   /** ControlMaster sockets for this project only, so tests do not share connections by accident. */
   socketDir: string;
   skiff(args: string[], opts?: { socketDir?: string }): Promise<Run>;
+  /** Starts the CLI and returns at once: its pid, and its result later. */
+  start(args: string[]): { pid: number; done: Promise<Run> };
 }
 
 export function makeProject(bed: Bed, extra = ""): Project {
   const dir = mkdtempSync(join(tmpdir(), "skiff-e2e-"));
   writeFileSync(join(dir, "skiff.yml"), bedConfig(bed, { extra }));
   const socketDir = mkdtempSync(join(tmpdir(), "skiff-sock-"));
-  return {
-    dir,
-    socketDir,
-    skiff: (args, opts = {}) =>
-      new Promise((resolve) => {
-        const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, SKIFF_SOCKET_DIR: opts.socketDir ?? socketDir, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        p.stdout.on("data", (b) => (stdout += b));
-        p.stderr.on("data", (b) => (stderr += b));
-        p.on("close", (code) => resolve({ code, stdout, stderr }));
-      }),
+  const start = (args: string[], opts: { socketDir?: string } = {}) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, SKIFF_SOCKET_DIR: opts.socketDir ?? socketDir, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (b) => (stdout += b));
+    p.stderr.on("data", (b) => (stderr += b));
+    const done = new Promise<Run>((resolve) => p.on("close", (code) => resolve({ code, stdout, stderr })));
+    return { pid: p.pid!, done };
   };
+  return { dir, socketDir, start, skiff: (args, opts) => start(args, opts).done };
 }
 
 export const freshSocketDir = () => mkdtempSync(join(tmpdir(), "skiff-sock-"));

@@ -1,0 +1,257 @@
+// Deploy, rollback, history and status on a 3-machine bed, with the example
+// app and a load client that counts every failed request.
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { startLoad, type LoadResult } from "../../bench/lib/load.ts";
+import { bedConfig, faults, up, type Bed } from "../../testbed/bed.ts";
+import { makeProject, type Project, type Run } from "./helpers.ts";
+
+const HELLO = new URL("../../examples/hello", import.meta.url).pathname;
+
+let bed: Bed;
+let p: Project;
+
+interface AppOpts {
+  version: string;
+  env?: Record<string, string>;
+  deadline?: string;
+  instances?: number;
+}
+
+/** Writes skiff.yml for the example app; the version is a build arg, so each version is its own image. */
+function configure(o: AppOpts): void {
+  const env = Object.entries(o.env ?? {}).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(", ");
+  writeFileSync(
+    join(p.dir, "skiff.yml"),
+    bedConfig(bed, {
+      extra: `apps:
+  web:
+    build: { context: ${HELLO}, args: { VERSION: ${o.version} } }
+    port: 3000
+    instances: ${o.instances ?? 2}
+    health: { path: /healthz, interval: 200ms, deadline: ${o.deadline ?? "10s"} }
+    routes: [{ path: / }]
+    env: { ${env} }
+    deploy: { drain_timeout: 3s, stop_timeout: 2s, probation: 20s }
+`,
+    }),
+  );
+}
+
+const urls = () => bed.machines.map((m) => `http://127.0.0.1:${m.httpPort}/`);
+
+async function versionsOn(machines: Bed["machines"]): Promise<string[]> {
+  return Promise.all(machines.map(async (m) => (await (await fetch(`http://127.0.0.1:${m.httpPort}/`)).text()).split(" ")[2]!));
+}
+const versionsServed = () => versionsOn(bed.machines);
+
+/** Runs a CLI command under load on all three machines. */
+async function underLoad(args: string[], settleMs = 1000): Promise<{ run: Run; load: LoadResult }> {
+  const load = startLoad({ urls: urls(), concurrency: 12, maxMs: 120_000 });
+  await new Promise((r) => setTimeout(r, 300));
+  const run = await p.skiff(args);
+  await new Promise((r) => setTimeout(r, settleMs));
+  return { run, load: await load.stop() };
+}
+
+const noFailures = (l: LoadResult) => assert.equal(l.failures, 0, `${l.failures} of ${l.requests} requests failed: ${JSON.stringify(l.samples.slice(0, 5))}`);
+
+interface HistoryRow {
+  app: string;
+  release: number;
+  action: string;
+  commit?: string;
+  by?: string;
+  machines: Record<string, { result: string; reason?: string }>;
+}
+
+interface StatusMachine {
+  machine: string;
+  apps: { app: string; active: number; instances: { name: string; release: number; running: boolean; healthy: boolean; restarts: number; lastExit?: { code: number; reason: string } }[] }[];
+}
+
+const json = <T>(r: Run): T => JSON.parse(r.stdout) as T;
+
+describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }, () => {
+  before(async () => {
+    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    p = makeProject(bed);
+    configure({ version: "v1" });
+    for (const args of [["machines", "trust", "--yes"], ["setup"]]) {
+      const r = await p.skiff(args);
+      assert.equal(r.code, 0, r.stderr);
+    }
+  });
+
+  it("v1 → v2 → rollback → v3, under load with no failed request; history and status match the machines", async () => {
+    configure({ version: "v1", env: { MARK: "one" } });
+    const d1 = await p.skiff(["deploy"]);
+    assert.equal(d1.code, 0, d1.stderr);
+    assert.deepEqual(await versionsServed(), ["v1", "v1", "v1"]);
+    const first = json<StatusMachine[]>(await p.skiff(["--json", "status"]))[0]!.apps[0]!.active;
+
+    configure({ version: "v2", env: { MARK: "two" } });
+    const d2 = await underLoad(["deploy"]);
+    assert.equal(d2.run.code, 0, d2.run.stderr);
+    noFailures(d2.load);
+    assert.deepEqual(await versionsServed(), ["v2", "v2", "v2"]);
+
+    const rb = await underLoad(["rollback"]);
+    assert.equal(rb.run.code, 0, rb.run.stderr);
+    noFailures(rb.load);
+    assert.match(rb.run.stdout, new RegExp(`web: release ${first} serving on m1, m2, m3`));
+    assert.deepEqual(await versionsServed(), ["v1", "v1", "v1"]);
+    // Whole release: the config came back too, not only the image.
+    for (const m of bed.machines) {
+      const env = await faults.exec(m, `docker ps --filter label=skiff.app=web --filter label=skiff.release=${first} --format '{{.Names}}' | xargs -n1 docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' | grep '^MARK=' | sort -u`);
+      assert.equal(env, "MARK=one");
+    }
+
+    configure({ version: "v3", env: { MARK: "three" } });
+    const d3 = await underLoad(["deploy"]);
+    assert.equal(d3.run.code, 0, d3.run.stderr);
+    noFailures(d3.load);
+    assert.deepEqual(await versionsServed(), ["v3", "v3", "v3"]);
+
+    const rows = json<HistoryRow[]>(await p.skiff(["--json", "history", "web"])).filter((r) => r.action !== "restart");
+    const last4 = rows.slice(-4);
+    const third = last4[3]!.release;
+    assert.deepEqual(
+      last4.map((r) => [r.release, r.action, Object.keys(r.machines).sort().join(","), [...new Set(Object.values(r.machines).map((x) => x.result))].join()]),
+      [
+        [first, "deploy", "m1,m2,m3", "ok"],
+        [first + 1, "deploy", "m1,m2,m3", "ok"],
+        [first, "rollback", "m1,m2,m3", "ok"],
+        [third, "deploy", "m1,m2,m3", "ok"],
+      ],
+    );
+    assert.ok(third > first + 1);
+    assert.ok(last4.every((r) => r.commit && r.by));
+
+    const status = json<StatusMachine[]>(await p.skiff(["--json", "status"]));
+    for (const s of status) {
+      const web = s.apps.find((a) => a.app === "web")!;
+      assert.equal(web.active, third);
+      assert.equal(web.instances.length, 2);
+      assert.ok(web.instances.every((i) => i.running && i.healthy && i.release === third));
+      const m = bed.machines.find((x) => x.name === s.machine)!;
+      const running = (await faults.exec(m, `docker ps --filter label=skiff.app=web --filter label=skiff.release=${third} --format '{{.Names}}' | sort`)).split("\n");
+      assert.deepEqual(running, web.instances.map((i) => i.name).sort());
+    }
+  });
+
+  for (const bad of [
+    { name: "crashes at boot", env: { CRASH_AT_BOOT: "1" } as Record<string, string>, deadline: "10s", reason: /exited with code 1 before becoming healthy/, log: /CRASH_AT_BOOT=1: exiting before listening/ },
+    { name: "never becomes healthy", env: { NEVER_HEALTHY: "1" }, deadline: "3s", reason: /was not healthy within the 3s deadline \(last check of \/healthz: HTTP 503\)/, log: /listening on :3000/ },
+    { name: "becomes healthy only after the deadline", env: { HEALTHY_AFTER: "6" }, deadline: "3s", reason: /was not healthy within the 3s deadline/, log: /healthy after 6s/ },
+  ]) {
+    it(`a release that ${bad.name} never takes traffic, and the old one serves every request`, async () => {
+      const before = await versionsServed();
+      configure({ version: "v3", env: { MARK: "three", ...bad.env }, deadline: bad.deadline });
+      const { run, load } = await underLoad(["deploy"]);
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stderr, /web: release \d+ failed on m1: /);
+      assert.match(run.stderr, bad.reason);
+      assert.match(run.stderr, /last \d+ log line\(s\) of skiff-bedtest-web-/);
+      assert.match(run.stderr, bad.log);
+      noFailures(load);
+      assert.equal(load.versions[before[0]!], load.requests, `served: ${JSON.stringify(load.versions)}`);
+      assert.deepEqual(await versionsServed(), before);
+      // The failing instances are gone: every container left belongs to a release that served before.
+      const failedRelease = Number(/release (\d+) failed/.exec(run.stderr)![1]);
+      for (const m of bed.machines) assert.equal(await faults.exec(m, `docker ps -a --filter label=skiff.app=web --filter label=skiff.release=${failedRelease} --format '{{.Names}}' | wc -l`), "0");
+      const rows = json<HistoryRow[]>(await p.skiff(["--json", "history", "web"]));
+      const last = rows.filter((r) => r.action === "deploy").at(-1)!;
+      assert.deepEqual(Object.keys(last.machines), ["m1"]);
+      assert.equal(last.machines.m1!.result, "failed");
+      assert.match(last.machines.m1!.reason!, bad.reason);
+    });
+  }
+
+  it("a release that dies 5 s after becoming healthy is restarted by the agent; no request fails; status and history show it", async () => {
+    configure({ version: "v4", env: { MARK: "four", DIE_AFTER: "5" } });
+    const { run, load } = await underLoad(["deploy"], 9000);
+    assert.equal(run.code, 0, run.stderr);
+    noFailures(load);
+    const status = json<StatusMachine[]>(await p.skiff(["--json", "status"]));
+    for (const s of status) {
+      const insts = s.apps.find((a) => a.app === "web")!.instances;
+      assert.ok(insts.every((i) => i.restarts >= 1), JSON.stringify(insts));
+      assert.ok(insts.every((i) => i.lastExit?.code === 1 && /exited with code 1/.test(i.lastExit.reason)));
+    }
+    const table = await p.skiff(["status"]);
+    assert.match(table.stdout, /exit 1: exited with code 1/);
+    const restarts = json<HistoryRow[]>(await p.skiff(["--json", "history", "web"])).filter((r) => r.action === "restart");
+    assert.ok(new Set(restarts.flatMap((r) => Object.keys(r.machines))).size === 3);
+    assert.match(Object.values(restarts.at(-1)!.machines)[0]!.reason!, /exited with code 1; restarting in \d+s/);
+
+    configure({ version: "v5", env: { MARK: "five" } });
+    const good = await p.skiff(["deploy"]);
+    assert.equal(good.code, 0, good.stderr);
+  });
+
+  it("a second deploy while one runs fails naming the holder", async () => {
+    configure({ version: "v5", env: { MARK: "five-b", HEALTHY_AFTER: "2" } });
+    const first = p.skiff(["deploy"]);
+    await new Promise((r) => setTimeout(r, 800));
+    const second = await p.skiff(["deploy"]);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /another deploy holds the lock on m1, m2, m3: .*#\d+-\d+ \(deploy web, pid \d+ on /);
+    const done = await first;
+    assert.equal(done.code, 0, done.stderr);
+  });
+
+  it("a CLI killed mid-deploy leaves every machine serving one complete release; the lock is detected and broken; a re-run converges", async () => {
+    configure({ version: "v6", env: { MARK: "six", HEALTHY_AFTER: "2" } });
+    const child = p.start(["deploy"]);
+    // Kill it while m1 is switching (the build is cached, m1's new instances need ~2 s).
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(child.pid, "SIGKILL");
+    await child.done;
+    await new Promise((r) => setTimeout(r, 4000)); // activations already running finish on the machines
+    for (const m of bed.machines) {
+      const served = new Set<string>();
+      for (let i = 0; i < 20; i++) served.add((await (await fetch(`http://127.0.0.1:${m.httpPort}/`)).text()).split(" ")[2]!);
+      assert.equal(served.size, 1, `${m.name} serves ${[...served].join(" and ")}`);
+    }
+    const blocked = await p.skiff(["deploy"]);
+    assert.equal(blocked.code, 1);
+    assert.match(blocked.stderr, /another deploy holds the lock/);
+    const status = await p.skiff(["lock", "status"]);
+    assert.match(status.stdout, /m1: locked by .*\(deploy web, pid \d+/);
+    const release = await p.skiff(["lock", "release"]);
+    assert.equal(release.code, 0, release.stderr);
+    assert.match(release.stdout, /m1: released the lock held by/);
+    const rerun = await p.skiff(["deploy"]);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.deepEqual(await versionsServed(), ["v6", "v6", "v6"]);
+  });
+
+  it("a machine unreachable before the deploy: a clear error naming it, nothing changed anywhere; --skip-unreachable goes on without it", async () => {
+    const m3 = bed.machines[2]!;
+    configure({ version: "v7", env: { MARK: "seven" } });
+    await faults.disconnect(m3);
+    try {
+      const r = await p.skiff(["deploy"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /error: m3 unreachable; nothing was changed on any machine/);
+      assert.match(r.stderr, /--skip-unreachable/);
+      assert.deepEqual(await versionsOn(bed.machines.slice(0, 2)), ["v6", "v6"]);
+      const m3Active = () => faults.exec(m3, "sed -n 's/.*\"active\": \\([0-9]*\\).*/\\1/p' /var/lib/skiff/apps/bedtest/web/state.json");
+      const before = await m3Active();
+
+      const skip = await p.skiff(["deploy", "--skip-unreachable"]);
+      assert.equal(skip.code, 0, skip.stderr);
+      assert.match(skip.stderr, /m3: unreachable, skipped \(--skip-unreachable\)/);
+      assert.deepEqual(await versionsOn(bed.machines.slice(0, 2)), ["v7", "v7"]);
+      assert.equal(await m3Active(), before);
+    } finally {
+      await faults.reconnect(m3);
+    }
+    const converge = await p.skiff(["deploy"]);
+    assert.equal(converge.code, 0, converge.stderr);
+    assert.deepEqual(await versionsServed(), ["v7", "v7", "v7"]);
+  });
+});
