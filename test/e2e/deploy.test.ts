@@ -171,6 +171,9 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
   }
 
   it("a release that dies 5 s after becoming healthy is restarted by the agent; no request fails; status and history show it", async () => {
+    configure({ version: "v4", env: { MARK: "four-good" } });
+    const good = await p.skiff(["deploy"]);
+    assert.equal(good.code, 0, good.stderr);
     configure({ version: "v4", env: { MARK: "four", DIE_AFTER: "5" } });
     const { run, load } = await underLoad(["deploy"], 9000);
     assert.equal(run.code, 0, run.stderr);
@@ -188,8 +191,8 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     assert.match(Object.values(restarts.at(-1)!.machines)[0]!.reason!, /exited with code 1; restarting in \d+s/);
 
     configure({ version: "v5", env: { MARK: "five" } });
-    const good = await p.skiff(["deploy"]);
-    assert.equal(good.code, 0, good.stderr);
+    const after = await p.skiff(["deploy"]);
+    assert.equal(after.code, 0, after.stderr);
   });
 
   it("a second deploy while one runs fails naming the holder", async () => {
