@@ -8,6 +8,7 @@
 //   HEALTHY_AFTER=S      /healthz answers 503 for the first S seconds
 //   DIE_AFTER=S          exit 1 S seconds after becoming healthy
 //   SLOW_MS=N            every request to / takes N ms (in-flight requests for drain tests)
+// GET / (hello + version), /healthz, /version, /env/NAME (the value of env NAME, for config tests).
 // SIGTERM: stop accepting, finish requests in flight, exit 0 (at most 10 s).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -83,7 +84,7 @@ static int write_all(int fd, const char *p, size_t n) {
 // Head and body in one write, as most servers do for small responses: a crash
 // then loses a response whole (the proxy can retry it) or not at all.
 static int respond(int fd, int status, const char *body, int keep) {
-  char out[1024];
+  char out[65536];
   const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Service Unavailable";
   int n = snprintf(out, sizeof out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nX-Version: %s\r\nConnection: %s\r\n\r\n%s",
                    status, reason, strlen(body), version, keep ? "keep-alive" : "close", body);
@@ -134,6 +135,9 @@ static void *serve(void *arg) {
     } else if (strcmp(path, "/version") == 0) {
       snprintf(out, sizeof out, "%s\n", version);
       rc = respond(fd, 200, out, keep);
+    } else if (strncmp(path, "/env/", 5) == 0) {
+      const char *val = getenv(path + 5);
+      rc = val ? respond(fd, 200, val, keep) : respond(fd, 404, "not set\n", keep);
     } else if (strcmp(path, "/") == 0 || strncmp(path, "/?", 2) == 0) {
       if (slow_ms) usleep((useconds_t)slow_ms * 1000);
       snprintf(out, sizeof out, "hello from %s on %s\n", version, host);

@@ -37,7 +37,7 @@ describe("agent RPC", () => {
       assert.equal((byId[2]!.result as { startedAt: string }).startedAt, "2026-01-01T00:00:00.000Z");
       const state = byId[3]!.result as { machine: { memory: { totalBytes: number } }; apps: object };
       assert.ok(state.machine.memory.totalBytes > 0);
-      assert.deepEqual(state.apps, {});
+      assert.deepEqual(state.apps, []);
       assert.deepEqual(byId[4], { id: 4, error: { message: "unknown method reboot", code: "ENOMETHOD" } });
     } finally {
       server.close();

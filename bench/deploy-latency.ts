@@ -1,0 +1,106 @@
+// bench/deploy-latency: on 3 machines, the wall time of a deploy whose image is
+// already shipped, and of a rollback cold (previous instances gone) and warm
+// (previous instances kept as backups), next to the app's own boot-to-healthy
+// time; for rollbacks also the time until HAProxy serves the old release.
+// Figures, not assertions.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bedConfig, faults, up } from "../testbed/bed.ts";
+import { makeProject } from "../test/e2e/helpers.ts";
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const HELLO = new URL("../examples/hello", import.meta.url).pathname;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+const bed = await up({ count: 3 });
+const p = makeProject(bed);
+const configure = (mark: string, warm: boolean) =>
+  writeFileSync(
+    join(p.dir, "skiff.yml"),
+    bedConfig(bed, {
+      project: "benchlat",
+      extra: `apps:
+  web:
+    build: { context: ${HELLO}, args: { VERSION: bench } }
+    port: 3000
+    instances: 2
+    health: { path: /healthz, interval: 200ms, deadline: 20s }
+    routes: [{ path: / }]
+    env: { MARK: ${mark} }
+    deploy: { drain_timeout: 2s, stop_timeout: 2s, probation: ${warm ? "10m" : "100ms"}, keep_warm: ${warm} }
+`,
+    }),
+  );
+
+async function run(args: string[]): Promise<number> {
+  const t0 = performance.now();
+  const r = await p.skiff(args);
+  if (r.code !== 0) throw new Error(`skiff ${args.join(" ")} failed:\n${r.stderr}`);
+  return performance.now() - t0;
+}
+
+/** Runs a rollback while polling m1 until it serves `mark`; returns [command time, time to first old response]. */
+async function rollbackTimed(expectMark: string): Promise<[number, number]> {
+  const t0 = performance.now();
+  let seen = -1;
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      const body = await (await fetch(`http://127.0.0.1:${bed.machines[0]!.httpPort}/env/MARK`).catch(() => undefined))?.text().catch(() => "");
+      if (seen < 0 && body?.includes(expectMark)) seen = performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  const took = await run(["rollback"]);
+  polling = false;
+  await poll;
+  return [took, seen];
+}
+
+for (const a of [["machines", "trust", "--yes"], ["setup"]]) await run(a);
+
+// The app's own boot-to-healthy time, measured on m1 with the same image and no skiff in between.
+configure("boot", false);
+await run(["deploy"]);
+const image = (await faults.exec(bed.machines[0]!, "docker ps --filter label=skiff.project=benchlat --format '{{.Image}}' | head -1")).trim();
+const boot: number[] = [];
+for (let i = 0; i < ROUNDS; i++) {
+  const ns = await faults.exec(
+    bed.machines[0]!,
+    `c=$(docker run -d --rm -p 127.0.0.1:29999:3000 ${image}); t0=$(date +%s%N); until curl -sf http://127.0.0.1:29999/healthz >/dev/null; do sleep 0.005; done; t1=$(date +%s%N); docker rm -f $c >/dev/null; echo $((t1 - t0))`,
+  );
+  boot.push(Number(ns) / 1e6);
+}
+
+const deploys: number[] = [];
+const cold: number[] = [];
+const coldServe: number[] = [];
+for (let i = 0; i < ROUNDS; i++) {
+  configure(`a${i}`, false);
+  await run(["deploy"]);
+  configure(`b${i}`, false);
+  deploys.push(await run(["deploy"]));
+  await new Promise((r) => setTimeout(r, 1500)); // probation over: the a-release's instances are gone
+  const [took, served] = await rollbackTimed(`a${i}`);
+  cold.push(took);
+  coldServe.push(served);
+}
+
+const warm: number[] = [];
+const warmServe: number[] = [];
+for (let i = 0; i < ROUNDS; i++) {
+  configure(`c${i}`, true);
+  await run(["deploy"]);
+  configure(`d${i}`, true);
+  await run(["deploy"]);
+  const [took, served] = await rollbackTimed(`c${i}`);
+  warm.push(took);
+  warmServe.push(served);
+}
+
+console.log(`bench/deploy-latency — 3 machines, 2 instances each, rolled out one machine at a time, ${ROUNDS} rounds (median)`);
+console.log(`  app boot-to-healthy (docker run → first 200 on m1)   ${s(median(boot))}`);
+console.log(`  deploy, image already on the machines               ${s(median(deploys))}`);
+console.log(`  rollback, cold (previous instances stopped)         ${s(median(cold))}   m1 serves the old release after ${s(median(coldServe))}`);
+console.log(`  rollback, warm (keep_warm: previous kept as backup) ${s(median(warm))}   m1 serves the old release after ${s(median(warmServe))}`);
