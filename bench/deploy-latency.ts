@@ -68,7 +68,7 @@ const boot: number[] = [];
 for (let i = 0; i < ROUNDS; i++) {
   const ns = await faults.exec(
     bed.machines[0]!,
-    `c=$(docker run -d --rm -p 127.0.0.1:29999:3000 ${image}); t0=$(date +%s%N); until curl -sf http://127.0.0.1:29999/healthz >/dev/null; do sleep 0.005; done; t1=$(date +%s%N); docker rm -f $c >/dev/null; echo $((t1 - t0))`,
+    `t0=$(date +%s%N); c=$(docker run -d --rm -p 127.0.0.1:29999:3000 ${image}); until curl -sf http://127.0.0.1:29999/healthz >/dev/null; do sleep 0.005; done; t1=$(date +%s%N); docker rm -f $c >/dev/null; echo $((t1 - t0))`,
   );
   boot.push(Number(ns) / 1e6);
 }
@@ -100,7 +100,7 @@ for (let i = 0; i < ROUNDS; i++) {
 }
 
 console.log(`bench/deploy-latency — 3 machines, 2 instances each, rolled out one machine at a time, ${ROUNDS} rounds (median)`);
-console.log(`  app boot-to-healthy (docker run → first 200 on m1)   ${s(median(boot))}`);
+console.log(`  app boot-to-healthy (docker run → first 200, m1)     ${s(median(boot))}`);
 console.log(`  deploy, image already on the machines               ${s(median(deploys))}`);
 console.log(`  rollback, cold (previous instances stopped)         ${s(median(cold))}   m1 serves the old release after ${s(median(coldServe))}`);
 console.log(`  rollback, warm (keep_warm: previous kept as backup) ${s(median(warm))}   m1 serves the old release after ${s(median(warmServe))}`);
