@@ -13,7 +13,7 @@ const HELLO = new URL("../examples/hello", import.meta.url).pathname;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-const bed = await up({ count: 3 });
+const bed = await up({ count: 3, fresh: true });
 const p = makeProject(bed);
 const configure = (mark: string, warm: boolean) =>
   writeFileSync(

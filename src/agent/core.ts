@@ -13,6 +13,8 @@ import type { Store } from "./store.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BIND = "127.0.0.1";
 const PORTS = { from: 20000, to: 29999 };
+/** A running instance is restarted only after failing checks this long (HAProxy routes around it meanwhile). */
+const UNHEALTHY_RESTART_MS = 10_000;
 const FAILS_BEFORE_RESTART = 3;
 
 export interface ActivateParams {
@@ -49,6 +51,8 @@ interface Health {
   detail: string;
   at: number;
   fails: number;
+  /** When the current run of failed checks began. */
+  failingSince?: number;
   busy: boolean;
   healthySince?: number;
   consecutiveRestarts: number;
@@ -313,12 +317,18 @@ export class AgentCore {
         const r = await httpCheck(inst.bindAddress ?? BIND, inst.hostPort, spec.health.path, spec.health.timeoutMs);
         if (r.ok) {
           if (!h.healthy) h.healthySince = Date.now();
-          Object.assign(h, { healthy: true, detail: r.detail, fails: 0 });
+          Object.assign(h, { healthy: true, detail: r.detail, fails: 0, failingSince: undefined });
           if (h.healthySince && Date.now() - h.healthySince > 60_000) h.consecutiveRestarts = 0;
         } else {
           h.fails++;
-          Object.assign(h, { detail: r.detail });
-          if (h.fails >= FAILS_BEFORE_RESTART) void this.restart(project, app, inst.name, `unhealthy: ${spec.health.path} answered ${r.detail} ${h.fails} times in a row`, null, false);
+          h.failingSince ??= Date.now();
+          Object.assign(h, { healthy: false, detail: r.detail });
+          // A slow or stuck instance is restarted only after a while, and one at a time per app:
+          // restarting several at once under load would take the whole app out of traffic.
+          const restarting = st.instances.some((i) => i.name !== inst.name && this.health.get(i.name)?.busy);
+          if (h.fails >= FAILS_BEFORE_RESTART && Date.now() - h.failingSince >= UNHEALTHY_RESTART_MS && !restarting) {
+            void this.restart(project, app, inst.name, `unhealthy: ${spec.health.path} answered ${r.detail}, failing for ${Math.round((Date.now() - h.failingSince) / 1000)}s`, null, false);
+          }
         }
       }
     }
@@ -364,7 +374,7 @@ export class AgentCore {
           return;
         }
         await this.proxy.enable(backend, name, inst.bindAddress ?? BIND, inst.hostPort);
-        Object.assign(h, { healthy: true, detail: "healthy after restart", fails: 0, healthySince: Date.now() });
+        Object.assign(h, { healthy: true, detail: "healthy after restart", fails: 0, failingSince: undefined, healthySince: Date.now() });
       });
     } catch (e) {
       this.log(`${name}: restart failed: ${(e as Error).message}`);

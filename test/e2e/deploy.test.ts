@@ -56,7 +56,21 @@ async function underLoad(args: string[], settleMs = 1000): Promise<{ run: Run; l
   return { run, load: await load.stop() };
 }
 
-const noFailures = (l: LoadResult) => assert.equal(l.failures, 0, `${l.failures} of ${l.requests} requests failed: ${JSON.stringify(l.samples.slice(0, 5))}`);
+/** What each machine's HAProxy and agent say, for a failure message. */
+async function diagnostics(): Promise<string> {
+  const q = `require("net").createConnection("/run/skiff/haproxy.sock").on("connect", function () { this.write("show servers state\\n") }).pipe(process.stdout)`;
+  const out: string[] = [];
+  for (const m of bed.machines) {
+    const servers = await faults.exec(m, `node -e '${q}' | awk 'NR>2 && $7 != 1 {print $2, $4, $5, "op=" $6, "admin=" $7}'`).catch((e: Error) => e.message);
+    const log = await faults.exec(m, "tail -n 8 /var/log/skiff/agent.log").catch((e: Error) => e.message);
+    out.push(`--- ${m.name} servers not in maint:\n${servers}\n--- ${m.name} agent log:\n${log}`);
+  }
+  return out.join("\n");
+}
+
+async function noFailures(l: LoadResult): Promise<void> {
+  if (l.failures) assert.fail(`${l.failures} of ${l.requests} requests failed: ${JSON.stringify(l.samples.slice(0, 5))}\n${await diagnostics()}`);
+}
 
 interface HistoryRow {
   app: string;
@@ -76,7 +90,8 @@ const json = <T>(r: Run): T => JSON.parse(r.stdout) as T;
 
 describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }, () => {
   before(async () => {
-    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    // Fresh machines: what other suites or benches left there must not decide this suite's result.
+    bed = await up({ count: 3, fresh: true, log: (s) => console.error(`bed: ${s}`) });
     p = makeProject(bed);
     configure({ version: "v1" });
     for (const args of [["machines", "trust", "--yes"], ["setup"]]) {
@@ -95,12 +110,12 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     configure({ version: "v2", env: { MARK: "two" } });
     const d2 = await underLoad(["deploy"]);
     assert.equal(d2.run.code, 0, d2.run.stderr);
-    noFailures(d2.load);
+    await noFailures(d2.load);
     assert.deepEqual(await versionsServed(), ["v2", "v2", "v2"]);
 
     const rb = await underLoad(["rollback"]);
     assert.equal(rb.run.code, 0, rb.run.stderr);
-    noFailures(rb.load);
+    await noFailures(rb.load);
     assert.match(rb.run.stdout, new RegExp(`web: release ${first} serving on m1, m2, m3`));
     assert.deepEqual(await versionsServed(), ["v1", "v1", "v1"]);
     // Whole release: the config came back too, not only the image.
@@ -112,7 +127,7 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     configure({ version: "v3", env: { MARK: "three" } });
     const d3 = await underLoad(["deploy"]);
     assert.equal(d3.run.code, 0, d3.run.stderr);
-    noFailures(d3.load);
+    await noFailures(d3.load);
     assert.deepEqual(await versionsServed(), ["v3", "v3", "v3"]);
 
     const rows = json<HistoryRow[]>(await p.skiff(["--json", "history", "web"])).filter((r) => r.action !== "restart");
@@ -156,7 +171,7 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
       assert.match(run.stderr, bad.reason);
       assert.match(run.stderr, /last \d+ log line\(s\) of skiff-bedtest-web-/);
       assert.match(run.stderr, bad.log);
-      noFailures(load);
+      await noFailures(load);
       assert.equal(load.versions[before[0]!], load.requests, `served: ${JSON.stringify(load.versions)}`);
       assert.deepEqual(await versionsServed(), before);
       // The failing instances are gone: every container left belongs to a release that served before.
@@ -177,7 +192,7 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     configure({ version: "v4", env: { MARK: "four", DIE_AFTER: "5" } });
     const { run, load } = await underLoad(["deploy"], 9000);
     assert.equal(run.code, 0, run.stderr);
-    noFailures(load);
+    await noFailures(load);
     const status = json<StatusMachine[]>(await p.skiff(["--json", "status"]));
     for (const s of status) {
       const insts = s.apps.find((a) => a.app === "web")!.instances;
