@@ -1,6 +1,5 @@
 // Runs setup plans: probe each machine, plan, then execute the steps in order,
 // machines in parallel. A failure puts back files written in this run.
-import type { MachineSpec } from "../config/model.ts";
 import { PROBE_SCRIPT, parseFacts, type MachineFacts } from "../machines/probe.ts";
 import { describeStep, planSetup, type SetupDesired, type SetupPlan, type SetupStep } from "../plan/setup.ts";
 import type { Transport } from "../transport/types.ts";
@@ -56,7 +55,7 @@ async function setupOne(t: Transport, want: SetupDesired, opts: { dryRun: boolea
       await t.run(cmd.argv, { step: label, stdin: cmd.stdin, timeoutMs: cmd.timeoutMs });
     } catch (e) {
       opts.reporter.emit({ type: "step", machine: name, step: label, status: "failed", ms: Date.now() - started });
-      await undoWrites(t, written, step, want, opts.reporter);
+      await undoWrites(t, written, step, opts.reporter);
       throw e;
     }
     if (step.kind === "write-file") written.push(step.file.path);
@@ -67,7 +66,7 @@ async function setupOne(t: Transport, want: SetupDesired, opts: { dryRun: boolea
 }
 
 /** Puts back what this run wrote, and the agent that ran before, after a later step failed. */
-async function undoWrites(t: Transport, written: string[], failed: SetupStep, want: SetupDesired, reporter: Reporter): Promise<void> {
+async function undoWrites(t: Transport, written: string[], failed: SetupStep, reporter: Reporter): Promise<void> {
   if (!written.length) return;
   for (const path of written.reverse()) {
     const r = restoreFile(path);
@@ -78,7 +77,6 @@ async function undoWrites(t: Transport, written: string[], failed: SetupStep, wa
     await t.run(again.argv, { step: "restart the previous agent", allowFailure: true, timeoutMs: again.timeoutMs });
   }
   reporter.emit({ type: "step", machine: t.machine.name, step: `put back ${written.length} file(s) written in this run`, status: "undone" });
-  void want;
 }
 
 export async function setupMachines(transports: Transport[], want: SetupDesired, opts: { dryRun?: boolean; reporter: Reporter; parallel?: number }): Promise<MachineSetup[]> {
@@ -90,5 +88,3 @@ export function needsDocker(apps: Record<string, { image?: string; build?: unkno
   const list = Object.values(apps);
   return list.length === 0 || list.some((a) => a.image || a.build);
 }
-
-export type { MachineSpec };
