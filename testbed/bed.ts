@@ -182,6 +182,7 @@ export async function up(opts: UpOptions = {}): Promise<Bed> {
 
 async function resetDisk(m: BedMachine): Promise<void> {
   await docker(["rm", "-f", m.container], { allowFailure: true });
+  await docker(["volume", "rm", `${m.container}-docker`], { allowFailure: true });
   const dir = join(STATE, "disks", m.name);
   await sh(`umount ${dir} 2>/dev/null; rm -f ${dir}.img; rm -rf ${dir}`, { allowFailure: true });
 }

@@ -406,9 +406,25 @@ export class AgentCore {
         this.store.saveState(st);
       }
     }
+    await this.removeOrphans();
     if (this.store.apps().some(({ project, app }) => this.store.state(project, app).active !== null)) {
       await this.proxy.ensureRunning();
       await this.proxy.sync();
+    }
+  }
+
+  /** Stopped skiff containers that no state knows (e.g. left by a wiped state directory) are removed; running ones are only reported. */
+  private async removeOrphans(): Promise<void> {
+    const known = new Set<string>();
+    for (const { project, app } of this.store.apps()) {
+      const st = this.store.state(project, app);
+      for (const i of [...st.instances, ...st.warm, ...st.pending]) known.add(i.name);
+    }
+    for (const name of await this.runtime.list({ "skiff.managed": "1" }).catch(() => [] as string[])) {
+      if (known.has(name)) continue;
+      const s = await this.runtime.status(name);
+      if (s.running) this.log(`${name} runs but no release state knows it; left alone`);
+      else await this.runtime.remove(name).catch(() => {});
     }
   }
 
