@@ -180,4 +180,8 @@ for (const s of subjects) {
   console.log(`  wrk Connection: close ${fmt(bad.close)}`);
   console.log(`  Node fetch keep-alive ${fmt(bad.fetch)}`);
 }
-console.log("\nDocker Swarm (start-first) is not measured yet: see the closing note of the session that wrote this.");
+console.log(`
+Docker Swarm (start-first): not measurable under the same load here. Its routing mesh (ingress) needs a
+kernel module this VM lacks: a service published on :18300 refuses connections. With a host-mode
+published port, a single node cannot run start-first at all: measured on this host, the update's new task
+stayed Pending ("no suitable node (host-mode port already in use)") and the old one kept serving.`);

@@ -247,6 +247,21 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     assert.deepEqual(await versionsServed(), ["v6", "v6", "v6"]);
   });
 
+  it("Ctrl-C mid-deploy: the machine in progress finishes, switched machines go back, the lock is released", async () => {
+    const before = await versionsServed();
+    configure({ version: "v6", env: { MARK: "six-c", HEALTHY_AFTER: "2" } });
+    const child = p.start(["deploy"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(child.pid, "SIGINT");
+    const r = await child.done;
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /interrupted: finishing the machines in progress/);
+    assert.match(r.stderr, /failed on local: interrupted \(Ctrl-C\)/);
+    assert.deepEqual(await versionsServed(), before);
+    const lock = await p.skiff(["lock", "status"]);
+    assert.equal(lock.stdout.match(/not locked/g)?.length, 3, lock.stdout);
+  });
+
   it("a machine unreachable before the deploy: a clear error naming it, nothing changed anywhere; --skip-unreachable goes on without it", async () => {
     const m3 = bed.machines[2]!;
     configure({ version: "v7", env: { MARK: "seven" } });
