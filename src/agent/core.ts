@@ -62,6 +62,7 @@ export class AgentCore {
   readonly mutex = new KeyedMutex();
   readonly health = new Map<string, Health>();
   private timer?: NodeJS.Timeout;
+  private supervising = false;
 
   constructor(
     readonly store: Store,
@@ -277,7 +278,13 @@ export class AgentCore {
   // ---- after the deploy: health checks and restarts ----
 
   startSupervisor(tickMs = 250): void {
-    this.timer = setInterval(() => void this.superviseOnce().catch((e: Error) => this.log(`supervisor: ${e.message}`)), tickMs);
+    this.timer = setInterval(() => {
+      if (this.supervising) return; // a slow pass (a slow Docker API) must not overlap the next
+      this.supervising = true;
+      this.superviseOnce()
+        .catch((e: Error) => this.log(`supervisor: ${e.message}`))
+        .finally(() => (this.supervising = false));
+    }, tickMs);
     this.timer.unref();
   }
 

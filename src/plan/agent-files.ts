@@ -47,6 +47,8 @@ Wants=network-online.target
 ExecStart=${AGENT_BIN} serve
 Restart=always
 RestartSec=1
+# Only the agent stops on restart: HAProxy, which it started, keeps serving.
+KillMode=process
 
 [Install]
 WantedBy=multi-user.target

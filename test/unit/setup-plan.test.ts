@@ -57,6 +57,12 @@ describe("planSetup", () => {
     assert.deepEqual(planSetup(ready(), { agent, needsDocker: true }), { steps: [], problems: [] });
   });
 
+  it("the systemd unit restarts the agent alone, never the HAProxy it started", () => {
+    const unit = systemdUnit().content.toString();
+    assert.match(unit, /^Restart=always$/m);
+    assert.match(unit, /^KillMode=process$/m);
+  });
+
   it("systemd machines get a unit instead of an init script", () => {
     const f = ready({ systemd: true, sha: { agent: agent.sha256, agentBin: agentWrapper().sha256 } });
     assert.deepEqual(steps(f), ["write systemd unit (/etc/systemd/system/skiff-agent.service)", "restart the agent (systemd)"]);
