@@ -99,7 +99,7 @@ for (let i = 0; i < ROUNDS; i++) {
   warmServe.push(served);
 }
 
-console.log(`bench/deploy-latency — 3 machines, 2 instances each, rolled out one machine at a time, ${ROUNDS} rounds (median)`);
+console.log(`bench/deploy-latency — 3 machines, 2 instances each, deploys one machine at a time, rollbacks all at once, ${ROUNDS} rounds (median)`);
 console.log(`  app boot-to-healthy (docker run → first 200, m1)     ${s(median(boot))}`);
 console.log(`  deploy, image already on the machines               ${s(median(deploys))}`);
 console.log(`  rollback, cold (previous instances stopped)         ${s(median(cold))}   m1 serves the old release after ${s(median(coldServe))}`);

@@ -96,8 +96,9 @@ program
   .description("activate the previous (or given) release, whole: image and config")
   .argument("[apps...]")
   .option("--to <release>", "release number to activate", (v) => Number(v))
+  .option("--max-parallel <n>", "machines switched at a time (default: all)", (v) => Number(v))
   .option("--skip-unreachable", "roll back the machines that answer")
-  .action(act((apps: string[], o: { to?: number; skipUnreachable?: boolean }) => rollbackCommand(makeCtx(globals()), apps, o)));
+  .action(act((apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean }) => rollbackCommand(makeCtx(globals()), apps, o)));
 
 program
   .command("history")

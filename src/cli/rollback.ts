@@ -4,11 +4,11 @@ import type { Ctx } from "./context.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { renderRollout } from "./render-rollout.ts";
 
-export async function rollbackCommand(ctx: Ctx, apps: string[], opts: { to?: number; skipUnreachable?: boolean }): Promise<number> {
+export async function rollbackCommand(ctx: Ctx, apps: string[], opts: { to?: number; maxParallel?: number; skipUnreachable?: boolean }): Promise<number> {
   const started = Date.now();
   const interrupt = onInterrupt(ctx);
   try {
-    const results = await rollback(ctx.project, { apps, to: opts.to, skipUnreachable: opts.skipUnreachable, reporter: ctx.reporter, interrupted: interrupt.fired });
+    const results = await rollback(ctx.project, { apps, to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, reporter: ctx.reporter, interrupted: interrupt.fired });
     let ok = true;
     for (const r of results) {
       if (ctx.json) ctx.out(JSON.stringify({ app: r.app, to: r.to, from: r.from, ...r.result }));

@@ -15,7 +15,7 @@ export function previousGood(history: HistoryEntry[], app: string, active: numbe
   return good.length ? Math.max(...good) : undefined;
 }
 
-export async function rollback(project: Project, opts: { apps: string[]; to?: number; skipUnreachable?: boolean; reporter: Reporter; interrupted?: () => boolean }): Promise<{ app: string; from: (number | null)[]; to: number; result: RolloutResult }[]> {
+export async function rollback(project: Project, opts: { apps: string[]; to?: number; maxParallel?: number; skipUnreachable?: boolean; reporter: Reporter; interrupted?: () => boolean }): Promise<{ app: string; from: (number | null)[]; to: number; result: RolloutResult }[]> {
   const apps = selectApps(project, opts.apps);
   const clients = agentClients(project);
   const lock = await acquireOrClose(clients, () => acquireLocks(clients, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }));
@@ -41,7 +41,8 @@ export async function rollback(project: Project, opts: { apps: string[]; to?: nu
       }
       const previous = new Map(lock.clients.map((c, i) => [c.machine, actives[i]!]));
       const result = await rollout({
-        project: project.name, app: app.name, target: to, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
+        // A rollback goes back to a release that served: all machines at once unless told otherwise.
+        project: project.name, app: app.name, target: to, previous, clients: lock.clients, maxParallel: opts.maxParallel ?? lock.clients.length,
         action: "rollback", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
       });
       out.push({ app: app.name, from: actives, to, result });
