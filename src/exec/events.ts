@@ -10,8 +10,6 @@ export interface Reporter {
   emit(e: Event): void;
 }
 
-export const silent: Reporter = { emit() {} };
-
 const mark: Record<StepStatus, string> = { start: "…", ok: "✓", failed: "✗", undone: "↺" };
 
 /** Plain lines for terminals and CI logs; `start` is shown only on a TTY, where steps take a while. */
