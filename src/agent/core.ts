@@ -12,6 +12,8 @@ import type { Store } from "./store.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BIND = "127.0.0.1";
+/** Where an instance's port is published (instances from before bind addresses existed used loopback). */
+const addressOf = (i: InstanceRecord) => i.bindAddress ?? BIND;
 const PORTS = { from: 20000, to: 29999 };
 /** A running instance is restarted only after failing checks this long (HAProxy routes around it meanwhile). */
 const UNHEALTHY_RESTART_MS = 10_000;
@@ -45,6 +47,8 @@ export interface ActivateResult {
   /** Milliseconds from the start until the new release took traffic. */
   switchedAtMs?: number;
 }
+
+const newHealth = (detail: string): Health => ({ healthy: true, detail, at: 0, fails: 0, busy: false, consecutiveRestarts: 0 });
 
 interface Health {
   healthy: boolean;
@@ -127,7 +131,7 @@ export class AgentCore {
         const oom = st.oomKilled ? ", killed for using too much memory" : "";
         return { ok: false, reason: `instance ${inst.name} exited with code ${st.exitCode ?? "?"}${oom} before becoming healthy` };
       }
-      const r = await httpCheck(inst.bindAddress ?? BIND, inst.hostPort, h.path, h.timeoutMs);
+      const r = await httpCheck(addressOf(inst), inst.hostPort, h.path, h.timeoutMs);
       if (r.ok) {
         if (++passes >= h.healthyThreshold) return { ok: true };
       } else {
@@ -206,7 +210,7 @@ export class AgentCore {
       const enabled: InstanceRecord[] = [];
       try {
         for (const inst of incoming) {
-          inst.slot = await this.proxy.enable(backend, inst.name, inst.bindAddress ?? BIND, inst.hostPort);
+          inst.slot = await this.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort);
           enabled.push(inst);
         }
         switchedAtMs = Date.now() - t0;
@@ -237,14 +241,13 @@ export class AgentCore {
     st.warm = outgoing;
     st.warmUntil = p.keepWarm ? null : new Date(Date.now() + spec.probationMs).toISOString();
     this.store.saveState(st);
-    for (const inst of incoming) this.health.set(inst.name, { healthy: true, detail: "passed deploy check", at: Date.now(), fails: 0, busy: false, healthySince: Date.now(), consecutiveRestarts: 0 });
+    for (const inst of incoming) this.health.set(inst.name, { ...newHealth("passed deploy check"), at: Date.now(), healthySince: Date.now() });
     for (const inst of reuse) await this.proxy.release(backend, inst.name, "backup");
     await this.discard(staleWarm, backend, spec.stopTimeoutS);
     for (const o of outgoing) {
-      await this.proxy.enable(backend, o.name, o.bindAddress ?? BIND, o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => this.proxy.release(backend, o.name, "backup"));
+      await this.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => this.proxy.release(backend, o.name, "backup"));
     }
     await Promise.all(outgoing.map((o) => this.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
-    this.store.saveState(st);
 
     if (p.revert) {
       this.store.appendHistory({ at: new Date().toISOString(), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });
@@ -267,12 +270,9 @@ export class AgentCore {
   /** Keeps the newest releases (and their images); older ones go. */
   private async prune(project: string, app: string, st: AppState, keep: number): Promise<void> {
     const inUse = [st.active, ...st.warm.map((w) => w.release)].filter((n): n is number => n !== null);
-    const keptImages = new Set<string>();
-    const dropped = this.store.releases(project, app).slice(0, -keep).filter((n) => !inUse.includes(n));
-    const droppedSpecs = dropped.map((n) => this.store.release(project, app, n)).filter((s): s is ReleaseSpec => !!s);
-    this.store.pruneReleases(project, app, keep, inUse);
-    for (const n of this.store.releases(project, app)) keptImages.add(this.store.release(project, app, n)?.imageId ?? "");
-    for (const s of droppedSpecs) if (!keptImages.has(s.imageId)) await this.runtime.removeImage?.(s.imageId).catch(() => {});
+    const dropped = this.store.pruneReleases(project, app, keep, inUse);
+    const keptImages = new Set(this.store.releases(project, app).map((n) => this.store.release(project, app, n)?.imageId));
+    for (const s of dropped) if (!keptImages.has(s.imageId)) await this.runtime.removeImage?.(s.imageId).catch(() => {});
   }
 
   // ---- after the deploy: health checks and restarts ----
@@ -311,7 +311,7 @@ export class AgentCore {
         });
       }
       for (const inst of st.instances) {
-        const h = this.health.get(inst.name) ?? { healthy: true, detail: "not checked yet", at: 0, fails: 0, busy: false, consecutiveRestarts: 0 };
+        const h = this.health.get(inst.name) ?? newHealth("not checked yet");
         this.health.set(inst.name, h);
         if (h.busy || Date.now() - h.at < spec.health.intervalMs) continue;
         h.at = Date.now();
@@ -321,7 +321,7 @@ export class AgentCore {
           void this.restart(project, app, inst.name, reason, s.exitCode, s.oomKilled);
           continue;
         }
-        const r = await httpCheck(inst.bindAddress ?? BIND, inst.hostPort, spec.health.path, spec.health.timeoutMs);
+        const r = await httpCheck(addressOf(inst), inst.hostPort, spec.health.path, spec.health.timeoutMs);
         if (r.ok) {
           if (!h.healthy) h.healthySince = Date.now();
           Object.assign(h, { healthy: true, detail: r.detail, fails: 0, failingSince: undefined });
@@ -380,7 +380,7 @@ export class AgentCore {
           h.detail = ok.reason;
           return;
         }
-        await this.proxy.enable(backend, name, inst.bindAddress ?? BIND, inst.hostPort);
+        await this.proxy.enable(backend, name, addressOf(inst), inst.hostPort);
         Object.assign(h, { healthy: true, detail: "healthy after restart", fails: 0, failingSince: undefined, healthySince: Date.now() });
       });
     } catch (e) {

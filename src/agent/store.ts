@@ -57,12 +57,13 @@ export class Store {
       .sort((a, b) => a - b);
   }
 
-  /** Keeps the newest `keep` releases plus any in use. Returns the numbers removed. */
-  pruneReleases(project: string, app: string, keep: number, inUse: number[]): number[] {
+  /** Keeps the newest `keep` releases plus any in use. Returns the specs removed. */
+  pruneReleases(project: string, app: string, keep: number, inUse: number[]): ReleaseSpec[] {
     const all = this.releases(project, app);
     const drop = all.slice(0, Math.max(0, all.length - keep)).filter((n) => !inUse.includes(n));
+    const specs = drop.map((n) => this.release(project, app, n)).filter((s): s is ReleaseSpec => !!s);
     for (const n of drop) rmSync(join(this.appDir(project, app), "releases", `${n}.json`), { force: true });
-    return drop;
+    return specs;
   }
 
   apps(): { project: string; app: string }[] {
