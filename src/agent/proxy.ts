@@ -62,15 +62,18 @@ export class ProxyController {
     return next;
   }
 
-  /** Writes haproxy.cfg (validated first) and the state it came from. */
-  private async persist(): Promise<void> {
+  /** Writes haproxy.cfg and the state it came from. HAProxy checks the file when its structure
+   *  changes (before a start or reload); a slot change only alters addresses and states. */
+  private async persist(opts: { validate?: boolean } = {}): Promise<void> {
     const text = renderConfig(this.state, this.paths);
     const tmp = `${this.cfgPath}.new`;
     writeFileSync(tmp, text);
-    try {
-      await run("haproxy", ["-c", "-q", "-f", tmp]);
-    } catch (e) {
-      throw new Error(`generated haproxy.cfg is invalid: ${(e as { stderr?: string }).stderr ?? String(e)}`);
+    if (opts.validate) {
+      try {
+        await run("haproxy", ["-c", "-q", "-f", tmp]);
+      } catch (e) {
+        throw new Error(`generated haproxy.cfg is invalid: ${(e as { stderr?: string }).stderr ?? String(e)}`);
+      }
     }
     renameSync(tmp, this.cfgPath);
     writeFileSync(this.statePath, JSON.stringify(this.state, null, 2));
@@ -103,7 +106,7 @@ export class ProxyController {
   ensureRunning(): Promise<void> {
     return this.serial(async () => {
       if (this.pid()) return;
-      await this.persist();
+      await this.persist({ validate: true });
       this.log("starting HAProxy");
       await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
       await this.waitSocket();
@@ -111,7 +114,7 @@ export class ProxyController {
   }
 
   private async reload(): Promise<void> {
-    await this.persist();
+    await this.persist({ validate: true });
     const old = this.pid();
     if (!old) {
       await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
@@ -160,7 +163,7 @@ export class ProxyController {
   }
 
   slotOf(backend: string, instance: string, backup = false): Slot | undefined {
-    return this.state.backends.find((x) => x.name === backend)?.slots.find((s) => s.instance === instance && Boolean(s.backup) === backup);
+    return this.slotsOf(backend, instance, backup ? "backup" : "primary")[0];
   }
 
   /** Puts an instance into a free (primary or backup) slot and waits until HAProxy's own check says UP. */
@@ -174,17 +177,17 @@ export class ProxyController {
         slot = b.slots.find((s) => !s.instance && Boolean(s.backup) === backup);
         if (!slot) throw new Error(`no free slot in ${backend}`);
         // Never re-address a live slot: keep-alive clients would stay on the old server.
-        await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+        await this.api.setState(backend, slot.name, "maint");
         await this.api.setAddr(backend, slot.name, addr, port);
         Object.assign(slot, { addr, port, instance, state: "maint" });
       }
-      await this.api.expectEmpty(`set server ${backend}/${slot.name} state ready`);
+      await this.api.setState(backend, slot.name, "ready");
       const until = Date.now() + timeoutMs;
       for (;;) {
         const st = (await this.api.serverStates(backend)).get(slot.name);
         if (st?.op === 2) break;
         if (Date.now() > until) {
-          await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+          await this.api.setState(backend, slot.name, "maint");
           throw new Error(`HAProxy did not see ${instance} as UP within ${timeoutMs} ms (its health check fails)`);
         }
         await sleep(20);
@@ -201,7 +204,7 @@ export class ProxyController {
     const slot = await this.serial(async () => {
       const s = this.slotOf(backend, instance, false);
       if (!s) return undefined;
-      await this.api.expectEmpty(`set server ${backend}/${s.name} state drain`);
+      await this.api.setState(backend, s.name, "drain");
       s.state = "drain";
       return s;
     });
@@ -226,7 +229,7 @@ export class ProxyController {
   disable(backend: string, instance: string): Promise<void> {
     return this.serial(async () => {
       for (const slot of this.slotsOf(backend, instance, "primary")) {
-        await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+        await this.api.setState(backend, slot.name, "maint");
         slot.state = "maint";
       }
       await this.persist();
@@ -239,7 +242,7 @@ export class ProxyController {
       const slots = this.slotsOf(backend, instance, which);
       if (!slots.length) return;
       for (const slot of slots) {
-        await this.api.expectEmpty(`set server ${backend}/${slot.name} state maint`);
+        await this.api.setState(backend, slot.name, "maint");
         Object.assign(slot, { state: "maint", instance: undefined, port: 1, addr: "127.0.0.1" });
       }
       await this.persist();
@@ -260,10 +263,10 @@ export class ProxyController {
           const l = live.get(s.name);
           if (!l) continue;
           if (l.addr !== s.addr || l.port !== s.port) {
-            await this.api.expectEmpty(`set server ${b.name}/${s.name} state maint`);
+            await this.api.setState(b.name, s.name, "maint");
             await this.api.setAddr(b.name, s.name, s.addr, s.port);
           }
-          await this.api.expectEmpty(`set server ${b.name}/${s.name} state ${s.state === "drain" ? "maint" : s.state}`);
+          await this.api.setState(b.name, s.name, s.state === "drain" ? "maint" : s.state);
           if (s.state === "drain") s.state = "maint";
         }
       }

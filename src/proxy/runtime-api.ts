@@ -25,6 +25,10 @@ export class RuntimeApi {
     if (out) throw new Error(`HAProxy refused "${cmd}": ${out}`);
   }
 
+  setState(backend: string, server: string, state: "ready" | "drain" | "maint"): Promise<void> {
+    return this.expectEmpty(`set server ${backend}/${server} state ${state}`);
+  }
+
   /** `set server … addr` answers with what changed; only other answers are refusals. */
   async setAddr(backend: string, server: string, addr: string, port: number): Promise<void> {
     const cmd = `set server ${backend}/${server} addr ${addr} port ${port}`;
