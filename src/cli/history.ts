@@ -1,7 +1,6 @@
 // skiff history [app]: every deploy, rollback and restart, merged across machines.
 import type { HistoryEntry } from "../agent/model.ts";
-import { agentClients } from "../exec/deploy.ts";
-import { settleAll } from "../exec/parallel.ts";
+import { askAll } from "../exec/agent-client.ts";
 import type { Ctx } from "./context.ts";
 import { table } from "./table.ts";
 
@@ -41,11 +40,9 @@ function summary(r: HistoryRow): string {
 }
 
 export async function historyCommand(ctx: Ctx, app: string | undefined, opts: { limit: number }): Promise<number> {
-  const clients = agentClients(ctx.project);
-  const res = await settleAll(clients, 20, (c) => c.call<HistoryEntry[]>("history", { project: ctx.project.name, app }));
-  clients.forEach((c) => c.close());
+  const res = await askAll(ctx.project, (c) => c.call<HistoryEntry[]>("history", { project: ctx.project.name, app }));
   const entries = res.flatMap((r) => (r.ok ? r.value : []));
-  const failed = clients.filter((_, i) => !res[i]!.ok).map((c) => c.machine);
+  const failed = res.filter((r) => !r.ok).map((r) => r.machine);
   const rows = mergeHistory(entries).slice(-opts.limit);
   if (ctx.json) ctx.out(JSON.stringify(rows));
   else {

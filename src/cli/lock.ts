@@ -1,21 +1,18 @@
 // skiff lock status | release: see or break the deploy lock.
 import type { LockInfo } from "../agent/model.ts";
-import { agentClients } from "../exec/deploy.ts";
+import { askAll } from "../exec/agent-client.ts";
 import { describeHolder } from "../exec/lock.ts";
-import { settleAll } from "../exec/parallel.ts";
 import type { Ctx } from "./context.ts";
 
 export async function lockCommand(ctx: Ctx, action: "status" | "release"): Promise<number> {
-  const clients = agentClients(ctx.project);
-  const res = await settleAll(clients, 20, async (c) => {
+  const res = await askAll(ctx.project, async (c) => {
     const info = await c.call<LockInfo | null>("lock.info");
     if (action === "release" && info) await c.call("lock.release", { force: true });
     return info;
   });
-  clients.forEach((c) => c.close());
   let failed = 0;
-  res.forEach((r, i) => {
-    const m = clients[i]!.machine;
+  res.forEach((r) => {
+    const m = r.machine;
     if (!r.ok) {
       failed++;
       return void process.stderr.write(`${m}: unreachable: ${(r.error as Error).message.split("\n")[0]}\n`);

@@ -1,6 +1,5 @@
 // skiff status: what runs where — release, instances, health, restarts, uptime.
-import { agentClients } from "../exec/deploy.ts";
-import { settleAll } from "../exec/parallel.ts";
+import { askAll } from "../exec/agent-client.ts";
 import type { Ctx } from "./context.ts";
 import { table } from "./table.ts";
 
@@ -31,13 +30,10 @@ const uptime = (since: string) => {
 };
 
 export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<number> {
-  const clients = agentClients(ctx.project);
-  const res = await settleAll(clients, 20, (c) => c.call<{ apps: AppView[] }>("state"));
-  clients.forEach((c) => c.close());
-  const machines = clients.map((c, i) => {
-    const r = res[i]!;
-    return r.ok ? { machine: c.machine, apps: r.value.apps.filter((a) => a.project === ctx.project.name && (!app || a.app === app)) } : { machine: c.machine, error: (r.error as Error).message };
-  });
+  const res = await askAll(ctx.project, (c) => c.call<{ apps: AppView[] }>("state"));
+  const machines = res.map((r) =>
+    r.ok ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === ctx.project.name && (!app || a.app === app)) } : { machine: r.machine, error: (r.error as Error).message },
+  );
   if (ctx.json) {
     ctx.out(JSON.stringify(machines));
   } else {

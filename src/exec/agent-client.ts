@@ -2,10 +2,13 @@
 // machine's transport (ssh, or a local process), JSON lines both ways.
 import type { ChildProcess } from "node:child_process";
 import { AGENT_BIN } from "../agent/paths.ts";
+import type { Project } from "../config/model.ts";
 import { encode, lineReader, type Response } from "../agent/protocol.ts";
 import { UserError } from "../errors.ts";
 import { relevantStderr, sshHint } from "../transport/remote-error.ts";
+import { connect, sshContext } from "../transport/connect.ts";
 import type { Transport } from "../transport/types.ts";
+import { settleAll } from "./parallel.ts";
 
 export class AgentClient {
   private child?: ChildProcess;
@@ -59,5 +62,24 @@ export class AgentClient {
   close(): void {
     this.child?.stdin?.end();
     this.child = undefined;
+  }
+}
+
+/** One RPC channel per machine of the project. */
+export function agentClients(project: Project): AgentClient[] {
+  const ctx = sshContext(project);
+  return Object.values(project.machines).map((m) => new AgentClient(connect(m, ctx)));
+}
+
+export type Answer<T> = { machine: string; ok: true; value: T } | { machine: string; ok: false; error: unknown };
+
+/** Asks every machine at once and closes the channels; one machine's failure does not hide the others' answers. */
+export async function askAll<T>(project: Project, ask: (c: AgentClient) => Promise<T>): Promise<Answer<T>[]> {
+  const clients = agentClients(project);
+  try {
+    const res = await settleAll(clients, 20, ask);
+    return res.map((r, i) => (r.ok ? { machine: clients[i]!.machine, ok: true as const, value: r.value } : { machine: clients[i]!.machine, ok: false as const, error: r.error }));
+  } finally {
+    for (const c of clients) c.close();
   }
 }

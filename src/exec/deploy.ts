@@ -7,10 +7,9 @@ import { buildApps, type AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { ship } from "../ship/ship.ts";
-import { connect, sshContext } from "../transport/connect.ts";
-import { AgentClient } from "./agent-client.ts";
+import type { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
-import { acquireLocks, acquireOrClose, whoAmI } from "./lock.ts";
+import { whoAmI, withDeployLock } from "./lock.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";
 
 export interface DeployOptions {
@@ -38,11 +37,6 @@ export function selectApps(project: Project, names: string[]): AppSpec[] {
     if (!a) throw new UserError(`no app named "${n}"`, { hint: `apps: ${Object.keys(project.apps).join(", ")}` });
     return a;
   });
-}
-
-export function agentClients(project: Project): AgentClient[] {
-  const ctx = sshContext(project);
-  return Object.values(project.machines).map((m) => new AgentClient(connect(m, ctx)));
 }
 
 /** The part of a spec that decides whether two releases are the same thing. */
@@ -88,12 +82,11 @@ async function chooseRelease(clients: AgentClient[], project: string, spec: Rele
 
 export async function deploy(project: Project, opts: DeployOptions): Promise<{ outcomes: AppOutcome[]; skipped: string[] }> {
   const apps = selectApps(project, opts.apps);
-  const clients = agentClients(project);
   const by = whoAmI();
   const deployId = randomUUID();
-  const lock = await acquireOrClose(clients, () => acquireLocks(clients, `deploy ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 }));
-  const outcomes: AppOutcome[] = [];
-  try {
+  const command = `deploy ${apps.map((a) => a.name).join(" ")}`;
+  return withDeployLock(project, command, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 }, async (lock) => {
+    const outcomes: AppOutcome[] = [];
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
     const images = await buildApps(project, apps, opts.reporter);
     await ship(images, lock.clients, opts.reporter);
@@ -110,9 +103,6 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
       outcomes.push({ app: app.name, release, image: image.ref, result });
       if (!result.ok) break;
     }
-  } finally {
-    await lock.release();
-    for (const c of clients) c.close();
-  }
-  return { outcomes, skipped: lock.unreachable.map((u) => u.machine) };
+    return { outcomes, skipped: lock.unreachable.map((u) => u.machine) };
+  });
 }

@@ -4,7 +4,8 @@
 import { hostname, userInfo } from "node:os";
 import type { LockInfo } from "../agent/model.ts";
 import { UserError } from "../errors.ts";
-import type { AgentClient } from "./agent-client.ts";
+import type { Project } from "../config/model.ts";
+import { agentClients, type AgentClient } from "./agent-client.ts";
 import { settleAll } from "./parallel.ts";
 
 export const STALE_AFTER_MS = 30_000;
@@ -68,12 +69,18 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
   }
 }
 
-/** Takes the lock; if that fails, the RPC channels opened for it are closed before the error goes up. */
-export async function acquireOrClose(clients: AgentClient[], take: () => Promise<HeldLock>): Promise<HeldLock> {
+/** Opens a channel to every machine, takes the deploy lock, runs `work`, then releases the lock and
+ *  closes every channel whatever happened (a failed lock included). */
+export async function withDeployLock<T>(project: Project, command: string, opts: { skipUnreachable?: boolean; waitMs?: number }, work: (lock: HeldLock) => Promise<T>): Promise<T> {
+  const clients = agentClients(project);
   try {
-    return await take();
-  } catch (e) {
+    const lock = await acquireLocks(clients, command, opts);
+    try {
+      return await work(lock);
+    } finally {
+      await lock.release();
+    }
+  } finally {
     for (const c of clients) c.close();
-    throw e;
   }
 }

@@ -5,8 +5,8 @@ import type { HistoryEntry } from "../agent/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import type { Reporter } from "./events.ts";
-import { agentClients, selectApps } from "./deploy.ts";
-import { acquireLocks, acquireOrClose, whoAmI } from "./lock.ts";
+import { selectApps } from "./deploy.ts";
+import { whoAmI, withDeployLock } from "./lock.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";
 
 /** The release to go back to: the newest one below `active` that once served successfully. */
@@ -17,12 +17,10 @@ export function previousGood(history: HistoryEntry[], app: string, active: numbe
 
 export async function rollback(project: Project, opts: { apps: string[]; to?: number; maxParallel?: number; skipUnreachable?: boolean; reporter: Reporter; interrupted?: () => boolean }): Promise<{ app: string; from: (number | null)[]; to: number; result: RolloutResult }[]> {
   const apps = selectApps(project, opts.apps);
-  const clients = agentClients(project);
-  const lock = await acquireOrClose(clients, () => acquireLocks(clients, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }));
   const by = whoAmI();
   const deployId = randomUUID();
-  const out = [];
-  try {
+  return withDeployLock(project, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }, async (lock) => {
+    const out = [];
     for (const app of apps) {
       const lists = await Promise.all(lock.clients.map((c) => c.call<{ releases: number[]; active: number | null }>("release.list", { project: project.name, app: app.name })));
       const actives = lists.map((l) => l.active);
@@ -48,9 +46,6 @@ export async function rollback(project: Project, opts: { apps: string[]; to?: nu
       out.push({ app: app.name, from: actives, to, result });
       if (!result.ok) break;
     }
-  } finally {
-    await lock.release();
-    for (const c of clients) c.close();
-  }
-  return out;
+    return out;
+  });
 }
