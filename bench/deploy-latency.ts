@@ -73,31 +73,24 @@ for (let i = 0; i < ROUNDS; i++) {
   boot.push(Number(ns) / 1e6);
 }
 
-const deploys: number[] = [];
-const cold: number[] = [];
-const coldServe: number[] = [];
-for (let i = 0; i < ROUNDS; i++) {
-  configure(`a${i}`, false);
+/** Deploys a release, deploys the next (timed), then rolls back to the first (timed). */
+async function roundTrip(first: string, second: string, warm: boolean) {
+  configure(first, warm);
   await run(["deploy"]);
-  configure(`b${i}`, false);
-  deploys.push(await run(["deploy"]));
-  await new Promise((r) => setTimeout(r, 1500)); // probation over: the a-release's instances are gone
-  const [took, served] = await rollbackTimed(`a${i}`);
-  cold.push(took);
-  coldServe.push(served);
+  configure(second, warm);
+  const deploy = await run(["deploy"]);
+  if (!warm) await new Promise((r) => setTimeout(r, 1500)); // probation over: the first release's instances are gone
+  const [rollback, served] = await rollbackTimed(first);
+  return { deploy, rollback, served };
 }
 
-const warm: number[] = [];
-const warmServe: number[] = [];
-for (let i = 0; i < ROUNDS; i++) {
-  configure(`c${i}`, true);
-  await run(["deploy"]);
-  configure(`d${i}`, true);
-  await run(["deploy"]);
-  const [took, served] = await rollbackTimed(`c${i}`);
-  warm.push(took);
-  warmServe.push(served);
-}
+const coldRuns = [];
+const warmRuns = [];
+for (let i = 0; i < ROUNDS; i++) coldRuns.push(await roundTrip(`a${i}`, `b${i}`, false));
+for (let i = 0; i < ROUNDS; i++) warmRuns.push(await roundTrip(`c${i}`, `d${i}`, true));
+const deploys = coldRuns.map((r) => r.deploy);
+const [cold, coldServe] = [coldRuns.map((r) => r.rollback), coldRuns.map((r) => r.served)];
+const [warm, warmServe] = [warmRuns.map((r) => r.rollback), warmRuns.map((r) => r.served)];
 
 console.log(`bench/deploy-latency — 3 machines, 2 instances each, deploys one machine at a time, rollbacks all at once, ${ROUNDS} rounds (median)`);
 console.log(`  app boot-to-healthy (docker run → first 200, m1)     ${s(median(boot))}`);
