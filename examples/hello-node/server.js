@@ -1,8 +1,10 @@
 // hello-node: the example app in Node, with the same endpoints and switches as
 // examples/hello (C). Used where a peer needs a Node app (PM2 cluster mode) and
 // by the process runtime.
-//   PORT, VERSION, CRASH_AT_BOOT=1, NEVER_HEALTHY=1, HEALTHY_AFTER=S, DIE_AFTER=S, SLOW_MS=N
-// GET / · /healthz · /version · /env/NAME. SIGTERM/SIGINT: stop accepting, finish requests in flight, exit 0.
+//   PORT, HOST, VERSION, CRASH_AT_BOOT=1, NEVER_HEALTHY=1, HEALTHY_AFTER=S, DIE_AFTER=S, SLOW_MS=N
+// GET / · /healthz · /version · /env/NAME · /slow?ms=N (answers after N ms) · /alloc?mb=N (allocates and
+// keeps N MB, to hit a memory limit) · /crash (exits with code 3).
+// SIGTERM/SIGINT: stop accepting, finish requests in flight, exit 0.
 "use strict";
 const http = require("node:http");
 const os = require("node:os");
@@ -26,6 +28,7 @@ const send = (res, status, body) => {
   res.end(body);
 };
 
+const hold = [];
 const server = http.createServer((req, res) => {
   const path = req.url || "/";
   if (path === "/healthz") return send(res, healthy() ? 200 : 503, healthy() ? "ok\n" : "starting\n");
@@ -33,6 +36,17 @@ const server = http.createServer((req, res) => {
   if (path.startsWith("/env/")) {
     const v = env[decodeURIComponent(path.slice(5))];
     return v === undefined ? send(res, 404, "not set\n") : send(res, 200, v);
+  }
+  const q = new URL(path, "http://x").searchParams;
+  if (path.startsWith("/slow")) return setTimeout(() => send(res, 200, `slow ${q.get("ms")} ms from ${version}\n`), Number(q.get("ms") || 1000));
+  if (path.startsWith("/alloc")) {
+    const mb = Number(q.get("mb") || 1);
+    for (let i = 0; i < mb; i++) hold.push(Buffer.alloc(1024 * 1024, 1));
+    return send(res, 200, `holding ${hold.length} MB\n`);
+  }
+  if (path === "/crash") {
+    log("/crash: exiting with code 3");
+    process.exit(3);
   }
   if (path === "/" || path.startsWith("/?")) {
     const reply = () => send(res, 200, `hello from ${version} on ${os.hostname()}\n`);
@@ -43,8 +57,8 @@ const server = http.createServer((req, res) => {
 server.keepAliveTimeout = 120_000;
 
 const port = Number(env.PORT || 3000);
-server.listen(port, () => {
-  log(`listening on :${port} (healthy after ${healthyAfterMs / 1000}s${neverHealthy ? ", never healthy" : ""})`);
+server.listen(port, env.HOST || undefined, () => {
+  log(`listening on ${env.HOST || "*"}:${port} (healthy after ${healthyAfterMs / 1000}s${neverHealthy ? ", never healthy" : ""})`);
   if (process.send) process.send("ready"); // PM2 wait_ready
 });
 

@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { backendName } from "../proxy/model.ts";
-import type { Runtime } from "../runtime/types.ts";
+import type { Runtime, RuntimeKind } from "../runtime/types.ts";
 import { httpCheck } from "./health.ts";
 import type { AppState, HistoryEntry, InstanceRecord, ReleaseSpec } from "./model.ts";
 import { KeyedMutex } from "./mutex.ts";
@@ -27,6 +27,8 @@ export interface ActivateParams {
   action: "deploy" | "rollback";
   /** Where instances publish their port: the machine's private address (default: loopback). */
   bindAddress?: string;
+  /** The machine's public HTTP port (http_port). */
+  httpPort?: number;
   deployId?: string;
   by?: string;
   /** Keep the outgoing release's instances running, out of traffic, for an instant rollback. */
@@ -70,12 +72,20 @@ export class AgentCore {
 
   constructor(
     readonly store: Store,
-    readonly runtime: Runtime,
+    readonly runtimes: Partial<Record<RuntimeKind, Runtime>>,
     readonly proxy: ProxyController,
     private readonly log: (s: string) => void = () => {},
   ) {}
 
   // ---- instances ----
+
+  /** The runtime that runs a release's (or an instance's) instances. */
+  rt(x: { runtime?: RuntimeKind }): Runtime {
+    const kind = x.runtime ?? "docker";
+    const r = this.runtimes[kind];
+    if (!r) throw new Error(`the ${kind} runtime is not available on this machine`);
+    return r;
+  }
 
   private usedPorts(): Set<number> {
     const used = new Set<number>();
@@ -108,16 +118,19 @@ export class AgentCore {
   private async startInstance(spec: ReleaseSpec, machine: string, taken: Set<number>, bindAddress: string): Promise<InstanceRecord> {
     const name = `skiff-${spec.project}-${spec.app}-${spec.release}-${randomBytes(3).toString("hex")}`;
     const hostPort = await this.allocatePort(taken, bindAddress);
-    await this.runtime.start({
+    await this.rt(spec).start({
       name,
       image: spec.imageId,
+      command: spec.command,
+      user: spec.user,
+      limits: spec.limits,
       containerPort: spec.port,
       hostPort,
       bindAddress,
-      env: { PORT: String(spec.port), ...spec.env, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), SKIFF_MACHINE: machine, SKIFF_INSTANCE: name },
+      env: { ...spec.env, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), SKIFF_MACHINE: machine, SKIFF_INSTANCE: name },
       labels: { "skiff.managed": "1", "skiff.project": spec.project, "skiff.app": spec.app, "skiff.release": String(spec.release) },
     });
-    return { name, release: spec.release, bindAddress, hostPort, startedAt: new Date().toISOString(), restarts: 0 };
+    return { name, release: spec.release, runtime: spec.runtime, bindAddress, hostPort, startedAt: new Date().toISOString(), restarts: 0 };
   }
 
   /** Waits for `healthy_threshold` passing checks in a row, or fails on exit or at the deadline. */
@@ -126,7 +139,7 @@ export class AgentCore {
     let passes = 0;
     let last = "no check yet";
     for (;;) {
-      const st = await this.runtime.status(inst.name);
+      const st = await this.rt(inst).status(inst.name);
       if (!st.running) {
         const oom = st.oomKilled ? ", killed for using too much memory" : "";
         return { ok: false, reason: `instance ${inst.name} exited with code ${st.exitCode ?? "?"}${oom} before becoming healthy` };
@@ -149,8 +162,8 @@ export class AgentCore {
     await Promise.all(
       insts.map(async (i) => {
         await this.proxy.release(backend, i.name).catch(() => {});
-        await this.runtime.stop(i.name, stopTimeoutS).catch(() => {});
-        await this.runtime.remove(i.name).catch(() => {});
+        await this.rt(i).stop(i.name, stopTimeoutS).catch(() => {});
+        await this.rt(i).remove(i.name).catch(() => {});
         this.health.delete(i.name);
       }),
     );
@@ -175,17 +188,17 @@ export class AgentCore {
     if (st.active === p.release && (await this.allServing(st, backend, spec.instances))) {
       return result({ ok: true, changed: false });
     }
-    if (!(await this.runtime.hasImage(spec.imageId))) {
+    if (!(await this.rt(spec).hasImage(spec.imageId))) {
       const reason = `image ${spec.image} (${spec.imageId.slice(7, 19)}) is not on this machine`;
       record({ result: "failed", reason });
       return result({ ok: false, changed: false, reason });
     }
-    await this.proxy.ensureRunning();
+    await this.proxy.ensureRunning(p.httpPort);
     await this.proxy.ensureBackend(backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, freeSlots: spec.instances });
 
     // Warm instances of the target release (a rollback) take traffic again without a start.
     const reuse: InstanceRecord[] = [];
-    for (const w of st.warm.filter((i) => i.release === p.release)) if ((await this.runtime.status(w.name)).running) reuse.push(w);
+    for (const w of st.warm.filter((i) => i.release === p.release)) if ((await this.rt(w).status(w.name)).running) reuse.push(w);
     const taken = this.usedPorts();
     const fresh: InstanceRecord[] = [];
     const deadlineAt = Date.now() + spec.health.deadlineMs;
@@ -221,7 +234,7 @@ export class AgentCore {
     }
 
     if (failure) {
-      const logs = failure.inst ? await this.runtime.logs(failure.inst.name, 50).catch(() => "") : "";
+      const logs = failure.inst ? await this.rt(failure.inst).logs(failure.inst.name, 50).catch(() => "") : "";
       await this.discard(fresh, backend, spec.stopTimeoutS);
       st.pending = [];
       this.store.saveState(st);
@@ -261,7 +274,7 @@ export class AgentCore {
   private async allServing(st: AppState, backend: string, count: number): Promise<boolean> {
     if (st.instances.length !== count) return false;
     for (const i of st.instances) {
-      if (!(await this.runtime.status(i.name)).running) return false;
+      if (!(await this.rt(i).status(i.name)).running) return false;
       if (this.proxy.slotOf(backend, i.name)?.state !== "ready") return false;
     }
     return true;
@@ -272,7 +285,10 @@ export class AgentCore {
     const inUse = [st.active, ...st.warm.map((w) => w.release)].filter((n): n is number => n !== null);
     const dropped = this.store.pruneReleases(project, app, keep, inUse);
     const keptImages = new Set(this.store.releases(project, app).map((n) => this.store.release(project, app, n)?.imageId));
-    for (const s of dropped) if (!keptImages.has(s.imageId)) await this.runtime.removeImage?.(s.imageId).catch(() => {});
+    for (const s of dropped) {
+      await this.rt(s).dropRelease?.(project, app, s.release).catch(() => {});
+      if (!keptImages.has(s.imageId)) await this.rt(s).removeImage?.(s.imageId).catch(() => {});
+    }
   }
 
   // ---- after the deploy: health checks and restarts ----
@@ -292,7 +308,13 @@ export class AgentCore {
     if (this.timer) clearInterval(this.timer);
   }
 
+  private maintainedAt = 0;
+
   async superviseOnce(): Promise<void> {
+    if (Date.now() - this.maintainedAt > 10_000) {
+      this.maintainedAt = Date.now();
+      for (const r of Object.values(this.runtimes)) await r.maintain?.().catch((e: Error) => this.log(`maintain: ${e.message}`));
+    }
     for (const { project, app } of this.store.apps()) {
       const key = `${project}/${app}`;
       if (this.mutex.isLocked(key)) continue;
@@ -315,7 +337,7 @@ export class AgentCore {
         this.health.set(inst.name, h);
         if (h.busy || Date.now() - h.at < spec.health.intervalMs) continue;
         h.at = Date.now();
-        const s = await this.runtime.status(inst.name);
+        const s = await this.rt(inst).status(inst.name);
         if (!s.running) {
           const reason = s.exists ? `exited with code ${s.exitCode ?? "?"}${s.oomKilled ? " (out of memory)" : ""}` : "instance is gone";
           void this.restart(project, app, inst.name, reason, s.exitCode, s.oomKilled);
@@ -368,13 +390,13 @@ export class AgentCore {
         const inst = st.instances.find((i) => i.name === name);
         const spec = st.active !== null ? this.store.release(project, app, st.active) : undefined;
         if (!inst || !spec) return;
-        const s = await this.runtime.status(name);
-        if (s.running) await this.runtime.stop(name, spec.stopTimeoutS);
+        const s = await this.rt(inst).status(name);
+        if (s.running) await this.rt(inst).stop(name, spec.stopTimeoutS);
         if (!s.exists) {
           this.log(`${name}: container is gone; the next deploy or rollback replaces it`);
           return;
         }
-        await this.runtime.restart(name);
+        await this.rt(inst).restart(name);
         const ok = await this.waitHealthy(inst, spec, Date.now() + spec.health.deadlineMs);
         if (!ok.ok) {
           h.detail = ok.reason;
@@ -427,11 +449,13 @@ export class AgentCore {
       const st = this.store.state(project, app);
       for (const i of [...st.instances, ...st.warm, ...st.pending]) known.add(i.name);
     }
-    for (const name of await this.runtime.list({ "skiff.managed": "1" }).catch(() => [] as string[])) {
-      if (known.has(name)) continue;
-      const s = await this.runtime.status(name);
-      if (s.running) this.log(`${name} runs but no release state knows it; left alone`);
-      else await this.runtime.remove(name).catch(() => {});
+    for (const runtime of Object.values(this.runtimes)) {
+      for (const name of await runtime.list({ "skiff.managed": "1" }).catch(() => [] as string[])) {
+        if (known.has(name)) continue;
+        const s = await runtime.status(name);
+        if (s.running) this.log(`${name} runs but no release state knows it; left alone`);
+        else await runtime.remove(name).catch(() => {});
+      }
     }
   }
 
@@ -441,9 +465,9 @@ export class AgentCore {
     for (const { project, app } of this.store.apps()) {
       const st = this.store.state(project, app);
       const describe = async (i: InstanceRecord) => {
-        const s = await this.runtime.status(i.name);
+        const s = await this.rt(i).status(i.name);
         const h = this.health.get(i.name);
-        return { ...i, running: s.running, startedAt: s.startedAt ?? i.startedAt, healthy: Boolean(s.running && h?.healthy), health: h?.detail ?? "unknown", slotState: this.proxy.slotOf(backendName(project, app), i.name)?.state ?? "none" };
+        return { ...i, running: s.running, startedAt: s.startedAt ?? i.startedAt, healthy: Boolean(s.running && h?.healthy), health: h?.detail ?? "unknown", note: s.note, slotState: this.proxy.slotOf(backendName(project, app), i.name)?.state ?? "none" };
       };
       out.push({
         project,

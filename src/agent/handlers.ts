@@ -6,6 +6,7 @@ import { arch, freemem, hostname, totalmem, uptime } from "node:os";
 import type { ActivateParams, AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import type { LockInfo, ReleaseSpec } from "./model.ts";
+import type { RuntimeKind } from "../runtime/types.ts";
 
 declare const __AGENT_VERSION__: string;
 export const AGENT_VERSION = typeof __AGENT_VERSION__ === "string" ? __AGENT_VERSION__ : "dev";
@@ -48,8 +49,11 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
   const p = <T>(x: unknown) => x as T;
   return {
     ...base,
-    "image.has": async (x) => core.runtime.hasImage(p<{ image: string }>(x).image),
-    "image.id": async (x) => (await core.runtime.imageId?.(p<{ image: string }>(x).image)) ?? null,
+    "image.has": async (x) => {
+      const { image, runtime } = p<{ image: string; runtime?: RuntimeKind }>(x);
+      return core.rt({ runtime }).hasImage(image);
+    },
+    "image.id": async (x) => (await core.rt({}).imageId?.(p<{ image: string }>(x).image)) ?? null,
     "release.put": (x) => (core.store.putRelease(p<{ spec: ReleaseSpec }>(x).spec), true),
     "release.list": (x) => {
       const { project, app } = p<{ project: string; app: string }>(x);

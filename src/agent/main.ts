@@ -3,6 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DockerRuntime } from "../runtime/docker.ts";
+import { artifactPut, ProcessRuntime } from "../runtime/process.ts";
 import { call, connect } from "./bridge.ts";
 import { AgentCore } from "./core.ts";
 import { agentInfo, AGENT_VERSION, handlers } from "./handlers.ts";
@@ -39,7 +40,7 @@ switch (cmd) {
     takeOver(join(runDir, "agent.pid"), log);
     const store = new Store(stateDir);
     const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
-    const core = new AgentCore(store, new DockerRuntime(), proxy, log);
+    const core = new AgentCore(store, { docker: new DockerRuntime(), process: new ProcessRuntime(stateDir) }, proxy, log);
     core
       .reconcile()
       .catch((e: Error) => log(`reconcile: ${e.message}`))
@@ -68,6 +69,15 @@ switch (cmd) {
   case "supervise":
     supervise(process.env.SKIFF_AGENT_PIDFILE || SUPERVISOR_PID, [self, "serve"], log);
     break;
+  case "artifact-put":
+    artifactPut(process.env.SKIFF_STATE_DIR || STATE_DIR, args[0] ?? "").then(
+      () => process.exit(0),
+      (e: Error) => {
+        process.stderr.write(`skiff-agent: ${e.message}\n`);
+        process.exit(1);
+      },
+    );
+    break;
   case "connect":
     connect(socket);
     break;
@@ -78,6 +88,6 @@ switch (cmd) {
     process.stdout.write(`${AGENT_VERSION}\n`);
     break;
   default:
-    process.stderr.write("usage: skiff-agent serve | supervise | connect | call METHOD [JSON] | version\n");
+    process.stderr.write("usage: skiff-agent serve | supervise | connect | call METHOD [JSON] | artifact-put SHA256 < tar.gz | version\n");
     process.exit(2);
 }

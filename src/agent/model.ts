@@ -1,15 +1,25 @@
 // What the CLI sends the agent and what the agent keeps, shared by both sides.
 import type { HealthSpec } from "../config/model.ts";
+import type { Limits } from "../runtime/cgroup.ts";
+import type { RuntimeKind } from "../runtime/types.ts";
 
 /** One app's full spec at one release: immutable once stored. */
 export interface ReleaseSpec {
   project: string;
   app: string;
   release: number;
-  /** Image reference as built or written (repo:tag). */
+  /** What runs the instances; absent in releases from before the process runtime: docker. */
+  runtime?: RuntimeKind;
+  /** Image reference as built or written (repo:tag); for a process app, "artifact <hash>" or "none". */
   image: string;
-  /** Image ID (sha256:…): what actually runs. */
+  /** Image ID (sha256:…) — what actually runs; for a process app "artifact:<sha256>" or "none". */
   imageId: string;
+  /** Process app: the command line (`run:`), run by sh in the release's working directory. */
+  command?: string;
+  /** Process app: the user it runs as. */
+  user?: string;
+  /** cpu and memory limits per instance. */
+  limits?: Limits;
   port: number;
   /** Instances on this machine. */
   instances: number;
@@ -30,6 +40,7 @@ export interface InstanceRecord {
   /** Container name (skiff-<project>-<app>-<release>-<id>). */
   name: string;
   release: number;
+  runtime?: RuntimeKind;
   /** Address the host port is published on (the machine's private address, or loopback). */
   bindAddress?: string;
   hostPort: number;

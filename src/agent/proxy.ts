@@ -33,7 +33,7 @@ export class ProxyController {
     mkdirSync(paths.dir, { recursive: true });
     this.api = new RuntimeApi(paths.statsSocket);
     const saved = this.readState();
-    this.state = { httpPort, backends: saved?.backends ?? [] };
+    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [] };
   }
 
   private get cfgPath() {
@@ -102,13 +102,30 @@ export class ProxyController {
     throw new Error("HAProxy did not open its runtime socket within 5 s");
   }
 
-  /** Starts HAProxy from the mirrored config when it is not running. */
-  ensureRunning(): Promise<void> {
+  /** Starts HAProxy from the mirrored config when it is not running; moves the public frontend to `httpPort` when given. */
+  ensureRunning(httpPort?: number): Promise<void> {
     return this.serial(async () => {
-      if (this.pid()) return;
-      await this.persist({ validate: true });
-      this.log("starting HAProxy");
-      await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
+      const move = httpPort !== undefined && httpPort !== this.state.httpPort;
+      const before = this.state.httpPort;
+      if (move) this.state.httpPort = httpPort;
+      const running = this.pid();
+      if (running && !move) return;
+      try {
+        if (running) {
+          this.log(`proxy: public frontend moves from :${before} to :${httpPort}`);
+          await this.reload();
+          return;
+        }
+        await this.persist({ validate: true });
+        this.log("starting HAProxy");
+        await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
+      } catch (e) {
+        this.state.httpPort = before;
+        await this.persist().catch(() => {});
+        const err = (e as { stderr?: string }).stderr ?? (e as Error).message;
+        const busy = /cannot bind|Address already in use/i.test(err);
+        throw new Error(busy ? `HAProxy cannot listen on port ${httpPort ?? before}: something else uses it (set http_port for this machine in skiff.yml, or stop that service)` : `HAProxy did not start: ${err.trim().split("\n").slice(-3).join(" / ")}`);
+      }
       await this.waitSocket();
     });
   }

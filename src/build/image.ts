@@ -9,10 +9,15 @@ import { UserError } from "../errors.ts";
 import type { Reporter } from "../exec/events.ts";
 import { runProcess } from "../transport/process.ts";
 import { relevantStderr } from "../transport/remote-error.ts";
+import type { RuntimeKind } from "../runtime/types.ts";
+import { hashTree } from "./artifact.ts";
 import { gitState, type GitState } from "./git.ts";
 
 export interface AppImage {
   app: string;
+  runtime: RuntimeKind;
+  /** Process app: the directory that was hashed and is shipped. */
+  dir?: string;
   /** repo:tag as built or as written in `image:`. */
   ref: string;
   /** Local image ID, when the image is on this machine. */
@@ -55,8 +60,12 @@ function dockerBuild(ref: string, app: AppSpec, onLine: (l: string) => void): Pr
 export async function buildApps(project: Project, apps: AppSpec[], reporter: Reporter): Promise<AppImage[]> {
   const out: AppImage[] = [];
   for (const app of apps) {
+    if (app.run) {
+      out.push(await buildArtifact(project, app, reporter));
+      continue;
+    }
     if (!app.build) {
-      out.push({ app: app.name, ref: app.image!, id: await localImageId(app.image!), built: false });
+      out.push({ app: app.name, runtime: "docker", ref: app.image!, id: await localImageId(app.image!), built: false });
       continue;
     }
     const g = gitState(app.build.context);
@@ -65,7 +74,7 @@ export async function buildApps(project: Project, apps: AppSpec[], reporter: Rep
     const existing = await localImageId(ref);
     if (existing) {
       reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${ref} exists, skipped`, status: "ok" });
-      out.push({ app: app.name, ref, id: existing, git: g, built: false });
+      out.push({ app: app.name, runtime: "docker", ref, id: existing, git: g, built: false });
       continue;
     }
     const started = Date.now();
@@ -77,7 +86,31 @@ export async function buildApps(project: Project, apps: AppSpec[], reporter: Rep
     }
     const id = await localImageId(ref);
     reporter.emit({ type: "step", machine: "local", step: `build ${app.name} → ${ref}`, status: "ok", ms: Date.now() - started });
-    out.push({ app: app.name, ref, id, git: g, built: true });
+    out.push({ app: app.name, runtime: "docker", ref, id, git: g, built: true });
   }
   return out;
+}
+
+/** A process app's artifact: run its build command (if any), then name the directory by its content. */
+async function buildArtifact(project: Project, app: AppSpec, reporter: Reporter): Promise<AppImage> {
+  const g = gitState(project.dir);
+  const a = app.artifact;
+  if (!a) return { app: app.name, runtime: "process", ref: "none", id: "none", git: g, built: false };
+  if (a.build) {
+    const started = Date.now();
+    reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${a.build}`, status: "start" });
+    const res = await runProcess("sh", ["-c", a.build], { cwd: project.dir });
+    if (res.code !== 0) {
+      reporter.emit({ type: "step", machine: "local", step: `build ${app.name}`, status: "failed", ms: Date.now() - started });
+      throw new UserError(`build of ${app.name} failed (\`${a.build}\` exited with ${res.code})\n${relevantStderr(res.stderr || res.stdout, 25).map((l) => `  │ ${l}`).join("\n")}`, { hint: "run the artifact's build command yourself in the project directory to see why" });
+    }
+    reporter.emit({ type: "step", machine: "local", step: `build ${app.name}`, status: "ok", ms: Date.now() - started });
+  }
+  let hash: string;
+  try {
+    hash = hashTree(a.dir);
+  } catch (e) {
+    throw new UserError(`artifact of ${app.name}: cannot read ${relative(project.dir, a.dir) || "."}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message}`, { hint: a.build ? "the build command should create it" : "artifact: is relative to skiff.yml" });
+  }
+  return { app: app.name, runtime: "process", dir: a.dir, ref: `artifact ${hash.slice(0, 12)}`, id: `artifact:${hash}`, git: g, built: Boolean(a.build) };
 }

@@ -13,6 +13,8 @@ export interface MachineSpec {
   sshOptions: Record<string, string>;
   labels: string[];
   privateAddress?: string;
+  /** The public HTTP frontend's port on this machine. */
+  httpPort: number;
 }
 
 export interface HealthSpec {
@@ -27,6 +29,12 @@ export interface AppSpec {
   name: string;
   image?: string;
   build?: { context: string; dockerfile: string; args: Record<string, string> };
+  /** Process app: the command line; such an app has no image. */
+  run?: string;
+  /** Process app: the directory to ship (absolute), and a command that makes it. */
+  artifact?: { dir: string; build?: string };
+  user?: string;
+  resources: { cpus?: number; memoryBytes?: number };
   port: number;
   instances: number;
   health: HealthSpec;

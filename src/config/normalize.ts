@@ -2,12 +2,14 @@
 import { resolve } from "node:path";
 import type { AppSpec, MachineSpec, Project } from "./model.ts";
 import type { ConfigInput } from "./schema.ts";
-import { parseDuration } from "./duration.ts";
+import { parseDuration, parseMemory } from "./duration.ts";
 
 export const DEFAULTS = {
   user: "root",
   port: 3000,
   instances: 1,
+  httpPort: 80,
+  processUser: "nobody",
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
   deploy: { maxParallel: 1, drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
 } as const;
@@ -28,6 +30,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       sshOptions: Object.fromEntries(Object.entries(m.ssh?.options ?? {}).map(([k, v]) => [k, String(v)])),
       labels: m.labels ?? [],
       privateAddress: m.private_address,
+      httpPort: m.http_port ?? DEFAULTS.httpPort,
     };
   }
   const apps: Record<string, AppSpec> = {};
@@ -37,6 +40,10 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       name,
       image: a.image,
       build: a.build && { context: resolve(dir, a.build.context ?? "."), dockerfile: a.build.dockerfile ?? "Dockerfile", args: a.build.args ?? {} },
+      run: a.run,
+      artifact: a.artifact === undefined ? undefined : typeof a.artifact === "string" ? { dir: resolve(dir, a.artifact) } : { dir: resolve(dir, a.artifact.dir), build: a.artifact.build },
+      user: a.run ? (a.user ?? DEFAULTS.processUser) : undefined,
+      resources: { cpus: a.resources?.cpu, memoryBytes: a.resources?.memory === undefined ? undefined : parseMemory(a.resources.memory) },
       port: a.port ?? DEFAULTS.port,
       instances: a.instances ?? DEFAULTS.instances,
       health: {

@@ -21,10 +21,12 @@ type Rule = (c: ConfigInput) => Problem[];
 export const RESERVED_SSH_OPTIONS = ["stricthostkeychecking", "batchmode", "userknownhostsfile", "globalknownhostsfile", "controlmaster", "controlpath", "controlpersist", "proxycommand"];
 
 const appHasOneSource: Rule = (c) =>
-  Object.entries(c.apps ?? {}).flatMap(([name, app]) => {
-    if (app.image && app.build) return [{ path: ["apps", name], message: `app "${name}" has both "image" and "build"`, hint: "keep one: image runs a published image, build makes one from source" }];
-    if (!app.image && !app.build) return [{ path: ["apps", name], message: `app "${name}" needs "image" or "build"`, hint: 'e.g. image: nginx:1.27, or build: { context: . }' }];
-    return [];
+  Object.entries(c.apps ?? {}).flatMap(([name, app]): Problem[] => {
+    const given = (["image", "build", "run"] as const).filter((k) => app[k] !== undefined);
+    if (given.length > 1) return [{ path: ["apps", name], message: `app "${name}" has ${given.map((k) => `"${k}"`).join(" and ")}`, hint: "keep one: image runs a published image, build makes one from source, run starts a command as processes" }];
+    if (!given.length) return [{ path: ["apps", name], message: `app "${name}" needs "image", "build" or "run"`, hint: 'e.g. image: nginx:1.27, build: { context: . }, or run: node server.js' }];
+    const extra = !app.run ? (["artifact", "user"] as const).filter((k) => app[k] !== undefined) : [];
+    return extra.map((k) => ({ path: ["apps", name], key: k, message: `"${k}" is for process apps (with "run"); app "${name}" runs a container`, hint: `remove "${k}", or replace image/build with run:` }));
   });
 
 const hasMachines: Rule = (c) => (Object.keys(c.machines ?? {}).length ? [] : [{ path: ["machines"], message: "no machines: add at least one under machines:", hint: "machines: { web1: { host: 203.0.113.10 } }" }]);

@@ -45,6 +45,7 @@ export const Machine = z
     ssh: SshOptions.optional(),
     labels: z.array(Name).optional().meta({ description: "Labels used for placement (e.g. `web`, `db`)." }),
     private_address: z.string().optional().meta({ description: "Address on the private network between machines. Instances bind here (or to loopback)." }),
+    http_port: Port.optional().meta({ description: "Port of the public HTTP frontend (HAProxy) on this machine. Default: 80." }),
   })
   .meta({ description: "A Linux machine reached over SSH." });
 
@@ -55,6 +56,28 @@ export const Build = z
     args: z.record(z.string(), z.string()).optional().meta({ description: "Build arguments (`--build-arg`)." }),
   })
   .meta({ description: "Build the app's image from source with `docker build`." });
+
+/** "512M", "1G", "300Ki"… or a number of bytes. */
+export const Memory = z
+  .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt]|B)?$/, 'must be a size such as "256M", "1G" or "512Mi"')])
+  .meta({ description: 'A size: "256M", "1.5G", "512Mi", or a number of bytes.' });
+
+export const Resources = z
+  .strictObject({
+    cpu: z.number().positive().max(1024).optional().meta({ description: "CPUs per instance (e.g. 0.5); enforced as a CFS quota." }),
+    memory: Memory.optional().meta({ description: "Memory per instance; an instance that goes over it is killed (and restarted), and status says so." }),
+  })
+  .meta({ description: "Limits for each instance: Docker limits for containers, cgroups for processes." });
+
+export const Artifact = z
+  .union([
+    z.string().min(1),
+    z.strictObject({
+      dir: z.string().min(1).meta({ description: "Directory to ship, relative to skiff.yml (after `build` ran)." }),
+      build: z.string().min(1).optional().meta({ description: "Command run here (sh, in the directory of skiff.yml) before packing, e.g. `npm ci && npm run build`." }),
+    }),
+  ])
+  .meta({ description: "What a process app ships: a directory (relative to skiff.yml), or `{ build, dir }`. Packed, content-hashed, sent only where missing, unpacked per release." });
 
 export const Health = z
   .strictObject({
@@ -88,21 +111,29 @@ export const App = z
   .strictObject({
     image: z.string().min(1).optional().meta({ description: "Image to run as is (e.g. `nginx:1.27`). Give either `image` or `build`." }),
     build: Build.optional(),
-    port: Port.optional().meta({ description: "Port the app listens on inside its instance. Default: 3000." }),
+    run: z.string().min(1).optional().meta({ description: "Run the app as processes (no container): this command line, run by sh in the release's working directory with PORT and HOST set. Give one of `image`, `build` or `run`." }),
+    artifact: Artifact.optional(),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, "must be a user name").optional().meta({ description: "Process apps: the user the command runs as. Default: `nobody`." }),
+    port: Port.optional().meta({ description: "Port the app listens on inside its container. Default: 3000. (Process apps listen on the PORT skiff gives them.)" }),
+    resources: Resources.optional(),
     instances: z.number().int().min(0).max(1000).optional().meta({ description: "Instances on each of the app's machines. Default: 1." }),
     health: Health.optional(),
     routes: z.array(Route).optional().meta({ description: "Public routes. An app without routes gets no public traffic." }),
     env: Env.optional(),
     deploy: DeploySettings.optional(),
   })
-  .meta({ description: "A stateless service: one image, any number of instances." });
+  .meta({ description: "A stateless service: one image (or one command and its files), any number of instances." });
 
 /** What an environment may override. Machines are swapped whole; apps and env are merged. */
 export const AppOverlay = z
   .strictObject({
     image: App.shape.image,
     build: App.shape.build,
+    run: App.shape.run,
+    artifact: App.shape.artifact,
+    user: App.shape.user,
     port: App.shape.port,
+    resources: App.shape.resources,
     instances: App.shape.instances,
     health: App.shape.health,
     routes: App.shape.routes,

@@ -59,6 +59,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   const params = (c: AgentClient, release: number, action: "deploy" | "rollback", revert?: ActivateParams["revert"]): ActivateParams => ({
     project: i.project, app: i.app, release, machine: c.machine, action, deployId: i.deployId, by: i.by, keepWarm: i.keepWarm, revert,
     bindAddress: c.transport.machine.privateAddress,
+    httpPort: c.transport.machine.httpPort,
   });
   for (let k = 0; k < i.clients.length && !out.failure; k += i.maxParallel) {
     if (i.interrupted()) {

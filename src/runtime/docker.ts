@@ -11,7 +11,7 @@ export class DockerRuntime implements Runtime {
     const port = `${s.containerPort}/tcp`;
     await this.api.json("POST", `/containers/create?name=${encodeURIComponent(s.name)}`, {
       Image: s.image,
-      Env: Object.entries(s.env).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries({ PORT: String(s.containerPort), ...s.env }).map(([k, v]) => `${k}=${v}`),
       Labels: s.labels,
       ExposedPorts: { [port]: {} },
       HostConfig: {
@@ -20,6 +20,8 @@ export class DockerRuntime implements Runtime {
         RestartPolicy: { Name: "no" },
         LogConfig: LOG_CONFIG,
         Init: true,
+        ...(s.limits?.memoryBytes ? { Memory: s.limits.memoryBytes, MemorySwap: s.limits.memoryBytes } : {}),
+        ...(s.limits?.cpus ? { NanoCpus: Math.round(s.limits.cpus * 1e9) } : {}),
       },
     });
     await this.restart(s.name);

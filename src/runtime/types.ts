@@ -1,10 +1,20 @@
 // One interface for every runtime (Docker now, processes later): the deploy
 // logic in the agent never knows which one it drives.
 
+import type { Limits } from "./cgroup.ts";
+
+export type RuntimeKind = "docker" | "process";
+
 export interface StartSpec {
   name: string;
-  /** What to run: an image ID for Docker. */
+  /** What to run: an image ID for Docker; "artifact:<sha256>" or "none" for a process. */
   image: string;
+  /** Process runtime: the shell command line (`run:`). */
+  command?: string;
+  /** Process runtime: the user the command runs as (when the agent is root). */
+  user?: string;
+  limits?: Limits;
+  /** The port the app listens on inside a container (Docker); a process listens on hostPort. Each runtime sets PORT. */
   containerPort: number;
   hostPort: number;
   bindAddress: string;
@@ -19,6 +29,8 @@ export interface InstanceStatus {
   oomKilled: boolean;
   startedAt?: string;
   finishedAt?: string;
+  /** Something status should say, e.g. that limits are not enforced here. */
+  note?: string;
 }
 
 export interface Runtime {
@@ -35,4 +47,8 @@ export interface Runtime {
   imageId?(ref: string): Promise<string | undefined>;
   /** Removes an image no kept release uses (best effort). */
   removeImage?(image: string): Promise<void>;
+  /** Frees what a pruned release left (a process release's working directory). */
+  dropRelease?(project: string, app: string, release: number): Promise<void>;
+  /** Periodic housekeeping (log rotation). */
+  maintain?(): Promise<void>;
 }

@@ -5,12 +5,19 @@ import { UserError } from "../errors.ts";
 import type { AgentClient } from "../exec/agent-client.ts";
 import type { Reporter } from "../exec/events.ts";
 import { relevantStderr } from "../transport/remote-error.ts";
+import { AGENT_BIN } from "../agent/paths.ts";
+import { tarPackArgs } from "../build/artifact.ts";
 import { DOCKER, type AppImage } from "../build/image.ts";
 
 function stream(image: AppImage, client: AgentClient): Promise<number> {
+  // Docker: `docker save | docker load`. Process app: `tar | skiff-agent artifact-put`, which checks the content hash.
+  const [file, args, remote, what] =
+    image.runtime === "process"
+      ? ["tar", tarPackArgs(image.dir!), [AGENT_BIN, "artifact-put", image.id!.slice("artifact:".length)], "unpack"]
+      : [DOCKER, ["save", image.ref], ["docker", "load", "-q"], "docker load"];
   return new Promise((resolve, reject) => {
-    const save = spawn(DOCKER, ["save", image.ref], { stdio: ["ignore", "pipe", "pipe"] });
-    const load = client.transport.spawn(["docker", "load", "-q"]);
+    const save = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const load = client.transport.spawn(remote);
     let bytes = 0;
     let saveErr = "";
     let loadErr = "";
@@ -23,8 +30,8 @@ function stream(image: AppImage, client: AgentClient): Promise<number> {
     let saveCode: number | null = null;
     save.on("close", (c) => (saveCode = c));
     load.on("close", (code) => {
-      if (saveCode !== 0 && saveCode !== null) return reject(new UserError(`local: docker save ${image.ref} failed\n${relevantStderr(saveErr).map((l) => `  │ ${l}`).join("\n")}`));
-      if (code !== 0) return reject(new UserError(`${client.machine}: ship ${image.ref} failed (docker load exit ${code}${code === 255 ? ": ssh itself failed" : ""})\n${relevantStderr(loadErr).map((l) => `  │ ${l}`).join("\n")}`, { hint: "check free disk space on the machine (skiff machines check)" }));
+      if (saveCode !== 0 && saveCode !== null) return reject(new UserError(`local: ${file} for ${image.ref} failed\n${relevantStderr(saveErr).map((l) => `  │ ${l}`).join("\n")}`));
+      if (code !== 0) return reject(new UserError(`${client.machine}: ship ${image.ref} failed (${what} exit ${code}${code === 255 ? ": ssh itself failed" : ""})\n${relevantStderr(loadErr).map((l) => `  │ ${l}`).join("\n")}`, { hint: "check free disk space on the machine (skiff machines check)" }));
       resolve(bytes);
     });
   });
@@ -35,7 +42,7 @@ export async function ship(images: AppImage[], clients: AgentClient[], reporter:
   await Promise.all(
     clients.map(async (c) => {
       for (const img of images) {
-        if (img.id && (await c.call<boolean>("image.has", { image: img.id }))) continue;
+        if (img.id && (await c.call<boolean>("image.has", { image: img.id, runtime: img.runtime }))) continue;
         if (!img.id) {
           // `image:` apps not present here: the machine must already have it (or pull it itself).
           const id = await c.call<string | null>("image.id", { image: img.ref });
@@ -48,7 +55,7 @@ export async function ship(images: AppImage[], clients: AgentClient[], reporter:
         const started = Date.now();
         reporter.emit({ type: "step", machine: c.machine, step: `ship ${img.ref}`, status: "start" });
         const bytes = await stream(img, c);
-        if (!(await c.call<boolean>("image.has", { image: img.id }))) throw new UserError(`${c.machine}: ${img.ref} was loaded but its ID does not match ${img.id}`);
+        if (!(await c.call<boolean>("image.has", { image: img.id, runtime: img.runtime }))) throw new UserError(`${c.machine}: ${img.ref} was loaded but its ID does not match ${img.id}`);
         reporter.emit({ type: "step", machine: c.machine, step: `ship ${img.ref}`, status: "ok", ms: Date.now() - started, detail: `${(bytes / 1e6).toFixed(1)} MB` });
       }
     }),

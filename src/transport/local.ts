@@ -10,11 +10,17 @@ export class LocalTransport implements Transport {
   readonly viaSsh = false;
   constructor(readonly machine: MachineSpec) {}
 
+  /** Like an ssh login as a non-root user: root's work goes through `sudo -n` (never a password prompt). */
+  private elevate(argv: readonly string[]): readonly string[] {
+    return process.getuid?.() === 0 ? argv : ["sudo", "-n", "--", ...argv];
+  }
+
   async run(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
-    const [file, ...args] = argv;
+    const [file, ...args] = this.elevate(argv);
     const res = await runProcess(file!, args, { stdin: opts.stdin, timeoutMs: opts.timeoutMs });
     if (res.code !== 0 && !opts.allowFailure) {
-      throw new RemoteError(this.machine.name, opts.step, commandLine(argv), res.code, res.signal, relevantStderr(res.stderr), false);
+      const sudo = /sudo: (a password is required|a terminal is required)/.test(res.stderr) ? "this machine's setup needs root: run skiff as root, or allow passwordless sudo" : undefined;
+      throw new RemoteError(this.machine.name, opts.step, commandLine(argv), res.code, res.signal, relevantStderr(res.stderr), false, sudo);
     }
     return res;
   }
@@ -24,7 +30,8 @@ export class LocalTransport implements Transport {
   }
 
   spawn(argv: readonly string[]): ChildProcess {
-    return spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+    const [file, ...args] = this.elevate(argv);
+    return spawn(file!, args, { stdio: ["pipe", "pipe", "pipe"] });
   }
 
   async close(): Promise<void> {}

@@ -3,9 +3,9 @@ import { spawn, type SpawnOptions } from "node:child_process";
 import { UserError } from "../errors.ts";
 import type { RunResult } from "./types.ts";
 
-export function runProcess(file: string, args: readonly string[], opts: { stdin?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function runProcess(file: string, args: readonly string[], opts: { stdin?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const spawnOpts: SpawnOptions = { stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"], env: opts.env ?? process.env };
+    const spawnOpts: SpawnOptions = { stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"], env: opts.env ?? process.env, cwd: opts.cwd };
     const child = spawn(file, args as string[], spawnOpts);
     const out: Buffer[] = [];
     const err: Buffer[] = [];

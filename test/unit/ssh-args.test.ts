@@ -5,7 +5,7 @@ import { sshOptions } from "../../src/transport/ssh-args.ts";
 import { SshTransport } from "../../src/transport/ssh.ts";
 import { relevantStderr, sshHint } from "../../src/transport/remote-error.ts";
 
-const m: MachineSpec = { name: "web1", host: "10.0.0.1", local: false, port: 2222, user: "deploy", identityFile: "/k", proxyJump: "bastion", sshOptions: { ConnectTimeout: "3" }, labels: [] };
+const m: MachineSpec = { name: "web1", host: "10.0.0.1", local: false, port: 2222, user: "deploy", identityFile: "/k", proxyJump: "bastion", sshOptions: { ConnectTimeout: "3" }, labels: [], httpPort: 80 };
 const ctx = { knownHosts: "/proj/.skiff/known_hosts", socketDir: "/tmp/skiff-0" };
 
 describe("ssh arguments", () => {
