@@ -9,7 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startLoad } from "./lib/load.ts";
+import { startLoad } from "../src/load/load.ts";
 import { bedConfig, up } from "../testbed/bed.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
 

@@ -459,6 +459,28 @@ export class AgentCore {
     }
   }
 
+  /** Stops and removes every instance of an app, its HAProxy backend, releases and their images or artifacts. */
+  removeApp(project: string, app: string): Promise<{ removed: number }> {
+    return this.mutex.run(`${project}/${app}`, async () => {
+      const st = this.store.state(project, app);
+      const specs = this.store.releases(project, app).map((n) => this.store.release(project, app, n)).filter((s): s is ReleaseSpec => Boolean(s));
+      const insts = [...st.instances, ...st.warm, ...st.pending];
+      const stopS = specs.find((s) => s.release === st.active)?.stopTimeoutS ?? 10;
+      const backend = backendName(project, app);
+      for (const i of insts) await this.proxy.disable(backend, i.name).catch(() => {});
+      await this.discard(insts, backend, stopS);
+      await this.proxy.removeBackend(backend);
+      this.store.removeApp(project, app);
+      const stillUsed = new Set(this.store.apps().flatMap(({ project: p, app: a }) => this.store.releases(p, a).map((n) => this.store.release(p, a, n)?.imageId)));
+      for (const s of specs) {
+        await this.rt(s).dropRelease?.(project, app, s.release).catch(() => {});
+        if (!stillUsed.has(s.imageId)) await this.rt(s).removeImage?.(s.imageId).catch(() => {});
+      }
+      this.log(`${app}: removed (${insts.length} instance(s), ${specs.length} release(s))`);
+      return { removed: insts.length };
+    });
+  }
+
   /** What `skiff status` shows for this machine. */
   async view(): Promise<unknown[]> {
     const out: unknown[] = [];

@@ -72,6 +72,10 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       const { job, timeoutMs } = p<{ job: string; timeoutMs?: number }>(x);
       return jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000));
     },
+    "app.remove": (x) => {
+      const { project, app } = p<{ project: string; app: string }>(x);
+      return core.removeApp(project, app);
+    },
     history: (x) => core.store.history(p<{ project?: string; app?: string }>(x ?? {})),
     "lock.acquire": (x) => core.store.acquireLock(p<{ info: LockInfo }>(x).info),
     "lock.heartbeat": (x) => core.store.heartbeat(p<{ holder: string }>(x).holder),

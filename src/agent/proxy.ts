@@ -266,6 +266,23 @@ export class ProxyController {
     });
   }
 
+  /** Drops a backend (its app was removed); the last one gone stops HAProxy. */
+  removeBackend(name: string): Promise<void> {
+    return this.serial(async () => {
+      const before = this.state.backends.length;
+      this.state.backends = this.state.backends.filter((b) => b.name !== name);
+      if (this.state.backends.length === before) return;
+      if (!this.state.backends.length) {
+        const pid = this.pid();
+        if (pid) process.kill(pid, "SIGUSR1"); // soft stop: open connections finish
+        this.log("proxy: no backends left, HAProxy stopped");
+        await this.persist();
+        return;
+      }
+      await this.reload();
+    });
+  }
+
   /** After an agent restart: the running HAProxy is made to match the saved state. */
   sync(): Promise<void> {
     return this.serial(async () => {

@@ -66,6 +66,14 @@ export class Store {
     return specs;
   }
 
+  /** Forgets an app: its releases and state (history stays). */
+  removeApp(project: string, app: string): void {
+    rmSync(this.appDir(project, app), { recursive: true, force: true });
+    try {
+      if (!readdirSync(join(this.dir, "apps", project)).length) rmSync(join(this.dir, "apps", project), { recursive: true, force: true });
+    } catch {}
+  }
+
   apps(): { project: string; app: string }[] {
     const out: { project: string; app: string }[] = [];
     const root = join(this.dir, "apps");

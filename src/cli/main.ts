@@ -13,6 +13,7 @@ import { historyCommand } from "./history.ts";
 import { lockCommand } from "./lock.ts";
 import { rollbackCommand } from "./rollback.ts";
 import { statusCommand } from "./status.ts";
+import { demoCommand } from "./demo.ts";
 
 declare const __SKIFF_VERSION__: string;
 
@@ -112,6 +113,13 @@ program
   .description("what runs where: release, instances, health, restarts, uptime")
   .argument("[app]")
   .action(act((app: string | undefined) => statusCommand(makeCtx(globals()), app)));
+
+program
+  .command("demo")
+  .description("make this machine a skiff machine and show a deploy, a zero-downtime redeploy under load and a rollback (needs root)")
+  .option("--port <n>", "public HTTP port for the demo (default: 80)", (v) => Number(v))
+  .option("--down", "remove everything the demo made")
+  .action(act((o: { port?: number; down?: boolean }) => demoCommand(o, (l) => void process.stdout.write(l + "\n"))));
 
 const lock = program.command("lock").description("the deploy lock");
 lock.command("status").description("who holds the deploy lock").action(act(() => lockCommand(makeCtx(globals()), "status")));

@@ -1,6 +1,6 @@
 // Command builders for setup: each returns a script or argv and never runs it,
 // so every remote step can be read and tested as data.
-import { AGENT_BIN, AGENT_DIR, INIT_SCRIPT, LOG_DIR, RUN_DIR, STATE_DIR } from "../agent/paths.ts";
+import { AGENT_BIN, AGENT_DIR, INIT_SCRIPT, LOG_DIR, RUN_DIR, STATE_DIR, SYSTEMD_UNIT } from "../agent/paths.ts";
 import type { RenderedFile } from "../plan/agent-files.ts";
 
 export interface RemoteCommand {
@@ -57,4 +57,23 @@ export function startAgent(systemd: boolean, expectSha: string): RemoteCommand {
     ),
     timeoutMs: 30_000,
   };
+}
+
+/** Stops and removes the agent, its HAProxy and every file setup wrote (skiff demo --down). */
+export function removeAgent(): RemoteCommand {
+  return {
+    argv: sh(
+      `if [ -d /run/systemd/system ] && [ -f ${SYSTEMD_UNIT} ]; then systemctl disable --now --quiet skiff-agent || true; rm -f ${SYSTEMD_UNIT}; systemctl daemon-reload; fi; ` +
+        `if [ -x ${INIT_SCRIPT} ]; then ${INIT_SCRIPT} stop || true; command -v update-rc.d >/dev/null 2>&1 && update-rc.d -f skiff-agent remove >/dev/null 2>&1 || true; fi; ` +
+        `if [ -f ${RUN_DIR}/haproxy.pid ]; then kill $(head -n 1 ${RUN_DIR}/haproxy.pid) 2>/dev/null || true; fi; ` +
+        `rm -rf ${STATE_DIR} ${RUN_DIR} ${LOG_DIR} ${AGENT_BIN} ${AGENT_BIN}.prev ${INIT_SCRIPT} ${INIT_SCRIPT}.prev; ` +
+        `for d in /sys/fs/cgroup/skiff /sys/fs/cgroup/memory/skiff /sys/fs/cgroup/cpu/skiff; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done; true`,
+    ),
+    timeoutMs: 60_000,
+  };
+}
+
+/** apt-get remove of packages skiff installed itself. */
+export function removePackages(packages: string[]): RemoteCommand {
+  return { argv: sh('set -e; export DEBIAN_FRONTEND=noninteractive; apt-get remove -y -qq "$@" >/dev/null', ...packages), timeoutMs: 10 * 60_000 };
 }

@@ -12,7 +12,7 @@
 //   <state>/artifacts/<sha256>/              unpacked artifacts, shared by releases
 //   <state>/work/<project>/<app>/<release>/  each release's own working directory
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashTree } from "../build/artifact.ts";
 import { quote } from "../transport/quote.ts";
@@ -261,6 +261,11 @@ export class ProcessRuntime implements Runtime {
 
   async dropRelease(project: string, app: string, release: number): Promise<void> {
     rmSync(join(this.base, "work", project, app, String(release)), { recursive: true, force: true });
+    for (const dir of [join(this.base, "work", project, app), join(this.base, "work", project)]) {
+      try {
+        rmdirSync(dir); // only when empty
+      } catch {}
+    }
   }
 
   /** Rotates logs by size (copy, then truncate: the wrapper keeps its O_APPEND descriptor). */

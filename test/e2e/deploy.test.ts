@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { startLoad, type LoadResult } from "../../bench/lib/load.ts";
+import { startLoad, type LoadResult } from "../../src/load/load.ts";
 import { bedConfig, faults, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
