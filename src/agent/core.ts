@@ -193,8 +193,8 @@ export class AgentCore {
       record({ result: "failed", reason });
       return result({ ok: false, changed: false, reason });
     }
-    await this.proxy.ensureRunning(p.httpPort);
-    await this.proxy.ensureBackend(backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, freeSlots: spec.instances });
+    await this.proxy.ensureRunning();
+    await this.proxy.ensureBackend(backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, freeSlots: spec.instances, httpPort: p.httpPort });
 
     // Warm instances of the target release (a rollback) take traffic again without a start.
     const reuse: InstanceRecord[] = [];

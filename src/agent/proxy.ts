@@ -102,49 +102,45 @@ export class ProxyController {
     throw new Error("HAProxy did not open its runtime socket within 5 s");
   }
 
-  /** Starts HAProxy from the mirrored config when it is not running; moves the public frontend to `httpPort` when given. */
-  ensureRunning(httpPort?: number): Promise<void> {
+  /** Starts HAProxy from the mirrored config when it is not running. */
+  ensureRunning(): Promise<void> {
     return this.serial(async () => {
-      const move = httpPort !== undefined && httpPort !== this.state.httpPort;
-      const before = this.state.httpPort;
-      if (move) this.state.httpPort = httpPort;
-      const running = this.pid();
-      if (running && !move) return;
-      try {
-        if (running) {
-          this.log(`proxy: public frontend moves from :${before} to :${httpPort}`);
-          await this.reload();
-          return;
-        }
-        await this.persist({ validate: true });
-        this.log("starting HAProxy");
-        await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
-      } catch (e) {
-        this.state.httpPort = before;
-        await this.persist().catch(() => {});
-        const err = (e as { stderr?: string }).stderr ?? (e as Error).message;
-        const busy = /cannot bind|Address already in use/i.test(err);
-        throw new Error(busy ? `HAProxy cannot listen on port ${httpPort ?? before}: something else uses it (set http_port for this machine in skiff.yml, or stop that service)` : `HAProxy did not start: ${err.trim().split("\n").slice(-3).join(" / ")}`);
-      }
+      if (this.pid()) return;
+      await this.persist({ validate: true });
+      this.log("starting HAProxy");
+      await this.haproxy(["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
       await this.waitSocket();
     });
+  }
+
+  /** Runs haproxy; a port that something else holds becomes an error that says so. */
+  private async haproxy(args: string[]): Promise<void> {
+    try {
+      await run("haproxy", args);
+    } catch (e) {
+      const err = ((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
+      const port = /cannot bind socket.*?:(\d+)\]/i.exec(err)?.[1];
+      if (port) throw new Error(`HAProxy cannot listen on port ${port}: something else on this machine uses it (stop it, or set http_port for this machine in skiff.yml)`);
+      throw new Error(`HAProxy did not start: ${err.split("\n").slice(-3).join(" / ")}`);
+    }
   }
 
   private async reload(): Promise<void> {
     await this.persist({ validate: true });
     const old = this.pid();
     if (!old) {
-      await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
+      await this.haproxy(["-D", "-f", this.cfgPath, "-p", this.paths.pidFile]);
     } else {
       // -x takes the listening sockets over from the old process: no connection is refused.
-      await run("haproxy", ["-D", "-f", this.cfgPath, "-p", this.paths.pidFile, "-x", this.paths.statsSocket, "-sf", String(old)]);
+      await this.haproxy(["-D", "-f", this.cfgPath, "-p", this.paths.pidFile, "-x", this.paths.statsSocket, "-sf", String(old)]);
     }
     await this.waitSocket();
   }
 
   /** Makes sure a backend exists with these routes and enough free slots; reloads only when that changes. */
-  ensureBackend(name: string, opts: { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; freeSlots: number }): Promise<void> {
+  ensureBackend(name: string, opts: { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; freeSlots: number; httpPort?: number }): Promise<void> {
     return this.serial(async () => {
+      const before = structuredClone(this.state);
       let b = this.state.backends.find((x) => x.name === name);
       let changed = false;
       if (!b) {
@@ -152,8 +148,8 @@ export class ProxyController {
         this.state.backends.push(b);
         changed = true;
       }
-      if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs) {
-        Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs });
+      if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.httpPort !== opts.httpPort) {
+        Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, httpPort: opts.httpPort });
         changed = true;
       }
       // Primary slots for the incoming release, backup slots for the outgoing one.
@@ -168,7 +164,14 @@ export class ProxyController {
       }
       if (changed) {
         this.log(`proxy: backend ${name} changed, reloading HAProxy`);
-        await this.reload();
+        try {
+          await this.reload();
+        } catch (e) {
+          // HAProxy kept running with the old file; the state and the file go back to match it.
+          this.state = before;
+          await this.persist().catch(() => {});
+          throw e;
+        }
       }
     });
   }

@@ -73,14 +73,15 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** The port our own HAProxy listens on, when it runs. */
-function ourProxyPort(): number | undefined {
+/** Ports skiff's own HAProxy listens on, when it runs. */
+function ourProxyPorts(): number[] {
   try {
     const pid = Number(readFileSync(join(RUN_DIR, "haproxy.pid"), "utf8").split("\n")[0]);
     process.kill(pid, 0);
-    return (JSON.parse(readFileSync(join(STATE_DIR, "proxy", "state.json"), "utf8")) as { httpPort: number }).httpPort;
+    const st = JSON.parse(readFileSync(join(STATE_DIR, "proxy", "state.json"), "utf8")) as { httpPort: number; backends: { httpPort?: number }[] };
+    return st.backends.map((b) => b.httpPort ?? st.httpPort);
   } catch {
-    return undefined;
+    return [];
   }
 }
 
@@ -104,7 +105,7 @@ async function up(port: number, out: (l: string) => void): Promise<number> {
   const example = exampleDir();
   const madeFile = join(dir, "made.json");
   const made: Made = existsSync(madeFile) ? (JSON.parse(readFileSync(madeFile, "utf8")) as Made) : { agent: !existsSync(AGENT_BIN), packages: [], port };
-  if (ourProxyPort() !== port && !(await portFree(port))) {
+  if (!ourProxyPorts().includes(port) && !(await portFree(port))) {
     throw new UserError(`port ${port} is already in use on this machine`, { hint: `pick another one: skiff demo --port 8080` });
   }
   made.port = port;

@@ -18,7 +18,8 @@ function typeOf(s: S): string {
   if (s.type === "array") return `list of ${s.items ? typeOf(s.items) : "any"}`;
   if (s.type === "object" && s.additionalProperties && typeof s.additionalProperties === "object" && !s.properties) return `map of ${typeOf(s.additionalProperties)}`;
   if (s.type === "object") return "mapping";
-  const range = s.minimum !== undefined || s.maximum !== undefined ? ` (${s.minimum ?? ""}–${s.maximum ?? ""})` : "";
+  const max = s.maximum !== undefined && s.maximum < Number.MAX_SAFE_INTEGER ? s.maximum : undefined;
+  const range = s.minimum !== undefined && max !== undefined ? ` (${s.minimum}–${max})` : s.minimum !== undefined ? ` (≥ ${s.minimum})` : max !== undefined ? ` (≤ ${max})` : "";
   return `${Array.isArray(s.type) ? s.type.join(" or ") : (s.type ?? "any")}${range}`;
 }
 

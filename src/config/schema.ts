@@ -109,7 +109,7 @@ export const DeploySettings = z
 
 export const App = z
   .strictObject({
-    image: z.string().min(1).optional().meta({ description: "Image to run as is (e.g. `nginx:1.27`). Give either `image` or `build`." }),
+    image: z.string().min(1).optional().meta({ description: "Image to run as is (e.g. `nginx:1.27`). Give one of `image`, `build` or `run`." }),
     build: Build.optional(),
     run: z.string().min(1).optional().meta({ description: "Run the app as processes (no container): this command line, run by sh in the release's working directory with PORT and HOST set. Give one of `image`, `build` or `run`." }),
     artifact: Artifact.optional(),

@@ -39,11 +39,22 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     "  retries 10",
     "  option redispatch 1",
     "  retry-on all-retryable-errors",
-    "",
-    "frontend public",
-    `  bind :${state.httpPort}`,
   ];
-  orderedRoutes(state.backends).forEach((r, i) => {
+  // One public frontend per port; each routes only to the apps that asked for that port (http_port).
+  const portOf = (b: ProxyBackend) => b.httpPort ?? state.httpPort;
+  const ports = [...new Set(state.backends.map(portOf))].sort((a, b) => a - b);
+  for (const port of ports.length ? ports : [state.httpPort]) {
+    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`);
+    routeLines(state.backends.filter((b) => portOf(b) === port), out);
+    out.push("  default_backend skiff_no_route");
+  }
+  out.push("", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
+  backendLines(state, out);
+  return out.join("\n") + "\n";
+}
+
+function routeLines(backends: ProxyBackend[], out: string[]): void {
+  orderedRoutes(backends).forEach((r, i) => {
     const conds: string[] = [];
     if (r.host) {
       out.push(`  acl r${i}_host hdr(host),field(1,:) -i ${r.host}`);
@@ -56,7 +67,9 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     }
     out.push(`  use_backend ${r.backend}${conds.length ? ` if ${conds.join(" ")}` : ""}`);
   });
-  out.push("  default_backend skiff_no_route", "", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
+}
+
+function backendLines(state: ProxyState, out: string[]): void {
   for (const b of state.backends) {
     out.push(
       "",
@@ -69,5 +82,4 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     );
     for (const s of b.slots) out.push(`  server ${s.name} ${s.addr}:${s.port} check${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
   }
-  return out.join("\n") + "\n";
 }

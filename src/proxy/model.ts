@@ -21,10 +21,13 @@ export interface ProxyBackend {
   routes: { host?: string; path: string }[];
   healthPath: string;
   intervalMs: number;
+  /** Public port this app is reached on (http_port); absent: the agent's default. */
+  httpPort?: number;
   slots: Slot[];
 }
 
 export interface ProxyState {
+  /** Default public port (80, or the agent's SKIFF_HTTP_PORT). */
   httpPort: number;
   backends: ProxyBackend[];
 }

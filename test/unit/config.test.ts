@@ -18,7 +18,7 @@ describe("config: valid", () => {
     const { project, diagnostics } = checkConfig(base, "skiff.yml");
     assert.deepEqual(diagnostics, []);
     assert.equal(project!.name, "shop");
-    assert.deepEqual(project!.machines.web1, { name: "web1", host: "10.0.0.1", local: false, port: undefined, user: "root", identityFile: undefined, proxyJump: undefined, sshOptions: {}, labels: [], privateAddress: undefined });
+    assert.deepEqual(project!.machines.web1, { name: "web1", host: "10.0.0.1", local: false, port: undefined, user: "root", identityFile: undefined, proxyJump: undefined, sshOptions: {}, labels: [], privateAddress: undefined, httpPort: 80 });
     assert.deepEqual(project!.apps.web!.health, { path: "/healthz", intervalMs: 1000, timeoutMs: 2000, healthyThreshold: 2, deadlineMs: 60000 });
     assert.equal(project!.apps.web!.port, 3000);
     assert.equal(project!.apps.web!.instances, 1);
@@ -130,12 +130,16 @@ machines:
 apps:
   both: { image: x, build: { context: . } }
   none: { port: 80 }
+  proc: { run: node server.js, image: x }
+  box: { image: x, artifact: dist }
 `;
     assert.deepEqual(lines(text), [
       'skiff.yml:4:14: machine "b" is a second "local" machine; only one machine can be this one',
       "skiff.yml:4:39: ssh option StrictHostKeyChecking is managed by skiff and cannot be set here (host keys are always verified; use `skiff machines trust` to record a new machine's key)",
-      'skiff.yml:6:9: app "both" has both "image" and "build" (keep one: image runs a published image, build makes one from source)',
-      'skiff.yml:7:9: app "none" needs "image" or "build" (e.g. image: nginx:1.27, or build: { context: . })',
+      'skiff.yml:6:9: app "both" has "image" and "build" (keep one: image runs a published image, build makes one from source, run starts a command as processes)',
+      'skiff.yml:7:9: app "none" needs "image", "build" or "run" (e.g. image: nginx:1.27, build: { context: . }, or run: node server.js)',
+      'skiff.yml:8:9: app "proc" has "image" and "run" (keep one: image runs a published image, build makes one from source, run starts a command as processes)',
+      'skiff.yml:9:20: "artifact" is for process apps (with "run"); app "box" runs a container (remove "artifact", or replace image/build with run:)',
     ]);
     assert.deepEqual(lines(`project: p\nmachines: {}\n`), ["skiff.yml:2:11: no machines: add at least one under machines: (machines: { web1: { host: 203.0.113.10 } })"]);
   });
