@@ -23,8 +23,12 @@ if (env.CRASH_AT_BOOT === "1") {
 }
 
 const healthy = () => !neverHealthy && Date.now() - started >= healthyAfterMs;
+let stopping = false;
 const send = (res, status, body) => {
-  res.writeHead(status, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(body), "X-Version": version });
+  // Once stopping, each answer closes its connection, so the server can finish and exit.
+  const headers = { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(body), "X-Version": version };
+  if (stopping) headers.Connection = "close";
+  res.writeHead(status, headers);
   res.end(body);
 };
 
@@ -70,6 +74,8 @@ if (env.DIE_AFTER) {
 }
 
 const stop = () => {
+  if (stopping) return;
+  stopping = true;
   log("stopping: finishing requests in flight");
   server.close(() => process.exit(0));
   server.closeIdleConnections?.();

@@ -64,6 +64,25 @@ function startTime(pid: number): string | undefined {
   }
 }
 
+/** Some live process of this process group (the instance's wrapper leads it), even after the wrapper is gone. */
+function groupAlive(pgid: number): boolean {
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
+    } catch {}
+  }
+  return false;
+}
+
+/** A plain command ("node server.js") runs with exec, so the app itself is the wrapper's child and gets signals first-hand. */
+export function execPrefix(command: string): string {
+  const simple = !/[;&|<>(){}`\n]/.test(command) && !/^\s*(cd|export|set|\.|source|exec|[A-Za-z_][A-Za-z0-9_]*=)\b/.test(command);
+  return simple ? `exec ${command}` : command;
+}
+
 export class ProcessRuntime implements Runtime {
   constructor(readonly base: string) {}
 
@@ -90,6 +109,18 @@ export class ProcessRuntime implements Runtime {
     try {
       const [pid, start] = readFileSync(join(this.dir(name), "pid"), "utf8").trim().split(" ");
       return startTime(Number(pid)) === start ? Number(pid) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The instance's process group id while any of its processes lives (the app may outlive its wrapper). */
+  private group(name: string): number | undefined {
+    const live = this.pid(name);
+    if (live) return live;
+    try {
+      const pid = Number(readFileSync(join(this.dir(name), "pid"), "utf8").split(" ")[0]);
+      return pid && groupAlive(pid) ? pid : undefined;
     } catch {
       return undefined;
     }
@@ -126,7 +157,7 @@ export class ProcessRuntime implements Runtime {
     const cgroup = createCgroup(s.name, s.limits ?? {});
     const env = { PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress };
     const f: InstanceFile = { name: s.name, command: s.command, workdir, env, labels: s.labels, hostPort: s.hostPort, user, limits: s.limits ?? {}, cgroup, oomBase: oomKills(cgroup.dirs) };
-    writeFileSync(join(dir, "command"), s.command, { mode: 0o644 });
+    writeFileSync(join(dir, "command"), execPrefix(s.command), { mode: 0o644 });
     const runAs = user ? `setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups -- ` : "";
     writeFileSync(
       join(dir, "run.sh"),
@@ -170,7 +201,7 @@ export class ProcessRuntime implements Runtime {
   async restart(name: string): Promise<void> {
     const f = this.read(name);
     if (!f) throw new Error(`no instance ${name}`);
-    if (this.pid(name)) return;
+    if (this.group(name)) return;
     // The cgroup may be gone (a reboot): create it again with the same limits.
     if (f.cgroup.dirs.some((d) => !existsSync(d))) f.cgroup = createCgroup(name, f.limits);
     this.launch(f);
@@ -178,28 +209,29 @@ export class ProcessRuntime implements Runtime {
 
   async stop(name: string, timeoutS: number): Promise<void> {
     const f = this.read(name);
-    const pid = this.pid(name);
-    if (pid) {
+    const pgid = this.group(name);
+    if (pgid) {
       try {
-        process.kill(-pid, "SIGTERM");
+        process.kill(-pgid, "SIGTERM");
       } catch {}
+      // Stopped means every process of the group is gone, not only the wrapper.
       const until = Date.now() + timeoutS * 1000;
-      while (this.pid(name) && Date.now() < until) await sleep(50);
-      if (this.pid(name)) {
+      while (this.group(name) && Date.now() < until) await sleep(50);
+      if (this.group(name)) {
         try {
-          process.kill(-pid, "SIGKILL");
+          process.kill(-pgid, "SIGKILL");
         } catch {}
       }
     }
     // Whatever left the process group but not the cgroup goes too.
     if (f) for (const p of pidsIn(f.cgroup.dirs)) try { process.kill(p, "SIGKILL"); } catch {}
     const until = Date.now() + 5000;
-    while (this.pid(name) && Date.now() < until) await sleep(20);
+    while (this.group(name) && Date.now() < until) await sleep(20);
   }
 
   async remove(name: string): Promise<void> {
     const f = this.read(name);
-    if (this.pid(name) || (f && pidsIn(f.cgroup.dirs).length)) await this.stop(name, 0);
+    if (this.group(name) || (f && pidsIn(f.cgroup.dirs).length)) await this.stop(name, 0);
     if (f) removeCgroup(f.cgroup.dirs);
     rmSync(this.dir(name), { recursive: true, force: true });
   }
@@ -207,7 +239,7 @@ export class ProcessRuntime implements Runtime {
   async status(name: string): Promise<InstanceStatus> {
     const f = this.read(name);
     if (!f) return { exists: false, running: false, exitCode: null, oomKilled: false };
-    const running = this.pid(name) !== undefined;
+    const running = this.group(name) !== undefined;
     let exitCode: number | null = null;
     let finishedAt: string | undefined;
     if (!running) {

@@ -23,9 +23,10 @@ export interface Project {
   start(args: string[]): { pid: number; done: Promise<Run> };
 }
 
-export function makeProject(bed: Bed, extra = ""): Project {
+/** A project directory; without a bed, the test writes its own skiff.yml. */
+export function makeProject(bed?: Bed, extra = ""): Project {
   const dir = mkdtempSync(join(tmpdir(), "skiff-e2e-"));
-  writeFileSync(join(dir, "skiff.yml"), bedConfig(bed, { extra }));
+  if (bed) writeFileSync(join(dir, "skiff.yml"), bedConfig(bed, { extra }));
   const socketDir = mkdtempSync(join(tmpdir(), "skiff-sock-"));
   const start = (args: string[], opts: { socketDir?: string } = {}) => {
     const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, SKIFF_SOCKET_DIR: opts.socketDir ?? socketDir, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });

@@ -1,0 +1,224 @@
+// The process runtime, end to end: on two bed machines over SSH, and on `local`
+// (this machine, no SSH). The same scenario on both: deploy and redeploy under
+// load, rollback, a crash and a memory-limit kill that the agent restarts and
+// status shows, and a graceful stop that lets a slow request finish.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { startLoad, type LoadResult } from "../../src/load/load.ts";
+import { faults, up, type Bed } from "../../testbed/bed.ts";
+import { makeProject, type Project, type Run } from "./helpers.ts";
+
+const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Target {
+  /** The `machines:` block of skiff.yml. */
+  machines: string;
+  urls: string[];
+  project: string;
+  /** A shell command on each machine, for looking at what really runs. */
+  exec: (i: number, cmd: string) => Promise<string>;
+}
+
+interface StatusInstance {
+  name: string;
+  release: number;
+  running: boolean;
+  healthy: boolean;
+  restarts: number;
+  lastExit?: { code: number | null; oomKilled: boolean; reason: string };
+}
+interface StatusMachine {
+  machine: string;
+  apps: { app: string; active: number; instances: StatusInstance[] }[];
+}
+
+const json = <T>(r: Run): T => JSON.parse(r.stdout) as T;
+
+function config(t: Target, version: string, probation = "3s"): string {
+  return `project: ${t.project}
+${t.machines}
+apps:
+  web:
+    run: node server.js
+    artifact: ${HELLO_NODE}
+    instances: 2
+    env: { VERSION: ${version} }
+    routes: [{ path: / }]
+    resources: { memory: 96M }
+    health: { interval: 200ms, deadline: 10s }
+    deploy: { drain_timeout: 10s, stop_timeout: 10s, probation: ${probation} }
+`;
+}
+
+/** The scenario, shared by the bed and the local machine. */
+function scenario(name: string, target: () => Target, prepare: () => Promise<void>, cleanup: () => Promise<void>) {
+  describe(name, { timeout: 600_000 }, () => {
+    let p: Project;
+    let t: Target;
+    const write = (version: string, probation?: string) => writeFileSync(join(p.dir, "skiff.yml"), config(t, version, probation));
+    const versions = () => Promise.all(t.urls.map(async (u) => (await (await fetch(u)).text()).split(" ")[2]!));
+    const status = async () => json<StatusMachine[]>(await p.skiff(["--json", "status"]));
+    const noFailures = (l: LoadResult) => assert.equal(l.failures, 0, `${l.failures} of ${l.requests} requests failed: ${JSON.stringify(l.samples.slice(0, 5))}`);
+    async function underLoad(args: string[]): Promise<{ run: Run; load: LoadResult }> {
+      const load = startLoad({ urls: t.urls, concurrency: 6 });
+      await sleep(300);
+      const run = await p.skiff(args);
+      await sleep(800);
+      return { run, load: await load.stop() };
+    }
+    /** The address of the first instance on the first machine. */
+    async function instanceUrl(): Promise<string> {
+      const i = (await status())[0]!.apps[0]!.instances[0]! as StatusInstance & { bindAddress?: string; hostPort: number };
+      return `http://${i.bindAddress ?? "127.0.0.1"}:${i.hostPort}/`;
+    }
+    /** Waits until every instance on every machine runs healthy again. */
+    async function allHealthy(what: (i: StatusInstance) => boolean): Promise<StatusInstance[]> {
+      let last: StatusInstance[] = [];
+      for (let i = 0; i < 100; i++) {
+        last = (await status()).flatMap((m) => m.apps.flatMap((a) => a.instances));
+        if (last.some(what) && last.every((x) => x.running && x.healthy)) return last;
+        await sleep(200);
+      }
+      assert.fail(`instances did not come back healthy: ${JSON.stringify(last)}`);
+    }
+
+    before(async () => {
+      await prepare();
+      t = target();
+      p = makeProject();
+      write("v1");
+      for (const args of [["machines", "trust", "--yes"], ["setup"]]) {
+        const r = await p.skiff(args);
+        assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+      }
+    });
+    after(cleanup);
+
+    it("deploys as processes, redeploys and rolls back under load with no failed request", async () => {
+      const d1 = await p.skiff(["deploy"]);
+      assert.equal(d1.code, 0, d1.stderr);
+      assert.match(d1.stderr, /ship artifact [0-9a-f]{12}/);
+      assert.deepEqual(new Set(await versions()), new Set(["v1"]));
+      const first = (await status())[0]!.apps[0]!.active;
+      // Processes, as the app's user (nobody), with PORT and HOST from skiff; no container anywhere.
+      for (let i = 0; i < t.urls.length; i++) {
+        // Each wrapper leads its own session; count the node processes in this project's sessions.
+        const ps = await t.exec(i, `for f in /var/lib/skiff/instances/skiff-${t.project}-web-*/pid; do s=$(cut -d' ' -f1 $f); ps -eo sid=,user=,comm= | awk -v s=$s '$1==s && $3=="node" {print $2}'; done | sort | uniq -c`);
+        assert.match(ps, /^\s*2 nobody$/, `machine ${i}: ${ps}`);
+      }
+
+      write("v2");
+      const d2 = await underLoad(["deploy"]);
+      assert.equal(d2.run.code, 0, d2.run.stderr);
+      assert.doesNotMatch(d2.run.stderr, /ship artifact/, "the artifact is already on the machines");
+      noFailures(d2.load);
+      assert.deepEqual(new Set(await versions()), new Set(["v2"]));
+
+      const rb = await underLoad(["rollback"]);
+      assert.equal(rb.run.code, 0, rb.run.stderr);
+      noFailures(rb.load);
+      assert.deepEqual(new Set(await versions()), new Set(["v1"]));
+      assert.equal((await status())[0]!.apps[0]!.active, first);
+    });
+
+    it("restarts a crashed instance, and shows it in status and history", async () => {
+      const load = startLoad({ urls: t.urls, concurrency: 4 });
+      // /crash exits the instance that answers it (code 3). Sent to one instance directly: through
+      // HAProxy, a GET that kills its server is retried on the next one (and kills that too).
+      await fetch(`${await instanceUrl()}crash`).catch(() => {});
+      const insts = await allHealthy((i) => i.restarts > 0 && i.lastExit?.code === 3);
+      noFailures(await load.stop());
+      const crashed = insts.find((i) => i.lastExit?.code === 3)!;
+      assert.match(crashed.lastExit!.reason, /exited with code 3/);
+      const hist = json<{ action: string; machines: Record<string, { reason?: string }> }[]>(await p.skiff(["--json", "history", "web"]));
+      assert.ok(hist.some((h) => h.action === "restart" && Object.values(h.machines).some((m) => m.reason?.includes(crashed.name))), JSON.stringify(hist.slice(-3)));
+    });
+
+    it("kills an instance that goes over its memory limit; status says out of memory", async () => {
+      const load = startLoad({ urls: t.urls, concurrency: 4 });
+      const r = await fetch(`${await instanceUrl()}alloc?mb=200`).catch((e: Error) => e);
+      assert.ok(r instanceof Error || r.status >= 500, "the allocation must not succeed under a 96M limit");
+      const insts = await allHealthy((i) => Boolean(i.lastExit?.oomKilled));
+      noFailures(await load.stop());
+      const killed = insts.find((i) => i.lastExit?.oomKilled)!;
+      assert.equal(killed.lastExit!.code, 137);
+      const text = (await p.skiff(["status"])).stdout;
+      assert.match(text, /OOM killed/);
+    });
+
+    it("a graceful stop lets a request in flight finish on the old release", async () => {
+      // A 6 s request straight to one instance (HAProxy's drain cannot see it), then a deploy: the old
+      // instance gets SIGTERM about 1 s after the switch, while the request still runs.
+      write("v3", "500ms");
+      const d0 = await p.skiff(["deploy"]);
+      assert.equal(d0.code, 0, d0.stderr);
+      const inst = (await status())[0]!.apps[0]!.instances[0]!;
+      const wrapper = (await t.exec(0, `cut -d' ' -f1 /var/lib/skiff/instances/${inst.name}/pid`)).trim();
+      const started = Date.now();
+      const slow = fetch(`${await instanceUrl()}slow?ms=6000`).then(async (r) => ({ status: r.status, body: await r.text() }));
+      await sleep(300);
+      write("v4", "500ms");
+      const d = await p.skiff(["deploy"]);
+      assert.equal(d.code, 0, d.stderr);
+      const got = await slow;
+      assert.equal(got.status, 200);
+      assert.equal(got.body, "slow 6000 ms from v3\n");
+      assert.ok(Date.now() - started >= 6000);
+      // The process went away on its own right after its last request: it had been told to stop.
+      let alive = "";
+      for (let i = 0; i < 30; i++) {
+        alive = (await t.exec(0, `awk '{print $3}' /proc/${wrapper}/stat 2>/dev/null || true`)).trim();
+        if (alive === "" || alive === "Z") break;
+        await sleep(100);
+      }
+      assert.ok(alive === "" || alive === "Z", `the old instance still runs (state ${alive})`);
+      assert.deepEqual(new Set(await versions()), new Set(["v4"]));
+    });
+  });
+}
+
+// ---- on two bed machines, over SSH ----
+let bed: Bed;
+scenario(
+  "process runtime on bed machines (SSH)",
+  () => ({
+    project: "proc",
+    machines: "machines:\n" + bed.machines.slice(0, 2).map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n"),
+    urls: bed.machines.slice(0, 2).map((m) => `http://127.0.0.1:${m.httpPort}/`),
+    exec: (i, cmd) => faults.exec(bed.machines[i]!, cmd),
+  }),
+  async () => {
+    bed = await up({ count: 3, fresh: true, log: (s) => console.error(`bed: ${s}`) });
+  },
+  async () => {},
+);
+
+// ---- on this machine, without SSH ----
+const LOCAL_PORT = 18089;
+let agentWasHere = false;
+scenario(
+  "process runtime on the local machine (no SSH)",
+  () => ({
+    project: "proclocal",
+    machines: `machines:\n  here: { host: local, http_port: ${LOCAL_PORT} }`,
+    urls: [`http://127.0.0.1:${LOCAL_PORT}/`],
+    exec: async (_i, cmd) => execFileSync("sh", ["-c", cmd], { encoding: "utf8" }).trim(),
+  }),
+  async () => {
+    agentWasHere = existsSync("/usr/local/bin/skiff-agent");
+  },
+  async () => {
+    // Leave this machine as it was: the app goes; the agent too when this suite installed it.
+    try {
+      execFileSync("/usr/local/bin/skiff-agent", ["call", "app.remove", JSON.stringify({ project: "proclocal", app: "web" })]);
+    } catch {}
+    if (!agentWasHere) {
+      const { removeAgent } = await import("../../src/exec/remote-steps.ts");
+      execFileSync(removeAgent().argv[0]!, removeAgent().argv.slice(1));
+    }
+  },
+);
