@@ -1,7 +1,8 @@
 // bench/zero-downtime: requests and failures per client — wrk keep-alive, wrk
 // `Connection: close`, Node fetch (keep-alive) — while 10 deploys and 5
 // rollbacks run back to back, then one bad release (crashes at boot) under the
-// same load. Subjects side by side: skiff on 3 bed machines, and PM2 cluster
+// same load. Subjects side by side: skiff on 3 bed machines (Docker runtime, and
+// the process runtime with the Node app), and PM2 cluster
 // mode `reload` on this host with the same app in Node (PM2 has no rollback:
 // a "rollback" is a reload with the previous version's env, as PM2 users do).
 // Figures, not assertions. Load goes only to loopback.
@@ -16,6 +17,7 @@ import { makeProject } from "../test/e2e/helpers.ts";
 const DEPLOYS = Number(process.env.DEPLOYS ?? 10);
 const HELLO = new URL("../examples/hello", import.meta.url).pathname;
 const HELLO_NODE = new URL("../examples/hello-node/server.js", import.meta.url).pathname;
+const HELLO_NODE_DIR = new URL("../examples/hello-node", import.meta.url).pathname;
 
 interface Counts {
   requests: number;
@@ -78,15 +80,23 @@ async function measure(s: Subject, steps: () => Promise<void>): Promise<{ ka: Co
   return { ka, close, fetch, ms };
 }
 
-async function skiffSubject(): Promise<Subject> {
-  const bed = await up({ count: 3, fresh: true });
+let bedReady: Awaited<ReturnType<typeof up>> | undefined;
+
+/** skiff on 3 bed machines: the C app in Docker, or the Node app as processes (the process runtime). */
+async function skiffSubject(runtime: "docker" | "process"): Promise<Subject> {
+  bedReady ??= await up({ count: 3, fresh: true });
+  const bed = bedReady;
   const p = makeProject(bed);
+  const source =
+    runtime === "docker"
+      ? `build: { context: ${HELLO}, args: { VERSION: bench } }\n    port: 3000`
+      : `run: node server.js\n    artifact: ${HELLO_NODE_DIR}`;
   const configure = (env: string) =>
     writeFileSync(
       join(p.dir, "skiff.yml"),
       bedConfig(bed, {
-        project: "zdbench",
-        extra: `apps:\n  web:\n    build: { context: ${HELLO}, args: { VERSION: bench } }\n    port: 3000\n    instances: 2\n    health: { path: /healthz, interval: 200ms, deadline: 5s }\n    routes: [{ path: / }]\n    env: { ${env} }\n    deploy: { drain_timeout: 5s, stop_timeout: 5s, probation: 5s }\n`,
+        project: `zd${runtime}`,
+        extra: `apps:\n  web:\n    ${source}\n    instances: 2\n    health: { path: /healthz, interval: 200ms, deadline: 5s }\n    routes: [{ path: / }]\n    env: { ${env} }\n    deploy: { drain_timeout: 5s, stop_timeout: 5s, probation: 5s }\n`,
       }),
     );
   const run = async (args: string[], expectFail = false) => {
@@ -98,7 +108,7 @@ async function skiffSubject(): Promise<Subject> {
   for (const a of [["machines", "trust", "--yes"], ["setup"], ["deploy"]]) await run(a);
   const url = (i: number) => `http://127.0.0.1:${bed.machines[i]!.httpPort}/`;
   return {
-    name: "skiff (3 machines, Docker)",
+    name: runtime === "docker" ? "skiff (3 machines, Docker)" : "skiff (3 machines, process runtime, Node app)",
     urls: { keepAlive: url(0), close: url(1), fetch: [url(0), url(1), url(2)] },
     deploy: async (i) => {
       configure(`VERSION: v${i}`);
@@ -110,7 +120,8 @@ async function skiffSubject(): Promise<Subject> {
       const r = await run(["deploy"], true);
       return r.stderr.match(/failed on \w+: [^\n]*/)?.[0] ?? "deploy failed";
     },
-    teardown: async () => {},
+    // The next subject uses the same machines and route: this app goes.
+    teardown: async () => void (await run(["remove", "web", "--yes"])),
   };
 }
 
@@ -152,13 +163,19 @@ async function pm2Subject(): Promise<Subject | undefined> {
 
 const fmt = (c: Counts) => `${String(c.requests).padStart(8)} req ${String(c.failures).padStart(6)} failed${c.detail ? ` (${c.detail})` : ""}`;
 
-const subjects: Subject[] = [];
-subjects.push(await skiffSubject());
-const pm = await pm2Subject();
-if (pm) subjects.push(pm);
+// Each subject is set up just before it runs (the two skiff subjects share the bed one after the other).
+const only = (process.env.SUBJECTS ?? "docker,process,pm2").split(",");
+const factories: [string, () => Promise<Subject | undefined>][] = [
+  ["docker", () => skiffSubject("docker")],
+  ["process", () => skiffSubject("process")],
+  ["pm2", pm2Subject],
+];
 
 console.log(`bench/zero-downtime — ${DEPLOYS} deploys and ${DEPLOYS / 2} rollbacks back to back, then one release that crashes at boot`);
-for (const s of subjects) {
+for (const [key, make] of factories) {
+  if (!only.includes(key)) continue;
+  const s = await make();
+  if (!s) continue;
   const good = await measure(s, async () => {
     for (let i = 1; i <= DEPLOYS; i++) {
       await s.deploy(i);

@@ -14,6 +14,7 @@ import { lockCommand } from "./lock.ts";
 import { rollbackCommand } from "./rollback.ts";
 import { statusCommand } from "./status.ts";
 import { demoCommand } from "./demo.ts";
+import { removeCommand } from "./remove.ts";
 
 declare const __SKIFF_VERSION__: string;
 
@@ -113,6 +114,13 @@ program
   .description("what runs where: release, instances, health, restarts, uptime")
   .argument("[app]")
   .action(act((app: string | undefined) => statusCommand(makeCtx(globals()), app)));
+
+program
+  .command("remove")
+  .description("stop apps on every machine and delete their releases (history stays)")
+  .argument("<apps...>")
+  .option("--yes", "really remove")
+  .action(act((apps: string[], o: { yes?: boolean }) => removeCommand(makeCtx(globals()), apps, o)));
 
 program
   .command("demo")
