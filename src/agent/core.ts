@@ -127,7 +127,7 @@ export class AgentCore {
       containerPort: spec.port,
       hostPort,
       bindAddress,
-      env: { ...spec.env, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), SKIFF_MACHINE: machine, SKIFF_INSTANCE: name },
+      env: { ...spec.env, ...spec.secrets, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), SKIFF_MACHINE: machine, SKIFF_INSTANCE: name },
       labels: { "skiff.managed": "1", "skiff.project": spec.project, "skiff.app": spec.app, "skiff.release": String(spec.release) },
     });
     return { name, release: spec.release, runtime: spec.runtime, bindAddress, hostPort, startedAt: new Date().toISOString(), restarts: 0 };

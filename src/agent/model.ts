@@ -24,6 +24,8 @@ export interface ReleaseSpec {
   /** Instances on this machine. */
   instances: number;
   env: Record<string, string>;
+  /** Secret values by env name: only in this file (0600) and in the instances' environment. */
+  secrets?: Record<string, string>;
   health: HealthSpec;
   routes: { host?: string; path: string }[];
   drainMs: number;

@@ -1,7 +1,7 @@
 // skiff: parse → call core → render. Each command lives in its own file.
 import { Command } from "commander";
 import { checkCommand } from "./machines-check.ts";
-import { makeCtx, type GlobalOptions } from "./context.ts";
+import { makeCtx, type Ctx, type GlobalOptions } from "./context.ts";
 import { initCommand } from "./init.ts";
 import { trustCommand } from "./machines-trust.ts";
 import { renderError } from "./render-error.ts";
@@ -15,6 +15,7 @@ import { rollbackCommand } from "./rollback.ts";
 import { statusCommand } from "./status.ts";
 import { demoCommand } from "./demo.ts";
 import { removeCommand } from "./remove.ts";
+import { secretsCommand } from "./secrets.ts";
 
 declare const __SKIFF_VERSION__: string;
 
@@ -114,6 +115,15 @@ program
   .description("what runs where: release, instances, health, restarts, uptime")
   .argument("[app]")
   .action(act((app: string | undefined) => statusCommand(makeCtx(globals()), app)));
+
+const secrets = program.command("secrets").description("secrets encrypted in git (secrets/<environment>.age, age format)");
+secrets.command("set").description("set a secret (value from stdin, or typed without echo)").argument("<name>").action(act((n: string) => secretsCommand(makeCtx(globals()), "set", n, {})));
+secrets.command("unset").description("remove a secret").argument("<name>").action(act((n: string) => secretsCommand(makeCtx(globals()), "unset", n, {})));
+secrets.command("list").description("secret names (never values) and the apps using them").action(act(() => secretsCommand(makeCtx(globals()), "list", undefined, {})));
+secrets.command("show").description("print one secret's value (needs --reveal)").argument("<name>").option("--reveal", "really print the value").action(act((n: string, o: { reveal?: boolean }) => secretsCommand(makeCtx(globals()), "show", n, o)));
+secrets.command("edit").description("edit all secrets of the environment in $EDITOR (JSON)").action(act(() => secretsCommand(makeCtx(globals()), "edit", undefined, {})));
+secrets.command("rotate-key").description("re-encrypt with a new file key to the recipients listed now").action(act(() => secretsCommand(makeCtx(globals()), "rotate-key", undefined, {})));
+secrets.command("keygen").description("create your age identity (~/.config/skiff/age-key.txt) and print its public key").action(act(() => secretsCommand({ json: false, out: (l) => void process.stdout.write(l + "\n") } as Ctx, "keygen", undefined, {})));
 
 program
   .command("remove")

@@ -40,6 +40,8 @@ export interface AppSpec {
   health: HealthSpec;
   routes: { host?: string; path: string }[];
   env: Record<string, string>;
+  /** ENV_NAME → secret name, from secrets/<environment>.age. */
+  secrets: Record<string, string>;
   deploy: { maxParallel: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };
 }
 
@@ -52,4 +54,5 @@ export interface Project {
   environment?: string;
   machines: Record<string, MachineSpec>;
   apps: Record<string, AppSpec>;
+  secrets: { recipients: string[] };
 }

@@ -55,6 +55,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       },
       routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/" })),
       env: Object.fromEntries(Object.entries({ ...c.env, ...a.env }).map(([k, v]) => [k, str(v)])),
+      secrets: Array.isArray(a.secrets) ? Object.fromEntries(a.secrets.map((n) => [n, n])) : { ...(a.secrets ?? {}) },
       deploy: {
         maxParallel: a.deploy?.max_parallel ?? DEFAULTS.deploy.maxParallel,
         drainMs: parseDuration(a.deploy?.drain_timeout ?? DEFAULTS.deploy.drain),
@@ -65,5 +66,5 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       },
     };
   }
-  return { name: c.project, file, dir, environment, machines, apps };
+  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] } };
 }

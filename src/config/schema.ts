@@ -107,6 +107,16 @@ export const DeploySettings = z
   })
   .meta({ description: "How a new release replaces the old one." });
 
+export const AppSecrets = z
+  .union([z.array(EnvName), z.record(EnvName, EnvName)])
+  .meta({ description: "Secrets given to instances as environment variables: a list of names (`[DB_PASSWORD]`), or a map ENV_NAME → SECRET_NAME. Values live encrypted in secrets/<environment>.age (`skiff secrets set`)." });
+
+export const SecretsSettings = z
+  .strictObject({
+    recipients: z.array(z.string().regex(/^age1[0-9a-z]{20,}$/, "must be an age public key (age1…)")).meta({ description: "The team's age public keys: every secrets file is encrypted to all of them (`skiff secrets keygen` prints yours)." }),
+  })
+  .meta({ description: "Who can read the project's secrets." });
+
 export const App = z
   .strictObject({
     image: z.string().min(1).optional().meta({ description: "Image to run as is (e.g. `nginx:1.27`). Give one of `image`, `build` or `run`." }),
@@ -120,6 +130,7 @@ export const App = z
     health: Health.optional(),
     routes: z.array(Route).optional().meta({ description: "Public routes. An app without routes gets no public traffic." }),
     env: Env.optional(),
+    secrets: AppSecrets.optional(),
     deploy: DeploySettings.optional(),
   })
   .meta({ description: "A stateless service: one image (or one command and its files), any number of instances." });
@@ -138,6 +149,7 @@ export const AppOverlay = z
     health: App.shape.health,
     routes: App.shape.routes,
     env: App.shape.env,
+    secrets: App.shape.secrets,
     deploy: App.shape.deploy,
   })
   .meta({ description: "Overrides for one app in this environment; `env` is merged key by key, the rest replaces." });
@@ -156,6 +168,7 @@ export const Config = z
     machines: z.record(Name, Machine).meta({ description: "The machines, by name." }),
     apps: z.record(Name, App).optional().meta({ description: "The apps, by name." }),
     env: Env.optional().meta({ description: "Environment variables given to every app." }),
+    secrets: SecretsSettings.optional(),
     environments: z.record(Name, Environment).optional().meta({ description: "Named overlays: `skiff deploy -e staging`." }),
   })
   .meta({ title: "skiff.yml", description: "A skiff project: machines, apps and environments." });

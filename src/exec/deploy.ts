@@ -6,6 +6,7 @@ import type { ReleaseSpec } from "../agent/model.ts";
 import { buildApps, type AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
+import { appSecrets, readSecrets } from "../secrets/store.ts";
 import { ship } from "../ship/ship.ts";
 import type { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
@@ -42,7 +43,7 @@ export function selectApps(project: Project, names: string[]): AppSpec[] {
 /** The part of a spec that decides whether two releases are the same thing. */
 const identity = (s: ReleaseSpec) => JSON.stringify({ ...s, release: 0, createdAt: "", createdBy: "", git: undefined });
 
-export function releaseSpec(project: Project, app: AppSpec, image: AppImage, release: number, by: string): ReleaseSpec {
+export function releaseSpec(project: Project, app: AppSpec, image: AppImage, release: number, by: string, secrets?: Record<string, string>): ReleaseSpec {
   return {
     project: project.name,
     app: app.name,
@@ -56,6 +57,7 @@ export function releaseSpec(project: Project, app: AppSpec, image: AppImage, rel
     port: app.port,
     instances: app.instances,
     env: app.env,
+    ...(secrets && Object.keys(secrets).length ? { secrets } : {}),
     health: app.health,
     routes: app.routes,
     drainMs: app.deploy.drainMs,
@@ -92,11 +94,14 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
   return withDeployLock(project, command, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 }, async (lock) => {
     const outcomes: AppOutcome[] = [];
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
+    // Secrets are decrypted here, in memory, and travel to the machines inside the release (RPC on stdin).
+    const secrets = apps.some((a) => Object.keys(a.secrets).length) ? await readSecrets(project) : {};
+    const appSecretValues = new Map(apps.map((a) => [a.name, appSecrets(project, a, secrets)]));
     const images = await buildApps(project, apps, opts.reporter);
     await ship(images, lock.clients, opts.reporter);
     for (const app of apps) {
       const image = images.find((i) => i.app === app.name)!;
-      const draft = releaseSpec(project, app, image, 0, by);
+      const draft = releaseSpec(project, app, image, 0, by, appSecretValues.get(app.name));
       const { release, previous } = await chooseRelease(lock.clients, project.name, draft);
       const spec = { ...draft, release };
       await Promise.all(lock.clients.map((c) => c.call("release.put", { spec })));

@@ -1,0 +1,142 @@
+// skiff secrets set|unset|list|show|edit|rotate-key|keygen [-e ENV]. Values come
+// from stdin or a hidden prompt, never from argv; they are printed only by
+// `show NAME --reveal`.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { UserError } from "../errors.ts";
+import { keygen, readSecrets, SECRET_NAME, secretsFile, writeSecrets, type Secrets } from "../secrets/store.ts";
+import type { Ctx } from "./context.ts";
+
+function checkName(name: string): void {
+  if (!SECRET_NAME.test(name)) throw new UserError(`"${name}" is not a valid secret name`, { hint: "letters, digits and _, not starting with a digit (it becomes an environment variable)" });
+}
+
+/** The value: piped stdin as is (one trailing newline dropped), or typed at a prompt that does not echo. */
+async function readValue(name: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+  }
+  process.stderr.write(`value for ${name} (not shown): `);
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolve, reject) => {
+    let value = "";
+    const onData = (b: Buffer) => {
+      for (const ch of b.toString("utf8")) {
+        if (ch === "\r" || ch === "\n") {
+          done();
+          return resolve(value);
+        }
+        if (ch === "\u0003") {
+          done();
+          return reject(new UserError("cancelled"));
+        }
+        if (ch === "\u007f") value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    const done = () => {
+      stdin.off("data", onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write("\n");
+    };
+    stdin.on("data", onData);
+  });
+}
+
+export async function secretsCommand(ctx: Ctx, action: string, name: string | undefined, opts: { reveal?: boolean }): Promise<number> {
+  if (action === "keygen") {
+    const k = await keygen();
+    ctx.out(`identity: ${k.file} (keep it private; 0600)\npublic key: ${k.recipient}\nadd the public key to secrets.recipients in skiff.yml, then someone who can read the secrets runs \`skiff secrets rotate-key\``);
+    return 0;
+  }
+  const p = ctx.project;
+  const where = relative(process.cwd(), secretsFile(p)) || secretsFile(p);
+  const needName = () => {
+    if (!name) throw new UserError(`skiff secrets ${action} needs a NAME`);
+    checkName(name);
+    return name;
+  };
+  switch (action) {
+    case "set": {
+      const n = needName();
+      const value = await readValue(n);
+      const all = await readSecrets(p);
+      const changed = all[n] !== value;
+      all[n] = value;
+      await writeSecrets(p, all);
+      ctx.out(`${n}: ${changed ? "set" : "unchanged"} in ${where} (encrypted to ${p.secrets.recipients.length} recipient${p.secrets.recipients.length === 1 ? "" : "s"}); the next deploy of apps that use it makes a new release`);
+      return 0;
+    }
+    case "unset": {
+      const n = needName();
+      const all = await readSecrets(p);
+      if (!(n in all)) throw new UserError(`no secret ${n} in ${where}`);
+      delete all[n];
+      await writeSecrets(p, all);
+      ctx.out(`${n}: removed from ${where}`);
+      return 0;
+    }
+    case "list": {
+      const all = await readSecrets(p);
+      const users = (s: string) => Object.values(p.apps).filter((a) => Object.values(a.secrets).includes(s)).map((a) => a.name);
+      if (ctx.json) ctx.out(JSON.stringify(Object.keys(all).sort().map((k) => ({ name: k, apps: users(k) }))));
+      else if (!Object.keys(all).length) ctx.out(`no secrets in ${where}`);
+      else for (const k of Object.keys(all).sort()) ctx.out(`${k}${users(k).length ? `  (${users(k).join(", ")})` : ""}`);
+      return 0;
+    }
+    case "show": {
+      const n = needName();
+      const all = await readSecrets(p);
+      if (!(n in all)) throw new UserError(`no secret ${n} in ${where}`);
+      if (!opts.reveal) throw new UserError(`${n} is set (${Buffer.byteLength(all[n]!)} bytes); the value is printed only with --reveal`, { hint: `skiff secrets show ${n} --reveal` });
+      process.stdout.write(all[n]! + (process.stdout.isTTY ? "\n" : ""));
+      return 0;
+    }
+    case "edit": {
+      const all = await readSecrets(p);
+      // Plaintext on disk only for the editor: a private directory (0700), removed afterwards.
+      const dir = mkdtempSync(join(process.env.XDG_RUNTIME_DIR || tmpdir(), "skiff-secrets-"));
+      const file = join(dir, "secrets.env.json");
+      try {
+        writeFileSync(file, JSON.stringify(all, null, 2) + "\n", { mode: 0o600 });
+        const editor = process.env.VISUAL || process.env.EDITOR || "vi";
+        const r = spawnSync("sh", ["-c", `${editor} "$1"`, "sh", file], { stdio: "inherit" });
+        if (r.status !== 0) throw new UserError(`${editor} exited with ${r.status}; nothing changed`);
+        let next: Secrets;
+        try {
+          next = JSON.parse(readFileSync(file, "utf8")) as Secrets;
+        } catch (e) {
+          throw new UserError(`the edited file is not valid JSON (${(e as Error).message}); nothing changed`);
+        }
+        for (const [k, v] of Object.entries(next)) {
+          checkName(k);
+          if (typeof v !== "string") throw new UserError(`secret ${k} must be a string; nothing changed`);
+        }
+        await writeSecrets(p, next);
+        const before = new Set(Object.keys(all));
+        const changed = Object.keys(next).filter((k) => all[k] !== next[k]);
+        const removed = [...before].filter((k) => !(k in next));
+        ctx.out(`${where}: ${changed.length} changed or added${changed.length ? ` (${changed.join(", ")})` : ""}, ${removed.length} removed${removed.length ? ` (${removed.join(", ")})` : ""}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      return 0;
+    }
+    case "rotate-key": {
+      // A new file key, encrypted to exactly the recipients listed now (a removed teammate loses access to new versions).
+      const all = await readSecrets(p);
+      await writeSecrets(p, all);
+      ctx.out(`${where}: re-encrypted to ${p.secrets.recipients.length} recipient${p.secrets.recipients.length === 1 ? "" : "s"}; also rotate the values a removed teammate knew`);
+      return 0;
+    }
+    default:
+      throw new UserError(`unknown secrets action "${action}"`, { hint: "set, unset, list, show, edit, rotate-key, keygen" });
+  }
+}
