@@ -459,6 +459,48 @@ export class AgentCore {
     }
   }
 
+  /** The release's pre_deploy command in a one-off instance: waits for its exit (or the timeout), keeps its output, removes it. */
+  async runHook(p: { project: string; app: string; release: number; machine: string; deployId?: string; by?: string }): Promise<{ ok: boolean; code: number | null; output: string; durationMs: number; reason?: string }> {
+    const t0 = Date.now();
+    const spec = this.store.release(p.project, p.app, p.release);
+    if (!spec?.preDeploy) throw new Error(`release ${p.release} of ${p.app} has no pre_deploy hook on this machine`);
+    const rt = this.rt(spec);
+    const name = `skiff-${spec.project}-${spec.app}-${spec.release}-hook-${randomBytes(3).toString("hex")}`;
+    const record = (result: "ok" | "failed", reason?: string) =>
+      this.store.appendHistory({ at: new Date().toISOString(), machine: p.machine, project: p.project, app: p.app, release: p.release, action: "pre_deploy", result, reason, deployId: p.deployId, by: p.by, durationMs: Date.now() - t0, image: spec.image, commit: spec.git?.commit });
+    let code: number | null = null;
+    let output = "";
+    let reason: string | undefined;
+    try {
+      await rt.start({
+        name, image: spec.imageId, command: spec.preDeploy.command, user: spec.user, limits: spec.limits, oneOff: true, containerPort: spec.port, hostPort: 0, bindAddress: BIND,
+        env: { ...spec.env, ...spec.secrets, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), SKIFF_MACHINE: p.machine, SKIFF_HOOK: "pre_deploy" },
+        labels: { "skiff.managed": "1", "skiff.project": spec.project, "skiff.app": spec.app, "skiff.release": String(spec.release), "skiff.hook": "pre_deploy" },
+      });
+      const until = t0 + spec.preDeploy.timeoutMs;
+      let st = await rt.status(name);
+      while (st.running && Date.now() < until) {
+        await sleep(200);
+        st = await rt.status(name);
+      }
+      if (st.running) {
+        await rt.stop(name, spec.stopTimeoutS);
+        reason = `pre_deploy did not finish within ${Math.round(spec.preDeploy.timeoutMs / 1000)}s and was stopped`;
+      } else {
+        code = st.exitCode;
+        if (code !== 0) reason = `pre_deploy exited with code ${code ?? "?"}${st.oomKilled ? " (out of memory)" : ""}`;
+      }
+      output = await rt.logs(name, 200).catch(() => "");
+    } catch (e) {
+      reason = `pre_deploy could not start: ${(e as Error).message}`;
+    } finally {
+      await rt.remove(name).catch(() => {});
+    }
+    record(reason ? "failed" : "ok", reason);
+    this.log(`${p.app} release ${p.release}: pre_deploy ${reason ?? "ok"}`);
+    return { ok: !reason, code, output, durationMs: Date.now() - t0, reason };
+  }
+
   /** Stops and removes every instance of an app, its HAProxy backend, releases and their images or artifacts. */
   removeApp(project: string, app: string): Promise<{ removed: number }> {
     return this.mutex.run(`${project}/${app}`, async () => {

@@ -68,6 +68,11 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       core.rememberMachineName(params.machine);
       return { job: jobs.start(() => core.activate(params)) };
     },
+    "hook.run": (x) => {
+      const params = p<Parameters<AgentCore["runHook"]>[0]>(x);
+      core.rememberMachineName(params.machine);
+      return { job: jobs.start(() => core.runHook(params)) };
+    },
     "job.wait": (x) => {
       const { job, timeoutMs } = p<{ job: string; timeoutMs?: number }>(x);
       return jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000));

@@ -26,6 +26,8 @@ export interface ReleaseSpec {
   env: Record<string, string>;
   /** Secret values by env name: only in this file (0600) and in the instances' environment. */
   secrets?: Record<string, string>;
+  /** Run once per deploy in a one-off instance before traffic moves. */
+  preDeploy?: { command: string; timeoutMs: number };
   health: HealthSpec;
   routes: { host?: string; path: string }[];
   drainMs: number;
@@ -75,7 +77,7 @@ export interface HistoryEntry {
   project: string;
   app: string;
   release: number;
-  action: "deploy" | "rollback" | "restart";
+  action: "deploy" | "rollback" | "restart" | "pre_deploy";
   result: HistoryResult;
   reason?: string;
   deployId?: string;

@@ -114,3 +114,32 @@ async function buildArtifact(project: Project, app: AppSpec, reporter: Reporter)
   }
   return { app: app.name, runtime: "process", dir: a.dir, ref: `artifact ${hash.slice(0, 12)}`, id: `artifact:${hash}`, git: g, built: Boolean(a.build) };
 }
+
+/** What a deploy would run, without building anything: for plan. A `build:` image that does not exist yet has no ID. */
+export async function plannedImages(project: Project, apps: AppSpec[]): Promise<(AppImage & { note?: string })[]> {
+  const out: (AppImage & { note?: string })[] = [];
+  for (const app of apps) {
+    if (app.run) {
+      const g = gitState(project.dir);
+      if (!app.artifact) out.push({ app: app.name, runtime: "process", ref: "none", id: "none", git: g, built: false });
+      else {
+        let hash = "";
+        try {
+          hash = hashTree(app.artifact.dir);
+        } catch {}
+        out.push({ app: app.name, runtime: "process", dir: app.artifact.dir, ref: hash ? `artifact ${hash.slice(0, 12)}` : "artifact (not built yet)", id: hash ? `artifact:${hash}` : undefined, git: g, built: false, note: app.artifact.build ? `artifact built by \`${app.artifact.build}\` at deploy` : undefined });
+      }
+      continue;
+    }
+    if (!app.build) {
+      out.push({ app: app.name, runtime: "docker", ref: app.image!, id: await localImageId(app.image!), built: false });
+      continue;
+    }
+    const g = gitState(app.build.context);
+    const tag = imageTag(app, g, () => createHash("sha256").update(app.build!.context).digest("hex").slice(0, 8));
+    const ref = `skiff/${project.name}-${app.name}:${tag}`;
+    const id = await localImageId(ref);
+    out.push({ app: app.name, runtime: "docker", ref, id, git: g, built: false, note: id ? undefined : "image built at deploy" });
+  }
+  return out;
+}

@@ -16,6 +16,8 @@ import { statusCommand } from "./status.ts";
 import { demoCommand } from "./demo.ts";
 import { removeCommand } from "./remove.ts";
 import { secretsCommand } from "./secrets.ts";
+import { planCommand } from "./plan.ts";
+import { envDiffCommand } from "./env-diff.ts";
 
 declare const __SKIFF_VERSION__: string;
 
@@ -29,6 +31,17 @@ const program = new Command("skiff")
   .exitOverride();
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+
+/** Every -e/--env value in order (the global option keeps only the last; `skiff diff` needs both). */
+function envsInArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  argv.forEach((a, i) => {
+    if ((a === "-e" || a === "--env") && argv[i + 1]) out.push(argv[i + 1]!);
+    else if (a.startsWith("--env=")) out.push(a.slice(6));
+    else if (/^-e./.test(a)) out.push(a.slice(2));
+  });
+  return out;
+}
 
 /** Runs a handler and turns its result or failure into an exit code. */
 function act<A extends unknown[]>(fn: (...args: A) => number | void | Promise<number | void>) {
@@ -124,6 +137,18 @@ secrets.command("show").description("print one secret's value (needs --reveal)")
 secrets.command("edit").description("edit all secrets of the environment in $EDITOR (JSON)").action(act(() => secretsCommand(makeCtx(globals()), "edit", undefined, {})));
 secrets.command("rotate-key").description("re-encrypt with a new file key to the recipients listed now").action(act(() => secretsCommand(makeCtx(globals()), "rotate-key", undefined, {})));
 secrets.command("keygen").description("create your age identity (~/.config/skiff/age-key.txt) and print its public key").action(act(() => secretsCommand({ json: false, out: (l) => void process.stdout.write(l + "\n") } as Ctx, "keygen", undefined, {})));
+
+program
+  .command("plan")
+  .description("what a deploy would change, per app and machine (exit 0: nothing, 2: changes)")
+  .argument("[apps...]")
+  .action(act((apps: string[]) => planCommand(makeCtx(globals()), apps)));
+
+program
+  .command("diff")
+  .description("how two environments differ: skiff diff -e staging -e prod (secret values hidden)")
+  .addHelpText("after", "\n  -e is given twice: skiff diff -e staging -e prod (`default` is the base config)")
+  .action(act(() => envDiffCommand(globals().config, envsInArgv(process.argv), { json: Boolean(globals().json), out: (l) => void process.stdout.write(l + "\n") })));
 
 program
   .command("remove")

@@ -40,6 +40,7 @@ export interface AppSpec {
   health: HealthSpec;
   routes: { host?: string; path: string }[];
   env: Record<string, string>;
+  hooks: { preDeploy?: string; timeoutMs: number };
   /** ENV_NAME → secret name, from secrets/<environment>.age. */
   secrets: Record<string, string>;
   deploy: { maxParallel: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };

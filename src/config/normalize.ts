@@ -55,6 +55,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       },
       routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/" })),
       env: Object.fromEntries(Object.entries({ ...c.env, ...a.env }).map(([k, v]) => [k, str(v)])),
+      hooks: { preDeploy: a.hooks?.pre_deploy, timeoutMs: parseDuration(a.hooks?.timeout ?? "10m") },
       secrets: Array.isArray(a.secrets) ? Object.fromEntries(a.secrets.map((n) => [n, n])) : { ...(a.secrets ?? {}) },
       deploy: {
         maxParallel: a.deploy?.max_parallel ?? DEFAULTS.deploy.maxParallel,

@@ -107,6 +107,13 @@ export const DeploySettings = z
   })
   .meta({ description: "How a new release replaces the old one." });
 
+export const Hooks = z
+  .strictObject({
+    pre_deploy: z.string().min(1).optional().meta({ description: "Command run once per deploy, in a one-off instance of the new release (same image or artifact, env and secrets) on the first machine, before any traffic moves — e.g. migrations. A non-zero exit aborts the deploy and prints its output." }),
+    timeout: Duration.optional().meta({ description: "How long the pre_deploy command may run. Default: 10m." }),
+  })
+  .meta({ description: "Commands around a deploy." });
+
 export const AppSecrets = z
   .union([z.array(EnvName), z.record(EnvName, EnvName)])
   .meta({ description: "Secrets given to instances as environment variables: a list of names (`[DB_PASSWORD]`), or a map ENV_NAME → SECRET_NAME. Values live encrypted in secrets/<environment>.age (`skiff secrets set`)." });
@@ -131,6 +138,7 @@ export const App = z
     routes: z.array(Route).optional().meta({ description: "Public routes. An app without routes gets no public traffic." }),
     env: Env.optional(),
     secrets: AppSecrets.optional(),
+    hooks: Hooks.optional(),
     deploy: DeploySettings.optional(),
   })
   .meta({ description: "A stateless service: one image (or one command and its files), any number of instances." });
@@ -150,6 +158,7 @@ export const AppOverlay = z
     routes: App.shape.routes,
     env: App.shape.env,
     secrets: App.shape.secrets,
+    hooks: App.shape.hooks,
     deploy: App.shape.deploy,
   })
   .meta({ description: "Overrides for one app in this environment; `env` is merged key by key, the rest replaces." });

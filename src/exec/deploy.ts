@@ -11,7 +11,7 @@ import { ship } from "../ship/ship.ts";
 import type { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
-import { rollout, type RolloutResult } from "./rollout.ts";
+import { rollout, runJob, type RolloutResult } from "./rollout.ts";
 
 export interface DeployOptions {
   apps: string[];
@@ -58,6 +58,7 @@ export function releaseSpec(project: Project, app: AppSpec, image: AppImage, rel
     instances: app.instances,
     env: app.env,
     ...(secrets && Object.keys(secrets).length ? { secrets } : {}),
+    ...(app.hooks.preDeploy ? { preDeploy: { command: app.hooks.preDeploy, timeoutMs: app.hooks.timeoutMs } } : {}),
     health: app.health,
     routes: app.routes,
     drainMs: app.deploy.drainMs,
@@ -105,6 +106,19 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
       const { release, previous } = await chooseRelease(lock.clients, project.name, draft);
       const spec = { ...draft, release };
       await Promise.all(lock.clients.map((c) => c.call("release.put", { spec })));
+      // The pre_deploy hook (migrations): once, on the first machine, before any traffic moves — and only
+      // when the release is not already active everywhere (a re-run that changes nothing runs nothing).
+      if (spec.preDeploy && [...previous.values()].some((a) => a !== release)) {
+        const c = lock.clients[0]!;
+        const started = Date.now();
+        opts.reporter.emit({ type: "step", machine: c.machine, step: `${app.name}: pre_deploy (${spec.preDeploy.command})`, status: "start" });
+        const h = await runJob<{ ok: boolean; output: string; reason?: string }>(c, "hook.run", { project: project.name, app: app.name, release, machine: c.machine, deployId, by }, "pre_deploy");
+        opts.reporter.emit({ type: "step", machine: c.machine, step: `${app.name}: pre_deploy`, status: h.ok ? "ok" : "failed", ms: Date.now() - started });
+        if (!h.ok) {
+          const out = h.output.split("\n").slice(-50).map((l) => `  │ ${l}`).join("\n");
+          throw new UserError(`${c.machine}: ${app.name}: ${h.reason}; nothing was deployed${out ? `\n${out}` : ""}`, { hint: "fix the command or what it needs (it ran in a one-off instance of the new release), then deploy again" });
+        }
+      }
       const result = await rollout({
         project: project.name, app: app.name, target: release, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
         action: "deploy", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),

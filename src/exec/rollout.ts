@@ -22,14 +22,19 @@ export interface RolloutResult {
 }
 
 /** Starts an activation job and waits for it, surviving a dropped connection (the job goes on on the machine). */
-export async function activateOn(c: AgentClient, params: ActivateParams): Promise<ActivateResult> {
-  const { job } = await c.call<{ job: string }>("activate", params);
+export function activateOn(c: AgentClient, params: ActivateParams): Promise<ActivateResult> {
+  return runJob<ActivateResult>(c, "activate", params, `activation of release ${params.release}`);
+}
+
+/** Starts a job in the agent (activate, hook.run) and waits for its result, reconnecting if the channel drops. */
+export async function runJob<T>(c: AgentClient, method: string, params: unknown, what: string): Promise<T> {
+  const { job } = await c.call<{ job: string }>(method, params);
   let drops = 0;
   for (;;) {
     try {
-      const r = await c.call<{ done: boolean; result?: ActivateResult; error?: string }>("job.wait", { job, timeoutMs: 20_000 });
+      const r = await c.call<{ done: boolean; result?: T; error?: string }>("job.wait", { job, timeoutMs: 20_000 });
       if (!r.done) continue;
-      if (r.error) throw new UserError(`${c.machine}: activation of release ${params.release} failed: ${r.error}`);
+      if (r.error) throw new UserError(`${c.machine}: ${what} failed: ${r.error}`);
       return r.result!;
     } catch (e) {
       if (!(e instanceof UserError) || !/lost the connection/.test(e.message) || ++drops > 3) throw e;

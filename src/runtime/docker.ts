@@ -13,9 +13,9 @@ export class DockerRuntime implements Runtime {
       Image: s.image,
       Env: Object.entries({ PORT: String(s.containerPort), ...s.env }).map(([k, v]) => `${k}=${v}`),
       Labels: s.labels,
-      ExposedPorts: { [port]: {} },
+      ...(s.oneOff ? { Entrypoint: ["/bin/sh", "-c"], Cmd: [s.command ?? "true"] } : { ExposedPorts: { [port]: {} } }),
       HostConfig: {
-        PortBindings: { [port]: [{ HostIp: s.bindAddress, HostPort: String(s.hostPort) }] },
+        ...(s.oneOff ? {} : { PortBindings: { [port]: [{ HostIp: s.bindAddress, HostPort: String(s.hostPort) }] } }),
         // The agent restarts instances itself (with backoff, out of traffic first).
         RestartPolicy: { Name: "no" },
         LogConfig: LOG_CONFIG,

@@ -14,6 +14,8 @@ export interface StartSpec {
   /** Process runtime: the user the command runs as (when the agent is root). */
   user?: string;
   limits?: Limits;
+  /** A one-off run of `command` (a hook): no port, not restarted; Docker runs it with /bin/sh -c. */
+  oneOff?: boolean;
   /** The port the app listens on inside a container (Docker); a process listens on hostPort. Each runtime sets PORT. */
   containerPort: number;
   hostPort: number;
