@@ -3,7 +3,8 @@
 // by the process runtime.
 //   PORT, HOST, VERSION, CRASH_AT_BOOT=1, NEVER_HEALTHY=1, HEALTHY_AFTER=S, DIE_AFTER=S, SLOW_MS=N
 // GET / · /healthz · /version · /env/NAME · /slow?ms=N (answers after N ms) · /alloc?mb=N (allocates and
-// keeps N MB, to hit a memory limit) · /crash (exits with code 3).
+// keeps N MB, to hit a memory limit) · /crash (exits with code 3) · /file?path=P (reads P, relative to the
+// working directory) · /append?path=P&data=D (appends a line, answers the whole file).
 // SIGTERM/SIGINT: stop accepting, finish requests in flight, exit 0.
 "use strict";
 const http = require("node:http");
@@ -47,6 +48,22 @@ const server = http.createServer((req, res) => {
     const mb = Number(q.get("mb") || 1);
     for (let i = 0; i < mb; i++) hold.push(Buffer.alloc(1024 * 1024, 1));
     return send(res, 200, `holding ${hold.length} MB\n`);
+  }
+  if (path.startsWith("/file?")) {
+    try {
+      return send(res, 200, require("node:fs").readFileSync(q.get("path"), "utf8"));
+    } catch (e) {
+      return send(res, 404, `${e.code}\n`);
+    }
+  }
+  if (path.startsWith("/append?")) {
+    const fs = require("node:fs");
+    try {
+      fs.appendFileSync(q.get("path"), `${q.get("data")}\n`);
+      return send(res, 200, fs.readFileSync(q.get("path"), "utf8"));
+    } catch (e) {
+      return send(res, 500, `${e.code}\n`);
+    }
   }
   if (path === "/crash") {
     log("/crash: exiting with code 3");

@@ -4,6 +4,8 @@ import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { backendName } from "../proxy/model.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
+import { rmSync } from "node:fs";
+import { filesDir, materializeFiles } from "./files.ts";
 import { httpCheck } from "./health.ts";
 import type { AppState, HistoryEntry, InstanceRecord, ReleaseSpec } from "./model.ts";
 import { KeyedMutex } from "./mutex.ts";
@@ -124,6 +126,8 @@ export class AgentCore {
       command: spec.command,
       user: spec.user,
       limits: spec.limits,
+      files: materializeFiles(this.store.dir, spec),
+      volumes: spec.volumes,
       containerPort: spec.port,
       hostPort,
       bindAddress,
@@ -286,6 +290,7 @@ export class AgentCore {
     const dropped = this.store.pruneReleases(project, app, keep, inUse);
     const keptImages = new Set(this.store.releases(project, app).map((n) => this.store.release(project, app, n)?.imageId));
     for (const s of dropped) {
+      rmSync(filesDir(this.store.dir, project, app, s.release), { recursive: true, force: true });
       await this.rt(s).dropRelease?.(project, app, s.release).catch(() => {});
       if (!keptImages.has(s.imageId)) await this.rt(s).removeImage?.(s.imageId).catch(() => {});
     }
@@ -473,7 +478,7 @@ export class AgentCore {
     let reason: string | undefined;
     try {
       await rt.start({
-        name, image: spec.imageId, command: spec.preDeploy.command, user: spec.user, limits: spec.limits, oneOff: true, containerPort: spec.port, hostPort: 0, bindAddress: BIND,
+        name, image: spec.imageId, command: spec.preDeploy.command, user: spec.user, limits: spec.limits, oneOff: true, files: materializeFiles(this.store.dir, spec), volumes: spec.volumes, containerPort: spec.port, hostPort: 0, bindAddress: BIND,
         env: { ...spec.env, ...spec.secrets, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), SKIFF_MACHINE: p.machine, SKIFF_HOOK: "pre_deploy" },
         labels: { "skiff.managed": "1", "skiff.project": spec.project, "skiff.app": spec.app, "skiff.release": String(spec.release), "skiff.hook": "pre_deploy" },
       });

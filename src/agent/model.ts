@@ -26,6 +26,10 @@ export interface ReleaseSpec {
   env: Record<string, string>;
   /** Secret values by env name: only in this file (0600) and in the instances' environment. */
   secrets?: Record<string, string>;
+  /** Files placed in each instance (content base64; may hold secret values: this file is 0600). */
+  files?: { path: string; mode: number; content: string }[];
+  /** Named volumes: one per app and machine, kept across releases. */
+  volumes?: { name: string; path: string }[];
   /** Run once per deploy in a one-off instance before traffic moves. */
   preDeploy?: { command: string; timeoutMs: number };
   health: HealthSpec;

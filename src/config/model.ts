@@ -41,6 +41,9 @@ export interface AppSpec {
   routes: { host?: string; path: string }[];
   env: Record<string, string>;
   hooks: { preDeploy?: string; timeoutMs: number };
+  /** Files from the repository (absolute `source`) placed at `path` in each instance. */
+  files: { path: string; source: string; mode: number; template: boolean }[];
+  volumes: { name: string; path: string }[];
   /** ENV_NAME → secret name, from secrets/<environment>.age. */
   secrets: Record<string, string>;
   deploy: { maxParallel: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };

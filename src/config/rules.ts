@@ -54,4 +54,19 @@ export const overlayAppsExist = (doc: ConfigInput): Problem[] =>
       }),
   );
 
-export const RULES: Rule[] = [hasMachines, atMostOneLocal, sshOptionsNotReserved, appHasOneSource];
+/** Container paths are absolute; a process app's paths stay inside its working directory. */
+const instancePaths: Rule = (c) =>
+  Object.entries(c.apps ?? {}).flatMap(([name, app]) =>
+    (["files", "volumes"] as const).flatMap((kind) => {
+      const entries = Object.entries(app[kind] ?? {}).map(([k, v]) => (kind === "files" ? [k, k] : [k, v as string]) as [string, string]);
+      return entries.flatMap(([key, path]): Problem[] => {
+        const at = kind === "files" ? { path: ["apps", name, kind], key } : { path: ["apps", name, kind, key] };
+        if (app.run) {
+          if (path.startsWith("/") || path.split("/").includes("..")) return [{ ...at, message: `${kind === "files" ? "file" : "volume"} path "${path}" of process app "${name}" must be relative to its working directory (no leading / or ..)` }];
+        } else if (!path.startsWith("/")) return [{ ...at, message: `${kind === "files" ? "file" : "volume"} path "${path}" in a container must be absolute`, hint: `e.g. /${path}` }];
+        return [];
+      });
+    }),
+  );
+
+export const RULES: Rule[] = [hasMachines, atMostOneLocal, sshOptionsNotReserved, appHasOneSource, instancePaths];

@@ -107,6 +107,17 @@ export const DeploySettings = z
   })
   .meta({ description: "How a new release replaces the old one." });
 
+export const FileEntry = z
+  .union([
+    z.string().min(1),
+    z.strictObject({
+      source: z.string().min(1).meta({ description: "File in the repository, relative to skiff.yml." }),
+      mode: z.string().regex(/^0?[0-7]{3}$/, 'must be an octal mode such as "0644" or "0600"').optional().meta({ description: 'File mode on the machine. Default: "0644" (use "0600" for files with secrets).' }),
+      template: z.boolean().optional().meta({ description: "Replace ${NAME} with the app's env and secret values ($${ for a literal ${). Default: false." }),
+    }),
+  ])
+  .meta({ description: "A file shipped with the release: the source path, or { source, mode, template }." });
+
 export const Hooks = z
   .strictObject({
     pre_deploy: z.string().min(1).optional().meta({ description: "Command run once per deploy, in a one-off instance of the new release (same image or artifact, env and secrets) on the first machine, before any traffic moves — e.g. migrations. A non-zero exit aborts the deploy and prints its output." }),
@@ -138,6 +149,8 @@ export const App = z
     routes: z.array(Route).optional().meta({ description: "Public routes. An app without routes gets no public traffic." }),
     env: Env.optional(),
     secrets: AppSecrets.optional(),
+    files: z.record(z.string().min(1), FileEntry).optional().meta({ description: "Files in each instance, by path (absolute in a container; relative to the working directory for a process app), taken from the repository at deploy and kept in the release." }),
+    volumes: z.record(Name, z.string().min(1)).optional().meta({ description: "Named volumes, name → path (absolute in a container; relative to the working directory for a process app). One per app and machine; they survive deploys, rollbacks and `skiff remove`." }),
     hooks: Hooks.optional(),
     deploy: DeploySettings.optional(),
   })
@@ -158,6 +171,8 @@ export const AppOverlay = z
     routes: App.shape.routes,
     env: App.shape.env,
     secrets: App.shape.secrets,
+    files: App.shape.files,
+    volumes: App.shape.volumes,
     hooks: App.shape.hooks,
     deploy: App.shape.deploy,
   })

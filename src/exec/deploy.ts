@@ -7,6 +7,7 @@ import { buildApps, type AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { appSecrets, readSecrets } from "../secrets/store.ts";
+import { releaseFiles } from "./files.ts";
 import { ship } from "../ship/ship.ts";
 import type { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
@@ -58,6 +59,8 @@ export function releaseSpec(project: Project, app: AppSpec, image: AppImage, rel
     instances: app.instances,
     env: app.env,
     ...(secrets && Object.keys(secrets).length ? { secrets } : {}),
+    ...(app.files.length ? { files: releaseFiles(project, app, secrets ?? {}) } : {}),
+    ...(app.volumes.length ? { volumes: app.volumes } : {}),
     ...(app.hooks.preDeploy ? { preDeploy: { command: app.hooks.preDeploy, timeoutMs: app.hooks.timeoutMs } } : {}),
     health: app.health,
     routes: app.routes,

@@ -18,7 +18,7 @@ function compareMaps(prefix: string, a: Record<string, string>, b: Record<string
   for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
     if (a[k] === b[k]) continue;
     const key = `${prefix}${k}`;
-    if (secret) out.push({ key, note: a[k] === undefined ? "added (value hidden)" : b[k] === undefined ? "removed" : "changed (value hidden)" });
+    if (secret) out.push({ key, note: a[k] === undefined ? (prefix === "file " ? "added" : "added (value hidden)") : b[k] === undefined ? "removed" : prefix === "file " ? "changed" : "changed (value hidden)" });
     else out.push({ key, from: a[k] === undefined ? undefined : show(a[k]), to: b[k] === undefined ? undefined : show(b[k]), note: a[k] === undefined ? "added" : b[k] === undefined ? "removed" : undefined });
   }
   return out;
@@ -37,6 +37,11 @@ export function diffSpecs(from: ReleaseSpec | undefined, to: ReleaseSpec): Chang
   }
   // The same tag can hold a new build: compare what runs when both are known.
   if (!out.some((c) => c.key === "image") && from.imageId && to.imageId && from.imageId !== to.imageId) out.push({ key: "image", from: `${from.image} (${from.imageId.slice(7, 19)})`, to: `${to.image} (${to.imageId.slice(7, 19)})` });
+  // Files: contents can hold secret values, so a change is named, never shown.
+  const files = (s: ReleaseSpec) => Object.fromEntries((s.files ?? []).map((f) => [f.path, `${f.mode.toString(8)}:${f.content}`]));
+  out.push(...compareMaps("file ", files(from), files(to), true));
+  const vols = (s: ReleaseSpec) => Object.fromEntries((s.volumes ?? []).map((v) => [v.name, v.path]));
+  out.push(...compareMaps("volume ", vols(from), vols(to), false));
   out.push(...compareMaps("env.", from.env, to.env, false));
   out.push(...compareMaps("secret ", from.secrets ?? {}, to.secrets ?? {}, true));
   return out;

@@ -3,6 +3,9 @@ import type { InstanceStatus, Runtime, StartSpec } from "./types.ts";
 
 const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } };
 
+/** A named volume per project, app and name: `skiff-<project>-<app>-<name>`, kept across releases. */
+export const volumeName = (labels: Record<string, string>, name: string) => `skiff-${labels["skiff.project"]}-${labels["skiff.app"]}-${name}`;
+
 /** Instances as Docker containers, through the Engine API. */
 export class DockerRuntime implements Runtime {
   constructor(private readonly api = new DockerApi()) {}
@@ -16,6 +19,8 @@ export class DockerRuntime implements Runtime {
       ...(s.oneOff ? { Entrypoint: ["/bin/sh", "-c"], Cmd: [s.command ?? "true"] } : { ExposedPorts: { [port]: {} } }),
       HostConfig: {
         ...(s.oneOff ? {} : { PortBindings: { [port]: [{ HostIp: s.bindAddress, HostPort: String(s.hostPort) }] } }),
+        ...(s.files?.length ? { Binds: s.files.map((f) => `${f.hostPath}:${f.path}:ro`) } : {}),
+        ...(s.volumes?.length ? { Mounts: s.volumes.map((v) => ({ Type: "volume", Source: volumeName(s.labels, v.name), Target: v.path })) } : {}),
         // The agent restarts instances itself (with backoff, out of traffic first).
         RestartPolicy: { Name: "no" },
         LogConfig: LOG_CONFIG,

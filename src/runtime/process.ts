@@ -12,8 +12,8 @@
 //   <state>/artifacts/<sha256>/              unpacked artifacts, shared by releases
 //   <state>/work/<project>/<app>/<release>/  each release's own working directory
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { hashTree } from "../build/artifact.ts";
 import { quote } from "../transport/quote.ts";
 import { createCgroup, oomKills, pidsIn, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
@@ -146,6 +146,37 @@ export class ProcessRuntime implements Runtime {
     return dir;
   }
 
+  /** Files are copied into the working directory; a volume is a directory of its own, linked at its path. */
+  private placeFilesAndVolumes(s: StartSpec, workdir: string, user: InstanceFile["user"]): void {
+    const own = (path: string) => {
+      if (user && user.uid !== process.getuid?.()) chownSync(path, user.uid, user.gid);
+    };
+    for (const f of s.files ?? []) {
+      const target = join(workdir, f.path);
+      mkdirSync(dirname(target), { recursive: true });
+      copyFileSync(f.hostPath, target);
+      chmodSync(target, f.mode);
+      own(target);
+    }
+    for (const v of s.volumes ?? []) {
+      const dir = join(this.base, "volumes", s.labels["skiff.project"] ?? "_", s.labels["skiff.app"] ?? "_", v.name);
+      if (!existsSync(dir)) {
+        mkdirSync(dirname(dir), { recursive: true, mode: 0o755 }); // parents must stay traversable for the app's user
+        mkdirSync(dir, { mode: 0o750 });
+        own(dir);
+      }
+      const link = join(workdir, v.path);
+      let current: string | undefined;
+      try {
+        current = readlinkSync(link);
+      } catch {}
+      if (current === dir) continue;
+      rmSync(link, { recursive: true, force: true });
+      mkdirSync(dirname(link), { recursive: true });
+      symlinkSync(dir, link);
+    }
+  }
+
   async start(s: StartSpec): Promise<void> {
     if (!s.command) throw new Error("a process instance needs a command (run:)");
     if (!(await this.hasImage(s.image))) throw new Error(`artifact ${s.image} is not on this machine`);
@@ -154,6 +185,7 @@ export class ProcessRuntime implements Runtime {
     const dir = this.dir(s.name);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const workdir = this.workdir(s, user);
+    this.placeFilesAndVolumes(s, workdir, user);
     const cgroup = createCgroup(s.name, s.limits ?? {});
     const env = { PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress };
     const f: InstanceFile = { name: s.name, command: s.command, workdir, env, labels: s.labels, hostPort: s.hostPort, user, limits: s.limits ?? {}, cgroup, oomBase: oomKills(cgroup.dirs) };

@@ -14,6 +14,10 @@ export interface StartSpec {
   /** Process runtime: the user the command runs as (when the agent is root). */
   user?: string;
   limits?: Limits;
+  /** Files to place in the instance: `hostPath` on the machine appears at `path`. */
+  files?: { path: string; hostPath: string; mode: number }[];
+  /** Named volumes (the runtime names and keeps them per project and app). */
+  volumes?: { name: string; path: string }[];
   /** A one-off run of `command` (a hook): no port, not restarted; Docker runs it with /bin/sh -c. */
   oneOff?: boolean;
   /** The port the app listens on inside a container (Docker); a process listens on hostPort. Each runtime sets PORT. */

@@ -4,7 +4,7 @@
 // and a property test for env values reaching instances byte-exact.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -37,6 +37,8 @@ function skiff(args: string[], stdin?: string): Promise<Run> {
 
 interface AppOpts {
   env?: Record<string, string>;
+  /** Extra YAML lines under the app (files:, volumes:). */
+  extra?: string;
   secrets?: string[];
   hook?: string;
   crash?: boolean;
@@ -59,7 +61,7 @@ apps:
     env:
 ${envYaml}
     secrets: [${(o.secrets ?? ["DB_PASSWORD", "CANARY"]).join(", ")}]
-${o.hook ? `    hooks: { pre_deploy: ${JSON.stringify(o.hook)} }\n` : ""}    routes: [{ path: / }]
+${o.hook ? `    hooks: { pre_deploy: ${JSON.stringify(o.hook)} }\n` : ""}${o.extra ?? ""}    routes: [{ path: / }]
     health: { interval: 200ms, deadline: 5s }
     deploy: { drain_timeout: 2s, stop_timeout: 2s, probation: 1s }
 `,
@@ -174,6 +176,35 @@ describe("secrets, plan, diff and the pre_deploy hook on 3 machines", { timeout:
     const hist = JSON.parse(record(await skiff(["--json", "history", "web"])).stdout) as { action: string; machines: Record<string, { result: string }> }[];
     const hooks = hist.filter((h) => h.action === "pre_deploy");
     assert.deepEqual(hooks.slice(-2).map((h) => [Object.keys(h.machines).join(), h.machines.m1!.result]), [["m1", "ok"], ["m1", "failed"]]);
+  });
+
+  it("files (one templated with a secret, 0600) and a volume that keeps its data across deploys and rollbacks", async () => {
+    mkdirSync(join(p.dir, "conf"), { recursive: true });
+    writeFileSync(join(p.dir, "conf", "app.ini"), "version=${VERSION}\npassword=${DB_PASSWORD}\nliteral=$${NOT_EXPANDED}\n");
+    writeFileSync(join(p.dir, "conf", "static.txt"), "static one\n");
+    const extra = (n: string) => `    files:\n      conf/app.ini: { source: conf/app.ini, mode: "0600", template: true }\n      static.txt: conf/static.txt\n    volumes: { data: var/data${n} }\n`;
+    configure({ env: { VERSION: "f1" }, extra: extra("") });
+    ok(record(await skiff(["deploy"])), "deploy f1");
+    const m = bed.machines[2]!;
+    const log = `var/data/log-${Date.now()}`; // volumes outlive the app, and so earlier runs of this suite
+    const pw = (await skiff(["secrets", "show", "DB_PASSWORD", "--reveal"])).stdout;
+    assert.equal((await get(m, "/file?path=conf/app.ini")).body, `version=f1\npassword=${pw}\nliteral=\${NOT_EXPANDED}\n`);
+    assert.equal((await get(m, "/file?path=static.txt")).body, "static one\n");
+    const rel = (await active())[2]!;
+    assert.equal((await faults.exec(m, `stat -c '%a %U' /var/lib/skiff/work/sec/web/${rel}/conf/app.ini`)).trim(), "600 nobody");
+    assert.equal((await get(m, `/append?path=${log}&data=first`)).body, "first\n");
+
+    writeFileSync(join(p.dir, "conf", "static.txt"), "static two\n");
+    configure({ env: { VERSION: "f2" }, extra: extra("") });
+    const plan = record(await skiff(["plan"]));
+    assert.match(plan.stdout, /file static\.txt: changed/);
+    assert.match(plan.stdout, /file conf\/app\.ini: changed/);
+    ok(record(await skiff(["deploy"])), "deploy f2");
+    assert.equal((await get(m, "/file?path=static.txt")).body, "static two\n");
+    assert.equal((await get(m, `/append?path=${log}&data=second`)).body, "first\nsecond\n", "the volume survived the deploy");
+    ok(record(await skiff(["rollback"])), "rollback");
+    assert.equal((await get(m, "/file?path=static.txt")).body, "static one\n", "the old release's files came back");
+    assert.equal((await get(m, `/append?path=${log}&data=third`)).body, "first\nsecond\nthird\n", "the volume survived the rollback");
   });
 
   it("the canary secret appears in no argv, log, history, plan or error output", async () => {
