@@ -24,7 +24,7 @@ const configure = (mark: string, warm: boolean) =>
   web:
     build: { context: ${HELLO}, args: { VERSION: bench } }
     port: 3000
-    instances: 2
+    instances: 6
     health: { path: /healthz, interval: 200ms, deadline: 20s }
     routes: [{ path: / }]
     env: { MARK: ${mark} }

@@ -96,7 +96,7 @@ async function skiffSubject(runtime: "docker" | "process"): Promise<Subject> {
       join(p.dir, "skiff.yml"),
       bedConfig(bed, {
         project: `zd${runtime}`,
-        extra: `apps:\n  web:\n    ${source}\n    instances: 2\n    health: { path: /healthz, interval: 200ms, deadline: 5s }\n    routes: [{ path: / }]\n    env: { ${env} }\n    deploy: { drain_timeout: 5s, stop_timeout: 5s, probation: 5s }\n`,
+        extra: `apps:\n  web:\n    ${source}\n    instances: 6\n    health: { path: /healthz, interval: 200ms, deadline: 5s }\n    routes: [{ path: / }]\n    env: { ${env} }\n    deploy: { drain_timeout: 5s, stop_timeout: 5s, probation: 5s }\n`,
       }),
     );
   const run = async (args: string[], expectFail = false) => {

@@ -7,7 +7,7 @@ import type { Runtime, RuntimeKind } from "../runtime/types.ts";
 import { rmSync } from "node:fs";
 import { filesDir, materializeFiles } from "./files.ts";
 import { httpCheck } from "./health.ts";
-import type { AppState, HistoryEntry, InstanceRecord, ReleaseSpec } from "./model.ts";
+import { localCount, type AppState, type HistoryEntry, type InstanceRecord, type ReleaseSpec } from "./model.ts";
 import { KeyedMutex } from "./mutex.ts";
 import type { ProxyController } from "./proxy.ts";
 import type { Store } from "./store.ts";
@@ -26,7 +26,7 @@ export interface ActivateParams {
   app: string;
   release: number;
   machine: string;
-  action: "deploy" | "rollback";
+  action: "deploy" | "rollback" | "scale";
   /** Where instances publish their port: the machine's private address (default: loopback). */
   bindAddress?: string;
   /** The machine's public HTTP port (http_port). */
@@ -51,6 +51,7 @@ export interface ActivateResult {
   /** Milliseconds from the start until the new release took traffic. */
   switchedAtMs?: number;
 }
+
 
 const newHealth = (detail: string): Health => ({ healthy: true, detail, at: 0, fails: 0, busy: false, consecutiveRestarts: 0 });
 
@@ -189,7 +190,8 @@ export class AgentCore {
     const record = (e: Partial<HistoryEntry> & Pick<HistoryEntry, "result">) =>
       this.store.appendHistory({ at: new Date().toISOString(), machine: p.machine, project: p.project, app: p.app, release: p.release, action: p.action, deployId: p.deployId, by: p.by, durationMs: Date.now() - t0, image: spec.image, imageId: spec.imageId, commit: spec.git?.commit, ...e });
 
-    if (st.active === p.release && (await this.allServing(st, backend, spec.instances))) {
+    const count = localCount(spec, p.machine);
+    if (st.active === p.release && (await this.allServing(st, backend, count))) {
       return result({ ok: true, changed: false });
     }
     if (!(await this.rt(spec).hasImage(spec.imageId))) {
@@ -198,17 +200,17 @@ export class AgentCore {
       return result({ ok: false, changed: false, reason });
     }
     await this.proxy.ensureRunning();
-    await this.proxy.ensureBackend(backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, freeSlots: spec.instances, httpPort: p.httpPort });
+    await this.proxy.ensureBackend(backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, freeSlots: count, httpPort: p.httpPort });
 
     // Warm instances of the target release (a rollback) take traffic again without a start.
     const reuse: InstanceRecord[] = [];
-    for (const w of st.warm.filter((i) => i.release === p.release)) if ((await this.rt(w).status(w.name)).running) reuse.push(w);
+    for (const w of st.warm.filter((i) => i.release === p.release)) if (reuse.length < count && (await this.rt(w).status(w.name)).running) reuse.push(w);
     const taken = this.usedPorts();
     const fresh: InstanceRecord[] = [];
     const deadlineAt = Date.now() + spec.health.deadlineMs;
     let failure: { reason: string; inst?: InstanceRecord } | undefined;
     try {
-      for (let i = reuse.length; i < spec.instances; i++) {
+      for (let i = reuse.length; i < count; i++) {
         const inst = await this.startInstance(spec, p.machine, taken, p.bindAddress ?? BIND);
         fresh.push(inst);
         st.pending.push(inst);
@@ -260,6 +262,8 @@ export class AgentCore {
     this.store.saveState(st);
     for (const inst of incoming) this.health.set(inst.name, { ...newHealth("passed deploy check"), at: Date.now(), healthySince: Date.now() });
     for (const inst of reuse) await this.proxy.release(backend, inst.name, "backup");
+    // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
+    await this.proxy.peersActive(backend, incoming.length === 0);
     await this.discard(staleWarm, backend, spec.stopTimeoutS);
     for (const o of outgoing) {
       await this.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => this.proxy.release(backend, o.name, "backup"));
@@ -506,6 +510,15 @@ export class AgentCore {
     return { ok: !reason, code, output, durationMs: Date.now() - t0, reason };
   }
 
+  /** The app's instances on the other machines, for this machine's HAProxy. */
+  setPeers(project: string, app: string, peers: { name: string; addr: string; port: number }[]): Promise<void> {
+    return this.mutex.run(`${project}/${app}`, async () => {
+      const st = this.store.state(project, app);
+      if (st.active === null) return;
+      await this.proxy.setPeers(backendName(project, app), peers, st.instances.length === 0);
+    });
+  }
+
   /** Stops and removes every instance of an app, its HAProxy backend, releases and their images or artifacts. */
   removeApp(project: string, app: string): Promise<{ removed: number }> {
     return this.mutex.run(`${project}/${app}`, async () => {
@@ -542,6 +555,9 @@ export class AgentCore {
         project,
         app,
         active: st.active,
+        /** Declared per-instance resources of the active release: what this app reserves here. */
+        limits: st.active !== null ? this.store.release(project, app, st.active)?.limits : undefined,
+        placement: st.active !== null ? this.store.release(project, app, st.active)?.placement : undefined,
         releases: this.store.releases(project, app),
         instances: await Promise.all(st.instances.map(describe)),
         warm: await Promise.all(st.warm.map(describe)),

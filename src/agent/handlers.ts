@@ -2,7 +2,7 @@
 // file only maps method names onto it, so tests can call it in-process.
 import { createHash } from "node:crypto";
 import { readFileSync, statfsSync } from "node:fs";
-import { arch, freemem, hostname, totalmem, uptime } from "node:os";
+import { arch, cpus, freemem, hostname, totalmem, uptime } from "node:os";
 import type { ActivateParams, AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import type { LockInfo, ReleaseSpec } from "./model.ts";
@@ -36,7 +36,7 @@ function machineFacts(stateDir: string) {
     const s = statfsSync(stateDir);
     disk = { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
   } catch {}
-  return { hostname: hostname(), arch: arch(), uptimeS: Math.round(uptime()), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk };
+  return { hostname: hostname(), arch: arch(), cpus: cpus().length, uptimeS: Math.round(uptime()), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk };
 }
 
 export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record<string, Handler> {
@@ -72,6 +72,10 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       const params = p<Parameters<AgentCore["runHook"]>[0]>(x);
       core.rememberMachineName(params.machine);
       return { job: jobs.start(() => core.runHook(params)) };
+    },
+    "peers.set": (x) => {
+      const { project, app, peers } = p<{ project: string; app: string; peers: { name: string; addr: string; port: number }[] }>(x);
+      return core.setPeers(project, app, peers).then(() => true);
     },
     "job.wait": (x) => {
       const { job, timeoutMs } = p<{ job: string; timeoutMs?: number }>(x);

@@ -21,8 +21,10 @@ export interface ReleaseSpec {
   /** cpu and memory limits per instance. */
   limits?: Limits;
   port: number;
-  /** Instances on this machine. */
+  /** Instances in all (with placement), or on each machine (releases from before placement). */
   instances: number;
+  /** Instances per machine; a machine not named runs none. */
+  placement?: Record<string, number>;
   env: Record<string, string>;
   /** Secret values by env name: only in this file (0600) and in the instances' environment. */
   secrets?: Record<string, string>;
@@ -81,7 +83,7 @@ export interface HistoryEntry {
   project: string;
   app: string;
   release: number;
-  action: "deploy" | "rollback" | "restart" | "pre_deploy";
+  action: "deploy" | "rollback" | "restart" | "pre_deploy" | "scale";
   result: HistoryResult;
   reason?: string;
   deployId?: string;
@@ -100,3 +102,6 @@ export interface LockInfo {
   since: string;
   heartbeat: string;
 }
+
+/** Instances of a release on one machine: its share of the placement (releases from before placement: `instances` on each). */
+export const localCount = (spec: ReleaseSpec, machine: string): number => (spec.placement ? (spec.placement[machine] ?? 0) : spec.instances);

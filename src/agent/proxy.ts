@@ -194,7 +194,7 @@ export class ProxyController {
       const b = this.backend(backend);
       let slot = this.slotOf(backend, instance, backup);
       if (!slot) {
-        slot = b.slots.find((s) => !s.instance && Boolean(s.backup) === backup);
+        slot = b.slots.find((s) => !s.instance && !s.peer && Boolean(s.backup) === backup);
         if (!slot) throw new Error(`no free slot in ${backend}`);
         // Never re-address a live slot: keep-alive clients would stay on the old server.
         await this.api.setState(backend, slot.name, "maint");
@@ -264,6 +264,58 @@ export class ProxyController {
       for (const slot of slots) {
         await this.api.setState(backend, slot.name, "maint");
         Object.assign(slot, { state: "maint", instance: undefined, port: 1, addr: "127.0.0.1" });
+      }
+      await this.persist();
+    });
+  }
+
+  /** The app's instances on other machines, in peer slots: taking traffic (`active`) while this machine runs none of its own. */
+  setPeers(backend: string, peers: { name: string; addr: string; port: number }[], active: boolean): Promise<void> {
+    return this.serial(async () => {
+      const b = this.state.backends.find((x) => x.name === backend);
+      if (!b) return;
+      const have = b.slots.filter((s) => s.peer);
+      if (have.length < peers.length) {
+        for (let i = have.length; i < Math.max(MIN_BACKUP_SLOTS, peers.length); i++) b.slots.push({ name: `p${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint", peer: true });
+        this.log(`proxy: backend ${backend} gets peer slots, reloading HAProxy`);
+        await this.reload();
+      }
+      const slots = b.slots.filter((s) => s.peer);
+      const wanted = new Map(peers.map((p) => [p.name, p]));
+      // Slots whose peer is gone are freed first, so their places can be reused.
+      for (const s of slots) {
+        if (s.instance && !wanted.has(s.instance)) {
+          await this.api.setState(backend, s.name, "maint");
+          Object.assign(s, { instance: undefined, state: "maint", addr: "127.0.0.1", port: 1 });
+        }
+      }
+      for (const p of peers) {
+        let s = slots.find((x) => x.instance === p.name);
+        if (!s || s.addr !== p.addr || s.port !== p.port) {
+          s ??= slots.find((x) => !x.instance)!;
+          await this.api.setState(backend, s.name, "maint");
+          await this.api.setAddr(backend, s.name, p.addr, p.port);
+          Object.assign(s, { instance: p.name, addr: p.addr, port: p.port, state: "maint" });
+        }
+        const want = active ? "ready" : "maint";
+        if (s.state !== want) {
+          await this.api.setState(backend, s.name, want);
+          s.state = want;
+        }
+      }
+      await this.persist();
+    });
+  }
+
+  /** Peer slots take traffic, or stop taking it (this machine has its own instances again). */
+  peersActive(backend: string, active: boolean): Promise<void> {
+    return this.serial(async () => {
+      const b = this.state.backends.find((x) => x.name === backend);
+      for (const s of b?.slots.filter((x) => x.peer && x.instance) ?? []) {
+        const want = active ? "ready" : "maint";
+        if (s.state === want) continue;
+        await this.api.setState(backend, s.name, want);
+        s.state = want;
       }
       await this.persist();
     });

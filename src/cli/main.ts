@@ -17,6 +17,7 @@ import { demoCommand } from "./demo.ts";
 import { removeCommand } from "./remove.ts";
 import { secretsCommand } from "./secrets.ts";
 import { planCommand } from "./plan.ts";
+import { scaleCommand } from "./scale.ts";
 import { envDiffCommand } from "./env-diff.ts";
 
 declare const __SKIFF_VERSION__: string;
@@ -137,6 +138,12 @@ secrets.command("show").description("print one secret's value (needs --reveal)")
 secrets.command("edit").description("edit all secrets of the environment in $EDITOR (JSON)").action(act(() => secretsCommand(makeCtx(globals()), "edit", undefined, {})));
 secrets.command("rotate-key").description("re-encrypt with a new file key to the recipients listed now").action(act(() => secretsCommand(makeCtx(globals()), "rotate-key", undefined, {})));
 secrets.command("keygen").description("create your age identity (~/.config/skiff/age-key.txt) and print its public key").action(act(() => secretsCommand({ json: false, out: (l) => void process.stdout.write(l + "\n") } as Ctx, "keygen", undefined, {})));
+
+program
+  .command("scale")
+  .description("change an app's instance count (APP=N), recorded as a release; placed over its machines")
+  .argument("<app=n...>")
+  .action(act((args: string[]) => scaleCommand(makeCtx(globals()), args)));
 
 program
   .command("plan")

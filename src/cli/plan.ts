@@ -1,9 +1,10 @@
 // skiff plan [-e ENV]: what a deploy would change, per app and machine — releases,
 // instances to start and stop, config keys old → new, secrets masked. Reads only.
 // Exit 0: nothing to do; 2: changes; 1: a machine could not be asked.
-import type { ReleaseSpec } from "../agent/model.ts";
+import { localCount, type ReleaseSpec } from "../agent/model.ts";
 import { plannedImages } from "../build/image.ts";
-import { askAll } from "../exec/agent-client.ts";
+import { agentClients, askAll } from "../exec/agent-client.ts";
+import { activeSpec, placeApp } from "../exec/placement.ts";
 import { releaseSpec, selectApps } from "../exec/deploy.ts";
 import { whoAmI } from "../exec/lock.ts";
 import { diffSpecs, formatChange, type Change } from "../plan/diff.ts";
@@ -24,7 +25,15 @@ export async function planCommand(ctx: Ctx, names: string[]): Promise<number> {
   const secrets = apps.some((a) => Object.keys(a.secrets).length) ? await readSecrets(p) : {};
   const images = await plannedImages(p, apps);
   const by = whoAmI();
-  const wanted = new Map(apps.map((a) => [a.name, releaseSpec(p, a, images.find((i) => i.app === a.name)!, 0, by, appSecrets(p, a, secrets))]));
+  // Placement as a deploy would compute it (a refusal is an error here too, with what is short where).
+  const clients = agentClients(p);
+  const placements = new Map<string, Record<string, number>>();
+  try {
+    for (const a of apps) placements.set(a.name, await placeApp(p, a, clients, { current: await activeSpec(p.name, a.name, clients) }));
+  } finally {
+    for (const c of clients) c.close();
+  }
+  const wanted = new Map(apps.map((a) => [a.name, releaseSpec(p, a, images.find((i) => i.app === a.name)!, 0, by, appSecrets(p, a, secrets), placements.get(a.name))]));
   const answers = await askAll(p, async (c) => {
     const out: Record<string, { active: number | null; spec: ReleaseSpec | null }> = {};
     for (const a of apps) {
@@ -44,7 +53,8 @@ export async function planCommand(ctx: Ctx, names: string[]): Promise<number> {
       if (!ans.ok) continue;
       const { active, spec } = ans.value[a.name]!;
       const changes = diffSpecs(spec ?? undefined, { ...want, imageId: want.imageId ?? "" });
-      machines.push({ machine: ans.machine, active, changes, start: changes.length ? want.instances : 0, stop: changes.length && spec ? spec.instances : 0 });
+      const here = localCount(want, ans.machine);
+      machines.push({ machine: ans.machine, active, changes, start: changes.length ? here : 0, stop: changes.length && spec ? localCount(spec, ans.machine) : 0 });
     }
     result.push({ app: a.name, note: images.find((i) => i.app === a.name)?.note, machines });
   }
@@ -60,7 +70,7 @@ export async function planCommand(ctx: Ctx, names: string[]): Promise<number> {
         ctx.out(`  ${m.machine}: release ${m.active}, no changes`);
         continue;
       }
-      ctx.out(`  ${m.machine}: ${m.active === null ? "nothing yet" : `release ${m.active}`} → new release: start ${m.start} instance${m.start === 1 ? "" : "s"}${m.stop ? `, stop ${m.stop}` : ""}`);
+      ctx.out(`  ${m.machine}: ${m.active === null ? "nothing yet" : `release ${m.active}`} → new release: start ${m.start} instance${m.start === 1 ? "" : "s"}${m.stop ? `, stop ${m.stop}` : ""}${m.start === 0 ? " (served by the other machines)" : ""}`);
       for (const c of m.changes) ctx.out(`    ${formatChange(c)}`);
     }
   }

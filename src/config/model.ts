@@ -36,7 +36,9 @@ export interface AppSpec {
   user?: string;
   resources: { cpus?: number; memoryBytes?: number };
   port: number;
-  instances: number;
+  /** Instances in all; undefined: one per eligible machine. */
+  instances?: number;
+  placement: { machines?: string[]; labels: string[]; strategy: "spread" | "binpack" };
   health: HealthSpec;
   routes: { host?: string; path: string }[];
   env: Record<string, string>;

@@ -45,7 +45,8 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       user: a.run ? (a.user ?? DEFAULTS.processUser) : undefined,
       resources: { cpus: a.resources?.cpu, memoryBytes: a.resources?.memory === undefined ? undefined : parseMemory(a.resources.memory) },
       port: a.port ?? DEFAULTS.port,
-      instances: a.instances ?? DEFAULTS.instances,
+      instances: a.instances,
+      placement: { machines: a.machines, labels: a.labels ?? [], strategy: a.strategy ?? "spread" },
       health: {
         path: h.path ?? DEFAULTS.health.path,
         intervalMs: parseDuration(h.interval ?? DEFAULTS.health.interval),

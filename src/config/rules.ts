@@ -69,4 +69,14 @@ const instancePaths: Rule = (c) =>
     }),
   );
 
-export const RULES: Rule[] = [hasMachines, atMostOneLocal, sshOptionsNotReserved, appHasOneSource, instancePaths];
+const appMachinesExist: Rule = (c) =>
+  Object.entries(c.apps ?? {}).flatMap(([name, app]) =>
+    (app.machines ?? [])
+      .filter((m) => !c.machines?.[m])
+      .map((m) => {
+        const guess = suggest(m, Object.keys(c.machines ?? {}));
+        return { path: ["apps", name, "machines"], message: `app "${name}" names machine "${m}", which is not defined under machines`, hint: guess ? `did you mean "${guess}"?` : undefined };
+      }),
+  );
+
+export const RULES: Rule[] = [hasMachines, atMostOneLocal, sshOptionsNotReserved, appHasOneSource, instancePaths, appMachinesExist];

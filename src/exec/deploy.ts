@@ -8,6 +8,7 @@ import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { appSecrets, readSecrets } from "../secrets/store.ts";
 import { releaseFiles } from "./files.ts";
+import { activeSpec, placeApp, pushPeers } from "./placement.ts";
 import { ship } from "../ship/ship.ts";
 import type { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
@@ -44,7 +45,7 @@ export function selectApps(project: Project, names: string[]): AppSpec[] {
 /** The part of a spec that decides whether two releases are the same thing. */
 const identity = (s: ReleaseSpec) => JSON.stringify({ ...s, release: 0, createdAt: "", createdBy: "", git: undefined });
 
-export function releaseSpec(project: Project, app: AppSpec, image: AppImage, release: number, by: string, secrets?: Record<string, string>): ReleaseSpec {
+export function releaseSpec(project: Project, app: AppSpec, image: AppImage, release: number, by: string, secrets?: Record<string, string>, placement?: Record<string, number>): ReleaseSpec {
   return {
     project: project.name,
     app: app.name,
@@ -56,7 +57,8 @@ export function releaseSpec(project: Project, app: AppSpec, image: AppImage, rel
     user: app.user,
     limits: app.resources.cpus === undefined && app.resources.memoryBytes === undefined ? undefined : { cpus: app.resources.cpus, memoryBytes: app.resources.memoryBytes },
     port: app.port,
-    instances: app.instances,
+    instances: placement ? Object.values(placement).reduce((a, b) => a + b, 0) : (app.instances ?? 1),
+    ...(placement ? { placement } : {}),
     env: app.env,
     ...(secrets && Object.keys(secrets).length ? { secrets } : {}),
     ...(app.files.length ? { files: releaseFiles(project, app, secrets ?? {}) } : {}),
@@ -101,11 +103,14 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
     // Secrets are decrypted here, in memory, and travel to the machines inside the release (RPC on stdin).
     const secrets = apps.some((a) => Object.keys(a.secrets).length) ? await readSecrets(project) : {};
     const appSecretValues = new Map(apps.map((a) => [a.name, appSecrets(project, a, secrets)]));
+    // Placement before anything is built or shipped: what does not fit is refused here.
+    const placements = new Map<string, Record<string, number>>();
+    for (const a of apps) placements.set(a.name, await placeApp(project, a, lock.clients, { current: await activeSpec(project.name, a.name, lock.clients) }));
     const images = await buildApps(project, apps, opts.reporter);
     await ship(images, lock.clients, opts.reporter);
     for (const app of apps) {
       const image = images.find((i) => i.app === app.name)!;
-      const draft = releaseSpec(project, app, image, 0, by, appSecretValues.get(app.name));
+      const draft = releaseSpec(project, app, image, 0, by, appSecretValues.get(app.name), placements.get(app.name));
       const { release, previous } = await chooseRelease(lock.clients, project.name, draft);
       const spec = { ...draft, release };
       await Promise.all(lock.clients.map((c) => c.call("release.put", { spec })));
@@ -125,6 +130,7 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
       const result = await rollout({
         project: project.name, app: app.name, target: release, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
         action: "deploy", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
+        afterBatch: () => pushPeers(project.name, app.name, lock.clients),
       });
       outcomes.push({ app: app.name, release, image: image.ref, result });
       if (!result.ok) break;

@@ -51,17 +51,19 @@ export interface RolloutInput {
   previous: Map<string, number | null>;
   clients: AgentClient[];
   maxParallel: number;
-  action: "deploy" | "rollback";
+  action: "deploy" | "rollback" | "scale";
   deployId: string;
   by: string;
   keepWarm: boolean;
   reporter: Reporter;
   interrupted: () => boolean;
+  /** After each batch of machines (and after a revert): e.g. tell machines where the app's instances now are. */
+  afterBatch?: () => Promise<void>;
 }
 
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [] };
-  const params = (c: AgentClient, release: number, action: "deploy" | "rollback", revert?: ActivateParams["revert"]): ActivateParams => ({
+  const params = (c: AgentClient, release: number, action: ActivateParams["action"], revert?: ActivateParams["revert"]): ActivateParams => ({
     project: i.project, app: i.app, release, machine: c.machine, action, deployId: i.deployId, by: i.by, keepWarm: i.keepWarm, revert,
     bindAddress: c.transport.machine.privateAddress,
     httpPort: c.transport.machine.httpPort,
@@ -90,6 +92,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
         i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: release ${i.target} already serving`, status: "ok" });
       }
     });
+    await i.afterBatch?.().catch(() => {});
   }
   if (!out.failure) return out;
 
@@ -112,5 +115,6 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
       }
     }),
   );
+  await i.afterBatch?.().catch(() => {});
   return out;
 }

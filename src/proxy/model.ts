@@ -13,6 +13,8 @@ export interface Slot {
   instance?: string;
   /** A backup slot takes traffic only when every primary slot is down. */
   backup?: boolean;
+  /** An instance of this app on another machine (used while this machine runs none). */
+  peer?: boolean;
 }
 
 export interface ProxyBackend {

@@ -17,6 +17,7 @@ interface AppOpts {
   version: string;
   env?: Record<string, string>;
   deadline?: string;
+  /** In all, spread over the 3 machines (6: two on each). */
   instances?: number;
 }
 
@@ -30,7 +31,7 @@ function configure(o: AppOpts): void {
   web:
     build: { context: ${HELLO}, args: { VERSION: ${o.version} } }
     port: 3000
-    instances: ${o.instances ?? 2}
+    instances: ${o.instances ?? 6}
     health: { path: /healthz, interval: 200ms, deadline: ${o.deadline ?? "10s"} }
     routes: [{ path: / }]
     env: { ${env} }

@@ -45,7 +45,7 @@ apps:
   web:
     run: node server.js
     artifact: ${HELLO_NODE}
-    instances: 2
+    instances: ${2 * t.urls.length}
     env: { VERSION: ${version} }
     routes: [{ path: / }]
     resources: { memory: 96M }

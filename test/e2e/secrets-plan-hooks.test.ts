@@ -57,7 +57,7 @@ apps:
   web:
     run: node server.js
     artifact: ${HELLO_NODE}
-    instances: 1
+    instances: 3
     env:
 ${envYaml}
     secrets: [${(o.secrets ?? ["DB_PASSWORD", "CANARY"]).join(", ")}]
@@ -144,12 +144,12 @@ describe("secrets, plan, diff and the pre_deploy hook on 3 machines", { timeout:
 
   it("diff -e shows how two environments differ, secret values hidden", async () => {
     configure();
-    writeFileSync(join(p.dir, "skiff.yml"), readFileSync(join(p.dir, "skiff.yml"), "utf8") + "environments:\n  staging:\n    apps:\n      web: { instances: 2, env: { VERSION: s2 } }\n");
+    writeFileSync(join(p.dir, "skiff.yml"), readFileSync(join(p.dir, "skiff.yml"), "utf8") + "environments:\n  staging:\n    apps:\n      web: { instances: 6, env: { VERSION: s2 } }\n");
     ok(record(await skiff(["secrets", "set", "DB_PASSWORD", "-e", "staging"], "three")), "set staging");
     ok(record(await skiff(["secrets", "set", "CANARY", "-e", "staging"], CANARY)), "set staging canary");
     const d = record(await skiff(["diff", "-e", "default", "-e", "staging"]));
     assert.equal(d.code, 2, d.stderr);
-    assert.equal(d.stdout, "default → staging:\n  web: instances: 1 → 2\n  web: env.VERSION: s1 → s2\n  web: secret DB_PASSWORD: differs (values hidden)\n");
+    assert.equal(d.stdout, "default → staging:\n  web: instances: 3 → 6\n  web: env.VERSION: s1 → s2\n  web: secret DB_PASSWORD: differs (values hidden)\n");
     configure();
   });
 

@@ -1,0 +1,32 @@
+// skiff scale app=N [app=N…]: a new release with that many instances, placed over the app's machines.
+import { UserError } from "../errors.ts";
+import { scale } from "../exec/scale.ts";
+import type { Ctx } from "./context.ts";
+import { onInterrupt } from "./interrupt.ts";
+import { renderRollout } from "./render-rollout.ts";
+
+export async function scaleCommand(ctx: Ctx, args: string[]): Promise<number> {
+  if (!args.length) throw new UserError("say what to scale", { hint: "skiff scale web=4" });
+  const targets = args.map((a) => {
+    const m = /^([a-z][a-z0-9-]*)=(\d+)$/.exec(a);
+    if (!m) throw new UserError(`"${a}" is not APP=N`, { hint: "skiff scale web=4" });
+    return { app: m[1]!, instances: Number(m[2]) };
+  });
+  const interrupt = onInterrupt(ctx);
+  try {
+    const results = await scale(ctx.project, targets, { reporter: ctx.reporter, interrupted: interrupt.fired });
+    let ok = true;
+    for (const r of results) {
+      if (ctx.json) ctx.out(JSON.stringify({ app: r.app, from: r.from, to: r.to, release: r.release, placement: r.placement, ...r.result }));
+      else {
+        renderRollout(r.app, r.release, r.result, ctx.out, (l) => void process.stderr.write(l + "\n"));
+        ctx.out(`${r.app}: ${r.from} → ${r.to} instances (${Object.entries(r.placement).map(([m, n]) => `${m}: ${n}`).join(", ")}), release ${r.release}`);
+        if (r.result.ok && ctx.project.apps[r.app]?.instances !== r.to) ctx.out(`  note: skiff.yml says instances: ${ctx.project.apps[r.app]?.instances ?? "one per machine"}; the next deploy goes back to that unless you change it`);
+      }
+      ok &&= r.result.ok;
+    }
+    return ok ? 0 : 1;
+  } finally {
+    interrupt.dispose();
+  }
+}

@@ -1,0 +1,59 @@
+// Placement at deploy and scale time: each machine's capacity and what other
+// apps reserve there come from its agent; the pure `place` decides.
+import type { ReleaseSpec } from "../agent/model.ts";
+import type { AppSpec, Project } from "../config/model.ts";
+import { UserError } from "../errors.ts";
+import { place, type MachineCapacity } from "../plan/placement.ts";
+import type { AgentClient } from "./agent-client.ts";
+
+interface AgentState {
+  machine: { cpus?: number; memory: { totalBytes: number } };
+  apps: { project: string; app: string; active: number | null; limits?: { cpus?: number; memoryBytes?: number }; instances: unknown[] }[];
+}
+
+export async function capacities(project: Project, app: string, clients: AgentClient[]): Promise<MachineCapacity[]> {
+  return Promise.all(
+    clients.map(async (c) => {
+      const st = await c.call<AgentState>("state");
+      const reserved = { cpus: 0, memoryBytes: 0 };
+      for (const a of st.apps) {
+        if ((a.project === project.name && a.app === app) || a.active === null) continue;
+        reserved.cpus += (a.limits?.cpus ?? 0) * a.instances.length;
+        reserved.memoryBytes += (a.limits?.memoryBytes ?? 0) * a.instances.length;
+      }
+      return { name: c.machine, labels: project.machines[c.machine]?.labels ?? [], cpus: st.machine.cpus ?? 1, memoryBytes: st.machine.memory.totalBytes, reserved };
+    }),
+  );
+}
+
+/** Instances per machine for this app, or a refusal (UserError) that says what is short where. */
+export async function placeApp(project: Project, app: AppSpec, clients: AgentClient[], opts: { instances?: number; current?: ReleaseSpec | null } = {}): Promise<Record<string, number>> {
+  const caps = await capacities(project, app.name, clients);
+  const eligibleCount = caps.filter((m) => (!app.placement.machines || app.placement.machines.includes(m.name)) && app.placement.labels.every((l) => m.labels.includes(l))).length;
+  const instances = opts.instances ?? app.instances ?? eligibleCount;
+  const r = place({ app: app.name, instances, machines: app.placement.machines, labels: app.placement.labels, strategy: app.placement.strategy, resources: app.resources, current: opts.current?.placement }, caps);
+  if (!r.ok) throw new UserError(`cannot place ${app.name}: ${r.reason}; nothing was changed`, { hint: "lower instances or resources, add machines (or labels), or free capacity on them" });
+  return r.placement;
+}
+
+/** The active release of an app on the first machine that has one. */
+export async function activeSpec(project: string, app: string, clients: AgentClient[]): Promise<ReleaseSpec | null> {
+  for (const c of clients) {
+    const { active } = await c.call<{ active: number | null }>("release.list", { project, app });
+    if (active !== null) return c.call<ReleaseSpec | null>("release.get", { project, app, release: active });
+  }
+  return null;
+}
+
+/** Tells every machine where the app's instances on the other machines are (private addresses only), so a machine
+ *  that runs none of its own still serves the app through its HAProxy. */
+export async function pushPeers(project: string, app: string, clients: AgentClient[]): Promise<void> {
+  type View = { apps: { project: string; app: string; instances: { name: string; running: boolean; bindAddress?: string; hostPort: number }[] }[] };
+  const states = await Promise.all(clients.map((c) => c.call<View>("state").catch(() => undefined)));
+  const all = states.flatMap((s, i) =>
+    (s?.apps.find((a) => a.project === project && a.app === app)?.instances ?? [])
+      .filter((x) => x.running && x.bindAddress && !x.bindAddress.startsWith("127."))
+      .map((x) => ({ machine: clients[i]!.machine, name: x.name, addr: x.bindAddress!, port: x.hostPort })),
+  );
+  await Promise.all(clients.map((c) => c.call("peers.set", { project, app, peers: all.filter((x) => x.machine !== c.machine).map(({ name, addr, port }) => ({ name, addr, port })) }).catch(() => {})));
+}

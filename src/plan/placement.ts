@@ -1,0 +1,89 @@
+// Pure: how many instances of an app go on which machine. Eligible machines
+// are the app's `machines` (all when absent) that carry every one of its
+// `labels`. Each instance reserves its declared cpu and memory against the
+// machine's capacity (what its agent reports, minus what other apps' active
+// releases reserve there). `spread` evens the count out; `binpack` fills the
+// fullest machine that still fits first. What does not fit is refused with
+// what is short where, before anything changes. A placement that still fits
+// is kept as it is, so a re-run converges.
+
+export interface MachineCapacity {
+  name: string;
+  labels: string[];
+  cpus: number;
+  memoryBytes: number;
+  /** Reserved by other apps' active releases on this machine. */
+  reserved: { cpus: number; memoryBytes: number };
+}
+
+export interface PlacementRequest {
+  app: string;
+  instances: number;
+  machines?: string[];
+  labels: string[];
+  strategy: "spread" | "binpack";
+  resources: { cpus?: number; memoryBytes?: number };
+  /** The active placement, kept when it still fits and has the right total. */
+  current?: Record<string, number>;
+}
+
+export type PlacementResult = { ok: true; placement: Record<string, number> } | { ok: false; reason: string };
+
+const mib = (b: number) => `${Math.round(b / 1024 / 1024)} MiB`;
+const cpu = (c: number) => `${Math.round(c * 100) / 100} CPU`;
+
+export function place(req: PlacementRequest, machines: MachineCapacity[]): PlacementResult {
+  const named = req.machines ? machines.filter((m) => req.machines!.includes(m.name)) : machines;
+  const eligible = named.filter((m) => req.labels.every((l) => m.labels.includes(l))).sort((a, b) => a.name.localeCompare(b.name));
+  if (!eligible.length) {
+    const why = [req.machines ? `machines: [${req.machines.join(", ")}]` : "", req.labels.length ? `labels: [${req.labels.join(", ")}]` : ""].filter(Boolean).join(" and ");
+    return { ok: false, reason: `no machine is eligible for ${req.app} (${why || "no machines"})` };
+  }
+  const needCpu = req.resources.cpus ?? 0;
+  const needMem = req.resources.memoryBytes ?? 0;
+  const free = new Map(eligible.map((m) => [m.name, { cpus: m.cpus - m.reserved.cpus, mem: m.memoryBytes - m.reserved.memoryBytes }]));
+  const fits = (name: string, n: number) => {
+    const f = free.get(name)!;
+    return n * needCpu <= f.cpus + 1e-9 && n * needMem <= f.mem;
+  };
+
+  // Keep what runs when it is still valid.
+  if (req.current) {
+    const cur = Object.entries(req.current).filter(([, n]) => n > 0);
+    const total = cur.reduce((s, [, n]) => s + n, 0);
+    if (total === req.instances && cur.every(([name, n]) => free.has(name) && fits(name, n))) {
+      return { ok: true, placement: Object.fromEntries(eligible.map((m) => [m.name, req.current![m.name] ?? 0])) };
+    }
+  }
+
+  const count = new Map(eligible.map((m) => [m.name, 0]));
+  for (let i = 0; i < req.instances; i++) {
+    const candidates = eligible.filter((m) => fits(m.name, count.get(m.name)! + 1));
+    if (!candidates.length) {
+      const placed = i;
+      const short = eligible
+        .map((m) => {
+          const f = free.get(m.name)!;
+          const n = count.get(m.name)!;
+          const lacks: string[] = [];
+          if ((n + 1) * needMem > f.mem) lacks.push(`memory: ${mib(Math.max(0, f.mem - n * needMem))} free, ${mib(needMem)} needed`);
+          if ((n + 1) * needCpu > f.cpus + 1e-9) lacks.push(`cpu: ${cpu(Math.max(0, f.cpus - n * needCpu))} free, ${cpu(needCpu)} needed`);
+          return `${m.name} (${lacks.join("; ")})`;
+        })
+        .join(", ");
+      return { ok: false, reason: `${req.app} needs ${req.instances} instance${req.instances === 1 ? "" : "s"} of ${[needMem ? mib(needMem) : "", needCpu ? cpu(needCpu) : ""].filter(Boolean).join(" and ") || "no declared resources"}; only ${placed} fit: ${short}` };
+    }
+    const headroom = (name: string) => {
+      const f = free.get(name)!;
+      const n = count.get(name)!;
+      // Memory decides first when declared, then cpu.
+      return needMem ? f.mem - n * needMem : f.cpus - n * needCpu;
+    };
+    const pick =
+      req.strategy === "binpack"
+        ? candidates.sort((a, b) => headroom(a.name) - headroom(b.name) || count.get(b.name)! - count.get(a.name)! || a.name.localeCompare(b.name))[0]!
+        : candidates.sort((a, b) => count.get(a.name)! - count.get(b.name)! || headroom(b.name) - headroom(a.name) || a.name.localeCompare(b.name))[0]!;
+    count.set(pick.name, count.get(pick.name)! + 1);
+  }
+  return { ok: true, placement: Object.fromEntries(count) };
+}

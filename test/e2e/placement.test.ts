@@ -1,0 +1,140 @@
+// Scaling and placement on 3 bed machines with labels: instances in all, spread
+// or binpacked over eligible machines, a machine without instances still serving
+// the app through its HAProxy (peers on the private network), `skiff scale`
+// recorded as a release, and a placement that does not fit refused before
+// anything changes. The Node example app as processes, on its own port 8091.
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { startLoad, type LoadResult } from "../../src/load/load.ts";
+import { up, type Bed } from "../../testbed/bed.ts";
+import { makeProject, type Project, type Run } from "./helpers.ts";
+
+const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
+const PORT = 8091;
+const LABELS: Record<string, string[]> = { m1: ["web"], m2: ["web", "big"], m3: ["big"] };
+
+let bed: Bed;
+let p: Project;
+
+interface Opts {
+  version: string;
+  instances?: number;
+  labels?: string[];
+  strategy?: string;
+  memory?: string;
+}
+
+function configure(o: Opts): void {
+  const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, labels: [${LABELS[m.name]!.join(", ")}], ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
+  writeFileSync(
+    join(p.dir, "skiff.yml"),
+    `project: place
+machines:
+${machines}
+apps:
+  web:
+    run: node server.js
+    artifact: ${HELLO_NODE}
+${o.instances !== undefined ? `    instances: ${o.instances}\n` : ""}${o.labels ? `    labels: [${o.labels.join(", ")}]\n` : ""}${o.strategy ? `    strategy: ${o.strategy}\n` : ""}${o.memory ? `    resources: { memory: ${o.memory} }\n` : ""}    env: { VERSION: ${o.version} }
+    routes: [{ path: / }]
+    health: { interval: 200ms, deadline: 5s }
+    deploy: { drain_timeout: 3s, stop_timeout: 3s, probation: 3s }
+`,
+  );
+}
+
+const urls = () => bed.machines.map((m) => `http://${m.address}:${PORT}/`);
+const onBed = (host: string) => bed.machines.some((m) => m.address === host);
+const json = <T>(r: Run): T => JSON.parse(r.stdout) as T;
+type Status = { machine: string; apps: { app: string; active: number; instances: { running: boolean; healthy: boolean }[] }[] }[];
+
+async function counts(): Promise<Record<string, number>> {
+  const s = json<Status>(await p.skiff(["--json", "status"]));
+  return Object.fromEntries(s.map((m) => [m.machine, m.apps.find((a) => a.app === "web")?.instances.filter((i) => i.running && i.healthy).length ?? 0]));
+}
+const actives = async () => json<Status>(await p.skiff(["--json", "status"])).map((m) => m.apps.find((a) => a.app === "web")?.active);
+const versions = () => Promise.all(urls().map(async (u) => (await (await fetch(u)).text()).split(" ")[2]!));
+
+async function underLoad(args: string[]): Promise<{ run: Run; load: LoadResult }> {
+  const load = startLoad({ urls: urls(), concurrency: 6, alsoAllow: onBed });
+  await new Promise((r) => setTimeout(r, 300));
+  const run = await p.skiff(args);
+  await new Promise((r) => setTimeout(r, 800));
+  return { run, load: await load.stop() };
+}
+const noFailures = (l: LoadResult) => assert.equal(l.failures, 0, `${l.failures} of ${l.requests} failed: ${JSON.stringify(l.samples.slice(0, 5))}`);
+
+describe("scaling and placement on 3 machines", { timeout: 900_000 }, () => {
+  before(async () => {
+    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    p = makeProject();
+    configure({ version: "v1", instances: 2 });
+    for (const args of [["machines", "trust", "--yes"], ["setup"]]) {
+      const r = await p.skiff(args);
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    }
+    await p.skiff(["remove", "web", "--yes"]); // the bed is shared: start from nothing
+  });
+
+  it("instances are spread; a machine without any still serves the app; a redeploy under load fails no request", async () => {
+    const d = await p.skiff(["deploy"]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(await counts(), { m1: 1, m2: 1, m3: 0 });
+    assert.deepEqual(await versions(), ["v1", "v1", "v1"], "m3 answers through its peers");
+    configure({ version: "v2", instances: 2 });
+    const { run, load } = await underLoad(["deploy"]);
+    assert.equal(run.code, 0, run.stderr);
+    noFailures(load);
+    assert.deepEqual(await counts(), { m1: 1, m2: 1, m3: 0 }, "the placement is kept");
+    assert.deepEqual(await versions(), ["v2", "v2", "v2"]);
+  });
+
+  it("skiff scale is a release of its own, placed over the machines, and rollback undoes it", async () => {
+    const before = (await actives())[0]!;
+    const { run, load } = await underLoad(["scale", "web=5"]);
+    assert.equal(run.code, 0, run.stderr);
+    noFailures(load);
+    assert.match(run.stdout, /web: 2 → 5 instances \(m1: 2, m2: 2, m3: 1\), release \d+/);
+    assert.deepEqual(await counts(), { m1: 2, m2: 2, m3: 1 });
+    assert.deepEqual(await actives(), [before + 1, before + 1, before + 1]);
+    assert.deepEqual(await versions(), ["v2", "v2", "v2"], "scaling changes no code or config");
+    const hist = json<{ action: string; release: number }[]>(await p.skiff(["--json", "history", "web"]));
+    assert.equal(hist.at(-1)!.action, "scale");
+    const rb = await p.skiff(["rollback"]);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.deepEqual(await counts(), { m1: 1, m2: 1, m3: 0 });
+  });
+
+  it("labels choose the machines; the others serve through their peers", async () => {
+    configure({ version: "v3", instances: 2, labels: ["big"] });
+    const { run, load } = await underLoad(["deploy"]);
+    assert.equal(run.code, 0, run.stderr);
+    noFailures(load);
+    assert.deepEqual(await counts(), { m1: 0, m2: 1, m3: 1 });
+    assert.deepEqual(await versions(), ["v3", "v3", "v3"]);
+  });
+
+  it("binpack fills one machine first", async () => {
+    configure({ version: "v4", instances: 3, strategy: "binpack", memory: "128M" });
+    const d = await p.skiff(["deploy"]);
+    assert.equal(d.code, 0, d.stderr);
+    const c = await counts();
+    assert.deepEqual(Object.values(c).sort(), [0, 0, 3], JSON.stringify(c));
+    assert.deepEqual(await versions(), ["v4", "v4", "v4"]);
+  });
+
+  it("a placement that does not fit is refused before anything changes, saying what is short where", async () => {
+    const before = await actives();
+    configure({ version: "v5", instances: 2, memory: "4000G" });
+    const plan = await p.skiff(["plan"]);
+    assert.equal(plan.code, 1);
+    const d = await p.skiff(["deploy"]);
+    assert.equal(d.code, 1);
+    assert.match(d.stderr, /cannot place web: web needs 2 instances of 4096000 MiB; only 0 fit: m1 \(memory: \d+ MiB free, 4096000 MiB needed\), m2 \(memory: \d+ MiB free, 4096000 MiB needed\), m3 \(memory: \d+ MiB free, 4096000 MiB needed\); nothing was changed/);
+    assert.doesNotMatch(d.stderr, /ship|activate/);
+    assert.deepEqual(await actives(), before);
+    assert.deepEqual(await versions(), ["v4", "v4", "v4"]);
+  });
+});
