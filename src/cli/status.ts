@@ -44,7 +44,7 @@ export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<
         continue;
       }
       for (const a of m.apps) {
-        if (!a.instances.length) rows.push([a.app, m.machine, String(a.active ?? "-"), "-", "no instances", "-", "-", "-"]);
+        if (!a.instances.length) rows.push([a.app, m.machine, String(a.active ?? "-"), "-", a.active !== null ? "none placed here (served by the other machines)" : "no instances", "-", "-", "-"]);
         for (const i of [...a.instances, ...a.warm.map((w) => ({ ...w, warm: true }))]) {
           const state = "warm" in i ? "standby (HAProxy backup)" : !i.running ? "down" : i.healthy ? "healthy" : `unhealthy: ${i.health}`;
           const last = i.lastExit ? `${i.lastExit.oomKilled ? "OOM killed" : `exit ${i.lastExit.code ?? "?"}`}: ${i.lastExit.reason}` : "";
