@@ -1,6 +1,9 @@
 // Bundles the CLI and the agent. The agent is one file with no node_modules, so
 // `skiff setup` can copy it to a machine that has nothing but Node.
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
@@ -8,9 +11,21 @@ const { version } = JSON.parse(readFileSync(new URL("../package.json", import.me
 const common = { bundle: true, platform: "node", sourcemap: false, logLevel: "warning", legalComments: "none" };
 
 await Promise.all([
-  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", format: "esm", target: "node20",
+  // esbuild stays a package (it has a native binary): the CLI loads it only to read skiff.config.ts.
+  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", format: "esm", target: "node20", external: ["esbuild"],
     define: { __SKIFF_VERSION__: JSON.stringify(version) },
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // Node 18 is what Debian 12 and Ubuntu 24.04 ship; the agent must run there.
   build({ ...common, entryPoints: ["src/agent/main.ts"], outfile: "dist/skiff-agent.cjs", format: "cjs", target: "node18", define: { __AGENT_VERSION__: JSON.stringify(version) } }),
+  // `import { defineConfig } from "skiff"` for skiff.config.ts: the run-time half (the types come from tsc below).
+  build({ ...common, entryPoints: ["src/api.ts"], outfile: "dist/api.js", format: "esm", target: "node20" }),
 ]);
+
+// Types for skiff.config.ts (dist/types/api.d.ts), with import paths a consumer resolves (.js → .d.ts).
+const tsc = spawnSync(process.execPath, [fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url)), "-p", "tsconfig.types.json"], { stdio: "inherit" });
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+for (const f of walk("dist/types")) writeFileSync(f, readFileSync(f, "utf8").replace(/(from\s+["']\.{1,2}\/[^"']*)\.ts(["'])/g, "$1.js$2"));
+
+function walk(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".d.ts") ? [join(dir, e.name)] : []));
+}

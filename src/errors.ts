@@ -24,5 +24,5 @@ export class UserError extends Error {
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.col}: ${d.message}${d.hint ? ` (${d.hint})` : ""}`;
+  return `${d.line ? `${d.file}:${d.line}:${d.col}` : d.file}: ${d.message}${d.hint ? ` (${d.hint})` : ""}`;
 }

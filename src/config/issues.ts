@@ -2,7 +2,7 @@
 // and "did you mean" for unknown keys.
 import type { z } from "zod";
 import type { Diagnostic } from "../errors.ts";
-import type { Path, SourceMap } from "./positions.ts";
+import type { Path, Positions } from "./positions.ts";
 import { suggest } from "./suggest.ts";
 
 type Issue = z.core.$ZodIssue;
@@ -66,7 +66,7 @@ const article: Record<string, string> = {
   record: "a mapping",
 };
 
-export function toDiagnostics(issues: readonly Issue[], data: unknown, schema: AnySchema, map: SourceMap, file: string, pathOf: (p: Path) => Path = (p) => p): Diagnostic[] {
+export function toDiagnostics(issues: readonly Issue[], data: unknown, schema: AnySchema, map: Positions, file: string, pathOf: (p: Path) => Path = (p) => p): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const issue of issues) {
     const path = pathOf(issue.path as Path);

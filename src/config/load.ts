@@ -7,19 +7,24 @@ import { toDiagnostics } from "./issues.ts";
 import type { Project } from "./model.ts";
 import { normalize } from "./normalize.ts";
 import { applyEnvironment, originOf } from "./overlay.ts";
-import { SourceMap } from "./positions.ts";
+import { NoPositions, SourceMap, type Positions } from "./positions.ts";
+import { loadTsConfig } from "./ts-config.ts";
 import { overlayAppsExist, RULES, type Problem } from "./rules.ts";
 import { Config, type ConfigInput } from "./schema.ts";
 import { suggest } from "./suggest.ts";
 
 export const CONFIG_FILE = "skiff.yml";
+export const TS_CONFIG_FILE = "skiff.config.ts";
 
-/** skiff.yml in `from` or the nearest parent directory. */
+/** skiff.yml (or skiff.config.ts) in `from` or the nearest parent directory. */
 export function findConfig(from: string = process.cwd()): string {
   for (let dir = resolve(from); ; dir = dirname(dir)) {
-    const candidate = join(dir, CONFIG_FILE);
-    if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new UserError(`no ${CONFIG_FILE} in ${resolve(from)} or any parent directory`, { hint: "run `skiff init` to write a starter file, or pass --config FILE" });
+    const yml = join(dir, CONFIG_FILE);
+    const ts = join(dir, TS_CONFIG_FILE);
+    if (existsSync(yml) && existsSync(ts)) throw new UserError(`${dir} has both ${CONFIG_FILE} and ${TS_CONFIG_FILE}`, { hint: "keep one, or pass --config FILE" });
+    if (existsSync(yml)) return yml;
+    if (existsSync(ts)) return ts;
+    if (dirname(dir) === dir) throw new UserError(`no ${CONFIG_FILE} (or ${TS_CONFIG_FILE}) in ${resolve(from)} or any parent directory`, { hint: "run `skiff init` to write a starter file, or pass --config FILE" });
   }
 }
 
@@ -47,6 +52,12 @@ export function checkConfig(text: string, file: string, environment?: string): C
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     return { diagnostics: [{ file: shown, line: 1, col: 1, message: "the file must be a mapping with at least `project:` and `machines:`", hint: "run `skiff init` for a starter file" }] };
   }
+  return checkData(data, map, file, environment);
+}
+
+/** The checks after parsing, for skiff.yml (with positions) and skiff.config.ts (paths only). */
+export function checkData(data: object, map: Positions, file: string, environment?: string): CheckResult {
+  const shown = file;
   const parsed = Config.safeParse(data);
   if (!parsed.success) return { diagnostics: toDiagnostics(parsed.error.issues, data, Config, map, shown) };
 
@@ -73,6 +84,7 @@ export function checkConfig(text: string, file: string, environment?: string): C
 /** Loads and checks skiff.yml; a UserError (exit 2) lists every problem. */
 export function loadProject(opts: { file?: string; environment?: string } = {}): Project {
   const file = opts.file ? resolve(opts.file) : findConfig();
+  if (file.endsWith(".ts")) return loadTsProject(file, opts.environment);
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -84,6 +96,15 @@ export function loadProject(opts: { file?: string; environment?: string } = {}):
   if (!project) {
     throw new UserError(`${shown}: ${diagnostics.length} problem${diagnostics.length === 1 ? "" : "s"}`, { exitCode: 2, diagnostics });
   }
+  return { ...project, file, dir: dirname(file) };
+}
+
+function loadTsProject(file: string, environment?: string): Project {
+  const shown = relativeToCwd(file);
+  const { data, placers } = loadTsConfig(file, shown);
+  const { project, diagnostics } = checkData(data, new NoPositions(), shown, environment);
+  if (!project) throw new UserError(`${shown}: ${diagnostics.length} problem${diagnostics.length === 1 ? "" : "s"}`, { exitCode: 2, diagnostics });
+  for (const [app, place] of Object.entries(placers)) if (project.apps[app]) project.apps[app].place = place;
   return { ...project, file, dir: dirname(file) };
 }
 

@@ -1,3 +1,4 @@
+import type { PlacementFunction } from "../api.ts";
 // The normalized project the rest of skiff works with: defaults applied,
 // durations in milliseconds, one environment resolved.
 
@@ -39,6 +40,8 @@ export interface AppSpec {
   /** Instances in all; undefined: one per eligible machine. */
   instances?: number;
   placement: { machines?: string[]; labels: string[]; strategy: "spread" | "binpack" };
+  /** skiff.config.ts: a custom placement function (checked like the built-in strategies' results). */
+  place?: PlacementFunction;
   health: HealthSpec;
   routes: { host?: string; path: string }[];
   env: Record<string, string>;

@@ -8,7 +8,23 @@ export interface Located {
   col: number;
 }
 
-export class SourceMap {
+/** Where a config path is written: line and column in skiff.yml; 0 when unknown (skiff.config.ts). */
+export interface Positions {
+  value(path: Path): Located;
+  key(path: Path, key: string): Located;
+}
+
+/** skiff.config.ts is code: problems are reported by path, without a line. */
+export class NoPositions implements Positions {
+  value(): Located {
+    return { line: 0, col: 0 };
+  }
+  key(): Located {
+    return { line: 0, col: 0 };
+  }
+}
+
+export class SourceMap implements Positions {
   constructor(
     private readonly doc: Document,
     private readonly lines: LineCounter,

@@ -3,7 +3,7 @@
 import type { ReleaseSpec } from "../agent/model.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import { place, type MachineCapacity } from "../plan/placement.ts";
+import { checkPlacement, eligibleMachines, place, type MachineCapacity, type PlacementResult } from "../plan/placement.ts";
 import type { AgentClient } from "./agent-client.ts";
 
 interface AgentState {
@@ -31,7 +31,18 @@ export async function placeApp(project: Project, app: AppSpec, clients: AgentCli
   const caps = await capacities(project, app.name, clients);
   const eligibleCount = caps.filter((m) => (!app.placement.machines || app.placement.machines.includes(m.name)) && app.placement.labels.every((l) => m.labels.includes(l))).length;
   const instances = opts.instances ?? app.instances ?? eligibleCount;
-  const r = place({ app: app.name, instances, machines: app.placement.machines, labels: app.placement.labels, strategy: app.placement.strategy, resources: app.resources, current: opts.current?.placement }, caps);
+  const req = { app: app.name, instances, machines: app.placement.machines, labels: app.placement.labels, strategy: app.placement.strategy, resources: app.resources, current: opts.current?.placement };
+  let r: PlacementResult;
+  if (app.place) {
+    // skiff.config.ts decides; its answer is held to the same rules (eligible machines, total, capacity).
+    let given: unknown;
+    try {
+      given = app.place({ app: app.name, instances, machines: eligibleMachines(req, caps), resources: app.resources, current: req.current });
+    } catch (e) {
+      throw new UserError(`cannot place ${app.name}: its placement function threw: ${(e as Error).message}; nothing was changed`);
+    }
+    r = checkPlacement(req, caps, given);
+  } else r = place(req, caps);
   if (!r.ok) throw new UserError(`cannot place ${app.name}: ${r.reason}; nothing was changed`, { hint: "lower instances or resources, add machines (or labels), or free capacity on them" });
   return r.placement;
 }

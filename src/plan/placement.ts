@@ -33,8 +33,7 @@ const mib = (b: number) => `${Math.round(b / 1024 / 1024)} MiB`;
 const cpu = (c: number) => `${Math.round(c * 100) / 100} CPU`;
 
 export function place(req: PlacementRequest, machines: MachineCapacity[]): PlacementResult {
-  const named = req.machines ? machines.filter((m) => req.machines!.includes(m.name)) : machines;
-  const eligible = named.filter((m) => req.labels.every((l) => m.labels.includes(l))).sort((a, b) => a.name.localeCompare(b.name));
+  const eligible = eligibleMachines(req, machines);
   if (!eligible.length) {
     const why = [req.machines ? `machines: [${req.machines.join(", ")}]` : "", req.labels.length ? `labels: [${req.labels.join(", ")}]` : ""].filter(Boolean).join(" and ");
     return { ok: false, reason: `no machine is eligible for ${req.app} (${why || "no machines"})` };
@@ -86,4 +85,33 @@ export function place(req: PlacementRequest, machines: MachineCapacity[]): Place
     count.set(pick.name, count.get(pick.name)! + 1);
   }
   return { ok: true, placement: Object.fromEntries(count) };
+}
+
+/** A placement someone else computed (skiff.config.ts): eligible machines only, the right total, and it must fit. */
+export function checkPlacement(req: PlacementRequest, machines: MachineCapacity[], given: unknown): PlacementResult {
+  const eligible = eligibleMachines(req, machines);
+  if (!given || typeof given !== "object" || Array.isArray(given)) return { ok: false, reason: "the placement function did not return an object of machine → count" };
+  const out: Record<string, number> = Object.fromEntries(eligible.map((m) => [m.name, 0]));
+  for (const [name, n] of Object.entries(given as Record<string, unknown>)) {
+    if (!Number.isInteger(n) || (n as number) < 0) return { ok: false, reason: `the placement function gave ${name} ${JSON.stringify(n)} instances (a whole number ≥ 0 is needed)` };
+    if (!(name in out)) {
+      if ((n as number) === 0) continue;
+      return { ok: false, reason: `the placement function put instances on ${name}, which is not eligible (eligible: ${eligible.map((m) => m.name).join(", ") || "none"})` };
+    }
+    out[name] = n as number;
+  }
+  const total = Object.values(out).reduce((a, b) => a + b, 0);
+  if (total !== req.instances) return { ok: false, reason: `the placement function placed ${total} instances, not ${req.instances}` };
+  const needCpu = req.resources.cpus ?? 0;
+  const needMem = req.resources.memoryBytes ?? 0;
+  const short = eligible
+    .filter((m) => out[m.name]! * needMem > m.memoryBytes - m.reserved.memoryBytes || out[m.name]! * needCpu > m.cpus - m.reserved.cpus + 1e-9)
+    .map((m) => `${m.name} (${out[m.name]} × ${[needMem ? mib(needMem) : "", needCpu ? cpu(needCpu) : ""].filter(Boolean).join(" and ")}; free: ${mib(m.memoryBytes - m.reserved.memoryBytes)}, ${cpu(m.cpus - m.reserved.cpus)})`);
+  if (short.length) return { ok: false, reason: `the placement function's layout does not fit: ${short.join(", ")}` };
+  return { ok: true, placement: out };
+}
+
+export function eligibleMachines(req: Pick<PlacementRequest, "machines" | "labels">, machines: MachineCapacity[]): MachineCapacity[] {
+  const named = req.machines ? machines.filter((m) => req.machines!.includes(m.name)) : machines;
+  return named.filter((m) => req.labels.every((l) => m.labels.includes(l))).sort((a, b) => a.name.localeCompare(b.name));
 }

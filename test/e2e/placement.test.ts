@@ -4,7 +4,7 @@
 // recorded as a release, and a placement that does not fit refused before
 // anything changes. The Node example app as processes, on its own port 8091.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { startLoad, type LoadResult } from "../../src/load/load.ts";
@@ -125,8 +125,58 @@ describe("scaling and placement on 3 machines", { timeout: 900_000 }, () => {
     assert.deepEqual(await versions(), ["v4", "v4", "v4"]);
   });
 
+  it("skiff.config.ts: a custom placement function decides, and is held to the same rules", async () => {
+    const ts = (place: string) => {
+      const machines = bed.machines.map((m) => `    ${m.name}: { host: "127.0.0.1", port: ${m.sshPort}, private_address: "${m.address}", http_port: ${PORT}, labels: ${JSON.stringify(LABELS[m.name])}, ssh: { identity_file: "${bed.identityFile}" } },`).join("\n");
+      writeFileSync(
+        join(p.dir, "skiff.config.ts"),
+        `import { defineConfig } from "skiff";
+export default defineConfig({
+  project: "place",
+  machines: {
+${machines}
+  },
+  apps: {
+    web: {
+      run: "node server.js",
+      artifact: "${HELLO_NODE}",
+      instances: 3,
+      env: { VERSION: "t1" },
+      routes: [{ path: "/" }],
+      health: { interval: "200ms", deadline: "5s" },
+      deploy: { drain_timeout: "3s", stop_timeout: "3s", probation: "3s" },
+      place: ${place},
+    },
+  },
+});
+`,
+      );
+    };
+    const yml = join(p.dir, "skiff.yml");
+    const saved = readFileSync(yml, "utf8");
+    rmSync(yml);
+    try {
+      // Everything on the last eligible machine, whatever the built-in strategies would do.
+      ts("({ machines, instances }) => ({ [machines[machines.length - 1]!.name]: instances })");
+      const d = await p.skiff(["deploy"]);
+      assert.equal(d.code, 0, d.stderr);
+      assert.deepEqual(await counts(), { m1: 0, m2: 0, m3: 3 });
+      assert.deepEqual(await versions(), ["t1", "t1", "t1"]);
+      const before = await actives();
+      ts('() => ({ m1: 2, nowhere: 1 })');
+      const bad = await p.skiff(["deploy"]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /cannot place web: the placement function put instances on nowhere, which is not eligible \(eligible: m1, m2, m3\); nothing was changed/);
+      assert.deepEqual(await actives(), before);
+    } finally {
+      rmSync(join(p.dir, "skiff.config.ts"), { force: true });
+      writeFileSync(yml, saved);
+    }
+  });
+
   it("a placement that does not fit is refused before anything changes, saying what is short where", async () => {
     const before = await actives();
+    const servedBefore = await versions();
     configure({ version: "v5", instances: 2, memory: "4000G" });
     const plan = await p.skiff(["plan"]);
     assert.equal(plan.code, 1);
@@ -135,6 +185,6 @@ describe("scaling and placement on 3 machines", { timeout: 900_000 }, () => {
     assert.match(d.stderr, /cannot place web: web needs 2 instances of 4096000 MiB; only 0 fit: m1 \(memory: \d+ MiB free, 4096000 MiB needed\), m2 \(memory: \d+ MiB free, 4096000 MiB needed\), m3 \(memory: \d+ MiB free, 4096000 MiB needed\); nothing was changed/);
     assert.doesNotMatch(d.stderr, /ship|activate/);
     assert.deepEqual(await actives(), before);
-    assert.deepEqual(await versions(), ["v4", "v4", "v4"]);
+    assert.deepEqual(await versions(), servedBefore);
   });
 });

@@ -58,7 +58,7 @@ describe("skiff CLI", () => {
     const r = skiff(["validate"], d);
     rmSync(d, { recursive: true });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^error: no skiff\.yml in .* or any parent directory\nhint: run `skiff init`/);
+    assert.match(r.stderr, /^error: no skiff\.yml \(or skiff\.config\.ts\) in .* or any parent directory\nhint: run `skiff init`/);
   });
 
   it("an unknown command exits 2 with a suggestion", () => {
