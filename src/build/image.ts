@@ -57,6 +57,13 @@ function dockerBuild(ref: string, app: AppSpec, onLine: (l: string) => void): Pr
   });
 }
 
+/** The tag a build of this app gets: skiff/<project>-<app>:<commit>[-dirty-<hash>][-<args hash>]. */
+function builtRef(project: Project, app: AppSpec): { g: GitState | undefined; ref: string } {
+  const g = gitState(app.build!.context);
+  const tag = imageTag(app, g, () => createHash("sha256").update(app.build!.context).digest("hex").slice(0, 8));
+  return { g, ref: `skiff/${project.name}-${app.name}:${tag}` };
+}
+
 export async function buildApps(project: Project, apps: AppSpec[], reporter: Reporter): Promise<AppImage[]> {
   const out: AppImage[] = [];
   for (const app of apps) {
@@ -68,9 +75,7 @@ export async function buildApps(project: Project, apps: AppSpec[], reporter: Rep
       out.push({ app: app.name, runtime: "docker", ref: app.image!, id: await localImageId(app.image!), built: false });
       continue;
     }
-    const g = gitState(app.build.context);
-    const tag = imageTag(app, g, () => createHash("sha256").update(app.build!.context).digest("hex").slice(0, 8));
-    const ref = `skiff/${project.name}-${app.name}:${tag}`;
+    const { g, ref } = builtRef(project, app);
     const existing = await localImageId(ref);
     if (existing) {
       reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${ref} exists, skipped`, status: "ok" });
@@ -135,9 +140,7 @@ export async function plannedImages(project: Project, apps: AppSpec[]): Promise<
       out.push({ app: app.name, runtime: "docker", ref: app.image!, id: await localImageId(app.image!), built: false });
       continue;
     }
-    const g = gitState(app.build.context);
-    const tag = imageTag(app, g, () => createHash("sha256").update(app.build!.context).digest("hex").slice(0, 8));
-    const ref = `skiff/${project.name}-${app.name}:${tag}`;
+    const { g, ref } = builtRef(project, app);
     const id = await localImageId(ref);
     out.push({ app: app.name, runtime: "docker", ref, id, git: g, built: false, note: id ? undefined : "image built at deploy" });
   }
