@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { renderConfig } from "../proxy/config.ts";
-import { MIN_BACKUP_SLOTS, MIN_SLOTS, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
+import { MIN_BACKUP_SLOTS, MIN_SLOTS, routeConflicts, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 
 const run = promisify(execFile);
@@ -140,6 +140,11 @@ export class ProxyController {
   /** Makes sure a backend exists with these routes and enough free slots; reloads only when that changes. */
   ensureBackend(name: string, opts: { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; freeSlots: number; httpPort?: number }): Promise<void> {
     return this.serial(async () => {
+      const clash = routeConflicts(this.state, name, opts.routes, opts.httpPort);
+      if (clash.length) {
+        const c = clash[0]!;
+        throw new Error(`route ${c.route.host ?? "*"}${c.route.path} on port ${opts.httpPort ?? this.state.httpPort} is already served by ${c.owner.replace(/^skiff_/, "")} on this machine; give one of them a host (routes: [{ host: … }]) or another http_port`);
+      }
       const before = structuredClone(this.state);
       let b = this.state.backends.find((x) => x.name === name);
       let changed = false;

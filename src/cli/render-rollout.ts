@@ -15,7 +15,7 @@ export function renderRollout(app: string, release: number, r: RolloutResult, ou
     for (const l of lines) err(`  │ ${l}`);
   }
   for (const v of r.reverted) {
-    if (v.ok) err(`${v.machine}: back on release ${v.to}`);
+    if (v.ok) err(v.to === null ? `${v.machine}: back to running nothing (it was the app's first release there)` : `${v.machine}: back on release ${v.to}`);
     else err(`${v.machine}: could not go back${v.to !== null ? ` to release ${v.to}` : ""}: ${v.reason}`);
   }
   err(`the previous release kept serving on ${f.machine}; the failed release took no traffic there`);

@@ -102,8 +102,19 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     out.switched.map(async (r) => {
       const c = i.clients.find((x) => x.machine === r.machine)!;
       const to = i.previous.get(r.machine) ?? null;
-      if (to === null || to === i.target) {
+      if (to === i.target) {
         out.reverted.push({ machine: r.machine, to, ok: false, reason: "no previous release to return to" });
+        return;
+      }
+      if (to === null) {
+        // The app's first release there: going back means running nothing, as before this deploy.
+        try {
+          await c.call("app.remove", { project: i.project, app: i.app });
+          out.reverted.push({ machine: r.machine, to: null, ok: true });
+          i.reporter.emit({ type: "step", machine: r.machine, step: `${i.app}: removed again (this was its first release there)`, status: "undone" });
+        } catch (e) {
+          out.reverted.push({ machine: r.machine, to: null, ok: false, reason: (e as Error).message });
+        }
         return;
       }
       try {

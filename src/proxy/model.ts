@@ -37,3 +37,14 @@ export interface ProxyState {
 export const backendName = (project: string, app: string) => `skiff_${project}_${app}`.replace(/-/g, "_");
 export const MIN_SLOTS = 8;
 export const MIN_BACKUP_SLOTS = 4;
+
+/** Routes another app already serves on the same public port of this machine (same host and path): one would hide the other. */
+export function routeConflicts(state: ProxyState, backend: string, routes: ProxyBackend["routes"], httpPort: number | undefined): { route: ProxyBackend["routes"][number]; owner: string }[] {
+  const port = httpPort ?? state.httpPort;
+  const out: { route: ProxyBackend["routes"][number]; owner: string }[] = [];
+  for (const r of routes) {
+    const owner = state.backends.find((b) => b.name !== backend && (b.httpPort ?? state.httpPort) === port && b.routes.some((x) => (x.host ?? "").toLowerCase() === (r.host ?? "").toLowerCase() && x.path.replace(/\/$/, "") === r.path.replace(/\/$/, "")));
+    if (owner) out.push({ route: r, owner: owner.name });
+  }
+  return out;
+}

@@ -174,6 +174,32 @@ ${machines}
     }
   });
 
+  it("two projects cannot take the same route on one machine; a failed first deploy leaves no machine half-deployed", async () => {
+    const PORT2 = 8092;
+    const machineLine = (m: Bed["machines"][number]) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT2}, ssh: { identity_file: ${bed.identityFile} } }`;
+    const appYaml = (v: string) => `apps:\n  web:\n    run: node server.js\n    artifact: ${HELLO_NODE}\n    env: { VERSION: ${v} }\n    routes: [{ path: / }]\n    health: { interval: 200ms, deadline: 5s }\n`;
+    const other = makeProject();
+    writeFileSync(join(other.dir, "skiff.yml"), `project: other\nmachines:\n${machineLine(bed.machines[1]!)}\n${appYaml("o1")}`);
+    const third = makeProject();
+    writeFileSync(join(third.dir, "skiff.yml"), `project: third\nmachines:\n${bed.machines.map(machineLine).join("\n")}\n${appYaml("t1")}`);
+    try {
+      for (const x of [other, third]) assert.equal((await x.skiff(["machines", "trust", "--yes"])).code, 0);
+      await third.skiff(["remove", "web", "--yes"]);
+      const o = await other.skiff(["deploy"]);
+      assert.equal(o.code, 0, o.stderr);
+      const t = await third.skiff(["deploy"]);
+      assert.equal(t.code, 1);
+      assert.match(t.stderr, /route \*\/ on port 8092 is already served by other_web on this machine/);
+      assert.match(t.stderr, /m1: back to running nothing \(it was the app's first release there\)/);
+      const st = json<Status>(await third.skiff(["--json", "status"]));
+      assert.deepEqual(st.map((m) => m.apps.length), [0, 0, 0], "no machine keeps the failed first release");
+      assert.equal(await (await fetch(`http://${bed.machines[1]!.address}:${PORT2}/version`)).text(), "o1\n", "the other project still serves");
+    } finally {
+      await other.skiff(["remove", "web", "--yes"]);
+      await third.skiff(["remove", "web", "--yes"]);
+    }
+  });
+
   it("a placement that does not fit is refused before anything changes, saying what is short where", async () => {
     const before = await actives();
     const servedBefore = await versions();

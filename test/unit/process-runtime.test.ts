@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import { hashTree } from "../../src/build/artifact.ts";
 import { parseMemory } from "../../src/config/duration.ts";
 import { renderConfig } from "../../src/proxy/config.ts";
+import { routeConflicts } from "../../src/proxy/model.ts";
 import { createCgroup } from "../../src/runtime/cgroup.ts";
 import { execPrefix, ProcessRuntime } from "../../src/runtime/process.ts";
 
@@ -102,6 +103,17 @@ describe("process runtime", () => {
     } finally {
       delete process.env.SKIFF_CGROUP_ROOT;
     }
+  });
+});
+
+describe("routes on one machine", () => {
+  it("two apps cannot serve the same host and path on the same port", () => {
+    const state = { httpPort: 80, backends: [{ name: "skiff_a_web", routes: [{ path: "/" }, { host: "api.example.com", path: "/v1" }], healthPath: "/healthz", intervalMs: 1000, slots: [] }] };
+    assert.deepEqual(routeConflicts(state, "skiff_b_web", [{ path: "/" }], undefined), [{ route: { path: "/" }, owner: "skiff_a_web" }]);
+    assert.deepEqual(routeConflicts(state, "skiff_b_web", [{ host: "API.example.com", path: "/v1/" }], 80).length, 1);
+    assert.deepEqual(routeConflicts(state, "skiff_b_web", [{ path: "/" }], 8080), [], "another port is another frontend");
+    assert.deepEqual(routeConflicts(state, "skiff_b_web", [{ host: "b.example.com", path: "/" }], 80), [], "a host makes it distinct");
+    assert.deepEqual(routeConflicts(state, "skiff_a_web", [{ path: "/" }], 80), [], "an app does not clash with itself");
   });
 });
 
