@@ -8,7 +8,8 @@
 //   HEALTHY_AFTER=S      /healthz answers 503 for the first S seconds
 //   DIE_AFTER=S          exit 1 S seconds after becoming healthy
 //   SLOW_MS=N            every request to / takes N ms (in-flight requests for drain tests)
-// GET / (hello + version), /healthz, /version, /env/NAME (the value of env NAME, for config tests).
+// GET / (hello + version), /healthz, /version, /env/NAME (the value of env NAME, for config tests),
+// /alloc?mb=N (allocates and keeps N MB, for memory-limit tests).
 // SIGTERM: stop accepting, finish requests in flight, exit 0 (at most 10 s).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -138,6 +139,16 @@ static void *serve(void *arg) {
     } else if (strncmp(path, "/env/", 5) == 0) {
       const char *val = getenv(path + 5);
       rc = val ? respond(fd, 200, val, keep) : respond(fd, 404, "not set\n", keep);
+    } else if (strncmp(path, "/alloc?mb=", 10) == 0) {
+      // Allocates and touches N MB that are never freed: for memory-limit tests.
+      long mb = atol(path + 10);
+      for (long i = 0; i < mb; i++) {
+        char *p = malloc(1 << 20);
+        if (!p) break;
+        memset(p, 1, 1 << 20);
+      }
+      snprintf(out, sizeof out, "allocated %ld MB\n", mb);
+      rc = respond(fd, 200, out, keep);
     } else if (strcmp(path, "/") == 0 || strncmp(path, "/?", 2) == 0) {
       if (slow_ms) usleep((useconds_t)slow_ms * 1000);
       snprintf(out, sizeof out, "hello from %s on %s\n", version, host);

@@ -19,6 +19,7 @@ interface AppOpts {
   deadline?: string;
   /** In all, spread over the 3 machines (6: two on each). */
   instances?: number;
+  memory?: string;
 }
 
 /** Writes skiff.yml for the example app; the version is a build arg, so each version is its own image. */
@@ -35,7 +36,7 @@ function configure(o: AppOpts): void {
     health: { path: /healthz, interval: 200ms, deadline: ${o.deadline ?? "10s"} }
     routes: [{ path: / }]
     env: { ${env} }
-    deploy: { drain_timeout: 3s, stop_timeout: 2s, probation: 20s }
+${o.memory ? `    resources: { memory: ${o.memory} }\n` : ""}    deploy: { drain_timeout: 3s, stop_timeout: 2s, probation: 20s }
 `,
     }),
   );
@@ -246,6 +247,31 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     const rerun = await p.skiff(["deploy"]);
     assert.equal(rerun.code, 0, rerun.stderr);
     assert.deepEqual(await versionsServed(), ["v6", "v6", "v6"]);
+  });
+
+  it("a container over its memory limit is killed by Docker; the agent restarts it; status and history say out of memory", async () => {
+    configure({ version: "v6", env: { MARK: "six" }, memory: "48M" });
+    const d = await p.skiff(["deploy"]);
+    assert.equal(d.code, 0, d.stderr);
+    type Inst = { name: string; bindAddress?: string; hostPort: number; running: boolean; healthy: boolean; restarts: number; lastExit?: { code: number; oomKilled: boolean; reason: string } };
+    const insts = () => p.skiff(["--json", "status"]).then((r) => json<{ machine: string; apps: { app: string; instances: Inst[] }[] }[]>(r)[0]!.apps.find((a) => a.app === "web")!.instances);
+    const victim = (await insts())[0]!;
+    const limit = await faults.exec(bed.machines[0]!, `docker inspect --format '{{.HostConfig.Memory}}' ${victim.name}`);
+    assert.equal(limit.trim(), String(48 * 1024 * 1024));
+    const load = startLoad({ urls: urls(), concurrency: 6 });
+    await fetch(`http://${victim.bindAddress}:${victim.hostPort}/alloc?mb=200`).catch(() => {});
+    let after: Inst | undefined;
+    for (let i = 0; i < 100; i++) {
+      after = (await insts()).find((x) => x.name === victim.name);
+      if (after?.lastExit?.oomKilled && after.running && after.healthy) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await noFailures(await load.stop());
+    assert.equal(after?.lastExit?.oomKilled, true, JSON.stringify(after));
+    assert.equal(after?.lastExit?.code, 137);
+    assert.match((await p.skiff(["status"])).stdout, /OOM killed/);
+    const restarts = json<HistoryRow[]>(await p.skiff(["--json", "history", "web"])).filter((r) => r.action === "restart");
+    assert.ok(restarts.some((r) => Object.values(r.machines).some((m) => /out of memory/.test(m.reason ?? ""))), JSON.stringify(restarts.slice(-2)));
   });
 
   it("Ctrl-C mid-deploy: the machine in progress finishes, switched machines go back, the lock is released", async () => {
