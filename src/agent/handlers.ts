@@ -73,6 +73,12 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       core.rememberMachineName(params.machine);
       return { job: jobs.start(() => core.runHook(params)) };
     },
+    "instances.list": (x) => {
+      // From the saved state only (no runtime calls): cheap enough to ask after every rollout batch.
+      const { project, app } = p<{ project: string; app: string }>(x);
+      const st = core.store.state(project, app);
+      return { active: st.active, instances: st.instances.map((i) => ({ name: i.name, bindAddress: i.bindAddress, hostPort: i.hostPort })) };
+    },
     "peers.set": (x) => {
       const { project, app, peers } = p<{ project: string; app: string; peers: { name: string; addr: string; port: number }[] }>(x);
       return core.setPeers(project, app, peers).then(() => true);

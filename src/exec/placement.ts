@@ -56,15 +56,14 @@ export async function activeSpec(project: string, app: string, clients: AgentCli
   return null;
 }
 
-/** Tells every machine where the app's instances on the other machines are (private addresses only), so a machine
- *  that runs none of its own still serves the app through its HAProxy. */
+/** Tells every machine where the app's instances on the other machines are (private addresses only). A machine
+ *  that runs none of its own serves the app through them; the others keep them ready but off, so that when an
+ *  activation leaves a machine without instances its HAProxy switches to them at once. */
 export async function pushPeers(project: string, app: string, clients: AgentClient[]): Promise<void> {
-  type View = { apps: { project: string; app: string; instances: { name: string; running: boolean; bindAddress?: string; hostPort: number }[] }[] };
-  const states = await Promise.all(clients.map((c) => c.call<View>("state").catch(() => undefined)));
-  const all = states.flatMap((s, i) =>
-    (s?.apps.find((a) => a.project === project && a.app === app)?.instances ?? [])
-      .filter((x) => x.running && x.bindAddress && !x.bindAddress.startsWith("127."))
-      .map((x) => ({ machine: clients[i]!.machine, name: x.name, addr: x.bindAddress!, port: x.hostPort })),
+  type List = { active: number | null; instances: { name: string; bindAddress?: string; hostPort: number }[] };
+  const lists = await Promise.all(clients.map((c) => c.call<List>("instances.list", { project, app }).catch(() => undefined)));
+  const all = lists.flatMap((l, i) =>
+    (l?.instances ?? []).filter((x) => x.bindAddress && !x.bindAddress.startsWith("127.")).map((x) => ({ machine: clients[i]!.machine, name: x.name, addr: x.bindAddress!, port: x.hostPort })),
   );
   await Promise.all(clients.map((c) => c.call("peers.set", { project, app, peers: all.filter((x) => x.machine !== c.machine).map(({ name, addr, port }) => ({ name, addr, port })) }).catch(() => {})));
 }
