@@ -151,9 +151,11 @@ async function up(port: number, out: (l: string) => void): Promise<number> {
   out(`\n5. history`);
   await historyCommand({ ...ctx, project }, APP, { limit: 10 });
 
+  // The commands as this skiff was started (a checkout has no `skiff` on PATH).
+  const me = process.argv[1] && !/(^|\/)skiff$/.test(process.argv[1]) ? `node ${process.argv[1]}` : "skiff";
   out(`\nThe app keeps running at ${url}`);
-  out(`  skiff -c ${file} status     what runs where`);
-  out(`  skiff demo --down           remove everything the demo made`);
+  out(`  ${me} -c ${file} status    what runs where`);
+  out(`  ${me} demo --down    remove everything the demo made`);
   return res.failures === 0 ? 0 : 1;
 }
 
