@@ -73,6 +73,15 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       core.rememberMachineName(params.machine);
       return { job: jobs.start(() => core.runHook(params)) };
     },
+    capacity: () => ({
+      // What placement needs, from the saved state only (no runtime calls, unlike `state`).
+      cpus: cpus().length,
+      memoryBytes: totalmem(),
+      apps: core.store.apps().map(({ project, app }) => {
+        const st = core.store.state(project, app);
+        return { project, app, active: st.active, limits: st.active !== null ? core.store.release(project, app, st.active)?.limits : undefined, instances: st.instances.length };
+      }),
+    }),
     "instances.list": (x) => {
       // From the saved state only (no runtime calls): cheap enough to ask after every rollout batch.
       const { project, app } = p<{ project: string; app: string }>(x);

@@ -6,22 +6,23 @@ import { UserError } from "../errors.ts";
 import { checkPlacement, eligibleMachines, place, type MachineCapacity, type PlacementResult } from "../plan/placement.ts";
 import type { AgentClient } from "./agent-client.ts";
 
-interface AgentState {
-  machine: { cpus?: number; memory: { totalBytes: number } };
-  apps: { project: string; app: string; active: number | null; limits?: { cpus?: number; memoryBytes?: number }; instances: unknown[] }[];
+interface Capacity {
+  cpus: number;
+  memoryBytes: number;
+  apps: { project: string; app: string; active: number | null; limits?: { cpus?: number; memoryBytes?: number }; instances: number }[];
 }
 
 export async function capacities(project: Project, app: string, clients: AgentClient[]): Promise<MachineCapacity[]> {
   return Promise.all(
     clients.map(async (c) => {
-      const st = await c.call<AgentState>("state");
+      const cap = await c.call<Capacity>("capacity");
       const reserved = { cpus: 0, memoryBytes: 0 };
-      for (const a of st.apps) {
+      for (const a of cap.apps) {
         if ((a.project === project.name && a.app === app) || a.active === null) continue;
-        reserved.cpus += (a.limits?.cpus ?? 0) * a.instances.length;
-        reserved.memoryBytes += (a.limits?.memoryBytes ?? 0) * a.instances.length;
+        reserved.cpus += (a.limits?.cpus ?? 0) * a.instances;
+        reserved.memoryBytes += (a.limits?.memoryBytes ?? 0) * a.instances;
       }
-      return { name: c.machine, labels: project.machines[c.machine]?.labels ?? [], cpus: st.machine.cpus ?? 1, memoryBytes: st.machine.memory.totalBytes, reserved };
+      return { name: c.machine, labels: project.machines[c.machine]?.labels ?? [], cpus: cap.cpus, memoryBytes: cap.memoryBytes, reserved };
     }),
   );
 }
