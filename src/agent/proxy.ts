@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { renderConfig } from "../proxy/config.ts";
-import { MIN_BACKUP_SLOTS, MIN_SLOTS, routeConflicts, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
+import { MIN_BACKUP_SLOTS, MIN_PEER_SLOTS, MIN_SLOTS, routeConflicts, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 
 const run = promisify(execFile);
@@ -157,9 +157,15 @@ export class ProxyController {
         Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, httpPort: opts.httpPort });
         changed = true;
       }
+      // Peer slots for the app's instances on other machines, made now so that setting peers never reloads.
+      const peers = b.slots.filter((s) => s.peer).length;
+      for (let i = peers; i < MIN_PEER_SLOTS; i++) {
+        b.slots.push({ name: `p${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint", peer: true });
+        changed = true;
+      }
       // Primary slots for the incoming release, backup slots for the outgoing one.
       for (const backup of [false, true]) {
-        const mine = b.slots.filter((s) => Boolean(s.backup) === backup);
+        const mine = b.slots.filter((s) => !s.peer && Boolean(s.backup) === backup);
         const free = mine.filter((s) => !s.instance).length;
         const want = Math.max(backup ? MIN_BACKUP_SLOTS : MIN_SLOTS, mine.length + Math.max(0, opts.freeSlots - free));
         for (let i = mine.length; i < want; i++) {
@@ -247,7 +253,7 @@ export class ProxyController {
 
   private slotsOf(backend: string, instance: string, which: "primary" | "backup" | "all"): Slot[] {
     const b = this.state.backends.find((x) => x.name === backend);
-    return (b?.slots ?? []).filter((s) => s.instance === instance && (which === "all" || Boolean(s.backup) === (which === "backup")));
+    return (b?.slots ?? []).filter((s) => s.instance === instance && (which === "all" || (!s.peer && Boolean(s.backup) === (which === "backup"))));
   }
 
   /** Takes an instance out at once (it is dead or failing); it keeps its slot for when it comes back. */
@@ -274,54 +280,78 @@ export class ProxyController {
     });
   }
 
-  /** The app's instances on other machines, in peer slots: taking traffic (`active`) while this machine runs none of its own. */
+  /** The app's instances on other machines, in peer slots: taking traffic (`active`) while this machine runs none of its own.
+   *  New peers come in (and, when active, are seen UP) before gone ones go out, so the backend is never empty. */
   setPeers(backend: string, peers: { name: string; addr: string; port: number }[], active: boolean): Promise<void> {
     return this.serial(async () => {
       const b = this.state.backends.find((x) => x.name === backend);
       if (!b) return;
+      const wanted = new Map(peers.map((p) => [p.name, p]));
+      const keep = (s: Slot) => s.instance !== undefined && wanted.has(s.instance) && wanted.get(s.instance)!.addr === s.addr && wanted.get(s.instance)!.port === s.port;
       const have = b.slots.filter((s) => s.peer);
-      if (have.length < peers.length) {
-        for (let i = have.length; i < Math.max(MIN_BACKUP_SLOTS, peers.length); i++) b.slots.push({ name: `p${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint", peer: true });
+      const incoming = peers.filter((p) => !have.some((s) => keep(s) && s.instance === p.name));
+      const free = have.filter((s) => !s.instance).length;
+      if (free < incoming.length) {
+        // Rare (more than MIN_PEER_SLOTS remote instances): grow with room to spare, so it stays rare.
+        const want = Math.max(MIN_PEER_SLOTS, 2 * (have.length + incoming.length - free));
+        for (let i = have.length; i < want; i++) b.slots.push({ name: `p${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint", peer: true });
         this.log(`proxy: backend ${backend} gets peer slots, reloading HAProxy`);
         await this.reload();
       }
       const slots = b.slots.filter((s) => s.peer);
-      const wanted = new Map(peers.map((p) => [p.name, p]));
-      // Slots whose peer is gone are freed first, so their places can be reused.
-      for (const s of slots) {
-        if (s.instance && !wanted.has(s.instance)) {
-          await this.api.setState(backend, s.name, "maint");
-          Object.assign(s, { instance: undefined, state: "maint", addr: "127.0.0.1", port: 1 });
-        }
+      const state = active ? "ready" : "maint";
+      const added: Slot[] = [];
+      for (const p of incoming) {
+        const s = slots.find((x) => !x.instance)!;
+        await this.api.setState(backend, s.name, "maint");
+        await this.api.setAddr(backend, s.name, p.addr, p.port);
+        Object.assign(s, { instance: p.name, addr: p.addr, port: p.port, state: "maint" });
+        added.push(s);
       }
-      for (const p of peers) {
-        let s = slots.find((x) => x.instance === p.name);
-        if (!s || s.addr !== p.addr || s.port !== p.port) {
-          s ??= slots.find((x) => !x.instance)!;
-          await this.api.setState(backend, s.name, "maint");
-          await this.api.setAddr(backend, s.name, p.addr, p.port);
-          Object.assign(s, { instance: p.name, addr: p.addr, port: p.port, state: "maint" });
+      for (const s of slots.filter((x) => x.instance && keep(x) && x.state !== state)) {
+        await this.api.setState(backend, s.name, state);
+        s.state = state;
+      }
+      if (active && added.length) {
+        for (const s of added) {
+          await this.api.setState(backend, s.name, "ready");
+          s.state = "ready";
         }
-        const want = active ? "ready" : "maint";
-        if (s.state !== want) {
-          await this.api.setState(backend, s.name, want);
-          s.state = want;
-        }
+        await this.waitUp(backend, added.map((s) => s.name), 3000);
+      }
+      // Only now the peers that went away leave (open sessions to them finish: maint takes no new ones).
+      for (const s of slots.filter((x) => x.instance && !keep(x) && !added.includes(x))) {
+        await this.api.setState(backend, s.name, "maint");
+        Object.assign(s, { instance: undefined, state: "maint", addr: "127.0.0.1", port: 1 });
       }
       await this.persist();
     });
   }
 
-  /** Peer slots take traffic, or stop taking it (this machine has its own instances again). */
+  /** Waits (up to timeoutMs, without failing) until HAProxy's own checks see at least one of these servers UP. */
+  private async waitUp(backend: string, names: string[], timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const live = await this.api.serverStates(backend);
+      if (names.some((n) => live.get(n)?.op === 2)) return;
+      await sleep(20);
+    }
+  }
+
+  /** Peer slots take traffic, or stop taking it (this machine has its own instances again). Turned on, they are
+   *  given a moment to be seen UP before the caller drains the local instances. */
   peersActive(backend: string, active: boolean): Promise<void> {
     return this.serial(async () => {
       const b = this.state.backends.find((x) => x.name === backend);
+      const changed: string[] = [];
       for (const s of b?.slots.filter((x) => x.peer && x.instance) ?? []) {
         const want = active ? "ready" : "maint";
         if (s.state === want) continue;
         await this.api.setState(backend, s.name, want);
         s.state = want;
+        changed.push(s.name);
       }
+      if (active && changed.length) await this.waitUp(backend, changed, 3000);
       await this.persist();
     });
   }

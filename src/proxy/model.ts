@@ -37,6 +37,8 @@ export interface ProxyState {
 export const backendName = (project: string, app: string) => `skiff_${project}_${app}`.replace(/-/g, "_");
 export const MIN_SLOTS = 8;
 export const MIN_BACKUP_SLOTS = 4;
+/** Peer slots exist from the start (a reload to add them later would race keep-alive clients). */
+export const MIN_PEER_SLOTS = 16;
 
 /** Routes another app already serves on the same public port of this machine (same host and path): one would hide the other. */
 export function routeConflicts(state: ProxyState, backend: string, routes: ProxyBackend["routes"], httpPort: number | undefined): { route: ProxyBackend["routes"][number]; owner: string }[] {
