@@ -1,11 +1,11 @@
 // The agent's work on its machine: start instances, gate them on health,
 // switch HAProxy start-first, drain and stop the old, keep checking afterwards.
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { backendName } from "../proxy/model.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
 import { rmSync } from "node:fs";
 import { filesDir, materializeFiles } from "./files.ts";
+import { portFree } from "./ports.ts";
 import { httpCheck } from "./health.ts";
 import { localCount, type AppState, type HistoryEntry, type InstanceRecord, type ReleaseSpec } from "./model.ts";
 import { KeyedMutex } from "./mutex.ts";
@@ -99,18 +99,10 @@ export class AgentCore {
     return used;
   }
 
-  private async portFree(port: number, address: string): Promise<boolean> {
-    return new Promise((resolve) => {
-      const s = createServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, address, () => s.close(() => resolve(true)));
-    });
-  }
-
   private async allocatePort(taken: Set<number>, address: string): Promise<number> {
     for (let i = 0; i < 200; i++) {
       const port = PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from));
-      if (!taken.has(port) && (await this.portFree(port, address))) {
+      if (!taken.has(port) && (await portFree(port, address))) {
         taken.add(port);
         return port;
       }

@@ -213,15 +213,9 @@ export class ProxyController {
         Object.assign(slot, { addr, port, instance, state: "maint" });
       }
       await this.api.setState(backend, slot.name, "ready");
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const st = (await this.api.serverStates(backend)).get(slot.name);
-        if (st?.op === 2) break;
-        if (Date.now() > until) {
-          await this.api.setState(backend, slot.name, "maint");
-          throw new Error(`HAProxy did not see ${instance} as UP within ${timeoutMs} ms (its health check fails)`);
-        }
-        await sleep(20);
+      if (!(await this.waitUp(backend, [slot.name], timeoutMs))) {
+        await this.api.setState(backend, slot.name, "maint");
+        throw new Error(`HAProxy did not see ${instance} as UP within ${timeoutMs} ms (its health check fails)`);
       }
       slot.state = "ready";
       await this.persist();
@@ -328,12 +322,13 @@ export class ProxyController {
     });
   }
 
-  /** Waits (up to timeoutMs, without failing) until HAProxy's own checks see at least one of these servers UP. */
-  private async waitUp(backend: string, names: string[], timeoutMs: number): Promise<void> {
+  /** Waits up to timeoutMs until HAProxy's own checks see at least one of these servers UP; false when they never did. */
+  private async waitUp(backend: string, names: string[], timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
+    for (;;) {
       const live = await this.api.serverStates(backend);
-      if (names.some((n) => live.get(n)?.op === 2)) return;
+      if (names.some((n) => live.get(n)?.op === 2)) return true;
+      if (Date.now() > until) return false;
       await sleep(20);
     }
   }

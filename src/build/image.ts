@@ -72,7 +72,7 @@ export async function buildApps(project: Project, apps: AppSpec[], reporter: Rep
       continue;
     }
     if (!app.build) {
-      out.push({ app: app.name, runtime: "docker", ref: app.image!, id: await localImageId(app.image!), built: false });
+      out.push(await givenImage(app));
       continue;
     }
     const { g, ref } = builtRef(project, app);
@@ -100,7 +100,7 @@ export async function buildApps(project: Project, apps: AppSpec[], reporter: Rep
 async function buildArtifact(project: Project, app: AppSpec, reporter: Reporter): Promise<AppImage> {
   const g = gitState(project.dir);
   const a = app.artifact;
-  if (!a) return { app: app.name, runtime: "process", ref: "none", id: "none", git: g, built: false };
+  if (!a) return artifactImage(app, "", g);
   if (a.build) {
     const started = Date.now();
     reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${a.build}`, status: "start" });
@@ -117,7 +117,18 @@ async function buildArtifact(project: Project, app: AppSpec, reporter: Reporter)
   } catch (e) {
     throw new UserError(`artifact of ${app.name}: cannot read ${relative(project.dir, a.dir) || "."}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message}`, { hint: a.build ? "the build command should create it" : "artifact: is relative to skiff.yml" });
   }
-  return { app: app.name, runtime: "process", dir: a.dir, ref: `artifact ${hash.slice(0, 12)}`, id: `artifact:${hash}`, git: g, built: Boolean(a.build) };
+  return { ...artifactImage(app, hash, g), built: Boolean(a.build) };
+}
+
+/** A process app's "image": its artifact's content hash ("" when there is no directory to hash yet), or none. */
+function artifactImage(app: AppSpec, hash: string, g: GitState | undefined): AppImage {
+  if (!app.artifact) return { app: app.name, runtime: "process", ref: "none", id: "none", git: g, built: false };
+  return { app: app.name, runtime: "process", dir: app.artifact.dir, ref: hash ? `artifact ${hash.slice(0, 12)}` : "artifact (not built yet)", id: hash ? `artifact:${hash}` : undefined, git: g, built: false };
+}
+
+/** An `image:` app: the reference as written, and its ID when this computer has it. */
+async function givenImage(app: AppSpec): Promise<AppImage> {
+  return { app: app.name, runtime: "docker", ref: app.image!, id: await localImageId(app.image!), built: false };
 }
 
 /** What a deploy would run, without building anything: for plan. A `build:` image that does not exist yet has no ID. */
@@ -125,19 +136,15 @@ export async function plannedImages(project: Project, apps: AppSpec[]): Promise<
   const out: (AppImage & { note?: string })[] = [];
   for (const app of apps) {
     if (app.run) {
-      const g = gitState(project.dir);
-      if (!app.artifact) out.push({ app: app.name, runtime: "process", ref: "none", id: "none", git: g, built: false });
-      else {
-        let hash = "";
-        try {
-          hash = hashTree(app.artifact.dir);
-        } catch {}
-        out.push({ app: app.name, runtime: "process", dir: app.artifact.dir, ref: hash ? `artifact ${hash.slice(0, 12)}` : "artifact (not built yet)", id: hash ? `artifact:${hash}` : undefined, git: g, built: false, note: app.artifact.build ? `artifact built by \`${app.artifact.build}\` at deploy` : undefined });
-      }
+      let hash = "";
+      try {
+        if (app.artifact) hash = hashTree(app.artifact.dir);
+      } catch {}
+      out.push({ ...artifactImage(app, hash, gitState(project.dir)), note: app.artifact?.build ? `artifact built by \`${app.artifact.build}\` at deploy` : undefined });
       continue;
     }
     if (!app.build) {
-      out.push({ app: app.name, runtime: "docker", ref: app.image!, id: await localImageId(app.image!), built: false });
+      out.push(await givenImage(app));
       continue;
     }
     const { g, ref } = builtRef(project, app);

@@ -3,11 +3,11 @@
 // a zero-downtime deploy under load, a rollback and the history.
 // `skiff demo --down` removes what the demo made.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AGENT_BIN, RUN_DIR, STATE_DIR } from "../agent/paths.ts";
+import { portFree } from "../agent/ports.ts";
 import { loadProject } from "../config/load.ts";
 import { UserError } from "../errors.ts";
 import { agentClients, askAll } from "../exec/agent-client.ts";
@@ -63,14 +63,6 @@ interface Made {
   /** apt packages the demo installed. */
   packages: string[];
   port: number;
-}
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once("error", () => resolve(false));
-    s.listen(port, () => s.close(() => resolve(true)));
-  });
 }
 
 /** Ports skiff's own HAProxy listens on, when it runs. */

@@ -8,7 +8,7 @@ import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { appSecrets, readSecrets } from "../secrets/store.ts";
 import { releaseFiles } from "./files.ts";
-import { activeSpec, placeApp, pushPeers } from "./placement.ts";
+import { activeSpec, placeApp } from "./placement.ts";
 import { ship } from "../ship/ship.ts";
 import type { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
@@ -77,7 +77,7 @@ export function releaseSpec(project: Project, app: AppSpec, image: AppImage, rel
 }
 
 /** Reuses the number of an identical release that exists anywhere (a re-run converges); else the next number. */
-async function chooseRelease(clients: AgentClient[], project: string, spec: ReleaseSpec): Promise<{ release: number; existing: boolean; previous: Map<string, number | null> }> {
+export async function chooseRelease(clients: AgentClient[], project: string, spec: ReleaseSpec): Promise<{ release: number; existing: boolean; previous: Map<string, number | null> }> {
   const lists = await Promise.all(clients.map((c) => c.call<{ releases: number[]; active: number | null }>("release.list", { project, app: spec.app })));
   const previous = new Map(clients.map((c, i) => [c.machine, lists[i]!.active]));
   const candidates = [...new Set(lists.flatMap((l) => l.releases))].sort((a, b) => b - a).slice(0, 3);
@@ -130,7 +130,6 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
       const result = await rollout({
         project: project.name, app: app.name, target: release, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
         action: "deploy", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
-        afterBatch: () => pushPeers(project.name, app.name, lock.clients),
       });
       outcomes.push({ app: app.name, release, image: image.ref, result });
       if (!result.ok) break;

@@ -7,7 +7,6 @@ import { UserError } from "../errors.ts";
 import type { Reporter } from "./events.ts";
 import { selectApps } from "./deploy.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
-import { pushPeers } from "./placement.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";
 
 /** The release to go back to: the newest one below `active` that once served successfully. */
@@ -43,7 +42,6 @@ export async function rollback(project: Project, opts: { apps: string[]; to?: nu
         // A rollback goes back to a release that served: all machines at once unless told otherwise.
         project: project.name, app: app.name, target: to, previous, clients: lock.clients, maxParallel: opts.maxParallel ?? lock.clients.length,
         action: "rollback", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
-        afterBatch: () => pushPeers(project.name, app.name, lock.clients),
       });
       out.push({ app: app.name, from: actives, to, result });
       if (!result.ok) break;

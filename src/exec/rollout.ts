@@ -5,6 +5,7 @@ import type { ActivateParams, ActivateResult } from "../agent/core.ts";
 import { UserError } from "../errors.ts";
 import type { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
+import { pushPeers } from "./placement.ts";
 
 export interface Failure {
   machine: string;
@@ -57,8 +58,6 @@ export interface RolloutInput {
   keepWarm: boolean;
   reporter: Reporter;
   interrupted: () => boolean;
-  /** After each batch of machines (and after a revert): e.g. tell machines where the app's instances now are. */
-  afterBatch?: () => Promise<void>;
 }
 
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
@@ -92,7 +91,8 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
         i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: release ${i.target} already serving`, status: "ok" });
       }
     });
-    await i.afterBatch?.().catch(() => {});
+    // After each batch every machine learns where the app's instances now are (peers for machines without their own).
+    await pushPeers(i.project, i.app, i.clients).catch(() => {});
   }
   if (!out.failure) return out;
 
@@ -126,6 +126,6 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
       }
     }),
   );
-  await i.afterBatch?.().catch(() => {});
+  await pushPeers(i.project, i.app, i.clients).catch(() => {});
   return out;
 }

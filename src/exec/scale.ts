@@ -5,10 +5,10 @@ import { randomUUID } from "node:crypto";
 import type { ReleaseSpec } from "../agent/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import { selectApps } from "./deploy.ts";
+import { chooseRelease, selectApps } from "./deploy.ts";
 import type { Reporter } from "./events.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
-import { activeSpec, placeApp, pushPeers } from "./placement.ts";
+import { activeSpec, placeApp } from "./placement.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";
 
 export async function scale(project: Project, targets: { app: string; instances: number }[], opts: { reporter: Reporter; interrupted?: () => boolean }): Promise<{ app: string; from: number; to: number; release: number; placement: Record<string, number>; result: RolloutResult }[]> {
@@ -22,15 +22,13 @@ export async function scale(project: Project, targets: { app: string; instances:
       const current = await activeSpec(project.name, app.name, lock.clients);
       if (!current) throw new UserError(`${app.name} is not deployed yet: nothing to scale`, { hint: `deploy it first (skiff deploy ${app.name}), or set instances: in skiff.yml` });
       const placement = await placeApp(project, app, lock.clients, { instances: want, current });
-      const lists = await Promise.all(lock.clients.map((c) => c.call<{ releases: number[]; active: number | null }>("release.list", { project: project.name, app: app.name })));
-      const release = Math.max(0, ...lists.flatMap((l) => l.releases)) + 1;
-      const spec: ReleaseSpec = { ...current, release, instances: want, placement, createdBy: by, createdAt: new Date().toISOString() };
+      const draft: ReleaseSpec = { ...current, release: 0, instances: want, placement, createdBy: by, createdAt: new Date().toISOString() };
+      const { release, previous } = await chooseRelease(lock.clients, project.name, draft);
+      const spec = { ...draft, release };
       await Promise.all(lock.clients.map((c) => c.call("release.put", { spec })));
-      const previous = new Map(lock.clients.map((c, i) => [c.machine, lists[i]!.active]));
       const result = await rollout({
         project: project.name, app: app.name, target: release, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
         action: "scale", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
-        afterBatch: () => pushPeers(project.name, app.name, lock.clients),
       });
       out.push({ app: app.name, from: current.instances, to: want, release, placement, result });
       if (!result.ok) break;
