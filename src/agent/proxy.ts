@@ -93,7 +93,7 @@ export class ProxyController {
   private async waitSocket(): Promise<void> {
     for (let i = 0; i < 100; i++) {
       try {
-        await this.api.command("show info", 1000);
+        await this.api.info(1000);
         return;
       } catch {
         await sleep(50);

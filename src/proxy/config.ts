@@ -1,6 +1,7 @@
 // haproxy.cfg from ProxyState: pure. The rendered file carries every slot's
 // address and state, so an HAProxy restart comes back as it was.
 import type { ProxyBackend, ProxyState } from "./model.ts";
+import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, quoted, serverAddress } from "./values.ts";
 
 export interface ProxyPaths {
   statsSocket: string;
@@ -15,10 +16,15 @@ const q = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
 function orderedRoutes(backends: ProxyBackend[]) {
   return backends
     .flatMap((b) => b.routes.map((r) => ({ ...r, backend: b.name })))
-    .sort((a, b) => Number(Boolean(b.host)) - Number(Boolean(a.host)) || b.path.length - a.path.length || a.backend.localeCompare(b.backend));
+    .sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || b.path.length - a.path.length || a.backend.localeCompare(b.backend));
 }
 
+/** Every value that reaches the file is checked here first (see values.ts): a bad one throws before anything is written. */
 export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
+  checkLocalPath(paths.statsSocket, "stats socket");
+  checkLocalPath(paths.pidFile, "pid file");
+  if (paths.logTarget) checkLocalPath(paths.logTarget, "log target");
+  checkPort(state.httpPort, "http port");
   const out = [
     "# Written by the skiff agent from its proxy state. Changes here are overwritten.",
     "global",
@@ -41,7 +47,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     "  retry-on all-retryable-errors",
   ];
   // One public frontend per port; each routes only to the apps that asked for that port (http_port).
-  const portOf = (b: ProxyBackend) => b.httpPort ?? state.httpPort;
+  const portOf = (b: ProxyBackend) => checkPort(b.httpPort ?? state.httpPort, `http port of ${b.name}`);
   const ports = [...new Set(state.backends.map(portOf))].sort((a, b) => a - b);
   for (const port of ports.length ? ports : [state.httpPort]) {
     out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`);
@@ -56,13 +62,14 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
 function routeLines(backends: ProxyBackend[], out: string[]): void {
   orderedRoutes(backends).forEach((r, i) => {
     const conds: string[] = [];
-    if (r.host) {
-      out.push(`  acl r${i}_host hdr(host),field(1,:) -i ${r.host}`);
+    checkName(r.backend, "backend name");
+    if (r.host !== undefined) {
+      out.push(`  acl r${i}_host hdr(host),field(1,:) -i ${quoted(checkHost(r.host))}`);
       conds.push(`r${i}_host`);
     }
-    if (r.path !== "/") {
+    if (checkRoutePath(r.path) !== "/") {
       const p = r.path.replace(/\/$/, "");
-      out.push(`  acl r${i}_path path ${p}`, `  acl r${i}_path path_beg ${p}/`);
+      out.push(`  acl r${i}_path path ${quoted(p)}`, `  acl r${i}_path path_beg ${quoted(`${p}/`)}`);
       conds.push(`r${i}_path`);
     }
     out.push(`  use_backend ${r.backend}${conds.length ? ` if ${conds.join(" ")}` : ""}`);
@@ -73,13 +80,13 @@ function backendLines(state: ProxyState, out: string[]): void {
   for (const b of state.backends) {
     out.push(
       "",
-      `backend ${b.name}`,
+      `backend ${checkName(b.name, "backend name")}`,
       "  balance roundrobin",
-      `  option httpchk GET ${b.healthPath}`,
+      `  option httpchk GET ${quoted(checkHealthPath(b.healthPath))}`,
       "  http-check expect status 200-399",
       // A refused connection marks the server down at once; the request is retried elsewhere.
-      `  default-server inter ${Math.max(200, Math.min(b.intervalMs, 2000))}ms fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
+      `  default-server inter ${Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)))}ms fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
     );
-    for (const s of b.slots) out.push(`  server ${s.name} ${s.addr}:${s.port} check${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
+    for (const s of b.slots) out.push(`  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
   }
 }

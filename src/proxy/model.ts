@@ -34,6 +34,8 @@ export interface ProxyState {
   backends: ProxyBackend[];
 }
 
+import { checkHost, checkRoutePath } from "./values.ts";
+
 export const backendName = (project: string, app: string) => `skiff_${project}_${app}`.replace(/-/g, "_");
 export const MIN_SLOTS = 8;
 export const MIN_BACKUP_SLOTS = 4;
@@ -44,6 +46,11 @@ export const MIN_PEER_SLOTS = 16;
 export function routeConflicts(state: ProxyState, backend: string, routes: ProxyBackend["routes"], httpPort: number | undefined): { route: ProxyBackend["routes"][number]; owner: string }[] {
   const port = httpPort ?? state.httpPort;
   const out: { route: ProxyBackend["routes"][number]; owner: string }[] = [];
+  // A host with a space would be two ACL patterns, one of them another app's: such routes never get this far.
+  for (const r of routes) {
+    if (r.host !== undefined) checkHost(r.host);
+    checkRoutePath(r.path);
+  }
   for (const r of routes) {
     const owner = state.backends.find((b) => b.name !== backend && (b.httpPort ?? state.httpPort) === port && b.routes.some((x) => (x.host ?? "").toLowerCase() === (r.host ?? "").toLowerCase() && x.path.replace(/\/$/, "") === r.path.replace(/\/$/, "")));
     if (owner) out.push({ route: r, owner: owner.name });

@@ -1,10 +1,34 @@
 // HAProxy's Runtime API on its stats socket: one command per connection.
+// `;` and newlines separate commands there, so every argument goes through
+// arg() (values.ts checks) before a command is built; send() refuses anything
+// that still looks like two commands.
 import { createConnection } from "node:net";
+import { checkAddr, checkName, checkPort, ProxyValueError } from "./values.ts";
+
+const STATES = new Set(["ready", "drain", "maint"]);
+
+/** The only way a value gets into a command. */
+const arg = {
+  backend: (v: string) => checkName(v, "backend name"),
+  server: (v: string) => checkName(v, "server name"),
+  addr: (v: string) => checkAddr(v),
+  port: (v: number) => String(checkPort(v)),
+  state: (v: string) => {
+    if (!STATES.has(v)) throw new ProxyValueError("server state", v, "a state is ready, drain or maint");
+    return v;
+  },
+};
 
 export class RuntimeApi {
   constructor(readonly socket: string) {}
 
-  command(cmd: string, timeoutMs = 5000): Promise<string> {
+  /** `show info`: answers once HAProxy is up. */
+  info(timeoutMs = 5000): Promise<string> {
+    return this.send("show info", timeoutMs);
+  }
+
+  private send(cmd: string, timeoutMs = 5000): Promise<string> {
+    if (/[;\x00-\x1f\x7f]/.test(cmd)) return Promise.reject(new ProxyValueError("Runtime API command", cmd, "it would be read as more than one command"));
     return new Promise((resolve, reject) => {
       const c = createConnection(this.socket);
       let out = "";
@@ -20,25 +44,25 @@ export class RuntimeApi {
   }
 
   /** Runs a command that must answer with nothing (or only a newline). */
-  async expectEmpty(cmd: string): Promise<void> {
-    const out = (await this.command(cmd)).trim();
+  private async expectEmpty(cmd: string): Promise<void> {
+    const out = (await this.send(cmd)).trim();
     if (out) throw new Error(`HAProxy refused "${cmd}": ${out}`);
   }
 
-  setState(backend: string, server: string, state: "ready" | "drain" | "maint"): Promise<void> {
-    return this.expectEmpty(`set server ${backend}/${server} state ${state}`);
+  async setState(backend: string, server: string, state: "ready" | "drain" | "maint"): Promise<void> {
+    return this.expectEmpty(`set server ${arg.backend(backend)}/${arg.server(server)} state ${arg.state(state)}`);
   }
 
   /** `set server … addr` answers with what changed; only other answers are refusals. */
   async setAddr(backend: string, server: string, addr: string, port: number): Promise<void> {
-    const cmd = `set server ${backend}/${server} addr ${addr} port ${port}`;
-    const out = (await this.command(cmd)).trim();
+    const cmd = `set server ${arg.backend(backend)}/${arg.server(server)} addr ${arg.addr(addr)} port ${arg.port(port)}`;
+    const out = (await this.send(cmd)).trim();
     if (out && !/changed from|no need to change/i.test(out)) throw new Error(`HAProxy refused "${cmd}": ${out}`);
   }
 
   /** op_state per server of a backend: 0 stopped, 1 starting, 2 running (UP), 3 stopping. */
   async serverStates(backend: string): Promise<Map<string, { op: number; admin: number; addr: string; port: number }>> {
-    const out = await this.command(`show servers state ${backend}`);
+    const out = await this.send(`show servers state ${arg.backend(backend)}`);
     const map = new Map<string, { op: number; admin: number; addr: string; port: number }>();
     for (const line of out.split("\n")) {
       if (!line || line.startsWith("#") || /^\d+$/.test(line.trim())) continue;
@@ -51,8 +75,10 @@ export class RuntimeApi {
 
   /** Current sessions per server of a backend (`show stat`, scur). */
   async sessions(backend: string): Promise<Map<string, number>> {
-    const out = await this.command("show stat");
+    arg.backend(backend);
+    const out = await this.send("show stat");
     const lines = out.split("\n").filter(Boolean);
+    if (!lines.length) throw new Error("HAProxy answered `show stat` with nothing");
     const header = lines[0]!.replace(/^# /, "").split(",");
     const px = header.indexOf("pxname");
     const sv = header.indexOf("svname");

@@ -1,0 +1,123 @@
+// Hostile values from skiff.yml against haproxy.cfg: each one is refused with a
+// clear error, or lands as exactly one word where it belongs; never a new line,
+// a new directive or an extra ACL pattern.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { renderConfig } from "../../src/proxy/config.ts";
+import { routeConflicts, type ProxyBackend, type ProxyState } from "../../src/proxy/model.ts";
+import { INJECTION_CASES } from "./injection-cases.ts";
+
+const PATHS = { statsSocket: "/run/skiff/haproxy.sock", pidFile: "/run/skiff/haproxy.pid" };
+const backend = (b: Partial<ProxyBackend>): ProxyBackend => ({ name: "skiff_p_web", routes: [{ path: "/" }], healthPath: "/healthz", intervalMs: 1000, slots: [{ name: "s1", addr: "10.0.0.1", port: 20001, state: "ready", instance: "i1" }], ...b });
+const render = (b: Partial<ProxyBackend>) => renderConfig({ httpPort: 80, backends: [backend(b)] }, PATHS);
+
+/** HAProxy's own word splitting (2.6): blanks separate words, '…' is literal, "…" and \ escape, # starts a comment. */
+function words(line: string): string[] {
+  const out: string[] = [];
+  let cur: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`unterminated quote in ${line}`);
+      cur = (cur ?? "") + line.slice(i + 1, end);
+      i = end;
+    } else if (c === '"') {
+      let j = i + 1;
+      cur ??= "";
+      for (; j < line.length && line[j] !== '"'; j++) cur += line[j] === "\\" ? line[++j] : line[j];
+      i = j;
+    } else if (c === "\\") cur = (cur ?? "") + line[++i];
+    else if (c === "#") break;
+    else if (c === " " || c === "\t") {
+      if (cur !== undefined) out.push(cur);
+      cur = undefined;
+    } else cur = (cur ?? "") + c;
+  }
+  if (cur !== undefined) out.push(cur);
+  return out;
+}
+
+/** Renders, or returns the error; an error must be a clear one. */
+function attempt(b: Partial<ProxyBackend>): string | Error {
+  try {
+    return render(b);
+  } catch (e) {
+    assert.match((e as Error).message, /cannot be used in HAProxy/, `unclear error: ${(e as Error).stack}`);
+    return e as Error;
+  }
+}
+
+const benignLines = render({ routes: [{ host: "a.example.com", path: "/v1" }] }).split("\n").length;
+
+describe("haproxy.cfg carries hostile values as one word or refuses them", () => {
+  for (const raw of INJECTION_CASES) {
+    for (const v of [raw, `a.example.com${raw}`]) {
+      it(`route host ${JSON.stringify(v)}`, () => {
+        const cfg = attempt({ routes: [{ host: v, path: "/v1" }] });
+        if (cfg instanceof Error) return;
+        const lines = cfg.split("\n");
+        assert.equal(lines.length, benignLines, "no line added");
+        const acl = lines.filter((l) => l.includes("acl r0_host"));
+        assert.equal(acl.length, 1);
+        assert.deepEqual(words(acl[0]!), ["acl", "r0_host", "hdr(host),field(1,:)", "-i", v], "the host is exactly one pattern");
+      });
+    }
+    it(`route path ${JSON.stringify("/" + raw)}`, () => {
+      const v = "/x" + raw;
+      const cfg = attempt({ routes: [{ host: "a.example.com", path: v }] });
+      if (cfg instanceof Error) return;
+      const lines = cfg.split("\n");
+      assert.equal(lines.length, benignLines);
+      const acl = lines.filter((l) => l.includes("acl r0_path"));
+      assert.deepEqual(acl.map(words), [["acl", "r0_path", "path", v.replace(/\/$/, "")], ["acl", "r0_path", "path_beg", v.replace(/\/$/, "") + "/"]]);
+    });
+    it(`health path ${JSON.stringify("/" + raw)}`, () => {
+      const v = "/h" + raw;
+      const cfg = attempt({ routes: [{ host: "a.example.com", path: "/v1" }], healthPath: v });
+      if (cfg instanceof Error) return;
+      const lines = cfg.split("\n");
+      assert.equal(lines.length, benignLines);
+      assert.deepEqual(words(lines.find((l) => l.includes("option httpchk"))!), ["option", "httpchk", "GET", v]);
+    });
+    it(`names and addresses ${JSON.stringify(raw)}`, () => {
+      for (const b of [{ name: `skiff_p_${raw}` }, { slots: [{ name: `s${raw}`, addr: "10.0.0.1", port: 2, state: "ready" as const }] }, { slots: [{ name: "s1", addr: `10.0.0.1${raw}`, port: 2, state: "ready" as const }] }]) {
+        const cfg = attempt(b);
+        if (cfg instanceof Error) continue;
+        assert.equal(cfg.split("\n").length, render({}).split("\n").length);
+        for (const l of cfg.split("\n").filter((x) => /^(backend|  server|  use_backend) /.test(x))) assert.ok(words(l).length <= 5, l);
+      }
+    });
+  }
+
+  it("a host with a space is refused, not read as two hosts", () => {
+    assert.throws(() => render({ routes: [{ host: "x.com victim.com", path: "/" }] }), /route host "x.com victim.com" cannot be used in HAProxy/);
+  });
+
+  it("ordinary hosts and paths still render, quoted", () => {
+    const cfg = render({ routes: [{ host: "api.example.com", path: "/v1/items" }], healthPath: "/healthz?full=1" });
+    assert.ok(cfg.includes("  acl r0_host hdr(host),field(1,:) -i api.example.com"), cfg);
+    assert.ok(cfg.includes("  acl r0_path path /v1/items"));
+    assert.ok(cfg.includes("  option httpchk GET '/healthz?full=1'"));
+  });
+
+  it("a slot's port and the public port must be real ports", () => {
+    assert.throws(() => render({ slots: [{ name: "s1", addr: "10.0.0.1", port: 0, state: "ready" }] }), /port 0 cannot be used in HAProxy/);
+    assert.throws(() => renderConfig({ httpPort: 80.5, backends: [backend({})] }, PATHS), /cannot be used in HAProxy/);
+    assert.throws(() => render({ httpPort: 70000 }), /cannot be used in HAProxy/);
+  });
+});
+
+describe("the route-clash check", () => {
+  const state: ProxyState = { httpPort: 80, backends: [backend({ name: "skiff_victim_web", routes: [{ host: "victim.com", path: "/" }] })] };
+  it("does not let a host with a space slip past it", () => {
+    let clash: ReturnType<typeof routeConflicts> | undefined;
+    try {
+      clash = routeConflicts(state, "skiff_evil_web", [{ host: "x.com victim.com", path: "/" }], 80);
+    } catch (e) {
+      assert.match((e as Error).message, /route host "x.com victim.com" cannot be used in HAProxy/);
+      return;
+    }
+    assert.equal(clash.length, 1, "either refused or seen as taking victim.com");
+  });
+});
