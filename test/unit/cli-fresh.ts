@@ -1,0 +1,30 @@
+// The CLI bundled from the current source (as scripts/build.mjs does), for tests
+// that run it as a user would without depending on a possibly stale dist/.
+// Written under node_modules/.cache so its `esbuild` import resolves like dist/'s.
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { buildSync } from "esbuild";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+let bundled: string | undefined;
+
+function cliPath(): string {
+  if (bundled) return bundled;
+  const dir = join(ROOT, "node_modules", ".cache", `skiff-test-cli-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, "cli.mjs");
+  buildSync({
+    bundle: true, platform: "node", logLevel: "warning", entryPoints: [join(ROOT, "src/cli/main.ts")], outfile: out, format: "esm", target: "node20", external: ["esbuild"],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
+  return (bundled = out);
+}
+
+/** Runs `skiff ...args`; a hang is cut at `timeoutMs` (and shows as signal SIGKILL). */
+export function skiff(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [cliPath(), ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, encoding: "utf8", timeout: opts.timeoutMs ?? 20_000, killSignal: "SIGKILL" });
+}
+
+/** Stack-trace lines ("    at f (file:1:2)") in an output. */
+export const stackLines = (s: string) => s.split("\n").filter((l) => /^\s+at /.test(l));
