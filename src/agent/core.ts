@@ -53,6 +53,13 @@ export interface ActivateResult {
 }
 
 
+/** An ISO time `ms` from now, held within the dates JavaScript can write (a huge probation means "for good"). */
+export function isoAfter(ms: number, now = Date.now()): string {
+  const MAX = 8.64e15;
+  const t = Number.isFinite(ms) ? Math.min(now + Math.max(0, ms), MAX) : MAX;
+  return new Date(t).toISOString();
+}
+
 const newHealth = (detail: string): Health => ({ healthy: true, detail, at: 0, fails: 0, busy: false, consecutiveRestarts: 0 });
 
 interface Health {
@@ -186,6 +193,13 @@ export class AgentCore {
     if (st.active === p.release && (await this.allServing(st, backend, count))) {
       return result({ ok: true, changed: false });
     }
+    if (count > 0 && spec.withheld) {
+      const reason = `release ${p.release} is on this machine without its secrets and files (it was placed to run none of ${p.app} here); deploy or scale again to send them`;
+      record({ result: "failed", reason });
+      return result({ ok: false, changed: false, reason });
+    }
+    // What could throw is computed before the switch, never after it.
+    const warmUntil = p.keepWarm ? null : isoAfter(spec.probationMs);
     if (!(await this.rt(spec).hasImage(spec.imageId))) {
       const reason = `image ${spec.image} (${spec.imageId.slice(7, 19)}) is not on this machine`;
       record({ result: "failed", reason });
@@ -243,30 +257,42 @@ export class AgentCore {
 
     // The new release serves. The old one moves to backup slots (traffic only if every new
     // instance goes down), its primary slots drain, and it stays warm for the probation time.
-    const outgoing = st.instances;
-    const staleWarm = st.warm.filter((w) => !reuse.includes(w));
-    const outgoingSpec = st.active !== null ? this.store.release(p.project, p.app, st.active) : undefined;
-    st.active = p.release;
-    st.instances = incoming;
-    st.pending = [];
-    st.warm = outgoing;
-    st.warmUntil = p.keepWarm ? null : new Date(Date.now() + spec.probationMs).toISOString();
-    this.store.saveState(st);
-    for (const inst of incoming) this.health.set(inst.name, { ...newHealth("passed deploy check"), at: Date.now(), healthySince: Date.now() });
-    for (const inst of reuse) await this.proxy.release(backend, inst.name, "backup");
-    // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
-    await this.proxy.peersActive(backend, incoming.length === 0);
-    await this.discard(staleWarm, backend, spec.stopTimeoutS);
-    for (const o of outgoing) {
-      await this.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => this.proxy.release(backend, o.name, "backup"));
-    }
-    await Promise.all(outgoing.map((o) => this.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
+    // Anything that fails from here on fails after the switch: the result says so (changed), so the
+    // rollout returns this machine to its previous release instead of counting it as untouched.
+    try {
+      const outgoing = st.instances;
+      const staleWarm = st.warm.filter((w) => !reuse.includes(w));
+      const outgoingSpec = st.active !== null ? this.store.release(p.project, p.app, st.active) : undefined;
+      st.active = p.release;
+      st.instances = incoming;
+      st.pending = [];
+      st.warm = outgoing;
+      st.warmUntil = warmUntil;
+      this.store.saveState(st);
+      for (const inst of incoming) this.health.set(inst.name, { ...newHealth("passed deploy check"), at: Date.now(), healthySince: Date.now() });
+      for (const inst of reuse) await this.proxy.release(backend, inst.name, "backup");
+      // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
+      await this.proxy.peersActive(backend, incoming.length === 0);
+      await this.discard(staleWarm, backend, spec.stopTimeoutS);
+      for (const o of outgoing) {
+        await this.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => this.proxy.release(backend, o.name, "backup"));
+      }
+      await Promise.all(outgoing.map((o) => this.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
 
-    if (p.revert) {
-      this.store.appendHistory({ at: new Date().toISOString(), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });
+      if (p.revert) {
+        this.store.appendHistory({ at: new Date().toISOString(), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });
+      }
+      record({ result: "ok" });
+    } catch (e) {
+      const reason = `release ${p.release} took traffic, then failed: ${(e as Error).message}`;
+      this.log(`${p.app} release ${p.release}: ${reason}`);
+      try {
+        record({ result: "failed", reason });
+      } catch {}
+      return result({ ok: false, changed: true, reason, switchedAtMs });
     }
-    record({ result: "ok" });
-    await this.prune(p.project, p.app, st, spec.keepReleases);
+    // Pruning old releases is housekeeping: its failure must not undo a good switch.
+    await this.prune(p.project, p.app, st, spec.keepReleases).catch((e: Error) => this.log(`${p.app}: pruning old releases failed: ${e.message}`));
     this.log(`${p.app} release ${p.release}: active (${incoming.length} instance(s))`);
     return result({ ok: true, changed: true, switchedAtMs });
   }

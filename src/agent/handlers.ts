@@ -28,6 +28,19 @@ export function agentInfo(file: string, startedAt: Date): AgentInfo {
   return { version: AGENT_VERSION, sha256, node: process.version, pid: process.pid, startedAt: startedAt.toISOString() };
 }
 
+/** A string parameter, checked at the boundary (the lock's paths are built from them). */
+function text(v: unknown, name: string): string {
+  if (typeof v !== "string" || !v) throw new Error(`${name} must be a non-empty string`);
+  return v;
+}
+
+function checkLockInfo(i: unknown): LockInfo {
+  const x = i as LockInfo;
+  if (typeof x !== "object" || x === null) throw new Error("info must be an object");
+  for (const k of ["holder", "host", "command", "since"] as const) text(x[k], `info.${k}`);
+  return { holder: x.holder, host: x.host, pid: Number(x.pid) || 0, command: x.command, since: x.since, heartbeat: x.heartbeat };
+}
+
 export type Handler = (params: unknown) => unknown | Promise<unknown>;
 
 function machineFacts(stateDir: string) {
@@ -43,7 +56,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
   const base: Record<string, Handler> = {
     ping: () => "pong",
     version: () => info,
-    state: async () => ({ agent: info, machine: machineFacts(core?.store.dir ?? "/"), apps: core ? await core.view() : [] }),
+    state: async () => ({ agent: info, machine: machineFacts(core?.store.dir ?? "/"), apps: core ? await core.view() : [], damaged: core?.store.damageReport() ?? [] }),
   };
   if (!core || !jobs) return base;
   const p = <T>(x: unknown) => x as T;
@@ -100,13 +113,23 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       const { project, app } = p<{ project: string; app: string }>(x);
       return core.removeApp(project, app);
     },
-    history: (x) => core.store.history(p<{ project?: string; app?: string }>(x ?? {})),
-    "lock.acquire": (x) => core.store.acquireLock(p<{ info: LockInfo }>(x).info),
-    "lock.heartbeat": (x) => core.store.heartbeat(p<{ holder: string }>(x).holder),
-    "lock.release": (x) => {
-      const { holder, force } = p<{ holder?: string; force?: boolean }>(x);
-      return core.store.releaseLock(holder, force);
+    history: (x) => {
+      const f = p<{ project?: string; app?: string; report?: boolean }>(x ?? {});
+      // `report: true` also returns the damaged lines (skipped); plain callers get the records only.
+      return f.report ? core.store.historyReport(f) : core.store.history(f);
     },
-    "lock.info": () => core.store.lockInfo() ?? null,
+    "lock.acquire": (x) => {
+      const { project, info } = p<{ project: string; info: LockInfo }>(x);
+      return core.store.acquireLock(text(project, "project"), checkLockInfo(info));
+    },
+    "lock.heartbeat": (x) => {
+      const { project, holder } = p<{ project: string; holder: string }>(x);
+      return core.store.heartbeat(text(project, "project"), text(holder, "holder"));
+    },
+    "lock.release": (x) => {
+      const { project, holder, force, staleAfterMs } = p<{ project: string; holder?: string; force?: boolean; staleAfterMs?: number }>(x);
+      return core.store.releaseLock(text(project, "project"), { holder, force: force === true, staleAfterMs: typeof staleAfterMs === "number" ? staleAfterMs : undefined });
+    },
+    "lock.info": (x) => core.store.lockInfo(text(p<{ project: string }>(x ?? {}).project, "project")) ?? null,
   };
 }

@@ -30,6 +30,9 @@ export interface ReleaseSpec {
   secrets?: Record<string, string>;
   /** Files placed in each instance (content base64; may hold secret values: this file is 0600). */
   files?: { path: string; mode: number; content: string }[];
+  /** Set on the copy kept by a machine that runs none of the app: `secrets` and `files` were left out (only
+   *  machines with instances get them); the digest keeps both copies one release. */
+  withheld?: { digest: string };
   /** Named volumes: one per app and machine, kept across releases. */
   volumes?: { name: string; path: string }[];
   /** Run once per deploy in a one-off instance before traffic moves. */

@@ -19,7 +19,9 @@ export function serveConnection(sock: Socket, table: Record<string, Handler>): v
         try {
           sock.write(encode({ id: req.id, result: await handler(req.params) }));
         } catch (e) {
-          sock.write(encode({ id: req.id, error: { message: (e as Error).message } }));
+          // The errno code (ENOSPC, EACCES…) lets the CLI say what is wrong on the machine, not just that it failed.
+          const code = (e as NodeJS.ErrnoException).code;
+          sock.write(encode({ id: req.id, error: { message: (e as Error).message, ...(typeof code === "string" ? { code } : {}) } }));
         }
       },
       (line) => sock.write(encode({ id: -1, error: { message: `not JSON: ${line.slice(0, 80)}` } })),

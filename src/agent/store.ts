@@ -1,44 +1,119 @@
 // The machine's truth, as files under the state directory:
 //   apps/<project>/<app>/releases/<N>.json   release specs (immutable)
-//   apps/<project>/<app>/state.json          active release and instances
+//   apps/<project>/<app>/state.json          active release and instances (+ state.json.prev)
 //   history.jsonl                            append-only
-//   lock/info.json                           deploy lock (mkdir is the atomic step)
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+//   locks/<project>/info.json                the project's deploy lock (mkdir is the atomic step)
+// Writes are atomic (temp file, fsync, rename). A reader that meets a damaged
+// file or record (a torn write, a stray file) skips it and reports it through
+// `onDamage` instead of failing: one bad byte must not stop supervision,
+// history or rollback.
+import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { AppState, HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
+import { sameRelease } from "./release-secrets.ts";
+
+/** Project and app names as the schema allows them: they become paths here. */
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+export interface Damaged {
+  line: number;
+  text: string;
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename is still atomic.
+  }
+}
 
 export class Store {
-  constructor(readonly dir: string) {
+  private readonly onDamage: (what: string) => void;
+  private readonly reported = new Set<string>();
+
+  constructor(
+    readonly dir: string,
+    opts: { onDamage?: (what: string) => void } = {},
+  ) {
+    this.onDamage = opts.onDamage ?? (() => {});
     mkdirSync(join(dir, "apps"), { recursive: true });
   }
 
+  /** Every damaged file or record met since the agent started (for `skiff status`). */
+  damageReport(): string[] {
+    return [...this.reported];
+  }
+
+  /** Says once per distinct problem (readers run every supervisor tick). */
+  private damage(what: string): void {
+    if (this.reported.has(what)) return;
+    this.reported.add(what);
+    this.onDamage(what);
+  }
+
   private appDir(project: string, app: string): string {
+    if (!NAME.test(project)) throw new Error(`"${project}" is not a project name`);
+    if (!NAME.test(app)) throw new Error(`"${app}" is not an app name`);
     return join(this.dir, "apps", project, app);
   }
 
-  writeJson(path: string, value: unknown, mode = 0o600): void {
-    mkdirSync(join(path, ".."), { recursive: true });
+  /** Temp file, fsync, rename, fsync of the directory: a crash leaves the old file or the new one, never half. */
+  writeJson(path: string, value: unknown, mode = 0o600, opts: { keepPrevious?: boolean } = {}): void {
+    const dir = join(path, "..");
+    mkdirSync(dir, { recursive: true });
     const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", { mode });
+    const fd = openSync(tmp, "w", mode);
+    try {
+      writeSync(fd, JSON.stringify(value, null, 2) + "\n");
+      fsyncSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    closeSync(fd);
+    if (opts.keepPrevious && existsSync(path)) {
+      // The last good copy, for a reader that finds the current one damaged (a disk that lied about fsync).
+      rmSync(`${path}.prev`, { force: true });
+      try {
+        linkSync(path, `${path}.prev`);
+      } catch {}
+    }
     renameSync(tmp, path);
+    fsyncDir(dir);
   }
 
+  /** undefined when the file is absent; a file that exists but does not parse is reported as damaged. */
   readJson<T>(path: string): T | undefined {
+    let text: string;
     try {
-      return JSON.parse(readFileSync(path, "utf8")) as T;
+      text = readFileSync(path, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.damage(`${path}: cannot be read (${(e as NodeJS.ErrnoException).code})`);
+      return undefined;
+    }
+    try {
+      return JSON.parse(text) as T;
     } catch {
+      this.damage(`${path}: damaged (${text.length} bytes that are not JSON); skipped`);
       return undefined;
     }
   }
 
-  /** Stores a release; the same number with a different spec is refused (releases are immutable). */
+  /** Stores a release; the same number with a different spec is refused (releases are immutable). A copy without
+   *  the secrets (sent to a machine that runs none of the app) is the same release, and a full copy replaces it. */
   putRelease(spec: ReleaseSpec): void {
     const path = join(this.appDir(spec.project, spec.app), "releases", `${spec.release}.json`);
     const existing = this.readJson<ReleaseSpec>(path);
     if (existing) {
-      const same = JSON.stringify({ ...existing, createdAt: "", createdBy: "" }) === JSON.stringify({ ...spec, createdAt: "", createdBy: "" });
-      if (!same) throw new Error(`release ${spec.release} of ${spec.app} already exists with a different spec; releases are immutable`);
-      return;
+      if (!sameRelease(existing, spec)) throw new Error(`release ${spec.release} of ${spec.app} already exists with a different spec; releases are immutable`);
+      if (!(existing.withheld && !spec.withheld)) return;
     }
     this.writeJson(path, spec);
   }
@@ -74,70 +149,140 @@ export class Store {
     } catch {}
   }
 
+  /** Every app with a directory here; anything else under apps/ (a stray file, a foreign name) is reported and skipped. */
   apps(): { project: string; app: string }[] {
     const out: { project: string; app: string }[] = [];
     const root = join(this.dir, "apps");
-    for (const project of readdirSync(root)) for (const app of readdirSync(join(root, project))) out.push({ project, app });
+    const dirs = (dir: string) =>
+      readdirSync(dir, { withFileTypes: true }).filter((d) => {
+        if (d.isDirectory() && NAME.test(d.name)) return true;
+        this.damage(`${join(dir, d.name)}: not an app's state (${d.isDirectory() ? "not a valid name" : "not a directory"}); ignored`);
+        return false;
+      });
+    for (const project of dirs(root)) for (const app of dirs(join(root, project.name))) out.push({ project: project.name, app: app.name });
     return out;
   }
 
   state(project: string, app: string): AppState {
-    return this.readJson<AppState>(join(this.appDir(project, app), "state.json")) ?? { project, app, active: null, instances: [], warm: [], pending: [] };
+    const path = join(this.appDir(project, app), "state.json");
+    const empty: AppState = { project, app, active: null, instances: [], warm: [], pending: [] };
+    const st = this.readJson<AppState>(path);
+    if (st && isState(st)) return st;
+    if (st === undefined && !existsSync(path)) return empty;
+    const prev = this.readJson<AppState>(`${path}.prev`);
+    if (prev && isState(prev)) {
+      this.damage(`${path}: damaged; using the copy from before its last save (release ${prev.active})`);
+      return prev;
+    }
+    this.damage(`${path}: damaged and no earlier copy; the app counts as not deployed here until the next activation`);
+    return empty;
   }
 
   saveState(s: AppState): void {
-    this.writeJson(join(this.appDir(s.project, s.app), "state.json"), s);
+    this.writeJson(join(this.appDir(s.project, s.app), "state.json"), s, 0o600, { keepPrevious: true });
   }
 
+  /** One line per record, flushed to disk. A torn last line (a crash mid-append) gets its newline first, so
+   *  the damage stays in that line and this record is whole. */
   appendHistory(e: HistoryEntry): void {
-    appendFileSync(join(this.dir, "history.jsonl"), JSON.stringify(e) + "\n", { mode: 0o600 });
+    const path = join(this.dir, "history.jsonl");
+    const fd = openSync(path, "a+", 0o600);
+    try {
+      const size = fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+      writeSync(fd, (torn ? "\n" : "") + JSON.stringify(e) + "\n");
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   history(filter: { project?: string; app?: string } = {}): HistoryEntry[] {
+    return this.historyReport(filter).entries;
+  }
+
+  /** The records, and the lines that are not records (reported, skipped). */
+  historyReport(filter: { project?: string; app?: string } = {}): { entries: HistoryEntry[]; damaged: Damaged[] } {
     const path = join(this.dir, "history.jsonl");
-    if (!existsSync(path)) return [];
-    return readFileSync(path, "utf8")
+    if (!existsSync(path)) return { entries: [], damaged: [] };
+    const entries: HistoryEntry[] = [];
+    const damaged: Damaged[] = [];
+    readFileSync(path, "utf8")
       .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as HistoryEntry)
-      .filter((e) => (!filter.project || e.project === filter.project) && (!filter.app || e.app === filter.app));
+      .forEach((line, i) => {
+        if (!line) return;
+        let e: unknown;
+        try {
+          e = JSON.parse(line);
+        } catch {}
+        if (!isHistoryEntry(e)) return void damaged.push({ line: i + 1, text: line.slice(0, 120) });
+        if ((!filter.project || e.project === filter.project) && (!filter.app || e.app === filter.app)) entries.push(e);
+      });
+    if (damaged.length) this.damage(`${path}: ${damaged.length} damaged record(s) skipped (line ${damaged.map((d) => d.line).join(", ")})`);
+    return { entries, damaged };
   }
 
-  // ---- deploy lock ----
+  // ---- deploy lock, one per project ----
 
-  private lockDir(): string {
-    return join(this.dir, "lock");
+  private lockDir(project: string): string {
+    if (!NAME.test(project)) throw new Error(`"${project}" is not a project name`);
+    return join(this.dir, "locks", project);
   }
 
-  /** Atomic: mkdir either creates the lock or fails because someone holds it. */
-  acquireLock(info: LockInfo): { ok: true } | { ok: false; holder: LockInfo | undefined } {
+  /** Atomic: mkdir either creates the lock or fails because someone holds it. The heartbeat starts on this
+   *  machine's clock, the one a later `lock release` judges it by. */
+  acquireLock(project: string, info: LockInfo): { ok: true } | { ok: false; holder: LockInfo | undefined } {
+    const dir = this.lockDir(project);
+    mkdirSync(join(dir, ".."), { recursive: true });
     try {
-      mkdirSync(this.lockDir());
+      mkdirSync(dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      return { ok: false, holder: this.readJson<LockInfo>(join(this.lockDir(), "info.json")) };
+      return { ok: false, holder: this.lockInfo(project) };
     }
-    this.writeJson(join(this.lockDir(), "info.json"), info);
+    try {
+      this.writeJson(join(dir, "info.json"), { ...info, heartbeat: new Date().toISOString() });
+    } catch (e) {
+      // A lock without its details (a full disk) would block every later deploy with "someone".
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     return { ok: true };
   }
 
-  lockInfo(): LockInfo | undefined {
-    return existsSync(this.lockDir()) ? (this.readJson<LockInfo>(join(this.lockDir(), "info.json")) ?? { holder: "unknown", host: "?", pid: 0, command: "?", since: "?", heartbeat: "?" }) : undefined;
+  lockInfo(project: string): LockInfo | undefined {
+    const dir = this.lockDir(project);
+    return existsSync(dir) ? (this.readJson<LockInfo>(join(dir, "info.json")) ?? { holder: "unknown", host: "?", pid: 0, command: "?", since: "?", heartbeat: "?" }) : undefined;
   }
 
-  heartbeat(holder: string): boolean {
-    const info = this.lockInfo();
+  /** Keeps the lock alive; false when `holder` no longer holds it (it was broken, or another deploy took it). */
+  heartbeat(project: string, holder: string): boolean {
+    const info = this.lockInfo(project);
     if (!info || info.holder !== holder) return false;
-    this.writeJson(join(this.lockDir(), "info.json"), { ...info, heartbeat: new Date().toISOString() });
+    this.writeJson(join(this.lockDir(project), "info.json"), { ...info, heartbeat: new Date().toISOString() });
     return true;
   }
 
-  /** Releases the lock if `holder` holds it (or always, with force). */
-  releaseLock(holder: string | undefined, force = false): boolean {
-    const info = this.lockInfo();
-    if (!info) return false;
-    if (!force && info.holder !== holder) return false;
-    rmSync(this.lockDir(), { recursive: true, force: true });
-    return true;
+  /** Releases the lock if `holder` holds it; someone else's only with force, or when its heartbeat is older than
+   *  `staleAfterMs` (its deploy is dead). A live lock is refused and described. */
+  releaseLock(project: string, opts: { holder?: string; force?: boolean; staleAfterMs?: number }): { released: boolean; holder?: LockInfo; live?: boolean; heartbeatAgeMs?: number } {
+    const info = this.lockInfo(project);
+    if (!info) return { released: false };
+    const age = Date.now() - Date.parse(info.heartbeat);
+    const stale = opts.staleAfterMs !== undefined && !(age <= opts.staleAfterMs); // no readable heartbeat counts as stale
+    if (info.holder !== opts.holder && !opts.force && !stale) return { released: false, holder: info, live: true, heartbeatAgeMs: Number.isFinite(age) ? age : undefined };
+    rmSync(this.lockDir(project), { recursive: true, force: true });
+    return { released: true, holder: info };
   }
+}
+
+function isState(x: unknown): x is AppState {
+  const s = x as AppState;
+  return typeof s === "object" && s !== null && Array.isArray(s.instances) && Array.isArray(s.warm) && Array.isArray(s.pending) && (s.active === null || typeof s.active === "number");
+}
+
+function isHistoryEntry(x: unknown): x is HistoryEntry {
+  const e = x as HistoryEntry;
+  return typeof e === "object" && e !== null && typeof e.at === "string" && typeof e.project === "string" && typeof e.app === "string" && typeof e.release === "number" && typeof e.machine === "string";
 }

@@ -1,7 +1,7 @@
 // The CLI's RPC channel to one machine's agent: `skiff-agent connect` over the
 // machine's transport (ssh, or a local process), JSON lines both ways.
 import type { ChildProcess } from "node:child_process";
-import { AGENT_BIN } from "../agent/paths.ts";
+import { AGENT_BIN, STATE_DIR } from "../agent/paths.ts";
 import type { Project } from "../config/model.ts";
 import { encode, lineReader, type Response } from "../agent/protocol.ts";
 import { UserError } from "../errors.ts";
@@ -9,6 +9,27 @@ import { relevantStderr, sshHint } from "../transport/remote-error.ts";
 import { connect, sshContext } from "../transport/connect.ts";
 import type { Transport } from "../transport/types.ts";
 import { settleAll } from "./parallel.ts";
+
+/** The agent answered, with an error: the machine is reachable, something on it is wrong. */
+export class AgentRefused extends UserError {
+  constructor(
+    readonly machine: string,
+    message: string,
+    readonly code: string | undefined,
+    hint?: string,
+  ) {
+    super(message, { hint });
+  }
+}
+
+/** A refusal worded for what it is: a full disk is not "unreachable" and not a bug. */
+export function refusal(machine: string, method: string, err: { message: string; code?: string }): AgentRefused {
+  if (err.code === "ENOSPC" || err.code === "EDQUOT") {
+    return new AgentRefused(machine, `${machine}: the disk of ${STATE_DIR} is full (${method}: ${err.message})`, err.code, `free space on ${machine} (see \`df -h ${STATE_DIR}\`; unused images: \`docker image prune\`), then run the command again`);
+  }
+  if (err.code === "EROFS") return new AgentRefused(machine, `${machine}: ${STATE_DIR} is on a read-only filesystem (${method}: ${err.message})`, err.code, `check the disk of ${machine} (\`mount\`, \`dmesg\`)`);
+  return new AgentRefused(machine, `${machine}: agent refused ${method}: ${err.message}`, err.code);
+}
 
 export class AgentClient {
   private child?: ChildProcess;
@@ -45,7 +66,7 @@ export class AgentClient {
     const p = this.pending.get(res.id);
     if (!p) return;
     this.pending.delete(res.id);
-    if ("error" in res) p.reject(new UserError(`${this.machine}: agent refused ${p.method}: ${res.error.message}`));
+    if ("error" in res) p.reject(refusal(this.machine, p.method, res.error));
     else p.resolve(res.result);
   }
 

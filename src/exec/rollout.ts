@@ -58,29 +58,43 @@ export interface RolloutInput {
   keepWarm: boolean;
   reporter: Reporter;
   interrupted: () => boolean;
+  /** Heartbeats the deploy lock: a reason when it is no longer this rollout's (it then stops and reverts). */
+  checkLock?: () => Promise<string | undefined>;
 }
 
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
+  if (!Number.isInteger(i.maxParallel) || i.maxParallel < 1) throw new UserError(`max parallel must be a whole number of machines, at least 1 (got ${i.maxParallel})`, { exitCode: 2 });
   const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [] };
+  // Machines whose activation failed after (or may have failed after) the switch: they go back too.
+  const maybeSwitched: string[] = [];
   const params = (c: AgentClient, release: number, action: ActivateParams["action"], revert?: ActivateParams["revert"]): ActivateParams => ({
     project: i.project, app: i.app, release, machine: c.machine, action, deployId: i.deployId, by: i.by, keepWarm: i.keepWarm, revert,
     bindAddress: c.transport.machine.privateAddress,
     httpPort: c.transport.machine.httpPort,
   });
+  const lockLost = async () => {
+    const why = await i.checkLock?.();
+    if (why) out.failure ??= { machine: "local", reason: `stopped: ${why}` };
+    return Boolean(why);
+  };
   for (let k = 0; k < i.clients.length && !out.failure; k += i.maxParallel) {
     if (i.interrupted()) {
       out.failure = { machine: "local", reason: "interrupted (Ctrl-C)" };
       break;
     }
+    if (await lockLost()) break;
     const batch = i.clients.slice(k, k + i.maxParallel);
     for (const c of batch) i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: activate release ${i.target}`, status: "start" });
     const settled = await Promise.allSettled(batch.map((c) => activateOn(c, params(c, i.target, i.action))));
     settled.forEach((s, n) => {
       const c = batch[n]!;
       if (s.status === "rejected") {
+        // We cannot know how far it got: it may have switched before it threw.
+        maybeSwitched.push(c.machine);
         out.failure ??= { machine: c.machine, reason: (s.reason as Error).message };
         i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: activate release ${i.target}`, status: "failed" });
       } else if (!s.value.ok) {
+        if (s.value.changed) maybeSwitched.push(c.machine);
         out.failure ??= { machine: c.machine, reason: s.value.reason ?? "failed", failedInstance: s.value.failedInstance, logs: s.value.logs };
         i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: activate release ${i.target}`, status: "failed", ms: s.value.durationMs, detail: s.value.reason });
       } else if (s.value.changed) {
@@ -94,15 +108,20 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     // After each batch every machine learns where the app's instances now are (peers for machines without their own).
     await pushPeers(i.project, i.app, i.clients).catch(() => {});
   }
+  // A lock lost during the last batch: another deploy may have started; what this one switched goes back.
+  if (!out.failure) await lockLost();
   if (!out.failure) return out;
 
   out.ok = false;
   const reason = `${out.failure.machine}: ${out.failure.reason}`;
   await Promise.all(
-    out.switched.map(async (r) => {
+    [...out.switched.map((r) => r.machine), ...maybeSwitched].map(async (machine) => {
+      const r = { machine };
       const c = i.clients.find((x) => x.machine === r.machine)!;
       const to = i.previous.get(r.machine) ?? null;
       if (to === i.target) {
+        // It served this release before: nothing to return to, and nothing to undo.
+        if (maybeSwitched.includes(machine)) return;
         out.reverted.push({ machine: r.machine, to, ok: false, reason: "no previous release to return to" });
         return;
       }

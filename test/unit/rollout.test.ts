@@ -1,0 +1,158 @@
+// Activation and rollout on in-process machines (the real agent core and store; instances are real HTTP
+// servers; HAProxy is a recorder whose faults the test switches on): what fails after the switch is
+// reverted, a lost lock stops the rollout, two deploys started together never both fail.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { ActivateParams } from "../../src/agent/core.ts";
+import { acquireLocks } from "../../src/exec/lock.ts";
+import { rollout, type RolloutInput } from "../../src/exec/rollout.ts";
+import { fakeMachine, spec, type FakeMachine } from "./fake-machine.ts";
+
+const root = mkdtempSync(join(tmpdir(), "skiff-rollout-test-"));
+const machines: FakeMachine[] = [];
+after(async () => {
+  for (const m of machines) await m.runtime.closeAll();
+  rmSync(root, { recursive: true, force: true });
+});
+let n = 0;
+const machine = (name: string) => {
+  const m = fakeMachine(name, join(root, String(n++)));
+  machines.push(m);
+  return m;
+};
+const act = (m: FakeMachine, release: number, over: Partial<ActivateParams> = {}) =>
+  m.core.activate({ project: "shop", app: "web", release, machine: m.name, action: "deploy", bindAddress: "127.0.0.1", ...over });
+const quiet = { emit() {} };
+const input = (ms: FakeMachine[], target: number, previous: number | null, over: Partial<RolloutInput> = {}): RolloutInput => ({
+  project: "shop", app: "web", target, previous: new Map(ms.map((m) => [m.name, previous])), clients: ms.map((m) => m.client), maxParallel: 1,
+  action: "deploy", deployId: "d", by: "test", keepWarm: false, reporter: quiet, interrupted: () => false, ...over,
+});
+
+describe("activation: nothing throws after the switch", () => {
+  it("a huge probation does not throw after HAProxy switched", async () => {
+    const m = machine("m1");
+    m.store.putRelease(spec("shop", "web", 1, { probationMs: 1e20 }));
+    const r = await act(m, 1);
+    assert.equal(r.ok, true, r.reason);
+    assert.equal(r.changed, true);
+    assert.equal(m.store.state("shop", "web").active, 1);
+  });
+
+  it("a drain that throws (an empty Runtime API answer) after the switch is reported as switched, not as untouched", async () => {
+    const m = machine("m1");
+    m.store.putRelease(spec("shop", "web", 1));
+    m.store.putRelease(spec("shop", "web", 2));
+    assert.equal((await act(m, 1)).ok, true);
+    m.proxy.faults.drain = true;
+    const r = await act(m, 2);
+    assert.equal(r.ok, false);
+    assert.equal(r.changed, true, "the new release took traffic before the drain failed");
+    assert.match(r.reason!, /took traffic, then failed: Cannot read properties of undefined/);
+  });
+});
+
+describe("rollout: every machine that may have switched goes back", () => {
+  it("a machine whose activation failed after the switch is reverted with the others", async () => {
+    const ms = [machine("m1"), machine("m2")];
+    for (const m of ms) {
+      m.store.putRelease(spec("shop", "web", 1));
+      m.store.putRelease(spec("shop", "web", 2));
+      assert.equal((await act(m, 1)).ok, true);
+    }
+    ms[1]!.proxy.faults.drain = true;
+    const r = await rollout(input(ms, 2, 1));
+    assert.equal(r.ok, false);
+    assert.equal(r.failure!.machine, "m2");
+    assert.deepEqual(r.reverted.map((v) => [v.machine, v.to, v.ok]).sort(), [["m1", 1, true], ["m2", 1, true]]);
+    for (const m of ms) assert.equal(m.store.state("shop", "web").active, 1, `${m.name} serves release 1 again`);
+  });
+
+  it("a lost lock stops the rollout before the next machine and returns the switched ones", async () => {
+    const ms = [machine("m1"), machine("m2"), machine("m3")];
+    for (const m of ms) {
+      m.store.putRelease(spec("shop", "web", 1));
+      m.store.putRelease(spec("shop", "web", 2));
+      assert.equal((await act(m, 1)).ok, true);
+    }
+    let checks = 0;
+    const r = await rollout(input(ms, 2, 1, { checkLock: async () => (++checks > 1 ? "the deploy lock on m1 was broken or taken by another deploy" : undefined) }));
+    assert.equal(r.ok, false);
+    assert.match(r.failure!.reason, /lock on m1 was broken/);
+    assert.deepEqual(ms.map((m) => m.store.state("shop", "web").active), [1, 1, 1]);
+    assert.deepEqual(r.reverted.map((v) => v.machine), ["m1"]);
+  });
+
+  it("max parallel 0 is refused instead of looping forever", async () => {
+    const ms = [machine("m1")];
+    await assert.rejects(Promise.race([rollout(input(ms, 1, null, { maxParallel: 0 })), new Promise((_, no) => setTimeout(() => no(new Error("still running after 2 s")), 2000))]), /at least 1/);
+  });
+});
+
+describe("deploy lock across machines", () => {
+  it("two deploys started at the same moment: exactly one wins, the other names the holder (30 trials)", async () => {
+    for (let t = 0; t < 30; t++) {
+      const ms = ["m1", "m2", "m3"].map(machine);
+      const clients = ms.map((m) => m.client);
+      const tries = await Promise.allSettled([acquireLocks(clients, "deploy web", { project: "shop" }), acquireLocks([...clients].reverse(), "deploy web", { project: "shop" })]);
+      const won = tries.filter((x) => x.status === "fulfilled");
+      assert.equal(won.length, 1, `trial ${t}: ${tries.map((x) => (x.status === "rejected" ? (x.reason as Error).message : "won")).join(" | ")}`);
+      const lost = tries.find((x) => x.status === "rejected") as PromiseRejectedResult;
+      assert.match((lost.reason as Error).message, /another deploy holds the lock of project shop on m1: .*#\d+-\d+ \(deploy web, pid \d+ on /);
+      await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLocks>>>).value.release();
+      for (const m of ms) assert.equal(m.store.lockInfo("shop"), undefined);
+    }
+  });
+
+  it("with a wait, the second takes the lock when the first lets go", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    const clients = ms.map((m) => m.client);
+    const first = await acquireLocks(clients, "deploy web", { project: "shop" });
+    const second = acquireLocks(clients, "deploy web", { project: "shop", waitMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    await first.release();
+    const got = await second;
+    assert.equal(got.clients.length, 2);
+    await got.release();
+  });
+
+  it("two projects on the same machines do not block each other", async () => {
+    const clients = ["m1", "m2"].map(machine).map((m) => m.client);
+    const a = await acquireLocks(clients, "deploy web", { project: "shop" });
+    const b = await acquireLocks(clients, "deploy api", { project: "blog" });
+    await a.release();
+    await b.release();
+  });
+
+  it("a holder learns that its lock was broken (or taken), or that a machine stopped confirming it", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    const lock = await acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop", staleAfterMs: 100 });
+    assert.equal(await lock.check(), undefined);
+    ms[1]!.store.releaseLock("shop", { force: true });
+    ms[1]!.store.acquireLock("shop", { holder: "other", host: "h", pid: 1, command: "deploy web", since: "now", heartbeat: "now" });
+    assert.match((await lock.check()) ?? "", /the deploy lock on m2 was broken or taken by another deploy/);
+    await lock.release();
+    assert.equal(ms[1]!.store.lockInfo("shop")?.holder, "other", "releasing does not remove another holder's lock");
+
+    const lock2 = await acquireLocks([ms[0]!.client], "deploy web", { project: "blog", staleAfterMs: 100 });
+    ms[0]!.failWith.set("lock.heartbeat", "ECONNRESET");
+    await new Promise((r) => setTimeout(r, 120));
+    assert.match((await lock2.check()) ?? "", /m1 has not confirmed the deploy lock/);
+    ms[0]!.failWith.clear();
+    await lock2.release();
+  });
+
+  it("a full disk is named as such, with a hint to free it, not as an unreachable machine", async () => {
+    const ms = ["m1", "m2", "m3"].map(machine);
+    ms[2]!.failWith.set("lock.acquire", "ENOSPC");
+    const err = await acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop" }).then(() => undefined, (e: Error & { hint?: string }) => e);
+    assert.ok(err);
+    assert.match(err.message, /^m3: the disk of \/var\/lib\/skiff is full/);
+    assert.doesNotMatch(err.message, /unreachable/);
+    assert.match(err.hint ?? "", /free space on m3/);
+    assert.doesNotMatch(err.hint ?? "", /skip-unreachable/);
+    for (const m of ms) assert.equal(m.store.lockInfo("shop"), undefined, `${m.name} keeps no lock`);
+  });
+});

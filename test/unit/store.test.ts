@@ -1,0 +1,106 @@
+// The agent's state on disk survives torn writes and stray files; the deploy lock is per project.
+import assert from "node:assert/strict";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { HistoryEntry, LockInfo } from "../../src/agent/model.ts";
+import { Store } from "../../src/agent/store.ts";
+
+const root = mkdtempSync(join(tmpdir(), "skiff-store-test-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const fresh = () => {
+  const damage: string[] = [];
+  const dir = join(root, String(n++));
+  return { dir, damage, store: new Store(dir, { onDamage: (d) => damage.push(d) }) };
+};
+
+const entry = (release: number): HistoryEntry => ({ at: new Date(2026, 0, 1, 0, 0, release).toISOString(), machine: "m1", project: "shop", app: "web", release, action: "deploy", result: "ok" });
+
+describe("agent store: torn writes", () => {
+  it("a torn line in history.jsonl is skipped and reported; records around it survive, and the next append is intact", () => {
+    const { dir, store } = fresh();
+    store.appendHistory(entry(1));
+    // A crash mid-append leaves half a line without its newline.
+    appendFileSync(join(dir, "history.jsonl"), JSON.stringify(entry(2)).slice(0, 25));
+    store.appendHistory(entry(3));
+    const r = store.historyReport({ project: "shop" });
+    assert.deepEqual(r.entries.map((e) => e.release), [1, 3]);
+    assert.equal(r.damaged.length, 1);
+    assert.equal(r.damaged[0]!.line, 2);
+    assert.deepEqual(store.history({ app: "web" }).map((e) => e.release), [1, 3]);
+  });
+
+  it("a record that parses but is not a history entry is damaged too", () => {
+    const { dir, store } = fresh();
+    appendFileSync(join(dir, "history.jsonl"), "42\nnull\n" + JSON.stringify(entry(1)) + "\n");
+    const r = store.historyReport();
+    assert.deepEqual(r.entries.map((e) => e.release), [1]);
+    assert.deepEqual(r.damaged.map((d) => d.line), [1, 2]);
+  });
+
+  it("a stray file under apps/ (or under a project) does not break the list of apps", () => {
+    const { dir, store, damage } = fresh();
+    store.saveState({ project: "shop", app: "web", active: 1, instances: [], warm: [], pending: [] });
+    writeFileSync(join(dir, "apps", "notes.txt"), "hello");
+    writeFileSync(join(dir, "apps", "shop", "README"), "hello");
+    assert.deepEqual(store.apps(), [{ project: "shop", app: "web" }]);
+    assert.ok(damage.some((d) => /notes\.txt/.test(d)), damage.join("\n"));
+  });
+
+  it("a truncated state.json falls back to the copy before the last save, and says so", () => {
+    const { dir, store, damage } = fresh();
+    store.saveState({ project: "shop", app: "web", active: 1, instances: [], warm: [], pending: [] });
+    store.saveState({ project: "shop", app: "web", active: 2, instances: [], warm: [], pending: [] });
+    truncateSync(join(dir, "apps", "shop", "web", "state.json"), 10);
+    assert.equal(store.state("shop", "web").active, 1);
+    assert.ok(damage.some((d) => /state\.json/.test(d)), damage.join("\n"));
+  });
+
+  it("a truncated release file is reported, not silently missing", () => {
+    const { dir, store, damage } = fresh();
+    mkdirSync(join(dir, "apps", "shop", "web", "releases"), { recursive: true });
+    writeFileSync(join(dir, "apps", "shop", "web", "releases", "3.json"), '{"project": "sh');
+    assert.equal(store.release("shop", "web", 3), undefined);
+    assert.ok(damage.some((d) => /3\.json/.test(d)), damage.join("\n"));
+  });
+
+});
+
+const info = (holder: string, heartbeat = new Date().toISOString()): LockInfo => ({ holder, host: "laptop", pid: 1, command: "deploy", since: heartbeat, heartbeat });
+
+describe("agent store: the deploy lock", () => {
+  it("is one per project: two projects on one machine do not block each other", () => {
+    const { store } = fresh();
+    assert.deepEqual(store.acquireLock("shop", info("a")), { ok: true });
+    assert.deepEqual(store.acquireLock("blog", info("b")), { ok: true });
+    const busy = store.acquireLock("shop", info("c"));
+    assert.equal(busy.ok, false);
+    assert.equal(!busy.ok && busy.holder?.holder, "a");
+    assert.equal(store.lockInfo("blog")?.holder, "b");
+  });
+
+  it("a live lock is not broken without force; a stale one is; the holder's heartbeat then fails", () => {
+    const { dir, store } = fresh();
+    store.acquireLock("shop", info("a"));
+    const refused = store.releaseLock("shop", { staleAfterMs: 30_000 });
+    assert.equal(refused.released, false);
+    assert.equal(refused.live, true);
+    assert.equal(store.heartbeat("shop", "a"), true);
+    assert.equal(store.releaseLock("shop", { force: true }).released, true);
+    assert.equal(store.heartbeat("shop", "a"), false);
+
+    store.acquireLock("shop", info("b"));
+    // Its holder stopped beating 40 s ago.
+    const path = join(dir, "locks", "shop", "info.json");
+    writeFileSync(path, JSON.stringify(info("b", new Date(Date.now() - 40_000).toISOString())));
+    assert.equal(store.releaseLock("shop", { staleAfterMs: 30_000 }).released, true);
+    assert.equal(store.lockInfo("shop"), undefined);
+  });
+
+  it("a project name cannot point the lock outside the state directory", () => {
+    const { store } = fresh();
+    assert.throws(() => store.acquireLock("../x", info("a")), /not a project name/);
+  });
+});
