@@ -9,7 +9,7 @@ import { AgentCore } from "./core.ts";
 import { agentInfo, AGENT_VERSION, handlers } from "./handlers.ts";
 import { Jobs } from "./jobs.ts";
 import { RUN_DIR, SOCKET, STATE_DIR, SUPERVISOR_PID } from "./paths.ts";
-import { ProxyController } from "./proxy.ts";
+import { haproxyPrivileges, ProxyController } from "./proxy.ts";
 import { listen } from "./server.ts";
 import { Store } from "./store.ts";
 import { supervise } from "./supervise.ts";
@@ -39,7 +39,7 @@ switch (cmd) {
     const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
     takeOver(join(runDir, "agent.pid"), log);
     const store = new Store(stateDir);
-    const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
+    const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined, ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
     const core = new AgentCore(store, { docker: new DockerRuntime(), process: new ProcessRuntime(stateDir) }, proxy, log);
     core
       .reconcile()

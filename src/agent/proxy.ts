@@ -3,8 +3,8 @@
 // switch, made through the Runtime API without a reload. A reload (seamless,
 // listening sockets handed over with -x) happens only when backends change.
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { renderConfig } from "../proxy/config.ts";
 import { MIN_BACKUP_SLOTS, MIN_PEER_SLOTS, MIN_SLOTS, routeConflicts, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
@@ -18,6 +18,63 @@ export interface ProxyPaths {
   statsSocket: string;
   pidFile: string;
   logTarget?: string;
+  /** HAProxy drops root for this user and group after binding, and chroots (see haproxyPrivileges). */
+  user?: string;
+  group?: string;
+  chroot?: string;
+}
+
+/** The first line of haproxy.cfg carries the state it was rendered from: a damaged state.json is rebuilt from it. */
+const STATE_LINE = "# skiff-proxy-state ";
+
+/** Peer slots of one kind: primary (pN, traffic while this machine runs none of the app) or backup (qN). */
+export const peerSlots = (b: ProxyBackend, kind: "primary" | "backup") => b.slots.filter((s) => s.peer && Boolean(s.backup) === (kind === "backup"));
+
+/** Adds peer slots of a kind up to `count`; returns how many were added. */
+export function addPeerSlots(b: ProxyBackend, kind: "primary" | "backup", count: number): number {
+  const have = peerSlots(b, kind).length;
+  for (let i = have; i < count; i++) b.slots.push({ name: `${kind === "backup" ? "q" : "p"}${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint", peer: true, backup: kind === "backup" || undefined });
+  return Math.max(0, count - have);
+}
+
+/** HAProxy runs as `haproxy` in a chroot where the machine has both (Debian's haproxy package makes them) and the
+ *  agent is root; elsewhere (a developer's `local` machine) it stays as it is started. */
+export function haproxyPrivileges(sys: { read: (path: string) => string; isDir: (path: string) => boolean; uid: number | undefined } = { read: (p) => readFileSync(p, "utf8"), isDir: (p) => existsSync(p), uid: process.getuid?.() }): Pick<ProxyPaths, "user" | "group" | "chroot"> {
+  const has = (file: string, name: string) => {
+    try {
+      return sys.read(file).split("\n").some((l) => l.startsWith(`${name}:`));
+    } catch {
+      return false;
+    }
+  };
+  if (sys.uid !== 0 || !has("/etc/passwd", "haproxy") || !has("/etc/group", "haproxy") || !sys.isDir("/var/lib/haproxy")) return {};
+  return { user: "haproxy", group: "haproxy", chroot: "/var/lib/haproxy" };
+}
+
+/** A parsed state file, checked for the shape the controller relies on. */
+function validState(v: unknown): ProxyState {
+  const s = v as ProxyState;
+  if (!s || typeof s !== "object" || !Array.isArray(s.backends) || !s.backends.every((b) => b && typeof b.name === "string" && Array.isArray(b.slots) && Array.isArray(b.routes))) throw new Error("not a proxy state");
+  return s;
+}
+
+/** Writes a file so that a crash leaves the old content or the new, never a torn one: temp, fsync, rename, fsync the directory. */
+export function writeAtomic(path: string, text: string, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w", mode);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), "r");
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 export class ProxyController {
@@ -34,6 +91,8 @@ export class ProxyController {
     this.api = new RuntimeApi(paths.statsSocket);
     const saved = this.readState();
     this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [] };
+    // Peer slots that take over while every local instance is down (a restart), for backends saved before they existed.
+    for (const b of this.state.backends) addPeerSlots(b, "backup", peerSlots(b, "primary").length);
   }
 
   private get cfgPath() {
@@ -43,10 +102,25 @@ export class ProxyController {
     return join(this.paths.dir, "state.json");
   }
 
+  /** The saved state; a damaged state.json is reported and the state comes from haproxy.cfg's first line instead. */
   private readState(): ProxyState | undefined {
+    let text: string;
     try {
-      return JSON.parse(readFileSync(this.statePath, "utf8")) as ProxyState;
+      text = readFileSync(this.statePath, "utf8");
     } catch {
+      return undefined; // never saved: a new machine
+    }
+    try {
+      return validState(JSON.parse(text));
+    } catch (e) {
+      this.log(`proxy: ${this.statePath} is damaged (${(e as Error).message}); rebuilding the proxy state from ${this.cfgPath}`);
+    }
+    try {
+      const line = readFileSync(this.cfgPath, "utf8").split("\n").find((l) => l.startsWith(STATE_LINE));
+      if (!line) throw new Error("it carries no saved state");
+      return validState(JSON.parse(line.slice(STATE_LINE.length)));
+    } catch (e) {
+      this.log(`proxy: cannot rebuild from ${this.cfgPath} either (${(e as Error).message}); starting with no backends: each app's next activation adds its own again`);
       return undefined;
     }
   }
@@ -65,9 +139,9 @@ export class ProxyController {
   /** Writes haproxy.cfg and the state it came from. HAProxy checks the file when its structure
    *  changes (before a start or reload); a slot change only alters addresses and states. */
   private async persist(opts: { validate?: boolean } = {}): Promise<void> {
-    const text = renderConfig(this.state, this.paths);
+    const text = `${STATE_LINE}${JSON.stringify(this.state)}\n${renderConfig(this.state, this.paths)}`;
     const tmp = `${this.cfgPath}.new`;
-    writeFileSync(tmp, text);
+    writeAtomic(tmp, text);
     if (opts.validate) {
       try {
         await run("haproxy", ["-c", "-q", "-f", tmp]);
@@ -76,7 +150,7 @@ export class ProxyController {
       }
     }
     renameSync(tmp, this.cfgPath);
-    writeFileSync(this.statePath, JSON.stringify(this.state, null, 2));
+    writeAtomic(this.statePath, JSON.stringify(this.state, null, 2));
   }
 
   private pid(): number | undefined {
@@ -158,11 +232,7 @@ export class ProxyController {
         changed = true;
       }
       // Peer slots for the app's instances on other machines, made now so that setting peers never reloads.
-      const peers = b.slots.filter((s) => s.peer).length;
-      for (let i = peers; i < MIN_PEER_SLOTS; i++) {
-        b.slots.push({ name: `p${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint", peer: true });
-        changed = true;
-      }
+      if (addPeerSlots(b, "primary", MIN_PEER_SLOTS) + addPeerSlots(b, "backup", MIN_PEER_SLOTS)) changed = true;
       // Primary slots for the incoming release, backup slots for the outgoing one.
       for (const backup of [false, true]) {
         const mine = b.slots.filter((s) => !s.peer && Boolean(s.backup) === backup);
@@ -282,17 +352,18 @@ export class ProxyController {
       if (!b) return;
       const wanted = new Map(peers.map((p) => [p.name, p]));
       const keep = (s: Slot) => s.instance !== undefined && wanted.has(s.instance) && wanted.get(s.instance)!.addr === s.addr && wanted.get(s.instance)!.port === s.port;
-      const have = b.slots.filter((s) => s.peer);
+      const have = peerSlots(b, "primary");
       const incoming = peers.filter((p) => !have.some((s) => keep(s) && s.instance === p.name));
       const free = have.filter((s) => !s.instance).length;
-      if (free < incoming.length) {
+      if (free < incoming.length || peerSlots(b, "backup").length < have.length) {
         // Rare (more than MIN_PEER_SLOTS remote instances): grow with room to spare, so it stays rare.
-        const want = Math.max(MIN_PEER_SLOTS, 2 * (have.length + incoming.length - free));
-        for (let i = have.length; i < want; i++) b.slots.push({ name: `p${i + 1}`, addr: "127.0.0.1", port: 1, state: "maint", peer: true });
+        const want = Math.max(MIN_PEER_SLOTS, have.length, 2 * (have.length + incoming.length - free));
+        addPeerSlots(b, "primary", want);
+        addPeerSlots(b, "backup", want);
         this.log(`proxy: backend ${backend} gets peer slots, reloading HAProxy`);
         await this.reload();
       }
-      const slots = b.slots.filter((s) => s.peer);
+      const slots = peerSlots(b, "primary");
       const state = active ? "ready" : "maint";
       const added: Slot[] = [];
       for (const p of incoming) {
@@ -318,8 +389,33 @@ export class ProxyController {
         await this.api.setState(backend, s.name, "maint");
         Object.assign(s, { instance: undefined, state: "maint", addr: "127.0.0.1", port: 1 });
       }
+      await this.mirrorBackupPeers(backend, b, active);
       await this.persist();
     });
+  }
+
+  /** Backup peer slot qN carries what primary peer slot pN carries; it takes traffic only while this machine has
+   *  instances of its own (peers are primary otherwise) and HAProxy finds every one of them down, as after a restart
+   *  before they are back. Local instances keep all the traffic while any of them is UP. */
+  private async mirrorBackupPeers(backend: string, b: ProxyBackend, active: boolean): Promise<void> {
+    const primary = new Map(peerSlots(b, "primary").map((s) => [s.name.slice(1), s]));
+    const backups = peerSlots(b, "backup");
+    // New addresses first, gone ones last, as for the primary peer slots.
+    const order = [...backups].sort((x, y) => Number(!primary.get(x.name.slice(1))?.instance) - Number(!primary.get(y.name.slice(1))?.instance));
+    for (const q of order) {
+      const p = primary.get(q.name.slice(1));
+      const want = p?.instance ? { instance: p.instance, addr: p.addr, port: p.port } : { instance: undefined, addr: "127.0.0.1", port: 1 };
+      const state = want.instance && !active ? "ready" : "maint";
+      if (q.instance !== want.instance || q.addr !== want.addr || q.port !== want.port) {
+        await this.api.setState(backend, q.name, "maint");
+        if (q.addr !== want.addr || q.port !== want.port) await this.api.setAddr(backend, q.name, want.addr, want.port);
+        Object.assign(q, want, { state: "maint" });
+      }
+      if (q.state !== state) {
+        await this.api.setState(backend, q.name, state);
+        q.state = state;
+      }
+    }
   }
 
   /** Waits up to timeoutMs until HAProxy's own checks see at least one of these servers UP; false when they never did. */
@@ -338,8 +434,9 @@ export class ProxyController {
   peersActive(backend: string, active: boolean): Promise<void> {
     return this.serial(async () => {
       const b = this.state.backends.find((x) => x.name === backend);
+      if (!b) return;
       const changed: string[] = [];
-      for (const s of b?.slots.filter((x) => x.peer && x.instance) ?? []) {
+      for (const s of peerSlots(b, "primary").filter((x) => x.instance)) {
         const want = active ? "ready" : "maint";
         if (s.state === want) continue;
         await this.api.setState(backend, s.name, want);
@@ -347,6 +444,7 @@ export class ProxyController {
         changed.push(s.name);
       }
       if (active && changed.length) await this.waitUp(backend, changed, 3000);
+      await this.mirrorBackupPeers(backend, b, active);
       await this.persist();
     });
   }
@@ -374,7 +472,8 @@ export class ProxyController {
       if (!this.pid() || !existsSync(this.paths.statsSocket)) return;
       for (const b of this.state.backends) {
         const live = await this.api.serverStates(b.name);
-        if (!live.size) {
+        // A backend or slot HAProxy lacks (e.g. backup peer slots saved state gained after an upgrade): the file has it.
+        if (!live.size || b.slots.some((s) => !live.has(s.name))) {
           await this.reload();
           return;
         }

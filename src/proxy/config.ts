@@ -8,6 +8,11 @@ export interface ProxyPaths {
   pidFile: string;
   /** syslog target for request logs (e.g. 127.0.0.1:5140), off when absent. */
   logTarget?: string;
+  /** Drop root: HAProxy binds its ports and stats socket and writes its pid file as root, then chroots and
+   *  runs as this user and group (Debian's package makes `haproxy` and /var/lib/haproxy). */
+  user?: string;
+  group?: string;
+  chroot?: string;
 }
 
 const q = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
@@ -24,12 +29,18 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   checkLocalPath(paths.statsSocket, "stats socket");
   checkLocalPath(paths.pidFile, "pid file");
   if (paths.logTarget) checkLocalPath(paths.logTarget, "log target");
+  if (paths.user) checkName(paths.user, "user");
+  if (paths.group) checkName(paths.group, "group");
+  if (paths.chroot) checkLocalPath(paths.chroot, "chroot");
   checkPort(state.httpPort, "http port");
   const out = [
     "# Written by the skiff agent from its proxy state. Changes here are overwritten.",
     "global",
     `  stats socket ${paths.statsSocket} mode 600 level admin expose-fd listeners`,
     `  pidfile ${paths.pidFile}`,
+    ...(paths.chroot ? [`  chroot ${paths.chroot}`] : []),
+    ...(paths.user ? [`  user ${paths.user}`] : []),
+    ...(paths.group ? [`  group ${paths.group}`] : []),
     "  hard-stop-after 60s",
     ...(paths.logTarget ? [`  log ${paths.logTarget} local0`] : []),
     "",
@@ -82,6 +93,8 @@ function backendLines(state: ProxyState, out: string[]): void {
       "",
       `backend ${checkName(b.name, "backend name")}`,
       "  balance roundrobin",
+      // Backups (peers while local instances are down, the outgoing release) share the load, not the first alone.
+      "  option allbackups",
       `  option httpchk GET ${quoted(checkHealthPath(b.healthPath))}`,
       "  http-check expect status 200-399",
       // A refused connection marks the server down at once; the request is retried elsewhere.
