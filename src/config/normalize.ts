@@ -9,7 +9,6 @@ export const DEFAULTS = {
   port: 3000,
   instances: 1,
   httpPort: 80,
-  processUser: "nobody",
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
   deploy: { maxParallel: 1, drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
 } as const;
@@ -42,7 +41,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       build: a.build && { context: resolve(dir, a.build.context ?? "."), dockerfile: a.build.dockerfile ?? "Dockerfile", args: a.build.args ?? {} },
       run: a.run,
       artifact: a.artifact === undefined ? undefined : typeof a.artifact === "string" ? { dir: resolve(dir, a.artifact) } : { dir: resolve(dir, a.artifact.dir), build: a.artifact.build },
-      user: a.run ? (a.user ?? DEFAULTS.processUser) : undefined,
+      user: a.run ? a.user : undefined, // unset: the agent runs the app as a user of its own (skiff-<project>-<app>)
       resources: { cpus: a.resources?.cpu, memoryBytes: a.resources?.memory === undefined ? undefined : parseMemory(a.resources.memory) },
       port: a.port ?? DEFAULTS.port,
       instances: a.instances,

@@ -12,11 +12,14 @@
 //   <state>/artifacts/<sha256>/              unpacked artifacts, shared by releases
 //   <state>/work/<project>/<app>/<release>/  each release's own working directory
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { hashTree } from "../build/artifact.ts";
 import { quote } from "../transport/quote.ts";
 import { createCgroup, oomKills, pidsIn, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
+import { runAsPrefix } from "./safe-fs.ts";
+import { appUserName, ensureAppUser, lookupUser, type AppUser } from "./users.ts";
+import { placeFilesAndVolumes, releaseWorkdir } from "./workdir.ts";
 import type { InstanceStatus, Runtime, StartSpec } from "./types.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,7 +34,7 @@ interface InstanceFile {
   env: Record<string, string>;
   labels: Record<string, string>;
   hostPort: number;
-  user?: { name: string; uid: number; gid: number };
+  user?: AppUser;
   limits: Limits;
   cgroup: InstanceCgroup;
   oomBase: number;
@@ -42,14 +45,6 @@ interface InstanceFile {
 export function artifactHash(image: string): string | undefined {
   const m = /^artifact:([0-9a-f]{64})$/.exec(image);
   return m?.[1];
-}
-
-function lookupUser(name: string): { name: string; uid: number; gid: number } {
-  for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
-    const f = line.split(":");
-    if (f[0] === name) return { name, uid: Number(f[2]), gid: Number(f[3]) };
-  }
-  throw new Error(`user "${name}" does not exist on this machine (create it, or set user: in skiff.yml)`);
 }
 
 /** Start time of a live (not zombie) process, in clock ticks since boot; undefined when it is gone. */
@@ -64,22 +59,32 @@ function startTime(pid: number): string | undefined {
   }
 }
 
-/** Some live process of this process group (the instance's wrapper leads it), even after the wrapper is gone. */
-function groupAlive(pgid: number): boolean {
+/** pid, process group and state of every process, from /proc. */
+function processTable(): { pid: number; pgid: number; live: boolean }[] {
+  const out: { pid: number; pgid: number; live: boolean }[] = [];
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = readFileSync(`/proc/${d}/stat`, "utf8");
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
+      out.push({ pid: Number(d), pgid: Number(f[2]), live: f[0] !== "Z" && f[0] !== "X" });
     } catch {}
   }
-  return false;
+  return out;
+}
+
+/** Whether the process started with SKIFF_INSTANCE=<name> (its initial environment, which its children inherit). */
+function carriesName(pid: number, name: string): boolean {
+  try {
+    return `\0${readFileSync(`/proc/${pid}/environ`, "latin1")}`.includes(`\0SKIFF_INSTANCE=${name}\0`);
+  } catch {
+    return false;
+  }
 }
 
 /** A plain command ("node server.js") runs with exec, so the app itself is the wrapper's child and gets signals first-hand. */
 export function execPrefix(command: string): string {
-  const simple = !/[;&|<>(){}`\n]/.test(command) && !/^\s*(cd|export|set|\.|source|exec|[A-Za-z_][A-Za-z0-9_]*=)\b/.test(command);
+  const simple = !/[;&|<>(){}`\n]/.test(command) && !/^\s*(cd|export|set|unset|\.|source|exec|exit|eval|trap|ulimit|umask|wait|[A-Za-z_][A-Za-z0-9_]*=)\b/.test(command);
   return simple ? `exec ${command}` : command;
 }
 
@@ -104,7 +109,7 @@ export class ProcessRuntime implements Runtime {
     renameSync(`${file}.tmp`, file);
   }
 
-  /** The wrapper's pid while it runs. */
+  /** The wrapper's pid while it runs (its start time tells it from a later process that got the same pid). */
   private pid(name: string): number | undefined {
     try {
       const [pid, start] = readFileSync(join(this.dir(name), "pid"), "utf8").trim().split(" ");
@@ -114,83 +119,75 @@ export class ProcessRuntime implements Runtime {
     }
   }
 
-  /** The instance's process group id while any of its processes lives (the app may outlive its wrapper). */
-  private group(name: string): number | undefined {
-    const live = this.pid(name);
-    if (live) return live;
+  /**
+   * The instance's live processes, and whether its process group (the wrapper's pid) is still its own. The app
+   * may outlive its wrapper, and a pid alone proves nothing once its process is gone: the kernel hands the
+   * number on. A process belongs to the instance when it is the wrapper (pid and start time), is in the
+   * instance's cgroup, or is in the wrapper's group and started with the instance's name in its environment.
+   */
+  private processes(f: InstanceFile): { group?: number; pids: number[] } {
+    const wrapper = this.pid(f.name);
+    let pgid: number | undefined;
     try {
-      const pid = Number(readFileSync(join(this.dir(name), "pid"), "utf8").split(" ")[0]);
-      return pid && groupAlive(pid) ? pid : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** The release's own working directory: a copy of its artifact, made once. */
-  private workdir(spec: StartSpec, user: InstanceFile["user"]): string {
-    const dir = join(this.base, "work", spec.labels["skiff.project"] ?? "_", spec.labels["skiff.app"] ?? "_", spec.labels["skiff.release"] ?? "0");
-    if (existsSync(dir)) return dir;
-    const tmp = `${dir}.tmp-${process.pid}`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(join(tmp, ".."), { recursive: true });
-    const hash = artifactHash(spec.image);
-    if (hash) {
-      const res = spawnSync("cp", ["-a", "--", join(this.base, "artifacts", hash), tmp], { encoding: "utf8" });
-      if (res.status !== 0) throw new Error(`cannot copy artifact ${hash.slice(0, 12)}: ${res.stderr.trim()}`);
-    } else mkdirSync(tmp);
-    if (user && user.uid !== process.getuid?.()) {
-      const res = spawnSync("chown", ["-R", `${user.uid}:${user.gid}`, "--", tmp], { encoding: "utf8" });
-      if (res.status !== 0) throw new Error(`cannot give the working directory to ${user.name}: ${res.stderr.trim()}`);
-    }
-    renameSync(tmp, dir);
-    return dir;
-  }
-
-  /** Files are copied into the working directory; a volume is a directory of its own, linked at its path. */
-  private placeFilesAndVolumes(s: StartSpec, workdir: string, user: InstanceFile["user"]): void {
-    const own = (path: string) => {
-      if (user && user.uid !== process.getuid?.()) chownSync(path, user.uid, user.gid);
-    };
-    for (const f of s.files ?? []) {
-      const target = join(workdir, f.path);
-      mkdirSync(dirname(target), { recursive: true });
-      copyFileSync(f.hostPath, target);
-      chmodSync(target, f.mode);
-      own(target);
-    }
-    for (const v of s.volumes ?? []) {
-      const dir = join(this.base, "volumes", s.labels["skiff.project"] ?? "_", s.labels["skiff.app"] ?? "_", v.name);
-      if (!existsSync(dir)) {
-        mkdirSync(dirname(dir), { recursive: true, mode: 0o755 }); // parents must stay traversable for the app's user
-        mkdirSync(dir, { mode: 0o750 });
-        own(dir);
+      pgid = Number(readFileSync(join(this.dir(f.name), "pid"), "utf8").split(" ")[0]) || undefined;
+    } catch {}
+    const cgroup = new Set(pidsIn(f.cgroup.dirs));
+    const pids = new Set<number>();
+    let groupIsOurs = wrapper !== undefined;
+    for (const p of processTable()) {
+      if (!p.live) continue;
+      if (cgroup.has(p.pid) || p.pid === wrapper) pids.add(p.pid);
+      if (pgid && p.pgid === pgid && (pids.has(p.pid) || carriesName(p.pid, f.name))) {
+        pids.add(p.pid);
+        groupIsOurs = true;
       }
-      const link = join(workdir, v.path);
-      let current: string | undefined;
-      try {
-        current = readlinkSync(link);
-      } catch {}
-      if (current === dir) continue;
-      rmSync(link, { recursive: true, force: true });
-      mkdirSync(dirname(link), { recursive: true });
-      symlinkSync(dir, link);
     }
+    return { group: groupIsOurs ? pgid : undefined, pids: [...pids] };
+  }
+
+  private running(f: InstanceFile): boolean {
+    return this.processes(f).pids.length > 0;
+  }
+
+  /** To the whole group while it is the instance's (children forked meanwhile included), and to each process that left it. */
+  private signal(f: InstanceFile, sig: NodeJS.Signals): void {
+    const { group, pids } = this.processes(f);
+    if (group) {
+      try {
+        process.kill(-group, sig);
+      } catch {}
+    }
+    for (const p of pids) {
+      try {
+        process.kill(p, sig);
+      } catch {}
+    }
+  }
+
+  /** The user the app runs as: its own (made on first use) unless skiff.yml names one; none when we are not root. */
+  private user(s: StartSpec): AppUser | undefined {
+    if (process.getuid?.() !== 0 || s.user === "root") return undefined;
+    if (!s.user) return ensureAppUser(appUserName(s.labels["skiff.project"] ?? "_", s.labels["skiff.app"] ?? "_"));
+    const u = lookupUser(s.user);
+    if (!u) throw new Error(`user "${s.user}" does not exist on this machine (create it, or leave user: out of skiff.yml for a user of the app's own)`);
+    return u;
   }
 
   async start(s: StartSpec): Promise<void> {
     if (!s.command) throw new Error("a process instance needs a command (run:)");
     if (!(await this.hasImage(s.image))) throw new Error(`artifact ${s.image} is not on this machine`);
-    const asRoot = process.getuid?.() === 0;
-    const user = asRoot && s.user && s.user !== "root" ? lookupUser(s.user) : undefined;
+    const user = this.user(s);
     const dir = this.dir(s.name);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const workdir = this.workdir(s, user);
-    this.placeFilesAndVolumes(s, workdir, user);
+    const hash = artifactHash(s.image);
+    const workdir = releaseWorkdir(this.base, s, hash && join(this.base, "artifacts", hash), user);
+    placeFilesAndVolumes(this.base, s, workdir, user);
     const cgroup = createCgroup(s.name, s.limits ?? {});
-    const env = { PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress };
+    // SKIFF_INSTANCE marks the instance's processes (see processes()).
+    const env = { PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress, SKIFF_INSTANCE: s.name };
     const f: InstanceFile = { name: s.name, command: s.command, workdir, env, labels: s.labels, hostPort: s.hostPort, user, limits: s.limits ?? {}, cgroup, oomBase: oomKills(cgroup.dirs) };
     writeFileSync(join(dir, "command"), execPrefix(s.command), { mode: 0o644 });
-    const runAs = user ? `setpriv --reuid=${user.uid} --regid=${user.gid} --clear-groups -- ` : "";
+    const runAs = runAsPrefix(user).map((a) => `${a} `).join("");
     writeFileSync(
       join(dir, "run.sh"),
       [
@@ -233,37 +230,30 @@ export class ProcessRuntime implements Runtime {
   async restart(name: string): Promise<void> {
     const f = this.read(name);
     if (!f) throw new Error(`no instance ${name}`);
-    if (this.group(name)) return;
+    if (this.running(f)) return;
     // The cgroup may be gone (a reboot): create it again with the same limits.
     if (f.cgroup.dirs.some((d) => !existsSync(d))) f.cgroup = createCgroup(name, f.limits);
     this.launch(f);
   }
 
+  /** Stopped means every process of the instance is gone, not only the wrapper: TERM, and KILL after the timeout. */
   async stop(name: string, timeoutS: number): Promise<void> {
     const f = this.read(name);
-    const pgid = this.group(name);
-    if (pgid) {
-      try {
-        process.kill(-pgid, "SIGTERM");
-      } catch {}
-      // Stopped means every process of the group is gone, not only the wrapper.
-      const until = Date.now() + timeoutS * 1000;
-      while (this.group(name) && Date.now() < until) await sleep(50);
-      if (this.group(name)) {
-        try {
-          process.kill(-pgid, "SIGKILL");
-        } catch {}
-      }
+    if (!f) return;
+    if (!this.running(f)) return;
+    this.signal(f, "SIGTERM");
+    const until = Date.now() + timeoutS * 1000;
+    while (this.running(f) && Date.now() < until) await sleep(50);
+    const killUntil = Date.now() + 5000;
+    while (this.running(f) && Date.now() < killUntil) {
+      this.signal(f, "SIGKILL");
+      await sleep(20);
     }
-    // Whatever left the process group but not the cgroup goes too.
-    if (f) for (const p of pidsIn(f.cgroup.dirs)) try { process.kill(p, "SIGKILL"); } catch {}
-    const until = Date.now() + 5000;
-    while (this.group(name) && Date.now() < until) await sleep(20);
   }
 
   async remove(name: string): Promise<void> {
     const f = this.read(name);
-    if (this.group(name) || (f && pidsIn(f.cgroup.dirs).length)) await this.stop(name, 0);
+    if (f && this.running(f)) await this.stop(name, 0);
     if (f) removeCgroup(f.cgroup.dirs);
     rmSync(this.dir(name), { recursive: true, force: true });
   }
@@ -271,7 +261,7 @@ export class ProcessRuntime implements Runtime {
   async status(name: string): Promise<InstanceStatus> {
     const f = this.read(name);
     if (!f) return { exists: false, running: false, exitCode: null, oomKilled: false };
-    const running = this.group(name) !== undefined;
+    const running = this.running(f);
     let exitCode: number | null = null;
     let finishedAt: string | undefined;
     if (!running) {
@@ -324,7 +314,11 @@ export class ProcessRuntime implements Runtime {
   }
 
   async dropRelease(project: string, app: string, release: number): Promise<void> {
-    rmSync(join(this.base, "work", project, app, String(release)), { recursive: true, force: true });
+    // GNU rm, not fs.rmSync: the app (whose user owns this tree and may still run a newer release) could swap a
+    // directory for a link between rmSync's lstat and its readdir; rm works from descriptors and never follows.
+    const dir = join(this.base, "work", project, app, String(release));
+    const r = spawnSync("rm", ["-rf", "--", dir], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`cannot remove ${dir}: ${r.stderr.trim()}`);
     for (const dir of [join(this.base, "work", project, app), join(this.base, "work", project)]) {
       try {
         rmdirSync(dir); // only when empty
@@ -359,8 +353,11 @@ export async function artifactPut(base: string, hash: string): Promise<void> {
     process.stdin.resume();
     return;
   }
+  // Root's alone: releases copy from here, and apps may not read each other's code.
+  mkdirSync(join(base, "artifacts"), { recursive: true, mode: 0o700 });
+  chmodSync(join(base, "artifacts"), 0o700);
   const tmp = join(base, "artifacts", `.tmp-${hash.slice(0, 12)}-${process.pid}`);
-  mkdirSync(tmp, { recursive: true, mode: 0o755 });
+  mkdirSync(tmp, { mode: 0o755 });
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
       const tar = spawn("tar", ["-xzf", "-", "--no-same-owner", "-C", tmp], { stdio: ["inherit", "inherit", "inherit"] });

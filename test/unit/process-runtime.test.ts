@@ -2,18 +2,27 @@
 // temporary state directory (cgroups pointed at a temporary tree: limits are
 // checked end to end in test/e2e/process.test.ts).
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { hashTree } from "../../src/build/artifact.ts";
 import { parseMemory } from "../../src/config/duration.ts";
 import { renderConfig } from "../../src/proxy/config.ts";
 import { routeConflicts } from "../../src/proxy/model.ts";
 import { createCgroup } from "../../src/runtime/cgroup.ts";
 import { execPrefix, ProcessRuntime } from "../../src/runtime/process.ts";
+import { appUserName } from "../../src/runtime/users.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "skiff-unit-"));
+// Instances run as users of their own (skiff-<project>-<app>) that the runtime makes on this machine: the
+// ones these tests made go again.
+const appUsers = () => readFileSync("/etc/passwd", "utf8").split("\n").map((l) => l.split(":")[0]!).filter((n) => n.startsWith("skiff-"));
+const usersBefore = new Set(appUsers());
+after(() => {
+  for (const u of appUsers()) if (!usersBefore.has(u)) spawnSync("userdel", [u]);
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("process runtime", () => {
@@ -29,7 +38,7 @@ describe("process runtime", () => {
   it("plain commands run with exec; shell constructs run as written", () => {
     assert.equal(execPrefix("node server.js"), "exec node server.js");
     assert.equal(execPrefix("python3 -m http.server $PORT"), "exec python3 -m http.server $PORT");
-    for (const c of ["cd app && node x.js", "a; b", "a | b", "FOO=1 node x", "export A=1", "x > log"]) assert.equal(execPrefix(c), c);
+    for (const c of ["cd app && node x.js", "a; b", "a | b", "FOO=1 node x", "export A=1", "x > log", "exit 0", "ulimit -n 1024"]) assert.equal(execPrefix(c), c);
   });
 
   it("an artifact's hash covers content and the executable bit, and skips .git", () => {
@@ -136,4 +145,223 @@ describe("HAProxy config with several http ports", () => {
     assert.match(frontends[1]!, /^frontend public_8080\n  bind :8080\n  use_backend skiff_b_web\n/);
     assert.match(renderConfig({ httpPort: 80, backends: [] }, { statsSocket: "/s", pidFile: "/p" }), /frontend public\n  bind :80\n  default_backend skiff_no_route/);
   });
+});
+
+// ---- what an app can do to root, and to other apps, on its machine ----
+
+const PROJECT = `ut${process.pid % 100000}`;
+const labelsOf = (app: string, release = "1") => ({ "skiff.managed": "1", "skiff.project": PROJECT, "skiff.app": app, "skiff.release": release });
+const fileStat = (p: string) => {
+  const s = lstatSync(p);
+  return { content: s.isFile() ? readFileSync(p, "utf8") : null, mode: (s.mode & 0o7777).toString(8), uid: s.uid, gid: s.gid, link: s.isSymbolicLink() };
+};
+/** Everything under a directory: names, contents, modes and owners, to compare before and after. */
+function snapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      out.push(`${p} ${JSON.stringify(fileStat(p))}`);
+      if (lstatSync(p).isDirectory()) walk(p);
+    }
+  };
+  out.push(`${dir} ${JSON.stringify(fileStat(dir))}`);
+  walk(dir);
+  return out.join("\n");
+}
+/** Runs a shell command as the owner of `path`, there (what the app itself could do). An attacker moves aside what it cannot remove. */
+function asOwnerOf(path: string, cmd: string): { code: number | null; out: string } {
+  const { uid, gid } = statSync(path);
+  const r = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", "sh", "-c", cmd], { cwd: path, encoding: "utf8" });
+  return { code: r.status, out: (r.stdout + r.stderr).trim() };
+}
+async function waitExit(rt: ProcessRuntime, name: string): Promise<void> {
+  for (let i = 0; i < 100 && (await rt.status(name)).running; i++) await sleep(20);
+}
+
+describe("process runtime: root never follows a link the app planted", () => {
+  /** A machine with root's secrets, and one app whose first instance ran (and planted links in its working directory). */
+  async function machine(user: string | undefined) {
+    const base = tmp();
+    chmodSync(base, 0o755); // as /var/lib/skiff: apps may pass through to their own directories
+    process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
+    const victims = join(base, "root-only");
+    mkdirSync(join(victims, "dir", "data"), { recursive: true, mode: 0o700 });
+    writeFileSync(join(victims, "secret"), "root's secret\n", { mode: 0o600 });
+    writeFileSync(join(victims, "dir", "data", "keep"), "keep me\n", { mode: 0o600 });
+    const before = snapshot(victims);
+    const src = join(base, "release-files");
+    mkdirSync(src, { mode: 0o700 });
+    writeFileSync(join(src, "0"), "TOKEN=abc\n", { mode: 0o600 });
+    const rt = new ProcessRuntime(base);
+    const spec = (name: string, files: { path: string }[], volumes: { name: string; path: string }[]) => ({
+      name, image: "none", command: "exit 0", user, containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("a"),
+      files: files.map((f) => ({ path: f.path, hostPath: join(src, "0"), mode: 0o640 })), volumes,
+    });
+    return { base, victims, before, rt, spec, workdir: join(base, "work", PROJECT, "a", "1") };
+  }
+  const users: (string | undefined)[] = [undefined, "nobody"];
+  after(() => {
+    delete process.env.SKIFF_CGROUP_ROOT;
+  });
+
+  for (const user of users) {
+    const who = user ? `user: ${user}` : "the app's own user";
+    it(`a link at a file's path is replaced, not followed (${who})`, async () => {
+      const m = await machine(user);
+      const files = [{ path: "config/app.env" }];
+      await m.rt.start(m.spec("i1", files, []));
+      await waitExit(m.rt, "i1");
+      const planted = asOwnerOf(m.workdir, `mv config .old && mkdir config && ln -s ${m.victims}/secret config/app.env`);
+      assert.equal(planted.code, 0, planted.out);
+      await m.rt.restart("i1");
+      await waitExit(m.rt, "i1");
+      await m.rt.start(m.spec("i2", files, [])); // a second instance, a scale, a rollback or a hook of the same release
+      await waitExit(m.rt, "i2");
+      assert.equal(snapshot(m.victims), m.before, "root's files are unchanged");
+      const placed = fileStat(join(m.workdir, "config/app.env"));
+      assert.deepEqual([placed.link, placed.content, placed.mode, placed.uid], [false, "TOKEN=abc\n", "640", statSync(m.workdir).uid]);
+    });
+
+    it(`a linked parent directory is not written through (${who})`, async () => {
+      const m = await machine(user);
+      const files = [{ path: "config/nested/app.env" }];
+      await m.rt.start(m.spec("i1", files, []));
+      await waitExit(m.rt, "i1");
+      const planted = asOwnerOf(m.workdir, `mv config .old && ln -s ${m.victims} config`);
+      assert.equal(planted.code, 0, planted.out);
+      const second = await m.rt.start(m.spec("i2", files, [])).then(() => "started", (e: Error) => e.message);
+      assert.equal(snapshot(m.victims), m.before, "root's files are unchanged");
+      assert.match(second, /cannot place config\/nested\/app\.env .*Permission denied/);
+    });
+
+    it(`a link at a volume's path or its parent is neither emptied nor written through (${who})`, async () => {
+      const m = await machine(user);
+      const volumes = [{ name: "cache", path: "cache" }, { name: "data", path: "var/data" }];
+      await m.rt.start(m.spec("i1", [], volumes));
+      await waitExit(m.rt, "i1");
+      const planted = asOwnerOf(m.workdir, `rm -f cache && ln -s ${m.victims}/dir cache && mv var .old-var && ln -s ${m.victims}/dir var`);
+      assert.equal(planted.code, 0, planted.out);
+      const second = await m.rt.start(m.spec("i2", [], volumes)).then(() => "started", (e: Error) => e.message);
+      assert.equal(snapshot(m.victims), m.before, "root's files are unchanged");
+      assert.match(second, /cannot link volume data at var\/data .*Permission denied/);
+      // Only the parent was the problem: with it gone, the volume link at "cache" is put back.
+      asOwnerOf(m.workdir, "rm -f var");
+      await m.rt.start(m.spec("i3", [], volumes));
+      assert.equal(readlinkSync(join(m.workdir, "cache")), join(m.base, "volumes", PROJECT, "a", "cache"));
+      assert.equal(snapshot(m.victims), m.before, "root's files are unchanged");
+    });
+  }
+});
+
+describe("process runtime: each app runs as its own user", () => {
+  after(() => {
+    delete process.env.SKIFF_CGROUP_ROOT;
+  });
+
+  it("the default user is made per app; apps cannot read each other's environment or write each other's directories", async () => {
+    const base = tmp();
+    chmodSync(base, 0o755); // as /var/lib/skiff
+    process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
+    const rt = new ProcessRuntime(base);
+    const start = (app: string, secret: string) =>
+      rt.start({ name: app, image: "none", command: 'id -un > "$HOME/whoami"; exec sleep 30', containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: { SECRET: secret }, labels: labelsOf(app), files: [] });
+    await start("a", "secret-of-a");
+    await start("b", "secret-of-b");
+    try {
+      const wa = join(base, "work", PROJECT, "a", "1");
+      const wb = join(base, "work", PROJECT, "b", "1");
+      const said = (w: string) => (existsSync(join(w, "whoami")) ? readFileSync(join(w, "whoami"), "utf8") : "");
+      for (let i = 0; i < 100 && !(said(wa).endsWith("\n") && said(wb).endsWith("\n")); i++) await sleep(20);
+      assert.equal(readFileSync(join(wa, "whoami"), "utf8").trim(), `skiff-${PROJECT}-a`);
+      assert.equal(readFileSync(join(wb, "whoami"), "utf8").trim(), `skiff-${PROJECT}-b`);
+      assert.notEqual(statSync(wa).uid, statSync(wb).uid);
+      assert.notEqual(statSync(wa).uid, 0);
+      // b's app process (the wrapper's child) and its environment
+      const wrapperB = Number(readFileSync(join(base, "instances", "b", "pid"), "utf8").split(" ")[0]);
+      const appB = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).find((d) => {
+        try {
+          return readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ")[1] === String(wrapperB);
+        } catch {
+          return false;
+        }
+      });
+      assert.ok(appB, "b's app process");
+      assert.match(asOwnerOf(wb, `tr '\\0' '\\n' < /proc/${appB}/environ`).out, /SECRET=secret-of-b/, "b reads its own environment");
+      const peek = asOwnerOf(wa, `tr '\\0' '\\n' < /proc/${appB}/environ`);
+      assert.notEqual(peek.code, 0, "a cannot read b's environment");
+      assert.doesNotMatch(peek.out, /secret-of-b/);
+      assert.notEqual(asOwnerOf(wa, `touch ${wb}/pwned`).code, 0, "a cannot write b's working directory");
+      assert.notEqual(asOwnerOf(wa, `ls ${wb}`).code, 0, "nor list it");
+      // What root keeps about an instance (its env, its log) stays root's.
+      assert.equal(fileStat(join(base, "instances", "b")).mode, "700");
+      assert.equal(fileStat(join(base, "instances", "b", "instance.json")).mode, "600");
+    } finally {
+      await rt.stop("a", 1);
+      await rt.stop("b", 1);
+    }
+  });
+
+  it("user: in skiff.yml wins (root included); long names get a short hash within 32 characters", async () => {
+    const base = tmp();
+    chmodSync(base, 0o755);
+    process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
+    const rt = new ProcessRuntime(base);
+    for (const user of ["nobody", "root"]) {
+      await rt.start({ name: user, image: "none", command: 'id -un > "$HOME/whoami"', user, containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf(user), files: [] });
+      await waitExit(rt, user);
+      assert.equal(readFileSync(join(base, "work", PROJECT, user, "1", "whoami"), "utf8").trim(), user);
+    }
+    const long = appUserName("a-rather-long-project-name", "and-a-long-app-name");
+    assert.ok(long.length <= 32 && /^skiff-[a-z0-9-]+$/.test(long), long);
+    assert.notEqual(long, appUserName("a-rather-long-project-name", "and-a-long-app-namf"));
+    assert.equal(appUserName("shop", "web"), "skiff-shop-web");
+  });
+});
+
+/** Live (not zombie) processes of a process group. */
+function groupMembers(pgid: number): number[] {
+  return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).flatMap((d) => {
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return Number(f[2]) === pgid && f[0] !== "Z" ? [Number(d)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe("process runtime: a reused pid is not the instance", () => {
+  // The kernel gives a finished wrapper's pid to another process, which leads a group of its own: while the
+  // leader lives, and after it left its group behind.
+  for (const [what, script] of [["leads", "sleep 30 & wait"], ["led", "sleep 30 & exit 0"]] as const) {
+    it(`status and stop leave alone a process group that ${what} by a process with the instance's old pid`, async () => {
+      const base = tmp();
+      process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
+      const rt = new ProcessRuntime(base);
+      const stranger = spawn("sh", ["-c", script], { detached: true, stdio: "ignore" });
+      const pgid = stranger.pid!;
+      try {
+        await rt.start({ name: "gone", image: "none", command: "exit 0", user: "root", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("r"), files: [] });
+        await waitExit(rt, "gone");
+        await sleep(100);
+        const members = groupMembers(pgid);
+        assert.ok(members.length >= 1, "the stranger's group runs");
+        const pidFile = join(base, "instances", "gone", "pid");
+        const [, start] = readFileSync(pidFile, "utf8").trim().split(" ");
+        writeFileSync(pidFile, `${pgid} ${start}\n`);
+        const s = await rt.status("gone");
+        assert.deepEqual([s.running, s.exitCode], [false, 0]);
+        await rt.stop("gone", 1);
+        await rt.remove("gone");
+        await sleep(100);
+        assert.deepEqual(groupMembers(pgid), members, "the stranger's group still runs");
+      } finally {
+        try {
+          process.kill(-pgid, "SIGKILL");
+        } catch {}
+        delete process.env.SKIFF_CGROUP_ROOT;
+      }
+    });
+  }
 });

@@ -1,0 +1,70 @@
+// A process release's working directory: a copy of its artifact owned by the
+// app's user (made once per release), its files, and links to its volumes.
+//
+//   <state>/work/<project>/<app>/<release>/   the app's (0750): it writes here, so root only acts in it as the app
+//   <state>/volumes/<project>/<app>/<name>/   the app's (0750), kept across releases; parents are root's
+import { spawnSync } from "node:child_process";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { linkVolume, placeFile } from "./safe-fs.ts";
+import type { StartSpec } from "./types.ts";
+import type { AppUser } from "./users.ts";
+
+const names = (s: StartSpec) => [s.labels["skiff.project"] ?? "_", s.labels["skiff.app"] ?? "_"];
+
+function sh(argv: string[], what: string): void {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${what}: ${r.error?.message ?? r.stderr.trim()}`);
+}
+
+/** The release's working directory, made once: copied and given to the user in a root-only staging directory, so the app cannot reach it (and race the chown) until it is complete. */
+export function releaseWorkdir(base: string, s: StartSpec, artifactDir: string | undefined, user: AppUser | undefined): string {
+  const dir = join(base, "work", ...names(s), s.labels["skiff.release"] ?? "0");
+  try {
+    lstatSync(dir);
+    return dir;
+  } catch {}
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o755 }); // root's; apps pass through to their own release
+  const stage = mkdtempSync(join(dirname(dir), ".stage-")); // 0700
+  try {
+    const tmp = join(stage, "w");
+    if (artifactDir) sh(["cp", "-a", "--", artifactDir, tmp], `cannot copy artifact ${artifactDir}`);
+    else mkdirSync(tmp);
+    if (user) {
+      sh(["chown", "-R", "-P", `${user.uid}:${user.gid}`, "--", tmp], `cannot give the working directory to ${user.name}`);
+      chmodSync(tmp, 0o750); // other apps' users may not read it
+    }
+    renameSync(tmp, dir);
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** Files are copied into the working directory and volumes linked there, as the app's user; volume directories are made by root in root's tree. */
+export function placeFilesAndVolumes(base: string, s: StartSpec, workdir: string, user: AppUser | undefined): void {
+  for (const f of s.files ?? []) placeFile(user, workdir, f.path, readFileSync(f.hostPath), f.mode);
+  for (const v of s.volumes ?? []) {
+    const dir = join(base, "volumes", ...names(s), v.name);
+    volumeDir(dir, user);
+    linkVolume(user, workdir, v.name, v.path, dir);
+  }
+}
+
+function volumeDir(dir: string, user: AppUser | undefined): void {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o755 }); // parents stay traversable for the app's user
+    mkdirSync(dir, { mode: 0o750 });
+    st = lstatSync(dir);
+  }
+  if (!st.isDirectory()) throw new Error(`volume ${dir} is not a directory`);
+  if (!user || st.uid === user.uid) return;
+  // A new owner (a volume made for another user, as before apps had users of their own): only what the old owner
+  // owned changes hands. chown -R -P never follows a link and works from directory descriptors, so the old
+  // owner's processes cannot steer it elsewhere.
+  sh(["chown", "-R", "-P", `--from=${st.uid}`, `${user.uid}:${user.gid}`, "--", dir], `cannot give volume ${dir} to ${user.name}`);
+  chmodSync(dir, 0o750);
+}
