@@ -9,7 +9,7 @@ import type { MachineSpec } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { runProcess } from "../transport/process.ts";
 import { relevantStderr } from "../transport/remote-error.ts";
-import { sshOptions } from "../transport/ssh-args.ts";
+import { trustScanArgv } from "../transport/ssh-args.ts";
 import { knownHostsFile, sshContext } from "../transport/connect.ts";
 import { selectMachines, type Ctx } from "./context.ts";
 
@@ -25,10 +25,8 @@ async function scan(m: MachineSpec, ctx: Ctx): Promise<Seen> {
   const dir = mkdtempSync(join(tmpdir(), "skiff-trust-"));
   const file = join(dir, "known_hosts");
   try {
-    const opts = sshOptions(m, sshContext(ctx.project), { knownHosts: file, strict: "accept-new", share: false });
     // Authentication may fail (a key not yet authorized): the host key is recorded before that.
-    // Plain (unhashed) entries: the file is committed and reviewed by people.
-    const res = await runProcess("ssh", ["-o", "HashKnownHosts=no", ...opts, m.host, "--", "true"], { timeoutMs: 30_000 });
+    const res = await runProcess("ssh", trustScanArgv(m, sshContext(ctx.project), file), { timeoutMs: 30_000 });
     const lines = existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l.trim()) : [];
     if (!lines.length) throw new UserError(`${m.name}: could not read a host key from ${m.host}${m.port ? `:${m.port}` : ""}\n${relevantStderr(res.stderr).map((l) => `  │ ${l}`).join("\n")}`, { hint: "check host and port, and that sshd runs" });
     const fp = await runProcess("ssh-keygen", ["-l", "-f", file]);

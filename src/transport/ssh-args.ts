@@ -4,6 +4,8 @@
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MachineSpec } from "../config/model.ts";
+import { UserError } from "../errors.ts";
+import { sshOptionProblem } from "./ssh-options.ts";
 
 export interface SshContext {
   /** The project's known_hosts file (`<project>/.skiff/known_hosts`). */
@@ -22,11 +24,44 @@ export function defaultSocketDir(): string {
 
 const cfgQuote = (p: string) => `"${p.replace(/"/g, '\\"')}"`;
 
+// What ssh would read as something other than the value it is: a leading '-'
+// (an option), control characters (a new line in ProxyJump's generated
+// command), spaces in a host (a second argument to the jump host's ssh). Host names and jump hosts also keep
+// to the characters a host, user, port or ssh:// URI uses, so none of the
+// shell metacharacters ssh's own %-expansions are known to pass on reach it.
+const HOST = /^[A-Za-z0-9_.:@%[\]+~-]+$/;
+const JUMP = /^[A-Za-z0-9_.:@%[\]+~,/-]+$/;
+
+function _fieldProblem(value: string, chars?: RegExp): string | undefined {
+  if (value.startsWith("-")) return `starts with "-", so ssh would read it as an option`;
+  if (/[\x00-\x1f\x7f]/.test(value)) return "contains a newline or control character";
+  // A key file's path may hold spaces: it is one argument after -i.
+  if (chars && !chars.test(value)) return "contains a space or a character no host name has";
+  return undefined;
+}
+
+/**
+ * The config is validated before it gets here; this is the second line of
+ * defence, because a value ssh misreads can run a command (issue 9).
+ */
+export function checkSshMachine(m: MachineSpec): void {
+  const fields: [string, string | undefined, RegExp | undefined][] = [["host", m.host, HOST], ["user", m.user, HOST], ["ssh.proxy_jump", m.proxyJump, JUMP], ["ssh.identity_file", m.identityFile, undefined]];
+  for (const [field, value, chars] of fields) {
+    const problem = value === undefined ? undefined : _fieldProblem(value, chars);
+    if (problem) throw new UserError(`${m.name}: ${field} ${JSON.stringify(value)} ${problem}`, { exitCode: 2, hint: `fix machines.${m.name}.${field} in skiff.yml` });
+  }
+  for (const [k, v] of Object.entries(m.sshOptions)) {
+    const problem = sshOptionProblem(k, v);
+    if (problem) throw new UserError(`${m.name}: ${problem}`, { exitCode: 2, hint: `fix machines.${m.name}.ssh.options in skiff.yml` });
+  }
+}
+
 /** ssh options as argv, without the destination. */
 export function sshOptions(m: MachineSpec, ctx: SshContext, overrides: { knownHosts?: string; strict?: "yes" | "accept-new"; share?: boolean } = {}): string[] {
+  checkSshMachine(m);
   const known = overrides.knownHosts ? cfgQuote(overrides.knownHosts) : `${cfgQuote(ctx.knownHosts)} ${cfgQuote(join(homedir(), ".ssh", "known_hosts"))}`;
   // ssh keeps the first value it sees for an option: the user's own options go
-  // first so they win over our defaults; the rules reject the ones we must own.
+  // first so they win over our defaults; only allowed ones get here (ssh-options.ts).
   const args: string[] = Object.entries(m.sshOptions).flatMap(([k, v]) => ["-o", `${k}=${v}`]);
   args.push(
     "-o", "BatchMode=yes",
@@ -44,4 +79,17 @@ export function sshOptions(m: MachineSpec, ctx: SshContext, overrides: { knownHo
   if (m.identityFile) args.push("-i", m.identityFile.replace(/^~(?=\/)/, homedir()), "-o", "IdentitiesOnly=yes");
   if (m.proxyJump) args.push("-J", m.proxyJump);
   return args;
+}
+
+/**
+ * The destination, after `--`: ssh then reads neither it nor the remote
+ * command after it as options, whatever they hold.
+ */
+export function sshDestination(m: MachineSpec): string[] {
+  return ["--", m.host];
+}
+
+/** `machines trust`: one connection that records the host key in `file` (accept-new), unhashed (the file is committed and reviewed by people). */
+export function trustScanArgv(m: MachineSpec, ctx: SshContext, file: string): string[] {
+  return ["-o", "HashKnownHosts=no", ...sshOptions(m, ctx, { knownHosts: file, strict: "accept-new", share: false }), ...sshDestination(m), "true"];
 }

@@ -1,20 +1,26 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
 import type { MachineSpec } from "../config/model.ts";
 import { runProcess } from "./process.ts";
 import { commandLine } from "./quote.ts";
 import { RemoteError, relevantStderr, sshHint } from "./remote-error.ts";
-import { sshOptions, type SshContext } from "./ssh-args.ts";
+import { ensureSocketDir } from "./socket-dir.ts";
+import { sshDestination, sshOptions, type SshContext } from "./ssh-args.ts";
 import type { RunOptions, RunResult, Transport } from "./types.ts";
 
 /** Runs commands on a machine through the system ssh binary. */
 export class SshTransport implements Transport {
   readonly viaSsh = true;
+  private socketDirChecked = false;
   constructor(
     readonly machine: MachineSpec,
     private readonly ctx: SshContext,
-  ) {
-    mkdirSync(ctx.socketDir, { recursive: true, mode: 0o700 });
+  ) {}
+
+  /** Checked before the first ssh that uses the ControlPath, not when the transport is made. */
+  private ssh(args: string[]): string[] {
+    if (!this.socketDirChecked) ensureSocketDir(this.ctx.socketDir);
+    this.socketDirChecked = true;
+    return args;
   }
 
   private elevate(argv: readonly string[]): readonly string[] {
@@ -23,11 +29,11 @@ export class SshTransport implements Transport {
 
   /** ssh argv for a remote command line. */
   sshArgv(remote: readonly string[]): string[] {
-    return [...sshOptions(this.machine, this.ctx), this.machine.host, "--", commandLine(this.elevate(remote))];
+    return [...sshOptions(this.machine, this.ctx), ...sshDestination(this.machine), commandLine(this.elevate(remote))];
   }
 
   async run(argv: readonly string[], opts: RunOptions): Promise<RunResult> {
-    const res = await runProcess("ssh", this.sshArgv(argv), { stdin: opts.stdin, timeoutMs: opts.timeoutMs });
+    const res = await runProcess("ssh", this.ssh(this.sshArgv(argv)), { stdin: opts.stdin, timeoutMs: opts.timeoutMs });
     if (res.code !== 0 && !opts.allowFailure) throw this.failure(opts.step, argv, res);
     return res;
   }
@@ -38,7 +44,7 @@ export class SshTransport implements Transport {
   }
 
   spawn(argv: readonly string[]): ChildProcess {
-    return spawn("ssh", this.sshArgv(argv), { stdio: ["pipe", "pipe", "pipe"] });
+    return spawn("ssh", this.ssh(this.sshArgv(argv)), { stdio: ["pipe", "pipe", "pipe"] });
   }
 
   failure(step: string, argv: readonly string[], res: RunResult): RemoteError {
@@ -47,6 +53,6 @@ export class SshTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    await runProcess("ssh", [...sshOptions(this.machine, this.ctx), "-O", "exit", this.machine.host], { timeoutMs: 5000 });
+    await runProcess("ssh", this.ssh([...sshOptions(this.machine, this.ctx), "-O", "exit", ...sshDestination(this.machine)]), { timeoutMs: 5000 });
   }
 }

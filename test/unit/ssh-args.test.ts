@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { MachineSpec } from "../../src/config/model.ts";
-import { sshOptions } from "../../src/transport/ssh-args.ts";
+import { UserError } from "../../src/errors.ts";
+import { sshOptions, trustScanArgv } from "../../src/transport/ssh-args.ts";
+import { sshOptionProblem } from "../../src/transport/ssh-options.ts";
 import { SshTransport } from "../../src/transport/ssh.ts";
 import { relevantStderr, sshHint } from "../../src/transport/remote-error.ts";
 
@@ -21,7 +23,7 @@ describe("ssh arguments", () => {
   it("a non-root user runs commands through sudo -n, quoted once", () => {
     const t = new SshTransport(m, ctx);
     const argv = t.sshArgv(["printf", "%s", "$(id)"]);
-    assert.deepEqual(argv.slice(-3), ["10.0.0.1", "--", "sudo -n -- printf %s '$(id)'"]);
+    assert.deepEqual(argv.slice(-3), ["--", "10.0.0.1", "sudo -n -- printf %s '$(id)'"]);
   });
 
   it("explains well-known ssh failures", () => {
@@ -30,5 +32,43 @@ describe("ssh arguments", () => {
     assert.match(sshHint("m1", "root@x: Permission denied (publickey).")!, /authentication failed/);
     assert.equal(sshHint("m1", "something else"), undefined);
     assert.deepEqual(relevantStderr("Warning: Permanently added 'x'\n@@@@@@\nreal error\n\n"), ["real error"]);
+  });
+
+  // The issue's reproduction: `host:` that ssh would read as an option.
+  const HOSTILE = "-oProxyCommand=sh -c 'id > /tmp/x'";
+  const rejects = (f: () => unknown, re: RegExp) => assert.throws(f, (e: unknown) => e instanceof UserError && re.test(e.message) && e.exitCode === 2);
+
+  it("a host, proxy_jump or identity_file that starts with '-' never reaches ssh", () => {
+    const hostile = { ...m, host: HOSTILE };
+    rejects(() => sshOptions(hostile, ctx), /web1: host .* starts with "-"/);
+    rejects(() => new SshTransport(hostile, ctx).sshArgv(["true"]), /host/);
+    rejects(() => trustScanArgv(hostile, ctx, "/tmp/kh"), /host/);
+    rejects(() => sshOptions({ ...m, proxyJump: "-oProxyCommand=touch /tmp/x" }, ctx), /proxy_jump/);
+    rejects(() => sshOptions({ ...m, identityFile: "-oProxyCommand=touch /tmp/x" }, ctx), /identity_file/);
+    rejects(() => sshOptions({ ...m, user: "-oProxyCommand=x" }, ctx), /user/);
+    rejects(() => sshOptions({ ...m, host: "a.example\n-oProxyCommand=x" }, ctx), /host/);
+    rejects(() => sshOptions({ ...m, host: "a.example b.example" }, ctx), /host/);
+  });
+
+  it("the destination always follows `--`, so nothing after it is read as an option", () => {
+    const t = new SshTransport(m, ctx);
+    const run = t.sshArgv(["true"]);
+    assert.equal(run[run.indexOf("10.0.0.1") - 1], "--");
+    const scan = trustScanArgv(m, ctx, "/tmp/kh");
+    assert.deepEqual(scan.slice(-3), ["--", "10.0.0.1", "true"]);
+    assert.ok(scan.includes("StrictHostKeyChecking=accept-new") && scan.includes('UserKnownHostsFile="/tmp/kh"'));
+  });
+
+  it("ssh.options is an allow-list: options that run commands or weaken host keys are refused at the transport too", () => {
+    for (const k of ["KnownHostsCommand", "LocalCommand", "PermitLocalCommand", "ProxyCommand", "PKCS11Provider", "SecurityKeyProvider", "HostKeyAlias", "StrictHostKeyChecking", "userknownhostsfile", "ControlPath", "BatchMode", "ForwardAgent", "SendEnv", "SetEnv", "Include", "VerifyHostKeyDNS", "NoHostAuthenticationForLocalhost", "XAuthLocation", "RemoteCommand", "Match"]) {
+      assert.ok(sshOptionProblem(k, "x"), k);
+      rejects(() => sshOptions({ ...m, sshOptions: { [k]: "x" } }, ctx), new RegExp(`web1: ssh option ${k}`));
+    }
+    for (const [k, v] of [["ConnectTimeout", "5"], ["serveraliveinterval", "10"], ["Ciphers", "-chacha20-poly1305@openssh.com"], ["IPQoS", "lowdelay throughput"]]) {
+      assert.equal(sshOptionProblem(k!, v!), undefined, k);
+      assert.ok(sshOptions({ ...m, sshOptions: { [k!]: v! } }, ctx).includes(`${k}=${v}`));
+    }
+    for (const v of ["-x", "a\nProxyCommand=x", "a\rb", '"q"', "a\\b", " padded"]) assert.ok(sshOptionProblem("LogLevel", v), JSON.stringify(v));
+    rejects(() => sshOptions({ ...m, sshOptions: { LogLevel: "ERROR\nProxyCommand=x" } }, ctx), /LogLevel/);
   });
 });
