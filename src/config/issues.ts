@@ -14,7 +14,7 @@ export function schemaAt(schema: AnySchema, path: Path): AnySchema | undefined {
   for (const seg of path) {
     if (!s) return undefined;
     const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
-    if (def.type === "object") s = (def.shape as Record<string, AnySchema>)[String(seg)];
+    if (def.type === "object") s = Object.hasOwn(def.shape as object, String(seg)) ? (def.shape as Record<string, AnySchema>)[String(seg)] : undefined;
     else if (def.type === "record") s = def.valueType as AnySchema;
     else if (def.type === "array") s = def.element as AnySchema;
     else return undefined;
@@ -50,7 +50,7 @@ function describe(value: unknown): string {
 function get(data: unknown, path: Path): unknown {
   let cur = data;
   for (const seg of path) {
-    if (cur === null || typeof cur !== "object") return undefined;
+    if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, seg)) return undefined;
     cur = (cur as Record<string | number, unknown>)[seg];
   }
   return cur;
@@ -109,6 +109,11 @@ export function toDiagnostics(issues: readonly Issue[], data: unknown, schema: A
         break;
       case "too_big":
         out.push({ ...where(map.value(path)), message: `${label}: must be ${issue.inclusive === false ? "less than" : "at most"} ${String(issue.maximum)}` });
+        break;
+      case "custom":
+        // A problem with a map's key (an ssh option's name) points at the key.
+        if ((issue.params as { atKey?: boolean } | undefined)?.atKey && path.length) out.push({ ...where(map.key(path.slice(0, -1), String(path[path.length - 1]))), message: issue.message });
+        else out.push({ ...where(map.value(path)), message: `${label}: ${issue.message}` });
         break;
       default:
         out.push({ ...where(map.value(path)), message: `${label}: ${issue.message}` });

@@ -15,7 +15,8 @@ export function applyEnvironment(base: ConfigInput, name: string | undefined): R
   const { environments, ...rest } = base;
   const config: ConfigInput = structuredClone(rest);
   if (!name) return { config, origins };
-  const env = environments?.[name] as EnvironmentInput;
+  if (!environments || !Object.hasOwn(environments, name)) throw new Error(`environment ${name} is not defined`); // checked by the caller
+  const env = environments[name] as EnvironmentInput;
   const from = ["environments", name];
 
   if (env.machines) {
@@ -27,7 +28,8 @@ export function applyEnvironment(base: ConfigInput, name: string | undefined): R
     for (const k of Object.keys(env.env)) origins.set(`env.${k}`, [...from, "env", k]);
   }
   for (const [app, over] of Object.entries(env.apps ?? {})) {
-    const target = config.apps?.[app];
+    // Own keys only: an overlay for "constructor" must not write into Object.prototype.constructor.
+    const target = config.apps && Object.hasOwn(config.apps, app) ? config.apps[app] : undefined;
     if (!target) continue; // reported by the rules against the overlay itself
     for (const [key, value] of Object.entries(over)) {
       if (value === undefined) continue;

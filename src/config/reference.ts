@@ -32,7 +32,7 @@ export function configReference(schema: S): string {
     "",
     "Editors complete keys when the file starts with `# yaml-language-server: $schema=.skiff/skiff.schema.json` (`skiff init` writes both). The JSON Schema is also in `schema/skiff.schema.json`.",
     "",
-    "Durations are written as `500ms`, `2s`, `1m`, `1h`, or a number of seconds. Names (project, machines, apps, environments, labels) are lowercase letters, digits and `-`.",
+    "Durations are written as `500ms`, `2s`, `1m`, `1h`, or a number of seconds; sizes as `256M`, `1.5G`, `512Mi`, or a number of bytes. Every duration, size and count has bounds, given with its field. Names (project, machines, apps, environments, labels) are lowercase letters, digits and `-`. No string may contain a NUL character, and no key may be `__proto__`.",
     "",
   ];
   const visit = (s: S, path: string) => {

@@ -17,8 +17,8 @@ export interface Problem {
 
 type Rule = (c: ConfigInput) => Problem[];
 
-/** ssh settings skiff owns: weakening them would disable host key checks or connection sharing. */
-export const RESERVED_SSH_OPTIONS = ["stricthostkeychecking", "batchmode", "userknownhostsfile", "globalknownhostsfile", "controlmaster", "controlpath", "controlpersist", "proxycommand"];
+// Names from the file are looked up with Object.hasOwn: `machines: [constructor]` must not find Object's.
+const has = (o: object | undefined, name: string) => o !== undefined && Object.hasOwn(o, name);
 
 const appHasOneSource: Rule = (c) =>
   Object.entries(c.apps ?? {}).flatMap(([name, app]): Problem[] => {
@@ -36,18 +36,11 @@ const atMostOneLocal: Rule = (c) => {
   return local.slice(1).map(([name]) => ({ path: ["machines", name, "host"], message: `machine "${name}" is a second "local" machine; only one machine can be this one` }));
 };
 
-const sshOptionsNotReserved: Rule = (c) =>
-  Object.entries(c.machines ?? {}).flatMap(([name, m]) =>
-    Object.keys(m.ssh?.options ?? {})
-      .filter((k) => RESERVED_SSH_OPTIONS.includes(k.toLowerCase()))
-      .map((k) => ({ path: ["machines", name, "ssh", "options"], key: k, message: `ssh option ${k} is managed by skiff and cannot be set here`, hint: "host keys are always verified; use `skiff machines trust` to record a new machine's key" })),
-  );
-
 /** Written against the document: an overlay for an app that does not exist is a typo. */
 export const overlayAppsExist = (doc: ConfigInput): Problem[] =>
   Object.entries(doc.environments ?? {}).flatMap(([env, overlay]) =>
     Object.keys(overlay.apps ?? {})
-      .filter((app) => !doc.apps?.[app])
+      .filter((app) => !has(doc.apps, app))
       .map((app) => {
         const guess = suggest(app, Object.keys(doc.apps ?? {}));
         return { path: ["environments", env, "apps"], key: app, written: true, message: `environment "${env}" overrides app "${app}", which is not defined under apps`, hint: guess ? `did you mean "${guess}"?` : undefined };
@@ -72,11 +65,11 @@ const instancePaths: Rule = (c) =>
 const appMachinesExist: Rule = (c) =>
   Object.entries(c.apps ?? {}).flatMap(([name, app]) =>
     (app.machines ?? [])
-      .filter((m) => !c.machines?.[m])
+      .filter((m) => !has(c.machines, m))
       .map((m) => {
         const guess = suggest(m, Object.keys(c.machines ?? {}));
         return { path: ["apps", name, "machines"], message: `app "${name}" names machine "${m}", which is not defined under machines`, hint: guess ? `did you mean "${guess}"?` : undefined };
       }),
   );
 
-export const RULES: Rule[] = [hasMachines, atMostOneLocal, sshOptionsNotReserved, appHasOneSource, instancePaths, appMachinesExist];
+export const RULES: Rule[] = [hasMachines, atMostOneLocal, appHasOneSource, instancePaths, appMachinesExist];

@@ -2,7 +2,12 @@
 // the validation, schema/skiff.schema.json and docs/config.md. Defaults and
 // duration parsing live in normalize.ts, so the JSON Schema describes what a
 // person types, not what skiff computes.
+import { isIP } from "node:net";
 import { z } from "zod";
+import { parseDuration, parseMemory } from "./duration.ts";
+import { hasControl, isCheckPath, isRouteHost, isRoutePath, isSshHost, proxyJumpProblem, SSH_USER } from "./formats.ts";
+import { recipientProblem } from "./recipient.ts";
+import { sshOptionProblem } from "../transport/ssh-options.ts";
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const nameMsg = "must be lowercase letters, digits and '-', starting with a letter (at most 63 characters)";
@@ -10,17 +15,45 @@ const nameMsg = "must be lowercase letters, digits and '-', starting with a lett
 /** A name used in container names, HAProxy backends and DNS labels. */
 export const Name = z.string().regex(NAME, nameMsg);
 
-/** "500ms", "2s", "1m", "1h", or a number of seconds. */
-export const Duration = z
-  .union([
-    z.number().positive(),
-    z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, 'must be a duration such as "500ms", "2s", "1m" or "1h"'),
-  ])
-  .meta({ description: 'A duration: "500ms", "2s", "1m", "1h", or a number of seconds.' });
+const MS = { s: 1000, m: 60_000, h: 3_600_000 };
+const showMs = (ms: number) => (ms % MS.h === 0 ? `${ms / MS.h}h` : ms % MS.m === 0 ? `${ms / MS.m}m` : ms % MS.s === 0 ? `${ms / MS.s}s` : `${ms}ms`);
+
+/** "500ms", "2s", "1m", "1h", or a number of seconds — within bounds: a 0 would mean "no timeout" to Node
+ *  and an absurd one overflows setTimeout (2^31-1 ms, 24.8 days), so every duration has both. */
+function duration(minMs: number, maxMs: number, description: string) {
+  const range = `${showMs(minMs)}–${showMs(maxMs)}`;
+  return z
+    .union([
+      z.number().min(minMs / 1000, `must be at least ${showMs(minMs)} (a number is seconds)`).max(maxMs / 1000, `must be at most ${showMs(maxMs)} (a number is seconds)`),
+      z.string().regex(/^\d+(\.\d+)?(ms|s|m|h)$/, 'must be a duration such as "500ms", "2s", "1m" or "1h"'),
+    ])
+    .refine((v) => inRange(v, parseDuration, minMs, maxMs), `must be between ${showMs(minMs)} and ${showMs(maxMs)}`)
+    .optional()
+    .meta({ description: `${description} Between ${range.replace("–", " and ")}.` });
+}
+
+/** For a string the union took: its parsed value is in range (the number side checks its own bounds; a string
+ *  that is not a duration or size at all is reported by the regex — zod runs refinements after a failed union too). */
+function inRange(v: unknown, parse: (s: string) => number, min: number, max: number): boolean {
+  if (typeof v !== "string") return true;
+  try {
+    const n = parse(v);
+    return n >= min && n <= max;
+  } catch {
+    return true;
+  }
+}
+
+/** Docker refuses less than 6 MiB; 0 would mean "no limit" to Docker and `memory.max`. */
+const MEMORY_MIN = 6 * 2 ** 20;
+const MEMORY_MAX = 2 ** 50;
 
 const Port = z.number().int().min(1).max(65535);
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a valid environment variable name");
+
+/** A string with no control characters (newline, tab, NUL…). */
+const Line = (what: string) => z.string().refine((v) => !hasControl(v), `${what} must not contain newlines or control characters`);
 
 export const Env = z
   .record(EnvName, z.union([z.string(), z.number(), z.boolean()]))
@@ -28,23 +61,49 @@ export const Env = z
 
 export const SshOptions = z
   .strictObject({
-    identity_file: z.string().optional().meta({ description: "Private key to use (`ssh -i`). Default: your ssh-agent and ~/.ssh/config." }),
-    proxy_jump: z.string().optional().meta({ description: "Jump host (`ssh -J`), e.g. `bastion.example.com`." }),
+    identity_file: Line("the path")
+      .min(1)
+      .max(4096)
+      .refine((v) => !v.startsWith("-"), 'must not start with "-"')
+      .optional()
+      .meta({ description: "Private key to use (`ssh -i`). Default: your ssh-agent and ~/.ssh/config. Not starting with `-`." }),
+    proxy_jump: z
+      .string()
+      .max(1024)
+      .superRefine((v, ctx) => {
+        const problem = proxyJumpProblem(v);
+        if (problem) ctx.addIssue({ code: "custom", message: `must be [user@]host[:port] hops separated by commas: ${problem}` });
+      })
+      .optional()
+      .meta({ description: "Jump host (`ssh -J`): `[user@]host[:port]`, several separated by commas (an IPv6 address in brackets), e.g. `bastion.example.com`." }),
     options: z
       .record(z.string().regex(/^[A-Za-z]+$/, "must be an ssh_config keyword such as ConnectTimeout"), z.union([z.string(), z.number()]))
+      .superRefine((opts, ctx) => {
+        for (const [k, v] of Object.entries(opts)) {
+          const problem = sshOptionProblem(k, v);
+          if (problem) ctx.addIssue({ code: "custom", path: [k], message: problem, params: { atKey: true } });
+        }
+      })
       .optional()
-      .meta({ description: "Extra `ssh -o Key=Value` options. StrictHostKeyChecking and BatchMode cannot be weakened here." }),
+      .meta({ description: "Extra `ssh -o Key=Value` options, from an allow-list (timeouts, keep-alives, algorithms, which of your keys are offered, LogLevel); anything that runs a program, changes host-key checking or forwards is refused. Personal settings belong in ~/.ssh/config." }),
   })
   .meta({ description: "How to reach the machine over SSH. Your ~/.ssh/config applies too." });
 
 export const Machine = z
   .strictObject({
-    host: z.string().min(1).meta({ description: "Address or ssh_config host name; `local` runs on this machine without SSH." }),
+    host: z
+      .string()
+      .refine((v) => isSshHost(v), 'must be an IP address, a host name or ~/.ssh/config alias (letters, digits, "_", ".", "-"; not starting with "-"), or `local`')
+      .meta({ description: "IP address, host name or ~/.ssh/config alias (letters, digits, `_ . -`, not starting with `-`); `local` runs on this machine without SSH." }),
     port: Port.optional().meta({ description: "SSH port. Default: 22 (or what ~/.ssh/config says)." }),
-    user: z.string().min(1).optional().meta({ description: "SSH user: root, or a user with passwordless sudo. Default: root." }),
+    user: z.string().regex(SSH_USER, 'must be a user name (letters, digits, "_", ".", "-", not starting with "-"; at most 64 characters)').optional().meta({ description: "SSH user: root, or a user with passwordless sudo. Default: root." }),
     ssh: SshOptions.optional(),
     labels: z.array(Name).optional().meta({ description: "Labels used for placement (e.g. `web`, `db`)." }),
-    private_address: z.string().optional().meta({ description: "Address on the private network between machines. Instances bind here (or to loopback)." }),
+    private_address: z
+      .string()
+      .refine((v) => isIP(v) !== 0, "must be an IPv4 or IPv6 address (no port, no host name)")
+      .optional()
+      .meta({ description: "IPv4 or IPv6 address on the private network between machines. Instances bind here (or to loopback)." }),
     http_port: Port.optional().meta({ description: "Port of the public HTTP frontend (HAProxy) on this machine. Default: 80." }),
   })
   .meta({ description: "A Linux machine reached over SSH." });
@@ -59,13 +118,17 @@ export const Build = z
 
 /** "512M", "1G", "300Ki"… or a number of bytes. */
 export const Memory = z
-  .union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt]|B)?$/, 'must be a size such as "256M", "1G" or "512Mi"')])
-  .meta({ description: 'A size: "256M", "1.5G", "512Mi", or a number of bytes.' });
+  .union([
+    z.number().int().min(MEMORY_MIN, "must be at least 6M (6291456 bytes)").max(MEMORY_MAX, "must be at most 1024T"),
+    z.string().regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt]|B)?$/, 'must be a size such as "256M", "1G" or "512Mi"'),
+  ])
+  .refine((v) => inRange(v, parseMemory, MEMORY_MIN, MEMORY_MAX), "must be between 6M and 1024T")
+  .meta({ description: 'A size: "256M", "1.5G", "512Mi", or a number of bytes; 6M–1024T (Docker refuses less than 6M).' });
 
 export const Resources = z
   .strictObject({
-    cpu: z.number().positive().max(1024).optional().meta({ description: "CPUs per instance (e.g. 0.5); enforced as a CFS quota." }),
-    memory: Memory.optional().meta({ description: "Memory per instance; an instance that goes over it is killed (and restarted), and status says so." }),
+    cpu: z.number().min(0.01).max(1024).optional().meta({ description: "CPUs per instance (e.g. 0.5); enforced as a CFS quota." }),
+    memory: Memory.optional().meta({ description: "Memory per instance, 6M–1024T (Docker refuses less than 6M; 0 would mean no limit); an instance that goes over it is killed (and restarted), and status says so." }),
   })
   .meta({ description: "Limits for each instance: Docker limits for containers, cgroups for processes." });
 
@@ -81,31 +144,50 @@ export const Artifact = z
 
 export const Health = z
   .strictObject({
-    path: z.string().startsWith("/", "must start with /").optional().meta({ description: "HTTP path that answers 2xx/3xx when the instance is ready. Default: `/healthz`." }),
-    interval: Duration.optional().meta({ description: "Time between checks. Default: 1s." }),
-    timeout: Duration.optional().meta({ description: "Time one check may take. Default: 2s." }),
+    path: z
+      .string()
+      .refine(isCheckPath, "must be a URL path starting with / (letters, digits, - . _ ~ ! & ( ) * + , ; = : @ / ?, and %XX; no spaces, quotes, #, $ or backslashes)")
+      .optional()
+      .meta({ description: "HTTP path (and query) that answers 2xx/3xx when the instance is ready: starts with `/`; URL characters only, no spaces, quotes, `#`, `$` or backslashes. Default: `/healthz`." }),
+    interval: duration(100, MS.h, "Time between checks. Default: 1s."),
+    timeout: duration(1, 10 * MS.m, "Time one check may take. Default: 2s."),
     healthy_threshold: z.number().int().min(1).max(100).optional().meta({ description: "Consecutive passing checks before an instance takes traffic. Default: 2." }),
-    deadline: Duration.optional().meta({ description: "How long a new instance has to become healthy before the deploy fails. Default: 60s." }),
+    deadline: duration(MS.s, 24 * MS.h, "How long a new instance has to become healthy before the deploy fails. Default: 60s."),
   })
   .meta({ description: "The health check that gates traffic and keeps running after the deploy." });
 
 export const Route = z
   .strictObject({
-    host: z.string().optional().meta({ description: "Host name to match (the `Host` header). Default: any host." }),
-    path: z.string().startsWith("/", "must start with /").optional().meta({ description: "Path prefix to match. Default: `/`." }),
+    host: z
+      .string()
+      .refine(isRouteHost, 'must be a lowercase host name such as "shop.example.com" (letters, digits, "-", "."; no port, wildcard or spaces)')
+      .optional()
+      .meta({ description: "Host name to match exactly (the `Host` header, without its port): lowercase letters, digits, `-` and `.`. Default: any host." }),
+    path: z
+      .string()
+      .refine(isRoutePath, "must be a URL path starting with / (letters, digits, - . _ ~ ! & ( ) * + , ; = : @ /, and %XX; no spaces, quotes, #, ?, $ or backslashes)")
+      .optional()
+      .meta({ description: "Path prefix to match: starts with `/`; URL path characters only, no query, spaces, quotes, `#`, `$` or backslashes. Default: `/`." }),
   })
   .meta({ description: "Public traffic that reaches the app through HAProxy on each machine." });
 
 export const DeploySettings = z
   .strictObject({
     max_parallel: z.number().int().min(1).max(100).optional().meta({ description: "Machines switched at a time during a rollout. Default: 1." }),
-    drain_timeout: Duration.optional().meta({ description: "How long open requests may take to finish on an old instance before it stops. Default: 30s." }),
-    stop_timeout: Duration.optional().meta({ description: "Time between SIGTERM and SIGKILL when an instance stops. Default: 10s." }),
+    drain_timeout: duration(1, 24 * MS.h, "How long open requests may take to finish on an old instance before it stops. Default: 30s."),
+    stop_timeout: duration(MS.s, 24 * MS.h, "Time between SIGTERM and SIGKILL when an instance stops. Default: 10s."),
     keep_warm: z.boolean().optional().meta({ description: "Keep the previous release's instances running (as HAProxy backups) until the next deploy, so a rollback is a pure traffic flip. Default: false." }),
-    probation: Duration.optional().meta({ description: "After a switch, the previous release stays running as a backup this long: it takes traffic only if every new instance goes down, and a rollback meanwhile is instant. Default: 30s." }),
+    probation: duration(1, 24 * MS.h, "After a switch, the previous release stays running as a backup this long: it takes traffic only if every new instance goes down, and a rollback meanwhile is instant. Default: 30s."),
     keep_releases: z.number().int().min(2).max(100).optional().meta({ description: "Releases kept on each machine for rollback (older ones and their images are pruned). Default: 10." }),
   })
   .meta({ description: "How a new release replaces the old one." });
+
+/** Where a file or volume goes in an instance. `:` would split Docker's bind spec; `..` leaves the place meant. */
+const InstancePath = Line("a path")
+  .min(1)
+  .max(4096)
+  .refine((v) => !v.includes(":"), 'must not contain ":"')
+  .refine((v) => !v.split("/").includes(".."), 'must not contain ".."');
 
 export const FileEntry = z
   .union([
@@ -121,7 +203,7 @@ export const FileEntry = z
 export const Hooks = z
   .strictObject({
     pre_deploy: z.string().min(1).optional().meta({ description: "Command run once per deploy, in a one-off instance of the new release (same image or artifact, env and secrets) on the first machine, before any traffic moves — e.g. migrations. A non-zero exit aborts the deploy and prints its output." }),
-    timeout: Duration.optional().meta({ description: "How long the pre_deploy command may run. Default: 10m." }),
+    timeout: duration(MS.s, 24 * MS.h, "How long the pre_deploy command may run. Default: 10m."),
   })
   .meta({ description: "Commands around a deploy." });
 
@@ -131,7 +213,14 @@ export const AppSecrets = z
 
 export const SecretsSettings = z
   .strictObject({
-    recipients: z.array(z.string().regex(/^age1[0-9a-z]{20,}$/, "must be an age public key (age1…)")).meta({ description: "The team's age public keys: every secrets file is encrypted to all of them (`skiff secrets keygen` prints yours)." }),
+    recipients: z
+      .array(
+        z.string().superRefine((v, ctx) => {
+          const problem = recipientProblem(v);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        }),
+      )
+      .meta({ description: "The team's age public keys: every secrets file is encrypted to all of them (`skiff secrets keygen` prints yours)." }),
   })
   .meta({ description: "Who can read the project's secrets." });
 
@@ -152,8 +241,8 @@ export const App = z
     routes: z.array(Route).optional().meta({ description: "Public routes. An app without routes gets no public traffic." }),
     env: Env.optional(),
     secrets: AppSecrets.optional(),
-    files: z.record(z.string().min(1), FileEntry).optional().meta({ description: "Files in each instance, by path (absolute in a container; relative to the working directory for a process app), taken from the repository at deploy and kept in the release." }),
-    volumes: z.record(Name, z.string().min(1)).optional().meta({ description: "Named volumes, name → path (absolute in a container; relative to the working directory for a process app). One per app and machine; they survive deploys, rollbacks and `skiff remove`." }),
+    files: z.record(InstancePath, FileEntry).optional().meta({ description: "Files in each instance, by path (absolute in a container; relative to the working directory for a process app), taken from the repository at deploy and kept in the release." }),
+    volumes: z.record(Name, InstancePath).optional().meta({ description: "Named volumes, name → path (absolute in a container; relative to the working directory for a process app). One per app and machine; they survive deploys, rollbacks and `skiff remove`." }),
     hooks: Hooks.optional(),
     deploy: DeploySettings.optional(),
   })

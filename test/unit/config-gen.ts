@@ -132,7 +132,8 @@ export function validConfig(r: Rng): Obj {
     }
     if (Object.keys(envs).length) c.environments = envs;
   }
-  return c;
+  // Nothing shared with the tables above: a mutation must change this config only.
+  return structuredClone(c);
 }
 
 export type Path = (string | number)[];
@@ -192,8 +193,8 @@ const TEXT_MUTATIONS: { kind: string; text: (yaml: string, r: Rng) => string }[]
   { kind: "alias-bomb", text: (y, r) => `${y}x-bomb:\n  a: &a [x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n  e: ${pick(r, ["[*d, *d, *d, *d, *d, *d, *d, *d, *d]", "*d"])}\n` },
   { kind: "alias-bomb", text: (y) => `${y}env:\n  A: &a "${"x".repeat(1000)}"\n  B: [${Array.from({ length: 200 }, () => "*a").join(", ")}]\n` },
   { kind: "unresolved-alias", text: (y, r) => `${y}${pick(r, ["env: { A: *nope }", "x: *nope", "env: *undefined_anchor"])}\n` },
-  { kind: "deep-nesting", text: (y, r) => { const n = pick(r, [200, 5000, 20000]); return `${y}env:\n  A: ${"[".repeat(n)}${"]".repeat(n)}\n`; } },
-  { kind: "deep-nesting", text: (y) => `${y}env:\n${Array.from({ length: 3000 }, (_, i) => `${" ".repeat(i + 2)}k${i}:`).join("\n")} 1\n` },
+  { kind: "deep-nesting", text: (y, r) => { const n = pick(r, [40, 200, 1000, 1000, 8000]); return `${y}env:\n  A: ${"[".repeat(n)}${"]".repeat(n)}\n`; } },
+  { kind: "deep-nesting", text: (y, r) => `${y}env:\n${Array.from({ length: pick(r, [50, 400]) }, (_, i) => `${" ".repeat(i + 2)}k${i}:`).join("\n")} 1\n` },
   { kind: "yaml-tag", text: (y, r) => `${y}x-tag: ${pick(r, ["!!binary aGVsbG8=", "!!set {a, b}", "!!js/function 'x'", "!unknown x"])}\n` },
   { kind: "not-a-mapping", text: (_y, r) => pick(r, ["- a\n- b\n", "just a string\n", "42\n", "[]\n", "null\n", "~\n"]) },
 ];

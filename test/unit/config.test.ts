@@ -123,11 +123,19 @@ apps:
     assert.deepEqual(lines(``), ["skiff.yml:1:1: the file is empty: it needs at least `project:` and `machines:` (run `skiff init` for a starter file)"]);
   });
 
-  it("cross-field rules: image xor build, machines present, one local, reserved ssh options", () => {
+  it("ssh options: only the allow-list, pointed at the key", () => {
+    const text = `project: p\nmachines:\n  b: { host: h, ssh: { options: { StrictHostKeyChecking: "no", KnownHostsCommand: "/bin/x", ConnectTimeout: 5 } } }\n`;
+    const out = lines(text);
+    assert.equal(out.length, 2, out.join("\n"));
+    assert.match(out[0]!, /^skiff\.yml:3:35: ssh option StrictHostKeyChecking cannot be set in skiff\.yml \(allowed: ConnectTimeout, /);
+    assert.match(out[1]!, /^skiff\.yml:3:64: ssh option KnownHostsCommand cannot be set in skiff\.yml/);
+  });
+
+  it("cross-field rules: image xor build, machines present, one local", () => {
     const text = `project: p
 machines:
   a: { host: local }
-  b: { host: local, ssh: { options: { StrictHostKeyChecking: "no" } } }
+  b: { host: local }
 apps:
   both: { image: x, build: { context: . } }
   none: { port: 80 }
@@ -136,7 +144,6 @@ apps:
 `;
     assert.deepEqual(lines(text), [
       'skiff.yml:4:14: machine "b" is a second "local" machine; only one machine can be this one',
-      "skiff.yml:4:39: ssh option StrictHostKeyChecking is managed by skiff and cannot be set here (host keys are always verified; use `skiff machines trust` to record a new machine's key)",
       'skiff.yml:6:9: app "both" has "image" and "build" (keep one: image runs a published image, build makes one from source, run starts a command as processes)',
       'skiff.yml:7:9: app "none" needs "image", "build" or "run" (e.g. image: nginx:1.27, build: { context: . }, or run: node server.js)',
       'skiff.yml:8:9: app "proc" has "image" and "run" (keep one: image runs a published image, build makes one from source, run starts a command as processes)',
