@@ -40,8 +40,9 @@ function summary(r: HistoryRow): string {
 }
 
 export async function historyCommand(ctx: Ctx, app: string | undefined, opts: { limit: number }): Promise<number> {
-  const res = await askAll(ctx.project, (c) => c.call<HistoryEntry[]>("history", { project: ctx.project.name, app }));
-  const entries = res.flatMap((r) => (r.ok ? r.value : []));
+  type Report = { entries: HistoryEntry[]; damaged: { line: number; text: string }[] };
+  const res = await askAll(ctx.project, (c) => c.call<Report>("history", { project: ctx.project.name, app, report: true }));
+  const entries = res.flatMap((r) => (r.ok ? r.value.entries : []));
   const failed = res.filter((r) => !r.ok).map((r) => r.machine);
   const rows = mergeHistory(entries).slice(-opts.limit);
   if (ctx.json) ctx.out(JSON.stringify(rows));
@@ -49,5 +50,9 @@ export async function historyCommand(ctx: Ctx, app: string | undefined, opts: { 
     ctx.out(table(["APP", "RELEASE", "ACTION", "COMMIT", "BY", "WHEN", "TOOK", "MACHINES", "RESULT"], rows.map((r) => [r.app, String(r.release), r.action, r.commit ?? "-", r.by ?? "agent", r.at.replace("T", " ").slice(0, 19), r.durationMs ? `${(r.durationMs / 1000).toFixed(1)}s` : "-", Object.keys(r.machines).sort().join(","), summary(r)])));
   }
   for (const m of failed) process.stderr.write(`${m}: unreachable, its history is missing above\n`);
+  // A torn record (a crash mid-write) is skipped on the machine; say so, or the table would look complete.
+  for (const r of res) {
+    if (r.ok && r.value.damaged.length) process.stderr.write(`${r.machine}: ${r.value.damaged.length} damaged record(s) in history.jsonl skipped (line ${r.value.damaged.map((d) => d.line).join(", ")})\n`);
+  }
   return failed.length ? 1 : 0;
 }

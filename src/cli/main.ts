@@ -19,6 +19,7 @@ import { secretsCommand } from "./secrets.ts";
 import { planCommand } from "./plan.ts";
 import { scaleCommand } from "./scale.ts";
 import { envDiffCommand } from "./env-diff.ts";
+import { wholeOption } from "./numbers.ts";
 
 declare const __SKIFF_VERSION__: string;
 
@@ -71,7 +72,7 @@ program
   .description("prepare machines: Docker, HAProxy, Node and the skiff agent (idempotent)")
   .argument("[machines...]", "machines to set up (default: all)")
   .option("--dry-run", "print what would change and stop")
-  .option("--parallel <n>", "machines at a time", (v) => Number(v), 10)
+  .option("--parallel <n>", "machines at a time", wholeOption("--parallel", 1, 100), 10)
   .action(act((names: string[], o: { dryRun?: boolean; parallel: number }) => setupCommand(makeCtx(globals()), names, o)));
 
 const machines = program.command("machines").description("inspect and trust machines");
@@ -112,8 +113,8 @@ program
   .command("rollback")
   .description("activate the previous (or given) release, whole: image and config")
   .argument("[apps...]")
-  .option("--to <release>", "release number to activate", (v) => Number(v))
-  .option("--max-parallel <n>", "machines switched at a time (default: all)", (v) => Number(v))
+  .option("--to <release>", "release number to activate", wholeOption("--to", 1, Number.MAX_SAFE_INTEGER, "`skiff history` lists the release numbers"))
+  .option("--max-parallel <n>", "machines switched at a time (default: all)", wholeOption("--max-parallel", 1, 1000))
   .option("--skip-unreachable", "roll back the machines that answer")
   .action(act((apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean }) => rollbackCommand(makeCtx(globals()), apps, o)));
 
@@ -121,7 +122,7 @@ program
   .command("history")
   .description("deploys, rollbacks and restarts, merged across machines")
   .argument("[app]")
-  .option("-n, --limit <n>", "rows to show", (v) => Number(v), 30)
+  .option("-n, --limit <n>", "rows to show", wholeOption("--limit", 1, 1_000_000), 30)
   .action(act((app: string | undefined, o: { limit: number }) => historyCommand(makeCtx(globals()), app, o)));
 
 program
@@ -167,13 +168,17 @@ program
 program
   .command("demo")
   .description("make this machine a skiff machine and show a deploy, a zero-downtime redeploy under load and a rollback (needs root)")
-  .option("--port <n>", "public HTTP port for the demo (default: 80)", (v) => Number(v))
+  .option("--port <n>", "public HTTP port for the demo (default: 80)", wholeOption("--port", 1, 65535))
   .option("--down", "remove everything the demo made")
   .action(act((o: { port?: number; down?: boolean }) => demoCommand(o, (l) => void process.stdout.write(l + "\n"))));
 
 const lock = program.command("lock").description("the deploy lock");
 lock.command("status").description("who holds the deploy lock").action(act(() => lockCommand(makeCtx(globals()), "status")));
-lock.command("release").description("break the deploy lock (after a deploy died)").action(act(() => lockCommand(makeCtx(globals()), "release")));
+lock
+  .command("release")
+  .description("break the project's deploy lock after its deploy died (a live lock only with --force)")
+  .option("--force", "break it even though its holder still sends heartbeats")
+  .action(act((o: { force?: boolean }) => lockCommand(makeCtx(globals()), "release", o)));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,16 +1,18 @@
 // skiff scale app=N [app=N…]: a new release with that many instances, placed over the app's machines.
 import { UserError } from "../errors.ts";
 import { scale } from "../exec/scale.ts";
+import { wholeNumber } from "./numbers.ts";
 import type { Ctx } from "./context.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { renderRollout } from "./render-rollout.ts";
 
 export async function scaleCommand(ctx: Ctx, args: string[]): Promise<number> {
-  if (!args.length) throw new UserError("say what to scale", { hint: "skiff scale web=4" });
+  if (!args.length) throw new UserError("say what to scale", { hint: "skiff scale web=4", exitCode: 2 });
   const targets = args.map((a) => {
-    const m = /^([a-z][a-z0-9-]*)=(\d+)$/.exec(a);
-    if (!m) throw new UserError(`"${a}" is not APP=N`, { hint: "skiff scale web=4" });
-    return { app: m[1]!, instances: Number(m[2]) };
+    const m = /^([a-z][a-z0-9-]*)=(.*)$/.exec(a);
+    if (!m) throw new UserError(`"${a}" is not APP=N`, { hint: "skiff scale web=4", exitCode: 2 });
+    // The same bounds as instances: in skiff.yml.
+    return { app: m[1]!, instances: wholeNumber(m[2]!, `the instance count in "${a}"`, 0, 1000, "skiff scale web=4") };
   });
   const interrupt = onInterrupt(ctx);
   try {

@@ -2,7 +2,8 @@
 // roll it out machine batch by machine batch → unlock. Each machine always
 // serves one complete release; a failure returns switched machines to theirs.
 import { randomUUID } from "node:crypto";
-import type { ReleaseSpec } from "../agent/model.ts";
+import { localCount, type ReleaseSpec } from "../agent/model.ts";
+import { comparable, withoutSecrets } from "../agent/release-secrets.ts";
 import { buildApps, type AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
@@ -42,8 +43,18 @@ export function selectApps(project: Project, names: string[]): AppSpec[] {
   });
 }
 
-/** The part of a spec that decides whether two releases are the same thing. */
-const identity = (s: ReleaseSpec) => JSON.stringify({ ...s, release: 0, createdAt: "", createdBy: "", git: undefined });
+/** The part of a spec that decides whether two releases are the same thing (a copy without secrets counts as the full one). */
+const identity = (s: ReleaseSpec) => comparable({ ...s, release: 0, git: undefined });
+
+/** What a machine stores of a release: the secret values and files only where the app has instances. */
+export function specFor(spec: ReleaseSpec, machine: string): ReleaseSpec {
+  return localCount(spec, machine) > 0 ? spec : withoutSecrets(spec);
+}
+
+/** Stores the release on every machine, each with what it may hold (see specFor). */
+export async function putRelease(clients: AgentClient[], spec: ReleaseSpec): Promise<void> {
+  await Promise.all(clients.map((c) => c.call("release.put", { spec: specFor(spec, c.machine) })));
+}
 
 export function releaseSpec(project: Project, app: AppSpec, image: AppImage, release: number, by: string, secrets?: Record<string, string>, placement?: Record<string, number>): ReleaseSpec {
   return {
@@ -113,11 +124,14 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
       const draft = releaseSpec(project, app, image, 0, by, appSecretValues.get(app.name), placements.get(app.name));
       const { release, previous } = await chooseRelease(lock.clients, project.name, draft);
       const spec = { ...draft, release };
-      await Promise.all(lock.clients.map((c) => c.call("release.put", { spec })));
-      // The pre_deploy hook (migrations): once, on the first machine, before any traffic moves — and only
-      // when the release is not already active everywhere (a re-run that changes nothing runs nothing).
+      await putRelease(lock.clients, spec);
+      const lost = await lock.check();
+      if (lost) throw new UserError(`stopped before ${app.name} release ${release} took traffic anywhere: ${lost}`, { hint: "`skiff lock status` shows who holds it now" });
+      // The pre_deploy hook (migrations): once, on the first machine that runs the app (it has the secrets),
+      // before any traffic moves — and only when the release is not already active everywhere (a re-run that
+      // changes nothing runs nothing).
       if (spec.preDeploy && [...previous.values()].some((a) => a !== release)) {
-        const c = lock.clients[0]!;
+        const c = lock.clients.find((x) => localCount(spec, x.machine) > 0) ?? lock.clients[0]!;
         const started = Date.now();
         opts.reporter.emit({ type: "step", machine: c.machine, step: `${app.name}: pre_deploy (${spec.preDeploy.command})`, status: "start" });
         const h = await runJob<{ ok: boolean; output: string; reason?: string }>(c, "hook.run", { project: project.name, app: app.name, release, machine: c.machine, deployId, by }, "pre_deploy");
@@ -129,7 +143,7 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<{ o
       }
       const result = await rollout({
         project: project.name, app: app.name, target: release, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
-        action: "deploy", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
+        action: "deploy", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
       });
       outcomes.push({ app: app.name, release, image: image.ref, result });
       if (!result.ok) break;

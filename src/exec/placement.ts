@@ -48,13 +48,18 @@ export async function placeApp(project: Project, app: AppSpec, clients: AgentCli
   return r.placement;
 }
 
-/** The active release of an app on the first machine that has one. */
+/** The active release of an app, as the first machine that runs its instances holds it (with its secrets); a
+ *  machine that runs none keeps it without them (withheld), the answer only when no machine has more. */
 export async function activeSpec(project: string, app: string, clients: AgentClient[]): Promise<ReleaseSpec | null> {
+  let withheld: ReleaseSpec | null = null;
   for (const c of clients) {
     const { active } = await c.call<{ active: number | null }>("release.list", { project, app });
-    if (active !== null) return c.call<ReleaseSpec | null>("release.get", { project, app, release: active });
+    if (active === null) continue;
+    const spec = await c.call<ReleaseSpec | null>("release.get", { project, app, release: active });
+    if (spec && !spec.withheld) return spec;
+    withheld ??= spec;
   }
-  return null;
+  return withheld;
 }
 
 /** Tells every machine where the app's instances on the other machines are (private addresses only). A machine

@@ -17,6 +17,9 @@ export function previousGood(history: HistoryEntry[], app: string, active: numbe
 
 export async function rollback(project: Project, opts: { apps: string[]; to?: number; maxParallel?: number; skipUnreachable?: boolean; reporter: Reporter; interrupted?: () => boolean }): Promise<{ app: string; from: (number | null)[]; to: number; result: RolloutResult }[]> {
   const apps = selectApps(project, opts.apps);
+  // Checked before the lock is taken: a bad number must not hold it (0 once looped forever).
+  if (opts.maxParallel !== undefined && !(Number.isInteger(opts.maxParallel) && opts.maxParallel >= 1)) throw new UserError(`--max-parallel must be a whole number of machines, at least 1 (got ${opts.maxParallel})`, { exitCode: 2 });
+  if (opts.to !== undefined && !(Number.isInteger(opts.to) && opts.to >= 1)) throw new UserError(`--to must be a release number (a whole number, at least 1; got ${opts.to})`, { exitCode: 2, hint: "`skiff history` lists them" });
   const by = whoAmI();
   const deployId = randomUUID();
   return withDeployLock(project, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }, async (lock) => {
@@ -28,7 +31,11 @@ export async function rollback(project: Project, opts: { apps: string[]; to?: nu
       if (!active) throw new UserError(`${app.name} has never been deployed here; nothing to roll back to`);
       let to = opts.to;
       if (to === undefined) {
-        const history = (await Promise.all(lock.clients.map((c) => c.call<HistoryEntry[]>("history", { project: project.name, app: app.name })))).flat();
+        type Report = { entries: HistoryEntry[]; damaged: { line: number }[] };
+        const reports = await Promise.all(lock.clients.map((c) => c.call<Report>("history", { project: project.name, app: app.name, report: true })));
+        // A damaged record is skipped; the choice is made from the rest, and the person is told.
+        reports.forEach((r, i) => r.damaged.length && opts.reporter.emit({ type: "note", machine: lock.clients[i]!.machine, message: `${r.damaged.length} damaged record(s) in history.jsonl skipped (line ${r.damaged.map((d) => d.line).join(", ")})` }));
+        const history = reports.flatMap((r) => r.entries);
         to = previousGood(history, app.name, active);
         if (to === undefined) throw new UserError(`${app.name}: no earlier release that served successfully (active: ${active})`, { hint: "name one with --to N; `skiff history` lists them" });
       }
@@ -41,7 +48,7 @@ export async function rollback(project: Project, opts: { apps: string[]; to?: nu
       const result = await rollout({
         // A rollback goes back to a release that served: all machines at once unless told otherwise.
         project: project.name, app: app.name, target: to, previous, clients: lock.clients, maxParallel: opts.maxParallel ?? lock.clients.length,
-        action: "rollback", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
+        action: "rollback", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
       });
       out.push({ app: app.name, from: actives, to, result });
       if (!result.ok) break;

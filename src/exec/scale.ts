@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { ReleaseSpec } from "../agent/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import { chooseRelease, selectApps } from "./deploy.ts";
+import { chooseRelease, putRelease, selectApps } from "./deploy.ts";
 import type { Reporter } from "./events.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { activeSpec, placeApp } from "./placement.ts";
@@ -22,13 +22,16 @@ export async function scale(project: Project, targets: { app: string; instances:
       const current = await activeSpec(project.name, app.name, lock.clients);
       if (!current) throw new UserError(`${app.name} is not deployed yet: nothing to scale`, { hint: `deploy it first (skiff deploy ${app.name}), or set instances: in skiff.yml` });
       const placement = await placeApp(project, app, lock.clients, { instances: want, current });
-      const draft: ReleaseSpec = { ...current, release: 0, instances: want, placement, createdBy: by, createdAt: new Date().toISOString() };
+      const { withheld: _w, ...full } = current;
+      if (current.withheld) throw new UserError(`${app.name}: no machine holds the full spec of release ${current.release} (with its secrets); deploy it again instead of scaling`);
+      const draft: ReleaseSpec = { ...full, release: 0, instances: want, placement, createdBy: by, createdAt: new Date().toISOString() };
       const { release, previous } = await chooseRelease(lock.clients, project.name, draft);
       const spec = { ...draft, release };
-      await Promise.all(lock.clients.map((c) => c.call("release.put", { spec })));
+      // A machine that now runs instances gets the full spec (secrets included) with this new release.
+      await putRelease(lock.clients, spec);
       const result = await rollout({
         project: project.name, app: app.name, target: release, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
-        action: "scale", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false),
+        action: "scale", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
       });
       out.push({ app: app.name, from: current.instances, to: want, release, placement, result });
       if (!result.ok) break;
