@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadProject } from "../../src/config/load.ts";
 import { UserError } from "../../src/errors.ts";
+import { skiff, stackLines } from "./cli-fresh.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -70,5 +71,54 @@ describe("skiff.config.ts", () => {
     const errors = r.stdout.split("\n").filter((l) => l.includes("error TS"));
     assert.equal(errors.length, 1, r.stdout);
     assert.match(errors[0]!, /bad\.ts\(7,\d+\): error TS2561: Object literal may only specify known properties, but 'instanses' does not exist in type 'AppConfig'\. Did you mean to write 'instances'\?/);
+  });
+
+  it("a throwing getter is a clear problem (exit 2), not a stack trace", () => {
+    const file = project(config(`run: "node server.js", get port(): number { throw new Error("no port today"); }`));
+    assert.throws(
+      () => loadProject({ file }),
+      (e: unknown) => e instanceof UserError && e.exitCode === 2 && /apps\.web\.port.*no port today/.test(e.message + e.diagnostics.map((d) => d.message).join()),
+    );
+  });
+
+  it("a value that is not data (a class instance, a function, a symbol) is a problem by path", () => {
+    const file = project(config(`run: "node server.js", env: { WHEN: new Date(0) as never, F: (() => 1) as never }`));
+    assert.throws(
+      () => loadProject({ file }),
+      (e: unknown) => e instanceof UserError && e.exitCode === 2 && /apps\.web\.env\.(WHEN|F)/.test(e.message + e.diagnostics.map((d) => d.message).join()),
+    );
+  });
+
+  it("the CLI: an endless loop is cut off, process.exit(0) is not a pass, a throw is not a stack trace (exit 2 each)", () => {
+    const cases: [string, string, RegExp][] = [
+      ["loop", `for (;;) {}\nexport default {};\n`, /did not finish within 2(\.0)? ?s/],
+      ["exit", `process.exit(0);\nexport default {};\n`, /ended the process/],
+      ["throw", `throw new TypeError("boom");\n`, /running it failed: TypeError: boom/],
+      ["getter", config(`run: "x", get port(): number { throw new Error("no port"); }`), /no port/],
+      ["envs", `export default { project: "p", machines: { a: { host: "x" } }, apps: { web: { image: "x", machines: ["a"] } }, environments: { staging: { machines: { s1: { host: "y" } } } } };\n`, /environment staging/],
+    ];
+    for (const [name, text, want] of cases) {
+      const file = project(text);
+      const t0 = Date.now();
+      const r = skiff(["validate", "-c", file], { env: { SKIFF_CONFIG_TS_TIMEOUT_MS: "2000" }, timeoutMs: 20_000 });
+      assert.equal(r.signal, null, `${name}: validate hung (killed after ${Date.now() - t0} ms)`);
+      assert.deepEqual(stackLines(r.stderr + r.stdout), [], `${name}: ${r.stderr}`);
+      assert.equal(r.status, 2, `${name}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, want, name);
+    }
+  });
+
+  it("a placement function runs apart: one that never returns is cut off, one that throws says so", () => {
+    const file = project(config(`run: "node server.js", instances: 1, place: ({ machines }) => { if (machines.length > 1) for (;;) {} ; if (machines.length === 0) throw new Error("nowhere"); return { m1: 1 }; }`));
+    process.env.SKIFF_CONFIG_TS_TIMEOUT_MS = "1500";
+    try {
+      const p = loadProject({ file });
+      const m = (name: string) => ({ name, labels: [], cpus: 2, memoryBytes: 1, reserved: { cpus: 0, memoryBytes: 0 } });
+      assert.deepEqual(p.apps.web!.place!({ app: "web", instances: 1, machines: [m("m1")], resources: {} }), { m1: 1 });
+      assert.throws(() => p.apps.web!.place!({ app: "web", instances: 1, machines: [], resources: {} }), /nowhere/);
+      assert.throws(() => p.apps.web!.place!({ app: "web", instances: 1, machines: [m("m1"), m("m2")], resources: {} }), /did not finish within 1\.5 ?s/);
+    } finally {
+      delete process.env.SKIFF_CONFIG_TS_TIMEOUT_MS;
+    }
   });
 });
