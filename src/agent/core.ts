@@ -491,6 +491,7 @@ export class AgentCore {
     const t0 = Date.now();
     const spec = this.store.release(p.project, p.app, p.release);
     if (!spec?.preDeploy) throw new Error(`release ${p.release} of ${p.app} has no pre_deploy hook on this machine`);
+    if (spec.withheld) throw new Error(`release ${p.release} of ${p.app} is on this machine without its secrets (it runs none of the app here); the hook runs where the app runs`);
     const rt = this.rt(spec);
     const name = `skiff-${spec.project}-${spec.app}-${spec.release}-hook-${randomBytes(3).toString("hex")}`;
     const record = (result: "ok" | "failed", reason?: string) =>

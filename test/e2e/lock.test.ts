@@ -1,0 +1,171 @@
+// The deploy lock and partial failures on 3 bed machines (the Node example app as processes on its own
+// public port, project "locktest"): two deploys at once, a live lock not broken without --force and a
+// holder that stops when it is, a full disk named as such, a torn history line, secrets only where the
+// app runs.
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { faults, up, type Bed } from "../../testbed/bed.ts";
+import { makeProject, type Project, type Run } from "./helpers.ts";
+
+const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
+const BIN = new URL("../../bin/skiff.js", import.meta.url).pathname;
+const PORT = 8091;
+const SECRET = `lock-secret-${Math.random().toString(36).slice(2)}-9c1d`;
+
+let bed: Bed;
+let p: Project;
+let keyFile: string;
+let recipient: string;
+
+function skiff(args: string[], stdin = ""): { pid: number; done: Promise<Run> } {
+  const c = spawn(process.execPath, [BIN, ...args], { cwd: p.dir, env: { ...process.env, SKIFF_AGE_IDENTITY: keyFile, NO_COLOR: "1", SKIFF_SOCKET_DIR: p.socketDir }, stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  c.stdout.on("data", (b) => (stdout += b));
+  c.stderr.on("data", (b) => (stderr += b));
+  c.stdin.end(stdin);
+  return { pid: c.pid!, done: new Promise((resolve) => c.on("close", (code) => resolve({ code, stdout, stderr }))) };
+}
+const run = (args: string[], stdin?: string) => skiff(args, stdin).done;
+const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stdout}${r.stderr}`);
+
+function configure(o: { version: string; env?: Record<string, string>; instances?: number; machines?: string[]; secrets?: boolean } = { version: "l1" }): void {
+  const machines = (o.machines ?? bed.machines.map((m) => m.name)).map((name) => {
+    const m = bed.machines.find((x) => x.name === name)!;
+    return `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`;
+  });
+  const env = Object.entries({ VERSION: o.version, ...o.env }).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join("\n");
+  writeFileSync(
+    join(p.dir, "skiff.yml"),
+    `project: locktest
+machines:
+${machines.join("\n")}
+secrets: { recipients: [${recipient}] }
+apps:
+  web:
+    run: node server.js
+    artifact: ${HELLO_NODE}
+    instances: ${o.instances ?? 3}
+    env:
+${env}
+${o.secrets ? "    secrets: [LOCK_SECRET]\n" : ""}    routes: [{ path: / }]
+    health: { interval: 200ms, deadline: 8s }
+    deploy: { drain_timeout: 1s, stop_timeout: 2s, probation: 1s, max_parallel: 1 }
+`,
+  );
+}
+
+const versionsServed = () => Promise.all(bed.machines.map(async (m) => (await (await fetch(`http://${m.address}:${PORT}/`)).text()).split(" ")[2]));
+
+describe("deploy lock and partial failures on 3 machines", { timeout: 900_000 }, () => {
+  before(async () => {
+    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    p = makeProject();
+    keyFile = join(mkdtempSync(join(tmpdir(), "skiff-age-")), "key.txt");
+    recipient = /public key: (age1\w+)/.exec(execFileSync(process.execPath, [BIN, "secrets", "keygen"], { env: { ...process.env, SKIFF_AGE_IDENTITY: keyFile }, encoding: "utf8" }))![1]!;
+    configure({ version: "l1" });
+    ok(await run(["machines", "trust", "--yes"]), "trust");
+    ok(await run(["setup"]), "setup");
+    // The bed is shared: this project starts from nothing, with no lock left by an earlier run.
+    await run(["remove", "web", "--yes"]);
+    await run(["lock", "release", "--force"]);
+    ok(await run(["deploy"]), "first deploy");
+  });
+
+  it("two deploys started at the same moment: exactly one wins, the other names the holder (4 trials); with --wait both succeed in turn", async () => {
+    for (let t = 0; t < 4; t++) {
+      configure({ version: "l1", env: { MARK: `trial-${t}` } });
+      const [a, b] = await Promise.all([run(["deploy"]), run(["deploy"])]);
+      const codes = [a.code, b.code].sort();
+      assert.deepEqual(codes, [0, 1], `trial ${t}:\n--- a (${a.code}):\n${a.stderr}\n--- b (${b.code}):\n${b.stderr}`);
+      const loser = a.code === 1 ? a : b;
+      assert.match(loser.stderr, /another deploy holds the lock of project locktest on m1: .*#\d+-\d+ \(deploy web, pid \d+ on /);
+    }
+    configure({ version: "l1", env: { MARK: "waited" } });
+    const [a, b] = await Promise.all([run(["deploy", "--wait"]), run(["deploy", "--wait"])]);
+    ok(a, "first --wait");
+    ok(b, "second --wait");
+    assert.match((await run(["lock", "status"])).stdout, /^m1: not locked\nm2: not locked\nm3: not locked\n$/);
+  });
+
+  it("lock release refuses a live lock; --force breaks it, and the holder stops and returns the machines it switched", async () => {
+    const before = await versionsServed();
+    configure({ version: "l2", env: { HEALTHY_AFTER: "2" } });
+    const deploy = skiff(["deploy"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    const refused = await run(["lock", "release"]);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /m1: refused: the lock is live — held by .*\(deploy web, pid \d+/);
+    assert.match(refused.stderr, /pass --force/);
+    const forced = await run(["lock", "release", "--force"]);
+    ok(forced, "release --force");
+    assert.match(forced.stdout, /m1: released the lock held by/);
+    const d = await deploy.done;
+    assert.equal(d.code, 1, d.stdout + d.stderr);
+    assert.match(d.stderr, /failed on local: stopped: the deploy lock on m\d was broken or taken by another deploy/);
+    assert.deepEqual(await versionsServed(), before);
+  });
+
+  it("a full disk on m3 is named as such, with a hint to free it; nothing changes", async () => {
+    const m3 = bed.machines[2]!;
+    const before = await versionsServed();
+    configure({ version: "l3" });
+    // (fill-disk has been seen to throw although it worked: what counts is that the disk is full.)
+    await faults.fillDisk(m3).catch((e: Error) => console.error(`fillDisk: ${e.message}`));
+    try {
+      assert.equal((await faults.exec(m3, "df -k --output=avail /var/lib/skiff | tail -1")).trim(), "0");
+      const r = await run(["deploy"]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /error: m3: the disk of \/var\/lib\/skiff is full/);
+      assert.match(r.stderr, /nothing was changed on any machine/);
+      assert.match(r.stderr, /hint: free space on m3/);
+      assert.doesNotMatch(r.stderr, /unreachable|skip-unreachable/);
+      assert.deepEqual(await versionsServed(), before);
+    } finally {
+      await faults.freeDisk(m3);
+    }
+    assert.match((await run(["lock", "status"])).stdout, /m3: not locked/);
+  });
+
+  it("a torn line in history.jsonl: history and rollback still work and say a record was damaged", async () => {
+    configure({ version: "l4" });
+    ok(await run(["deploy"]), "deploy l4");
+    const m1 = bed.machines[0]!;
+    await faults.exec(m1, `printf '{"at":"2026-01-01T00:00:00Z","machine":"m1","proj' >> /var/lib/skiff/history.jsonl`);
+    const h = await run(["history", "web"]);
+    ok(h, "history");
+    assert.match(h.stdout, /web\s+\d+\s+deploy/);
+    assert.match(h.stderr, /m1: 1 damaged record\(s\) in history\.jsonl skipped \(line \d+\)/);
+    const rb = await run(["rollback"]);
+    ok(rb, "rollback");
+    assert.match(rb.stderr, /m1: 1 damaged record\(s\) in history\.jsonl skipped/);
+    // The next record written after the torn one is whole.
+    const again = await run(["--json", "history", "web"]);
+    ok(again, "history after rollback");
+    const rows = JSON.parse(again.stdout) as { action: string; machines: Record<string, unknown> }[];
+    assert.ok(rows.at(-1)!.action === "rollback" && "m1" in rows.at(-1)!.machines, JSON.stringify(rows.at(-1)));
+  });
+
+  it("secrets only where the app runs: 2 machines, 1 instance; the other holds no secret value, and gets it with a scale to 2", async () => {
+    ok(await run(["secrets", "set", "LOCK_SECRET"], SECRET), "secrets set");
+    await run(["remove", "web", "--yes"]);
+    configure({ version: "l5", instances: 1, machines: ["m1", "m2"], secrets: true });
+    ok(await run(["deploy"]), "deploy with a secret");
+    const st = JSON.parse((await run(["--json", "status"])).stdout) as { machine: string; apps: { app: string; instances: unknown[] }[] }[];
+    const runs = (name: string) => st.find((s) => s.machine === name)!.apps.find((a) => a.app === "web")!.instances.length;
+    const [withApp, without] = runs("m1") === 1 ? ["m1", "m2"] : ["m2", "m1"];
+    assert.equal(runs(without), 0);
+    const grep = (name: string) => faults.exec(bed.machines.find((m) => m.name === name)!, `grep -rl -- '${SECRET}' /var/lib/skiff || true`);
+    assert.notEqual((await grep(withApp)).trim(), "", `${withApp} runs the app and has its secret`);
+    assert.equal((await grep(without)).trim(), "", `${without} runs none of the app and must hold no secret value`);
+    ok(await run(["scale", "web=2"]), "scale to 2");
+    assert.notEqual((await grep(without)).trim(), "");
+    const m = bed.machines.find((x) => x.name === without)!;
+    assert.equal((await (await fetch(`http://${m.address}:${PORT}/`)).text()).split(" ")[2], "l5");
+    await run(["remove", "web", "--yes"]);
+  });
+});
