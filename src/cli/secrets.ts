@@ -6,11 +6,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { UserError } from "../errors.ts";
-import { keygen, readSecrets, SECRET_NAME, secretsFile, writeSecrets, type Secrets } from "../secrets/store.ts";
+import { checkWriter, isSecretName, keygen, readSecrets, secretsFile, writeSecrets, type Secrets } from "../secrets/store.ts";
 import type { Ctx } from "./context.ts";
 
 function checkName(name: string): void {
-  if (!SECRET_NAME.test(name)) throw new UserError(`"${name}" is not a valid secret name`, { hint: "letters, digits and _, not starting with a digit (it becomes an environment variable)" });
+  if (!isSecretName(name)) throw new UserError(`"${name}" is not a valid secret name`, { hint: "letters, digits and _, not starting with a digit (it becomes an environment variable)" });
 }
 
 /** The value: piped stdin as is (one trailing newline dropped), or typed at a prompt that does not echo. */
@@ -66,6 +66,7 @@ export async function secretsCommand(ctx: Ctx, action: string, name: string | un
   switch (action) {
     case "set": {
       const n = needName();
+      await checkWriter(p); // before asking for a value that could not be kept
       const value = await readValue(n);
       const all = await readSecrets(p);
       const changed = all[n] !== value;
@@ -77,7 +78,7 @@ export async function secretsCommand(ctx: Ctx, action: string, name: string | un
     case "unset": {
       const n = needName();
       const all = await readSecrets(p);
-      if (!(n in all)) throw new UserError(`no secret ${n} in ${where}`);
+      if (!Object.hasOwn(all, n)) throw new UserError(`no secret ${n} in ${where}`);
       delete all[n];
       await writeSecrets(p, all);
       ctx.out(`${n}: removed from ${where}`);
@@ -94,13 +95,14 @@ export async function secretsCommand(ctx: Ctx, action: string, name: string | un
     case "show": {
       const n = needName();
       const all = await readSecrets(p);
-      if (!(n in all)) throw new UserError(`no secret ${n} in ${where}`);
+      if (!Object.hasOwn(all, n)) throw new UserError(`no secret ${n} in ${where}`);
       if (!opts.reveal) throw new UserError(`${n} is set (${Buffer.byteLength(all[n]!)} bytes); the value is printed only with --reveal`, { hint: `skiff secrets show ${n} --reveal` });
       process.stdout.write(all[n]! + (process.stdout.isTTY ? "\n" : ""));
       return 0;
     }
     case "edit": {
       const all = await readSecrets(p);
+      await checkWriter(p);
       // Plaintext on disk only for the editor: a private directory (0700), removed afterwards.
       const dir = mkdtempSync(join(process.env.XDG_RUNTIME_DIR || tmpdir(), "skiff-secrets-"));
       const file = join(dir, "secrets.env.json");
@@ -115,6 +117,7 @@ export async function secretsCommand(ctx: Ctx, action: string, name: string | un
         } catch (e) {
           throw new UserError(`the edited file is not valid JSON (${(e as Error).message}); nothing changed`);
         }
+        if (!next || typeof next !== "object" || Array.isArray(next)) throw new UserError("the edited file is not a JSON object of secrets; nothing changed", { hint: '{"NAME": "value", …}' });
         for (const [k, v] of Object.entries(next)) {
           checkName(k);
           if (typeof v !== "string") throw new UserError(`secret ${k} must be a string; nothing changed`);
@@ -122,7 +125,7 @@ export async function secretsCommand(ctx: Ctx, action: string, name: string | un
         await writeSecrets(p, next);
         const before = new Set(Object.keys(all));
         const changed = Object.keys(next).filter((k) => all[k] !== next[k]);
-        const removed = [...before].filter((k) => !(k in next));
+        const removed = [...before].filter((k) => !Object.hasOwn(next, k));
         ctx.out(`${where}: ${changed.length} changed or added${changed.length ? ` (${changed.join(", ")})` : ""}, ${removed.length} removed${removed.length ? ` (${removed.join(", ")})` : ""}`);
       } finally {
         rmSync(dir, { recursive: true, force: true });
