@@ -78,7 +78,7 @@ export class Store {
       throw e;
     }
     closeSync(fd);
-    if (opts.keepPrevious && existsSync(path)) {
+    if (opts.keepPrevious && parses(path)) {
       // The last good copy, for a reader that finds the current one damaged (a disk that lied about fsync).
       rmSync(`${path}.prev`, { force: true });
       try {
@@ -274,6 +274,16 @@ export class Store {
     if (info.holder !== opts.holder && !opts.force && !stale) return { released: false, holder: info, live: true, heartbeatAgeMs: Number.isFinite(age) ? age : undefined };
     rmSync(this.lockDir(project), { recursive: true, force: true });
     return { released: true, holder: info };
+  }
+}
+
+/** Whether the file exists and holds JSON (a damaged current copy must not become the fallback). */
+function parses(path: string): boolean {
+  try {
+    JSON.parse(readFileSync(path, "utf8"));
+    return true;
+  } catch {
+    return false;
   }
 }
 

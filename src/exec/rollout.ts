@@ -115,33 +115,32 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   out.ok = false;
   const reason = `${out.failure.machine}: ${out.failure.reason}`;
   await Promise.all(
-    [...out.switched.map((r) => r.machine), ...maybeSwitched].map(async (machine) => {
-      const r = { machine };
-      const c = i.clients.find((x) => x.machine === r.machine)!;
-      const to = i.previous.get(r.machine) ?? null;
+    [...out.switched.map((r) => machine), ...maybeSwitched].map(async (machine) => {
+      const c = i.clients.find((x) => x.machine === machine)!;
+      const to = i.previous.get(machine) ?? null;
       if (to === i.target) {
         // It served this release before: nothing to return to, and nothing to undo.
         if (maybeSwitched.includes(machine)) return;
-        out.reverted.push({ machine: r.machine, to, ok: false, reason: "no previous release to return to" });
+        out.reverted.push({ machine: machine, to, ok: false, reason: "no previous release to return to" });
         return;
       }
       if (to === null) {
         // The app's first release there: going back means running nothing, as before this deploy.
         try {
           await c.call("app.remove", { project: i.project, app: i.app });
-          out.reverted.push({ machine: r.machine, to: null, ok: true });
-          i.reporter.emit({ type: "step", machine: r.machine, step: `${i.app}: removed again (this was its first release there)`, status: "undone" });
+          out.reverted.push({ machine: machine, to: null, ok: true });
+          i.reporter.emit({ type: "step", machine: machine, step: `${i.app}: removed again (this was its first release there)`, status: "undone" });
         } catch (e) {
-          out.reverted.push({ machine: r.machine, to: null, ok: false, reason: (e as Error).message });
+          out.reverted.push({ machine: machine, to: null, ok: false, reason: (e as Error).message });
         }
         return;
       }
       try {
         const back = await activateOn(c, params(c, to, "rollback", { release: i.target, reason }));
-        out.reverted.push({ machine: r.machine, to, ok: back.ok, reason: back.reason });
-        i.reporter.emit({ type: "step", machine: r.machine, step: `${i.app}: back on release ${to}`, status: back.ok ? "undone" : "failed", ms: back.durationMs, detail: back.reason });
+        out.reverted.push({ machine: machine, to, ok: back.ok, reason: back.reason });
+        i.reporter.emit({ type: "step", machine: machine, step: `${i.app}: back on release ${to}`, status: back.ok ? "undone" : "failed", ms: back.durationMs, detail: back.reason });
       } catch (e) {
-        out.reverted.push({ machine: r.machine, to, ok: false, reason: (e as Error).message });
+        out.reverted.push({ machine: machine, to, ok: false, reason: (e as Error).message });
       }
     }),
   );

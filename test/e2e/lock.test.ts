@@ -64,6 +64,8 @@ const versionsServed = () => Promise.all(bed.machines.map(async (m) => (await (a
 describe("deploy lock and partial failures on 3 machines", { timeout: 900_000 }, () => {
   before(async () => {
     bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    // A disk filled by another suite's fault lever and left full would decide this suite's result.
+    for (const m of bed.machines) await faults.freeDisk(m);
     p = makeProject();
     keyFile = join(mkdtempSync(join(tmpdir(), "skiff-age-")), "key.txt");
     recipient = /public key: (age1\w+)/.exec(execFileSync(process.execPath, [BIN, "secrets", "keygen"], { env: { ...process.env, SKIFF_AGE_IDENTITY: keyFile }, encoding: "utf8" }))![1]!;

@@ -56,6 +56,10 @@ describe("agent store: torn writes", () => {
     truncateSync(join(dir, "apps", "shop", "web", "state.json"), 10);
     assert.equal(store.state("shop", "web").active, 1);
     assert.ok(damage.some((d) => /state\.json/.test(d)), damage.join("\n"));
+    // Saving over the damaged copy keeps the good one as the fallback.
+    store.saveState({ project: "shop", app: "web", active: 3, instances: [], warm: [], pending: [] });
+    truncateSync(join(dir, "apps", "shop", "web", "state.json"), 0);
+    assert.equal(store.state("shop", "web").active, 1);
   });
 
   it("a truncated release file is reported, not silently missing", () => {
