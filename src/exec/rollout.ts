@@ -115,7 +115,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   out.ok = false;
   const reason = `${out.failure.machine}: ${out.failure.reason}`;
   await Promise.all(
-    [...out.switched.map((r) => machine), ...maybeSwitched].map(async (machine) => {
+    [...out.switched.map((r) => r.machine), ...maybeSwitched].map(async (machine) => {
       const c = i.clients.find((x) => x.machine === machine)!;
       const to = i.previous.get(machine) ?? null;
       if (to === i.target) {
