@@ -146,7 +146,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   private running(f: InstanceFile): boolean {
-    return this.processes(f).pids.length > 0;
+    return this.pid(f.name) !== undefined || this.processes(f).pids.length > 0; // the first is cheap and the usual case
   }
 
   /** To the whole group while it is the instance's (children forked meanwhile included), and to each process that left it. */

@@ -302,6 +302,23 @@ describe("process runtime: each app runs as its own user", () => {
     }
   });
 
+  it("a volume made for another user (as for nobody, before apps had users of their own) is handed over; what that user did not own stays", async () => {
+    const base = tmp();
+    chmodSync(base, 0o755);
+    process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
+    const vol = join(base, "volumes", PROJECT, "v", "data");
+    mkdirSync(join(vol, "sub"), { recursive: true, mode: 0o750 });
+    writeFileSync(join(vol, "sub", "f"), "x");
+    writeFileSync(join(vol, "roots"), "r");
+    spawnSync("chown", ["-R", "nobody:nogroup", vol]);
+    spawnSync("chown", ["root:root", join(vol, "roots")]);
+    const rt = new ProcessRuntime(base);
+    await rt.start({ name: "v", image: "none", command: "true", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("v"), volumes: [{ name: "data", path: "data" }] });
+    await waitExit(rt, "v");
+    const uid = statSync(join(base, "work", PROJECT, "v", "1")).uid;
+    assert.deepEqual([vol, join(vol, "sub"), join(vol, "sub", "f"), join(vol, "roots")].map((p) => statSync(p).uid), [uid, uid, uid, 0]);
+  });
+
   it("user: in skiff.yml wins (root included); long names get a short hash within 32 characters", async () => {
     const base = tmp();
     chmodSync(base, 0o755);
