@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { hashTree } from "../build/artifact.ts";
 import { quote } from "../transport/quote.ts";
 import { createCgroup, oomKills, pidsIn, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
+import { carriesName, processTable, startTime } from "./procfs.ts";
 import { runAsPrefix } from "./safe-fs.ts";
 import { appUserName, ensureAppUser, lookupUser, type AppUser } from "./users.ts";
 import { placeFilesAndVolumes, releaseWorkdir } from "./workdir.ts";
@@ -45,41 +46,6 @@ interface InstanceFile {
 export function artifactHash(image: string): string | undefined {
   const m = /^artifact:([0-9a-f]{64})$/.exec(image);
   return m?.[1];
-}
-
-/** Start time of a live (not zombie) process, in clock ticks since boot; undefined when it is gone. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X") return undefined;
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** pid, process group and state of every process, from /proc. */
-function processTable(): { pid: number; pgid: number; live: boolean }[] {
-  const out: { pid: number; pgid: number; live: boolean }[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.push({ pid: Number(d), pgid: Number(f[2]), live: f[0] !== "Z" && f[0] !== "X" });
-    } catch {}
-  }
-  return out;
-}
-
-/** Whether the process started with SKIFF_INSTANCE=<name> (its initial environment, which its children inherit). */
-function carriesName(pid: number, name: string): boolean {
-  try {
-    return `\0${readFileSync(`/proc/${pid}/environ`, "latin1")}`.includes(`\0SKIFF_INSTANCE=${name}\0`);
-  } catch {
-    return false;
-  }
 }
 
 /** A plain command ("node server.js") runs with exec, so the app itself is the wrapper's child and gets signals first-hand. */
@@ -180,6 +146,7 @@ export class ProcessRuntime implements Runtime {
     const dir = this.dir(s.name);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const hash = artifactHash(s.image);
+    if (hash) artifactsRootOnly(this.base);
     const workdir = releaseWorkdir(this.base, s, hash && join(this.base, "artifacts", hash), user);
     placeFilesAndVolumes(this.base, s, workdir, user);
     const cgroup = createCgroup(s.name, s.limits ?? {});
@@ -345,6 +312,12 @@ export class ProcessRuntime implements Runtime {
   }
 }
 
+/** Root's alone (0700, also where an older agent made it 0755): releases copy from there, and apps may not read each other's code. */
+function artifactsRootOnly(base: string): void {
+  mkdirSync(join(base, "artifacts"), { recursive: true, mode: 0o700 });
+  chmodSync(join(base, "artifacts"), 0o700);
+}
+
 /** Unpacks a tar.gz from stdin into <state>/artifacts/<sha256>, checking that the content has that hash. */
 export async function artifactPut(base: string, hash: string): Promise<void> {
   if (!/^[0-9a-f]{64}$/.test(hash)) throw new Error("artifact-put needs the artifact's sha256");
@@ -353,9 +326,7 @@ export async function artifactPut(base: string, hash: string): Promise<void> {
     process.stdin.resume();
     return;
   }
-  // Root's alone: releases copy from here, and apps may not read each other's code.
-  mkdirSync(join(base, "artifacts"), { recursive: true, mode: 0o700 });
-  chmodSync(join(base, "artifacts"), 0o700);
+  artifactsRootOnly(base);
   const tmp = join(base, "artifacts", `.tmp-${hash.slice(0, 12)}-${process.pid}`);
   mkdirSync(tmp, { mode: 0o755 });
   try {
