@@ -152,7 +152,13 @@ export function checkData(data: object, map: Positions, file: string, environmen
     }),
   ].sort(byPosition);
   if (diagnostics.length) return { diagnostics };
-  return { diagnostics, project: normalize(config, resolve(file), dirname(resolve(file)), environment) };
+  return { diagnostics, project: lookupSafe(normalize(config, resolve(file), dirname(resolve(file)), environment)) };
+}
+
+/** Machines and apps by name in maps without a prototype: `skiff deploy constructor` (or any name from a command
+ *  line or a file) finds nothing instead of Object's own properties, wherever the project is used. */
+function lookupSafe(p: Project): Project {
+  return { ...p, machines: Object.assign(Object.create(null) as Project["machines"], p.machines), apps: Object.assign(Object.create(null) as Project["apps"], p.apps) };
 }
 
 /** Loads and checks skiff.yml; a UserError (exit 2) lists every problem. */

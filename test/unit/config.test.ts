@@ -164,3 +164,20 @@ apps:
     assert.deepEqual(lines(text, "staging"), ["skiff.yml:9:15: no machines: add at least one under machines: (machines: { web1: { host: 203.0.113.10 } })"]);
   });
 });
+
+describe("config: names are looked up as names", () => {
+  it("the loaded project's machines and apps have no prototype: `constructor` or `toString` finds nothing", () => {
+    const { project } = checkConfig(base, "skiff.yml");
+    for (const name of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      assert.equal((project!.machines as Record<string, unknown>)[name], undefined, `machines.${name}`);
+      assert.equal((project!.apps as Record<string, unknown>)[name], undefined, `apps.${name}`);
+    }
+    assert.deepEqual(Object.keys(project!.machines), ["web1"]);
+  });
+
+  it("an environment overlay for an app named like a prototype property is a problem, and writes nothing into Object", () => {
+    const text = `${base}environments:\n  staging:\n    apps:\n      constructor: { instances: 2 }\n`;
+    assert.deepEqual(lines(text, "staging"), ['skiff.yml:10:7: environment "staging" overrides app "constructor", which is not defined under apps']);
+    assert.equal((Object as unknown as { instances?: unknown }).instances, undefined);
+  });
+});
