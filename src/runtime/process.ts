@@ -91,41 +91,35 @@ export class ProcessRuntime implements Runtime {
    * number on. A process belongs to the instance when it is the wrapper (pid and start time), is in the
    * instance's cgroup, or is in the wrapper's group and started with the instance's name in its environment.
    */
-  private processes(f: InstanceFile): { group?: number; pids: number[] } {
+  private processes(f: InstanceFile): { group?: number; pids: number[]; outside: number[] } {
     const wrapper = this.pid(f.name);
     let pgid: number | undefined;
     try {
       pgid = Number(readFileSync(join(this.dir(f.name), "pid"), "utf8").split(" ")[0]) || undefined;
     } catch {}
     const cgroup = new Set(pidsIn(f.cgroup.dirs));
-    const pids = new Set<number>();
-    let groupIsOurs = wrapper !== undefined;
+    const inGroup: number[] = [];
+    const outside: number[] = [];
     for (const p of processTable()) {
       if (!p.live) continue;
-      if (cgroup.has(p.pid) || p.pid === wrapper) pids.add(p.pid);
-      if (pgid && p.pgid === pgid && (pids.has(p.pid) || carriesName(p.pid, f.name))) {
-        pids.add(p.pid);
-        groupIsOurs = true;
-      }
+      const ours = cgroup.has(p.pid) || p.pid === wrapper;
+      if (pgid && p.pgid === pgid && (ours || carriesName(p.pid, f.name))) inGroup.push(p.pid);
+      else if (ours) outside.push(p.pid);
     }
-    return { group: groupIsOurs ? pgid : undefined, pids: [...pids] };
+    const group = wrapper !== undefined || inGroup.length ? pgid : undefined;
+    return { group, pids: [...inGroup, ...outside], outside };
   }
 
   private running(f: InstanceFile): boolean {
     return this.pid(f.name) !== undefined || this.processes(f).pids.length > 0; // the first is cheap and the usual case
   }
 
-  /** To the whole group while it is the instance's (children forked meanwhile included), and to each process that left it. */
+  /** To the whole group while it is the instance's (children forked meanwhile included), and to each process that left it: once each. */
   private signal(f: InstanceFile, sig: NodeJS.Signals): void {
-    const { group, pids } = this.processes(f);
-    if (group) {
+    const { group, outside } = this.processes(f);
+    for (const target of [...(group ? [-group] : []), ...outside]) {
       try {
-        process.kill(-group, sig);
-      } catch {}
-    }
-    for (const p of pids) {
-      try {
-        process.kill(p, sig);
+        process.kill(target, sig);
       } catch {}
     }
   }

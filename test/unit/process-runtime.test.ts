@@ -349,6 +349,22 @@ function groupMembers(pgid: number): number[] {
 }
 
 describe("process runtime: a reused pid is not the instance", () => {
+  it("a stop sends TERM once (some apps take a second one as: quit now)", async () => {
+    const base = tmp();
+    process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
+    const rt = new ProcessRuntime(base);
+    try {
+      await rt.start({ name: "t", image: "none", command: 'n=0; trap \'n=$((n+1)); echo "term $n"\' TERM; while [ $n -lt 1 ]; do sleep 0.05; done; sleep 0.5; echo "done $n"', user: "root", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("t"), files: [] });
+      await sleep(200);
+      await rt.stop("t", 5);
+      const log = await rt.logs("t", 10);
+      assert.match(log, /^term 1\ndone 1$/m);
+      assert.doesNotMatch(log, /term 2/);
+    } finally {
+      delete process.env.SKIFF_CGROUP_ROOT;
+    }
+  });
+
   // The kernel gives a finished wrapper's pid to another process, which leads a group of its own: while the
   // leader lives, and after it left its group behind.
   for (const [what, script] of [["leads", "sleep 30 & wait"], ["led", "sleep 30 & exit 0"]] as const) {
