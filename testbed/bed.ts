@@ -212,12 +212,25 @@ export const faults = {
   async reconnect(m: BedMachine): Promise<void> {
     await docker(["network", "connect", "--ip", m.address, NETWORK, m.container]);
   },
-  /** Fills the machine's /var/lib/skiff disk, leaving `leaveKb` free. */
-  async fillDisk(m: BedMachine, leaveKb = 0): Promise<void> {
-    await docker(["exec", m.container, "sh", "-c", `test ! -e /var/lib/skiff/.no-private-disk || { echo 'no private disk on this host' >&2; exit 1; }; avail=$(df -k --output=avail /var/lib/skiff | tail -1); fallocate -l $(( (avail - ${leaveKb}) * 1024 )) /var/lib/skiff/.testbed-fill`]);
+  /** Fills the machine's /var/lib/skiff disk, leaving about `leaveKb` free; returns the KiB left. fallocate of all
+   *  that df calls free fails with ENOSPC (the file's own extent metadata needs room too), so it takes a little
+   *  less and tops up with appends until the disk refuses more. */
+  async fillDisk(m: BedMachine, leaveKb = 0): Promise<number> {
+    if (!Number.isInteger(leaveKb) || leaveKb < 0) throw new Error(`leaveKb must be a whole number of KiB, not ${leaveKb}`);
+    const f = "/var/lib/skiff/.testbed-fill";
+    const avail = await docker(["exec", m.container, "sh", "-c", [
+      "test ! -e /var/lib/skiff/.no-private-disk || { echo 'no private disk on this host' >&2; exit 1; }",
+      "free() { df -k --output=avail /var/lib/skiff | tail -1 | tr -d ' '; }",
+      `want=$(( $(free) - ${leaveKb} - 1024 ))`,
+      `[ "$want" -le 0 ] || fallocate -l $(( want * 1024 )) ${f}-$$ || exit 1`,
+      // Top up 64 KiB at a time while more than leaveKb is free; ENOSPC here is the goal, not a failure.
+      `n=0; while [ "$(free)" -gt ${leaveKb} ] && [ $n -lt 4096 ]; do n=$((n + 1)); left=$(( $(free) - ${leaveKb} )); head -c $(( left < 64 ? left * 1024 : 65536 )) /dev/zero >> ${f}-top-$$ 2>/dev/null || break; done`,
+      "free",
+    ].join("\n")]);
+    return Number(avail);
   },
   async freeDisk(m: BedMachine): Promise<void> {
-    await docker(["exec", m.container, "rm", "-f", "/var/lib/skiff/.testbed-fill"]);
+    await docker(["exec", m.container, "sh", "-c", "rm -f /var/lib/skiff/.testbed-fill*"]);
   },
   /** Gives the machine a new ssh host key, as a rebuilt (or impersonated) machine would have. */
   async rekey(m: BedMachine): Promise<void> {

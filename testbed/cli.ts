@@ -5,8 +5,9 @@ const [cmd = "status", ...rest] = process.argv.slice(2);
 const log = (s: string) => console.error(`bed: ${s}`);
 const pick = async (name: string | undefined) => {
   const b = await bed.up({ count: 3, log });
-  const m = b.machines.find((x) => x.name === name);
-  if (!m) throw new Error(`no bed machine named ${name ?? "(missing)"}`);
+  // Short name (m2) or container name (skiff-bed-m2): both are what `status` and `docker ps` show.
+  const m = b.machines.find((x) => x.name === name || x.container === name);
+  if (!m) throw new Error(`no bed machine named ${name ?? "(missing)"} (names: ${b.machines.map((x) => `${x.name} or ${x.container}`).join(", ")})`);
   return m;
 };
 
@@ -29,8 +30,8 @@ switch (cmd) {
   case "rekey": {
     const m = await pick(rest[0]);
     const lever = { restart: bed.faults.restart, disconnect: bed.faults.disconnect, reconnect: bed.faults.reconnect, "fill-disk": (x: bed.BedMachine) => bed.faults.fillDisk(x), "free-disk": bed.faults.freeDisk, rekey: bed.faults.rekey }[cmd];
-    await lever(m);
-    log(`${cmd} ${m.name}: done`);
+    const left = await lever(m);
+    log(`${cmd} ${m.name}: done${typeof left === "number" ? ` (${left} KiB left free on /var/lib/skiff)` : ""}`);
     break;
   }
   default:
