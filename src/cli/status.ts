@@ -1,6 +1,7 @@
 // skiff status: what runs where — release, instances, health, restarts, uptime.
 import { askAll } from "../exec/agent-client.ts";
 import type { Ctx } from "./context.ts";
+import { machineProblem } from "./machine-problem.ts";
 import { table } from "./table.ts";
 
 interface InstanceView {
@@ -31,8 +32,8 @@ const uptime = (since: string) => {
 
 export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<number> {
   const res = await askAll(ctx.project, (c) => c.call<{ apps: AppView[] }>("state"));
-  const machines = res.map((r) =>
-    r.ok ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === ctx.project.name && (!app || a.app === app)) } : { machine: r.machine, error: (r.error as Error).message },
+  const machines = res.map((r): { machine: string; apps: AppView[] } | { machine: string; problem: string; error: string } =>
+    r.ok ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === ctx.project.name && (!app || a.app === app)) } : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
   );
   if (ctx.json) {
     ctx.out(JSON.stringify(machines));
@@ -40,7 +41,7 @@ export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<
     const rows: string[][] = [];
     for (const m of machines) {
       if ("error" in m) {
-        rows.push(["-", m.machine, "-", "-", "unreachable", "-", "-", "-"]);
+        rows.push(["-", m.machine, "-", "-", m.problem, "-", "-", "-"]);
         continue;
       }
       for (const a of m.apps) {
