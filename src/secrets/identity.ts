@@ -43,7 +43,13 @@ async function withRecipients(keys: string[], where: string): Promise<Identity[]
 }
 
 async function fromFile(file: string): Promise<Identity[]> {
-  const keys = readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("AGE-SECRET-KEY-"));
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UserError(`cannot read the age identity ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { exitCode: 2, hint: "SKIFF_AGE_IDENTITY (or ~/.config/skiff/age-key.txt) must be a readable file" });
+  }
+  const keys = text.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("AGE-SECRET-KEY-"));
   if (!keys.length) throw new UserError(`${file} holds no AGE-SECRET-KEY line`, { exitCode: 2, hint: KEY_HINT });
   return withRecipients(keys, `${file} holds a line that`);
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { armor, Encrypter } from "age-encryption";
 
+// SKIFF_TEST_BIN: another build of the CLI (e.g. of an older commit, to see these fail there).
 const BIN = process.env.SKIFF_TEST_BIN ?? new URL("../../bin/skiff.js", import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), "skiff-secrets-cli-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -87,6 +88,12 @@ describe("secrets CLI: clear errors", () => {
     const p = person();
     writeFileSync(p.keyFile, "AGE-SECRET-KEY-1XYZ\n");
     userError(skiff(dir, ["secrets", "list"], { person: p }), new RegExp(`${p.keyFile} holds a line that is not an age identity`), /keygen/);
+  });
+
+  it("an identity path that cannot be read", () => {
+    const dir = project([alice.recipient]);
+    skiff(dir, ["secrets", "set", "A"], { person: alice, stdin: "v1" });
+    userError(skiff(dir, ["secrets", "list"], { env: { SKIFF_AGE_IDENTITY: dir } }), new RegExp(`cannot read the age identity ${dir}: EISDIR`), /readable file/);
   });
 
   it("non-JSON plaintext in the .age file", async () => {
