@@ -26,9 +26,10 @@ const cfgQuote = (p: string) => `"${p.replace(/"/g, '\\"')}"`;
 
 // What ssh would read as something other than the value it is: a leading '-'
 // (an option), control characters (a new line in ProxyJump's generated
-// command), spaces in a host (a second argument to the jump host's ssh). Host names and jump hosts also keep
-// to the characters a host, user, port or ssh:// URI uses, so none of the
-// shell metacharacters ssh's own %-expansions are known to pass on reach it.
+// command), spaces in a host (a second argument to the jump host's ssh).
+// Hosts, users and jump hosts also keep to the characters a host, user, port
+// or ssh:// URI uses, so no shell metacharacter reaches ssh's %-expansions
+// (which a user's ~/.ssh/config may hand to a shell, e.g. ProxyCommand %h).
 const HOST = /^[A-Za-z0-9_.:@%[\]+~-]+$/;
 const JUMP = /^[A-Za-z0-9_.:@%[\]+~,/-]+$/;
 
