@@ -1,16 +1,22 @@
 // The ControlPath directory holds sockets that act as logged-in ssh sessions to
 // every machine: one someone else owns or can write to must not be used.
 import assert from "node:assert/strict";
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import type { MachineSpec } from "../../src/config/model.ts";
 import { UserError } from "../../src/errors.ts";
 import { SshTransport } from "../../src/transport/ssh.ts";
 
 const m: MachineSpec = { name: "web1", host: "127.0.0.1", local: false, port: 1, user: "root", sshOptions: {}, labels: [], httpPort: 80 };
-const base = () => mkdtempSync(join(tmpdir(), "skiff-cp-"));
+const bases: string[] = [];
+const base = () => {
+  const b = mkdtempSync(join(tmpdir(), "skiff-cp-"));
+  bases.push(b);
+  return b;
+};
+after(() => bases.forEach((b) => rmSync(b, { recursive: true, force: true })));
 const uid = process.getuid!();
 
 async function runWith(socketDir: string): Promise<unknown> {
@@ -72,7 +78,7 @@ describe("ControlPath directory", () => {
   it("a file in its place is refused", async () => {
     const dir = join(base(), "skiff-sock");
     mkdirSync(join(dir, ".."), { recursive: true });
-    await import("node:fs").then((fs) => fs.writeFileSync(dir, ""));
+    writeFileSync(dir, "");
     refusedDir(dir, /not a directory/)(await runWith(dir));
     assert.ok(existsSync(dir));
   });
