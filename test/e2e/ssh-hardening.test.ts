@@ -1,17 +1,21 @@
 // Values from skiff.yml that ssh would read as options must never run anything.
 // No bed: the hostile config points nowhere; what matters is what ssh is given.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { makeProject } from "./helpers.ts";
+
+const made: string[] = [];
+after(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function hostile(field: "host" | "proxy_jump" | "identity_file") {
   const marks = mkdtempSync(join(tmpdir(), "skiff-mark-"));
   const marker = join(marks, "x");
   const injected = `-oProxyCommand=sh -c 'id > ${marker}'`;
   const p = makeProject();
+  made.push(marks, p.dir, p.socketDir);
   const machine =
     field === "host"
       ? { host: injected }
