@@ -1,7 +1,9 @@
 // The schema of skiff.yml "as written". It is the single source of the TS types,
 // the validation, schema/skiff.schema.json and docs/config.md. Defaults and
 // duration parsing live in normalize.ts, so the JSON Schema describes what a
-// person types, not what skiff computes.
+// person types, not what skiff computes; bounds on durations and sizes are
+// checked here with the same parser (duration.ts), so a value that passes
+// cannot become 0, Infinity or a timer overflow later.
 import { isIP } from "node:net";
 import { z } from "zod";
 import { parseDuration, parseMemory } from "./duration.ts";
