@@ -25,7 +25,10 @@ function run(user: AppUser | undefined, workdir: string, script: string, args: s
   // cwd is entered by root before setpriv: the working directory's parents are root's, so it is the real one.
   const r = spawnSync(argv[0]!, argv.slice(1), { cwd: workdir, input: input ?? Buffer.alloc(0), encoding: "utf8", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } });
   if (r.error) throw new Error(`${what}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${what} as ${user?.name ?? "root"}: ${r.stderr.trim() || `exit ${r.status}`}`);
+  if (r.status === 0) return;
+  const err = r.stderr.trim() || `exit ${r.status}`;
+  const hint = /Permission denied/.test(err) ? " (the app's user cannot write there: the path, or a directory on it, may be a link the app made)" : "";
+  throw new Error(`${what} as ${user?.name ?? "root"}: ${err}${hint}`);
 }
 
 // The new content goes to a temporary file beside the target, then replaces it with
