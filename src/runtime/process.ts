@@ -1,16 +1,18 @@
 // Instances as plain processes, supervised by the agent. Each instance is a
 // small sh wrapper (its own session, so a stop signals the whole process group)
 // that joins the instance's cgroups, runs the app in the foreground as the
-// app's user and records the exit code. Instances outlive an agent restart;
-// the agent finds them again from their pid file.
+// app's user (its own, skiff-<project>-<app>, unless skiff.yml names one) and
+// records the exit code. Instances outlive an agent restart; the agent finds
+// them again from their pid file.
 //
-//   <state>/instances/<name>/instance.json   how to (re)start it (0600: it holds the env)
+//   <state>/instances/<name>/                root's (0700): the app cannot read its env or touch its log
+//                            instance.json   how to (re)start it (0600: it holds the env)
 //                            run.sh, command  the wrapper and the app's command line
 //                            pid              "<pid> <start time>" of the wrapper
 //                            exit             the app's exit code, once it ended
 //                            out.log[.1-3]    stdout and stderr, rotated by size
-//   <state>/artifacts/<sha256>/              unpacked artifacts, shared by releases
-//   <state>/work/<project>/<app>/<release>/  each release's own working directory
+//   <state>/artifacts/<sha256>/              unpacked artifacts, shared by releases (root's, 0700)
+//   <state>/work/<project>/<app>/<release>/  each release's own working directory (the app's: see workdir.ts)
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
