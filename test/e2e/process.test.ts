@@ -104,11 +104,11 @@ function scenario(name: string, target: () => Target, prepare: () => Promise<voi
       assert.match(d1.stderr, /ship artifact [0-9a-f]{12}/);
       assert.deepEqual(new Set(await versions()), new Set(["v1"]));
       const first = (await status())[0]!.apps[0]!.active;
-      // Processes, as the app's user (nobody), with PORT and HOST from skiff; no container anywhere.
+      // Processes, as the app's own system user (skiff-<project>-<app>), with PORT and HOST from skiff; no container anywhere.
       for (let i = 0; i < t.urls.length; i++) {
         // Each wrapper leads its own session; count the node processes in this project's sessions.
-        const ps = await t.exec(i, `for f in /var/lib/skiff/instances/skiff-${t.project}-web-*/pid; do s=$(cut -d' ' -f1 $f); ps -eo sid=,user=,comm= | awk -v s=$s '$1==s && $3=="node" {print $2}'; done | sort | uniq -c`);
-        assert.match(ps, /^\s*2 nobody$/, `machine ${i}: ${ps}`);
+        const ps = await t.exec(i, `for f in /var/lib/skiff/instances/skiff-${t.project}-web-*/pid; do s=$(cut -d' ' -f1 $f); ps -eo sid=,user:32=,comm= | awk -v s=$s '$1==s && $3=="node" {print $2}'; done | sort | uniq -c`);
+        assert.match(ps, new RegExp(`^\\s*2 skiff-${t.project}-web$`), `machine ${i}: ${ps}`);
       }
 
       write("v2");
