@@ -2,7 +2,7 @@
 // that run it as a user would without depending on a possibly stale dist/.
 // Written under node_modules/.cache so its `esbuild` import resolves like dist/'s.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildSync } from "esbuild";
 
@@ -13,6 +13,7 @@ function cliPath(): string {
   if (bundled) return bundled;
   const dir = join(ROOT, "node_modules", ".cache", `skiff-test-cli-${process.pid}`);
   mkdirSync(dir, { recursive: true });
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   const out = join(dir, "cli.mjs");
   buildSync({
     bundle: true, platform: "node", logLevel: "warning", entryPoints: [join(ROOT, "src/cli/main.ts")], outfile: out, format: "esm", target: "node20", external: ["esbuild"],
