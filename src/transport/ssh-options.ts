@@ -72,7 +72,7 @@ const VALUE = /^[!$-&(-[\]-~]([ !$-&(-[\]-~]*[!$-&(-[\]-~])?$/;
 /** What is wrong with `-o key=value` from skiff.yml, or undefined if it may be used. */
 export function sshOptionProblem(key: string, value: string | number): string | undefined {
   const k = key.toLowerCase();
-  if (OWN_FIELD[k]) return `ssh option ${key} has its own field: set machines.<name>.${OWN_FIELD[k]} instead`;
+  if (Object.hasOwn(OWN_FIELD, k)) return `ssh option ${key} has its own field: set machines.<name>.${OWN_FIELD[k]} instead`;
   if (!SSH_OPTIONS_ALLOWED.has(k)) return `ssh option ${key} cannot be set in skiff.yml (allowed: ${ALLOWED.join(", ")}); put personal settings in ~/.ssh/config`;
   if (typeof value === "number") return Number.isSafeInteger(value) && value >= 0 ? undefined : `ssh option ${key}: ${value} is not a whole number`;
   if (/[\x00-\x1f\x7f]/.test(value)) return `ssh option ${key}: the value contains a newline or control character`;

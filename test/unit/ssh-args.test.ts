@@ -71,4 +71,8 @@ describe("ssh arguments", () => {
     for (const v of ["-x", "a\nProxyCommand=x", "a\rb", '"q"', "a\\b", " padded"]) assert.ok(sshOptionProblem("LogLevel", v), JSON.stringify(v));
     rejects(() => sshOptions({ ...m, sshOptions: { LogLevel: "ERROR\nProxyCommand=x" } }, ctx), /LogLevel/);
   });
+
+  it("names that live on Object.prototype are unknown options, not 'own fields'", () => {
+    for (const k of ["constructor", "toString", "__proto__", "hasOwnProperty"]) assert.match(sshOptionProblem(k, "x") ?? "", /cannot be set in skiff.yml/, k);
+  });
 });
