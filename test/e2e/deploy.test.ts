@@ -226,9 +226,17 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
 
   it("a CLI killed mid-deploy leaves every machine serving one complete release; the lock is detected and broken; a re-run converges", async () => {
     configure({ version: "v6", env: { MARK: "six", HEALTHY_AFTER: "2" } });
+    const m1 = bed.machines[0]!;
+    const releasesOnM1 = async () => (await faults.exec(m1, `docker ps -a --filter label=skiff.app=web --format '{{.Label "skiff.release"}}'`)).split("\n").filter(Boolean).map(Number);
+    const newest = Math.max(0, ...(await releasesOnM1()));
     const child = p.start(["deploy"]);
-    // Kill it while m1 is switching (the build is cached, m1's new instances need ~2 s).
-    await new Promise((r) => setTimeout(r, 1500));
+    // Kill it while m1 is switching: once m1 starts an instance of the new release (its instances need ~2 s to
+    // become healthy). A fixed delay was too short on a loaded host: the CLI had not even taken the lock.
+    const t0 = Date.now();
+    while (!(await releasesOnM1()).some((r) => r > newest)) {
+      assert.ok(Date.now() - t0 < 120_000, "m1 never started an instance of the new release");
+      await new Promise((r) => setTimeout(r, 100));
+    }
     process.kill(child.pid, "SIGKILL");
     await child.done;
     await new Promise((r) => setTimeout(r, 4000)); // activations already running finish on the machines
