@@ -6,10 +6,12 @@
 // cannot become 0, Infinity or a timer overflow later.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { posix } from "node:path";
 import { parseDuration, parseMemory } from "./duration.ts";
-import { hasControl, isCheckPath, isRouteHost, isRoutePath, isSshHost, proxyJumpProblem, SSH_USER } from "./formats.ts";
-import { recipientProblem } from "./recipient.ts";
+import { recipientProblem } from "../secrets/recipients.ts";
 import { sshOptionProblem } from "../transport/ssh-options.ts";
+import { identityFileProblem, isSshHost, proxyJumpProblem, SSH_USER } from "../transport/ssh-values.ts";
+import { hasControl, isCheckPath, isRouteHost, isRoutePath } from "./formats.ts";
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const nameMsg = "must be lowercase letters, digits and '-', starting with a letter (at most 63 characters)";
@@ -52,7 +54,11 @@ const MEMORY_MAX = 2 ** 50;
 
 const Port = z.number().int().min(1).max(65535);
 
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a valid environment variable name");
+/** `__proto__` fits the pattern, but as a key it would set an object's prototype, not a name. */
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a valid environment variable name")
+  .refine((v) => v !== "__proto__", '"__proto__" cannot be a name');
 
 /** A string with no control characters (newline, tab, NUL…). */
 const Line = (what: string) => z.string().refine((v) => !hasControl(v), `${what} must not contain newlines or control characters`);
@@ -66,7 +72,7 @@ export const SshOptions = z
     identity_file: Line("the path")
       .min(1)
       .max(4096)
-      .refine((v) => !v.startsWith("-"), 'must not start with "-"')
+      .refine((v) => !identityFileProblem(v)?.startsWith("starts with"), 'must not start with "-"')
       .optional()
       .meta({ description: "Private key to use (`ssh -i`). Default: your ssh-agent and ~/.ssh/config. Not starting with `-`." }),
     proxy_jump: z
@@ -189,7 +195,10 @@ const InstancePath = Line("a path")
   .min(1)
   .max(4096)
   .refine((v) => !v.includes(":"), 'must not contain ":"')
-  .refine((v) => !v.split("/").includes(".."), 'must not contain ".."');
+  .refine((v) => !v.split("/").includes(".."), 'must not contain ".."')
+  // "." or "./" is the working directory itself (a volume there replaces it; a file there becomes a link
+  // named after its source); "/" is the container's root. Neither is a place for one file or volume.
+  .refine((v) => !["", ".", "/"].includes(posix.normalize(v).replace(/(.)\/$/, "$1")), 'must name a path inside, not "." or "/" itself');
 
 export const FileEntry = z
   .union([

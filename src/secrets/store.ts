@@ -8,6 +8,7 @@ import { armor, Decrypter, Encrypter } from "age-encryption";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { identityPath, loadIdentities, type Identity } from "./identity.ts";
+import { recipientProblem } from "./recipients.ts";
 
 export { identityPath, keygen } from "./identity.ts";
 
@@ -104,11 +105,10 @@ export async function writeSecrets(project: Project, secrets: Secrets): Promise<
   if (!recipients.length) throw new UserError("skiff.yml lists no secrets.recipients", { hint: "add your public key (`skiff secrets keygen` prints it): secrets: { recipients: [age1…] }" });
   const e = new Encrypter();
   for (const r of recipients) {
-    try {
-      e.addRecipient(r);
-    } catch {
-      throw new UserError(`secrets.recipients: ${r} is not a valid age public key (its checksum or length is wrong)`, { exitCode: 2, hint: "copy it again, whole, from `skiff secrets keygen`" });
-    }
+    // `validate` checked these already (the same function); a project built another way is checked here.
+    const problem = recipientProblem(r);
+    if (problem) throw new UserError(`secrets.recipients: ${r} ${problem}`, { exitCode: 2, hint: "the public key `skiff secrets keygen` prints, whole" });
+    e.addRecipient(r);
   }
   await checkWriter(project);
   const sorted = Object.fromEntries(Object.entries(secrets).sort(([a], [b]) => a.localeCompare(b)));
@@ -122,7 +122,7 @@ export async function writeSecrets(project: Project, secrets: Secrets): Promise<
 
 /** The secrets an app asks for, as env NAME → value; a missing one is an error that names it (not its value). */
 export function appSecrets(project: Project, app: { name: string; secrets: Record<string, string> }, all: Secrets): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   const missing: string[] = [];
   for (const [envName, secretName] of Object.entries(app.secrets)) {
     if (!Object.hasOwn(all, secretName)) missing.push(secretName);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { MachineSpec } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { sshOptionProblem } from "./ssh-options.ts";
+import { identityFileProblem, isSshHost, proxyJumpProblem, SSH_USER } from "./ssh-values.ts";
 
 export interface SshContext {
   /** The project's known_hosts file (`<project>/.skiff/known_hosts`). */
@@ -24,31 +25,19 @@ export function defaultSocketDir(): string {
 
 const cfgQuote = (p: string) => `"${p.replace(/"/g, '\\"')}"`;
 
-// What ssh would read as something other than the value it is: a leading '-'
-// (an option), control characters (a new line in ProxyJump's generated
-// command), spaces in a host (a second argument to the jump host's ssh).
-// Hosts, users and jump hosts also keep to the characters a host, user, port
-// or ssh:// URI uses, so no shell metacharacter reaches ssh's %-expansions
-// (which a user's ~/.ssh/config may hand to a shell, e.g. ProxyCommand %h).
-const HOST = /^[A-Za-z0-9_.:@%[\]+~-]+$/;
-const JUMP = /^[A-Za-z0-9_.:@%[\]+~,/-]+$/;
-
-function _fieldProblem(value: string, chars?: RegExp): string | undefined {
-  if (value.startsWith("-")) return `starts with "-", so ssh would read it as an option`;
-  if (/[\x00-\x1f\x7f]/.test(value)) return "contains a newline or control character";
-  // A key file's path may hold spaces: it is one argument after -i.
-  if (chars && !chars.test(value)) return "contains a space or a character no host name has";
-  return undefined;
-}
-
 /**
  * The config is validated before it gets here; this is the second line of
  * defence, because a value ssh misreads can run a command (issue 9).
  */
 export function checkSshMachine(m: MachineSpec): void {
-  const fields: [string, string | undefined, RegExp | undefined][] = [["host", m.host, HOST], ["user", m.user, HOST], ["ssh.proxy_jump", m.proxyJump, JUMP], ["ssh.identity_file", m.identityFile, undefined]];
-  for (const [field, value, chars] of fields) {
-    const problem = value === undefined ? undefined : _fieldProblem(value, chars);
+  const fields: [string, string | undefined, (v: string) => string | undefined][] = [
+    ["host", m.host, (v) => (isSshHost(v) ? undefined : v.startsWith("-") ? 'starts with "-", so ssh would read it as an option' : "is not an IP address, host name or ssh alias")],
+    ["user", m.user, (v) => (SSH_USER.test(v) ? undefined : v.startsWith("-") ? 'starts with "-", so ssh would read it as an option' : "is not a user name")],
+    ["ssh.proxy_jump", m.proxyJump, (v) => { const p = proxyJumpProblem(v); return p && `is not [user@]host[:port] hops: ${p}`; }],
+    ["ssh.identity_file", m.identityFile, identityFileProblem],
+  ];
+  for (const [field, value, check] of fields) {
+    const problem = value === undefined ? undefined : check(value);
     if (problem) throw new UserError(`${m.name}: ${field} ${JSON.stringify(value)} ${problem}`, { exitCode: 2, hint: `fix machines.${m.name}.${field} in skiff.yml` });
   }
   for (const [k, v] of Object.entries(m.sshOptions)) {

@@ -181,3 +181,26 @@ describe("config: names are looked up as names", () => {
     assert.equal((Object as unknown as { instances?: unknown }).instances, undefined);
   });
 });
+
+describe("config: secret names", () => {
+  it("`__proto__` is no secret or env name; `constructor` and `toString` are plain names", () => {
+    for (const form of ["[__proto__]", "{ __proto__: A }", "{ A: __proto__ }"]) {
+      assert.match(lines(`${base}    secrets: ${form}\n`).join("\n"), /skiff\.yml:7:\d+: .*(environment variable name|__proto__)/, form);
+    }
+    const { project, diagnostics } = checkConfig(`${base}    secrets: [constructor, toString]\n`, "skiff.yml");
+    assert.deepEqual(diagnostics, []);
+    assert.deepEqual(Object.entries(project!.apps.web!.secrets), [["constructor", "constructor"], ["toString", "toString"]]);
+  });
+});
+
+describe("config: file and volume paths name something inside", () => {
+  const proc = `project: shop\nmachines:\n  web1: { host: 10.0.0.1 }\napps:\n  web:\n    run: node server.js\n`;
+  it('"." and "./" (the working directory itself) and "/" (the root) are refused', () => {
+    for (const p of [".", "./", "./.", ".//", "/", "//", "/./"]) {
+      for (const [text, what] of [[`${proc}    volumes: { data: "${p}" }\n`, "volume"], [`${proc}    files: { "${p}": app.env }\n`, "file"], [`${base}    volumes: { data: "${p}" }\n`, "container volume"]]) {
+        assert.ok(lines(text!).length > 0, `${what} path ${JSON.stringify(p)} passes validate`);
+      }
+    }
+    assert.deepEqual(lines(`${proc}    volumes: { data: ./data }\n    files: { "./config/app.env": app.env }\n`), []);
+  });
+});

@@ -50,6 +50,14 @@ describe("ssh arguments", () => {
     rejects(() => sshOptions({ ...m, host: "a.example b.example" }, ctx), /host/);
   });
 
+  it("the transport checks hosts, users and every jump hop as the schema does (one definition)", () => {
+    for (const proxyJump of ["bastion,-Fx", "bastion,-oProxyCommand=touch /tmp/x", "a,b,-J", "user@-x", "-x@bastion", "bastion:-22", "bastion,%x", "a@b@c"]) rejects(() => sshOptions({ ...m, proxyJump }, ctx), /proxy_jump/);
+    for (const host of ["a%h", "x@y", "[::1]", "a+b", "a~b"]) rejects(() => sshOptions({ ...m, host }, ctx), /host/);
+    for (const user of ["a@b", "a%u", "a:b"]) rejects(() => sshOptions({ ...m, user }, ctx), /user/);
+    for (const identityFile of ["-i", "/k\n-oProxyCommand=x"]) rejects(() => sshOptions({ ...m, identityFile }, ctx), /identity_file/);
+    for (const ok of [{ proxyJump: "deploy@bastion:2222,[2001:db8::1]:22,jump2" }, { host: "::1" }, { host: "my_alias" }, { user: "svc$" }, { identityFile: "~/keys/my key" }]) assert.ok(sshOptions({ ...m, ...ok }, ctx), JSON.stringify(ok));
+  });
+
   it("the destination always follows `--`, so nothing after it is read as an option", () => {
     const t = new SshTransport(m, ctx);
     const run = t.sshArgv(["true"]);

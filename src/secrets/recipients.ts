@@ -1,6 +1,6 @@
-// secrets.recipients are checked the way the secrets store will use them: a
-// key with a typo (a bad bech32 checksum) is refused by `validate`, not by the
-// first `skiff secrets set` with a stack trace.
+// secrets.recipients are checked the way the secrets store uses them: a key
+// with a typo (a bad bech32 checksum) is refused by `validate` (the schema) and
+// by `skiff secrets set` alike, with the same words. Imported by config (down).
 import { Encrypter } from "age-encryption";
 
 /** What is wrong with an age recipient, or undefined. */
