@@ -1,34 +1,36 @@
 // Instances as plain processes, supervised by the agent. Each instance is a
 // small sh wrapper (its own session, so a stop signals the whole process group)
 // that joins the instance's cgroups, runs the app in the foreground as the
-// app's user (its own, skiff-<project>-<app>, unless skiff.yml names one) and
+// app's user (its own, skiff_<project>_<app>, unless skiff.yml names one) and
 // records the exit code. Instances outlive an agent restart; the agent finds
-// them again from their pid file.
+// them again from their pid file. The wrapper runs nothing of the app's as root
+// (see wrapper.ts); which processes are the instance's: instance-procs.ts.
 //
 //   <state>/instances/<name>/                root's (0700): the app cannot read its env or touch its log
 //                            instance.json   how to (re)start it (0600: it holds the env)
-//                            run.sh, command  the wrapper and the app's command line
-//                            pid              "<pid> <start time>" of the wrapper
+//                            run.sh          the wrapper (rewritten at each start)
+//                            env.sh          the app's env and command, read by the app's user from a descriptor (0600)
+//                            pid              "<pid> <start time> <boot id>" of the wrapper
 //                            exit             the app's exit code, once it ended
 //                            out.log[.1-3]    stdout and stderr, rotated by size
 //   <state>/artifacts/<sha256>/              unpacked artifacts, shared by releases (root's, 0700)
 //   <state>/work/<project>/<app>/<release>/  each release's own working directory (the app's: see workdir.ts)
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashTree } from "../build/artifact.ts";
-import { quote } from "../transport/quote.ts";
-import { createCgroup, oomKills, pidsIn, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
-import { carriesName, processTable, startTime } from "./procfs.ts";
-import { runAsPrefix } from "./safe-fs.ts";
-import { appUserName, ensureAppUser, lookupUser, type AppUser } from "./users.ts";
-import { placeFilesAndVolumes, releaseWorkdir } from "./workdir.ts";
+import { createCgroup, oomKills, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
+import { instanceRunning, signalInstance, type InstanceRef } from "./instance-procs.ts";
+import { processIdentity } from "./procfs.ts";
+import { runSystem, SYSTEM_ENV, SYSTEM_PATH, systemBin } from "./system.ts";
+import { ensureAppUser, lookupUser, type AppUser } from "./users.ts";
+import { placeFilesAndVolumes, projectApp, releaseWorkdir } from "./workdir.ts";
+import { envScript, wrapperScript } from "./wrapper.ts";
 import type { InstanceStatus, Runtime, StartSpec } from "./types.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LOG_MAX_BYTES = 10 * 1024 * 1024;
 const LOG_FILES = 3;
-const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 interface InstanceFile {
   name: string;
@@ -77,59 +79,22 @@ export class ProcessRuntime implements Runtime {
     renameSync(`${file}.tmp`, file);
   }
 
-  /** The wrapper's pid while it runs (its start time tells it from a later process that got the same pid). */
-  private pid(name: string): number | undefined {
-    try {
-      const [pid, start] = readFileSync(join(this.dir(name), "pid"), "utf8").trim().split(" ");
-      return startTime(Number(pid)) === start ? Number(pid) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /**
-   * The instance's live processes, and whether its process group (the wrapper's pid) is still its own. The app
-   * may outlive its wrapper, and a pid alone proves nothing once its process is gone: the kernel hands the
-   * number on. A process belongs to the instance when it is the wrapper (pid and start time), is in the
-   * instance's cgroup, or is in the wrapper's group and started with the instance's name in its environment.
-   */
-  private processes(f: InstanceFile): { group?: number; pids: number[]; outside: number[] } {
-    const wrapper = this.pid(f.name);
-    let pgid: number | undefined;
-    try {
-      pgid = Number(readFileSync(join(this.dir(f.name), "pid"), "utf8").split(" ")[0]) || undefined;
-    } catch {}
-    const cgroup = new Set(pidsIn(f.cgroup.dirs));
-    const inGroup: number[] = [];
-    const outside: number[] = [];
-    for (const p of processTable()) {
-      if (!p.live) continue;
-      const ours = cgroup.has(p.pid) || p.pid === wrapper;
-      if (pgid && p.pgid === pgid && (ours || carriesName(p.pid, f.name))) inGroup.push(p.pid);
-      else if (ours) outside.push(p.pid);
-    }
-    const group = wrapper !== undefined || inGroup.length ? pgid : undefined;
-    return { group, pids: [...inGroup, ...outside], outside };
+  private ref(f: InstanceFile): InstanceRef {
+    return { name: f.name, dir: this.dir(f.name), cgroupDirs: f.cgroup.dirs };
   }
 
   private running(f: InstanceFile): boolean {
-    return this.pid(f.name) !== undefined || this.processes(f).pids.length > 0; // the first is cheap and the usual case
+    return instanceRunning(this.ref(f));
   }
 
-  /** To the whole group while it is the instance's (children forked meanwhile included), and to each process that left it: once each. */
   private signal(f: InstanceFile, sig: NodeJS.Signals): void {
-    const { group, outside } = this.processes(f);
-    for (const target of [...(group ? [-group] : []), ...outside]) {
-      try {
-        process.kill(target, sig);
-      } catch {}
-    }
+    signalInstance(this.ref(f), sig);
   }
 
   /** The user the app runs as: its own (made on first use) unless skiff.yml names one; none when we are not root. */
   private user(s: StartSpec): AppUser | undefined {
     if (process.getuid?.() !== 0 || s.user === "root") return undefined;
-    if (!s.user) return ensureAppUser(appUserName(s.labels["skiff.project"] ?? "_", s.labels["skiff.app"] ?? "_"));
+    if (!s.user) return ensureAppUser(...projectApp(s.labels));
     const u = lookupUser(s.user);
     if (!u) throw new Error(`user "${s.user}" does not exist on this machine (create it, or leave user: out of skiff.yml for a user of the app's own)`);
     return u;
@@ -146,42 +111,29 @@ export class ProcessRuntime implements Runtime {
     const workdir = releaseWorkdir(this.base, s, hash && join(this.base, "artifacts", hash), user);
     placeFilesAndVolumes(this.base, s, workdir, user);
     const cgroup = createCgroup(s.name, s.limits ?? {});
-    // SKIFF_INSTANCE marks the instance's processes (see processes()).
-    const env = { PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress, SKIFF_INSTANCE: s.name };
+    // SKIFF_INSTANCE marks the instance's processes (see instance-procs.ts).
+    const env = { PATH: SYSTEM_PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress, SKIFF_INSTANCE: s.name };
     const f: InstanceFile = { name: s.name, command: s.command, workdir, env, labels: s.labels, hostPort: s.hostPort, user, limits: s.limits ?? {}, cgroup, oomBase: oomKills(cgroup.dirs) };
-    writeFileSync(join(dir, "command"), execPrefix(s.command), { mode: 0o644 });
-    const runAs = runAsPrefix(user).map((a) => `${a} `).join("");
-    writeFileSync(
-      join(dir, "run.sh"),
-      [
-        "#!/bin/sh",
-        `# skiff instance ${s.name}: joins its cgroups, runs the app in the foreground, records its exit code.`,
-        ...cgroup.procs.map((p) => `echo $$ > ${quote(p)} || echo "skiff: could not join ${p}" >&2`),
-        `rm -f ${quote(join(dir, "exit"))}`,
-        // A handler (not "ignore") so the wrapper outlives a TERM to the group while children get the default.
-        "trap : TERM INT HUP",
-        `${runAs}/bin/sh -c "$(cat ${quote(join(dir, "command"))})"`,
-        "code=$?",
-        `echo "$code" > ${quote(join(dir, "exit.tmp"))} && mv ${quote(join(dir, "exit.tmp"))} ${quote(join(dir, "exit"))}`,
-        "",
-      ].join("\n"),
-      { mode: 0o700 },
-    );
     this.save(f);
     this.launch(f);
   }
 
+  /** Writes the wrapper and the app's environment afresh (an instance made by an older agent gets today's), and starts it. */
   private launch(f: InstanceFile): void {
     const dir = this.dir(f.name);
+    writeFileSync(join(dir, "env.sh"), envScript(f.env, execPrefix(f.command)), { mode: 0o600 });
+    chmodSync(join(dir, "env.sh"), 0o600);
+    writeFileSync(join(dir, "run.sh"), wrapperScript({ name: f.name, dir, workdir: f.workdir, cgroupProcs: f.cgroup.procs, user: f.user }), { mode: 0o700 });
+    rmSync(join(dir, "command"), { force: true }); // an older agent's: the command is in env.sh now
     rmSync(join(dir, "exit"), { force: true });
     const log = openSync(join(dir, "out.log"), "a", 0o640);
     try {
-      const child = spawn("/bin/sh", [join(dir, "run.sh")], { cwd: f.workdir, env: f.env, detached: true, stdio: ["ignore", log, log] });
+      // Root's own environment and root's own directory: nothing of the app's (see wrapper.ts).
+      const child = spawn("/bin/sh", [join(dir, "run.sh")], { cwd: dir, env: { ...SYSTEM_ENV, SKIFF_INSTANCE: f.name }, detached: true, stdio: ["ignore", log, log] });
       if (!child.pid) throw new Error(`could not start ${f.name}`);
       child.on("error", () => {});
       child.unref();
-      const start = startTime(child.pid);
-      writeFileSync(join(dir, "pid"), `${child.pid} ${start ?? "?"}\n`);
+      writeFileSync(join(dir, "pid"), `${processIdentity(child.pid)}\n`);
       f.startedAt = new Date().toISOString();
       f.oomBase = oomKills(f.cgroup.dirs);
       this.save(f);
@@ -280,8 +232,7 @@ export class ProcessRuntime implements Runtime {
     // GNU rm, not fs.rmSync: the app (whose user owns this tree and may still run a newer release) could swap a
     // directory for a link between rmSync's lstat and its readdir; rm works from descriptors and never follows.
     const dir = join(this.base, "work", project, app, String(release));
-    const r = spawnSync("rm", ["-rf", "--", dir], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`cannot remove ${dir}: ${r.stderr.trim()}`);
+    runSystem(["rm", "-rf", "--", dir], `cannot remove ${dir}`);
     for (const dir of [join(this.base, "work", project, app), join(this.base, "work", project)]) {
       try {
         rmdirSync(dir); // only when empty
@@ -327,7 +278,7 @@ export async function artifactPut(base: string, hash: string): Promise<void> {
   mkdirSync(tmp, { mode: 0o755 });
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
-      const tar = spawn("tar", ["-xzf", "-", "--no-same-owner", "-C", tmp], { stdio: ["inherit", "inherit", "inherit"] });
+      const tar = spawn(systemBin("tar"), ["-xzf", "-", "--no-same-owner", "-C", tmp], { stdio: ["inherit", "inherit", "inherit"] });
       tar.on("error", reject);
       tar.on("close", resolve);
     });

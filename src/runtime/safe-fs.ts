@@ -4,13 +4,13 @@
 // while we work) then leads only where the app could write anyway, and the
 // kernel's permission checks protect everything else. No check-then-use window
 // to race, unlike lstat + open in root's name.
-import { spawnSync } from "node:child_process";
 import { normalize } from "node:path";
+import { runSystem, systemBin } from "./system.ts";
 import type { AppUser } from "./users.ts";
 
 /** setpriv's argv prefix for running as `user`; none when we run as ourselves (no user, or the agent is not root). */
 export function runAsPrefix(user: AppUser | undefined): string[] {
-  return user ? ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--"] : [];
+  return user ? [systemBin("setpriv"), `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--"] : [];
 }
 
 /** A path inside the working directory, relative to it ("/etc/x" means <workdir>/etc/x, as always); never above it. */
@@ -23,8 +23,7 @@ export function insidePath(path: string, what: string): string {
 function run(user: AppUser | undefined, workdir: string, script: string, args: string[], input: Buffer | undefined, what: string): void {
   const argv = [...runAsPrefix(user), "/bin/sh", "-c", script, "sh", ...args];
   // cwd is entered by root before setpriv: the working directory's parents are root's, so it is the real one.
-  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: workdir, input: input ?? Buffer.alloc(0), encoding: "utf8", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } });
-  if (r.error) throw new Error(`${what}: ${r.error.message}`);
+  const r = runSystem(argv, what, { cwd: workdir, input, allowFail: true });
   if (r.status === 0) return;
   const err = r.stderr.trim() || `exit ${r.status}`;
   const hint = /Permission denied/.test(err) ? " (the app's user cannot write there: the path, or a directory on it, may be a link the app made)" : "";

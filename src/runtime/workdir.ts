@@ -3,19 +3,17 @@
 //
 //   <state>/work/<project>/<app>/<release>/   the app's (0750): it writes here, so root only acts in it as the app
 //   <state>/volumes/<project>/<app>/<name>/   the app's (0750), kept across releases; parents are root's
-import { spawnSync } from "node:child_process";
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { linkVolume, placeFile } from "./safe-fs.ts";
+import { runSystem } from "./system.ts";
 import type { StartSpec } from "./types.ts";
 import type { AppUser } from "./users.ts";
 
-const names = (s: StartSpec) => [s.labels["skiff.project"] ?? "_", s.labels["skiff.app"] ?? "_"];
-
-function sh(argv: string[], what: string): void {
-  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${what}: ${r.error?.message ?? r.stderr.trim()}`);
-}
+/** The instance's project and app, from its labels ("_" for an instance started without them, as in tests). */
+export const projectApp = (labels: Record<string, string>): [project: string, app: string] => [labels["skiff.project"] ?? "_", labels["skiff.app"] ?? "_"];
+const names = (s: StartSpec) => projectApp(s.labels);
+const sh = (argv: string[], what: string) => void runSystem(argv, what);
 
 /** The release's working directory, made once: copied and given to the user in a root-only staging directory, so the app cannot reach it (and race the chown) until it is complete. */
 export function releaseWorkdir(base: string, s: StartSpec, artifactDir: string | undefined, user: AppUser | undefined): string {

@@ -14,11 +14,13 @@ import { routeConflicts } from "../../src/proxy/model.ts";
 import { createCgroup } from "../../src/runtime/cgroup.ts";
 import { execPrefix, ProcessRuntime } from "../../src/runtime/process.ts";
 import { appUserName } from "../../src/runtime/users.ts";
+import { quote } from "../../src/transport/quote.ts";
+import { INJECTION_CASES } from "./injection-cases.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "skiff-unit-"));
-// Instances run as users of their own (skiff-<project>-<app>) that the runtime makes on this machine: the
+// Instances run as users of their own (skiff_<project>_<app>) that the runtime makes on this machine: the
 // ones these tests made go again.
-const appUsers = () => readFileSync("/etc/passwd", "utf8").split("\n").map((l) => l.split(":")[0]!).filter((n) => n.startsWith("skiff-"));
+const appUsers = () => readFileSync("/etc/passwd", "utf8").split("\n").map((l) => l.split(":")[0]!).filter((n) => /^skiff[-_]/.test(n));
 const usersBefore = new Set(appUsers());
 after(() => {
   for (const u of appUsers()) if (!usersBefore.has(u)) spawnSync("userdel", [u]);
@@ -273,8 +275,8 @@ describe("process runtime: each app runs as its own user", () => {
       const wb = join(base, "work", PROJECT, "b", "1");
       const said = (w: string) => (existsSync(join(w, "whoami")) ? readFileSync(join(w, "whoami"), "utf8") : "");
       for (let i = 0; i < 100 && !(said(wa).endsWith("\n") && said(wb).endsWith("\n")); i++) await sleep(20);
-      assert.equal(readFileSync(join(wa, "whoami"), "utf8").trim(), `skiff-${PROJECT}-a`);
-      assert.equal(readFileSync(join(wb, "whoami"), "utf8").trim(), `skiff-${PROJECT}-b`);
+      assert.equal(readFileSync(join(wa, "whoami"), "utf8").trim(), `skiff_${PROJECT}_a`);
+      assert.equal(readFileSync(join(wb, "whoami"), "utf8").trim(), `skiff_${PROJECT}_b`);
       assert.notEqual(statSync(wa).uid, statSync(wb).uid);
       assert.notEqual(statSync(wa).uid, 0);
       // b's app process (the wrapper's child) and its environment
@@ -330,11 +332,134 @@ describe("process runtime: each app runs as its own user", () => {
       assert.equal(readFileSync(join(base, "work", PROJECT, user, "1", "whoami"), "utf8").trim(), user);
     }
     const long = appUserName("a-rather-long-project-name", "and-a-long-app-name");
-    assert.ok(long.length <= 32 && /^skiff-[a-z0-9-]+$/.test(long), long);
+    assert.ok(long.length <= 32 && /^skiff_[a-z0-9-]+__[0-9a-f]{10}$/.test(long), long);
     assert.notEqual(long, appUserName("a-rather-long-project-name", "and-a-long-app-namf"));
-    assert.equal(appUserName("shop", "web"), "skiff-shop-web");
+    assert.equal(appUserName("shop", "web"), "skiff_shop_web");
   });
 });
+
+describe("process runtime: the app's environment reaches only the app", () => {
+  after(() => {
+    delete process.env.SKIFF_CGROUP_ROOT;
+  });
+  const machine = () => {
+    const base = tmp();
+    chmodSync(base, 0o755); // as /var/lib/skiff
+    process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
+    return { base, rt: new ProcessRuntime(base), pwned: join(base, "pwned") };
+  };
+  const spec = (name: string, app: string, command: string, env: Record<string, string>, user?: string) =>
+    ({ name, image: "none", command, user, containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env, labels: labelsOf(app), files: [] });
+
+  for (const user of [undefined, "root"]) {
+    const who = user ? `user: ${user}` : "the app's own user";
+    it(`root's wrapper runs none of the app's programs through the app's PATH (${who})`, async () => {
+      const m = machine();
+      // The app puts its own mv, rm, cat, setpriv and sh in bin/ (its working directory) and exits; each one, run as
+      // root, leaves a mark where the app cannot write.
+      const fake = `#!/bin/sh\n[ "$(id -u)" = 0 ] && echo "$0" >> ${m.pwned}\nexit 0\n`;
+      const plant = `mkdir -p bin && for p in mv rm cat setpriv sh env chmod; do printf '%s' ${quote(fake)} > bin/$p && /bin/chmod 755 bin/$p; done; exit 3`;
+      const app = `path${user ?? ""}`;
+      await m.rt.start(spec("p1", app, plant, { PATH: "bin:/usr/bin:/bin" }, user));
+      await waitExit(m.rt, "p1");
+      await m.rt.restart("p1");
+      await waitExit(m.rt, "p1");
+      assert.equal(existsSync(m.pwned) ? readFileSync(m.pwned, "utf8") : "", "", "no program of the app ran as root");
+      assert.equal((await m.rt.status("p1")).exitCode, 3, "the wrapper still records the app's exit code");
+    });
+
+    it(`root's wrapper loads none of the app's LD_PRELOAD (${who})`, async (t) => {
+      const m = machine();
+      const cc = spawnSync("cc", ["--version"]);
+      if (cc.status !== 0) return t.skip("no C compiler to build the preloaded library");
+      // A library that, loaded into a process running as root, leaves a mark where the app cannot write.
+      const lib = join(m.base, "evil.so");
+      const src = join(m.base, "evil.c");
+      writeFileSync(src, `#include <fcntl.h>\n#include <unistd.h>\n__attribute__((constructor)) static void mark(void) { if (geteuid() == 0) { int fd = open("${m.pwned}", O_WRONLY | O_CREAT | O_APPEND, 0644); if (fd >= 0) { write(fd, "x", 1); close(fd); } } }\n`);
+      const built = spawnSync("cc", ["-shared", "-fPIC", "-o", lib, src], { encoding: "utf8" });
+      assert.equal(built.status, 0, built.stderr);
+      chmodSync(lib, 0o755);
+      const app = `ld${user ?? ""}`;
+      await m.rt.start(spec("l1", app, user ? 'test -n "$LD_PRELOAD"; exit $?' : "exit 0", { LD_PRELOAD: lib, LD_LIBRARY_PATH: "lib" }, user));
+      await waitExit(m.rt, "l1");
+      await m.rt.restart("l1");
+      await waitExit(m.rt, "l1");
+      const marks = existsSync(m.pwned) ? readFileSync(m.pwned, "utf8").length : 0;
+      // An app that runs as root loads it itself (its env is its own), once per start; the wrapper never does.
+      assert.equal(marks, user === "root" ? 2 : 0, `processes running as root loaded the app's library ${marks} times`);
+      assert.equal((await m.rt.status("l1")).exitCode, 0, "the app got its LD_PRELOAD");
+    });
+  }
+
+  it("env values reach the app byte-exact, and no value is in any process's command line", async () => {
+    const m = machine();
+    const env: Record<string, string> = {};
+    INJECTION_CASES.forEach((v, i) => (env[`V${i}`] = v));
+    env.CANARY = "canary-in-argv-7d1f";
+    await m.rt.start(spec("e1", "env", '/usr/bin/env -0 > "$HOME/env"; echo ready; exec sleep 30', env));
+    try {
+      const log = await until(async () => /ready/.test(await m.rt.logs("e1", 5)), "the app to write its env");
+      assert.ok(log);
+      const w = join(m.base, "work", PROJECT, "env", "1");
+      const got = Object.fromEntries(readFileSync(join(w, "env"), "utf8").split("\0").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+      for (const [k, v] of Object.entries(env)) assert.equal(got[k], v, k);
+      const argvs = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map((d) => {
+        try {
+          return readFileSync(`/proc/${d}/cmdline`, "utf8");
+        } catch {
+          return "";
+        }
+      });
+      assert.deepEqual(argvs.filter((a) => a.includes("canary-in-argv-7d1f")), []);
+    } finally {
+      await m.rt.stop("e1", 1);
+    }
+  });
+});
+
+describe("process runtime: app users are unambiguous and marked", () => {
+  it("two projects whose names join the same way get different users", () => {
+    assert.notEqual(appUserName("shop", "api-web"), appUserName("shop-api", "web"));
+    for (const [p, a] of [["shop", "web"], ["a-rather-long-project-name", "and-a-long-app-name"], ["p".repeat(63), "a".repeat(63)]]) {
+      const n = appUserName(p!, a!);
+      assert.ok(n.length <= 32 && /^[a-z_][a-z0-9_-]*$/.test(n), n);
+    }
+    assert.notEqual(appUserName("a-rather-long-project-name", "and-a-long-app-name"), appUserName("a-rather-long-project-name", "and-a-long-app-namf"));
+  });
+
+  it("an existing account that is not skiff's user for this app is refused, by name", async () => {
+    const base = tmp();
+    chmodSync(base, 0o755);
+    process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
+    const rt = new ProcessRuntime(base);
+    try {
+      const name = appUserName(PROJECT, "taken");
+      const made = spawnSync("useradd", ["--system", "--no-create-home", "--comment", "someone else", name], { encoding: "utf8" });
+      assert.equal(made.status, 0, made.stderr);
+      const err = await rt.start({ name: "taken", image: "none", command: "exit 0", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("taken"), files: [] }).then(() => "started", (e: Error) => e.message);
+      assert.match(err, new RegExp(`user ${name} .*not skiff's user for app taken of project ${PROJECT}`));
+      // Two apps whose names would have joined the same way run as two users.
+      await rt.start({ name: "c1", image: "none", command: 'id -u > "$HOME/uid"', containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: { ...labelsOf("x-y"), "skiff.project": PROJECT }, files: [] });
+      await rt.start({ name: "c2", image: "none", command: 'id -u > "$HOME/uid"', containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: { ...labelsOf("y"), "skiff.project": `${PROJECT}-x` }, files: [] });
+      await waitExit(rt, "c1");
+      await waitExit(rt, "c2");
+      assert.notEqual(statSync(join(base, "work", PROJECT, "x-y", "1")).uid, statSync(join(base, "work", `${PROJECT}-x`, "y", "1")).uid);
+    } finally {
+      delete process.env.SKIFF_CGROUP_ROOT;
+    }
+  });
+});
+
+/** Polls `check` until it holds, for up to `ms` (a loaded CI machine may take seconds to start a shell). */
+async function until<T>(check: () => Promise<T | undefined | false>, what: string, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${ms} ms`);
+    await sleep(50);
+  }
+}
 
 /** Live (not zombie) processes of a process group. */
 function groupMembers(pgid: number): number[] {
