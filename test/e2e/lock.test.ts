@@ -1,10 +1,10 @@
-// The deploy lock and partial failures on 3 bed machines (the Node example app as processes on its own
+// The deploy lock and partial failures on 3 bed machines (the Node example app as processes on its own (8095)
 // public port, project "locktest"): two deploys at once, a live lock not broken without --force and a
 // holder that stops when it is, a full disk named as such, a torn history line, secrets only where the
 // app runs.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -13,7 +13,7 @@ import { makeProject, type Project, type Run } from "./helpers.ts";
 
 const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
 const BIN = new URL("../../bin/skiff.js", import.meta.url).pathname;
-const PORT = 8091;
+const PORT = 8095; // its own public port: placement uses 8091, sandbox 8094
 const SECRET = `lock-secret-${Math.random().toString(36).slice(2)}-9c1d`;
 
 let bed: Bed;
@@ -97,8 +97,17 @@ describe("deploy lock and partial failures on 3 machines", { timeout: 900_000 },
   it("lock release refuses a live lock; --force breaks it, and the holder stops and returns the machines it switched", async () => {
     const before = await versionsServed();
     configure({ version: "l2", env: { HEALTHY_AFTER: "2" } });
+    // Another project on the same machines, to show it is not blocked by this deploy's lock.
+    const other = makeProject(bed, "apps:\n  api:\n    image: nginx:1\n    port: 80\n");
+    writeFileSync(join(other.dir, "skiff.yml"), readFileSync(join(other.dir, "skiff.yml"), "utf8").replace("project: bedtest", "project: lockother"));
+    const trust = await other.skiff(["machines", "trust", "--yes"]);
+    assert.equal(trust.code, 0, trust.stderr);
     const deploy = skiff(["deploy"]);
     await new Promise((r) => setTimeout(r, 1500));
+    // It gets past the lock, as far as finding it has nothing to roll back.
+    const otherRb = await other.skiff(["rollback"]);
+    assert.equal(otherRb.code, 1, otherRb.stderr);
+    assert.match(otherRb.stderr, /api has never been deployed here/);
     const refused = await run(["lock", "release"]);
     assert.equal(refused.code, 1, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /m1: refused: the lock is live — held by .*\(deploy web, pid \d+/);
@@ -137,19 +146,28 @@ describe("deploy lock and partial failures on 3 machines", { timeout: 900_000 },
     configure({ version: "l4" });
     ok(await run(["deploy"]), "deploy l4");
     const m1 = bed.machines[0]!;
+    // (The bed is shared and kept between runs: earlier torn lines may be there too; this one is line `torn`.)
+    const torn = Number((await faults.exec(m1, "wc -l < /var/lib/skiff/history.jsonl")).trim()) + 1;
     await faults.exec(m1, `printf '{"at":"2026-01-01T00:00:00Z","machine":"m1","proj' >> /var/lib/skiff/history.jsonl`);
+    const damaged = new RegExp(`m1: \\d+ damaged record\\(s\\) in history\\.jsonl skipped \\(line (\\d+, )*${torn}\\b`);
+    // A stray file under apps/ (an editor's backup, a half-copied directory) is skipped, not fatal.
+    await faults.exec(m1, "echo stray > /var/lib/skiff/apps/stray.txt && echo stray > /var/lib/skiff/apps/locktest/README");
+    const status = await run(["--json", "status"]);
+    ok(status, "status with a stray file");
+    assert.equal((JSON.parse(status.stdout) as { machine: string; apps: { app: string; active: number }[] }[]).find((m) => m.machine === "m1")!.apps.find((a) => a.app === "web")?.active !== undefined, true);
     const h = await run(["history", "web"]);
     ok(h, "history");
     assert.match(h.stdout, /web\s+\d+\s+deploy/);
-    assert.match(h.stderr, /m1: 1 damaged record\(s\) in history\.jsonl skipped \(line \d+\)/);
+    assert.match(h.stderr, damaged);
     const rb = await run(["rollback"]);
     ok(rb, "rollback");
-    assert.match(rb.stderr, /m1: 1 damaged record\(s\) in history\.jsonl skipped/);
+    assert.match(rb.stderr, damaged);
     // The next record written after the torn one is whole.
     const again = await run(["--json", "history", "web"]);
     ok(again, "history after rollback");
     const rows = JSON.parse(again.stdout) as { action: string; machines: Record<string, unknown> }[];
     assert.ok(rows.at(-1)!.action === "rollback" && "m1" in rows.at(-1)!.machines, JSON.stringify(rows.at(-1)));
+    await faults.exec(m1, "rm -f /var/lib/skiff/apps/stray.txt /var/lib/skiff/apps/locktest/README");
   });
 
   it("secrets only where the app runs: 2 machines, 1 instance; the other holds no secret value, and gets it with a scale to 2", async () => {
