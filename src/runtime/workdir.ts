@@ -18,10 +18,15 @@ const sh = (argv: string[], what: string) => void runSystem(argv, what);
 /** The release's working directory, made once: copied and given to the user in a root-only staging directory, so the app cannot reach it (and race the chown) until it is complete. */
 export function releaseWorkdir(base: string, s: StartSpec, artifactDir: string | undefined, user: AppUser | undefined): string {
   const dir = join(base, "work", ...names(s), s.labels["skiff.release"] ?? "0");
+  let st;
   try {
-    lstatSync(dir);
-    return dir;
+    st = lstatSync(dir);
   } catch {}
+  if (st) {
+    // Made for another user (an older agent's user name for the app, or before apps had users of their own).
+    if (user && st.uid !== user.uid) handOver(dir, st.uid, user, "working directory");
+    return dir;
+  }
   mkdirSync(dirname(dir), { recursive: true, mode: 0o755 }); // root's; apps pass through to their own release
   const stage = mkdtempSync(join(dirname(dir), ".stage-")); // 0700
   try {
@@ -59,10 +64,15 @@ function volumeDir(dir: string, user: AppUser | undefined): void {
     st = lstatSync(dir);
   }
   if (!st.isDirectory()) throw new Error(`volume ${dir} is not a directory`);
-  if (!user || st.uid === user.uid) return;
-  // A new owner (a volume made for another user, as before apps had users of their own): only what the old owner
-  // owned changes hands. chown -R -P never follows a link and works from directory descriptors, so the old
-  // owner's processes cannot steer it elsewhere.
-  sh(["chown", "-R", "-P", `--from=${st.uid}`, `${user.uid}:${user.gid}`, "--", dir], `cannot give volume ${dir} to ${user.name}`);
+  if (user && st.uid !== user.uid) handOver(dir, st.uid, user, "volume");
+}
+
+/**
+ * A new owner (a directory made for another user: an older agent's name for the app's user, or nobody before apps
+ * had users of their own): only what the old owner owned changes hands. chown -R -P never follows a link and works
+ * from directory descriptors, so the old owner's processes cannot steer it elsewhere.
+ */
+function handOver(dir: string, from: number, user: AppUser, what: string): void {
+  sh(["chown", "-R", "-P", `--from=${from}`, `${user.uid}:${user.gid}`, "--", dir], `cannot give ${what} ${dir} to ${user.name}`);
   chmodSync(dir, 0o750);
 }

@@ -304,7 +304,7 @@ describe("process runtime: each app runs as its own user", () => {
     }
   });
 
-  it("a volume made for another user (as for nobody, before apps had users of their own) is handed over; what that user did not own stays", async () => {
+  it("a volume or working directory made for another user (nobody, or an older name of the app's user) is handed over; what that user did not own stays", async () => {
     const base = tmp();
     chmodSync(base, 0o755);
     process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
@@ -314,11 +314,17 @@ describe("process runtime: each app runs as its own user", () => {
     writeFileSync(join(vol, "roots"), "r");
     spawnSync("chown", ["-R", "nobody:nogroup", vol]);
     spawnSync("chown", ["root:root", join(vol, "roots")]);
+    // The release's working directory, too (made under an older agent's name for the app's user).
+    const work = join(base, "work", PROJECT, "v", "1");
+    mkdirSync(work, { recursive: true });
+    writeFileSync(join(work, "f"), "x");
+    spawnSync("chown", ["-R", "nobody:nogroup", work]);
     const rt = new ProcessRuntime(base);
     await rt.start({ name: "v", image: "none", command: "true", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("v"), volumes: [{ name: "data", path: "data" }] });
     await waitExit(rt, "v");
-    const uid = statSync(join(base, "work", PROJECT, "v", "1")).uid;
-    assert.deepEqual([vol, join(vol, "sub"), join(vol, "sub", "f"), join(vol, "roots")].map((p) => statSync(p).uid), [uid, uid, uid, 0]);
+    const uid = Number(spawnSync("id", ["-u", appUserName(PROJECT, "v")], { encoding: "utf8" }).stdout.trim());
+    assert.notEqual(uid, statSync("/proc/self").uid);
+    assert.deepEqual([vol, join(vol, "sub"), join(vol, "sub", "f"), join(vol, "roots"), work, join(work, "f")].map((p) => statSync(p).uid), [uid, uid, uid, 0, uid, uid]);
   });
 
   it("user: in skiff.yml wins (root included); long names get a short hash within 32 characters", async () => {
