@@ -6,7 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { UserError } from "../errors.ts";
+import { jsonErrorAt } from "../secrets/json-error.ts";
 import { checkWriter, isSecretName, keygen, readSecrets, secretsFile, writeSecrets, type Secrets } from "../secrets/store.ts";
+import { quote } from "../transport/quote.ts";
 import type { Ctx } from "./context.ts";
 
 function checkName(name: string): void {
@@ -103,24 +105,37 @@ export async function secretsCommand(ctx: Ctx, action: string, name: string | un
     case "edit": {
       const all = await readSecrets(p);
       await checkWriter(p);
-      // Plaintext on disk only for the editor: a private directory (0700), removed afterwards.
+      // Plaintext on disk only for the editor: a private directory (0700), removed afterwards, unless the
+      // edit cannot be used: then it is kept (like git's COMMIT_EDITMSG), so the user's work is not lost.
       const dir = mkdtempSync(join(process.env.XDG_RUNTIME_DIR || tmpdir(), "skiff-secrets-"));
       const file = join(dir, "secrets.env.json");
+      let keep = false;
+      const badEdit = (what: string) => {
+        keep = true;
+        return new UserError(`${what}; nothing changed, and your edit is kept in ${file}`, {
+          exitCode: 2,
+          // The kept file is the editor's input next time: `cp` is the "editor" that puts it back.
+          hint: `it holds secrets in plaintext (0600): fix it, then apply it with VISUAL=${quote(`cp ${quote(file)}`)} skiff secrets edit, and delete it (rm -r ${quote(dir)}); or delete it to drop the edit`,
+        });
+      };
       try {
         writeFileSync(file, JSON.stringify(all, null, 2) + "\n", { mode: 0o600 });
         const editor = process.env.VISUAL || process.env.EDITOR || "vi";
         const r = spawnSync("sh", ["-c", `${editor} "$1"`, "sh", file], { stdio: "inherit" });
         if (r.status !== 0) throw new UserError(`${editor} exited with ${r.status}; nothing changed`);
+        const text = readFileSync(file, "utf8");
         let next: Secrets;
         try {
-          next = JSON.parse(readFileSync(file, "utf8")) as Secrets;
-        } catch (e) {
-          throw new UserError(`the edited file is not valid JSON (${(e as Error).message}); nothing changed`);
+          next = JSON.parse(text) as Secrets;
+        } catch {
+          // Not JSON.parse's message: it quotes the text around the mistake, which is a secret here.
+          const at = jsonErrorAt(text);
+          throw badEdit(`the edited file is not valid JSON${at ? ` at line ${at.line}, column ${at.col}` : ""}`);
         }
-        if (!next || typeof next !== "object" || Array.isArray(next)) throw new UserError("the edited file is not a JSON object of secrets; nothing changed", { hint: '{"NAME": "value", …}' });
+        if (!next || typeof next !== "object" || Array.isArray(next)) throw badEdit('the edited file is not a JSON object of secrets ({"NAME": "value", …})');
         for (const [k, v] of Object.entries(next)) {
-          checkName(k);
-          if (typeof v !== "string") throw new UserError(`secret ${k} must be a string; nothing changed`);
+          if (!isSecretName(k)) throw badEdit(`"${k}" is not a valid secret name (letters, digits and _, not starting with a digit)`);
+          if (typeof v !== "string") throw badEdit(`secret ${k} must be a string`);
         }
         await writeSecrets(p, next);
         const before = new Set(Object.keys(all));
@@ -128,7 +143,7 @@ export async function secretsCommand(ctx: Ctx, action: string, name: string | un
         const removed = [...before].filter((k) => !Object.hasOwn(next, k));
         ctx.out(`${where}: ${changed.length} changed or added${changed.length ? ` (${changed.join(", ")})` : ""}, ${removed.length} removed${removed.length ? ` (${removed.join(", ")})` : ""}`);
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        if (!keep) rmSync(dir, { recursive: true, force: true });
       }
       return 0;
     }

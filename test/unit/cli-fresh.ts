@@ -9,7 +9,7 @@ import { buildSync } from "esbuild";
 const ROOT = new URL("../..", import.meta.url).pathname;
 let bundled: string | undefined;
 
-function cliPath(): string {
+export function cliPath(): string {
   if (bundled) return bundled;
   const dir = join(ROOT, "node_modules", ".cache", `skiff-test-cli-${process.pid}`);
   mkdirSync(dir, { recursive: true });
@@ -22,9 +22,14 @@ function cliPath(): string {
   return (bundled = out);
 }
 
-/** Runs `skiff ...args`; a hang is cut at `timeoutMs` (and shows as signal SIGKILL). */
-export function skiff(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [cliPath(), ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, encoding: "utf8", timeout: opts.timeoutMs ?? 20_000, killSignal: "SIGKILL" });
+/**
+ * Runs `skiff ...args`; a hang is cut at `timeoutMs` (and shows as signal SIGKILL). The environment is
+ * this process's plus `env`, or only `env` with `inheritEnv: false`; `input` is its stdin.
+ * SKIFF_TEST_BIN runs another build instead (e.g. of an older commit, to see a test fail there).
+ */
+export function skiff(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; inheritEnv?: boolean; input?: string; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
+  const env = opts.inheritEnv === false ? { ...opts.env } : { ...process.env, ...opts.env };
+  return spawnSync(process.execPath, [process.env.SKIFF_TEST_BIN ?? cliPath(), ...args], { cwd: opts.cwd, env, input: opts.input ?? "", encoding: "utf8", timeout: opts.timeoutMs ?? 20_000, killSignal: "SIGKILL" });
 }
 
 /** Stack-trace lines ("    at f (file:1:2)") in an output. */

@@ -1,17 +1,17 @@
-// `skiff secrets …` as a user runs it (the built CLI), with keys made by
+// `skiff secrets …` as a user runs it (the CLI built from the current source), with keys made by
 // `skiff secrets keygen` and files made by the age library skiff uses: every
 // mistake is a clear error (exit 2, a hint, no stack), and SKIFF_AGE_KEY never
 // reaches a child process.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { armor, Encrypter } from "age-encryption";
+// The CLI bundled from the current source, not a possibly stale dist/ (SKIFF_TEST_BIN still picks a build).
+import { cliPath, skiff as run } from "./cli-fresh.ts";
 
-// SKIFF_TEST_BIN: another build of the CLI (e.g. of an older commit, to see these fail there).
-const BIN = process.env.SKIFF_TEST_BIN ?? new URL("../../bin/skiff.js", import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), "skiff-secrets-cli-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -24,8 +24,8 @@ interface Person {
 
 let n = 0;
 function skiff(cwd: string, args: string[], opts: { person?: Person; env?: Record<string, string>; stdin?: string } = {}) {
-  const env: Record<string, string> = { PATH: process.env.PATH!, HOME: root, NO_COLOR: "1", ...(opts.person ? { XDG_CONFIG_HOME: opts.person.config } : {}), ...opts.env };
-  return spawnSync(process.execPath, [BIN, ...args], { cwd, env, input: opts.stdin ?? "", encoding: "utf8" });
+  const env: Record<string, string> = { PATH: process.env.PATH!, HOME: root, TMPDIR: root, NO_COLOR: "1", ...(opts.person ? { XDG_CONFIG_HOME: opts.person.config } : {}), ...opts.env };
+  return run(args, { cwd, env, inheritEnv: false, input: opts.stdin ?? "" });
 }
 
 /** A person with an identity made by `skiff secrets keygen`. */
@@ -161,6 +161,50 @@ describe("secrets CLI: clear errors", () => {
       const w = skiff(dir, args, { person: bob, stdin: "v2" });
       userError(w, /is not in secrets\.recipients/, /secrets\.recipients/);
       assert.equal(readFileSync(file, "utf8"), before, `${args.join(" ")} left the file as it was`);
+    }
+  });
+});
+
+describe("secrets edit: a bad edit", () => {
+  it("is reported by line and column without quoting the file, and the edit is kept (0600) for the next try", () => {
+    const dir = project([alice.recipient]);
+    assert.equal(skiff(dir, ["secrets", "set", "A"], { person: alice, stdin: "v1" }).status, 0);
+    const age = join(dir, "secrets", "default.age");
+    const before = readFileSync(age, "utf8");
+    const editor = join(dir, "bad-editor.sh");
+    // The value the user typed is missing its quotes: JSON.parse's message on Node 20 quotes it.
+    writeFileSync(editor, `#!/bin/sh\nprintf '{\\n  "A": "v1",\\n  "PASSWORD": hunter2sec\\n}\\n' > "$1"\n`);
+    chmodSync(editor, 0o755);
+    const r = skiff(dir, ["secrets", "edit"], { person: alice, env: { EDITOR: editor } });
+    userError(r, /not valid JSON at line 3, column 15; nothing changed/, /plaintext \(0600\): fix it, then apply it/);
+    assert.ok(!(r.stdout + r.stderr).includes("hunter2"), `a secret is in the output:\n${r.stderr}`);
+    assert.equal(readFileSync(age, "utf8"), before, "the .age file is as it was");
+    const kept = /your edit is kept in (\S+?\.json)/.exec(r.stderr)?.[1];
+    assert.ok(kept && existsSync(kept), `the kept file is named and exists:\n${r.stderr}`);
+    assert.equal(statSync(kept).mode & 0o777, 0o600);
+    assert.equal(statSync(dirname(kept)).mode & 0o777, 0o700);
+    assert.match(readFileSync(kept, "utf8"), /"PASSWORD": hunter2sec/, "the user's edit is all there");
+    // The hint's way back: fix the kept file, then edit with it as the "editor".
+    writeFileSync(kept, '{"A": "v1", "PASSWORD": "hunter2sec"}\n');
+    const hint = /hint: .*?(VISUAL=.*? skiff secrets edit)/.exec(r.stderr)?.[1];
+    assert.ok(hint, r.stderr);
+    const again = spawnSync("sh", ["-c", hint.replace("skiff secrets edit", `"$@"`), "sh", process.execPath, process.env.SKIFF_TEST_BIN ?? cliPath(), "secrets", "edit"], { cwd: dir, env: { PATH: process.env.PATH!, HOME: root, TMPDIR: root, XDG_CONFIG_HOME: alice.config }, encoding: "utf8" });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(skiff(dir, ["secrets", "show", "PASSWORD", "--reveal"], { person: alice }).stdout, "hunter2sec");
+  });
+
+  it("a value that is not a string or a bad name keeps the edit too", () => {
+    const dir = project([alice.recipient]);
+    assert.equal(skiff(dir, ["secrets", "set", "A"], { person: alice, stdin: "v1" }).status, 0);
+    for (const [text, want] of [['{"A": 5}', /secret A must be a string/], ['{"bad-name": "s3cr3t"}', /not a valid secret name/], ['["s3cr3t"]', /not a JSON object/]] as const) {
+      const editor = join(dir, "editor2.sh");
+      writeFileSync(editor, `#!/bin/sh\nprintf '%s' '${text}' > "$1"\n`);
+      chmodSync(editor, 0o755);
+      const r = skiff(dir, ["secrets", "edit"], { person: alice, env: { EDITOR: editor } });
+      userError(r, want, /plaintext \(0600\): fix it, then apply it/);
+      const kept = /your edit is kept in (\S+?\.json)/.exec(r.stderr)?.[1];
+      assert.ok(kept && readFileSync(kept, "utf8") === text, r.stderr);
+      assert.ok(!r.stderr.includes("s3cr3t"));
     }
   });
 });
