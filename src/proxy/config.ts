@@ -46,6 +46,9 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     "",
     "defaults",
     "  mode http",
+    // On a reload the old process answers a keep-alive client's next request (with Connection: close) instead of
+    // closing its idle connection under it: without this, a request sent at that moment fails.
+    "  option idle-close-on-response",
     ...(paths.logTarget ? ["  log global", "  option httplog"] : []),
     "  timeout connect 2s",
     "  timeout client 60s",

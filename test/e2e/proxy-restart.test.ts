@@ -2,7 +2,10 @@
 // moment the restarted machine's HAProxy answers until its own instance is back,
 // the peer on the other machine serves; no 503. And HAProxy runs without root.
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import { startLoad } from "../../src/load/load.ts";
 import { faults, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project } from "./helpers.ts";
 
@@ -89,5 +92,22 @@ describe("a machine restart", { timeout: 600_000 }, () => {
     assert.ok(users.length > 0 && users.every((u) => u === "haproxy"), `haproxy runs as: ${users.join(", ")}`);
     const pid = (await faults.exec(m1, "cat /run/skiff/haproxy.pid")).split("\n")[0]!.trim();
     assert.equal(await faults.exec(m1, `readlink /proc/${pid}/root`), "/var/lib/haproxy");
+  });
+
+  it("a seamless reload (the health interval changes) under load, with HAProxy as haproxy: no request fails", async () => {
+    const [m1] = bed.machines;
+    const pidBefore = await faults.exec(m1!, "cat /run/skiff/haproxy.pid");
+    writeFileSync(join(p.dir, "skiff.yml"), readFileSync(join(p.dir, "skiff.yml"), "utf8").replace("interval: 200ms", "interval: 300ms"));
+    const load = startLoad({ urls: bed.machines.map((m) => `http://127.0.0.1:${m.httpPort}/`), concurrency: 8, maxMs: 120_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const d = await p.skiff(["deploy"]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const res = await load.stop();
+    assert.equal(d.code, 0, d.stderr);
+    assert.notEqual(await faults.exec(m1!, "cat /run/skiff/haproxy.pid"), pidBefore, "HAProxy was reloaded");
+    assert.equal(res.failures, 0, `${res.failures} of ${res.requests} failed: ${JSON.stringify(res.samples.slice(0, 5))}`);
+    assert.ok(res.requests > 100);
+    const users = (await faults.exec(m1!, "ps -o user= -C haproxy")).split("\n").map((x) => x.trim());
+    assert.ok(users.every((u) => u === "haproxy"), users.join(", "));
   });
 });
