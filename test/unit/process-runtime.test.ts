@@ -13,6 +13,7 @@ import { renderConfig } from "../../src/proxy/config.ts";
 import { routeConflicts } from "../../src/proxy/model.ts";
 import { createCgroup } from "../../src/runtime/cgroup.ts";
 import { execPrefix, ProcessRuntime } from "../../src/runtime/process.ts";
+import { bootId, liveProcess, processIdentity, processTable } from "../../src/runtime/procfs.ts";
 import { appUserName } from "../../src/runtime/users.ts";
 import { quote } from "../../src/transport/quote.ts";
 import { INJECTION_CASES } from "./injection-cases.ts";
@@ -94,15 +95,15 @@ describe("process runtime", () => {
     process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
     try {
       await rt.start({ name: "one", image: "none", command: 'echo "port=$PORT host=$HOST"; exit 4', containerPort: 3000, hostPort: 23456, bindAddress: "127.0.0.1", env: { A: "1" }, labels });
-      for (let i = 0; i < 50 && (await rt.status("one")).running; i++) await sleep(20);
+      await waitExit(rt, "one");
       const s = await rt.status("one");
       assert.deepEqual([s.exists, s.running, s.exitCode, s.oomKilled], [true, false, 4, false]);
       assert.equal(await rt.logs("one", 10), "port=23456 host=127.0.0.1");
       assert.deepEqual(await rt.list({ "skiff.app": "a" }), ["one"]);
       assert.ok(existsSync(join(base, "work", "p", "a", "1")), "a working directory per release");
 
-      await rt.start({ name: "two", image: "none", command: "trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done", containerPort: 3000, hostPort: 23457, bindAddress: "127.0.0.1", env: {}, labels });
-      await sleep(200);
+      await rt.start({ name: "two", image: "none", command: "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done", containerPort: 3000, hostPort: 23457, bindAddress: "127.0.0.1", env: {}, labels });
+      await until(async () => /ready/.test(await rt.logs("two", 5)), "the app to set its TERM trap");
       assert.equal((await rt.status("two")).running, true);
       await rt.stop("two", 5);
       const t = await rt.status("two");
@@ -177,8 +178,9 @@ function asOwnerOf(path: string, cmd: string): { code: number | null; out: strin
   const r = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", "sh", "-c", cmd], { cwd: path, encoding: "utf8" });
   return { code: r.status, out: (r.stdout + r.stderr).trim() };
 }
+/** Waits (up to 15 s: a loaded CI machine may take seconds to start a shell) until the instance ended. */
 async function waitExit(rt: ProcessRuntime, name: string): Promise<void> {
-  for (let i = 0; i < 100 && (await rt.status(name)).running; i++) await sleep(20);
+  await until(async () => !(await rt.status(name)).running, `instance ${name} to end`);
 }
 
 describe("process runtime: root never follows a link the app planted", () => {
@@ -274,20 +276,14 @@ describe("process runtime: each app runs as its own user", () => {
       const wa = join(base, "work", PROJECT, "a", "1");
       const wb = join(base, "work", PROJECT, "b", "1");
       const said = (w: string) => (existsSync(join(w, "whoami")) ? readFileSync(join(w, "whoami"), "utf8") : "");
-      for (let i = 0; i < 100 && !(said(wa).endsWith("\n") && said(wb).endsWith("\n")); i++) await sleep(20);
+      await until(async () => said(wa).endsWith("\n") && said(wb).endsWith("\n"), "both apps to say who they are");
       assert.equal(readFileSync(join(wa, "whoami"), "utf8").trim(), `skiff_${PROJECT}_a`);
       assert.equal(readFileSync(join(wb, "whoami"), "utf8").trim(), `skiff_${PROJECT}_b`);
       assert.notEqual(statSync(wa).uid, statSync(wb).uid);
       assert.notEqual(statSync(wa).uid, 0);
       // b's app process (the wrapper's child) and its environment
       const wrapperB = Number(readFileSync(join(base, "instances", "b", "pid"), "utf8").split(" ")[0]);
-      const appB = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).find((d) => {
-        try {
-          return readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ")[1] === String(wrapperB);
-        } catch {
-          return false;
-        }
-      });
+      const appB = processTable().find((p) => p.ppid === wrapperB)?.pid;
       assert.ok(appB, "b's app process");
       assert.match(asOwnerOf(wb, `tr '\\0' '\\n' < /proc/${appB}/environ`).out, /SECRET=secret-of-b/, "b reads its own environment");
       const peek = asOwnerOf(wa, `tr '\\0' '\\n' < /proc/${appB}/environ`);
@@ -467,26 +463,29 @@ async function until<T>(check: () => Promise<T | undefined | false>, what: strin
   }
 }
 
-/** Live (not zombie) processes of a process group. */
-function groupMembers(pgid: number): number[] {
-  return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).flatMap((d) => {
-    try {
-      const f = readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ");
-      return Number(f[2]) === pgid && f[0] !== "Z" ? [Number(d)] : [];
-    } catch {
-      return [];
-    }
-  });
+/** Live (not zombie) processes of a process group, and what each runs. */
+function groupMembers(pgid: number): { pid: number; comm: string }[] {
+  return processTable().filter((p) => p.live && p.pgid === pgid).map((p) => ({ pid: p.pid, comm: readFileSync(`/proc/${p.pid}/comm`, "utf8").trim() }));
 }
 
 describe("process runtime: a reused pid is not the instance", () => {
+  it("a process is named by pid, start time and boot: the same pid and start time in another boot are not it", () => {
+    const me = processIdentity(process.pid);
+    assert.equal(me.split(" ").length, 3);
+    assert.equal(liveProcess(me), process.pid);
+    const [pid, start] = me.split(" ");
+    const otherBoot = bootId().replace(/^./, (c) => (c === "0" ? "1" : "0"));
+    assert.equal(liveProcess(`${pid} ${start} ${otherBoot}`), undefined);
+    assert.equal(liveProcess(`${pid} ${Number(start) + 1} ${bootId()}`), undefined);
+  });
+
   it("a stop sends TERM once (some apps take a second one as: quit now)", async () => {
     const base = tmp();
     process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
     const rt = new ProcessRuntime(base);
     try {
-      await rt.start({ name: "t", image: "none", command: 'n=0; trap \'n=$((n+1)); echo "term $n"\' TERM; while [ $n -lt 1 ]; do sleep 0.05; done; sleep 0.5; echo "done $n"', user: "root", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("t"), files: [] });
-      await sleep(200);
+      await rt.start({ name: "t", image: "none", command: 'n=0; trap \'n=$((n+1)); echo "term $n"\' TERM; echo ready; while [ $n -lt 1 ]; do sleep 0.05; done; sleep 0.5; echo "done $n"', user: "root", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("t"), files: [] });
+      await until(async () => /ready/.test(await rt.logs("t", 5)), "the app to set its TERM trap");
       await rt.stop("t", 5);
       const log = await rt.logs("t", 10);
       assert.match(log, /^term 1\ndone 1$/m);
@@ -508,17 +507,20 @@ describe("process runtime: a reused pid is not the instance", () => {
       try {
         await rt.start({ name: "gone", image: "none", command: "exit 0", user: "root", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("r"), files: [] });
         await waitExit(rt, "gone");
-        await sleep(100);
-        const members = groupMembers(pgid);
-        assert.ok(members.length >= 1, "the stranger's group runs");
+        // Settled: the stranger's sleep runs, and its sh waits (leads) or is gone (led).
+        const settled = what === "leads" ? ["sh", "sleep"] : ["sleep"];
+        const members = await until(async () => {
+          const m = groupMembers(pgid);
+          return JSON.stringify(m.map((p) => p.comm).sort()) === JSON.stringify(settled) && m;
+        }, `the stranger's group to be ${settled.join(" and ")}`);
         const pidFile = join(base, "instances", "gone", "pid");
-        const [, start] = readFileSync(pidFile, "utf8").trim().split(" ");
-        writeFileSync(pidFile, `${pgid} ${start}\n`);
+        const [, ...identity] = readFileSync(pidFile, "utf8").trim().split(" ");
+        writeFileSync(pidFile, `${[pgid, ...identity].join(" ")}\n`);
         const s = await rt.status("gone");
         assert.deepEqual([s.running, s.exitCode], [false, 0]);
         await rt.stop("gone", 1);
         await rt.remove("gone");
-        await sleep(100);
+        await sleep(100); // a signal, had one been sent, has arrived
         assert.deepEqual(groupMembers(pgid), members, "the stranger's group still runs");
       } finally {
         try {
