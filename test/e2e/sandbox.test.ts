@@ -84,11 +84,11 @@ describe("a malicious process app on a bed machine", { timeout: 600_000 }, () =>
 
   it("runs each app as a user of its own, which cannot read the other's environment nor write its directories", async () => {
     ok(await p.skiff(["deploy"]), "deploy");
-    assert.equal(await get("/evil/whoami"), "skiff-sbx-evil");
-    assert.equal(await get("/other/whoami"), "skiff-sbx-other");
+    assert.equal(await get("/evil/whoami"), "skiff_sbx_evil");
+    assert.equal(await get("/other/whoami"), "skiff_sbx_other");
     const users = await on("ps -eo user:32=,args= | awk '$2==\"node\" && $3==\"server.js\" {print $1}' | sort | uniq -c");
-    assert.match(users, /skiff-sbx-evil/);
-    assert.match(users, /skiff-sbx-other/);
+    assert.match(users, /skiff_sbx_evil/);
+    assert.match(users, /skiff_sbx_other/);
     assert.doesNotMatch(users, /nobody/);
     assert.ok((JSON.parse(await get("/other/peek")) as string[]).length >= 1, "other sees OTHER_SECRET in its own environment");
     assert.equal(await get("/evil/peek"), "[]", "evil reads no environment holding other's secret");
@@ -104,7 +104,7 @@ describe("a malicious process app on a bed machine", { timeout: 600_000 }, () =>
     assert.equal(await victims(), before0, "root's files are unchanged");
     const release = (await on("ls -t /var/lib/skiff/work/sbx/evil | head -1")).trim();
     const placed = (await on(`cd /var/lib/skiff/work/sbx/evil/${release} && stat -c '%F %U' config/app.env && cat config/app.env && readlink cache`)).trim();
-    assert.equal(placed, "regular file skiff-sbx-evil\nTOKEN=v2\n/var/lib/skiff/volumes/sbx/evil/cache");
+    assert.equal(placed, "regular file skiff_sbx_evil\nTOKEN=v2\n/var/lib/skiff/volumes/sbx/evil/cache");
   });
 
   it("a rollback to a release whose instance linked a parent away is refused, saying where; root's files untouched", async () => {
@@ -118,7 +118,7 @@ describe("a malicious process app on a bed machine", { timeout: 600_000 }, () =>
     const rb = await p.skiff(["rollback", "evil", "--to", String(planted)]);
     assert.equal(await victims(), before0, "root's files are unchanged");
     assert.notEqual(rb.code, 0, "the rollback cannot place the release's files");
-    assert.match(rb.stderr, /cannot place conf\/nested\/x\.env in the working directory as skiff-sbx-evil: .*Permission denied/);
-    assert.equal(await get("/evil/whoami"), "skiff-sbx-evil", "the app still serves (v4)");
+    assert.match(rb.stderr, /cannot place conf\/nested\/x\.env in the working directory as skiff_sbx_evil: .*Permission denied/);
+    assert.equal(await get("/evil/whoami"), "skiff_sbx_evil", "the app still serves (v4)");
   });
 });
