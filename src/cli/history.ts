@@ -31,6 +31,9 @@ export function mergeHistory(entries: HistoryEntry[]): HistoryRow[] {
   return [...rows.values()];
 }
 
+type Report = { entries: HistoryEntry[]; damaged: { line: number; text: string }[] };
+export const asReport = (v: Report | HistoryEntry[]): Report => (Array.isArray(v) ? { entries: v, damaged: [] } : v);
+
 function summary(r: HistoryRow): string {
   const results = Object.entries(r.machines);
   const distinct = new Set(results.map(([, v]) => v.result));
@@ -40,8 +43,8 @@ function summary(r: HistoryRow): string {
 }
 
 export async function historyCommand(ctx: Ctx, app: string | undefined, opts: { limit: number }): Promise<number> {
-  type Report = { entries: HistoryEntry[]; damaged: { line: number; text: string }[] };
-  const res = await askAll(ctx.project, (c) => c.call<Report>("history", { project: ctx.project.name, app, report: true }));
+  // (An agent from before damage reports answers with the records alone.)
+  const res = await askAll(ctx.project, async (c) => asReport(await c.call<Report | HistoryEntry[]>("history", { project: ctx.project.name, app, report: true })));
   const entries = res.flatMap((r) => (r.ok ? r.value.entries : []));
   const failed = res.filter((r) => !r.ok).map((r) => r.machine);
   const rows = mergeHistory(entries).slice(-opts.limit);
