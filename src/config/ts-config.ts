@@ -13,8 +13,8 @@
 // the same deadline and returns the function's answer as data, which placement
 // then checks like any strategy's.
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { PlacementFunction } from "../api.ts";
@@ -22,12 +22,16 @@ import { UserError, type Diagnostic } from "../errors.ts";
 
 const requireHere = createRequire(import.meta.url);
 
-/** How long running the config (or one placement call) may take. */
+/** How long compiling or running the config (or one placement call) may take. */
 const DEFAULT_TIMEOUT_MS = 10_000;
-const timeoutMs = () => {
-  const v = Number(process.env.SKIFF_CONFIG_TS_TIMEOUT_MS);
-  return Number.isFinite(v) && v > 0 ? v : DEFAULT_TIMEOUT_MS;
-};
+const TIMEOUT_HINT = `or, if it really needs longer, set SKIFF_CONFIG_TS_TIMEOUT_MS (milliseconds; default ${DEFAULT_TIMEOUT_MS})`;
+function timeoutMs(): number {
+  const raw = process.env.SKIFF_CONFIG_TS_TIMEOUT_MS;
+  if (raw === undefined || raw === "") return DEFAULT_TIMEOUT_MS;
+  // A typo must not quietly become the default: the user asked for a deadline.
+  if (!/^\d{1,8}$/.test(raw) || Number(raw) < 1) throw new UserError(`SKIFF_CONFIG_TS_TIMEOUT_MS=${raw} is not a number of milliseconds`, { exitCode: 2, hint: `a whole number from 1 to 99999999, e.g. 30000; unset it for the default (${DEFAULT_TIMEOUT_MS})` });
+  return Number(raw);
+}
 
 type Reply = { data?: object; placers?: string[]; problems?: { path: (string | number)[]; message: string }[]; result?: unknown; error?: string };
 
@@ -118,10 +122,33 @@ try {
 }
 `;
 
-/** Runs the compiled config in a child with a deadline; a hang, an exit or a crash is an Error with plain words. */
-function runConfig(compiled: string, request: object, what: string): Reply {
+// Runs in another child: `node -e BUILD <esbuild> <skiff.config.ts>`. esbuild reads every import itself and
+// has no deadline, so a config that imports a FIFO would hang skiff: a non-regular file is refused before
+// esbuild opens it, and the child has the same deadline as the config's run.
+const BUILD = String.raw`
+const fs = require("fs");
+const [esbuildPath, entry] = process.argv.slice(1);
+const esbuild = require(esbuildPath);
+const reply = (x) => fs.writeSync(3, JSON.stringify(x));
+const regularOnly = {
+  name: "regular-files-only",
+  setup(build) {
+    build.onLoad({ filter: /.*/ }, (args) => {
+      if (args.namespace !== "file" || fs.statSync(args.path).isFile()) return undefined;
+      return { errors: [{ text: args.path + " is not a regular file (a FIFO, device or socket): a config can import only files" }] };
+    });
+  },
+};
+esbuild
+  .build({ entryPoints: [entry], bundle: true, write: false, format: "cjs", platform: "node", target: "node20", logLevel: "silent", external: ["skiff"], plugins: [regularOnly] })
+  .then((out) => reply({ code: out.outputFiles[0].text }), (e) => reply({ errors: (e.errors || []).map((x) => ({ text: x.text, location: x.location && { line: x.location.line, column: x.location.column } })), message: String(e && e.message) }))
+  .finally(() => process.exit(0));
+`;
+
+/** A node child with a deadline that answers on fd 3; a hang, an exit or a crash is a TsConfigError with plain words. */
+function runChild(script: string, args: string[], what: string): string {
   const limit = timeoutMs();
-  const r = spawnSync(process.execPath, ["--max-old-space-size=512", "-e", CHILD, compiled, JSON.stringify(request)], {
+  const r = spawnSync(process.execPath, ["--max-old-space-size=512", "-e", script, ...args], {
     stdio: ["ignore", 2, 2, "pipe"],
     timeout: limit,
     killSignal: "SIGKILL",
@@ -129,9 +156,15 @@ function runConfig(compiled: string, request: object, what: string): Reply {
     maxBuffer: 64 * 1024 * 1024,
   });
   const out = (r.output?.[3] as string | null | undefined) ?? "";
-  if (r.error && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT") throw new TsConfigError(`${what} did not finish within ${limit / 1000}s (an endless loop, or waiting for something?)`);
+  if (r.error && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT") throw new TsConfigError(`${what} did not finish within ${limit / 1000}s (an endless loop, or waiting for something?)`, TIMEOUT_HINT);
   if (r.error) throw new TsConfigError(`${what} could not be run: ${r.error.message}`);
   if (!out) throw new TsConfigError(`${what} ended the process (${r.signal ? `signal ${r.signal}` : `exit code ${r.status}`}) before it was done${r.status === 0 ? ": is there a process.exit() in it?" : ""}`);
+  return out;
+}
+
+/** Runs the compiled config in a child with a deadline. */
+function runConfig(compiled: string, request: object, what: string): Reply {
+  const out = runChild(CHILD, [compiled, JSON.stringify(request)], what);
   try {
     return JSON.parse(out) as Reply;
   } catch {
@@ -139,48 +172,61 @@ function runConfig(compiled: string, request: object, what: string): Reply {
   }
 }
 
-class TsConfigError extends Error {}
+/**
+ * Writes a file in .skiff/ only when its content differs, as a whole: a temp file renamed over it, so
+ * another skiff command in the same project (status during a deploy) never requires a half-written one.
+ */
+function writeIfChanged(file: string, content: string): void {
+  try {
+    if (readFileSync(file, "utf8") === content) return;
+  } catch {
+    // missing (or unreadable): write it
+  }
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  writeFileSync(tmp, content);
+  renameSync(tmp, file);
+}
+
+class TsConfigError extends Error {
+  constructor(message: string, readonly hint?: string) {
+    super(message);
+  }
+}
 
 /** Compiled configs already run in this process, by content: `validate` loads the config twice. */
 const loaded = new Map<string, string>();
 
 export function loadTsConfig(file: string, shown: string): { data: object; placers: Record<string, PlacementFunction> } {
-  let esbuild: typeof import("esbuild");
+  let esbuildPath: string;
   try {
-    esbuild = requireHere("esbuild") as typeof import("esbuild");
+    esbuildPath = requireHere.resolve("esbuild");
   } catch {
     throw new UserError(`${shown}: reading a TypeScript config needs esbuild, which is missing from this skiff install`, { hint: "reinstall skiff (npm ci), or use skiff.yml" });
   }
-  let code: string;
+  const asUserError = (e: unknown, hint: string) => (e instanceof TsConfigError ? new UserError(e.message, { exitCode: 2, hint: e.hint ? `${hint}; ${e.hint}` : hint }) : e);
+  let built: { code?: string; errors?: { text: string; location?: { line: number; column: number } }[]; message?: string };
   try {
-    const out = esbuild.buildSync({
-      entryPoints: [file],
-      bundle: true,
-      write: false,
-      format: "cjs",
-      platform: "node",
-      target: "node20",
-      logLevel: "silent",
-      // `skiff` stays an import, answered by the small package written next to the compiled file.
-      external: ["skiff"],
-    });
-    code = out.outputFiles[0]!.text;
+    built = JSON.parse(runChild(BUILD, [esbuildPath, file], `${shown}: compiling it`));
   } catch (e) {
-    const errors = (e as { errors?: { text: string; location?: { line: number; column: number } }[] }).errors ?? [];
+    throw asUserError(e, "a config imports only regular files and compiles quickly");
+  }
+  if (built.code === undefined) {
+    const errors = built.errors ?? [];
     throw new UserError(`${shown}: cannot compile it`, {
       exitCode: 2,
-      diagnostics: errors.length ? errors.map((x) => ({ file: shown, line: x.location?.line ?? 0, col: (x.location?.column ?? -1) + 1, message: x.text })) : [{ file: shown, line: 0, col: 0, message: (e as Error).message }],
+      diagnostics: errors.length ? errors.map((x) => ({ file: shown, line: x.location?.line ?? 0, col: (x.location?.column ?? -1) + 1, message: x.text })) : [{ file: shown, line: 0, col: 0, message: built.message ?? "esbuild failed" }],
     });
   }
+  const code = built.code;
   const cacheDir = join(dirname(file), ".skiff");
   const stub = join(cacheDir, "node_modules", "skiff");
   mkdirSync(stub, { recursive: true });
-  writeFileSync(join(stub, "package.json"), '{ "name": "skiff", "main": "index.js" }\n');
-  writeFileSync(join(stub, "index.js"), "exports.defineConfig = (c) => c;\n");
+  writeIfChanged(join(stub, "package.json"), '{ "name": "skiff", "main": "index.js" }\n');
+  writeIfChanged(join(stub, "index.js"), "exports.defineConfig = (c) => c;\n");
   // The compiled config and the stub are build output, not for git (known_hosts next to them is).
-  if (!existsSync(join(cacheDir, ".gitignore"))) writeFileSync(join(cacheDir, ".gitignore"), "node_modules/\nconfig-*.cjs\n");
+  if (!existsSync(join(cacheDir, ".gitignore"))) writeIfChanged(join(cacheDir, ".gitignore"), "node_modules/\nconfig-*.cjs\n");
   const out = join(cacheDir, `config-${createHash("sha256").update(code).digest("hex").slice(0, 16)}.cjs`);
-  writeFileSync(out, code);
+  writeIfChanged(out, code);
 
   let text = loaded.get(out);
   if (text === undefined) {
@@ -188,8 +234,7 @@ export function loadTsConfig(file: string, shown: string): { data: object; place
     try {
       reply = runConfig(out, { op: "load" }, shown);
     } catch (e) {
-      if (e instanceof TsConfigError) throw new UserError(e.message, { exitCode: 2, hint: "skiff.config.ts must `export default defineConfig({...})` and finish quickly, without side effects" });
-      throw e;
+      throw asUserError(e, "skiff.config.ts must `export default defineConfig({...})` and finish quickly, without side effects");
     }
     if (reply.error === "NOT_A_CONFIG") throw new UserError(`${shown}: the default export is not a config object`, { exitCode: 2, hint: "export default defineConfig({ project: …, machines: …, apps: … })" });
     if (reply.error !== undefined) throw new UserError(`${shown}: running it failed: ${reply.error}`, { exitCode: 2, hint: "skiff.config.ts must `export default defineConfig({...})`" });
@@ -211,7 +256,8 @@ function placer(compiled: string, app: string, shown: string): PlacementFunction
     try {
       reply = runConfig(compiled, { op: "place", app, ctx }, `${shown}: apps.${app}.place`);
     } catch (e) {
-      throw new Error((e as Error).message);
+      if (e instanceof TsConfigError) throw new Error(e.hint ? `${e.message}; ${e.hint}` : e.message);
+      throw e; // a UserError (a bad SKIFF_CONFIG_TS_TIMEOUT_MS) stays one
     }
     if (reply.error !== undefined) throw new Error(reply.error);
     return reply.result as Record<string, number>;

@@ -2,10 +2,10 @@
 // as skiff.yml (problems by path), with a placement function kept aside; and
 // typed: tsc rejects a misspelt key against the published types.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { loadProject } from "../../src/config/load.ts";
 import { UserError } from "../../src/errors.ts";
@@ -89,18 +89,24 @@ describe("skiff.config.ts", () => {
     );
   });
 
-  it("the CLI: an endless loop is cut off, process.exit(0) is not a pass, a throw is not a stack trace (exit 2 each)", () => {
-    const cases: [string, string, RegExp][] = [
-      ["loop", `for (;;) {}\nexport default {};\n`, /did not finish within 2(\.0)? ?s/],
-      ["exit", `process.exit(0);\nexport default {};\n`, /ended the process/],
-      ["throw", `throw new TypeError("boom");\n`, /running it failed: TypeError: boom/],
-      ["getter", config(`run: "x", get port(): number { throw new Error("no port"); }`), /no port/],
-      ["envs", `export default { project: "p", machines: { a: { host: "x" } }, apps: { web: { image: "x", machines: ["a"] } }, environments: { staging: { machines: { s1: { host: "y" } } } } };\n`, /environment staging/],
+  // Only the cases that must be cut off get a short deadline: the others must finish, and on a loaded
+  // 2-core CI box one CLI run alone took ~1.3 s; they keep the default (10 s).
+  it("the CLI: an endless loop (or an import of a FIFO) is cut off; process.exit(0) is not a pass; a throw is not a stack trace (exit 2 each)", () => {
+    const fifoDir = mkdtempSync(join(tmpdir(), "skiff-tsconfig-fifo-"));
+    execFileSync("mkfifo", [join(fifoDir, "pipe.txt")]);
+    writeFileSync(join(fifoDir, "skiff.config.ts"), `import text from "./pipe.txt";\nexport default { project: text };\n`);
+    const cases: [string, string, RegExp, string | undefined][] = [
+      ["loop", `for (;;) {}\nexport default {};\n`, /did not finish within 2(\.0)? ?s[^]*hint: .*SKIFF_CONFIG_TS_TIMEOUT_MS/, "2000"],
+      ["fifo", join(fifoDir, "skiff.config.ts"), /pipe\.txt.*not a regular file/, "2000"],
+      ["exit", `process.exit(0);\nexport default {};\n`, /ended the process/, undefined],
+      ["throw", `throw new TypeError("boom");\n`, /running it failed: TypeError: boom/, undefined],
+      ["getter", config(`run: "x", get port(): number { throw new Error("no port"); }`), /no port/, undefined],
+      ["envs", `export default { project: "p", machines: { a: { host: "x" } }, apps: { web: { image: "x", machines: ["a"] } }, environments: { staging: { machines: { s1: { host: "y" } } } } };\n`, /environment staging/, undefined],
     ];
-    for (const [name, text, want] of cases) {
-      const file = project(text);
+    for (const [name, text, want, deadline] of cases) {
+      const file = name === "fifo" ? text : project(text);
       const t0 = Date.now();
-      const r = skiff(["validate", "-c", file], { env: { SKIFF_CONFIG_TS_TIMEOUT_MS: "2000" }, timeoutMs: 20_000 });
+      const r = skiff(["validate", "-c", file], { env: { SKIFF_CONFIG_TS_TIMEOUT_MS: deadline }, timeoutMs: 30_000 });
       assert.equal(r.signal, null, `${name}: validate hung (killed after ${Date.now() - t0} ms)`);
       assert.deepEqual(stackLines(r.stderr + r.stdout), [], `${name}: ${r.stderr}`);
       assert.equal(r.status, 2, `${name}: exit ${r.status}\n${r.stdout}${r.stderr}`);
@@ -108,14 +114,51 @@ describe("skiff.config.ts", () => {
     }
   });
 
+  it("a SKIFF_CONFIG_TS_TIMEOUT_MS that is not a number of milliseconds is an error, not a silent 10 s", () => {
+    const file = project(config(`run: "node server.js"`));
+    for (const bad of ["abc", "0", "-5", "1.5s", "Infinity", "99999999999"]) {
+      process.env.SKIFF_CONFIG_TS_TIMEOUT_MS = bad;
+      try {
+        assert.throws(() => loadProject({ file }), (e: unknown) => e instanceof UserError && e.message.includes(`SKIFF_CONFIG_TS_TIMEOUT_MS=${bad}`), bad);
+      } finally {
+        delete process.env.SKIFF_CONFIG_TS_TIMEOUT_MS;
+      }
+    }
+  });
+
+  it("loading writes .skiff/ only when something changed, never a half-written file (temp + rename)", () => {
+    const file = project(config(`run: "node server.js"`));
+    loadProject({ file });
+    const skiffDir = join(dirname(file), ".skiff");
+    const written = [join(skiffDir, "node_modules/skiff/package.json"), join(skiffDir, "node_modules/skiff/index.js"), join(skiffDir, ".gitignore"), ...readdirSync(skiffDir).filter((f) => f.endsWith(".cjs")).map((f) => join(skiffDir, f))];
+    assert.equal(written.length, 4, readdirSync(skiffDir).join());
+    const old = new Date(2000, 0, 1);
+    for (const f of written) utimesSync(f, old, old);
+    const inodes = written.map((f) => statSync(f).ino);
+    loadProject({ file });
+    for (const [i, f] of written.entries()) {
+      assert.equal(statSync(f).mtimeMs, old.getTime(), `${f} was written again`);
+      assert.equal(statSync(f).ino, inodes[i], `${f} was replaced`);
+    }
+    // A changed stub is replaced whole (a new file renamed over it), not truncated in place.
+    const stub = join(skiffDir, "node_modules/skiff/index.js");
+    writeFileSync(stub, "// damaged\n");
+    const before = statSync(stub).ino;
+    loadProject({ file });
+    assert.equal(readFileSync(stub, "utf8"), "exports.defineConfig = (c) => c;\n");
+    assert.notEqual(statSync(stub).ino, before, "replaced by rename");
+    assert.deepEqual(readdirSync(skiffDir).filter((f) => /tmp/.test(f)), [], "no temp files left");
+  });
+
   it("a placement function runs apart: one that never returns is cut off, one that throws says so", () => {
     const file = project(config(`run: "node server.js", instances: 1, place: ({ machines }) => { if (machines.length > 1) for (;;) {} ; if (machines.length === 0) throw new Error("nowhere"); return { m1: 1 }; }`));
+    const p = loadProject({ file });
+    const m = (name: string) => ({ name, labels: [], cpus: 2, memoryBytes: 1, reserved: { cpus: 0, memoryBytes: 0 } });
+    assert.deepEqual(p.apps.web!.place!({ app: "web", instances: 1, machines: [m("m1")], resources: {} }), { m1: 1 });
+    assert.throws(() => p.apps.web!.place!({ app: "web", instances: 1, machines: [], resources: {} }), /nowhere/);
+    // The short deadline only for the call that never returns.
     process.env.SKIFF_CONFIG_TS_TIMEOUT_MS = "1500";
     try {
-      const p = loadProject({ file });
-      const m = (name: string) => ({ name, labels: [], cpus: 2, memoryBytes: 1, reserved: { cpus: 0, memoryBytes: 0 } });
-      assert.deepEqual(p.apps.web!.place!({ app: "web", instances: 1, machines: [m("m1")], resources: {} }), { m1: 1 });
-      assert.throws(() => p.apps.web!.place!({ app: "web", instances: 1, machines: [], resources: {} }), /nowhere/);
       assert.throws(() => p.apps.web!.place!({ app: "web", instances: 1, machines: [m("m1"), m("m2")], resources: {} }), /did not finish within 1\.5 ?s/);
     } finally {
       delete process.env.SKIFF_CONFIG_TS_TIMEOUT_MS;
