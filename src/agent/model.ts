@@ -107,4 +107,4 @@ export interface LockInfo {
 }
 
 /** Instances of a release on one machine: its share of the placement (releases from before placement: `instances` on each). */
-export const localCount = (spec: ReleaseSpec, machine: string): number => (spec.placement ? (spec.placement[machine] ?? 0) : spec.instances);
+export const localCount = (spec: ReleaseSpec, machine: string): number => (spec.placement ? (Object.hasOwn(spec.placement, machine) ? spec.placement[machine]! : 0) : spec.instances);

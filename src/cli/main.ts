@@ -65,7 +65,7 @@ program
 program
   .command("validate")
   .description("check skiff.yml (every problem at once, with file:line:col)")
-  .action(act(() => validateCommand(makeCtx(globals()))));
+  .action(act(() => validateCommand(globals())));
 
 program
   .command("setup")

@@ -6,7 +6,7 @@ import { plannedImages } from "../build/image.ts";
 import { agentClients } from "../exec/agent-client.ts";
 import { mapLimit } from "../exec/parallel.ts";
 import { placeApp } from "../exec/placement.ts";
-import { releaseSpec, selectApps } from "../exec/deploy.ts";
+import { releaseSpec, selectApps, specFor } from "../exec/deploy.ts";
 import { whoAmI } from "../exec/lock.ts";
 import { diffSpecs, formatChange, type Change } from "../plan/diff.ts";
 import { appSecrets, readSecrets } from "../secrets/store.ts";
@@ -52,7 +52,7 @@ export async function planCommand(ctx: Ctx, names: string[]): Promise<number> {
     const machines: MachinePlan[] = answers.map((ans, i) => {
       const machine = clients[i]!.machine;
       const { active, spec } = ans[a.name]!;
-      const changes = diffSpecs(spec ?? undefined, { ...want, imageId: want.imageId ?? "" });
+      const changes = diffSpecs(spec ?? undefined, { ...specFor(want, machine), imageId: want.imageId ?? "" }); // what this machine would store
       return { machine, active, changes, start: changes.length ? localCount(want, machine) : 0, stop: changes.length && spec ? localCount(spec, machine) : 0 };
     });
     return { app: a.name, note: images.find((i) => i.app === a.name)?.note, machines };

@@ -9,7 +9,7 @@ import { UserError } from "../errors.ts";
 export function renderTemplate(text: string, values: Record<string, string>, where: string): string {
   return text.replace(/\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, escaped: string, name: string) => {
     if (escaped) return whole.slice(1);
-    const v = values[name];
+    const v = Object.hasOwn(values, name) ? values[name] : undefined;
     if (v === undefined) throw new UserError(`${where}: \${${name}} is neither an env variable nor a secret of the app`, { hint: "add it under env: or secrets:, or write $${ for a literal ${" });
     return v;
   });

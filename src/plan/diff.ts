@@ -2,6 +2,7 @@
 // view of it), as lines a person reads: "env.LEVEL: info → debug". Secret
 // values never appear: only that a secret was added, removed or changed.
 import type { ReleaseSpec } from "../agent/model.ts";
+import { secretDigest } from "../agent/release-secrets.ts";
 
 export interface Change {
   key: string;
@@ -37,13 +38,16 @@ export function diffSpecs(from: ReleaseSpec | undefined, to: ReleaseSpec): Chang
   }
   // The same tag can hold a new build: compare what runs when both are known.
   if (!out.some((c) => c.key === "image") && from.imageId && to.imageId && from.imageId !== to.imageId) out.push({ key: "image", from: `${from.image} (${from.imageId.slice(7, 19)})`, to: `${to.image} (${to.imageId.slice(7, 19)})` });
+  // A machine without instances of the app keeps neither secrets nor files (withheld): only a digest says whether they changed.
+  const withheld = Boolean(from.withheld || to.withheld);
+  if (withheld && secretDigest(from) !== secretDigest(to)) out.push({ key: "secrets and files", note: "changed (not kept on this machine)" });
   // Files: contents can hold secret values, so a change is named, never shown.
   const files = (s: ReleaseSpec) => Object.fromEntries((s.files ?? []).map((f) => [f.path, `${f.mode.toString(8)}:${f.content}`]));
-  out.push(...compareMaps("file ", files(from), files(to), true));
+  if (!withheld) out.push(...compareMaps("file ", files(from), files(to), true));
   const vols = (s: ReleaseSpec) => Object.fromEntries((s.volumes ?? []).map((v) => [v.name, v.path]));
   out.push(...compareMaps("volume ", vols(from), vols(to), false));
   out.push(...compareMaps("env.", from.env, to.env, false));
-  out.push(...compareMaps("secret ", from.secrets ?? {}, to.secrets ?? {}, true));
+  if (!withheld) out.push(...compareMaps("secret ", from.secrets ?? {}, to.secrets ?? {}, true));
   return out;
 }
 
