@@ -18,7 +18,8 @@ type Status = { machine: string; apps: { app: string; instances: { name: string;
 
 describe("a machine restart", { timeout: 600_000 }, () => {
   before(async () => {
-    bed = await up({ count: 2, log: (s) => console.error(`bed: ${s}`) });
+    // Fresh machines: apps other suites left on port 80 must not decide this suite's result.
+    bed = await up({ count: 2, fresh: true, log: (s) => console.error(`bed: ${s}`) });
     p = makeProject(
       bed,
       `apps:
@@ -56,6 +57,12 @@ describe("a machine restart", { timeout: 600_000 }, () => {
         }
       }
     };
+    // Local first: while m1's own instance is up, the peer (a backup there) takes none of m1's requests.
+    const servedBy = async (port: number) => new Set(await Promise.all(Array.from({ length: 30 }, async () => (await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim().split(" on ")[1])));
+    const peerHost = [...(await servedBy(bed.machines[1]!.httpPort))];
+    const localBefore = [...(await servedBy(m1!.httpPort))];
+    assert.equal(localBefore.length, 1, `m1 served from ${localBefore.join(", ")}`);
+    assert.notDeepEqual(localBefore, peerHost, "m1 serves from its own instance, not m2's");
     const workers = Array.from({ length: 4 }, worker);
     await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
@@ -84,6 +91,10 @@ describe("a machine restart", { timeout: 600_000 }, () => {
     assert.ok(back > answering.t, "the instance came back after HAProxy answered (there was a window to cover)");
     assert.deepEqual(failed.slice(0, 5).map((e) => `${e.t - answering.t} ms after HAProxy answered: ${e.what}`), [], `${failed.length} of ${after.length} requests failed once HAProxy answered`);
     assert.ok(after.filter((e) => e.t < back).length > 20, "requests were made in the window");
+    // Back to local first once m1's instance is back (HAProxy's own check has seen it UP by now).
+    const localAfter = [...(await servedBy(m1!.httpPort))];
+    assert.equal(localAfter.length, 1, `m1 served from ${localAfter.join(", ")}`);
+    assert.notDeepEqual(localAfter, peerHost, "m1 serves from its own instance again");
   });
 
   it("HAProxy, as the agent started it after the restart, runs as the haproxy user, chrooted", async () => {
