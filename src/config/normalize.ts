@@ -41,7 +41,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       build: a.build && { context: resolve(dir, a.build.context ?? "."), dockerfile: a.build.dockerfile ?? "Dockerfile", args: a.build.args ?? {} },
       run: a.run,
       artifact: a.artifact === undefined ? undefined : typeof a.artifact === "string" ? { dir: resolve(dir, a.artifact) } : { dir: resolve(dir, a.artifact.dir), build: a.artifact.build },
-      user: a.run ? a.user : undefined, // unset: the agent runs the app as a user of its own (skiff-<project>-<app>)
+      user: a.run ? a.user : undefined, // unset: the agent runs the app as a user of its own (skiff_<project>_<app>)
       resources: { cpus: a.resources?.cpu, memoryBytes: a.resources?.memory === undefined ? undefined : parseMemory(a.resources.memory) },
       port: a.port ?? DEFAULTS.port,
       instances: a.instances,

@@ -241,7 +241,7 @@ export const App = z
     build: Build.optional(),
     run: z.string().min(1).optional().meta({ description: "Run the app as processes (no container): this command line, run by sh in the release's working directory with PORT and HOST set. Give one of `image`, `build` or `run`." }),
     artifact: Artifact.optional(),
-    user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, "must be a user name").optional().meta({ description: "Process apps: the user the command runs as (it must exist on the machine). Default: a system user of the app's own, `skiff-<project>-<app>` (made by the agent; past 32 characters a prefix and a short hash), so apps cannot read or signal each other. `root` runs the app as root." }),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, "must be a user name").optional().meta({ description: "Process apps: the user the command runs as (it must exist on the machine). Default: a system user of the app's own, `skiff_<project>_<app>` (made by the agent and marked with the comment `skiff app <project>/<app>`; past 32 characters a prefix, `__` and a hash; an existing account of that name without the mark is refused), so apps cannot read or signal each other. `root` runs the app as root." }),
     port: Port.optional().meta({ description: "Port the app listens on inside its container. Default: 3000. (Process apps listen on the PORT skiff gives them.)" }),
     resources: Resources.optional(),
     instances: z.number().int().min(0).max(1000).optional().meta({ description: "Instances in all, placed over the app's eligible machines (see strategy). Default: one per eligible machine. `skiff scale app=N` changes it for the running release." }),

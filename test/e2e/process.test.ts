@@ -108,7 +108,7 @@ function scenario(name: string, target: () => Target, prepare: () => Promise<voi
       for (let i = 0; i < t.urls.length; i++) {
         // Each wrapper leads its own session; count the node processes in this project's sessions.
         const ps = await t.exec(i, `for f in /var/lib/skiff/instances/skiff-${t.project}-web-*/pid; do s=$(cut -d' ' -f1 $f); ps -eo sid=,user:32=,comm= | awk -v s=$s '$1==s && $3=="node" {print $2}'; done | sort | uniq -c`);
-        assert.match(ps, new RegExp(`^\\s*2 skiff-${t.project}-web$`), `machine ${i}: ${ps}`);
+        assert.match(ps, new RegExp(`^\\s*2 skiff_${t.project}_web$`), `machine ${i}: ${ps}`);
       }
 
       write("v2");

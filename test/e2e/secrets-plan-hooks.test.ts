@@ -191,7 +191,7 @@ describe("secrets, plan, diff and the pre_deploy hook on 3 machines", { timeout:
     assert.equal((await get(m, "/file?path=conf/app.ini")).body, `version=f1\npassword=${pw}\nliteral=\${NOT_EXPANDED}\n`);
     assert.equal((await get(m, "/file?path=static.txt")).body, "static one\n");
     const rel = (await active())[2]!;
-    assert.equal((await faults.exec(m, `stat -c '%a %U' /var/lib/skiff/work/sec/web/${rel}/conf/app.ini`)).trim(), "600 skiff-sec-web");
+    assert.equal((await faults.exec(m, `stat -c '%a %U' /var/lib/skiff/work/sec/web/${rel}/conf/app.ini`)).trim(), "600 skiff_sec_web");
     assert.equal((await get(m, `/append?path=${log}&data=first`)).body, "first\n");
 
     writeFileSync(join(p.dir, "conf", "static.txt"), "static two\n");
