@@ -307,12 +307,13 @@ export class ProxyController {
     const started = Date.now();
     let left = 0;
     for (;;) {
-      left = (await this.api.sessions(backend)).get(slot.name) ?? 0;
+      // An unreadable answer (HAProxy busy or reloading) is not "drained": ask again until the drain timeout.
+      left = await this.api.sessions(backend).then((m) => m.get(slot.name) ?? 0, () => -1);
       if (left === 0 || Date.now() - started > timeoutMs) break;
       await sleep(50);
     }
     await this.release(backend, instance, "primary");
-    return { waitedMs: Date.now() - started, leftSessions: left };
+    return { waitedMs: Date.now() - started, leftSessions: Math.max(left, 0) };
   }
 
   private slotsOf(backend: string, instance: string, which: "primary" | "backup" | "all"): Slot[] {
