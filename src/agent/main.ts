@@ -38,7 +38,7 @@ switch (cmd) {
     const stateDir = process.env.SKIFF_STATE_DIR || STATE_DIR;
     const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
     takeOver(join(runDir, "agent.pid"), log);
-    const store = new Store(stateDir);
+    const store = new Store(stateDir, { onDamage: (what) => log(`state: ${what}`) });
     const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined, ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
     const core = new AgentCore(store, { docker: new DockerRuntime(), process: new ProcessRuntime(stateDir) }, proxy, log);
     core

@@ -31,9 +31,9 @@ const uptime = (since: string) => {
 };
 
 export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<number> {
-  const res = await askAll(ctx.project, (c) => c.call<{ apps: AppView[] }>("state"));
-  const machines = res.map((r): { machine: string; apps: AppView[] } | { machine: string; problem: string; error: string } =>
-    r.ok ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === ctx.project.name && (!app || a.app === app)) } : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
+  const res = await askAll(ctx.project, (c) => c.call<{ apps: AppView[]; damaged?: string[] }>("state"));
+  const machines = res.map((r): { machine: string; apps: AppView[]; damaged: string[] } | { machine: string; problem: string; error: string } =>
+    r.ok ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === ctx.project.name && (!app || a.app === app)), damaged: r.value.damaged ?? [] } : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
   );
   if (ctx.json) {
     ctx.out(JSON.stringify(machines));
@@ -54,6 +54,8 @@ export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<
       }
     }
     ctx.out(table(["APP", "MACHINE", "RELEASE", "INSTANCE", "STATE", "RESTARTS", "UPTIME", "LAST EXIT"], rows));
+    // Torn writes or stray files the agent skipped: worth a look, never a reason to stop.
+    for (const m of machines) if ("damaged" in m && m.damaged.length) ctx.out(`${m.machine}: skipped ${m.damaged.length} damaged record(s) in /var/lib/skiff: ${m.damaged.join("; ")}`);
   }
   return machines.some((m) => "error" in m) ? 1 : 0;
 }
