@@ -1,19 +1,18 @@
 // Every numeric flag and argument is checked before anything connects: a clear error, exit 2, no stack.
-// (The built CLI, as cli.test.ts runs it; its only machine is a closed port, so a run that got past the
-// check would fail differently, or loop, which the timeout turns into a failure.)
+// (The CLI bundled from the current source, as cli.test.ts runs it; its only machine is a closed port, so a run
+// that got past the check would fail differently, or loop, which the timeout turns into a failure.)
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { skiff as run } from "./cli-fresh.ts";
 
-const BIN = new URL("../../bin/skiff.js", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "skiff-cli-numbers-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, "skiff.yml"), "project: shop\nmachines:\n  m1:\n    host: 127.0.0.1\n    port: 1\napps:\n  web:\n    image: nginx:1\n    port: 80\n");
 
-const skiff = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8", timeout: 15_000, env: { ...process.env, NO_COLOR: "1" } });
+const skiff = (args: string[]) => run(args, { cwd: dir, timeoutMs: 15_000, env: { NO_COLOR: "1" } });
 
 const cases: { args: string[]; says: RegExp }[] = [];
 for (const bad of ["0", "-1", "abc", "1.5", "99999999999999999999"]) {
