@@ -3,12 +3,13 @@
 // switch, made through the Runtime API without a reload. A reload (seamless,
 // listening sockets handed over with -x) happens only when backends change.
 import { execFile } from "node:child_process";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { renderConfig } from "../proxy/config.ts";
 import { MIN_BACKUP_SLOTS, MIN_PEER_SLOTS, MIN_SLOTS, routeConflicts, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
+import { writeAtomic } from "./atomic-write.ts";
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -58,25 +59,6 @@ function validState(v: unknown): ProxyState {
   return s;
 }
 
-/** Writes a file so that a crash leaves the old content or the new, never a torn one: temp, fsync, rename, fsync the directory. */
-export function writeAtomic(path: string, text: string, mode = 0o600): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w", mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dir = openSync(dirname(path), "r");
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
-}
-
 export class ProxyController {
   readonly api: RuntimeApi;
   private state: ProxyState;
@@ -102,18 +84,23 @@ export class ProxyController {
     return join(this.paths.dir, "state.json");
   }
 
-  /** The saved state; a damaged state.json is reported and the state comes from haproxy.cfg's first line instead. */
+  /** The saved state; a damaged or missing state.json is reported and the state comes from haproxy.cfg's first line
+   *  instead (a missing one taken for a new machine would make the next reload drop every other app's backend). */
   private readState(): ProxyState | undefined {
-    let text: string;
+    let text: string | undefined;
     try {
       text = readFileSync(this.statePath, "utf8");
-    } catch {
-      return undefined; // never saved: a new machine
-    }
-    try {
-      return validState(JSON.parse(text));
     } catch (e) {
-      this.log(`proxy: ${this.statePath} is damaged (${(e as Error).message}); rebuilding the proxy state from ${this.cfgPath}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" && !existsSync(this.cfgPath)) return undefined; // never saved: a new machine
+      this.log(`proxy: ${this.statePath} is ${code === "ENOENT" ? "missing" : `unreadable (${code})`}; rebuilding the proxy state from ${this.cfgPath}`);
+    }
+    if (text !== undefined) {
+      try {
+        return validState(JSON.parse(text));
+      } catch (e) {
+        this.log(`proxy: ${this.statePath} is damaged (${(e as Error).message}); rebuilding the proxy state from ${this.cfgPath}`);
+      }
     }
     try {
       const line = readFileSync(this.cfgPath, "utf8").split("\n").find((l) => l.startsWith(STATE_LINE));
@@ -146,6 +133,7 @@ export class ProxyController {
       try {
         await run("haproxy", ["-c", "-q", "-f", tmp]);
       } catch (e) {
+        rmSync(tmp, { force: true });
         throw new Error(`generated haproxy.cfg is invalid: ${(e as { stderr?: string }).stderr ?? String(e)}`);
       }
     }

@@ -7,8 +7,9 @@
 // file or record (a torn write, a stray file) skips it and reports it through
 // `onDamage` instead of failing: one bad byte must not stop supervision,
 // history or rollback.
-import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeAtomic } from "./atomic-write.ts";
 import type { AppState, HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
 import { sameRelease } from "./release-secrets.ts";
 
@@ -18,19 +19,6 @@ const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 export interface Damaged {
   line: number;
   text: string;
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is still atomic.
-  }
 }
 
 export class Store {
@@ -63,30 +51,21 @@ export class Store {
     return join(this.dir, "apps", project, app);
   }
 
-  /** Temp file, fsync, rename, fsync of the directory: a crash leaves the old file or the new one, never half. */
+  /** Temp file, fsync, rename, fsync of the directory (see atomic-write.ts): a crash or a full disk leaves the
+   *  old file or the new one, never half. */
   writeJson(path: string, value: unknown, mode = 0o600, opts: { keepPrevious?: boolean } = {}): void {
-    const dir = join(path, "..");
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${path}.tmp-${process.pid}`;
-    const fd = openSync(tmp, "w", mode);
-    try {
-      writeSync(fd, JSON.stringify(value, null, 2) + "\n");
-      fsyncSync(fd);
-    } catch (e) {
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw e;
-    }
-    closeSync(fd);
-    if (opts.keepPrevious && parses(path)) {
-      // The last good copy, for a reader that finds the current one damaged (a disk that lied about fsync).
-      rmSync(`${path}.prev`, { force: true });
-      try {
-        linkSync(path, `${path}.prev`);
-      } catch {}
-    }
-    renameSync(tmp, path);
-    fsyncDir(dir);
+    mkdirSync(join(path, ".."), { recursive: true });
+    writeAtomic(path, JSON.stringify(value, null, 2) + "\n", {
+      mode,
+      beforeRename: () => {
+        if (!opts.keepPrevious || !parses(path)) return;
+        // The last good copy, for a reader that finds the current one damaged (a disk that lied about fsync).
+        rmSync(`${path}.prev`, { force: true });
+        try {
+          linkSync(path, `${path}.prev`);
+        } catch {}
+      },
+    });
   }
 
   /** undefined when the file is absent; a file that exists but does not parse is reported as damaged. */
@@ -191,8 +170,17 @@ export class Store {
       const size = fstatSync(fd).size;
       const last = Buffer.alloc(1);
       const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
-      writeSync(fd, (torn ? "\n" : "") + JSON.stringify(e) + "\n");
-      fsyncSync(fd);
+      try {
+        // Every byte or an error (writeFileSync loops over short writes); a record cut short by a full disk is
+        // taken back, so the file ends where it did.
+        writeFileSync(fd, (torn ? "\n" : "") + JSON.stringify(e) + "\n");
+        fsyncSync(fd);
+      } catch (err) {
+        try {
+          ftruncateSync(fd, size);
+        } catch {}
+        throw err;
+      }
     } finally {
       closeSync(fd);
     }

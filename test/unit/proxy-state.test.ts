@@ -2,8 +2,8 @@
 // HAProxy's privileges; peer slots that cover a restart. A real ProxyController
 // in a temp directory (no HAProxy is started: only its files are written).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -76,6 +76,45 @@ for (;;) await c["persist"]();`;
     assert.match(log.join("\n"), /state\.json is damaged/);
     assert.match(log.join("\n"), /starting with no backends/);
     assert.deepEqual(c.snapshot().backends, []);
+  });
+});
+
+describe("the proxy's files under a short write", () => {
+  it("a write cut short (file size limit) fails; haproxy.cfg and state.json stay as they were, no temp file remains", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-proxy-"));
+    writeFileSync(join(dir, "state.json"), JSON.stringify(bigState(2)));
+    await persist(controller(dir));
+    const before = { cfg: readFileSync(join(dir, "haproxy.cfg"), "utf8"), state: readFileSync(join(dir, "state.json"), "utf8") };
+    // The state grows past 4 KB; write(2) returns a short count at the limit, then EFBIG (a nearly full disk does the same).
+    const script = `import { ProxyController } from ${JSON.stringify(PROXY)};
+const c = new ProxyController({ dir: ${JSON.stringify(dir)}, statsSocket: "/x/h.sock", pidFile: "/x/h.pid" }, 80);
+c["state"].backends[0].routes.push(...Array.from({ length: 200 }, (_, i) => ({ path: "/r" + i })));
+await c["persist"]();`;
+    const r = spawnSync("sh", ["-c", `ulimit -f 4; exec "${process.execPath}" --import tsx --input-type=module -e "$0"`, script], { encoding: "utf8", timeout: 30_000 });
+    assert.notEqual(r.status, 0, `persist under a 4 KB limit reported success:\n${r.stderr}`);
+    assert.equal(readFileSync(join(dir, "haproxy.cfg"), "utf8"), before.cfg);
+    assert.equal(readFileSync(join(dir, "state.json"), "utf8"), before.state);
+    assert.deepEqual(readdirSync(dir).sort(), ["haproxy.cfg", "state.json"]);
+  });
+});
+
+describe("state.json missing, haproxy.cfg present", () => {
+  it("the state comes back from haproxy.cfg's state line, and it says so", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-proxy-"));
+    writeFileSync(join(dir, "state.json"), JSON.stringify(bigState(2)));
+    await persist(controller(dir));
+    rmSync(join(dir, "state.json"));
+    const log: string[] = [];
+    const c = controller(dir, log);
+    assert.match(log.join("\n"), /state\.json is missing; rebuilding the proxy state from .*haproxy\.cfg/);
+    assert.deepEqual(c.snapshot().backends.map((b) => [b.name, b.slots.filter((s) => s.instance?.startsWith("skiff-p-web")).length]), [["skiff_p_web", 2]]);
+  });
+
+  it("neither file: a new machine, quietly", () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-proxy-"));
+    const log: string[] = [];
+    assert.deepEqual(controller(dir, log).snapshot().backends, []);
+    assert.deepEqual(log, []);
   });
 });
 

@@ -1,10 +1,12 @@
 // The agent's state on disk survives torn writes and stray files; the deploy lock is per project.
 import assert from "node:assert/strict";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { HistoryEntry, LockInfo } from "../../src/agent/model.ts";
+import { fsyncDir, writeAtomic } from "../../src/agent/atomic-write.ts";
 import { Store } from "../../src/agent/store.ts";
 
 const root = mkdtempSync(join(tmpdir(), "skiff-store-test-"));
@@ -106,5 +108,53 @@ describe("agent store: the deploy lock", () => {
   it("a project name cannot point the lock outside the state directory", () => {
     const { store } = fresh();
     assert.throws(() => store.acquireLock("../x", info("a")), /not a project name/);
+  });
+});
+
+// A file size limit (ulimit -f) makes write(2) return a short count, then EFBIG: what a nearly full disk does.
+const STORE = new URL("../../src/agent/store.ts", import.meta.url).pathname;
+const limited = (script: string) => spawnSync("sh", ["-c", `ulimit -f 4; exec "${process.execPath}" --import tsx --input-type=module -e "$0"`, script], { encoding: "utf8", timeout: 30_000 });
+
+describe("agent store: short writes", () => {
+  it("a write cut short (file size limit) fails and keeps the old file; no temp file remains", () => {
+    const { dir, store } = fresh();
+    const path = join(dir, "apps", "shop", "web", "releases", "1.json");
+    store.writeJson(path, { good: true });
+    const r = limited(`import { Store } from ${JSON.stringify(STORE)};
+new Store(${JSON.stringify(dir)}).writeJson(${JSON.stringify(path)}, { big: "x".repeat(5000) });`);
+    assert.notEqual(r.status, 0, `the write of 5 KB under a 4 KB limit reported success:\n${r.stderr}`);
+    assert.deepEqual(JSON.parse(readFileSync(path, "utf8")), { good: true });
+    assert.deepEqual(readdirSync(join(path, "..")), ["1.json"]);
+  });
+
+  it("a history record cut short fails and leaves no partial line behind", () => {
+    const { dir, store } = fresh();
+    store.appendHistory(entry(1));
+    const r = limited(`import { Store } from ${JSON.stringify(STORE)};
+new Store(${JSON.stringify(dir)}).appendHistory({ ...${JSON.stringify(entry(2))}, reason: "x".repeat(5000) });`);
+    assert.notEqual(r.status, 0, `the append of 5 KB under a 4 KB limit reported success:\n${r.stderr}`);
+    assert.equal(readFileSync(join(dir, "history.jsonl"), "utf8"), JSON.stringify(entry(1)) + "\n");
+  });
+});
+
+describe("atomic writes: one helper for the store and the proxy", () => {
+  const failing = (code: string) => () => {
+    throw Object.assign(new Error(`fsync: ${code}`), { code });
+  };
+  it("a directory fsync the filesystem refuses is not an error; an I/O error is", () => {
+    const { dir } = fresh();
+    const path = join(dir, "a.json");
+    writeAtomic(path, "1\n", { syncDir: (d) => fsyncDir(d, failing("EINVAL")) });
+    assert.equal(readFileSync(path, "utf8"), "1\n");
+    assert.throws(() => writeAtomic(path, "2\n", { syncDir: (d) => fsyncDir(d, failing("EIO")) }), /EIO/);
+  });
+
+  it("a temp file that cannot replace the target is removed", () => {
+    const { dir } = fresh();
+    mkdirSync(join(dir, "busy"));
+    writeFileSync(join(dir, "busy", "x"), "");
+    // rename(2) of a file over a non-empty directory fails (EISDIR): the write itself went through.
+    assert.throws(() => writeAtomic(join(dir, "busy"), "{}"), /EISDIR|ENOTEMPTY/);
+    assert.deepEqual(readdirSync(dir).sort(), ["apps", "busy"]);
   });
 });
