@@ -35,8 +35,11 @@ export interface ActivateParams {
   by?: string;
   /** Keep the outgoing release's instances running, out of traffic, for an instant rollback. */
   keepWarm?: boolean;
-  /** Set when this activation undoes a deploy that failed elsewhere: the undone release is recorded as rolled back. */
+  /** Set when this activation undoes a deploy that failed elsewhere: the undone release is recorded as rolled back.
+   *  It undoes only its own switch: while another release is active here, it changes nothing. */
   revert?: { release: number; reason: string };
+  /** The deploy lock's holder of the deploy that asks (see `fence`). */
+  holder?: string;
 }
 
 export interface ActivateResult {
@@ -176,7 +179,23 @@ export class AgentCore {
   // ---- activation ----
 
   activate(p: ActivateParams): Promise<ActivateResult> {
-    return this.mutex.run(`${p.project}/${p.app}`, () => this.activateLocked(p));
+    return this.mutex.run(`${p.project}/${p.app}`, async () => {
+      this.fence(p.project, p.holder);
+      return this.activateLocked(p);
+    });
+  }
+
+  /** A deploy that lost its lock (broken with --force, or called stale while its CLI stalled) must not change
+   *  this machine any more: another deploy may be running. Checked under the app mutex, so a deploy that takes
+   *  the lock next waits for a change already under way, and the stale one's next change is refused. A call
+   *  without a holder (`skiff demo --down`, an older CLI) is served only while no deploy holds the lock. */
+  private fence(project: string, holder: string | undefined): void {
+    const held = this.store.lockInfo(project);
+    if (holder === undefined) {
+      if (held) throw new Error(`the deploy lock of project ${project} on this machine is held by ${held.holder}, and this call names no lock holder`);
+      return;
+    }
+    if (held?.holder !== holder) throw new Error(`the deploy lock of project ${project} on this machine is ${held ? `held by ${held.holder}` : "not held by anyone"}, not by this deploy`);
   }
 
   private async activateLocked(p: ActivateParams): Promise<ActivateResult> {
@@ -186,6 +205,10 @@ export class AgentCore {
     const st = this.store.state(p.project, p.app);
     const backend = backendName(p.project, p.app);
     const result = (r: Omit<ActivateResult, "durationMs" | "machine" | "release">): ActivateResult => ({ ...r, release: p.release, machine: p.machine, durationMs: Date.now() - t0 });
+    if (p.revert && st.active !== p.revert.release) {
+      // Not (or no longer) the release this deploy switched to: undoing would undo someone else's switch.
+      return result({ ok: true, changed: false, reason: `nothing to undo: release ${st.active ?? "none"} serves here, not ${p.revert.release}` });
+    }
     const record = (e: Partial<HistoryEntry> & Pick<HistoryEntry, "result">) =>
       this.store.appendHistory({ at: new Date().toISOString(), machine: p.machine, project: p.project, app: p.app, release: p.release, action: p.action, deployId: p.deployId, by: p.by, durationMs: Date.now() - t0, image: spec.image, imageId: spec.imageId, commit: spec.git?.commit, ...e });
 
@@ -487,7 +510,9 @@ export class AgentCore {
   }
 
   /** The release's pre_deploy command in a one-off instance: waits for its exit (or the timeout), keeps its output, removes it. */
-  async runHook(p: { project: string; app: string; release: number; machine: string; deployId?: string; by?: string }): Promise<{ ok: boolean; code: number | null; output: string; durationMs: number; reason?: string }> {
+  async runHook(p: { project: string; app: string; release: number; machine: string; deployId?: string; by?: string; holder?: string }): Promise<{ ok: boolean; code: number | null; output: string; durationMs: number; reason?: string }> {
+    // Not under the app mutex (a migration may take long, and changes no instance): fenced at its start.
+    this.fence(p.project, p.holder);
     const t0 = Date.now();
     const spec = this.store.release(p.project, p.app, p.release);
     if (!spec?.preDeploy) throw new Error(`release ${p.release} of ${p.app} has no pre_deploy hook on this machine`);
@@ -539,9 +564,12 @@ export class AgentCore {
   }
 
   /** Stops and removes every instance of an app, its HAProxy backend, releases and their images or artifacts. */
-  removeApp(project: string, app: string): Promise<{ removed: number }> {
+  removeApp(project: string, app: string, opts: { holder?: string; onlyIfActive?: number } = {}): Promise<{ removed: number; kept?: string }> {
     return this.mutex.run(`${project}/${app}`, async () => {
+      this.fence(project, opts.holder);
       const st = this.store.state(project, app);
+      // A revert of an app's first release: only while that release is still the one serving here.
+      if (opts.onlyIfActive !== undefined && st.active !== opts.onlyIfActive) return { removed: 0, kept: `nothing to undo: release ${st.active ?? "none"} serves here, not ${opts.onlyIfActive}` };
       const specs = this.store.releases(project, app).map((n) => this.store.release(project, app, n)).filter((s): s is ReleaseSpec => Boolean(s));
       const insts = [...st.instances, ...st.warm, ...st.pending];
       const stopS = specs.find((s) => s.release === st.active)?.stopTimeoutS ?? 10;

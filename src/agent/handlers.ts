@@ -34,6 +34,11 @@ function text(v: unknown, name: string): string {
   return v;
 }
 
+/** The lock holder a mutating call names: absent, or a non-empty string (never silently ignored). */
+function optionalText(v: unknown, name: string): string | undefined {
+  return v === undefined || v === null ? undefined : text(v, name);
+}
+
 function checkLockInfo(i: unknown): LockInfo {
   const x = i as LockInfo;
   if (typeof x !== "object" || x === null) throw new Error("info must be an object");
@@ -78,11 +83,13 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
     },
     activate: (x) => {
       const params = p<ActivateParams>(x);
+      optionalText(params.holder, "holder");
       core.rememberMachineName(params.machine);
       return { job: jobs.start(() => core.activate(params)) };
     },
     "hook.run": (x) => {
       const params = p<Parameters<AgentCore["runHook"]>[0]>(x);
+      optionalText(params.holder, "holder");
       core.rememberMachineName(params.machine);
       return { job: jobs.start(() => core.runHook(params)) };
     },
@@ -110,8 +117,8 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       return jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000));
     },
     "app.remove": (x) => {
-      const { project, app } = p<{ project: string; app: string }>(x);
-      return core.removeApp(project, app);
+      const { project, app, holder, onlyIfActive } = p<{ project: string; app: string; holder?: string; onlyIfActive?: number }>(x);
+      return core.removeApp(project, app, { holder: optionalText(holder, "holder"), onlyIfActive: typeof onlyIfActive === "number" ? onlyIfActive : undefined });
     },
     history: (x) => {
       const f = p<{ project?: string; app?: string; report?: boolean }>(x ?? {});

@@ -218,8 +218,8 @@ export class Store {
     return join(this.dir, "locks", project);
   }
 
-  /** Atomic: mkdir either creates the lock or fails because someone holds it. The heartbeat starts on this
-   *  machine's clock, the one a later `lock release` judges it by. */
+  /** Atomic: mkdir either creates the lock or fails because someone else holds it (the same holder gets it
+   *  again). The heartbeat starts on this machine's clock, the one a later `lock release` judges it by. */
   acquireLock(project: string, info: LockInfo): { ok: true } | { ok: false; holder: LockInfo | undefined } {
     const dir = this.lockDir(project);
     mkdirSync(join(dir, ".."), { recursive: true });
@@ -227,6 +227,8 @@ export class Store {
       mkdirSync(dir);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      // Our own lock, left by an undo whose release failed (or a reply that was lost): it is ours to take again.
+      if (this.heartbeat(project, info.holder)) return { ok: true };
       return { ok: false, holder: this.lockInfo(project) };
     }
     try {

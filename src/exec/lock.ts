@@ -4,7 +4,9 @@
 // deploys started together the one that gets the first machine gets them all
 // and the other fails naming it (no deadlock of half-held locks). A holder
 // that learns its lock is gone (broken, taken, or unconfirmed for too long)
-// stops and returns what it switched. A lock whose heartbeat stopped belongs
+// stops and returns what it switched; every change it asks of an agent names
+// the holder, and the agent refuses it once the lock there is not that
+// holder's (the fence). A lock whose heartbeat stopped belongs
 // to a dead deploy; `skiff lock release` breaks only such a lock (or --force).
 import { hostname, userInfo } from "node:os";
 import type { LockInfo } from "../agent/model.ts";
@@ -16,6 +18,14 @@ import { settleAll } from "./parallel.ts";
 export const STALE_AFTER_MS = 30_000;
 const HEARTBEAT_MS = 5_000;
 const RETRY_MS = 2_000;
+
+let lastStamp = 0;
+/** Milliseconds, never the same twice in this process: the holder must be unique per acquisition (the agents
+ *  fence on it, and a lock with the same holder is ours to take again); pid and user tell processes apart. */
+function uniqueStamp(): number {
+  lastStamp = Math.max(Date.now(), lastStamp + 1);
+  return lastStamp;
+}
 
 export function whoAmI(): string {
   return process.env.SKIFF_USER || `${userInfo().username}@${hostname()}`;
@@ -29,12 +39,21 @@ export function describeHolder(h: LockInfo | undefined, now = Date.now()): strin
 }
 
 export interface HeldLock {
-  /** The locked machines, in the project's order. */
+  /** The locked machines, in the project's order. Their mutating calls (activate, hook.run, app.remove) name
+   *  this deploy's holder, so an agent refuses them once the lock is no longer this deploy's. */
   clients: AgentClient[];
   unreachable: { machine: string; error: UserError }[];
-  /** Heartbeats every machine now: why the lock is no longer this deploy's, or undefined while it holds. */
-  check(): Promise<string | undefined>;
+  /** This deploy's identity in the lock. */
+  holder: string;
+  /** Heartbeats every machine now: why the lock is no longer this deploy's, or undefined while it holds.
+   *  With `final` (after the last batch), a machine that merely did not confirm is a warning, not a loss. */
+  check(opts?: CheckOptions): Promise<string | undefined>;
   release(): Promise<void>;
+}
+
+export interface CheckOptions {
+  final?: boolean;
+  warn?: (message: string) => void;
 }
 
 export interface LockOptions {
@@ -43,14 +62,39 @@ export interface LockOptions {
   waitMs?: number;
   heartbeatMs?: number;
   staleAfterMs?: number;
+  /** Where a lock left behind is told (default: stderr). */
+  warn?: (message: string) => void;
 }
 
 const byName = (a: AgentClient, b: AgentClient) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0);
 
+/** The agent methods that change a machine: they carry the holder, and the agent fences on it. */
+const FENCED = new Set(["activate", "hook.run", "app.remove"]);
+
+/** The same channel, its mutating calls naming the holder. A wrapper rather than a parameter of every caller
+ *  (deploy, scale, rollback, remove): no call made under the lock can forget it. */
+function fenced(c: AgentClient, holder: string): AgentClient {
+  const call = (method: string, params?: unknown) => c.call(method, FENCED.has(method) && typeof params === "object" && params !== null ? { ...params, holder } : params);
+  return new Proxy(c, { get: (t, k) => (k === "call" ? call : Reflect.get(t, k, t)) });
+}
+
+/** The call's answer, or a rejection after `ms`: an agent channel has no timeout of its own, and a heartbeat
+ *  that hangs must count as unconfirmed. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, no) => {
+    timer = setTimeout(() => no(new Error(`no answer to ${what} within ${Math.round(ms / 100) / 10}s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+const firstLine = (e: unknown): string => String((e as Error)?.message ?? e).split("\n")[0] ?? "";
+
 export async function acquireLocks(clients: AgentClient[], command: string, opts: LockOptions): Promise<HeldLock> {
   const project = opts.project;
-  const info: LockInfo = { holder: `${whoAmI()}#${process.pid}-${Date.now()}`, host: hostname(), pid: process.pid, command, since: new Date().toISOString(), heartbeat: new Date().toISOString() };
+  const info: LockInfo = { holder: `${whoAmI()}#${process.pid}-${uniqueStamp()}`, host: hostname(), pid: process.pid, command, since: new Date().toISOString(), heartbeat: new Date().toISOString() };
   const staleAfterMs = opts.staleAfterMs ?? STALE_AFTER_MS;
+  const warn = opts.warn ?? ((m: string) => void process.stderr.write(`warning: ${m}\n`));
   const until = Date.now() + (opts.waitMs ?? 0);
 
   // Reach every machine first (in parallel), so an unreachable one changes nothing anywhere.
@@ -70,16 +114,33 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
   if (!reachable.length) throw new UserError("no machine could be reached");
 
   const held: AgentClient[] = [];
-  const undo = async () => {
-    await Promise.all(held.map((c) => c.call("lock.release", { project, holder: info.holder }).catch(() => {})));
+  // A lock.acquire without an answer may have taken the lock there (the reply was lost): released too, which
+  // is safe, as a release removes only our own holder's lock.
+  const asked: AgentClient[] = [];
+  /** Releases what this deploy took; says where the lock may remain (a release that failed). */
+  const undo = async (): Promise<string> => {
+    const left: string[] = [];
+    await Promise.all(
+      [...new Set([...held, ...asked])].map((c) =>
+        c.call("lock.release", { project, holder: info.holder }).catch((e) => {
+          left.push(`${c.machine} (${firstLine(e)})`);
+        }),
+      ),
+    );
     held.length = 0;
+    asked.length = 0;
+    if (!left.length) return "";
+    left.sort();
+    return `the deploy lock of project ${project} may still be held by this deploy on ${left.join(", ")}: \`skiff lock release\` frees it once its heartbeat is ${Math.round(staleAfterMs / 1000)}s old`;
   };
   for (;;) {
     let busy: { machine: string; holder?: LockInfo } | undefined;
     try {
       // One machine at a time, in name order: the first machine decides between deploys started together.
       for (const c of [...reachable].sort(byName)) {
+        asked.push(c);
         const r = await c.call<{ ok: boolean; holder?: LockInfo }>("lock.acquire", { project, info });
+        asked.pop();
         if (!r.ok) {
           busy = { machine: c.machine, holder: r.holder };
           break;
@@ -87,49 +148,83 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
         held.push(c);
       }
     } catch (e) {
-      await undo();
-      if (e instanceof UserError) throw new UserError(`${e.message}\nnothing was changed on any machine`, { hint: e.hint });
+      const left = await undo();
+      if (e instanceof UserError) throw new UserError(`${e.message}\nnothing was changed on any machine${left ? `\n${left}` : ""}`, { hint: e.hint });
+      if (left) warn(left);
       throw e;
     }
     if (!busy) break;
-    await undo();
+    const left = await undo();
     if (Date.now() < until) {
+      // Our own lock left behind is no obstacle: the next try takes it again (same holder).
+      if (left) warn(left);
       await new Promise((r) => setTimeout(r, RETRY_MS));
       continue;
     }
-    throw new UserError(`another deploy holds the lock of project ${project} on ${busy.machine}: ${describeHolder(busy.holder)}`, {
+    throw new UserError(`another deploy holds the lock of project ${project} on ${busy.machine}: ${describeHolder(busy.holder)}${left ? `\n${left}` : ""}`, {
       hint: "wait for it (skiff deploy --wait), or if it is dead, run `skiff lock release`",
     });
   }
 
-  // Lost: a machine says the lock is not ours (broken or taken), or has not confirmed it for half the
-  // time after which another deploy may call it stale.
+  // Two different things. Taken: a machine answered that the lock is not ours (broken, or another deploy's) —
+  // final. Unconfirmed: a machine has not confirmed it for half the time after which another deploy may call it
+  // stale — perhaps only a slow link, so it is asked once more before it counts.
   const confirmed = new Map(held.map((c) => [c.machine, Date.now()]));
+  const lastError = new Map<string, string>();
+  const inflight = new Map<string, Promise<void>>();
+  let taken: string | undefined;
+  const timeoutMs = Math.max(1, staleAfterMs / 4);
+  const beatOne = (c: AgentClient): Promise<void> => {
+    let p = inflight.get(c.machine);
+    if (!p) {
+      p = within(c.call<boolean>("lock.heartbeat", { project, holder: info.holder }), timeoutMs, "the lock heartbeat")
+        .then(
+          (ours) => {
+            if (ours) confirmed.set(c.machine, Date.now());
+            else taken ??= `the deploy lock on ${c.machine} was broken or taken by another deploy`;
+          },
+          (e) => void lastError.set(c.machine, firstLine(e)),
+        )
+        .finally(() => inflight.delete(c.machine));
+      inflight.set(c.machine, p);
+    }
+    return p;
+  };
+  const beat = () => Promise.all(held.map(beatOne));
+  const unconfirmed = () =>
+    held
+      .map((c) => ({ machine: c.machine, since: Date.now() - confirmed.get(c.machine)! }))
+      .filter((x) => x.since > staleAfterMs / 2)
+      .map((x) => `${x.machine} has not confirmed the deploy lock for ${Math.round(x.since / 1000)}s${lastError.has(x.machine) ? ` (${lastError.get(x.machine)})` : ""}`);
   let lost: string | undefined;
-  const beat = async (): Promise<string | undefined> => {
-    if (lost) return lost;
-    await Promise.all(
-      held.map(async (c) => {
-        try {
-          if (await c.call<boolean>("lock.heartbeat", { project, holder: info.holder })) confirmed.set(c.machine, Date.now());
-          else lost ??= `the deploy lock on ${c.machine} was broken or taken by another deploy`;
-        } catch (e) {
-          const since = Date.now() - confirmed.get(c.machine)!;
-          if (since > staleAfterMs / 2) lost ??= `${c.machine} has not confirmed the deploy lock for ${Math.round(since / 1000)}s (${(e as Error).message.split("\n")[0]})`;
-        }
-      }),
-    );
+  const check = async (o: CheckOptions = {}): Promise<string | undefined> => {
+    if (taken || lost) return taken ?? lost;
+    await beat();
+    if (!taken && unconfirmed().length) await beat();
+    if (taken) return taken;
+    const late = unconfirmed();
+    if (!late.length) return undefined;
+    const why = late.join("; ");
+    if (o.final) {
+      // Every switch of this deploy was made while the agent saw our lock (it fences on the holder), so the
+      // finished deploy is consistent: reverting it over a blip would only cause an outage.
+      o.warn?.(`${why}; the deploy finished (each machine checked the lock before it switched)`);
+      return undefined;
+    }
+    lost = why;
     return lost;
   };
   const timer = setInterval(() => void beat(), opts.heartbeatMs ?? HEARTBEAT_MS);
   timer.unref();
   return {
-    clients: clients.filter((c) => held.includes(c)),
+    clients: clients.filter((c) => held.includes(c)).map((c) => fenced(c, info.holder)),
     unreachable: down,
-    check: beat,
+    holder: info.holder,
+    check,
     release: async () => {
       clearInterval(timer);
-      await undo();
+      const left = await undo();
+      if (left) warn(left);
     },
   };
 }

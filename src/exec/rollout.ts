@@ -5,6 +5,7 @@ import type { ActivateParams, ActivateResult } from "../agent/core.ts";
 import { UserError } from "../errors.ts";
 import type { AgentClient } from "./agent-client.ts";
 import type { Reporter } from "./events.ts";
+import type { CheckOptions } from "./lock.ts";
 import { pushPeers } from "./placement.ts";
 
 export interface Failure {
@@ -58,8 +59,10 @@ export interface RolloutInput {
   keepWarm: boolean;
   reporter: Reporter;
   interrupted: () => boolean;
-  /** Heartbeats the deploy lock: a reason when it is no longer this rollout's (it then stops and reverts). */
-  checkLock?: () => Promise<string | undefined>;
+  /** Heartbeats the deploy lock: a reason when it is no longer this rollout's (it then stops and reverts).
+   *  The clients come from the lock (HeldLock.clients): their changes name its holder, so the agents refuse
+   *  them, reverts included, once the lock is not this rollout's. */
+  checkLock?: (opts?: CheckOptions) => Promise<string | undefined>;
 }
 
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
@@ -72,8 +75,8 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     bindAddress: c.transport.machine.privateAddress,
     httpPort: c.transport.machine.httpPort,
   });
-  const lockLost = async () => {
-    const why = await i.checkLock?.();
+  const lockLost = async (final = false) => {
+    const why = await i.checkLock?.({ final, warn: (message) => i.reporter.emit({ type: "note", message }) });
     if (why) out.failure ??= { machine: "local", reason: `stopped: ${why}` };
     return Boolean(why);
   };
@@ -108,8 +111,10 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     // After each batch every machine learns where the app's instances now are (peers for machines without their own).
     await pushPeers(i.project, i.app, i.clients).catch(() => {});
   }
-  // A lock lost during the last batch: another deploy may have started; what this one switched goes back.
-  if (!out.failure) await lockLost();
+  // A lock taken during the last batch: another deploy may have started; what this one switched goes back
+  // (where the lock is still ours: the agents refuse the rest). A machine that merely did not confirm the lock
+  // is a warning here: each switch was made under our lock, so the finished deploy stands.
+  if (!out.failure) await lockLost(true);
   if (!out.failure) return out;
 
   out.ok = false;
@@ -127,9 +132,11 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
       if (to === null) {
         // The app's first release there: going back means running nothing, as before this deploy.
         try {
-          await c.call("app.remove", { project: i.project, app: i.app });
-          out.reverted.push({ machine: machine, to: null, ok: true });
-          i.reporter.emit({ type: "step", machine: machine, step: `${i.app}: removed again (this was its first release there)`, status: "undone" });
+          // Only while it still runs this deploy's release: never over another deploy's.
+          const r = await c.call<{ removed: number; kept?: string }>("app.remove", { project: i.project, app: i.app, onlyIfActive: i.target });
+          out.reverted.push({ machine: machine, to: null, ok: true, reason: r.kept });
+          if (r.kept) i.reporter.emit({ type: "note", machine, message: `${i.app}: not removed: ${r.kept}` });
+          else i.reporter.emit({ type: "step", machine: machine, step: `${i.app}: removed again (this was its first release there)`, status: "undone" });
         } catch (e) {
           out.reverted.push({ machine: machine, to: null, ok: false, reason: (e as Error).message });
         }
@@ -138,7 +145,8 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
       try {
         const back = await activateOn(c, params(c, to, "rollback", { release: i.target, reason }));
         out.reverted.push({ machine: machine, to, ok: back.ok, reason: back.reason });
-        i.reporter.emit({ type: "step", machine: machine, step: `${i.app}: back on release ${to}`, status: back.ok ? "undone" : "failed", ms: back.durationMs, detail: back.reason });
+        if (back.ok && !back.changed && back.reason) i.reporter.emit({ type: "note", machine, message: `${i.app}: not reverted: ${back.reason}` });
+        else i.reporter.emit({ type: "step", machine: machine, step: `${i.app}: back on release ${to}`, status: back.ok ? "undone" : "failed", ms: back.durationMs, detail: back.reason });
       } catch (e) {
         out.reverted.push({ machine: machine, to, ok: false, reason: (e as Error).message });
       }

@@ -1,0 +1,200 @@
+// The deploy lock as a fence (issue 9, item 5): a deploy that lost its lock cannot change a machine any
+// more (the agent checks the holder under the app mutex), a revert only undoes its own switch, a hung
+// heartbeat is noticed, and no lock is left behind by an error path. Real AgentCore + Store in temp dirs;
+// a channel that hangs or drops a reply is the only fake (faults that cannot be caused in-process).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { ActivateParams } from "../../src/agent/core.ts";
+import type { LockInfo } from "../../src/agent/model.ts";
+import type { AgentClient } from "../../src/exec/agent-client.ts";
+import { acquireLocks, type CheckOptions } from "../../src/exec/lock.ts";
+import { rollout, type RolloutInput } from "../../src/exec/rollout.ts";
+import { UserError } from "../../src/errors.ts";
+import { fakeMachine, spec, type FakeMachine } from "./fake-machine.ts";
+
+const root = mkdtempSync(join(tmpdir(), "skiff-lock-fence-test-"));
+const machines: FakeMachine[] = [];
+after(async () => {
+  for (const m of machines) await m.runtime.closeAll();
+  rmSync(root, { recursive: true, force: true });
+});
+let n = 0;
+const machine = (name: string) => {
+  const m = fakeMachine(name, join(root, String(n++)));
+  machines.push(m);
+  return m;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const act = (m: FakeMachine, release: number, over: Partial<ActivateParams> = {}) =>
+  m.core.activate({ project: "shop", app: "web", release, machine: m.name, action: "deploy", bindAddress: "127.0.0.1", ...over });
+const quiet = { emit() {} };
+const input = (clients: AgentClient[], target: number, previous: number | null, over: Partial<RolloutInput> = {}): RolloutInput => ({
+  project: "shop", app: "web", target, previous: new Map(clients.map((c) => [c.machine, previous])), clients, maxParallel: 1,
+  action: "deploy", deployId: "d", by: "test", keepWarm: false, reporter: quiet, interrupted: () => false, ...over,
+});
+const other: LockInfo = { holder: "other#1", host: "h", pid: 1, command: "deploy web", since: "now", heartbeat: "now" };
+/** The machine's channel with one method replaced (a hung call, a lost reply). */
+const withCall = (m: FakeMachine, call: (method: string, params: unknown, real: AgentClient["call"]) => Promise<unknown>) =>
+  ({ ...m.client, call: (method: string, params?: unknown) => call(method, params, m.client.call.bind(m.client)) }) as unknown as AgentClient;
+const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, sleep(ms).then(() => Promise.reject(new Error(`still waiting after ${ms} ms`)))]);
+
+async function threeReleases(names: string[]): Promise<FakeMachine[]> {
+  const ms = names.map(machine);
+  for (const m of ms) {
+    for (const r of [1, 2, 3]) m.store.putRelease(spec("shop", "web", r));
+    assert.equal((await act(m, 1)).ok, true);
+  }
+  return ms;
+}
+
+describe("the agent fences on the lock holder", () => {
+  it("a deploy whose lock was broken and taken mid-rollout changes nothing more, and does not revert over the new holder", async () => {
+    const ms = await threeReleases(["m1", "m2"]);
+    const a = await acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop" });
+    let b: Awaited<ReturnType<typeof acquireLocks>> | undefined;
+    let checks = 0;
+    // A's check passes; right after it, A stalls, someone breaks its lock (--force) and B deploys release 3.
+    const checkLock = async () => {
+      const why = await a.check();
+      if (++checks === 2) {
+        for (const m of ms) m.store.releaseLock("shop", { force: true });
+        b = await acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop" });
+        const rb = await rollout(input(b.clients, 3, 2, { previous: new Map([["m1", 2], ["m2", 1]]), checkLock: b.check }));
+        assert.equal(rb.ok, true, rb.failure?.reason);
+      }
+      return why;
+    };
+    const ra = await rollout(input(a.clients, 2, 1, { checkLock }));
+    assert.equal(ra.ok, false);
+    assert.deepEqual(ms.map((m) => m.store.state("shop", "web").active), [3, 3], "B's release 3 serves everywhere: A neither switched m2 nor reverted m1");
+    assert.match(ra.failure!.reason, /the deploy lock of project shop on this machine is held by .*#\d+-\d+, not by this deploy/);
+    await b!.release();
+    await a.release();
+  });
+
+  it("a revert only undoes its own switch: another release active there is left alone", async () => {
+    const [m] = await threeReleases(["m1"]);
+    assert.equal((await act(m!, 3)).ok, true);
+    const r = await act(m!, 1, { action: "rollback", revert: { release: 2, reason: "m2 failed" } });
+    assert.equal(r.ok, true);
+    assert.equal(r.changed, false);
+    assert.match(r.reason ?? "", /release 3 serves here, not 2/);
+    assert.equal(m!.store.state("shop", "web").active, 3);
+  });
+
+  it("app.remove as a revert removes the app only while it still runs the release this deploy started", async () => {
+    const m = machine("m1");
+    for (const r of [1, 2]) m.store.putRelease(spec("shop", "web", r));
+    assert.equal((await act(m, 2)).ok, true);
+    const r = await m.client.call<{ removed: number }>("app.remove", { project: "shop", app: "web", onlyIfActive: 1 });
+    assert.equal(r.removed, 0);
+    assert.match((r as { kept?: string }).kept ?? "", /release 2 serves here, not 1/);
+    assert.equal(m.store.state("shop", "web").active, 2);
+  });
+
+  it("a call without a holder is refused while a deploy holds the project's lock there, and served when none does", async () => {
+    const [m] = await threeReleases(["m1"]);
+    m!.store.acquireLock("shop", other);
+    await assert.rejects(act(m!, 2), /the deploy lock of project shop on this machine is held by other#1/);
+    await assert.rejects(m!.client.call("app.remove", { project: "shop", app: "web" }), /held by other#1/);
+    await assert.rejects(m!.client.call("app.remove", { project: "shop", app: "web", holder: "me#2" }), /held by other#1, not by this deploy/);
+    assert.equal(m!.store.state("shop", "web").active, 1);
+    m!.store.releaseLock("shop", { force: true });
+    assert.equal((await act(m!, 2)).ok, true);
+  });
+});
+
+describe("heartbeats that hang or blip", () => {
+  it("a heartbeat that never answers is noticed: check() returns that the machine stopped confirming", async () => {
+    const m = machine("m1");
+    let hang = false;
+    const c = withCall(m, (method, params, real) => (hang && method === "lock.heartbeat" ? new Promise(() => {}) : real(method, params)));
+    const lock = await acquireLocks([c], "deploy web", { project: "shop", staleAfterMs: 400 });
+    hang = true;
+    await sleep(250);
+    assert.match((await within(lock.check(), 2000)) ?? "", /m1 has not confirmed the deploy lock for \d/);
+    hang = false;
+    await lock.release();
+  });
+
+  it("one failed heartbeat is retried before the lock counts as lost", async () => {
+    const m = machine("m1");
+    let fail = 0;
+    const c = withCall(m, (method, params, real) => (method === "lock.heartbeat" && fail-- > 0 ? Promise.reject(new UserError("m1: lost the connection to the agent")) : real(method, params)));
+    const lock = await acquireLocks([c], "deploy web", { project: "shop", staleAfterMs: 400 });
+    await sleep(250);
+    fail = 1;
+    assert.equal(await within(lock.check(), 2000), undefined);
+    await lock.release();
+  });
+
+  it("a machine that stops confirming after the last batch does not revert a finished deploy: it is a warning", async () => {
+    const [m] = await threeReleases(["m1"]);
+    let hang = false;
+    const c = withCall(m!, (method, params, real) => (hang && method === "lock.heartbeat" ? new Promise(() => {}) : real(method, params)));
+    const lock = await acquireLocks([c], "deploy web", { project: "shop", staleAfterMs: 400 });
+    const notes: string[] = [];
+    let checks = 0;
+    const r = await within(
+      rollout(input(lock.clients, 2, 1, {
+        reporter: { emit: (e: { type: string; message?: string }) => void (e.type === "note" && notes.push(e.message ?? "")) } as RolloutInput["reporter"],
+        checkLock: async (o?: CheckOptions) => {
+          if (++checks === 2) {
+            hang = true;
+            await sleep(250);
+          }
+          return lock.check(o);
+        },
+      })),
+      3000,
+    );
+    assert.equal(r.ok, true, r.failure?.reason);
+    assert.equal(m!.store.state("shop", "web").active, 2);
+    assert.match(notes.join("\n"), /m1 has not confirmed the deploy lock/);
+    hang = false;
+    await lock.release();
+  });
+});
+
+describe("no lock left behind", () => {
+  it("a lock.acquire whose reply was lost is released too", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    const c2 = withCall(ms[1]!, async (method, params, real) => {
+      const r = await real(method, params);
+      if (method === "lock.acquire") throw new UserError("m2: lost the connection to the agent (exit 255: ssh itself failed)");
+      return r;
+    });
+    await assert.rejects(acquireLocks([ms[0]!.client, c2], "deploy web", { project: "shop" }), /lost the connection/);
+    assert.equal(ms[1]!.store.lockInfo("shop"), undefined, "m2 did the mkdir: its lock is released");
+    assert.equal(ms[0]!.store.lockInfo("shop"), undefined);
+  });
+
+  it("a release that fails names the machines that still hold the lock", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    ms[0]!.failWith.set("lock.release", "ECONNRESET");
+    ms[1]!.failWith.set("lock.acquire", "ENOSPC");
+    const err = await acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop" }).then(() => undefined, (e: Error) => e);
+    assert.ok(err);
+    assert.match(err.message, /disk of .* is full/);
+    assert.match(err.message, /the deploy lock of project shop may still be held by this deploy on m1/);
+  });
+
+  it("with --wait, our own lock left on a machine by a failed undo does not block the next try", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    ms[1]!.store.acquireLock("shop", other);
+    let failRelease = 1;
+    const c1 = withCall(ms[0]!, (method, params, real) => (method === "lock.release" && failRelease-- > 0 ? Promise.reject(new UserError("m1: lost the connection to the agent")) : real(method, params)));
+    const warnings: string[] = [];
+    const got = acquireLocks([c1, ms[1]!.client], "deploy web", { project: "shop", waitMs: 8000, warn: (w) => warnings.push(w) });
+    await sleep(300);
+    ms[1]!.store.releaseLock("shop", { force: true });
+    const lock = await within(got, 7000);
+    assert.equal(lock.clients.length, 2);
+    assert.match(warnings.join("\n"), /may still be held by this deploy on m1 \(m1: lost the connection/);
+    await lock.release();
+    for (const m of ms) assert.equal(m.store.lockInfo("shop"), undefined);
+  });
+});
