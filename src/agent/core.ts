@@ -180,22 +180,25 @@ export class AgentCore {
 
   activate(p: ActivateParams): Promise<ActivateResult> {
     return this.mutex.run(`${p.project}/${p.app}`, async () => {
-      this.fence(p.project, p.holder);
+      this.fence(p.project, p.holder, Boolean(p.revert));
       return this.activateLocked(p);
     });
   }
 
   /** A deploy that lost its lock (broken with --force, or called stale while its CLI stalled) must not change
    *  this machine any more: another deploy may be running. Checked under the app mutex, so a deploy that takes
-   *  the lock next waits for a change already under way, and the stale one's next change is refused. A call
-   *  without a holder (`skiff demo --down`, an older CLI) is served only while no deploy holds the lock. */
-  private fence(project: string, holder: string | undefined): void {
+   *  the lock next waits for a change already under way, and the stale one's next change is refused. A revert
+   *  (undoing only its own switch, see activateLocked) may also run while nobody holds the lock: after a
+   *  `lock release --force` no one else is deploying, and refusing would leave the project on mixed releases.
+   *  A call without a holder (`skiff demo --down`, an older CLI) is served only while no deploy holds the lock. */
+  private fence(project: string, holder: string | undefined, revert = false): void {
     const held = this.store.lockInfo(project);
     if (holder === undefined) {
       if (held) throw new Error(`the deploy lock of project ${project} on this machine is held by ${held.holder}, and this call names no lock holder`);
       return;
     }
-    if (held?.holder !== holder) throw new Error(`the deploy lock of project ${project} on this machine is ${held ? `held by ${held.holder}` : "not held by anyone"}, not by this deploy`);
+    if (held?.holder === holder || (revert && !held)) return;
+    throw new Error(`the deploy lock of project ${project} on this machine is ${held ? `held by ${held.holder}` : "not held by anyone"}, not by this deploy`);
   }
 
   private async activateLocked(p: ActivateParams): Promise<ActivateResult> {
@@ -566,7 +569,7 @@ export class AgentCore {
   /** Stops and removes every instance of an app, its HAProxy backend, releases and their images or artifacts. */
   removeApp(project: string, app: string, opts: { holder?: string; onlyIfActive?: number } = {}): Promise<{ removed: number; kept?: string }> {
     return this.mutex.run(`${project}/${app}`, async () => {
-      this.fence(project, opts.holder);
+      this.fence(project, opts.holder, opts.onlyIfActive !== undefined);
       const st = this.store.state(project, app);
       // A revert of an app's first release: only while that release is still the one serving here.
       if (opts.onlyIfActive !== undefined && st.active !== opts.onlyIfActive) return { removed: 0, kept: `nothing to undo: release ${st.active ?? "none"} serves here, not ${opts.onlyIfActive}` };

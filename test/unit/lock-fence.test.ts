@@ -75,6 +75,24 @@ describe("the agent fences on the lock holder", () => {
     await a.release();
   });
 
+  it("a lock broken with --force and not taken by anyone: the deploy stops and returns the machines it switched", async () => {
+    const ms = await threeReleases(["m1", "m2"]);
+    const a = await acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop" });
+    let checks = 0;
+    const checkLock = async () => {
+      if (++checks === 2) for (const m of ms) m.store.releaseLock("shop", { force: true });
+      return a.check();
+    };
+    const ra = await rollout(input(a.clients, 2, 1, { checkLock }));
+    assert.equal(ra.ok, false);
+    assert.match(ra.failure!.reason, /the deploy lock on m\d was broken or taken by another deploy/);
+    assert.deepEqual(ra.reverted.map((v) => [v.machine, v.to, v.ok]), [["m1", 1, true]]);
+    assert.deepEqual(ms.map((m) => m.store.state("shop", "web").active), [1, 1]);
+    // Its other changes stay refused while nobody holds the lock.
+    await assert.rejects(a.clients[1]!.call("app.remove", { project: "shop", app: "web" }), /not held by anyone, not by this deploy/);
+    await a.release();
+  });
+
   it("a revert only undoes its own switch: another release active there is left alone", async () => {
     const [m] = await threeReleases(["m1"]);
     assert.equal((await act(m!, 3)).ok, true);
