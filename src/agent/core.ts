@@ -194,7 +194,7 @@ export class AgentCore {
   private fence(project: string, holder: string | undefined, revert = false): void {
     const held = this.store.lockInfo(project);
     if (holder === undefined) {
-      if (held) throw new Error(`the deploy lock of project ${project} on this machine is held by ${held.holder}, and this call names no lock holder`);
+      if (held) throw new Error(`the deploy lock of project ${project} on this machine is held by ${held.holder}, and this call names no lock holder (a skiff CLI older than this agent? update it)`);
       return;
     }
     if (held?.holder === holder || (revert && !held)) return;
@@ -232,7 +232,7 @@ export class AgentCore {
       return result({ ok: false, changed: false, reason });
     }
     await this.proxy.ensureRunning();
-    await this.proxy.ensureBackend(backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, freeSlots: count, httpPort: p.httpPort });
+    await this.proxy.ensureBackend(backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, timeoutMs: spec.health.timeoutMs, freeSlots: count, httpPort: p.httpPort });
 
     // Warm instances of the target release (a rollback) take traffic again without a start.
     const reuse: InstanceRecord[] = [];

@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { renderConfig } from "../proxy/config.ts";
+import { logTargetProblem, renderConfig } from "../proxy/config.ts";
 import { MIN_BACKUP_SLOTS, MIN_PEER_SLOTS, MIN_SLOTS, routeConflicts, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 import { writeAtomic } from "./atomic-write.ts";
@@ -63,6 +63,7 @@ export class ProxyController {
   readonly api: RuntimeApi;
   private state: ProxyState;
   private chain: Promise<unknown> = Promise.resolve();
+  private saidLogProblem = false;
 
   constructor(
     private readonly paths: ProxyPaths,
@@ -126,6 +127,11 @@ export class ProxyController {
   /** Writes haproxy.cfg and the state it came from. HAProxy checks the file when its structure
    *  changes (before a start or reload); a slot change only alters addresses and states. */
   private async persist(opts: { validate?: boolean } = {}): Promise<void> {
+    const logProblem = logTargetProblem(this.paths);
+    if (logProblem && !this.saidLogProblem) {
+      this.saidLogProblem = true;
+      this.log(`proxy: ${logProblem}`);
+    }
     const text = `${STATE_LINE}${JSON.stringify(this.state)}\n${renderConfig(this.state, this.paths)}`;
     const tmp = `${this.cfgPath}.new`;
     writeAtomic(tmp, text);
@@ -200,7 +206,7 @@ export class ProxyController {
   }
 
   /** Makes sure a backend exists with these routes and enough free slots; reloads only when that changes. */
-  ensureBackend(name: string, opts: { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; freeSlots: number; httpPort?: number }): Promise<void> {
+  ensureBackend(name: string, opts: { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number }): Promise<void> {
     return this.serial(async () => {
       const clash = routeConflicts(this.state, name, opts.routes, opts.httpPort);
       if (clash.length) {
@@ -211,12 +217,12 @@ export class ProxyController {
       let b = this.state.backends.find((x) => x.name === name);
       let changed = false;
       if (!b) {
-        b = { name, routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, slots: [] };
+        b = { name, routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, slots: [] };
         this.state.backends.push(b);
         changed = true;
       }
-      if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.httpPort !== opts.httpPort) {
-        Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, httpPort: opts.httpPort });
+      if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.timeoutMs !== opts.timeoutMs || b.httpPort !== opts.httpPort) {
+        Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, httpPort: opts.httpPort });
         changed = true;
       }
       // Peer slots for the app's instances on other machines, made now so that setting peers never reloads.

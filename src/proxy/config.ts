@@ -1,7 +1,7 @@
 // haproxy.cfg from ProxyState: pure. The rendered file carries every slot's
 // address and state, so an HAProxy restart comes back as it was.
 import type { ProxyBackend, ProxyState } from "./model.ts";
-import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, quoted, serverAddress } from "./values.ts";
+import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
 export interface ProxyPaths {
   statsSocket: string;
@@ -24,11 +24,29 @@ function orderedRoutes(backends: ProxyBackend[]) {
     .sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || b.path.length - a.path.length || a.backend.localeCompare(b.backend));
 }
 
+/** Why the log target cannot be used, if it cannot: HAProxy opens a unix socket path (/dev/log) when it sends,
+ *  after it has chrooted, so the path would name a file inside the chroot and the logs would go nowhere. */
+export function logTargetProblem(paths: Pick<ProxyPaths, "logTarget" | "chroot">): string | undefined {
+  if (!paths.logTarget?.startsWith("/") || !paths.chroot) return undefined;
+  return `the request log target ${paths.logTarget} is a socket path, which HAProxy would look up inside its chroot ${paths.chroot}; request logs are off (use an address such as 127.0.0.1:514)`;
+}
+
+/** A health check's timeout as HAProxy takes it: whole milliseconds within the schema's bounds (1 ms to 10 min). */
+function checkTimeout(ms: unknown, what: string): number {
+  if (typeof ms !== "number" || !Number.isInteger(ms) || ms < 1 || ms > 600_000) throw new ProxyValueError(what, ms, "a timeout is a whole number of milliseconds from 1 to 600000");
+  return ms;
+}
+
+/** skiff's default health timeout (config/normalize.ts), for a backend saved before it carried its own. */
+const DEFAULT_CHECK_TIMEOUT_MS = 2000;
+
 /** Every value that reaches the file is checked here first (see values.ts): a bad one throws before anything is written. */
 export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   checkLocalPath(paths.statsSocket, "stats socket");
   checkLocalPath(paths.pidFile, "pid file");
   if (paths.logTarget) checkLocalPath(paths.logTarget, "log target");
+  // Keep the chroot (it limits what a compromised HAProxy reaches) and drop a log target that cannot work in it.
+  const logTarget = logTargetProblem(paths) ? undefined : paths.logTarget;
   if (paths.user) checkName(paths.user, "user");
   if (paths.group) checkName(paths.group, "group");
   if (paths.chroot) checkLocalPath(paths.chroot, "chroot");
@@ -42,14 +60,14 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     ...(paths.user ? [`  user ${paths.user}`] : []),
     ...(paths.group ? [`  group ${paths.group}`] : []),
     "  hard-stop-after 60s",
-    ...(paths.logTarget ? [`  log ${paths.logTarget} local0`] : []),
+    ...(logTarget ? [`  log ${logTarget} local0`] : []),
     "",
     "defaults",
     "  mode http",
     // On a reload the old process answers a keep-alive client's next request (with Connection: close) instead of
     // closing its idle connection under it: without this, a request sent at that moment fails.
     "  option idle-close-on-response",
-    ...(paths.logTarget ? ["  log global", "  option httplog"] : []),
+    ...(logTarget ? ["  log global", "  option httplog"] : []),
     "  timeout connect 2s",
     "  timeout client 60s",
     "  timeout server 60s",
@@ -92,6 +110,7 @@ function routeLines(backends: ProxyBackend[], out: string[]): void {
 
 function backendLines(state: ProxyState, out: string[]): void {
   for (const b of state.backends) {
+    const inter = Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)));
     out.push(
       "",
       `backend ${checkName(b.name, "backend name")}`,
@@ -100,9 +119,18 @@ function backendLines(state: ProxyState, out: string[]): void {
       "  option allbackups",
       `  option httpchk GET ${quoted(checkHealthPath(b.healthPath))}`,
       "  http-check expect status 200-399",
+      // Without it HAProxy gives a check `inter` (as little as 200 ms) to answer, and a busy instance flips DOWN.
+      `  timeout check ${checkTimeout(b.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS, `health timeout of ${b.name}`)}ms`,
       // A refused connection marks the server down at once; the request is retried elsewhere.
-      `  default-server inter ${Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)))}ms fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
+      `  default-server inter ${inter}ms fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
     );
-    for (const s of b.slots) out.push(`  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
+    for (const s of b.slots) {
+      // Backup peers (qN, on other machines) take traffic only while every local instance is down: a check every
+      // 2 s keeps them known UP (or DOWN) without every machine hammering every peer at 5 checks a second. After one
+      // failed check, fastinter confirms the fall (fall 2) at the app's interval; a DOWN one is checked every 2 s
+      // (downinter defaults to inter) and is UP again on its first good check (rise 1).
+      const pace = s.peer && s.backup ? ` inter 2s fastinter ${inter}ms` : "";
+      out.push(`  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${pace}${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
+    }
   }
 }

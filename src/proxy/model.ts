@@ -23,6 +23,8 @@ export interface ProxyBackend {
   routes: { host?: string; path: string }[];
   healthPath: string;
   intervalMs: number;
+  /** The app's health timeout: how long one check may take (HAProxy's `timeout check`). Absent in state saved before it existed. */
+  timeoutMs?: number;
   /** Public port this app is reached on (http_port); absent: the agent's default. */
   httpPort?: number;
   slots: Slot[];

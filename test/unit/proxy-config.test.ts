@@ -3,7 +3,7 @@
 // a new directive or an extra ACL pattern.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { renderConfig } from "../../src/proxy/config.ts";
+import { logTargetProblem, renderConfig } from "../../src/proxy/config.ts";
 import { routeConflicts, type ProxyBackend, type ProxyState } from "../../src/proxy/model.ts";
 import { INJECTION_CASES } from "./injection-cases.ts";
 
@@ -105,6 +105,53 @@ describe("haproxy.cfg carries hostile values as one word or refuses them", () =>
     assert.throws(() => render({ slots: [{ name: "s1", addr: "10.0.0.1", port: 0, state: "ready" }] }), /port 0 cannot be used in HAProxy/);
     assert.throws(() => renderConfig({ httpPort: 80.5, backends: [backend({})] }, PATHS), /cannot be used in HAProxy/);
     assert.throws(() => render({ httpPort: 70000 }), /cannot be used in HAProxy/);
+  });
+});
+
+describe("health checks in haproxy.cfg", () => {
+  const slots: ProxyBackend["slots"] = [
+    { name: "s1", addr: "127.0.0.1", port: 20001, state: "ready", instance: "local-1" },
+    { name: "p1", addr: "10.0.0.2", port: 20001, state: "maint", instance: "remote-1", peer: true },
+    { name: "q1", addr: "10.0.0.2", port: 20001, state: "ready", instance: "remote-1", peer: true, backup: true },
+  ];
+  const server = (cfg: string, name: string) => words(cfg.split("\n").find((l) => l.startsWith(`  server ${name} `))!);
+  const after = (w: string[], key: string) => (w.includes(key) ? w[w.indexOf(key) + 1] : undefined);
+
+  it("backup peer slots (qN) are checked every 2 s, and at the app's interval while their state is changing", () => {
+    const cfg = render({ intervalMs: 200, slots });
+    assert.equal(after(server(cfg, "q1"), "inter"), "2s", cfg);
+    assert.equal(after(server(cfg, "q1"), "fastinter"), "200ms");
+    // Local instances and primary peers keep the app's interval (from default-server).
+    for (const n of ["s1", "p1"]) assert.equal(after(server(cfg, n), "inter"), undefined, n);
+    assert.match(cfg, /\n {2}default-server inter 200ms /);
+  });
+
+  it("each backend's check timeout is the app's health timeout, not its interval", () => {
+    const cfg = render({ intervalMs: 200, timeoutMs: 5000, slots });
+    const lines = cfg.split("\n");
+    const at = lines.indexOf("backend skiff_p_web");
+    const body = lines.slice(at + 1, lines.findIndex((l, i) => i > at && l === ""));
+    assert.deepEqual(body.filter((l) => l.startsWith("  timeout check")).map(words), [["timeout", "check", "5000ms"]], cfg);
+  });
+
+  it("a backend saved before it had a timeout gets skiff's default health timeout (2 s)", () => {
+    assert.ok(render({ slots }).includes("\n  timeout check 2000ms\n"));
+  });
+
+  it("a timeout that is not a whole number of ms from 1 to 10 minutes is refused", () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, 600_001, "2s\n  stats enable" as unknown as number]) assert.throws(() => render({ timeoutMs: bad, slots }), /health timeout .* cannot be used in HAProxy/, String(bad));
+  });
+});
+
+describe("the request log and the chroot", () => {
+  it("a socket-path log target is left out when HAProxy chroots (it would resolve inside the chroot); an address stays", () => {
+    const chrooted = { ...PATHS, user: "haproxy", group: "haproxy", chroot: "/var/lib/haproxy" };
+    const cfg = renderConfig({ httpPort: 80, backends: [backend({})] }, { ...chrooted, logTarget: "/dev/log" });
+    assert.ok(!/^\s*log /m.test(cfg), cfg);
+    assert.match(logTargetProblem({ ...chrooted, logTarget: "/dev/log" }) ?? "", /\/dev\/log .*chroot .*\/var\/lib\/haproxy/);
+    assert.ok(renderConfig({ httpPort: 80, backends: [backend({})] }, { ...chrooted, logTarget: "127.0.0.1:5140" }).includes("  log 127.0.0.1:5140 local0\n"));
+    assert.ok(renderConfig({ httpPort: 80, backends: [backend({})] }, { ...PATHS, logTarget: "/dev/log" }).includes("  log /dev/log local0\n"), "no chroot: a path works");
+    assert.equal(logTargetProblem({ ...chrooted, logTarget: "127.0.0.1:5140" }), undefined);
   });
 });
 

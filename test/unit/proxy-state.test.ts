@@ -138,6 +138,18 @@ describe("HAProxy's privileges", () => {
   });
 });
 
+describe("a socket-path log target under a chroot", () => {
+  it("is left out of haproxy.cfg, and the agent says so once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-proxy-"));
+    const log: string[] = [];
+    const c = new ProxyController({ dir, statsSocket: join(dir, "haproxy.sock"), pidFile: join(dir, "haproxy.pid"), logTarget: "/dev/log", user: "haproxy", group: "haproxy", chroot: "/var/lib/haproxy" }, 80, (s) => log.push(s));
+    await persist(c);
+    await persist(c);
+    assert.equal(log.filter((l) => /log target \/dev\/log .*chroot/.test(l)).length, 1, log.join("\n"));
+    assert.ok(!/^\s*log /m.test(readFileSync(join(dir, "haproxy.cfg"), "utf8")));
+  });
+});
+
 describe("peer slots after a restart", () => {
   it("backup peer slots render enabled and as backups, and backups share the load", () => {
     const cfg = renderConfig(
@@ -148,7 +160,7 @@ describe("peer slots after a restart", () => {
       ] }] },
       { statsSocket: "/s", pidFile: "/p" },
     );
-    assert.ok(cfg.includes("  server q1 10.0.0.2:20001 check backup\n"), cfg);
+    assert.ok(cfg.includes("  server q1 10.0.0.2:20001 check inter 2s fastinter 1000ms backup\n"), cfg);
     assert.ok(cfg.includes("  server p1 10.0.0.2:20001 check disabled\n"));
     assert.ok(cfg.includes("  option allbackups\n"));
   });
