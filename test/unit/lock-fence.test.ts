@@ -11,7 +11,7 @@ import type { ActivateParams } from "../../src/agent/core.ts";
 import type { LockInfo } from "../../src/agent/model.ts";
 import type { AgentClient } from "../../src/exec/agent-client.ts";
 import { acquireLocks, type CheckOptions } from "../../src/exec/lock.ts";
-import { rollout, type RolloutInput } from "../../src/exec/rollout.ts";
+import { rollout, runJob, type RolloutInput } from "../../src/exec/rollout.ts";
 import { UserError } from "../../src/errors.ts";
 import { fakeMachine, spec, type FakeMachine } from "./fake-machine.ts";
 
@@ -90,6 +90,17 @@ describe("the agent fences on the lock holder", () => {
     assert.deepEqual(ms.map((m) => m.store.state("shop", "web").active), [1, 1]);
     // Its other changes stay refused while nobody holds the lock.
     await assert.rejects(a.clients[1]!.call("app.remove", { project: "shop", app: "web" }), /not held by anyone, not by this deploy/);
+    await a.release();
+  });
+
+  it("the pre_deploy hook (a migration) of a deploy whose lock was taken does not run", async () => {
+    const m = machine("m1");
+    m.store.putRelease(spec("shop", "web", 1, { preDeploy: { command: "migrate", timeoutMs: 1000 } }));
+    const a = await acquireLocks([m.client], "deploy web", { project: "shop" });
+    m.store.releaseLock("shop", { force: true });
+    m.store.acquireLock("shop", other);
+    await assert.rejects(runJob(a.clients[0]!, "hook.run", { project: "shop", app: "web", release: 1, machine: "m1" }, "pre_deploy"), /pre_deploy failed: the deploy lock of project shop on this machine is held by other#1, not by this deploy/);
+    assert.equal(m.runtime.started.length, 0, "no hook instance was started");
     await a.release();
   });
 
