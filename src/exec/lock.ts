@@ -75,7 +75,13 @@ const FENCED = new Set(["activate", "hook.run", "app.remove"]);
  *  (deploy, scale, rollback, remove): no call made under the lock can forget it. */
 function fenced(c: AgentClient, holder: string): AgentClient {
   const call = (method: string, params?: unknown) => c.call(method, FENCED.has(method) && typeof params === "object" && params !== null ? { ...params, holder } : params);
-  return new Proxy(c, { get: (t, k) => (k === "call" ? call : Reflect.get(t, k, t)) });
+  return new Proxy(c, {
+    get: (t, k) => {
+      if (k === "call") return call;
+      const v: unknown = Reflect.get(t, k, t);
+      return typeof v === "function" ? v.bind(t) : v;
+    },
+  });
 }
 
 /** The call's answer, or a rejection after `ms`: an agent channel has no timeout of its own, and a heartbeat
