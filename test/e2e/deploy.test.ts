@@ -239,11 +239,22 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     }
     process.kill(child.pid, "SIGKILL");
     await child.done;
-    await new Promise((r) => setTimeout(r, 4000)); // activations already running finish on the machines
-    for (const m of bed.machines) {
+    // Activations already running finish on the machines (m1's gate takes HEALTHY_AFTER plus checks, then a drain):
+    // each machine must settle on one complete release, and stay there.
+    const servedBy = async (m: (typeof bed.machines)[number]) => {
       const served = new Set<string>();
       for (let i = 0; i < 20; i++) served.add((await (await fetch(`http://127.0.0.1:${m.httpPort}/`)).text()).split(" ")[2]!);
-      assert.equal(served.size, 1, `${m.name} serves ${[...served].join(" and ")}`);
+      return served;
+    };
+    for (const m of bed.machines) {
+      const until = Date.now() + 30_000;
+      let served = await servedBy(m);
+      while (served.size !== 1 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 500));
+        served = await servedBy(m);
+      }
+      assert.equal(served.size, 1, `${m.name} still serves ${[...served].join(" and ")} 30 s after the kill`);
+      assert.deepEqual(await servedBy(m), served, `${m.name} settled, then changed again`);
     }
     const blocked = await p.skiff(["deploy"]);
     assert.equal(blocked.code, 1);
