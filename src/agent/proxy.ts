@@ -453,6 +453,10 @@ export class ProxyController {
       if (!this.state.backends.length) {
         const pid = this.pid();
         if (pid) process.kill(pid, "SIGUSR1"); // soft stop: open connections finish
+        // A soft-stopping HAProxy may linger (idle keep-alive clients get their next answer with Connection: close)
+        // with its listeners and runtime socket already closed: it is not "the running HAProxy" any more, so
+        // the next app starts a new one instead of taking sockets over from it.
+        rmSync(this.paths.pidFile, { force: true });
         this.log("proxy: no backends left, HAProxy stopped");
         await this.persist();
         return;
