@@ -2,23 +2,19 @@
 // dir, the RPC handler table) behind a channel that speaks JSON like the ssh one.
 // Instances are real HTTP servers on loopback; HAProxy is a recorder, whose
 // faults (a Runtime API that answers nothing) a test can switch on.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AgentCore } from "../../src/agent/core.ts";
+import { after } from "node:test";
+import { AgentCore, type ActivateParams } from "../../src/agent/core.ts";
 import { agentInfo, handlers, type Handler } from "../../src/agent/handlers.ts";
 import { Jobs } from "../../src/agent/jobs.ts";
 import type { ReleaseSpec } from "../../src/agent/model.ts";
 import type { ProxyController } from "../../src/agent/proxy.ts";
 import { Store } from "../../src/agent/store.ts";
-import * as agentClient from "../../src/exec/agent-client.ts";
-import type { AgentClient } from "../../src/exec/agent-client.ts";
-import { UserError } from "../../src/errors.ts";
+import { refusal as refuse, type AgentClient } from "../../src/exec/agent-client.ts";
 import type { InstanceStatus, Runtime, StartSpec } from "../../src/runtime/types.ts";
-
-// (An agent error as the CLI sees it; the fallback is how the code before `refusal` worded it.)
-const refuse = agentClient.refusal ?? ((m: string, method: string, e: { message: string }) => new UserError(`${m}: agent refused ${method}: ${e.message}`));
 
 export class HttpRuntime implements Runtime {
   servers = new Map<string, Server | null>();
@@ -142,3 +138,22 @@ export function spec(project: string, app: string, release: number, over: Partia
     routes: [{ path: "/" }], drainMs: 10, stopTimeoutS: 1, keepReleases: 5, probationMs: 1000, createdBy: "test", createdAt: "2026-01-01T00:00:00Z", ...over,
   };
 }
+
+/** Machines made in one temp dir, their instances closed and the dir removed after the test file. */
+export function fleet(prefix: string): (name: string) => FakeMachine {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const made: FakeMachine[] = [];
+  after(async () => {
+    for (const m of made) await m.runtime.closeAll();
+    rmSync(root, { recursive: true, force: true });
+  });
+  return (name) => {
+    const m = fakeMachine(name, join(root, String(made.length)));
+    made.push(m);
+    return m;
+  };
+}
+
+/** Activates release N of shop/web on the machine, as a deploy. */
+export const activateOn = (m: FakeMachine, release: number, over: Partial<ActivateParams> = {}) =>
+  m.core.activate({ project: "shop", app: "web", release, machine: m.name, action: "deploy", bindAddress: "127.0.0.1", ...over });

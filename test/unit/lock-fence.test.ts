@@ -3,33 +3,17 @@
 // heartbeat is noticed, and no lock is left behind by an error path. Real AgentCore + Store in temp dirs;
 // a channel that hangs or drops a reply is the only fake (faults that cannot be caused in-process).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import type { ActivateParams } from "../../src/agent/core.ts";
+import { describe, it } from "node:test";
 import type { LockInfo } from "../../src/agent/model.ts";
 import type { AgentClient } from "../../src/exec/agent-client.ts";
 import { acquireLocks, type CheckOptions } from "../../src/exec/lock.ts";
 import { rollout, runJob, type RolloutInput } from "../../src/exec/rollout.ts";
 import { UserError } from "../../src/errors.ts";
-import { fakeMachine, spec, type FakeMachine } from "./fake-machine.ts";
+import { activateOn, fleet, spec, type FakeMachine } from "./fake-machine.ts";
 
-const root = mkdtempSync(join(tmpdir(), "skiff-lock-fence-test-"));
-const machines: FakeMachine[] = [];
-after(async () => {
-  for (const m of machines) await m.runtime.closeAll();
-  rmSync(root, { recursive: true, force: true });
-});
-let n = 0;
-const machine = (name: string) => {
-  const m = fakeMachine(name, join(root, String(n++)));
-  machines.push(m);
-  return m;
-};
+const machine = fleet("skiff-lock-fence-test-");
+const act = activateOn;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const act = (m: FakeMachine, release: number, over: Partial<ActivateParams> = {}) =>
-  m.core.activate({ project: "shop", app: "web", release, machine: m.name, action: "deploy", bindAddress: "127.0.0.1", ...over });
 const quiet = { emit() {} };
 const input = (clients: AgentClient[], target: number, previous: number | null, over: Partial<RolloutInput> = {}): RolloutInput => ({
   project: "shop", app: "web", target, previous: new Map(clients.map((c) => [c.machine, previous])), clients, maxParallel: 1,

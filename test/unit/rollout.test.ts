@@ -2,29 +2,13 @@
 // servers; HAProxy is a recorder whose faults the test switches on): what fails after the switch is
 // reverted, a lost lock stops the rollout, two deploys started together never both fail.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import type { ActivateParams } from "../../src/agent/core.ts";
+import { describe, it } from "node:test";
 import { acquireLocks } from "../../src/exec/lock.ts";
 import { rollout, type RolloutInput } from "../../src/exec/rollout.ts";
-import { fakeMachine, spec, type FakeMachine } from "./fake-machine.ts";
+import { activateOn, fleet, spec, type FakeMachine } from "./fake-machine.ts";
 
-const root = mkdtempSync(join(tmpdir(), "skiff-rollout-test-"));
-const machines: FakeMachine[] = [];
-after(async () => {
-  for (const m of machines) await m.runtime.closeAll();
-  rmSync(root, { recursive: true, force: true });
-});
-let n = 0;
-const machine = (name: string) => {
-  const m = fakeMachine(name, join(root, String(n++)));
-  machines.push(m);
-  return m;
-};
-const act = (m: FakeMachine, release: number, over: Partial<ActivateParams> = {}) =>
-  m.core.activate({ project: "shop", app: "web", release, machine: m.name, action: "deploy", bindAddress: "127.0.0.1", ...over });
+const machine = fleet("skiff-rollout-test-");
+const act = activateOn;
 const quiet = { emit() {} };
 const input = (ms: FakeMachine[], target: number, previous: number | null, over: Partial<RolloutInput> = {}): RolloutInput => ({
   project: "shop", app: "web", target, previous: new Map(ms.map((m) => [m.name, previous])), clients: ms.map((m) => m.client), maxParallel: 1,
