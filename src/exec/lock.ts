@@ -141,17 +141,25 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
   };
   for (;;) {
     let busy: { machine: string; holder?: LockInfo } | undefined;
+    const take = async (c: AgentClient): Promise<{ machine: string; holder?: LockInfo } | undefined> => {
+      asked.push(c);
+      const r = await c.call<{ ok: boolean; holder?: LockInfo }>("lock.acquire", { project, info });
+      asked.splice(asked.indexOf(c), 1);
+      if (!r.ok) return { machine: c.machine, holder: r.holder };
+      held.push(c);
+      return undefined;
+    };
     try {
-      // One machine at a time, in name order: the first machine decides between deploys started together.
-      for (const c of [...reachable].sort(byName)) {
-        asked.push(c);
-        const r = await c.call<{ ok: boolean; holder?: LockInfo }>("lock.acquire", { project, info });
-        asked.pop();
-        if (!r.ok) {
-          busy = { machine: c.machine, holder: r.holder };
-          break;
-        }
-        held.push(c);
+      // The first machine by name decides between deploys started together; whoever holds it takes the
+      // others at once (a rival stops at the first machine, so it never holds any of them).
+      const [first, ...rest] = [...reachable].sort(byName);
+      busy = await take(first!);
+      if (!busy) {
+        // All settled before anything is undone, so no acquire lands after the undo.
+        const res = await Promise.allSettled(rest.map(take));
+        const failed = res.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed) throw failed.reason;
+        busy = res.map((r) => (r.status === "fulfilled" ? r.value : undefined)).find(Boolean);
       }
     } catch (e) {
       const left = await undo();
