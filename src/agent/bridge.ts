@@ -2,7 +2,7 @@
 // an ssh session becomes an RPC channel. `skiff-agent call METHOD` is the
 // one-shot form, for scripts and the setup probe.
 import { createConnection } from "node:net";
-import { encode, lineReader, type Response } from "./protocol.ts";
+import { encode, lineReader, type Response } from "../contracts/protocol.ts";
 
 export function connect(path: string): void {
   const sock = createConnection(path);

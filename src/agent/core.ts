@@ -5,10 +5,13 @@ import { backendName } from "../proxy/model.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
 import { rmSync } from "node:fs";
 import { filesDir, materializeFiles } from "./files.ts";
-import { portFree } from "./ports.ts";
+import { portFree } from "../lib/ports.ts";
 import { httpCheck } from "./health.ts";
-import { localCount, type AppState, type HistoryEntry, type InstanceRecord, type ReleaseSpec } from "./model.ts";
+import { localCount, type AppState, type HistoryEntry, type InstanceRecord, type ReleaseSpec } from "../contracts/model.ts";
 import { KeyedMutex } from "./mutex.ts";
+import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
+
+export type { ActivateParams, ActivateResult };
 import type { ProxyController } from "./proxy.ts";
 import type { Store } from "./store.ts";
 
@@ -20,41 +23,6 @@ const PORTS = { from: 20000, to: 29999 };
 /** A running instance is restarted only after failing checks this long (HAProxy routes around it meanwhile). */
 const UNHEALTHY_RESTART_MS = 10_000;
 const FAILS_BEFORE_RESTART = 3;
-
-export interface ActivateParams {
-  project: string;
-  app: string;
-  release: number;
-  machine: string;
-  action: "deploy" | "rollback" | "scale";
-  /** Where instances publish their port: the machine's private address (default: loopback). */
-  bindAddress?: string;
-  /** The machine's public HTTP port (http_port). */
-  httpPort?: number;
-  deployId?: string;
-  by?: string;
-  /** Keep the outgoing release's instances running, out of traffic, for an instant rollback. */
-  keepWarm?: boolean;
-  /** Set when this activation undoes a deploy that failed elsewhere: the undone release is recorded as rolled back.
-   *  It undoes only its own switch: while another release is active here, it changes nothing. */
-  revert?: { release: number; reason: string };
-  /** The deploy lock's holder of the deploy that asks (see `fence`). */
-  holder?: string;
-}
-
-export interface ActivateResult {
-  ok: boolean;
-  changed: boolean;
-  release: number;
-  machine: string;
-  reason?: string;
-  failedInstance?: string;
-  logs?: string;
-  durationMs: number;
-  /** Milliseconds from the start until the new release took traffic. */
-  switchedAtMs?: number;
-}
-
 
 /** An ISO time `ms` from now, held within the dates JavaScript can write (a huge probation means "for good"). */
 export function isoAfter(ms: number, now = Date.now()): string {

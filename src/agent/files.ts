@@ -3,7 +3,7 @@
 // and handed to the runtime, which places them in the instance.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ReleaseSpec } from "./model.ts";
+import type { ReleaseSpec } from "../contracts/model.ts";
 
 export function filesDir(stateDir: string, project: string, app: string, release: number): string {
   return join(stateDir, "apps", project, app, "files", String(release));

@@ -5,20 +5,15 @@ import { readFileSync, statfsSync } from "node:fs";
 import { arch, cpus, freemem, hostname, totalmem, uptime } from "node:os";
 import type { ActivateParams, AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
-import type { LockInfo, ReleaseSpec } from "./model.ts";
-import type { RuntimeKind } from "../runtime/types.ts";
+import type { AgentInfo } from "../contracts/agent-info.ts";
+
+export type { AgentInfo };
+import type { LockInfo, ReleaseSpec } from "../contracts/model.ts";
+import type { RuntimeKind } from "../contracts/model.ts";
 
 declare const __AGENT_VERSION__: string;
 export const AGENT_VERSION = typeof __AGENT_VERSION__ === "string" ? __AGENT_VERSION__ : "dev";
 
-export interface AgentInfo {
-  version: string;
-  /** sha256 of the running agent file: setup restarts an agent whose file changed. */
-  sha256: string;
-  node: string;
-  pid: number;
-  startedAt: string;
-}
 
 export function agentInfo(file: string, startedAt: Date): AgentInfo {
   let sha256 = "unknown";

@@ -8,7 +8,7 @@ import { call, connect } from "./bridge.ts";
 import { AgentCore } from "./core.ts";
 import { agentInfo, AGENT_VERSION, handlers } from "./handlers.ts";
 import { Jobs } from "./jobs.ts";
-import { RUN_DIR, SOCKET, STATE_DIR, SUPERVISOR_PID } from "./paths.ts";
+import { RUN_DIR, SOCKET, STATE_DIR, SUPERVISOR_PID } from "../contracts/paths.ts";
 import { haproxyPrivileges, ProxyController } from "./proxy.ts";
 import { listen } from "./server.ts";
 import { Store } from "./store.ts";

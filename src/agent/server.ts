@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { Handler } from "./handlers.ts";
-import { encode, lineReader, type Request } from "./protocol.ts";
+import { encode, lineReader, type Request } from "../contracts/protocol.ts";
 
 export function serveConnection(sock: Socket, table: Record<string, Handler>): void {
   sock.on("error", () => {});

@@ -10,8 +10,8 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeAtomic } from "./atomic-write.ts";
-import type { AppState, HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
-import { sameRelease } from "./release-secrets.ts";
+import type { AppState, HistoryEntry, LockInfo, ReleaseSpec } from "../contracts/model.ts";
+import { sameRelease } from "../contracts/release-secrets.ts";
 
 /** Project and app names as the schema allows them: they become paths here. */
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;

@@ -6,11 +6,11 @@ import { createHash } from "node:crypto";
 import { relative } from "node:path";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import type { Reporter } from "../exec/events.ts";
+import type { Reporter } from "../contracts/events.ts";
 import { runProcess } from "../transport/process.ts";
 import { relevantStderr } from "../transport/remote-error.ts";
-import type { RuntimeKind } from "../runtime/types.ts";
-import { hashTree } from "./artifact.ts";
+import type { RuntimeKind } from "../contracts/model.ts";
+import { hashTree } from "../contracts/artifact.ts";
 import { gitState, type GitState } from "./git.ts";
 
 export interface AppImage {

@@ -3,7 +3,7 @@ import type { MachineSpec, Project } from "../config/model.ts";
 import { loadProject } from "../config/load.ts";
 import { suggest } from "../config/suggest.ts";
 import { UserError } from "../errors.ts";
-import { jsonReporter, plainReporter, type Reporter } from "../exec/events.ts";
+import { jsonReporter, plainReporter, type Reporter } from "../contracts/events.ts";
 import { connect, sshContext } from "../transport/connect.ts";
 import type { Transport } from "../transport/types.ts";
 

@@ -6,13 +6,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AGENT_BIN, RUN_DIR, STATE_DIR } from "../agent/paths.ts";
-import { portFree } from "../agent/ports.ts";
+import { AGENT_BIN, RUN_DIR, STATE_DIR } from "../contracts/paths.ts";
+import { portFree } from "../lib/ports.ts";
 import { loadProject } from "../config/load.ts";
 import { UserError } from "../errors.ts";
-import { agentClients, askAll } from "../exec/agent-client.ts";
+import { agentClients, askAll } from "../transport/agent-client.ts";
 import { deploy } from "../exec/deploy.ts";
-import { plainReporter } from "../exec/events.ts";
+import { plainReporter } from "../contracts/events.ts";
 import { rollback } from "../exec/rollback.ts";
 import { needsDocker, setupMachines } from "../exec/setup.ts";
 import { removeAgent, removePackages } from "../exec/remote-steps.ts";

@@ -1,6 +1,6 @@
 // skiff history [app]: every deploy, rollback and restart, merged across machines.
-import type { HistoryEntry } from "../agent/model.ts";
-import { askAll } from "../exec/agent-client.ts";
+import type { HistoryEntry } from "../contracts/model.ts";
+import { askAll } from "../transport/agent-client.ts";
 import type { Ctx } from "./context.ts";
 import { table } from "./table.ts";
 

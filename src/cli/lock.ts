@@ -1,8 +1,8 @@
 // skiff lock status | release: see or break the project's deploy lock. Release
 // breaks only a lock whose holder stopped sending heartbeats (its deploy died);
 // a live one needs --force, since breaking it lets a second deploy run beside it.
-import type { LockInfo } from "../agent/model.ts";
-import { askAll } from "../exec/agent-client.ts";
+import type { LockInfo } from "../contracts/model.ts";
+import { askAll } from "../transport/agent-client.ts";
 import { describeHolder, STALE_AFTER_MS } from "../exec/lock.ts";
 import type { Ctx } from "./context.ts";
 

@@ -1,6 +1,6 @@
 // What is wrong with a machine whose agent did not answer, in a few words for a
 // table cell: the agent is down, ssh cannot reach the machine, its disk is full.
-// Read from the error the agent channel gives (src/exec/agent-client.ts).
+// Read from the error the agent channel gives (src/transport/agent-client.ts).
 import { UserError } from "../errors.ts";
 
 /** The `│ `-quoted stderr lines an agent-channel error carries. */

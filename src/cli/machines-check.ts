@@ -1,7 +1,7 @@
 // skiff machines check (alias: doctor): what each machine has, in one round trip each.
 import { UserError } from "../errors.ts";
 import { probe } from "../exec/setup.ts";
-import { settleAll } from "../exec/parallel.ts";
+import { settleAll } from "../lib/parallel.ts";
 import type { MachineFacts } from "../machines/probe.ts";
 import { MIN_NODE } from "../plan/setup.ts";
 import { selectMachines, transportsFor, type Ctx } from "./context.ts";

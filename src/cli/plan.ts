@@ -1,10 +1,10 @@
 // skiff plan [-e ENV]: what a deploy would change, per app and machine — releases,
 // instances to start and stop, config keys old → new, secrets masked. Reads only.
 // Exit 0: nothing to do; 2: changes; 1: a machine could not be asked (or the placement does not fit).
-import { localCount, type ReleaseSpec } from "../agent/model.ts";
+import { localCount, type ReleaseSpec } from "../contracts/model.ts";
 import { plannedImages } from "../build/image.ts";
-import { agentClients } from "../exec/agent-client.ts";
-import { mapLimit } from "../exec/parallel.ts";
+import { agentClients } from "../transport/agent-client.ts";
+import { mapLimit } from "../lib/parallel.ts";
 import { placeApp } from "../exec/placement.ts";
 import { releaseSpec, selectApps, specFor } from "../exec/deploy.ts";
 import { whoAmI } from "../exec/lock.ts";

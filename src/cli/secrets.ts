@@ -8,7 +8,7 @@ import { join, relative } from "node:path";
 import { UserError } from "../errors.ts";
 import { jsonErrorAt } from "../secrets/json-error.ts";
 import { checkWriter, isSecretName, keygen, readSecrets, secretsFile, writeSecrets, type Secrets } from "../secrets/store.ts";
-import { quote } from "../transport/quote.ts";
+import { quote } from "../lib/quote.ts";
 import type { Ctx } from "./context.ts";
 
 function checkName(name: string): void {

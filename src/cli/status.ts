@@ -1,5 +1,5 @@
 // skiff status: what runs where — release, instances, health, restarts, uptime.
-import { askAll } from "../exec/agent-client.ts";
+import { askAll } from "../transport/agent-client.ts";
 import type { Ctx } from "./context.ts";
 import { machineProblem } from "./machine-problem.ts";
 import { table } from "./table.ts";

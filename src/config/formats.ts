@@ -2,7 +2,7 @@
 // API, ssh's command line, Docker and timers. Checked at the schema so a
 // mistake (or a hostile pull request) gets file:line:col before anything runs;
 // src/proxy/values.ts checks again at its own output; the ssh values are
-// defined (and checked again) in src/transport/ssh-values.ts.
+// defined (and checked again) in src/config/ssh-values.ts.
 
 const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
 /** A DNS name as HAProxy matches it against the Host header (`hdr(host),field(1,:) -i`): exact, so no

@@ -1,4 +1,4 @@
-import type { PlacementFunction } from "../api.ts";
+import type { PlacementFunction } from "./placement.ts";
 // The normalized project the rest of skiff works with: defaults applied,
 // durations in milliseconds, one environment resolved.
 

@@ -8,9 +8,9 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { posix } from "node:path";
 import { parseDuration, parseMemory } from "./duration.ts";
-import { recipientProblem } from "../secrets/recipients.ts";
-import { sshOptionProblem } from "../transport/ssh-options.ts";
-import { identityFileProblem, isSshHost, proxyJumpProblem, SSH_USER } from "../transport/ssh-values.ts";
+import { recipientProblem } from "./recipients.ts";
+import { sshOptionProblem } from "./ssh-options.ts";
+import { identityFileProblem, isSshHost, proxyJumpProblem, SSH_USER } from "./ssh-values.ts";
 import { hasControl, isCheckPath, isRouteHost, isRoutePath } from "./formats.ts";
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;

@@ -17,7 +17,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import type { PlacementFunction } from "../api.ts";
+import type { PlacementFunction } from "./placement.ts";
 import { UserError, type Diagnostic } from "../errors.ts";
 
 const requireHere = createRequire(import.meta.url);

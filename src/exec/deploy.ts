@@ -2,8 +2,8 @@
 // roll it out machine batch by machine batch → unlock. Each machine always
 // serves one complete release; a failure returns switched machines to theirs.
 import { randomUUID } from "node:crypto";
-import { localCount, type ReleaseSpec } from "../agent/model.ts";
-import { comparable, withoutSecrets } from "../agent/release-secrets.ts";
+import { localCount, type ReleaseSpec } from "../contracts/model.ts";
+import { comparable, withoutSecrets } from "../contracts/release-secrets.ts";
 import { buildApps, type AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
@@ -11,8 +11,8 @@ import { appSecrets, readSecrets } from "../secrets/store.ts";
 import { releaseFiles } from "./files.ts";
 import { activeSpec, placeApp } from "./placement.ts";
 import { ship } from "../ship/ship.ts";
-import type { AgentClient } from "./agent-client.ts";
-import type { Reporter } from "./events.ts";
+import type { AgentClient } from "../transport/agent-client.ts";
+import type { Reporter } from "../contracts/events.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { rollout, runJob, type RolloutResult } from "./rollout.ts";
 

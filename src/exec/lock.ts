@@ -9,11 +9,11 @@
 // holder's (the fence). A lock whose heartbeat stopped belongs
 // to a dead deploy; `skiff lock release` breaks only such a lock (or --force).
 import { hostname, userInfo } from "node:os";
-import type { LockInfo } from "../agent/model.ts";
+import type { LockInfo } from "../contracts/model.ts";
 import { UserError } from "../errors.ts";
 import type { Project } from "../config/model.ts";
-import { AgentRefused, agentClients, type AgentClient } from "./agent-client.ts";
-import { settleAll } from "./parallel.ts";
+import { AgentRefused, agentClients, type AgentClient } from "../transport/agent-client.ts";
+import { settleAll } from "../lib/parallel.ts";
 
 export const STALE_AFTER_MS = 30_000;
 const HEARTBEAT_MS = 5_000;

@@ -1,10 +1,10 @@
 // Placement at deploy and scale time: each machine's capacity and what other
 // apps reserve there come from its agent; the pure `place` decides.
-import type { ReleaseSpec } from "../agent/model.ts";
+import type { ReleaseSpec } from "../contracts/model.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { checkPlacement, eligibleMachines, place, type MachineCapacity, type PlacementResult } from "../plan/placement.ts";
-import type { AgentClient } from "./agent-client.ts";
+import type { AgentClient } from "../transport/agent-client.ts";
 
 interface Capacity {
   cpus: number;

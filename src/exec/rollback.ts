@@ -1,10 +1,10 @@
 // skiff rollback: activate an older release whole (image and config) through
 // the same safe sequence. Everything it needs is already on the machines.
 import { randomUUID } from "node:crypto";
-import type { HistoryEntry } from "../agent/model.ts";
+import type { HistoryEntry } from "../contracts/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import type { Reporter } from "./events.ts";
+import type { Reporter } from "../contracts/events.ts";
 import { selectApps } from "./deploy.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";

@@ -1,10 +1,10 @@
 // Per app, machine batch by machine batch: activate the target release (the
 // agent starts, gates on health, switches, drains, stops). A failure stops the
 // rollout and returns every machine already switched to its previous release.
-import type { ActivateParams, ActivateResult } from "../agent/core.ts";
+import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
 import { UserError } from "../errors.ts";
-import type { AgentClient } from "./agent-client.ts";
-import type { Reporter } from "./events.ts";
+import type { AgentClient } from "../transport/agent-client.ts";
+import type { Reporter } from "../contracts/events.ts";
 import type { CheckOptions } from "./lock.ts";
 import { pushPeers } from "./placement.ts";
 

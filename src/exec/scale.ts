@@ -2,11 +2,11 @@
 // placement that gives), recorded as a release of its own and rolled out like a
 // deploy. Nothing is built: the image (or artifact) and config stay as they are.
 import { randomUUID } from "node:crypto";
-import type { ReleaseSpec } from "../agent/model.ts";
+import type { ReleaseSpec } from "../contracts/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { chooseRelease, putRelease, selectApps } from "./deploy.ts";
-import type { Reporter } from "./events.ts";
+import type { Reporter } from "../contracts/events.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { activeSpec, placeApp } from "./placement.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";

@@ -3,8 +3,8 @@
 import { PROBE_SCRIPT, parseFacts, type MachineFacts } from "../machines/probe.ts";
 import { describeStep, planSetup, type SetupDesired, type SetupPlan, type SetupStep } from "../plan/setup.ts";
 import type { Transport } from "../transport/types.ts";
-import type { Reporter } from "./events.ts";
-import { settleAll } from "./parallel.ts";
+import type { Reporter } from "../contracts/events.ts";
+import { settleAll } from "../lib/parallel.ts";
 import { createDirs, installPackages, restoreFile, startAgent, startDocker, writeFile, type RemoteCommand } from "./remote-steps.ts";
 
 export interface MachineSetup {

@@ -1,8 +1,8 @@
 // One round trip that reads everything setup and `machines check` need to know
 // about a machine. The script prints key=value lines; parseFacts turns them
 // into data the planners take.
-import { AGENT_BIN, AGENT_FILE, INIT_SCRIPT, LOG_DIR, STATE_DIR, SYSTEMD_UNIT } from "../agent/paths.ts";
-import type { AgentInfo } from "../agent/handlers.ts";
+import { AGENT_BIN, AGENT_FILE, INIT_SCRIPT, LOG_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
+import type { AgentInfo } from "../contracts/agent-info.ts";
 
 export const PROBE_SCRIPT = `
 set -u

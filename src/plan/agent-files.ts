@@ -1,7 +1,7 @@
 // The files setup puts on a machine, rendered here as data so the planner can
 // compare their hashes with what the machine has.
 import { createHash } from "node:crypto";
-import { AGENT_BIN, AGENT_FILE, AGENT_LOG, INIT_SCRIPT, LOG_DIR, RUN_DIR, STATE_DIR, SUPERVISOR_PID, SYSTEMD_UNIT } from "../agent/paths.ts";
+import { AGENT_BIN, AGENT_FILE, AGENT_LOG, INIT_SCRIPT, LOG_DIR, RUN_DIR, STATE_DIR, SUPERVISOR_PID, SYSTEMD_UNIT } from "../contracts/paths.ts";
 
 export interface RenderedFile {
   path: string;

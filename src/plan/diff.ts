@@ -1,8 +1,8 @@
 // Pure: what differs between two releases of an app (or two environments'
 // view of it), as lines a person reads: "env.LEVEL: info → debug". Secret
 // values never appear: only that a secret was added, removed or changed.
-import type { ReleaseSpec } from "../agent/model.ts";
-import { secretDigest } from "../agent/release-secrets.ts";
+import type { ReleaseSpec } from "../contracts/model.ts";
+import { secretDigest } from "../contracts/release-secrets.ts";
 
 export interface Change {
   key: string;

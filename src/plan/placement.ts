@@ -7,14 +7,9 @@
 // what is short where, before anything changes. A placement that still fits
 // is kept as it is, so a re-run converges.
 
-export interface MachineCapacity {
-  name: string;
-  labels: string[];
-  cpus: number;
-  memoryBytes: number;
-  /** Reserved by other apps' active releases on this machine. */
-  reserved: { cpus: number; memoryBytes: number };
-}
+import type { MachineCapacity } from "../config/placement.ts";
+
+export type { MachineCapacity };
 
 export interface PlacementRequest {
   app: string;

@@ -4,11 +4,9 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-export interface Limits {
-  memoryBytes?: number;
-  /** CPUs, e.g. 0.5 or 2. */
-  cpus?: number;
-}
+import type { Limits } from "../contracts/model.ts";
+
+export type { Limits };
 
 export interface InstanceCgroup {
   /** cgroup.procs files the instance's first process joins. */

@@ -18,7 +18,7 @@
 import { spawn } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hashTree } from "../build/artifact.ts";
+import { hashTree } from "../contracts/artifact.ts";
 import { createCgroup, oomKills, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
 import { instanceRunning, signalInstance, type InstanceRef } from "./instance-procs.ts";
 import { processIdentity } from "./procfs.ts";

@@ -1,9 +1,9 @@
 // One interface for every runtime (Docker now, processes later): the deploy
 // logic in the agent never knows which one it drives.
 
-import type { Limits } from "./cgroup.ts";
+import type { Limits, RuntimeKind } from "../contracts/model.ts";
 
-export type RuntimeKind = "docker" | "process";
+export type { RuntimeKind };
 
 export interface StartSpec {
   name: string;

@@ -9,7 +9,7 @@
 // there, so the values are never in a command line (/proc/*/cmdline is world-
 // readable) and the app's user needs no access to root's directory.
 import { join } from "node:path";
-import { quote } from "../transport/quote.ts";
+import { quote } from "../lib/quote.ts";
 import { runAsPrefix } from "./safe-fs.ts";
 import { systemBin } from "./system.ts";
 import type { AppUser } from "./users.ts";

@@ -8,7 +8,7 @@ import { armor, Decrypter, Encrypter } from "age-encryption";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { identityPath, loadIdentities, type Identity } from "./identity.ts";
-import { recipientProblem } from "./recipients.ts";
+import { recipientProblem } from "../config/recipients.ts";
 
 export { identityPath, keygen } from "./identity.ts";
 

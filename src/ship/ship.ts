@@ -2,11 +2,11 @@
 // (`docker save | ssh … docker load`), no temp file on either side.
 import { spawn } from "node:child_process";
 import { UserError } from "../errors.ts";
-import type { AgentClient } from "../exec/agent-client.ts";
-import type { Reporter } from "../exec/events.ts";
+import type { AgentClient } from "../transport/agent-client.ts";
+import type { Reporter } from "../contracts/events.ts";
 import { relevantStderr } from "../transport/remote-error.ts";
-import { AGENT_BIN } from "../agent/paths.ts";
-import { tarPackArgs } from "../build/artifact.ts";
+import { AGENT_BIN } from "../contracts/paths.ts";
+import { tarPackArgs } from "../contracts/artifact.ts";
 import { DOCKER, type AppImage } from "../build/image.ts";
 
 function stream(image: AppImage, client: AgentClient): Promise<number> {

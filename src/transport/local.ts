@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { MachineSpec } from "../config/model.ts";
 import { runProcess } from "./process.ts";
-import { commandLine } from "./quote.ts";
+import { commandLine } from "../lib/quote.ts";
 import { RemoteError, relevantStderr } from "./remote-error.ts";
 import type { RunOptions, RunResult, Transport } from "./types.ts";
 

@@ -5,8 +5,8 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MachineSpec } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import { sshOptionProblem } from "./ssh-options.ts";
-import { identityFileProblem, isSshHost, proxyJumpProblem, SSH_USER } from "./ssh-values.ts";
+import { sshOptionProblem } from "../config/ssh-options.ts";
+import { identityFileProblem, isSshHost, proxyJumpProblem, SSH_USER } from "../config/ssh-values.ts";
 
 export interface SshContext {
   /** The project's known_hosts file (`<project>/.skiff/known_hosts`). */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { agentInfo, handlers } from "../../src/agent/handlers.ts";
-import { lineReader } from "../../src/agent/protocol.ts";
+import { lineReader } from "../../src/contracts/protocol.ts";
 import { listen } from "../../src/agent/server.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-agent-test-"));

@@ -2,7 +2,7 @@
 // rollback target, the lock holder's description, image tags.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { HistoryEntry } from "../../src/agent/model.ts";
+import type { HistoryEntry } from "../../src/contracts/model.ts";
 import { imageTag } from "../../src/build/image.ts";
 import { mergeHistory } from "../../src/cli/history.ts";
 import type { AppSpec } from "../../src/config/model.ts";

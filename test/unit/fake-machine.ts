@@ -10,10 +10,10 @@ import { after } from "node:test";
 import { AgentCore, type ActivateParams } from "../../src/agent/core.ts";
 import { agentInfo, handlers, type Handler } from "../../src/agent/handlers.ts";
 import { Jobs } from "../../src/agent/jobs.ts";
-import type { ReleaseSpec } from "../../src/agent/model.ts";
+import type { ReleaseSpec } from "../../src/contracts/model.ts";
 import type { ProxyController } from "../../src/agent/proxy.ts";
 import { Store } from "../../src/agent/store.ts";
-import { refusal as refuse, type AgentClient } from "../../src/exec/agent-client.ts";
+import { refusal as refuse, type AgentClient } from "../../src/transport/agent-client.ts";
 import type { InstanceStatus, Runtime, StartSpec } from "../../src/runtime/types.ts";
 
 export class HttpRuntime implements Runtime {

@@ -4,8 +4,8 @@
 // a channel that hangs or drops a reply is the only fake (faults that cannot be caused in-process).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { LockInfo } from "../../src/agent/model.ts";
-import type { AgentClient } from "../../src/exec/agent-client.ts";
+import type { LockInfo } from "../../src/contracts/model.ts";
+import type { AgentClient } from "../../src/transport/agent-client.ts";
 import { acquireLocks, type CheckOptions } from "../../src/exec/lock.ts";
 import { rollout, runJob, type RolloutInput } from "../../src/exec/rollout.ts";
 import { UserError } from "../../src/errors.ts";

@@ -1,5 +1,5 @@
 // The words `skiff status` puts in the table for a machine that did not answer,
-// from the errors the agent channel gives (shapes as src/exec/agent-client.ts makes them).
+// from the errors the agent channel gives (shapes as src/transport/agent-client.ts makes them).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { machineProblem } from "../../src/cli/machine-problem.ts";

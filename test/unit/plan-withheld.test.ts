@@ -4,7 +4,7 @@
 // Names from skiff.yml never resolve through Object.prototype.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { localCount } from "../../src/agent/model.ts";
+import { localCount } from "../../src/contracts/model.ts";
 import { specFor } from "../../src/exec/deploy.ts";
 import { renderTemplate } from "../../src/exec/files.ts";
 import { diffSpecs } from "../../src/plan/diff.ts";

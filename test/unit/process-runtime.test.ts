@@ -7,7 +7,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { hashTree } from "../../src/build/artifact.ts";
+import { hashTree } from "../../src/contracts/artifact.ts";
 import { parseMemory } from "../../src/config/duration.ts";
 import { renderConfig } from "../../src/proxy/config.ts";
 import { routeConflicts } from "../../src/proxy/model.ts";
@@ -15,7 +15,7 @@ import { createCgroup } from "../../src/runtime/cgroup.ts";
 import { execPrefix, ProcessRuntime } from "../../src/runtime/process.ts";
 import { bootId, liveProcess, processIdentity, processTable } from "../../src/runtime/procfs.ts";
 import { appUserName } from "../../src/runtime/users.ts";
-import { quote } from "../../src/transport/quote.ts";
+import { quote } from "../../src/lib/quote.ts";
 import { INJECTION_CASES } from "./injection-cases.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "skiff-unit-"));

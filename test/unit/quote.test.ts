@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { describe, it } from "node:test";
-import { commandLine, quote } from "../../src/transport/quote.ts";
+import { commandLine, quote } from "../../src/lib/quote.ts";
 import { INJECTION_CASES } from "./injection-cases.ts";
 
 describe("quote", () => {

@@ -9,7 +9,7 @@ import { after, describe, it } from "node:test";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import type { Project } from "../../src/config/model.ts";
 import { UserError } from "../../src/errors.ts";
-import { recipientProblem } from "../../src/secrets/recipients.ts";
+import { recipientProblem } from "../../src/config/recipients.ts";
 import { appSecrets, secretsFile, writeSecrets } from "../../src/secrets/store.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-secrets-store-"));

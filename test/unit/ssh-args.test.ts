@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { MachineSpec } from "../../src/config/model.ts";
 import { UserError } from "../../src/errors.ts";
 import { sshOptions, trustScanArgv } from "../../src/transport/ssh-args.ts";
-import { sshOptionProblem } from "../../src/transport/ssh-options.ts";
+import { sshOptionProblem } from "../../src/config/ssh-options.ts";
 import { SshTransport } from "../../src/transport/ssh.ts";
 import { relevantStderr, sshHint } from "../../src/transport/remote-error.ts";
 

@@ -5,7 +5,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { HistoryEntry, LockInfo } from "../../src/agent/model.ts";
+import type { HistoryEntry, LockInfo } from "../../src/contracts/model.ts";
 import { fsyncDir, writeAtomic } from "../../src/agent/atomic-write.ts";
 import { Store } from "../../src/agent/store.ts";
 

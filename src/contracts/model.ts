@@ -1,7 +1,15 @@
 // What the CLI sends the agent and what the agent keeps, shared by both sides.
 import type { HealthSpec } from "../config/model.ts";
-import type { Limits } from "../runtime/cgroup.ts";
-import type { RuntimeKind } from "../runtime/types.ts";
+
+/** What runs an app's instances. */
+export type RuntimeKind = "docker" | "process";
+
+/** cpu and memory limits of one instance. */
+export interface Limits {
+  memoryBytes?: number;
+  /** CPUs, e.g. 0.5 or 2. */
+  cpus?: number;
+}
 
 /** One app's full spec at one release: immutable once stored. */
 export interface ReleaseSpec {

@@ -1,14 +1,14 @@
 // The CLI's RPC channel to one machine's agent: `skiff-agent connect` over the
 // machine's transport (ssh, or a local process), JSON lines both ways.
 import type { ChildProcess } from "node:child_process";
-import { AGENT_BIN, STATE_DIR } from "../agent/paths.ts";
+import { AGENT_BIN, STATE_DIR } from "../contracts/paths.ts";
 import type { Project } from "../config/model.ts";
-import { encode, lineReader, type Response } from "../agent/protocol.ts";
+import { encode, lineReader, type Response } from "../contracts/protocol.ts";
 import { UserError } from "../errors.ts";
-import { relevantStderr, sshHint } from "../transport/remote-error.ts";
-import { connect, sshContext } from "../transport/connect.ts";
-import type { Transport } from "../transport/types.ts";
-import { settleAll } from "./parallel.ts";
+import { relevantStderr, sshHint } from "./remote-error.ts";
+import { connect, sshContext } from "./connect.ts";
+import type { Transport } from "./types.ts";
+import { settleAll } from "../lib/parallel.ts";
 
 /** The agent answered, with an error: the machine is reachable, something on it is wrong. */
 export class AgentRefused extends UserError {
