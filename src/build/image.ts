@@ -12,6 +12,7 @@ import { relevantStderr } from "../transport/remote-error.ts";
 import type { RuntimeKind } from "../contracts/model.ts";
 import { hashTree } from "../contracts/artifact.ts";
 import { gitState, type GitState } from "./git.ts";
+import { hostSettings } from "../settings.ts";
 
 export interface AppImage {
   app: string;
@@ -26,10 +27,16 @@ export interface AppImage {
   built: boolean;
 }
 
-export const DOCKER = process.env.SKIFF_DOCKER || "docker";
+/** The docker command here: the host setting `docker` (SKIFF_DOCKER), else `docker`. */
+export function dockerCommand(): string {
+  return hostSettings().docker || "docker";
+}
+
+/** @deprecated the command as it was when skiff loaded; call dockerCommand() (ship.ts still uses this). */
+export const DOCKER = dockerCommand();
 
 export async function localImageId(ref: string): Promise<string | undefined> {
-  const r = await runProcess(DOCKER, ["image", "inspect", "--format", "{{.Id}}", ref]);
+  const r = await runProcess(dockerCommand(), ["image", "inspect", "--format", "{{.Id}}", ref]);
   return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
@@ -44,7 +51,7 @@ function dockerBuild(ref: string, app: AppSpec, onLine: (l: string) => void): Pr
   const b = app.build!;
   const args = ["build", "-t", ref, "-f", `${b.context}/${b.dockerfile}`, ...Object.entries(b.args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]), "--label", `skiff.app=${app.name}`, b.context];
   return new Promise((resolve, reject) => {
-    const p = spawn(DOCKER, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(dockerCommand(), args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const take = (d: Buffer) => {
       output += d.toString();
@@ -52,7 +59,7 @@ function dockerBuild(ref: string, app: AppSpec, onLine: (l: string) => void): Pr
     };
     p.stdout.on("data", take);
     p.stderr.on("data", take);
-    p.on("error", (e: NodeJS.ErrnoException) => reject(e.code === "ENOENT" ? new UserError(`${DOCKER} is not installed here; skiff builds images with the local Docker`, { hint: "install Docker, or set image: for the app" }) : e));
+    p.on("error", (e: NodeJS.ErrnoException) => reject(e.code === "ENOENT" ? new UserError(`${dockerCommand()} is not installed here; skiff builds images with the local Docker`, { hint: "install Docker, or set image: for the app" }) : e));
     p.on("close", (code) => resolve({ code, output }));
   });
 }

@@ -19,6 +19,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { PlacementFunction } from "./placement.ts";
 import { UserError, type Diagnostic } from "../errors.ts";
+import { hostSettings } from "../settings.ts";
 
 const requireHere = createRequire(import.meta.url);
 
@@ -26,8 +27,9 @@ const requireHere = createRequire(import.meta.url);
 const DEFAULT_TIMEOUT_MS = 10_000;
 const TIMEOUT_HINT = `or, if it really needs longer, set SKIFF_CONFIG_TS_TIMEOUT_MS (milliseconds; default ${DEFAULT_TIMEOUT_MS})`;
 function timeoutMs(): number {
-  const raw = process.env.SKIFF_CONFIG_TS_TIMEOUT_MS;
-  if (raw === undefined || raw === "") return DEFAULT_TIMEOUT_MS;
+  const given = hostSettings().configTsTimeoutMs;
+  if (given === undefined || given === "") return DEFAULT_TIMEOUT_MS;
+  const raw = String(given);
   // A typo must not quietly become the default: the user asked for a deadline.
   if (!/^\d{1,8}$/.test(raw) || Number(raw) < 1) throw new UserError(`SKIFF_CONFIG_TS_TIMEOUT_MS=${raw} is not a number of milliseconds`, { exitCode: 2, hint: `a whole number from 1 to 99999999, e.g. 30000; unset it for the default (${DEFAULT_TIMEOUT_MS})` });
   return Number(raw);

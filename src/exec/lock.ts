@@ -14,6 +14,7 @@ import { UserError } from "../errors.ts";
 import type { Project } from "../config/model.ts";
 import { AgentRefused, agentClients, type AgentClient } from "../transport/agent-client.ts";
 import { settleAll } from "../lib/parallel.ts";
+import { hostSettings } from "../settings.ts";
 
 export const STALE_AFTER_MS = 30_000;
 const HEARTBEAT_MS = 5_000;
@@ -27,8 +28,9 @@ function uniqueStamp(): number {
   return lastStamp;
 }
 
+/** Who runs this command: the host setting `user` (SKIFF_USER), else user@host. */
 export function whoAmI(): string {
-  return process.env.SKIFF_USER || `${userInfo().username}@${hostname()}`;
+  return hostSettings().user || `${userInfo().username}@${hostname()}`;
 }
 
 export function describeHolder(h: LockInfo | undefined, now = Date.now()): string {

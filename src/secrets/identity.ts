@@ -5,6 +5,7 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { UserError } from "../errors.ts";
+import { hostSettings } from "../settings.ts";
 
 /** Removes SKIFF_AGE_KEY from `env` and returns it. */
 export function takeAgeKey(env: NodeJS.ProcessEnv): string | undefined {
@@ -24,7 +25,8 @@ export interface Identity {
 }
 
 export function identityPath(): string {
-  return process.env.SKIFF_AGE_IDENTITY || join(process.env.XDG_CONFIG_HOME || join(homedir(), ".config"), "skiff", "age-key.txt");
+  const s = hostSettings();
+  return s.ageIdentityFile || join(s.configHome || join(homedir(), ".config"), "skiff", "age-key.txt");
 }
 
 const KEY_HINT = "an age identity is one line AGE-SECRET-KEY-1… as `skiff secrets keygen` writes it (`age-keygen` makes the same)";
@@ -56,8 +58,9 @@ async function fromFile(file: string): Promise<Identity[]> {
 
 /** This person's identities, each checked (a broken one is a UserError that never shows the key). */
 export async function loadIdentities(): Promise<Identity[]> {
-  if (AGE_KEY) {
-    const lines = AGE_KEY.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  const key = hostSettings().ageKey || AGE_KEY;
+  if (key) {
+    const lines = key.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
     return withRecipients(lines, "SKIFF_AGE_KEY");
   }
   const file = identityPath();

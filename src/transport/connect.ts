@@ -4,9 +4,10 @@ import { LocalTransport } from "./local.ts";
 import { defaultSocketDir, type SshContext } from "./ssh-args.ts";
 import { SshTransport } from "./ssh.ts";
 import type { Transport } from "./types.ts";
+import { hostSettings } from "../settings.ts";
 
 export function sshContext(project: Project, overrides: Partial<SshContext> = {}): SshContext {
-  return { knownHosts: knownHostsFile(project), socketDir: process.env.SKIFF_SOCKET_DIR || defaultSocketDir(), ...overrides };
+  return { knownHosts: knownHostsFile(project), socketDir: hostSettings().socketDir || defaultSocketDir(), ...overrides };
 }
 
 export function knownHostsFile(project: Project): string {

@@ -5,6 +5,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MachineSpec } from "../config/model.ts";
 import { UserError } from "../errors.ts";
+import { hostSettings } from "../settings.ts";
 import { sshOptionProblem } from "../config/ssh-options.ts";
 import { identityFileProblem, isSshHost, proxyJumpProblem, SSH_USER } from "../config/ssh-values.ts";
 
@@ -19,7 +20,7 @@ export interface SshContext {
 }
 
 export function defaultSocketDir(): string {
-  const base = process.env.XDG_RUNTIME_DIR || tmpdir();
+  const base = hostSettings().runtimeDir || tmpdir();
   return join(base, `skiff-${process.getuid?.() ?? "u"}`);
 }
 

@@ -9,10 +9,12 @@ import { test } from "node:test";
 const SRC = resolve(import.meta.dirname, "../../src");
 
 // Lowest first. "." is src/ itself (errors.ts, api.ts).
-const BASE = ["lib", "errors"];
+const BASE = ["lib", "errors", "settings"];
 const ALLOWED: Record<string, string[]> = {
   lib: [],
   errors: [],
+  // The operator's own settings (user, docker, sockets, age key), read from the environment in one place.
+  settings: [],
   config: [...BASE],
   contracts: [...BASE, "config"],
   // The machine side: what runs as skiff-agent.
