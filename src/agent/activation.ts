@@ -1,0 +1,192 @@
+// Activation of one release on this machine, start-first: start its instances,
+// gate them on health, enable them in HAProxy, demote the old release to backup
+// slots (kept warm for the probation time), drain it, record the outcome.
+import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
+import { localCount, type AppState, type HistoryEntry, type InstanceRecord, type ReleaseSpec } from "../contracts/model.ts";
+import { backendName } from "../proxy/model.ts";
+import { isoAt, runtimeOf, type Machine } from "./effects.ts";
+import { fence } from "./fence.ts";
+import { newHealth } from "./health-book.ts";
+import { waitHealthy } from "./health-gate.ts";
+import { addressOf, BIND, discard, startInstance, usedPorts } from "./instances.ts";
+import { prune } from "./pruning.ts";
+
+/** An ISO time `ms` after `now`, held within the dates JavaScript can write (a huge probation means "for good"). */
+export function isoAfter(ms: number, now = Date.now()): string {
+  const MAX = 8.64e15;
+  const t = Number.isFinite(ms) ? Math.min(now + Math.max(0, ms), MAX) : MAX;
+  return new Date(t).toISOString();
+}
+
+/** One activation under way: what every step needs. */
+interface Run {
+  m: Machine;
+  p: ActivateParams;
+  spec: ReleaseSpec;
+  st: AppState;
+  backend: string;
+  count: number;
+  result(r: Omit<ActivateResult, "durationMs" | "machine" | "release">): ActivateResult;
+  record(e: Partial<HistoryEntry> & Pick<HistoryEntry, "result">): void;
+}
+
+interface Failure {
+  reason: string;
+  inst?: InstanceRecord;
+}
+
+export function activate(m: Machine, p: ActivateParams): Promise<ActivateResult> {
+  return m.mutex.run(`${p.project}/${p.app}`, async () => {
+    fence(m.store, p.project, p.holder, Boolean(p.revert));
+    return activateLocked(m, p);
+  });
+}
+
+async function activateLocked(m: Machine, p: ActivateParams): Promise<ActivateResult> {
+  const t0 = m.fx.clock.now();
+  const spec = m.store.release(p.project, p.app, p.release);
+  if (!spec) throw new Error(`release ${p.release} of ${p.app} is not on this machine`);
+  const run: Run = {
+    m, p, spec,
+    st: m.store.state(p.project, p.app),
+    backend: backendName(p.project, p.app),
+    count: localCount(spec, p.machine),
+    result: (r) => ({ ...r, release: p.release, machine: p.machine, durationMs: m.fx.clock.now() - t0 }),
+    record: (e) => m.store.appendHistory({ at: isoAt(m), machine: p.machine, project: p.project, app: p.app, release: p.release, action: p.action, deployId: p.deployId, by: p.by, durationMs: m.fx.clock.now() - t0, image: spec.image, imageId: spec.imageId, commit: spec.git?.commit, ...e }),
+  };
+  const early = await refusedOrUnchanged(run);
+  if (early) return early;
+  // What could throw is computed before the switch, never after it.
+  const warmUntil = p.keepWarm ? null : isoAfter(spec.probationMs, m.fx.clock.now());
+  await m.proxy.ensureRunning();
+  await m.proxy.ensureBackend(run.backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, timeoutMs: spec.health.timeoutMs, freeSlots: run.count, httpPort: p.httpPort });
+
+  const { reuse, fresh, failure: startFailure } = await startAndGate(run);
+  const incoming = [...reuse, ...fresh];
+  const enabled = startFailure ? { failure: startFailure } : await enableAll(run, incoming);
+  if (enabled.failure) return abandon(run, fresh, enabled.failure);
+  const switchedAtMs = m.fx.clock.now() - t0;
+  return switchOver(run, { incoming, reuse, warmUntil, switchedAtMs });
+}
+
+/** The answers that change nothing: not this deploy's switch to undo, already serving, or cannot run here. */
+async function refusedOrUnchanged(run: Run): Promise<ActivateResult | undefined> {
+  const { m, p, spec, st } = run;
+  if (p.revert && st.active !== p.revert.release) {
+    // Not (or no longer) the release this deploy switched to: undoing would undo someone else's switch.
+    return run.result({ ok: true, changed: false, reason: `nothing to undo: release ${st.active ?? "none"} serves here, not ${p.revert.release}` });
+  }
+  if (st.active === p.release && (await allServing(run))) return run.result({ ok: true, changed: false });
+  if (run.count > 0 && spec.withheld) {
+    const reason = `release ${p.release} is on this machine without its secrets and files (it was placed to run none of ${p.app} here); deploy or scale again to send them`;
+    run.record({ result: "failed", reason });
+    return run.result({ ok: false, changed: false, reason });
+  }
+  if (!(await runtimeOf(m, spec).hasImage(spec.imageId))) {
+    const reason = `image ${spec.image} (${spec.imageId.slice(7, 19)}) is not on this machine`;
+    run.record({ result: "failed", reason });
+    return run.result({ ok: false, changed: false, reason });
+  }
+  return undefined;
+}
+
+async function allServing({ m, st, backend, count }: Run): Promise<boolean> {
+  if (st.instances.length !== count) return false;
+  for (const i of st.instances) {
+    if (!(await runtimeOf(m, i).status(i.name)).running) return false;
+    if (m.proxy.slotOf(backend, i.name)?.state !== "ready") return false;
+  }
+  return true;
+}
+
+/** Warm instances of the target release (a rollback) are reused; the rest start (saved as pending, so an agent
+ *  restart removes them) and all pass the health gate within one deadline. */
+async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh: InstanceRecord[]; failure?: Failure }> {
+  const { m, p, spec, st, count } = run;
+  const reuse: InstanceRecord[] = [];
+  for (const w of st.warm.filter((i) => i.release === p.release)) if (reuse.length < count && (await runtimeOf(m, w).status(w.name)).running) reuse.push(w);
+  const taken = usedPorts(m);
+  const fresh: InstanceRecord[] = [];
+  const deadlineAt = m.fx.clock.now() + spec.health.deadlineMs;
+  try {
+    for (let i = reuse.length; i < count; i++) {
+      const inst = await startInstance(m, spec, p.machine, taken, p.bindAddress ?? BIND);
+      fresh.push(inst);
+      st.pending.push(inst);
+      m.store.saveState(st);
+    }
+    const checks = await Promise.all([...reuse, ...fresh].map(async (inst) => ({ inst, r: await waitHealthy(m, inst, spec, deadlineAt) })));
+    const bad = checks.find((c) => !c.r.ok);
+    if (bad && !bad.r.ok) return { reuse, fresh, failure: { reason: bad.r.reason, inst: bad.inst } };
+  } catch (e) {
+    return { reuse, fresh, failure: { reason: `could not start an instance: ${(e as Error).message}` } };
+  }
+  return { reuse, fresh };
+}
+
+/** Puts every incoming instance into a primary slot; on a failure the ones already in go out again. */
+async function enableAll({ m, backend }: Run, incoming: InstanceRecord[]): Promise<{ failure?: Failure }> {
+  const enabled: InstanceRecord[] = [];
+  try {
+    for (const inst of incoming) {
+      inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort);
+      enabled.push(inst);
+    }
+    return {};
+  } catch (e) {
+    for (const inst of enabled) await m.proxy.release(backend, inst.name).catch(() => {});
+    return { failure: { reason: (e as Error).message, inst: incoming[enabled.length] } };
+  }
+}
+
+/** Nothing switched: the started instances go, the old release keeps serving, the failure is recorded. */
+async function abandon(run: Run, fresh: InstanceRecord[], failure: Failure): Promise<ActivateResult> {
+  const { m, p, spec, st } = run;
+  const logs = failure.inst ? await runtimeOf(m, failure.inst).logs(failure.inst.name, 50).catch(() => "") : "";
+  await discard(m, fresh, run.backend, spec.stopTimeoutS);
+  st.pending = [];
+  m.store.saveState(st);
+  run.record({ result: "failed", reason: failure.reason });
+  m.log(`${p.app} release ${p.release}: failed: ${failure.reason}`);
+  return run.result({ ok: false, changed: false, reason: failure.reason, failedInstance: failure.inst?.name, logs });
+}
+
+/** The new release serves. The old one moves to backup slots (traffic only if every new instance goes down), its
+ *  primary slots drain, and it stays warm for the probation time. Anything that fails from here on fails after
+ *  the switch: the result says so (changed), so the rollout returns this machine to its previous release instead
+ *  of counting it as untouched. */
+async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: InstanceRecord[]; warmUntil: string | null; switchedAtMs: number }): Promise<ActivateResult> {
+  const { m, p, spec, st, backend } = run;
+  try {
+    const outgoing = st.instances;
+    const staleWarm = st.warm.filter((w) => !s.reuse.includes(w));
+    const outgoingSpec = st.active !== null ? m.store.release(p.project, p.app, st.active) : undefined;
+    Object.assign(st, { active: p.release, instances: s.incoming, pending: [], warm: outgoing, warmUntil: s.warmUntil });
+    m.store.saveState(st);
+    const now = m.fx.clock.now();
+    for (const inst of s.incoming) m.health.set(inst.name, { ...newHealth("passed deploy check"), at: now, healthySince: now });
+    for (const inst of s.reuse) await m.proxy.release(backend, inst.name, "backup");
+    // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
+    await m.proxy.peersActive(backend, s.incoming.length === 0);
+    await discard(m, staleWarm, backend, spec.stopTimeoutS);
+    for (const o of outgoing) {
+      await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => m.proxy.release(backend, o.name, "backup"));
+    }
+    await Promise.all(outgoing.map((o) => m.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
+    if (p.revert) {
+      m.store.appendHistory({ at: isoAt(m), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });
+    }
+    run.record({ result: "ok" });
+  } catch (e) {
+    const reason = `release ${p.release} took traffic, then failed: ${(e as Error).message}`;
+    m.log(`${p.app} release ${p.release}: ${reason}`);
+    try {
+      run.record({ result: "failed", reason });
+    } catch {}
+    return run.result({ ok: false, changed: true, reason, switchedAtMs: s.switchedAtMs });
+  }
+  // Pruning old releases is housekeeping: its failure must not undo a good switch.
+  await prune(m, p.project, p.app, st, spec.keepReleases).catch((e: Error) => m.log(`${p.app}: pruning old releases failed: ${e.message}`));
+  m.log(`${p.app} release ${p.release}: active (${s.incoming.length} instance(s))`);
+  return run.result({ ok: true, changed: true, switchedAtMs: s.switchedAtMs });
+}

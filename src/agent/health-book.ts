@@ -1,0 +1,22 @@
+// What the agent knows of each running instance's health, by instance name: set
+// by activation (passed its deploy check), kept by the supervisor, shown by status.
+
+export interface Health {
+  healthy: boolean;
+  detail: string;
+  /** When it was last checked (clock ms). */
+  at: number;
+  /** Failed checks in a row. */
+  fails: number;
+  /** When the current run of failed checks began. */
+  failingSince?: number;
+  /** A restart of this instance is under way. */
+  busy: boolean;
+  healthySince?: number;
+  /** Restarts since it was last healthy for a minute: the backoff grows with it. */
+  consecutiveRestarts: number;
+}
+
+export type HealthBook = Map<string, Health>;
+
+export const newHealth = (detail: string): Health => ({ healthy: true, detail, at: 0, fails: 0, busy: false, consecutiveRestarts: 0 });

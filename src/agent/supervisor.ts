@@ -1,0 +1,140 @@
+// After the deploy: every tick, each serving instance due a check is looked at
+// (running? healthy?), the restart policy decides, and a restart is carried out:
+// out of traffic, wait the backoff, start again, gate on health, back in.
+// Warm instances whose probation is over are stopped here too.
+import type { InstanceRecord } from "../contracts/model.ts";
+import { backendName } from "../proxy/model.ts";
+import { isoAt, runtimeOf, type Machine } from "./effects.ts";
+import { newHealth, type Health } from "./health-book.ts";
+import { waitHealthy } from "./health-gate.ts";
+import { machineName } from "./identity.ts";
+import { addressOf, discard } from "./instances.ts";
+import { afterCheck, afterExit, afterRestart, isDue, type Decision } from "./restart-policy.ts";
+
+type Restart = Extract<Decision, { kind: "restart" }>;
+
+export class Supervisor {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private maintainedAt = 0;
+  /** Restarts under way (a test waits for them; the agent does not). */
+  readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly m: Machine) {}
+
+  start(tickMs = 250): void {
+    this.timer = setInterval(() => {
+      if (this.running) return; // a slow pass (a slow Docker API) must not overlap the next
+      this.running = true;
+      this.once()
+        .catch((e: Error) => this.m.log(`supervisor: ${e.message}`))
+        .finally(() => (this.running = false));
+    }, tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Resolves when every restart under way has finished. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size) await Promise.all([...this.inFlight]);
+  }
+
+  async once(): Promise<void> {
+    const { m } = this;
+    const now = m.fx.clock.now();
+    if (now - this.maintainedAt > 10_000) {
+      this.maintainedAt = now;
+      for (const r of Object.values(m.runtimes)) await r.maintain?.().catch((e: Error) => m.log(`maintain: ${e.message}`));
+    }
+    for (const { project, app } of m.store.apps()) {
+      const key = `${project}/${app}`;
+      if (m.mutex.isLocked(key)) continue;
+      const st = m.store.state(project, app);
+      if (st.active === null) continue;
+      const spec = m.store.release(project, app, st.active);
+      if (!spec) continue;
+      if (st.warm.length && st.warmUntil && m.fx.clock.now() > Date.parse(st.warmUntil)) await this.endProbation(project, app, spec.stopTimeoutS);
+      for (const inst of st.instances) await this.check(project, app, inst, st.instances, spec.health);
+    }
+  }
+
+  /** The outgoing release's warm instances stop once its probation is over. */
+  private endProbation(project: string, app: string, stopTimeoutS: number): Promise<void> {
+    const { m } = this;
+    return m.mutex.run(`${project}/${app}`, async () => {
+      const now = m.store.state(project, app);
+      if (!now.warmUntil || m.fx.clock.now() <= Date.parse(now.warmUntil)) return;
+      await discard(m, now.warm, backendName(project, app), stopTimeoutS);
+      now.warm = [];
+      now.warmUntil = undefined;
+      m.store.saveState(now);
+    });
+  }
+
+  private async check(project: string, app: string, inst: InstanceRecord, all: InstanceRecord[], hs: { path: string; intervalMs: number; timeoutMs: number }): Promise<void> {
+    const { m } = this;
+    const h = m.health.get(inst.name) ?? newHealth("not checked yet");
+    m.health.set(inst.name, h);
+    if (!isDue(h, m.fx.clock.now(), hs.intervalMs)) return;
+    h.at = m.fx.clock.now();
+    const s = await runtimeOf(m, inst).status(inst.name);
+    const judged = s.running
+      ? afterCheck(h, await m.fx.probe(addressOf(inst), inst.hostPort, hs.path, hs.timeoutMs), m.fx.clock.now(), { path: hs.path, othersRestarting: all.some((i) => i.name !== inst.name && m.health.get(i.name)?.busy) })
+      : afterExit(h, s);
+    Object.assign(h, judged.patch);
+    if (judged.decision.kind === "restart") this.track(this.restart(project, app, inst.name, h, judged.decision));
+  }
+
+  private track(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /** Out of traffic, wait (backoff), start again, gate on health, back into traffic. */
+  private async restart(project: string, app: string, name: string, h: Health, d: Restart): Promise<void> {
+    const { m } = this;
+    const key = `${project}/${app}`;
+    try {
+      await m.mutex.run(key, async () => {
+        const st = m.store.state(project, app);
+        const inst = st.instances.find((i) => i.name === name);
+        if (!inst) return;
+        await m.proxy.disable(backendName(project, app), name);
+        inst.restarts++;
+        inst.lastExit = { code: d.code, oomKilled: d.oomKilled, at: isoAt(m), reason: d.reason };
+        m.store.saveState(st);
+        m.store.appendHistory({ at: isoAt(m), machine: machineName(m.store), project, app, release: inst.release, action: "restart", result: "ok", reason: `${name} ${d.reason}; restarting in ${d.delayMs / 1000}s (restart ${inst.restarts})` });
+        m.log(`${name}: ${d.reason}; restarting in ${d.delayMs} ms`);
+      });
+      await m.fx.clock.sleep(d.delayMs);
+      await m.mutex.run(key, () => this.startAgain(project, app, name, h));
+    } catch (e) {
+      m.log(`${name}: restart failed: ${(e as Error).message}`);
+    } finally {
+      h.busy = false;
+      h.at = m.fx.clock.now();
+    }
+  }
+
+  private async startAgain(project: string, app: string, name: string, h: Health): Promise<void> {
+    const { m } = this;
+    const st = m.store.state(project, app);
+    const inst = st.instances.find((i) => i.name === name);
+    const spec = st.active !== null ? m.store.release(project, app, st.active) : undefined;
+    if (!inst || !spec) return;
+    const s = await runtimeOf(m, inst).status(name);
+    if (s.running) await runtimeOf(m, inst).stop(name, spec.stopTimeoutS);
+    if (!s.exists) {
+      m.log(`${name}: container is gone; the next deploy or rollback replaces it`);
+      return;
+    }
+    await runtimeOf(m, inst).restart(name);
+    const ok = await waitHealthy(m, inst, spec, m.fx.clock.now() + spec.health.deadlineMs);
+    if (!ok.ok) return void Object.assign(h, afterRestart(false, ok.reason, m.fx.clock.now()));
+    await m.proxy.enable(backendName(project, app), name, addressOf(inst), inst.hostPort);
+    Object.assign(h, afterRestart(true, "healthy after restart", m.fx.clock.now()));
+  }
+}
