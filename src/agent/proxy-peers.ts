@@ -1,0 +1,105 @@
+// Peer slots in a backend: the app's instances on other machines. New peers come
+// in (and, when active, are seen UP) before gone ones go out, so the backend is
+// never empty; backup peer slots mirror the primary ones.
+import { MIN_PEER_SLOTS, type ProxyBackend, type Slot } from "../proxy/model.ts";
+import { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
+import type { RuntimeApi } from "../proxy/runtime-api.ts";
+
+export type SlotApi = Pick<RuntimeApi, "setState" | "setAddr" | "serverStates" | "sessions" | "info">;
+
+export interface Peer {
+  name: string;
+  addr: string;
+  port: number;
+}
+
+interface PeerDeps {
+  api: SlotApi;
+  reload(): Promise<void>;
+  waitUp(backend: string, names: string[], timeoutMs: number): Promise<boolean>;
+  log(s: string): void;
+}
+
+/** Places the peers in primary peer slots, taking traffic (`active`) while this machine runs none of its own. */
+export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], active: boolean): Promise<void> {
+  const backend = b.name;
+  const wanted = new Map(peers.map((p) => [p.name, p]));
+  const keep = (s: Slot) => s.instance !== undefined && wanted.has(s.instance) && wanted.get(s.instance)!.addr === s.addr && wanted.get(s.instance)!.port === s.port;
+  const have = peerSlots(b, "primary");
+  const incoming = peers.filter((p) => !have.some((s) => keep(s) && s.instance === p.name));
+  const free = have.filter((s) => !s.instance).length;
+  if (free < incoming.length || peerSlots(b, "backup").length < have.length) {
+    // Rare (more than MIN_PEER_SLOTS remote instances): grow with room to spare, so it stays rare.
+    const want = Math.max(MIN_PEER_SLOTS, have.length, 2 * (have.length + incoming.length - free));
+    addPeerSlots(b, "primary", want);
+    addPeerSlots(b, "backup", want);
+    d.log(`proxy: backend ${backend} gets peer slots, reloading HAProxy`);
+    await d.reload();
+  }
+  const slots = peerSlots(b, "primary");
+  const state = active ? "ready" : "maint";
+  const added: Slot[] = [];
+  for (const p of incoming) {
+    const s = slots.find((x) => !x.instance)!;
+    await d.api.setState(backend, s.name, "maint");
+    await d.api.setAddr(backend, s.name, p.addr, p.port);
+    Object.assign(s, { instance: p.name, addr: p.addr, port: p.port, state: "maint" });
+    added.push(s);
+  }
+  for (const s of slots.filter((x) => x.instance && keep(x) && x.state !== state)) {
+    await d.api.setState(backend, s.name, state);
+    s.state = state;
+  }
+  if (active && added.length) {
+    for (const s of added) {
+      await d.api.setState(backend, s.name, "ready");
+      s.state = "ready";
+    }
+    await d.waitUp(backend, added.map((s) => s.name), 3000);
+  }
+  // Only now the peers that went away leave (open sessions to them finish: maint takes no new ones).
+  for (const s of slots.filter((x) => x.instance && !keep(x) && !added.includes(x))) {
+    await d.api.setState(backend, s.name, "maint");
+    Object.assign(s, { instance: undefined, state: "maint", addr: "127.0.0.1", port: 1 });
+  }
+  await mirrorBackupPeers(d.api, b, active);
+}
+
+/** Peer slots take traffic, or stop taking it (this machine has its own instances again). Turned on, they are
+ *  given a moment to be seen UP before the caller drains the local instances. */
+export async function setPeersActive(d: PeerDeps, b: ProxyBackend, active: boolean): Promise<void> {
+  const changed: string[] = [];
+  for (const s of peerSlots(b, "primary").filter((x) => x.instance)) {
+    const want = active ? "ready" : "maint";
+    if (s.state === want) continue;
+    await d.api.setState(b.name, s.name, want);
+    s.state = want;
+    changed.push(s.name);
+  }
+  if (active && changed.length) await d.waitUp(b.name, changed, 3000);
+  await mirrorBackupPeers(d.api, b, active);
+}
+
+/** Backup peer slot qN carries what primary peer slot pN carries; it takes traffic only while this machine has
+ *  instances of its own (peers are primary otherwise) and HAProxy finds every one of them down, as after a restart
+ *  before they are back. Local instances keep all the traffic while any of them is UP. */
+async function mirrorBackupPeers(api: SlotApi, b: ProxyBackend, active: boolean): Promise<void> {
+  const primary = new Map(peerSlots(b, "primary").map((s) => [s.name.slice(1), s]));
+  const backups = peerSlots(b, "backup");
+  // New addresses first, gone ones last, as for the primary peer slots.
+  const order = [...backups].sort((x, y) => Number(!primary.get(x.name.slice(1))?.instance) - Number(!primary.get(y.name.slice(1))?.instance));
+  for (const q of order) {
+    const p = primary.get(q.name.slice(1));
+    const want = p?.instance ? { instance: p.instance, addr: p.addr, port: p.port } : { instance: undefined, addr: "127.0.0.1", port: 1 };
+    const state = want.instance && !active ? "ready" : "maint";
+    if (q.instance !== want.instance || q.addr !== want.addr || q.port !== want.port) {
+      await api.setState(b.name, q.name, "maint");
+      if (q.addr !== want.addr || q.port !== want.port) await api.setAddr(b.name, q.name, want.addr, want.port);
+      Object.assign(q, want, { state: "maint" });
+    }
+    if (q.state !== state) {
+      await api.setState(b.name, q.name, state);
+      q.state = state;
+    }
+  }
+}
