@@ -1,17 +1,20 @@
-// skiff deploy [app…]: build, ship, and roll out with zero downtime.
+// skiff deploy [app…]: build, ship, and roll out with zero downtime; --dry-run prints the plan (as `skiff plan`).
 import { deploy } from "../exec/deploy.ts";
+import type { PlanEffects } from "../exec/plan.ts";
 import type { Ctx } from "./context.ts";
 import { onInterrupt } from "./interrupt.ts";
+import { printPlan } from "./plan.ts";
 import { renderRollout } from "./render-rollout.ts";
 
-export async function deployCommand(ctx: Ctx, apps: string[], opts: { skipUnreachable?: boolean; wait?: boolean }): Promise<number> {
+export async function deployCommand(ctx: Ctx, apps: string[], opts: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean }, effects?: PlanEffects): Promise<number> {
   const started = Date.now();
   const interrupt = onInterrupt(ctx);
   try {
-    const { outcomes } = await deploy(ctx.project, { apps, skipUnreachable: opts.skipUnreachable, waitForLock: opts.wait, reporter: ctx.reporter, interrupted: interrupt.fired });
+    const r = await deploy(ctx.project, { apps, skipUnreachable: opts.skipUnreachable, waitForLock: opts.wait, reporter: ctx.reporter, interrupted: interrupt.fired, dryRun: opts.dryRun, effects });
+    if (r.dryRun) return printPlan(ctx, r.plan), 0;
     const err = (l: string) => void process.stderr.write(l + "\n");
     let ok = true;
-    for (const o of outcomes) {
+    for (const o of r.outcomes) {
       if (ctx.json) ctx.out(JSON.stringify({ app: o.app, release: o.release, image: o.image, ...o.result }));
       else if ("switched" in o.result) renderRollout(o.app, o.release, o.result, ctx.out, err);
       ok &&= o.result.ok;

@@ -107,7 +107,8 @@ program
   .argument("[apps...]", "apps to deploy (default: all)")
   .option("--skip-unreachable", "deploy to the machines that answer and leave the others")
   .option("--wait", "wait for another deploy's lock instead of failing")
-  .action(act((apps: string[], o: { skipUnreachable?: boolean; wait?: boolean }) => deployCommand(makeCtx(globals()), apps, o)));
+  .option("--dry-run", "print the plan (as `skiff plan` does) and change nothing")
+  .action(act((apps: string[], o: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean }) => deployCommand(makeCtx(globals()), apps, o)));
 
 program
   .command("rollback")
@@ -116,7 +117,8 @@ program
   .option("--to <release>", "release number to activate", wholeOption("--to", 1, Number.MAX_SAFE_INTEGER, "`skiff history` lists the release numbers"))
   .option("--max-parallel <n>", "machines switched at a time (default: all)", wholeOption("--max-parallel", 1, 1000))
   .option("--skip-unreachable", "roll back the machines that answer")
-  .action(act((apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean }) => rollbackCommand(makeCtx(globals()), apps, o)));
+  .option("--dry-run", "print the plan (the target release, what changes where) and change nothing")
+  .action(act((apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean }) => rollbackCommand(makeCtx(globals()), apps, o)));
 
 program
   .command("history")
@@ -144,13 +146,15 @@ program
   .command("scale")
   .description("change an app's instance count (APP=N), recorded as a release; placed over its machines")
   .argument("<app=n...>")
-  .action(act((args: string[]) => scaleCommand(makeCtx(globals()), args)));
+  .option("--dry-run", "print the plan (release, placement, instances started and stopped) and change nothing")
+  .action(act((args: string[], o: { dryRun?: boolean }) => scaleCommand(makeCtx(globals()), args, o)));
 
 program
   .command("plan")
   .description("what a deploy would change, per app and machine (exit 0: nothing, 2: changes)")
   .argument("[apps...]")
-  .action(act((apps: string[]) => planCommand(makeCtx(globals()), apps)));
+  .option("--skip-unreachable", "plan for the machines that answer")
+  .action(act((apps: string[], o: { skipUnreachable?: boolean }) => planCommand(makeCtx(globals()), apps, o)));
 
 program
   .command("diff")
@@ -163,7 +167,8 @@ program
   .description("stop apps on every machine and delete their releases (history stays)")
   .argument("<apps...>")
   .option("--yes", "really remove")
-  .action(act((apps: string[], o: { yes?: boolean }) => removeCommand(makeCtx(globals()), apps, o)));
+  .option("--dry-run", "print what would go from each machine and change nothing")
+  .action(act((apps: string[], o: { yes?: boolean; dryRun?: boolean }) => removeCommand(makeCtx(globals()), apps, o)));
 
 program
   .command("demo")

@@ -1,20 +1,19 @@
-// skiff remove APP…: stop an app everywhere and forget it (instances, HAProxy
-// backend, releases, images or artifacts). History stays. Under the deploy lock.
+// skiff remove APP… --yes [--dry-run]: stop an app everywhere and forget it. History stays.
 import { UserError } from "../errors.ts";
-import { selectApps } from "../exec/deploy.ts";
-import { withDeployLock } from "../exec/lock.ts";
+import { remove } from "../exec/remove.ts";
+import { selectApps } from "../plan/release-spec.ts";
 import type { Ctx } from "./context.ts";
+import { printPlan } from "./plan.ts";
 
-export async function removeCommand(ctx: Ctx, names: string[], opts: { yes?: boolean }): Promise<number> {
+export async function removeCommand(ctx: Ctx, names: string[], opts: { yes?: boolean; dryRun?: boolean }): Promise<number> {
   if (!names.length) throw new UserError("name the apps to remove", { hint: "skiff remove web --yes" });
   const apps = selectApps(ctx.project, names);
-  if (!opts.yes) throw new UserError(`this stops ${apps.map((a) => a.name).join(", ")} on every machine and deletes its releases`, { hint: `run again with --yes: skiff remove ${names.join(" ")} --yes` });
-  return withDeployLock(ctx.project, `remove ${names.join(" ")}`, {}, async (lock) => {
-    for (const app of apps) {
-      const removed = await Promise.all(lock.clients.map(async (c) => ({ machine: c.machine, ...(await c.call<{ removed: number }>("app.remove", { project: ctx.project.name, app: app.name })) })));
-      if (ctx.json) ctx.out(JSON.stringify({ app: app.name, machines: removed }));
-      else ctx.out(`${app.name}: removed from ${removed.map((r) => `${r.machine} (${r.removed} instance${r.removed === 1 ? "" : "s"})`).join(", ")}`);
-    }
-    return 0;
-  });
+  if (!opts.yes && !opts.dryRun) throw new UserError(`this stops ${apps.map((a) => a.name).join(", ")} on every machine and deletes its releases`, { hint: `run again with --yes: skiff remove ${names.join(" ")} --yes` });
+  const r = await remove(ctx.project, { apps: names, dryRun: opts.dryRun });
+  if (r.dryRun) return printPlan(ctx, r.plan), 0;
+  for (const a of r.removed) {
+    if (ctx.json) ctx.out(JSON.stringify({ app: a.app, machines: a.machines }));
+    else ctx.out(`${a.app}: removed from ${a.machines.map((m) => `${m.machine} (${m.removed} instance${m.removed === 1 ? "" : "s"})`).join(", ")}`);
+  }
+  return 0;
 }

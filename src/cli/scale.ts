@@ -1,12 +1,13 @@
-// skiff scale app=N [app=N…]: a new release with that many instances, placed over the app's machines.
+// skiff scale app=N [app=N…] [--dry-run]: a new release with that many instances, placed over the app's machines.
 import { UserError } from "../errors.ts";
 import { scale } from "../exec/scale.ts";
 import { wholeNumber } from "./numbers.ts";
 import type { Ctx } from "./context.ts";
 import { onInterrupt } from "./interrupt.ts";
+import { printPlan } from "./plan.ts";
 import { renderRollout } from "./render-rollout.ts";
 
-export async function scaleCommand(ctx: Ctx, args: string[]): Promise<number> {
+export async function scaleCommand(ctx: Ctx, args: string[], opts: { dryRun?: boolean } = {}): Promise<number> {
   if (!args.length) throw new UserError("say what to scale", { hint: "skiff scale web=4", exitCode: 2 });
   const targets = args.map((a) => {
     const m = /^([a-z][a-z0-9-]*)=(.*)$/.exec(a);
@@ -16,9 +17,10 @@ export async function scaleCommand(ctx: Ctx, args: string[]): Promise<number> {
   });
   const interrupt = onInterrupt(ctx);
   try {
-    const results = await scale(ctx.project, targets, { reporter: ctx.reporter, interrupted: interrupt.fired });
+    const res = await scale(ctx.project, targets, { reporter: ctx.reporter, interrupted: interrupt.fired, dryRun: opts.dryRun });
+    if (res.dryRun) return printPlan(ctx, res.plan), 0;
     let ok = true;
-    for (const r of results) {
+    for (const r of res.outcomes) {
       if (ctx.json) ctx.out(JSON.stringify({ app: r.app, from: r.from, to: r.to, release: r.release, placement: r.placement, ...r.result }));
       else {
         renderRollout(r.app, r.release, r.result, ctx.out, (l) => void process.stderr.write(l + "\n"));

@@ -1,20 +1,26 @@
-// skiff deploy: lock → build → ship → per app: store the release everywhere,
-// roll it out machine batch by machine batch → unlock. Each machine always
-// serves one complete release; a failure returns switched machines to theirs.
+// skiff deploy: lock → observe → plan → build → ship → per app: store the
+// release everywhere, run its pre_deploy hook, roll it out machine batch by
+// machine batch → unlock. Each machine always serves one complete release; a
+// failure returns switched machines to theirs. With dryRun: observe and plan
+// only (no lock, no build, nothing stored).
 import { randomUUID } from "node:crypto";
-import { localCount, type ReleaseSpec } from "../contracts/model.ts";
-import { comparable, withoutSecrets } from "../contracts/release-secrets.ts";
+import type { ReleaseSpec } from "../contracts/model.ts";
 import { buildApps, type AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import { appSecrets, readSecrets } from "../secrets/store.ts";
-import { releaseFiles } from "./files.ts";
-import { activeSpec, placeApp } from "./placement.ts";
+import { hookFor, wantedSpec } from "../plan/deploy.ts";
+import type { AppDeployPlan, DeployPlan, HookPlan } from "../plan/model.ts";
+import type { Observed } from "../plan/observed.ts";
+import { chooseRelease, draftSpec, previousReleases, selectApps, specFor } from "../plan/release-spec.ts";
 import { ship } from "../ship/ship.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
-import { whoAmI, withDeployLock } from "./lock.ts";
+import { releaseFiles } from "./files.ts";
+import { withDeployLock, type HeldLock } from "./lock.ts";
+import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
 import { rollout, runJob, type RolloutResult } from "./rollout.ts";
+
+export { selectApps, specFor } from "../plan/release-spec.ts";
 
 export interface DeployOptions {
   apps: string[];
@@ -23,6 +29,9 @@ export interface DeployOptions {
   reporter: Reporter;
   /** Set by the CLI on Ctrl-C: no new machine batch starts; switched machines go back. */
   interrupted?: () => boolean;
+  /** Observe and plan only: no lock, no build, nothing shipped or stored. */
+  dryRun?: boolean;
+  effects?: PlanEffects;
 }
 
 export interface AppOutcome {
@@ -32,23 +41,13 @@ export interface AppOutcome {
   result: RolloutResult | { ok: true; unchanged: true };
 }
 
-export function selectApps(project: Project, names: string[]): AppSpec[] {
-  const all = Object.values(project.apps);
-  if (!all.length) throw new UserError("no apps in skiff.yml", { hint: "add one under apps:" });
-  if (!names.length) return all;
-  return names.map((n) => {
-    const a = project.apps[n];
-    if (!a) throw new UserError(`no app named "${n}"`, { hint: `apps: ${Object.keys(project.apps).join(", ")}` });
-    return a;
-  });
-}
-
-/** The part of a spec that decides whether two releases are the same thing (a copy without secrets counts as the full one). */
-const identity = (s: ReleaseSpec) => comparable({ ...s, release: 0, git: undefined });
-
-/** What a machine stores of a release: the secret values and files only where the app has instances. */
-export function specFor(spec: ReleaseSpec, machine: string): ReleaseSpec {
-  return localCount(spec, machine) > 0 ? spec : withoutSecrets(spec);
+export interface DeployResult {
+  /** What this deploy did (or, with dryRun, would do). */
+  plan: DeployPlan;
+  dryRun: boolean;
+  outcomes: AppOutcome[];
+  /** Unreachable machines left out (--skip-unreachable). */
+  skipped: string[];
 }
 
 /** Stores the release on every machine, each with what it may hold (see specFor). */
@@ -56,98 +55,73 @@ export async function putRelease(clients: AgentClient[], spec: ReleaseSpec): Pro
   await Promise.all(clients.map((c) => c.call("release.put", { spec: specFor(spec, c.machine) })));
 }
 
+/** The spec of an app as built here (files read now); `skiff diff` compares two environments' with it. */
 export function releaseSpec(project: Project, app: AppSpec, image: AppImage, release: number, by: string, secrets?: Record<string, string>, placement?: Record<string, number>): ReleaseSpec {
-  return {
-    project: project.name,
-    app: app.name,
-    release,
-    runtime: image.runtime,
-    image: image.ref,
-    imageId: image.id!,
-    command: app.run,
-    user: app.user,
-    limits: app.resources.cpus === undefined && app.resources.memoryBytes === undefined ? undefined : { cpus: app.resources.cpus, memoryBytes: app.resources.memoryBytes },
-    port: app.port,
-    instances: placement ? Object.values(placement).reduce((a, b) => a + b, 0) : (app.instances ?? 1),
-    ...(placement ? { placement } : {}),
-    env: app.env,
-    ...(secrets && Object.keys(secrets).length ? { secrets } : {}),
-    ...(app.files.length ? { files: releaseFiles(project, app, secrets ?? {}) } : {}),
-    ...(app.volumes.length ? { volumes: app.volumes } : {}),
-    ...(app.hooks.preDeploy ? { preDeploy: { command: app.hooks.preDeploy, timeoutMs: app.hooks.timeoutMs } } : {}),
-    health: app.health,
-    routes: app.routes,
-    drainMs: app.deploy.drainMs,
-    stopTimeoutS: app.deploy.stopTimeoutS,
-    keepReleases: app.deploy.keepReleases,
-    probationMs: app.deploy.probationMs,
-    git: image.git ? { commit: image.git.commit, dirty: image.git.dirty } : undefined,
-    createdBy: by,
-    createdAt: new Date().toISOString(),
-  };
+  return draftSpec(project, app, image, { release, by, secrets, placement, files: app.files.length ? releaseFiles(project, app, secrets ?? {}) : undefined, createdAt: new Date().toISOString() });
 }
 
-/** Reuses the number of an identical release that exists anywhere (a re-run converges); else the next number. */
-export async function chooseRelease(clients: AgentClient[], project: string, spec: ReleaseSpec): Promise<{ release: number; existing: boolean; previous: Map<string, number | null> }> {
-  const lists = await Promise.all(clients.map((c) => c.call<{ releases: number[]; active: number | null }>("release.list", { project, app: spec.app })));
-  const previous = new Map(clients.map((c, i) => [c.machine, lists[i]!.active]));
-  const candidates = [...new Set(lists.flatMap((l) => l.releases))].sort((a, b) => b - a).slice(0, 3);
-  for (const n of candidates) {
-    for (const [i, c] of clients.entries()) {
-      if (!lists[i]!.releases.includes(n)) continue;
-      const existing = await c.call<ReleaseSpec | null>("release.get", { project, app: spec.app, release: n });
-      if (existing && identity(existing) === identity({ ...spec, release: n })) return { release: n, existing: true, previous };
-      break;
-    }
+interface Run {
+  project: Project;
+  lock: HeldLock;
+  observed: Observed;
+  facts: LocalFacts;
+  deployId: string;
+  opts: DeployOptions;
+}
+
+async function runHook(r: Run, app: string, release: number, hook: HookPlan): Promise<void> {
+  const c = r.lock.clients.find((x) => x.machine === hook.machine)!;
+  const started = Date.now();
+  r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${app}: pre_deploy (${hook.command})`, status: "start" });
+  const h = await runJob<{ ok: boolean; output: string; reason?: string }>(c, "hook.run", { project: r.project.name, app, release, machine: c.machine, deployId: r.deployId, by: r.facts.by }, "pre_deploy");
+  r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${app}: pre_deploy`, status: h.ok ? "ok" : "failed", ms: Date.now() - started });
+  if (!h.ok) {
+    const out = h.output.split("\n").slice(-50).map((l) => `  │ ${l}`).join("\n");
+    throw new UserError(`${c.machine}: ${app}: ${h.reason}; nothing was deployed${out ? `\n${out}` : ""}`, { hint: "fix the command or what it needs (it ran in a one-off instance of the new release), then deploy again" });
   }
-  return { release: Math.max(0, ...lists.flatMap((l) => l.releases)) + 1, existing: false, previous };
 }
 
-export async function deploy(project: Project, opts: DeployOptions): Promise<{ outcomes: AppOutcome[]; skipped: string[] }> {
-  const apps = selectApps(project, opts.apps);
-  const by = whoAmI();
+/** One app of the plan: its release as built, stored everywhere, the hook, then the rollout. */
+async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<AppOutcome> {
+  const app = r.project.apps[a.app]!;
+  const draft = wantedSpec(r.project, app, image, a.placement, r.facts);
+  // The plan's number, unless the build decided the image (then chosen the same way, from the same state).
+  const { release } = chooseRelease(r.observed, draft);
+  const spec = { ...draft, release };
+  await putRelease(r.lock.clients, spec);
+  const lost = await r.lock.check();
+  if (lost) throw new UserError(`stopped before ${a.app} release ${release} took traffic anywhere: ${lost}`, { hint: "`skiff lock status` shows who holds it now" });
+  const previous = previousReleases(r.observed, a.app);
+  const hook = hookFor(spec, release, previous);
+  if (hook) await runHook(r, a.app, release, hook);
+  const result = await rollout({
+    project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, maxParallel: app.deploy.maxParallel,
+    action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
+  });
+  return { app: a.app, release, image: image.ref, result };
+}
+
+export async function deploy(project: Project, opts: DeployOptions): Promise<DeployResult> {
+  if (opts.dryRun) {
+    const p = await plan(project, { apps: opts.apps, skipUnreachable: opts.skipUnreachable, effects: opts.effects });
+    return { plan: p, dryRun: true, outcomes: [], skipped: p.skipped };
+  }
+  const names = selectApps(project, opts.apps).map((a) => a.name);
   const deployId = randomUUID();
-  const command = `deploy ${apps.map((a) => a.name).join(" ")}`;
-  return withDeployLock(project, command, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 }, async (lock) => {
-    const outcomes: AppOutcome[] = [];
+  return withDeployLock(project, `deploy ${names.join(" ")}`, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 }, async (lock) => {
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
-    // Secrets are decrypted here, in memory, and travel to the machines inside the release (RPC on stdin).
-    const secrets = apps.some((a) => Object.keys(a.secrets).length) ? await readSecrets(project) : {};
-    const appSecretValues = new Map(apps.map((a) => [a.name, appSecrets(project, a, secrets)]));
-    // Placement before anything is built or shipped: what does not fit is refused here.
-    const placements = new Map<string, Record<string, number>>();
-    for (const a of apps) placements.set(a.name, await placeApp(project, a, lock.clients, { current: await activeSpec(project.name, a.name, lock.clients) }));
+    // Placement is part of the plan: what does not fit is refused here, before anything is built or shipped.
+    const { plan: p, observed, facts } = await deployPlan(lock.clients, project, { apps: opts.apps, printed: false, unreachable: lock.unreachable.map((u) => u.machine), effects: opts.effects });
+    const apps = p.apps.map((a) => project.apps[a.app]!);
     const images = await buildApps(project, apps, opts.reporter);
     await ship(images, lock.clients, opts.reporter);
-    for (const app of apps) {
-      const image = images.find((i) => i.app === app.name)!;
-      const draft = releaseSpec(project, app, image, 0, by, appSecretValues.get(app.name), placements.get(app.name));
-      const { release, previous } = await chooseRelease(lock.clients, project.name, draft);
-      const spec = { ...draft, release };
-      await putRelease(lock.clients, spec);
-      const lost = await lock.check();
-      if (lost) throw new UserError(`stopped before ${app.name} release ${release} took traffic anywhere: ${lost}`, { hint: "`skiff lock status` shows who holds it now" });
-      // The pre_deploy hook (migrations): once, on the first machine that runs the app (it has the secrets),
-      // before any traffic moves — and only when the release is not already active everywhere (a re-run that
-      // changes nothing runs nothing).
-      if (spec.preDeploy && [...previous.values()].some((a) => a !== release)) {
-        const c = lock.clients.find((x) => localCount(spec, x.machine) > 0) ?? lock.clients[0]!;
-        const started = Date.now();
-        opts.reporter.emit({ type: "step", machine: c.machine, step: `${app.name}: pre_deploy (${spec.preDeploy.command})`, status: "start" });
-        const h = await runJob<{ ok: boolean; output: string; reason?: string }>(c, "hook.run", { project: project.name, app: app.name, release, machine: c.machine, deployId, by }, "pre_deploy");
-        opts.reporter.emit({ type: "step", machine: c.machine, step: `${app.name}: pre_deploy`, status: h.ok ? "ok" : "failed", ms: Date.now() - started });
-        if (!h.ok) {
-          const out = h.output.split("\n").slice(-50).map((l) => `  │ ${l}`).join("\n");
-          throw new UserError(`${c.machine}: ${app.name}: ${h.reason}; nothing was deployed${out ? `\n${out}` : ""}`, { hint: "fix the command or what it needs (it ran in a one-off instance of the new release), then deploy again" });
-        }
-      }
-      const result = await rollout({
-        project: project.name, app: app.name, target: release, previous, clients: lock.clients, maxParallel: app.deploy.maxParallel,
-        action: "deploy", deployId, by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
-      });
-      outcomes.push({ app: app.name, release, image: image.ref, result });
-      if (!result.ok) break;
+    const run: Run = { project, lock, observed, facts, deployId, opts };
+    const outcomes: AppOutcome[] = [];
+    for (const a of p.apps) {
+      const outcome = await deployApp(run, a, images.find((i) => i.app === a.app)!);
+      outcomes.push(outcome);
+      if (!outcome.result.ok) break;
     }
-    return { outcomes, skipped: lock.unreachable.map((u) => u.machine) };
+    return { plan: p, dryRun: false, outcomes, skipped: p.skipped };
   });
 }

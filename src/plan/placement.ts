@@ -8,6 +8,10 @@
 // is kept as it is, so a re-run converges.
 
 import type { MachineCapacity } from "../config/placement.ts";
+import type { AppSpec, Project } from "../config/model.ts";
+import type { ReleaseSpec } from "../contracts/model.ts";
+import { UserError } from "../errors.ts";
+import type { Observed } from "./observed.ts";
 
 export type { MachineCapacity };
 
@@ -109,4 +113,39 @@ export function checkPlacement(req: PlacementRequest, machines: MachineCapacity[
 export function eligibleMachines(req: Pick<PlacementRequest, "machines" | "labels">, machines: MachineCapacity[]): MachineCapacity[] {
   const named = req.machines ? machines.filter((m) => req.machines!.includes(m.name)) : machines;
   return named.filter((m) => req.labels.every((l) => m.labels.includes(l))).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Each machine's capacity and what the other apps' active releases reserve there (from the agents' `capacity`). */
+export function capacitiesFrom(project: Project, app: string, o: Observed): MachineCapacity[] {
+  return o.machines.map((m) => {
+    const cap = m.capacity;
+    if (!cap) throw new Error(`capacity of ${m.machine} was not observed`);
+    const reserved = { cpus: 0, memoryBytes: 0 };
+    for (const a of cap.apps) {
+      if ((a.project === project.name && a.app === app) || a.active === null) continue;
+      reserved.cpus += (a.limits?.cpus ?? 0) * a.instances;
+      reserved.memoryBytes += (a.limits?.memoryBytes ?? 0) * a.instances;
+    }
+    return { name: m.machine, labels: project.machines[m.machine]?.labels ?? [], cpus: cap.cpus, memoryBytes: cap.memoryBytes, reserved };
+  });
+}
+
+/** Instances per machine for this app, or a refusal (UserError) that says what is short where. */
+export function placeApp(project: Project, app: AppSpec, o: Observed, opts: { instances?: number; current?: ReleaseSpec | null } = {}): Record<string, number> {
+  const caps = capacitiesFrom(project, app.name, o);
+  const instances = opts.instances ?? app.instances ?? eligibleMachines({ machines: app.placement.machines, labels: app.placement.labels }, caps).length;
+  const req = { app: app.name, instances, machines: app.placement.machines, labels: app.placement.labels, strategy: app.placement.strategy, resources: app.resources, current: opts.current?.placement };
+  let r: PlacementResult;
+  if (app.place) {
+    // skiff.config.ts decides; its answer is held to the same rules (eligible machines, total, capacity).
+    let given: unknown;
+    try {
+      given = app.place({ app: app.name, instances, machines: eligibleMachines(req, caps), resources: app.resources, current: req.current });
+    } catch (e) {
+      throw new UserError(`cannot place ${app.name}: its placement function threw: ${(e as Error).message}; nothing was changed`);
+    }
+    r = checkPlacement(req, caps, given);
+  } else r = place(req, caps);
+  if (!r.ok) throw new UserError(`cannot place ${app.name}: ${r.reason}; nothing was changed`, { hint: "lower instances or resources, add machines (or labels), or free capacity on them" });
+  return r.placement;
 }

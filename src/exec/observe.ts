@@ -1,0 +1,91 @@
+// Reads what the planners need from the machines' agents, reading only: two
+// rounds, every machine at once and every question of a round at once on its
+// channel. First the lists (capacity, releases, history, images held), then the
+// release specs those lists point at (the active ones, and the newest few a
+// deploy may reuse, or a rollback's target).
+import type { HistoryEntry, ReleaseSpec, RuntimeKind } from "../contracts/model.ts";
+import type { Project } from "../config/model.ts";
+import { UserError } from "../errors.ts";
+import { candidateReleases, type Observed, type ObservedCapacity, type ObservedMachine } from "../plan/observed.ts";
+import { rollbackTarget } from "../plan/rollback.ts";
+import { AgentRefused, type AgentClient } from "../transport/agent-client.ts";
+import { settleAll } from "../lib/parallel.ts";
+
+export interface ObserveOptions {
+  apps: string[];
+  capacity?: boolean;
+  /** History (rollback without --to). */
+  history?: boolean;
+  /** Which stored specs to read: per app and machine, the release numbers wanted (from the first round). */
+  specs?: (o: Observed, app: string, m: ObservedMachine) => (number | null)[];
+  /** Asks each machine whether it holds these (only for plans that are printed: a deploy's ship asks anyway). */
+  images?: { id: string; runtime: RuntimeKind }[];
+  /** Machines already known to be out (the deploy lock found them unreachable). */
+  unreachable?: string[];
+  /** An unreachable machine is left out instead of failing the observation. */
+  skipUnreachable?: boolean;
+}
+
+/** Deploy and scale: the active spec everywhere, and each of the newest releases from the first machine listing it. */
+export const deploySpecs: ObserveOptions["specs"] = (o, app, m) => [m.apps[app]?.active ?? null, ...candidateReleases(o, app).filter((n) => o.machines.find((x) => x.apps[app]?.releases.includes(n)) === m)];
+
+/** Rollback: the active spec and the target's, everywhere (no target: the planner says why). */
+export const rollbackSpecs =
+  (to?: number): ObserveOptions["specs"] =>
+  (o, app, m) => {
+    let target: number | null = null;
+    try {
+      target = rollbackTarget(o, app, to).to;
+    } catch {}
+    return [m.apps[app]?.active ?? null, target];
+  };
+
+type Report = { entries: HistoryEntry[]; damaged: { line: number }[] };
+
+async function firstRound(c: AgentClient, project: string, opts: ObserveOptions): Promise<ObservedMachine> {
+  const [capacity, lists, histories, images] = await Promise.all([
+    opts.capacity ? c.call<ObservedCapacity>("capacity") : undefined,
+    Promise.all(opts.apps.map((app) => c.call<{ releases: number[]; active: number | null }>("release.list", { project, app }))),
+    opts.history ? Promise.all(opts.apps.map((app) => c.call<Report>("history", { project, app, report: true }))) : undefined,
+    opts.images ? Promise.all(opts.images.map((i) => c.call<boolean>("image.has", { image: i.id, runtime: i.runtime }))) : undefined,
+  ]);
+  return {
+    machine: c.machine,
+    ...(capacity ? { capacity } : {}),
+    apps: Object.fromEntries(opts.apps.map((a, i) => [a, { releases: lists[i]!.releases, active: lists[i]!.active }])),
+    specs: {},
+    ...(histories ? { history: histories.flatMap((h) => h.entries), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),
+    ...(images ? { images: opts.images!.filter((_, i) => images[i]).map((i) => i.id) } : {}),
+  };
+}
+
+async function secondRound(c: AgentClient, project: string, m: ObservedMachine, o: Observed, opts: ObserveOptions): Promise<void> {
+  await Promise.all(
+    opts.apps.map(async (app) => {
+      const wanted = [...new Set(opts.specs!(o, app, m).filter((n): n is number => n !== null))];
+      const specs = await Promise.all(wanted.map((release) => c.call<ReleaseSpec | null>("release.get", { project, app, release })));
+      m.specs[app] = Object.fromEntries(wanted.map((n, i) => [n, specs[i]!]));
+    }),
+  );
+}
+
+/** Machines that did not answer: left out with --skip-unreachable, else the observation fails as a deploy would. */
+function reachable<T>(clients: AgentClient[], settled: ({ ok: true; value: T } | { ok: false; error: unknown })[], opts: ObserveOptions): { values: T[]; down: string[] } {
+  const values: T[] = [];
+  const down: string[] = [];
+  settled.forEach((r, i) => {
+    if (r.ok) return void values.push(r.value);
+    if (!opts.skipUnreachable || !(r.error instanceof UserError) || r.error instanceof AgentRefused) throw r.error;
+    down.push(clients[i]!.machine);
+  });
+  if (!values.length && clients.length) throw new UserError("no machine could be reached");
+  return { values, down };
+}
+
+export async function observe(clients: AgentClient[], project: Project, opts: ObserveOptions): Promise<Observed> {
+  const settled = await settleAll(clients, 20, (c) => firstRound(c, project.name, opts));
+  const { values: machines, down } = reachable(clients, settled, opts);
+  const o: Observed = { machines, unreachable: [...(opts.unreachable ?? []), ...down] };
+  if (opts.specs) await Promise.all(machines.map((m) => secondRound(clients.find((c) => c.machine === m.machine)!, project.name, m, o, opts)));
+  return o;
+}

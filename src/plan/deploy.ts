@@ -1,0 +1,94 @@
+// Pure: what a deploy will do, from the config, what this computer would ship
+// (images named from the git commit, secrets and files in memory) and the
+// machines' saved state. `skiff plan`, `skiff deploy --dry-run` and the deploy
+// itself all call this one function.
+import { localCount, type ReleaseSpec } from "../contracts/model.ts";
+import type { AppImage } from "../build/image.ts";
+import type { AppSpec, Project } from "../config/model.ts";
+import { diffSpecs } from "./diff.ts";
+import { batches, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
+import { activeSpec, specOn, type Observed } from "./observed.ts";
+import { placeApp } from "./placement.ts";
+import { chooseRelease, draftSpec, previousReleases, selectApps, specFor, type ReleaseFile } from "./release-spec.ts";
+
+export type PlannedImage = AppImage & { note?: string };
+
+export interface DeployInputs {
+  apps: string[];
+  /** Images and artifacts as the deploy names them, before anything is built (build/image.ts plannedImages). */
+  images: PlannedImage[];
+  /** Secret values per app: compared in memory, never copied into the plan. */
+  secrets: Record<string, Record<string, string>>;
+  /** Rendered files per app: compared in memory, never copied into the plan. */
+  files: Record<string, ReleaseFile[]>;
+  by: string;
+  createdAt: string;
+}
+
+/** What a machine would store, compared with what it runs: the image ID counts only when known. */
+export function machineChanges(o: Observed, app: string, want: ReleaseSpec): MachineChange[] {
+  return o.machines.map((m) => {
+    const from = m.apps[app]?.active ?? null;
+    const spec = specOn(m, app, from);
+    const changes = diffSpecs(spec ?? undefined, { ...specFor(want, m.machine), imageId: want.imageId ?? "" });
+    return { machine: m.machine, from, changes, start: changes.length ? localCount(want, m.machine) : 0, stop: changes.length && spec ? localCount(spec, m.machine) : 0 };
+  });
+}
+
+/** The spec this deploy stores for an app (release 0: the number is chosen against the machines' releases). */
+export function wantedSpec(project: Project, app: AppSpec, image: AppImage, placement: Record<string, number>, i: Omit<DeployInputs, "apps" | "images">): ReleaseSpec {
+  return draftSpec(project, app, image, { release: 0, by: i.by, secrets: i.secrets[app.name], placement, files: i.files[app.name], createdAt: i.createdAt });
+}
+
+/** The pre_deploy hook (migrations): once, on the first machine that runs the app (it has the secrets), before any
+ *  traffic moves — and only when the release is not already active everywhere (a re-run that changes nothing runs
+ *  nothing). */
+export function hookFor(want: ReleaseSpec, release: number | "new", previous: Map<string, number | null>): HookPlan | undefined {
+  if (!want.preDeploy || ![...previous.values()].some((a) => a !== release)) return undefined;
+  const names = [...previous.keys()];
+  const machine = names.find((n) => localCount(want, n) > 0) ?? names[0];
+  return machine === undefined ? undefined : { machine, command: want.preDeploy.command };
+}
+
+function artifactPlan(app: AppSpec, image: PlannedImage, o: Observed): ArtifactPlan {
+  const build = Boolean(app.artifact?.build) || Boolean(app.build && !image.id);
+  // "none": a process app without an artifact ships nothing.
+  const asked = image.id !== undefined && image.id !== "none" && o.machines.every((m) => m.images);
+  return {
+    ref: image.ref,
+    runtime: image.runtime,
+    ...(image.id ? { id: image.id } : {}),
+    build,
+    ...(asked ? { present: o.machines.filter((m) => m.images!.includes(image.id!)).map((m) => m.machine) } : {}),
+    ...(image.note ? { note: image.note } : {}),
+  };
+}
+
+function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): AppDeployPlan {
+  const placement = placeApp(project, app, o, { current: activeSpec(o, app.name) });
+  const image = i.images.find((x) => x.app === app.name)!;
+  const artifact = artifactPlan(app, image, o);
+  const want = wantedSpec(project, app, image, placement, i);
+  // The number is known now unless the build decides the image's ID.
+  const known = image.id !== undefined && !artifact.build;
+  const chosen = known ? chooseRelease(o, want) : undefined;
+  const release = chosen ? chosen.release : "new";
+  const machines = machineChanges(o, app.name, want);
+  const names = o.machines.map((m) => m.machine);
+  const hook = hookFor(want, release, previousReleases(o, app.name));
+  return {
+    app: app.name,
+    release,
+    reused: chosen?.existing ?? false,
+    image: artifact,
+    placement,
+    machines,
+    ...(hook ? { hook } : {}),
+    batches: batches(names, app.deploy.maxParallel),
+  };
+}
+
+export function planDeploy(project: Project, o: Observed, i: DeployInputs): DeployPlan {
+  const apps = selectApps(project, i.apps);
+  return { action: "deploy", project: project.name, apps: apps.map((a) => planApp(project, a, o, i)), skipped: o.unreachable };
+}

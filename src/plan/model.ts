@@ -1,0 +1,131 @@
+// A plan is what a change will do, as data: per app and machine, the release
+// before and after, the instances started and stopped, what differs (secret
+// values and file contents never: only that they changed), what is shipped,
+// the hook that runs and the rollout batches. `skiff plan` and every
+// `--dry-run` print one; the executors carry the same object out. It holds no
+// secret value and no file content, so it can be printed, logged and kept.
+import type { RuntimeKind } from "../contracts/model.ts";
+import type { Change } from "./diff.ts";
+
+export type { Change };
+
+/** One machine's part of an app's change. */
+export interface MachineChange {
+  machine: string;
+  /** Release active there now (null: the app runs nothing there). */
+  from: number | null;
+  /** Instances of the target release started there (0 when nothing changes there). */
+  start: number;
+  /** Instances of the release active now that stop there (0 when nothing changes there). */
+  stop: number;
+  /** What differs from the release active there; empty: nothing changes there. */
+  changes: Change[];
+}
+
+/** The image (docker) or artifact (process app) a deploy runs, and what it takes to get it there. */
+export interface ArtifactPlan {
+  /** repo:tag, "artifact <hash>", or "none". */
+  ref: string;
+  runtime: RuntimeKind;
+  /** Its ID (sha256:… or artifact:<hash>) when known before the build. */
+  id?: string;
+  /** Built by this deploy (no such image here yet, or an artifact's build command runs). */
+  build: boolean;
+  /** Machines that already hold it (only where it was cheap to ask: plan and --dry-run). */
+  present?: string[];
+  note?: string;
+}
+
+export interface HookPlan {
+  /** The pre_deploy hook runs once, here, in a one-off instance of the new release, before traffic moves. */
+  machine: string;
+  command: string;
+}
+
+export interface AppDeployPlan {
+  app: string;
+  /** The release every machine ends on: an existing identical one (reused), the next number, or "new" when
+   *  that depends on the image the build makes (its number is chosen after the build). */
+  release: number | "new";
+  reused: boolean;
+  image: ArtifactPlan;
+  /** Instances per machine. */
+  placement: Record<string, number>;
+  machines: MachineChange[];
+  hook?: HookPlan;
+  /** Machines switched together, batch after batch (deploy.max_parallel). */
+  batches: string[][];
+}
+
+export interface DeployPlan {
+  action: "deploy";
+  project: string;
+  apps: AppDeployPlan[];
+  /** Unreachable machines left out (--skip-unreachable). */
+  skipped: string[];
+}
+
+export interface AppRollbackPlan {
+  app: string;
+  to: number;
+  /** "previous good": the newest earlier release that served; "asked": --to. */
+  chosen: "previous good" | "asked";
+  machines: MachineChange[];
+  batches: string[][];
+}
+
+export interface RollbackPlan {
+  action: "rollback";
+  project: string;
+  apps: AppRollbackPlan[];
+  skipped: string[];
+}
+
+export interface AppScalePlan {
+  app: string;
+  /** Instances in all, before and after. */
+  from: number;
+  to: number;
+  release: number;
+  reused: boolean;
+  placement: Record<string, number>;
+  machines: MachineChange[];
+  batches: string[][];
+}
+
+export interface ScalePlan {
+  action: "scale";
+  project: string;
+  apps: AppScalePlan[];
+  skipped: string[];
+}
+
+/** What goes from one machine: its instances of the app, its releases (and their images or artifacts). */
+export interface MachineRemoval {
+  machine: string;
+  active: number | null;
+  instances: number;
+  releases: number[];
+}
+
+export interface RemovePlan {
+  action: "remove";
+  project: string;
+  apps: { app: string; machines: MachineRemoval[] }[];
+  skipped: string[];
+}
+
+export type Plan = DeployPlan | RollbackPlan | ScalePlan | RemovePlan;
+
+/** Machines of an app where something changes, summed over apps (`skiff plan` exits 2 when any). */
+export function changeCount(plan: Plan): number {
+  if (plan.action === "remove") return plan.apps.reduce((n, a) => n + a.machines.filter((m) => m.active !== null || m.releases.length || m.instances).length, 0);
+  return (plan.apps as { machines: MachineChange[] }[]).reduce((n, a) => n + a.machines.filter((m) => m.changes.length).length, 0);
+}
+
+/** Machines in rollout order, `size` at a time. */
+export function batches(machines: string[], size: number): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < machines.length; i += Math.max(1, size)) out.push(machines.slice(i, i + Math.max(1, size)));
+  return out;
+}

@@ -1,0 +1,52 @@
+// The machines' saved state as a planner sees it: plain data, read from the
+// agents by exec/observe.ts (or built by a test). Planners read nothing else.
+import type { HistoryEntry, ReleaseSpec } from "../contracts/model.ts";
+
+/** What the agent's `capacity` answers: the machine's size and what each app's active release reserves. */
+export interface ObservedCapacity {
+  cpus: number;
+  memoryBytes: number;
+  apps: { project: string; app: string; active: number | null; limits?: { cpus?: number; memoryBytes?: number }; instances: number }[];
+}
+
+export interface ObservedMachine {
+  machine: string;
+  capacity?: ObservedCapacity;
+  /** Per app of the project: the releases stored there and the active one. */
+  apps: Record<string, { releases: number[]; active: number | null }>;
+  /** Release specs read from this machine, by app and number (null: listed but unreadable). As the machine keeps
+   *  them: a machine without instances of the app holds them withheld (no secrets, no files). */
+  specs: Record<string, Record<number, ReleaseSpec | null>>;
+  history?: HistoryEntry[];
+  /** Lines of history.jsonl the agent skipped as damaged. */
+  damaged?: number[];
+  /** Image or artifact IDs this machine holds (asked only for plans that are printed). */
+  images?: string[];
+}
+
+export interface Observed {
+  /** Reachable machines, in the project's order (the order of rollout). */
+  machines: ObservedMachine[];
+  /** Machines left out because they did not answer (--skip-unreachable). */
+  unreachable: string[];
+}
+
+/** A machine's stored spec of a release, when it was read. */
+export const specOn = (m: ObservedMachine, app: string, release: number | null): ReleaseSpec | null => (release === null ? null : (m.specs[app]?.[release] ?? null));
+
+/** The active release as the first machine that runs the app holds it (with its secrets); a withheld copy
+ *  only when no machine has the full one. */
+export function activeSpec(o: Observed, app: string): ReleaseSpec | null {
+  let withheld: ReleaseSpec | null = null;
+  for (const m of o.machines) {
+    const s = specOn(m, app, m.apps[app]?.active ?? null);
+    if (s && !s.withheld) return s;
+    withheld ??= s;
+  }
+  return withheld;
+}
+
+/** The newest few release numbers stored anywhere: a deploy reuses one when it is identical (a re-run converges). */
+export function candidateReleases(o: Observed, app: string): number[] {
+  return [...new Set(o.machines.flatMap((m) => m.apps[app]?.releases ?? []))].sort((a, b) => b - a).slice(0, 3);
+}

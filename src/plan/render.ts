@@ -1,0 +1,69 @@
+// Pure: a plan as lines a person reads. One renderer for `skiff plan` and
+// every --dry-run, so they cannot tell different stories about one plan.
+import { formatChange } from "./diff.ts";
+import { changeCount, type AppDeployPlan, type MachineChange, type Plan } from "./model.ts";
+
+const s = (n: number) => (n === 1 ? "" : "s");
+const instances = (n: number) => `${n} instance${s(n)}`;
+
+function machineLines(m: MachineChange, target: string, indent = "  "): string[] {
+  if (!m.changes.length) return [`${indent}${m.machine}: release ${m.from}, no changes`];
+  const head = `${indent}${m.machine}: ${m.from === null ? "nothing yet" : `release ${m.from}`} → ${target}: start ${instances(m.start)}${m.stop ? `, stop ${m.stop}` : ""}${m.start === 0 ? " (served by the other machines)" : ""}`;
+  return [head, ...m.changes.map((c) => `${indent}  ${formatChange(c)}`)];
+}
+
+const batchLine = (b: string[][]) => `  rollout: ${b.map((x) => x.join(", ")).join(" | ")}${b.length > 1 ? " (batch after batch)" : ""}`;
+
+function deployApp(a: AppDeployPlan): string[] {
+  const changed = a.machines.some((m) => m.changes.length);
+  const out = [`${a.app}${a.image.note ? ` (${a.image.note})` : ""}`];
+  if (!changed) return [...out, ...a.machines.flatMap((m) => machineLines(m, ""))];
+  const target = a.release === "new" || !a.reused ? "new release" : `release ${a.release}`;
+  out.push(...a.machines.flatMap((m) => machineLines(m, target)));
+  const num = a.release === "new" ? "its number is chosen after the build" : a.reused ? `release ${a.release}, already stored` : `release ${a.release}`;
+  out.push(`  release: ${num}; image ${a.image.ref}${a.image.build ? " (built first)" : ""}`);
+  if (a.image.present) {
+    const lacking = a.machines.map((m) => m.machine).filter((m) => !a.image.present!.includes(m));
+    out.push(`  ship: ${lacking.length ? `to ${lacking.join(", ")}` : "nothing (every machine has it)"}`);
+  }
+  if (a.hook) out.push(`  pre_deploy on ${a.hook.machine}: ${a.hook.command}`);
+  out.push(batchLine(a.batches));
+  return out;
+}
+
+function footer(p: Plan): string {
+  const n = changeCount(p);
+  if (!n) return "plan: nothing to do";
+  const what = `${n} change${s(n)} (app × machine)`;
+  return `plan: ${what}; \`skiff ${p.action}\` applies ${n === 1 ? "it" : "them"}`;
+}
+
+export function renderPlan(p: Plan): string[] {
+  const out: string[] = [];
+  switch (p.action) {
+    case "deploy":
+      out.push(...p.apps.flatMap(deployApp));
+      break;
+    case "rollback":
+      for (const a of p.apps) {
+        out.push(`${a.app} → release ${a.to}${a.chosen === "previous good" ? " (the newest earlier release that served)" : ""}`);
+        out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.to}`)), batchLine(a.batches));
+      }
+      break;
+    case "scale":
+      for (const a of p.apps) {
+        out.push(`${a.app}: ${a.from} → ${a.to} instances (${Object.entries(a.placement).map(([m, n]) => `${m}: ${n}`).join(", ")}), release ${a.release}${a.reused ? " (already stored)" : ""}`);
+        out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.release}`)), batchLine(a.batches));
+      }
+      break;
+    case "remove":
+      for (const a of p.apps) {
+        out.push(`${a.app}: removed from every machine (history stays)`);
+        for (const m of a.machines) out.push(`  ${m.machine}: ${m.active === null && !m.releases.length ? "nothing there" : `stop ${instances(m.instances)}${m.active !== null ? ` of release ${m.active}` : ""}, delete release${s(m.releases.length)} ${m.releases.join(", ") || "(none)"}`}`);
+      }
+      break;
+  }
+  if (p.skipped.length) out.push(`skipped (unreachable): ${p.skipped.join(", ")}`);
+  out.push(footer(p));
+  return out;
+}

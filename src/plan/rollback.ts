@@ -1,0 +1,55 @@
+// Pure: which release a rollback goes back to (the newest earlier one that
+// served, or the one asked for), checked against what every machine keeps, and
+// what changes where.
+import { localCount, type HistoryEntry } from "../contracts/model.ts";
+import type { Project } from "../config/model.ts";
+import { UserError } from "../errors.ts";
+import { diffSpecs } from "./diff.ts";
+import { batches, type MachineChange, type RollbackPlan } from "./model.ts";
+import { specOn, type Observed, type ObservedMachine } from "./observed.ts";
+import { selectApps } from "./release-spec.ts";
+
+/** The release to go back to: the newest one below `active` that once served successfully. */
+export function previousGood(history: HistoryEntry[], app: string, active: number): number | undefined {
+  const good = history.filter((h) => h.app === app && h.result === "ok" && (h.action === "deploy" || h.action === "rollback" || h.action === "scale") && h.release < active).map((h) => h.release);
+  return good.length ? Math.max(...good) : undefined;
+}
+
+/** The target of an app's rollback, or a UserError saying why there is none. */
+export function rollbackTarget(o: Observed, app: string, to?: number): { to: number; chosen: "previous good" | "asked" } {
+  const lists = o.machines.map((m) => m.apps[app] ?? { releases: [], active: null });
+  const active = Math.max(0, ...lists.map((l) => l.active ?? 0));
+  if (!active) throw new UserError(`${app} has never been deployed here; nothing to roll back to`);
+  let target = to;
+  if (target === undefined) {
+    // A damaged record is skipped: the choice is made from the rest (the executor tells the person).
+    target = previousGood(o.machines.flatMap((m) => m.history ?? []), app, active);
+    if (target === undefined) throw new UserError(`${app}: no earlier release that served successfully (active: ${active})`, { hint: "name one with --to N; `skiff history` lists them" });
+  }
+  const missing = o.machines.filter((_, i) => !lists[i]!.releases.includes(target!)).map((m) => m.machine);
+  if (missing.length) {
+    const kept = [...new Set(lists.flatMap((l) => l.releases))].sort((a, b) => a - b).join(", ");
+    throw new UserError(`${app}: release ${target} is not on ${missing.join(", ")} (kept: ${kept})`, { hint: "pick a kept release with --to N" });
+  }
+  return { to: target, chosen: to === undefined ? "previous good" : "asked" };
+}
+
+function machineChange(m: ObservedMachine, app: string, to: number): MachineChange {
+  const from = m.apps[app]?.active ?? null;
+  if (from === to) return { machine: m.machine, from, start: 0, stop: 0, changes: [] };
+  const target = specOn(m, app, to);
+  const current = specOn(m, app, from);
+  const changes = target ? diffSpecs(current ?? undefined, target) : [];
+  // Two releases alike in every setting still differ in number: the switch is the change.
+  if (!changes.length) changes.push({ key: "release", from: String(from), to: String(to) });
+  return { machine: m.machine, from, start: target ? localCount(target, m.machine) : 0, stop: current ? localCount(current, m.machine) : 0, changes };
+}
+
+export function planRollback(project: Project, o: Observed, opts: { apps: string[]; to?: number; maxParallel?: number }): RollbackPlan {
+  const apps = selectApps(project, opts.apps).map((a) => {
+    const { to, chosen } = rollbackTarget(o, a.name, opts.to);
+    // A rollback goes back to a release that served: all machines at once unless told otherwise.
+    return { app: a.name, to, chosen, machines: o.machines.map((m) => machineChange(m, a.name, to)), batches: batches(o.machines.map((m) => m.machine), opts.maxParallel ?? o.machines.length) };
+  });
+  return { action: "rollback", project: project.name, apps, skipped: o.unreachable };
+}
