@@ -1,15 +1,22 @@
-// The TypeScript alternative to skiff.yml: `skiff.config.ts` exports
-// `defineConfig({...})` — the same keys as skiff.yml, typed, plus what YAML
-// cannot hold, such as a custom placement function per app.
-import type { AppInput, ConfigInput } from "./config/schema.ts";
-import type { MachineCapacity, PlacementContext, PlacementFunction } from "./config/placement.ts";
-
-export type { MachineCapacity, PlacementContext, PlacementFunction };
-
-export type AppConfig = AppInput & { place?: PlacementFunction };
-export type SkiffConfig = Omit<ConfigInput, "apps"> & { apps?: Record<string, AppConfig> };
-
-/** Identity at run time; gives skiff.config.ts its types. */
-export function defineConfig(config: SkiffConfig): SkiffConfig {
-  return config;
-}
+// The package entry: `import { Skiff, defineConfig } from "skiff"`.
+// The same as the CLI, typed: open a project, deploy, roll back, scale, remove,
+// read status and history, handle the lock, set up and check machines; progress
+// as events; failures as UserError / RemoteError / InternalError.
+export { defineConfig } from "./api/config.ts";
+export type { AppConfig, MachineCapacity, PlacementContext, PlacementFunction, SkiffConfig } from "./api/config.ts";
+export { Skiff } from "./api/skiff.ts";
+export type {
+  AppOutcome, CallOptions, ChangeOptions, CheckRow, DeployOptions, DeployPlan, RemovePlan, RemoveResult, RollbackPlan, ScalePlan, DeployResult, History, LockState, MachineLoad, MachineSetupResult, MachineState,
+  OpenOptions, RollbackOptions, RollbackOutcome, RollbackResult, RolloutResult, ScaleOutcome, ScaleResult, SetupOptions, TrustOptions, TrustResult, ValidateResult,
+} from "./api/skiff.ts";
+export type { AppStatus, InstanceStatus, MachineStatus, MachineUnreachable } from "./api/status.ts";
+export { isUnreachable } from "./api/status.ts";
+export type { HistoryRow } from "./api/history.ts";
+export type { EventListener, SkiffEvent, StepStatus } from "./api/events.ts";
+export type { ProjectSource } from "./api/project.ts";
+export type { HostSettings } from "./settings.ts";
+export type { MachineFacts } from "./api/machines.ts";
+export type { LockInfo } from "./api/lock.ts";
+export { InternalError, UserError, formatDiagnostic, typedError, type Diagnostic } from "./errors.ts";
+export { RemoteError } from "./transport/remote-error.ts";
+export { AgentRefused } from "./transport/agent-client.ts";

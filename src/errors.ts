@@ -26,3 +26,18 @@ export class UserError extends Error {
 export function formatDiagnostic(d: Diagnostic): string {
   return `${d.line ? `${d.file}:${d.line}:${d.col}` : d.file}: ${d.message}${d.hint ? ` (${d.hint})` : ""}`;
 }
+
+/** Anything that is neither the person's input nor a remote failure: a bug in skiff. The original is `cause`. */
+export class InternalError extends Error {
+  readonly exitCode = 70;
+  constructor(cause: unknown) {
+    super(`internal error (this is a bug, please report it): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "InternalError";
+    if (cause instanceof Error && cause.stack) this.stack = `${this.name}: ${this.message}\n${cause.stack.split("\n").slice(1).join("\n")}`;
+  }
+}
+
+/** A failure as one of the two kinds a caller handles: UserError (and its RemoteError) as it is, anything else as an InternalError. */
+export function typedError(e: unknown): UserError | InternalError {
+  return e instanceof UserError || e instanceof InternalError ? e : new InternalError(e);
+}

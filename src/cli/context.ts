@@ -1,11 +1,11 @@
-// What every command handler gets: the loaded project, transports and a reporter.
-import type { MachineSpec, Project } from "../config/model.ts";
+// What every command handler gets: the loaded project and a reporter; skiffFor(ctx) gives the API over it.
+import type { Project } from "../config/model.ts";
 import { loadProject } from "../config/load.ts";
-import { suggest } from "../config/suggest.ts";
-import { UserError } from "../errors.ts";
 import { jsonReporter, plainReporter, type Reporter } from "../contracts/events.ts";
-import { connect, sshContext } from "../transport/connect.ts";
-import type { Transport } from "../transport/types.ts";
+import { Skiff } from "../api/skiff.ts";
+import { settingsFromEnv } from "../settings.ts";
+
+export { selectMachines, transportsFor } from "../api/machines.ts";
 
 export interface GlobalOptions {
   config?: string;
@@ -25,19 +25,12 @@ export function makeCtx(g: GlobalOptions): Ctx {
   return { project, json: Boolean(g.json), reporter: g.json ? jsonReporter() : plainReporter(), out: (l) => void process.stdout.write(l + "\n") };
 }
 
-/** The named machines (all when none are named); unknown names are an error with a suggestion. */
-export function selectMachines(project: Project, names: string[]): MachineSpec[] {
-  const all = Object.values(project.machines);
-  if (!names.length) return all;
-  return names.map((n) => {
-    const m = project.machines[n];
-    if (m) return m;
-    const guess = suggest(n, Object.keys(project.machines));
-    throw new UserError(`no machine named "${n}" in ${project.environment ? `environment ${project.environment}` : "skiff.yml"}`, { hint: guess ? `did you mean "${guess}"?` : `machines: ${Object.keys(project.machines).join(", ")}` });
-  });
-}
+const apis = new WeakMap<Ctx, Skiff>();
 
-export function transportsFor(project: Project, machines: MachineSpec[]): Transport[] {
-  const ctx = sshContext(project);
-  return machines.map((m) => connect(m, ctx));
+/** The API over the command's project: the commands call it and render what it returns. The CLI's renderer is
+ *  one subscriber of its events; the host settings come from the environment, read here for the command. */
+export function skiffFor(ctx: Ctx): Skiff {
+  let s = apis.get(ctx);
+  if (!s) apis.set(ctx, (s = new Skiff(ctx.project, { settings: settingsFromEnv(process.env), onEvent: (e) => ctx.reporter.emit(e) })));
+  return s;
 }

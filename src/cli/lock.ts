@@ -1,41 +1,29 @@
 // skiff lock status | release: see or break the project's deploy lock. Release
 // breaks only a lock whose holder stopped sending heartbeats (its deploy died);
 // a live one needs --force, since breaking it lets a second deploy run beside it.
-import type { LockInfo } from "../contracts/model.ts";
-import { askAll } from "../transport/agent-client.ts";
-import { describeHolder, STALE_AFTER_MS } from "../exec/lock.ts";
-import type { Ctx } from "./context.ts";
-
-type Released = { released: boolean; holder?: LockInfo; live?: boolean; heartbeatAgeMs?: number };
+import { describeHolder } from "../exec/lock.ts";
+import { skiffFor, type Ctx } from "./context.ts";
 
 export async function lockCommand(ctx: Ctx, action: "status" | "release", opts: { force?: boolean } = {}): Promise<number> {
-  const project = ctx.project.name;
-  const res = await askAll(ctx.project, async (c): Promise<Released> => {
-    if (action === "status") {
-      const info = await c.call<LockInfo | null>("lock.info", { project });
-      return { released: false, holder: info ?? undefined };
-    }
-    // The agent judges the heartbeat's age by its own clock, the one that wrote it.
-    return c.call<Released>("lock.release", { project, force: opts.force === true, staleAfterMs: STALE_AFTER_MS });
-  });
+  const res = action === "status" ? await skiffFor(ctx).lock.status() : await skiffFor(ctx).lock.release({ force: opts.force });
   let failed = 0;
-  res.forEach((r) => {
+  for (const r of res) {
     const m = r.machine;
     if (!r.ok) {
       failed++;
-      return void process.stderr.write(`${m}: unreachable: ${(r.error as Error).message.split("\n")[0]}\n`);
+      process.stderr.write(`${m}: unreachable: ${r.error.split("\n")[0]}\n`);
+      continue;
     }
-    const v = r.value;
-    if (v.live) failed++;
-    if (ctx.json) return ctx.out(JSON.stringify({ machine: m, lock: v.holder ?? null, released: v.released, ...(v.live ? { live: true } : {}) }));
-    if (!v.holder) ctx.out(`${m}: not locked`);
-    else if (action === "status") ctx.out(`${m}: locked by ${describeHolder(v.holder)}`);
-    else if (v.released) ctx.out(`${m}: released the lock held by ${describeHolder(v.holder)}`);
+    if (r.live) failed++;
+    if (ctx.json) ctx.out(JSON.stringify({ machine: m, lock: r.lock, released: r.released, ...(r.live ? { live: true } : {}) }));
+    else if (!r.lock) ctx.out(`${m}: not locked`);
+    else if (action === "status") ctx.out(`${m}: locked by ${describeHolder(r.lock)}`);
+    else if (r.released) ctx.out(`${m}: released the lock held by ${describeHolder(r.lock)}`);
     else {
-      const age = v.heartbeatAgeMs !== undefined ? `its last heartbeat was ${(v.heartbeatAgeMs / 1000).toFixed(0)}s ago` : "it sends heartbeats";
-      process.stderr.write(`${m}: refused: the lock is live — held by ${describeHolder(v.holder)}; ${age}\n`);
+      const age = r.heartbeatAgeMs !== undefined ? `its last heartbeat was ${(r.heartbeatAgeMs / 1000).toFixed(0)}s ago` : "it sends heartbeats";
+      process.stderr.write(`${m}: refused: the lock is live — held by ${describeHolder(r.lock)}; ${age}\n`);
     }
-  });
-  if (res.some((r) => r.ok && r.value.live)) process.stderr.write(`hint: that deploy is still running; wait for it (skiff deploy --wait). If you know it is dead, pass --force\n`);
+  }
+  if (res.some((r) => r.ok && r.live)) process.stderr.write(`hint: that deploy is still running; wait for it (skiff deploy --wait). If you know it is dead, pass --force\n`);
   return failed ? 1 : 0;
 }

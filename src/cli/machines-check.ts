@@ -1,45 +1,13 @@
 // skiff machines check (alias: doctor): what each machine has, in one round trip each.
-import { UserError } from "../errors.ts";
-import { probe } from "../exec/setup.ts";
-import { settleAll } from "../lib/parallel.ts";
-import type { MachineFacts } from "../machines/probe.ts";
-import { MIN_NODE } from "../plan/setup.ts";
-import { selectMachines, transportsFor, type Ctx } from "./context.ts";
+import { skiffFor, type Ctx } from "./context.ts";
 import { table } from "./table.ts";
+
+export type { CheckRow } from "../api/machines.ts";
 
 const gb = (kb: number) => `${(kb / 1024 / 1024).toFixed(1)}G`;
 
-export interface CheckRow {
-  machine: string;
-  reachable: boolean;
-  error?: { message: string; hint?: string };
-  facts?: MachineFacts;
-  ready: boolean;
-  ms: number;
-}
-
-export async function checkMachines(ctx: Ctx, names: string[]): Promise<CheckRow[]> {
-  const machines = selectMachines(ctx.project, names);
-  const transports = transportsFor(ctx.project, machines);
-  const settled = await settleAll(transports, 20, async (t) => {
-    const started = Date.now();
-    try {
-      const facts = await probe(t);
-      const ready = Boolean(facts.agent && facts.haproxy && facts.node && facts.node.major >= MIN_NODE);
-      return { machine: t.machine.name, reachable: true, facts, ready, ms: Date.now() - started };
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      return { machine: t.machine.name, reachable: false, ready: false, error: { message: e.message, hint: e.hint }, ms: Date.now() - started };
-    }
-  });
-  return settled.map((s) => {
-    if (!s.ok) throw s.error;
-    return s.value;
-  });
-}
-
 export async function checkCommand(ctx: Ctx, names: string[]): Promise<number> {
-  const rows = await checkMachines(ctx, names);
+  const rows = await skiffFor(ctx).machines.check(names);
   if (ctx.json) ctx.out(JSON.stringify(rows.map(({ ms, ...r }) => ({ ...r, ms }))));
   else {
     const body = rows.map((r) => {

@@ -1,5 +1,5 @@
 // How a failure reaches the person: UserErrors without a stack, bugs with one.
-import { formatDiagnostic, UserError } from "../errors.ts";
+import { formatDiagnostic, InternalError, UserError } from "../errors.ts";
 
 export function renderError(e: unknown, json: boolean): number {
   if (e instanceof UserError) {
@@ -12,6 +12,8 @@ export function renderError(e: unknown, json: boolean): number {
     }
     return e.exitCode;
   }
-  process.stderr.write(`skiff: internal error (this is a bug, please report it)\n${e instanceof Error ? e.stack : String(e)}\n`);
+  // The API wraps a bug as an InternalError; the stack shown is the bug's own.
+  const bug = e instanceof InternalError ? e.cause : e;
+  process.stderr.write(`skiff: internal error (this is a bug, please report it)\n${bug instanceof Error ? bug.stack : String(bug)}\n`);
   return 70;
 }

@@ -1,32 +1,24 @@
 // skiff setup [machine…]: prepare machines (Docker, HAProxy, Node, the agent). Idempotent.
-import { UserError } from "../errors.ts";
-import { needsDocker, setupMachines } from "../exec/setup.ts";
-import { describeStep } from "../plan/setup.ts";
-import { loadAgentBundle } from "./agent-bundle.ts";
-import { selectMachines, transportsFor, type Ctx } from "./context.ts";
+import { skiffFor, type Ctx } from "./context.ts";
 import { renderError } from "./render-error.ts";
 
 export async function setupCommand(ctx: Ctx, names: string[], opts: { dryRun?: boolean; parallel?: number }): Promise<number> {
-  const machines = selectMachines(ctx.project, names);
-  const want = { agent: loadAgentBundle(), needsDocker: needsDocker(ctx.project.apps) };
   const started = Date.now();
-  const results = await setupMachines(transportsFor(ctx.project, machines), want, { dryRun: opts.dryRun, reporter: ctx.reporter, parallel: opts.parallel });
-
+  const results = await skiffFor(ctx).setup({ machines: names, dryRun: opts.dryRun, parallel: opts.parallel });
   let failed = 0;
-  for (const r of results) {
-    if (r.error || r.plan?.problems.length) failed++;
+  for (const { cause, ...r } of results) {
+    if (r.error || r.problems.length) failed++;
     if (ctx.json) {
-      const error = r.error instanceof UserError ? { message: r.error.message, hint: r.error.hint } : r.error ? { message: String(r.error) } : undefined;
-      ctx.out(JSON.stringify({ machine: r.machine, dryRun: Boolean(opts.dryRun), plan: r.plan?.steps.map(describeStep) ?? [], problems: r.plan?.problems ?? [], done: r.done, changed: r.done.length > 0, error }));
+      ctx.out(JSON.stringify(r));
       continue;
     }
     if (r.error) {
       process.stderr.write(`${r.machine}: setup failed\n`);
-      renderError(r.error, false);
-    } else if (r.plan!.problems.length) {
-      for (const p of r.plan!.problems) process.stderr.write(`${r.machine}: cannot set up: ${p}\n`);
+      renderError(cause, false);
+    } else if (r.problems.length) {
+      for (const p of r.problems) process.stderr.write(`${r.machine}: cannot set up: ${p}\n`);
     } else if (opts.dryRun) {
-      ctx.out(r.plan!.steps.length ? `${r.machine}: would\n${r.plan!.steps.map((s) => `  - ${describeStep(s)}`).join("\n")}` : `${r.machine}: ready, nothing to do`);
+      ctx.out(r.plan.length ? `${r.machine}: would\n${r.plan.map((s) => `  - ${s}`).join("\n")}` : `${r.machine}: ready, nothing to do`);
     } else {
       ctx.out(r.done.length ? `${r.machine}: ready (${r.done.length} change${r.done.length === 1 ? "" : "s"})` : `${r.machine}: ready, no changes`);
     }

@@ -1,29 +1,9 @@
 // skiff status: what runs where — release, instances, health, restarts, uptime.
-import { askAll } from "../transport/agent-client.ts";
-import type { Ctx } from "./context.ts";
-import { machineProblem } from "./machine-problem.ts";
+import { isUnreachable } from "../api/status.ts";
+import { skiffFor, type Ctx } from "./context.ts";
 import { table } from "./table.ts";
 
-interface InstanceView {
-  name: string;
-  release: number;
-  hostPort: number;
-  running: boolean;
-  healthy: boolean;
-  health: string;
-  restarts: number;
-  startedAt: string;
-  slotState: string;
-  lastExit?: { code: number | null; oomKilled: boolean; reason: string };
-}
-export interface AppView {
-  project: string;
-  app: string;
-  active: number | null;
-  releases: number[];
-  instances: InstanceView[];
-  warm: InstanceView[];
-}
+export type { AppStatus as AppView } from "../api/status.ts";
 
 const uptime = (since: string) => {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(since)) / 1000));
@@ -31,16 +11,13 @@ const uptime = (since: string) => {
 };
 
 export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<number> {
-  const res = await askAll(ctx.project, (c) => c.call<{ apps: AppView[]; damaged?: string[] }>("state"));
-  const machines = res.map((r): { machine: string; apps: AppView[]; damaged: string[] } | { machine: string; problem: string; error: string } =>
-    r.ok ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === ctx.project.name && (!app || a.app === app)), damaged: r.value.damaged ?? [] } : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
-  );
+  const machines = await skiffFor(ctx).status({ app });
   if (ctx.json) {
     ctx.out(JSON.stringify(machines));
   } else {
     const rows: string[][] = [];
     for (const m of machines) {
-      if ("error" in m) {
+      if (isUnreachable(m)) {
         rows.push(["-", m.machine, "-", "-", m.problem, "-", "-", "-"]);
         continue;
       }
@@ -55,7 +32,7 @@ export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<
     }
     ctx.out(table(["APP", "MACHINE", "RELEASE", "INSTANCE", "STATE", "RESTARTS", "UPTIME", "LAST EXIT"], rows));
     // Torn writes or stray files the agent skipped: worth a look, never a reason to stop.
-    for (const m of machines) if ("damaged" in m && m.damaged.length) ctx.out(`${m.machine}: skipped ${m.damaged.length} damaged record(s) in /var/lib/skiff: ${m.damaged.join("; ")}`);
+    for (const m of machines) if (!isUnreachable(m) && m.damaged.length) ctx.out(`${m.machine}: skipped ${m.damaged.length} damaged record(s) in /var/lib/skiff: ${m.damaged.join("; ")}`);
   }
-  return machines.some((m) => "error" in m) ? 1 : 0;
+  return machines.some(isUnreachable) ? 1 : 0;
 }

@@ -1,0 +1,57 @@
+// Every deploy, rollback, scale and restart, merged across machines: the data of `skiff history`.
+import type { Project } from "../config/model.ts";
+import type { HistoryEntry } from "../contracts/model.ts";
+import { askAll } from "../transport/agent-client.ts";
+
+export type { HistoryEntry };
+
+export interface HistoryRow {
+  app: string;
+  release: number;
+  action: string;
+  commit?: string;
+  image?: string;
+  by?: string;
+  at: string;
+  durationMs?: number;
+  /** What happened on each machine. */
+  machines: Record<string, { result: string; reason?: string }>;
+}
+
+export interface History {
+  /** Oldest first, the last `limit`. */
+  rows: HistoryRow[];
+  /** Machines that did not answer: their part is missing from `rows`. */
+  unreachable: string[];
+  /** Torn records (a crash mid-write) each machine skipped, by line of its history.jsonl. */
+  damaged: { machine: string; lines: number[] }[];
+}
+
+/** One row per (deploy, app, release, action): what happened on each machine. */
+export function mergeHistory(entries: HistoryEntry[]): HistoryRow[] {
+  const rows = new Map<string, HistoryRow>();
+  for (const e of [...entries].sort((a, b) => a.at.localeCompare(b.at))) {
+    const key = e.action === "restart" ? `${e.at}|${e.machine}|${e.reason}` : `${e.deployId ?? e.at}|${e.app}|${e.release}|${e.action === "deploy" && e.result === "rolled back" ? "deploy" : e.action}`;
+    const row = rows.get(key) ?? { app: e.app, release: e.release, action: e.action, commit: e.commit, image: e.image, by: e.by, at: e.at, durationMs: e.durationMs, machines: {} };
+    row.machines[e.machine] = { result: e.result, reason: e.reason };
+    row.commit ??= e.commit;
+    row.image ??= e.image;
+    row.durationMs = Math.max(row.durationMs ?? 0, e.durationMs ?? 0) || undefined;
+    rows.set(key, row);
+  }
+  return [...rows.values()];
+}
+
+type Report = { entries: HistoryEntry[]; damaged: { line: number; text: string }[] };
+// (An agent from before damage reports answers with the records alone.)
+const asReport = (v: Report | HistoryEntry[]): Report => (Array.isArray(v) ? { entries: v, damaged: [] } : v);
+
+export async function gatherHistory(project: Project, opts: { app?: string; limit?: number } = {}): Promise<History> {
+  const res = await askAll(project, async (c) => asReport(await c.call<Report | HistoryEntry[]>("history", { project: project.name, app: opts.app, report: true })));
+  const rows = mergeHistory(res.flatMap((r) => (r.ok ? r.value.entries : [])));
+  return {
+    rows: opts.limit === undefined ? rows : rows.slice(-opts.limit),
+    unreachable: res.filter((r) => !r.ok).map((r) => r.machine),
+    damaged: res.flatMap((r) => (r.ok && r.value.damaged.length ? [{ machine: r.machine, lines: r.value.damaged.map((d) => d.line) }] : [])),
+  };
+}

@@ -1,0 +1,50 @@
+// Prepare machines (Docker, HAProxy, Node, the agent): probe, plan, execute; idempotent.
+import type { Project } from "../config/model.ts";
+import type { Reporter } from "../contracts/events.ts";
+import { UserError } from "../errors.ts";
+import { needsDocker, setupMachines } from "../exec/setup.ts";
+import { describeStep } from "../plan/setup.ts";
+import { loadAgentBundle } from "./agent-bundle.ts";
+import { selectMachines, transportsFor } from "./machines.ts";
+
+export interface SetupOptions {
+  /** Machines to set up (default: all). */
+  machines?: string[];
+  /** Plan only: say what would change on each machine and change nothing. */
+  dryRun?: boolean;
+  /** Machines at a time (default 10). */
+  parallel?: number;
+  /** The agent file to install (default: dist/skiff-agent.cjs of this skiff). */
+  agentBundle?: string;
+}
+
+export interface MachineSetupResult {
+  machine: string;
+  dryRun: boolean;
+  /** The steps planned, in words. */
+  plan: string[];
+  /** Why the machine cannot be set up (an unsupported OS…): nothing was done. */
+  problems: string[];
+  /** Steps carried out. */
+  done: string[];
+  changed: boolean;
+  error?: { message: string; hint?: string };
+  /** The failure itself, typed (a RemoteError for a failed remote step). */
+  cause?: unknown;
+}
+
+export async function setupProject(project: Project, opts: SetupOptions, reporter: Reporter): Promise<MachineSetupResult[]> {
+  const machines = selectMachines(project, opts.machines);
+  const want = { agent: loadAgentBundle(opts.agentBundle), needsDocker: needsDocker(project.apps) };
+  const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel });
+  return results.map((r) => ({
+    machine: r.machine,
+    dryRun: Boolean(opts.dryRun),
+    plan: r.plan?.steps.map(describeStep) ?? [],
+    problems: r.plan?.problems ?? [],
+    done: r.done,
+    changed: r.done.length > 0,
+    error: r.error instanceof UserError ? { message: r.error.message, hint: r.error.hint } : r.error ? { message: String(r.error) } : undefined,
+    ...(r.error ? { cause: r.error } : {}),
+  }));
+}

@@ -1,0 +1,62 @@
+// What runs where, from every machine's agent at once: the data of `skiff status`.
+import type { Project } from "../config/model.ts";
+import { askAll } from "../transport/agent-client.ts";
+import { machineProblem } from "./machine-problem.ts";
+
+export interface InstanceStatus {
+  name: string;
+  release: number;
+  hostPort: number;
+  running: boolean;
+  healthy: boolean;
+  /** The health check's last word ("ok", or why not). */
+  health: string;
+  restarts: number;
+  startedAt: string;
+  slotState: string;
+  lastExit?: { code: number | null; oomKilled: boolean; reason: string };
+}
+
+export interface AppStatus {
+  project: string;
+  app: string;
+  /** The active release on this machine (null: none). */
+  active: number | null;
+  releases: number[];
+  instances: InstanceStatus[];
+  /** Instances of the previous release kept warm as HAProxy backups. */
+  warm: InstanceStatus[];
+}
+
+/** A machine whose agent answered. */
+export interface MachineStatus {
+  machine: string;
+  apps: AppStatus[];
+  /** Records in /var/lib/skiff the agent skipped (torn writes, stray files). */
+  damaged: string[];
+}
+
+/** A machine whose agent did not answer: `problem` in a few words, `error` the full message. */
+export interface MachineUnreachable {
+  machine: string;
+  problem: string;
+  error: string;
+}
+
+export type MachineState = MachineStatus | MachineUnreachable;
+
+export const isUnreachable = (m: MachineState): m is MachineUnreachable => "error" in m;
+
+export async function gatherStatus(project: Project, app?: string): Promise<MachineState[]> {
+  const res = await askAll(project, (c) => c.call<{ apps: AppStatus[]; damaged?: string[] }>("state"));
+  return res.map((r): MachineState =>
+    r.ok
+      ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)), damaged: r.value.damaged ?? [] }
+      : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
+  );
+}
+
+/** True when every machine answered and every instance of `app` (all apps when none is named) runs healthy, on the release each machine has active. */
+export function allHealthy(machines: MachineState[], app?: string): boolean {
+  return machines.every((m) => !isUnreachable(m) && m.apps.filter((a) => !app || a.app === app).every((a) => a.instances.every((i) => i.running && i.healthy && i.release === a.active)));
+}
