@@ -16,8 +16,6 @@ import { observe, rollbackSpecs } from "./observe.ts";
 import type { PlanEffects } from "./plan.ts";
 import { rollout, type RolloutResult } from "./rollout.ts";
 
-export { previousGood } from "../plan/rollback.ts";
-
 export interface RollbackOptions {
   apps: string[];
   to?: number;

@@ -7,7 +7,7 @@ import { imageTag } from "../../src/build/image.ts";
 import { mergeHistory } from "../../src/cli/history.ts";
 import type { AppSpec } from "../../src/config/model.ts";
 import { describeHolder } from "../../src/exec/lock.ts";
-import { previousGood } from "../../src/exec/rollback.ts";
+import { previousGood } from "../../src/plan/rollback.ts";
 import { renderConfig } from "../../src/proxy/config.ts";
 
 describe("renderConfig", () => {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { localCount } from "../../src/contracts/model.ts";
-import { specFor } from "../../src/exec/deploy.ts";
+import { specFor } from "../../src/plan/release-spec.ts";
 import { renderTemplate } from "../../src/exec/files.ts";
 import { diffSpecs } from "../../src/plan/diff.ts";
 import { spec } from "./fake-machine.ts";
