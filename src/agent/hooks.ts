@@ -2,28 +2,15 @@
 // (or the timeout), keeps its output, removes it, records the outcome.
 import { randomBytes } from "node:crypto";
 import type { ReleaseSpec } from "../contracts/model.ts";
+import type { HookResult, RpcCheckedParams } from "../contracts/rpc.ts";
 import type { Runtime } from "../runtime/types.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
 import { fence } from "./fence.ts";
 import { baseStart, BIND } from "./instances.ts";
 
-export interface HookParams {
-  project: string;
-  app: string;
-  release: number;
-  machine: string;
-  deployId?: string;
-  by?: string;
-  holder?: string;
-}
-
-export interface HookResult {
-  ok: boolean;
-  code: number | null;
-  output: string;
-  durationMs: number;
-  reason?: string;
-}
+/** The hook.run call's parameters and its job's result, as contracts/rpc.ts defines them. */
+export type HookParams = RpcCheckedParams<"hook.run">;
+export type { HookResult };
 
 export async function runHook(m: Machine, p: HookParams): Promise<HookResult> {
   // Not under the app mutex (a migration may take long, and changes no instance): fenced at its start.

@@ -1,29 +1,12 @@
 // What `skiff status` shows for this machine: each app's active release,
 // declared limits and placement, and every serving and warm instance as the
 // runtime, the supervisor's health record and HAProxy see it.
-import type { InstanceRecord, Limits } from "../contracts/model.ts";
+import type { InstanceRecord } from "../contracts/model.ts";
+import type { AppView, InstanceView } from "../contracts/rpc.ts";
 import { backendName } from "../proxy/model.ts";
 import { runtimeOf, type Machine } from "./effects.ts";
 
-export interface InstanceView extends InstanceRecord {
-  running: boolean;
-  healthy: boolean;
-  health: string;
-  note?: string;
-  slotState: string;
-}
-
-export interface AppView {
-  project: string;
-  app: string;
-  active: number | null;
-  /** Declared per-instance resources of the active release: what this app reserves here. */
-  limits?: Limits;
-  placement?: Record<string, number>;
-  releases: number[];
-  instances: InstanceView[];
-  warm: InstanceView[];
-}
+export type { AppView, InstanceView };
 
 export async function statusView(m: Machine): Promise<AppView[]> {
   const out: AppView[] = [];

@@ -1,10 +1,13 @@
 // What an agent says about itself (the `version` call): setup compares it with the bundle it ships.
+import { z } from "zod";
 
-export interface AgentInfo {
-  version: string;
+export const agentInfoSchema = z.object({
+  version: z.string(),
   /** sha256 of the running agent file: setup restarts an agent whose file changed. */
-  sha256: string;
-  node: string;
-  pid: number;
-  startedAt: string;
-}
+  sha256: z.string(),
+  node: z.string(),
+  pid: z.number(),
+  startedAt: z.string(),
+});
+
+export type AgentInfo = z.infer<typeof agentInfoSchema>;
