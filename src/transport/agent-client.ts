@@ -4,6 +4,7 @@ import type { ChildProcess } from "node:child_process";
 import { AGENT_BIN, STATE_DIR } from "../contracts/paths.ts";
 import type { Project } from "../config/model.ts";
 import { encode, lineReader, type Response } from "../contracts/protocol.ts";
+import type { RpcMethod, RpcParams, RpcResult } from "../contracts/rpc.ts";
 import { UserError } from "../errors.ts";
 import { relevantStderr, sshHint } from "./remote-error.ts";
 import { connect, sshContext } from "./connect.ts";
@@ -70,6 +71,10 @@ export class AgentClient {
     else p.resolve(res.result);
   }
 
+  /** A method of contracts/rpc.ts: its parameters and result typed from its schema. */
+  call<M extends RpcMethod>(method: M, ...params: undefined extends RpcParams<M> ? [params?: RpcParams<M>] : [params: RpcParams<M>]): Promise<RpcResult<M>>;
+  /** Any method, the caller naming the result type. */
+  call<T>(method: string, params?: unknown): Promise<T>;
   call<T>(method: string, params?: unknown): Promise<T> {
     this.closed = undefined;
     const child = this.open();
