@@ -1,0 +1,121 @@
+// Activation driven through its decisions with in-memory effects (virtual clock,
+// in-memory runtime and proxy): what switches, what stays, what is recorded.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { historyOf, memAgent } from "./agent-fakes.ts";
+
+describe("activation", () => {
+  it("a first release: started, gated, enabled, recorded", async () => {
+    const a = memAgent();
+    const r = await a.deploy(1);
+    assert.equal(r.ok, true);
+    assert.equal(r.changed, true);
+    const st = a.store.state("shop", "web");
+    assert.equal(st.active, 1);
+    assert.deepEqual(a.proxy.serving(), st.instances.map((i) => i.name));
+    assert.deepEqual(st.pending, []);
+    assert.deepEqual(historyOf(a), ["deploy 1 ok"]);
+  });
+
+  it("a release that crashes at start: activation fails, nothing switched, the old release keeps serving", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    const old = a.store.state("shop", "web").instances.map((i) => i.name);
+    a.runtime.programs.set(2, { exitAtStart: 3 });
+    const r = await a.deploy(2);
+    assert.equal(r.ok, false);
+    assert.equal(r.changed, false);
+    assert.match(r.reason!, /^instance skiff-shop-web-2-\w+ exited with code 3 before becoming healthy$/);
+    assert.match(r.failedInstance!, /^skiff-shop-web-2-/);
+    assert.equal(r.logs, `last lines of ${r.failedInstance}`);
+    const st = a.store.state("shop", "web");
+    assert.equal(st.active, 1);
+    assert.deepEqual(st.instances.map((i) => i.name), old);
+    assert.deepEqual(st.pending, [], "the started instance is not left pending");
+    assert.deepEqual(a.proxy.serving(), old);
+    assert.deepEqual(a.runtime.of(2), [], "the crashed instance is removed");
+    assert.ok(!a.proxy.calls.some((c) => c.includes("-2-")), `release 2 never reached HAProxy: ${a.proxy.calls.join(", ")}`);
+    assert.deepEqual(historyOf(a), ["deploy 1 ok", `deploy 2 failed: ${r.reason}`]);
+  });
+
+  it("a release healthy too late: fails at the deadline (virtual time), the old release keeps serving", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    a.runtime.programs.set(2, { healthyAfterMs: 5000 });
+    const t0 = a.clock.now();
+    const started = Date.now();
+    const r = await a.deploy(2);
+    assert.equal(r.ok, false);
+    assert.match(r.reason!, /was not healthy within the 3s deadline \(last check of \/healthz: HTTP 503\)$/);
+    // Checks every 500 ms; the last one is the one after which another interval would pass the deadline.
+    assert.ok(a.clock.now() - t0 >= 2500 && a.clock.now() - t0 <= 3000, `gave up after ${a.clock.now() - t0} ms of virtual time`);
+    assert.ok(Date.now() - started < 500, "no real waiting");
+    assert.equal(a.store.state("shop", "web").active, 1);
+    assert.equal(a.proxy.serving().length, 1);
+    assert.match(a.proxy.serving()[0]!, /-1-/);
+  });
+
+  it("healthy_threshold: passes must come in a row; a failure in between starts the count again", async () => {
+    const a = memAgent();
+    a.runtime.programs.set(1, { answers: [true, true, false, true, true, true] });
+    const r = await a.deploy(1, {}, { health: { path: "/healthz", intervalMs: 500, timeoutMs: 200, healthyThreshold: 3, deadlineMs: 10_000 } });
+    assert.equal(r.ok, true);
+    assert.equal(a.runtime.of(1)[0]!.probes, 6, "3 passes in a row only at the 6th check");
+  });
+
+  it("a new release demotes the old to a backup slot and drains its primary one; it stays warm for the probation", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    const [one] = a.store.state("shop", "web").instances;
+    const t = a.clock.now();
+    await a.deploy(2);
+    const st = a.store.state("shop", "web");
+    assert.deepEqual(st.warm.map((i) => i.name), [one!.name]);
+    assert.equal(st.warmUntil, new Date(t + 60_000).toISOString());
+    assert.deepEqual(a.proxy.backups(), [one!.name]);
+    assert.ok(a.proxy.calls.indexOf(`enable ${one!.name} backup`) < a.proxy.calls.indexOf(`drain ${one!.name}`));
+    assert.ok(!a.proxy.serving().includes(one!.name));
+  });
+
+  it("keep_warm: the old release stays warm for good, and a rollback takes it back without a start", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    await a.deploy(2, { keepWarm: true });
+    assert.equal(a.store.state("shop", "web").warmUntil, null);
+    a.clock.advance(24 * 3600_000);
+    await a.core.superviseOnce();
+    const warm = a.store.state("shop", "web").warm;
+    assert.equal(warm.length, 1, "not stopped by the supervisor");
+    const starts = a.runtime.started.length;
+    const r = await a.deploy(1, { action: "rollback" });
+    assert.equal(r.ok, true);
+    assert.equal(a.runtime.started.length, starts, "no instance started");
+    const st = a.store.state("shop", "web");
+    assert.deepEqual(st.instances.map((i) => i.name), warm.map((i) => i.name));
+    assert.deepEqual(st.warm.map((i) => i.release), [2]);
+    assert.deepEqual(a.proxy.serving(), warm.map((i) => i.name));
+  });
+
+  it("a revert undoes only its own switch: while another release serves, it changes nothing", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    await a.deploy(2);
+    await a.deploy(3);
+    const r = await a.deploy(1, { revert: { release: 2, reason: "smoke check failed elsewhere" } });
+    assert.equal(r.ok, true);
+    assert.equal(r.changed, false);
+    assert.equal(r.reason, "nothing to undo: release 3 serves here, not 2");
+    assert.equal(a.store.state("shop", "web").active, 3);
+    const own = await a.deploy(2, { revert: { release: 3, reason: "smoke check failed elsewhere" } });
+    assert.equal(own.changed, true);
+    assert.deepEqual(historyOf(a).slice(-2), ["deploy 3 rolled back: smoke check failed elsewhere", "deploy 2 ok"]);
+  });
+
+  it("fenced by the lock holder: another deploy's lock refuses the call, the right holder passes", async () => {
+    const a = memAgent();
+    a.store.acquireLock("shop", { holder: "deploy-b", host: "h", pid: 1, command: "skiff deploy", since: "now", heartbeat: "now" });
+    await assert.rejects(a.deploy(1, { holder: "deploy-a" }), /held by deploy-b, not by this deploy/);
+    await assert.rejects(a.deploy(1), /this call names no lock holder/);
+    assert.equal((await a.deploy(1, { holder: "deploy-b" })).ok, true);
+  });
+});

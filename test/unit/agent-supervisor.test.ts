@@ -1,0 +1,141 @@
+// The supervisor and its restart policy, driven with in-memory effects and a
+// virtual clock: instances that die during and after probation, a restart
+// storm whose backoff grows and is bounded, an unhealthy instance restarted
+// only after a while and one at a time.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { afterCheck, afterExit, backoffMs, isDue } from "../../src/agent/restart-policy.ts";
+import { newHealth } from "../../src/agent/health-book.ts";
+import { historyOf, memAgent, type MemAgent } from "./agent-fakes.ts";
+
+/** One supervisor pass, after `ms` of virtual time, and every restart it started carried out. */
+async function tick(a: MemAgent, ms = 500): Promise<void> {
+  a.clock.advance(ms);
+  await a.core.superviseOnce();
+  await a.core.supervisor.idle();
+}
+
+const restarts = (a: MemAgent) => historyOf(a).filter((h) => h.startsWith("restart"));
+
+describe("the restart policy (pure)", () => {
+  it("backoff: 1 s doubling, at most 30 s", () => {
+    assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 10].map(backoffMs), [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+  });
+
+  it("an exit is a restart now, the backoff from the run of restarts so far", () => {
+    const j = afterExit({ ...newHealth("x"), consecutiveRestarts: 2 }, { exists: true, running: false, exitCode: 137, oomKilled: true });
+    assert.deepEqual(j.decision, { kind: "restart", reason: "exited with code 137 (out of memory)", code: 137, oomKilled: true, delayMs: 4000 });
+    assert.deepEqual(j.patch, { busy: true, healthy: false, detail: "exited with code 137 (out of memory)", consecutiveRestarts: 3 });
+    const gone = afterExit(newHealth("x"), { exists: false, running: false, exitCode: null, oomKilled: false }).decision;
+    assert.equal(gone.kind === "restart" ? gone.reason : gone.kind, "instance is gone");
+  });
+
+  it("failed checks: wait until 3 in a row over 10 s, and never while another instance restarts", () => {
+    const bad = { ok: false, detail: "HTTP 503" };
+    let h = newHealth("x");
+    const seen: string[] = [];
+    for (const t of [0, 4000, 8000, 10_000]) {
+      const j = afterCheck(h, bad, t, { path: "/healthz", othersRestarting: false });
+      h = { ...h, ...j.patch };
+      seen.push(j.decision.kind === "wait" ? `wait until ${j.decision.until}` : j.decision.kind);
+    }
+    assert.deepEqual(seen, ["wait until 10000", "wait until 10000", "wait until 10000", "restart"]);
+    const busyOther = afterCheck({ ...newHealth("x"), fails: 5, failingSince: 0 }, bad, 60_000, { path: "/healthz", othersRestarting: true });
+    assert.equal(busyOther.decision.kind, "wait");
+  });
+
+  it("a pass after a minute healthy ends the run of restarts; checks are due once per interval, never while restarting", () => {
+    const h = { ...newHealth("x"), healthySince: 1000, consecutiveRestarts: 4 };
+    assert.equal(afterCheck(h, { ok: true, detail: "HTTP 200" }, 31_000, { path: "/", othersRestarting: false }).patch.consecutiveRestarts, undefined);
+    assert.equal(afterCheck(h, { ok: true, detail: "HTTP 200" }, 61_001, { path: "/", othersRestarting: false }).patch.consecutiveRestarts, 0);
+    assert.equal(isDue({ ...newHealth("x"), at: 1000 }, 1400, 500), false);
+    assert.equal(isDue({ ...newHealth("x"), at: 1000 }, 1500, 500), true);
+    assert.equal(isDue({ ...newHealth("x"), at: 0, busy: true }, 9999, 500), false);
+  });
+});
+
+describe("the supervisor", () => {
+  it("an instance that dies after probation: the warm release is gone, it is restarted, back in traffic, recorded", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    await a.deploy(2, {}, { probationMs: 1000 });
+    await tick(a, 1500);
+    assert.deepEqual(a.store.state("shop", "web").warm, [], "probation over: the warm release stopped");
+    assert.deepEqual(a.runtime.of(1), []);
+    const [inst] = a.store.state("shop", "web").instances;
+    a.runtime.crash(inst!.name, 137, true);
+    await tick(a);
+    assert.deepEqual(restarts(a), [`restart 2 ok: ${inst!.name} exited with code 137 (out of memory); restarting in 1s (restart 1)`]);
+    assert.deepEqual(a.runtime.restarted, [inst!.name]);
+    assert.deepEqual(a.proxy.serving(), [inst!.name], "back in traffic after the restart's health gate");
+    assert.ok(a.proxy.calls.indexOf(`disable ${inst!.name}`) < a.proxy.calls.lastIndexOf(`enable ${inst!.name}`));
+    const saved = a.store.state("shop", "web").instances[0]!;
+    assert.equal(saved.restarts, 1);
+    assert.deepEqual({ code: saved.lastExit?.code, oom: saved.lastExit?.oomKilled }, { code: 137, oom: true });
+    assert.equal(a.core.health.get(inst!.name)?.detail, "healthy after restart");
+    assert.deepEqual(a.clock.slept.filter((ms) => ms === 1000).length, 1, "waited the first backoff step");
+  });
+
+  it("an instance that dies during probation: restarted, while the warm release stays as backup", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    await a.deploy(2);
+    const [inst] = a.store.state("shop", "web").instances;
+    const warm = a.store.state("shop", "web").warm.map((w) => w.name);
+    a.runtime.crash(inst!.name, 1);
+    await tick(a);
+    assert.equal(restarts(a).length, 1);
+    assert.deepEqual(a.store.state("shop", "web").warm.map((w) => w.name), warm);
+    assert.deepEqual(a.proxy.backups(), warm);
+    assert.deepEqual(a.proxy.serving(), [inst!.name]);
+  });
+
+  it("a restart storm: each restart fails, the backoff grows 1, 2, 4 … and stays at 30 s; each restart is recorded", async () => {
+    const a = memAgent();
+    a.runtime.programs.set(1, { exitOnRestart: 1 });
+    await a.deploy(1);
+    const [inst] = a.store.state("shop", "web").instances;
+    a.runtime.crash(inst!.name, 1);
+    for (let i = 0; i < 8; i++) await tick(a);
+    const delays = restarts(a).map((r) => Number(/restarting in (\d+)s/.exec(r)![1]));
+    assert.deepEqual(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+    assert.match(restarts(a).at(-1)!, /\(restart 8\)$/);
+    assert.equal(a.runtime.restarted.length, 8);
+    assert.deepEqual(a.proxy.serving(), [], "out of traffic while it keeps failing");
+    assert.match(a.core.health.get(inst!.name)!.detail, /exited with code 1 before becoming healthy/);
+  });
+
+  it("healthy for a minute after a storm, the next crash starts the backoff from 1 s again", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    const [inst] = a.store.state("shop", "web").instances;
+    for (let i = 0; i < 3; i++) {
+      a.runtime.crash(inst!.name, 1);
+      await tick(a);
+    }
+    for (let t = 0; t < 62_000; t += 500) await tick(a);
+    a.runtime.crash(inst!.name, 1);
+    await tick(a);
+    assert.deepEqual(restarts(a).map((r) => /restarting in (\d+)s/.exec(r)![1]), ["1", "2", "4", "1"]);
+  });
+
+  it("a running instance that fails its checks is restarted after 10 s and 3 failures, one instance at a time", async () => {
+    const a = memAgent();
+    await a.deploy(1, {}, { instances: 2 });
+    const insts = a.runtime.of(1);
+    for (const i of insts) i.failing = true;
+    const t0 = a.clock.now();
+    // Checks every 500 ms. Let a tick run the restart (out of traffic, backoff) without waiting for it.
+    while (!restarts(a).length) {
+      a.clock.advance(500);
+      await a.core.superviseOnce();
+    }
+    assert.ok(a.clock.now() - t0 >= 10_000, `restarted after ${a.clock.now() - t0} ms`);
+    assert.match(restarts(a)[0]!, /unhealthy: \/healthz answered HTTP 503, failing for 1\ds; restarting in 1s \(restart 1\)$/);
+    // While it restarts, the other (as unhealthy) is not restarted too.
+    a.clock.advance(500);
+    await a.core.superviseOnce();
+    assert.equal(restarts(a).length, 1);
+    await a.core.supervisor.idle();
+  });
+});
