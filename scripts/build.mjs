@@ -17,11 +17,12 @@ await Promise.all([
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // Node 18 is what Debian 12 and Ubuntu 24.04 ship; the agent must run there.
   build({ ...common, entryPoints: ["src/agent/main.ts"], outfile: "dist/skiff-agent.cjs", format: "cjs", target: "node18", define: { __AGENT_VERSION__: JSON.stringify(version) } }),
-  // `import { defineConfig } from "skiff"` for skiff.config.ts: the run-time half (the types come from tsc below).
-  build({ ...common, entryPoints: ["src/api.ts"], outfile: "dist/api.js", format: "esm", target: "node20" }),
+  // `import { Skiff, defineConfig } from "skiff"`: the API, the run-time half (the types come from tsc below). The
+  // package's dependencies stay imports (a consumer installs them with skiff); setup finds dist/skiff-agent.cjs beside it.
+  build({ ...common, entryPoints: ["src/api.ts"], outfile: "dist/api.js", format: "esm", target: "node20", packages: "external" }),
 ]);
 
-// Types for skiff.config.ts (dist/types/api.d.ts), with import paths a consumer resolves (.js → .d.ts).
+// Types of the API and skiff.config.ts (dist/types/api.d.ts and what it imports), with import paths a consumer resolves (.js → .d.ts).
 const tsc = spawnSync(process.execPath, [fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url)), "-p", "tsconfig.types.json"], { stdio: "inherit" });
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
 for (const f of walk("dist/types")) writeFileSync(f, readFileSync(f, "utf8").replace(/(from\s+["']\.{1,2}\/[^"']*)\.ts(["'])/g, "$1.js$2"));

@@ -14,6 +14,7 @@ export { isUnreachable } from "./api/status.ts";
 export type { HistoryRow } from "./api/history.ts";
 export type { EventListener, SkiffEvent, StepStatus } from "./api/events.ts";
 export type { ProjectSource } from "./api/project.ts";
+export type { AppSpec, MachineSpec, Project } from "./config/model.ts";
 export type { HostSettings } from "./settings.ts";
 export type { MachineFacts } from "./api/machines.ts";
 export type { LockInfo } from "./api/lock.ts";

@@ -112,6 +112,7 @@ export class Skiff {
 
   /** A Skiff over a loaded project (Skiff.open loads one). */
   constructor(
+    /** The loaded, checked project: its machines and apps as skiff uses them. */
     readonly project: Project,
     opts: { settings?: HostSettings; onEvent?: EventListener } = {},
   ) {
@@ -133,7 +134,8 @@ export class Skiff {
   }
 
   /** Adds a listener for progress events; returns the function that removes it. */
-  on(_what: "event", fn: EventListener): () => void {
+  on(what: "event", fn: EventListener): () => void {
+    void what; // one kind of event today; the name leaves room for more
     return this.hub.add(fn);
   }
 
