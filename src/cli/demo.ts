@@ -137,7 +137,7 @@ async function up(port: number, out: (l: string) => void): Promise<number> {
 
   out(`\n4. rollback to v1 (image and config, as one release)`);
   const back = await rollback(project, { apps: [APP], reporter });
-  if (!back.every((r) => r.result.ok)) throw new UserError("the rollback failed (see above)");
+  if (!back.outcomes.every((r) => r.result.ok)) throw new UserError("the rollback failed (see above)");
   out(`   ${url}  →  ${(await (await fetch(url)).text()).trim()}`);
 
   out(`\n5. history`);
