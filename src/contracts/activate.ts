@@ -1,29 +1,30 @@
 // The activate call: what the CLI asks an agent to do with one release, and what it answers.
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /** Names the agent turns into paths (the store checks their exact form). */
-export const nameSchema = z.string().min(1);
-export const releaseNumber = z.int().min(0);
+export const nameSchema = z.string().check(z.minLength(1));
+export const releaseNumber = z.int().check(z.minimum(0));
+const opt = z.optional;
 
 export const activateParamsSchema = z.object({
   project: nameSchema,
   app: nameSchema,
   release: releaseNumber,
-  machine: z.string().min(1),
+  machine: z.string().check(z.minLength(1)),
   action: z.enum(["deploy", "rollback", "scale"]),
   /** Where instances publish their port: the machine's private address (default: loopback). */
-  bindAddress: z.string().min(1).optional(),
+  bindAddress: opt(z.string().check(z.minLength(1))),
   /** The machine's public HTTP port (http_port). */
-  httpPort: z.int().min(1).max(65535).optional(),
-  deployId: z.string().optional(),
-  by: z.string().optional(),
+  httpPort: opt(z.int().check(z.minimum(1), z.maximum(65535))),
+  deployId: opt(z.string()),
+  by: opt(z.string()),
   /** Keep the outgoing release's instances running, out of traffic, for an instant rollback. */
-  keepWarm: z.boolean().optional(),
+  keepWarm: opt(z.boolean()),
   /** Set when this activation undoes a deploy that failed elsewhere: the undone release is recorded as rolled back.
    *  It undoes only its own switch: while another release is active here, it changes nothing. */
-  revert: z.object({ release: releaseNumber, reason: z.string() }).optional(),
+  revert: opt(z.object({ release: releaseNumber, reason: z.string() })),
   /** The deploy lock's holder of the deploy that asks (see the agent's fence.ts). */
-  holder: z.string().min(1).optional(),
+  holder: opt(z.string().check(z.minLength(1))),
 });
 
 export const activateResultSchema = z.object({
@@ -31,12 +32,12 @@ export const activateResultSchema = z.object({
   changed: z.boolean(),
   release: z.number(),
   machine: z.string(),
-  reason: z.string().optional(),
-  failedInstance: z.string().optional(),
-  logs: z.string().optional(),
+  reason: opt(z.string()),
+  failedInstance: opt(z.string()),
+  logs: opt(z.string()),
   durationMs: z.number(),
   /** Milliseconds from the start until the new release took traffic. */
-  switchedAtMs: z.number().optional(),
+  switchedAtMs: opt(z.number()),
 });
 
 export type ActivateParams = z.infer<typeof activateParamsSchema>;

@@ -1,5 +1,6 @@
 // What an agent says about itself (the `version` call): setup compares it with the bundle it ships.
-import { z } from "zod";
+// zod/mini (the config's schema library, in its tree-shaken form): the agent is one small file.
+import * as z from "zod/mini";
 
 export const agentInfoSchema = z.object({
   version: z.string(),

@@ -1,14 +1,20 @@
 // Every agent RPC method: its parameters and its result, as zod schemas (the
 // config's schema library). The agent checks parameters at the boundary
 // (parseParams) before any work; both sides take their types from here.
-import { z } from "zod";
+import * as z from "zod/mini";
+import { en } from "zod/locales";
 import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
 import { activateParamsSchema, activateResultSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
 
-const text = z.string().min(1);
+// Messages in English that say what was expected and what came (zod/mini has none of its own).
+z.config(en());
+
+const opt = z.optional;
+const nullable = z.nullable;
+const text = z.string().check(z.minLength(1));
 const appRef = z.object({ project: nameSchema, app: nameSchema });
-const limits = z.object({ memoryBytes: z.number().optional(), cpus: z.number().optional() });
+const limits = z.object({ memoryBytes: opt(z.number()), cpus: opt(z.number()) });
 const runtimeKind = z.enum(["docker", "process"]);
 
 /** What the agent relies on in a release spec. The spec is stored exactly as sent (its JSON is compared and
@@ -17,50 +23,52 @@ const specShape = z.looseObject({
   project: nameSchema,
   app: nameSchema,
   release: releaseNumber,
-  runtime: runtimeKind.optional(),
+  runtime: opt(runtimeKind),
   image: z.string(),
   imageId: z.string(),
   port: z.int(),
-  instances: z.int().min(0),
-  placement: z.record(z.string(), z.int().min(0)).optional(),
+  instances: z.int().check(z.minimum(0)),
+  placement: opt(z.record(z.string(), z.int().check(z.minimum(0)))),
   env: z.record(z.string(), z.string()),
-  secrets: z.record(z.string(), z.string()).optional(),
-  files: z.array(z.looseObject({ path: z.string(), mode: z.int(), content: z.string() })).optional(),
-  health: z.looseObject({ path: z.string(), intervalMs: z.number(), timeoutMs: z.number(), healthyThreshold: z.int().min(1), deadlineMs: z.number() }),
-  routes: z.array(z.looseObject({ host: z.string().optional(), path: z.string() })),
+  secrets: opt(z.record(z.string(), z.string())),
+  files: opt(z.array(z.looseObject({ path: z.string(), mode: z.int(), content: z.string() }))),
+  health: z.looseObject({ path: z.string(), intervalMs: z.number(), timeoutMs: z.number(), healthyThreshold: z.int().check(z.minimum(1)), deadlineMs: z.number() }),
+  routes: z.array(z.looseObject({ host: opt(z.string()), path: z.string() })),
   drainMs: z.number(),
   stopTimeoutS: z.number(),
-  keepReleases: z.int().min(1),
+  keepReleases: z.int().check(z.minimum(1)),
   probationMs: z.number(),
 });
-const releaseSpec = z.custom<ReleaseSpec>().superRefine((v, ctx) => {
-  const r = specShape.safeParse(v);
-  if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
-});
+const releaseSpec = z.custom<ReleaseSpec>().check(
+  z.superRefine((v, ctx) => {
+    const r = specShape.safeParse(v);
+    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
+  }),
+);
 
-const lockInfo = z.object({ holder: text, host: text, pid: z.number().optional(), command: text, since: text, heartbeat: z.string().optional() });
+const lockInfo = z.object({ holder: text, host: text, pid: opt(z.number()), command: text, since: text, heartbeat: opt(z.string()) });
 const lockInfoOut = z.custom<LockInfo>();
 const historyEntry = z.custom<HistoryEntry>();
 const instanceRecord = z.object({
   name: z.string(),
   release: z.number(),
-  runtime: runtimeKind.optional(),
-  bindAddress: z.string().optional(),
+  runtime: opt(runtimeKind),
+  bindAddress: opt(z.string()),
   hostPort: z.number(),
-  slot: z.string().optional(),
+  slot: opt(z.string()),
   startedAt: z.string(),
   restarts: z.number(),
-  lastExit: z.object({ code: z.number().nullable(), oomKilled: z.boolean(), at: z.string(), reason: z.string() }).optional(),
+  lastExit: opt(z.object({ code: nullable(z.number()), oomKilled: z.boolean(), at: z.string(), reason: z.string() })),
 });
 /** One instance as `skiff status` shows it: its record, and what the runtime, the supervisor and HAProxy say. */
-export const instanceView = instanceRecord.extend({ running: z.boolean(), healthy: z.boolean(), health: z.string(), note: z.string().optional(), slotState: z.string() });
+export const instanceView = z.extend(instanceRecord, { running: z.boolean(), healthy: z.boolean(), health: z.string(), note: opt(z.string()), slotState: z.string() });
 export const appView = z.object({
   project: z.string(),
   app: z.string(),
-  active: z.number().nullable(),
+  active: nullable(z.number()),
   /** Declared per-instance resources of the active release: what this app reserves here. */
-  limits: limits.optional(),
-  placement: z.record(z.string(), z.number()).optional(),
+  limits: opt(limits),
+  placement: opt(z.record(z.string(), z.number())),
   releases: z.array(z.number()),
   instances: z.array(instanceView),
   warm: z.array(instanceView),
@@ -77,46 +85,46 @@ export const rpc = {
     params: none,
     result: z.object({
       agent: agentInfoSchema,
-      machine: z.object({ hostname: z.string(), arch: z.string(), cpus: z.number(), uptimeS: z.number(), memory: z.object({ totalBytes: z.number(), freeBytes: z.number() }), disk: z.object({ freeBytes: z.number(), totalBytes: z.number() }).optional() }),
+      machine: z.object({ hostname: z.string(), arch: z.string(), cpus: z.number(), uptimeS: z.number(), memory: z.object({ totalBytes: z.number(), freeBytes: z.number() }), disk: opt(z.object({ freeBytes: z.number(), totalBytes: z.number() })) }),
       apps: z.array(appView),
       damaged: z.array(z.string()),
     }),
   },
-  "image.has": { params: z.object({ image: text, runtime: runtimeKind.optional() }), result: z.boolean() },
-  "image.id": { params: z.object({ image: text }), result: z.string().nullable() },
+  "image.has": { params: z.object({ image: text, runtime: opt(runtimeKind) }), result: z.boolean() },
+  "image.id": { params: z.object({ image: text }), result: nullable(z.string()) },
   "release.put": { params: z.object({ spec: releaseSpec }), result: z.literal(true) },
-  "release.list": { params: appRef, result: z.object({ releases: z.array(z.number()), active: z.number().nullable() }) },
-  "release.get": { params: appRef.extend({ release: releaseNumber }), result: releaseSpec.nullable() },
+  "release.list": { params: appRef, result: z.object({ releases: z.array(z.number()), active: nullable(z.number()) }) },
+  "release.get": { params: z.extend(appRef, { release: releaseNumber }), result: nullable(releaseSpec) },
   activate: { params: activateParamsSchema, result: job },
   "hook.run": {
-    params: appRef.extend({ release: releaseNumber, machine: text, deployId: z.string().optional(), by: z.string().optional(), holder: text.optional() }),
+    params: z.extend(appRef, { release: releaseNumber, machine: text, deployId: opt(z.string()), by: opt(z.string()), holder: opt(text) }),
     result: job,
   },
   capacity: {
     params: none,
-    result: z.object({ cpus: z.number(), memoryBytes: z.number(), apps: z.array(z.object({ project: z.string(), app: z.string(), active: z.number().nullable(), limits: limits.optional(), instances: z.number() })) }),
+    result: z.object({ cpus: z.number(), memoryBytes: z.number(), apps: z.array(z.object({ project: z.string(), app: z.string(), active: nullable(z.number()), limits: opt(limits), instances: z.number() })) }),
   },
-  "instances.list": { params: appRef, result: z.object({ active: z.number().nullable(), instances: z.array(z.object({ name: z.string(), bindAddress: z.string().optional(), hostPort: z.number() })) }) },
-  "peers.set": { params: appRef.extend({ peers: z.array(z.object({ name: text, addr: text, port: z.int().min(1).max(65535) })) }), result: z.literal(true) },
-  "job.wait": { params: z.object({ job: text, timeoutMs: z.number().min(0).optional() }), result: z.object({ done: z.boolean(), result: z.unknown().optional(), error: z.string().optional() }) },
-  "app.remove": { params: appRef.extend({ holder: text.optional(), onlyIfActive: releaseNumber.optional() }), result: z.object({ removed: z.number(), kept: z.string().optional() }) },
+  "instances.list": { params: appRef, result: z.object({ active: nullable(z.number()), instances: z.array(z.object({ name: z.string(), bindAddress: opt(z.string()), hostPort: z.number() })) }) },
+  "peers.set": { params: z.extend(appRef, { peers: z.array(z.object({ name: text, addr: text, port: z.int().check(z.minimum(1), z.maximum(65535)) })) }), result: z.literal(true) },
+  "job.wait": { params: z.object({ job: text, timeoutMs: opt(z.number().check(z.minimum(0))) }), result: z.object({ done: z.boolean(), result: opt(z.unknown()), error: opt(z.string()) }) },
+  "app.remove": { params: z.extend(appRef, { holder: opt(text), onlyIfActive: opt(releaseNumber) }), result: z.object({ removed: z.number(), kept: opt(z.string()) }) },
   history: {
-    params: z.object({ project: nameSchema.optional(), app: nameSchema.optional(), report: z.boolean().optional() }).optional(),
+    params: opt(z.object({ project: opt(nameSchema), app: opt(nameSchema), report: opt(z.boolean()) })),
     result: z.union([z.array(historyEntry), z.object({ entries: z.array(historyEntry), damaged: z.array(z.object({ line: z.number(), text: z.string() })) })]),
   },
-  "lock.acquire": { params: z.object({ project: nameSchema, info: lockInfo }), result: z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), holder: lockInfoOut.optional() })]) },
+  "lock.acquire": { params: z.object({ project: nameSchema, info: lockInfo }), result: z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), holder: opt(lockInfoOut) })]) },
   "lock.heartbeat": { params: z.object({ project: nameSchema, holder: text }), result: z.boolean() },
   "lock.release": {
-    params: z.object({ project: nameSchema, holder: z.string().optional(), force: z.boolean().optional(), staleAfterMs: z.number().optional() }),
-    result: z.object({ released: z.boolean(), holder: lockInfoOut.optional(), live: z.boolean().optional(), heartbeatAgeMs: z.number().optional() }),
+    params: z.object({ project: nameSchema, holder: opt(z.string()), force: opt(z.boolean()), staleAfterMs: opt(z.number()) }),
+    result: z.object({ released: z.boolean(), holder: opt(lockInfoOut), live: opt(z.boolean()), heartbeatAgeMs: opt(z.number()) }),
   },
-  "lock.info": { params: z.object({ project: nameSchema }), result: lockInfoOut.nullable() },
+  "lock.info": { params: z.object({ project: nameSchema }), result: nullable(lockInfoOut) },
 } as const;
 
 /** The results of the jobs that `activate` and `hook.run` start (what `job.wait` returns when done). */
 export const jobResults = {
   activate: activateResultSchema,
-  "hook.run": z.object({ ok: z.boolean(), code: z.number().nullable(), output: z.string(), durationMs: z.number(), reason: z.string().optional() }),
+  "hook.run": z.object({ ok: z.boolean(), code: nullable(z.number()), output: z.string(), durationMs: z.number(), reason: opt(z.string()) }),
 };
 
 export type RpcMethod = keyof typeof rpc;
