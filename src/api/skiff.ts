@@ -12,7 +12,7 @@ import { validateEverywhere } from "../config/load.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { typedError } from "../errors.ts";
 import { deploy as execDeploy, type AppOutcome, type DeployResult as DeployDone } from "../exec/deploy.ts";
-import { plan as execPlan } from "../exec/plan.ts";
+import { plan as execPlan, type PlanEffects } from "../exec/plan.ts";
 import { remove as execRemove, type RemoveResult as RemoveDone } from "../exec/remove.ts";
 import { rollback as execRollback, type RollbackOutcome, type RollbackResult as RollbackDone } from "../exec/rollback.ts";
 import type { RolloutResult } from "../exec/rollout.ts";
@@ -91,6 +91,7 @@ export type { CheckRow, History, LockState, MachineLoad, MachineSetupResult, Mac
 export class Skiff {
   private readonly hub = new EventHub();
   private readonly settings: HostSettings;
+  private readonly effects: PlanEffects | undefined;
 
   /** The lock on each machine: who holds it, and breaking a dead deploy's lock. */
   readonly lock = {
@@ -114,9 +115,10 @@ export class Skiff {
   constructor(
     /** The loaded, checked project: its machines and apps as skiff uses them. */
     readonly project: Project,
-    opts: { settings?: HostSettings; onEvent?: EventListener } = {},
+    opts: { settings?: HostSettings; onEvent?: EventListener; /** Tests: how plans observe the machines and this computer (default: really). */ planEffects?: PlanEffects } = {},
   ) {
     this.settings = opts.settings ?? {};
+    this.effects = opts.planEffects;
     if (opts.onEvent) this.hub.add(opts.onEvent);
   }
 
@@ -142,20 +144,20 @@ export class Skiff {
   /** Builds, ships and rolls out a new release of each app with zero downtime; the result holds the plan it carried out. */
   deploy(opts: DeployOptions = {}): Promise<DeployResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await execDeploy(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, waitForLock: opts.waitForLock, dryRun: opts.dryRun, reporter, interrupted });
+      const done = await execDeploy(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, waitForLock: opts.waitForLock, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((o) => o.result.ok) };
     }, opts);
   }
 
   /** What `deploy` would do now, per app and machine (the same plan deploy carries out); reads only, no lock. */
   plan(opts: { apps?: string[]; skipUnreachable?: boolean } = {}): Promise<DeployPlan> {
-    return this.run(() => execPlan(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable }));
+    return this.run(() => execPlan(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, effects: this.effects }));
   }
 
   /** Activates an older release, whole (image and config), through the same safe sequence. */
   rollback(opts: RollbackOptions = {}): Promise<RollbackResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await execRollback(this.project, { apps: opts.apps ?? [], to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, reporter, interrupted });
+      const done = await execRollback(this.project, { apps: opts.apps ?? [], to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((a) => a.result.ok) };
     }, opts);
   }
@@ -163,14 +165,14 @@ export class Skiff {
   /** A new release of the active one with these instance counts ({ web: 4 }), placed over each app's machines. */
   scale(targets: Record<string, number>, opts: ChangeOptions = {}): Promise<ScaleResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await execScale(this.project, Object.entries(targets).map(([app, instances]) => ({ app, instances })), { dryRun: opts.dryRun, reporter, interrupted });
+      const done = await execScale(this.project, Object.entries(targets).map(([app, instances]) => ({ app, instances })), { dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((a) => a.result.ok) };
     }, opts);
   }
 
   /** Stops apps on every machine and deletes their releases (history stays). No confirmation: the call is the intent. */
   remove(apps: string[], opts: ChangeOptions = {}): Promise<RemoveResult> {
-    return this.run(() => execRemove(this.project, { apps, dryRun: opts.dryRun }), opts);
+    return this.run(() => execRemove(this.project, { apps, dryRun: opts.dryRun, effects: this.effects }), opts);
   }
 
   /** What runs where: per machine, each app's release, instances, health, restarts (`skiff status`). */
