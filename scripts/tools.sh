@@ -34,7 +34,10 @@ fi
 if ! /usr/bin/docker info >/dev/null 2>&1; then
   if [ "$check" = --check ] || [ "$(id -u)" != 0 ]; then echo "dockerd is not running" >&2; exit 1; fi
   echo "tools: starting dockerd"
-  (setsid dockerd >/var/log/skiff-test-dockerd.log 2>&1 </dev/null &)
+  # Without the caller's open files: a dockerd that inherited a lock's descriptor (flock … sh -c 'tools.sh …')
+  # would hold that lock for as long as it runs.
+  (for fd in /proc/self/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null
+   exec setsid dockerd >/var/log/skiff-test-dockerd.log 2>&1 </dev/null) &
   for _ in $(seq 1 100); do /usr/bin/docker info >/dev/null 2>&1 && break; sleep 0.2; done
   /usr/bin/docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/skiff-test-dockerd.log" >&2; exit 1; }
 fi
