@@ -32,9 +32,6 @@ export function dockerCommand(): string {
   return hostSettings().docker || "docker";
 }
 
-/** @deprecated the command as it was when skiff loaded; call dockerCommand() (ship.ts still uses this). */
-export const DOCKER = dockerCommand();
-
 export async function localImageId(ref: string): Promise<string | undefined> {
   const r = await runProcess(dockerCommand(), ["image", "inspect", "--format", "{{.Id}}", ref]);
   return r.code === 0 ? r.stdout.trim() : undefined;

@@ -19,7 +19,7 @@ import { removeAgent, removePackages } from "../exec/remote-steps.ts";
 import { startLoad } from "../load/load.ts";
 import { runProcess } from "../transport/process.ts";
 import { LocalTransport } from "../transport/local.ts";
-import { loadAgentBundle } from "./agent-bundle.ts";
+import { loadAgentBundle } from "../api/agent-bundle.ts";
 import type { Ctx } from "./context.ts";
 import { historyCommand } from "./history.ts";
 import { renderError } from "./render-error.ts";

@@ -7,14 +7,14 @@ import type { Reporter } from "../contracts/events.ts";
 import { relevantStderr } from "../transport/remote-error.ts";
 import { AGENT_BIN } from "../contracts/paths.ts";
 import { tarPackArgs } from "../contracts/artifact.ts";
-import { DOCKER, type AppImage } from "../build/image.ts";
+import { dockerCommand, type AppImage } from "../build/image.ts";
 
 function stream(image: AppImage, client: AgentClient): Promise<number> {
   // Docker: `docker save | docker load`. Process app: `tar | skiff-agent artifact-put`, which checks the content hash.
   const [file, args, remote, what] =
     image.runtime === "process"
       ? ["tar", tarPackArgs(image.dir!), [AGENT_BIN, "artifact-put", image.id!.slice("artifact:".length)], "unpack"]
-      : [DOCKER, ["save", image.ref], ["docker", "load", "-q"], "docker load"];
+      : [dockerCommand(), ["save", image.ref], ["docker", "load", "-q"], "docker load"];
   return new Promise((resolve, reject) => {
     const save = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
     const load = client.transport.spawn(remote);

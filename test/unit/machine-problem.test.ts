@@ -2,7 +2,7 @@
 // from the errors the agent channel gives (shapes as src/transport/agent-client.ts makes them).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { machineProblem } from "../../src/cli/machine-problem.ts";
+import { machineProblem } from "../../src/api/machine-problem.ts";
 import { UserError } from "../../src/errors.ts";
 
 const lost = (code: number, stderr: string[], hint?: string) => new UserError(`m2: lost the connection to the agent (exit ${code}${code === 255 ? ": ssh itself failed" : ""})\n${stderr.map((l) => `  │ ${l}`).join("\n")}`, { hint });
