@@ -1,0 +1,100 @@
+// The proxy controller apart from HAProxy: an in-memory Runtime API (servers
+// come UP when made ready) and an in-memory process. What it asks HAProxy, when
+// it reloads, and what it keeps when a reload is refused.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { HaproxyControl } from "../../src/agent/haproxy-process.ts";
+import { ProxyController } from "../../src/agent/proxy.ts";
+import type { SlotApi } from "../../src/agent/proxy-peers.ts";
+
+const root = mkdtempSync(join(tmpdir(), "skiff-proxy-ctl-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+
+function memHaproxy() {
+  const servers = new Map<string, { state: string; addr: string; port: number }>();
+  const sent: string[] = [];
+  const proc = { running: false, reloads: 0, refuse: false };
+  const api: SlotApi = {
+    info: async () => "",
+    setState: async (b, s, state) => {
+      sent.push(`${s} ${state}`);
+      servers.set(`${b}/${s}`, { ...(servers.get(`${b}/${s}`) ?? { addr: "127.0.0.1", port: 1 }), state });
+    },
+    setAddr: async (b, s, addr, port) => {
+      sent.push(`${s} addr ${addr}:${port}`);
+      servers.set(`${b}/${s}`, { ...(servers.get(`${b}/${s}`) ?? { state: "maint" }), addr, port });
+    },
+    // A server made ready is UP at once (HAProxy's check passes).
+    serverStates: async (b) => new Map([...servers].filter(([k]) => k.startsWith(`${b}/`)).map(([k, v]) => [k.split("/")[1]!, { op: v.state === "ready" ? 2 : 0, admin: 0, addr: v.addr, port: v.port }])),
+    sessions: async () => new Map(),
+  };
+  const haproxy: HaproxyControl = {
+    running: () => proc.running,
+    reachable: () => proc.running,
+    startOrReload: async () => {
+      if (proc.refuse) throw new Error("HAProxy did not start: injected");
+      proc.running = true;
+      proc.reloads++;
+    },
+    check: async () => {},
+    softStop: () => void (proc.running = false),
+  };
+  const dir = join(root, String(n++));
+  const ctl = new ProxyController({ dir, statsSocket: join(dir, "s"), pidFile: join(dir, "p") }, 80, () => {}, { api, haproxy, sleep: async () => {} });
+  return { ctl, sent, proc, dir };
+}
+
+const backend = "skiff_shop_web";
+const opts = { routes: [{ path: "/" }], healthPath: "/healthz", intervalMs: 1000, freeSlots: 1 };
+
+describe("the proxy controller", () => {
+  it("a new backend reloads once; the same one again does not", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureRunning();
+    await h.ctl.ensureBackend(backend, opts);
+    await h.ctl.ensureBackend(backend, opts);
+    assert.equal(h.proc.reloads, 2, "one start, one reload for the new backend");
+    assert.match(readFileSync(join(h.dir, "haproxy.cfg"), "utf8"), /backend skiff_shop_web/);
+  });
+
+  it("enable: a free slot is addressed while in maint, then made ready; the state file says so", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureBackend(backend, opts);
+    const slot = await h.ctl.enable(backend, "web-1", "10.0.0.1", 20001);
+    assert.equal(slot, "s1");
+    assert.deepEqual(h.sent, ["s1 maint", "s1 addr 10.0.0.1:20001", "s1 ready"]);
+    const saved = JSON.parse(readFileSync(join(h.dir, "state.json"), "utf8"));
+    assert.deepEqual(saved.backends[0].slots.find((s: { name: string }) => s.name === "s1"), { name: "s1", addr: "10.0.0.1", port: 20001, state: "ready", instance: "web-1" });
+  });
+
+  it("drain then release frees the slot for the next instance", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureBackend(backend, opts);
+    await h.ctl.enable(backend, "web-1", "10.0.0.1", 20001);
+    assert.equal((await h.ctl.drainAndRemove(backend, "web-1", 1000)).leftSessions, 0);
+    assert.equal(h.ctl.slotOf(backend, "web-1"), undefined);
+    assert.equal(await h.ctl.enable(backend, "web-2", "10.0.0.1", 20002), "s1");
+  });
+
+  it("a refused reload leaves the state and the files as HAProxy still runs them", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureBackend(backend, opts);
+    const before = readFileSync(join(h.dir, "state.json"), "utf8");
+    h.proc.refuse = true;
+    await assert.rejects(h.ctl.ensureBackend("skiff_shop_api", { ...opts, routes: [{ path: "/api" }] }), /injected/);
+    assert.deepEqual(h.ctl.snapshot().backends.map((b) => b.name), [backend]);
+    assert.equal(readFileSync(join(h.dir, "state.json"), "utf8"), before);
+  });
+
+  it("the last backend removed soft-stops HAProxy", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureBackend(backend, opts);
+    await h.ctl.removeBackend(backend);
+    assert.equal(h.proc.running, false);
+    assert.deepEqual(h.ctl.snapshot().backends, []);
+  });
+});
