@@ -3,6 +3,7 @@ import type { Project } from "../config/model.ts";
 import { loadProject } from "../config/load.ts";
 import { jsonReporter, plainReporter, type Reporter } from "../contracts/events.ts";
 import { Skiff } from "../api/skiff.ts";
+import type { PlanEffects } from "../exec/plan.ts";
 import { settingsFromEnv } from "../settings.ts";
 
 export { selectMachines, transportsFor } from "../api/machines.ts";
@@ -29,8 +30,11 @@ const apis = new WeakMap<Ctx, Skiff>();
 
 /** The API over the command's project: the commands call it and render what it returns. The CLI's renderer is
  *  one subscriber of its events; the host settings come from the environment, read here for the command. */
-export function skiffFor(ctx: Ctx): Skiff {
+export function skiffFor(ctx: Ctx, planEffects?: PlanEffects): Skiff {
+  const make = () => new Skiff(ctx.project, { settings: settingsFromEnv(process.env), onEvent: (e) => ctx.reporter.emit(e), planEffects });
+  // Tests inject how plans observe the machines: such a Skiff is their own, not the command's shared one.
+  if (planEffects) return make();
   let s = apis.get(ctx);
-  if (!s) apis.set(ctx, (s = new Skiff(ctx.project, { settings: settingsFromEnv(process.env), onEvent: (e) => ctx.reporter.emit(e) })));
+  if (!s) apis.set(ctx, (s = make()));
   return s;
 }

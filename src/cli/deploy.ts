@@ -1,7 +1,6 @@
 // skiff deploy [app…]: build, ship, and roll out with zero downtime; --dry-run prints the plan (as `skiff plan`).
-import { deploy } from "../exec/deploy.ts";
 import type { PlanEffects } from "../exec/plan.ts";
-import type { Ctx } from "./context.ts";
+import { skiffFor, type Ctx } from "./context.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { printPlan } from "./plan.ts";
 import { renderRollout } from "./render-rollout.ts";
@@ -10,7 +9,7 @@ export async function deployCommand(ctx: Ctx, apps: string[], opts: { skipUnreac
   const started = Date.now();
   const interrupt = onInterrupt(ctx);
   try {
-    const r = await deploy(ctx.project, { apps, skipUnreachable: opts.skipUnreachable, waitForLock: opts.wait, reporter: ctx.reporter, interrupted: interrupt.fired, dryRun: opts.dryRun, effects });
+    const r = await skiffFor(ctx, effects).deploy({ apps, skipUnreachable: opts.skipUnreachable, waitForLock: opts.wait, dryRun: opts.dryRun, signal: interrupt.signal });
     if (r.dryRun) return printPlan(ctx, r.plan), 0;
     const err = (l: string) => void process.stderr.write(l + "\n");
     let ok = true;

@@ -2,14 +2,16 @@
 // the rollout return switched machines to their previous release; a second one exits now.
 import type { Ctx } from "./context.ts";
 
-export function onInterrupt(ctx: Ctx): { fired: () => boolean; dispose: () => void } {
+export function onInterrupt(ctx: Ctx): { signal: AbortSignal; dispose: () => void } {
   let count = 0;
+  const abort = new AbortController();
   const handler = () => {
     count++;
+    abort.abort();
     if (count === 1) ctx.reporter.emit({ type: "note", message: "interrupted: finishing the machines in progress, then returning switched machines to their previous release (Ctrl-C again to quit now; the lock then stays until `skiff lock release`)" });
     else process.exit(130);
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
-  return { fired: () => count > 0, dispose: () => (process.off("SIGINT", handler), process.off("SIGTERM", handler)) };
+  return { signal: abort.signal, dispose: () => (process.off("SIGINT", handler), process.off("SIGTERM", handler)) };
 }

@@ -3,10 +3,10 @@
 // file contents hidden), what ships, the hook, the batches. Reads only; the
 // plan is the one `skiff deploy --dry-run` prints and `skiff deploy` carries out.
 // Exit 0: nothing to do; 2: changes; 1: a machine could not be asked (or the placement does not fit).
-import { plan, type PlanEffects } from "../exec/plan.ts";
+import type { PlanEffects } from "../exec/plan.ts";
 import { changeCount, type Plan } from "../plan/model.ts";
 import { renderPlan } from "../plan/render.ts";
-import type { Ctx } from "./context.ts";
+import { skiffFor, type Ctx } from "./context.ts";
 
 /** Every plan is printed here: the plan object as JSON with --json, else the one renderer's lines. */
 export function printPlan(ctx: Pick<Ctx, "json" | "out">, p: Plan): void {
@@ -15,7 +15,7 @@ export function printPlan(ctx: Pick<Ctx, "json" | "out">, p: Plan): void {
 }
 
 export async function planCommand(ctx: Ctx, names: string[], opts: { skipUnreachable?: boolean } = {}, effects?: PlanEffects): Promise<number> {
-  const p = await plan(ctx.project, { apps: names, skipUnreachable: opts.skipUnreachable, effects });
+  const p = await skiffFor(ctx, effects).plan({ apps: names, skipUnreachable: opts.skipUnreachable });
   printPlan(ctx, p);
   return changeCount(p) ? 2 : 0;
 }

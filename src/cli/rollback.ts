@@ -1,6 +1,5 @@
 // skiff rollback [app…] [--to N] [--dry-run]: an older release, whole, through the same safe sequence.
-import { rollback } from "../exec/rollback.ts";
-import type { Ctx } from "./context.ts";
+import { skiffFor, type Ctx } from "./context.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { printPlan } from "./plan.ts";
 import { renderRollout } from "./render-rollout.ts";
@@ -9,7 +8,7 @@ export async function rollbackCommand(ctx: Ctx, apps: string[], opts: { to?: num
   const started = Date.now();
   const interrupt = onInterrupt(ctx);
   try {
-    const r = await rollback(ctx.project, { apps, to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, reporter: ctx.reporter, interrupted: interrupt.fired, dryRun: opts.dryRun });
+    const r = await skiffFor(ctx).rollback({ apps, to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, signal: interrupt.signal });
     if (r.dryRun) return printPlan(ctx, r.plan), 0;
     let ok = true;
     for (const o of r.outcomes) {

@@ -1,8 +1,7 @@
 // skiff scale app=N [app=N…] [--dry-run]: a new release with that many instances, placed over the app's machines.
 import { UserError } from "../errors.ts";
-import { scale } from "../exec/scale.ts";
 import { wholeNumber } from "./numbers.ts";
-import type { Ctx } from "./context.ts";
+import { skiffFor, type Ctx } from "./context.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { printPlan } from "./plan.ts";
 import { renderRollout } from "./render-rollout.ts";
@@ -17,7 +16,7 @@ export async function scaleCommand(ctx: Ctx, args: string[], opts: { dryRun?: bo
   });
   const interrupt = onInterrupt(ctx);
   try {
-    const res = await scale(ctx.project, targets, { reporter: ctx.reporter, interrupted: interrupt.fired, dryRun: opts.dryRun });
+    const res = await skiffFor(ctx).scale(Object.fromEntries(targets.map((t) => [t.app, t.instances])), { dryRun: opts.dryRun, signal: interrupt.signal });
     if (res.dryRun) return printPlan(ctx, res.plan), 0;
     let ok = true;
     for (const r of res.outcomes) {
