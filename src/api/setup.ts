@@ -25,6 +25,8 @@ export interface MachineSetupResult {
   plan: string[];
   /** Why the machine cannot be set up (an unsupported OS…): nothing was done. */
   problems: string[];
+  /** System packages (apt) the plan installs: what a tool that sets a machine up for a while (skiff demo) removes later. */
+  packages: string[];
   /** Steps carried out. */
   done: string[];
   changed: boolean;
@@ -42,6 +44,7 @@ export async function setupProject(project: Project, opts: SetupOptions, reporte
     dryRun: Boolean(opts.dryRun),
     plan: r.plan?.steps.map(describeStep) ?? [],
     problems: r.plan?.problems ?? [],
+    packages: (r.plan?.steps ?? []).flatMap((s) => (s.kind === "install-packages" ? s.packages : [])),
     done: r.done,
     changed: r.done.length > 0,
     error: r.error instanceof UserError ? { message: r.error.message, hint: r.error.hint } : r.error ? { message: String(r.error) } : undefined,

@@ -10,7 +10,7 @@
 import type { Project } from "../config/model.ts";
 import { validateEverywhere } from "../config/load.ts";
 import type { Reporter } from "../contracts/events.ts";
-import { typedError } from "../errors.ts";
+import { typedError, UserError } from "../errors.ts";
 import { deploy as execDeploy, type AppOutcome, type DeployResult as DeployDone } from "../exec/deploy.ts";
 import { plan as execPlan, type PlanEffects } from "../exec/plan.ts";
 import { remove as execRemove, type RemoveResult as RemoveDone } from "../exec/remove.ts";
@@ -19,11 +19,14 @@ import type { RolloutResult } from "../exec/rollout.ts";
 import { scale as execScale, type ScaleOutcome, type ScaleResult as ScaleDone } from "../exec/scale.ts";
 import type { DeployPlan, RemovePlan, RollbackPlan, ScalePlan } from "../plan/model.ts";
 import { settingsFromEnv, withHostSettings, type HostSettings } from "../settings.ts";
+import { buildProject, type BuildOptions, type BuiltImage } from "./build.ts";
+import { diffEnvironments, type EnvDiff, type EnvDifference } from "./diff.ts";
 import { EventHub, type EventListener } from "./events.ts";
 import { gatherHistory, type History } from "./history.ts";
 import { lockOn, type LockState } from "./lock.ts";
 import { checkMachines, machineLoads, type CheckRow, type MachineLoad } from "./machines.ts";
-import { openProject, type ProjectSource } from "./project.ts";
+import { OBJECT_SOURCE, openProject, type ProjectSource } from "./project.ts";
+import { makeIdentity, secretsOf, type AgeIdentity, type SecretInfo, type SecretSet, type SecretsWrite, type SecretUnset } from "./secrets.ts";
 import { setupProject, type MachineSetupResult, type SetupOptions } from "./setup.ts";
 import { allHealthy, gatherStatus, type MachineState } from "./status.ts";
 import { trustMachines, type TrustOptions, type TrustResult } from "./trust.ts";
@@ -86,12 +89,16 @@ export interface ValidateResult {
   apps: string[];
 }
 
+export type { AgeIdentity, BuildOptions, BuiltImage, EnvDiff, EnvDifference, SecretInfo, SecretSet, SecretsWrite, SecretUnset };
+
 export type { CheckRow, History, LockState, MachineLoad, MachineSetupResult, MachineState, SetupOptions, TrustOptions, TrustResult };
 
 export class Skiff {
   private readonly hub = new EventHub();
   private readonly settings: HostSettings;
   private readonly effects: PlanEffects | undefined;
+  /** Where Skiff.open found the project: `diff` loads other environments from it. */
+  private source: ProjectSource | undefined;
 
   /** The lock on each machine: who holds it, and breaking a dead deploy's lock. */
   readonly lock = {
@@ -109,6 +116,24 @@ export class Skiff {
     trust: (opts: TrustOptions = {}): Promise<TrustResult[]> => this.run(() => trustMachines(this.project, opts)),
     /** Each machine's capacity and load, as placement of `app` sees it: for schedulers of your own. */
     load: (app: string): Promise<MachineLoad[]> => this.run(() => machineLoads(this.project, app)),
+  };
+
+  /** The environment's secrets (secrets/<environment>.age): values go in as arguments and come out only from `reveal`; no event or error carries one. */
+  readonly secrets = {
+    /** Secret names (never values) and the apps using each, sorted by name. */
+    list: (): Promise<SecretInfo[]> => this.run(() => secretsOf(this.project).list()),
+    /** Sets a secret (encrypted to secrets.recipients); the next deploy of apps that use it makes a new release. */
+    set: (name: string, value: string): Promise<SecretSet> => this.run(() => secretsOf(this.project).set(name, value)),
+    /** Removes a secret; `removed: false` (nothing written) when it was not set. */
+    unset: (name: string): Promise<SecretUnset> => this.run(() => secretsOf(this.project).unset(name)),
+    /** One secret's value, or undefined when it is not set. The caller asked for it: keep it out of logs. */
+    reveal: (name: string): Promise<string | undefined> => this.run(() => secretsOf(this.project).reveal(name)),
+    /** Re-encrypts with a new file key to exactly the recipients listed now. */
+    rotateKey: (): Promise<SecretsWrite> => this.run(() => secretsOf(this.project).rotateKey()),
+    /** Fails (UserError) unless you could read the file back after a write: check before asking a person for a value. */
+    checkWriter: (): Promise<void> => this.run(() => secretsOf(this.project).checkWriter()),
+    /** The environment's encrypted file (absolute path; it may not exist yet). */
+    file: (): string => secretsOf(this.project).file(),
   };
 
   /** A Skiff over a loaded project (Skiff.open loads one). */
@@ -132,7 +157,19 @@ export class Skiff {
         throw typedError(e);
       }
     });
-    return new Skiff(project, { settings, onEvent: opts.onEvent });
+    const skiff = new Skiff(project, { settings, onEvent: opts.onEvent });
+    skiff.source = opts;
+    return skiff;
+  }
+
+  /** Creates your age identity (the identity file, 0600; the host settings' ageIdentityFile or ~/.config/skiff/age-key.txt) unless there is one; either way its public key, for secrets.recipients. */
+  static async keygen(opts: { settings?: HostSettings; env?: NodeJS.ProcessEnv } = {}): Promise<AgeIdentity> {
+    const settings = { ...settingsFromEnv(opts.env ?? process.env), ...definedOnly(opts.settings ?? {}) };
+    try {
+      return await withHostSettings(settings, makeIdentity);
+    } catch (e) {
+      throw typedError(e);
+    }
   }
 
   /** Adds a listener for progress events; returns the function that removes it. */
@@ -200,6 +237,32 @@ export class Skiff {
   /** Prepares machines: Docker, HAProxy, Node and the agent (idempotent); with dryRun, only says what it would do. */
   setup(opts: SetupOptions & CallOptions = {}): Promise<MachineSetupResult[]> {
     return this.run((reporter) => setupProject(this.project, opts, reporter), opts);
+  }
+
+  /** Builds the images of apps with a build section (tag: git commit; an existing tag is not built again), as `skiff build` does. */
+  build(opts: BuildOptions = {}): Promise<BuiltImage[]> {
+    return this.run((reporter) => buildProject(this.project, opts, reporter));
+  }
+
+  /**
+   * How two environments of this project differ: machines, and per app its config. `diff("prod")` compares this
+   * Skiff's environment with prod; `{ a, b }` any two ("default" is the base config). Secret values are compared
+   * when both decrypt here and never returned.
+   */
+  diff(other: string | { a: string; b: string }): Promise<EnvDiff> {
+    return this.run(async () => {
+      const [a, b] = typeof other === "string" ? [this.project.environment ?? "default", other] : [other.a, other.b];
+      const load = (env: string) => (env === (this.project.environment ?? "default") ? this.project : this.load(env));
+      return diffEnvironments(load(a), load(b), { from: a, to: b });
+    });
+  }
+
+  /** The same project in another environment, from where this one came. */
+  private load(environment: string): Project {
+    const env = environment === "default" ? undefined : environment;
+    if (this.source) return openProject({ ...this.source, environment: env });
+    if (this.project.file.endsWith(`/${OBJECT_SOURCE}`)) throw new UserError("this Skiff was made from a config object without Skiff.open: it cannot load another environment of it", { hint: "open it with Skiff.open({ config })" });
+    return openProject({ config: this.project.file, dir: this.project.dir, environment: env });
   }
 
   /** Checks the config file and every environment overlay in it (a config object was checked when opened). */

@@ -11,15 +11,14 @@ import { portFree } from "../lib/ports.ts";
 import { loadProject } from "../config/load.ts";
 import { UserError } from "../errors.ts";
 import { agentClients, askAll } from "../transport/agent-client.ts";
-import { deploy } from "../exec/deploy.ts";
+import type { Project } from "../config/model.ts";
 import { plainReporter } from "../contracts/events.ts";
-import { rollback } from "../exec/rollback.ts";
-import { needsDocker, setupMachines } from "../exec/setup.ts";
+import { Skiff } from "../api/skiff.ts";
+import { settingsFromEnv } from "../settings.ts";
 import { removeAgent, removePackages } from "../exec/remote-steps.ts";
 import { startLoad } from "../load/load.ts";
 import { runProcess } from "../transport/process.ts";
 import { LocalTransport } from "../transport/local.ts";
-import { loadAgentBundle } from "../api/agent-bundle.ts";
 import type { Ctx } from "./context.ts";
 import { historyCommand } from "./history.ts";
 import { renderError } from "./render-error.ts";
@@ -90,6 +89,11 @@ export async function demoCommand(opts: { down?: boolean; port?: number }, out: 
   return opts.down ? down(out) : up(opts.port ?? 80, out);
 }
 
+/** The API over the demo's project, rendering its events as the CLI does. */
+function skiffOver(project: Project, reporter = plainReporter()): Skiff {
+  return new Skiff(project, { settings: settingsFromEnv(process.env), onEvent: (e) => reporter.emit(e) });
+}
+
 async function up(port: number, out: (l: string) => void): Promise<number> {
   const dir = demoDir();
   mkdirSync(dir, { recursive: true });
@@ -109,35 +113,36 @@ async function up(port: number, out: (l: string) => void): Promise<number> {
 
   out(`skiff demo: this machine becomes a skiff machine; the example app runs as processes (no Docker).\n  config: ${file}\n`);
   out("1. setup (HAProxy, Node, the skiff agent — the same path as any machine)");
-  const [setup] = await setupMachines([new LocalTransport(project.machines.here!)], { agent: loadAgentBundle(), needsDocker: needsDocker(project.apps) }, { reporter });
-  if (setup?.plan) {
-    for (const s of setup.plan.steps) if (s.kind === "install-packages") made.packages = [...new Set([...made.packages, ...s.packages])];
+  const [setup] = await skiffOver(project, reporter).setup({ machines: ["here"] });
+  if (setup) {
+    made.packages = [...new Set([...made.packages, ...setup.packages])];
     writeFileSync(madeFile, JSON.stringify(made, null, 2));
   }
-  if (setup?.error) throw setup.error;
-  if (setup?.plan?.problems.length) throw new UserError(`this machine cannot be set up: ${setup.plan.problems.join("; ")}`);
+  if (setup?.cause) throw setup.cause;
+  if (setup?.problems.length) throw new UserError(`this machine cannot be set up: ${setup.problems.join("; ")}`);
 
   const url = `http://127.0.0.1:${port}/`;
   out(`\n2. deploy v1 (2 instances)`);
-  const first = await deploy(project, { apps: [APP], reporter });
-  if (!first.outcomes.every((o) => o.result.ok)) throw new UserError("the first deploy failed (see above)");
+  const first = await skiffOver(project, reporter).deploy({ apps: [APP] });
+  if (!first.ok) throw new UserError("the first deploy failed (see above)");
   out(`   serving at ${url}  →  ${(await (await fetch(url)).text()).trim()}`);
 
   out(`\n3. deploy v2 while a load client sends requests`);
   writeFileSync(file, demoConfig(port, "v2", example));
   project = loadProject({ file });
   const load = startLoad({ urls: [url], concurrency: 4 });
-  const second = await deploy(project, { apps: [APP], reporter });
+  const skiff = skiffOver(project, reporter);
+  const second = await skiff.deploy({ apps: [APP] });
   await new Promise((r) => setTimeout(r, 500));
   const res = await load.stop();
   const versions = Object.entries(res.versions).map(([v, n]) => `${v}: ${n}`).join(", ");
   out(`   ${res.requests} requests, ${res.failures} failed (${versions})`);
   for (const s of res.samples.slice(0, 5)) out(`   failed at ${s.t.toFixed(1)}s: ${s.what}`);
-  if (!second.outcomes.every((o) => o.result.ok)) throw new UserError("the second deploy failed (see above)");
+  if (!second.ok) throw new UserError("the second deploy failed (see above)");
 
   out(`\n4. rollback to v1 (image and config, as one release)`);
-  const back = await rollback(project, { apps: [APP], reporter });
-  if (!back.outcomes.every((r) => r.result.ok)) throw new UserError("the rollback failed (see above)");
+  const back = await skiff.rollback({ apps: [APP] });
+  if (!back.ok) throw new UserError("the rollback failed (see above)");
   out(`   ${url}  →  ${(await (await fetch(url)).text()).trim()}`);
 
   out(`\n5. history`);

@@ -1,19 +1,20 @@
-// skiff secrets set|unset|list|show|edit|rotate-key|keygen [-e ENV]. Values come
-// from stdin or a hidden prompt, never from argv; they are printed only by
-// `show NAME --reveal`.
+// skiff secrets set|unset|list|show|edit|rotate-key|keygen [-e ENV], over the API's
+// Skiff.secrets (and Skiff.keygen). Values come from stdin or a hidden prompt,
+// never from argv; they are printed only by `show NAME --reveal`.
+// `edit` is CLI-only (an editor session): it works on the store's
+// readSecrets/checkWriter/writeSecrets directly, so all changes and removals are
+// one decrypt and one encrypt.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { checkSecretName } from "../api/secrets.ts";
+import { Skiff } from "../api/skiff.ts";
 import { UserError } from "../errors.ts";
 import { jsonErrorAt } from "../secrets/json-error.ts";
-import { checkWriter, isSecretName, keygen, readSecrets, secretsFile, writeSecrets, type Secrets } from "../secrets/store.ts";
+import { checkWriter, isSecretName, readSecrets, writeSecrets, type Secrets } from "../secrets/store.ts";
 import { quote } from "../lib/quote.ts";
-import type { Ctx } from "./context.ts";
-
-function checkName(name: string): void {
-  if (!isSecretName(name)) throw new UserError(`"${name}" is not a valid secret name`, { hint: "letters, digits and _, not starting with a digit (it becomes an environment variable)" });
-}
+import { skiffFor, type Ctx } from "./context.ts";
 
 /** The value: piped stdin as is (one trailing newline dropped), or typed at a prompt that does not echo. */
 async function readValue(name: string): Promise<string> {
@@ -54,52 +55,46 @@ async function readValue(name: string): Promise<string> {
 
 export async function secretsCommand(ctx: Ctx, action: string, name: string | undefined, opts: { reveal?: boolean }): Promise<number> {
   if (action === "keygen") {
-    const k = await keygen();
+    const k = await Skiff.keygen();
     ctx.out(`identity: ${k.file} (keep it private; 0600)\npublic key: ${k.recipient}\nadd the public key to secrets.recipients in skiff.yml, then someone who can read the secrets runs \`skiff secrets rotate-key\``);
     return 0;
   }
   const p = ctx.project;
-  const where = relative(process.cwd(), secretsFile(p)) || secretsFile(p);
+  const secrets = skiffFor(ctx).secrets;
+  const where = relative(process.cwd(), secrets.file()) || secrets.file();
   const needName = () => {
     if (!name) throw new UserError(`skiff secrets ${action} needs a NAME`);
-    checkName(name);
+    checkSecretName(name);
     return name;
   };
   switch (action) {
     case "set": {
       const n = needName();
-      await checkWriter(p); // before asking for a value that could not be kept
-      const value = await readValue(n);
-      const all = await readSecrets(p);
-      const changed = all[n] !== value;
-      all[n] = value;
-      await writeSecrets(p, all);
-      ctx.out(`${n}: ${changed ? "set" : "unchanged"} in ${where} (encrypted to ${p.secrets.recipients.length} recipient${p.secrets.recipients.length === 1 ? "" : "s"}); the next deploy of apps that use it makes a new release`);
+      await secrets.checkWriter(); // before asking for a value that could not be kept
+      const r = await secrets.set(n, await readValue(n));
+      ctx.out(`${n}: ${r.changed ? "set" : "unchanged"} in ${where} (encrypted to ${r.recipients} recipient${r.recipients === 1 ? "" : "s"}); the next deploy of apps that use it makes a new release`);
       return 0;
     }
     case "unset": {
       const n = needName();
-      const all = await readSecrets(p);
-      if (!Object.hasOwn(all, n)) throw new UserError(`no secret ${n} in ${where}`);
-      delete all[n];
-      await writeSecrets(p, all);
+      if (!(await secrets.unset(n)).removed) throw new UserError(`no secret ${n} in ${where}`);
       ctx.out(`${n}: removed from ${where}`);
       return 0;
     }
     case "list": {
-      const all = await readSecrets(p);
-      const users = (s: string) => Object.values(p.apps).filter((a) => Object.values(a.secrets).includes(s)).map((a) => a.name);
-      if (ctx.json) ctx.out(JSON.stringify(Object.keys(all).sort().map((k) => ({ name: k, apps: users(k) }))));
-      else if (!Object.keys(all).length) ctx.out(`no secrets in ${where}`);
-      else for (const k of Object.keys(all).sort()) ctx.out(`${k}${users(k).length ? `  (${users(k).join(", ")})` : ""}`);
+      const all = await secrets.list();
+      if (ctx.json) ctx.out(JSON.stringify(all));
+      else if (!all.length) ctx.out(`no secrets in ${where}`);
+      else for (const s of all) ctx.out(`${s.name}${s.apps.length ? `  (${s.apps.join(", ")})` : ""}`);
       return 0;
     }
     case "show": {
       const n = needName();
-      const all = await readSecrets(p);
-      if (!Object.hasOwn(all, n)) throw new UserError(`no secret ${n} in ${where}`);
-      if (!opts.reveal) throw new UserError(`${n} is set (${Buffer.byteLength(all[n]!)} bytes); the value is printed only with --reveal`, { hint: `skiff secrets show ${n} --reveal` });
-      process.stdout.write(all[n]! + (process.stdout.isTTY ? "\n" : ""));
+      const value = await secrets.reveal(n);
+      if (value === undefined) throw new UserError(`no secret ${n} in ${where}`);
+      // Without --reveal only its size is shown: the value stays in this process.
+      if (!opts.reveal) throw new UserError(`${n} is set (${Buffer.byteLength(value)} bytes); the value is printed only with --reveal`, { hint: `skiff secrets show ${n} --reveal` });
+      process.stdout.write(value + (process.stdout.isTTY ? "\n" : ""));
       return 0;
     }
     case "edit": {
@@ -149,9 +144,8 @@ export async function secretsCommand(ctx: Ctx, action: string, name: string | un
     }
     case "rotate-key": {
       // A new file key, encrypted to exactly the recipients listed now (a removed teammate loses access to new versions).
-      const all = await readSecrets(p);
-      await writeSecrets(p, all);
-      ctx.out(`${where}: re-encrypted to ${p.secrets.recipients.length} recipient${p.secrets.recipients.length === 1 ? "" : "s"}; also rotate the values a removed teammate knew`);
+      const r = await secrets.rotateKey();
+      ctx.out(`${where}: re-encrypted to ${r.recipients} recipient${r.recipients === 1 ? "" : "s"}; also rotate the values a removed teammate knew`);
       return 0;
     }
     default:
