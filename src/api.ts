@@ -7,11 +7,13 @@ export type { AppConfig, MachineCapacity, PlacementContext, PlacementFunction, S
 export { Skiff } from "./api/skiff.ts";
 export type {
   AppOutcome, CallOptions, ChangeOptions, CheckRow, DeployOptions, DeployPlan, RemovePlan, RemoveResult, RollbackPlan, ScalePlan, DeployResult, History, LockState, MachineLoad, MachineSetupResult, MachineState,
+  AgeIdentity, BuildOptions, BuiltImage, EnvDiff, EnvDifference, SecretInfo, SecretSet, SecretsWrite, SecretUnset,
   OpenOptions, RollbackOptions, RollbackOutcome, RollbackResult, RolloutResult, ScaleOutcome, ScaleResult, SetupOptions, TrustOptions, TrustResult, ValidateResult,
 } from "./api/skiff.ts";
 export type { AppStatus, InstanceStatus, MachineStatus, MachineUnreachable } from "./api/status.ts";
 export { isUnreachable } from "./api/status.ts";
 export type { HistoryRow } from "./api/history.ts";
+export type { Change } from "./api/diff.ts";
 export type { EventListener, SkiffEvent, StepStatus } from "./api/events.ts";
 export type { ProjectSource } from "./api/project.ts";
 export type { AppSpec, MachineSpec, Project } from "./config/model.ts";

@@ -8,13 +8,16 @@ import { releaseSpec } from "../exec/deploy.ts";
 import { diffSpecs, formatChange, type Change } from "../plan/diff.ts";
 import { readSecrets, type Secrets } from "../secrets/store.ts";
 
-/** One difference, with the line `skiff diff` prints for it (`text`). */
+/**
+ * One difference, with the line `skiff diff` prints for it (`text`). `machines`: the machines (name=host,
+ * sorted) differ. `secrets-not-compared`: some app uses secrets but a side's file does not decrypt here, so
+ * secrets are compared by name only. `app-only-in`: the app exists in one environment. `app`: a field of the
+ * app's release spec differs (values shown, never a secret's or a file's contents).
+ */
 export type EnvDifference =
-  | { kind: "machines"; /** name=host, sorted, comma-separated */ from: string; to: string; text: string }
-  /** Some app uses secrets, but one side's file does not decrypt here: secrets are compared by name only. */
+  | { kind: "machines"; from: string; to: string; text: string }
   | { kind: "secrets-not-compared"; text: string }
   | { kind: "app-only-in"; app: string; environment: string; text: string }
-  /** A field of the app's release spec (values shown, never a secret's or a file's contents). */
   | { kind: "app"; app: string; change: Change; text: string };
 
 export interface EnvDiff {
