@@ -10,7 +10,7 @@ describe("docs/api.md", () => {
     assert.equal(readFileSync(new URL("../../docs/api.md", import.meta.url), "utf8"), text);
   });
   it("documents every method of Skiff the CLI relies on", () => {
-    for (const m of ["Skiff.open", "deploy", "plan", "rollback", "scale", "remove", "status", "history", "lock.status", "lock.release", "setup", "machines.check", "on"]) {
+    for (const m of ["Skiff.open", "deploy", "plan", "rollback", "scale", "remove", "status", "history", "lock.status", "lock.release", "setup", "machines.check", "machines.trust", "on", "build", "diff", "validate", "secrets.list", "secrets.set", "secrets.unset", "secrets.reveal", "secrets.rotateKey", "Skiff.keygen"]) {
       assert.match(text, new RegExp(`^### ${m.replace(".", "\\.")}\\n`, "m"), m);
     }
   });
