@@ -26,6 +26,18 @@ export interface HostSettings {
   configHome?: string;
 }
 
+/** Removes SKIFF_AGE_KEY from `env` and returns it. */
+export function takeAgeKey(env: NodeJS.ProcessEnv): string | undefined {
+  const key = env.SKIFF_AGE_KEY;
+  delete env.SKIFF_AGE_KEY;
+  return key?.trim() || undefined;
+}
+
+// Taken out of this process's environment when skiff loads, before anything it starts (build scripts, docker,
+// ssh, pre_deploy, $EDITOR) could inherit it. It counts only where settings are read from process.env: a Skiff
+// opened with an environment of its own (`env: {}`) or given its own key does not see it.
+const PROCESS_AGE_KEY = takeAgeKey(process.env);
+
 /** The variables skiff reads, in one place. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv): HostSettings {
   const v = (k: string) => env[k] || undefined;
@@ -33,7 +45,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): HostSettings {
     user: v("SKIFF_USER"),
     docker: v("SKIFF_DOCKER"),
     socketDir: v("SKIFF_SOCKET_DIR"),
-    ageKey: v("SKIFF_AGE_KEY")?.trim() || undefined,
+    ageKey: env === process.env ? PROCESS_AGE_KEY : v("SKIFF_AGE_KEY")?.trim() || undefined,
     ageIdentityFile: v("SKIFF_AGE_IDENTITY"),
     configTsTimeoutMs: env.SKIFF_CONFIG_TS_TIMEOUT_MS === "" ? undefined : env.SKIFF_CONFIG_TS_TIMEOUT_MS,
     runtimeDir: v("XDG_RUNTIME_DIR"),

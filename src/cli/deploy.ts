@@ -7,7 +7,7 @@ import { renderRollout } from "./render-rollout.ts";
 
 export async function deployCommand(ctx: Ctx, apps: string[], opts: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean }, effects?: PlanEffects): Promise<number> {
   const started = Date.now();
-  const interrupt = onInterrupt(ctx);
+  const interrupt = onInterrupt(ctx, !opts.dryRun);
   try {
     const r = await skiffFor(ctx, effects).deploy({ apps, skipUnreachable: opts.skipUnreachable, waitForLock: opts.wait, dryRun: opts.dryRun, signal: interrupt.signal });
     if (r.dryRun) return printPlan(ctx, r.plan), 0;

@@ -2,9 +2,11 @@
 // the rollout return switched machines to their previous release; a second one exits now.
 import type { Ctx } from "./context.ts";
 
-export function onInterrupt(ctx: Ctx): { signal: AbortSignal; dispose: () => void } {
-  let count = 0;
+export function onInterrupt(ctx: Ctx, active = true): { signal: AbortSignal; dispose: () => void } {
   const abort = new AbortController();
+  // A dry run changes nothing: Ctrl-C ends it at once, as it ends `skiff plan`.
+  if (!active) return { signal: abort.signal, dispose: () => {} };
+  let count = 0;
   const handler = () => {
     count++;
     abort.abort();

@@ -6,7 +6,7 @@ import { renderRollout } from "./render-rollout.ts";
 
 export async function rollbackCommand(ctx: Ctx, apps: string[], opts: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean }): Promise<number> {
   const started = Date.now();
-  const interrupt = onInterrupt(ctx);
+  const interrupt = onInterrupt(ctx, !opts.dryRun);
   try {
     const r = await skiffFor(ctx).rollback({ apps, to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, signal: interrupt.signal });
     if (r.dryRun) return printPlan(ctx, r.plan), 0;

@@ -14,7 +14,7 @@ export async function scaleCommand(ctx: Ctx, args: string[], opts: { dryRun?: bo
     // The same bounds as instances: in skiff.yml.
     return { app: m[1]!, instances: wholeNumber(m[2]!, `the instance count in "${a}"`, 0, 1000, "skiff scale web=4") };
   });
-  const interrupt = onInterrupt(ctx);
+  const interrupt = onInterrupt(ctx, !opts.dryRun);
   try {
     const res = await skiffFor(ctx).scale(Object.fromEntries(targets.map((t) => [t.app, t.instances])), { dryRun: opts.dryRun, signal: interrupt.signal });
     if (res.dryRun) return printPlan(ctx, res.plan), 0;

@@ -8,7 +8,7 @@ import type { AppSpec, Project } from "../config/model.ts";
 import { diffSpecs } from "./diff.ts";
 import { batches, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
 import { activeSpec, specOn, type Observed } from "./observed.ts";
-import { placeApp } from "./placement.ts";
+import { placeApp, withReserved } from "./placement.ts";
 import { chooseRelease, draftSpec, previousReleases, selectApps, specFor, type ReleaseFile } from "./release-spec.ts";
 
 export type PlannedImage = AppImage & { note?: string };
@@ -89,6 +89,13 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
 }
 
 export function planDeploy(project: Project, o: Observed, i: DeployInputs): DeployPlan {
-  const apps = selectApps(project, i.apps);
-  return { action: "deploy", project: project.name, apps: apps.map((a) => planApp(project, a, o, i)), skipped: o.unreachable };
+  const planned: AppDeployPlan[] = [];
+  let seen = o;
+  for (const a of selectApps(project, i.apps)) {
+    const p = planApp(project, a, seen, i);
+    planned.push(p);
+    // The next app is placed around this one's new instances.
+    if (o.machines.every((m) => m.capacity)) seen = withReserved(project, seen, a.name, a.resources, p.placement);
+  }
+  return { action: "deploy", project: project.name, apps: planned, skipped: o.unreachable };
 }

@@ -131,6 +131,20 @@ export function capacitiesFrom(project: Project, app: string, o: Observed): Mach
 }
 
 /** Instances per machine for this app, or a refusal (UserError) that says what is short where. */
+/** The machines as the next app of the same plan sees them: this app's instances reserved where they were placed
+ *  (a plan that places several apps must not give two of them the same room). */
+export function withReserved(project: Project, o: Observed, app: string, limits: { cpus?: number; memoryBytes?: number } | undefined, placement: Record<string, number>): Observed {
+  return {
+    ...o,
+    machines: o.machines.map((m) => {
+      if (!m.capacity) return m;
+      const others = m.capacity.apps.filter((a) => !(a.project === project.name && a.app === app));
+      // `active` only marks the entry as reserving (capacitiesFrom skips apps with nothing active).
+      return { ...m, capacity: { ...m.capacity, apps: [...others, { project: project.name, app, active: 0, limits, instances: placement[m.machine] ?? 0 }] } };
+    }),
+  };
+}
+
 export function placeApp(project: Project, app: AppSpec, o: Observed, opts: { instances?: number; current?: ReleaseSpec | null } = {}): Record<string, number> {
   const caps = capacitiesFrom(project, app.name, o);
   const instances = opts.instances ?? app.instances ?? eligibleMachines({ machines: app.placement.machines, labels: app.placement.labels }, caps).length;

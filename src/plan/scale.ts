@@ -7,7 +7,7 @@ import { UserError } from "../errors.ts";
 import { machineChanges } from "./deploy.ts";
 import { batches, type AppScalePlan, type ScalePlan } from "./model.ts";
 import { activeSpec, type Observed } from "./observed.ts";
-import { placeApp } from "./placement.ts";
+import { placeApp, withReserved } from "./placement.ts";
 import { chooseRelease, selectApps } from "./release-spec.ts";
 
 export interface ScaleTarget {
@@ -27,11 +27,15 @@ export function scaledSpec(project: Project, o: Observed, t: ScaleTarget, meta: 
 }
 
 export function planScale(project: Project, o: Observed, opts: { targets: ScaleTarget[]; by: string; createdAt: string }): ScalePlan {
-  const apps = selectApps(project, opts.targets.map((t) => t.app)).map((a): AppScalePlan => {
+  const apps: AppScalePlan[] = [];
+  let seen = o;
+  for (const a of selectApps(project, opts.targets.map((t) => t.app))) {
     const t = opts.targets.find((x) => x.app === a.name)!;
-    const { current, spec } = scaledSpec(project, o, t, opts);
+    const { current, spec } = scaledSpec(project, seen, t, opts);
     const { release, existing } = chooseRelease(o, spec);
-    return { app: a.name, from: current.instances, to: t.instances, release, reused: existing, placement: spec.placement!, machines: machineChanges(o, a.name, spec), batches: batches(o.machines.map((m) => m.machine), a.deploy.maxParallel) };
-  });
+    apps.push({ app: a.name, from: current.instances, to: t.instances, release, reused: existing, placement: spec.placement!, machines: machineChanges(o, a.name, spec), batches: batches(o.machines.map((m) => m.machine), a.deploy.maxParallel) });
+    // The next app is placed around this one's new instances.
+    seen = withReserved(project, seen, a.name, spec.limits, spec.placement!);
+  }
   return { action: "scale", project: project.name, apps, skipped: o.unreachable };
 }

@@ -7,16 +7,6 @@ import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { UserError } from "../errors.ts";
 import { hostSettings } from "../settings.ts";
 
-/** Removes SKIFF_AGE_KEY from `env` and returns it. */
-export function takeAgeKey(env: NodeJS.ProcessEnv): string | undefined {
-  const key = env.SKIFF_AGE_KEY;
-  delete env.SKIFF_AGE_KEY;
-  return key?.trim() || undefined;
-}
-
-// Taken out of the environment when skiff loads, before anything it starts
-// (build scripts, docker, ssh, pre_deploy, $EDITOR) could inherit it.
-const AGE_KEY = takeAgeKey(process.env);
 
 export interface Identity {
   key: string;
@@ -58,7 +48,7 @@ async function fromFile(file: string): Promise<Identity[]> {
 
 /** This person's identities, each checked (a broken one is a UserError that never shows the key). */
 export async function loadIdentities(): Promise<Identity[]> {
-  const key = hostSettings().ageKey || AGE_KEY;
+  const key = hostSettings().ageKey;
   if (key) {
     const lines = key.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
     return withRecipients(lines, "SKIFF_AGE_KEY");
