@@ -39,13 +39,26 @@ apps:
 
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`);
 
-/** Everything a change could touch on a machine: the saved state under /var/lib/skiff (not logs, not the apps'
- *  own data) with each file's hash and mtime, the lock directories, and HAProxy's servers as its Runtime API says. */
+/** Everything a change of this project could touch on a machine: its saved state under /var/lib/skiff (app state,
+ *  releases, the lock directories) with each file's hash and mtime, its history records, its HAProxy backend as
+ *  haproxy.cfg renders it, and its servers as HAProxy's Runtime API says. Other projects on the shared bed (earlier
+ *  suites' apps, whose supervisors go on working: warm instances expire, state files are rewritten) are left out. */
 async function snapshot(): Promise<string[]> {
-  const files = `cd /var/lib/skiff && find . \\( -path ./work -o -path ./instances -o -name '*.log*' -o -name '.testbed-fill*' \\) -prune -o -print | sort | while read f; do if [ -f "$f" ]; then echo "$f $(sha256sum < "$f" | cut -c1-16) $(stat -c %Y "$f")"; else echo "$f/"; fi; done`;
+  const files = `cd /var/lib/skiff && find ./apps/dryrun ./locks -print | sort | while read f; do if [ -f "$f" ]; then echo "$f $(sha256sum < "$f" | cut -c1-16) $(stat -c %Y "$f")"; else echo "$f/"; fi; done; echo "history $(grep -F '"project":"dryrun"' history.jsonl | sha256sum | cut -c1-16)"; echo "backend $(awk '/^backend /{p = ($2 == "skiff_dryrun_web")} p' proxy/haproxy.cfg | sha256sum | cut -c1-16)"`;
   const q = `require("net").createConnection("/run/skiff/haproxy.sock").on("connect", function () { this.write("show servers state\\n") }).pipe(process.stdout)`;
-  const servers = `node -e '${q}' | awk 'NR>2 {print $2, $4, $5, $6, $7}'`;
+  const servers = `node -e '${q}' | awk 'NR>2 && $2 ~ /^skiff_dryrun_/ {print $2, $4, $5, $6, $7}'`;
   return Promise.all(bed.machines.map(async (m) => `${m.name}\n${await faults.exec(m, files)}\n${await faults.exec(m, servers)}`));
+}
+
+/** Until the outgoing release's warm instances are gone (probation: 500ms): the supervisor's own change, not a dry run's. */
+async function settled(): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    const r = await p.skiff(["--json", "status"]);
+    const machines = JSON.parse(r.stdout) as { apps?: { app: string; warm: unknown[] }[] }[];
+    if (r.code === 0 && machines.every((m) => (m.apps ?? []).every((a) => a.warm.length === 0))) return;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  assert.fail("the outgoing release's warm instances did not stop within 30 s");
 }
 
 const lastJson = <T>(r: Run): T => JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
@@ -66,6 +79,7 @@ describe("--dry-run changes nothing; plan and deploy --dry-run print one plan", 
   });
 
   it("deploy, rollback, scale and remove --dry-run print their plans; no machine changes", async () => {
+    await settled();
     const before = await snapshot();
     // status lists damaged history records the agent has come across; a rollback plan reads the history, so it is
     // read once before (the shared bed's history may hold a record a fault test cut short).
