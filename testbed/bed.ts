@@ -243,10 +243,11 @@ export const faults = {
 };
 
 /** A skiff.yml for the bed's machines. */
-export function bedConfig(bed: Bed, opts: { project?: string; extra?: string } = {}): string {
+export function bedConfig(bed: Bed, opts: { project?: string; extra?: string; httpPort?: number } = {}): string {
   const lines = [`project: ${opts.project ?? "bedtest"}`, "machines:"];
   for (const m of bed.machines) {
     lines.push(`  ${m.name}:`, `    host: 127.0.0.1`, `    port: ${m.sshPort}`, `    private_address: ${m.address}`, `    ssh: { identity_file: ${bed.identityFile} }`);
+    if (opts.httpPort !== undefined) lines.push(`    http_port: ${opts.httpPort}`);
   }
   return lines.join("\n") + "\n" + (opts.extra ?? "");
 }

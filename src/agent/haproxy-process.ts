@@ -4,19 +4,14 @@
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { promisify } from "node:util";
+import type { ProxyPaths as ConfigPaths } from "../proxy/config.ts";
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface ProxyPaths {
+/** Where the agent keeps HAProxy's files (`dir`), plus what haproxy.cfg names (proxy/config.ts). */
+export interface ProxyPaths extends ConfigPaths {
   dir: string;
-  statsSocket: string;
-  pidFile: string;
-  logTarget?: string;
-  /** HAProxy drops root for this user and group after binding, and chroots (see haproxyPrivileges). */
-  user?: string;
-  group?: string;
-  chroot?: string;
 }
 
 /** HAProxy runs as `haproxy` in a chroot where the machine has both (Debian's haproxy package makes them) and the

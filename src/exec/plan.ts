@@ -9,7 +9,7 @@ import type { DeployPlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
 import { selectApps } from "../plan/release-spec.ts";
 import { appSecrets, readSecrets } from "../secrets/store.ts";
-import { agentClients, type AgentClient } from "../transport/agent-client.ts";
+import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { releaseFiles } from "./files.ts";
 import { whoAmI } from "./lock.ts";
 import { deploySpecs, observe, type ObserveOptions } from "./observe.ts";
@@ -56,10 +56,5 @@ export async function deployPlan(clients: AgentClient[], project: Project, opts:
 
 /** `skiff plan`: what `skiff deploy` would do now, without the deploy lock and changing nothing. */
 export async function plan(project: Project, opts: { apps: string[]; skipUnreachable?: boolean; effects?: PlanEffects }): Promise<DeployPlan> {
-  const clients = agentClients(project);
-  try {
-    return (await deployPlan(clients, project, { ...opts, printed: true })).plan;
-  } finally {
-    for (const c of clients) c.close();
-  }
+  return withAgentClients(project, async (clients) => (await deployPlan(clients, project, { ...opts, printed: true })).plan);
 }

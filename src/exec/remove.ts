@@ -7,7 +7,7 @@ import { UserError } from "../errors.ts";
 import type { RemovePlan } from "../plan/model.ts";
 import { selectApps } from "../plan/release-spec.ts";
 import { planRemove } from "../plan/remove.ts";
-import { agentClients, type AgentClient } from "../transport/agent-client.ts";
+import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { withDeployLock } from "./lock.ts";
 import { observe } from "./observe.ts";
 import type { PlanEffects } from "./plan.ts";
@@ -32,12 +32,7 @@ export async function remove(project: Project, opts: RemoveOptions): Promise<Rem
   if (!opts.apps.length) throw new UserError("name the apps to remove", { hint: "skiff remove web --yes" });
   const apps = selectApps(project, opts.apps).map((a) => a.name);
   if (opts.dryRun) {
-    const clients = agentClients(project);
-    try {
-      return { plan: await observeAndPlan(clients, project, { ...opts, apps }), dryRun: true, removed: [] };
-    } finally {
-      for (const c of clients) c.close();
-    }
+    return withAgentClients(project, async (clients) => ({ plan: await observeAndPlan(clients, project, { ...opts, apps }), dryRun: true, removed: [] }));
   }
   return withDeployLock(project, `remove ${opts.apps.join(" ")}`, {}, async (lock) => {
     const plan = await observeAndPlan(lock.clients, project, { ...opts, apps });

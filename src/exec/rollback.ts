@@ -10,7 +10,7 @@ import type { RollbackPlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
 import { selectApps } from "../plan/release-spec.ts";
 import { planRollback } from "../plan/rollback.ts";
-import { agentClients, type AgentClient } from "../transport/agent-client.ts";
+import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { observe, rollbackSpecs } from "./observe.ts";
 import type { PlanEffects } from "./plan.ts";
@@ -55,12 +55,7 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
   if (opts.maxParallel !== undefined && !(Number.isInteger(opts.maxParallel) && opts.maxParallel >= 1)) throw new UserError(`--max-parallel must be a whole number of machines, at least 1 (got ${opts.maxParallel})`, { exitCode: 2 });
   if (opts.to !== undefined && !(Number.isInteger(opts.to) && opts.to >= 1)) throw new UserError(`--to must be a release number (a whole number, at least 1; got ${opts.to})`, { exitCode: 2, hint: "`skiff history` lists them" });
   if (opts.dryRun) {
-    const clients = agentClients(project);
-    try {
-      return { plan: (await observeAndPlan(clients, project, opts)).plan, dryRun: true, outcomes: [] };
-    } finally {
-      for (const c of clients) c.close();
-    }
+    return withAgentClients(project, async (clients) => ({ plan: (await observeAndPlan(clients, project, opts)).plan, dryRun: true, outcomes: [] }));
   }
   const by = whoAmI();
   const deployId = randomUUID();

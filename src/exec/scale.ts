@@ -9,7 +9,7 @@ import type { ScalePlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
 import { previousReleases, selectApps } from "../plan/release-spec.ts";
 import { planScale, scaledSpec, type ScaleTarget } from "../plan/scale.ts";
-import { agentClients, type AgentClient } from "../transport/agent-client.ts";
+import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { putRelease } from "./deploy.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { deploySpecs, observe } from "./observe.ts";
@@ -48,12 +48,7 @@ export async function scale(project: Project, targets: ScaleTarget[], opts: Scal
   selectApps(project, targets.map((t) => t.app));
   const meta = { by: whoAmI(), createdAt: new Date().toISOString() };
   if (opts.dryRun) {
-    const clients = agentClients(project);
-    try {
-      return { plan: (await observeAndPlan(clients, project, targets, opts, meta)).plan, dryRun: true, outcomes: [] };
-    } finally {
-      for (const c of clients) c.close();
-    }
+    return withAgentClients(project, async (clients) => ({ plan: (await observeAndPlan(clients, project, targets, opts, meta)).plan, dryRun: true, outcomes: [] }));
   }
   const deployId = randomUUID();
   return withDeployLock(project, `scale ${targets.map((t) => `${t.app}=${t.instances}`).join(" ")}`, {}, async (lock) => {

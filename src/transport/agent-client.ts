@@ -97,15 +97,22 @@ export function agentClients(project: Project): AgentClient[] {
   return Object.values(project.machines).map((m) => new AgentClient(connect(m, ctx)));
 }
 
+/** Runs `fn` with one channel per machine of the project (reading only: no lock), and closes them after. */
+export async function withAgentClients<T>(project: Project, fn: (clients: AgentClient[]) => Promise<T>): Promise<T> {
+  const clients = agentClients(project);
+  try {
+    return await fn(clients);
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
 export type Answer<T> = { machine: string; ok: true; value: T } | { machine: string; ok: false; error: unknown };
 
 /** Asks every machine at once and closes the channels; one machine's failure does not hide the others' answers. */
 export async function askAll<T>(project: Project, ask: (c: AgentClient) => Promise<T>): Promise<Answer<T>[]> {
-  const clients = agentClients(project);
-  try {
+  return withAgentClients(project, async (clients) => {
     const res = await settleAll(clients, 20, ask);
     return res.map((r, i) => (r.ok ? { machine: clients[i]!.machine, ok: true as const, value: r.value } : { machine: clients[i]!.machine, ok: false as const, error: r.error }));
-  } finally {
-    for (const c of clients) c.close();
-  }
+  });
 }

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { faults, up, type Bed } from "../../testbed/bed.ts";
+import { bedConfig, faults, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
 const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
@@ -17,13 +17,12 @@ let bed: Bed;
 let p: Project;
 
 function configure(mark: string): void {
-  const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
   writeFileSync(
     join(p.dir, "skiff.yml"),
-    `project: dryrun
-machines:
-${machines}
-apps:
+    bedConfig(bed, {
+      project: "dryrun",
+      httpPort: PORT,
+      extra: `apps:
   web:
     run: node server.js
     artifact: ${HELLO_NODE}
@@ -34,6 +33,7 @@ apps:
     health: { interval: 200ms, deadline: 5s }
     deploy: { drain_timeout: 1s, stop_timeout: 2s, probation: 500ms }
 `,
+    }),
   );
 }
 
