@@ -68,9 +68,19 @@ function builtRef(project: Project, app: AppSpec): { g: GitState | undefined; re
   return { g, ref: `skiff/${project.name}-${app.name}:${tag}` };
 }
 
-export async function buildApps(project: Project, apps: AppSpec[], reporter: Reporter): Promise<AppImage[]> {
+/** Builds what the apps need. `planned` (plannedImages, as a deploy's plan named them) saves asking again what
+ *  the plan already knows: an image or artifact whose ID it found is taken as is (an artifact's build command
+ *  still runs, and its content is hashed after it). */
+export async function buildApps(project: Project, apps: AppSpec[], reporter: Reporter, planned: AppImage[] = []): Promise<AppImage[]> {
   const out: AppImage[] = [];
   for (const app of apps) {
+    const known = planned.find((i) => i.app === app.name);
+    if (known?.id && !app.artifact?.build) {
+      if (app.build) reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${known.ref} exists, skipped`, status: "ok" });
+      const { note: _note, ...image } = known as AppImage & { note?: string };
+      out.push({ ...image, built: false });
+      continue;
+    }
     if (app.run) {
       out.push(await buildArtifact(project, app, reporter));
       continue;

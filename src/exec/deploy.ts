@@ -113,7 +113,7 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     // Placement is part of the plan: what does not fit is refused here, before anything is built or shipped.
     const { plan: p, observed, facts } = await deployPlan(lock.clients, project, { apps: opts.apps, printed: false, unreachable: lock.unreachable.map((u) => u.machine), effects: opts.effects });
     const apps = p.apps.map((a) => project.apps[a.app]!);
-    const images = await buildApps(project, apps, opts.reporter);
+    const images = await buildApps(project, apps, opts.reporter, facts.images);
     await ship(images, lock.clients, opts.reporter);
     const run: Run = { project, lock, observed, facts, deployId, opts };
     const outcomes: AppOutcome[] = [];
