@@ -1,7 +1,11 @@
 // bench/zero-downtime: requests and failures per client — wrk keep-alive, wrk
 // `Connection: close`, Node fetch (keep-alive) — while 10 deploys and 5
 // rollbacks run back to back, then one bad release (crashes at boot) under the
-// same load. Subjects side by side: skiff on 3 bed machines (Docker runtime, and
+// same load. Two more clients hold long-lived sessions open across the deploys:
+// WebSocket sessions and long streaming (chunked) responses, and count how each
+// one ended: closed cleanly (a close frame, the end of the response), reset, or
+// still open; and whether new ones landed on the release just made active.
+// Subjects side by side: skiff on 3 bed machines (Docker runtime, and
 // the process runtime with the Node app), and PM2 cluster
 // mode `reload` on this host with the same app in Node (PM2 has no rollback:
 // a "rollback" is a reload with the previous version's env, as PM2 users do).
@@ -13,8 +17,13 @@ import { join } from "node:path";
 import { startLoad } from "../src/load/load.ts";
 import { bedConfig, up } from "../testbed/bed.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
+import { formatSummary, holdSessions, summarize, Timeline, type SessionSummary } from "./clients/sessions.ts";
+import { openStream } from "./clients/stream.ts";
+import { openWebSocket } from "./clients/websocket.ts";
 
 const DEPLOYS = Number(process.env.DEPLOYS ?? 10);
+/** Long-lived sessions per kind (WebSocket, streaming response) held open at all times. */
+const SESSIONS = Number(process.env.SESSIONS ?? 6);
 const HELLO = new URL("../examples/hello", import.meta.url).pathname;
 const HELLO_NODE = new URL("../examples/hello-node/server.js", import.meta.url).pathname;
 const HELLO_NODE_DIR = new URL("../examples/hello-node", import.meta.url).pathname;
@@ -59,25 +68,46 @@ function fetchLoad(urls: string[]): { stop: () => Promise<Counts> } {
 
 interface Subject {
   name: string;
-  /** URL per client: wrk keep-alive, wrk close, and the fetch client's list. */
-  urls: { keepAlive: string; close: string; fetch: string[] };
+  /** URL per client: wrk keep-alive, wrk close, the fetch client's list, and the base URLs of the session clients
+   *  (/ws and /stream of the Node app; absent where the app has none). */
+  urls: { keepAlive: string; close: string; fetch: string[]; sessions?: string[] };
   deploy(i: number): Promise<void>;
   rollback(i: number): Promise<void>;
   bad(): Promise<string>;
   teardown(): Promise<void>;
 }
 
-async function measure(s: Subject, steps: () => Promise<void>): Promise<{ ka: Counts; close: Counts; fetch: Counts; ms: number }> {
+/** Runs one deploy/rollback/bad release; the timeline learns which release it leaves active. */
+type Step = (run: () => Promise<unknown>, leavesActive: string) => Promise<void>;
+
+interface Measured {
+  ka: Counts;
+  close: Counts;
+  fetch: Counts;
+  ws?: SessionSummary;
+  stream?: SessionSummary;
+  ms: number;
+}
+
+async function measure(s: Subject, active: string, steps: (step: Step) => Promise<void>): Promise<Measured> {
+  const timeline = new Timeline();
+  timeline.stepDone(active);
   const a = wrk(s.urls.keepAlive, false);
   const b = wrk(s.urls.close, true);
   const c = fetchLoad(s.urls.fetch);
+  const ws = s.urls.sessions && holdSessions(s.urls.sessions, SESSIONS, openWebSocket);
+  const st = s.urls.sessions && holdSessions(s.urls.sessions, SESSIONS, openStream);
   await new Promise((r) => setTimeout(r, 1000));
   const t0 = performance.now();
-  await steps();
+  await steps(async (run, leaves) => {
+    timeline.stepStarted();
+    await run();
+    timeline.stepDone(leaves);
+  });
   const ms = performance.now() - t0;
   await new Promise((r) => setTimeout(r, 1000));
-  const [ka, close, fetch] = await Promise.all([a.stop(), b.stop(), c.stop()]);
-  return { ka, close, fetch, ms };
+  const [ka, close, fetch, wsOut, stOut] = await Promise.all([a.stop(), b.stop(), c.stop(), ws?.stop(), st?.stop()]);
+  return { ka, close, fetch, ms, ws: wsOut && summarize(wsOut, timeline), stream: stOut && summarize(stOut, timeline) };
 }
 
 let bedReady: Awaited<ReturnType<typeof up>> | undefined;
@@ -109,7 +139,7 @@ async function skiffSubject(runtime: "docker" | "process"): Promise<Subject> {
   const url = (i: number) => `http://127.0.0.1:${bed.machines[i]!.httpPort}/`;
   return {
     name: runtime === "docker" ? "skiff (3 machines, Docker)" : "skiff (3 machines, process runtime, Node app)",
-    urls: { keepAlive: url(0), close: url(1), fetch: [url(0), url(1), url(2)] },
+    urls: { keepAlive: url(0), close: url(1), fetch: [url(0), url(1), url(2)], sessions: runtime === "process" ? [url(0), url(1), url(2)] : undefined },
     deploy: async (i) => {
       configure(`VERSION: v${i}`);
       await run(["deploy"]);
@@ -147,7 +177,7 @@ async function pm2Subject(): Promise<Subject | undefined> {
   const url = `http://127.0.0.1:${port}/`;
   return {
     name: "PM2 cluster reload (2 workers, this host)",
-    urls: { keepAlive: url, close: url, fetch: [url] },
+    urls: { keepAlive: url, close: url, fetch: [url], sessions: [url] },
     deploy: async (i) => void pm(["reload", "hello", "--update-env"], { PORT: String(port), VERSION: `v${i}` }),
     rollback: async (i) => void pm(["reload", "hello", "--update-env"], { PORT: String(port), VERSION: `v${i - 1}` }),
     bad: async () => {
@@ -159,6 +189,12 @@ async function pm2Subject(): Promise<Subject | undefined> {
       spawnSync(pm2, ["kill"], { env });
     },
   };
+}
+
+function sessionLines(m: Measured): void {
+  if (!m.ws || !m.stream) return console.log(`  WebSocket, streaming  n/a (the C app has no /ws or /stream; the Node app's rows show them)`);
+  console.log(`  WebSocket sessions    ${formatSummary(m.ws)}`);
+  console.log(`  streaming responses   ${formatSummary(m.stream)}`);
 }
 
 const fmt = (c: Counts) => `${String(c.requests).padStart(8)} req ${String(c.failures).padStart(6)} failed${c.detail ? ` (${c.detail})` : ""}`;
@@ -176,15 +212,17 @@ for (const [key, make] of factories) {
   if (!only.includes(key)) continue;
   const s = await make();
   if (!s) continue;
-  const good = await measure(s, async () => {
+  // Release v<i> is deploy i; a rollback after deploy i returns to v<i-1>.
+  let active = "v0";
+  const good = await measure(s, active, async (step) => {
     for (let i = 1; i <= DEPLOYS; i++) {
-      await s.deploy(i);
-      if (i % 2 === 0) await s.rollback(i);
+      await step(() => s.deploy(i), (active = `v${i}`));
+      if (i % 2 === 0) await step(() => s.rollback(i), (active = `v${i - 1}`));
     }
   });
   let badNote = "";
-  const bad = await measure(s, async () => {
-    badNote = await s.bad();
+  const bad = await measure(s, active, async (step) => {
+    await step(async () => (badNote = await s.bad()), active);
     await new Promise((r) => setTimeout(r, 3000));
   });
   await s.teardown();
@@ -192,10 +230,12 @@ for (const [key, make] of factories) {
   console.log(`  wrk keep-alive        ${fmt(good.ka)}`);
   console.log(`  wrk Connection: close ${fmt(good.close)}`);
   console.log(`  Node fetch keep-alive ${fmt(good.fetch)}`);
+  sessionLines(good);
   console.log(`  bad release (${badNote}):`);
   console.log(`  wrk keep-alive        ${fmt(bad.ka)}`);
   console.log(`  wrk Connection: close ${fmt(bad.close)}`);
   console.log(`  Node fetch keep-alive ${fmt(bad.fetch)}`);
+  sessionLines(bad);
 }
 console.log(`
 Docker Swarm (start-first): not measurable under the same load here. Its routing mesh (ingress) needs a
