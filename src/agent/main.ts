@@ -8,13 +8,12 @@ import { call, connect } from "./bridge.ts";
 import { AgentCore } from "./core.ts";
 import { agentInfo, AGENT_VERSION, handlers } from "./handlers.ts";
 import { Jobs } from "./jobs.ts";
-import { RUN_DIR, SOCKET, STATE_DIR, SUPERVISOR_PID } from "../contracts/paths.ts";
+import { RUN_DIR, SOCKET, STATE_DIR } from "../contracts/paths.ts";
 import { haproxyPrivileges, ProxyController } from "./proxy.ts";
 import { listen } from "./server.ts";
 import { Store } from "./store.ts";
-import { supervise } from "./supervise.ts";
 
-/** One agent per machine: a `serve` left running by an old supervisor is stopped before this one starts. */
+/** One agent per machine: a `serve` left running (its supervisor killed, or an older setup's) is stopped before this one starts. */
 function takeOver(pidFile: string, log: (s: string) => void): void {
   mkdirSync(dirname(pidFile), { recursive: true, mode: 0o700 });
   try {
@@ -66,9 +65,6 @@ switch (cmd) {
       );
     break;
   }
-  case "supervise":
-    supervise(process.env.SKIFF_AGENT_PIDFILE || SUPERVISOR_PID, [self, "serve"], log);
-    break;
   case "artifact-put":
     artifactPut(process.env.SKIFF_STATE_DIR || STATE_DIR, args[0] ?? "").then(
       () => process.exit(0),
@@ -88,6 +84,6 @@ switch (cmd) {
     process.stdout.write(`${AGENT_VERSION}\n`);
     break;
   default:
-    process.stderr.write("usage: skiff-agent serve | supervise | connect | call METHOD [JSON] | artifact-put SHA256 < tar.gz | version\n");
+    process.stderr.write("usage: skiff-agent serve | connect | call METHOD [JSON] | artifact-put SHA256 < tar.gz | version\n");
     process.exit(2);
 }

@@ -57,7 +57,13 @@ WantedBy=multi-user.target
     "systemd unit",
   );
 
-/** For machines without systemd: a sysv-style script around `skiff-agent supervise`. */
+/**
+ * For machines without systemd: a sysv-style script whose `run` is the agent's
+ * supervisor, a shell loop (about 1 MB, where a second Node process cost 50):
+ * it restarts `skiff-agent serve` with backoff (1 s doubling to 30 s, back to
+ * 1 s after a minute up). TERM to the loop stops the agent too; HAProxy and
+ * the instances, in other process groups, keep running.
+ */
 export const initScript = () =>
   rendered(
     INIT_SCRIPT,
@@ -72,17 +78,48 @@ export const initScript = () =>
 ### END INIT INFO
 # Installed by skiff setup.
 PIDFILE=${SUPERVISOR_PID}
-running() {
-  [ -f "$PIDFILE" ] || return 1
-  pid=$(cat "$PIDFILE" 2>/dev/null)
-  [ -n "$pid" ] && grep -q supervise "/proc/$pid/cmdline" 2>/dev/null
+AGENT_PIDFILE=${RUN_DIR}/agent.pid
+# A pid counts only while it is still ours (pids are reused).
+ours() { [ -n "$1" ] && grep -q skiff-agent "/proc/$1/cmdline" 2>/dev/null; }
+running() { [ -f "$PIDFILE" ] && ours "$(cat "$PIDFILE" 2>/dev/null)"; }
+# Waits up to 5 s for pid $1 to exit, then kills it.
+reap() {
+  i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+  kill -KILL "$1" 2>/dev/null || true
+}
+log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) skiff-agent supervisor[$$] $*"; }
+supervise() {
+  cd /
+  echo $$ >"$PIDFILE"
+  stopping=; child=; nap=
+  # A trapped signal interrupts "wait" (not a foreground command), so the agent and the backoff sleep run in the background.
+  trap 'stopping=1; kill $child $nap 2>/dev/null' TERM INT
+  delay=1
+  while [ -z "$stopping" ]; do
+    began=$(date +%s)
+    ${AGENT_BIN} serve </dev/null &
+    child=$!
+    [ -n "$stopping" ] && kill $child 2>/dev/null
+    wait $child; code=$?
+    [ -n "$stopping" ] && break
+    child=
+    [ $(($(date +%s) - began)) -ge 60 ] && delay=1
+    log "agent exited ($code); restarting in $delay s"
+    sleep $delay & nap=$!
+    wait $nap; nap=
+    delay=$((delay * 2)); [ $delay -gt 30 ] && delay=30
+  done
+  # Never leave an agent behind: a second one would supervise the same instances.
+  reap $child
+  rm -f "$PIDFILE"
+  log "stopped"
 }
 case "$1" in
   start)
     running && exit 0
     mkdir -p ${RUN_DIR} ${LOG_DIR}
     chmod 700 ${RUN_DIR}
-    setsid ${AGENT_BIN} supervise >>${AGENT_LOG} 2>&1 </dev/null &
+    setsid /bin/sh ${INIT_SCRIPT} supervise >>${AGENT_LOG} 2>&1 </dev/null &
     i=0
     while [ $i -lt 100 ]; do
       ${AGENT_BIN} call ping >/dev/null 2>&1 && exit 0
@@ -90,12 +127,16 @@ case "$1" in
     done
     echo "skiff-agent did not start; see ${AGENT_LOG}" >&2
     exit 1 ;;
+  supervise) supervise ;;
   stop)
+    # The loop stops its agent; an agent whose loop was killed is stopped here.
     if running; then
       pid=$(cat "$PIDFILE"); kill "$pid"
-      i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+      i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 70 ]; do sleep 0.1; i=$((i+1)); done
     fi
-    rm -f "$PIDFILE" ;;
+    rm -f "$PIDFILE"
+    pid=$(cat "$AGENT_PIDFILE" 2>/dev/null)
+    if ours "$pid"; then kill "$pid"; reap "$pid"; fi ;;
   restart) "$0" stop; "$0" start ;;
   status) if running; then echo "skiff-agent is running"; else echo "skiff-agent is not running"; exit 3; fi ;;
   *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
