@@ -11,7 +11,9 @@ import { runProcess } from "../transport/process.ts";
 import { relevantStderr } from "../transport/remote-error.ts";
 import type { RuntimeKind } from "../contracts/model.ts";
 import { hashTree } from "../contracts/artifact.ts";
+import { ArtifactCache } from "./artifact-cache.ts";
 import { gitState, type GitState } from "./git.ts";
+import { buildInputsKey } from "./inputs.ts";
 import { hostSettings } from "../settings.ts";
 
 export interface AppImage {
@@ -25,6 +27,8 @@ export interface AppImage {
   id?: string;
   git?: GitState;
   built: boolean;
+  /** Process app: the artifact packed once on this computer (see artifact-cache.ts); shipping streams it. */
+  tarball?: string;
 }
 
 /** The docker command here: the host setting `docker` (SKIFF_DOCKER), else `docker`. */
@@ -110,28 +114,53 @@ export async function buildApps(project: Project, apps: AppSpec[], reporter: Rep
   return out;
 }
 
-/** A process app's artifact: run its build command (if any), then name the directory by its content. */
+/**
+ * A process app's artifact, named by its content. With a build command, the build runs only when its inputs
+ * (inputs.ts) are new: inputs seen before give the artifact they made, packed in the project's cache.
+ */
 async function buildArtifact(project: Project, app: AppSpec, reporter: Reporter): Promise<AppImage> {
   const g = gitState(project.dir);
   const a = app.artifact;
   if (!a) return artifactImage(app, "", g);
-  if (a.build) {
-    const started = Date.now();
-    reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${a.build}`, status: "start" });
-    const res = await runProcess("sh", ["-c", a.build], { cwd: project.dir });
-    if (res.code !== 0) {
-      reporter.emit({ type: "step", machine: "local", step: `build ${app.name}`, status: "failed", ms: Date.now() - started });
-      throw new UserError(`build of ${app.name} failed (\`${a.build}\` exited with ${res.code})\n${relevantStderr(res.stderr || res.stdout, 25).map((l) => `  │ ${l}`).join("\n")}`, { hint: "run the artifact's build command yourself in the project directory to see why" });
-    }
-    reporter.emit({ type: "step", machine: "local", step: `build ${app.name}`, status: "ok", ms: Date.now() - started });
+  if (!a.build) return { ...artifactImage(app, artifactHashOf(project, app), g), built: false };
+  const cache = ArtifactCache.of(project.dir);
+  const key = inputsKey(project, app);
+  const hit = key ? cache.lookup(key) : undefined;
+  if (hit) {
+    reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: skipped (inputs unchanged, artifact ${hit.slice(0, 12)})`, status: "ok" });
+    return { ...artifactImage(app, hit, g), tarball: cache.tarball(hit), built: false };
   }
-  let hash: string;
+  const started = Date.now();
+  reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${a.build}`, status: "start" });
+  const res = await runProcess("sh", ["-c", a.build], { cwd: project.dir });
+  if (res.code !== 0) {
+    reporter.emit({ type: "step", machine: "local", step: `build ${app.name}`, status: "failed", ms: Date.now() - started });
+    throw new UserError(`build of ${app.name} failed (\`${a.build}\` exited with ${res.code})\n${relevantStderr(res.stderr || res.stdout, 25).map((l) => `  │ ${l}`).join("\n")}`, { hint: "run the artifact's build command yourself in the project directory to see why" });
+  }
+  const hash = artifactHashOf(project, app);
+  const tarball = await cache.store(hash, a.dir);
+  // Both the inputs before the build and the tree it left: a deploy with nothing changed finds the latter.
+  for (const k of [key, inputsKey(project, app)]) if (k) cache.remember(k, hash);
+  reporter.emit({ type: "step", machine: "local", step: `build ${app.name}`, status: "ok", ms: Date.now() - started });
+  return { ...artifactImage(app, hash, g), tarball, built: true };
+}
+
+/** The inputs' key, or none when the tree cannot be read (then the build runs, and says what is wrong if it matters). */
+function inputsKey(project: Project, app: AppSpec): string | undefined {
   try {
-    hash = hashTree(a.dir);
+    return buildInputsKey(project, app);
+  } catch {
+    return undefined;
+  }
+}
+
+function artifactHashOf(project: Project, app: AppSpec): string {
+  const a = app.artifact!;
+  try {
+    return hashTree(a.dir);
   } catch (e) {
     throw new UserError(`artifact of ${app.name}: cannot read ${relative(project.dir, a.dir) || "."}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such directory" : (e as Error).message}`, { hint: a.build ? "the build command should create it" : "artifact: is relative to skiff.yml" });
   }
-  return { ...artifactImage(app, hash, g), built: Boolean(a.build) };
 }
 
 /** A process app's "image": its artifact's content hash ("" when there is no directory to hash yet), or none. */

@@ -1,6 +1,8 @@
-// Ship: an image goes only to machines that lack it, streamed
-// (`docker save | ssh … docker load`), no temp file on either side.
+// Ship: an image goes only to machines its app is placed on and that lack it,
+// streamed (`docker save | ssh … docker load`), no temp file on either side. A
+// process app's artifact packed at build time streams from that one file.
 import { spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { UserError } from "../errors.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
@@ -11,9 +13,12 @@ import { dockerCommand, type AppImage } from "../build/image.ts";
 
 function stream(image: AppImage, client: AgentClient): Promise<number> {
   // Docker: `docker save | docker load`. Process app: `tar | skiff-agent artifact-put`, which checks the content hash.
+  const put = [AGENT_BIN, "artifact-put", image.id!.slice("artifact:".length)];
   const [file, args, remote, what] =
     image.runtime === "process"
-      ? ["tar", tarPackArgs(image.dir!), [AGENT_BIN, "artifact-put", image.id!.slice("artifact:".length)], "unpack"]
+      ? image.tarball
+        ? ["cat", ["--", image.tarball], put, "unpack"]
+        : ["tar", tarPackArgs(image.dir!), put, "unpack"]
       : [dockerCommand(), ["save", image.ref], ["docker", "load", "-q"], "docker load"];
   return new Promise((resolve, reject) => {
     const save = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -31,17 +36,30 @@ function stream(image: AppImage, client: AgentClient): Promise<number> {
     save.on("close", (c) => (saveCode = c));
     load.on("close", (code) => {
       if (saveCode !== 0 && saveCode !== null) return reject(new UserError(`local: ${file} for ${image.ref} failed\n${relevantStderr(saveErr).map((l) => `  │ ${l}`).join("\n")}`));
+      // A packed artifact whose content is not what its name says: packed again at the next deploy.
+      if (code !== 0 && image.tarball && /arrived with content hash/.test(loadErr)) rmSync(image.tarball, { force: true });
       if (code !== 0) return reject(new UserError(`${client.machine}: ship ${image.ref} failed (${what} exit ${code}${code === 255 ? ": ssh itself failed" : ""})\n${relevantStderr(loadErr).map((l) => `  │ ${l}`).join("\n")}`, { hint: "check free disk space on the machine (skiff machines check)" }));
       resolve(bytes);
     });
   });
 }
 
-/** Makes sure every machine has every image; returns bytes sent per machine. */
-export async function ship(images: AppImage[], clients: AgentClient[], reporter: Reporter): Promise<void> {
+/** Where each app runs instances: app → machine names. */
+export type ShipTargets = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** The images `machine` needs: those of the apps placed on it; an app `targets` does not name goes everywhere. */
+export function imagesFor(machine: string, images: AppImage[], targets?: ShipTargets): AppImage[] {
+  return images.filter((img) => !targets?.has(img.app) || targets.get(img.app)!.has(machine));
+}
+
+/**
+ * Makes sure every machine has the images of the apps placed on it (`targets`; without it, or for an app it does
+ * not name, every machine gets the image, as before placement was passed).
+ */
+export async function ship(images: AppImage[], clients: AgentClient[], reporter: Reporter, targets?: ShipTargets): Promise<void> {
   await Promise.all(
     clients.map(async (c) => {
-      for (const img of images) {
+      for (const img of imagesFor(c.machine, images, targets)) {
         if (img.id && (await c.call<boolean>("image.has", { image: img.id, runtime: img.runtime }))) continue;
         if (!img.id) {
           // `image:` apps not present here: the machine must already have it (or pull it itself).
