@@ -1,6 +1,8 @@
 // Housekeeping after a good switch: keep the newest `keep_releases` releases
-// (and any still in use), drop the others with their files, working directories
-// and images no kept release uses.
+// (and any still in use), drop the others with their files and working
+// directories, and an image or artifact only when no kept release of any app on
+// this machine uses it (releases share one unpacked artifact; two apps may share
+// one image).
 import { rmSync } from "node:fs";
 import type { AppState } from "../contracts/model.ts";
 import { runtimeOf, type Machine } from "./effects.ts";
@@ -9,7 +11,8 @@ import { filesDir } from "./files.ts";
 export async function prune(m: Machine, project: string, app: string, st: AppState, keep: number): Promise<void> {
   const inUse = [st.active, ...st.warm.map((w) => w.release)].filter((n): n is number => n !== null);
   const dropped = m.store.pruneReleases(project, app, keep, inUse);
-  const keptImages = new Set(m.store.releases(project, app).map((n) => m.store.release(project, app, n)?.imageId));
+  if (!dropped.length) return;
+  const keptImages = new Set(m.store.apps().flatMap(({ project: p, app: a }) => m.store.releases(p, a).map((n) => m.store.release(p, a, n)?.imageId)));
   for (const s of dropped) {
     rmSync(filesDir(m.store.dir, project, app, s.release), { recursive: true, force: true });
     await runtimeOf(m, s).dropRelease?.(project, app, s.release).catch(() => {});

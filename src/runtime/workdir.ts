@@ -1,5 +1,8 @@
-// A process release's working directory: a copy of its artifact owned by the
-// app's user (made once per release), its files, and links to its volumes.
+// A process release's working directory (made once per release): its artifact's
+// files as hard links to the one unpacked copy (root's, read-only to the app, so
+// releases share them and no release can change another's code) in directories of
+// the app's own user, then its files, and links to its volumes. A release costs its
+// directories and its own files, not another copy of node_modules.
 //
 //   <state>/work/<project>/<app>/<release>/   the app's (0750): it writes here, so root only acts in it as the app
 //   <state>/volumes/<project>/<app>/<name>/   the app's (0750), kept across releases; parents are root's
@@ -15,7 +18,7 @@ export const projectApp = (labels: Record<string, string>): [project: string, ap
 const names = (s: StartSpec) => projectApp(s.labels);
 const sh = (argv: string[], what: string) => void runSystem(argv, what);
 
-/** The release's working directory, made once: copied and given to the user in a root-only staging directory, so the app cannot reach it (and race the chown) until it is complete. */
+/** The release's working directory, made once: linked and given to the user in a root-only staging directory, so the app cannot reach it (and race the chown) until it is complete. */
 export function releaseWorkdir(base: string, s: StartSpec, artifactDir: string | undefined, user: AppUser | undefined): string {
   const dir = join(base, "work", ...names(s), s.labels["skiff.release"] ?? "0");
   let st;
@@ -31,10 +34,11 @@ export function releaseWorkdir(base: string, s: StartSpec, artifactDir: string |
   const stage = mkdtempSync(join(dirname(dir), ".stage-")); // 0700
   try {
     const tmp = join(stage, "w");
-    if (artifactDir) sh(["cp", "-a", "--", artifactDir, tmp], `cannot copy artifact ${artifactDir}`);
-    else mkdirSync(tmp);
+    const linked = artifactDir ? linkArtifact(artifactDir, tmp) : (mkdirSync(tmp), true);
     if (user) {
-      sh(["chown", "-R", "-P", `${user.uid}:${user.gid}`, "--", tmp], `cannot give the working directory to ${user.name}`);
+      // Linked: only the directories become the app's; the files stay root's, shared with the artifact.
+      const chown = linked ? ["find", "-P", tmp, "-type", "d", "-exec", "chown", "-h", `${user.uid}:${user.gid}`, "--", "{}", "+"] : ["chown", "-R", "-P", `${user.uid}:${user.gid}`, "--", tmp];
+      sh(chown, `cannot give the working directory to ${user.name}`);
       chmodSync(tmp, 0o750); // other apps' users may not read it
     }
     renameSync(tmp, dir);
@@ -42,6 +46,20 @@ export function releaseWorkdir(base: string, s: StartSpec, artifactDir: string |
     rmSync(stage, { recursive: true, force: true });
   }
   return dir;
+}
+
+/**
+ * The artifact's tree at `dest`: its directories made afresh, its files hard links. The artifact's modes are made
+ * safe to share first (readable, executable where they were, never writable by the app, no setuid/setgid/sticky:
+ * the files stay root's). False when linking is impossible (another file system): then a copy, as before.
+ */
+function linkArtifact(artifactDir: string, dest: string): boolean {
+  sh(["chmod", "-R", "u=rwX,go=rX,a-st", "--", artifactDir], `cannot set the modes of artifact ${artifactDir}`);
+  const r = runSystem(["cp", "-a", "--link", "--", artifactDir, dest], `cannot link artifact ${artifactDir}`, { allowFail: true });
+  if (r.status === 0) return true;
+  rmSync(dest, { recursive: true, force: true });
+  sh(["cp", "-a", "--", artifactDir, dest], `cannot copy artifact ${artifactDir}`);
+  return false;
 }
 
 /** Files are copied into the working directory and volumes linked there, as the app's user; volume directories are made by root in root's tree. */
