@@ -5,6 +5,7 @@ import { UserError } from "../errors.ts";
 import { capacities } from "../exec/placement.ts";
 import { probe } from "../exec/setup.ts";
 import { settleAll } from "../lib/parallel.ts";
+import { lowSpace } from "../machines/low-space.ts";
 import type { MachineFacts } from "../machines/probe.ts";
 import { MIN_NODE } from "../plan/setup.ts";
 import { suggest } from "../config/suggest.ts";
@@ -21,6 +22,8 @@ export interface CheckRow {
   facts?: MachineFacts;
   /** Reachable with the agent, HAProxy and Node skiff needs: `setup` has nothing left to do for apps to run. */
   ready: boolean;
+  /** Low disk space or low inodes under /var/lib/skiff: a deploy may fail with "No space left on device". */
+  warnings: string[];
   ms: number;
 }
 
@@ -48,10 +51,10 @@ export async function checkMachines(project: Project, names: string[] = []): Pro
     try {
       const facts = await probe(t);
       const ready = Boolean(facts.agent && facts.haproxy && facts.node && facts.node.major >= MIN_NODE);
-      return { machine: t.machine.name, reachable: true, facts, ready, ms: Date.now() - started };
+      return { machine: t.machine.name, reachable: true, facts, ready, warnings: lowSpace(facts), ms: Date.now() - started };
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
-      return { machine: t.machine.name, reachable: false, ready: false, error: { message: e.message, hint: e.hint }, ms: Date.now() - started };
+      return { machine: t.machine.name, reachable: false, ready: false, warnings: [], error: { message: e.message, hint: e.hint }, ms: Date.now() - started };
     }
   });
   return settled.map((s) => {

@@ -1,10 +1,11 @@
-// Prepare machines (Docker, HAProxy, Node, the agent): probe, plan, execute; idempotent.
+// Prepare machines (Docker, HAProxy, the agent and its Node runtime): probe, plan, execute; idempotent.
 import type { Project } from "../config/model.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { UserError } from "../errors.ts";
 import { needsDocker, setupMachines } from "../exec/setup.ts";
 import { describeStep } from "../plan/setup.ts";
 import { loadAgentBundle } from "./agent-bundle.ts";
+import { loadNodeRuntime } from "./node-runtime.ts";
 import { selectMachines, transportsFor } from "./machines.ts";
 
 export interface SetupOptions {
@@ -16,6 +17,8 @@ export interface SetupOptions {
   parallel?: number;
   /** The agent file to install (default: dist/skiff-agent.cjs of this skiff). */
   agentBundle?: string;
+  /** The Node binary the agent runs on, shipped to each machine (default: the one running skiff; the CLI takes SKIFF_AGENT_NODE). */
+  agentNode?: string;
 }
 
 export interface MachineSetupResult {
@@ -37,8 +40,9 @@ export interface MachineSetupResult {
 
 export async function setupProject(project: Project, opts: SetupOptions, reporter: Reporter): Promise<MachineSetupResult[]> {
   const machines = selectMachines(project, opts.machines);
-  const want = { agent: loadAgentBundle(opts.agentBundle), needsDocker: needsDocker(project.apps) };
-  const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel });
+  const node = loadNodeRuntime(opts.agentNode);
+  const want = { agent: loadAgentBundle(opts.agentBundle), node: node.facts, needsDocker: needsDocker(project.apps) };
+  const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload });
   return results.map((r) => ({
     machine: r.machine,
     dryRun: Boolean(opts.dryRun),

@@ -5,6 +5,7 @@ import { table } from "./table.ts";
 export type { CheckRow } from "../api/machines.ts";
 
 const gb = (kb: number) => `${(kb / 1024 / 1024).toFixed(1)}G`;
+const count = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : String(n));
 
 export async function checkCommand(ctx: Ctx, names: string[]): Promise<number> {
   const rows = await skiffFor(ctx).machines.check(names);
@@ -12,12 +13,16 @@ export async function checkCommand(ctx: Ctx, names: string[]): Promise<number> {
   else {
     const body = rows.map((r) => {
       const f = r.facts;
-      if (!f) return [r.machine, "no", "-", "-", "-", "-", "-", "-", "-"];
+      if (!f) return [r.machine, "no", "-", "-", "-", "-", "-", "-", "-", "-", "-"];
       const docker = f.docker ? (f.docker.server ?? `${f.docker.client} (not running)`) : "missing";
       const agent = f.agent ? `${f.agent.version} (${f.agent.sha256.slice(0, 8)})` : "not running";
-      return [r.machine, "yes", `${f.os.name}`, f.arch, `${gb(f.disk.freeKb)}/${gb(f.disk.totalKb)}`, `${gb(f.memory.availKb)}/${gb(f.memory.totalKb)}`, docker, f.haproxy ?? "missing", agent];
+      const inodes = f.disk.inodesTotal ? `${count(f.disk.inodesFree)}/${count(f.disk.inodesTotal)}` : "-";
+      // The Node the agent runs on (what it says), else the one it would find.
+      const node = f.agent?.node ?? (f.node ? `${f.node.version} (not running)` : "missing");
+      return [r.machine, "yes", `${f.os.name}`, f.arch, `${gb(f.disk.freeKb)}/${gb(f.disk.totalKb)}`, inodes, `${gb(f.memory.availKb)}/${gb(f.memory.totalKb)}`, docker, f.haproxy ?? "missing", node, agent];
     });
-    ctx.out(table(["MACHINE", "REACHABLE", "OS", "ARCH", "DISK FREE", "MEM FREE", "DOCKER", "HAPROXY", "AGENT"], body));
+    ctx.out(table(["MACHINE", "REACHABLE", "OS", "ARCH", "DISK FREE", "INODES FREE", "MEM FREE", "DOCKER", "HAPROXY", "NODE", "AGENT"], body));
+    for (const r of rows) for (const w of r.warnings) process.stderr.write(`${r.machine}: warning: ${w} under /var/lib/skiff — a deploy may fail with "No space left on device"; prune old releases (lower keep_releases) or grow the disk\n`);
     for (const r of rows.filter((x) => x.error)) {
       process.stderr.write(`\n${r.error!.message}\n${r.error!.hint ? `hint: ${r.error!.hint}\n` : ""}`);
     }

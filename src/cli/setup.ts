@@ -1,10 +1,10 @@
-// skiff setup [machine…]: prepare machines (Docker, HAProxy, Node, the agent). Idempotent.
+// skiff setup [machine…]: prepare machines (Docker, HAProxy, the agent and its Node runtime). Idempotent.
 import { skiffFor, type Ctx } from "./context.ts";
 import { renderError } from "./render-error.ts";
 
 export async function setupCommand(ctx: Ctx, names: string[], opts: { dryRun?: boolean; parallel?: number }): Promise<number> {
   const started = Date.now();
-  const results = await skiffFor(ctx).setup({ machines: names, dryRun: opts.dryRun, parallel: opts.parallel });
+  const results = await skiffFor(ctx).setup({ machines: names, dryRun: opts.dryRun, parallel: opts.parallel, agentNode: process.env.SKIFF_AGENT_NODE || undefined });
   let failed = 0;
   for (const { cause, ...r } of results) {
     if (r.error || r.problems.length) failed++;

@@ -1,6 +1,7 @@
 // Command builders for setup: each returns a script or argv and never runs it,
 // so every remote step can be read and tested as data.
 import { AGENT_BIN, AGENT_DIR, INIT_SCRIPT, LOG_DIR, RUN_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
+import { NODE_BIN, NODE_DIR, NODE_SHA } from "../machines/node-paths.ts";
 import type { RenderedFile } from "../plan/agent-files.ts";
 
 export interface RemoteCommand {
@@ -23,40 +24,100 @@ export function startDocker(systemd: boolean): RemoteCommand {
   return { argv: sh(`set -e; ${start}; i=0; until docker version >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 100 ] || { echo 'dockerd did not answer within 20 s' >&2; exit 1; }; sleep 0.2; done`), timeoutMs: 60_000 };
 }
 
-export function createDirs(): RemoteCommand {
-  return { argv: sh(`set -e; mkdir -p ${STATE_DIR} ${AGENT_DIR} ${STATE_DIR}/releases ${LOG_DIR} ${RUN_DIR}; chmod 755 ${STATE_DIR}; chmod 700 ${RUN_DIR}`) };
-}
+const DIRS = `mkdir -p ${STATE_DIR} ${AGENT_DIR} ${STATE_DIR}/releases ${LOG_DIR} ${RUN_DIR}; chmod 755 ${STATE_DIR}; chmod 700 ${RUN_DIR}`;
 
-/** Atomic write: temp file, checksum verified, previous version kept as .prev, then rename. */
-export function writeFile(f: RenderedFile): RemoteCommand {
+/**
+ * The Node runtime, gzip on stdin: unpacked beside the old one, checked by
+ * sha256 and by starting it (a missing library shows here, with its message),
+ * then moved in place; the old one stays as .prev until the agent runs again.
+ * The hash file is what the probe reads, so it is written last.
+ */
+export function installNode(sha256: string): RemoteCommand {
   return {
     argv: sh(
-      'set -e; mkdir -p "$(dirname "$1")"; t="$1.skiff-tmp"; umask 077; cat > "$t"; chmod "$2" "$t"; echo "$3  $t" | sha256sum -c --quiet - >/dev/null || { rm -f "$t"; echo "checksum mismatch writing $1" >&2; exit 1; }; if [ -f "$1" ]; then cp -p "$1" "$1.prev"; fi; mv -f "$t" "$1"',
-      f.path,
-      f.mode.toString(8),
-      f.sha256,
+      `set -e; d=${NODE_DIR}; mkdir -p "$d/bin"; t="$d/bin/node.skiff-tmp"; rm -f "$t"
+gzip -dc > "$t" || { rm -f "$t"; echo "could not unpack the Node runtime into $d (disk full?)" >&2; exit 1; }
+echo "$1  $t" | sha256sum -c --quiet - >/dev/null 2>&1 || { rm -f "$t"; echo "checksum mismatch for the Node runtime (sent $1)" >&2; exit 1; }
+chmod 755 "$t"
+v=$("$t" --version 2>&1) || { rm -f "$t"; echo "the Node runtime does not start on this machine: $v" >&2; exit 1; }
+if [ -f "$d/bin/node" ]; then mv -f "$d/bin/node" "$d/bin/node.prev"; cp -p "$d/sha256" "$d/sha256.prev" 2>/dev/null || true; else rm -f "$d/bin/node.prev" "$d/sha256.prev"; fi
+mv -f "$t" "$d/bin/node"; echo "$1" > "$d/sha256"`,
+      sha256,
     ),
-    stdin: f.content,
+    timeoutMs: 10 * 60_000,
   };
 }
 
-/** Puts back the .prev copy left by writeFile (undo of a write whose follow-up failed). */
-export function restoreFile(path: string): RemoteCommand {
-  return { argv: sh('if [ -f "$1.prev" ]; then mv -f "$1.prev" "$1"; else rm -f "$1"; fi', path) };
+const NODE_RESTORE = `if [ -f ${NODE_DIR}/bin/node.prev ]; then mv -f ${NODE_DIR}/bin/node.prev ${NODE_BIN}; mv -f ${NODE_DIR}/sha256.prev ${NODE_SHA} 2>/dev/null || rm -f ${NODE_SHA}; else rm -f ${NODE_BIN} ${NODE_SHA}; fi`;
+
+/** Puts back the runtime a failed setup replaced (or removes the one it added). */
+export function restoreNode(): RemoteCommand {
+  return { argv: sh(NODE_RESTORE) };
 }
 
-/** (Re)starts the agent and waits until it answers with the expected file hash. */
-export function startAgent(systemd: boolean, expectSha: string): RemoteCommand {
-  const start = systemd
+export interface AgentApply {
+  createDirs: boolean;
+  files: RenderedFile[];
+  /** Start (or restart, when one ran before) the agent and wait for it to answer with this agent file's hash. */
+  start?: { systemd: boolean; restart: boolean; expectSha: string };
+  /** This run installed the Node runtime: a failure here puts the previous one back too. */
+  nodeInstalled: boolean;
+}
+
+const startCommands = (systemd: boolean) =>
+  systemd
     ? "systemctl daemon-reload; systemctl enable --quiet skiff-agent; systemctl restart skiff-agent"
-    : `command -v update-rc.d >/dev/null 2>&1 && update-rc.d skiff-agent defaults >/dev/null 2>&1 || true; ${INIT_SCRIPT} restart`;
-  return {
-    argv: sh(
-      `set -e; ${start}; i=0; while [ $i -lt 100 ]; do out=$(${AGENT_BIN} call version 2>/dev/null || true); case "$out" in *"$1"*) exit 0 ;; esac; sleep 0.1; i=$((i+1)); done; echo "the agent did not answer with the new version within 10 s" >&2; tail -n 20 /var/log/skiff/agent.log 2>/dev/null >&2 || journalctl -u skiff-agent -n 20 --no-pager >&2 || true; exit 1`,
-      expectSha,
-    ),
-    timeoutMs: 30_000,
-  };
+    : `{ command -v update-rc.d >/dev/null 2>&1 && update-rc.d skiff-agent defaults >/dev/null 2>&1 || true; }; ${INIT_SCRIPT} restart`;
+
+/**
+ * One round trip for the rest of setup: create the directories, write each
+ * file (atomically, checksum verified, the old one kept as .prev), then
+ * (re)start the agent and wait until it answers with the new hash. Any failure
+ * puts back what this script wrote (and the runtime, when this run replaced it)
+ * and restarts the agent that ran before. The files travel inside the script
+ * as base64 here-documents: the script itself is stdin.
+ */
+export function applyAndStart(a: AgentApply): string {
+  const put = a.files.map((f) => `put ${f.path} ${f.mode.toString(8)} ${f.sha256} <<'SKIFF_FILE_END'\n${f.content.toString("base64").replace(/.{1,76}/g, "$&\n")}SKIFF_FILE_END`);
+  const restart = a.start?.restart ? `${startCommands(a.start.systemd)} >&2 || true` : ":";
+  return `{
+set -u
+EXPECT="\${1:-}"
+written=""
+undo() {
+  for p in $written; do if [ -f "$p.prev" ]; then mv -f "$p.prev" "$p"; else rm -f "$p"; fi; done
+  ${a.nodeInstalled ? NODE_RESTORE : ":"}
+  ${restart}
+}
+fail() { echo "$1" >&2; undo; exit 1; }
+put() {
+  mkdir -p "$(dirname "$1")" || fail "cannot create the folder of $1"
+  t="$1.skiff-tmp"
+  (umask 077; base64 -d > "$t") || { rm -f "$t"; fail "could not write $1 (disk full?)"; }
+  chmod "$2" "$t"
+  echo "$3  $t" | sha256sum -c --quiet - >/dev/null 2>&1 || { rm -f "$t"; fail "checksum mismatch writing $1"; }
+  if [ -f "$1" ]; then cp -p "$1" "$1.prev"; else rm -f "$1.prev"; fi
+  mv -f "$t" "$1" || fail "could not replace $1"
+  written="$1 $written"
+}
+${a.createDirs ? `${DIRS} || fail "cannot create ${STATE_DIR}"` : ":"}
+${put.join("\n")}
+${a.start ? startWait(a.start.systemd) : ":"}
+rm -f ${NODE_DIR}/bin/node.prev ${NODE_DIR}/sha256.prev
+} </dev/null
+`;
+}
+
+/** (Re)starts the agent and waits until it answers with the expected file hash ($EXPECT). */
+function startWait(systemd: boolean): string {
+  return `${startCommands(systemd)} || fail "could not start the agent"
+i=0; ok=""
+while [ $i -lt 100 ]; do out=$(${AGENT_BIN} call version 2>/dev/null || true); case "$out" in *"$EXPECT"*) ok=1; break ;; esac; sleep 0.1; i=$((i+1)); done
+if [ -z "$ok" ]; then
+  echo "the agent did not answer with the new version within 10 s" >&2
+  tail -n 20 ${LOG_DIR}/agent.log 2>/dev/null >&2 || journalctl -u skiff-agent -n 20 --no-pager >&2 || true
+  undo; exit 1
+fi`;
 }
 
 /** Stops and removes the agent, its HAProxy and every file setup wrote (skiff demo --down). */

@@ -1,11 +1,11 @@
-// Runs setup plans: probe each machine, plan, then execute the steps in order,
-// machines in parallel. A failure puts back files written in this run.
+// Runs setup plans: probe each machine once, plan, then execute the steps in
+// two round trips, machines in parallel. A failure puts back files written in this run.
 import { PROBE_SCRIPT, parseFacts, type MachineFacts } from "../machines/probe.ts";
 import { describeStep, planSetup, type SetupDesired, type SetupPlan, type SetupStep } from "../plan/setup.ts";
 import type { Transport } from "../transport/types.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { settleAll } from "../lib/parallel.ts";
-import { createDirs, installPackages, restoreFile, startAgent, startDocker, writeFile, type RemoteCommand } from "./remote-steps.ts";
+import { applyAndStart, installNode, installPackages, restoreNode, startDocker } from "./remote-steps.ts";
 
 export interface MachineSetup {
   machine: string;
@@ -21,66 +21,83 @@ export async function probe(t: Transport): Promise<MachineFacts> {
   return parseFacts(res.stdout);
 }
 
-function command(s: SetupStep, want: SetupDesired): RemoteCommand {
-  switch (s.kind) {
-    case "install-packages":
-      return installPackages(s.packages);
-    case "start-docker":
-      return startDocker(s.systemd);
-    case "create-dirs":
-      return createDirs();
-    case "write-file":
-      return writeFile(s.file);
-    case "start-agent":
-      return startAgent(s.systemd, want.agent.sha256);
+export interface SetupRun {
+  dryRun: boolean;
+  reporter: Reporter;
+  /** The Node runtime, gzip-compressed, read once for every machine that lacks it. */
+  nodePayload: () => Promise<Buffer>;
+}
+
+/** Steps that don't depend on each other (apt, dockerd, the runtime's upload): run side by side. */
+const INDEPENDENT = new Set<SetupStep["kind"]>(["install-packages", "start-docker", "install-node"]);
+
+async function runOne(t: Transport, step: SetupStep, run: SetupRun): Promise<void> {
+  const cmd = step.kind === "install-packages" ? installPackages(step.packages) : step.kind === "start-docker" ? startDocker(step.systemd) : step.kind === "install-node" ? { ...installNode(step.node.sha256), stdin: await run.nodePayload() } : undefined;
+  if (!cmd) throw new Error(`step ${step.kind} does not run alone`);
+  await t.run(cmd.argv, { step: describeStep(step), stdin: cmd.stdin, timeoutMs: cmd.timeoutMs });
+}
+
+async function timedStep<T>(name: string, label: string, run: SetupRun, fn: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  run.reporter.emit({ type: "step", machine: name, step: label, status: "start" });
+  try {
+    const v = await fn();
+    run.reporter.emit({ type: "step", machine: name, step: label, status: "ok", ms: Date.now() - started });
+    return v;
+  } catch (e) {
+    run.reporter.emit({ type: "step", machine: name, step: label, status: "failed", ms: Date.now() - started });
+    throw e;
   }
 }
 
-async function setupOne(t: Transport, want: SetupDesired, opts: { dryRun: boolean; reporter: Reporter }): Promise<MachineSetup> {
+/**
+ * Per machine: one probe, the independent steps in parallel, then the
+ * directories, files and agent start in one round trip (see applyAndStart).
+ */
+async function setupOne(t: Transport, want: SetupDesired, run: SetupRun): Promise<MachineSetup> {
   const name = t.machine.name;
   const result: MachineSetup = { machine: name, done: [] };
   const facts = await probe(t);
   result.facts = facts;
   const plan = planSetup(facts, want);
   result.plan = plan;
-  if (plan.problems.length || opts.dryRun) return result;
+  if (plan.problems.length || run.dryRun) return result;
 
-  const written: string[] = [];
-  for (const step of plan.steps) {
-    const label = describeStep(step);
-    const started = Date.now();
-    opts.reporter.emit({ type: "step", machine: name, step: label, status: "start" });
-    const cmd = command(step, want);
-    try {
-      await t.run(cmd.argv, { step: label, stdin: cmd.stdin, timeoutMs: cmd.timeoutMs });
-    } catch (e) {
-      opts.reporter.emit({ type: "step", machine: name, step: label, status: "failed", ms: Date.now() - started });
-      await undoWrites(t, written, step, opts.reporter);
-      throw e;
-    }
-    if (step.kind === "write-file") written.push(step.file.path);
-    result.done.push(label);
-    opts.reporter.emit({ type: "step", machine: name, step: label, status: "ok", ms: Date.now() - started });
+  const first = plan.steps.filter((s) => INDEPENDENT.has(s.kind));
+  const settled = await Promise.allSettled(first.map((s) => timedStep(name, describeStep(s), run, () => runOne(t, s, run))));
+  settled.forEach((r, i) => r.status === "fulfilled" && result.done.push(describeStep(first[i]!)));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  const nodeInstalled = first.some((s, i) => s.kind === "install-node" && settled[i]!.status === "fulfilled");
+  if (failed) {
+    if (nodeInstalled) await undoNode(t, run.reporter);
+    throw failed.reason;
   }
+
+  const rest = plan.steps.filter((s) => !INDEPENDENT.has(s.kind));
+  if (!rest.length) return result;
+  const files = rest.flatMap((s) => (s.kind === "write-file" ? [s.file] : []));
+  const start = rest.find((s) => s.kind === "start-agent");
+  const body = applyAndStart({ createDirs: rest.some((s) => s.kind === "create-dirs"), files, start: start && { systemd: start.systemd, restart: start.restart, expectSha: want.agent.sha256 }, nodeInstalled });
+  const label = [rest.some((s) => s.kind === "create-dirs") ? "create /var/lib/skiff" : "", files.length ? `write ${files.map((f) => f.label).join(", ")}` : "", start ? describeStep(start) : ""].filter(Boolean).join(", ");
+  try {
+    await timedStep(name, label, run, () => t.script(body, [want.agent.sha256], { step: label, timeoutMs: 60_000 }));
+  } catch (e) {
+    if (files.length || nodeInstalled) run.reporter.emit({ type: "step", machine: name, step: `put back ${files.length + (nodeInstalled ? 1 : 0)} file(s) written in this run`, status: "undone" });
+    throw e;
+  }
+  result.done.push(...rest.map(describeStep));
   return result;
 }
 
-/** Puts back what this run wrote, and the agent that ran before, after a later step failed. */
-async function undoWrites(t: Transport, written: string[], failed: SetupStep, reporter: Reporter): Promise<void> {
-  if (!written.length) return;
-  for (const path of written.reverse()) {
-    const r = restoreFile(path);
-    await t.run(r.argv, { step: `restore ${path}`, allowFailure: true });
-  }
-  if (failed.kind === "start-agent" && failed.restart) {
-    const again = startAgent(failed.systemd, "");
-    await t.run(again.argv, { step: "restart the previous agent", allowFailure: true, timeoutMs: again.timeoutMs });
-  }
-  reporter.emit({ type: "step", machine: t.machine.name, step: `put back ${written.length} file(s) written in this run`, status: "undone" });
+async function undoNode(t: Transport, reporter: Reporter): Promise<void> {
+  const r = restoreNode();
+  await t.run(r.argv, { step: "put back the previous Node runtime", allowFailure: true });
+  reporter.emit({ type: "step", machine: t.machine.name, step: "put back the Node runtime written in this run", status: "undone" });
 }
 
-export async function setupMachines(transports: Transport[], want: SetupDesired, opts: { dryRun?: boolean; reporter: Reporter; parallel?: number }): Promise<MachineSetup[]> {
-  const settled = await settleAll(transports, opts.parallel ?? 10, (t) => setupOne(t, want, { dryRun: opts.dryRun ?? false, reporter: opts.reporter }));
+export async function setupMachines(transports: Transport[], want: SetupDesired, opts: { dryRun?: boolean; reporter: Reporter; parallel?: number; nodePayload: () => Promise<Buffer> }): Promise<MachineSetup[]> {
+  const run: SetupRun = { dryRun: opts.dryRun ?? false, reporter: opts.reporter, nodePayload: opts.nodePayload };
+  const settled = await settleAll(transports, opts.parallel ?? 10, (t) => setupOne(t, want, run));
   return settled.map((s, i) => (s.ok ? s.value : { machine: transports[i]!.machine.name, done: [], error: s.error }));
 }
 

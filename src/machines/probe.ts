@@ -2,6 +2,7 @@
 // about a machine. The script prints key=value lines; parseFacts turns them
 // into data the planners take.
 import { AGENT_BIN, AGENT_FILE, INIT_SCRIPT, LOG_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
+import { NODE_BIN, NODE_SHA } from "./node-paths.ts";
 import type { AgentInfo } from "../contracts/agent-info.ts";
 
 export const PROBE_SCRIPT = `
@@ -23,7 +24,12 @@ if v docker; then
   echo "docker_server=$(docker version --format '{{.Server.Version}}' 2>/dev/null)"
 fi
 v haproxy && echo "haproxy=$(haproxy -v 2>/dev/null | head -n1 | sed -n 's/^HA-*Proxy version \\([^ ]*\\).*/\\1/p')"
-for n in node nodejs; do if v $n; then echo "node=$($n --version 2>/dev/null)"; echo "node_path=$(command -v $n)"; break; fi; done
+for n in ${NODE_BIN} node nodejs; do if v $n; then echo "node=$($n --version 2>/dev/null)"; echo "node_path=$(command -v $n)"; break; fi; done
+echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed -n 's/^glibc //p')"
+# The newest libstdc++ symbol version here: the shipped Node runtime needs a minimum.
+cxx=$( (ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null) | awk '/libstdc\\+\\+\\.so\\.6 / {print $NF; exit}')
+if [ -n "$cxx" ] && [ -f "$cxx" ]; then echo "glibcxx=$(grep -ao 'GLIBCXX_3\\.4\\.[0-9]*' "$cxx" | sort -t. -k3,3n | tail -n1 | sed 's/^GLIBCXX_//')"; fi
+echo "node_runtime_sha=$(cat ${NODE_SHA} 2>/dev/null)"
 echo "agent_sha=$(sha ${AGENT_FILE})"
 echo "agent_bin_sha=$(sha ${AGENT_BIN})"
 echo "unit_sha=$(sha ${SYSTEMD_UNIT})"
@@ -33,6 +39,8 @@ if [ -x ${AGENT_BIN} ]; then echo "agent_info=$(timeout 5 ${AGENT_BIN} call vers
 d=${STATE_DIR}; [ -d "$d" ] || d=/
 echo "disk_free_kb=$(df -Pk "$d" | awk 'NR==2 {print $4}')"
 echo "disk_total_kb=$(df -Pk "$d" | awk 'NR==2 {print $2}')"
+echo "inodes_free=$(df -Pi "$d" 2>/dev/null | awk 'NR==2 {print $4}')"
+echo "inodes_total=$(df -Pi "$d" 2>/dev/null | awk 'NR==2 {print $2}')"
 echo "mem_total_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
 echo "mem_avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)"
 echo "cpus=$(nproc 2>/dev/null || echo 1)"
@@ -47,12 +55,17 @@ export interface MachineFacts {
   apt: boolean;
   docker?: { client: string; server?: string };
   haproxy?: string;
+  /** The Node the agent command finds first: skiff's own runtime, else one on PATH. */
   node?: { version: string; major: number; path: string };
-  sha: { agent?: string; agentBin?: string; unit?: string; init?: string };
+  /** glibc's version ("2.36"), absent on musl; the newest GLIBCXX symbol version of libstdc++.so.6, when installed. */
+  libc?: { glibc?: string; glibcxx?: string };
+  /** Hashes of what setup installed; `node` is the runtime's, recorded when it was installed and checked. */
+  sha: { agent?: string; agentBin?: string; unit?: string; init?: string; node?: string };
   stateDir: boolean;
   /** What the running agent says about itself, when one answers. */
   agent?: AgentInfo;
-  disk: { freeKb: number; totalKb: number };
+  /** Of the filesystem holding /var/lib/skiff; inodes are 0 where the filesystem has no fixed count (btrfs). */
+  disk: { freeKb: number; totalKb: number; inodesFree: number; inodesTotal: number };
   memory: { totalKb: number; availKb: number };
   cpus: number;
 }
@@ -80,10 +93,11 @@ export function parseFacts(out: string): MachineFacts {
     docker: get("docker_client") || get("docker_server") ? { client: get("docker_client") ?? "unknown", server: get("docker_server") } : undefined,
     haproxy: get("haproxy"),
     node: nodeVersion ? { version: nodeVersion, major: Number(/^v?(\d+)/.exec(nodeVersion)?.[1] ?? 0), path: get("node_path") ?? "node" } : undefined,
-    sha: { agent: get("agent_sha"), agentBin: get("agent_bin_sha"), unit: get("unit_sha"), init: get("init_sha") },
+    libc: get("glibc") || get("glibcxx") ? { glibc: get("glibc"), glibcxx: get("glibcxx") } : undefined,
+    sha: { agent: get("agent_sha"), agentBin: get("agent_bin_sha"), unit: get("unit_sha"), init: get("init_sha"), node: get("node_runtime_sha") },
     stateDir: get("state_dir") === "yes",
     agent,
-    disk: { freeKb: num("disk_free_kb"), totalKb: num("disk_total_kb") },
+    disk: { freeKb: num("disk_free_kb"), totalKb: num("disk_total_kb"), inodesFree: num("inodes_free"), inodesTotal: num("inodes_total") },
     memory: { totalKb: num("mem_total_kb"), availKb: num("mem_avail_kb") },
     cpus: num("cpus") || 1,
   };

@@ -1,18 +1,39 @@
 // Pure: machine facts and what skiff needs in, the steps to get there out.
 // An empty plan means the machine is ready, and a second setup says so.
+import { compareVersions } from "../machines/elf.ts";
 import type { MachineFacts } from "../machines/probe.ts";
 import { agentWrapper, initScript, systemdUnit, type RenderedFile } from "./agent-files.ts";
 
 export const MIN_NODE = 18;
 
+/** The Node runtime setup ships for the agent (the CLI's own, by default), as facts to plan with. */
+export interface NodeRuntime {
+  /** Where it was read ("the CLI's own Node, /usr/bin/node"), for messages. */
+  source: string;
+  version: string;
+  sha256: string;
+  bytes: number;
+  /** As `uname -m` says it. */
+  arch: string;
+  /** The newest glibc and libstdc++ symbol versions it needs; glibc absent for a static build. */
+  glibc?: string;
+  glibcxx?: string;
+  /** Why it cannot run on any Linux machine (a macOS binary…): every machine that lacks a runtime is refused with this. */
+  problem?: string;
+}
+
 export interface SetupDesired {
   agent: RenderedFile;
+  node: NodeRuntime;
   /** Docker Engine is installed only when an app runs in containers. */
   needsDocker: boolean;
 }
 
+const OTHER_NODE = "set SKIFF_AGENT_NODE to a Linux Node binary that fits (nodejs.org's linux-x64 or linux-arm64 build), then run setup again";
+
 export type SetupStep =
   | { kind: "install-packages"; packages: string[] }
+  | { kind: "install-node"; node: NodeRuntime; replaces: boolean }
   | { kind: "start-docker"; systemd: boolean }
   | { kind: "create-dirs" }
   | { kind: "write-file"; file: RenderedFile }
@@ -30,6 +51,8 @@ export function describeStep(s: SetupStep): string {
       return `install ${s.packages.join(", ")} (apt)`;
     case "start-docker":
       return "start Docker Engine";
+    case "install-node":
+      return `install the agent's Node runtime ${s.node.version} (${(s.node.bytes / 1e6).toFixed(0)} MB)`;
     case "create-dirs":
       return "create /var/lib/skiff";
     case "write-file":
@@ -39,22 +62,37 @@ export function describeStep(s: SetupStep): string {
   }
 }
 
+/** Why this machine cannot run `rt` (empty when it can); may add a library package apt can install. */
+export function runtimeProblems(f: MachineFacts, rt: NodeRuntime, packages: string[]): string[] {
+  if (rt.problem) return [`${rt.problem}: ${OTHER_NODE}`];
+  const out: string[] = [];
+  const what = `the agent's Node runtime (${rt.version}, ${rt.source})`;
+  if (rt.arch !== f.arch) out.push(`${what} is built for ${rt.arch}, this machine is ${f.arch}: ${OTHER_NODE}`);
+  else if (rt.glibc && !f.libc?.glibc) out.push(`${what} needs glibc ${rt.glibc}; ${f.os.name} has none (musl?): ${OTHER_NODE}`);
+  else if (rt.glibc && compareVersions(f.libc!.glibc!, rt.glibc) < 0) out.push(`${what} needs glibc ${rt.glibc}; ${f.os.name} has ${f.libc!.glibc}: ${OTHER_NODE}`);
+  else if (rt.glibcxx && !f.libc?.glibcxx) packages.push("libstdc++6");
+  else if (rt.glibcxx && compareVersions(f.libc!.glibcxx!, rt.glibcxx) < 0) out.push(`${what} needs libstdc++ GLIBCXX_${rt.glibcxx}; ${f.os.name} has GLIBCXX_${f.libc!.glibcxx}: ${OTHER_NODE}`);
+  // The new file is written beside the old one before it replaces it.
+  const needKb = Math.ceil((rt.bytes * 2) / 1024);
+  if (f.disk.totalKb && f.disk.freeKb < needKb) out.push(`${what} needs ${(needKb / 1024).toFixed(0)} MB free under /var/lib/skiff; the machine has ${(f.disk.freeKb / 1024).toFixed(0)} MB: free some space, then run setup again`);
+  return out;
+}
+
 export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
   const packages: string[] = [];
   if (want.needsDocker && !f.docker) packages.push("docker.io");
   if (!f.haproxy) packages.push("haproxy");
-  const nodeMissing = !f.node;
-  if (nodeMissing) packages.push("nodejs");
+  const nodeMissing = f.sha.node !== want.node.sha256;
+  const problems = nodeMissing ? runtimeProblems(f, want.node, packages) : [];
 
-  const problems: string[] = [];
   const debianLike = f.os.id === "debian" || f.os.id === "ubuntu" || f.os.like.includes("debian");
-  if (packages.length && !(f.apt && debianLike)) problems.push(`${f.os.name} is not Debian or Ubuntu: install ${packages.join(", ")} yourself, then run setup again`);
-  if (f.node && f.node.major < MIN_NODE) problems.push(`Node.js ${f.node.version} at ${f.node.path} is too old for the agent (needs ${MIN_NODE} or newer): upgrade it, then run setup again`);
+  if (packages.length && !(f.apt && debianLike)) problems.unshift(`${f.os.name} is not Debian or Ubuntu: install ${packages.join(", ")} yourself, then run setup again`);
   if (problems.length) return { steps: [], problems };
 
   const steps: SetupStep[] = [];
   if (packages.length) steps.push({ kind: "install-packages", packages });
   if (want.needsDocker && f.docker && !f.docker.server) steps.push({ kind: "start-docker", systemd: f.systemd });
+  if (nodeMissing) steps.push({ kind: "install-node", node: want.node, replaces: Boolean(f.sha.node) });
   if (!f.stateDir) steps.push({ kind: "create-dirs" });
 
   const files: [RenderedFile, string | undefined][] = [
@@ -66,7 +104,8 @@ export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
   steps.push(...writes);
 
   const running = f.agent !== undefined;
-  const stale = running && f.agent!.sha256 !== want.agent.sha256;
-  if (!running || stale || writes.length) steps.push({ kind: "start-agent", systemd: f.systemd, restart: running });
+  // Every machine runs the same agent on the same runtime: a new runtime restarts the agent too.
+  const stale = running && (f.agent!.sha256 !== want.agent.sha256 || f.agent!.node !== want.node.version);
+  if (!running || stale || writes.length || nodeMissing) steps.push({ kind: "start-agent", systemd: f.systemd, restart: running });
   return { steps, problems };
 }
