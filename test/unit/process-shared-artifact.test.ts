@@ -63,7 +63,7 @@ describe("process runtime: releases of one artifact share its files", () => {
       const uid = statSync(w1).uid;
       assert.notEqual(uid, 0);
       for (const f of ["server.js", "lib/deep/mod.js", "tool"]) {
-        const [a, r1, r2] = [m.artifact, w1, w2].map((d) => statSync(join(d, f)));
+        const [a, r1, r2] = [statSync(join(m.artifact, f)), statSync(join(w1, f)), statSync(join(w2, f))];
         assert.equal(r1.ino, a.ino, `${f}: release 1 shares the artifact's inode`);
         assert.equal(r2.ino, a.ino, `${f}: release 2 shares the artifact's inode`);
         assert.equal(a.nlink, 3);
