@@ -1,0 +1,123 @@
+// bench/fleet: how setup, deploy and rollback grow with the fleet. At each size
+// (3, 8, 15, 20 machines; a fresh bed per size) a process app (examples/hello-node,
+// one instance per machine, the rollout's own defaults) is set up, deployed once,
+// then deployed again with a new release (timed) and rolled back (timed). Printed
+// as a table with the ratio to the smallest size, and the deploy's phases when
+// `skiff --json deploy` reports them. Figures, not assertions: this host has 2 cores
+// and runs every machine, so part of any growth is the host, not skiff.
+//   SIZES=3,8        sizes to run (default 3,8,15,20)
+//   ROUNDS=1         deploy + rollback rounds per size (median printed)
+//   KEEP=1           leave the last bed running (default: down after a size above 3)
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bedConfig, down, up, type Bed } from "../testbed/bed.ts";
+import { makeProject, type Project, type Run } from "../test/e2e/helpers.ts";
+
+const SIZES = (process.env.SIZES ?? "3,8,15,20").split(",").map(Number);
+const ROUNDS = Number(process.env.ROUNDS ?? 1);
+const HELLO_NODE = new URL("../examples/hello-node", import.meta.url).pathname;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
+  console.error(`SIZES must be whole numbers of machines, comma-separated (got ${process.env.SIZES})`);
+  process.exit(2);
+}
+
+const config = (bed: Bed, version: string) =>
+  bedConfig(bed, {
+    project: "benchfleet",
+    extra: `apps:
+  web:
+    run: node server.js
+    artifact: ${HELLO_NODE}
+    instances: ${bed.machines.length}
+    env: { VERSION: ${version} }
+    routes: [{ path: / }]
+    health: { interval: 200ms, deadline: 20s }
+    deploy: { drain_timeout: 2s, stop_timeout: 5s }
+`,
+  });
+
+async function timed(p: Project, args: string[]): Promise<{ ms: number; run: Run }> {
+  const t0 = performance.now();
+  const run = await p.skiff(args);
+  const ms = performance.now() - t0;
+  if (run.code !== 0) throw new Error(`skiff ${args.join(" ")} failed (exit ${run.code}):\n${run.stderr.slice(-3000)}`);
+  return { ms, run };
+}
+
+/** The `phases` object of a `--json deploy` line, wherever the lead puts it (absent: undefined). */
+function phasesOf(stdout: string): Record<string, unknown> | undefined {
+  const find = (v: unknown): Record<string, unknown> | undefined => {
+    if (!v || typeof v !== "object") return undefined;
+    const o = v as Record<string, unknown>;
+    if (o.phases && typeof o.phases === "object") return o.phases as Record<string, unknown>;
+    for (const x of Object.values(o)) {
+      const f = find(x);
+      if (f) return f;
+    }
+    return undefined;
+  };
+  for (const line of stdout.split("\n")) {
+    try {
+      const f = find(JSON.parse(line));
+      if (f) return f;
+    } catch {}
+  }
+  return undefined;
+}
+
+interface Row {
+  n: number;
+  setup: number;
+  first: number;
+  deploy: number;
+  rollback: number;
+  phases?: Record<string, unknown>;
+}
+
+async function measure(n: number): Promise<Row> {
+  const t0 = performance.now();
+  const bed = await up({ count: n, fresh: true });
+  console.error(`fleet: ${n} fresh machines up in ${s(performance.now() - t0)}`);
+  const p = makeProject(bed);
+  const write = (v: string) => writeFileSync(join(p.dir, "skiff.yml"), config(bed, v));
+  write("v0");
+  await timed(p, ["machines", "trust", "--yes"]);
+  const setup = (await timed(p, ["setup"])).ms;
+  const first = (await timed(p, ["deploy"])).ms;
+  const deploys: number[] = [];
+  const rollbacks: number[] = [];
+  let phases: Record<string, unknown> | undefined;
+  for (let r = 0; r < ROUNDS; r++) {
+    write(`v${r + 1}`);
+    const d = await timed(p, ["--json", "deploy"]);
+    deploys.push(d.ms);
+    phases ??= phasesOf(d.run.stdout);
+    rollbacks.push((await timed(p, ["rollback"])).ms);
+  }
+  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases };
+  console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}`);
+  return row;
+}
+
+const started = performance.now();
+const rows: Row[] = [];
+for (const n of SIZES) rows.push(await measure(n));
+if (!process.env.KEEP && Math.max(...SIZES) > 3) await down();
+
+const base = rows[0]!;
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+const pad = (x: string, w: number) => x.padStart(w);
+console.log(`bench/fleet — process app hello-node, one instance per machine, fresh bed per size, ${ROUNDS} round(s) (median); ratios to ${base.n} machines`);
+console.log(`${pad("machines", 8)} ${pad("setup", 9)} ${pad("ratio", 6)} ${pad("1st deploy", 10)} ${pad("deploy", 9)} ${pad("ratio", 6)} ${pad("rollback", 9)} ${pad("ratio", 6)} ${pad("deploy/machine", 15)}`);
+for (const r of rows) {
+  console.log(
+    `${pad(String(r.n), 8)} ${pad(s(r.setup), 9)} ${pad(ratio(r.setup, base.setup), 6)} ${pad(s(r.first), 10)} ${pad(s(r.deploy), 9)} ${pad(ratio(r.deploy, base.deploy), 6)} ${pad(s(r.rollback), 9)} ${pad(ratio(r.rollback, base.rollback), 6)} ${pad(s(r.deploy / r.n), 15)}`,
+  );
+}
+const last = rows[rows.length - 1]!;
+if (rows.length > 1) console.log(`targets (issue 11): deploy at ${last.n} ≤ 2× at ${base.n}: ${ratio(last.deploy, base.deploy)}; rollback at ${last.n} ≤ 1.5× at ${base.n}: ${ratio(last.rollback, base.rollback)}`);
+for (const r of rows) console.log(r.phases ? `phases of the deploy at ${r.n} machines: ${JSON.stringify(r.phases)}` : `phases of the deploy at ${r.n} machines: not reported by \`skiff --json deploy\` (yet)`);
+console.log(`bench ran ${s(performance.now() - started)} (machine starts included)`);
