@@ -13,8 +13,9 @@
 //                            pid              "<pid> <start time> <boot id>" of the wrapper
 //                            exit             the app's exit code, once it ended
 //                            out.log[.1-3]    stdout and stderr, rotated by size
-//   <state>/artifacts/<sha256>/              unpacked artifacts, shared by releases (root's, 0700)
-//   <state>/work/<project>/<app>/<release>/  each release's own working directory (the app's: see workdir.ts)
+//   <state>/artifacts/<sha256>/              unpacked artifacts (root's, 0700), one copy each
+//   <state>/work/<project>/<app>/<release>/  each release's working directory: hard links to its artifact's
+//                                            files, the app's own directories and files (see workdir.ts)
 import { spawn } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -259,7 +260,7 @@ export class ProcessRuntime implements Runtime {
   }
 }
 
-/** Root's alone (0700, also where an older agent made it 0755): releases copy from there, and apps may not read each other's code. */
+/** Root's alone (0700, also where an older agent made it 0755): releases link from there, and apps may not read each other's code. */
 function artifactsRootOnly(base: string): void {
   mkdirSync(join(base, "artifacts"), { recursive: true, mode: 0o700 });
   chmodSync(join(base, "artifacts"), 0o700);
