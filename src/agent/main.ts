@@ -1,78 +1,27 @@
-// skiff-agent: one long-lived process per machine. Bundled into one file
-// (dist/skiff-agent.cjs) that needs only Node ≥ 18 on the machine.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { DockerRuntime } from "../runtime/docker.ts";
-import { artifactPut, ProcessRuntime } from "../runtime/process.ts";
+// skiff-agent: one long-lived process per machine (`serve`), plus the short
+// commands that reach it. Bundled into one file (dist/skiff-agent.cjs) that
+// needs only Node ≥ 18 on the machine. Only what a command needs is loaded:
+// `connect` starts once per ssh session and needs the socket alone, so the
+// agent's own modules (zod schemas, runtimes, proxy) load in `serve`.
+import { SOCKET, STATE_DIR } from "../contracts/paths.ts";
 import { call, connect } from "./bridge.ts";
-import { AgentCore } from "./core.ts";
-import { agentInfo, AGENT_VERSION, handlers } from "./handlers.ts";
-import { Jobs } from "./jobs.ts";
-import { RUN_DIR, SOCKET, STATE_DIR } from "../contracts/paths.ts";
-import { haproxyPrivileges, ProxyController } from "./proxy.ts";
-import { listen } from "./server.ts";
-import { Store } from "./store.ts";
-
-/** One agent per machine: a `serve` left running (its supervisor killed, or an older setup's) is stopped before this one starts. */
-function takeOver(pidFile: string, log: (s: string) => void): void {
-  mkdirSync(dirname(pidFile), { recursive: true, mode: 0o700 });
-  try {
-    const old = Number(readFileSync(pidFile, "utf8").trim());
-    if (old && old !== process.pid && readFileSync(`/proc/${old}/cmdline`, "utf8").includes("skiff-agent")) {
-      log(`stopping an older agent (pid ${old})`);
-      process.kill(old, "SIGKILL");
-    }
-  } catch {}
-  writeFileSync(pidFile, `${process.pid}\n`);
-}
 
 const log = (s: string) => process.stderr.write(`${new Date().toISOString()} skiff-agent[${process.pid}] ${s}\n`);
+const fail = (e: Error) => {
+  process.stderr.write(`skiff-agent: ${e.message}\n`);
+  process.exit(1);
+};
 const [cmd, ...args] = process.argv.slice(2);
 const socket = process.env.SKIFF_AGENT_SOCKET || SOCKET;
-const self = process.argv[1]!;
 
 switch (cmd) {
-  case "serve": {
-    const info = agentInfo(self, new Date());
-    const stateDir = process.env.SKIFF_STATE_DIR || STATE_DIR;
-    const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
-    takeOver(join(runDir, "agent.pid"), log);
-    const store = new Store(stateDir, { onDamage: (what) => log(`state: ${what}`) });
-    const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined, ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
-    const core = new AgentCore(store, { docker: new DockerRuntime(), process: new ProcessRuntime(stateDir) }, proxy, log);
-    core
-      .reconcile()
-      .catch((e: Error) => log(`reconcile: ${e.message}`))
-      .then(() => listen(socket, handlers(info, core, new Jobs())))
-      .then(
-        (server) => {
-          core.startSupervisor();
-          log(`agent ${info.version} (${info.sha256.slice(0, 12)}) listening on ${socket}`);
-          const stop = () => {
-            // Stop at once: open RPC connections must not keep an old agent alive next to a new one.
-            core.stopSupervisor();
-            server.close();
-            log("stopping");
-            setTimeout(() => process.exit(0), 200).unref();
-          };
-          process.on("SIGTERM", stop);
-          process.on("SIGINT", stop);
-        },
-        (e: Error) => {
-          log(`cannot start: ${e.message}`);
-          process.exit(1);
-        },
-      );
+  case "serve":
+    import("./serve.ts").then((m) => m.serve(process.argv[1]!, socket, log), fail);
     break;
-  }
   case "artifact-put":
-    artifactPut(process.env.SKIFF_STATE_DIR || STATE_DIR, args[0] ?? "").then(
-      () => process.exit(0),
-      (e: Error) => {
-        process.stderr.write(`skiff-agent: ${e.message}\n`);
-        process.exit(1);
-      },
-    );
+    import("../runtime/process.ts")
+      .then((m) => m.artifactPut(process.env.SKIFF_STATE_DIR || STATE_DIR, args[0] ?? ""))
+      .then(() => process.exit(0), fail);
     break;
   case "connect":
     connect(socket);
@@ -81,7 +30,7 @@ switch (cmd) {
     call(socket, args[0] ?? "ping", args[1] ? JSON.parse(args[1]) : undefined);
     break;
   case "version":
-    process.stdout.write(`${AGENT_VERSION}\n`);
+    import("./handlers.ts").then((m) => process.stdout.write(`${m.AGENT_VERSION}\n`), fail);
     break;
   default:
     process.stderr.write("usage: skiff-agent serve | connect | call METHOD [JSON] | artifact-put SHA256 < tar.gz | version\n");

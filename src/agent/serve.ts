@@ -1,0 +1,60 @@
+// `skiff-agent serve`: the long-lived agent. main.ts loads this file only for
+// `serve`, so the short-lived commands (`connect` runs once per ssh session)
+// start without the agent's modules.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { RUN_DIR, STATE_DIR } from "../contracts/paths.ts";
+import { DockerRuntime } from "../runtime/docker.ts";
+import { ProcessRuntime } from "../runtime/process.ts";
+import { AgentCore } from "./core.ts";
+import { agentInfo, handlers } from "./handlers.ts";
+import { Jobs } from "./jobs.ts";
+import { haproxyPrivileges, ProxyController } from "./proxy.ts";
+import { listen } from "./server.ts";
+import { Store } from "./store.ts";
+
+/** One agent per machine: a `serve` left running (its supervisor killed, or an older setup's) is stopped before this one starts. */
+function takeOver(pidFile: string, log: (s: string) => void): void {
+  mkdirSync(dirname(pidFile), { recursive: true, mode: 0o700 });
+  try {
+    const old = Number(readFileSync(pidFile, "utf8").trim());
+    if (old && old !== process.pid && readFileSync(`/proc/${old}/cmdline`, "utf8").includes("skiff-agent")) {
+      log(`stopping an older agent (pid ${old})`);
+      process.kill(old, "SIGKILL");
+    }
+  } catch {}
+  writeFileSync(pidFile, `${process.pid}\n`);
+}
+
+export function serve(self: string, socket: string, log: (s: string) => void): void {
+  const info = agentInfo(self, new Date());
+  const stateDir = process.env.SKIFF_STATE_DIR || STATE_DIR;
+  const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
+  takeOver(join(runDir, "agent.pid"), log);
+  const store = new Store(stateDir, { onDamage: (what) => log(`state: ${what}`) });
+  const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined, ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
+  const core = new AgentCore(store, { docker: new DockerRuntime(), process: new ProcessRuntime(stateDir) }, proxy, log);
+  core
+    .reconcile()
+    .catch((e: Error) => log(`reconcile: ${e.message}`))
+    .then(() => listen(socket, handlers(info, core, new Jobs())))
+    .then(
+      (server) => {
+        core.startSupervisor();
+        log(`agent ${info.version} (${info.sha256.slice(0, 12)}) listening on ${socket}`);
+        const stop = () => {
+          // Stop at once: open RPC connections must not keep an old agent alive next to a new one.
+          core.stopSupervisor();
+          server.close();
+          log("stopping");
+          setTimeout(() => process.exit(0), 200).unref();
+        };
+        process.on("SIGTERM", stop);
+        process.on("SIGINT", stop);
+      },
+      (e: Error) => {
+        log(`cannot start: ${e.message}`);
+        process.exit(1);
+      },
+    );
+}
