@@ -1,7 +1,7 @@
 // Activation of one release on this machine, start-first: start its instances,
 // gate them on health, enable them in HAProxy, demote the old release to backup
 // slots (kept warm for the probation time), drain it, record the outcome.
-import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
+import type { ActivateParams, ActivateResult, ActivationPhases } from "../contracts/activate.ts";
 import { localCount, type AppState, type HistoryEntry, type InstanceRecord, type ReleaseSpec } from "../contracts/model.ts";
 import { backendName } from "../proxy/model.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
@@ -26,6 +26,10 @@ interface Run {
   st: AppState;
   backend: string;
   count: number;
+  /** Milliseconds per step, in order (see ActivateResult.phases). */
+  phases: ActivationPhases;
+  /** Ends the step under way (its time since the last mark goes to `name`). */
+  mark(name: keyof ActivationPhases): void;
   result(r: Omit<ActivateResult, "durationMs" | "machine" | "release">): ActivateResult;
   record(e: Partial<HistoryEntry> & Pick<HistoryEntry, "result">): void;
 }
@@ -46,13 +50,20 @@ async function activateLocked(m: Machine, p: ActivateParams): Promise<ActivateRe
   const t0 = m.fx.clock.now();
   const spec = m.store.release(p.project, p.app, p.release);
   if (!spec) throw new Error(`release ${p.release} of ${p.app} is not on this machine`);
+  let last = t0;
+  const phases: ActivationPhases = {};
   const run: Run = {
-    m, p, spec,
+    m, p, spec, phases,
+    mark: (name) => {
+      const now = m.fx.clock.now();
+      phases[name] = (phases[name] ?? 0) + (now - last);
+      last = now;
+    },
     st: m.store.state(p.project, p.app),
     backend: backendName(p.project, p.app),
     count: localCount(spec, p.machine),
-    result: (r) => ({ ...r, release: p.release, machine: p.machine, durationMs: m.fx.clock.now() - t0 }),
-    record: (e) => m.store.appendHistory({ at: isoAt(m), machine: p.machine, project: p.project, app: p.app, release: p.release, action: p.action, deployId: p.deployId, by: p.by, durationMs: m.fx.clock.now() - t0, image: spec.image, imageId: spec.imageId, commit: spec.git?.commit, ...e }),
+    result: (r) => ({ ...r, release: p.release, machine: p.machine, durationMs: m.fx.clock.now() - t0, phases: { ...phases } }),
+    record: (e) => m.store.appendHistory({ at: isoAt(m), machine: p.machine, project: p.project, app: p.app, release: p.release, action: p.action, deployId: p.deployId, by: p.by, durationMs: m.fx.clock.now() - t0, phases: { ...phases }, image: spec.image, imageId: spec.imageId, commit: spec.git?.commit, ...e }),
   };
   const early = await refusedOrUnchanged(run);
   if (early) return early;
@@ -60,11 +71,13 @@ async function activateLocked(m: Machine, p: ActivateParams): Promise<ActivateRe
   const warmUntil = p.keepWarm ? null : isoAfter(spec.probationMs, m.fx.clock.now());
   await m.proxy.ensureRunning();
   await m.proxy.ensureBackend(run.backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, timeoutMs: spec.health.timeoutMs, freeSlots: run.count, httpPort: p.httpPort });
+  run.mark("prepare");
 
   const { reuse, fresh, failure: startFailure } = await startAndGate(run);
   const incoming = [...reuse, ...fresh];
   const enabled = startFailure ? { failure: startFailure } : await enableAll(run, incoming);
   if (enabled.failure) return abandon(run, fresh, enabled.failure);
+  run.mark("proxyUp");
   const switchedAtMs = m.fx.clock.now() - t0;
   return switchOver(run, { incoming, reuse, warmUntil, switchedAtMs });
 }
@@ -82,7 +95,8 @@ async function refusedOrUnchanged(run: Run): Promise<ActivateResult | undefined>
     run.record({ result: "failed", reason });
     return run.result({ ok: false, changed: false, reason });
   }
-  if (!(await runtimeOf(m, spec).hasImage(spec.imageId))) {
+  // A machine placed to run none of the app needs no image or artifact (only the release, for its peers' slots).
+  if (run.count > 0 && !(await runtimeOf(m, spec).hasImage(spec.imageId))) {
     const reason = `image ${spec.image} (${spec.imageId.slice(7, 19)}) is not on this machine`;
     run.record({ result: "failed", reason });
     return run.result({ ok: false, changed: false, reason });
@@ -115,7 +129,9 @@ async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh:
       st.pending.push(inst);
       m.store.saveState(st);
     }
+    run.mark("start");
     const checks = await Promise.all([...reuse, ...fresh].map(async (inst) => ({ inst, r: await waitHealthy(m, inst, spec, deadlineAt) })));
+    run.mark("health");
     const bad = checks.find((c) => !c.r.ok);
     if (bad && !bad.r.ok) return { reuse, fresh, failure: { reason: bad.r.reason, inst: bad.inst } };
   } catch (e) {
@@ -129,7 +145,8 @@ async function enableAll({ m, backend }: Run, incoming: InstanceRecord[]): Promi
   const enabled: InstanceRecord[] = [];
   try {
     for (const inst of incoming) {
-      inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort);
+      // Each passed the health gate just now (reused warm ones are probed by the supervisor): marked UP at once.
+      inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true });
       enabled.push(inst);
     }
     return {};
@@ -172,7 +189,9 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     for (const o of outgoing) {
       await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => m.proxy.release(backend, o.name, "backup"));
     }
+    run.mark("switch");
     await Promise.all(outgoing.map((o) => m.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
+    run.mark("drain");
     if (p.revert) {
       m.store.appendHistory({ at: isoAt(m), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });
     }

@@ -8,6 +8,7 @@ import type { AgentInfo } from "../contracts/agent-info.ts";
 import { parseParams, type RpcCheckedParams, type RpcMethod, type RpcResult } from "../contracts/rpc.ts";
 import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
+import { fence } from "./fence.ts";
 
 export type { AgentInfo };
 
@@ -86,6 +87,12 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
     "app.remove": ({ project, app, holder, onlyIfActive }) => core.removeApp(project, app, { holder, onlyIfActive }),
     // `report: true` also returns the damaged lines (skipped); plain callers get the records only.
     history: (f = {}) => (f.report ? store.historyReport(f) : store.history(f)),
+    // The whole command's record, under the same lock as its changes (a deploy that lost it records nothing).
+    "history.add": ({ entry, machine, holder }) => {
+      fence(store, entry.project, holder);
+      store.appendHistory({ ...entry, machine, summary: true });
+      return true as const;
+    },
     "lock.acquire": ({ project, info: i }) => store.acquireLock(project, { holder: i.holder, host: i.host, pid: i.pid ?? 0, command: i.command, since: i.since, heartbeat: i.heartbeat ?? "" }),
     "lock.heartbeat": ({ project, holder }) => store.heartbeat(project, holder),
     "lock.release": ({ project, holder, force, staleAfterMs }) => store.releaseLock(project, { holder, force: force === true, staleAfterMs }),

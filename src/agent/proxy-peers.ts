@@ -5,7 +5,7 @@ import { MIN_PEER_SLOTS, type ProxyBackend, type Slot } from "../proxy/model.ts"
 import { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
 import type { RuntimeApi } from "../proxy/runtime-api.ts";
 
-export type SlotApi = Pick<RuntimeApi, "setState" | "setAddr" | "serverStates" | "sessions" | "info">;
+export type SlotApi = Pick<RuntimeApi, "setState" | "setAddr" | "serverStates" | "sessions" | "info" | "healthUp">;
 
 export interface Peer {
   name: string;

@@ -116,8 +116,9 @@ export class ProxyController {
     return (b?.slots ?? []).filter((s) => s.instance === instance && (which === "all" || (!s.peer && Boolean(s.backup) === (which === "backup"))));
   }
 
-  /** Puts an instance into a free (primary or backup) slot and waits until HAProxy's own check says UP. */
-  enable(backend: string, instance: string, addr: string, port: number, opts: { backup?: boolean; timeoutMs?: number } = {}): Promise<string> {
+  /** Puts an instance into a free (primary or backup) slot and waits until HAProxy's own check says UP (`gated`:
+   *  the instance has just passed the agent's health gate, so it is marked UP at once). */
+  enable(backend: string, instance: string, addr: string, port: number, opts: { backup?: boolean; timeoutMs?: number; gated?: boolean } = {}): Promise<string> {
     const backup = Boolean(opts.backup);
     const timeoutMs = opts.timeoutMs ?? 10_000;
     return this.serial(async () => {
@@ -132,6 +133,8 @@ export class ProxyController {
         Object.assign(slot, { addr, port, instance, state: "maint" });
       }
       await this.api.setState(backend, slot.name, "ready");
+      // The caller's gate passed just now: HAProxy need not wait for its next check (it still runs them all).
+      if (opts.gated) await this.api.healthUp(backend, slot.name).catch((e: Error) => this.log(`proxy: ${backend}/${slot!.name}: ${e.message}; waiting for its check`));
       if (!(await this.waitUp(backend, [slot.name], timeoutMs))) {
         await this.api.setState(backend, slot.name, "maint");
         throw new Error(`HAProxy did not see ${instance} as UP within ${timeoutMs} ms (its health check fails)`);

@@ -13,7 +13,10 @@ export interface HistoryRow {
   image?: string;
   by?: string;
   at: string;
+  /** The whole command's wall time when it recorded one (deploys do), else the longest machine's part. */
   durationMs?: number;
+  /** Where the whole command's time went (DeployPhases), when it recorded them. */
+  phases?: Record<string, number>;
   /** What happened on each machine. */
   machines: Record<string, { result: string; reason?: string }>;
 }
@@ -29,17 +32,23 @@ export interface History {
 
 /** One row per (deploy, app, release, action): what happened on each machine. */
 export function mergeHistory(entries: HistoryEntry[]): HistoryRow[] {
-  const rows = new Map<string, HistoryRow>();
+  const rows = new Map<string, HistoryRow & { summarized?: boolean }>();
   for (const e of [...entries].sort((a, b) => a.at.localeCompare(b.at))) {
     const key = e.action === "restart" ? `${e.at}|${e.machine}|${e.reason}` : `${e.deployId ?? e.at}|${e.app}|${e.release}|${e.action === "deploy" && e.result === "rolled back" ? "deploy" : e.action}`;
-    const row = rows.get(key) ?? { app: e.app, release: e.release, action: e.action, commit: e.commit, image: e.image, by: e.by, at: e.at, durationMs: e.durationMs, machines: {} };
-    row.machines[e.machine] = { result: e.result, reason: e.reason };
+    const row = rows.get(key) ?? { app: e.app, release: e.release, action: e.action, commit: e.commit, image: e.image, by: e.by, at: e.at, machines: {} };
+    rows.set(key, row);
     row.commit ??= e.commit;
     row.image ??= e.image;
-    row.durationMs = Math.max(row.durationMs ?? 0, e.durationMs ?? 0) || undefined;
-    rows.set(key, row);
+    if (e.summary) {
+      // The command's own record (every machine keeps a copy): its wall time wins over any machine's part.
+      Object.assign(row, { durationMs: e.durationMs, phases: e.phases, summarized: true });
+      continue;
+    }
+    row.machines[e.machine] = { result: e.result, reason: e.reason };
+    if (!(row as { summarized?: boolean }).summarized) row.durationMs = Math.max(row.durationMs ?? 0, e.durationMs ?? 0) || undefined;
   }
-  return [...rows.values()];
+  // A summary alone (its machines' records pruned or unreachable) is still a row; the marker stays internal.
+  return [...rows.values()].map(({ summarized: _s, ...r }: HistoryRow & { summarized?: boolean }) => r);
 }
 
 type Report = { entries: HistoryEntry[]; damaged: { line: number; text: string }[] };

@@ -51,8 +51,12 @@ export interface AppSpec {
   volumes: { name: string; path: string }[];
   /** ENV_NAME → secret name, from secrets/<environment>.age. */
   secrets: Record<string, string>;
-  deploy: { maxParallel: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };
+  /** maxParallel: machines (or a share of them, "25%") per wave after the canary wave of `canary` machines. */
+  deploy: { maxParallel: MaxParallel; canary: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };
 }
+
+/** deploy.max_parallel: a number of machines, or a share of the app's machines ("25%"). */
+export type MaxParallel = number | `${number}%`;
 
 export interface Project {
   name: string;

@@ -1,6 +1,6 @@
 // Defaults and units: the "as written" config becomes the Project the rest of skiff uses.
 import { resolve } from "node:path";
-import type { AppSpec, MachineSpec, Project } from "./model.ts";
+import type { AppSpec, MachineSpec, MaxParallel, Project } from "./model.ts";
 import type { ConfigInput } from "./schema.ts";
 import { parseDuration, parseMemory } from "./duration.ts";
 
@@ -10,7 +10,7 @@ export const DEFAULTS = {
   instances: 1,
   httpPort: 80,
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
-  deploy: { maxParallel: 1, drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
+  deploy: { maxParallel: "50%" as MaxParallel, canary: 1, drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
 } as const;
 
 const str = (v: string | number | boolean) => String(v);
@@ -60,7 +60,8 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       hooks: { preDeploy: a.hooks?.pre_deploy, timeoutMs: parseDuration(a.hooks?.timeout ?? "10m") },
       secrets: Array.isArray(a.secrets) ? Object.fromEntries(a.secrets.map((n) => [n, n])) : { ...(a.secrets ?? {}) },
       deploy: {
-        maxParallel: a.deploy?.max_parallel ?? DEFAULTS.deploy.maxParallel,
+        maxParallel: (a.deploy?.max_parallel as MaxParallel | undefined) ?? DEFAULTS.deploy.maxParallel,
+        canary: a.deploy?.canary ?? DEFAULTS.deploy.canary,
         drainMs: parseDuration(a.deploy?.drain_timeout ?? DEFAULTS.deploy.drain),
         stopTimeoutS: Math.ceil(parseDuration(a.deploy?.stop_timeout ?? DEFAULTS.deploy.stop) / 1000),
         keepWarm: a.deploy?.keep_warm ?? false,

@@ -27,6 +27,19 @@ export const activateParamsSchema = z.object({
   holder: opt(z.string().check(z.minLength(1))),
 });
 
+/** Where an activation's time went, in milliseconds, in order: HAProxy and the backend made ready (prepare), the
+ *  instances started (start), the health gate (health), their slots UP in HAProxy (proxyUp), the switch (the old
+ *  release to backup slots, peers), the old release drained (drain). Steps not reached are absent. */
+export const activationPhasesSchema = z.object({
+  prepare: opt(z.number()),
+  start: opt(z.number()),
+  health: opt(z.number()),
+  proxyUp: opt(z.number()),
+  switch: opt(z.number()),
+  drain: opt(z.number()),
+});
+export type ActivationPhases = z.infer<typeof activationPhasesSchema>;
+
 export const activateResultSchema = z.object({
   ok: z.boolean(),
   changed: z.boolean(),
@@ -38,6 +51,7 @@ export const activateResultSchema = z.object({
   durationMs: z.number(),
   /** Milliseconds from the start until the new release took traffic. */
   switchedAtMs: opt(z.number()),
+  phases: opt(activationPhasesSchema),
 });
 
 export type ActivateParams = z.infer<typeof activateParamsSchema>;

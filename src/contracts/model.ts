@@ -100,6 +100,11 @@ export interface HistoryEntry {
   deployId?: string;
   by?: string;
   durationMs?: number;
+  /** Where the time went (an activation's steps, or a whole command's: see ActivationPhases, DeployPhases). */
+  phases?: Record<string, number>;
+  /** A whole command's record (written by the CLI at its end), not one machine's part: its durationMs is the
+   *  command's wall time, from the lock to the last switch. */
+  summary?: boolean;
   image?: string;
   imageId?: string;
   commit?: string;

@@ -49,6 +49,23 @@ const releaseSpec = z.custom<ReleaseSpec>().check(
 const lockInfo = z.object({ holder: text, host: text, pid: opt(z.number()), command: text, since: text, heartbeat: opt(z.string()) });
 const lockInfoOut = z.custom<LockInfo>();
 const historyEntry = z.custom<HistoryEntry>();
+/** A whole command's record, written by the CLI on every machine at its end (the agent writes each machine's part). */
+const summaryEntry = z.object({
+  at: text,
+  project: nameSchema,
+  app: nameSchema,
+  release: releaseNumber,
+  action: z.enum(["deploy", "rollback", "scale"]),
+  result: z.enum(["ok", "failed"]),
+  reason: opt(z.string()),
+  deployId: opt(z.string()),
+  by: opt(z.string()),
+  durationMs: z.number().check(z.minimum(0)),
+  phases: opt(z.record(z.string(), z.number())),
+  image: opt(z.string()),
+  commit: opt(z.string()),
+});
+export type SummaryEntry = z.infer<typeof summaryEntry>;
 const instanceRecord = z.object({
   name: z.string(),
   release: z.number(),
@@ -112,6 +129,7 @@ export const rpc = {
     params: opt(z.object({ project: opt(nameSchema), app: opt(nameSchema), report: opt(z.boolean()) })),
     result: z.union([z.array(historyEntry), z.object({ entries: z.array(historyEntry), damaged: z.array(z.object({ line: z.number(), text: z.string() })) })]),
   },
+  "history.add": { params: z.object({ entry: summaryEntry, machine: text, holder: opt(text) }), result: z.literal(true) },
   "lock.acquire": { params: z.object({ project: nameSchema, info: lockInfo }), result: z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), holder: opt(lockInfoOut) })]) },
   "lock.heartbeat": { params: z.object({ project: nameSchema, holder: text }), result: z.boolean() },
   "lock.release": {

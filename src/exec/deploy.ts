@@ -39,6 +39,21 @@ export interface AppOutcome {
   release: number;
   image: string;
   result: RolloutResult | { ok: true; unchanged: true };
+  /** Milliseconds: the release stored on every machine, its pre_deploy hook, the rollout (all waves). */
+  phases: { store: number; hook: number; rollout: number };
+}
+
+/** Where a deploy's time went, in milliseconds: the lock taken, the machines observed and the plan made, the build
+ *  (or the check that nothing needs building), the ship (or the check that every machine has it), then per app
+ *  (summed) the release stored, the hook and the rollout. Each machine's activation has its own (ActivationPhases). */
+export interface DeployPhases {
+  lock: number;
+  plan: number;
+  build: number;
+  ship: number;
+  store: number;
+  hook: number;
+  rollout: number;
 }
 
 export interface DeployResult {
@@ -48,6 +63,10 @@ export interface DeployResult {
   outcomes: AppOutcome[];
   /** Unreachable machines left out (--skip-unreachable). */
   skipped: string[];
+  /** Absent for a dry run. */
+  phases?: DeployPhases;
+  /** Wall time from the start to the last switch (the lock's release not included). */
+  ms?: number;
 }
 
 /** Stores the release on every machine, each with what it may hold (see specFor). */
@@ -88,17 +107,33 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   // The plan's number, unless the build decided the image (then chosen the same way, from the same state).
   const { release } = chooseRelease(r.observed, draft);
   const spec = { ...draft, release };
+  let t = Date.now();
+  const lap = () => -t + (t = Date.now());
   await putRelease(r.lock.clients, spec);
   const lost = await r.lock.check();
   if (lost) throw new UserError(`stopped before ${a.app} release ${release} took traffic anywhere: ${lost}`, { hint: "`skiff lock status` shows who holds it now" });
+  const store = lap();
   const previous = previousReleases(r.observed, a.app);
   const hook = hookFor(spec, release, previous);
   if (hook) await runHook(r, a.app, release, hook);
+  const hookMs = lap();
   const result = await rollout({
-    project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, maxParallel: app.deploy.maxParallel,
+    project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
   });
-  return { app: a.app, release, image: image.ref, result };
+  return { app: a.app, release, image: image.ref, result, phases: { store, hook: hookMs, rollout: lap() } };
+}
+
+/** The whole deploy's record on every machine (`skiff history` shows its wall time and phases, not the longest
+ *  machine's part). A machine that does not take it only loses that line: the deploy stands. */
+async function recordSummary(r: Run, outcomes: AppOutcome[], ms: number, phases: DeployPhases): Promise<void> {
+  const entries = outcomes.map((o) => ({
+    at: new Date().toISOString(), project: r.project.name, app: o.app, release: o.release, action: "deploy" as const,
+    result: o.result.ok ? ("ok" as const) : ("failed" as const), reason: "failure" in o.result ? o.result.failure?.reason : undefined,
+    deployId: r.deployId, by: r.facts.by, durationMs: ms, image: o.image,
+    phases: { lock: phases.lock, plan: phases.plan, build: phases.build, ship: phases.ship, ...o.phases },
+  }));
+  await Promise.all(r.lock.clients.map((c) => Promise.all(entries.map((entry) => c.call("history.add", { entry, machine: c.machine }))).catch(() => {})));
 }
 
 export async function deploy(project: Project, opts: DeployOptions): Promise<DeployResult> {
@@ -108,20 +143,30 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
   }
   const names = selectApps(project, opts.apps).map((a) => a.name);
   const deployId = randomUUID();
+  const t0 = Date.now();
   return withDeployLock(project, `deploy ${names.join(" ")}`, { skipUnreachable: opts.skipUnreachable, waitMs: opts.waitForLock ? 10 * 60_000 : 0 }, async (lock) => {
+    let t = Date.now();
+    const lap = () => -t + (t = Date.now());
+    const phases: DeployPhases = { lock: t - t0, plan: 0, build: 0, ship: 0, store: 0, hook: 0, rollout: 0 };
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
     // Placement is part of the plan: what does not fit is refused here, before anything is built or shipped.
     const { plan: p, observed, facts } = await deployPlan(lock.clients, project, { apps: opts.apps, printed: false, unreachable: lock.unreachable.map((u) => u.machine), effects: opts.effects });
+    phases.plan = lap();
     const apps = p.apps.map((a) => project.apps[a.app]!);
     const images = await buildApps(project, apps, opts.reporter, facts.images);
+    phases.build = lap();
     await ship(images, lock.clients, opts.reporter);
+    phases.ship = lap();
     const run: Run = { project, lock, observed, facts, deployId, opts };
     const outcomes: AppOutcome[] = [];
     for (const a of p.apps) {
       const outcome = await deployApp(run, a, images.find((i) => i.app === a.app)!);
       outcomes.push(outcome);
+      for (const k of ["store", "hook", "rollout"] as const) phases[k] += outcome.phases[k];
       if (!outcome.result.ok) break;
     }
-    return { plan: p, dryRun: false, outcomes, skipped: p.skipped };
+    const ms = Date.now() - t0;
+    await recordSummary(run, outcomes, ms, phases);
+    return { plan: p, dryRun: false, outcomes, skipped: p.skipped, phases, ms };
   });
 }

@@ -71,7 +71,7 @@ export interface LockOptions {
 const byName = (a: AgentClient, b: AgentClient) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0);
 
 /** The agent methods that change a machine: they carry the holder, and the agent fences on it. */
-const FENCED = new Set(["activate", "hook.run", "app.remove"]);
+const FENCED = new Set(["activate", "hook.run", "app.remove", "history.add"]);
 
 /** The same channel, its mutating calls naming the holder. A wrapper rather than a parameter of every caller
  *  (deploy, scale, rollback, remove): no call made under the lock can forget it. */

@@ -21,6 +21,8 @@ export interface RolloutResult {
   unchanged: string[];
   failure?: Failure;
   reverted: { machine: string; to: number | null; ok: boolean; reason?: string }[];
+  /** Each wave that ran: its machines and how long it took (activations and the peers' update). */
+  waves: { machines: string[]; ms: number; ok: boolean }[];
 }
 
 /** Starts an activation job and waits for it, surviving a dropped connection (the job goes on on the machine). */
@@ -52,7 +54,9 @@ export interface RolloutInput {
   /** Release active on each machine before this rollout (null: none). */
   previous: Map<string, number | null>;
   clients: AgentClient[];
-  maxParallel: number;
+  /** The plan's waves (machine names), in order; without them, `maxParallel` machines at a time. */
+  waves?: string[][];
+  maxParallel?: number;
   action: "deploy" | "rollback" | "scale";
   deployId: string;
   by: string;
@@ -65,9 +69,25 @@ export interface RolloutInput {
   checkLock?: (opts?: CheckOptions) => Promise<string | undefined>;
 }
 
+/** The waves as clients: the plan's (a machine it does not name goes in a last wave), or maxParallel at a time. */
+export function clientWaves(i: Pick<RolloutInput, "clients" | "waves" | "maxParallel">): AgentClient[][] {
+  if (!i.waves) {
+    const n = i.maxParallel ?? i.clients.length;
+    if (!Number.isInteger(n) || n < 1) throw new UserError(`max parallel must be a whole number of machines, at least 1 (got ${n})`, { exitCode: 2 });
+    const out: AgentClient[][] = [];
+    for (let k = 0; k < i.clients.length; k += n) out.push(i.clients.slice(k, k + n));
+    return out;
+  }
+  const byName = new Map(i.clients.map((c) => [c.machine, c]));
+  const waves = i.waves.map((w) => w.flatMap((m) => (byName.has(m) ? [byName.get(m)!] : []))).filter((w) => w.length);
+  const named = new Set(i.waves.flat());
+  const rest = i.clients.filter((c) => !named.has(c.machine));
+  return rest.length ? [...waves, rest] : waves;
+}
+
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
-  if (!Number.isInteger(i.maxParallel) || i.maxParallel < 1) throw new UserError(`max parallel must be a whole number of machines, at least 1 (got ${i.maxParallel})`, { exitCode: 2 });
-  const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [] };
+  const waves = clientWaves(i);
+  const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [], waves: [] };
   // Machines whose activation failed after (or may have failed after) the switch: they go back too.
   const maybeSwitched: string[] = [];
   const params = (c: AgentClient, release: number, action: ActivateParams["action"], revert?: ActivateParams["revert"]): ActivateParams => ({
@@ -80,13 +100,18 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     if (why) out.failure ??= { machine: "local", reason: `stopped: ${why}` };
     return Boolean(why);
   };
-  for (let k = 0; k < i.clients.length && !out.failure; k += i.maxParallel) {
+  // The canary wave is the first of several whose first wave is smaller than the next: it goes alone.
+  const canary = waves.length > 1 && waves[0]!.length < waves[1]!.length;
+  for (let k = 0; k < waves.length && !out.failure; k++) {
     if (i.interrupted()) {
       out.failure = { machine: "local", reason: "interrupted (Ctrl-C)" };
       break;
     }
     if (await lockLost()) break;
-    const batch = i.clients.slice(k, k + i.maxParallel);
+    const batch = waves[k]!;
+    const waveStarted = Date.now();
+    const wave = { type: "wave" as const, app: i.app, release: i.target, index: k + 1, total: waves.length, machines: batch.map((c) => c.machine), canary: canary && k === 0 };
+    i.reporter.emit({ ...wave, status: "start" });
     for (const c of batch) i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: activate release ${i.target}`, status: "start" });
     const settled = await Promise.allSettled(batch.map((c) => activateOn(c, params(c, i.target, i.action))));
     settled.forEach((s, n) => {
@@ -110,6 +135,9 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     });
     // After each batch every machine learns where the app's instances now are (peers for machines without their own).
     await pushPeers(i.project, i.app, i.clients).catch(() => {});
+    const ms = Date.now() - waveStarted;
+    out.waves.push({ machines: wave.machines, ms, ok: !out.failure });
+    i.reporter.emit({ ...wave, status: out.failure ? "failed" : "ok", ms });
   }
   // A lock taken during the last batch: another deploy may have started; what this one switched goes back
   // (where the lock is still ours: the agents refuse the rest). A machine that merely did not confirm the lock

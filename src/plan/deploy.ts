@@ -6,7 +6,7 @@ import { localCount, type ReleaseSpec } from "../contracts/model.ts";
 import type { AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { diffSpecs } from "./diff.ts";
-import { batches, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
+import { rolloutWaves, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
 import { activeSpec, specOn, type Observed } from "./observed.ts";
 import { placeApp, withReserved } from "./placement.ts";
 import { chooseRelease, draftSpec, previousReleases, selectApps, specFor, type ReleaseFile } from "./release-spec.ts";
@@ -84,7 +84,7 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     placement,
     machines,
     ...(hook ? { hook } : {}),
-    batches: batches(names, app.deploy.maxParallel),
+    batches: rolloutWaves(names, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
   };
 }
 

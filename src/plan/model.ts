@@ -4,10 +4,11 @@
 // the hook that runs and the rollout batches. `skiff plan` and every
 // `--dry-run` print one; the executors carry the same object out. It holds no
 // secret value and no file content, so it can be printed, logged and kept.
+import type { MaxParallel } from "../config/model.ts";
 import type { RuntimeKind } from "../contracts/model.ts";
 import type { Change } from "./diff.ts";
 
-export type { Change };
+export type { Change, MaxParallel };
 
 /** One machine's part of an app's change. */
 export interface MachineChange {
@@ -53,7 +54,7 @@ export interface AppDeployPlan {
   placement: Record<string, number>;
   machines: MachineChange[];
   hook?: HookPlan;
-  /** Machines switched together, batch after batch (deploy.max_parallel). */
+  /** The rollout's waves: machines switched together, wave after wave (the canary wave first; deploy.max_parallel). */
   batches: string[][];
 }
 
@@ -128,4 +129,24 @@ export function batches(machines: string[], size: number): string[][] {
   const out: string[][] = [];
   for (let i = 0; i < machines.length; i += Math.max(1, size)) out.push(machines.slice(i, i + Math.max(1, size)));
   return out;
+}
+
+
+/** Machines per wave for a fleet of n: a share is rounded up (never 0), a count is at most n. */
+export function waveSize(max: MaxParallel, n: number): number {
+  if (typeof max === "number") return Math.max(1, Math.min(max, Math.max(1, n)));
+  const pct = Number(max.slice(0, -1));
+  return Math.max(1, Math.ceil((pct / 100) * n - 1e-9));
+}
+
+/** The rollout's waves: the canary wave first (`canary` machines that run instances of the app, alone, so a release
+ *  that fails its health gate stops there, having touched one machine), then the rest `max_parallel` at a time.
+ *  Machines that run instances come first; machines placed to run none of the app (their HAProxy only learns the
+ *  peers) come last. `max_parallel: 1` is one machine at a time, as before (a canary wave changes nothing there). */
+export function rolloutWaves(machines: string[], max: MaxParallel, canary: number, runs: (machine: string) => boolean = () => true): string[][] {
+  const ordered = [...machines.filter(runs), ...machines.filter((m) => !runs(m))];
+  const size = waveSize(max, ordered.length);
+  const first = Math.min(canary, machines.filter(runs).length);
+  if (first < 1 || size <= first) return batches(ordered, size);
+  return [ordered.slice(0, first), ...batches(ordered.slice(first), size)];
 }

@@ -5,7 +5,7 @@ import type { ReleaseSpec } from "../contracts/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { machineChanges } from "./deploy.ts";
-import { batches, type AppScalePlan, type ScalePlan } from "./model.ts";
+import { rolloutWaves, type AppScalePlan, type ScalePlan } from "./model.ts";
 import { activeSpec, type Observed } from "./observed.ts";
 import { placeApp, withReserved } from "./placement.ts";
 import { chooseRelease, selectApps } from "./release-spec.ts";
@@ -33,7 +33,7 @@ export function planScale(project: Project, o: Observed, opts: { targets: ScaleT
     const t = opts.targets.find((x) => x.app === a.name)!;
     const { current, spec } = scaledSpec(project, seen, t, opts);
     const { release, existing } = chooseRelease(o, spec);
-    apps.push({ app: a.name, from: current.instances, to: t.instances, release, reused: existing, placement: spec.placement!, machines: machineChanges(o, a.name, spec), batches: batches(o.machines.map((m) => m.machine), a.deploy.maxParallel) });
+    apps.push({ app: a.name, from: current.instances, to: t.instances, release, reused: existing, placement: spec.placement!, machines: machineChanges(o, a.name, spec), batches: rolloutWaves(o.machines.map((m) => m.machine), a.deploy.maxParallel, a.deploy.canary, (m) => (spec.placement![m] ?? 0) > 0) });
     // The next app is placed around this one's new instances.
     seen = withReserved(project, seen, a.name, spec.limits, spec.placement!);
   }

@@ -53,6 +53,13 @@ export class RuntimeApi {
     return this.expectEmpty(`set server ${arg.backend(backend)}/${arg.server(server)} state ${arg.state(state)}`);
   }
 
+  /** Marks a server's health UP now (HAProxy's next check confirms it, or takes it down after `fall` failures).
+   *  The agent does this only after its own health gate passed: waiting for HAProxy's next check added up to
+   *  its `inter` to every switch. */
+  async healthUp(backend: string, server: string): Promise<void> {
+    return this.expectEmpty(`set server ${arg.backend(backend)}/${arg.server(server)} health up`);
+  }
+
   /** `set server … addr` answers with what changed; only other answers are refusals. */
   async setAddr(backend: string, server: string, addr: string, port: number): Promise<void> {
     const cmd = `set server ${arg.backend(backend)}/${arg.server(server)} addr ${arg.addr(addr)} port ${arg.port(port)}`;

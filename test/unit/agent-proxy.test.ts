@@ -31,6 +31,7 @@ function memHaproxy() {
     // A server made ready is UP at once (HAProxy's check passes).
     serverStates: async (b) => new Map([...servers].filter(([k]) => k.startsWith(`${b}/`)).map(([k, v]) => [k.split("/")[1]!, { op: v.state === "ready" ? 2 : 0, admin: 0, addr: v.addr, port: v.port }])),
     sessions: async () => new Map(),
+    healthUp: async (_b, s) => void sent.push(`${s} health up`),
   };
   const haproxy: HaproxyControl = {
     running: () => proc.running,
@@ -52,6 +53,16 @@ const backend = "skiff_shop_web";
 const opts = { routes: [{ path: "/" }], healthPath: "/healthz", intervalMs: 1000, freeSlots: 1 };
 
 describe("the proxy controller", () => {
+  it("an instance that just passed the agent's gate is marked UP at once; others wait for HAProxy's check", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureRunning();
+    await h.ctl.ensureBackend(backend, { ...opts, freeSlots: 2 });
+    const a = await h.ctl.enable(backend, "web-a", "127.0.0.1", 4001, { gated: true });
+    const b = await h.ctl.enable(backend, "web-b", "127.0.0.1", 4002);
+    assert.deepEqual(h.sent.filter((l) => l.startsWith(a)).slice(-2), [`${a} ready`, `${a} health up`], "health up right after ready");
+    assert.ok(!h.sent.includes(`${b} health up`), "not gated: left to HAProxy's own check");
+  });
+
   it("a new backend reloads once; the same one again does not", async () => {
     const h = memHaproxy();
     await h.ctl.ensureRunning();
