@@ -24,8 +24,10 @@ export const agentWrapper = () =>
     AGENT_BIN,
     `#!/bin/sh
 # Installed by skiff setup. Runs the agent with the machine's Node (>= 18).
-# V8 flags for a small resident heap (bench/footprint-flags measures them).
+# V8 flags for the long-lived agent's footprint (bench/footprint-flags measures
+# them); the short commands start without, so they print nothing extra.
 NODE_FLAGS=""
+[ "$1" = serve ] || NODE_FLAGS=
 for n in ${STATE_DIR}/node/bin/node node nodejs; do
   if command -v "$n" >/dev/null 2>&1; then exec "$n" $NODE_FLAGS ${AGENT_FILE} "$@"; fi
 done
