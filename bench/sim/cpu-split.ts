@@ -1,0 +1,77 @@
+// Who used the CPU during a step: the CLI's code or the simulated machines' (both run in this process). The V8
+// profiler samples the stack; each sample counts for the first frame, from the top, that is skiff's own code
+// (src/agent, src/proxy, src/runtime and bench/sim are the machines; the rest of src/ is the CLI), so the time
+// of a builtin (JSON.stringify, a spawn) goes to whoever called it.
+import { Session } from "node:inspector/promises";
+
+export interface CpuSplit {
+  cliMs: number;
+  machinesMs: number;
+  /** Samples with no skiff frame on the stack (the event loop, GC, module loading) and the profiler's own. */
+  otherMs: number;
+  /** The CLI's functions with the most time (their own, with the builtins they call), for O(n²) hunting. */
+  topCli: { fn: string; ms: number }[];
+  topMachines: { fn: string; ms: number }[];
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+const MACHINE = /\/(src\/(agent|proxy|runtime)|bench\/sim)\//;
+
+export async function cpuSplit<T>(fn: () => Promise<T>): Promise<{ value: T; cpu: CpuSplit }> {
+  const s = new Session();
+  s.connect();
+  await s.post("Profiler.enable");
+  await s.post("Profiler.setSamplingInterval", { interval: 1000 });
+  await s.post("Profiler.start");
+  type Profile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const stop = async () => {
+    const r = (await s.post("Profiler.stop")) as unknown as { profile: Profile };
+    s.disconnect();
+    return r.profile;
+  };
+  let value: T;
+  try {
+    value = await fn();
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const profile = await stop();
+  const parent = new Map<number, number>();
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const owner = new Map<number, ProfileNode | undefined>();
+  const ownerOf = (id: number): ProfileNode | undefined => {
+    if (owner.has(id)) return owner.get(id);
+    const n = byId.get(id)!;
+    const o = n.callFrame.url.includes("/src/") || n.callFrame.url.includes("/bench/sim/") ? n : parent.has(id) ? ownerOf(parent.get(id)!) : undefined;
+    owner.set(id, o);
+    return o;
+  };
+  const cpu: CpuSplit = { cliMs: 0, machinesMs: 0, otherMs: 0, topCli: [], topMachines: [] };
+  const cliFns = new Map<string, number>();
+  const machineFns = new Map<string, number>();
+  const name = (o: ProfileNode) => `${o.callFrame.functionName || "(anonymous)"} (${o.callFrame.url.replace(/^.*\/(src|bench)\//, "$1/")})`;
+  profile.samples.forEach((id, i) => {
+    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    const o = ownerOf(id);
+    // The profiler's own stop (in this file) is not the fleet's work.
+    if (!o || o.callFrame.url.endsWith("/cpu-split.ts")) cpu.otherMs += ms;
+    else if (MACHINE.test(o.callFrame.url)) {
+      cpu.machinesMs += ms;
+      machineFns.set(name(o), (machineFns.get(name(o)) ?? 0) + ms);
+    } else {
+      cpu.cliMs += ms;
+      cliFns.set(name(o), (cliFns.get(name(o)) ?? 0) + ms);
+    }
+  });
+  const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([fn, ms]) => ({ fn, ms }));
+  cpu.topCli = top(cliFns);
+  cpu.topMachines = top(machineFns);
+  return { value: value!, cpu };
+}
