@@ -1,5 +1,6 @@
 // A simulated fleet: n SimMachines, and the transport hook that makes the CLI's code reach them in-process.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useTransport } from "../../src/transport/connect.ts";
 import { InProcessTransport } from "../../src/transport/in-process.ts";
@@ -14,8 +15,7 @@ export interface SimFleet {
 
 /** Machines m1…mN with their state on tmpfs where there is one (the store fsyncs every write). */
 export function simFleet(n: number, opts: { bootMs?: number; root?: string } = {}): SimFleet {
-  const base = opts.root ?? "/dev/shm";
-  mkdirSync(base, { recursive: true });
+  const base = opts.root ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
   const root = mkdtempSync(join(base, "skiff-fleet-sim-"));
   const machines = Array.from({ length: n }, (_, i) => new SimMachine(`m${i + 1}`, join(root, `m${i + 1}`), { bootMs: opts.bootMs ?? 0 }));
   const byName = new Map(machines.map((m) => [m.name, m]));
