@@ -1,7 +1,8 @@
 // bench/deploy-latency: on 3 machines, the wall time of a deploy whose image is
 // already shipped, and of a rollback cold (previous instances gone) and warm
 // (previous instances kept as backups), next to the app's own boot-to-healthy
-// time; for rollbacks also the time until HAProxy serves the old release.
+// time; for rollbacks also the time until HAProxy serves the old release; and
+// where a deploy's time goes (its phases, from `skiff --json deploy`).
 // Figures, not assertions.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -33,11 +34,35 @@ const configure = (mark: string, warm: boolean) =>
     }),
   );
 
+type Phases = Record<string, number>;
+const deployPhases: Phases[] = [];
+const machinePhases: Phases[] = [];
+
 async function run(args: string[]): Promise<number> {
   const t0 = performance.now();
   const r = await p.skiff(args);
   if (r.code !== 0) throw new Error(`skiff ${args.join(" ")} failed:\n${r.stderr}`);
   return performance.now() - t0;
+}
+
+/** A deploy with --json: its wall time, and its phases kept for the breakdown. */
+async function deployTimed(): Promise<number> {
+  const t0 = performance.now();
+  const r = await p.skiff(["--json", "deploy"]);
+  const took = performance.now() - t0;
+  if (r.code !== 0) throw new Error(`skiff deploy failed:\n${r.stderr}`);
+  for (const line of r.stdout.split("\n").filter((l) => l.startsWith("{"))) {
+    const o = JSON.parse(line) as { deploy?: { phases?: Phases }; switched?: { phases?: Phases }[] };
+    if (o.deploy?.phases) deployPhases.push(o.deploy.phases);
+    for (const s of o.switched ?? []) if (s.phases) machinePhases.push(s.phases);
+  }
+  return took;
+}
+
+/** Median per key, in seconds, in the order the keys first appear. */
+function breakdown(rows: Phases[]): string {
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return keys.map((k) => `${k} ${(median(rows.map((r) => r[k] ?? 0)) / 1000).toFixed(2)}`).join(" · ");
 }
 
 /** Runs a rollback while polling m1 until it serves `mark`; returns [command time, time to first old response]. */
@@ -78,7 +103,7 @@ async function roundTrip(first: string, second: string, warm: boolean) {
   configure(first, warm);
   await run(["deploy"]);
   configure(second, warm);
-  const deploy = await run(["deploy"]);
+  const deploy = await deployTimed();
   if (!warm) await new Promise((r) => setTimeout(r, 1500)); // probation over: the first release's instances are gone
   const [rollback, served] = await rollbackTimed(first);
   return { deploy, rollback, served };
@@ -92,8 +117,10 @@ const deploys = coldRuns.map((r) => r.deploy);
 const [cold, coldServe] = [coldRuns.map((r) => r.rollback), coldRuns.map((r) => r.served)];
 const [warm, warmServe] = [warmRuns.map((r) => r.rollback), warmRuns.map((r) => r.served)];
 
-console.log(`bench/deploy-latency — 3 machines, 2 instances each, deploys one machine at a time, rollbacks all at once, ${ROUNDS} rounds (median)`);
+console.log(`bench/deploy-latency — 3 machines, 2 instances each, deploys in waves (the default: m1 alone, then m2 and m3), rollbacks all at once, ${ROUNDS} rounds (median)`);
 console.log(`  app boot-to-healthy (docker run → first 200, m1)     ${s(median(boot))}`);
-console.log(`  deploy, image already on the machines               ${s(median(deploys))}`);
+console.log(`  deploy, image already on the machines               ${s(median(deploys))}   = boot + ${s(median(deploys) - median(boot))} (target: boot + 1.5 s)`);
+if (deployPhases.length) console.log(`    deploy phases (s)      ${breakdown(deployPhases)}`);
+if (machinePhases.length) console.log(`    per machine (s)        ${breakdown(machinePhases)}   (health gate: 2 passes 200 ms apart)`);
 console.log(`  rollback, cold (previous instances stopped)         ${s(median(cold))}   m1 serves the old release after ${s(median(coldServe))}`);
 console.log(`  rollback, warm (keep_warm: previous kept as backup) ${s(median(warm))}   m1 serves the old release after ${s(median(warmServe))}`);
