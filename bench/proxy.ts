@@ -7,6 +7,7 @@
 // Figures, not assertions. ORDER=proxied-first starts each round with the proxy
 // (this host is noisy and shared: run both orders).
 import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { bedConfig, faults, up } from "../testbed/bed.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
@@ -60,6 +61,9 @@ const show = (label: string, r: WrkResult, extra = "") =>
   console.log(`  ${label.padEnd(8)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2).padStart(6)} ms   p99 ${r.p99.toFixed(2).padStart(6)} ms   errors ${r.errors}${extra}`);
 console.log(`bench/proxy — wrk -t${THREADS} -c${CONNS} -d${SECONDS}s --latency, ${ROUNDS} rounds, ${ORDER}`);
 console.log(`  direct  ${direct}\n  proxied ${proxied} (HAProxy on ${m.name})`);
+// The host is shared: its load says how much the figures below can be trusted.
+const load = () => loadavg().map((x) => x.toFixed(1)).join(" ");
+console.log(`  host load average before: ${load()}`);
 const tuning = cfg.split("\n").filter((l) => /nbthread|http-reuse|tune\.|maxconn|option http-|option prefer|no log|timeout tunnel/.test(l));
 console.log(`  haproxy.cfg tuning: ${tuning.map((l) => l.trim()).join("; ") || "(none: HAProxy defaults)"}`);
 for (let i = 0; i < ROUNDS; i++) {
@@ -82,8 +86,12 @@ for (let i = 0; i < ROUNDS; i++) {
 const ratio = median(runs.map((r) => r.proxied.rps / r.direct.rps));
 const addedP99 = median(runs.map((r) => r.proxied.p99 - r.direct.p99));
 const addedP50 = median(runs.map((r) => r.proxied.p50 - r.direct.p50));
+console.log(`  host load average after: ${load()}`);
 console.log(`\nmedian of ${ROUNDS}: proxied/direct req/s ${ratio.toFixed(2)} (target ≥ 0.80); added p99 ${addedP99.toFixed(2)} ms (target ≤ 1 ms); added p50 ${addedP50.toFixed(2)} ms`);
 console.log(`  direct ${median(runs.map((r) => r.direct.rps)).toFixed(0)} req/s, proxied ${median(runs.map((r) => r.proxied.rps)).toFixed(0)} req/s, errors ${runs.reduce((a, r) => a + r.direct.errors + r.proxied.errors, 0)}`);
 
-const r = await p.skiff(["remove", "web", "--yes"]);
-if (r.code !== 0) console.error(`cleanup: skiff remove web failed: ${r.stderr}`);
+// KEEP=1 leaves the app deployed (to try HAProxy settings against it by hand afterwards).
+if (process.env.KEEP !== "1") {
+  const r = await p.skiff(["remove", "web", "--yes"]);
+  if (r.code !== 0) console.error(`cleanup: skiff remove web failed: ${r.stderr}`);
+}

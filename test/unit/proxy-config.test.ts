@@ -3,7 +3,7 @@
 // a new directive or an extra ACL pattern.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { logTargetProblem, renderConfig } from "../../src/proxy/config.ts";
+import { logTargetProblem, proxyThreads, renderConfig } from "../../src/proxy/config.ts";
 import { routeConflicts, type ProxyBackend, type ProxyState } from "../../src/proxy/model.ts";
 import { INJECTION_CASES } from "./injection-cases.ts";
 
@@ -152,6 +152,39 @@ describe("the request log and the chroot", () => {
     assert.ok(renderConfig({ httpPort: 80, backends: [backend({})] }, { ...chrooted, logTarget: "127.0.0.1:5140" }).includes("  log 127.0.0.1:5140 local0\n"));
     assert.ok(renderConfig({ httpPort: 80, backends: [backend({})] }, { ...PATHS, logTarget: "/dev/log" }).includes("  log /dev/log local0\n"), "no chroot: a path works");
     assert.equal(logTargetProblem({ ...chrooted, logTarget: "127.0.0.1:5140" }), undefined);
+  });
+});
+
+describe("tuning for small machines", () => {
+  const section = (cfg: string, name: string) => {
+    const lines = cfg.split("\n");
+    const at = lines.indexOf(name);
+    return lines.slice(at + 1, lines.findIndex((l, i) => i > at && l === "")).map(words);
+  };
+
+  it("HAProxy's threads: as many as asked, none said when not asked (HAProxy's default), refused outside 1-64", () => {
+    const cfg = (threads?: number) => renderConfig({ httpPort: 80, backends: [backend({})] }, { ...PATHS, threads });
+    assert.deepEqual(section(cfg(1), "global").filter((w) => w[0] === "nbthread"), [["nbthread", "1"]]);
+    assert.deepEqual(section(cfg(3), "global").filter((w) => w[0] === "nbthread"), [["nbthread", "3"]]);
+    assert.ok(!cfg().includes("nbthread"));
+    for (const bad of [0, 65, 1.5, -2]) assert.throws(() => cfg(bad), /threads .* cannot be used in HAProxy/, String(bad));
+  });
+
+  it("threads for the machine: one per CPU but one, from 1 to 4", () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 8, 64].map(proxyThreads), [1, 1, 2, 3, 4, 4, 4]);
+  });
+
+  it("keep-alive to the instances with safe reuse, an hour for tunnels (WebSockets), nothing that closes server connections per request", () => {
+    const defaults = section(render({}), "defaults");
+    assert.deepEqual(defaults.filter((w) => w[0] === "http-reuse"), [["http-reuse", "safe"]]);
+    assert.deepEqual(defaults.filter((w) => w[0] === "timeout" && w[1] === "tunnel"), [["timeout", "tunnel", "1h"]]);
+    assert.ok(!/http-server-close|httpclose|forceclose/.test(render({})));
+    // The zero-downtime behaviours stay: idle-close-on-response on reload, retries elsewhere on a failed attempt.
+    for (const want of [["option", "idle-close-on-response"], ["option", "redispatch", "1"], ["retry-on", "all-retryable-errors"]]) assert.ok(defaults.some((w) => w.join(" ") === want.join(" ")), want.join(" "));
+  });
+
+  it("no log line and no httplog without a log target (logging costs per request)", () => {
+    assert.ok(!/^\s*(log|option httplog)\b/m.test(render({})));
   });
 });
 
