@@ -2,7 +2,8 @@
 // config's schema library). The agent checks parameters at the boundary
 // (parseParams) before any work; both sides take their types from here.
 import * as z from "zod/mini";
-import { en } from "zod/locales";
+// Only English: "zod/locales" would bundle every language (~360 KB in the CLI and in the agent).
+import en from "zod/v4/locales/en.js";
 import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
 import { activateParamsSchema, activateResultSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
