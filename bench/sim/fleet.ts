@@ -36,7 +36,7 @@ export function simFleet(n: number, opts: { bootMs?: number; root?: string } = {
 
 /** A project config for the fleet: hello-node as a process app, one instance per machine. */
 export function fleetConfig(fleet: SimFleet, artifact: string, version: string, deploy: Record<string, unknown> = {}) {
-  const addr = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) + 1}`;
+  const addr = (i: number) => `10.${((i + 1) >> 16) & 255}.${((i + 1) >> 8) & 255}.${(i + 1) & 255}`;
   const machines = Object.fromEntries(fleet.machines.map((m, i) => [m.name, { host: addr(i), private_address: addr(i) }]));
   return {
     project: "fleetsim",
