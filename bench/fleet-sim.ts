@@ -45,6 +45,8 @@ interface Size {
   maxParallel: string;
   steps: Step[];
   correct: string;
+  /** The deploy of a new release's own phases (DeployResult.phases), when the API reports them. */
+  phases?: unknown;
 }
 
 function traffic(f: SimFleet): { calls: number; bytes: number; slept: number[] } {
@@ -95,11 +97,16 @@ async function measure(n: number): Promise<Size> {
     let v2!: Skiff;
     steps.push(await step(fleet, "open again", async () => ((v2 = await open("v2")), { ok: true })));
     steps.push(await step(fleet, "plan", async () => ((await v2.plan()), { ok: true })));
-    steps.push(await step(fleet, "deploy (new release)", () => v2.deploy()));
+    let phases: unknown;
+    steps.push(await step(fleet, "deploy (new release)", async () => {
+      const r = await v2.deploy();
+      phases = (r as { phases?: unknown }).phases;
+      return r;
+    }));
     const after = fleet.machines.filter((m) => m.store.state("fleetsim", "web").active === 2).length;
     steps.push(await step(fleet, "rollback", () => v2.rollback()));
     const back = fleet.machines.filter((m) => m.store.state("fleetsim", "web").active === 1).length;
-    return { n, maxParallel: String(v2.project.apps.web!.deploy.maxParallel), steps, correct: `${after}/${n} on release 2 after the deploy, ${back}/${n} on release 1 after the rollback` };
+    return { n, maxParallel: String(v2.project.apps.web!.deploy.maxParallel), steps, correct: `${after}/${n} on release 2 after the deploy, ${back}/${n} on release 1 after the rollback`, phases };
   } finally {
     fleet.close();
     rmSync(dir, { recursive: true, force: true });
@@ -126,6 +133,7 @@ for (const z of sizes) {
   // once with the others, so wall minus their CPU is the nearer estimate of what orchestration costs.
   console.log(`plan + deploy of a new release: ${sec(sum((s) => s.wallMs))} wall (simulated boot/health excluded), ${sec(sum((s) => s.wallMs - s.cpu.machinesMs))} without the simulated machines' own CPU, CLI cpu ${sec(sum((s) => s.cpu.cliMs))}; target at 1,000 machines ≤ 10 s`);
   for (const s of z.steps.filter((x) => x.cpu.topCli.length && x.step !== "open again")) console.log(`  CLI's busiest code in ${s.step}: ${s.cpu.topCli.slice(0, 4).map((f) => `${f.fn} ${sec(f.ms)}`).join("; ")}`);
+  if (z.phases) console.log(`  phases of the deploy (new release), ms: ${JSON.stringify(z.phases)}`);
   const d = z.steps.find((x) => x.step === "deploy (new release)");
   if (d?.cpu.topMachines.length) console.log(`  the machines' busiest code in deploy (new release): ${d.cpu.topMachines.slice(0, 4).map((f) => `${f.fn} ${sec(f.ms)}`).join("; ")}`);
 }
