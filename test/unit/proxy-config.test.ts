@@ -3,6 +3,7 @@
 // a new directive or an extra ACL pattern.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { availableParallelism } from "node:os";
 import { logTargetProblem, proxyThreads, renderConfig } from "../../src/proxy/config.ts";
 import { routeConflicts, type ProxyBackend, type ProxyState } from "../../src/proxy/model.ts";
 import { INJECTION_CASES } from "./injection-cases.ts";
@@ -162,11 +163,11 @@ describe("tuning for small machines", () => {
     return lines.slice(at + 1, lines.findIndex((l, i) => i > at && l === "")).map(words);
   };
 
-  it("HAProxy's threads: as many as asked, none said when not asked (HAProxy's default), refused outside 1-64", () => {
+  it("HAProxy's threads: as many as asked, else proxyThreads of this machine's CPUs; refused outside 1-64", () => {
     const cfg = (threads?: number) => renderConfig({ httpPort: 80, backends: [backend({})] }, { ...PATHS, threads });
     assert.deepEqual(section(cfg(1), "global").filter((w) => w[0] === "nbthread"), [["nbthread", "1"]]);
     assert.deepEqual(section(cfg(3), "global").filter((w) => w[0] === "nbthread"), [["nbthread", "3"]]);
-    assert.ok(!cfg().includes("nbthread"));
+    assert.deepEqual(section(cfg(), "global").filter((w) => w[0] === "nbthread"), [["nbthread", String(proxyThreads(availableParallelism()))]]);
     for (const bad of [0, 65, 1.5, -2]) assert.throws(() => cfg(bad), /threads .* cannot be used in HAProxy/, String(bad));
   });
 
