@@ -130,7 +130,10 @@ async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh:
       m.store.saveState(st);
     }
     run.mark("start");
-    const checks = await Promise.all([...reuse, ...fresh].map(async (inst) => ({ inst, r: await waitHealthy(m, inst, spec, deadlineAt) })));
+    // A warm instance the supervisor has seen pass `healthy_threshold` checks in a row, the last within one
+    // interval, has passed the gate already; any other waits for its passes here.
+    const gated = (inst: InstanceRecord) => (reuse.includes(inst) && passedLately(m, inst, spec) ? Promise.resolve({ ok: true as const }) : waitHealthy(m, inst, spec, deadlineAt));
+    const checks = await Promise.all([...reuse, ...fresh].map(async (inst) => ({ inst, r: await gated(inst) })));
     run.mark("health");
     const bad = checks.find((c) => !c.r.ok);
     if (bad && !bad.r.ok) return { reuse, fresh, failure: { reason: bad.r.reason, inst: bad.inst } };
@@ -138,6 +141,12 @@ async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh:
     return { reuse, fresh, failure: { reason: `could not start an instance: ${(e as Error).message}` } };
   }
   return { reuse, fresh };
+}
+
+/** `healthy_threshold` passes in a row by the supervisor, the last one fresh (within an interval and its timeout). */
+export function passedLately(m: Pick<Machine, "health" | "fx">, inst: InstanceRecord, spec: ReleaseSpec): boolean {
+  const h = m.health.get(inst.name);
+  return Boolean(h?.healthy && (h.passes ?? 0) >= spec.health.healthyThreshold && m.fx.clock.now() - h.at <= spec.health.intervalMs + spec.health.timeoutMs);
 }
 
 /** Puts every incoming instance into a primary slot; on a failure the ones already in go out again. */

@@ -8,6 +8,9 @@ export interface Health {
   at: number;
   /** Failed checks in a row. */
   fails: number;
+  /** Passed checks in a row (the supervisor's, at the health interval): a warm instance with `healthy_threshold`
+   *  of them, the last one fresh, has passed the gate already (see activation's reuse). */
+  passes?: number;
   /** When the current run of failed checks began. */
   failingSince?: number;
   /** A restart of this instance is under way. */

@@ -37,7 +37,7 @@ export const isDue = (h: Health, now: number, intervalMs: number): boolean => !h
 function restartNow(h: Health, reason: string, code: number | null, oomKilled: boolean): Judgement {
   return {
     decision: { kind: "restart", reason, code, oomKilled, delayMs: backoffMs(h.consecutiveRestarts) },
-    patch: { busy: true, healthy: false, detail: reason, consecutiveRestarts: h.consecutiveRestarts + 1 },
+    patch: { busy: true, healthy: false, passes: 0, detail: reason, consecutiveRestarts: h.consecutiveRestarts + 1 },
   };
 }
 
@@ -52,13 +52,13 @@ export function afterExit(h: Health, s: InstanceStatus): Judgement {
 export function afterCheck(h: Health, r: CheckResult, now: number, o: { path: string; othersRestarting: boolean }): Judgement {
   if (r.ok) {
     const healthySince = h.healthy ? h.healthySince : now;
-    const patch: Partial<Health> = { healthy: true, detail: r.detail, fails: 0, failingSince: undefined, healthySince };
+    const patch: Partial<Health> = { healthy: true, detail: r.detail, fails: 0, passes: (h.passes ?? 0) + 1, failingSince: undefined, healthySince };
     if (healthySince && now - healthySince > BACKOFF_RESET_MS) patch.consecutiveRestarts = 0;
     return { decision: { kind: "none" }, patch };
   }
   const fails = h.fails + 1;
   const failingSince = h.failingSince ?? now;
-  const patch: Partial<Health> = { fails, failingSince, healthy: false, detail: r.detail };
+  const patch: Partial<Health> = { fails, passes: 0, failingSince, healthy: false, detail: r.detail };
   if (fails >= FAILS_BEFORE_RESTART && now - failingSince >= UNHEALTHY_RESTART_MS && !o.othersRestarting) {
     const reason = `unhealthy: ${o.path} answered ${r.detail}, failing for ${Math.round((now - failingSince) / 1000)}s`;
     const r2 = restartNow({ ...h, ...patch }, reason, null, false);

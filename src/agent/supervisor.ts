@@ -58,6 +58,7 @@ export class Supervisor {
       if (!spec) continue;
       if (st.warm.length && st.warmUntil && m.fx.clock.now() > Date.parse(st.warmUntil)) await this.endProbation(project, app, spec.stopTimeoutS);
       for (const inst of st.instances) await this.check(project, app, inst, st.instances, spec.health);
+      for (const inst of st.warm) await this.checkWarm(inst, m.store.release(project, app, inst.release)?.health ?? spec.health);
     }
   }
 
@@ -86,6 +87,19 @@ export class Supervisor {
       : afterExit(h, s);
     Object.assign(h, judged.patch);
     if (judged.decision.kind === "restart") this.track(this.restart(project, app, inst.name, h, judged.decision));
+  }
+
+  /** A warm instance (out of traffic, kept for an instant rollback) is checked too, never restarted: a rollback
+   *  that finds `healthy_threshold` fresh passes in a row reuses it without waiting for them again. */
+  private async checkWarm(inst: InstanceRecord, hs: { path: string; intervalMs: number; timeoutMs: number }): Promise<void> {
+    const { m } = this;
+    const h = m.health.get(inst.name) ?? { ...newHealth("warm, not checked yet"), healthy: false };
+    m.health.set(inst.name, h);
+    if (!isDue(h, m.fx.clock.now(), hs.intervalMs)) return;
+    h.at = m.fx.clock.now();
+    const running = (await runtimeOf(m, inst).status(inst.name)).running;
+    const r = running ? await m.fx.probe(addressOf(inst), inst.hostPort, hs.path, hs.timeoutMs) : { ok: false, detail: "not running" };
+    Object.assign(h, { healthy: r.ok, detail: r.detail, passes: r.ok ? (h.passes ?? 0) + 1 : 0, at: m.fx.clock.now() });
   }
 
   private track(p: Promise<void>): void {
@@ -134,7 +148,7 @@ export class Supervisor {
     await runtimeOf(m, inst).restart(name);
     const ok = await waitHealthy(m, inst, spec, m.fx.clock.now() + spec.health.deadlineMs);
     if (!ok.ok) return void Object.assign(h, afterRestart(false, ok.reason, m.fx.clock.now()));
-    await m.proxy.enable(backendName(project, app), name, addressOf(inst), inst.hostPort);
+    await m.proxy.enable(backendName(project, app), name, addressOf(inst), inst.hostPort, { gated: true });
     Object.assign(h, afterRestart(true, "healthy after restart", m.fx.clock.now()));
   }
 }

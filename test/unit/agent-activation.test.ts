@@ -63,6 +63,51 @@ describe("activation", () => {
     assert.equal(a.runtime.of(1)[0]!.probes, 6, "3 passes in a row only at the 6th check");
   });
 
+  it("a starting instance is probed every 100 ms until its first pass; the passes that confirm it come at the interval", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    a.runtime.programs.set(2, { healthyAfterMs: 250 });
+    const t0 = a.clock.now();
+    const r = await a.deploy(2, {}, { health: { path: "/healthz", intervalMs: 1000, timeoutMs: 200, healthyThreshold: 2, deadlineMs: 10_000 } });
+    assert.equal(r.ok, true, r.reason);
+    const took = a.clock.now() - t0;
+    // Fails at 0, 100, 200 ms, passes at 300 ms, passes again one interval later: 1.3 s, not the 2 s of 1 s ticks.
+    assert.ok(took >= 1300 && took < 1400, `gated after ${took} ms of virtual time`);
+    assert.equal(a.runtime.of(2)[0]!.probes, 5);
+    assert.deepEqual(Object.keys(r.phases ?? {}), ["prepare", "start", "health", "proxyUp", "switch", "drain"], "every phase timed");
+    assert.ok(r.phases!.health! >= 1300, `health phase ${r.phases!.health} ms`);
+  });
+
+  it("a warm instance with healthy_threshold fresh passes by the supervisor is reused at once; a stale one is gated again", async () => {
+    const health = { path: "/healthz", intervalMs: 500, timeoutMs: 200, healthyThreshold: 2, deadlineMs: 10_000 };
+    const a = memAgent();
+    await a.deploy(1, { keepWarm: true }, { health });
+    await a.deploy(2, { keepWarm: true }, { health });
+    const [warm] = a.store.state("shop", "web").warm;
+    for (let i = 0; i < 2; i++) {
+      a.clock.advance(500);
+      await a.core.supervisor.once();
+    }
+    const probed = a.runtime.of(1)[0]!.probes;
+    let t0 = a.clock.now();
+    const back = await a.deploy(1, { action: "rollback", keepWarm: true });
+    assert.equal(back.ok, true, back.reason);
+    assert.equal(a.clock.now() - t0, 0, "no waiting: its passes are fresh");
+    assert.equal(a.runtime.of(1)[0]!.probes, probed, "not probed again");
+    assert.deepEqual(a.store.state("shop", "web").instances.map((i) => i.name), [warm!.name]);
+
+    // Release 2 is warm now, but its passes are old (no supervisor pass for a while): it waits for two passes again.
+    for (let i = 0; i < 2; i++) {
+      a.clock.advance(500);
+      await a.core.supervisor.once();
+    }
+    a.clock.advance(5000);
+    t0 = a.clock.now();
+    const again = await a.deploy(2, { action: "rollback", keepWarm: true });
+    assert.equal(again.ok, true, again.reason);
+    assert.ok(a.clock.now() - t0 >= 500, `gated again: ${a.clock.now() - t0} ms`);
+  });
+
   it("a new release demotes the old to a backup slot and drains its primary one; it stays warm for the probation", async () => {
     const a = memAgent();
     await a.deploy(1);

@@ -25,7 +25,7 @@ describe("the restart policy (pure)", () => {
   it("an exit is a restart now, the backoff from the run of restarts so far", () => {
     const j = afterExit({ ...newHealth("x"), consecutiveRestarts: 2 }, { exists: true, running: false, exitCode: 137, oomKilled: true });
     assert.deepEqual(j.decision, { kind: "restart", reason: "exited with code 137 (out of memory)", code: 137, oomKilled: true, delayMs: 4000 });
-    assert.deepEqual(j.patch, { busy: true, healthy: false, detail: "exited with code 137 (out of memory)", consecutiveRestarts: 3 });
+    assert.deepEqual(j.patch, { busy: true, healthy: false, passes: 0, detail: "exited with code 137 (out of memory)", consecutiveRestarts: 3 });
     const gone = afterExit(newHealth("x"), { exists: false, running: false, exitCode: null, oomKilled: false }).decision;
     assert.equal(gone.kind === "restart" ? gone.reason : gone.kind, "instance is gone");
   });
