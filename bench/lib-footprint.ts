@@ -89,6 +89,6 @@ export async function skiff(p: Project, args: string[]): Promise<void> {
 /** The agent's version and Node, and how many instances it runs. */
 export async function agentFacts(m: BedMachine): Promise<{ version: string; node: string; instances: number }> {
   const v = JSON.parse(await faults.exec(m, "/usr/local/bin/skiff-agent call version")) as { node: string; version: string };
-  const instances = Number(await faults.exec(m, "/usr/local/bin/skiff-agent call status | grep -o '\"running\":true' | wc -l"));
+  const instances = Number(await faults.exec(m, "/usr/local/bin/skiff-agent call state | grep -o '\"running\":true' | wc -l"));
   return { ...v, instances };
 }
