@@ -34,13 +34,19 @@ export function processTable(): ProcStat[] {
   return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).flatMap((d) => procStat(d) ?? []);
 }
 
-/** This boot's id: a start time counts from boot, so a pid and start time name one process only within one boot. */
+let boot: string | undefined;
+
+/** This boot's id: a start time counts from boot, so a pid and start time name one process only within one boot.
+ *  Read once: it cannot change while this process runs, and every instance's status asks for it. */
 export function bootId(): string {
-  try {
-    return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-  } catch {
-    return "?";
+  if (boot === undefined) {
+    try {
+      boot = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    } catch {
+      boot = "?";
+    }
   }
+  return boot;
 }
 
 /** "<pid> <start time> <boot id>": what names a process across pid reuse and reboots. */
