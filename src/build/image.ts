@@ -2,6 +2,7 @@
 // (plus -dirty-<hash> for uncommitted changes, and a hash of build args), and
 // skipped when that tag already exists.
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { relative } from "node:path";
 import type { AppSpec, Project } from "../config/model.ts";
@@ -73,14 +74,17 @@ function builtRef(project: Project, app: AppSpec): { g: GitState | undefined; re
 }
 
 /** Builds what the apps need. `planned` (plannedImages, as a deploy's plan named them) saves asking again what
- *  the plan already knows: an image or artifact whose ID it found is taken as is (an artifact's build command
- *  still runs, and its content is hashed after it). */
+ *  the plan already knows: an image or artifact whose ID it found is taken as is (an artifact with a build command
+ *  only when the plan found it in the cache by its inputs; otherwise the build runs and its content is hashed after). */
 export async function buildApps(project: Project, apps: AppSpec[], reporter: Reporter, planned: AppImage[] = []): Promise<AppImage[]> {
   const out: AppImage[] = [];
   for (const app of apps) {
     const known = planned.find((i) => i.app === app.name);
-    if (known?.id && !app.artifact?.build) {
+    // An artifact the plan found in the cache by its inputs (moments ago, under the deploy lock) is not built again.
+    const cachedArtifact = app.artifact?.build && known?.tarball && existsSync(known.tarball);
+    if (known?.id && (!app.artifact?.build || cachedArtifact)) {
       if (app.build) reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: ${known.ref} exists, skipped`, status: "ok" });
+      if (cachedArtifact) reporter.emit({ type: "step", machine: "local", step: `build ${app.name}: skipped (inputs unchanged, ${known.ref})`, status: "ok" });
       const { note: _note, ...image } = known as AppImage & { note?: string };
       out.push({ ...image, built: false });
       continue;
@@ -179,11 +183,7 @@ export async function plannedImages(project: Project, apps: AppSpec[]): Promise<
   const out: (AppImage & { note?: string })[] = [];
   for (const app of apps) {
     if (app.run) {
-      let hash = "";
-      try {
-        if (app.artifact) hash = hashTree(app.artifact.dir);
-      } catch {}
-      out.push({ ...artifactImage(app, hash, gitState(project.dir)), note: app.artifact?.build ? `artifact built by \`${app.artifact.build}\` at deploy` : undefined });
+      out.push(plannedArtifact(project, app));
       continue;
     }
     if (!app.build) {
@@ -195,4 +195,22 @@ export async function plannedImages(project: Project, apps: AppSpec[]): Promise<
     out.push({ app: app.name, runtime: "docker", ref, id, git: g, built: false, note: id ? undefined : "image built at deploy" });
   }
   return out;
+}
+
+/** A process app's artifact as a deploy would take it: with a build command, the one its inputs made before, if any. */
+function plannedArtifact(project: Project, app: AppSpec): AppImage & { note?: string } {
+  const g = gitState(project.dir);
+  const a = app.artifact;
+  if (a?.build) {
+    const cache = ArtifactCache.of(project.dir);
+    const key = inputsKey(project, app);
+    const hit = key ? cache.lookup(key) : undefined;
+    if (hit) return { ...artifactImage(app, hit, g), tarball: cache.tarball(hit), note: "inputs unchanged: no build at deploy" };
+    return { ...artifactImage(app, "", g), note: `artifact built by \`${a.build}\` at deploy` };
+  }
+  let hash = "";
+  try {
+    if (a) hash = hashTree(a.dir);
+  } catch {}
+  return artifactImage(app, hash, g);
 }

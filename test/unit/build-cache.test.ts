@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ArtifactCache } from "../../src/build/artifact-cache.ts";
-import { buildApps } from "../../src/build/image.ts";
+import { buildApps, plannedImages } from "../../src/build/image.ts";
 import { loadProject } from "../../src/config/load.ts";
 import type { Event } from "../../src/contracts/events.ts";
 import { hashTree } from "../../src/contracts/artifact.ts";
@@ -37,10 +37,11 @@ apps:
   const write = (level = "info", cmd?: string) => writeFileSync(join(dir, "skiff.yml"), yml(level, cmd));
   write();
   const runs = () => (existsSync(counter) ? readFileSync(counter, "utf8").split("\n").filter(Boolean).length : 0);
-  async function build() {
+  async function build(o: { planned?: boolean } = {}) {
     const project = loadProject({ file: join(dir, "skiff.yml") });
     const events: Event[] = [];
-    const [img] = await buildApps(project, Object.values(project.apps), { emit: (e) => events.push(e) });
+    const planned = o.planned ? await plannedImages(project, Object.values(project.apps)) : [];
+    const [img] = await buildApps(project, Object.values(project.apps), { emit: (e) => events.push(e) }, planned);
     const steps = events.flatMap((e) => (e.type === "step" ? [e.step] : []));
     return { img: img!, steps };
   }
@@ -102,6 +103,26 @@ describe("artifact builds", () => {
     assert.equal(`artifact:${hashTree(out)}`, first.img.id);
     assert.ok(existsSync(join(out, "node_modules", ".lock")));
     assert.equal(readFileSync(join(f.dir, ".skiff", "cache", ".gitignore"), "utf8"), "*\n");
+  });
+
+  it("a plan names the artifact its inputs made before; a deploy given that plan does not build", async () => {
+    const f = fixture();
+    const plan = async () => {
+      const project = loadProject({ file: join(f.dir, "skiff.yml") });
+      return (await plannedImages(project, Object.values(project.apps)))[0]!;
+    };
+    const before = await plan();
+    assert.equal(before.id, undefined, "nothing built yet");
+    assert.match(before.note!, /built by `.*` at deploy/);
+    const first = await f.build({ planned: true });
+    assert.equal(f.runs(), 1);
+    const after = await plan();
+    assert.equal(after.id, first.img.id);
+    assert.match(after.note!, /inputs unchanged/);
+    const again = await f.build({ planned: true });
+    assert.equal(f.runs(), 1);
+    assert.equal(again.img.id, first.img.id);
+    assert.ok(again.steps.some((s) => /skipped \(inputs unchanged/.test(s)), again.steps.join("\n"));
   });
 
   it("a build that fails says so and remembers nothing", async () => {
