@@ -24,7 +24,7 @@ export function startDocker(systemd: boolean): RemoteCommand {
   return { argv: sh(`set -e; ${start}; i=0; until docker version >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 100 ] || { echo 'dockerd did not answer within 20 s' >&2; exit 1; }; sleep 0.2; done`), timeoutMs: 60_000 };
 }
 
-const DIRS = `mkdir -p ${STATE_DIR} ${AGENT_DIR} ${STATE_DIR}/releases ${LOG_DIR} ${RUN_DIR}; chmod 755 ${STATE_DIR}; chmod 700 ${RUN_DIR}`;
+const DIRS = `mkdir -p ${STATE_DIR} ${AGENT_DIR} ${STATE_DIR}/releases ${LOG_DIR} ${RUN_DIR} && chmod 755 ${STATE_DIR} && chmod 700 ${RUN_DIR}`;
 
 /**
  * The Node runtime, gzip on stdin: unpacked beside the old one, checked by
