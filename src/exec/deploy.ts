@@ -12,7 +12,7 @@ import { hookFor, wantedSpec } from "../plan/deploy.ts";
 import type { AppDeployPlan, DeployPlan, HookPlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
 import { chooseRelease, draftSpec, previousReleases, selectApps, specFor } from "../plan/release-spec.ts";
-import { ship } from "../ship/ship.ts";
+import { ship, type ShipTargets } from "../ship/ship.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { releaseFiles } from "./files.ts";
@@ -136,6 +136,11 @@ async function recordSummary(r: Run, outcomes: AppOutcome[], ms: number, phases:
   await Promise.all(r.lock.clients.map((c) => Promise.all(entries.map((entry) => c.call("history.add", { entry, machine: c.machine }))).catch(() => {})));
 }
 
+/** Where each app's image or artifact goes: the machines it is placed on, and the one its pre_deploy hook runs on. */
+export function shipTargets(p: DeployPlan): ShipTargets {
+  return new Map(p.apps.map((a) => [a.app, new Set([...Object.entries(a.placement).filter(([, n]) => n > 0).map(([m]) => m), ...(a.hook ? [a.hook.machine] : [])])]));
+}
+
 export async function deploy(project: Project, opts: DeployOptions): Promise<DeployResult> {
   if (opts.dryRun) {
     const p = await plan(project, { apps: opts.apps, skipUnreachable: opts.skipUnreachable, effects: opts.effects });
@@ -155,7 +160,7 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     const apps = p.apps.map((a) => project.apps[a.app]!);
     const images = await buildApps(project, apps, opts.reporter, facts.images);
     phases.build = lap();
-    await ship(images, lock.clients, opts.reporter);
+    await ship(images, lock.clients, opts.reporter, shipTargets(p));
     phases.ship = lap();
     const run: Run = { project, lock, observed, facts, deployId, opts };
     const outcomes: AppOutcome[] = [];

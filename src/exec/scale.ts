@@ -3,7 +3,12 @@
 // own) → store → rollout like a deploy → unlock. Nothing is built: the image
 // (or artifact) and config stay as they are. With dryRun: observe and plan only.
 import { randomUUID } from "node:crypto";
+import { ArtifactCache } from "../build/artifact-cache.ts";
+import { localImageId, type AppImage } from "../build/image.ts";
 import type { Project } from "../config/model.ts";
+import type { ReleaseSpec } from "../contracts/model.ts";
+import { UserError } from "../errors.ts";
+import { ship } from "../ship/ship.ts";
 import type { Reporter } from "../contracts/events.ts";
 import type { ScalePlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
@@ -44,6 +49,30 @@ async function observeAndPlan(clients: AgentClient[], project: Project, targets:
   return { plan: planScale(project, observed, { targets, ...meta }), observed };
 }
 
+/** Sends the release's image (or artifact) to those of `clients` that lack it, from this computer. */
+async function shipTo(project: Project, spec: ReleaseSpec, clients: AgentClient[], reporter: Reporter): Promise<void> {
+  if (spec.imageId === "none") return; // a process app without an artifact
+  const has = await Promise.all(clients.map((c) => c.call<boolean>("image.has", { image: spec.imageId, runtime: spec.runtime })));
+  const lacking = clients.filter((_, i) => !has[i]);
+  if (!lacking.length) return;
+  const img: AppImage = { app: spec.app, runtime: spec.runtime ?? "docker", ref: spec.image, id: spec.imageId, built: false };
+  if (spec.runtime === "process") {
+    img.tarball = ArtifactCache.of(project.dir).tarball(spec.imageId.slice("artifact:".length));
+    if (!img.tarball) throw notHere(spec, lacking);
+  } else if ((await localImageId(spec.image)) !== spec.imageId) {
+    if ((await localImageId(spec.imageId)) !== spec.imageId) throw notHere(spec, lacking);
+    img.ref = spec.imageId;
+  }
+  await ship([img], lacking, reporter);
+}
+
+function notHere(spec: ReleaseSpec, lacking: AgentClient[]): UserError {
+  const names = lacking.map((c) => c.machine).join(", ");
+  return new UserError(`${spec.app} release ${spec.release}: ${names} would run it for the first time, but its ${spec.runtime === "process" ? "artifact" : "image"} ${spec.image} is neither there nor on this computer; nothing was changed`, {
+    hint: "run `skiff deploy` (it builds and ships to every machine the app is placed on), or scale from the computer that deployed it",
+  });
+}
+
 export async function scale(project: Project, targets: ScaleTarget[], opts: ScaleOptions): Promise<ScaleResult> {
   selectApps(project, targets.map((t) => t.app));
   const meta = { by: whoAmI(), createdAt: new Date().toISOString() };
@@ -57,6 +86,8 @@ export async function scale(project: Project, targets: ScaleTarget[], opts: Scal
     for (const a of plan.apps) {
       const app = project.apps[a.app]!;
       const spec = { ...scaledSpec(project, observed, { app: a.app, instances: a.to }, meta).spec, release: a.release };
+      // Images and artifacts go only where an app is placed: a machine that runs it for the first time gets it now.
+      await shipTo(project, spec, lock.clients.filter((c) => (a.placement[c.machine] ?? 0) > 0), opts.reporter);
       // A machine that now runs instances gets the full spec (secrets included) with this new release.
       await putRelease(lock.clients, spec);
       const result = await rollout({

@@ -103,3 +103,30 @@ describe("image tags", () => {
     assert.equal(imageTag(app(), undefined, () => "ctx"), "nogit-ctx");
   });
 });
+
+describe("deploy: where images go, what history shows", () => {
+  it("an app's image goes to the machines it is placed on and to its hook's machine, no other", async () => {
+    const { shipTargets } = await import("../../src/exec/deploy.ts");
+    const app = (name: string, placement: Record<string, number>, hook?: string) => ({ app: name, release: 2, reused: false, image: { ref: "x", runtime: "docker" as const, build: false }, placement, machines: [], batches: [], ...(hook ? { hook: { machine: hook, command: "migrate" } } : {}) });
+    const t = shipTargets({ action: "deploy", project: "shop", skipped: [], apps: [app("web", { m1: 2, m2: 0, m3: 1 }), app("worker", { m1: 0, m2: 0, m3: 0 }, "m2")] });
+    assert.deepEqual([...t.get("web")!].sort(), ["m1", "m3"]);
+    assert.deepEqual([...t.get("worker")!], ["m2"]);
+  });
+
+  it("a deploy's summary record gives the row the whole command's time and phases; machines keep their results", () => {
+    const e = (machine: string, over: Partial<HistoryEntry>): HistoryEntry => ({ at: "2026-01-01T00:00:01.000Z", machine, project: "shop", app: "web", release: 3, action: "deploy", result: "ok", deployId: "d1", durationMs: 1200, ...over });
+    const rows = mergeHistory([
+      e("m1", {}),
+      e("m2", { durationMs: 1500 }),
+      e("m1", { at: "2026-01-01T00:00:05.000Z", summary: true, durationMs: 4800, phases: { lock: 100, rollout: 3000 } }),
+      e("m2", { at: "2026-01-01T00:00:05.000Z", summary: true, durationMs: 4800, phases: { lock: 100, rollout: 3000 } }),
+    ]);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.durationMs, 4800);
+    assert.deepEqual(rows[0]!.phases, { lock: 100, rollout: 3000 });
+    assert.deepEqual(Object.keys(rows[0]!.machines).sort(), ["m1", "m2"]);
+    assert.ok(!("summarized" in rows[0]!));
+    // Without a summary (an older CLI): the longest machine's part, as before.
+    assert.equal(mergeHistory([e("m1", {}), e("m2", { durationMs: 1500 })])[0]!.durationMs, 1500);
+  });
+});
