@@ -12,9 +12,10 @@ export interface RemoteCommand {
 
 const sh = (script: string, ...args: string[]): string[] => ["sh", "-c", script, "sh", ...args];
 
+/** apt on every machine at once: no description translations (nobody reads them here; fewer lists to fetch and parse). */
 export function installPackages(packages: string[]): RemoteCommand {
   return {
-    argv: sh('set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; apt-get install -y -qq --no-install-recommends "$@" >/dev/null', ...packages),
+    argv: sh('set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq -o Acquire::Languages=none; apt-get install -y -qq --no-install-recommends "$@" >/dev/null', ...packages),
     timeoutMs: 15 * 60_000,
   };
 }
