@@ -46,6 +46,8 @@ export const systemdUnit = () =>
 Description=skiff agent
 After=network-online.target docker.service
 Wants=network-online.target
+# Never give up restarting (the default stops after 5 starts in 10 s), like the init script's loop.
+StartLimitIntervalSec=0
 
 [Service]
 ExecStart=${AGENT_BIN} serve

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { STATE_DIR } from "../../src/contracts/paths.ts";
-import { agentWrapper } from "../../src/plan/agent-files.ts";
+import { agentWrapper, systemdUnit } from "../../src/plan/agent-files.ts";
 
 const root = mkdtempSync(join(tmpdir(), "skiff-wrapper-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -49,5 +49,13 @@ describe("the agent command", () => {
     fakeNode(join(dir, "bin", "node"), "machine-node");
     fakeNode(join(dir, "state", "node", "bin", "node"), "shipped-node");
     assert.match(run(dir, ["connect"]), /^shipped-node /);
+  });
+});
+
+describe("the systemd unit", () => {
+  it("runs serve through the agent command (its Node and flags) and restarts it without limit", () => {
+    const unit = systemdUnit().content.toString();
+    assert.match(unit, /^ExecStart=\/usr\/local\/bin\/skiff-agent serve$/m);
+    assert.match(unit, /^StartLimitIntervalSec=0$/m);
   });
 });
