@@ -10,6 +10,7 @@ import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { bedConfig, faults, up } from "../testbed/bed.ts";
+import { NODE_BIN } from "../src/machines/node-paths.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
 import { wrk, type WrkResult } from "./lib-wrk.ts";
 
@@ -18,6 +19,9 @@ const SECONDS = Number(process.env.DURATION ?? 8);
 const CONNS = Number(process.env.CONNS ?? 32);
 const THREADS = Number(process.env.THREADS ?? 2);
 const ORDER = process.env.ORDER === "proxied-first" ? "proxied-first" : "direct-first";
+/** The app's command: the machine's own node if it has one, else the Node that setup ships for the agent (setup
+ *  no longer installs Debian's nodejs, so a fresh bed machine has no `node` on PATH). */
+const RUN_NODE = `'exec "$(command -v node || echo ${NODE_BIN})" server.js'`;
 const HELLO_NODE_DIR = new URL("../examples/hello-node", import.meta.url).pathname;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -28,7 +32,7 @@ writeFileSync(
   join(p.dir, "skiff.yml"),
   bedConfig(bed, {
     project: "benchproxy",
-    extra: `apps:\n  web:\n    run: node server.js\n    artifact: ${HELLO_NODE_DIR}\n    instances: 1\n    health: { path: /healthz, interval: 1s }\n    routes: [{ path: / }]\n`,
+    extra: `apps:\n  web:\n    run: ${RUN_NODE}\n    artifact: ${HELLO_NODE_DIR}\n    instances: 1\n    health: { path: /healthz, interval: 1s }\n    routes: [{ path: / }]\n`,
   }),
 );
 for (const args of [["machines", "trust", "--yes"], ["setup"], ["deploy"]]) {

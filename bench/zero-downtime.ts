@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLoad } from "../src/load/load.ts";
 import { bedConfig, up } from "../testbed/bed.ts";
+import { NODE_BIN } from "../src/machines/node-paths.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
 import { formatSummary, holdSessions, summarize, Timeline, type SessionSummary } from "./clients/sessions.ts";
 import { openStream } from "./clients/stream.ts";
@@ -26,6 +27,9 @@ const DEPLOYS = Number(process.env.DEPLOYS ?? 10);
 const SESSIONS = Number(process.env.SESSIONS ?? 6);
 const HELLO = new URL("../examples/hello", import.meta.url).pathname;
 const HELLO_NODE = new URL("../examples/hello-node/server.js", import.meta.url).pathname;
+/** The app's command: the machine's own node if it has one, else the Node that setup ships for the agent (setup
+ *  no longer installs Debian's nodejs, so a fresh bed machine has no `node` on PATH). */
+const RUN_NODE = `'exec "$(command -v node || echo ${NODE_BIN})" server.js'`;
 const HELLO_NODE_DIR = new URL("../examples/hello-node", import.meta.url).pathname;
 
 interface Counts {
@@ -120,7 +124,7 @@ async function skiffSubject(runtime: "docker" | "process"): Promise<Subject> {
   const source =
     runtime === "docker"
       ? `build: { context: ${HELLO}, args: { VERSION: bench } }\n    port: 3000`
-      : `run: node server.js\n    artifact: ${HELLO_NODE_DIR}`;
+      : `run: ${RUN_NODE}\n    artifact: ${HELLO_NODE_DIR}`;
   const configure = (env: string) =>
     writeFileSync(
       join(p.dir, "skiff.yml"),
