@@ -302,7 +302,10 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     const before = await versionsServed();
     configure({ version: "v6", env: { MARK: "six-c", HEALTHY_AFTER: "2" } });
     const child = p.start(["deploy"]);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Interrupt once the rollout has begun (the canary wave is under way: its instance takes 2 s to boot), not at a
+    // fixed time: on a loaded host the CLI may not even have started by then.
+    for (let waited = 0; !/wave 1\/\d+ \(canary\)/.test(child.stderr()) && waited < 60_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    assert.match(child.stderr(), /wave 1\/2 \(canary\): release \d+ on m1/);
     process.kill(child.pid, "SIGINT");
     const r = await child.done;
     assert.equal(r.code, 1, r.stdout + r.stderr);

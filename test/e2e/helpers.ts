@@ -20,7 +20,7 @@ export interface Project {
   socketDir: string;
   skiff(args: string[], opts?: { socketDir?: string }): Promise<Run>;
   /** Starts the CLI and returns at once: its pid, and its result later. */
-  start(args: string[]): { pid: number; done: Promise<Run> };
+  start(args: string[]): { pid: number; done: Promise<Run>; stderr: () => string };
 }
 
 /** A project directory; without a bed, the test writes its own skiff.yml. */
@@ -35,7 +35,7 @@ export function makeProject(bed?: Bed, extra = ""): Project {
     p.stdout.on("data", (b) => (stdout += b));
     p.stderr.on("data", (b) => (stderr += b));
     const done = new Promise<Run>((resolve) => p.on("close", (code) => resolve({ code, stdout, stderr })));
-    return { pid: p.pid!, done };
+    return { pid: p.pid!, done, stderr: () => stderr };
   };
   return { dir, socketDir, start, skiff: (args, opts) => start(args, opts).done };
 }
