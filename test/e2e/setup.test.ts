@@ -124,6 +124,7 @@ describe("setup on a fresh 3-machine bed", { timeout: 600_000 }, () => {
     const m3 = bed.machines[2]!;
     const before = await faults.exec(m3, "cat /var/lib/skiff/node/sha256; /usr/local/bin/skiff-agent call version");
     process.env.SKIFF_AGENT_NODE = join(dir, "node");
+    process.env.XDG_CACHE_HOME = dir; // these runtimes' facts and gzip stay out of the user's cache
     try {
       const r = await p.skiff(["setup", "m3"]);
       assert.equal(r.code, 1);
@@ -136,6 +137,7 @@ describe("setup on a fresh 3-machine bed", { timeout: 600_000 }, () => {
       assert.match(s.stderr, /the Node runtime does not start on this machine/);
     } finally {
       delete process.env.SKIFF_AGENT_NODE;
+      delete process.env.XDG_CACHE_HOME;
     }
     assert.equal(await faults.exec(m3, "cat /var/lib/skiff/node/sha256; /usr/local/bin/skiff-agent call version"), before);
     assert.equal(await faults.exec(m3, "ls /var/lib/skiff/node/bin"), "node");
