@@ -23,6 +23,8 @@ const ORDER = process.env.ORDER === "proxied-first" ? "proxied-first" : "direct-
  *  no longer installs Debian's nodejs, so a fresh bed machine has no `node` on PATH). */
 const RUN_NODE = `'exec "$(command -v node || echo ${NODE_BIN})" server.js'`;
 const HELLO_NODE_DIR = new URL("../examples/hello-node", import.meta.url).pathname;
+/** A port of its own: another suite's app left on the shared bed may route / on :80 already. */
+const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8090);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const bed = await up({ count: 1 });
@@ -32,6 +34,7 @@ writeFileSync(
   join(p.dir, "skiff.yml"),
   bedConfig(bed, {
     project: "benchproxy",
+    httpPort: HTTP_PORT,
     extra: `apps:\n  web:\n    run: ${RUN_NODE}\n    artifact: ${HELLO_NODE_DIR}\n    instances: 1\n    health: { path: /healthz, interval: 1s }\n    routes: [{ path: / }]\n`,
   }),
 );
@@ -46,7 +49,7 @@ const backend = cfg.slice(cfg.indexOf("\nbackend skiff_benchproxy_web"));
 const server = /\n {2}server \S+ (\S+):(\d+) check(?![^\n]*(?:disabled|backup))/.exec(backend);
 if (!server) throw new Error(`no enabled server for skiff_benchproxy_web in haproxy.cfg:\n${cfg}`);
 const direct = `http://${server[1]}:${server[2]}/`;
-const proxied = `http://${m.address}/`;
+const proxied = `http://${m.address}:${HTTP_PORT}/`;
 
 /** HAProxy's CPU time (all threads) in ms, from /proc: utime + stime. */
 async function haproxyCpuMs(): Promise<number> {
