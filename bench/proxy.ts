@@ -73,6 +73,9 @@ const load = () => loadavg().map((x) => x.toFixed(1)).join(" ");
 console.log(`  host load average before: ${load()}`);
 const tuning = cfg.split("\n").filter((l) => /nbthread|http-reuse|tune\.|maxconn|option http-|option prefer|no log|timeout tunnel/.test(l));
 console.log(`  haproxy.cfg tuning: ${tuning.map((l) => l.trim()).join("; ") || "(none: HAProxy defaults)"}`);
+// The running HAProxy, not only the file: a new agent may have rendered the file without a reload since.
+const threads = (await faults.exec(m, "grep '^Threads:' /proc/$(head -1 /run/skiff/haproxy.pid)/status")).replace(/\s+/g, " ");
+console.log(`  running HAProxy: ${threads}, started ${(await faults.exec(m, "ps -o lstart= -p $(head -1 /run/skiff/haproxy.pid)")).trim()}`);
 for (let i = 0; i < ROUNDS; i++) {
   console.log(`round ${i + 1}`);
   let d: WrkResult | undefined;
