@@ -5,8 +5,14 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bedConfig, faults, type Bed, type BedMachine } from "../testbed/bed.ts";
 import type { Project } from "../test/e2e/helpers.ts";
+import { STATE_DIR } from "../src/contracts/paths.ts";
 
 const HELLO_NODE = new URL("../examples/hello-node", import.meta.url).pathname;
+/** The apps' command: the machine's own node if it has one, else the Node setup ships for the agent (fresh bed
+ *  machines have no nodejs package). */
+const RUN_NODE = `'exec "$(command -v node || echo ${STATE_DIR}/node/bin/node)" server.js'`;
+/** A port of its own: another suite's app left on the shared bed may route / on :80 already. */
+const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8093);
 
 export interface Proc {
   role: string;
@@ -71,14 +77,14 @@ export const mb = (kb: number) => `${(kb / 1024).toFixed(1)} MB`;
 /** Writes the two apps' skiff.yml; `mark` changes their env, so each value is a new release. */
 export function configure(bed: Bed, p: Project, mark = "a"): void {
   const app = (name: string, path: string) => `  ${name}:
-    run: node server.js
+    run: ${RUN_NODE}
     artifact: ${HELLO_NODE}
     instances: 2
     env: { MARK: ${mark} }
     routes: [{ path: ${path} }]
     health: { interval: 1s, deadline: 20s }
 `;
-  writeFileSync(join(p.dir, "skiff.yml"), bedConfig(bed, { project: "footprint", extra: `apps:\n${app("web", "/")}${app("api", "/api")}` }));
+  writeFileSync(join(p.dir, "skiff.yml"), bedConfig(bed, { project: "footprint", httpPort: HTTP_PORT, extra: `apps:\n${app("web", "/")}${app("api", "/api")}` }));
 }
 
 export async function skiff(p: Project, args: string[]): Promise<void> {
