@@ -54,6 +54,7 @@ export async function ciDeploy(o: CiDeployOptions): Promise<CiDeployOutcome> {
   const skiff = await Skiff.open(o.open);
   skiff.on("event", (e: SkiffEvent) => {
     if (e.type === "note") log(`${e.machine ? `${e.machine}: ` : ""}${e.message}`);
+    else if (e.type === "wave") log(`${e.app}: wave ${e.index}/${e.total} (${e.machines.join(", ")}): ${e.status}${e.ms !== undefined ? ` (${e.ms} ms)` : ""}`);
     else if (e.status !== "start") log(`${e.machine}: ${e.step}: ${e.status}${e.ms !== undefined ? ` (${e.ms} ms)` : ""}`);
   });
 
