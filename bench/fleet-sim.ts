@@ -121,17 +121,18 @@ const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 console.log(`bench/fleet-sim — simulated machines (real agent code, in-memory runtime and HAProxy, in-process transport), real CLI code; process app, one instance per machine, simulated boot ${BOOT_MS} ms`);
 for (const z of sizes) {
   console.log(`\n${z.n} machines (max_parallel ${z.maxParallel}); ${z.correct}`);
-  console.log(`${"step".padEnd(26)} ${pad("wall", 9)} ${pad("per machine", 11)} ${pad("CLI cpu", 9)} ${pad("machines cpu", 12)} ${pad("other", 8)} ${pad("calls/m", 8)} ${pad("KB/m", 8)} ${pad("heap Δ", 9)} ${pad("rss", 8)} ${pad("simulated", 10)}`);
+  console.log(`${"step".padEnd(26)} ${pad("wall", 9)} ${pad("per machine", 11)} ${pad("CLI cpu", 9)} ${pad("machines cpu", 12)} ${pad("wire", 8)} ${pad("other", 8)} ${pad("calls/m", 8)} ${pad("KB/m", 8)} ${pad("heap Δ", 9)} ${pad("rss", 8)} ${pad("simulated", 10)}`);
   for (const s of z.steps) {
     console.log(
-      `${s.step.padEnd(26)} ${pad(sec(s.wallMs), 9)} ${pad(`${(s.wallMs / z.n).toFixed(2)} ms`, 11)} ${pad(sec(s.cpu.cliMs), 9)} ${pad(sec(s.cpu.machinesMs), 12)} ${pad(sec(s.cpu.otherMs), 8)} ${pad((s.calls / z.n).toFixed(1), 8)} ${pad((s.bytes / z.n / 1024).toFixed(1), 8)} ${pad(`${s.heapMb.toFixed(0)} MB`, 9)} ${pad(`${s.rssMb.toFixed(0)} MB`, 8)} ${pad(sec(s.simMs), 10)}`,
+      `${s.step.padEnd(26)} ${pad(sec(s.wallMs), 9)} ${pad(`${(s.wallMs / z.n).toFixed(2)} ms`, 11)} ${pad(sec(s.cpu.cliMs), 9)} ${pad(sec(s.cpu.machinesMs), 12)} ${pad(sec(s.cpu.wireMs), 8)} ${pad(sec(s.cpu.otherMs), 8)} ${pad((s.calls / z.n).toFixed(1), 8)} ${pad((s.bytes / z.n / 1024).toFixed(1), 8)} ${pad(`${s.heapMb.toFixed(0)} MB`, 9)} ${pad(`${s.rssMb.toFixed(0)} MB`, 8)} ${pad(sec(s.simMs), 10)}`,
     );
   }
   const orchestrated = z.steps.filter((s) => s.step === "plan" || s.step === "deploy (new release)");
   const sum = (f: (s: Step) => number) => orchestrated.reduce((a, s) => a + f(s), 0);
-  // The simulated machines' own work runs here one after another; on a real fleet each machine does its part at
-  // once with the others, so wall minus their CPU is the nearer estimate of what orchestration costs.
-  console.log(`plan + deploy of a new release: ${sec(sum((s) => s.wallMs))} wall (simulated boot/health excluded), ${sec(sum((s) => s.wallMs - s.cpu.machinesMs))} without the simulated machines' own CPU, CLI cpu ${sec(sum((s) => s.cpu.cliMs))}; target at 1,000 machines ≤ 10 s`);
+  // The simulated machines' work runs here, one after another on this host's cores; on a real fleet each machine
+  // does its part at once with the others. So the wall time overstates what skiff's CLI costs, and the CLI's own
+  // CPU (plus the wire's, shared with the machines) is the figure to hold against the target.
+  console.log(`plan + deploy of a new release: ${sec(sum((s) => s.wallMs))} wall (simulated boot/health excluded; the simulated machines' CPU included, ${sec(sum((s) => s.cpu.machinesMs))}), CLI cpu ${sec(sum((s) => s.cpu.cliMs))} (+ wire ${sec(sum((s) => s.cpu.wireMs))}); target at 1,000 machines ≤ 10 s`);
   for (const s of z.steps.filter((x) => x.cpu.topCli.length && x.step !== "open again")) console.log(`  CLI's busiest code in ${s.step}: ${s.cpu.topCli.slice(0, 4).map((f) => `${f.fn} ${sec(f.ms)}`).join("; ")}`);
   if (z.phases) console.log(`  phases of the deploy (new release), ms: ${JSON.stringify(z.phases)}`);
   const d = z.steps.find((x) => x.step === "deploy (new release)");
