@@ -4,11 +4,11 @@
 // status shows, and a graceful stop that lets a slow request finish.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startLoad, type LoadResult } from "../../src/load/load.ts";
-import { faults, up, type Bed } from "../../testbed/bed.ts";
+import { bedConfig, faults, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
 const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
@@ -222,3 +222,105 @@ scenario(
     }
   },
 );
+
+// ---- a built artifact on bed machines: built once, shared by releases, only where the app runs ----
+describe("process artifact with a build command (bed, SSH)", { timeout: 600_000 }, () => {
+  let shareBed: Bed;
+  let p: Project;
+  let counter: string;
+  const STATE = "/var/lib/skiff";
+  const builds = () => (existsSync(counter) ? readFileSync(counter, "utf8").split("\n").filter(Boolean).length : 0);
+  // Like `npm ci`: many small files and some bytes, made from the lockfile; each run is counted outside the project.
+  const build = () => `echo run >> ${counter} && rm -rf app/node_modules && mkdir app/node_modules && for i in $(seq 1 300); do echo "module $i" > app/node_modules/m$i.js; done && head -c 4000000 /dev/zero > app/node_modules/big.bin && cp app/package-lock.json app/node_modules/`;
+  const write = (version: string) =>
+    writeFileSync(
+      join(p.dir, "skiff.yml"),
+      bedConfig(shareBed, {
+        project: "procshare",
+        // The machines have no nodejs package (setup ships the agent's own Node, 0755): the app runs on that one.
+        extra: `apps:
+  web:
+    run: /var/lib/skiff/node/bin/node server.js
+    artifact: { dir: app, build: ${JSON.stringify(build())} }
+    machines: [${shareBed.machines[0]!.name}, ${shareBed.machines[1]!.name}]
+    env: { VERSION: ${version} }
+    files: { conf/version.txt: { source: version.tmpl, template: true } }
+    routes: [{ path: / }]
+    health: { interval: 200ms, deadline: 10s }
+    deploy: { drain_timeout: 1s, probation: 500ms }
+`,
+      }),
+    );
+  const on = (i: number, cmd: string) => faults.exec(shareBed.machines[i]!, cmd);
+  /** The artifact of this app's releases, as the first machine stored them. */
+  const artifactHash = async () => {
+    const ids = await on(0, `cat ${STATE}/apps/procshare/web/releases/*.json | grep -o '"artifact:[0-9a-f]*"' | sort -u`);
+    const hashes = ids.split("\n").filter(Boolean).map((l) => l.slice('"artifact:'.length, -1));
+    assert.equal(hashes.length, 1, `one artifact for every release: ${ids}`);
+    return hashes[0]!;
+  };
+  const deploy = async () => {
+    const r = await p.skiff(["deploy"]);
+    assert.equal(r.code, 0, r.stderr);
+    return r;
+  };
+
+  before(async () => {
+    shareBed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    p = makeProject();
+    counter = join(p.socketDir, "builds");
+    mkdirSync(join(p.dir, "app"));
+    cpSync(HELLO_NODE, join(p.dir, "app"), { recursive: true });
+    writeFileSync(join(p.dir, "app", "package-lock.json"), '{"lockfileVersion":3}\n');
+    writeFileSync(join(p.dir, "version.tmpl"), "version=${VERSION}\n");
+    write("v1");
+    for (const args of [["machines", "trust", "--yes"], ["setup"]]) {
+      const r = await p.skiff(args);
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    }
+  });
+
+  it("builds once: a config-only change and a redeploy skip the build and ship nothing", async () => {
+    const d1 = await deploy();
+    assert.equal(builds(), 1);
+    assert.match(d1.stderr, /ship artifact [0-9a-f]{12}/);
+    write("v2");
+    const d2 = await deploy();
+    assert.equal(builds(), 1, `a config-only change ran the build again:\n${d2.stderr}`);
+    assert.match(d2.stderr, /build web: skipped \(inputs unchanged/);
+    assert.doesNotMatch(d2.stderr, /ship artifact/);
+    const d3 = await deploy();
+    assert.equal(builds(), 1, "a redeploy ran the build again");
+    assert.doesNotMatch(d3.stderr, /ship artifact/);
+    const served = await (await fetch(`http://127.0.0.1:${shareBed.machines[0]!.httpPort}/file?path=conf/version.txt`)).text();
+    assert.equal(served, "version=v2\n");
+  });
+
+  it("two releases of the artifact share its files; each has its own templated file", async () => {
+    const work = `${STATE}/work/procshare/web`;
+    const releases = (await on(0, `ls ${work} | sort -n`)).split("\n").filter(Boolean);
+    assert.ok(releases.length >= 2, `releases on the machine: ${releases.join(" ")}`);
+    const [a, b] = releases.slice(-2).map((r) => `${work}/${r}`);
+    const artifact = `${STATE}/artifacts/${await artifactHash()}`;
+    const inode = async (f: string) => (await on(0, `stat -c %i ${f}`)).trim();
+    for (const f of ["server.js", "node_modules/big.bin", "node_modules/m7.js"]) {
+      assert.equal(await inode(`${a}/${f}`), await inode(`${artifact}/${f}`), `${f} of the older release is the artifact's`);
+      assert.equal(await inode(`${b}/${f}`), await inode(`${artifact}/${f}`), `${f} of the newer release is the artifact's`);
+    }
+    assert.notEqual(await inode(`${a}/conf/version.txt`), await inode(`${b}/conf/version.txt`));
+    assert.equal((await on(0, `stat -c '%a %U' ${b}/conf/version.txt`)).trim(), "600 skiff_procshare_web");
+    // du counts a hard-linked file once: what each release adds beyond the artifact.
+    const bytes = async (...dirs: string[]) => Number((await on(0, `du -s -B1 -c ${dirs.join(" ")} | tail -1`)).split("\t")[0]);
+    const inodes = async (...dirs: string[]) => Number((await on(0, `du -s --inodes -c ${dirs.join(" ")} | tail -1`)).split("\t")[0]);
+    const art = { bytes: await bytes(artifact), inodes: await inodes(artifact) };
+    const perRelease = { bytes: (await bytes(artifact, a!, b!)) - art.bytes, inodes: (await inodes(artifact, a!, b!)) - art.inodes };
+    console.log(`disk: artifact ${art.bytes} bytes, ${art.inodes} inodes; two releases beyond it: ${perRelease.bytes} bytes, ${perRelease.inodes} inodes (a copy each would be ${2 * art.bytes} bytes, ${2 * art.inodes} inodes)`);
+    assert.ok(perRelease.bytes < art.bytes / 4, `releases add ${perRelease.bytes} bytes to an artifact of ${art.bytes}`);
+  });
+
+  it("a machine the app is not placed on receives no artifact", async () => {
+    const hash = await artifactHash();
+    const where = await Promise.all([0, 1, 2].map(async (i) => (await on(i, `test -d ${STATE}/artifacts/${hash} && echo yes || echo no`)).trim()));
+    assert.deepEqual(where, ["yes", "yes", "no"]);
+  });
+});
