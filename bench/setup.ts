@@ -59,7 +59,7 @@ async function freshProject(count: number): Promise<{ bed: Bed; dir: string; soc
 interface StepEvent { type: string; machine: string; step: string; status: string; ms?: number; at: string }
 
 /** Step labels without the parts that differ per run (package lists, paths). */
-const stepName = (s: string) => s.replace(/ \(.*\)$/, "").replace(/^install .*/, "install packages");
+const stepName = (s: string) => s.replace(/^install .* \(apt\)$/, "install packages (apt)").replace(/ \([^()]*\)$/, "");
 
 interface Row { count: number; wall: number; cpu: number; probe: number; steps: Map<string, number[]> }
 
