@@ -21,9 +21,12 @@ export interface HostSettings {
   /** Deadline in ms for compiling or running skiff.config.ts (SKIFF_CONFIG_TS_TIMEOUT_MS; default 10000). A
    *  string is checked as the variable is, so a typo is an error rather than the default. */
   configTsTimeoutMs?: number | string;
-  /** $XDG_RUNTIME_DIR and $XDG_CONFIG_HOME, where the defaults above live. */
+  /** The Node binary setup ships for the agent (SKIFF_AGENT_NODE; default: the one running skiff). */
+  agentNode?: string;
+  /** $XDG_RUNTIME_DIR, $XDG_CONFIG_HOME and $XDG_CACHE_HOME, where the defaults above live. */
   runtimeDir?: string;
   configHome?: string;
+  cacheHome?: string;
 }
 
 /** Removes SKIFF_AGE_KEY from `env` and returns it. */
@@ -48,8 +51,10 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): HostSettings {
     ageKey: env === process.env ? PROCESS_AGE_KEY : v("SKIFF_AGE_KEY")?.trim() || undefined,
     ageIdentityFile: v("SKIFF_AGE_IDENTITY"),
     configTsTimeoutMs: env.SKIFF_CONFIG_TS_TIMEOUT_MS === "" ? undefined : env.SKIFF_CONFIG_TS_TIMEOUT_MS,
+    agentNode: v("SKIFF_AGENT_NODE"),
     runtimeDir: v("XDG_RUNTIME_DIR"),
     configHome: v("XDG_CONFIG_HOME"),
+    cacheHome: v("XDG_CACHE_HOME"),
   };
 }
 

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { UserError } from "../errors.ts";
+import { hostSettings } from "../settings.ts";
 import { elfNeeds, newestNeeded } from "../machines/elf.ts";
 import type { NodeRuntime } from "../plan/setup.ts";
 
@@ -21,8 +22,8 @@ export interface LoadedRuntime {
   payload: () => Promise<Buffer>;
 }
 
-export function runtimeCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "skiff", "node-runtime");
+export function runtimeCacheDir(cacheHome = hostSettings().cacheHome): string {
+  return join(cacheHome || join(homedir(), ".cache"), "skiff", "node-runtime");
 }
 
 /** Facts about the binary at `path`; `own` when it is the Node running this CLI (its version needs no run). */
@@ -45,12 +46,12 @@ function inspect(path: string, own: boolean): Omit<NodeRuntime, "source"> {
   }
 }
 
-export function loadNodeRuntime(file?: string, env: NodeJS.ProcessEnv = process.env): LoadedRuntime {
+export function loadNodeRuntime(file = hostSettings().agentNode, cacheHome = hostSettings().cacheHome): LoadedRuntime {
   const path = file ?? process.execPath;
   const source = file ? `from ${path}` : `the CLI's own, ${path}`;
   if (!existsSync(path)) throw new UserError(`the Node runtime ${path} for the agent does not exist`, { hint: "set SKIFF_AGENT_NODE to a Linux Node binary (nodejs.org's linux-x64 or linux-arm64 build), or unset it to ship the CLI's own Node" });
   const st = statSync(path);
-  const dir = runtimeCacheDir(env);
+  const dir = runtimeCacheDir(cacheHome);
   const key = createHash("sha256").update(`${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`).digest("hex").slice(0, 32);
   const metaFile = join(dir, `${key}.json`);
   let facts: Omit<NodeRuntime, "source">;

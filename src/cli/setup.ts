@@ -4,7 +4,7 @@ import { renderError } from "./render-error.ts";
 
 export async function setupCommand(ctx: Ctx, names: string[], opts: { dryRun?: boolean; parallel?: number }): Promise<number> {
   const started = Date.now();
-  const results = await skiffFor(ctx).setup({ machines: names, dryRun: opts.dryRun, parallel: opts.parallel, agentNode: process.env.SKIFF_AGENT_NODE || undefined });
+  const results = await skiffFor(ctx).setup({ machines: names, dryRun: opts.dryRun, parallel: opts.parallel });
   let failed = 0;
   for (const { cause, ...r } of results) {
     if (r.error || r.problems.length) failed++;
