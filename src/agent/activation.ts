@@ -123,12 +123,16 @@ async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh:
   const fresh: InstanceRecord[] = [];
   const deadlineAt = m.fx.clock.now() + spec.health.deadlineMs;
   try {
-    for (let i = reuse.length; i < count; i++) {
-      const inst = await startInstance(m, spec, p.machine, taken, p.bindAddress ?? BIND);
-      fresh.push(inst);
-      st.pending.push(inst);
-      m.store.saveState(st);
-    }
+    // Side by side: a machine's instances of one release boot together (one at a time cost a boot each).
+    const starts = Array.from({ length: Math.max(0, count - reuse.length) }, () =>
+      startInstance(m, spec, p.machine, taken, p.bindAddress ?? BIND).then((inst) => {
+        fresh.push(inst);
+        st.pending.push(inst);
+        m.store.saveState(st);
+      }),
+    );
+    const failed = (await Promise.allSettled(starts)).find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
     run.mark("start");
     // A warm instance the supervisor has seen pass `healthy_threshold` checks in a row, the last within one
     // interval, has passed the gate already; any other waits for its passes here.
@@ -194,12 +198,16 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     for (const inst of s.reuse) await m.proxy.release(backend, inst.name, "backup");
     // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
     await m.proxy.peersActive(backend, s.incoming.length === 0);
-    await discard(m, staleWarm, backend, spec.stopTimeoutS);
+    // The stale warm instances leave HAProxy now (their backup slots go to the outgoing ones); they stop while the
+    // outgoing release drains, not before it.
+    for (const w of staleWarm) await m.proxy.release(backend, w.name).catch(() => {});
     for (const o of outgoing) {
-      await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000 }).catch(() => m.proxy.release(backend, o.name, "backup"));
+      // Serving until now and healthy by the supervisor's last check: UP in its backup slot at once.
+      const gated = m.health.get(o.name)?.healthy === true;
+      await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000, gated }).catch(() => m.proxy.release(backend, o.name, "backup"));
     }
     run.mark("switch");
-    await Promise.all(outgoing.map((o) => m.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
+    await Promise.all([discard(m, staleWarm, backend, spec.stopTimeoutS), ...outgoing.map((o) => m.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs))]);
     run.mark("drain");
     if (p.revert) {
       m.store.appendHistory({ at: isoAt(m), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });

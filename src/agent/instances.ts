@@ -23,10 +23,11 @@ export function usedPorts(m: Machine): Set<number> {
 async function allocatePort(m: Machine, taken: Set<number>, address: string): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const port = PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from));
-    if (!taken.has(port) && (await m.fx.portFree(port, address))) {
-      taken.add(port);
-      return port;
-    }
+    if (taken.has(port)) continue;
+    // Held while it is checked: instances start side by side, and two must not take the same port.
+    taken.add(port);
+    if (await m.fx.portFree(port, address)) return port;
+    taken.delete(port);
   }
   throw new Error("no free host port for a new instance");
 }

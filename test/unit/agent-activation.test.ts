@@ -78,6 +78,27 @@ describe("activation", () => {
     assert.ok(r.phases!.health! >= 1300, `health phase ${r.phases!.health} ms`);
   });
 
+  it("a machine's instances of a release start side by side, on distinct ports", async () => {
+    const a = memAgent();
+    const start = a.runtime.start.bind(a.runtime);
+    let inFlight = 0;
+    let most = 0;
+    a.runtime.start = async (s) => {
+      most = Math.max(most, ++inFlight);
+      await a.clock.sleep(300);
+      inFlight--;
+      return start(s);
+    };
+    const t0 = a.clock.now();
+    const r = await a.deploy(1, {}, { instances: 3 });
+    assert.equal(r.ok, true, r.reason);
+    assert.equal(most, 3, "all three were starting at once");
+    assert.ok(r.phases!.start! < 600, `start phase ${r.phases!.start} ms of virtual time, not 3 × 300`);
+    const ports = a.store.state("shop", "web").instances.map((i) => i.hostPort);
+    assert.equal(new Set(ports).size, 3);
+    assert.ok(a.clock.now() - t0 < 900);
+  });
+
   it("a warm instance with healthy_threshold fresh passes by the supervisor is reused at once; a stale one is gated again", async () => {
     const health = { path: "/healthz", intervalMs: 500, timeoutMs: 200, healthyThreshold: 2, deadlineMs: 10_000 };
     const a = memAgent();
