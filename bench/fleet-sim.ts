@@ -144,7 +144,8 @@ if (sizes.length > 1) {
   for (const s of b.steps) {
     const o = a.steps.find((x) => x.step === s.step)!;
     const r = (x: number, y: number) => (y > 0 ? (x / b.n / (y / a.n)).toFixed(2) : "–");
-    const wall = s.wallMs / b.n / (o.wallMs / a.n);
-    console.log(`  ${s.step.padEnd(26)} wall ${r(s.wallMs, o.wallMs)}  CLI cpu ${r(s.cpu.cliMs, o.cpu.cliMs)}  calls ${r(s.calls, o.calls)}  bytes ${r(s.bytes, o.bytes)}${wall > 1.5 ? "   ← grows faster than the fleet" : ""}`);
+    const grows = (x: number, y: number) => y > 0 && x / b.n / (y / a.n) > 1.5;
+    const which = [["wall", s.wallMs, o.wallMs], ["CLI cpu", s.cpu.cliMs, o.cpu.cliMs], ["calls", s.calls, o.calls], ["bytes", s.bytes, o.bytes]].filter(([, x, y]) => grows(x as number, y as number)).map(([k]) => k);
+    console.log(`  ${s.step.padEnd(26)} wall ${r(s.wallMs, o.wallMs)}  CLI cpu ${r(s.cpu.cliMs, o.cpu.cliMs)}  calls ${r(s.calls, o.calls)}  bytes ${r(s.bytes, o.bytes)}${which.length ? `   ← ${which.join(", ")} per machine grow with the fleet` : ""}`);
   }
 }
