@@ -52,8 +52,15 @@ async function timed(p: Project, args: string[]): Promise<{ ms: number; run: Run
   return { ms, run };
 }
 
-/** The `phases` object of a `--json deploy` line, wherever the lead puts it (absent: undefined). */
+/** The deploy's phases from `--json deploy`: the whole deploy's (`deploy.phases`), else the first `phases` found
+ *  (absent: undefined). */
 function phasesOf(stdout: string): Record<string, unknown> | undefined {
+  for (const line of stdout.split("\n")) {
+    try {
+      const whole = (JSON.parse(line) as { deploy?: { phases?: Record<string, unknown> } }).deploy?.phases;
+      if (whole) return whole;
+    } catch {}
+  }
   const find = (v: unknown): Record<string, unknown> | undefined => {
     if (!v || typeof v !== "object") return undefined;
     const o = v as Record<string, unknown>;
