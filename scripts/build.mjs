@@ -10,9 +10,19 @@ const { version } = JSON.parse(readFileSync(new URL("../package.json", import.me
 
 const common = { bundle: true, platform: "node", sourcemap: false, logLevel: "warning", legalComments: "none" };
 
+// zod's full API re-exports every language's messages (`z.locales`): ~360 KB the CLI would parse at every start
+// for English it already has. Its locale index becomes English alone (nothing here asks for another language).
+const englishOnly = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (/[\\/]zod[\\/]v4[\\/](classic|core)[\\/]/.test(args.importer) ? { path: join(args.importer, "..", "..", "locales", "en.js"), namespace: "zod-en" } : undefined));
+    b.onLoad({ filter: /.*/, namespace: "zod-en" }, (args) => ({ contents: `export { default as en } from ${JSON.stringify(args.path)};`, resolveDir: process.cwd() }));
+  },
+};
+
 await Promise.all([
   // esbuild stays a package (it has a native binary): the CLI loads it only to read skiff.config.ts.
-  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", format: "esm", target: "node20", external: ["esbuild"],
+  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", format: "esm", target: "node20", external: ["esbuild"], plugins: [englishOnly],
     define: { __SKIFF_VERSION__: JSON.stringify(version) },
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // Node 18 is what Debian 12 and Ubuntu 24.04 ship; the agent must run there.
