@@ -1,7 +1,7 @@
 // Bundles the CLI and the agent. The agent is one file with no node_modules, so
 // `skiff setup` can copy it to a machine that has nothing but Node.
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -20,9 +20,13 @@ const englishOnly = {
   },
 };
 
+// Chunks are named by their hash: last build's would pile up.
+rmSync("dist/chunks", { recursive: true, force: true });
+
 await Promise.all([
   // esbuild stays a package (it has a native binary): the CLI loads it only to read skiff.config.ts.
-  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", format: "esm", target: "node20", external: ["esbuild"], plugins: [englishOnly],
+  // Split: what only some commands need (age, for secrets) is a chunk of its own, parsed when imported.
+  build({ ...common, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", format: "esm", target: "node20", external: ["esbuild"], plugins: [englishOnly],
     define: { __SKIFF_VERSION__: JSON.stringify(version) },
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // Node 18 is what Debian 12 and Ubuntu 24.04 ship; the agent must run there.

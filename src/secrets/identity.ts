@@ -3,7 +3,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { UserError } from "../errors.ts";
 import { hostSettings } from "../settings.ts";
 
@@ -26,7 +25,7 @@ async function withRecipients(keys: string[], where: string): Promise<Identity[]
   return Promise.all(
     keys.map(async (key) => {
       try {
-        return { key, recipient: await identityToRecipient(key) };
+        return { key, recipient: await (await import("age-encryption")).identityToRecipient(key) };
       } catch {
         throw new UserError(`${where} is not an age identity`, { exitCode: 2, hint: KEY_HINT });
       }
@@ -66,6 +65,7 @@ export async function loadIdentities(): Promise<Identity[]> {
 export async function keygen(): Promise<{ file: string; recipient: string }> {
   const file = identityPath();
   if (existsSync(file)) return { file, recipient: (await fromFile(file))[0]!.recipient };
+  const { generateX25519Identity, identityToRecipient } = await import("age-encryption");
   const id = await generateX25519Identity();
   const recipient = await identityToRecipient(id);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

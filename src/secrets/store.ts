@@ -4,11 +4,13 @@
 // memory; encrypted to the recipients listed in skiff.yml.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { armor, Decrypter, Encrypter } from "age-encryption";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { identityPath, loadIdentities, type Identity } from "./identity.ts";
 import { recipientProblem } from "../config/recipients.ts";
+
+/** age, loaded when a secret is read or written (the CLI's other commands never parse it). */
+export const age = () => import("age-encryption");
 
 export { identityPath, keygen } from "./identity.ts";
 
@@ -70,6 +72,7 @@ export async function readSecrets(project: Project): Promise<Secrets> {
   const file = secretsFile(project);
   if (!existsSync(file)) return Object.create(null) as Secrets;
   const mine = await loadIdentities();
+  const { armor, Decrypter } = await age();
   const d = new Decrypter();
   for (const i of mine) d.addIdentity(i.key);
   const raw = readFileSync(file);
@@ -103,6 +106,7 @@ export async function checkWriter(project: Project): Promise<void> {
 export async function writeSecrets(project: Project, secrets: Secrets): Promise<string> {
   const recipients = project.secrets.recipients;
   if (!recipients.length) throw new UserError("skiff.yml lists no secrets.recipients", { hint: "add your public key (`skiff secrets keygen` prints it): secrets: { recipients: [age1…] }" });
+  const { armor, Encrypter } = await age();
   const e = new Encrypter();
   for (const r of recipients) {
     // `validate` checked these already (the same function); a project built another way is checked here.
