@@ -1,0 +1,68 @@
+// bench/status: `skiff status` and `skiff history` on 3 machines, cold (new ssh
+// connections: a fresh socket dir each time) and warm (shared ControlMaster
+// connections), next to their floors measured in the same run: `ssh host true`
+// to the 3 machines in parallel (cold: one handshake each) and through the
+// shared connections (warm), and the CLI starting and exiting (`skiff --version`).
+// Targets (issue 11): warm ≤ 0.3 s, cold ≤ 0.6 s. Figures, not assertions.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { up } from "../testbed/bed.ts";
+import { freshSocketDir, makeProject } from "../test/e2e/helpers.ts";
+
+const N = Number(process.env.ROUNDS ?? 7);
+const HELLO = new URL("../examples/hello-node", import.meta.url).pathname;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
+
+const bed = await up({ count: 3 });
+const p = makeProject(bed);
+const { writeFileSync } = await import("node:fs");
+const { bedConfig } = await import("../testbed/bed.ts");
+writeFileSync(join(p.dir, "skiff.yml"), bedConfig(bed, { project: "benchstatus", extra: `apps:\n  web:\n    run: /var/lib/skiff/node/bin/node server.js\n    user: root\n    artifact: ${HELLO}\n    port: 3000\n    instances: 3\n    routes: [{ path: / }]\n` }));
+
+async function ok(args: string[], socketDir?: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await p.skiff(args, socketDir ? { socketDir } : {});
+  if (r.code !== 0) throw new Error(`skiff ${args.join(" ")} failed:\n${r.stderr}`);
+  return performance.now() - t0;
+}
+
+function sshAll(socketDir?: string): Promise<number> {
+  const t0 = performance.now();
+  return Promise.all(
+    bed.machines.map(
+      (m) =>
+        new Promise<void>((resolve, reject) => {
+          const mux = socketDir ? ["-o", "ControlMaster=auto", "-o", `ControlPath=${socketDir}/%C`, "-o", "ControlPersist=60"] : [];
+          const c = spawn("ssh", ["-o", "BatchMode=yes", "-o", `UserKnownHostsFile=${p.dir}/.skiff/known_hosts`, ...mux, "-i", bed.identityFile, "-p", String(m.sshPort), "root@127.0.0.1", "true"], { stdio: "ignore" });
+          c.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`ssh to ${m.name}: exit ${code}`))));
+        }),
+    ),
+  ).then(() => performance.now() - t0);
+}
+
+for (const a of [["machines", "trust", "--yes"], ["setup"], ["deploy"]]) await ok(a);
+
+const rows: Record<string, number[]> = { "status, cold": [], "status, warm": [], "history, warm": [], "ssh true ×3 parallel, cold": [], "ssh true ×3 parallel, warm": [], "skiff --version": [] };
+const warmDir = freshSocketDir();
+await ok(["status"], warmDir);
+await sshAll(join(warmDir, "plain"));
+const { mkdirSync } = await import("node:fs");
+mkdirSync(join(warmDir, "plain"), { recursive: true });
+await sshAll(join(warmDir, "plain"));
+for (let i = 0; i < N; i++) {
+  // Alternated, so a noisy moment falls on every row alike.
+  rows["status, cold"]!.push(await ok(["status"], freshSocketDir()));
+  rows["status, warm"]!.push(await ok(["status"], warmDir));
+  rows["history, warm"]!.push(await ok(["history"], warmDir));
+  rows["ssh true ×3 parallel, cold"]!.push(await sshAll());
+  rows["ssh true ×3 parallel, warm"]!.push(await sshAll(join(warmDir, "plain")));
+  rows["skiff --version"]!.push(await ok(["--version"]));
+}
+
+const m = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)]));
+console.log(`bench/status — 3 machines, 3 instances of a process app, ${N} alternated rounds (median)`);
+for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(30)} ${s(v)}`);
+console.log(`  status cold / ssh cold floor     ${(m["status, cold"]! / m["ssh true ×3 parallel, cold"]!).toFixed(2)}   (target: status cold ≤ 0.6 s)`);
+console.log(`  status warm / ssh warm floor     ${(m["status, warm"]! / m["ssh true ×3 parallel, warm"]!).toFixed(2)}   (target: status warm ≤ 0.3 s)`);
+console.log(`  status warm − CLI start          ${s(m["status, warm"]! - m["skiff --version"]!)}   (what the machines' side costs)`);
