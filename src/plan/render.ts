@@ -12,7 +12,11 @@ function machineLines(m: MachineChange, target: string, indent = "  "): string[]
   return [head, ...m.changes.map((c) => `${indent}  ${formatChange(c)}`)];
 }
 
-const batchLine = (b: string[][]) => `  rollout: ${b.map((x) => x.join(", ")).join(" | ")}${b.length > 1 ? " (batch after batch)" : ""}`;
+/** "rollout: m1 (canary) | m2, m3 (2 waves)": the canary is a first wave smaller than the next (see rolloutWaves). */
+const batchLine = (b: string[][]) => {
+  const canary = b.length > 1 && b[0]!.length < b[1]!.length;
+  return `  rollout: ${b.map((x, i) => `${x.join(", ")}${canary && i === 0 ? " (canary)" : ""}`).join(" | ")}${b.length > 1 ? ` (${b.length} waves, one after another)` : ""}`;
+};
 
 function deployApp(a: AppDeployPlan): string[] {
   const changed = a.machines.some((m) => m.changes.length);
@@ -23,8 +27,9 @@ function deployApp(a: AppDeployPlan): string[] {
   const num = a.release === "new" ? "its number is chosen after the build" : a.reused ? `release ${a.release}, already stored` : `release ${a.release}`;
   out.push(`  release: ${num}; image ${a.image.ref}${a.image.build ? " (built first)" : ""}`);
   if (a.image.present) {
-    const lacking = a.machines.map((m) => m.machine).filter((m) => !a.image.present!.includes(m));
-    out.push(`  ship: ${lacking.length ? `to ${lacking.join(", ")}` : "nothing (every machine has it)"}`);
+    // Only machines the app is placed on (and its hook's) get it: peers need none.
+    const lacking = a.machines.map((m) => m.machine).filter((m) => ((a.placement[m] ?? 0) > 0 || a.hook?.machine === m) && !a.image.present!.includes(m));
+    out.push(`  ship: ${lacking.length ? `to ${lacking.join(", ")}` : "nothing (every machine that runs it has it)"}`);
   }
   if (a.hook) out.push(`  pre_deploy on ${a.hook.machine}: ${a.hook.command}`);
   out.push(batchLine(a.batches));

@@ -91,7 +91,7 @@ describe("--dry-run changes nothing; plan and deploy --dry-run print one plan", 
     assert.match(d.stdout, /m1: release \d+ → new release: start 1 instance, stop 1\n {4}env\.MARK: two → three\n/);
     assert.match(d.stdout, /pre_deploy on m1: true/);
     assert.match(d.stdout, /plan: 3 changes \(app × machine\)/);
-    assert.match(d.stdout, /ship: nothing \(every machine has it\)/);
+    assert.match(d.stdout, /ship: nothing \(every machine that runs it has it\)/);
     assert.doesNotMatch(d.stdout, /deploy done/);
     assert.doesNotMatch(d.stderr, /build|ship|activate|pre_deploy/, "no step ran");
 

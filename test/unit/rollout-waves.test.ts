@@ -136,3 +136,14 @@ describe("rollout in waves", () => {
     assert.deepEqual(clientWaves({ clients, maxParallel: 2 }).map((w) => w.map((c) => c.machine)), [["a", "b"], ["c"]]);
   });
 });
+
+describe("the plan's rollout line", () => {
+  it("names the canary wave and the number of waves", async () => {
+    const { renderPlan } = await import("../../src/plan/render.ts");
+    const lines = renderPlan({
+      action: "scale", project: "shop", skipped: [],
+      apps: [{ app: "web", from: 3, to: 3, release: 4, reused: false, placement: { m1: 1, m2: 1, m3: 1 }, batches: [["m1"], ["m2", "m3"]], machines: [{ machine: "m1", from: 3, start: 1, stop: 1, changes: [{ key: "instances", from: "2", to: "3" }] }] }],
+    });
+    assert.ok(lines.includes("  rollout: m1 (canary) | m2, m3 (2 waves, one after another)"), lines.join("\n"));
+  });
+});
