@@ -145,10 +145,10 @@ export const Artifact = z
     z.string().min(1),
     z.strictObject({
       dir: z.string().min(1).meta({ description: "Directory to ship, relative to skiff.yml (after `build` ran)." }),
-      build: z.string().min(1).optional().meta({ description: "Command run here (sh, in the directory of skiff.yml) before packing, e.g. `npm ci && npm run build`." }),
+      build: z.string().min(1).optional().meta({ description: "Command run here (sh, in the directory of skiff.yml) before packing, e.g. `npm ci && npm run build`. Skipped when its inputs are unchanged: the command and the project directory, without skiff.yml, secrets/ and files: sources outside the artifact." }),
     }),
   ])
-  .meta({ description: "What a process app ships: a directory (relative to skiff.yml), or `{ build, dir }`. Packed, content-hashed, sent only where missing, unpacked per release." });
+  .meta({ description: "What a process app ships: a directory (relative to skiff.yml), or `{ build, dir }`. Packed, content-hashed, sent only to the machines the app is placed on that lack it, unpacked once per machine; releases share its files (hard links, read-only to the app)." });
 
 export const Health = z
   .strictObject({
