@@ -25,8 +25,11 @@ export const agentWrapper = () =>
     `#!/bin/sh
 # Installed by skiff setup. Runs the agent with the machine's Node (>= 18).
 # V8 flags for the long-lived agent's footprint (bench/footprint-flags measures
-# them); the short commands start without, so they print nothing extra.
-NODE_FLAGS=""
+# them; on the bed, Node 20, 2 apps with 4 instances: 56.4 -> 47.7 MB RSS, the
+# deploy no slower): no JIT, a small young generation; no WebAssembly, which
+# the agent never uses (--jitless warns unless it is off). The short commands
+# start without.
+NODE_FLAGS="--max-semi-space-size=1 --jitless --no-expose-wasm"
 [ "$1" = serve ] || NODE_FLAGS=
 for n in ${STATE_DIR}/node/bin/node node nodejs; do
   if command -v "$n" >/dev/null 2>&1; then exec "$n" $NODE_FLAGS ${AGENT_FILE} "$@"; fi
