@@ -147,6 +147,21 @@ async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh:
   return { reuse, fresh };
 }
 
+/** Stops and removes instances already out of traffic, then forgets them (under the app's lock, like every
+ *  change of its state). */
+async function retire(m: Machine, project: string, app: string, insts: InstanceRecord[], stopTimeoutS: number): Promise<void> {
+  try {
+    await discard(m, insts, backendName(project, app), stopTimeoutS);
+    await m.mutex.run(`${project}/${app}`, async () => {
+      const st = m.store.state(project, app);
+      st.retiring = (st.retiring ?? []).filter((r) => !insts.some((i) => i.name === r.name));
+      m.store.saveState(st);
+    });
+  } catch (e) {
+    m.log(`${app}: stopping old warm instances: ${(e as Error).message}`);
+  }
+}
+
 /** `healthy_threshold` passes in a row by the supervisor, the last one fresh (within an interval and its timeout). */
 export function passedLately(m: Pick<Machine, "health" | "fx">, inst: InstanceRecord, spec: ReleaseSpec): boolean {
   const h = m.health.get(inst.name);
@@ -191,15 +206,14 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     const outgoing = st.instances;
     const staleWarm = st.warm.filter((w) => !s.reuse.includes(w));
     const outgoingSpec = st.active !== null ? m.store.release(p.project, p.app, st.active) : undefined;
-    Object.assign(st, { active: p.release, instances: s.incoming, pending: [], warm: outgoing, warmUntil: s.warmUntil });
+    Object.assign(st, { active: p.release, instances: s.incoming, pending: [], warm: outgoing, warmUntil: s.warmUntil, retiring: [...(st.retiring ?? []), ...staleWarm] });
     m.store.saveState(st);
     const now = m.fx.clock.now();
     for (const inst of s.incoming) m.health.set(inst.name, { ...newHealth("passed deploy check"), at: now, healthySince: now });
     for (const inst of s.reuse) await m.proxy.release(backend, inst.name, "backup");
     // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
     await m.proxy.peersActive(backend, s.incoming.length === 0);
-    // The stale warm instances leave HAProxy now (their backup slots go to the outgoing ones); they stop while the
-    // outgoing release drains, not before it.
+    // The stale warm instances leave HAProxy now (their backup slots go to the outgoing ones).
     for (const w of staleWarm) await m.proxy.release(backend, w.name).catch(() => {});
     for (const o of outgoing) {
       // Serving until now and healthy by the supervisor's last check: UP in its backup slot at once.
@@ -207,7 +221,10 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
       await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000, gated }).catch(() => m.proxy.release(backend, o.name, "backup"));
     }
     run.mark("switch");
-    await Promise.all([discard(m, staleWarm, backend, spec.stopTimeoutS), ...outgoing.map((o) => m.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs))]);
+    // Out of traffic already, they stop after the activation answers: nothing waits on that (an agent restart
+    // meanwhile finds them in `retiring`).
+    if (staleWarm.length) void retire(m, p.project, p.app, staleWarm, spec.stopTimeoutS);
+    await Promise.all(outgoing.map((o) => m.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
     run.mark("drain");
     if (p.revert) {
       m.store.appendHistory({ at: isoAt(m), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });

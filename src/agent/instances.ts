@@ -10,12 +10,12 @@ export const BIND = "127.0.0.1";
 export const addressOf = (i: InstanceRecord) => i.bindAddress ?? BIND;
 const PORTS = { from: 20000, to: 29999 };
 
-/** Host ports every app's instances (serving, warm, starting) hold on this machine. */
+/** Host ports every app's instances (serving, warm, starting, stopping) hold on this machine. */
 export function usedPorts(m: Machine): Set<number> {
   const used = new Set<number>();
   for (const { project, app } of m.store.apps()) {
     const st = m.store.state(project, app);
-    for (const i of [...st.instances, ...st.warm, ...st.pending]) used.add(i.hostPort);
+    for (const i of [...st.instances, ...st.warm, ...st.pending, ...(st.retiring ?? [])]) used.add(i.hostPort);
   }
   return used;
 }

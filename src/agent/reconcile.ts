@@ -7,11 +7,13 @@ import { discard } from "./instances.ts";
 export async function reconcile(m: Machine): Promise<void> {
   for (const { project, app } of m.store.apps()) {
     const st = m.store.state(project, app);
-    if (st.pending.length) {
-      m.log(`${app}: removing ${st.pending.length} instance(s) of an unfinished activation`);
+    const gone = [...st.pending, ...(st.retiring ?? [])];
+    if (gone.length) {
+      m.log(`${app}: removing ${st.pending.length} instance(s) of an unfinished activation, ${gone.length - st.pending.length} retiring`);
       const spec = st.active !== null ? m.store.release(project, app, st.active) : undefined;
-      await discard(m, st.pending, backendName(project, app), spec?.stopTimeoutS ?? 10);
+      await discard(m, gone, backendName(project, app), spec?.stopTimeoutS ?? 10);
       st.pending = [];
+      st.retiring = [];
       m.store.saveState(st);
     }
   }
@@ -27,7 +29,7 @@ async function removeOrphans(m: Machine): Promise<void> {
   const known = new Set<string>();
   for (const { project, app } of m.store.apps()) {
     const st = m.store.state(project, app);
-    for (const i of [...st.instances, ...st.warm, ...st.pending]) known.add(i.name);
+    for (const i of [...st.instances, ...st.warm, ...st.pending, ...(st.retiring ?? [])]) known.add(i.name);
   }
   for (const runtime of Object.values(m.runtimes)) {
     for (const name of await runtime.list({ "skiff.managed": "1" }).catch(() => [] as string[])) {

@@ -18,7 +18,7 @@ export function removeApp(m: Machine, project: string, app: string, opts: { hold
     // A revert of an app's first release: only while that release is still the one serving here.
     if (opts.onlyIfActive !== undefined && st.active !== opts.onlyIfActive) return { removed: 0, kept: `nothing to undo: release ${st.active ?? "none"} serves here, not ${opts.onlyIfActive}` };
     const specs = m.store.releases(project, app).map((n) => m.store.release(project, app, n)).filter((s): s is ReleaseSpec => Boolean(s));
-    const insts = [...st.instances, ...st.warm, ...st.pending];
+    const insts = [...st.instances, ...st.warm, ...st.pending, ...(st.retiring ?? [])];
     const stopS = specs.find((s) => s.release === st.active)?.stopTimeoutS ?? 10;
     const backend = backendName(project, app);
     for (const i of insts) await m.proxy.disable(backend, i.name).catch(() => {});

@@ -84,6 +84,9 @@ export interface AppState {
   warmUntil?: string | null;
   /** Instances started by an activation not yet finished (removed on agent start). */
   pending: InstanceRecord[];
+  /** Instances out of traffic and of every slot, being stopped after an activation answered (removed on agent
+   *  start if that was cut short). */
+  retiring?: InstanceRecord[];
 }
 
 export type HistoryResult = "ok" | "failed" | "rolled back" | "unchanged";

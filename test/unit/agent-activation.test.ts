@@ -162,6 +162,29 @@ describe("activation", () => {
     assert.deepEqual(a.proxy.serving(), warm.map((i) => i.name));
   });
 
+  it("the warm release a deploy replaces stops after the activation answers; an agent restart before then removes it", async () => {
+    const a = memAgent();
+    await a.deploy(1, { keepWarm: true });
+    await a.deploy(2, { keepWarm: true });
+    const [one] = a.store.state("shop", "web").warm;
+    // Its first stop hangs (a slow container stop): the deploy of release 3 answers anyway.
+    const stop = a.runtime.stop.bind(a.runtime);
+    let release!: () => void;
+    let hung = false;
+    a.runtime.stop = (name, t) => (name === one!.name && !hung ? ((hung = true), new Promise<void>((r) => (release = r)).then(() => stop(name, t))) : stop(name, t));
+    const r = await a.deploy(3, { keepWarm: true });
+    assert.equal(r.ok, true, r.reason);
+    let st = a.store.state("shop", "web");
+    assert.deepEqual(st.retiring?.map((i) => i.name), [one!.name], "recorded as retiring until it is gone");
+    assert.ok(!a.proxy.serving().includes(one!.name) && !a.proxy.backups().includes(one!.name), "out of HAProxy already");
+    // The agent restarts now: its reconcile removes it.
+    await a.core.reconcile();
+    st = a.store.state("shop", "web");
+    assert.deepEqual(st.retiring, []);
+    assert.deepEqual(a.runtime.of(1), [], "release 1's instance is gone");
+    release();
+  });
+
   it("a revert undoes only its own switch: while another release serves, it changes nothing", async () => {
     const a = memAgent();
     await a.deploy(1);
