@@ -6,6 +6,8 @@ export interface Health {
   detail: string;
   /** When it was last checked (clock ms). */
   at: number;
+  /** When it was last probed over HTTP (a stable instance is probed less often than it is looked at). */
+  probedAt?: number;
   /** Failed checks in a row. */
   fails: number;
   /** Passed checks in a row (the supervisor's, at the health interval): a warm instance with `healthy_threshold`

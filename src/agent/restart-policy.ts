@@ -30,6 +30,22 @@ export interface Judgement {
   patch: Partial<Health>;
 }
 
+/** Passes in a row after which an instance counts as stable, and how often a stable one is probed over HTTP. */
+export const STABLE_AFTER_PASSES = 10;
+export const STABLE_PROBE_MS = 5000;
+
+/** Whether a running instance's check includes an HTTP probe. Its process is looked at every interval (an exit is
+ *  caught as fast as before); a stable instance is probed every STABLE_PROBE_MS, since HAProxy checks it at the
+ *  interval anyway and takes it out of traffic on its own; one failure and it is probed at the interval again. */
+export const probeDue = (h: Health, now: number, intervalMs: number): boolean =>
+  h.probedAt === undefined || !h.healthy || (h.passes ?? 0) < STABLE_AFTER_PASSES || now - h.probedAt >= Math.max(intervalMs, STABLE_PROBE_MS);
+
+/** A running stable instance looked at without a probe: still healthy, and a minute healthy ends its run of restarts
+ *  as a passing probe would. */
+export function afterLook(h: Health, now: number): Partial<Health> {
+  return h.healthy && h.healthySince !== undefined && now - h.healthySince > BACKOFF_RESET_MS ? { consecutiveRestarts: 0 } : {};
+}
+
 /** Whether the instance is due a check: not while it restarts, and once per health interval. */
 export const isDue = (h: Health, now: number, intervalMs: number): boolean => !h.busy && now - h.at >= intervalMs;
 

@@ -9,7 +9,7 @@ import { newHealth, type Health } from "./health-book.ts";
 import { waitHealthy } from "./health-gate.ts";
 import { machineName } from "./identity.ts";
 import { addressOf, discard } from "./instances.ts";
-import { afterCheck, afterExit, afterRestart, isDue, type Decision } from "./restart-policy.ts";
+import { afterCheck, afterExit, afterLook, afterRestart, isDue, probeDue, type Decision } from "./restart-policy.ts";
 
 type Restart = Extract<Decision, { kind: "restart" }>;
 
@@ -82,6 +82,8 @@ export class Supervisor {
     if (!isDue(h, m.fx.clock.now(), hs.intervalMs)) return;
     h.at = m.fx.clock.now();
     const s = await runtimeOf(m, inst).status(inst.name);
+    if (s.running && !probeDue(h, h.at, hs.intervalMs)) return void Object.assign(h, afterLook(h, h.at));
+    if (s.running) h.probedAt = h.at;
     const judged = s.running
       ? afterCheck(h, await m.fx.probe(addressOf(inst), inst.hostPort, hs.path, hs.timeoutMs), m.fx.clock.now(), { path: hs.path, othersRestarting: all.some((i) => i.name !== inst.name && m.health.get(i.name)?.busy) })
       : afterExit(h, s);

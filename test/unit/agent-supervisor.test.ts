@@ -119,6 +119,19 @@ describe("the supervisor", () => {
     assert.deepEqual(restarts(a).map((r) => /restarting in (\d+)s/.exec(r)![1]), ["1", "2", "4", "1"]);
   });
 
+  it("a stable instance is probed every 5 s, looked at every interval: an exit is still caught at the next interval", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    const [inst] = a.runtime.of(1);
+    // 20 s at the 500 ms interval: 10 probes to count as stable, then one every 5 s.
+    for (let t = 0; t < 20_000; t += 500) await tick(a);
+    const probes = inst!.probes;
+    assert.ok(probes >= 11 && probes <= 14, `${probes} probes in 20 s (40 at the interval)`);
+    a.runtime.crash(inst!.name, 1);
+    await tick(a);
+    assert.equal(restarts(a).length, 1, "the exit was seen at the next interval, without a probe");
+  });
+
   it("a running instance that fails its checks is restarted after 10 s and 3 failures, one instance at a time", async () => {
     const a = memAgent();
     await a.deploy(1, {}, { instances: 2 });
