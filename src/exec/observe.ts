@@ -27,18 +27,43 @@ export interface ObserveOptions {
 }
 
 /** Deploy and scale: the active spec everywhere, and each of the newest releases from the first machine listing it. */
-export const deploySpecs: ObserveOptions["specs"] = (o, app, m) => [m.apps[app]?.active ?? null, ...candidateReleases(o, app).filter((n) => o.machines.find((x) => x.apps[app]?.releases.includes(n)) === m)];
+export const deploySpecs: ObserveOptions["specs"] = (o, app, m) => [m.apps[app]?.active ?? null, ...(firstHolders(o, app).get(m.machine) ?? [])];
+
+/** Per observation and app, once (not once per machine: that made a plan O(machines²)): each candidate release
+ *  under the first machine that lists it. */
+const holders = new WeakMap<Observed, Map<string, Map<string, number[]>>>();
+function firstHolders(o: Observed, app: string): Map<string, number[]> {
+  const byApp = holders.get(o) ?? new Map<string, Map<string, number[]>>();
+  holders.set(o, byApp);
+  let out = byApp.get(app);
+  if (!out) {
+    out = new Map();
+    for (const n of candidateReleases(o, app)) {
+      const first = o.machines.find((x) => x.apps[app]?.releases.includes(n));
+      if (first) out.set(first.machine, [...(out.get(first.machine) ?? []), n]);
+    }
+    byApp.set(app, out);
+  }
+  return out;
+}
 
 /** Rollback: the active spec and the target's, everywhere (no target: the planner says why). */
 export const rollbackSpecs =
   (to?: number): ObserveOptions["specs"] =>
   (o, app, m) => {
-    let target: number | null = null;
-    try {
-      target = rollbackTarget(o, app, to).to;
-    } catch {}
-    return [m.apps[app]?.active ?? null, target];
+    // The target is the same for every machine: found once per observation and app.
+    const byApp = targets.get(o) ?? new Map<string, number | null>();
+    targets.set(o, byApp);
+    if (!byApp.has(app)) {
+      let target: number | null = null;
+      try {
+        target = rollbackTarget(o, app, to).to;
+      } catch {}
+      byApp.set(app, target);
+    }
+    return [m.apps[app]?.active ?? null, byApp.get(app)!];
   };
+const targets = new WeakMap<Observed, Map<string, number | null>>();
 
 type Report = { entries: HistoryEntry[]; damaged: { line: number }[] };
 
@@ -86,6 +111,7 @@ export async function observe(clients: AgentClient[], project: Project, opts: Ob
   const settled = await settleAll(clients, 20, (c) => firstRound(c, project.name, opts));
   const { values: machines, down } = reachable(clients, settled, opts);
   const o: Observed = { machines, unreachable: [...(opts.unreachable ?? []), ...down] };
-  if (opts.specs) await Promise.all(machines.map((m) => secondRound(clients.find((c) => c.machine === m.machine)!, project.name, m, o, opts)));
+  const byName = new Map(clients.map((c) => [c.machine, c]));
+  if (opts.specs) await Promise.all(machines.map((m) => secondRound(byName.get(m.machine)!, project.name, m, o, opts)));
   return o;
 }

@@ -22,3 +22,19 @@ export async function settleAll<T, R>(items: readonly T[], limit: number, fn: (i
     }
   });
 }
+
+/** A gate for `limit` tasks at once: `run(fn)` waits for a free place, then runs fn. */
+export function limiter(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active >= limit) await new Promise<void>((r) => waiting.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}

@@ -12,7 +12,8 @@ import { selectApps } from "./release-spec.ts";
 /** The release to go back to: the newest one below `active` that once served successfully. */
 export function previousGood(history: HistoryEntry[], app: string, active: number): number | undefined {
   const good = history.filter((h) => h.app === app && h.result === "ok" && (h.action === "deploy" || h.action === "rollback" || h.action === "scale") && h.release < active).map((h) => h.release);
-  return good.length ? Math.max(...good) : undefined;
+  // A reduce, not Math.max(...good): spreading a long history overflows the call stack.
+  return good.length ? good.reduce((a, b) => (b > a ? b : a)) : undefined;
 }
 
 /** The target of an app's rollback, or a UserError saying why there is none. */

@@ -10,6 +10,7 @@ import { relevantStderr } from "../transport/remote-error.ts";
 import { AGENT_BIN } from "../contracts/paths.ts";
 import { tarPackArgs } from "../contracts/artifact.ts";
 import { dockerCommand, type AppImage } from "../build/image.ts";
+import { limiter } from "../lib/parallel.ts";
 
 function stream(image: AppImage, client: AgentClient): Promise<number> {
   // Docker: `docker save | docker load`. Process app: `tar | skiff-agent artifact-put`, which checks the content hash.
@@ -56,7 +57,12 @@ export function imagesFor(machine: string, images: AppImage[], targets?: ShipTar
  * Makes sure every machine has the images of the apps placed on it (`targets`; without it, or for an app it does
  * not name, every machine gets the image, as before placement was passed).
  */
+/** Streams at once from this computer: each is a local process and an ssh channel; a thousand at once cost more CPU
+ *  than they save (bench/fleet-sim). The checks before them are not limited. */
+const SHIP_PARALLEL = 8;
+
 export async function ship(images: AppImage[], clients: AgentClient[], reporter: Reporter, targets?: ShipTargets): Promise<void> {
+  const streams = limiter(SHIP_PARALLEL);
   await Promise.all(
     clients.map(async (c) => {
       for (const img of imagesFor(c.machine, images, targets)) {
@@ -72,7 +78,7 @@ export async function ship(images: AppImage[], clients: AgentClient[], reporter:
         }
         const started = Date.now();
         reporter.emit({ type: "step", machine: c.machine, step: `ship ${img.ref}`, status: "start" });
-        const bytes = await stream(img, c);
+        const bytes = await streams(() => stream(img, c));
         if (!(await c.call<boolean>("image.has", { image: img.id, runtime: img.runtime }))) throw new UserError(`${c.machine}: ${img.ref} was loaded but its ID does not match ${img.id}`);
         reporter.emit({ type: "step", machine: c.machine, step: `ship ${img.ref}`, status: "ok", ms: Date.now() - started, detail: `${(bytes / 1e6).toFixed(1)} MB` });
       }
