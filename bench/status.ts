@@ -46,7 +46,6 @@ for (const a of [["machines", "trust", "--yes"], ["setup"], ["deploy"]]) await o
 const rows: Record<string, number[]> = { "status, cold": [], "status, warm": [], "history, warm": [], "ssh true ×3 parallel, cold": [], "ssh true ×3 parallel, warm": [], "skiff --version": [] };
 const warmDir = freshSocketDir();
 await ok(["status"], warmDir);
-await sshAll(join(warmDir, "plain"));
 const { mkdirSync } = await import("node:fs");
 mkdirSync(join(warmDir, "plain"), { recursive: true });
 await sshAll(join(warmDir, "plain"));
