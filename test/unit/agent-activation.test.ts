@@ -171,7 +171,7 @@ describe("activation", () => {
     const stop = a.runtime.stop.bind(a.runtime);
     let release!: () => void;
     let hung = false;
-    a.runtime.stop = (name, t) => (name === one!.name && !hung ? ((hung = true), new Promise<void>((r) => (release = r)).then(() => stop(name, t))) : stop(name, t));
+    a.runtime.stop = (name: string) => (name === one!.name && !hung ? ((hung = true), new Promise<void>((r) => (release = r)).then(() => stop(name))) : stop(name));
     const r = await a.deploy(3, { keepWarm: true });
     assert.equal(r.ok, true, r.reason);
     let st = a.store.state("shop", "web");
