@@ -23,7 +23,7 @@ import { hashTree } from "../contracts/artifact.ts";
 import { createCgroup, oomKills, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
 import { instanceRunning, signalInstance, type InstanceRef } from "./instance-procs.ts";
 import { processIdentity } from "./procfs.ts";
-import { runSystem, SYSTEM_ENV, SYSTEM_PATH, systemBin } from "./system.ts";
+import { APP_PATH, runSystem, SYSTEM_ENV, systemBin } from "./system.ts";
 import { ensureAppUser, lookupUser, type AppUser } from "./users.ts";
 import { placeFilesAndVolumes, projectApp, releaseWorkdir } from "./workdir.ts";
 import { envScript, wrapperScript } from "./wrapper.ts";
@@ -113,7 +113,7 @@ export class ProcessRuntime implements Runtime {
     placeFilesAndVolumes(this.base, s, workdir, user);
     const cgroup = createCgroup(s.name, s.limits ?? {});
     // SKIFF_INSTANCE marks the instance's processes (see instance-procs.ts).
-    const env = { PATH: SYSTEM_PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress, SKIFF_INSTANCE: s.name };
+    const env = { PATH: APP_PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress, SKIFF_INSTANCE: s.name };
     const f: InstanceFile = { name: s.name, command: s.command, workdir, env, labels: s.labels, hostPort: s.hostPort, user, limits: s.limits ?? {}, cgroup, oomBase: oomKills(cgroup.dirs) };
     this.save(f);
     this.launch(f);

@@ -11,11 +11,7 @@
 import { join } from "node:path";
 import { quote } from "../lib/quote.ts";
 import { runAsPrefix } from "./safe-fs.ts";
-import { STATE_DIR } from "../contracts/paths.ts";
-import { SYSTEM_ENV, systemBin } from "./system.ts";
-
-/** Where setup puts the agent's Node runtime (see machines/node-paths.ts). */
-const AGENT_NODE_BIN_DIR = `${STATE_DIR}/node/bin`;
+import { systemBin } from "./system.ts";
 import type { AppUser } from "./users.ts";
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -29,10 +25,7 @@ export function envScript(env: Record<string, string>, command: string): string 
     if (!NAME.test(k)) throw new Error(`env name ${JSON.stringify(k)} is not a valid environment variable name`);
     return `export ${k}=${quote(v)}`;
   });
-  // `run: node server.js` finds the machine's own Node when it has one, else the runtime setup ships for the agent
-  // (the machine needs no nodejs package); an app's own PATH (in its env, exported after this) wins.
-  const path = `export PATH=${quote(`${SYSTEM_ENV.PATH}:${AGENT_NODE_BIN_DIR}`)}`;
-  return [path, ...lines, "exec 3<&-", `exec /bin/sh -c ${quote(command)}`, ""].join("\n");
+  return [...lines, "exec 3<&-", `exec /bin/sh -c ${quote(command)}`, ""].join("\n");
 }
 
 /** run.sh: joins the instance's cgroups, runs the app in the foreground (as `user`), records its exit code. */
