@@ -165,7 +165,9 @@ async function retire(m: Machine, project: string, app: string, insts: InstanceR
 /** `healthy_threshold` passes in a row by the supervisor, the last one fresh (within an interval and its timeout). */
 export function passedLately(m: Pick<Machine, "health" | "fx">, inst: InstanceRecord, spec: ReleaseSpec): boolean {
   const h = m.health.get(inst.name);
-  return Boolean(h?.healthy && (h.passes ?? 0) >= spec.health.healthyThreshold && m.fx.clock.now() - h.at <= spec.health.intervalMs + spec.health.timeoutMs);
+  // The last HTTP probe, not the last look at its process (a stable instance is probed less often than looked at).
+  const probed = h?.probedAt ?? h?.at ?? 0;
+  return Boolean(h?.healthy && (h.passes ?? 0) >= spec.health.healthyThreshold && m.fx.clock.now() - probed <= spec.health.intervalMs + spec.health.timeoutMs);
 }
 
 /** Puts every incoming instance into a primary slot; on a failure the ones already in go out again. */

@@ -9,7 +9,8 @@ import { runtimeOf, type Machine } from "./effects.ts";
 import { filesDir } from "./files.ts";
 
 export async function prune(m: Machine, project: string, app: string, st: AppState, keep: number): Promise<void> {
-  const inUse = [st.active, ...st.warm.map((w) => w.release)].filter((n): n is number => n !== null);
+  // Retiring instances are still stopping (see activation's retire): their release's files and image stay till they are gone.
+  const inUse = [st.active, ...st.warm.map((w) => w.release), ...(st.retiring ?? []).map((r) => r.release)].filter((n): n is number => n !== null);
   const dropped = m.store.pruneReleases(project, app, keep, inUse);
   if (!dropped.length) return;
   const keptImages = new Set(m.store.apps().flatMap(({ project: p, app: a }) => m.store.releases(p, a).map((n) => m.store.release(p, a, n)?.imageId)));

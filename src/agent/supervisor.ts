@@ -101,7 +101,7 @@ export class Supervisor {
     h.at = m.fx.clock.now();
     const running = (await runtimeOf(m, inst).status(inst.name)).running;
     const r = running ? await m.fx.probe(addressOf(inst), inst.hostPort, hs.path, hs.timeoutMs) : { ok: false, detail: "not running" };
-    Object.assign(h, { healthy: r.ok, detail: r.detail, passes: r.ok ? (h.passes ?? 0) + 1 : 0, at: m.fx.clock.now() });
+    Object.assign(h, { healthy: r.ok, detail: r.detail, passes: r.ok ? (h.passes ?? 0) + 1 : 0, at: m.fx.clock.now(), probedAt: m.fx.clock.now() });
   }
 
   private track(p: Promise<void>): void {
