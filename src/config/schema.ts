@@ -184,7 +184,7 @@ export const DeploySettings = z
     max_parallel: z
       .union([z.number().int().min(1).max(1000), z.string().regex(/^(100|[1-9][0-9]?)%$/, 'must be a whole number of machines or a share such as "25%" (1% to 100%)')])
       .optional()
-      .meta({ description: 'Machines switched at a time in each wave after the canary wave: a number of machines, or a share of the app\'s machines such as "25%" (rounded up). `1` switches one machine at a time. Default: "50%".' }),
+      .meta({ description: 'Machines switched at a time in each wave after the canary wave: a number of machines, or a share of the project\'s machines such as "25%" (rounded up; machines that run none of the app come in the last waves). `1` switches one machine at a time. Default: "50%".' }),
     canary: z.number().int().min(0).max(100).optional().meta({ description: "Machines in the first wave, switched alone before any other (0: no canary wave). A release that fails its health gate there stops the rollout having touched only them. Default: 1." }),
     drain_timeout: duration(1, 24 * MS.h, "How long open requests may take to finish on an old instance before it stops. Default: 30s."),
     stop_timeout: duration(MS.s, 24 * MS.h, "Time between SIGTERM and SIGKILL when an instance stops. Default: 10s."),

@@ -51,20 +51,22 @@ const lockInfo = z.object({ holder: text, host: text, pid: opt(z.number()), comm
 const lockInfoOut = z.custom<LockInfo>();
 const historyEntry = z.custom<HistoryEntry>();
 /** A whole command's record, written by the CLI on every machine at its end (the agent writes each machine's part). */
+// Bounded: any lock holder may write it, and history is read whole by `skiff history`.
+const short = (max: number) => z.string().check(z.maxLength(max));
 const summaryEntry = z.object({
-  at: text,
+  at: z.string().check(z.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/)),
   project: nameSchema,
   app: nameSchema,
   release: releaseNumber,
   action: z.enum(["deploy", "rollback", "scale"]),
   result: z.enum(["ok", "failed"]),
-  reason: opt(z.string()),
-  deployId: opt(z.string()),
-  by: opt(z.string()),
+  reason: opt(short(4096)),
+  deployId: opt(short(128)),
+  by: opt(short(256)),
   durationMs: z.number().check(z.minimum(0)),
-  phases: opt(z.record(z.string(), z.number())),
-  image: opt(z.string()),
-  commit: opt(z.string()),
+  phases: opt(z.partialRecord(z.enum(["lock", "plan", "build", "ship", "store", "hook", "rollout"]), z.number().check(z.minimum(0)))),
+  image: opt(short(1024)),
+  commit: opt(short(128)),
 });
 export type SummaryEntry = z.infer<typeof summaryEntry>;
 const instanceRecord = z.object({
@@ -130,7 +132,7 @@ export const rpc = {
     params: opt(z.object({ project: opt(nameSchema), app: opt(nameSchema), report: opt(z.boolean()) })),
     result: z.union([z.array(historyEntry), z.object({ entries: z.array(historyEntry), damaged: z.array(z.object({ line: z.number(), text: z.string() })) })]),
   },
-  "history.add": { params: z.object({ entry: summaryEntry, machine: text, holder: opt(text) }), result: z.literal(true) },
+  "history.add": { params: z.object({ entry: summaryEntry, machine: short(256).check(z.minLength(1)), holder: opt(text) }), result: z.literal(true) },
   "lock.acquire": { params: z.object({ project: nameSchema, info: lockInfo }), result: z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), holder: opt(lockInfoOut) })]) },
   "lock.heartbeat": { params: z.object({ project: nameSchema, holder: text }), result: z.boolean() },
   "lock.release": {

@@ -127,12 +127,15 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
 /** The whole deploy's record on every machine (`skiff history` shows its wall time and phases, not the longest
  *  machine's part). A machine that does not take it only loses that line: the deploy stands. */
 async function recordSummary(r: Run, outcomes: AppOutcome[], ms: number, phases: DeployPhases): Promise<void> {
-  const entries = outcomes.map((o) => ({
+  // An app that changed nowhere (a re-run) gets no record, as its machines' activations write none.
+  const changed = outcomes.filter((o) => !("switched" in o.result) || !o.result.ok || o.result.switched.length > 0);
+  const entries = changed.map((o) => ({
     at: new Date().toISOString(), project: r.project.name, app: o.app, release: o.release, action: "deploy" as const,
     result: o.result.ok ? ("ok" as const) : ("failed" as const), reason: "failure" in o.result ? o.result.failure?.reason : undefined,
     deployId: r.deployId, by: r.facts.by, durationMs: ms, image: o.image,
     phases: { lock: phases.lock, plan: phases.plan, build: phases.build, ship: phases.ship, ...o.phases },
   }));
+  if (!entries.length) return;
   await Promise.all(r.lock.clients.map((c) => Promise.all(entries.map((entry) => c.call("history.add", { entry, machine: c.machine }))).catch(() => {})));
 }
 

@@ -34,6 +34,14 @@ const cases: [method: string, params: unknown, says: RegExp][] = [
   ["lock.info", {}, /^invalid parameters for lock\.info: params\.project: expected string, received undefined$/],
   ["history", "shop", /^invalid parameters for history: params: expected object, received string$/],
   ["app.remove", { project: "shop", app: 7 }, /^invalid parameters for app\.remove: params\.app: expected string, received number$/],
+  ...(() => {
+    const entry = { at: "2026-11-29T23:00:00.000Z", project: "shop", app: "web", release: 3, action: "deploy", result: "ok", durationMs: 1200 };
+    return [
+      ["history.add", { machine: "m1", entry: { ...entry, at: "yesterday" } }, /^invalid parameters for history\.add: params\.entry\.at: /],
+      ["history.add", { machine: "m1", entry: { ...entry, phases: { lock: 1, mine: 2 } } }, /^invalid parameters for history\.add: params\.entry\.phases/],
+      ["history.add", { machine: "m1", entry: { ...entry, reason: "x".repeat(5000) } }, /^invalid parameters for history\.add: params\.entry\.reason: Too big/],
+    ] as [string, unknown, RegExp][];
+  })(),
 ];
 
 describe("RPC parameters at the boundary", () => {
