@@ -191,10 +191,12 @@ ${machines}
       assert.equal(t.code, 1);
       assert.match(t.stderr, /route \*\/ on port 8092 is already served by other_web on this machine/);
       assert.match(t.stderr, /m1: back to running nothing \(it was the app's first release there\)/);
+      // Waves (the default: m1 alone, then m2 and m3 together): m3 switched beside the failing m2, and went back too.
+      assert.match(t.stderr, /m3: back to running nothing \(it was the app's first release there\)/);
       // m1 had switched and was undone; m2 refused (a revert undoes only a machine's own switch: there was none);
       // m3 was never reached. None runs or serves it (the stored spec stays, like any failed release).
       const st = json<Status>(await third.skiff(["--json", "status"]));
-      assert.deepEqual(st.map((m) => m.apps.map((a) => [a.active, a.instances.length])), [[], [[null, 0]], [[null, 0]]], JSON.stringify(st));
+      assert.deepEqual(st.map((m) => m.apps.map((a) => [a.active, a.instances.length])), [[], [[null, 0]], []], JSON.stringify(st));
       assert.equal(await (await fetch(`http://${bed.machines[1]!.address}:${PORT2}/version`)).text(), "o1\n", "the other project still serves");
     } finally {
       await other.skiff(["remove", "web", "--yes"]);
