@@ -229,6 +229,7 @@ describe("process artifact with a build command (bed, SSH)", { timeout: 600_000 
   let p: Project;
   let counter: string;
   const STATE = "/var/lib/skiff";
+  const SHARE_PORT = 8097;
   const builds = () => (existsSync(counter) ? readFileSync(counter, "utf8").split("\n").filter(Boolean).length : 0);
   // Like `npm ci`: many small files and some bytes, made from the lockfile; each run is counted outside the project.
   const build = () => `echo run >> ${counter} && rm -rf app/node_modules && mkdir app/node_modules && for i in $(seq 1 300); do echo "module $i" > app/node_modules/m$i.js; done && head -c 4000000 /dev/zero > app/node_modules/big.bin && cp app/package-lock.json app/node_modules/`;
@@ -237,6 +238,8 @@ describe("process artifact with a build command (bed, SSH)", { timeout: 600_000 
       join(p.dir, "skiff.yml"),
       bedConfig(shareBed, {
         project: "procshare",
+        // Its own public port (other suites use 8090-8096): another project's app left on the shared bed may hold / on 80.
+        httpPort: SHARE_PORT,
         // The machines have no nodejs package (setup ships the agent's own Node, 0755): the app runs on that one.
         extra: `apps:
   web:
@@ -292,7 +295,7 @@ describe("process artifact with a build command (bed, SSH)", { timeout: 600_000 
     const d3 = await deploy();
     assert.equal(builds(), 1, "a redeploy ran the build again");
     assert.doesNotMatch(d3.stderr, /ship artifact/);
-    const served = await (await fetch(`http://127.0.0.1:${shareBed.machines[0]!.httpPort}/file?path=conf/version.txt`)).text();
+    const served = await (await fetch(`http://${shareBed.machines[0]!.address}:${SHARE_PORT}/file?path=conf/version.txt`)).text();
     assert.equal(served, "version=v2\n");
   });
 
