@@ -3,7 +3,9 @@
 // own) → store → rollout like a deploy → unlock. Nothing is built: the image
 // (or artifact) and config stay as they are. With dryRun: observe and plan only.
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { ArtifactCache } from "../build/artifact-cache.ts";
+import { hashTree } from "../contracts/artifact.ts";
 import { localImageId, type AppImage } from "../build/image.ts";
 import type { Project } from "../config/model.ts";
 import type { ReleaseSpec } from "../contracts/model.ts";
@@ -57,8 +59,12 @@ async function shipTo(project: Project, spec: ReleaseSpec, clients: AgentClient[
   if (!lacking.length) return;
   const img: AppImage = { app: spec.app, runtime: spec.runtime ?? "docker", ref: spec.image, id: spec.imageId, built: false };
   if (spec.runtime === "process") {
-    img.tarball = ArtifactCache.of(project.dir).tarball(spec.imageId.slice("artifact:".length));
-    if (!img.tarball) throw notHere(spec, lacking);
+    const hash = spec.imageId.slice("artifact:".length);
+    img.tarball = ArtifactCache.of(project.dir).tarball(hash);
+    // An artifact without a build command is its directory as it is: packed from there when it still hashes the same.
+    const dir = project.apps[spec.app]?.artifact?.dir;
+    if (!img.tarball && dir && existsSync(dir) && hashTree(dir) === hash) img.dir = dir;
+    if (!img.tarball && !img.dir) throw notHere(spec, lacking);
   } else if ((await localImageId(spec.image)) !== spec.imageId) {
     if ((await localImageId(spec.imageId)) !== spec.imageId) throw notHere(spec, lacking);
     img.ref = spec.imageId;
