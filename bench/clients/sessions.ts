@@ -15,6 +15,21 @@ export interface SessionOutcome {
   why?: string;
 }
 
+/** One session as it goes: the release once its greeting names it, and its end, settled once. */
+export function sessionRecord(resolve: (o: SessionOutcome) => void): { version?: string; finish(end: SessionEnd, why?: string): void } {
+  const openedAt = Date.now();
+  let settled = false;
+  const rec = {
+    version: undefined as string | undefined,
+    finish(end: SessionEnd, why?: string) {
+      if (settled) return;
+      settled = true;
+      resolve({ version: rec.version, openedAt, closedAt: Date.now(), end, why });
+    },
+  };
+  return rec;
+}
+
 export type OpenSession = (baseUrl: string, signal: AbortSignal) => Promise<SessionOutcome>;
 
 /** `concurrency` sessions at all times, spread over the base URLs, until stopped. */

@@ -2,18 +2,11 @@
 // 200 ms until the server ends it. Clean: the response completed (its final
 // chunk arrived); reset: the connection ended in the middle of it.
 import { get } from "node:http";
-import type { SessionOutcome } from "./sessions.ts";
+import { sessionRecord, type SessionOutcome } from "./sessions.ts";
 
 export function openStream(baseUrl: string, signal: AbortSignal): Promise<SessionOutcome> {
   return new Promise((resolve) => {
-    const openedAt = Date.now();
-    let version: string | undefined;
-    let settled = false;
-    const finish = (end: SessionOutcome["end"], why?: string) => {
-      if (settled) return;
-      settled = true;
-      resolve({ version, openedAt, closedAt: Date.now(), end, why });
-    };
+    const s = sessionRecord(resolve);
     let stopped = false;
     const req = get(new URL("stream?ms=200", baseUrl), { agent: false });
     const onAbort = () => {
@@ -24,12 +17,12 @@ export function openStream(baseUrl: string, signal: AbortSignal): Promise<Sessio
     else signal.addEventListener("abort", onAbort, { once: true });
     req.on("error", (e: NodeJS.ErrnoException) => {
       signal.removeEventListener("abort", onAbort);
-      finish(stopped ? "stopped" : version === undefined ? "refused" : "reset", e.code ?? e.message);
+      s.finish(stopped ? "stopped" : s.version === undefined ? "refused" : "reset", e.code ?? e.message);
     });
     req.on("response", (res) => {
       if (res.statusCode !== 200) {
         res.resume();
-        return finish("refused", `HTTP ${res.statusCode}`);
+        return s.finish("refused", `HTTP ${res.statusCode}`);
       }
       let pending = "";
       let last = "";
@@ -42,15 +35,15 @@ export function openStream(baseUrl: string, signal: AbortSignal): Promise<Sessio
         for (const l of parts) {
           lines++;
           last = l;
-          if (version === undefined) version = /^tick \d+ from (\S+)/.exec(l)?.[1] ?? "?";
+          if (s.version === undefined) s.version = /^tick \d+ from (\S+)/.exec(l)?.[1] ?? "?";
         }
       });
       res.on("error", () => {});
       res.on("close", () => {
         signal.removeEventListener("abort", onAbort);
-        if (stopped) finish("stopped");
-        else if (res.complete) finish("clean", `${lines} lines, last "${last}"`);
-        else finish("reset", `response cut after ${lines} lines, last "${last}"`);
+        if (stopped) s.finish("stopped");
+        else if (res.complete) s.finish("clean", `${lines} lines, last "${last}"`);
+        else s.finish("reset", `response cut after ${lines} lines, last "${last}"`);
       });
     });
   });

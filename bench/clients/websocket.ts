@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { request } from "node:http";
 import type { Socket } from "node:net";
-import type { SessionOutcome } from "./sessions.ts";
+import { sessionRecord, type SessionOutcome } from "./sessions.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -42,26 +42,19 @@ function serverFrames(buf: Buffer): [{ opcode: number; payload: Buffer }[], Buff
 
 export function openWebSocket(baseUrl: string, signal: AbortSignal): Promise<SessionOutcome> {
   return new Promise((resolve) => {
-    const openedAt = Date.now();
-    let version: string | undefined;
-    let settled = false;
-    const finish = (end: SessionOutcome["end"], why?: string) => {
-      if (settled) return;
-      settled = true;
-      resolve({ version, openedAt, closedAt: Date.now(), end, why });
-    };
+    const s = sessionRecord(resolve);
     const key = randomBytes(16).toString("base64");
     const req = request(new URL("ws", baseUrl), { agent: false, headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13" } });
     req.on("response", (res) => {
       res.resume();
-      finish("refused", `HTTP ${res.statusCode} instead of 101`);
+      s.finish("refused", `HTTP ${res.statusCode} instead of 101`);
     });
-    req.on("error", (e: NodeJS.ErrnoException) => finish("refused", e.code ?? e.message));
+    req.on("error", (e: NodeJS.ErrnoException) => s.finish("refused", e.code ?? e.message));
     req.on("upgrade", (res, socket: Socket, head: Buffer) => {
       const want = createHash("sha1").update(key + GUID).digest("base64");
       if (res.headers["sec-websocket-accept"] !== want) {
         socket.destroy();
-        return finish("refused", "bad Sec-WebSocket-Accept");
+        return s.finish("refused", "bad Sec-WebSocket-Accept");
       }
       let buf = head;
       let serverClosed = false;
@@ -84,7 +77,7 @@ export function openWebSocket(baseUrl: string, signal: AbortSignal): Promise<Ses
         for (const f of frames) {
           if (f.opcode === 0x1) {
             const text = f.payload.toString();
-            if (version === undefined) version = /^hello from (\S+)/.exec(text)?.[1] ?? "?";
+            if (s.version === undefined) s.version = /^hello from (\S+)/.exec(text)?.[1] ?? "?";
             else echoes++;
           } else if (f.opcode === 0x8) {
             serverClosed = true;
@@ -99,9 +92,9 @@ export function openWebSocket(baseUrl: string, signal: AbortSignal): Promise<Ses
       socket.on("close", () => {
         clearInterval(tick);
         signal.removeEventListener("abort", onAbort);
-        if (weClosed) finish("stopped");
-        else if (serverClosed) finish("clean", `${echoes} echoes`);
-        else finish("reset", `connection ended without a close frame after ${echoes} echoes${error ? ` (${error})` : ""}`);
+        if (weClosed) s.finish("stopped");
+        else if (serverClosed) s.finish("clean", `${echoes} echoes`);
+        else s.finish("reset", `connection ended without a close frame after ${echoes} echoes${error ? ` (${error})` : ""}`);
       });
     });
     req.end();
