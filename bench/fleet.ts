@@ -10,7 +10,7 @@
 //   KEEP=1           leave the last bed running (default: down after a size above 3)
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { STATE_DIR } from "../src/contracts/paths.ts";
+import { NODE_BIN } from "../src/contracts/paths.ts";
 import { bedConfig, down, up, type Bed } from "../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "../test/e2e/helpers.ts";
 
@@ -19,7 +19,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 1);
 const HELLO_NODE = new URL("../examples/hello-node", import.meta.url).pathname;
 // Fresh machines have no Node of their own (setup ships one for the agent, not apt's nodejs): the app runs
 // with that one, as root, who may run it.
-const NODE = `${STATE_DIR}/node/bin/node`;
+const NODE = NODE_BIN;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 

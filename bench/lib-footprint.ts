@@ -5,12 +5,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bedConfig, faults, type Bed, type BedMachine } from "../testbed/bed.ts";
 import type { Project } from "../test/e2e/helpers.ts";
-import { STATE_DIR } from "../src/contracts/paths.ts";
+import { NODE_BIN } from "../src/contracts/paths.ts";
 
 const HELLO_NODE = new URL("../examples/hello-node", import.meta.url).pathname;
 /** The apps' command: the machine's own node if it has one, else the Node setup ships for the agent (fresh bed
  *  machines have no nodejs package). */
-const RUN_NODE = `'exec "$(command -v node || echo ${STATE_DIR}/node/bin/node)" server.js'`;
+const RUN_NODE = `'exec "$(command -v node || echo ${NODE_BIN})" server.js'`;
 /** A port of its own: another suite's app left on the shared bed may route / on :80 already. */
 const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8093);
 

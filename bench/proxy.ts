@@ -13,7 +13,7 @@ import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { bedConfig, faults, up } from "../testbed/bed.ts";
-import { NODE_BIN } from "../src/machines/node-paths.ts";
+import { NODE_BIN } from "../src/contracts/paths.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
 import { wrk, type WrkResult } from "./lib-wrk.ts";
 

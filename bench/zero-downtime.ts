@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLoad } from "../src/load/load.ts";
 import { bedConfig, up } from "../testbed/bed.ts";
-import { NODE_BIN } from "../src/machines/node-paths.ts";
+import { NODE_BIN } from "../src/contracts/paths.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
 import { formatSummary, holdSessions, summarize, Timeline, type SessionSummary } from "./clients/sessions.ts";
 import { openStream } from "./clients/stream.ts";

@@ -10,3 +10,8 @@ export const LOG_DIR = "/var/log/skiff";
 export const AGENT_LOG = `${LOG_DIR}/agent.log`;
 export const SYSTEMD_UNIT = "/etc/systemd/system/skiff-agent.service";
 export const INIT_SCRIPT = "/etc/init.d/skiff-agent";
+/** The agent's own Node runtime, where setup puts it; the agent command looks there first, process apps find it last on PATH. */
+export const NODE_DIR = `${STATE_DIR}/node`;
+export const NODE_BIN = `${NODE_DIR}/bin/node`;
+/** The runtime's sha256, written once the shipped file was checked: probes read this instead of hashing 100 MB. */
+export const NODE_SHA = `${NODE_DIR}/sha256`;

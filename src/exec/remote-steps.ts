@@ -1,7 +1,6 @@
 // Command builders for setup: each returns a script or argv and never runs it,
 // so every remote step can be read and tested as data.
-import { AGENT_BIN, AGENT_DIR, INIT_SCRIPT, LOG_DIR, RUN_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
-import { NODE_BIN, NODE_DIR, NODE_SHA } from "../machines/node-paths.ts";
+import { AGENT_BIN, AGENT_DIR, INIT_SCRIPT, LOG_DIR, NODE_BIN, NODE_DIR, NODE_SHA, RUN_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
 import type { RenderedFile } from "../plan/agent-files.ts";
 
 export interface RemoteCommand {

@@ -2,7 +2,7 @@
 // about a machine. The script prints key=value lines; parseFacts turns them
 // into data the planners take.
 import { AGENT_BIN, AGENT_FILE, INIT_SCRIPT, LOG_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
-import { NODE_BIN, NODE_SHA } from "./node-paths.ts";
+import { NODE_BIN, NODE_SHA } from "../contracts/paths.ts";
 import type { AgentInfo } from "../contracts/agent-info.ts";
 
 export const PROBE_SCRIPT = `

@@ -1,7 +1,7 @@
 // The files setup puts on a machine, rendered here as data so the planner can
 // compare their hashes with what the machine has.
 import { createHash } from "node:crypto";
-import { AGENT_BIN, AGENT_FILE, AGENT_LOG, INIT_SCRIPT, LOG_DIR, RUN_DIR, STATE_DIR, SUPERVISOR_PID, SYSTEMD_UNIT } from "../contracts/paths.ts";
+import { AGENT_BIN, AGENT_FILE, AGENT_LOG, INIT_SCRIPT, LOG_DIR, NODE_BIN, RUN_DIR, SUPERVISOR_PID, SYSTEMD_UNIT } from "../contracts/paths.ts";
 
 export interface RenderedFile {
   path: string;
@@ -31,7 +31,7 @@ export const agentWrapper = () =>
 # start without.
 NODE_FLAGS="--max-semi-space-size=1 --jitless --no-expose-wasm"
 [ "$1" = serve ] || NODE_FLAGS=
-for n in ${STATE_DIR}/node/bin/node node nodejs; do
+for n in ${NODE_BIN} node nodejs; do
   if command -v "$n" >/dev/null 2>&1; then exec "$n" $NODE_FLAGS ${AGENT_FILE} "$@"; fi
 done
 echo "skiff-agent: Node.js is not installed" >&2

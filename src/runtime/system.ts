@@ -3,12 +3,14 @@
 // choose which program root runs or what that program loads.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { dirname } from "node:path";
+import { NODE_BIN } from "../contracts/paths.ts";
 
 export const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** A process app's PATH unless its env sets one: the machine's programs, then the agent's own Node runtime (where
- *  setup puts it, see machines/node-paths.ts), so `run: node server.js` works on a machine without a nodejs package. */
-export const APP_PATH = `${SYSTEM_PATH}:/var/lib/skiff/node/bin`;
+/** A process app's PATH unless its env sets one: the machine's programs, then the agent's own Node runtime, so
+ *  `run: node server.js` works on a machine without a nodejs package. */
+export const APP_PATH = `${SYSTEM_PATH}:${dirname(NODE_BIN)}`;
 /** The whole environment of what root runs for an instance. */
 export const SYSTEM_ENV: Readonly<Record<string, string>> = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
 
