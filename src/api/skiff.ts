@@ -44,7 +44,7 @@ export interface OpenOptions extends ProjectSource {
 export interface CallOptions {
   /** This call's own event listener, besides the Skiff's. */
   onEvent?: EventListener;
-  /** Aborting stops new machine batches; machines already switched go back to their previous release. */
+  /** Aborting starts no new rollout wave; machines already switched go back to their previous release. */
   signal?: AbortSignal;
 }
 

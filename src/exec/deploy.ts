@@ -27,7 +27,7 @@ export interface DeployOptions {
   skipUnreachable?: boolean;
   waitForLock?: boolean;
   reporter: Reporter;
-  /** Set by the CLI on Ctrl-C: no new machine batch starts; switched machines go back. */
+  /** Set by the CLI on Ctrl-C: no new rollout wave starts; switched machines go back. */
   interrupted?: () => boolean;
   /** Observe and plan only: no lock, no build, nothing shipped or stored. */
   dryRun?: boolean;

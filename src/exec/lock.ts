@@ -48,7 +48,7 @@ export interface HeldLock {
   /** This deploy's identity in the lock. */
   holder: string;
   /** Heartbeats every machine now: why the lock is no longer this deploy's, or undefined while it holds.
-   *  With `final` (after the last batch), a machine that merely did not confirm is a warning, not a loss. */
+   *  With `final` (after the last wave), a machine that merely did not confirm is a warning, not a loss. */
   check(opts?: CheckOptions): Promise<string | undefined>;
   release(): Promise<void>;
 }
