@@ -3,7 +3,9 @@
 //   apps/<project>/<app>/state.json          active release and instances (+ state.json.prev)
 //   history.jsonl                            append-only
 //   locks/<project>/info.json                the project's deploy lock (mkdir is the atomic step)
-// Writes are atomic (temp file, fsync, rename). A reader that meets a damaged
+// Writes are atomic (temp file, fsync, rename). Only the agent writes these
+// files, and only through this class: every write bumps `generation`, which is
+// how state-cache.ts knows its copies are still the files' content. A reader that meets a damaged
 // file or record (a torn write, a stray file) skips it and reports it through
 // `onDamage` instead of failing: one bad byte must not stop supervision,
 // history or rollback.
@@ -24,6 +26,7 @@ export interface Damaged {
 export class Store {
   private readonly onDamage: (what: string) => void;
   private readonly reported = new Set<string>();
+  private gen = 0;
 
   constructor(
     readonly dir: string,
@@ -31,6 +34,11 @@ export class Store {
   ) {
     this.onDamage = opts.onDamage ?? (() => {});
     mkdirSync(join(dir, "apps"), { recursive: true });
+  }
+
+  /** Bumped by every write and removal through this store (after it, even a failed one: the file may have changed). */
+  get generation(): number {
+    return this.gen;
   }
 
   /** Every damaged file or record met since the agent started (for `skiff status`). */
@@ -54,18 +62,22 @@ export class Store {
   /** Temp file, fsync, rename, fsync of the directory (see atomic-write.ts): a crash or a full disk leaves the
    *  old file or the new one, never half. */
   writeJson(path: string, value: unknown, mode = 0o600, opts: { keepPrevious?: boolean } = {}): void {
-    mkdirSync(join(path, ".."), { recursive: true });
-    writeAtomic(path, JSON.stringify(value, null, 2) + "\n", {
-      mode,
-      beforeRename: () => {
-        if (!opts.keepPrevious || !parses(path)) return;
-        // The last good copy, for a reader that finds the current one damaged (a disk that lied about fsync).
-        rmSync(`${path}.prev`, { force: true });
-        try {
-          linkSync(path, `${path}.prev`);
-        } catch {}
-      },
-    });
+    try {
+      mkdirSync(join(path, ".."), { recursive: true });
+      writeAtomic(path, JSON.stringify(value, null, 2) + "\n", {
+        mode,
+        beforeRename: () => {
+          if (!opts.keepPrevious || !parses(path)) return;
+          // The last good copy, for a reader that finds the current one damaged (a disk that lied about fsync).
+          rmSync(`${path}.prev`, { force: true });
+          try {
+            linkSync(path, `${path}.prev`);
+          } catch {}
+        },
+      });
+    } finally {
+      this.gen++;
+    }
   }
 
   /** undefined when the file is absent; a file that exists but does not parse is reported as damaged. */
@@ -116,16 +128,24 @@ export class Store {
     const all = this.releases(project, app);
     const drop = all.slice(0, Math.max(0, all.length - keep)).filter((n) => !inUse.includes(n));
     const specs = drop.map((n) => this.release(project, app, n)).filter((s): s is ReleaseSpec => !!s);
-    for (const n of drop) rmSync(join(this.appDir(project, app), "releases", `${n}.json`), { force: true });
+    try {
+      for (const n of drop) rmSync(join(this.appDir(project, app), "releases", `${n}.json`), { force: true });
+    } finally {
+      if (drop.length) this.gen++;
+    }
     return specs;
   }
 
   /** Forgets an app: its releases and state (history stays). */
   removeApp(project: string, app: string): void {
-    rmSync(this.appDir(project, app), { recursive: true, force: true });
     try {
-      if (!readdirSync(join(this.dir, "apps", project)).length) rmSync(join(this.dir, "apps", project), { recursive: true, force: true });
-    } catch {}
+      rmSync(this.appDir(project, app), { recursive: true, force: true });
+      try {
+        if (!readdirSync(join(this.dir, "apps", project)).length) rmSync(join(this.dir, "apps", project), { recursive: true, force: true });
+      } catch {}
+    } finally {
+      this.gen++;
+    }
   }
 
   /** Every app with a directory here; anything else under apps/ (a stray file, a foreign name) is reported and skipped. */

@@ -1,7 +1,10 @@
 // After the deploy: every tick, each serving instance due a check is looked at
 // (running? healthy?), the restart policy decides, and a restart is carried out:
 // out of traffic, wait the backoff, start again, gate on health, back in.
-// Warm instances whose probation is over are stopped here too.
+// Warm instances whose probation is over are stopped here too. The tick reads
+// the apps' state from memory (state-cache.ts): with nothing due it touches no
+// file and starts no request, so an idle agent costs next to nothing, while an
+// exit is still seen within one health interval (plus at most one tick).
 import type { InstanceRecord } from "../contracts/model.ts";
 import { backendName } from "../proxy/model.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
@@ -10,6 +13,7 @@ import { waitHealthy } from "./health-gate.ts";
 import { machineName } from "./identity.ts";
 import { addressOf, discard } from "./instances.ts";
 import { afterCheck, afterExit, afterLook, afterRestart, isDue, probeDue, type Decision } from "./restart-policy.ts";
+import { StateCache } from "./state-cache.ts";
 
 type Restart = Extract<Decision, { kind: "restart" }>;
 
@@ -19,8 +23,11 @@ export class Supervisor {
   private maintainedAt = 0;
   /** Restarts under way (a test waits for them; the agent does not). */
   readonly inFlight = new Set<Promise<void>>();
+  readonly cache: StateCache;
 
-  constructor(private readonly m: Machine) {}
+  constructor(private readonly m: Machine) {
+    this.cache = new StateCache(m.store);
+  }
 
   start(tickMs = 250): void {
     this.timer = setInterval(() => {
@@ -49,17 +56,23 @@ export class Supervisor {
       this.maintainedAt = now;
       for (const r of Object.values(m.runtimes)) await r.maintain?.().catch((e: Error) => m.log(`maintain: ${e.message}`));
     }
-    for (const { project, app } of m.store.apps()) {
-      const key = `${project}/${app}`;
-      if (m.mutex.isLocked(key)) continue;
-      const st = m.store.state(project, app);
-      if (st.active === null) continue;
-      const spec = m.store.release(project, app, st.active);
+    for (const { project, app, state: st } of this.cache.apps()) {
+      if (st.active === null || m.mutex.isLocked(`${project}/${app}`)) continue;
+      const spec = this.cache.release(project, app, st.active);
       if (!spec) continue;
       if (st.warm.length && st.warmUntil && m.fx.clock.now() > Date.parse(st.warmUntil)) await this.endProbation(project, app, spec.stopTimeoutS);
-      for (const inst of st.instances) await this.check(project, app, inst, st.instances, spec.health);
-      for (const inst of st.warm) await this.checkWarm(inst, m.store.release(project, app, inst.release)?.health ?? spec.health);
+      for (const inst of st.instances) if (this.due(inst, spec.health.intervalMs)) await this.check(project, app, inst, st.instances, spec.health);
+      for (const inst of st.warm) {
+        const hs = this.cache.release(project, app, inst.release)?.health ?? spec.health;
+        if (this.due(inst, hs.intervalMs)) await this.checkWarm(inst, hs);
+      }
     }
+  }
+
+  /** Whether an instance is due a check (one the book does not know yet is, at once). */
+  private due(inst: InstanceRecord, intervalMs: number): boolean {
+    const h = this.m.health.get(inst.name);
+    return !h || isDue(h, this.m.fx.clock.now(), intervalMs);
   }
 
   /** The outgoing release's warm instances stop once its probation is over. */
@@ -75,7 +88,7 @@ export class Supervisor {
     });
   }
 
-  private async check(project: string, app: string, inst: InstanceRecord, all: InstanceRecord[], hs: { path: string; intervalMs: number; timeoutMs: number }): Promise<void> {
+  private async check(project: string, app: string, inst: InstanceRecord, all: readonly InstanceRecord[], hs: { path: string; intervalMs: number; timeoutMs: number }): Promise<void> {
     const { m } = this;
     const h = m.health.get(inst.name) ?? newHealth("not checked yet");
     m.health.set(inst.name, h);
