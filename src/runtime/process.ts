@@ -5,6 +5,10 @@
 // records the exit code. Instances outlive an agent restart; the agent finds
 // them again from their pid file. The wrapper runs nothing of the app's as root
 // (see wrapper.ts); which processes are the instance's: instance-procs.ts.
+// The supervisor asks for every instance's status once per health interval:
+// a wrapper this agent started and saw no 'exit' of is running without a look
+// at a file, and instance.json and the pid file, which only this runtime
+// writes, are read once (see `status`).
 //
 //   <state>/instances/<name>/                root's (0700): the app cannot read its env or touch its log
 //                            instance.json   how to (re)start it (0600: it holds the env)
@@ -16,13 +20,13 @@
 //   <state>/artifacts/<sha256>/              unpacked artifacts (root's, 0700), one copy each
 //   <state>/work/<project>/<app>/<release>/  each release's working directory: hard links to its artifact's
 //                                            files, the app's own directories and files (see workdir.ts)
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashTree } from "../contracts/artifact.ts";
 import { createCgroup, oomKills, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
 import { instanceRunning, signalInstance, type InstanceRef } from "./instance-procs.ts";
-import { processIdentity } from "./procfs.ts";
+import { liveProcess, processIdentity } from "./procfs.ts";
 import { APP_PATH, runSystem, SYSTEM_ENV, systemBin } from "./system.ts";
 import { ensureAppUser, lookupUser, type AppUser } from "./users.ts";
 import { placeFilesAndVolumes, projectApp, releaseWorkdir } from "./workdir.ts";
@@ -60,6 +64,13 @@ export function execPrefix(command: string): string {
 }
 
 export class ProcessRuntime implements Runtime {
+  /** instance.json as last written or read: only this runtime writes it, so it is read once. */
+  private readonly files = new Map<string, InstanceFile>();
+  /** The wrapper's identity (its pid file's content), likewise. */
+  private readonly wrappers = new Map<string, string>();
+  /** Wrappers this runtime started that have not exited yet: running, no /proc to read. */
+  private readonly children = new Map<string, ChildProcess>();
+
   constructor(readonly base: string) {}
 
   private dir(name: string): string {
@@ -67,8 +78,12 @@ export class ProcessRuntime implements Runtime {
   }
 
   private read(name: string): InstanceFile | undefined {
+    const known = this.files.get(name);
+    if (known) return known;
     try {
-      return JSON.parse(readFileSync(join(this.dir(name), "instance.json"), "utf8")) as InstanceFile;
+      const f = JSON.parse(readFileSync(join(this.dir(name), "instance.json"), "utf8")) as InstanceFile;
+      this.files.set(name, f);
+      return f;
     } catch {
       return undefined;
     }
@@ -78,13 +93,30 @@ export class ProcessRuntime implements Runtime {
     const file = join(this.dir(f.name), "instance.json");
     writeFileSync(`${file}.tmp`, JSON.stringify(f, null, 2), { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
+    this.files.set(f.name, f);
+  }
+
+  private forget(name: string): void {
+    this.files.delete(name);
+    this.wrappers.delete(name);
+    this.children.delete(name);
   }
 
   private ref(f: InstanceFile): InstanceRef {
     return { name: f.name, dir: this.dir(f.name), cgroupDirs: f.cgroup.dirs };
   }
 
+  /** Cheapest first: our own child that has not exited; the wrapper by its identity (one read of /proc/<pid>/stat);
+   *  then every process of the instance (the app may outlive its wrapper). */
   private running(f: InstanceFile): boolean {
+    if (this.children.has(f.name)) return true;
+    if (!this.wrappers.has(f.name)) {
+      try {
+        this.wrappers.set(f.name, readFileSync(join(this.dir(f.name), "pid"), "utf8"));
+      } catch {}
+    }
+    const wrapper = this.wrappers.get(f.name);
+    if (wrapper !== undefined && liveProcess(wrapper) !== undefined) return true;
     return instanceRunning(this.ref(f));
   }
 
@@ -134,7 +166,13 @@ export class ProcessRuntime implements Runtime {
       if (!child.pid) throw new Error(`could not start ${f.name}`);
       child.on("error", () => {});
       child.unref();
-      writeFileSync(join(dir, "pid"), `${processIdentity(child.pid)}\n`);
+      const identity = `${processIdentity(child.pid)}\n`;
+      writeFileSync(join(dir, "pid"), identity);
+      this.wrappers.set(f.name, identity);
+      this.children.set(f.name, child);
+      child.on("exit", () => {
+        if (this.children.get(f.name) === child) this.children.delete(f.name);
+      });
       f.startedAt = new Date().toISOString();
       f.oomBase = oomKills(f.cgroup.dirs);
       this.save(f);
@@ -171,6 +209,7 @@ export class ProcessRuntime implements Runtime {
     const f = this.read(name);
     if (f && this.running(f)) await this.stop(name, 0);
     if (f) removeCgroup(f.cgroup.dirs);
+    this.forget(name);
     rmSync(this.dir(name), { recursive: true, force: true });
   }
 
@@ -189,7 +228,8 @@ export class ProcessRuntime implements Runtime {
         exitCode = f.startedAt ? 137 : null; // the wrapper itself was killed (SIGKILL to the group)
       }
     }
-    const oomKilled = oomKills(f.cgroup.dirs) > f.oomBase;
+    // Only an exit is judged by it (a running instance's OOM count is read by no one), and its files are several reads.
+    const oomKilled = !running && oomKills(f.cgroup.dirs) > f.oomBase;
     return { exists: true, running, exitCode, oomKilled, startedAt: f.startedAt, finishedAt, note: f.cgroup.note };
   }
 
