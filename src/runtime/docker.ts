@@ -1,4 +1,5 @@
 import { DockerApi, DockerError } from "./docker-api.ts";
+import { DockerWatch } from "./docker-watch.ts";
 import type { InstanceStatus, Runtime, StartSpec } from "./types.ts";
 
 const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } };
@@ -6,11 +7,28 @@ const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file":
 /** A named volume per project, app and name: `skiff-<project>-<app>-<name>`, kept across releases. */
 export const volumeName = (labels: Record<string, string>, name: string) => `skiff-${labels["skiff.project"]}-${labels["skiff.app"]}-${name}`;
 
-/** Instances as Docker containers, through the Engine API. */
+/** Instances as Docker containers, through the Engine API. A running container's status is inspected once while
+ *  the Engine's event stream says nothing happened to it (docker-watch.ts). */
 export class DockerRuntime implements Runtime {
-  constructor(private readonly api = new DockerApi()) {}
+  constructor(
+    private readonly api = new DockerApi(),
+    readonly watch = new DockerWatch(api.socketPath),
+  ) {}
 
-  async start(s: StartSpec): Promise<void> {
+  /** Runs one of the agent's own changes to a container; what was known of running containers is stale after it. */
+  private async change<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } finally {
+      this.watch.forget();
+    }
+  }
+
+  start(s: StartSpec): Promise<void> {
+    return this.change(() => this.create(s));
+  }
+
+  private async create(s: StartSpec): Promise<void> {
     const port = `${s.containerPort}/tcp`;
     await this.api.json("POST", `/containers/create?name=${encodeURIComponent(s.name)}`, {
       Image: s.image,
@@ -29,30 +47,43 @@ export class DockerRuntime implements Runtime {
         ...(s.limits?.cpus ? { NanoCpus: Math.round(s.limits.cpus * 1e9) } : {}),
       },
     });
-    await this.restart(s.name);
+    await this.api.json("POST", `/containers/${encodeURIComponent(s.name)}/start`);
   }
 
   async restart(name: string): Promise<void> {
-    await this.api.json("POST", `/containers/${encodeURIComponent(name)}/start`);
+    await this.change(() => this.api.json("POST", `/containers/${encodeURIComponent(name)}/start`));
   }
 
-  async stop(name: string, timeoutS: number): Promise<void> {
-    try {
-      await this.api.json("POST", `/containers/${encodeURIComponent(name)}/stop?t=${timeoutS}`, undefined, (timeoutS + 30) * 1000);
-    } catch (e) {
-      if (!(e instanceof DockerError && (e.status === 304 || e.status === 404))) throw e;
-    }
+  stop(name: string, timeoutS: number): Promise<void> {
+    return this.change(async () => {
+      try {
+        await this.api.json("POST", `/containers/${encodeURIComponent(name)}/stop?t=${timeoutS}`, undefined, (timeoutS + 30) * 1000);
+      } catch (e) {
+        if (!(e instanceof DockerError && (e.status === 304 || e.status === 404))) throw e;
+      }
+    });
   }
 
-  async remove(name: string): Promise<void> {
-    try {
-      await this.api.json("DELETE", `/containers/${encodeURIComponent(name)}?force=1`);
-    } catch (e) {
-      if (!(e instanceof DockerError && e.status === 404)) throw e;
-    }
+  remove(name: string): Promise<void> {
+    return this.change(async () => {
+      try {
+        await this.api.json("DELETE", `/containers/${encodeURIComponent(name)}?force=1`);
+      } catch (e) {
+        if (!(e instanceof DockerError && e.status === 404)) throw e;
+      }
+    });
   }
 
   async status(name: string): Promise<InstanceStatus> {
+    const known = this.watch.known(name);
+    if (known) return { ...known };
+    const mark = this.watch.mark();
+    const s = await this.inspect(name);
+    this.watch.remember(name, s, mark);
+    return s;
+  }
+
+  private async inspect(name: string): Promise<InstanceStatus> {
     try {
       const c = await this.api.json<{ State: { Running: boolean; ExitCode: number; OOMKilled: boolean; StartedAt: string; FinishedAt: string; Status: string } }>("GET", `/containers/${encodeURIComponent(name)}/json`);
       const exited = !c.State.Running && c.State.Status !== "created";
