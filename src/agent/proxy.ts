@@ -201,8 +201,10 @@ export class ProxyController {
     return this.serial(async () => {
       const b = this.state.backends.find((x) => x.name === backend);
       if (!b) return;
+      // Told again what it already has (a rollout tells every machine at its end): nothing to write.
+      const before = JSON.stringify(b);
       await placePeers(this.peerDeps, b, peers, active);
-      await this.persist();
+      if (JSON.stringify(b) !== before) await this.persist();
     });
   }
 

@@ -51,8 +51,9 @@ export interface AppSpec {
   volumes: { name: string; path: string }[];
   /** ENV_NAME → secret name, from secrets/<environment>.age. */
   secrets: Record<string, string>;
-  /** maxParallel: machines (or a share of them, "25%") per wave after the canary wave of `canary` machines. */
-  deploy: { maxParallel: MaxParallel; canary: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };
+  /** maxParallel: machines (or a share of them, "25%") per wave after the canary wave of `canary` machines,
+   *  whose new instances are watched canaryWaitMs before the next wave. */
+  deploy: { maxParallel: MaxParallel; canary: number; canaryWaitMs: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };
 }
 
 /** deploy.max_parallel: a number of machines, or a share of the app's machines ("25%"). */

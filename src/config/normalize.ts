@@ -10,7 +10,7 @@ export const DEFAULTS = {
   instances: 1,
   httpPort: 80,
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
-  deploy: { maxParallel: "50%" as MaxParallel, canary: 1, drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
+  deploy: { maxParallel: "50%" as MaxParallel, canary: 1, canaryWait: "0s", drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
 } as const;
 
 const str = (v: string | number | boolean) => String(v);
@@ -62,6 +62,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       deploy: {
         maxParallel: (a.deploy?.max_parallel as MaxParallel | undefined) ?? DEFAULTS.deploy.maxParallel,
         canary: a.deploy?.canary ?? DEFAULTS.deploy.canary,
+        canaryWaitMs: parseDuration(a.deploy?.canary_wait ?? DEFAULTS.deploy.canaryWait),
         drainMs: parseDuration(a.deploy?.drain_timeout ?? DEFAULTS.deploy.drain),
         stopTimeoutS: Math.ceil(parseDuration(a.deploy?.stop_timeout ?? DEFAULTS.deploy.stop) / 1000),
         keepWarm: a.deploy?.keep_warm ?? false,

@@ -20,7 +20,7 @@ const nameMsg = "must be lowercase letters, digits and '-', starting with a lett
 export const Name = z.string().regex(NAME, nameMsg);
 
 const MS = { s: 1000, m: 60_000, h: 3_600_000 };
-const showMs = (ms: number) => (ms % MS.h === 0 ? `${ms / MS.h}h` : ms % MS.m === 0 ? `${ms / MS.m}m` : ms % MS.s === 0 ? `${ms / MS.s}s` : `${ms}ms`);
+const showMs = (ms: number) => (ms === 0 ? "0s" : ms % MS.h === 0 ? `${ms / MS.h}h` : ms % MS.m === 0 ? `${ms / MS.m}m` : ms % MS.s === 0 ? `${ms / MS.s}s` : `${ms}ms`);
 
 /** "500ms", "2s", "1m", "1h", or a number of seconds — within bounds: a 0 would mean "no timeout" to Node
  *  and an absurd one overflows setTimeout (2^31-1 ms, 24.8 days), so every duration has both. */
@@ -186,6 +186,7 @@ export const DeploySettings = z
       .optional()
       .meta({ description: 'Machines switched at a time in each wave after the canary wave: a number of machines, or a share of the project\'s machines such as "25%" (rounded up; machines that run none of the app come in the last waves). `1` switches one machine at a time. Default: "50%".' }),
     canary: z.number().int().min(0).max(100).optional().meta({ description: "Machines in the first wave, switched alone before any other (0: no canary wave). A release that fails its health gate there stops the rollout having touched only them. Default: 1." }),
+    canary_wait: duration(0, MS.h, "After the canary wave switches, how long its new instances are watched before the next wave starts: one that crashes, restarts or fails its health checks meanwhile stops the rollout and every switched machine goes back. Default: 0s (the health gate alone)."),
     drain_timeout: duration(1, 24 * MS.h, "How long open requests may take to finish on an old instance before it stops. Default: 30s."),
     stop_timeout: duration(MS.s, 24 * MS.h, "Time between SIGTERM and SIGKILL when an instance stops. Default: 10s."),
     keep_warm: z.boolean().optional().meta({ description: "Keep the previous release's instances running (as HAProxy backups) until the next deploy, so a rollback is a pure traffic flip. Default: false." }),

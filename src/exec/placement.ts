@@ -12,14 +12,62 @@ export async function capacities(project: Project, app: string, clients: AgentCl
   return capacitiesFrom(project, app, { machines, unreachable: [] });
 }
 
-/** Tells every machine where the app's instances on the other machines are (private addresses only). A machine
- *  that runs none of its own serves the app through them; the others keep them ready but off, so that when an
- *  activation leaves a machine without instances its HAProxy switches to them at once. */
+type Peer = { name: string; addr: string; port: number };
+type List = { active: number | null; instances: { name: string; bindAddress?: string; hostPort: number }[] };
+
+/**
+ * Where the app's instances are, as the CLI last asked, and what each machine was last told, so a rollout tells
+ * a machine only what changed for it. A machine that runs none of its own serves the app through its peers and
+ * hears of every change at once; the others keep them ready but off (for a restart, or an activation that
+ * leaves them without instances), so they hear before their own wave and at the end, not after every wave.
+ * Only private addresses are peers.
+ */
+export class PeerBook {
+  private readonly lists = new Map<string, List | undefined>();
+  private readonly told = new Map<string, string>();
+
+  constructor(
+    private readonly project: string,
+    private readonly app: string,
+    private readonly clients: AgentClient[],
+  ) {}
+
+  /** Asks these machines (all of them the first time) for their instances of the app. */
+  async refresh(which: AgentClient[] = this.clients): Promise<void> {
+    const ask = this.lists.size ? which : this.clients;
+    const lists = await Promise.all(ask.map((c) => c.call<List>("instances.list", { project: this.project, app: this.app }).catch(() => undefined)));
+    ask.forEach((c, n) => this.lists.set(c.machine, lists[n]));
+  }
+
+  /** Machines that run none of the app but have it (they serve it through their peers). */
+  peerOnly(): AgentClient[] {
+    return this.clients.filter((c) => { const l = this.lists.get(c.machine); return l !== undefined && l.active !== null && l.instances.length === 0; });
+  }
+
+  /** The peers of one machine: every other machine's instances on a private address. */
+  peersOf(machine: string): Peer[] {
+    return [...this.lists].flatMap(([m, l]) =>
+      m === machine ? [] : (l?.instances ?? []).filter((x) => x.bindAddress && !x.bindAddress.startsWith("127.")).map((x) => ({ name: x.name, addr: x.bindAddress!, port: x.hostPort })),
+    );
+  }
+
+  /** Tells these machines their peers, where that changed since they were last told (a failure is told again next time). */
+  async tell(which: AgentClient[]): Promise<void> {
+    await Promise.all(
+      which.map(async (c) => {
+        const peers = this.peersOf(c.machine);
+        const key = JSON.stringify(peers);
+        if (this.told.get(c.machine) === key) return;
+        this.told.delete(c.machine);
+        await c.call("peers.set", { project: this.project, app: this.app, peers }).then(() => this.told.set(c.machine, key), () => {});
+      }),
+    );
+  }
+}
+
+/** Tells every machine where the app's instances on the other machines are (after a change outside a rollout). */
 export async function pushPeers(project: string, app: string, clients: AgentClient[]): Promise<void> {
-  type List = { active: number | null; instances: { name: string; bindAddress?: string; hostPort: number }[] };
-  const lists = await Promise.all(clients.map((c) => c.call<List>("instances.list", { project, app }).catch(() => undefined)));
-  const all = lists.flatMap((l, i) =>
-    (l?.instances ?? []).filter((x) => x.bindAddress && !x.bindAddress.startsWith("127.")).map((x) => ({ machine: clients[i]!.machine, name: x.name, addr: x.bindAddress!, port: x.hostPort })),
-  );
-  await Promise.all(clients.map((c) => c.call("peers.set", { project, app, peers: all.filter((x) => x.machine !== c.machine).map(({ name, addr, port }) => ({ name, addr, port })) }).catch(() => {})));
+  const book = new PeerBook(project, app, clients);
+  await book.refresh();
+  await book.tell(clients);
 }

@@ -6,7 +6,8 @@ import { UserError } from "../errors.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import type { CheckOptions } from "./lock.ts";
-import { pushPeers } from "./placement.ts";
+import { PeerBook } from "./placement.ts";
+import { watchCanary } from "./canary.ts";
 
 export interface Failure {
   machine: string;
@@ -63,6 +64,8 @@ export interface RolloutInput {
   keepWarm: boolean;
   reporter: Reporter;
   interrupted: () => boolean;
+  /** How long the canary wave's new instances are watched before the next wave (deploy.canary_wait; 0: not). */
+  canaryWaitMs?: number;
   /** Heartbeats the deploy lock: a reason when it is no longer this rollout's (it then stops and reverts).
    *  The clients come from the lock (HeldLock.clients): their changes name its holder, so the agents refuse
    *  them, reverts included, once the lock is not this rollout's. */
@@ -87,6 +90,7 @@ export function clientWaves(i: Pick<RolloutInput, "clients" | "waves" | "maxPara
 
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   const waves = clientWaves(i);
+  const peers = new PeerBook(i.project, i.app, i.clients);
   const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [], waves: [] };
   // Machines whose activation failed after (or may have failed after) the switch: they go back too.
   const maybeSwitched: string[] = [];
@@ -133,8 +137,20 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
         i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: release ${i.target} already serving`, status: "ok" });
       }
     });
-    // After each batch every machine learns where the app's instances now are (peers for machines without their own).
-    await pushPeers(i.project, i.app, i.clients).catch(() => {});
+    if (k === 0 && canary && waves.length > 1 && !out.failure && (i.canaryWaitMs ?? 0) > 0) {
+      const watched = batch.filter((c) => out.switched.some((r) => r.machine === c.machine));
+      if (watched.length) {
+        i.reporter.emit({ type: "note", message: `${i.app}: watching the canary (${watched.map((c) => c.machine).join(", ")}) for ${(i.canaryWaitMs! / 1000).toFixed(1)}s before the next wave` });
+        const problem = await watchCanary(watched, i.project, i.app, i.target, i.canaryWaitMs!, async () => i.interrupted());
+        if (problem) out.failure ??= { machine: problem.machine, reason: `canary: ${problem.reason}`, failedInstance: problem.failedInstance };
+        else if (i.interrupted()) out.failure ??= { machine: "local", reason: "interrupted (Ctrl-C)" };
+      }
+    }
+    // Where the app's instances now are: at once to machines that serve it through peers, and to the next
+    // wave's machines before they activate (one may be left without instances of its own); the rest at the end.
+    await peers.refresh(batch);
+    const last = k === waves.length - 1 || Boolean(out.failure);
+    await peers.tell(last ? i.clients : [...new Set([...peers.peerOnly(), ...waves[k + 1]!])]);
     const ms = Date.now() - waveStarted;
     out.waves.push({ machines: wave.machines, ms, ok: !out.failure });
     i.reporter.emit({ ...wave, status: out.failure ? "failed" : "ok", ms });
@@ -180,6 +196,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
       }
     }),
   );
-  await pushPeers(i.project, i.app, i.clients).catch(() => {});
+  await peers.refresh([...out.switched.map((r) => r.machine), ...maybeSwitched].flatMap((m) => i.clients.filter((c) => c.machine === m)));
+  await peers.tell(i.clients);
   return out;
 }

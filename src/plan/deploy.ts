@@ -85,6 +85,7 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     machines,
     ...(hook ? { hook } : {}),
     batches: rolloutWaves(names, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
+    ...(app.deploy.canaryWaitMs > 0 ? { canaryWaitMs: app.deploy.canaryWaitMs } : {}),
   };
 }
 

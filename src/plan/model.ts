@@ -56,6 +56,8 @@ export interface AppDeployPlan {
   hook?: HookPlan;
   /** The rollout's waves: machines switched together, wave after wave (the canary wave first; deploy.max_parallel). */
   batches: string[][];
+  /** deploy.canary_wait: how long the canary wave is watched before the next one (absent: not). */
+  canaryWaitMs?: number;
 }
 
 export interface DeployPlan {

@@ -13,9 +13,10 @@ function machineLines(m: MachineChange, target: string, indent = "  "): string[]
 }
 
 /** "rollout: m1 (canary) | m2, m3 (2 waves)": the canary is a first wave smaller than the next (see rolloutWaves). */
-const batchLine = (b: string[][]) => {
+const batchLine = (b: string[][], canaryWaitMs = 0) => {
   const canary = b.length > 1 && b[0]!.length < b[1]!.length;
-  return `  rollout: ${b.map((x, i) => `${x.join(", ")}${canary && i === 0 ? " (canary)" : ""}`).join(" | ")}${b.length > 1 ? ` (${b.length} waves, one after another)` : ""}`;
+  const watch = canaryWaitMs > 0 ? `, watched ${canaryWaitMs % 1000 ? `${canaryWaitMs}ms` : `${canaryWaitMs / 1000}s`}` : "";
+  return `  rollout: ${b.map((x, i) => `${x.join(", ")}${canary && i === 0 ? ` (canary${watch})` : ""}`).join(" | ")}${b.length > 1 ? ` (${b.length} waves, one after another)` : ""}`;
 };
 
 function deployApp(a: AppDeployPlan): string[] {
@@ -32,7 +33,7 @@ function deployApp(a: AppDeployPlan): string[] {
     out.push(`  ship: ${lacking.length ? `to ${lacking.join(", ")}` : "nothing (every machine that runs it has it)"}`);
   }
   if (a.hook) out.push(`  pre_deploy on ${a.hook.machine}: ${a.hook.command}`);
-  out.push(batchLine(a.batches));
+  out.push(batchLine(a.batches, a.canaryWaitMs));
   return out;
 }
 

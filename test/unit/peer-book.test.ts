@@ -1,0 +1,103 @@
+// The CLI's record of where an app's instances are during a rollout: machines are
+// told their peers only when those changed, peer-only machines at once.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { PeerBook } from "../../src/exec/placement.ts";
+import type { AgentClient } from "../../src/transport/agent-client.ts";
+
+type Inst = { name: string; bindAddress?: string; hostPort: number };
+
+/** A channel to a machine that answers instances.list from `lists` and records peers.set (a stand-in for the agent's two methods). */
+function machines(lists: Record<string, { active: number | null; instances: Inst[] }>) {
+  const told: { machine: string; peers: string[] }[] = [];
+  const asked: string[] = [];
+  const clients = Object.keys(lists).map(
+    (name) =>
+      ({
+        machine: name,
+        call: async (method: string, params: { peers?: { name: string; addr: string; port: number }[] }) => {
+          if (method === "instances.list") {
+            asked.push(name);
+            return structuredClone(lists[name]);
+          }
+          if (method === "peers.set") {
+            told.push({ machine: name, peers: params.peers!.map((p) => `${p.name}@${p.addr}:${p.port}`) });
+            return true;
+          }
+          throw new Error(`unexpected ${method}`);
+        },
+      }) as unknown as AgentClient,
+  );
+  return { clients, told, asked };
+}
+
+const inst = (name: string, addr: string, port = 5000): Inst => ({ name, bindAddress: addr, hostPort: port });
+
+describe("PeerBook", () => {
+  it("gives each machine the other machines' instances on private addresses, never its own or loopback ones", async () => {
+    const lists = {
+      m1: { active: 1, instances: [inst("web-1-a", "10.0.0.1"), inst("web-1-lo", "127.0.0.1")] },
+      m2: { active: 1, instances: [inst("web-1-b", "10.0.0.2")] },
+      m3: { active: 1, instances: [] },
+    };
+    const { clients, told } = machines(lists);
+    const book = new PeerBook("p", "web", clients);
+    await book.refresh();
+    assert.deepEqual(book.peerOnly().map((c) => c.machine), ["m3"]);
+    await book.tell(clients);
+    assert.deepEqual(
+      told.sort((a, b) => a.machine.localeCompare(b.machine)),
+      [
+        { machine: "m1", peers: ["web-1-b@10.0.0.2:5000"] },
+        { machine: "m2", peers: ["web-1-a@10.0.0.1:5000"] },
+        { machine: "m3", peers: ["web-1-a@10.0.0.1:5000", "web-1-b@10.0.0.2:5000"] },
+      ],
+    );
+  });
+
+  it("tells a machine again only when its peers changed, and asks only the machines named after the first refresh", async () => {
+    const lists = {
+      m1: { active: 1, instances: [inst("web-1-a", "10.0.0.1")] },
+      m2: { active: 1, instances: [inst("web-1-b", "10.0.0.2")] },
+      m3: { active: 1, instances: [inst("web-1-c", "10.0.0.3")] },
+    };
+    const { clients, told, asked } = machines(lists);
+    const book = new PeerBook("p", "web", clients);
+    await book.refresh([clients[0]!]);
+    assert.deepEqual(asked.sort(), ["m1", "m2", "m3"], "the first refresh asks every machine");
+    await book.tell(clients);
+    assert.equal(told.length, 3);
+    told.length = 0;
+    asked.length = 0;
+    // m1 activated a new release: its instance has a new name.
+    lists.m1.instances = [inst("web-2-a", "10.0.0.1")];
+    await book.refresh([clients[0]!]);
+    assert.deepEqual(asked, ["m1"]);
+    await book.tell(clients);
+    assert.deepEqual(told.map((t) => t.machine).sort(), ["m2", "m3"], "m1's own peers did not change");
+    told.length = 0;
+    await book.tell(clients);
+    assert.deepEqual(told, [], "nothing changed: nobody is told");
+  });
+
+  it("tells a machine again after a failed peers.set", async () => {
+    const lists = { m1: { active: 1, instances: [inst("a", "10.0.0.1")] }, m2: { active: 1, instances: [inst("b", "10.0.0.2")] } };
+    const { clients, told } = machines(lists);
+    const flaky = clients[1]!;
+    const real = flaky.call.bind(flaky);
+    let fail = true;
+    (flaky as { call: unknown }).call = async (method: string, params: unknown) => {
+      if (method === "peers.set" && fail) {
+        fail = false;
+        throw new Error("lost the connection");
+      }
+      return (real as (m: string, p: unknown) => Promise<unknown>)(method, params);
+    };
+    const book = new PeerBook("p", "web", clients);
+    await book.refresh();
+    await book.tell(clients);
+    assert.deepEqual(told.map((t) => t.machine), ["m1"]);
+    await book.tell(clients);
+    assert.deepEqual(told.map((t) => t.machine), ["m1", "m2"]);
+  });
+});
