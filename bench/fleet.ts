@@ -80,8 +80,24 @@ function phasesOf(stdout: string): Record<string, unknown> | undefined {
   return undefined;
 }
 
+/** Each wave's time and the slowest machine's activation phases, from `--json deploy`'s per-app line. */
+function wavesOf(stdout: string): string | undefined {
+  for (const line of stdout.split("\n")) {
+    try {
+      const o = JSON.parse(line) as { waves?: { machines: string[]; ms: number }[]; switched?: { phases?: Record<string, number> }[] };
+      if (!o.waves) continue;
+      const worst: Record<string, number> = {};
+      for (const sw of o.switched ?? []) for (const [k, v] of Object.entries(sw.phases ?? {})) worst[k] = Math.max(worst[k] ?? 0, v);
+      const w = o.waves.map((x) => `${x.machines.length}:${(x.ms / 1000).toFixed(2)}s`).join(" + ");
+      return `waves ${w} · slowest machine (ms) ${Object.entries(worst).map(([k, v]) => `${k} ${v}`).join(" · ")}`;
+    } catch {}
+  }
+  return undefined;
+}
+
 interface Row {
   n: number;
+  waves?: string;
   setup: number;
   first: number;
   deploy: number;
@@ -102,14 +118,16 @@ async function measure(n: number): Promise<Row> {
   const deploys: number[] = [];
   const rollbacks: number[] = [];
   let phases: Record<string, unknown> | undefined;
+  let waves: string | undefined;
   for (let r = 0; r < ROUNDS; r++) {
     write(`v${r + 1}`);
     const d = await timed(p, ["--json", "deploy"]);
     deploys.push(d.ms);
     phases ??= phasesOf(d.run.stdout);
+    waves ??= wavesOf(d.run.stdout);
     rollbacks.push((await timed(p, ["rollback"])).ms);
   }
-  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases };
+  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases, waves };
   console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}`);
   return row;
 }
@@ -132,4 +150,5 @@ for (const r of rows) {
 const last = rows[rows.length - 1]!;
 if (rows.length > 1) console.log(`targets (issue 11): deploy at ${last.n} ≤ 2× at ${base.n}: ${ratio(last.deploy, base.deploy)}; rollback at ${last.n} ≤ 1.5× at ${base.n}: ${ratio(last.rollback, base.rollback)}`);
 for (const r of rows) console.log(r.phases ? `phases of the deploy at ${r.n} machines: ${JSON.stringify(r.phases)}` : `phases of the deploy at ${r.n} machines: not reported by \`skiff --json deploy\` (yet)`);
+for (const r of rows) if (r.waves) console.log(`deploy at ${r.n} machines: ${r.waves}`);
 console.log(`bench ran ${s(performance.now() - started)} (machine starts included)`);
