@@ -118,7 +118,7 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   if (hook) await runHook(r, a.app, release, hook);
   const hookMs = lap();
   const result = await rollout({
-    project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches,
+    project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
   });
   return { app: a.app, release, image: image.ref, result, phases: { store, hook: hookMs, rollout: lap() } };

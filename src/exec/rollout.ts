@@ -64,6 +64,9 @@ export interface RolloutInput {
   keepWarm: boolean;
   reporter: Reporter;
   interrupted: () => boolean;
+  /** Instances per machine after the rollout (the plan's placement): a machine that keeps some needs its peers
+   *  only at the end; unknown, every machine hears of them before its wave. */
+  placement?: Record<string, number>;
   /** How long the canary wave's new instances are watched before the next wave (deploy.canary_wait; 0: not). */
   canaryWaitMs?: number;
   /** Heartbeats the deploy lock: a reason when it is no longer this rollout's (it then stops and reverts).
@@ -146,11 +149,12 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
         else if (i.interrupted()) out.failure ??= { machine: "local", reason: "interrupted (Ctrl-C)" };
       }
     }
-    // Where the app's instances now are: at once to machines that serve it through peers, and to the next
-    // wave's machines before they activate (one may be left without instances of its own); the rest at the end.
+    // Where the app's instances now are: at once to machines that serve it through peers, and to those of the
+    // next wave that will be left without instances of their own, before they activate; the rest at the end.
     await peers.refresh(batch);
     const last = k === waves.length - 1 || Boolean(out.failure);
-    await peers.tell(last ? i.clients : [...new Set([...peers.peerOnly(), ...waves[k + 1]!])]);
+    const emptied = last ? [] : waves[k + 1]!.filter((c) => !i.placement || !(i.placement[c.machine]! > 0));
+    await peers.tell(last ? i.clients : [...new Set([...peers.peerOnly(), ...emptied])]);
     const ms = Date.now() - waveStarted;
     out.waves.push({ machines: wave.machines, ms, ok: !out.failure });
     i.reporter.emit({ ...wave, status: out.failure ? "failed" : "ok", ms });

@@ -115,7 +115,7 @@ describe("canary_wait in skiff.yml", () => {
     const lines = renderPlan({
       action: "deploy", project: "shop", skipped: [],
       apps: [{ app: "web", release: 2, reused: false, image: { ref: "img:2" }, placement: { m1: 1, m2: 1 }, canaryWaitMs: 30_000, batches: [["m1"], ["m2", "m3"]], machines: [{ machine: "m1", from: 1, start: 1, stop: 1, changes: [{ key: "image", from: "img:1", to: "img:2" }] }] }],
-    } as Parameters<typeof renderPlan>[0]);
+    } as unknown as Parameters<typeof renderPlan>[0]);
     assert.ok(lines.includes("  rollout: m1 (canary, watched 30s) | m2, m3 (2 waves, one after another)"), lines.join("\n"));
   });
 });

@@ -101,3 +101,42 @@ describe("PeerBook", () => {
     assert.deepEqual(told.map((t) => t.machine), ["m1", "m2"]);
   });
 });
+
+describe("peers in a rollout", async () => {
+  const { rollout } = await import("../../src/exec/rollout.ts");
+  const { fleet, spec } = await import("./fake-machine.ts");
+  const machine = fleet("skiff-peers-rollout-");
+
+  async function run(placement?: Record<string, number>) {
+    const ms = ["m1", "m2", "m3"].map((n) => machine(n));
+    for (const m of ms) {
+      m.store.putRelease(spec("shop", "web", 1));
+      m.store.putRelease(spec("shop", "web", 2));
+      await m.core.activate({ project: "shop", app: "web", release: 1, machine: m.name, action: "deploy", bindAddress: "127.0.0.1" });
+    }
+    // Which machine was told its peers, in order, with the activations between.
+    const log: string[] = [];
+    for (const m of ms) {
+      const call = m.client.call.bind(m.client) as (method: string, params?: unknown) => Promise<unknown>;
+      (m.client as { call: unknown }).call = async (method: string, params?: unknown) => {
+        if (method === "peers.set" || method === "activate") log.push(`${method} ${m.name}`);
+        return call(method, params);
+      };
+    }
+    const r = await rollout({
+      project: "shop", app: "web", target: 2, previous: new Map(ms.map((m) => [m.name, 1])), clients: ms.map((m) => m.client), waves: [["m1"], ["m2"], ["m3"]], placement,
+      action: "deploy", deployId: "d", by: "test", keepWarm: false, reporter: { emit() {} }, interrupted: () => false,
+    });
+    assert.equal(r.ok, true, r.failure?.reason);
+    return log;
+  }
+
+  it("machines that keep instances of their own are told once, at the end", async () => {
+    assert.deepEqual(await run({ m1: 1, m2: 1, m3: 1 }), ["activate m1", "activate m2", "activate m3", "peers.set m1", "peers.set m2", "peers.set m3"]);
+  });
+
+  it("a machine about to be left without instances (or with placement unknown) is told before its wave", async () => {
+    assert.deepEqual(await run({ m1: 1, m2: 1, m3: 0 }), ["activate m1", "activate m2", "peers.set m3", "activate m3", "peers.set m1", "peers.set m2"]);
+    assert.deepEqual(await run(undefined), ["activate m1", "peers.set m2", "activate m2", "peers.set m3", "activate m3", "peers.set m1"]);
+  });
+});
