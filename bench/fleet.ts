@@ -98,6 +98,7 @@ function wavesOf(stdout: string): string | undefined {
 interface Row {
   n: number;
   waves?: string;
+  rbWaves?: string;
   setup: number;
   first: number;
   deploy: number;
@@ -119,15 +120,18 @@ async function measure(n: number): Promise<Row> {
   const rollbacks: number[] = [];
   let phases: Record<string, unknown> | undefined;
   let waves: string | undefined;
+  let rbWaves: string | undefined;
   for (let r = 0; r < ROUNDS; r++) {
     write(`v${r + 1}`);
     const d = await timed(p, ["--json", "deploy"]);
     deploys.push(d.ms);
     phases ??= phasesOf(d.run.stdout);
     waves ??= wavesOf(d.run.stdout);
-    rollbacks.push((await timed(p, ["rollback"])).ms);
+    const rb = await timed(p, ["--json", "rollback"]);
+    rollbacks.push(rb.ms);
+    rbWaves ??= wavesOf(rb.run.stdout);
   }
-  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases, waves };
+  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases, waves, rbWaves };
   console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}`);
   return row;
 }
@@ -151,4 +155,5 @@ const last = rows[rows.length - 1]!;
 if (rows.length > 1) console.log(`targets (issue 11): deploy at ${last.n} ≤ 2× at ${base.n}: ${ratio(last.deploy, base.deploy)}; rollback at ${last.n} ≤ 1.5× at ${base.n}: ${ratio(last.rollback, base.rollback)}`);
 for (const r of rows) console.log(r.phases ? `phases of the deploy at ${r.n} machines: ${JSON.stringify(r.phases)}` : `phases of the deploy at ${r.n} machines: not reported by \`skiff --json deploy\` (yet)`);
 for (const r of rows) if (r.waves) console.log(`deploy at ${r.n} machines: ${r.waves}`);
+for (const r of rows) if (r.rbWaves) console.log(`rollback at ${r.n} machines: ${r.rbWaves}`);
 console.log(`bench ran ${s(performance.now() - started)} (machine starts included)`);
