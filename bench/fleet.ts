@@ -8,7 +8,7 @@
 //   SIZES=3,8        sizes to run (default 3,8,15,20)
 //   ROUNDS=1         deploy + rollback rounds per size (median printed)
 //   KEEP=1           leave the last bed running (default: down after a size above 3)
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NODE_BIN } from "../src/contracts/paths.ts";
 import { bedConfig, down, up, type Bed } from "../testbed/bed.ts";
@@ -44,12 +44,24 @@ const config = (bed: Bed, version: string) =>
 `,
   });
 
-async function timed(p: Project, args: string[]): Promise<{ ms: number; run: Run }> {
+/** The host's CPU time so far (all cores, in jiffies): busy and total, from /proc/stat. */
+function hostCpu(): { busy: number; total: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3]! + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** Runs a skiff command; `busy` is the share of this host's CPU in use meanwhile (every machine runs on it: near
+ *  100 % means the command waited for this host's cores, not for skiff). */
+async function timed(p: Project, args: string[]): Promise<{ ms: number; run: Run; busy: number }> {
+  const c0 = hostCpu();
   const t0 = performance.now();
   const run = await p.skiff(args);
   const ms = performance.now() - t0;
+  const c1 = hostCpu();
   if (run.code !== 0) throw new Error(`skiff ${args.join(" ")} failed (exit ${run.code}):\n${run.stderr.slice(-3000)}`);
-  return { ms, run };
+  return { ms, run, busy: (c1.busy - c0.busy) / Math.max(1, c1.total - c0.total) };
 }
 
 /** The deploy's phases from `--json deploy`: the whole deploy's (`deploy.phases`), else the first `phases` found
@@ -99,6 +111,7 @@ interface Row {
   n: number;
   waves?: string;
   rbWaves?: string;
+  busy: { deploy: number; rollback: number };
   setup: number;
   first: number;
   deploy: number;
@@ -121,17 +134,20 @@ async function measure(n: number): Promise<Row> {
   let phases: Record<string, unknown> | undefined;
   let waves: string | undefined;
   let rbWaves: string | undefined;
+  const busy = { deploy: [] as number[], rollback: [] as number[] };
   for (let r = 0; r < ROUNDS; r++) {
     write(`v${r + 1}`);
     const d = await timed(p, ["--json", "deploy"]);
     deploys.push(d.ms);
+    busy.deploy.push(d.busy);
     phases ??= phasesOf(d.run.stdout);
     waves ??= wavesOf(d.run.stdout);
     const rb = await timed(p, ["--json", "rollback"]);
     rollbacks.push(rb.ms);
+    busy.rollback.push(rb.busy);
     rbWaves ??= wavesOf(rb.run.stdout);
   }
-  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases, waves, rbWaves };
+  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases, waves, rbWaves, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback) } };
   console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}`);
   return row;
 }
@@ -154,6 +170,7 @@ for (const r of rows) {
 const last = rows[rows.length - 1]!;
 if (rows.length > 1) console.log(`targets (issue 11): deploy at ${last.n} ≤ 2× at ${base.n}: ${ratio(last.deploy, base.deploy)}; rollback at ${last.n} ≤ 1.5× at ${base.n}: ${ratio(last.rollback, base.rollback)}`);
 for (const r of rows) console.log(r.phases ? `phases of the deploy at ${r.n} machines: ${JSON.stringify(r.phases)}` : `phases of the deploy at ${r.n} machines: not reported by \`skiff --json deploy\` (yet)`);
+for (const r of rows) console.log(`host CPU busy at ${r.n} machines (every machine runs on this host): deploy ${(r.busy.deploy * 100).toFixed(0)} %, rollback ${(r.busy.rollback * 100).toFixed(0)} %`);
 for (const r of rows) if (r.waves) console.log(`deploy at ${r.n} machines: ${r.waves}`);
 for (const r of rows) if (r.rbWaves) console.log(`rollback at ${r.n} machines: ${r.rbWaves}`);
 console.log(`bench ran ${s(performance.now() - started)} (machine starts included)`);
