@@ -52,29 +52,45 @@ async function observeAndPlan(clients: AgentClient[], project: Project, targets:
 }
 
 /** Sends the release's image (or artifact) to those of `clients` that lack it, from this computer. */
-async function shipTo(project: Project, spec: ReleaseSpec, clients: AgentClient[], reporter: Reporter): Promise<void> {
+/** Ships the release's image or artifact to the machines that lack it (`to`): from this computer when it has it,
+ *  else relayed from a machine of the project that has it (`all`), through this computer, checked where it lands. */
+async function shipTo(project: Project, spec: ReleaseSpec, to: AgentClient[], all: AgentClient[], reporter: Reporter): Promise<void> {
   if (spec.imageId === "none") return; // a process app without an artifact
-  const has = await Promise.all(clients.map((c) => c.call<boolean>("image.has", { image: spec.imageId, runtime: spec.runtime })));
-  const lacking = clients.filter((_, i) => !has[i]);
+  const has = (c: AgentClient) => c.call<boolean>("image.has", { image: spec.imageId, runtime: spec.runtime });
+  const there = await Promise.all(to.map(has));
+  const lacking = to.filter((_, i) => !there[i]);
   if (!lacking.length) return;
   const img: AppImage = { app: spec.app, runtime: spec.runtime ?? "docker", ref: spec.image, id: spec.imageId, built: false };
+  if (!(await onThisComputer(project, spec, img))) {
+    const others = all.filter((c) => !lacking.includes(c));
+    const holders = await Promise.all(others.map((c) => has(c).catch(() => false)));
+    const from = others.find((_, i) => holders[i]);
+    if (!from) throw notHere(spec, lacking);
+    img.relayFrom = from;
+    reporter.emit({ type: "note", message: `${spec.app}: the ${spec.runtime === "process" ? "artifact" : "image"} of release ${spec.release} is not on this computer; relaying it from ${from.machine}` });
+  }
+  await ship([img], lacking, reporter);
+}
+
+/** Points `img` at the release's image or artifact on this computer; false when it is not here. */
+async function onThisComputer(project: Project, spec: ReleaseSpec, img: AppImage): Promise<boolean> {
   if (spec.runtime === "process") {
     const hash = spec.imageId.slice("artifact:".length);
     img.tarball = ArtifactCache.of(project.dir).tarball(hash);
     // An artifact without a build command is its directory as it is: packed from there when it still hashes the same.
     const dir = project.apps[spec.app]?.artifact?.dir;
     if (!img.tarball && dir && existsSync(dir) && hashTree(dir) === hash) img.dir = dir;
-    if (!img.tarball && !img.dir) throw notHere(spec, lacking);
-  } else if ((await localImageId(spec.image)) !== spec.imageId) {
-    if ((await localImageId(spec.imageId)) !== spec.imageId) throw notHere(spec, lacking);
-    img.ref = spec.imageId;
+    return Boolean(img.tarball || img.dir);
   }
-  await ship([img], lacking, reporter);
+  if ((await localImageId(spec.image)) === spec.imageId) return true;
+  if ((await localImageId(spec.imageId)) !== spec.imageId) return false;
+  img.ref = spec.imageId;
+  return true;
 }
 
 function notHere(spec: ReleaseSpec, lacking: AgentClient[]): UserError {
   const names = lacking.map((c) => c.machine).join(", ");
-  return new UserError(`${spec.app} release ${spec.release}: ${names} would run it for the first time, but its ${spec.runtime === "process" ? "artifact" : "image"} ${spec.image} is neither there nor on this computer; nothing was changed`, {
+  return new UserError(`${spec.app} release ${spec.release}: ${names} would run it for the first time, but its ${spec.runtime === "process" ? "artifact" : "image"} ${spec.image} is neither on this computer nor on any machine of the project; nothing was changed`, {
     hint: "run `skiff deploy` (it builds and ships to every machine the app is placed on), or scale from the computer that deployed it",
   });
 }
@@ -93,7 +109,7 @@ export async function scale(project: Project, targets: ScaleTarget[], opts: Scal
       const app = project.apps[a.app]!;
       const spec = { ...scaledSpec(project, observed, { app: a.app, instances: a.to }, meta).spec, release: a.release };
       // Images and artifacts go only where an app is placed: a machine that runs it for the first time gets it now.
-      await shipTo(project, spec, lock.clients.filter((c) => (a.placement[c.machine] ?? 0) > 0), opts.reporter);
+      await shipTo(project, spec, lock.clients.filter((c) => (a.placement[c.machine] ?? 0) > 0), lock.clients, opts.reporter);
       // A machine that now runs instances gets the full spec (secrets included) with this new release.
       await putRelease(lock.clients, spec);
       const result = await rollout({

@@ -1,42 +1,53 @@
 // Ship: an image goes only to machines its app is placed on and that lack it,
 // streamed (`docker save | ssh … docker load`), no temp file on either side. A
 // process app's artifact packed at build time streams from that one file.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { UserError } from "../errors.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { relevantStderr } from "../transport/remote-error.ts";
-import { AGENT_BIN } from "../contracts/paths.ts";
+import { AGENT_BIN, STATE_DIR } from "../contracts/paths.ts";
 import { tarPackArgs } from "../contracts/artifact.ts";
 import { dockerCommand, type AppImage } from "../build/image.ts";
 import { limiter } from "../lib/parallel.ts";
 
+/** Where the stream comes from: a local command, or (relayed) a command on the machine that has it. */
+function source(image: AppImage): { argv: string[]; where: string; start(): ChildProcess } {
+  const hash = image.id!.slice("artifact:".length);
+  const from = image.relayFrom;
+  if (from) {
+    // The machine packs its own unpacked copy (checked against its hash when it arrived, and again where it lands).
+    const argv = image.runtime === "process" ? ["tar", ...tarPackArgs(`${STATE_DIR}/artifacts/${hash}`)] : ["docker", "save", image.id!];
+    return { argv, where: from.machine, start: () => { const c = from.transport.spawn(argv); c.stdin?.end(); return c; } };
+  }
+  const [file, args] =
+    image.runtime === "process" ? (image.tarball ? ["cat", ["--", image.tarball]] : ["tar", tarPackArgs(image.dir!)]) : [dockerCommand(), ["save", image.ref]];
+  return { argv: [file, ...args], where: "local", start: () => spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] }) };
+}
+
 function stream(image: AppImage, client: AgentClient): Promise<number> {
   // Docker: `docker save | docker load`. Process app: `tar | skiff-agent artifact-put`, which checks the content hash.
   const put = [AGENT_BIN, "artifact-put", image.id!.slice("artifact:".length)];
-  const [file, args, remote, what] =
-    image.runtime === "process"
-      ? image.tarball
-        ? ["cat", ["--", image.tarball], put, "unpack"]
-        : ["tar", tarPackArgs(image.dir!), put, "unpack"]
-      : [dockerCommand(), ["save", image.ref], ["docker", "load", "-q"], "docker load"];
+  const [remote, what] = image.runtime === "process" ? [put, "unpack"] : [["docker", "load", "-q"], "docker load"];
+  const src = source(image);
+  const file = src.argv[0]!;
   return new Promise((resolve, reject) => {
-    const save = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const save = src.start();
     const load = client.transport.spawn(remote);
     let bytes = 0;
     let saveErr = "";
     let loadErr = "";
-    save.stdout.on("data", (b: Buffer) => (bytes += b.length));
-    save.stdout.pipe(load.stdin!);
-    save.stderr.on("data", (b) => (saveErr += b));
+    save.stdout!.on("data", (b: Buffer) => (bytes += b.length));
+    save.stdout!.pipe(load.stdin!);
+    save.stderr!.on("data", (b) => (saveErr += b));
     load.stderr!.on("data", (b) => (loadErr += b));
     load.stdout!.resume();
     load.stdin!.on("error", () => {});
     let saveCode: number | null = null;
     save.on("close", (c) => (saveCode = c));
     load.on("close", (code) => {
-      if (saveCode !== 0 && saveCode !== null) return reject(new UserError(`local: ${file} for ${image.ref} failed\n${relevantStderr(saveErr).map((l) => `  │ ${l}`).join("\n")}`));
+      if (saveCode !== 0 && saveCode !== null) return reject(new UserError(`${src.where}: ${file} for ${image.ref} failed (exit ${saveCode})\n${relevantStderr(saveErr).map((l) => `  │ ${l}`).join("\n")}`));
       // A packed artifact whose content is not what its name says: packed again at the next deploy.
       if (code !== 0 && image.tarball && /arrived with content hash/.test(loadErr)) rmSync(image.tarball, { force: true });
       if (code !== 0) return reject(new UserError(`${client.machine}: ship ${image.ref} failed (${what} exit ${code}${code === 255 ? ": ssh itself failed" : ""})\n${relevantStderr(loadErr).map((l) => `  │ ${l}`).join("\n")}`, { hint: "check free disk space on the machine (skiff machines check)" }));
@@ -77,10 +88,11 @@ export async function ship(images: AppImage[], clients: AgentClient[], reporter:
           throw new UserError(`image ${img.ref} of ${img.app} is neither on this computer nor on ${c.machine}`, { hint: `pull or build it locally (docker pull ${img.ref}), or load it on the machine` });
         }
         const started = Date.now();
-        reporter.emit({ type: "step", machine: c.machine, step: `ship ${img.ref}`, status: "start" });
+        const step = `ship ${img.ref}${img.relayFrom ? ` from ${img.relayFrom.machine}` : ""}`;
+        reporter.emit({ type: "step", machine: c.machine, step, status: "start" });
         const bytes = await streams(() => stream(img, c));
         if (!(await c.call<boolean>("image.has", { image: img.id, runtime: img.runtime }))) throw new UserError(`${c.machine}: ${img.ref} was loaded but its ID does not match ${img.id}`);
-        reporter.emit({ type: "step", machine: c.machine, step: `ship ${img.ref}`, status: "ok", ms: Date.now() - started, detail: `${(bytes / 1e6).toFixed(1)} MB` });
+        reporter.emit({ type: "step", machine: c.machine, step, status: "ok", ms: Date.now() - started, detail: `${(bytes / 1e6).toFixed(1)} MB` });
       }
     }),
   );

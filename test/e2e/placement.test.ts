@@ -4,11 +4,12 @@
 // recorded as a release, and a placement that does not fit refused before
 // anything changes. The Node example app as processes, on its own port 8091.
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { startLoad, type LoadResult } from "../../src/load/load.ts";
-import { up, type Bed } from "../../testbed/bed.ts";
+import { faults, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
 const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
@@ -24,6 +25,8 @@ interface Opts {
   labels?: string[];
   strategy?: string;
   memory?: string;
+  /** The artifact directory (default: examples/hello-node). */
+  artifact?: string;
 }
 
 function configure(o: Opts): void {
@@ -36,7 +39,7 @@ ${machines}
 apps:
   web:
     run: node server.js
-    artifact: ${HELLO_NODE}
+    artifact: ${o.artifact ?? HELLO_NODE}
 ${o.instances !== undefined ? `    instances: ${o.instances}\n` : ""}${o.labels ? `    labels: [${o.labels.join(", ")}]\n` : ""}${o.strategy ? `    strategy: ${o.strategy}\n` : ""}${o.memory ? `    resources: { memory: ${o.memory} }\n` : ""}    env: { VERSION: ${o.version} }
     routes: [{ path: / }]
     health: { interval: 200ms, deadline: 5s }
@@ -102,6 +105,34 @@ describe("scaling and placement on 3 machines", { timeout: 900_000 }, () => {
     assert.deepEqual(await versions(), ["v2", "v2", "v2"], "scaling changes no code or config");
     const hist = json<{ action: string; release: number }[]>(await p.skiff(["--json", "history", "web"]));
     assert.equal(hist.at(-1)!.action, "scale");
+    const rb = await p.skiff(["rollback"]);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.deepEqual(await counts(), { m1: 1, m2: 1, m3: 0 });
+  });
+
+  it("skiff scale from a computer without the artifact relays it from a machine that has it", async () => {
+    // m3 never had it (a machine new to the app), and this computer has a different checkout of the artifact
+    // directory and no packed artifacts: only m1 and m2 hold what release N runs.
+    const hash = (await faults.exec(bed.machines[0]!, "ls /var/lib/skiff/artifacts")).split("\n").filter((l) => /^[0-9a-f]{64}$/.test(l));
+    await faults.exec(bed.machines[2]!, "rm -rf /var/lib/skiff/artifacts/[0-9a-f]*");
+    const other = mkdtempSync(join(tmpdir(), "skiff-relay-"));
+    cpSync(HELLO_NODE, other, { recursive: true });
+    writeFileSync(join(other, "NOTES.txt"), "not deployed yet\n");
+    configure({ version: "v2", instances: 2, artifact: other });
+    rmSync(join(p.dir, ".skiff", "cache"), { recursive: true, force: true });
+    try {
+      const { run, load } = await underLoad(["scale", "web=5"]);
+      assert.equal(run.code, 0, run.stderr);
+      noFailures(load);
+      assert.match(run.stdout + run.stderr, /web: the artifact of release \d+ is not on this computer; relaying it from m[12]/);
+      assert.deepEqual(await counts(), { m1: 2, m2: 2, m3: 1 });
+      assert.deepEqual(await versions(), ["v2", "v2", "v2"]);
+      const landed = (await faults.exec(bed.machines[2]!, "ls /var/lib/skiff/artifacts")).split("\n");
+      assert.ok(hash.some((h) => landed.includes(h)), `m3 holds one of m1's artifacts (${hash.join(", ")}); has ${landed.join(", ")}`);
+    } finally {
+      configure({ version: "v2", instances: 2 });
+      rmSync(other, { recursive: true, force: true });
+    }
     const rb = await p.skiff(["rollback"]);
     assert.equal(rb.code, 0, rb.stderr);
     assert.deepEqual(await counts(), { m1: 1, m2: 1, m3: 0 });
