@@ -7,6 +7,8 @@ import { MIN_BACKUP_SLOTS, MIN_PEER_SLOTS, MIN_SLOTS, routeConflicts, type Proxy
 import { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 import { HaproxyProcess, type HaproxyControl, type ProxyPaths } from "./haproxy-process.ts";
+import type { HostsBlockWriter } from "./hosts-file.ts";
+import { machineHostsFile, machineInternalAddrs, NamesPublisher } from "./internal-names.ts";
 import { ProxyStateFile } from "./proxy-file.ts";
 import { placePeers, setPeersActive, type Peer, type SlotApi } from "./proxy-peers.ts";
 
@@ -20,6 +22,10 @@ export interface ProxyParts {
   api: SlotApi;
   haproxy: HaproxyControl;
   sleep: (ms: number) => Promise<void>;
+  /** The hosts file the apps' internal names go into (null: none); default: the machine's, for its own proxy. */
+  hosts: HostsBlockWriter | null;
+  /** Addresses the internal frontend can listen on now (internal-names.ts). */
+  internalAddrs: () => string[];
 }
 
 export class ProxyController {
@@ -27,6 +33,8 @@ export class ProxyController {
   private readonly haproxy: HaproxyControl;
   private readonly file: ProxyStateFile;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly names: NamesPublisher;
+  private readonly internalAddrs: () => string[];
   private state: ProxyState;
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -41,6 +49,8 @@ export class ProxyController {
     this.haproxy = parts.haproxy ?? new HaproxyProcess(paths, this.api);
     this.sleep = parts.sleep ?? realSleep;
     this.file = new ProxyStateFile(paths, log);
+    this.names = new NamesPublisher(parts.hosts !== undefined ? parts.hosts : machineHostsFile(paths.dir), log);
+    this.internalAddrs = parts.internalAddrs ?? (() => machineInternalAddrs());
     const saved = this.file.read();
     this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [] };
     // Peer slots that take over while every local instance is down (a restart), for backends saved before they existed.
@@ -67,20 +77,34 @@ export class ProxyController {
   private async reload(): Promise<void> {
     await this.persist({ validate: true });
     await this.haproxy.startOrReload(this.file.cfgPath);
+    // Names resolve once HAProxy serves them.
+    this.names.publish(this.state);
+  }
+
+  /** The internal frontend's addresses as the machine has them now; true when they changed (a reload is due). */
+  private refreshInternalAddrs(): boolean {
+    const addrs = this.internalAddrs();
+    if (JSON.stringify(addrs) === JSON.stringify(this.state.internalAddrs)) return false;
+    this.state.internalAddrs = addrs;
+    return true;
   }
 
   /** Starts HAProxy from the mirrored config when it is not running. */
   ensureRunning(): Promise<void> {
     return this.serial(async () => {
-      if (this.haproxy.running()) return;
-      await this.persist({ validate: true });
+      if (this.haproxy.running()) {
+        // Someone (Docker, a restored backup) may have rewritten the hosts file: cheap to check (nothing written when equal).
+        this.names.publish(this.state);
+        return;
+      }
+      this.refreshInternalAddrs();
       this.log("starting HAProxy");
-      await this.haproxy.startOrReload(this.file.cfgPath);
+      await this.reload();
     });
   }
 
   /** Makes sure a backend exists with these routes and enough free slots; reloads only when that changes. */
-  ensureBackend(name: string, opts: { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number }): Promise<void> {
+  ensureBackend(name: string, opts: BackendShape): Promise<void> {
     return this.serial(async () => {
       const clash = routeConflicts(this.state, name, opts.routes, opts.httpPort);
       if (clash.length) {
@@ -88,7 +112,8 @@ export class ProxyController {
         throw new Error(`route ${c.route.host ?? "*"}${c.route.path} on port ${opts.httpPort ?? this.state.httpPort} is already served by ${c.owner.replace(/^skiff_/, "")} on this machine; give one of them a host (routes: [{ host: … }]) or another http_port`);
       }
       const before = structuredClone(this.state);
-      if (!shapeBackend(this.state, name, opts)) return;
+      const moved = this.refreshInternalAddrs();
+      if (!shapeBackend(this.state, name, opts) && !moved) return;
       this.log(`proxy: backend ${name} changed, reloading HAProxy`);
       try {
         await this.reload();
@@ -239,6 +264,7 @@ export class ProxyController {
       this.haproxy.softStop();
       this.log("proxy: no backends left, HAProxy stopped");
       await this.persist();
+      this.names.publish(this.state);
     });
   }
 
@@ -262,13 +288,17 @@ export class ProxyController {
         }
       }
       await this.persist();
+      this.names.publish(this.state);
     });
   }
 }
 
+/** What ensureBackend makes a backend be. `project` and `app` name it (its internal names); absent, it keeps the names it has. */
+type BackendShape = { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number; project?: string; app?: string };
+
 /** Gives a backend these routes and settings, peer slots, and enough free primary and backup slots; true when
  *  anything changed (HAProxy must reload). */
-function shapeBackend(state: ProxyState, name: string, opts: { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number }): boolean {
+function shapeBackend(state: ProxyState, name: string, opts: BackendShape): boolean {
   let b = state.backends.find((x) => x.name === name);
   let changed = false;
   if (!b) {
@@ -278,6 +308,10 @@ function shapeBackend(state: ProxyState, name: string, opts: { routes: ProxyBack
   }
   if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.timeoutMs !== opts.timeoutMs || b.httpPort !== opts.httpPort) {
     Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, httpPort: opts.httpPort });
+    changed = true;
+  }
+  if (opts.project !== undefined && opts.app !== undefined && (b.project !== opts.project || b.app !== opts.app)) {
+    Object.assign(b, { project: opts.project, app: opts.app });
     changed = true;
   }
   // Peer slots for the app's instances on other machines, made now so that setting peers never reloads.

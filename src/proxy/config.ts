@@ -2,6 +2,7 @@
 // (threads), when the caller does not give it. The rendered file carries every
 // slot's address and state, so an HAProxy restart comes back as it was.
 import { availableParallelism } from "node:os";
+import { internalFrontendLines } from "./internal.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
@@ -112,6 +113,8 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     routeLines(state.backends.filter((b) => portOf(b) === port), out);
     out.push("  default_backend skiff_no_route");
   }
+  // Internal names (APP.internal) on addresses of this machine alone: see internal.ts.
+  out.push(...internalFrontendLines(state));
   out.push("", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
   backendLines(state, out);
   return out.join("\n") + "\n";

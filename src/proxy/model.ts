@@ -20,6 +20,10 @@ export interface Slot {
 export interface ProxyBackend {
   /** skiff_<project>_<app> */
   name: string;
+  /** Whose backend it is: the app's internal names (APP.internal, APP.PROJECT.internal) come from these. Absent in
+   *  state saved before internal names existed, until the app's next activation here. */
+  project?: string;
+  app?: string;
   routes: { host?: string; path: string }[];
   healthPath: string;
   intervalMs: number;
@@ -34,6 +38,9 @@ export interface ProxyState {
   /** Default public port (80, or the agent's SKIFF_HTTP_PORT). */
   httpPort: number;
   backends: ProxyBackend[];
+  /** Where the internal frontend listens (proxy/internal.ts): the internal loopback address, and the Docker
+   *  bridge's gateway when the machine has one. Absent: the loopback address alone. */
+  internalAddrs?: string[];
 }
 
 import { checkHost, checkRoutePath } from "./values.ts";
