@@ -28,6 +28,8 @@ export interface MachineSetupResult {
   plan: string[];
   /** Why the machine cannot be set up (an unsupported OS…): nothing was done. */
   problems: string[];
+  /** Worth knowing, not wrong (e.g. the agent kept on the machine's own Node because this computer's cannot run on Linux). */
+  notes: string[];
   /** System packages (apt) the plan installs: what a tool that sets a machine up for a while (skiff demo) removes later. */
   packages: string[];
   /** Steps carried out. */
@@ -48,6 +50,7 @@ export async function setupProject(project: Project, opts: SetupOptions, reporte
     dryRun: Boolean(opts.dryRun),
     plan: r.plan?.steps.map(describeStep) ?? [],
     problems: r.plan?.problems ?? [],
+    notes: r.plan?.notes ?? [],
     packages: (r.plan?.steps ?? []).flatMap((s) => (s.kind === "install-packages" ? s.packages : [])),
     done: r.done,
     changed: r.done.length > 0,

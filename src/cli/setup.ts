@@ -12,6 +12,7 @@ export async function setupCommand(ctx: Ctx, names: string[], opts: { dryRun?: b
       ctx.out(JSON.stringify(r));
       continue;
     }
+    for (const n of r.notes) process.stderr.write(`${r.machine}: note: ${n}\n`);
     if (r.error) {
       process.stderr.write(`${r.machine}: setup failed\n`);
       renderError(cause, false);

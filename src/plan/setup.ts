@@ -1,5 +1,6 @@
 // Pure: machine facts and what skiff needs in, the steps to get there out.
 // An empty plan means the machine is ready, and a second setup says so.
+import { NODE_BIN } from "../contracts/paths.ts";
 import { compareVersions } from "../machines/elf.ts";
 import type { MachineFacts } from "../machines/probe.ts";
 import { agentWrapper, initScript, systemdUnit, type RenderedFile } from "./agent-files.ts";
@@ -43,6 +44,8 @@ export interface SetupPlan {
   steps: SetupStep[];
   /** Reasons this machine cannot be set up; when present, steps are empty. */
   problems: string[];
+  /** What the user should know although nothing is wrong (the agent kept on the machine's own Node). */
+  notes?: string[];
 }
 
 export function describeStep(s: SetupStep): string {
@@ -78,11 +81,23 @@ export function runtimeProblems(f: MachineFacts, rt: NodeRuntime, packages: stri
   return out;
 }
 
+/**
+ * The CLI's Node cannot run on Linux (setup from a Mac, say): the machine's Node is kept as it is, with a note:
+ * skiff's runtime from an earlier setup, or the distribution's Node if it is at least 18 (the agent's floor).
+ * None: refused, with the hint to ship a Linux build.
+ */
+export function keptNode(f: MachineFacts, rt: NodeRuntime): { version: string; note: string } | undefined {
+  if (!rt.problem || !f.node || f.node.major < 18) return undefined;
+  const whose = f.sha.node && f.node.path === NODE_BIN ? "skiff's Node runtime from an earlier setup" : `the machine's own Node (${f.node.path})`;
+  return { version: f.node.version, note: `the agent runs on ${whose}, ${f.node.version}, because ${rt.problem}; set SKIFF_AGENT_NODE to a Linux Node binary to ship the same runtime to every machine` };
+}
+
 export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
   const packages: string[] = [];
   if (want.needsDocker && !f.docker) packages.push("docker.io");
   if (!f.haproxy) packages.push("haproxy");
-  const nodeMissing = f.sha.node !== want.node.sha256;
+  const kept = f.sha.node !== want.node.sha256 ? keptNode(f, want.node) : undefined;
+  const nodeMissing = !kept && f.sha.node !== want.node.sha256;
   const problems = nodeMissing ? runtimeProblems(f, want.node, packages) : [];
 
   const debianLike = f.os.id === "debian" || f.os.id === "ubuntu" || f.os.like.includes("debian");
@@ -105,7 +120,7 @@ export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
 
   const running = f.agent !== undefined;
   // Every machine runs the same agent on the same runtime: a new runtime restarts the agent too.
-  const stale = running && (f.agent!.sha256 !== want.agent.sha256 || f.agent!.node !== want.node.version);
+  const stale = running && (f.agent!.sha256 !== want.agent.sha256 || f.agent!.node !== (kept?.version ?? want.node.version));
   if (!running || stale || writes.length || nodeMissing) steps.push({ kind: "start-agent", systemd: f.systemd, restart: running });
-  return { steps, problems };
+  return { steps, problems, ...(kept ? { notes: [kept.note] } : {}) };
 }

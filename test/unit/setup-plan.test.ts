@@ -124,6 +124,25 @@ describe("planSetup", () => {
     ]);
   });
 
+  it("from a computer whose Node cannot run on Linux, a machine keeps its own Node (at least 18), with a note", () => {
+    const mac = want({ problem: "the agent's Node runtime /usr/local/bin/node cannot run on a Linux machine: not an ELF executable (a Mach-O file: macOS)", sha256: "mac0", version: "v22.11.0" });
+    // Debian's nodejs 18: kept, nothing shipped; the agent starts on it.
+    const deb = facts({ node: { version: "v18.19.0", major: 18, path: "/usr/bin/node" } });
+    const p = planSetup(deb, mac);
+    assert.deepEqual(p.problems, []);
+    assert.ok(!p.steps.some((s) => s.kind === "install-node"), "no runtime is shipped");
+    assert.deepEqual(p.notes, ["the agent runs on the machine's own Node (/usr/bin/node), v18.19.0, because the agent's Node runtime /usr/local/bin/node cannot run on a Linux machine: not an ELF executable (a Mach-O file: macOS); set SKIFF_AGENT_NODE to a Linux Node binary to ship the same runtime to every machine"]);
+    // A machine set up from Linux before keeps skiff's runtime and its running agent.
+    const linuxBefore = ready({ sha: { agent: agent.sha256, agentBin: agentWrapper().sha256, init: initScript().sha256, node: "linux-n0de" } });
+    const q = planSetup(linuxBefore, mac);
+    assert.deepEqual([q.problems, q.steps], [[], []]);
+    assert.match(q.notes![0]!, /^the agent runs on skiff's Node runtime from an earlier setup, v20\.20\.2, because/);
+    // Ubuntu 22.04's Node 12, or none: refused with the hint.
+    for (const f of [facts({ node: { version: "v12.22.9", major: 12, path: "/usr/bin/node" } }), facts()]) assert.match(planSetup(f, mac).problems[0]!, /Mach-O file: macOS\): set SKIFF_AGENT_NODE to a Linux Node binary/);
+    // From Linux nothing changes: the CLI's own runtime is shipped, whatever the machine has.
+    assert.ok(steps(deb).includes("install the agent's Node runtime v20.20.2 (99 MB)"));
+  });
+
   it("a machine without libstdc++ gets it from apt, with HAProxy", () => {
     assert.equal(steps(facts({ libc: { glibc: "2.36" } }), false)[0], "install haproxy, libstdc++6 (apt)");
   });
