@@ -4,20 +4,11 @@
 // own, and the Docker bridge's gateway for containers). The frontend routes by
 // Host to the app's backend, the one public routes use: its healthy instances
 // here, its peers on other machines while this one runs none. Pure.
+import { INTERNAL_ADDR, INTERNAL_PORT, internalHosts } from "../contracts/internal-names.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { checkAddr, checkHost, checkName, quoted, serverAddress } from "./values.ts";
 
-/** The loopback address the internal frontend listens on and /etc/hosts points every name at (all of 127/8 is
- *  loopback on Linux: no interface to configure). Its own address, so the frontend never clashes with a public
- *  frontend on *:80 (a listener on a specific address takes that address's connections from the wildcard one). */
-export const INTERNAL_ADDR = "127.77.0.1";
-/** Internal names are plain HTTP on port 80: `http://users.internal/`. */
-export const INTERNAL_PORT = 80;
-
-/** The names an app answers to: the short one and the one that says its project. */
-export const internalHosts = (project: string, app: string) => [`${app}.internal`, `${app}.${project}.internal`];
-/** The address to call an app at from another app of its project. */
-export const internalUrl = (project: string, app: string) => `http://${app}.${project}.internal/`;
+export { INTERNAL_ADDR, INTERNAL_PORT, internalHosts, internalUrl } from "../contracts/internal-names.ts";
 
 /** A backend that knows whose it is (backends saved before internal names existed do not, until their next activation). */
 type Named = ProxyBackend & { project: string; app: string };

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { HOSTS_FILE, hostsBlockNames } from "../lib/hosts-block.ts";
 import { DockerApi, DockerError } from "./docker-api.ts";
 import { DockerWatch } from "./docker-watch.ts";
 import type { InstanceStatus, Runtime, StartSpec } from "./types.ts";
@@ -6,6 +8,17 @@ const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file":
 
 /** A named volume per project, app and name: `skiff-<project>-<app>-<name>`, kept across releases. */
 export const volumeName = (labels: Record<string, string>, name: string) => `skiff-${labels["skiff.project"]}-${labels["skiff.app"]}-${name}`;
+
+/** The machine's internal names (skiff's block in its hosts file) for a container's own /etc/hosts, at the host as
+ *  the container reaches it (Docker's `host-gateway`: the bridge's gateway, where the internal frontend listens
+ *  too). Read when the container is made: a name that comes later reaches it at its next start (a deploy). */
+export function containerHosts(hostsFile = HOSTS_FILE): string[] {
+  let text = "";
+  try {
+    text = readFileSync(hostsFile, "utf8");
+  } catch {}
+  return [...hostsBlockNames(text).keys()].map((n) => `${n}:host-gateway`);
+}
 
 /** Instances as Docker containers, through the Engine API. A running container's status is inspected once while
  *  the Engine's event stream says nothing happened to it (docker-watch.ts). */
@@ -30,6 +43,7 @@ export class DockerRuntime implements Runtime {
 
   private async create(s: StartSpec): Promise<void> {
     const port = `${s.containerPort}/tcp`;
+    const extraHosts = containerHosts();
     await this.api.json("POST", `/containers/create?name=${encodeURIComponent(s.name)}`, {
       Image: s.image,
       Env: Object.entries({ PORT: String(s.containerPort), ...s.env }).map(([k, v]) => `${k}=${v}`),
@@ -41,6 +55,7 @@ export class DockerRuntime implements Runtime {
         ...(s.volumes?.length ? { Mounts: s.volumes.map((v) => ({ Type: "volume", Source: volumeName(s.labels, v.name), Target: v.path })) } : {}),
         // The agent restarts instances itself (with backoff, out of traffic first).
         RestartPolicy: { Name: "no" },
+        ...(extraHosts.length ? { ExtraHosts: extraHosts } : {}),
         LogConfig: LOG_CONFIG,
         Init: true,
         ...(s.limits?.memoryBytes ? { Memory: s.limits.memoryBytes, MemorySwap: s.limits.memoryBytes } : {}),
