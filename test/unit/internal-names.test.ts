@@ -13,6 +13,7 @@ import type { HaproxyControl } from "../../src/agent/haproxy-process.ts";
 import type { SlotApi } from "../../src/agent/proxy-peers.ts";
 import { hostsBlockNames, withHostsBlock } from "../../src/lib/hosts-block.ts";
 import { renderConfig } from "../../src/proxy/config.ts";
+import { containerHosts } from "../../src/runtime/docker.ts";
 import { internalRoutes, internalUrl } from "../../src/proxy/internal.ts";
 import type { ProxyBackend, ProxyState } from "../../src/proxy/model.ts";
 
@@ -131,6 +132,17 @@ describe("the internal frontend in haproxy.cfg", () => {
   });
 
   it("the URL status shows", () => assert.equal(internalUrl("names", "users"), "http://users.names.internal/"));
+});
+
+describe("a container's names", () => {
+  it("are the machine's, at the host as containers reach it; none without a block or a file", () => {
+    const path = join(root, "hosts-for-containers");
+    writeFileSync(path, withHostsBlock(DOCKER_HOSTS, [USERS]));
+    assert.deepEqual(containerHosts(path), ["users.internal:host-gateway", "users.names.internal:host-gateway"]);
+    writeFileSync(path, DOCKER_HOSTS);
+    assert.deepEqual(containerHosts(path), []);
+    assert.deepEqual(containerHosts(join(root, "missing")), []);
+  });
 });
 
 describe("the machine's internal addresses", () => {
