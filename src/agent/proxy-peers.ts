@@ -26,7 +26,9 @@ export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], ac
   const wanted = new Map(peers.map((p) => [p.name, p]));
   const keep = (s: Slot) => s.instance !== undefined && wanted.has(s.instance) && wanted.get(s.instance)!.addr === s.addr && wanted.get(s.instance)!.port === s.port;
   const have = peerSlots(b, "primary");
-  const incoming = peers.filter((p) => !have.some((s) => keep(s) && s.instance === p.name));
+  // Sets and a moving cursor, not a scan per peer: a machine of a large fleet has a peer slot per other machine.
+  const kept = new Set(have.filter(keep).map((s) => s.instance!));
+  const incoming = peers.filter((p) => !kept.has(p.name));
   const free = have.filter((s) => !s.instance).length;
   if (free < incoming.length || peerSlots(b, "backup").length < have.length) {
     // Rare (more than MIN_PEER_SLOTS remote instances): grow with room to spare, so it stays rare.
@@ -39,8 +41,10 @@ export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], ac
   const slots = peerSlots(b, "primary");
   const state = active ? "ready" : "maint";
   const added: Slot[] = [];
+  let cursor = 0;
   for (const p of incoming) {
-    const s = slots.find((x) => !x.instance)!;
+    while (slots[cursor]!.instance) cursor++;
+    const s = slots[cursor]!;
     await d.api.setState(backend, s.name, "maint");
     await d.api.setAddr(backend, s.name, p.addr, p.port);
     Object.assign(s, { instance: p.name, addr: p.addr, port: p.port, state: "maint" });
@@ -58,7 +62,8 @@ export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], ac
     await d.waitUp(backend, added.map((s) => s.name), 3000);
   }
   // Only now the peers that went away leave (open sessions to them finish: maint takes no new ones).
-  for (const s of slots.filter((x) => x.instance && !keep(x) && !added.includes(x))) {
+  const fresh = new Set(added);
+  for (const s of slots.filter((x) => x.instance && !keep(x) && !fresh.has(x))) {
     await d.api.setState(backend, s.name, "maint");
     Object.assign(s, { instance: undefined, state: "maint", addr: "127.0.0.1", port: 1 });
   }
