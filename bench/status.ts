@@ -2,7 +2,9 @@
 // connections: a fresh socket dir each time) and warm (shared ControlMaster
 // connections), next to their floors measured in the same run: `ssh host true`
 // to the 3 machines in parallel (cold: one handshake each) and through the
-// shared connections (warm), and the CLI starting and exiting (`skiff --version`).
+// shared connections (warm), the CLI starting and exiting (`skiff --version`)
+// and Node itself starting and exiting (`node -e 0`: the part of the CLI's start
+// that no change to skiff's code can cut).
 // Targets (issue 11): warm ≤ 0.3 s, cold ≤ 0.6 s. Figures, not assertions.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -41,9 +43,14 @@ function sshAll(socketDir?: string): Promise<number> {
   ).then(() => performance.now() - t0);
 }
 
+function bareNode(): Promise<number> {
+  const t0 = performance.now();
+  return new Promise((resolve) => spawn(process.execPath, ["-e", "0"], { stdio: "ignore" }).on("close", () => resolve(performance.now() - t0)));
+}
+
 for (const a of [["machines", "trust", "--yes"], ["setup"], ["deploy"]]) await ok(a);
 
-const rows: Record<string, number[]> = { "status, cold": [], "status, warm": [], "history, warm": [], "ssh true ×3 parallel, cold": [], "ssh true ×3 parallel, warm": [], "skiff --version": [] };
+const rows: Record<string, number[]> = { "status, cold": [], "status, warm": [], "history, warm": [], "ssh true ×3 parallel, cold": [], "ssh true ×3 parallel, warm": [], "skiff --version": [], "node -e 0 (bare Node)": [] };
 const warmDir = freshSocketDir();
 await ok(["status"], warmDir);
 const { mkdirSync } = await import("node:fs");
@@ -57,6 +64,7 @@ for (let i = 0; i < N; i++) {
   rows["ssh true ×3 parallel, cold"]!.push(await sshAll());
   rows["ssh true ×3 parallel, warm"]!.push(await sshAll(join(warmDir, "plain")));
   rows["skiff --version"]!.push(await ok(["--version"]));
+  rows["node -e 0 (bare Node)"]!.push(await bareNode());
 }
 
 const m = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, median(v)]));

@@ -1,6 +1,7 @@
-// The CLI's RPC channel to one machine's agent: `skiff-agent connect` over the
-// machine's transport (ssh, or a local process), JSON lines both ways.
-import type { ChildProcess } from "node:child_process";
+// The CLI's RPC channel to one machine's agent, JSON lines both ways: the
+// agent's socket itself where the transport reaches it (a forward on the shared
+// ssh connection, or the local socket), else `skiff-agent connect` over the
+// transport (a non-root login through sudo, a simulated machine).
 import { AGENT_BIN, STATE_DIR } from "../contracts/paths.ts";
 import type { Project } from "../config/model.ts";
 import { encode, lineReader, type Response } from "../contracts/protocol.ts";
@@ -8,7 +9,7 @@ import type { RpcMethod, RpcParams, RpcResult } from "../contracts/rpc.ts";
 import { UserError } from "../errors.ts";
 import { relevantStderr, sshHint } from "./remote-error.ts";
 import { connect, sshContext } from "./connect.ts";
-import type { Transport } from "./types.ts";
+import type { AgentStream, Transport } from "./types.ts";
 import { settleAll } from "../lib/parallel.ts";
 
 /** The agent answered, with an error: the machine is reachable, something on it is wrong. */
@@ -33,7 +34,7 @@ export function refusal(machine: string, method: string, err: { message: string;
 }
 
 export class AgentClient {
-  private child?: ChildProcess;
+  private child?: AgentStream;
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string }>();
   private stderr = "";
@@ -45,13 +46,16 @@ export class AgentClient {
     return this.transport.machine.name;
   }
 
-  private open(): ChildProcess {
+  private open(): AgentStream {
     if (this.child) return this.child;
-    const child = this.transport.spawn([AGENT_BIN, "connect"]);
+    const child = this.transport.agentStream?.() ?? this.transport.spawn([AGENT_BIN, "connect"]);
+    this.stderr = "";
     child.stdout!.on("data", lineReader((v) => this.onResponse(v as Response)));
     child.stderr!.on("data", (b: Buffer) => (this.stderr += b.toString()));
     child.stdin!.on("error", () => {});
     child.on("close", (code) => {
+      // A channel closed earlier (close(), then a new call) must not fail the new one's calls.
+      if (this.child && this.child !== child) return;
       const lines = relevantStderr(this.stderr);
       const why = code === 255 ? sshHint(this.machine, this.stderr) : lines.some((l) => /cannot reach the agent|No such file|not found/.test(l)) ? `the agent is not running on ${this.machine}: run \`skiff setup ${this.machine}\`` : undefined;
       this.closed = new UserError(`${this.machine}: lost the connection to the agent (exit ${code}${code === 255 ? ": ssh itself failed" : ""})${lines.length ? "\n" + lines.map((l) => `  │ ${l}`).join("\n") : ""}`, { hint: why });

@@ -3,7 +3,9 @@ import type { MachineSpec } from "../config/model.ts";
 import { runProcess } from "./process.ts";
 import { commandLine } from "../lib/quote.ts";
 import { RemoteError, relevantStderr } from "./remote-error.ts";
-import type { RunOptions, RunResult, Transport } from "./types.ts";
+import type { AgentStream, RunOptions, RunResult, Transport } from "./types.ts";
+import { AGENT_BIN, SOCKET } from "../contracts/paths.ts";
+import { connectUnix, socketChannel } from "./agent-socket.ts";
 
 /** The `local` machine: the same steps, run here without ssh (and without a shell for argv). */
 export class LocalTransport implements Transport {
@@ -32,6 +34,16 @@ export class LocalTransport implements Transport {
   spawn(argv: readonly string[]): ChildProcess {
     const [file, ...args] = this.elevate(argv);
     return spawn(file!, args, { stdio: ["pipe", "pipe", "pipe"] });
+  }
+
+  /** As root, the agent's socket itself (the socket is root's alone); otherwise `sudo -n skiff-agent connect`. */
+  agentStream(): AgentStream {
+    if (process.getuid?.() !== 0) return this.spawn([AGENT_BIN, "connect"]);
+    const socket = process.env.SKIFF_AGENT_SOCKET || SOCKET;
+    return socketChannel(
+      () => connectUnix(socket),
+      () => this.run([AGENT_BIN, "call", "ping"], { step: "agent check", allowFailure: true, timeoutMs: 15_000 }),
+    );
   }
 
   async close(): Promise<void> {}

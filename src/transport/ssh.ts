@@ -5,7 +5,10 @@ import { commandLine } from "../lib/quote.ts";
 import { RemoteError, relevantStderr, sshHint } from "./remote-error.ts";
 import { ensureSocketDir } from "./socket-dir.ts";
 import { sshDestination, sshOptions, type SshContext } from "./ssh-args.ts";
-import type { RunOptions, RunResult, Transport } from "./types.ts";
+import type { AgentStream, RunOptions, RunResult, Transport } from "./types.ts";
+import { AGENT_BIN, SOCKET } from "../contracts/paths.ts";
+import { socketChannel } from "./agent-socket.ts";
+import { forwardable, forwardPath, openForward } from "./agent-forward.ts";
 
 /** Runs commands on a machine through the system ssh binary. */
 export class SshTransport implements Transport {
@@ -45,6 +48,23 @@ export class SshTransport implements Transport {
 
   spawn(argv: readonly string[]): ChildProcess {
     return spawn("ssh", this.ssh(this.sshArgv(argv)), { stdio: ["pipe", "pipe", "pipe"] });
+  }
+
+  /**
+   * Root logins reach the agent's socket through a forward on the shared
+   * connection (agent-forward.ts); others through `sudo -n skiff-agent connect`.
+   */
+  agentStream(): AgentStream {
+    const local = forwardPath(this.ctx.socketDir, this.machine);
+    if (this.machine.user !== "root" || !forwardable(local)) return this.spawn([AGENT_BIN, "connect"]);
+    // Checked before connecting to anything in the directory: a socket there must be one of ours.
+    const base = this.ssh(sshOptions(this.machine, this.ctx));
+    const dest = sshDestination(this.machine);
+    return socketChannel(
+      () => openForward(local, SOCKET, (extra) => [...base, ...extra, ...dest]),
+      // Why nothing answered, in the words `skiff-agent connect` would have used.
+      () => this.run([AGENT_BIN, "call", "ping"], { step: "agent check", allowFailure: true, timeoutMs: 15_000 }),
+    );
   }
 
   failure(step: string, argv: readonly string[], res: RunResult): RemoteError {

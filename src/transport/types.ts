@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import type { MachineSpec } from "../config/model.ts";
 
 export interface RunOptions {
@@ -28,6 +29,19 @@ export interface Transport {
   script(body: string, args: readonly string[], opts: RunOptions): Promise<RunResult>;
   /** Starts argv with piped stdio, for long-lived streams such as agent RPC. */
   spawn(argv: readonly string[]): ChildProcess;
+  /**
+   * The agent's RPC channel when the transport reaches the socket itself (no
+   * process on the machine); without it, AgentClient spawns `skiff-agent connect`.
+   */
+  agentStream?(): AgentStream;
   /** Closes a shared connection, if any. */
   close(): Promise<void>;
+}
+
+/** The agent's RPC channel as AgentClient uses it: a `skiff-agent connect` child's stdio and its exit, or a socket dressed as one. */
+export interface AgentStream {
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  on(event: "close", listener: (code: number | null) => void): unknown;
 }
