@@ -1,21 +1,27 @@
 // The machine's side of internal names (proxy/internal.ts is the pure side):
 // which addresses the internal frontend can listen on here, and the hosts-file
 // block that points every name at it.
-import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { STATE_DIR } from "../contracts/paths.ts";
 import { HOSTS_FILE } from "../lib/hosts-block.ts";
 import { INTERNAL_ADDR, internalHostsLines } from "../proxy/internal.ts";
 import type { ProxyState } from "../proxy/model.ts";
+import { bridgeGateway } from "../runtime/docker-bridge.ts";
 import { HostsFile, type HostsBlockWriter } from "./hosts-file.ts";
 
 /** The internal loopback address (Linux routes all of 127/8 to lo), and Docker's bridge gateway where the machine
- *  has one: containers reach the host there (`host-gateway` in their /etc/hosts), never at the host's loopback.
- *  Read each time the proxy's structure changes, so an address that went away is never bound again. */
-export function machineInternalAddrs(ifaces = networkInterfaces(), platform = process.platform): string[] {
+ *  has one: containers reach the host there (their /etc/hosts says so), never at the host's loopback. None off
+ *  Linux (127.77.0.1 is not an address there until configured). */
+export function internalAddrsOf(gateway: string | null, platform = process.platform): string[] {
   if (platform !== "linux") return [];
-  const gateway = ifaces.docker0?.find((a) => a.family === "IPv4" && !a.internal)?.address;
   return [INTERNAL_ADDR, ...(gateway ? [gateway] : [])];
+}
+
+/** The machine's internal addresses now; undefined when Docker's Engine did not answer (keep the ones in use).
+ *  Asked each time the proxy's structure changes, so an address that went away is not bound again. */
+export async function machineInternalAddrs(): Promise<string[] | undefined> {
+  const gateway = await bridgeGateway();
+  return gateway === undefined ? undefined : internalAddrsOf(gateway);
 }
 
 /** The hosts file of the machine, for the controller of the machine's own HAProxy (its proxy directory under the

@@ -24,8 +24,8 @@ export interface ProxyParts {
   sleep: (ms: number) => Promise<void>;
   /** The hosts file the apps' internal names go into (null: none); default: the machine's, for its own proxy. */
   hosts: HostsBlockWriter | null;
-  /** Addresses the internal frontend can listen on now (internal-names.ts). */
-  internalAddrs: () => string[];
+  /** Addresses the internal frontend can listen on now (internal-names.ts); undefined: cannot tell, keep them. */
+  internalAddrs: () => Promise<string[] | undefined>;
 }
 
 export class ProxyController {
@@ -34,7 +34,7 @@ export class ProxyController {
   private readonly file: ProxyStateFile;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly names: NamesPublisher;
-  private readonly internalAddrs: () => string[];
+  private readonly internalAddrs: () => Promise<string[] | undefined>;
   private state: ProxyState;
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -50,7 +50,7 @@ export class ProxyController {
     this.sleep = parts.sleep ?? realSleep;
     this.file = new ProxyStateFile(paths, log);
     this.names = new NamesPublisher(parts.hosts !== undefined ? parts.hosts : machineHostsFile(paths.dir), log);
-    this.internalAddrs = parts.internalAddrs ?? (() => machineInternalAddrs());
+    this.internalAddrs = parts.internalAddrs ?? machineInternalAddrs;
     const saved = this.file.read();
     this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [] };
     // Peer slots that take over while every local instance is down (a restart), for backends saved before they existed.
@@ -82,9 +82,9 @@ export class ProxyController {
   }
 
   /** The internal frontend's addresses as the machine has them now; true when they changed (a reload is due). */
-  private refreshInternalAddrs(): boolean {
-    const addrs = this.internalAddrs();
-    if (JSON.stringify(addrs) === JSON.stringify(this.state.internalAddrs)) return false;
+  private async refreshInternalAddrs(): Promise<boolean> {
+    const addrs = await this.internalAddrs();
+    if (!addrs || JSON.stringify(addrs) === JSON.stringify(this.state.internalAddrs)) return false;
     this.state.internalAddrs = addrs;
     return true;
   }
@@ -97,7 +97,7 @@ export class ProxyController {
         this.names.publish(this.state);
         return;
       }
-      this.refreshInternalAddrs();
+      await this.refreshInternalAddrs();
       this.log("starting HAProxy");
       await this.reload();
     });
@@ -112,7 +112,7 @@ export class ProxyController {
         throw new Error(`route ${c.route.host ?? "*"}${c.route.path} on port ${opts.httpPort ?? this.state.httpPort} is already served by ${c.owner.replace(/^skiff_/, "")} on this machine; give one of them a host (routes: [{ host: … }]) or another http_port`);
       }
       const before = structuredClone(this.state);
-      const moved = this.refreshInternalAddrs();
+      const moved = await this.refreshInternalAddrs();
       if (!shapeBackend(this.state, name, opts) && !moved) return;
       this.log(`proxy: backend ${name} changed, reloading HAProxy`);
       try {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { HOSTS_FILE, hostsBlockNames } from "../lib/hosts-block.ts";
 import { DockerApi, DockerError } from "./docker-api.ts";
+import { bridgeGateway } from "./docker-bridge.ts";
 import { DockerWatch } from "./docker-watch.ts";
 import type { InstanceStatus, Runtime, StartSpec } from "./types.ts";
 
@@ -10,14 +11,15 @@ const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file":
 export const volumeName = (labels: Record<string, string>, name: string) => `skiff-${labels["skiff.project"]}-${labels["skiff.app"]}-${name}`;
 
 /** The machine's internal names (skiff's block in its hosts file) for a container's own /etc/hosts, at the host as
- *  the container reaches it (Docker's `host-gateway`: the bridge's gateway, where the internal frontend listens
- *  too). Read when the container is made: a name that comes later reaches it at its next start (a deploy). */
-export function containerHosts(hostsFile = HOSTS_FILE): string[] {
+ *  the container reaches it: the bridge's gateway, where the internal frontend listens too (Docker's
+ *  `host-gateway` when the Engine did not say). Read when the container is made: a name that comes later reaches
+ *  it at its next start (a deploy). */
+export function containerHosts(gateway: string | null | undefined, hostsFile = HOSTS_FILE): string[] {
   let text = "";
   try {
     text = readFileSync(hostsFile, "utf8");
   } catch {}
-  return [...hostsBlockNames(text).keys()].map((n) => `${n}:host-gateway`);
+  return [...hostsBlockNames(text).keys()].map((n) => `${n}:${gateway ?? "host-gateway"}`);
 }
 
 /** Instances as Docker containers, through the Engine API. A running container's status is inspected once while
@@ -43,7 +45,7 @@ export class DockerRuntime implements Runtime {
 
   private async create(s: StartSpec): Promise<void> {
     const port = `${s.containerPort}/tcp`;
-    const extraHosts = containerHosts();
+    const extraHosts = containerHosts(await bridgeGateway(this.api));
     await this.api.json("POST", `/containers/create?name=${encodeURIComponent(s.name)}`, {
       Image: s.image,
       Env: Object.entries({ PORT: String(s.containerPort), ...s.env }).map(([k, v]) => `${k}=${v}`),

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { HostsFile } from "../../src/agent/hosts-file.ts";
-import { machineInternalAddrs } from "../../src/agent/internal-names.ts";
+import { internalAddrsOf } from "../../src/agent/internal-names.ts";
 import { ProxyController } from "../../src/agent/proxy.ts";
 import type { HaproxyControl } from "../../src/agent/haproxy-process.ts";
 import type { SlotApi } from "../../src/agent/proxy-peers.ts";
@@ -138,20 +138,19 @@ describe("a container's names", () => {
   it("are the machine's, at the host as containers reach it; none without a block or a file", () => {
     const path = join(root, "hosts-for-containers");
     writeFileSync(path, withHostsBlock(DOCKER_HOSTS, [USERS]));
-    assert.deepEqual(containerHosts(path), ["users.internal:host-gateway", "users.names.internal:host-gateway"]);
+    assert.deepEqual(containerHosts("172.17.0.1", path), ["users.internal:172.17.0.1", "users.names.internal:172.17.0.1"]);
+    assert.deepEqual(containerHosts(undefined, path), ["users.internal:host-gateway", "users.names.internal:host-gateway"], "the Engine did not say: Docker's own name for it");
     writeFileSync(path, DOCKER_HOSTS);
-    assert.deepEqual(containerHosts(path), []);
-    assert.deepEqual(containerHosts(join(root, "missing")), []);
+    assert.deepEqual(containerHosts("172.17.0.1", path), []);
+    assert.deepEqual(containerHosts("172.17.0.1", join(root, "missing")), []);
   });
 });
 
 describe("the machine's internal addresses", () => {
   it("loopback's own address, and Docker's bridge gateway where there is one; none off Linux", () => {
-    const lo = { address: "127.0.0.1", netmask: "255.0.0.0", family: "IPv4" as const, mac: "", internal: true, cidr: null };
-    const d0 = { address: "172.17.0.1", netmask: "255.255.0.0", family: "IPv4" as const, mac: "02:42:00:00:00:01", internal: false, cidr: null };
-    assert.deepEqual(machineInternalAddrs({ lo: [lo] }, "linux"), ["127.77.0.1"]);
-    assert.deepEqual(machineInternalAddrs({ lo: [lo], docker0: [d0] }, "linux"), ["127.77.0.1", "172.17.0.1"]);
-    assert.deepEqual(machineInternalAddrs({ lo: [lo], docker0: [d0] }, "darwin"), []);
+    assert.deepEqual(internalAddrsOf(null, "linux"), ["127.77.0.1"]);
+    assert.deepEqual(internalAddrsOf("172.17.0.1", "linux"), ["127.77.0.1", "172.17.0.1"]);
+    assert.deepEqual(internalAddrsOf("172.17.0.1", "darwin"), []);
   });
 });
 
@@ -170,7 +169,7 @@ describe("the proxy controller keeps names and backends in step", () => {
     const haproxy: HaproxyControl = { running: () => proc.running, reachable: () => proc.running, startOrReload: async () => void ((proc.running = true), proc.reloads++), check: async () => {}, softStop: () => void (proc.running = false) };
     const dir = mkdtempSync(join(root, "ctl-"));
     const current = { addrs };
-    const ctl = new ProxyController({ dir, statsSocket: join(dir, "s"), pidFile: join(dir, "p") }, 80, () => {}, { api, haproxy, sleep: async () => {}, hosts: new HostsFile(hostsPath), internalAddrs: () => current.addrs });
+    const ctl = new ProxyController({ dir, statsSocket: join(dir, "s"), pidFile: join(dir, "p") }, 80, () => {}, { api, haproxy, sleep: async () => {}, hosts: new HostsFile(hostsPath), internalAddrs: async () => current.addrs });
     return { ctl, proc, dir, current };
   }
   const shape = (project: string, app: string) => ({ routes: [{ path: `/${app}` }], healthPath: "/healthz", intervalMs: 1000, freeSlots: 1, project, app });
