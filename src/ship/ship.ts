@@ -2,7 +2,8 @@
 // streamed (`docker save | ssh … docker load`), no temp file on either side. A
 // process app's artifact packed at build time streams from that one file.
 import { spawn, type ChildProcess } from "node:child_process";
-import { rmSync } from "node:fs";
+import { createReadStream, rmSync } from "node:fs";
+import type { Readable } from "node:stream";
 import { UserError } from "../errors.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
@@ -12,42 +13,65 @@ import { tarPackArgs } from "../contracts/artifact.ts";
 import { dockerCommand, type AppImage } from "../build/image.ts";
 import { limiter } from "../lib/parallel.ts";
 
-/** Where the stream comes from: a local command, or (relayed) a command on the machine that has it. */
-function source(image: AppImage): { argv: string[]; where: string; start(): ChildProcess } {
+/** Where the bytes come from: a packed file here (read, no process), a local command, or (relayed) a command on
+ *  the machine that has it. `code` is set once it ended (0: all sent). */
+interface Source {
+  what: string;
+  where: string;
+  out: Readable;
+  err: () => string;
+  code?: number | null;
+}
+
+function fromProcess(what: string, where: string, p: ChildProcess): Source {
+  let err = "";
+  p.stderr!.on("data", (b) => (err += b));
+  const src: Source = { what, where, out: p.stdout!, err: () => err };
+  p.on("close", (c) => (src.code = c));
+  return src;
+}
+
+function source(image: AppImage): Source {
   const hash = image.id!.slice("artifact:".length);
   const from = image.relayFrom;
   if (from) {
     // The machine packs its own unpacked copy (checked against its hash when it arrived, and again where it lands).
     const argv = image.runtime === "process" ? ["tar", ...tarPackArgs(`${STATE_DIR}/artifacts/${hash}`)] : ["docker", "save", image.id!];
-    return { argv, where: from.machine, start: () => { const c = from.transport.spawn(argv); c.stdin?.end(); return c; } };
+    const p = from.transport.spawn(argv);
+    p.stdin?.end();
+    return fromProcess(argv[0]!, from.machine, p);
   }
-  const [file, args] =
-    image.runtime === "process" ? (image.tarball ? ["cat", ["--", image.tarball]] : ["tar", tarPackArgs(image.dir!)]) : [dockerCommand(), ["save", image.ref]];
-  return { argv: [file, ...args], where: "local", start: () => spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] }) };
+  if (image.runtime === "process" && image.tarball) {
+    // A file read in this process: no `cat` per machine (a thousand machines were a thousand processes here).
+    let err = "";
+    const out = createReadStream(image.tarball);
+    const src: Source = { what: "read", where: "local", out, err: () => err };
+    out.on("error", (e) => ((err = e.message), (src.code = 1)));
+    out.on("end", () => (src.code ??= 0));
+    return src;
+  }
+  const [file, args] = image.runtime === "process" ? ["tar", tarPackArgs(image.dir!)] : [dockerCommand(), ["save", image.ref]];
+  return fromProcess(file, "local", spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] }));
 }
 
 function stream(image: AppImage, client: AgentClient): Promise<number> {
   // Docker: `docker save | docker load`. Process app: `tar | skiff-agent artifact-put`, which checks the content hash.
   const put = [AGENT_BIN, "artifact-put", image.id!.slice("artifact:".length)];
   const [remote, what] = image.runtime === "process" ? [put, "unpack"] : [["docker", "load", "-q"], "docker load"];
-  const src = source(image);
-  const file = src.argv[0]!;
   return new Promise((resolve, reject) => {
-    const save = src.start();
+    const src = source(image);
     const load = client.transport.spawn(remote);
     let bytes = 0;
-    let saveErr = "";
     let loadErr = "";
-    save.stdout!.on("data", (b: Buffer) => (bytes += b.length));
-    save.stdout!.pipe(load.stdin!);
-    save.stderr!.on("data", (b) => (saveErr += b));
+    src.out.on("data", (b: Buffer) => (bytes += b.length));
+    src.out.pipe(load.stdin!);
+    // pipe() leaves the other end open when the source fails: the machine would wait for the rest forever.
+    src.out.on("error", () => load.stdin!.end());
     load.stderr!.on("data", (b) => (loadErr += b));
     load.stdout!.resume();
     load.stdin!.on("error", () => {});
-    let saveCode: number | null = null;
-    save.on("close", (c) => (saveCode = c));
     load.on("close", (code) => {
-      if (saveCode !== 0 && saveCode !== null) return reject(new UserError(`${src.where}: ${file} for ${image.ref} failed (exit ${saveCode})\n${relevantStderr(saveErr).map((l) => `  │ ${l}`).join("\n")}`));
+      if (src.code !== 0 && src.code !== undefined && src.code !== null) return reject(new UserError(`${src.where}: ${src.what} for ${image.ref} failed (exit ${src.code})\n${relevantStderr(src.err()).map((l) => `  │ ${l}`).join("\n")}`));
       // A packed artifact whose content is not what its name says: packed again at the next deploy.
       if (code !== 0 && image.tarball && /arrived with content hash/.test(loadErr)) rmSync(image.tarball, { force: true });
       if (code !== 0) return reject(new UserError(`${client.machine}: ship ${image.ref} failed (${what} exit ${code}${code === 255 ? ": ssh itself failed" : ""})\n${relevantStderr(loadErr).map((l) => `  │ ${l}`).join("\n")}`, { hint: "check free disk space on the machine (skiff machines check)" }));
