@@ -20,6 +20,8 @@ interface AppOpts {
   /** In all, spread over the 3 machines (6: two on each). */
   instances?: number;
   memory?: string;
+  /** deploy.canary_wait */
+  canaryWait?: string;
 }
 
 /** Writes skiff.yml for the example app; the version is a build arg, so each version is its own image. */
@@ -36,7 +38,7 @@ function configure(o: AppOpts): void {
     health: { path: /healthz, interval: 200ms, deadline: ${o.deadline ?? "10s"} }
     routes: [{ path: / }]
     env: { ${env} }
-${o.memory ? `    resources: { memory: ${o.memory} }\n` : ""}    deploy: { drain_timeout: 3s, stop_timeout: 2s, probation: 20s }
+${o.memory ? `    resources: { memory: ${o.memory} }\n` : ""}    deploy: { drain_timeout: 3s, stop_timeout: 2s, probation: 20s${o.canaryWait ? `, canary_wait: ${o.canaryWait}` : ""} }
 `,
     }),
   );
@@ -210,6 +212,23 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     configure({ version: "v5", env: { MARK: "five" } });
     const after = await p.skiff(["deploy"]);
     assert.equal(after.code, 0, after.stderr);
+  });
+
+  it("with canary_wait, a release that dies soon after becoming healthy stops at the canary: no other machine runs it, no request fails", async () => {
+    const before = json<StatusMachine[]>(await p.skiff(["--json", "status"])).map((s) => s.apps.find((a) => a.app === "web")!.active);
+    configure({ version: "v5", env: { MARK: "five-dies", DIE_AFTER: "2" }, canaryWait: "8s" });
+    const { run, load } = await underLoad(["deploy"], 3000);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const canary = /watching the canary \((m\d)\) for 8\.0s before the next wave/.exec(run.stdout + run.stderr)?.[1];
+    assert.ok(canary, run.stdout + run.stderr);
+    assert.match(run.stdout + run.stderr, /canary: instance \S+ (restarted \d+ time\(s\) during the canary wait|stopped during the canary wait)/);
+    await noFailures(load);
+    const after = json<StatusMachine[]>(await p.skiff(["--json", "status"])).map((s) => s.apps.find((a) => a.app === "web")!.active);
+    assert.deepEqual(after, before, "every machine is back on (or never left) the release it served");
+    const failed = json<HistoryRow[]>(await p.skiff(["--json", "history", "web"])).filter((r) => r.action === "deploy").at(-1)!;
+    assert.ok(failed.machines[canary], `the canary's part is in the history: ${JSON.stringify(failed)}`);
+    for (const m of bed.machines.filter((x) => x.name !== canary)) assert.equal(await faults.exec(m, `docker ps -a --filter label=skiff.app=web --filter label=skiff.release=${failed.release} --format '{{.Names}}' | wc -l`), "0", `${m.name} never ran release ${failed.release}`);
+    configure({ version: "v5", env: { MARK: "five" } });
   });
 
   it("a second deploy while one runs fails naming the holder", async () => {
