@@ -16,7 +16,8 @@ const HELLO = new URL("../examples/hello-node", import.meta.url).pathname;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
 
-const bed = await up({ count: 3 });
+// Fresh machines: another project left on a reused bed may hold the route this app wants.
+const bed = await up({ count: 3, fresh: true });
 const p = makeProject(bed);
 const { writeFileSync } = await import("node:fs");
 const { bedConfig } = await import("../testbed/bed.ts");

@@ -13,14 +13,13 @@
 // skiff-agent connect`. The forward's local end lives in the socket directory
 // beside the ControlMaster socket (0700, checked as ours; the socket itself is
 // 0600, ssh's StreamLocalBindMask): whoever can use it could use the master too.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Socket } from "node:net";
 import type { MachineSpec } from "../config/model.ts";
 import { runProcess } from "./process.ts";
-import { connectUnix, OpenFailed, type Ending } from "./agent-socket.ts";
+import { connectUnix, OpenFailed } from "./agent-socket.ts";
 
 /** Where the forward of `m`'s agent socket listens; one per ssh destination, like the master it rides on. */
 export function forwardPath(socketDir: string, m: MachineSpec): string {
@@ -35,26 +34,48 @@ const gone = (e: unknown) => ["ENOENT", "ECONNREFUSED"].includes((e as NodeJS.Er
 
 /**
  * Connects to the forward of `remote`, making it first if it is not there (or
- * stale: a master that exited leaves its socket file behind). `ssh(extra)` is
- * the machine's ssh argv with `extra` before the destination.
+ * stale: a master that exited leaves its socket file behind). `remote` is the
+ * agent's socket on the machine; `ssh(extra, command)` the machine's ssh argv
+ * with `extra` before the destination and `command` after it.
  */
-export async function openForward(local: string, remote: string, ssh: (extra: string[]) => string[]): Promise<Socket> {
+export async function openForward(local: string, remote: string, ssh: (extra: string[], command?: string) => string[]): Promise<Socket> {
   try {
     return await connectUnix(local);
   } catch (e) {
     if (!gone(e)) throw e;
   }
-  const fwd = ["-o", "StreamLocalBindUnlink=yes", "-L", `${local}:${remote}`];
+  // Several channels of this process to one machine (or two machines behind one destination) make it once.
+  let making = pending.get(local);
+  if (!making) {
+    making = makeForward(local, remote, ssh).finally(() => pending.delete(local));
+    pending.set(local, making);
+  }
+  await making;
+  try {
+    return await connectUnix(local);
+  } catch (e) {
+    if (!gone(e)) throw e;
+    // Our ssh lost a race to become the master (it held the forward itself, and exited): ask the winner.
+    const again = await runProcess("ssh", ssh([...forwardArgs(local, remote), "-O", "forward"]), { timeoutMs: 10_000 });
+    if (again.code !== 0) throw new OpenFailed({ code: again.code, stderr: again.stderr });
+    return connectUnix(local);
+  }
+}
+
+const forwardArgs = (local: string, remote: string) => ["-o", "StreamLocalBindUnlink=yes", "-o", "ExitOnForwardFailure=yes", "-L", `${local}:${remote}`];
+
+const pending = new Map<string, Promise<void>>();
+
+async function makeForward(local: string, remote: string, ssh: (extra: string[], command?: string) => string[]): Promise<void> {
+  const fwd = forwardArgs(local, remote);
   // A master is up (an earlier command of this run, or one in the last minute): add the forward to it.
   // No master socket in the directory at all (the first command in a while): no use asking.
-  const added = anyMaster(dirname(local)) ? await runProcess("ssh", ssh([...fwd, "-O", "forward"]), { timeoutMs: 10_000 }) : { code: -1 };
-  if (added.code !== 0) {
-    // No master: this ssh becomes it (ControlMaster=auto), with the forward, and goes to the background once
-    // authenticated and the forward is listening (-f with ExitOnForwardFailure); ControlPersist ends it later.
-    const made = await background(ssh([...fwd, "-o", "ExitOnForwardFailure=yes", "-f", "-N"]));
-    if (made.code !== 0) throw new OpenFailed(made);
-  }
-  return connectUnix(local);
+  if (anyMaster(dirname(local)) && (await runProcess("ssh", ssh([...fwd, "-O", "forward"]), { timeoutMs: 10_000 })).code === 0) return;
+  // No master: this ssh becomes it (ControlMaster=auto) with the forward, runs `true` and leaves the master in
+  // the background with the forward listening (ControlPersist ends both later). A foreground command, not
+  // `-f -N`: one that loses a race to become master (another skiff at the same moment) still exits.
+  const made = await runProcess("ssh", ssh(fwd, "true"), { timeoutMs: 60_000 });
+  if (made.code !== 0) throw new OpenFailed({ code: made.code, stderr: made.stderr });
 }
 
 /** Whether the socket directory holds any ControlMaster socket (they are named by ssh's %C hash; forwards are agent-*). */
@@ -64,23 +85,4 @@ function anyMaster(dir: string): boolean {
   } catch {
     return true;
   }
-}
-
-/** Runs ssh -f: waits for the foreground process's exit, and for its stderr unless the master in the background still holds it. */
-function background(argv: string[]): Promise<Ending> {
-  return new Promise((resolve) => {
-    const child = spawn("ssh", argv, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    let code: number | null | undefined;
-    let ended = false;
-    const settle = () => code !== undefined && ended && resolve({ code, stderr });
-    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.stderr!.on("end", () => ((ended = true), settle()));
-    child.on("error", (e) => resolve({ code: 127, stderr: `ssh: ${e.message}` }));
-    child.on("exit", (c) => {
-      code = c;
-      settle();
-      setTimeout(() => ((ended = true), child.stderr!.destroy(), settle()), 200).unref();
-    });
-  });
 }

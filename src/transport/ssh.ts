@@ -61,7 +61,7 @@ export class SshTransport implements Transport {
     const base = this.ssh(sshOptions(this.machine, this.ctx));
     const dest = sshDestination(this.machine);
     return socketChannel(
-      () => openForward(local, SOCKET, (extra) => [...base, ...extra, ...dest]),
+      () => openForward(local, SOCKET, (extra, command) => [...base, ...extra, ...dest, ...(command ? [command] : [])]),
       // Why nothing answered, in the words `skiff-agent connect` would have used.
       () => this.run([AGENT_BIN, "call", "ping"], { step: "agent check", allowFailure: true, timeoutMs: 15_000 }),
     );
