@@ -14,6 +14,7 @@ import type { SlotApi } from "../../src/agent/proxy-peers.ts";
 import { hostsBlockNames, withHostsBlock } from "../../src/lib/hosts-block.ts";
 import { renderConfig } from "../../src/proxy/config.ts";
 import { containerHosts } from "../../src/runtime/docker.ts";
+import { localAddressIn } from "../../src/runtime/docker-bridge.ts";
 import { internalRoutes, internalUrl } from "../../src/proxy/internal.ts";
 import type { ProxyBackend, ProxyState } from "../../src/proxy/model.ts";
 
@@ -146,7 +147,34 @@ describe("a container's names", () => {
   });
 });
 
+/** /proc/net/fib_trie of a machine with docker0 (no container: no carrier) and a private network. */
+const FIB_TRIE = `Main:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 0.0.0.0
+        /0 universe UNICAST
+     +-- 172.17.0.0/16 2 0 2
+        |-- 172.17.0.0
+           /16 link UNICAST
+        |-- 172.17.0.1
+           /32 host LOCAL
+        |-- 172.17.255.255
+           /32 link BROADCAST
+     |-- 172.30.77.13
+        /32 host LOCAL
+Local:
+  +-- 0.0.0.0/0 3 0 5
+     |-- 172.17.0.1
+        /32 host LOCAL
+`;
+
 describe("the machine's internal addresses", () => {
+  it("the bridge's own address is the local one in Docker's subnet (the Engine names only the subnet)", () => {
+    assert.equal(localAddressIn(FIB_TRIE, "172.17.0.0/16"), "172.17.0.1");
+    assert.equal(localAddressIn(FIB_TRIE, "172.30.77.0/24"), "172.30.77.13");
+    assert.equal(localAddressIn(FIB_TRIE, "10.0.0.0/8"), undefined);
+    assert.equal(localAddressIn(FIB_TRIE, "nonsense"), undefined);
+  });
+
   it("loopback's own address, and Docker's bridge gateway where there is one; none off Linux", () => {
     assert.deepEqual(internalAddrsOf(null, "linux"), ["127.77.0.1"]);
     assert.deepEqual(internalAddrsOf("172.17.0.1", "linux"), ["127.77.0.1", "172.17.0.1"]);
