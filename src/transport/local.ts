@@ -42,7 +42,8 @@ export class LocalTransport implements Transport {
     const socket = process.env.SKIFF_AGENT_SOCKET || SOCKET;
     return socketChannel(
       () => connectUnix(socket),
-      () => this.run([AGENT_BIN, "call", "ping"], { step: "agent check", allowFailure: true, timeoutMs: 15_000 }),
+      // Why nothing answered; no agent command here at all is what a shell would call "not found".
+      () => this.run([AGENT_BIN, "call", "ping"], { step: "agent check", allowFailure: true, timeoutMs: 15_000 }).catch(() => ({ code: 127, stderr: `${AGENT_BIN}: not found\n` })),
     );
   }
 

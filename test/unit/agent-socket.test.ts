@@ -14,6 +14,7 @@ import { AgentClient } from "../../src/transport/agent-client.ts";
 import { connectUnix, OpenFailed, socketChannel, type Ending } from "../../src/transport/agent-socket.ts";
 import { forwardable, forwardPath } from "../../src/transport/agent-forward.ts";
 import { SshTransport } from "../../src/transport/ssh.ts";
+import { LocalTransport } from "../../src/transport/local.ts";
 import type { AgentStream, RunResult, Transport } from "../../src/transport/types.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-agent-socket-"));
@@ -130,5 +131,25 @@ describe("which channel an ssh machine gets", () => {
     assert.match(a, /^\/run\/user\/0\/skiff-0\/agent-[0-9a-f]{16}$/);
     assert.equal(forwardable(a), true);
     assert.equal(forwardable("/tmp/a:b/agent-x"), false);
+  });
+});
+
+describe("the local machine as root", { skip: process.getuid?.() !== 0 && "needs root: non-root runs go through sudo" }, () => {
+  it("talks to the agent's socket itself: no process started", async () => {
+    const path = join(dir, "local.sock");
+    const srv = await agent(path);
+    const before = process.env.SKIFF_AGENT_SOCKET;
+    process.env.SKIFF_AGENT_SOCKET = path;
+    try {
+      const t = new LocalTransport({ ...machine, local: true } as MachineSpec);
+      t.spawn = () => assert.fail("spawned skiff-agent connect for the local machine as root");
+      const c = new AgentClient(t);
+      assert.equal(await c.call<string>("state"), "state");
+      c.close();
+    } finally {
+      if (before === undefined) delete process.env.SKIFF_AGENT_SOCKET;
+      else process.env.SKIFF_AGENT_SOCKET = before;
+      srv.close();
+    }
   });
 });
