@@ -30,8 +30,6 @@ export interface AppImage {
   built: boolean;
   /** Process app: the artifact packed once on this computer (see artifact-cache.ts); shipping streams it. */
   tarball?: string;
-  /** Not on this computer: shipping streams it from this machine of the project, which has it (`skiff scale`). */
-  relayFrom?: { machine: string; transport: { spawn(argv: readonly string[]): import("node:child_process").ChildProcess } };
 }
 
 /** The docker command here: the host setting `docker` (SKIFF_DOCKER), else `docker`. */

@@ -10,7 +10,7 @@ import { localImageId, type AppImage } from "../build/image.ts";
 import type { Project } from "../config/model.ts";
 import type { ReleaseSpec } from "../contracts/model.ts";
 import { UserError } from "../errors.ts";
-import { ship } from "../ship/ship.ts";
+import { ship, type ShipImage } from "../ship/ship.ts";
 import type { Reporter } from "../contracts/events.ts";
 import type { ScalePlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
@@ -60,7 +60,7 @@ async function shipTo(project: Project, spec: ReleaseSpec, to: AgentClient[], al
   const there = await Promise.all(to.map(has));
   const lacking = to.filter((_, i) => !there[i]);
   if (!lacking.length) return;
-  const img: AppImage = { app: spec.app, runtime: spec.runtime ?? "docker", ref: spec.image, id: spec.imageId, built: false };
+  const img: ShipImage = { app: spec.app, runtime: spec.runtime ?? "docker", ref: spec.image, id: spec.imageId, built: false };
   if (!(await onThisComputer(project, spec, img))) {
     const others = all.filter((c) => !lacking.includes(c));
     const holders = await Promise.all(others.map((c) => has(c).catch(() => false)));

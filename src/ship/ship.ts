@@ -13,6 +13,10 @@ import { tarPackArgs } from "../contracts/artifact.ts";
 import { dockerCommand, type AppImage } from "../build/image.ts";
 import { limiter } from "../lib/parallel.ts";
 
+/** An image or artifact to ship; `relayFrom`: not on this computer, streamed from this machine of the project,
+ *  which has it (`skiff scale`). */
+export type ShipImage = AppImage & { relayFrom?: AgentClient };
+
 /** Where the bytes come from: a packed file here (read, no process), a local command, or (relayed) a command on
  *  the machine that has it. `code` is set once it ended (0: all sent). */
 interface Source {
@@ -31,7 +35,7 @@ function fromProcess(what: string, where: string, p: ChildProcess): Source {
   return src;
 }
 
-function source(image: AppImage): Source {
+function source(image: ShipImage): Source {
   const hash = image.id!.slice("artifact:".length);
   const from = image.relayFrom;
   if (from) {
@@ -54,7 +58,7 @@ function source(image: AppImage): Source {
   return fromProcess(file, "local", spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] }));
 }
 
-function stream(image: AppImage, client: AgentClient): Promise<number> {
+function stream(image: ShipImage, client: AgentClient): Promise<number> {
   // Docker: `docker save | docker load`. Process app: `tar | skiff-agent artifact-put`, which checks the content hash.
   const put = [AGENT_BIN, "artifact-put", image.id!.slice("artifact:".length)];
   const [remote, what] = image.runtime === "process" ? [put, "unpack"] : [["docker", "load", "-q"], "docker load"];
@@ -84,7 +88,7 @@ function stream(image: AppImage, client: AgentClient): Promise<number> {
 export type ShipTargets = ReadonlyMap<string, ReadonlySet<string>>;
 
 /** The images `machine` needs: those of the apps placed on it; an app `targets` does not name goes everywhere. */
-export function imagesFor(machine: string, images: AppImage[], targets?: ShipTargets): AppImage[] {
+export function imagesFor<T extends AppImage>(machine: string, images: T[], targets?: ShipTargets): T[] {
   return images.filter((img) => !targets?.has(img.app) || targets.get(img.app)!.has(machine));
 }
 
@@ -96,7 +100,7 @@ export function imagesFor(machine: string, images: AppImage[], targets?: ShipTar
  *  than they save (bench/fleet-sim). The checks before them are not limited. */
 const SHIP_PARALLEL = 8;
 
-export async function ship(images: AppImage[], clients: AgentClient[], reporter: Reporter, targets?: ShipTargets): Promise<void> {
+export async function ship(images: ShipImage[], clients: AgentClient[], reporter: Reporter, targets?: ShipTargets): Promise<void> {
   const streams = limiter(SHIP_PARALLEL);
   await Promise.all(
     clients.map(async (c) => {
