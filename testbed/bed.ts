@@ -174,7 +174,8 @@ export async function up(opts: UpOptions = {}): Promise<Bed> {
         log(`starting ${m.container}`);
         await startMachine(m, image, key);
       }
-      await waitReady(m);
+      // Every machine boots at once on this host's cores: a large bed needs longer (20 machines took up to 4 min).
+      await waitReady(m, 30_000 + count * 5_000);
     }),
   );
   return { machines, identityFile: key, image };
