@@ -10,7 +10,11 @@ export interface HostsBlockWriter {
 }
 
 export class HostsFile implements HostsBlockWriter {
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    /** The rename; a test makes it refuse as a bind mount does. */
+    private readonly rename: (from: string, to: string) => void = renameSync,
+  ) {}
 
   write(lines: string[]): boolean {
     let old = "";
@@ -37,7 +41,7 @@ export class HostsFile implements HostsBlockWriter {
         chownSync(tmp, st.uid, st.gid);
       }
       // Readers (every name lookup on the machine) see the old file or the new one, never half of one.
-      renameSync(tmp, this.path);
+      this.rename(tmp, this.path);
     } catch (e) {
       rmSync(tmp, { force: true });
       // Inside a container (Docker's own /etc/hosts, the test bed's machines) the file is a bind mount: a rename

@@ -2,7 +2,7 @@
 // agent owns, the internal frontend rendered into haproxy.cfg, and the proxy
 // controller keeping both in step with its backends.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -74,6 +74,26 @@ describe("the hosts block", () => {
     assert.equal(missing.write([]), false, "no names and no file: nothing to write");
     assert.equal(missing.write([USERS]), true);
     assert.equal(readFileSync(join(root, "new-hosts"), "utf8"), withHostsBlock("", [USERS]));
+  });
+
+  it("a file that refuses a rename (a bind mount: Docker's /etc/hosts) is rewritten in place, longer or shorter", () => {
+    const path = join(root, "mounted-hosts");
+    writeFileSync(path, DOCKER_HOSTS);
+    const ino = statSync(path).ino;
+    const busy = () => {
+      throw Object.assign(new Error("EBUSY: resource busy or locked, rename"), { code: "EBUSY" });
+    };
+    const f = new HostsFile(path, busy);
+    assert.equal(f.write([USERS, API]), true);
+    assert.equal(readFileSync(path, "utf8"), withHostsBlock(DOCKER_HOSTS, [USERS, API]));
+    assert.equal(f.write([USERS]), true);
+    assert.equal(readFileSync(path, "utf8"), withHostsBlock(DOCKER_HOSTS, [USERS]), "shorter: cut to length");
+    assert.equal(statSync(path).ino, ino, "the same file, not a new one");
+    assert.deepEqual(readdirSync(root).filter((n) => n.startsWith("mounted-hosts.")), [], "no temp file left");
+    const other = () => {
+      throw Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" });
+    };
+    assert.throws(() => new HostsFile(path, other).write([]), /EACCES/, "any other refusal is an error");
   });
 });
 
