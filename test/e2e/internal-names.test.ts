@@ -23,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let bed: Bed;
 let p: Project;
 
-function configure(o: { users: string; box?: boolean }): void {
+function configure(o: { users: string; box?: boolean; everywhere?: boolean }): void {
   const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, labels: [${LABELS[m.name]!.join(", ")}], ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
   const common = "    health: { path: /healthz, interval: 200ms, deadline: 10s }\n    deploy: { drain_timeout: 5s, stop_timeout: 5s, probation: 3s }\n";
   writeFileSync(
@@ -35,9 +35,7 @@ apps:
   users:
     run: node server.js
     artifact: ${HELLO_NODE}
-    instances: 2
-    labels: [users]
-    env: { VERSION: ${o.users} }
+${o.everywhere ? "    instances: 3\n" : "    instances: 2\n    labels: [users]\n"}    env: { VERSION: ${o.users} }
 ${common}  api:
     run: node server.js
     artifact: ${CALLER}
@@ -147,5 +145,21 @@ describe("internal names: api calls users by name on 3 machines", { timeout: 900
     for (const name of ["users.internal", "users.names.internal"]) {
       assert.match(await faults.exec(m3, `nsenter -t ${pid} -n curl -sS --max-time 5 --resolve ${name}:80:${addr} http://${name}/`), /^hello from users-1 on m[12]$/);
     }
+  });
+
+  it("a placement change (users onto m3 too) and a scale change, under load: 0 failed requests; m3 then answers from its own instance", async () => {
+    configure({ users: "users-1", box: true, everywhere: true });
+    const d = await underLoad(["deploy", "users"]);
+    ok(d.run, "deploy users on every machine");
+    noFailures(d.load);
+    const m3 = bed.machines[2]!;
+    assert.match(await faults.exec(m3, "curl -sS --max-time 5 http://users.internal/"), /^hello from users-1 on m3$/, "local first");
+    const sc = await underLoad(["scale", "users=5"]);
+    ok(sc.run, "scale users=5");
+    noFailures(sc.load);
+    const back = await underLoad(["rollback", "users"]);
+    ok(back.run, "rollback of the scale");
+    noFailures(back.load);
+    console.error(`placement: ${d.load.requests} requests; scale: ${sc.load.requests}; its rollback: ${back.load.requests}`);
   });
 });
