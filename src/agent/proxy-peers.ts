@@ -3,9 +3,20 @@
 // never empty; backup peer slots mirror the primary ones.
 import { MIN_PEER_SLOTS, type ProxyBackend, type Slot } from "../proxy/model.ts";
 import { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
-import type { RuntimeApi } from "../proxy/runtime-api.ts";
+import type { RuntimeApi, SlotOp } from "../proxy/runtime-api.ts";
 
-export type SlotApi = Pick<RuntimeApi, "setState" | "setAddr" | "serverStates" | "sessions" | "info" | "healthUp">;
+export type SlotApi = Pick<RuntimeApi, "setState" | "setAddr" | "serverStates" | "sessions" | "info" | "healthUp"> & Partial<Pick<RuntimeApi, "apply">>;
+
+/** Runs slot changes in order: in as few Runtime API requests as the API takes (RuntimeApi.apply), else one by one.
+ *  A peer update changes a few slots per peer; on a machine of a large fleet, one request each was most of it. */
+async function run(api: SlotApi, backend: string, ops: SlotOp[]): Promise<void> {
+  if (!ops.length) return;
+  if (api.apply) return api.apply(backend, ops);
+  for (const op of ops) {
+    if ("state" in op) await api.setState(backend, op.server, op.state);
+    else await api.setAddr(backend, op.server, op.addr, op.port);
+  }
+}
 
 export interface Peer {
   name: string;
@@ -42,46 +53,40 @@ export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], ac
   const state = active ? "ready" : "maint";
   const added: Slot[] = [];
   let cursor = 0;
+  const ops: SlotOp[] = [];
   for (const p of incoming) {
     while (slots[cursor]!.instance) cursor++;
     const s = slots[cursor]!;
-    await d.api.setState(backend, s.name, "maint");
-    await d.api.setAddr(backend, s.name, p.addr, p.port);
+    ops.push({ server: s.name, state: "maint" }, { server: s.name, addr: p.addr, port: p.port });
     Object.assign(s, { instance: p.name, addr: p.addr, port: p.port, state: "maint" });
     added.push(s);
   }
   for (const s of slots.filter((x) => x.instance && keep(x) && x.state !== state)) {
-    await d.api.setState(backend, s.name, state);
+    ops.push({ server: s.name, state });
     s.state = state;
   }
+  await run(d.api, backend, ops);
   if (active && added.length) {
-    for (const s of added) {
-      await d.api.setState(backend, s.name, "ready");
-      s.state = "ready";
-    }
+    await run(d.api, backend, added.filter((s) => s.state !== "ready").map((s) => ({ server: s.name, state: "ready" as const })));
+    for (const s of added) s.state = "ready";
     await d.waitUp(backend, added.map((s) => s.name), 3000);
   }
   // Only now the peers that went away leave (open sessions to them finish: maint takes no new ones).
   const fresh = new Set(added);
-  for (const s of slots.filter((x) => x.instance && !keep(x) && !fresh.has(x))) {
-    await d.api.setState(backend, s.name, "maint");
-    Object.assign(s, { instance: undefined, state: "maint", addr: "127.0.0.1", port: 1 });
-  }
+  const leaving = slots.filter((x) => x.instance && !keep(x) && !fresh.has(x));
+  await run(d.api, backend, leaving.map((s) => ({ server: s.name, state: "maint" as const })));
+  for (const s of leaving) Object.assign(s, { instance: undefined, state: "maint", addr: "127.0.0.1", port: 1 });
   await mirrorBackupPeers(d.api, b, active);
 }
 
 /** Peer slots take traffic, or stop taking it (this machine has its own instances again). Turned on, they are
  *  given a moment to be seen UP before the caller drains the local instances. */
 export async function setPeersActive(d: PeerDeps, b: ProxyBackend, active: boolean): Promise<void> {
-  const changed: string[] = [];
-  for (const s of peerSlots(b, "primary").filter((x) => x.instance)) {
-    const want = active ? "ready" : "maint";
-    if (s.state === want) continue;
-    await d.api.setState(b.name, s.name, want);
-    s.state = want;
-    changed.push(s.name);
-  }
-  if (active && changed.length) await d.waitUp(b.name, changed, 3000);
+  const want = active ? "ready" : "maint";
+  const changing = peerSlots(b, "primary").filter((x) => x.instance && x.state !== want);
+  await run(d.api, b.name, changing.map((s) => ({ server: s.name, state: want })));
+  for (const s of changing) s.state = want;
+  if (active && changing.length) await d.waitUp(b.name, changing.map((s) => s.name), 3000);
   await mirrorBackupPeers(d.api, b, active);
 }
 
@@ -93,18 +98,20 @@ async function mirrorBackupPeers(api: SlotApi, b: ProxyBackend, active: boolean)
   const backups = peerSlots(b, "backup");
   // New addresses first, gone ones last, as for the primary peer slots.
   const order = [...backups].sort((x, y) => Number(!primary.get(x.name.slice(1))?.instance) - Number(!primary.get(y.name.slice(1))?.instance));
+  const ops: SlotOp[] = [];
   for (const q of order) {
     const p = primary.get(q.name.slice(1));
     const want = p?.instance ? { instance: p.instance, addr: p.addr, port: p.port } : { instance: undefined, addr: "127.0.0.1", port: 1 };
     const state = want.instance && !active ? "ready" : "maint";
     if (q.instance !== want.instance || q.addr !== want.addr || q.port !== want.port) {
-      await api.setState(b.name, q.name, "maint");
-      if (q.addr !== want.addr || q.port !== want.port) await api.setAddr(b.name, q.name, want.addr, want.port);
+      ops.push({ server: q.name, state: "maint" });
+      if (q.addr !== want.addr || q.port !== want.port) ops.push({ server: q.name, addr: want.addr, port: want.port });
       Object.assign(q, want, { state: "maint" });
     }
     if (q.state !== state) {
-      await api.setState(b.name, q.name, state);
+      ops.push({ server: q.name, state });
       q.state = state;
     }
   }
+  await run(api, b.name, ops);
 }

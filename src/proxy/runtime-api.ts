@@ -1,4 +1,5 @@
-// HAProxy's Runtime API on its stats socket: one command per connection.
+// HAProxy's Runtime API on its stats socket: one request per connection (one command, or several checked
+// ones in apply()).
 // `;` and newlines separate commands there, so every argument goes through
 // arg() (values.ts checks) before a command is built; send() refuses anything
 // that still looks like two commands.
@@ -19,6 +20,12 @@ const arg = {
   },
 };
 
+/** One change of a server: its admin state, or its address. */
+export type SlotOp = { server: string; state: "ready" | "drain" | "maint" } | { server: string; addr: string; port: number };
+
+/** Commands per request in apply(): well inside HAProxy's 16 KB request line (each is under 120 bytes). */
+const PER_REQUEST = 40;
+
 export class RuntimeApi {
   constructor(readonly socket: string) {}
 
@@ -29,11 +36,37 @@ export class RuntimeApi {
 
   private send(cmd: string, timeoutMs = 5000): Promise<string> {
     if (/[;\x00-\x1f\x7f]/.test(cmd)) return Promise.reject(new ProxyValueError("Runtime API command", cmd, "it would be read as more than one command"));
+    return this.sendChecked(cmd, timeoutMs);
+  }
+
+  /**
+   * Several server changes, in order, `;`-separated in as few requests as fit (HAProxy runs them one after another,
+   * as separate requests would be). Each command is built and checked as setState/setAddr build theirs; the
+   * answers are checked line by line: a state change answers nothing, an address change "changed from" or "no
+   * need to change", anything else is a refusal.
+   */
+  async apply(backend: string, ops: SlotOp[]): Promise<void> {
+    const cmds = ops.map((op) =>
+      "state" in op
+        ? `set server ${arg.backend(backend)}/${arg.server(op.server)} state ${arg.state(op.state)}`
+        : `set server ${arg.backend(backend)}/${arg.server(op.server)} addr ${arg.addr(op.addr)} port ${arg.port(op.port)}`,
+    );
+    for (const c of cmds) if (/[;\x00-\x1f\x7f]/.test(c)) throw new ProxyValueError("Runtime API command", c, "it would be read as more than one command");
+    for (let i = 0; i < cmds.length; i += PER_REQUEST) {
+      const part = cmds.slice(i, i + PER_REQUEST);
+      const out = await this.sendChecked(part.join("; "));
+      const refused = out.split("\n").map((l) => l.trim()).filter((l) => l && !/changed from|no need to change/i.test(l));
+      if (refused.length) throw new Error(`HAProxy refused a change of backend ${backend} (${part.length} commands from "${part[0]}"): ${refused.join(" | ")}`);
+    }
+  }
+
+  /** A request of several commands, each already checked to be one command (apply builds them). */
+  private sendChecked(line: string, timeoutMs = 5000): Promise<string> {
     return new Promise((resolve, reject) => {
       const c = createConnection(this.socket);
       let out = "";
-      const timer = setTimeout(() => c.destroy(new Error(`HAProxy did not answer "${cmd}" in ${timeoutMs} ms`)), timeoutMs);
-      c.on("connect", () => c.write(cmd + "\n"));
+      const timer = setTimeout(() => c.destroy(new Error(`HAProxy did not answer "${line.length > 80 ? `${line.slice(0, 80)}…` : line}" in ${timeoutMs} ms`)), timeoutMs);
+      c.on("connect", () => c.write(line + "\n"));
       c.on("data", (b) => (out += b));
       c.on("error", (e) => (clearTimeout(timer), reject(e)));
       c.on("close", () => {

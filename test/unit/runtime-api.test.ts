@@ -41,6 +41,11 @@ const calls: { what: string; call: (v: string) => Promise<unknown> }[] = [
   { what: "setAddr addr", call: (v) => api.setAddr("skiff_p_web", "s1", v, 8080) },
   { what: "setAddr addr (after a real address)", call: (v) => api.setAddr("skiff_p_web", "s1", `10.0.0.2${v}`, 8080) },
   { what: "setAddr port", call: (v) => api.setAddr("skiff_p_web", "s1", "10.0.0.2", v as unknown as number) },
+  { what: "apply backend", call: (v) => api.apply(v, [{ server: "s1", state: "ready" }]) },
+  { what: "apply server", call: (v) => api.apply("skiff_p_web", [{ server: "s1", state: "maint" }, { server: v, addr: "10.0.0.2", port: 8080 }]) },
+  { what: "apply addr", call: (v) => api.apply("skiff_p_web", [{ server: "s1", addr: v, port: 8080 }]) },
+  { what: "apply addr (after a real address)", call: (v) => api.apply("skiff_p_web", [{ server: "s1", addr: `10.0.0.2${v}`, port: 8080 }]) },
+  { what: "apply state", call: (v) => api.apply("skiff_p_web", [{ server: "s1", state: v as "ready" }]) },
   { what: "serverStates backend", call: (v) => api.serverStates(v) },
   { what: "sessions backend", call: (v) => api.sessions(v) },
 ];
@@ -72,5 +77,30 @@ describe("Runtime API arguments", () => {
     await api.sessions("skiff_p_web");
     await api.info();
     assert.deepEqual(received, ["set server skiff_p_web/s1 state drain\n", "set server skiff_p_web/p2 addr fd00::2 port 8080\n", "show servers state skiff_p_web\n", "show stat\n", "show info\n"]);
+  });
+});
+
+describe("Runtime API batches", () => {
+  it("apply sends the changes in order, `; `-separated, 40 to a request, and takes HAProxy's answers to address changes", async () => {
+    received = [];
+    const ops = Array.from({ length: 45 }, (_, i) => (i % 3 === 1 ? { server: `p${i}`, addr: "10.0.0.2", port: 8080 } : { server: `p${i}`, state: (i % 2 ? "ready" : "maint") as "ready" | "maint" }));
+    await api.apply("skiff_p_web", ops);
+    assert.equal(received.length, 2);
+    const sent = received.flatMap((r) => r.trim().split("; "));
+    assert.equal(sent.length, 45);
+    assert.equal(sent[0], "set server skiff_p_web/p0 state maint");
+    assert.equal(sent[1], "set server skiff_p_web/p1 addr 10.0.0.2 port 8080");
+    assert.equal(received[0]!.trim().split("; ").length, 40);
+  });
+
+  it("a refusal in a batch's answer fails it, quoting HAProxy", async () => {
+    const refusing = createServer((c) => c.on("data", () => c.end("IP changed from '127.0.0.1' to '10.0.0.2' by 'stats socket command'\nNo such server.\n")));
+    const sock = join(mkdtempSync(join(tmpdir(), "skiff-rt-")), "haproxy.sock");
+    await new Promise<void>((r) => refusing.listen(sock, r));
+    try {
+      await assert.rejects(new RuntimeApi(sock).apply("skiff_p_web", [{ server: "s1", addr: "10.0.0.2", port: 8080 }, { server: "s99", state: "ready" }]), /HAProxy refused a change of backend skiff_p_web \(2 commands from "set server skiff_p_web\/s1 addr 10\.0\.0\.2 port 8080"\): No such server\./);
+    } finally {
+      refusing.close();
+    }
   });
 });
