@@ -1,5 +1,6 @@
 // What runs where, from every machine's agent at once: the data of `skiff status`.
 import type { Project } from "../config/model.ts";
+import { internalUrl } from "../contracts/internal-names.ts";
 import { askAll } from "../transport/agent-client.ts";
 import { machineProblem } from "./machine-problem.ts";
 
@@ -26,6 +27,9 @@ export interface AppStatus {
   instances: InstanceStatus[];
   /** Instances of the previous release kept warm as HAProxy backups. */
   warm: InstanceStatus[];
+  /** Where the project's other apps call it: `http://APP.PROJECT.internal/` (also `http://APP.internal/` on a
+   *  machine where no other project has an app of that name), served by each machine's HAProxy. */
+  internalUrl: string;
 }
 
 /** A machine whose agent answered. */
@@ -51,7 +55,7 @@ export async function gatherStatus(project: Project, app?: string): Promise<Mach
   const res = await askAll(project, (c) => c.call<{ apps: AppStatus[]; damaged?: string[] }>("state"));
   return res.map((r): MachineState =>
     r.ok
-      ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)), damaged: r.value.damaged ?? [] }
+      ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)).map((a) => ({ ...a, internalUrl: internalUrl(a.project, a.app) })), damaged: r.value.damaged ?? [] }
       : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
   );
 }
