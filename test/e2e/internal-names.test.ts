@@ -56,7 +56,7 @@ ${common}`
 const urls = () => bed.machines.map((m) => `http://${m.address}:${PORT}/`);
 const onBed = (host: string) => bed.machines.some((m) => m.address === host);
 const json = <T>(r: Run): T => JSON.parse(r.stdout) as T;
-type Status = { machine: string; apps: { app: string; instances: { running: boolean; healthy: boolean }[] }[] }[];
+type Status = { machine: string; apps: { app: string; internalUrl: string; instances: { running: boolean; healthy: boolean }[] }[] }[];
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`);
 const noFailures = (l: LoadResult) => assert.equal(l.failures, 0, `${l.failures} of ${l.requests} failed: ${JSON.stringify(l.samples.slice(0, 5))}`);
 /** What api answers on each machine: the version of users that answered it. */
@@ -89,6 +89,9 @@ describe("internal names: api calls users by name on 3 machines", { timeout: 900
     const count = (m: string, app: string) => s.find((x) => x.machine === m)?.apps.find((a) => a.app === app)?.instances.filter((i) => i.running && i.healthy).length ?? 0;
     assert.deepEqual(bed.machines.map((m) => count(m.name, "users")), [1, 1, 0]);
     assert.deepEqual(bed.machines.map((m) => count(m.name, "api")), [1, 1, 1]);
+    assert.deepEqual([...new Set(s.flatMap((m) => m.apps.map((a) => `${a.app} ${a.internalUrl}`)))].sort(), ["api http://api.names.internal/", "users http://users.names.internal/"]);
+    const text = (await p.skiff(["status"])).stdout;
+    assert.match(text, /^users\s+http:\/\/users\.names\.internal\/\s+http:\/\/users\.internal\/$/m, text);
     assert.deepEqual(await versions(), ["users-1", "users-1", "users-1"]);
     const m3 = bed.machines[2]!;
     assert.match(await faults.exec(m3, "getent hosts users.internal users.names.internal api.names.internal"), /^127\.77\.0\.1\s+users\.internal users\.names\.internal\n127\.77\.0\.1\s+users\.internal users\.names\.internal\n127\.77\.0\.1\s+api\.internal api\.names\.internal$/);
@@ -161,5 +164,15 @@ describe("internal names: api calls users by name on 3 machines", { timeout: 900
     ok(back.run, "rollback of the scale");
     noFailures(back.load);
     console.error(`placement: ${d.load.requests} requests; scale: ${sc.load.requests}; its rollback: ${back.load.requests}`);
+  });
+
+  it("removing an app takes its names away on every machine and leaves the others'", async () => {
+    ok(await p.skiff(["remove", "box", "--yes"]), "remove box");
+    for (const m of bed.machines) {
+      const hosts = await faults.exec(m, "cat /etc/hosts");
+      assert.doesNotMatch(hosts, /box\.(names\.)?internal/, `${m.name}: ${hosts}`);
+      assert.match(hosts, /^127\.77\.0\.1 users\.internal users\.names\.internal$/m, m.name);
+      assert.equal(await faults.exec(m, "getent hosts box.names.internal || echo none"), "none");
+    }
   });
 });
