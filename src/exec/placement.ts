@@ -51,10 +51,13 @@ export class PeerBook {
     );
   }
 
-  /** Tells these machines their peers, where that changed since they were last told (a failure is told again next time). */
+  /** Tells these machines their peers, where that changed since they were last told (a failure is told again next
+   *  time). A machine that does not run the app yet is not told: its agent has no backend to put them in and
+   *  ignores them, so it hears once it has activated (right after its wave when it runs none of its own). */
   async tell(which: AgentClient[]): Promise<void> {
     await Promise.all(
       which.map(async (c) => {
+        if (this.lists.get(c.machine)?.active === null) return;
         const peers = this.peersOf(c.machine);
         const key = JSON.stringify(peers);
         if (this.told.get(c.machine) === key) return;

@@ -80,6 +80,26 @@ describe("PeerBook", () => {
     assert.deepEqual(told, [], "nothing changed: nobody is told");
   });
 
+  it("a machine that does not run the app yet is not told (its agent would ignore it); it hears once it has activated", async () => {
+    const lists: Record<string, { active: number | null; instances: Inst[] }> = {
+      m1: { active: 1, instances: [inst("web-1-a", "10.0.0.1")] },
+      m2: { active: null, instances: [] },
+      m3: { active: null, instances: [] },
+    };
+    const { clients, told } = machines(lists);
+    const book = new PeerBook("p", "web", clients);
+    await book.refresh();
+    await book.tell(clients.slice(1));
+    assert.deepEqual(told, [], "m2 and m3 have no backend for the app yet");
+    // Their first release: no instances of their own, so they serve through m1.
+    lists.m2 = { active: 1, instances: [] };
+    lists.m3 = { active: 1, instances: [] };
+    await book.refresh(clients.slice(1));
+    assert.deepEqual(book.peerOnly().map((c) => c.machine), ["m2", "m3"]);
+    await book.tell(clients);
+    assert.deepEqual(told.map((t) => `${t.machine}: ${t.peers.join(",")}`).sort(), ["m1: ", "m2: web-1-a@10.0.0.1:5000", "m3: web-1-a@10.0.0.1:5000"]);
+  });
+
   it("tells a machine again after a failed peers.set", async () => {
     const lists = { m1: { active: 1, instances: [inst("a", "10.0.0.1")] }, m2: { active: 1, instances: [inst("b", "10.0.0.2")] } };
     const { clients, told } = machines(lists);
