@@ -248,4 +248,16 @@ ${machines}
     assert.deepEqual(await actives(), before);
     assert.deepEqual(await versions(), servedBefore);
   });
+
+  it("a first deploy onto one machine: the machines placed without instances serve it through their peers at once", async () => {
+    // Their agents have no backend for the app until they activate it: told the peers before that, they ignored
+    // them, and the last update of the rollout once skipped them as already told (they answered 503).
+    await p.skiff(["remove", "web", "--yes"]);
+    configure({ version: "v9", instances: 1, labels: ["web"], strategy: "binpack" });
+    const d = await p.skiff(["deploy"]);
+    assert.equal(d.code, 0, d.stderr);
+    const c = await counts();
+    assert.equal(Object.values(c).reduce((a, b) => a + b, 0), 1, JSON.stringify(c));
+    assert.deepEqual(await versions(), ["v9", "v9", "v9"]);
+  });
 });
