@@ -98,20 +98,24 @@ async function mirrorBackupPeers(api: SlotApi, b: ProxyBackend, active: boolean)
   const backups = peerSlots(b, "backup");
   // New addresses first, gone ones last, as for the primary peer slots.
   const order = [...backups].sort((x, y) => Number(!primary.get(x.name.slice(1))?.instance) - Number(!primary.get(y.name.slice(1))?.instance));
-  const ops: SlotOp[] = [];
+  // Two requests: addresses first, then the states that depend on them. HAProxy runs every command of a request
+  // even after one it refused, so a `ready` in the same request would enable a slot at an address it did not take.
+  const moves: SlotOp[] = [];
+  const states: SlotOp[] = [];
   for (const q of order) {
     const p = primary.get(q.name.slice(1));
     const want = p?.instance ? { instance: p.instance, addr: p.addr, port: p.port } : { instance: undefined, addr: "127.0.0.1", port: 1 };
     const state = want.instance && !active ? "ready" : "maint";
     if (q.instance !== want.instance || q.addr !== want.addr || q.port !== want.port) {
-      ops.push({ server: q.name, state: "maint" });
-      if (q.addr !== want.addr || q.port !== want.port) ops.push({ server: q.name, addr: want.addr, port: want.port });
+      moves.push({ server: q.name, state: "maint" });
+      if (q.addr !== want.addr || q.port !== want.port) moves.push({ server: q.name, addr: want.addr, port: want.port });
       Object.assign(q, want, { state: "maint" });
     }
     if (q.state !== state) {
-      ops.push({ server: q.name, state });
+      states.push({ server: q.name, state });
       q.state = state;
     }
   }
-  await run(api, b.name, ops);
+  await run(api, b.name, moves);
+  await run(api, b.name, states);
 }

@@ -228,7 +228,17 @@ export class ProxyController {
       if (!b) return;
       // Told again what it already has (a rollout tells every machine at its end): nothing to write.
       const before = JSON.stringify(b);
-      await placePeers(this.peerDeps, b, peers, active);
+      const saved = structuredClone(b.slots);
+      try {
+        await placePeers(this.peerDeps, b, peers, active);
+      } catch (e) {
+        // The record changes before HAProxy confirms a batch: one it refused (or never answered) must not be taken
+        // as applied, or the same peers told again would look placed. Slots that existed go back to what they
+        // were; slots added (with a reload) stay, empty.
+        const was = new Map(saved.map((x) => [x.name, x]));
+        for (const x of b.slots) Object.assign(x, was.get(x.name) ?? { instance: undefined, addr: "127.0.0.1", port: 1, state: "maint" });
+        throw e;
+      }
       if (JSON.stringify(b) !== before) await this.persist();
     });
   }

@@ -32,11 +32,15 @@ export class PeerBook {
     private readonly clients: AgentClient[],
   ) {}
 
-  /** Asks these machines (all of them the first time) for their instances of the app. */
+  /** Asks these machines (all of them the first time) for their instances of the app. A machine that does not
+   *  answer keeps what it said last; one never heard from is unknown, and nobody is told anything while one is
+   *  (its instances would silently drop out of everyone's peers). */
   async refresh(which: AgentClient[] = this.clients): Promise<void> {
     const ask = this.lists.size ? which : this.clients;
     const lists = await Promise.all(ask.map((c) => c.call<List>("instances.list", { project: this.project, app: this.app }).catch(() => undefined)));
-    ask.forEach((c, n) => this.lists.set(c.machine, lists[n]));
+    ask.forEach((c, n) => {
+      if (lists[n] !== undefined || !this.lists.has(c.machine)) this.lists.set(c.machine, lists[n]);
+    });
   }
 
   /** Machines that run none of the app but have it (they serve it through their peers). */
@@ -55,6 +59,9 @@ export class PeerBook {
    *  time). A machine that does not run the app yet is not told: its agent has no backend to put them in and
    *  ignores them, so it hears once it has activated (right after its wave when it runs none of its own). */
   async tell(which: AgentClient[]): Promise<void> {
+    const unknown = this.clients.filter((c) => this.lists.get(c.machine) === undefined);
+    if (unknown.length) await this.refresh(unknown);
+    if (this.clients.some((c) => this.lists.get(c.machine) === undefined)) return;
     await Promise.all(
       which.map(async (c) => {
         if (this.lists.get(c.machine)?.active === null) return;

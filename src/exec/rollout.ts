@@ -102,9 +102,14 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     bindAddress: c.transport.machine.privateAddress,
     httpPort: c.transport.machine.httpPort,
   });
+  // Another deploy may hold the lock now: its picture of the peers is the true one, not ours.
+  let lockGone = false;
   const lockLost = async (final = false) => {
     const why = await i.checkLock?.({ final, warn: (message) => i.reporter.emit({ type: "note", message }) });
-    if (why) out.failure ??= { machine: "local", reason: `stopped: ${why}` };
+    if (why) {
+      out.failure ??= { machine: "local", reason: `stopped: ${why}` };
+      lockGone = true;
+    }
     return Boolean(why);
   };
   // The canary wave is the first of several whose first wave is smaller than the next: it goes alone.
@@ -151,6 +156,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     }
     // Where the app's instances now are: at once to machines that serve it through peers, and to those of the
     // next wave that will be left without instances of their own, before they activate; the rest at the end.
+    if (lockGone) break;
     await peers.refresh(batch);
     const last = k === waves.length - 1 || Boolean(out.failure);
     const emptied = last ? [] : waves[k + 1]!.filter((c) => !i.placement || !(i.placement[c.machine]! > 0));
@@ -200,7 +206,9 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
       }
     }),
   );
-  await peers.refresh([...out.switched.map((r) => r.machine), ...maybeSwitched].flatMap((m) => i.clients.filter((c) => c.machine === m)));
-  await peers.tell(i.clients);
+  if (!lockGone) {
+    await peers.refresh([...out.switched.map((r) => r.machine), ...maybeSwitched].flatMap((m) => i.clients.filter((c) => c.machine === m)));
+    await peers.tell(i.clients);
+  }
   return out;
 }

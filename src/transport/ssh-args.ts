@@ -62,6 +62,9 @@ export function sshOptions(m: MachineSpec, ctx: SshContext, overrides: { knownHo
     "-o", "ServerAliveInterval=5",
     "-o", "ServerAliveCountMax=3",
     "-o", "LogLevel=ERROR",
+    // The agent socket's forward (agent-forward.ts) may be added to a master this ssh starts: a socket file left
+    // by an earlier master that exited must be replaced, not refused (EADDRINUSE). Affects unix-socket forwards only.
+    "-o", "StreamLocalBindUnlink=yes",
   );
   if (overrides.share !== false) args.push("-o", "ControlMaster=auto", "-o", `ControlPath=${join(ctx.socketDir, "%C")}`, "-o", `ControlPersist=${ctx.persist ?? "60s"}`);
   else args.push("-o", "ControlMaster=no", "-o", "ControlPath=none");

@@ -9,7 +9,8 @@ import type { Event } from "../../src/contracts/events.ts";
 import type { AppView } from "../../src/contracts/rpc.ts";
 import { loadProject } from "../../src/config/load.ts";
 import type { UserError } from "../../src/errors.ts";
-import { canaryProblem } from "../../src/exec/canary.ts";
+import { canaryProblem, watchCanary } from "../../src/exec/canary.ts";
+import type { AgentClient } from "../../src/transport/agent-client.ts";
 import { rollout, type RolloutInput } from "../../src/exec/rollout.ts";
 import { renderPlan } from "../../src/plan/render.ts";
 import { fleet, spec, type FakeMachine } from "./fake-machine.ts";
@@ -93,6 +94,7 @@ describe("canaryProblem", () => {
   it("names a restart with the last exit", () =>
     assert.match(canaryProblem("m1", view({ restarts: 1, lastExit: { code: 1, oomKilled: false, at: "", reason: "exited with code 1" } }), 2, seen)!.reason, /restarted 1 time\(s\) during the canary wait \(exited with code 1\)/));
   it("names failed health checks", () => assert.match(canaryProblem("m1", view({ healthy: false, health: "HTTP 500" }), 2, seen)!.reason, /failed its health checks .*HTTP 500/));
+  it("an instance without a health record yet (its agent restarted) is not a problem", () => assert.equal(canaryProblem("m1", view({ healthy: false, health: "unknown" }), 2, seen), undefined));
   it("names a gone instance and another active release", () => {
     assert.match(canaryProblem("m1", view({ name: "web-2-b" }), 2, seen)!.reason, /web-2-a of release 2 is gone/);
     assert.match(canaryProblem("m1", view({}, 3), 2, seen)!.reason, /no longer the active one \(active: 3\)/);
@@ -117,5 +119,26 @@ describe("canary_wait in skiff.yml", () => {
       apps: [{ app: "web", release: 2, reused: false, image: { ref: "img:2" }, placement: { m1: 1, m2: 1 }, canaryWaitMs: 30_000, batches: [["m1"], ["m2", "m3"]], machines: [{ machine: "m1", from: 1, start: 1, stop: 1, changes: [{ key: "image", from: "img:1", to: "img:2" }] }] }],
     } as unknown as Parameters<typeof renderPlan>[0]);
     assert.ok(lines.includes("  rollout: m1 (canary, watched 30s) | m2, m3 (2 waves, one after another)"), lines.join("\n"));
+  });
+});
+
+describe("watchCanary", () => {
+  /** A canary machine whose instance's health, look after look, is the next value of `healths` (then the last one). */
+  const canary = (healths: boolean[]) => {
+    let n = 0;
+    return {
+      machine: "m1",
+      call: async () => {
+        const healthy = healths[Math.min(n++, healths.length - 1)]!;
+        return { apps: [{ project: "shop", app: "web", active: 2, releases: [2], warm: [], instances: [{ name: "web-2-a", release: 2, hostPort: 1, startedAt: "", restarts: 0, running: true, healthy, health: healthy ? "ok" : "HTTP 500", slotState: "ready" }] }] };
+      },
+    } as unknown as AgentClient;
+  };
+  it("one failed look is a slow answer, not a broken release", async () => {
+    assert.equal(await watchCanary([canary([true, false, true])], "shop", "web", 2, 1500, async () => false), undefined);
+  });
+  it("failing its checks look after look ends the watch, even past the wait", async () => {
+    const p = await watchCanary([canary([true, true, false])], "shop", "web", 2, 1200, async () => false);
+    assert.match(p!.reason, /failed its health checks during the canary wait \(HTTP 500\), 3 looks in a row/);
   });
 });

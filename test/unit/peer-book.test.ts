@@ -100,6 +100,29 @@ describe("PeerBook", () => {
     assert.deepEqual(told.map((t) => `${t.machine}: ${t.peers.join(",")}`).sort(), ["m1: ", "m2: web-1-a@10.0.0.1:5000", "m3: web-1-a@10.0.0.1:5000"]);
   });
 
+  it("nobody is told while a machine's instances are unknown; a machine that stops answering keeps what it said last", async () => {
+    const lists = { m1: { active: 1, instances: [inst("a", "10.0.0.1")] }, m2: { active: 1, instances: [inst("b", "10.0.0.2")] } };
+    const { clients, told } = machines(lists);
+    const m2 = clients[1]!;
+    const real = m2.call.bind(m2) as (m: string, p: unknown) => Promise<unknown>;
+    let down = true;
+    (m2 as { call: unknown }).call = async (method: string, params: unknown) => {
+      if (method === "instances.list" && down) throw new Error("lost the connection");
+      return real(method, params);
+    };
+    const book = new PeerBook("p", "web", clients);
+    await book.refresh();
+    await book.tell(clients);
+    assert.equal(told.length, 0, "m2's instances are unknown: m1 would lose them from its peers");
+    down = false;
+    await book.tell(clients);
+    assert.deepEqual(told.map((t) => t.machine).sort(), ["m1", "m2"], "asked again before telling");
+    told.length = 0;
+    down = true;
+    await book.refresh([m2]);
+    assert.deepEqual(book.peersOf("m1").map((x) => x.name), ["b"], "m2's last answer stands");
+  });
+
   it("tells a machine again after a failed peers.set", async () => {
     const lists = { m1: { active: 1, instances: [inst("a", "10.0.0.1")] }, m2: { active: 1, instances: [inst("b", "10.0.0.2")] } };
     const { clients, told } = machines(lists);
