@@ -5,6 +5,7 @@
 // anything changes. The Node example app as processes, on its own port 8091.
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -258,6 +259,10 @@ ${machines}
     assert.equal(d.code, 0, d.stderr);
     const c = await counts();
     assert.equal(Object.values(c).reduce((a, b) => a + b, 0), 1, JSON.stringify(c));
-    assert.deepEqual(await versions(), ["v9", "v9", "v9"]);
+    // New connections: fetch's pool may hold one to the HAProxy that the removal of the machine's last app
+    // soft-stopped, which answers 503 until it closes.
+    const fresh = (u: string) =>
+      new Promise<string>((resolve, reject) => get(u, { agent: false }, (r) => { let b = ""; r.on("data", (x) => (b += x)); r.on("end", () => resolve(b.split(" ")[2]!)); }).on("error", reject));
+    assert.deepEqual(await Promise.all(urls().map(fresh)), ["v9", "v9", "v9"]);
   });
 });
