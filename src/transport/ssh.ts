@@ -14,6 +14,8 @@ import { forwardable, forwardPath, openForward } from "./agent-forward.ts";
 export class SshTransport implements Transport {
   readonly viaSsh = true;
   private socketDirChecked = false;
+  /** The ssh server would not forward the agent's socket: `skiff-agent connect` carries this machine's channels. */
+  private forwardRefused = false;
   constructor(
     readonly machine: MachineSpec,
     private readonly ctx: SshContext,
@@ -56,7 +58,7 @@ export class SshTransport implements Transport {
    */
   agentStream(): AgentStream {
     const local = forwardPath(this.ctx.socketDir, this.machine);
-    if (this.machine.user !== "root" || !forwardable(local)) return this.spawn([AGENT_BIN, "connect"]);
+    if (this.machine.user !== "root" || !forwardable(local) || this.forwardRefused) return this.spawn([AGENT_BIN, "connect"]);
     // Checked before connecting to anything in the directory: a socket there must be one of ours.
     const base = this.ssh(sshOptions(this.machine, this.ctx));
     const dest = sshDestination(this.machine);
@@ -64,6 +66,9 @@ export class SshTransport implements Transport {
       () => openForward(local, SOCKET, (extra, command) => [...base, ...extra, ...dest, ...(command ? [command] : [])]),
       // Why nothing answered, in the words `skiff-agent connect` would have used.
       () => this.run([AGENT_BIN, "call", "ping"], { step: "agent check", allowFailure: true, timeoutMs: 15_000 }),
+      // The agent answers a ping but not through the forward: the ssh server refuses unix-socket forwarding
+      // (AllowStreamLocalForwarding no, DisableForwarding yes). The old channel, from now on.
+      () => ((this.forwardRefused = true), this.spawn([AGENT_BIN, "connect"])),
     );
   }
 

@@ -3,6 +3,7 @@
 // is not running on m1: run `skiff setup m1`"); ssh failing to make the forward
 // keeps ssh's hint; a non-root login still goes through sudo.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -151,5 +152,31 @@ describe("the local machine as root", { skip: process.getuid?.() !== 0 && "needs
       else process.env.SKIFF_AGENT_SOCKET = before;
       srv.close();
     }
+  });
+
+  it("a forward the ssh server refuses (the agent answers a check) falls back to skiff-agent connect, resending what went unanswered", async () => {
+    const path = join(dir, "refused.sock");
+    // sshd with AllowStreamLocalForwarding no: the local end accepts, then closes with nothing said.
+    const srv = await agent(path, { hangup: true });
+    let spawned = 0;
+    // A pretend `skiff-agent connect` that reaches a working agent: answers each request with its method.
+    const connectChild = () => {
+      spawned++;
+      return spawn(process.execPath, ["-e", `process.stdin.on("data", (b) => { for (const l of String(b).split("\\n").filter(Boolean)) { const v = JSON.parse(l); process.stdout.write(JSON.stringify({ id: v.id, result: "via connect " + v.method }) + "\\n"); } }); process.stdin.on("end", () => process.exit(0));`], { stdio: ["pipe", "pipe", "pipe"] });
+    };
+    const c = new AgentClient(transport(() => socketChannel(() => connectUnix(path), async () => ({ code: 0, stderr: "" }), connectChild)));
+    assert.deepEqual(await Promise.all([c.call<string>("ping"), c.call<string>("state")]), ["via connect ping", "via connect state"]);
+    assert.equal(await c.call<string>("history"), "via connect history");
+    assert.equal(spawned, 1);
+    c.close();
+    srv.close();
+  });
+
+  it("an agent that is down still reads as down: no fallback when the check fails", async () => {
+    const path = join(dir, "down.sock");
+    const srv = await agent(path, { hangup: true });
+    const c = new AgentClient(transport(() => socketChannel(() => connectUnix(path), async () => noAgent, () => assert.fail("fell back although the agent is down"))));
+    await assert.rejects(c.call("ping"), /the agent is not running on m1: run `skiff setup m1`|cannot reach the agent/);
+    srv.close();
   });
 });
