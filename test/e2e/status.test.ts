@@ -1,8 +1,14 @@
 // `skiff status` says what is wrong with a machine that does not answer, in the
 // table too: its agent is not running, or ssh cannot reach it.
 import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { faults, up, type Bed } from "../../testbed/bed.ts";
+import type { MachineSpec } from "../../src/config/model.ts";
+import { forwardPath } from "../../src/transport/agent-forward.ts";
 import { makeProject, type Project } from "./helpers.ts";
 
 let bed: Bed;
@@ -40,6 +46,39 @@ describe("status of a machine that does not answer", { timeout: 300_000 }, () =>
     const json = JSON.parse((await p.skiff(["--json", "status"])).stdout) as { machine: string; error?: string; problem?: string }[];
     assert.match(json.find((m) => m.machine === "m2")!.problem ?? "", /agent not running/);
     await faults.exec(m2, "/etc/init.d/skiff-agent start");
+  });
+
+  it("an ssh server that refuses socket forwarding (AllowStreamLocalForwarding no): commands still reach the agent", async () => {
+    const m2 = bed.machines[1]!;
+    // A new ssh connection sees the new setting: a socket directory of its own means a master of its own.
+    const socketDir = mkdtempSync(join(tmpdir(), "skiff-nofwd-"));
+    await faults.exec(m2, "cp /etc/ssh/sshd_config /etc/ssh/sshd_config.skiff-test && echo 'AllowStreamLocalForwarding no' >> /etc/ssh/sshd_config && pkill -HUP -x sshd");
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const r = await p.skiff(["--json", "status"], { socketDir });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const st = JSON.parse(r.stdout) as { machine: string; error?: string; problem?: string }[];
+      assert.deepEqual(st.map((m) => [m.machine, m.error ?? m.problem ?? "ok"]), [["m1", "ok"], ["m2", "ok"]]);
+      const h = await p.skiff(["history"], { socketDir });
+      assert.equal(h.code, 0, h.stderr);
+      // The forward itself carries nothing on this server: the answers came through `skiff-agent connect`.
+      const mine = forwardPath(socketDir, { host: "127.0.0.1", port: m2.sshPort, user: "root" } as MachineSpec);
+      for (const f of readdirSync(socketDir).filter((n) => join(socketDir, n) === mine)) {
+        const answer = await new Promise<string>((resolve) => {
+          const c = createConnection(join(socketDir, f));
+          let b = "";
+          c.on("data", (x) => (b += x));
+          c.on("close", () => resolve(b));
+          c.on("error", () => resolve(""));
+          c.write('{"id":1,"method":"ping"}\n');
+          setTimeout(() => c.destroy(), 3000);
+        });
+        if (answer) assert.doesNotMatch(answer, /pong/, `${f} answered through the forward`);
+      }
+    } finally {
+      await faults.exec(m2, "mv /etc/ssh/sshd_config.skiff-test /etc/ssh/sshd_config && pkill -HUP -x sshd");
+      rmSync(socketDir, { recursive: true, force: true });
+    }
   });
 
   it("cut off the network: the table says unreachable, and that ssh failed", async () => {
