@@ -65,7 +65,7 @@ export function loadNodeRuntime(file = hostSettings().agentNode, cacheHome = hos
   }
   let made: Promise<Buffer> | undefined;
   const payload = () => (made ??= gzipped(path, facts.sha256, dir));
-  return { facts: { source, ...facts }, payload };
+  return { facts: { source, ...facts, ...(file ? { chosen: true } : {}) }, payload };
 }
 
 async function gzipped(path: string, sha256: string, dir: string): Promise<Buffer> {

@@ -21,6 +21,8 @@ export interface NodeRuntime {
   glibcxx?: string;
   /** Why it cannot run on any Linux machine (a macOS binary…): every machine that lacks a runtime is refused with this. */
   problem?: string;
+  /** Named by SKIFF_AGENT_NODE: a runtime someone chose is shipped or refused, never quietly replaced by the machine's. */
+  chosen?: boolean;
 }
 
 export interface SetupDesired {
@@ -82,12 +84,12 @@ export function runtimeProblems(f: MachineFacts, rt: NodeRuntime, packages: stri
 }
 
 /**
- * The CLI's Node cannot run on Linux (setup from a Mac, say): the machine's Node is kept as it is, with a note:
+ * The CLI's own Node cannot run on Linux (setup from a Mac, say): the machine's Node is kept as it is, with a note:
  * skiff's runtime from an earlier setup, or the distribution's Node if it is at least 18 (the agent's floor).
  * None: refused, with the hint to ship a Linux build.
  */
 export function keptNode(f: MachineFacts, rt: NodeRuntime): { version: string; note: string } | undefined {
-  if (!rt.problem || !f.node || f.node.major < 18) return undefined;
+  if (!rt.problem || rt.chosen || !f.node || f.node.major < 18) return undefined;
   const whose = f.sha.node && f.node.path === NODE_BIN ? "skiff's Node runtime from an earlier setup" : `the machine's own Node (${f.node.path})`;
   return { version: f.node.version, note: `the agent runs on ${whose}, ${f.node.version}, because ${rt.problem}; set SKIFF_AGENT_NODE to a Linux Node binary to ship the same runtime to every machine` };
 }

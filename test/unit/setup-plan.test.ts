@@ -139,6 +139,8 @@ describe("planSetup", () => {
     assert.match(q.notes![0]!, /^the agent runs on skiff's Node runtime from an earlier setup, v20\.20\.2, because/);
     // Ubuntu 22.04's Node 12, or none: refused with the hint.
     for (const f of [facts({ node: { version: "v12.22.9", major: 12, path: "/usr/bin/node" } }), facts()]) assert.match(planSetup(f, mac).problems[0]!, /Mach-O file: macOS\): set SKIFF_AGENT_NODE to a Linux Node binary/);
+    // A runtime someone named in SKIFF_AGENT_NODE is refused, not replaced by the machine's.
+    assert.match(planSetup(deb, want({ problem: "the agent's Node runtime /opt/node cannot run on a Linux machine: not an ELF executable (not built for Linux)", chosen: true })).problems[0]!, /not built for Linux\): set SKIFF_AGENT_NODE/);
     // From Linux nothing changes: the CLI's own runtime is shipped, whatever the machine has.
     assert.ok(steps(deb).includes("install the agent's Node runtime v20.20.2 (99 MB)"));
   });
