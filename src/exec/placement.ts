@@ -1,5 +1,5 @@
-// Placement as the machines see it after a rollout batch: every machine learns
-// where the app's instances on the others are. (Where instances go is decided
+// Placement as the machines see it during a rollout: each machine learns where
+// the app's instances on the others are (PeerBook). (Where instances go is decided
 // by the pure planner: plan/placement.ts, from the observed capacities.)
 import type { Project } from "../config/model.ts";
 import type { ObservedCapacity } from "../plan/observed.ts";
@@ -73,11 +73,4 @@ export class PeerBook {
       }),
     );
   }
-}
-
-/** Tells every machine where the app's instances on the other machines are (after a change outside a rollout). */
-export async function pushPeers(project: string, app: string, clients: AgentClient[]): Promise<void> {
-  const book = new PeerBook(project, app, clients);
-  await book.refresh();
-  await book.tell(clients);
 }

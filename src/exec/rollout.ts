@@ -156,10 +156,10 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     }
     // Where the app's instances now are: at once to machines that serve it through peers, and to those of the
     // next wave that will be left without instances of their own, before they activate; the rest at the end.
-    if (lockGone) break;
+    // After a failure only the peer-only machines hear now: everyone does once the reverts below are done.
     await peers.refresh(batch);
-    const last = k === waves.length - 1 || Boolean(out.failure);
-    const emptied = last ? [] : waves[k + 1]!.filter((c) => !i.placement || !(i.placement[c.machine]! > 0));
+    const last = k === waves.length - 1 && !out.failure;
+    const emptied = last || out.failure ? [] : waves[k + 1]!.filter((c) => !i.placement || !(i.placement[c.machine]! > 0));
     await peers.tell(last ? i.clients : [...new Set([...peers.peerOnly(), ...emptied])]);
     const ms = Date.now() - waveStarted;
     out.waves.push({ machines: wave.machines, ms, ok: !out.failure });
