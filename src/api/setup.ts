@@ -1,7 +1,8 @@
 // Prepare machines (Docker, HAProxy, the agent and its Node runtime): probe, plan, execute; idempotent.
-import type { Project } from "../config/model.ts";
+import type { MachineSpec, Project } from "../config/model.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { UserError } from "../errors.ts";
+import { firewallEntryFor } from "../exec/firewall.ts";
 import { needsDocker, setupMachines } from "../exec/setup.ts";
 import { describeStep } from "../plan/setup.ts";
 import { loadAgentBundle } from "./agent-bundle.ts";
@@ -44,7 +45,8 @@ export async function setupProject(project: Project, opts: SetupOptions, reporte
   const machines = selectMachines(project, opts.machines);
   const node = loadNodeRuntime(opts.agentNode);
   const want = { agent: loadAgentBundle(opts.agentBundle), node: node.facts, needsDocker: needsDocker(project.apps) };
-  const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload });
+  const firewall = (m: MachineSpec) => firewallEntryFor(project, m);
+  const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload, firewall });
   return results.map((r) => ({
     machine: r.machine,
     dryRun: Boolean(opts.dryRun),

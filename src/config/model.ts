@@ -16,6 +16,8 @@ export interface MachineSpec {
   privateAddress?: string;
   /** The public HTTP frontend's port on this machine. */
   httpPort: number;
+  /** false: skiff's nftables table does not guard this machine's private ports (docs/networking.md, Firewall). */
+  firewall?: boolean;
 }
 
 export interface HealthSpec {

@@ -30,6 +30,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       labels: m.labels ?? [],
       privateAddress: m.private_address,
       httpPort: m.http_port ?? DEFAULTS.httpPort,
+      ...(m.firewall === false ? { firewall: false } : {}),
     };
   }
   const apps: Record<string, AppSpec> = {};

@@ -113,6 +113,7 @@ export const Machine = z
       .optional()
       .meta({ description: "IPv4 or IPv6 address on the private network between machines. Instances bind here (or to loopback)." }),
     http_port: Port.optional().meta({ description: "Port of the public HTTP frontend (HAProxy) on this machine. Default: 80." }),
+    firewall: z.boolean().optional().meta({ description: "skiff's nftables table (`table inet skiff`) on this machine: instance ports, mesh ports and the internal frontend on Docker's gateway accept only the project's machines (by `private_address`) and the machine itself. `false` when another firewall manager owns the machine (skiff then removes its table; any project saying `false` for a machine turns it off there). Default: true." }),
   })
   .meta({ description: "A Linux machine reached over SSH." });
 

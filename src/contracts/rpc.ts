@@ -7,6 +7,7 @@ import en from "zod/v4/locales/en.js";
 import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
 import { activateParamsSchema, activateResultSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
+import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
 
 // Messages in English that say what was expected and what came (zod/mini has none of its own).
 z.config(en());
@@ -140,6 +141,8 @@ export const rpc = {
     result: z.object({ released: z.boolean(), holder: opt(lockInfoOut), live: opt(z.boolean()), heartbeatAgeMs: opt(z.number()) }),
   },
   "lock.info": { params: z.object({ project: nameSchema }), result: nullable(lockInfoOut) },
+  "firewall.set": { params: firewallEntry, result: firewallSetResult },
+  "firewall.get": { params: none, result: firewallStatus },
 } as const;
 
 /** The results of the jobs that `activate` and `hook.run` start (what `job.wait` returns when done). */

@@ -16,6 +16,7 @@ import { ship, type ShipTargets } from "../ship/ship.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { releaseFiles } from "./files.ts";
+import { syncFirewall } from "./firewall.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
 import { rollout, runJob, type RolloutResult } from "./rollout.ts";
@@ -157,6 +158,8 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     const lap = () => -t + (t = Date.now());
     const phases: DeployPhases = { lock: t - t0, plan: 0, build: 0, ship: 0, store: 0, hook: 0, rollout: 0 };
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
+    // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
+    await syncFirewall(lock.clients, project, opts.reporter);
     // Placement is part of the plan: what does not fit is refused here, before anything is built or shipped.
     const { plan: p, observed, facts } = await deployPlan(lock.clients, project, { apps: opts.apps, printed: false, unreachable: lock.unreachable.map((u) => u.machine), effects: opts.effects });
     phases.plan = lap();

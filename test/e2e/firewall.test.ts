@@ -1,0 +1,187 @@
+// skiff's firewall on 3 bed machines, against a container on the bed network
+// that is no project machine (skiff-bed-outsider: what an attacker on the LAN
+// has). `web` (Docker, examples/hello) and `proc` (process, examples/hello-node)
+// run on m1 and m2; m3 serves web through its peers. With the firewall off on m1
+// the outsider reaches m1's instance ports and, by routing Docker's gateway
+// through m1, its internal frontend (the paths are real); with it on, every
+// instance port, a mesh listener and the gateway refuse it at once, the public
+// port answers, and the project's machines still reach the instances. A deploy
+// that turns it on under load fails no request. The table survives an agent
+// restart after the kernel lost it; `skiff remove` takes it away; a table of
+// someone else's stays untouched. Its own port 8100, project `fw`.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import { startLoad, type LoadResult } from "../../src/load/load.ts";
+import { DOCKER, faults, NETWORK, up, type Bed, type BedMachine } from "../../testbed/bed.ts";
+import { makeProject, type Project, type Run } from "./helpers.ts";
+
+const HELLO = new URL("../../examples/hello", import.meta.url).pathname;
+const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
+const PORT = 8100;
+const OUTSIDER = "skiff-bed-outsider";
+const OUTSIDER_IP = "172.30.77.50";
+const MESH = 7443;
+const LABELS: Record<string, string[]> = { m1: ["a"], m2: ["a"], m3: ["b"] };
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let bed: Bed;
+let p: Project;
+let meshPid = "";
+
+function configure(o: { version: string; m1Firewall?: boolean }): void {
+  const machines = bed.machines
+    .map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, labels: [${LABELS[m.name]!.join(", ")}], ssh: { identity_file: ${bed.identityFile} }${m.name === "m1" && o.m1Firewall === false ? ", firewall: false" : ""} }`)
+    .join("\n");
+  const common = "    instances: 2\n    labels: [a]\n    health: { path: /healthz, interval: 200ms, deadline: 10s }\n    deploy: { drain_timeout: 3s, stop_timeout: 5s, probation: 2s }\n";
+  writeFileSync(
+    join(p.dir, "skiff.yml"),
+    `project: fw
+machines:
+${machines}
+apps:
+  web:
+    build: { context: ${HELLO}, args: { VERSION: ${o.version} } }
+    port: 3000
+    routes: [{ path: / }]
+${common}  proc:
+    run: node server.js
+    artifact: ${HELLO_NODE}
+    env: { VERSION: ${o.version} }
+${common}`,
+  );
+}
+
+const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`);
+const onBed = (host: string) => bed.machines.some((m) => m.address === host);
+const m = (n: number) => bed.machines[n - 1]!;
+const noFailures = (l: LoadResult) => assert.equal(l.failures, 0, `${l.failures} of ${l.requests} failed: ${JSON.stringify(l.samples.slice(0, 5))}`);
+
+/** curl from the outsider: the HTTP status, or how the connection failed (curl's exit 7: refused, 28: timed out). */
+async function fromOutsider(url: string, host?: string): Promise<string> {
+  const args = ["exec", OUTSIDER, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--connect-timeout", "3", "--max-time", "5", ...(host ? ["-H", `Host: ${host}`] : []), url];
+  const started = Date.now();
+  try {
+    return (await run(DOCKER, args)).stdout.trim();
+  } catch (e) {
+    const code = (e as { code?: number }).code;
+    return code === 7 ? `refused in ${Date.now() - started < 2500 ? "<2.5s" : "slow"}` : code === 28 ? "timed out" : `curl exit ${code}`;
+  }
+}
+
+/** A plain TCP connection from a bed machine: what the listener sends, or the error. */
+const tcpFrom = (from: BedMachine, host: string, port: number) => faults.exec(from, `timeout 4 bash -c 'exec 3<>/dev/tcp/${host}/${port} && head -c 4 <&3' 2>&1 || true`);
+
+type Status = { machine: string; apps: { app: string; instances: { bindAddress?: string; hostPort: number; running: boolean; healthy: boolean }[] }[] }[];
+async function instancePorts(): Promise<{ machine: string; app: string; url: string }[]> {
+  const s = JSON.parse((await p.skiff(["--json", "status"])).stdout) as Status;
+  return s.flatMap((x) => x.apps.filter((a) => a.app === "web" || a.app === "proc").flatMap((a) => a.instances.map((i) => ({ machine: x.machine, app: a.app, url: `http://${i.bindAddress}:${i.hostPort}/` }))));
+}
+
+const tables = (mm: BedMachine) => faults.exec(mm, "nft list tables");
+
+describe("firewall: only the project's machines reach instance, mesh and internal ports", { timeout: 900_000 }, () => {
+  before(async () => {
+    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    p = makeProject();
+    configure({ version: "v1" });
+    for (const args of [["machines", "trust", "--yes"]]) ok(await p.skiff(args), args.join(" "));
+    for (const app of ["web", "proc"]) await p.skiff(["remove", app, "--yes"]); // the bed is shared: start from nothing
+    await run(DOCKER, ["rm", "-f", OUTSIDER]).catch(() => {});
+    await run(DOCKER, ["run", "-d", "--name", OUTSIDER, "--label", "skiff.testbed=1", "--network", NETWORK, "--ip", OUTSIDER_IP, "--cap-add", "NET_ADMIN", "--entrypoint", "sleep", bed.image, "1800"]);
+  });
+  after(async () => {
+    for (const app of ["web", "proc"]) await p?.skiff(["remove", app, "--yes"]);
+    await run(DOCKER, ["rm", "-f", OUTSIDER]).catch(() => {});
+    // Whatever happened above, the shared bed goes back without tables of ours or the test's.
+    for (const mm of bed?.machines ?? []) await faults.exec(mm, `${meshPid && mm.name === "m1" ? `kill ${meshPid}; ` : ""}nft delete table inet skiff 2>/dev/null; nft delete table inet other 2>/dev/null; true`).catch(() => {});
+  });
+
+  it("setup installs nftables and applies the table; a second setup changes nothing; machines check shows it", async () => {
+    const s = await p.skiff(["setup"]);
+    ok(s, "setup");
+    for (const mm of bed.machines) assert.match(s.stdout + s.stderr, new RegExp(`${mm.name}.*firewall: allow 3 project machine\\(s\\) on instance and mesh ports`), s.stdout);
+    const again = await p.skiff(["setup"]);
+    ok(again, "setup again");
+    for (const mm of bed.machines) assert.match(again.stdout, new RegExp(`^${mm.name}: ready, no changes$`, "m"));
+    const check = await p.skiff(["machines", "check"]);
+    for (const mm of bed.machines) assert.match(check.stdout, new RegExp(`^${mm.name}\\s+yes.*\\s+on \\(3 addr\\)$`, "m"), check.stdout);
+    const list = await faults.exec(m(1), "nft list table inet skiff");
+    assert.match(list, /elements = \{ 172\.30\.77\.11, 172\.30\.77\.12,\s+172\.30\.77\.13 \}/, list);
+    // Someone else's table, to see it kept through everything below.
+    await faults.exec(m(1), "nft add table inet other && nft add chain inet other keep '{ type filter hook input priority 10; policy accept; }'");
+  });
+
+  it("firewall: false on m1: the table goes there, and the outsider reaches m1's instance ports and, through a route, its internal frontend", async () => {
+    configure({ version: "v1", m1Firewall: false });
+    ok(await p.skiff(["deploy"]), "deploy with m1 off");
+    assert.doesNotMatch(await tables(m(1)), /inet skiff/);
+    assert.match(await tables(m(1)), /table inet other/);
+    assert.match(await tables(m(2)), /table inet skiff/);
+    const ports = await instancePorts();
+    assert.equal(ports.length, 4, JSON.stringify(ports));
+    for (const i of ports.filter((x) => x.machine === "m1")) assert.equal(await fromOutsider(i.url), "200", `${i.app} on m1 without the firewall`);
+    // What a LAN host can do: send packets for Docker's gateway to m1; Linux answers on any interface.
+    await run(DOCKER, ["exec", OUTSIDER, "ip", "route", "replace", "172.17.0.0/16", "via", m(1).address]);
+    assert.equal(await fromOutsider("http://172.17.0.1/", "web.internal"), "200", "the internal frontend through m1 without the firewall");
+  });
+
+  it("a deploy that turns it on, under load on every machine's public port: 0 failed requests", async () => {
+    configure({ version: "v2" });
+    const load = startLoad({ urls: bed.machines.map((mm) => `http://${mm.address}:${PORT}/`), concurrency: 6, alsoAllow: onBed });
+    await sleep(300);
+    const d = await p.skiff(["deploy"]);
+    await sleep(800);
+    const l = await load.stop();
+    ok(d, "deploy v2 with the firewall on");
+    noFailures(l);
+    assert.ok((l.versions["v1"] ?? 0) > 0 && (l.versions["v2"] ?? 0) > 0, JSON.stringify(l.versions));
+    console.error(`deploy turning the firewall on m1 on: ${l.requests} requests, ${l.failures} failed, ${JSON.stringify(l.versions)}`);
+    for (const mm of bed.machines) assert.match(await tables(mm), /table inet skiff/);
+    assert.match(await tables(m(1)), /table inet other/);
+  });
+
+  it("the outsider is refused at once on every instance port, the mesh port and the gateway's internal frontend; the public port answers", async () => {
+    meshPid = await faults.exec(m(1), `nohup /var/lib/skiff/node/bin/node -e 'require("net").createServer((s) => s.end("mesh")).listen(${MESH})' >/dev/null 2>&1 & echo $!`);
+    await sleep(500);
+    const ports = await instancePorts();
+    assert.equal(ports.length, 4, JSON.stringify(ports));
+    for (const i of ports) assert.equal(await fromOutsider(i.url), "refused in <2.5s", `${i.app} on ${i.machine} from the outsider`);
+    assert.equal(await fromOutsider(`http://${m(1).address}:${MESH}/`), "refused in <2.5s", "mesh port from the outsider");
+    assert.equal(await fromOutsider("http://172.17.0.1/", "web.internal"), "refused in <2.5s", "the internal frontend through m1");
+    for (const mm of bed.machines) assert.equal(await fromOutsider(`http://${mm.address}:${PORT}/`), "200", `public port on ${mm.name}`);
+    // SSH stays open to the world.
+    assert.match(await faults.exec(m(1), "ss -ltnH '( sport = :22 )'"), /:22/);
+    assert.equal(await fromOutsider(`http://${m(1).address}:22/`).then((r) => r.startsWith("refused")), false, "ssh is not refused");
+  });
+
+  it("the project's machines still reach every instance and the mesh port: m3, which runs none, serves web through its peers", async () => {
+    for (const i of await instancePorts()) assert.equal(await faults.exec(m(3), `curl -sS -o /dev/null -w '%{http_code}' --max-time 5 ${i.url}`), "200", `${i.app} on ${i.machine} from m3`);
+    assert.equal(await tcpFrom(m(3), m(1).address, MESH), "mesh");
+    assert.match(await faults.exec(m(3), `curl -sS --max-time 5 http://127.0.0.1:${PORT}/`), /^hello from v2 on /);
+  });
+
+  it("the table comes back when the kernel lost it and the agent restarts (a reboot)", async () => {
+    await faults.exec(m(1), "nft delete table inet skiff && kill $(cat /run/skiff/agent.pid)");
+    let back = "";
+    for (let i = 0; i < 60 && !/inet skiff/.test(back); i++) {
+      await sleep(500);
+      back = await tables(m(1));
+    }
+    assert.match(back, /table inet skiff/);
+    assert.match(back, /table inet other/);
+    assert.equal(await fromOutsider((await instancePorts()).find((i) => i.machine === "m1")!.url), "refused in <2.5s");
+  });
+
+  it("skiff remove of the project's last apps takes the table away, and leaves the other table", async () => {
+    ok(await p.skiff(["remove", "web", "proc", "--yes"]), "remove");
+    for (const mm of bed.machines) assert.doesNotMatch(await tables(mm), /inet skiff/, mm.name);
+    assert.match(await tables(m(1)), /table inet other/);
+    const check = await p.skiff(["--json", "machines", "check"]);
+    assert.deepEqual((JSON.parse(check.stdout) as { facts?: { firewall?: { state: string } } }[]).map((r) => r.facts?.firewall?.state), ["none", "none", "none"]);
+  });
+});
