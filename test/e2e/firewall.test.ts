@@ -127,7 +127,7 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     for (const i of ports.filter((x) => x.machine === "m1")) assert.equal(await fromOutsider(i.url), "200", `${i.app} on m1 without the firewall`);
     // What a LAN host can do: send packets for Docker's gateway to m1; Linux answers on any interface.
     await run(DOCKER, ["exec", OUTSIDER, "ip", "route", "replace", "172.17.0.0/16", "via", m(1).address]);
-    assert.equal(await fromOutsider("http://172.17.0.1/", "web.internal"), "200", "the internal frontend through m1 without the firewall");
+    assert.equal(await fromOutsider("http://172.17.0.1/", "web.fw.internal"), "200", "the internal frontend through m1 without the firewall");
   });
 
   it("a deploy that turns it on, under load on every machine's public port: 0 failed requests", async () => {
@@ -152,7 +152,7 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     assert.equal(ports.length, 4, JSON.stringify(ports));
     for (const i of ports) assert.equal(await fromOutsider(i.url), "refused in <2.5s", `${i.app} on ${i.machine} from the outsider`);
     assert.equal(await fromOutsider(`http://${m(1).address}:${MESH}/`), "refused in <2.5s", "mesh port from the outsider");
-    assert.equal(await fromOutsider("http://172.17.0.1/", "web.internal"), "refused in <2.5s", "the internal frontend through m1");
+    assert.equal(await fromOutsider("http://172.17.0.1/", "web.fw.internal"), "refused in <2.5s", "the internal frontend through m1");
     for (const mm of bed.machines) assert.equal(await fromOutsider(`http://${mm.address}:${PORT}/`), "200", `public port on ${mm.name}`);
     // SSH stays open to the world.
     assert.match(await faults.exec(m(1), "ss -ltnH '( sport = :22 )'"), /:22/);
