@@ -187,7 +187,9 @@ scenario(
   "process runtime on bed machines (SSH)",
   () => ({
     project: "proc",
-    machines: "machines:\n" + bed.machines.slice(0, 2).map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n"),
+    // firewall: false: this suite calls instances straight from the test host, which is no project machine
+    // (test/e2e/firewall.test.ts is the firewall's own).
+    machines: "machines:\n" + bed.machines.slice(0, 2).map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, firewall: false, ssh: { identity_file: ${bed.identityFile} } }`).join("\n"),
     urls: bed.machines.slice(0, 2).map((m) => `http://127.0.0.1:${m.httpPort}/`),
     exec: (i, cmd) => faults.exec(bed.machines[i]!, cmd),
   }),
