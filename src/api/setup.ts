@@ -2,8 +2,8 @@
 import type { MachineSpec, Project } from "../config/model.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { UserError } from "../errors.ts";
-import { firewallEntryFor } from "../exec/firewall.ts";
 import { needsDocker, setupMachines } from "../exec/setup.ts";
+import { firewallEntryFor } from "../plan/firewall.ts";
 import { describeStep } from "../plan/setup.ts";
 import { loadAgentBundle } from "./agent-bundle.ts";
 import { loadNodeRuntime } from "./node-runtime.ts";

@@ -2,24 +2,18 @@
 // addresses (its allow-list) at setup and at every deploy, rollback and scale.
 // One RPC per machine, idempotent: the agent rewrites the table only when the
 // union of its projects' lists changes.
-import type { MachineSpec, Project } from "../config/model.ts";
+import type { Project } from "../config/model.ts";
 import type { FirewallEntry } from "../contracts/firewall.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { AGENT_BIN } from "../contracts/paths.ts";
+import { firewallEntryFor } from "../plan/firewall.ts";
 import { describeStep } from "../plan/setup.ts";
 import { AgentRefused, firewallHint, type AgentClient } from "../transport/agent-client.ts";
 import { RemoteError, relevantStderr } from "../transport/remote-error.ts";
 import type { Transport } from "../transport/types.ts";
 
-/** What `firewall.set` says about this project on `machine`. Machines without a private address have no peers'
- *  traffic to allow (their instances bind loopback), and an address they send from is not known. */
-export function firewallEntryFor(project: Project, machine: MachineSpec): FirewallEntry {
-  const addresses = [...new Set(Object.values(project.machines).flatMap((m) => (m.privateAddress ? [m.privateAddress] : [])))].sort();
-  return { project: project.name, ...(project.environment ? { environment: project.environment } : {}), addresses, enabled: machine.firewall !== false };
-}
-
-/** The words plan and progress use for one machine's firewall (the setup plan's). */
-export const describeFirewall = (entry: FirewallEntry): string => describeStep({ kind: "firewall", entry });
+/** The words progress uses for one machine's firewall (the setup plan's). */
+const describe = (entry: FirewallEntry): string => describeStep({ kind: "firewall", entry });
 
 /** Setup's way: through the agent command on the machine (setup talks to machines over its transport, not RPC). */
 export async function setFirewallOver(t: Transport, entry: FirewallEntry, step: string): Promise<void> {
@@ -37,11 +31,11 @@ export async function syncFirewall(clients: AgentClient[], project: Project, rep
       const started = Date.now();
       try {
         const r = await c.call("firewall.set", entry);
-        if (r.changed) reporter.emit({ type: "step", machine: c.machine, step: describeFirewall(entry), status: "ok", ms: Date.now() - started });
+        if (r.changed) reporter.emit({ type: "step", machine: c.machine, step: describe(entry), status: "ok", ms: Date.now() - started });
       } catch (e) {
         // An agent from before the firewall: the command goes on, and says what to run.
         if (e instanceof AgentRefused && e.code === "ENOMETHOD") return reporter.emit({ type: "note", machine: c.machine, message: "the agent predates skiff's firewall: run `skiff setup` to install it" });
-        reporter.emit({ type: "step", machine: c.machine, step: describeFirewall(entry), status: "failed", ms: Date.now() - started, detail: (e as Error).message });
+        reporter.emit({ type: "step", machine: c.machine, step: describe(entry), status: "failed", ms: Date.now() - started, detail: (e as Error).message });
         failures.push(e);
       }
     }),

@@ -6,6 +6,7 @@ import { localCount, type ReleaseSpec } from "../contracts/model.ts";
 import type { AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { diffSpecs } from "./diff.ts";
+import { firewallChanges } from "./firewall.ts";
 import { rolloutWaves, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
 import { activeSpec, specOn, type Observed } from "./observed.ts";
 import { placeApp, withReserved } from "./placement.ts";
@@ -98,5 +99,6 @@ export function planDeploy(project: Project, o: Observed, i: DeployInputs): Depl
     // The next app is placed around this one's new instances.
     if (o.machines.every((m) => m.capacity)) seen = withReserved(project, seen, a.name, a.resources, p.placement);
   }
-  return { action: "deploy", project: project.name, apps: planned, skipped: o.unreachable };
+  const firewall = firewallChanges(project, o);
+  return { action: "deploy", project: project.name, apps: planned, skipped: o.unreachable, ...(firewall.length ? { firewall } : {}) };
 }

@@ -66,6 +66,8 @@ export interface DeployPlan {
   apps: AppDeployPlan[];
   /** Unreachable machines left out (--skip-unreachable). */
   skipped: string[];
+  /** Machines whose firewall the deploy changes first, and what it becomes (printed plans only). */
+  firewall?: { machine: string; change: string }[];
 }
 
 export interface AppRollbackPlan {
@@ -123,7 +125,8 @@ export type Plan = DeployPlan | RollbackPlan | ScalePlan | RemovePlan;
 /** Machines of an app where something changes, summed over apps (`skiff plan` exits 2 when any). */
 export function changeCount(plan: Plan): number {
   if (plan.action === "remove") return plan.apps.reduce((n, a) => n + a.machines.filter((m) => m.active !== null || m.releases.length || m.instances).length, 0);
-  return (plan.apps as { machines: MachineChange[] }[]).reduce((n, a) => n + a.machines.filter((m) => m.changes.length).length, 0);
+  const firewall = plan.action === "deploy" ? (plan.firewall?.length ?? 0) : 0;
+  return firewall + (plan.apps as { machines: MachineChange[] }[]).reduce((n, a) => n + a.machines.filter((m) => m.changes.length).length, 0);
 }
 
 /** Machines in rollout order, `size` at a time. */

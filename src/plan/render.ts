@@ -40,7 +40,8 @@ function deployApp(a: AppDeployPlan): string[] {
 function footer(p: Plan): string {
   const n = changeCount(p);
   if (!n) return "plan: nothing to do";
-  const what = `${n} change${s(n)} (app × machine)`;
+  const fw = p.action === "deploy" ? (p.firewall?.length ?? 0) : 0;
+  const what = `${n} change${s(n)} (app × machine${fw ? `; ${fw} of them a machine's firewall` : ""})`;
   return `plan: ${what}; \`skiff ${p.action}\` applies ${n === 1 ? "it" : "them"}`;
 }
 
@@ -49,6 +50,7 @@ export function renderPlan(p: Plan): string[] {
   switch (p.action) {
     case "deploy":
       out.push(...p.apps.flatMap(deployApp));
+      for (const f of p.firewall ?? []) out.push(`firewall on ${f.machine}: ${f.change}`);
       break;
     case "rollback":
       for (const a of p.apps) {

@@ -4,6 +4,7 @@ import { NODE_BIN } from "../contracts/paths.ts";
 import { compareVersions } from "../machines/elf.ts";
 import type { FirewallEntry } from "../contracts/firewall.ts";
 import type { MachineFacts } from "../machines/probe.ts";
+import { describeFirewall, firewallSettled } from "./firewall.ts";
 import { agentWrapper, initScript, systemdUnit, type RenderedFile } from "./agent-files.ts";
 
 export const MIN_NODE = 18;
@@ -69,7 +70,7 @@ export function describeStep(s: SetupStep): string {
     case "start-agent":
       return `${s.restart ? "restart" : "start"} the agent (${s.systemd ? "systemd" : "supervised daemon"})`;
     case "firewall":
-      return s.entry.enabled ? `firewall: allow ${s.entry.addresses.length} project machine(s) on instance and mesh ports` : "firewall: off (firewall: false), remove skiff's table";
+      return `firewall: ${describeFirewall(s.entry)}`;
   }
 }
 
@@ -131,16 +132,6 @@ export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
   // Every machine runs the same agent on the same runtime: a new runtime restarts the agent too.
   const stale = running && (f.agent!.sha256 !== want.agent.sha256 || f.agent!.node !== (kept?.version ?? want.node.version));
   if (!running || stale || writes.length || nodeMissing) steps.push({ kind: "start-agent", systemd: f.systemd, restart: running });
-  if (want.firewall && !firewallSettled(f, want.firewall)) steps.push({ kind: "firewall", entry: want.firewall });
+  if (want.firewall && !firewallSettled(f.firewall, want.firewall)) steps.push({ kind: "firewall", entry: want.firewall });
   return { steps, problems, ...(kept ? { notes: [kept.note] } : {}) };
-}
-
-const entryKey = (e: FirewallEntry) => JSON.stringify([e.project, e.environment ?? "", [...e.addresses].sort(), e.enabled]);
-
-/** The agent already holds this project's word, and the kernel what it says (not a failed nft). */
-export function firewallSettled(f: MachineFacts, want: FirewallEntry): boolean {
-  const fw = f.firewall;
-  if (!fw || fw.state === "failed") return false;
-  if (!fw.entries.some((e) => entryKey(e) === entryKey(want))) return false;
-  return want.enabled ? fw.state === "applied" || fw.state === "off" : fw.state === "off";
 }

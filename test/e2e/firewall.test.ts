@@ -7,7 +7,7 @@
 // instance port, a mesh listener and the gateway refuse it at once, the public
 // port answers, and the project's machines still reach the instances. A deploy
 // that turns it on under load fails no request. The table survives an agent
-// restart after the kernel lost it; `skiff remove` takes it away; a table of
+// restart after the kernel lost it; `skiff plan` names the machines whose firewall a deploy changes; `skiff remove` takes it away; a table of
 // someone else's stays untouched. Its own port 8100, project `fw`.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -118,6 +118,10 @@ describe("firewall: only the project's machines reach instance, mesh and interna
 
   it("firewall: false on m1: the table goes there, and the outsider reaches m1's instance ports and, through a route, its internal frontend", async () => {
     configure({ version: "v1", m1Firewall: false });
+    const plan = await p.skiff(["plan"]);
+    assert.equal(plan.code, 2, plan.stderr);
+    assert.match(plan.stdout, /^firewall on m1: off \(firewall: false\), remove skiff's table$/m, plan.stdout);
+    assert.doesNotMatch(plan.stdout, /firewall on m[23]/);
     ok(await p.skiff(["deploy"]), "deploy with m1 off");
     assert.doesNotMatch(await tables(m(1)), /inet skiff/);
     assert.match(await tables(m(1)), /table inet other/);
@@ -132,6 +136,7 @@ describe("firewall: only the project's machines reach instance, mesh and interna
 
   it("a deploy that turns it on, under load on every machine's public port: 0 failed requests", async () => {
     configure({ version: "v2" });
+    assert.match((await p.skiff(["plan"])).stdout, /^firewall on m1: allow 3 project machine\(s\) on instance and mesh ports$/m);
     const load = startLoad({ urls: bed.machines.map((mm) => `http://${mm.address}:${PORT}/`), concurrency: 6, alsoAllow: onBed });
     await sleep(300);
     const d = await p.skiff(["deploy"]);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Project } from "../../src/config/model.ts";
 import type { FirewallStatus } from "../../src/contracts/firewall.ts";
-import { firewallEntryFor } from "../../src/exec/firewall.ts";
+import { firewallChanges, firewallEntryFor } from "../../src/plan/firewall.ts";
 import type { MachineFacts } from "../../src/machines/probe.ts";
 import { agentBundle, agentWrapper, initScript } from "../../src/plan/agent-files.ts";
 import { describeStep, planSetup, type NodeRuntime } from "../../src/plan/setup.ts";
@@ -63,5 +63,16 @@ describe("what each machine is told", () => {
   it("every machine's private address (not the ssh host), the environment, and the machine's own switch", () => {
     assert.deepEqual(firewallEntryFor(project, project.machines.m1!), { project: "shop", environment: "prod", addresses: ["10.0.0.2", "fd00::1"], enabled: true });
     assert.equal(firewallEntryFor(project, project.machines.m2!).enabled, false);
+  });
+
+  it("the deploy plan names the machines whose firewall changes (and agents that predate it), none when settled or not asked", () => {
+    const settled = { state: "applied" as const, addresses: ["10.0.0.2", "fd00::1"], entries: [firewallEntryFor(project, project.machines.m1!)] };
+    const machine = (name: string, firewall: unknown) => ({ machine: name, apps: {}, specs: {}, ...(firewall !== undefined ? { firewall } : {}) }) as never;
+    const o = { machines: [machine("m1", settled), machine("m2", settled), machine("m3", null)], unreachable: [] };
+    assert.deepEqual(firewallChanges(project, o), [
+      { machine: "m2", change: "off (firewall: false), remove skiff's table" },
+      { machine: "m3", change: "the agent predates skiff's firewall: `skiff setup` installs it" },
+    ]);
+    assert.deepEqual(firewallChanges(project, { machines: [machine("m1", undefined)], unreachable: [] }), []);
   });
 });
