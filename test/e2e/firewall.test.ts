@@ -33,9 +33,9 @@ let bed: Bed;
 let p: Project;
 let meshPid = "";
 
-function configure(o: { version: string; m1Firewall?: boolean }): void {
+function configure(o: { version: string; m1Firewall?: boolean; m2Firewall?: boolean }): void {
   const machines = bed.machines
-    .map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, labels: [${LABELS[m.name]!.join(", ")}], ssh: { identity_file: ${bed.identityFile} }${m.name === "m1" && o.m1Firewall === false ? ", firewall: false" : ""} }`)
+    .map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, labels: [${LABELS[m.name]!.join(", ")}], ssh: { identity_file: ${bed.identityFile} }${(m.name === "m1" && o.m1Firewall === false) || (m.name === "m2" && o.m2Firewall === false) ? ", firewall: false" : ""} }`)
     .join("\n");
   const common = "    instances: 2\n    labels: [a]\n    health: { path: /healthz, interval: 200ms, deadline: 10s }\n    deploy: { drain_timeout: 3s, stop_timeout: 5s, probation: 2s }\n";
   writeFileSync(
@@ -168,6 +168,30 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     for (const i of await instancePorts()) assert.equal(await faults.exec(m(3), `curl -sS -o /dev/null -w '%{http_code}' --max-time 5 ${i.url}`), "200", `${i.app} on ${i.machine} from m3`);
     assert.equal(await tcpFrom(m(3), m(1).address, MESH), "mesh");
     assert.match(await faults.exec(m(3), `curl -sS --max-time 5 http://127.0.0.1:${PORT}/`), /^hello from v2 on /);
+  });
+
+  it("nft refusing on m2: the deploy stops before anything moves, naming the machine, nft's exit code and message, and a hint; the old table stays", async () => {
+    const before = JSON.stringify((JSON.parse((await p.skiff(["--json", "status"])).stdout) as Status).map((x) => x.apps.map((a) => [a.app, (a as { active?: number }).active])));
+    await faults.exec(m(2), "mv /usr/sbin/nft /usr/sbin/nft.real && printf '#!/bin/sh\\necho \"Error: simulated refusal\" >&2\\nexit 1\\n' > /usr/sbin/nft && chmod 755 /usr/sbin/nft");
+    try {
+      configure({ version: "v2", m2Firewall: false });
+      const d = await p.skiff(["deploy"]);
+      assert.equal(d.code, 1, d.stdout + d.stderr);
+      assert.match(d.stderr, /m2: firewall \(firewall\.set\): nft -f failed \(exit 1\): Error: simulated refusal/, d.stderr);
+      assert.match(d.stderr, /hint: install Debian's nftables on m2 \(`skiff setup m2` does\), or set `firewall: false` on m2/, d.stderr);
+      assert.doesNotMatch(d.stderr, /\n\s+at /, "no stack trace");
+      const after = JSON.stringify((JSON.parse((await p.skiff(["--json", "status"])).stdout) as Status).map((x) => x.apps.map((a) => [a.app, (a as { active?: number }).active])));
+      assert.equal(after, before, "no release moved");
+      assert.match(await faults.exec(m(2), "/usr/sbin/nft.real list tables"), /table inet skiff/);
+      const check = await p.skiff(["machines", "check", "m2"]);
+      assert.match(check.stdout, /^m2\s+yes.*\s+failed$/m, check.stdout);
+      assert.match(check.stderr, /m2: firewall: nft -f failed \(exit 1\): Error: simulated refusal/);
+    } finally {
+      await faults.exec(m(2), "mv /usr/sbin/nft.real /usr/sbin/nft");
+    }
+    configure({ version: "v2" });
+    ok(await p.skiff(["deploy"]), "deploy once nft works again");
+    assert.match((await p.skiff(["machines", "check", "m2"])).stdout, /^m2\s+yes.*\s+on \(3 addr\)$/m);
   });
 
   it("the table comes back when the kernel lost it and the agent restarts (a reboot)", async () => {
