@@ -28,9 +28,16 @@ export const realNft: Nft = (script) =>
     }
     const child = spawn(bin, ["-f", "-"], { env: SYSTEM_ENV, stdio: ["pipe", "ignore", "pipe"] });
     let stderr = "";
+    // nft takes milliseconds; one that hangs (a wedged netlink) must not hold every deploy's firewall step.
+    const timer = setTimeout(() => {
+      stderr += "nft did not finish within 30 s; killed\n";
+      child.kill("SIGKILL");
+    }, 30_000);
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("error", (e) => reject(new FirewallError(`nft: ${e.message}`)));
-    child.on("close", (code) => resolve({ code, stderr }));
+    child.on("error", (e) => (clearTimeout(timer), reject(new FirewallError(`nft: ${e.message}`))));
+    child.on("close", (code) => (clearTimeout(timer), resolve({ code, stderr })));
+    // An nft that exits before reading everything (a parse error) closes the pipe: EPIPE is its answer, not a crash.
+    child.stdin.on("error", () => {});
     child.stdin.end(script);
   });
 
