@@ -2,6 +2,7 @@
 // shows network changes like any other: "+ name users.internal:5432 (tcp)".
 // A name is the app's (APP.internal and APP.PROJECT.internal on every machine of
 // the project); for a TCP app, with the port it serves on.
+import type { AppSpec } from "../config/model.ts";
 import { internalHosts } from "../contracts/internal-names.ts";
 import type { ReleaseSpec } from "../contracts/model.ts";
 
@@ -29,9 +30,10 @@ export function nameChanges(now: Served | null, want: Served): NameChange[] {
   return [{ change: "change", name, also, protocol: protocolOf(want), from: { name: names(now)[0], protocol: protocolOf(now) } }];
 }
 
-/** The names a removed app takes away (its active release, or its bare name when no machine said which). */
-export function namesRemoved(now: Served | null, project: string, app: string): NameChange[] {
-  const s = now ?? { project, app };
+/** The names a removed app takes away: as its active release serves them, or (when the machines were not asked for
+ *  its spec, as `skiff remove` does not) as the config says. */
+export function namesRemoved(now: Served | null, project: string, app: Pick<AppSpec, "name" | "protocol" | "internalPort">): NameChange[] {
+  const s: Served = now ?? { project, app: app.name, ...(app.protocol === "tcp" ? { protocol: "tcp", internalPort: app.internalPort } : {}) };
   const [name, also] = names(s);
   return [{ change: "remove", name, also, protocol: protocolOf(s) }];
 }

@@ -15,7 +15,7 @@ export function planRemove(project: Project, o: Observed, opts: { apps: string[]
     });
     // Its names go with its backend, from every machine that has one (any that activated a release).
     const served = machines.some((m) => m.active !== null);
-    return { app: a.name, machines, ...(served ? { names: namesRemoved(activeSpec(o, a.name), project.name, a.name) } : {}) };
+    return { app: a.name, machines, ...(served ? { names: namesRemoved(activeSpec(o, a.name), project.name, a) } : {}) };
   });
   return { action: "remove", project: project.name, apps, skipped: o.unreachable };
 }

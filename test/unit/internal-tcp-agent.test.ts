@@ -12,7 +12,7 @@ describe("a TCP app's activation", () => {
   it("its backend carries the internal port and no health path; the gate connects (no path) healthy_threshold times", async () => {
     const a = memAgent();
     const asked: { name: string; opts: Partial<ProxyBackend> & { tcpPort?: number } }[] = [];
-    a.proxy.ensureBackend = async (name: string, opts: object) => void asked.push({ name, opts });
+    Object.assign(a.proxy, { ensureBackend: async (name: string, opts: object) => void asked.push({ name, opts }) });
     const r = await a.deploy(1, {}, tcp);
     assert.equal(r.ok, true, r.reason);
     assert.equal(asked.length, 1);
@@ -25,7 +25,7 @@ describe("a TCP app's activation", () => {
   it("an HTTP release still asks for no TCP port and probes its path", async () => {
     const a = memAgent();
     const asked: { tcpPort?: number; healthPath?: string }[] = [];
-    a.proxy.ensureBackend = async (_n: string, opts: { tcpPort?: number; healthPath?: string }) => void asked.push(opts);
+    Object.assign(a.proxy, { ensureBackend: async (_n: string, opts: { tcpPort?: number; healthPath?: string }) => void asked.push(opts) });
     assert.equal((await a.deploy(1)).ok, true);
     assert.deepEqual([asked[0]!.tcpPort, asked[0]!.healthPath], [undefined, "/healthz"]);
     assert.ok(a.runtime.probedPaths.length > 0 && a.runtime.probedPaths.every((p) => p === "/healthz"));

@@ -115,5 +115,8 @@ describe("plan: internal names", () => {
     const o = deployed(empty(), release(p, facts(), 3));
     assert.ok(renderPlan(planRemove(p, o, { apps: ["web"] })).includes("  - name web.internal:6379 (tcp; also web.shop.internal:6379)"));
     assert.equal(planRemove(p, empty(), { apps: ["web"] }).apps[0]!.names, undefined);
+    // `skiff remove` does not read the release specs: the config says what the names were.
+    for (const m of o.machines) m.specs.web = {};
+    assert.ok(renderPlan(planRemove(p, o, { apps: ["web"] })).includes("  - name web.internal:6379 (tcp; also web.shop.internal:6379)"));
   });
 });
