@@ -78,6 +78,8 @@ export interface AppRollbackPlan {
   chosen: "previous good" | "asked";
   machines: MachineChange[];
   batches: string[][];
+  /** Internal names the target release serves differently (another TCP port or protocol); absent: none. */
+  names?: NameChange[];
 }
 
 export interface RollbackPlan {

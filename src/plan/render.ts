@@ -55,7 +55,7 @@ export function renderPlan(p: Plan): string[] {
     case "rollback":
       for (const a of p.apps) {
         out.push(`${a.app} → release ${a.to}${a.chosen === "previous good" ? " (the newest earlier release that served)" : ""}`);
-        out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.to}`)), batchLine(a.batches));
+        out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.to}`)), ...(a.names ?? []).map((n) => `  ${formatNameChange(n)}`), batchLine(a.batches));
       }
       break;
     case "scale":

@@ -10,6 +10,7 @@ import { checkConfig, loadProject } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/errors.ts";
 import { planDeploy } from "../../src/plan/deploy.ts";
 import { planRemove } from "../../src/plan/remove.ts";
+import { planRollback } from "../../src/plan/rollback.ts";
 import { renderPlan } from "../../src/plan/render.ts";
 import { deployed, empty, facts, release } from "./plan-fixtures.ts";
 
@@ -100,6 +101,12 @@ describe("plan: internal names", () => {
     const text = renderPlan(planDeploy(tcpProject(6379), o, { apps: [], ...facts() }));
     assert.ok(text.includes("  ~ name web.internal (http) → web.internal:6379 (tcp; also web.shop.internal:6379)"), text.join("\n"));
     assert.ok(text.includes("    protocol: (none) → tcp"), text.join("\n"));
+  });
+
+  it("a rollback to a release on another port: the name goes back too", () => {
+    const o = deployed(deployed(empty(), release(tcpProject(6379), facts(), 1)), release(tcpProject(6380), facts(), 2));
+    const text = renderPlan(planRollback(tcpProject(6380), o, { apps: ["web"], to: 1 }));
+    assert.ok(text.includes("  ~ name web.internal:6380 (tcp) → web.internal:6379 (tcp; also web.shop.internal:6379)"), text.join("\n"));
   });
 
   it("an unchanged app: no name lines", () => {
