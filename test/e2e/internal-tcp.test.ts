@@ -106,6 +106,9 @@ describe("TCP names: caller reaches echo.internal:7070 on 3 machines", { timeout
     const check = await faults.exec(m3, "haproxy -c -f /var/lib/skiff/proxy/haproxy.cfg 2>&1; echo rc=$?");
     assert.match(check, /rc=0$/, check);
     assert.doesNotMatch(check, /WARNING|ALERT/, check);
+    // Containers call the name at the Docker bridge's gateway (their /etc/hosts says so): the frontend serves there too.
+    const viaGateway = await faults.exec(m3, `${NODE} -e "const s = require('net').connect(${TCP_PORT}, '172.17.0.1', () => s.write('gw\\n')); s.on('data', (b) => { console.log(String(b).trim()); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })"`);
+    assert.equal(viaGateway.trim(), "echo-1 gw");
     // Not on the machine's network address: only the internal addresses serve the name.
     const outside = await faults.exec(bed.machines[0]!, `${NODE} -e "require('net').connect(${TCP_PORT}, '${m3.address}').on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })"`);
     assert.equal(outside.trim(), "ECONNREFUSED");
