@@ -2,9 +2,9 @@
 // (threads), when the caller does not give it. The rendered file carries every
 // slot's address and state, so an HAProxy restart comes back as it was.
 import { availableParallelism } from "node:os";
+import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
-import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { isTcp, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
@@ -154,7 +154,7 @@ function backendLines(backends: ProxyBackend[], out: string[]): void {
     out.push(
       "",
       `backend ${checkName(b.name, "backend name")}`,
-      ...(isTcp(b) ? tcpBackendHead(b, b.healthPath !== undefined ? httpCheck() : []) : ["  balance roundrobin"]),
+      ...(isTcp(b) ? tcpBackendHead(b.healthPath !== undefined ? httpCheck() : undefined) : ["  balance roundrobin"]),
       // Backups (peers while local instances are down, the outgoing release) share the load, not the first alone.
       "  option allbackups",
       ...(isTcp(b) ? [] : httpCheck()),

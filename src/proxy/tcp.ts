@@ -6,7 +6,7 @@
 // port at the internal addresses, and a `mode tcp` backend with the same slots
 // (local, outgoing backups, peers) as an HTTP app: a switch sends new
 // connections to the new instance while established ones go on. Pure.
-import type { ProxyBackend, ProxyState } from "./model.ts";
+import type { ProxyBackend } from "./model.ts";
 import { checkAddr, checkName, checkPort, serverAddress } from "./values.ts";
 
 export const isTcp = (b: ProxyBackend) => b.tcpPort !== undefined;
@@ -45,13 +45,8 @@ export function tcpFrontendLines(b: ProxyBackend, addrs: string[]): string[] {
 
 /** The head of a TCP backend (its server lines are the HTTP ones'). leastconn: connections to a database live
  *  long and vary in weight; roundrobin counts only how many were opened, so after a switch or a restart one
- *  instance would keep the old, long connections and still get its equal share of new ones. */
-export function tcpBackendHead(b: ProxyBackend, httpCheck: string[]): string[] {
-  return [
-    "  balance leastconn",
-    // With an HTTP path the check is HAProxy's httpchk (the app serves it on the same port); else a TCP connect.
-    ...(b.healthPath !== undefined ? httpCheck : ["  option tcp-check"]),
-  ];
+ *  instance would keep the old, long connections and still get its equal share of new ones. The check: HAProxy's
+ *  httpchk when the app gives an HTTP path (served on the same port), else a TCP connect. */
+export function tcpBackendHead(httpCheck: string[] | undefined): string[] {
+  return ["  balance leastconn", ...(httpCheck ?? ["  option tcp-check"])];
 }
-
-export const tcpBackends = (state: ProxyState) => state.backends.filter(isTcp);
