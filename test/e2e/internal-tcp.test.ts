@@ -95,6 +95,8 @@ describe("TCP names: caller reaches echo.internal:7070 on 3 machines", { timeout
     assert.deepEqual(bed.machines.map((m) => count(m.name, "echo")), [1, 1, 0]);
     assert.deepEqual(bed.machines.map((m) => count(m.name, "caller")), [1, 1, 1]);
     assert.deepEqual([...new Set(s.flatMap((m) => m.apps.map((a) => `${a.app} ${a.internalUrl}`)))].sort(), ["caller http://caller.tcpnames.internal/", "echo tcp://echo.tcpnames.internal:7070"]);
+    const text = (await p.skiff(["status"])).stdout;
+    assert.match(text, /^echo\s+tcp:\/\/echo\.tcpnames\.internal:7070\s+tcp:\/\/echo\.internal:7070$/m, text);
     assert.deepEqual(await versions(), ["echo-1", "echo-1", "echo-1"]);
     const m3 = bed.machines[2]!;
     assert.match(await faults.exec(m3, "getent hosts echo.internal echo.tcpnames.internal"), /^127\.77\.0\.1\s+echo\.internal echo\.tcpnames\.internal\n127\.77\.0\.1\s+echo\.internal echo\.tcpnames\.internal$/);
