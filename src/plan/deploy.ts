@@ -9,6 +9,7 @@ import { diffSpecs } from "./diff.ts";
 import { firewallChanges } from "./firewall.ts";
 import { rolloutWaves, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
 import { activeSpec, specOn, type Observed } from "./observed.ts";
+import { nameChanges } from "./names.ts";
 import { placeApp, withReserved } from "./placement.ts";
 import { chooseRelease, draftSpec, previousReleases, selectApps, specFor, type ReleaseFile } from "./release-spec.ts";
 
@@ -75,8 +76,10 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
   const chosen = known ? chooseRelease(o, want) : undefined;
   const release = chosen ? chosen.release : "new";
   const machines = machineChanges(o, app.name, want);
-  const names = o.machines.map((m) => m.machine);
+  const machineNames = o.machines.map((m) => m.machine);
   const hook = hookFor(want, release, previousReleases(o, app.name));
+  // A machine that holds the app with no active release (a failed first deploy) serves no name either.
+  const names = nameChanges(activeSpec(o, app.name), want);
   return {
     app: app.name,
     release,
@@ -85,8 +88,9 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     placement,
     machines,
     ...(hook ? { hook } : {}),
-    batches: rolloutWaves(names, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
+    batches: rolloutWaves(machineNames, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
     ...(app.deploy.canaryWaitMs > 0 ? { canaryWaitMs: app.deploy.canaryWaitMs } : {}),
+    ...(names.length ? { names } : {}),
   };
 }
 

@@ -7,8 +7,9 @@
 import type { MaxParallel } from "../config/model.ts";
 import type { RuntimeKind } from "../contracts/model.ts";
 import type { Change } from "./diff.ts";
+import type { NameChange } from "./names.ts";
 
-export type { Change, MaxParallel };
+export type { Change, MaxParallel, NameChange };
 
 /** One machine's part of an app's change. */
 export interface MachineChange {
@@ -58,6 +59,8 @@ export interface AppDeployPlan {
   batches: string[][];
   /** deploy.canary_wait: how long the canary wave is watched before the next one (absent: not). */
   canaryWaitMs?: number;
+  /** Internal names this deploy adds (the app's first) or changes (its protocol or TCP port); absent: none. */
+  names?: NameChange[];
 }
 
 export interface DeployPlan {
@@ -77,6 +80,8 @@ export interface AppRollbackPlan {
   chosen: "previous good" | "asked";
   machines: MachineChange[];
   batches: string[][];
+  /** Internal names the target release serves differently (another TCP port or protocol); absent: none. */
+  names?: NameChange[];
 }
 
 export interface RollbackPlan {
@@ -116,7 +121,8 @@ export interface MachineRemoval {
 export interface RemovePlan {
   action: "remove";
   project: string;
-  apps: { app: string; machines: MachineRemoval[] }[];
+  /** names: the internal names that go with the app (absent: it is on no machine). */
+  apps: { app: string; machines: MachineRemoval[]; names?: NameChange[] }[];
   skipped: string[];
 }
 

@@ -1,6 +1,7 @@
 // Pure: a plan as lines a person reads. One renderer for `skiff plan` and
 // every --dry-run, so they cannot tell different stories about one plan.
 import { formatChange } from "./diff.ts";
+import { formatNameChange } from "./names.ts";
 import { changeCount, type AppDeployPlan, type MachineChange, type Plan } from "./model.ts";
 
 const s = (n: number) => (n === 1 ? "" : "s");
@@ -32,6 +33,7 @@ function deployApp(a: AppDeployPlan): string[] {
     const lacking = a.machines.map((m) => m.machine).filter((m) => ((a.placement[m] ?? 0) > 0 || a.hook?.machine === m) && !a.image.present!.includes(m));
     out.push(`  ship: ${lacking.length ? `to ${lacking.join(", ")}` : "nothing (every machine that runs it has it)"}`);
   }
+  for (const n of a.names ?? []) out.push(`  ${formatNameChange(n)}`);
   if (a.hook) out.push(`  pre_deploy on ${a.hook.machine}: ${a.hook.command}`);
   out.push(batchLine(a.batches, a.canaryWaitMs));
   return out;
@@ -55,7 +57,7 @@ export function renderPlan(p: Plan): string[] {
     case "rollback":
       for (const a of p.apps) {
         out.push(`${a.app} → release ${a.to}${a.chosen === "previous good" ? " (the newest earlier release that served)" : ""}`);
-        out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.to}`)), batchLine(a.batches));
+        out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.to}`)), ...(a.names ?? []).map((n) => `  ${formatNameChange(n)}`), batchLine(a.batches));
       }
       break;
     case "scale":
@@ -68,6 +70,7 @@ export function renderPlan(p: Plan): string[] {
       for (const a of p.apps) {
         out.push(`${a.app}: removed from every machine (history stays)`);
         for (const m of a.machines) out.push(`  ${m.machine}: ${m.active === null && !m.releases.length ? "nothing there" : `stop ${instances(m.instances)}${m.active !== null ? ` of release ${m.active}` : ""}, delete release${s(m.releases.length)} ${m.releases.join(", ") || "(none)"}`}`);
+        for (const n of a.names ?? []) out.push(`  ${formatNameChange(n)}`);
       }
       break;
   }

@@ -2,8 +2,10 @@
 // (threads), when the caller does not give it. The rendered file carries every
 // slot's address and state, so an HAProxy restart comes back as it was.
 import { availableParallelism } from "node:os";
+import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
+import { isTcp, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
 export interface ProxyPaths {
@@ -106,17 +108,25 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     "  retry-on all-retryable-errors",
   ];
   // One public frontend per port; each routes only to the apps that asked for that port (http_port).
+  const http = state.backends.filter((b) => !isTcp(b));
   const portOf = (b: ProxyBackend) => checkPort(b.httpPort ?? state.httpPort, `http port of ${b.name}`);
-  const ports = [...new Set(state.backends.map(portOf))].sort((a, b) => a - b);
+  const ports = [...new Set(http.map(portOf))].sort((a, b) => a - b);
   for (const port of ports.length ? ports : [state.httpPort]) {
     out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`);
-    routeLines(state.backends.filter((b) => portOf(b) === port), out);
+    routeLines(http.filter((b) => portOf(b) === port), out);
     out.push("  default_backend skiff_no_route");
   }
   // Internal names (APP.internal) on addresses of this machine alone: see internal.ts.
   out.push(...internalFrontendLines(state));
   out.push("", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
-  backendLines(state, out);
+  backendLines(http, out);
+  // TCP apps last, under their own defaults (tcp.ts).
+  const tcp = state.backends.filter(isTcp);
+  if (tcp.length) {
+    out.push(...tcpDefaultsLines(Boolean(logTarget)));
+    for (const b of tcp) out.push(...tcpFrontendLines(b, state.internalAddrs ?? [INTERNAL_ADDR]));
+    backendLines(tcp, out);
+  }
   return out.join("\n") + "\n";
 }
 
@@ -137,17 +147,17 @@ function routeLines(backends: ProxyBackend[], out: string[]): void {
   });
 }
 
-function backendLines(state: ProxyState, out: string[]): void {
-  for (const b of state.backends) {
+function backendLines(backends: ProxyBackend[], out: string[]): void {
+  for (const b of backends) {
     const inter = Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)));
+    const httpCheck = () => [`  option httpchk GET ${quoted(checkHealthPath(b.healthPath!))}`, "  http-check expect status 200-399"];
     out.push(
       "",
       `backend ${checkName(b.name, "backend name")}`,
-      "  balance roundrobin",
+      ...(isTcp(b) ? tcpBackendHead(b.healthPath !== undefined ? httpCheck() : undefined) : ["  balance roundrobin"]),
       // Backups (peers while local instances are down, the outgoing release) share the load, not the first alone.
       "  option allbackups",
-      `  option httpchk GET ${quoted(checkHealthPath(b.healthPath))}`,
-      "  http-check expect status 200-399",
+      ...(isTcp(b) ? [] : httpCheck()),
       // Without it HAProxy gives a check `inter` (as little as 200 ms) to answer, and a busy instance flips DOWN.
       `  timeout check ${checkTimeout(b.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS, `health timeout of ${b.name}`)}ms`,
       // A refused connection marks the server down at once; the request is retried elsewhere.
