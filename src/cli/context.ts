@@ -1,12 +1,10 @@
 // What every command handler gets: the loaded project and a reporter; skiffFor(ctx) gives the API over it.
 import type { Project } from "../config/model.ts";
-import { loadProject } from "../config/load.ts";
+import { loadProjectCached } from "../config/cached-load.ts";
 import { jsonReporter, plainReporter, type Reporter } from "../contracts/events.ts";
 import { Skiff } from "../api/skiff.ts";
 import type { PlanEffects } from "../exec/plan.ts";
 import { settingsFromEnv } from "../settings.ts";
-
-export { selectMachines, transportsFor } from "../api/machines.ts";
 
 export interface GlobalOptions {
   config?: string;
@@ -21,8 +19,13 @@ export interface Ctx {
   out: (line: string) => void;
 }
 
-export function makeCtx(g: GlobalOptions): Ctx {
-  const project = loadProject({ file: g.config, environment: g.env });
+declare const __SKIFF_BUILD__: string;
+/** The bundled CLI's version and source hash (scripts/build.mjs): the checked-project cache's part of the key that
+ *  says which skiff checked it. Unbundled (tsx, tests) there is none, and every run checks skiff.yml afresh. */
+const BUILD = typeof __SKIFF_BUILD__ === "string" ? __SKIFF_BUILD__ : undefined;
+
+export async function makeCtx(g: GlobalOptions): Promise<Ctx> {
+  const project = await loadProjectCached({ file: g.config, environment: g.env }, BUILD);
   return { project, json: Boolean(g.json), reporter: g.json ? jsonReporter() : plainReporter(), out: (l) => void process.stdout.write(l + "\n") };
 }
 

@@ -1,0 +1,75 @@
+// skiff.yml's checked project, kept between runs in .skiff/cache/, so a command that only asks the machines
+// (status, history) starts without parsing YAML or building the schema. The key is everything the project is
+// made from: the file's text and absolute path (paths in it resolve from there), the environment (-e) and the
+// skiff build (its version and a hash of its sources: another skiff may check or normalize differently). A
+// cache file that cannot be read, is torn, has another key or the wrong shape is a miss, never an error, and a
+// cache that cannot be written only costs the next run its parse. It holds what skiff.yml holds (secret values
+// stay in secrets/*.age), written 0600 in a 0700 folder all the same.
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { lookupSafe } from "./lookup-safe.ts";
+import type { Project } from "./model.ts";
+
+export interface CacheInput {
+  /** skiff.yml's text as read now. */
+  text: string;
+  /** Its absolute path. */
+  file: string;
+  environment?: string;
+  /** The skiff build: its version and source hash. */
+  build: string;
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/** One file per config file and environment: switching `-e` back and forth keeps both. */
+export function cachePath(i: Pick<CacheInput, "file" | "environment">): string {
+  return join(dirname(i.file), ".skiff", "cache", `project-${sha256(JSON.stringify([i.file, i.environment ?? null])).slice(0, 16)}.json`);
+}
+
+export function cacheKey(i: CacheInput): string {
+  return sha256(JSON.stringify([i.build, i.file, i.environment ?? null, i.text]));
+}
+
+/** The project checked from exactly this input before, or undefined. */
+export function readCachedProject(i: CacheInput): Project | undefined {
+  let stored: unknown;
+  try {
+    stored = JSON.parse(readFileSync(cachePath(i), "utf8"));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(stored) || stored.key !== cacheKey(i) || !looksLikeProject(stored.project)) return undefined;
+  return lookupSafe({ ...stored.project, file: i.file, dir: dirname(i.file) });
+}
+
+/** Stores the project checked from `i`; best effort (a read-only checkout keeps working, uncached). */
+export function writeCachedProject(i: CacheInput, project: Project): void {
+  const path = cachePath(i);
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    mkdirSync(dirname(dirname(path)), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Local state, not for git (.skiff/known_hosts beside it is).
+    if (!existsSync(join(dirname(path), ".gitignore"))) writeFileSync(join(dirname(path), ".gitignore"), "*\n");
+    // Whole or not at all: a status started during this write reads the old file or the new one.
+    writeFileSync(tmp, JSON.stringify({ key: cacheKey(i), project: { ...project, file: undefined, dir: undefined } }), { mode: 0o600 });
+    renameSync(tmp, path);
+  } catch {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // no folder to hold it either
+    }
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Enough of a Project's shape that code using it finds what it expects (a file written by this code never fails it). */
+function looksLikeProject(v: unknown): v is Project {
+  if (!isRecord(v) || typeof v.name !== "string" || !isRecord(v.machines) || !isRecord(v.apps) || !isRecord(v.secrets) || !Array.isArray(v.secrets.recipients)) return false;
+  const named = (m: Record<string, unknown>) => Object.entries(m).every(([k, x]) => isRecord(x) && x.name === k);
+  return named(v.machines) && named(v.apps);
+}
