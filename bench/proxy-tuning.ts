@@ -57,12 +57,19 @@ function variantCfg(base: string, v: Variant): string {
     out.push(line);
   }
   flush();
-  return out.join("\n");
+  // HAProxy refuses a file whose last line has no LF (and the bed's exec trims its output).
+  return out.join("\n").replace(/\n*$/, "\n");
 }
 
-async function reload(m: BedMachine, cfg: string): Promise<void> {
-  const b64 = Buffer.from(cfg).toString("base64");
-  await faults.exec(m, `echo ${b64} | base64 -d > ${TRY} && haproxy -c -q -f ${TRY} && haproxy -D -f ${TRY} -p /run/skiff/haproxy.pid -x /run/skiff/haproxy.sock -sf $(head -1 /run/skiff/haproxy.pid)`);
+/** Seamless reload onto `file` (written first when `cfg` is given), as the agent reloads: -x takes the sockets over. */
+async function reload(m: BedMachine, file: string, cfg?: string): Promise<void> {
+  const write = cfg === undefined ? "true" : `echo ${Buffer.from(cfg).toString("base64")} | base64 -d > ${file}`;
+  for (let attempt = 1; ; attempt++) {
+    const out = await faults.exec(m, `{ ${write} && haproxy -c -q -f ${file} && haproxy -D -f ${file} -p /run/skiff/haproxy.pid -x /run/skiff/haproxy.sock -sf $(head -1 /run/skiff/haproxy.pid) && echo reloaded; } 2>&1; true`);
+    if (out.includes("reloaded")) break;
+    if (attempt === 3) throw new Error(`reloading HAProxy onto ${file} failed:\n${out}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
   await new Promise((r) => setTimeout(r, 1500));
 }
 
@@ -75,7 +82,7 @@ try {
     // Each round in another order, so no variant always follows the same one.
     const order = round % 2 ? variants : [...variants].reverse();
     for (const v of order) {
-      await reload(m, variantCfg(cfg, v));
+      await reload(m, TRY, variantCfg(cfg, v));
       await wrk(proxied, { ...opts, seconds: 1 }); // the new process's first connections
       const d = await wrk(direct, opts);
       const c0 = await haproxyCpuMs(m);
@@ -88,7 +95,8 @@ try {
   }
 } finally {
   // The agent's own file, as it wrote it.
-  await faults.exec(m, `haproxy -D -f ${CFG} -p /run/skiff/haproxy.pid -x /run/skiff/haproxy.sock -sf $(head -1 /run/skiff/haproxy.pid) && rm -f ${TRY}`);
+  await reload(m, CFG);
+  await faults.exec(m, `rm -f ${TRY}`);
 }
 console.log(`  host load average after: ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
 console.log(`\nmedian of ${ROUNDS}:  variant         ratio   added p99   HAProxy CPU/1k req`);
