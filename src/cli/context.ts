@@ -1,4 +1,6 @@
 // What every command handler gets: the loaded project and a reporter; skiffFor(ctx) gives the API over it.
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { Project } from "../config/model.ts";
 import { loadProjectCached } from "../config/cached-load.ts";
 import { jsonReporter, plainReporter, type Reporter } from "../contracts/events.ts";
@@ -20,12 +22,16 @@ export interface Ctx {
 }
 
 declare const __SKIFF_BUILD__: string;
-/** The bundled CLI's version and source hash (scripts/build.mjs): the checked-project cache's part of the key that
- *  says which skiff checked it. Unbundled (tsx, tests) there is none, and every run checks skiff.yml afresh. */
-const BUILD = typeof __SKIFF_BUILD__ === "string" ? __SKIFF_BUILD__ : undefined;
+
+/** The checked-project cache: keyed by the bundled CLI's version and source hash (scripts/build.mjs), kept in the
+ *  user's cache folder. Unbundled (tsx, tests) there is no build, and every run checks skiff.yml afresh. */
+function projectCache(): { build: string; dir: string } | undefined {
+  if (typeof __SKIFF_BUILD__ !== "string") return undefined;
+  return { build: __SKIFF_BUILD__, dir: join(settingsFromEnv(process.env).cacheHome || join(homedir(), ".cache"), "skiff", "projects") };
+}
 
 export async function makeCtx(g: GlobalOptions): Promise<Ctx> {
-  const project = await loadProjectCached({ file: g.config, environment: g.env }, BUILD);
+  const project = await loadProjectCached({ file: g.config, environment: g.env }, projectCache());
   return { project, json: Boolean(g.json), reporter: g.json ? jsonReporter() : plainReporter(), out: (l) => void process.stdout.write(l + "\n") };
 }
 

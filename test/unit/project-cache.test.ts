@@ -1,8 +1,10 @@
-// The checked-project cache (.skiff/cache/): a hit gives the project the full load gives; any change of the
-// file's text, its path, the environment or the skiff build misses; a damaged or foreign cache file is a miss,
-// never an error; a bad config is never cached; and no build (an unbundled run) means no cache at all.
+// The checked-project cache (the user's ~/.cache/skiff/projects): a hit gives the project the full load gives;
+// any change of the file's text, its path, the environment or the skiff build misses; a damaged or foreign cache
+// file is a miss, never an error, and so is one in a folder others can write; a bad config is never cached; and
+// no build (an unbundled run) means no cache at all.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -32,6 +34,9 @@ environments:
 `;
 const BUILD = "0.1.0+0123456789abcdef";
 
+/** A cache folder of its own for each test (not made yet: the first write makes it). */
+const cacheDir = () => join(mkdtempSync(join(tmpdir(), "skiff-pcache-home-")), "skiff", "projects");
+
 function projectDir(text = YML): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), "skiff-pcache-"));
   writeFileSync(join(dir, "skiff.yml"), text);
@@ -45,11 +50,12 @@ describe("project cache", () => {
   it("a hit is the project the full load gives, with maps that find no Object property", async () => {
     for (const environment of [undefined, "staging"]) {
       const { file } = projectDir();
+      const cache = { build: BUILD, dir: cacheDir() };
       const fresh = loadProject({ file, environment });
-      const first = await loadProjectCached({ file, environment }, BUILD);
+      const first = await loadProjectCached({ file, environment }, cache);
       assert.deepEqual(asData(first), asData(fresh));
-      assert.ok(readCachedProject({ text: YML, file, environment, build: BUILD }), "the first load stored the project");
-      const second = await loadProjectCached({ file, environment }, BUILD);
+      assert.ok(readCachedProject({ text: YML, file, environment, ...cache }), "the first load stored the project");
+      const second = await loadProjectCached({ file, environment }, cache);
       assert.deepEqual(asData(second), asData(fresh));
       assert.equal(second.file, file);
       assert.equal(second.environment, environment);
@@ -60,15 +66,16 @@ describe("project cache", () => {
 
   it("a hit skips the check: a stored project under the right key is what comes back", async () => {
     const { file } = projectDir();
-    const input: CacheInput = { text: YML, file, build: BUILD };
+    const cache = { build: BUILD, dir: cacheDir() };
+    const input: CacheInput = { text: YML, file, ...cache };
     const stored = loadProject({ file });
     writeCachedProject(input, { ...stored, name: "from-the-cache" });
-    assert.equal((await loadProjectCached({ file }, BUILD)).name, "from-the-cache");
+    assert.equal((await loadProjectCached({ file }, cache)).name, "from-the-cache");
   });
 
   it("any change of the text, the environment, the build or the file's path misses", async () => {
     const { dir, file } = projectDir();
-    const base: CacheInput = { text: YML, file, build: BUILD };
+    const base: CacheInput = { text: YML, file, build: BUILD, dir: cacheDir() };
     writeCachedProject(base, loadProject({ file }));
     assert.ok(readCachedProject(base));
     assert.equal(readCachedProject({ ...base, text: YML + " " }), undefined, "one byte more");
@@ -87,19 +94,21 @@ describe("project cache", () => {
 
   it("an edited skiff.yml is loaded afresh and its new problems are reported, not a stale project", async () => {
     const { file } = projectDir();
-    await loadProjectCached({ file }, BUILD);
+    const cache = { build: BUILD, dir: cacheDir() };
+    await loadProjectCached({ file }, cache);
     writeFileSync(file, YML.replace("port: 8080", "port: 8081"));
-    assert.equal((await loadProjectCached({ file }, BUILD)).apps["web"]!.port, 8081);
+    assert.equal((await loadProjectCached({ file }, cache)).apps["web"]!.port, 8081);
     writeFileSync(file, YML.replace("port: 8080", "port: eighty"));
-    await assert.rejects(loadProjectCached({ file }, BUILD), (e: unknown) => e instanceof UserError && /1 problem/.test(e.message));
+    await assert.rejects(loadProjectCached({ file }, cache), (e: unknown) => e instanceof UserError && /1 problem/.test(e.message));
     // Put back: the first text's project was overwritten by the second's, so this loads (and checks) again.
     writeFileSync(file, YML);
-    assert.equal((await loadProjectCached({ file }, BUILD)).apps["web"]!.port, 8080);
+    assert.equal((await loadProjectCached({ file }, cache)).apps["web"]!.port, 8080);
   });
 
   it("a damaged or foreign cache file is a miss, never an error", async () => {
     const { file } = projectDir();
-    const input: CacheInput = { text: YML, file, build: BUILD };
+    const cache = { build: BUILD, dir: cacheDir() };
+    const input: CacheInput = { text: YML, file, ...cache };
     const good = loadProject({ file });
     writeCachedProject(input, good);
     const path = cachePath(input);
@@ -119,7 +128,7 @@ describe("project cache", () => {
     for (const [what, text] of bad) {
       writeFileSync(path, text);
       assert.equal(readCachedProject(input), undefined, what);
-      const loaded = await loadProjectCached({ file }, BUILD);
+      const loaded = await loadProjectCached({ file }, cache);
       assert.deepEqual(asData(loaded), asData(good), what);
       assert.ok(readCachedProject(input), `${what}: replaced by a good one`);
     }
@@ -127,38 +136,51 @@ describe("project cache", () => {
     renameSync(path, `${path}.moved`);
     mkdirSync(path);
     assert.equal(readCachedProject(input), undefined);
-    assert.deepEqual(asData(await loadProjectCached({ file }, BUILD)), asData(good));
+    assert.deepEqual(asData(await loadProjectCached({ file }, cache)), asData(good));
   });
 
-  it("a project that cannot keep a cache (.skiff is a file) loads all the same", async () => {
-    const { dir, file } = projectDir();
-    writeFileSync(join(dir, ".skiff"), "not a directory");
-    const p = await loadProjectCached({ file }, BUILD);
-    assert.equal(p.name, "shop");
-    assert.equal(readCachedProject({ text: YML, file, build: BUILD }), undefined);
+  it("a cache folder that cannot be made (a file in its way) costs only the check", async () => {
+    const { file } = projectDir();
+    const home = mkdtempSync(join(tmpdir(), "skiff-pcache-home-"));
+    writeFileSync(join(home, "skiff"), "not a directory");
+    const cache = { build: BUILD, dir: join(home, "skiff", "projects") };
+    assert.equal((await loadProjectCached({ file }, cache)).name, "shop");
+    assert.equal(readCachedProject({ text: YML, file, ...cache }), undefined);
   });
 
-  it("is private and out of git: 0600 files in a 0700 folder that ignores itself", async () => {
+  it("only this user's private folder is trusted: a file in a folder others can write is a miss, and none is written there", async () => {
+    const { file } = projectDir();
+    const cache = { build: BUILD, dir: cacheDir() };
+    const input: CacheInput = { text: YML, file, ...cache };
+    writeCachedProject(input, { ...loadProject({ file }), name: "planted" });
+    assert.equal(readCachedProject(input)?.name, "planted");
+    chmodSync(cache.dir, 0o777);
+    assert.equal(readCachedProject(input), undefined, "a world-writable folder");
+    assert.equal((await loadProjectCached({ file }, cache)).name, "shop", "checked afresh");
+    chmodSync(cache.dir, 0o700);
+    assert.equal(readCachedProject(input)?.name, "planted", "the load above wrote nothing into the open folder");
+  });
+
+  it("is private and stays out of the project: 0600 files in a 0700 folder of the user's", async () => {
     const { dir, file } = projectDir();
-    await loadProjectCached({ file }, BUILD);
-    const cache = join(dir, ".skiff", "cache");
-    assert.equal(statSync(cache).mode & 0o777, 0o700);
-    assert.equal(readFileSync(join(cache, ".gitignore"), "utf8"), "*\n");
-    const stored = readdirSync(cache).filter((n) => n.endsWith(".json"));
-    assert.equal(stored.length, 1);
-    assert.equal(statSync(join(cache, stored[0]!)).mode & 0o777, 0o600);
-    assert.deepEqual(readdirSync(cache).filter((n) => n.endsWith(".tmp")), [], "no temp file left");
+    const cache = { build: BUILD, dir: cacheDir() };
+    await loadProjectCached({ file }, cache);
+    assert.equal(statSync(cache.dir).mode & 0o777, 0o700);
+    const stored = readdirSync(cache.dir);
+    assert.equal(stored.length, 1, `one file, no temp file left: ${stored.join(", ")}`);
+    assert.equal(statSync(join(cache.dir, stored[0]!)).mode & 0o777, 0o600);
+    assert.equal(existsSync(join(dir, ".skiff")), false, "nothing written in the project (a file there could come through git)");
   });
 
   it("without a build (an unbundled run) and for skiff.config.ts nothing is cached", async () => {
-    const { dir, file } = projectDir();
+    const { file } = projectDir();
     assert.equal((await loadProjectCached({ file }, undefined)).name, "shop");
-    assert.throws(() => statSync(join(dir, ".skiff")), /ENOENT/);
     // skiff.config.ts is code (imports, placement functions): always run, never cached.
+    const cache = { build: BUILD, dir: cacheDir() };
     const ts = mkdtempSync(join(tmpdir(), "skiff-pcache-ts-"));
     writeFileSync(join(ts, "skiff.config.ts"), `import { defineConfig } from "skiff";\nexport default defineConfig({ project: "tsshop", machines: { m1: { host: "10.0.0.1" } } });\n`);
-    assert.equal((await loadProjectCached({ file: join(ts, "skiff.config.ts") }, BUILD)).name, "tsshop");
-    assert.throws(() => statSync(join(ts, ".skiff", "cache")), /ENOENT/);
+    assert.equal((await loadProjectCached({ file: join(ts, "skiff.config.ts") }, cache)).name, "tsshop");
+    assert.equal(existsSync(cache.dir), false);
   });
 
   it("finds skiff.yml from the working directory up, as the full load does", async () => {
@@ -167,11 +189,34 @@ describe("project cache", () => {
     const cwd = process.cwd();
     process.chdir(join(dir, "sub"));
     try {
-      assert.equal((await loadProjectCached({}, BUILD)).file, join(dir, "skiff.yml"));
-      assert.equal((await loadProjectCached({}, BUILD)).file, join(dir, "skiff.yml"));
+      const cache = { build: BUILD, dir: cacheDir() };
+      assert.equal((await loadProjectCached({}, cache)).file, join(dir, "skiff.yml"));
+      assert.equal((await loadProjectCached({}, cache)).file, join(dir, "skiff.yml"));
     } finally {
       process.chdir(cwd);
     }
+  });
+});
+
+describe("the bundled CLI (dist/, as `npm run build` makes it)", () => {
+  const BIN = new URL("../../bin/skiff.js", import.meta.url).pathname;
+  it("keeps the checked project in the user's cache folder, and checks skiff.yml again once it changes", () => {
+    // Machines nobody listens for (port 1 on loopback): status fails fast with exit 1 after loading the project.
+    const { dir, file } = projectDir("project: shop\nmachines:\n  m1: { host: 127.0.0.1, port: 1 }\n");
+    const home = mkdtempSync(join(tmpdir(), "skiff-pcache-xdg-"));
+    const env = { ...process.env, XDG_CACHE_HOME: home, SKIFF_SOCKET_DIR: mkdtempSync(join(tmpdir(), "skiff-pcache-sock-")) };
+    const status = () => spawnSync(process.execPath, [BIN, "status", "--json"], { cwd: dir, env, encoding: "utf8", timeout: 30_000 });
+    const first = status();
+    assert.equal(first.status, 1, first.stderr);
+    assert.match(first.stdout, /"machine":"m1"/);
+    const files = readdirSync(join(home, "skiff", "projects"));
+    assert.equal(files.length, 1, files.join(", "));
+    assert.equal(status().status, 1, "a hit answers the same");
+    writeFileSync(file, "project: shop\nmachines:\n  m1: { host: 127.0.0.1, port: one }\n");
+    const edited = status();
+    assert.equal(edited.status, 2, `an edited, broken file is checked, not answered from the cache:\n${edited.stdout}${edited.stderr}`);
+    assert.match(edited.stdout, /"file":"skiff.yml","line":3,.*machines.m1.port/);
+    assert.equal(existsSync(join(dir, ".skiff", "cache")), false, "nothing cached in the project");
   });
 });
 
