@@ -5,6 +5,12 @@
 // HAProxy's CPU per 1,000 proxied requests. The agent's own file comes back at the end. Figures, not assertions:
 // a variant goes into src/proxy/config.ts only when it wins clearly here.
 // VARIANTS=baseline,reuse-always picks some; ROUNDS, DURATION, CONNS, THREADS as in bench/proxy.
+// Measured 2026-11-30 (2-core host shared by 4 engineers, load 3-7; direct swung 14.7k-29.7k req/s within a run):
+//   7 rounds, median ratio / added p99 / HAProxy ms CPU per 1k req: baseline 0.72 / 2.31 / 48.3, http-reuse always
+//   0.63 / 2.15 / 42.5, tune.bufsize 8192 0.68 / 2.57 / 44.8, option http-no-delay 0.65 / 2.22 / 47.8. An earlier
+//   3-round run: cpu-map to CPU 1 0.62, nbthread 2 0.59, no L7 retries 0.67 (HAProxy CPU 35 against 44.5 for
+//   baseline: the retries' kept request buffer is HAProxy's largest setting-bound cost, and what keeps a switch
+//   at zero failed requests). None beat the baseline beyond the noise: src/proxy/config.ts keeps its settings.
 import { loadavg } from "node:os";
 import { faults, type BedMachine } from "../testbed/bed.ts";
 import { deployProxyBench, haproxyCpuMs } from "./lib-proxy-bed.ts";
