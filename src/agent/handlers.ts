@@ -83,6 +83,9 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       return { active: st.active, instances: st.instances.map((i) => ({ name: i.name, bindAddress: i.bindAddress, hostPort: i.hostPort })) };
     },
     "peers.set": ({ project, app, peers }) => core.setPeers(project, app, peers).then(() => true as const),
+    "mesh.key": ({ project }) => core.meshKey(project).then((publicKey) => ({ publicKey })),
+    "mesh.install": (p) => core.meshInstall(p),
+    "mesh.list": () => core.mesh.list(),
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
     "app.remove": ({ project, app, holder, onlyIfActive }) => core.removeApp(project, app, { holder, onlyIfActive }),
     // `report: true` also returns the damaged lines (skipped); plain callers get the records only.

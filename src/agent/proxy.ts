@@ -11,6 +11,8 @@ import type { HostsBlockWriter } from "./hosts-file.ts";
 import { machineHostsFile, machineInternalAddrs, NamesPublisher } from "./internal-names.ts";
 import { ProxyStateFile } from "./proxy-file.ts";
 import { placePeers, setPeersActive, type Peer, type SlotApi } from "./proxy-peers.ts";
+import { applyMeshCert, type MeshInstall } from "./proxy-mesh.ts";
+import { swapSslFile } from "../proxy/runtime-ssl.ts";
 
 export { haproxyPrivileges, type ProxyPaths } from "./haproxy-process.ts";
 export { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
@@ -26,6 +28,8 @@ export interface ProxyParts {
   hosts: HostsBlockWriter | null;
   /** Addresses the internal frontend can listen on now (internal-names.ts); undefined: cannot tell, keep them. */
   internalAddrs: () => Promise<string[] | undefined>;
+  /** Replaces a certificate or CA file in the running HAProxy (proxy/runtime-ssl.ts). */
+  swapSsl: (kind: "cert" | "ca-file", path: string, pem: string) => Promise<void>;
 }
 
 export class ProxyController {
@@ -35,6 +39,7 @@ export class ProxyController {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly names: NamesPublisher;
   private readonly internalAddrs: () => Promise<string[] | undefined>;
+  private readonly swapSsl: ProxyParts["swapSsl"];
   private state: ProxyState;
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -51,8 +56,9 @@ export class ProxyController {
     this.file = new ProxyStateFile(paths, log);
     this.names = new NamesPublisher(parts.hosts !== undefined ? parts.hosts : machineHostsFile(paths.dir), log);
     this.internalAddrs = parts.internalAddrs ?? machineInternalAddrs;
+    this.swapSsl = parts.swapSsl ?? ((kind, path, pem) => swapSslFile(paths.statsSocket, kind, path, pem));
     const saved = this.file.read();
-    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [] };
+    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}) };
     // Peer slots that take over while every local instance is down (a restart), for backends saved before they existed.
     for (const b of this.state.backends) addPeerSlots(b, "backup", peerSlots(b, "primary").length);
   }
@@ -251,6 +257,13 @@ export class ProxyController {
       await setPeersActive(this.peerDeps, b, active);
       await this.persist();
     });
+  }
+
+  /** This machine's certificate for a project's mesh (proxy-mesh.ts): a reload the first time, live after. */
+  setMeshCert(m: MeshInstall): Promise<"reload" | "live"> {
+    return this.serial(() =>
+      applyMeshCert({ state: this.state, running: () => this.haproxy.running(), restructure: () => (this.haproxy.running() ? this.reload() : this.persist({ validate: true })), persist: () => this.persist(), swap: this.swapSsl }, m),
+    );
   }
 
   /** Waits up to timeoutMs until HAProxy's own checks see at least one of these servers UP; false when they never did. */

@@ -5,6 +5,7 @@ import { UserError } from "../errors.ts";
 import { needsDocker, setupMachines } from "../exec/setup.ts";
 import { describeStep } from "../plan/setup.ts";
 import { loadAgentBundle } from "./agent-bundle.ts";
+import { setupMeshCerts } from "./certs.ts";
 import { loadNodeRuntime } from "./node-runtime.ts";
 import { selectMachines, transportsFor } from "./machines.ts";
 
@@ -45,10 +46,19 @@ export async function setupProject(project: Project, opts: SetupOptions, reporte
   const node = loadNodeRuntime(opts.agentNode);
   const want = { agent: loadAgentBundle(opts.agentBundle), node: node.facts, needsDocker: needsDocker(project.apps) };
   const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload });
+  // Then the mesh certificates, on the machines whose agent is in place (or, dry-run, was there already).
+  const ready = results.filter((r) => !r.error && !r.plan?.problems.length && (!opts.dryRun || r.facts?.agent)).map((r) => r.machine);
+  const mesh = new Map((await setupMeshCerts(project, ready, { dryRun: Boolean(opts.dryRun), reporter })).map((m) => [m.machine, m]));
+  for (const r of results) {
+    const m = mesh.get(r.machine);
+    if (!m) continue;
+    if (!opts.dryRun) r.done.push(...m.done);
+    r.error ??= m.error;
+  }
   return results.map((r) => ({
     machine: r.machine,
     dryRun: Boolean(opts.dryRun),
-    plan: r.plan?.steps.map(describeStep) ?? [],
+    plan: [...(r.plan?.steps.map(describeStep) ?? []), ...(opts.dryRun ? (mesh.get(r.machine)?.done ?? []) : [])],
     problems: r.plan?.problems ?? [],
     notes: r.plan?.notes ?? [],
     packages: (r.plan?.steps ?? []).flatMap((s) => (s.kind === "install-packages" ? s.packages : [])),

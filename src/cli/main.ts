@@ -11,6 +11,7 @@ import { buildCommand } from "./build.ts";
 import { deployCommand } from "./deploy.ts";
 import { historyCommand } from "./history.ts";
 import { lockCommand } from "./lock.ts";
+import { certsCommand } from "./certs.ts";
 import { rollbackCommand } from "./rollback.ts";
 import { statusCommand } from "./status.ts";
 import { demoCommand } from "./demo.ts";
@@ -176,6 +177,14 @@ program
   .option("--port <n>", "public HTTP port for the demo (default: 80)", wholeOption("--port", 1, 65535))
   .option("--down", "remove everything the demo made")
   .action(act((o: { port?: number; down?: boolean }) => demoCommand(o, (l) => void process.stdout.write(l + "\n"))));
+
+const certs = program.command("certs").description("machine certificates for mutual TLS between machines (the mesh)");
+certs.command("status").description("the CA and each machine's certificate, with expiry").action(act(() => certsCommand(makeCtx(globals()), "status", {})));
+certs
+  .command("rotate")
+  .description("new key pair and certificate on every machine, loaded live (needs the CA key)")
+  .argument("[machine...]", "only these machines")
+  .action(act((names: string[]) => certsCommand(makeCtx(globals()), "rotate", { machines: names })));
 
 const lock = program.command("lock").description("the deploy lock");
 lock.command("status").description("who holds the deploy lock").action(act(() => lockCommand(makeCtx(globals()), "status")));

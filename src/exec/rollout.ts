@@ -99,7 +99,8 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   const maybeSwitched: string[] = [];
   const params = (c: AgentClient, release: number, action: ActivateParams["action"], revert?: ActivateParams["revert"]): ActivateParams => ({
     project: i.project, app: i.app, release, machine: c.machine, action, deployId: i.deployId, by: i.by, keepWarm: i.keepWarm, revert,
-    bindAddress: c.transport.machine.privateAddress,
+    // Instances listen on loopback only: other machines reach them through this machine's mesh frontend (mTLS).
+    bindAddress: "127.0.0.1",
     httpPort: c.transport.machine.httpPort,
   });
   // Another deploy may hold the lock now: its picture of the peers is the true one, not ours.

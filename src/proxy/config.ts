@@ -3,6 +3,7 @@
 // slot's address and state, so an HAProxy restart comes back as it was.
 import { availableParallelism } from "node:os";
 import { internalFrontendLines } from "./internal.ts";
+import { dropHopHeader, meshFrontendLines, peerTls } from "./mesh.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
@@ -109,12 +110,14 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   const portOf = (b: ProxyBackend) => checkPort(b.httpPort ?? state.httpPort, `http port of ${b.name}`);
   const ports = [...new Set(state.backends.map(portOf))].sort((a, b) => a - b);
   for (const port of ports.length ? ports : [state.httpPort]) {
-    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`);
+    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, dropHopHeader());
     routeLines(state.backends.filter((b) => portOf(b) === port), out);
     out.push("  default_backend skiff_no_route");
   }
   // Internal names (APP.internal) on addresses of this machine alone: see internal.ts.
   out.push(...internalFrontendLines(state));
+  // Other machines of a project hand requests to this one here (mutual TLS): see mesh.ts.
+  out.push(...meshFrontendLines(state));
   out.push("", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
   backendLines(state, out);
   return out.join("\n") + "\n";
@@ -139,6 +142,7 @@ function routeLines(backends: ProxyBackend[], out: string[]): void {
 
 function backendLines(state: ProxyState, out: string[]): void {
   for (const b of state.backends) {
+    const tls = peerTls(state, b);
     const inter = Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)));
     out.push(
       "",
@@ -159,7 +163,7 @@ function backendLines(state: ProxyState, out: string[]): void {
       // failed check, fastinter confirms the fall (fall 2) at the app's interval; a DOWN one is checked every 2 s
       // (downinter defaults to inter) and is UP again on its first good check (rise 1).
       const pace = s.peer && s.backup ? ` inter 2s fastinter ${inter}ms` : "";
-      out.push(`  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${pace}${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
+      out.push(`  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${s.peer ? tls : ""}${pace}${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
     }
   }
 }
