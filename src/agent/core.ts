@@ -87,7 +87,7 @@ export class AgentCore {
     return this.mutex.run(`mesh/${p.project}`, async () => {
       const r = this.mesh.install(p.project, p.cert, p.ca);
       const applied = await this.proxy.setMeshCert({ project: p.project, addr: p.addr, port: p.port, crtList: join(this.mesh.dir, "crt-list"), files: r.files, crtPem: r.crtPem, caPem: r.caPem, caChanged: r.caChanged });
-      return { applied, cert: this.mesh.list([p.project])[0]! };
+      return { applied, cert: { ...this.mesh.list([p.project])[0]!, loaded: true } };
     });
   }
 

@@ -85,7 +85,10 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
     "peers.set": ({ project, app, peers }) => core.setPeers(project, app, peers).then(() => true as const),
     "mesh.key": ({ project }) => core.meshKey(project).then((publicKey) => ({ publicKey })),
     "mesh.install": (p) => core.meshInstall(p),
-    "mesh.list": () => core.mesh.list(),
+    "mesh.list": () => {
+      const loaded = new Set(core.proxy.meshProjects());
+      return core.mesh.list().map((c) => ({ ...c, loaded: loaded.has(c.project) }));
+    },
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
     "app.remove": ({ project, app, holder, onlyIfActive }) => core.removeApp(project, app, { holder, onlyIfActive }),
     // `report: true` also returns the damaged lines (skipped); plain callers get the records only.

@@ -2,10 +2,26 @@
 // with a reload (the first one, or a new address: the mesh frontend and the peer
 // slots' TLS settings are in haproxy.cfg) or, when only the files' contents
 // change (a rotation), through the Runtime API: no reload, no connection closed.
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { meshCrtList, type MeshState } from "../proxy/mesh.ts";
 import type { ProxyState } from "../proxy/model.ts";
 import { writeAtomic } from "./atomic-write.ts";
+
+/** Where the mesh's files live, inside the proxy's directory (certificates, crt-list, mesh.json). */
+export const meshDir = (proxyDir: string) => join(proxyDir, "mesh");
+
+/** mesh.json: the mesh part of the proxy state, kept beside the certificates too. An agent that does not know the
+ *  mesh (an older one, run on this machine in between) rewrites the proxy state without it; this copy brings it
+ *  back at the next start. */
+export function savedMesh(proxyDir: string): MeshState | undefined {
+  try {
+    const m = JSON.parse(readFileSync(join(meshDir(proxyDir), "mesh.json"), "utf8")) as MeshState;
+    return typeof m.addr === "string" && typeof m.port === "number" && typeof m.crtList === "string" && Array.isArray(m.certs) ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface MeshInstall {
   project: string;
@@ -58,5 +74,6 @@ export async function applyMeshCert(d: MeshDeps, m: MeshInstall): Promise<"reloa
     await d.persist().catch(() => {});
     throw e;
   }
+  writeAtomic(join(dirname(m.crtList), "mesh.json"), JSON.stringify(d.state.mesh, null, 2), { mode: 0o600 });
   return "reload";
 }

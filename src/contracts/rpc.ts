@@ -99,7 +99,7 @@ const job = z.object({ job: z.string() });
 const none = z.unknown();
 
 /** A machine's mesh certificate for one project, as its agent reads it. */
-const meshCert = z.object({ project: z.string(), subject: z.string(), issuer: z.string(), notAfter: z.string(), fingerprint: z.string(), caSubjects: z.array(z.string()) });
+const meshCert = z.object({ project: z.string(), subject: z.string(), issuer: z.string(), notAfter: z.string(), fingerprint: z.string(), caSubjects: z.array(z.string()), loaded: opt(z.boolean()) });
 
 export const rpc = {
   ping: { params: none, result: z.literal("pong") },

@@ -23,6 +23,7 @@ export const meshMachines = (project: Project) => Object.values(project.machines
 /** Why a machine needs a (new) certificate under this CA, or undefined when the one it has is good. */
 export function certProblem(have: MeshCertInfo | undefined, caCert: string, now = new Date()): string | undefined {
   if (!have) return "no certificate";
+  if (have.loaded === false) return "not loaded in HAProxy";
   const ca = new X509Certificate(caCert);
   if (have.issuer !== ca.subject) return "issued by another CA";
   if (!have.caSubjects.includes(ca.subject)) return "does not trust the project CA";

@@ -21,7 +21,9 @@ export interface CaKeyPair {
 async function x509() {
   // @peculiar/x509 resolves its parts through tsyringe, which needs the Reflect metadata API.
   await import("reflect-metadata");
-  return import("@peculiar/x509");
+  const m = await import("@peculiar/x509");
+  // A CommonJS package: its exports are the module's default export (Node's ESM loader and the bundle alike).
+  return m.default ?? m;
 }
 
 const serial = () => {

@@ -28,7 +28,9 @@ export interface Segment {
 /** Starts tcpdump on an interface with a filter; resolves once it listens. */
 export async function startCapture(iface: string, filter: string): Promise<Capture> {
   const file = join(mkdtempSync(join(tmpdir(), "skiff-pcap-")), "cap.pcap");
-  const p = spawn("tcpdump", ["-i", iface, "-n", "-s", "0", "-U", "-w", file, filter], { stdio: ["ignore", "ignore", "pipe"] });
+  // Immediate mode: without it, packets still in the kernel ring when tcpdump is stopped are never written. Root
+  // (-Z root): the file is in a directory of ours that the tcpdump user could not write to.
+  const p = spawn("tcpdump", ["-i", iface, "-n", "-s", "0", "--immediate-mode", "-U", "-Z", "root", "-w", file, filter], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   await new Promise<void>((resolve, reject) => {
     p.stderr.on("data", (b: Buffer) => {

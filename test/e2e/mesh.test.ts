@@ -61,7 +61,7 @@ const onBed = (host: string) => bed.machines.some((x) => x.address === host);
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`);
 const noFailures = (l: LoadResult) => assert.equal(l.failures, 0, `${l.failures} of ${l.requests} failed: ${JSON.stringify(l.samples.slice(0, 5))}`);
 type CertsStatus = { ca?: { subject: string }; machines: { machine: string; cert?: { fingerprint: string; issuer: string; notAfter: string }; problem?: string }[]; warnings: string[] };
-const certs = async () => JSON.parse((await p.skiff(["--json", "certs"])).stdout) as CertsStatus;
+const certs = async () => JSON.parse((await p.skiff(["--json", "certs", "status"])).stdout) as CertsStatus;
 
 async function underLoad(args: string[]): Promise<{ run: Run; load: LoadResult }> {
   // Through m3 alone: it runs no instance, so every request crosses to m1 or m2 over the mesh.
@@ -123,7 +123,7 @@ describe("mTLS between machines: web on m1 and m2, served through m3", { timeout
   it("m3 runs no web and serves it through m1's and m2's mesh frontends; instances listen on loopback only", async () => {
     ok(await p.skiff(["deploy", "web"]), "deploy web");
     const seen = new Set<string>();
-    for (let i = 0; i < 12; i++) seen.add(await (await fetch(`http://${m(3).address}:${PORT}/`)).text());
+    for (let i = 0; i < 12; i++) seen.add((await (await fetch(`http://${m(3).address}:${PORT}/`)).text()).trim());
     assert.deepEqual([...seen].sort(), ["hello from v1 on m1", "hello from v1 on m2"]);
     const cfg = await faults.exec(m(3), "cat /var/lib/skiff/proxy/haproxy.cfg");
     const fe = cfg.split("\n\n").find((b) => b.startsWith("frontend mesh")) ?? "";
@@ -165,7 +165,7 @@ describe("mTLS between machines: web on m1 and m2, served through m3", { timeout
     assert.deepEqual(await Promise.all([1, 2, 3].map(pid)), pids, "no HAProxy reload: the same processes");
     // New connections use the new certificates: the peers are still UP after their next checks.
     await sleep(3000);
-    assert.equal(await (await fetch(`http://${m(3).address}:${PORT}/`)).text().then((t) => /^hello from v2 on m[12]$/.test(t)), true);
+    assert.equal(await (await fetch(`http://${m(3).address}:${PORT}/`)).text().then((t) => /^hello from v2 on m[12]$/.test(t.trim())), true);
     console.error(`rotate: ${r.load.requests} requests, 0 failed`);
   });
 

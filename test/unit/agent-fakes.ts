@@ -183,6 +183,9 @@ export class MemProxy implements AgentProxy {
   async peersActive(): Promise<void> {}
   async setPeers(): Promise<void> {}
   async removeBackend(): Promise<void> {}
+  meshProjects(): string[] {
+    return [];
+  }
   async setMeshCert(): Promise<"reload" | "live"> {
     return "reload";
   }

@@ -119,3 +119,57 @@ describe("the mesh in haproxy.cfg", () => {
     assert.throws(() => meshCrtList({ ...mesh, certs: [{ project: "a b", crt: "/x", ca: "/y" }] }), /project/);
   });
 });
+
+describe("a certificate into the proxy state (proxy-mesh.ts)", async () => {
+  const { applyMeshCert, savedMesh } = await import("../../src/agent/proxy-mesh.ts");
+  const { readFileSync: read, existsSync: exists, mkdirSync: mkdir } = await import("node:fs");
+  function deps(opts: { failReload?: boolean } = {}) {
+    const calls: string[] = [];
+    const state: ProxyState = { httpPort: 80, backends: [] };
+    return {
+      calls,
+      state,
+      d: {
+        state,
+        running: () => true,
+        restructure: async () => {
+          calls.push("reload");
+          if (opts.failReload) throw new Error("HAProxy refused the file");
+        },
+        persist: async () => void calls.push("persist"),
+        swap: async (kind: string, path: string) => void calls.push(`swap ${kind} ${path}`),
+      },
+    };
+  }
+  const install = (dir: string, o: Partial<{ caChanged: boolean; addr: string }> = {}) => ({
+    project: "shop", addr: o.addr ?? "10.0.0.1", port: 7443, crtList: join(dir, "crt-list"), files: { crt: join(dir, "shop.pem"), ca: join(dir, "shop.ca.pem") }, crtPem: "C", caPem: "A", caChanged: o.caChanged ?? false,
+  });
+
+  it("the first certificate reloads (new frontend) and is kept in mesh.json too; the next ones go in live, the CA before the certificate", async () => {
+    const proxyDir = tmp();
+    const dir = join(proxyDir, "mesh");
+    mkdir(dir);
+    const { d, calls, state } = deps();
+    assert.equal(await applyMeshCert(d, install(dir, { caChanged: true })), "reload");
+    assert.deepEqual(calls, ["reload"]);
+    assert.match(read(join(dir, "crt-list"), "utf8"), /shop\.pem \[ca-file .*shop\.ca\.pem verify required\] \*\.shop\.internal/);
+    assert.deepEqual(savedMesh(proxyDir), state.mesh);
+    calls.length = 0;
+    assert.equal(await applyMeshCert(d, install(dir)), "live");
+    assert.deepEqual(calls, [`swap cert ${join(dir, "shop.pem")}`], "a rotation: no reload");
+    calls.length = 0;
+    await applyMeshCert(d, install(dir, { caChanged: true }));
+    assert.deepEqual(calls, [`swap ca-file ${join(dir, "shop.ca.pem")}`, `swap cert ${join(dir, "shop.pem")}`]);
+    calls.length = 0;
+    assert.equal(await applyMeshCert(d, install(dir, { addr: "10.0.0.9" })), "reload", "a new address is a new bind");
+  });
+
+  it("a reload HAProxy refuses leaves the state and the crt-list as they were", async () => {
+    const dir = join(tmp(), "mesh");
+    mkdir(dir);
+    const { d, state } = deps({ failReload: true });
+    await assert.rejects(applyMeshCert(d, install(dir)), /refused/);
+    assert.equal(state.mesh, undefined);
+    assert.equal(exists(join(dir, "crt-list")), false);
+  });
+});
