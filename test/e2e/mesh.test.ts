@@ -128,14 +128,20 @@ describe("mTLS between machines: web on m1 and m2, served through m3", { timeout
     const cfg = await faults.exec(m(3), "cat /var/lib/skiff/proxy/haproxy.cfg");
     const fe = cfg.split("\n\n").find((b) => b.startsWith("frontend mesh")) ?? "";
     assert.match(fe, new RegExp(`bind ${m(3).address.replace(/\./g, "\\.")}:${MESH} ssl crt-list \\S+ verify required`), cfg);
-    const peers = cfg.split("\n").filter((l) => /^\s+server [pq]\d+ /.test(l) && !l.includes("127.0.0.1:1 "));
-    assert.ok(peers.length >= 2, cfg);
+    // This app's backend (the shared bed may hold other projects' backends too).
+    const backend = cfg.split("\n\n").find((b) => b.startsWith("backend skiff_mesh_web")) ?? "";
+    const peers = backend.split("\n").filter((l) => /^\s+server [pq]\d+ /.test(l) && !l.includes("127.0.0.1:1 "));
+    assert.deepEqual(peers.map((l) => l.trim().split(" ")[2]).sort(), [`${m(1).address}:${MESH}`, `${m(1).address}:${MESH}`, `${m(2).address}:${MESH}`, `${m(2).address}:${MESH}`], backend);
     for (const l of peers) assert.match(l, /:7443 check ssl verify required ca-file \S+ crt \S+ sni str\(web\.mesh\.internal\) check-sni web\.mesh\.internal/);
+    // web's instances (the shared bed may run other projects' too): each listens on loopback, nowhere else.
+    type St = { machine: string; apps: { app: string; instances: { hostPort: number; bindAddress?: string }[] }[] }[];
+    const st = JSON.parse((await p.skiff(["--json", "status"])).stdout) as St;
     for (const n of [1, 2]) {
-      const listening = await faults.exec(m(n), "ss -Hltn");
-      const instancePorts = listening.split("\n").map((l) => l.trim().split(/\s+/)[3] ?? "").filter((a) => /:2\d{4}$/.test(a));
-      assert.ok(instancePorts.length >= 1, listening);
-      for (const a of instancePorts) assert.match(a, /^127\.0\.0\.1:/, `m${n}: an instance listens on ${a}`);
+      const insts = st.find((x) => x.machine === `m${n}`)!.apps.find((a) => a.app === "web")!.instances;
+      assert.equal(insts.length, 1);
+      const listening = (await faults.exec(m(n), "ss -Hltn")).split("\n").map((l) => l.trim().split(/\s+/)[3] ?? "");
+      const mine = listening.filter((a) => a.endsWith(`:${insts[0]!.hostPort}`));
+      assert.deepEqual(mine, [`127.0.0.1:${insts[0]!.hostPort}`], `m${n}: ${listening.join(" ")}`);
     }
   });
 
