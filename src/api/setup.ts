@@ -48,7 +48,9 @@ export async function setupProject(project: Project, opts: SetupOptions, reporte
   const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload });
   // Then the mesh certificates, on the machines whose agent is in place (or, dry-run, was there already).
   const ready = results.filter((r) => !r.error && !r.plan?.problems.length && (!opts.dryRun || r.facts?.agent)).map((r) => r.machine);
-  const mesh = new Map((await setupMeshCerts(project, ready, { dryRun: Boolean(opts.dryRun), reporter })).map((m) => [m.machine, m]));
+  // A failure here (the CA key does not decrypt with your key…) is each ready machine's: the rest of setup stands.
+  const meshResults = await setupMeshCerts(project, ready, { dryRun: Boolean(opts.dryRun), reporter }).catch((error: unknown) => ready.map((machine) => ({ machine, done: [] as string[], error })));
+  const mesh = new Map(meshResults.map((m) => [m.machine, m]));
   for (const r of results) {
     const m = mesh.get(r.machine);
     if (!m) continue;
