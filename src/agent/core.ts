@@ -4,6 +4,7 @@
 // pruning, hooks, removal, reconcile after a restart, the status view and the
 // machine's name. AgentCore builds the shared context once and hands it out;
 // the RPC handlers call it.
+import { join } from "node:path";
 import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
 import type { InstanceRecord, ReleaseSpec } from "../contracts/model.ts";
 import { backendName } from "../proxy/model.ts";
@@ -14,6 +15,7 @@ import type { HealthBook } from "./health-book.ts";
 import { waitHealthy, type GateResult } from "./health-gate.ts";
 import { runHook, type HookParams, type HookResult } from "./hooks.ts";
 import { rememberMachineName } from "./identity.ts";
+import { MeshCerts, type MeshCertInfo } from "./mesh-certs.ts";
 import { KeyedMutex } from "./mutex.ts";
 import { reconcile } from "./reconcile.ts";
 import { removeApp, type RemoveResult } from "./removal.ts";
@@ -29,6 +31,8 @@ export class AgentCore {
   readonly health: HealthBook = new Map();
   readonly machine: Machine;
   readonly supervisor: Supervisor;
+  /** This machine's mesh certificates, beside HAProxy's files (serve.ts: <state>/proxy). */
+  readonly mesh: MeshCerts;
 
   constructor(
     readonly store: Store,
@@ -39,6 +43,7 @@ export class AgentCore {
   ) {
     this.machine = { store, runtimes, proxy, log, fx: { ...realEffects, ...fx }, mutex: this.mutex, health: this.health };
     this.supervisor = new Supervisor(this.machine);
+    this.mesh = new MeshCerts(join(store.dir, "proxy", "mesh"));
   }
 
   /** The runtime that runs a release's (or an instance's) instances. */
@@ -68,6 +73,21 @@ export class AgentCore {
       const st = this.store.state(project, app);
       if (st.active === null) return;
       await this.proxy.setPeers(backendName(project, app), peers, st.instances.length === 0);
+    });
+  }
+
+  /** A new key pair for the project's mesh certificate; its public key goes to the CLI to be signed. */
+  meshKey(project: string): Promise<string> {
+    return this.mutex.run(`mesh/${project}`, async () => this.mesh.newKey(project));
+  }
+
+  /** The signed certificate: checked against the waiting key and the CA, written, loaded into HAProxy. The mesh
+   *  frontend listens on `addr` (the machine's private address, which only the CLI's config knows). */
+  meshInstall(p: { project: string; addr: string; port: number; cert: string; ca: string }): Promise<{ applied: "reload" | "live"; cert: MeshCertInfo }> {
+    return this.mutex.run(`mesh/${p.project}`, async () => {
+      const r = this.mesh.install(p.project, p.cert, p.ca);
+      const applied = await this.proxy.setMeshCert({ project: p.project, addr: p.addr, port: p.port, crtList: join(this.mesh.dir, "crt-list"), files: r.files, crtPem: r.crtPem, caPem: r.caPem, caChanged: r.caChanged });
+      return { applied, cert: { ...this.mesh.list([p.project])[0]!, loaded: true } };
     });
   }
 

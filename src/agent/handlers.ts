@@ -84,6 +84,12 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       return { active: st.active, instances: st.instances.map((i) => ({ name: i.name, bindAddress: i.bindAddress, hostPort: i.hostPort })) };
     },
     "peers.set": ({ project, app, peers }) => core.setPeers(project, app, peers).then(() => true as const),
+    "mesh.key": ({ project }) => core.meshKey(project).then((publicKey) => ({ publicKey })),
+    "mesh.install": (p) => core.meshInstall(p),
+    "mesh.list": () => {
+      const loaded = new Set(core.proxy.meshProjects());
+      return core.mesh.list().map((c) => ({ ...c, loaded: loaded.has(c.project) }));
+    },
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
     "app.remove": async ({ project, app, holder, onlyIfActive }) => {
       const r = await core.removeApp(project, app, { holder, onlyIfActive });

@@ -11,6 +11,8 @@ import type { HostsBlockWriter } from "./hosts-file.ts";
 import { machineHostsFile, machineInternalAddrs, NamesPublisher } from "./internal-names.ts";
 import { ProxyStateFile } from "./proxy-file.ts";
 import { placePeers, setPeersActive, type Peer, type SlotApi } from "./proxy-peers.ts";
+import { applyMeshCert, savedMesh, type MeshInstall } from "./proxy-mesh.ts";
+import { swapSslFile } from "../proxy/runtime-ssl.ts";
 
 export { haproxyPrivileges, type ProxyPaths } from "./haproxy-process.ts";
 export { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
@@ -26,6 +28,8 @@ export interface ProxyParts {
   hosts: HostsBlockWriter | null;
   /** Addresses the internal frontend can listen on now (internal-names.ts); undefined: cannot tell, keep them. */
   internalAddrs: () => Promise<string[] | undefined>;
+  /** Replaces a certificate or CA file in the running HAProxy (proxy/runtime-ssl.ts). */
+  swapSsl: (kind: "cert" | "ca-file", path: string, pem: string) => Promise<void>;
 }
 
 export class ProxyController {
@@ -35,7 +39,10 @@ export class ProxyController {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly names: NamesPublisher;
   private readonly internalAddrs: () => Promise<string[] | undefined>;
+  private readonly swapSsl: ProxyParts["swapSsl"];
   private state: ProxyState;
+  /** The mesh came back from mesh.json, not from the proxy state: the running HAProxy may lack it (sync reloads). */
+  private meshRestored = false;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -51,8 +58,14 @@ export class ProxyController {
     this.file = new ProxyStateFile(paths, log);
     this.names = new NamesPublisher(parts.hosts !== undefined ? parts.hosts : machineHostsFile(paths.dir), log);
     this.internalAddrs = parts.internalAddrs ?? machineInternalAddrs;
+    this.swapSsl = parts.swapSsl ?? ((kind, path, pem) => swapSslFile(paths.statsSocket, kind, path, pem));
     const saved = this.file.read();
-    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [] };
+    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}) };
+    if (!this.state.mesh) {
+      this.state.mesh = savedMesh(paths.dir);
+      this.meshRestored = Boolean(this.state.mesh);
+      if (this.meshRestored) log("proxy: the mesh was missing from the proxy state; restored from mesh.json");
+    }
     // Peer slots that take over while every local instance is down (a restart), for backends saved before they existed.
     for (const b of this.state.backends) addPeerSlots(b, "backup", peerSlots(b, "primary").length);
   }
@@ -255,6 +268,18 @@ export class ProxyController {
     });
   }
 
+  /** Projects whose certificate the mesh frontend has (what HAProxy loads from the state). */
+  meshProjects(): string[] {
+    return this.state.mesh?.certs.map((c) => c.project) ?? [];
+  }
+
+  /** This machine's certificate for a project's mesh (proxy-mesh.ts): a reload the first time, live after. */
+  setMeshCert(m: MeshInstall): Promise<"reload" | "live"> {
+    return this.serial(() =>
+      applyMeshCert({ state: this.state, running: () => this.haproxy.running(), restructure: () => (this.haproxy.running() ? this.reload() : this.persist({ validate: true })), persist: () => this.persist(), swap: this.swapSsl }, m),
+    );
+  }
+
   /** Waits up to timeoutMs until HAProxy's own checks see at least one of these servers UP; false when they never did. */
   private async waitUp(backend: string, names: string[], timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
@@ -284,6 +309,10 @@ export class ProxyController {
   sync(): Promise<void> {
     return this.serial(async () => {
       if (!this.haproxy.reachable()) return;
+      if (this.meshRestored) {
+        this.meshRestored = false;
+        return this.reload();
+      }
       for (const b of this.state.backends) {
         const live = await this.api.serverStates(b.name);
         // A backend or slot HAProxy lacks (e.g. backup peer slots saved state gained after an upgrade): the file has it.

@@ -6,6 +6,7 @@ import { needsDocker, setupMachines } from "../exec/setup.ts";
 import { firewallEntryFor } from "../plan/firewall.ts";
 import { describeStep } from "../plan/setup.ts";
 import { loadAgentBundle } from "./agent-bundle.ts";
+import { setupMeshCerts } from "./certs.ts";
 import { loadNodeRuntime } from "./node-runtime.ts";
 import { selectMachines, transportsFor } from "./machines.ts";
 
@@ -47,10 +48,21 @@ export async function setupProject(project: Project, opts: SetupOptions, reporte
   const want = { agent: loadAgentBundle(opts.agentBundle), node: node.facts, needsDocker: needsDocker(project.apps) };
   const firewall = (m: MachineSpec) => firewallEntryFor(project, m);
   const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload, firewall });
+  // Then the mesh certificates, on the machines whose agent is in place (or, dry-run, was there already).
+  const ready = results.filter((r) => !r.error && !r.plan?.problems.length && (!opts.dryRun || r.facts?.agent)).map((r) => r.machine);
+  // A failure here (the CA key does not decrypt with your key…) is each ready machine's: the rest of setup stands.
+  const meshResults = await setupMeshCerts(project, ready, { dryRun: Boolean(opts.dryRun), reporter }).catch((error: unknown) => ready.map((machine) => ({ machine, done: [] as string[], error })));
+  const mesh = new Map(meshResults.map((m) => [m.machine, m]));
+  for (const r of results) {
+    const m = mesh.get(r.machine);
+    if (!m) continue;
+    if (!opts.dryRun) r.done.push(...m.done);
+    r.error ??= m.error;
+  }
   return results.map((r) => ({
     machine: r.machine,
     dryRun: Boolean(opts.dryRun),
-    plan: r.plan?.steps.map(describeStep) ?? [],
+    plan: [...(r.plan?.steps.map(describeStep) ?? []), ...(opts.dryRun ? (mesh.get(r.machine)?.done ?? []) : [])],
     problems: r.plan?.problems ?? [],
     notes: r.plan?.notes ?? [],
     packages: (r.plan?.steps ?? []).flatMap((s) => (s.kind === "install-packages" ? s.packages : [])),

@@ -27,6 +27,8 @@ import type { CheckRow, MachineLoad } from "./machines.ts";
 import type { ProjectSource } from "./project.ts";
 import { makeIdentity, secretsOf, type AgeIdentity, type SecretInfo, type SecretSet, type SecretsWrite, type SecretUnset } from "./secrets.ts";
 import type { MachineSetupResult, SetupOptions } from "./setup.ts";
+import type { CertsStatus } from "./certs.ts";
+import type { CertResult } from "../exec/certs.ts";
 import { allHealthy, gatherStatus, type MachineState } from "./status.ts";
 import type { TrustOptions, TrustResult } from "./trust.ts";
 
@@ -115,6 +117,14 @@ export class Skiff {
     trust: (opts: TrustOptions = {}): Promise<TrustResult[]> => this.run(async () => (await import("./trust.ts")).trustMachines(this.project, opts)),
     /** Each machine's capacity and load, as placement of `app` sees it: for schedulers of your own. */
     load: (app: string): Promise<MachineLoad[]> => this.run(async () => (await import("./machines.ts")).machineLoads(this.project, app)),
+  };
+
+  /** Machine certificates for mutual TLS between machines, under the environment's CA (secrets/<environment>.mesh-ca.pem). */
+  readonly certs = {
+    /** The CA and, per machine, its certificate for this project, with what is wrong (none, another CA, expiring within 30 days) (`skiff certs status`). */
+    status: (): Promise<CertsStatus> => this.run(async () => (await import("./certs.ts")).certsStatus(this.project)),
+    /** A new key pair and certificate on every machine (or these), loaded live: no request fails (`skiff certs rotate`). Needs the CA key (your age key). */
+    rotate: (opts: { machines?: string[] } & CallOptions = {}): Promise<CertResult[]> => this.run(async (reporter) => (await import("./certs.ts")).certsRotate(this.project, { machines: opts.machines, reporter }), opts),
   };
 
   /** The environment's secrets (secrets/<environment>.age): values go in as arguments and come out only from `reveal`; no event or error carries one. */

@@ -161,6 +161,14 @@ program
   .option("--down", "remove everything the demo made")
   .action(act(async (o: { port?: number; down?: boolean }) => (await import("./demo.ts")).demoCommand(o, (l) => void process.stdout.write(l + "\n"))));
 
+const certs = program.command("certs").description("machine certificates for mutual TLS between machines (the mesh)");
+certs.command("status").description("the CA and each machine's certificate, with expiry").action(act(async () => (await import("./certs.ts")).certsCommand(await makeCtx(globals()), "status", {})));
+certs
+  .command("rotate")
+  .description("new key pair and certificate on every machine, loaded live (needs the CA key)")
+  .argument("[machine...]", "only these machines")
+  .action(act(async (names: string[]) => (await import("./certs.ts")).certsCommand(await makeCtx(globals()), "rotate", { machines: names })));
+
 const lock = program.command("lock").description("the deploy lock");
 lock.command("status").description("who holds the deploy lock").action(act(async () => (await import("./lock.ts")).lockCommand(await makeCtx(globals()), "status")));
 lock

@@ -101,6 +101,9 @@ export type AppView = z.infer<typeof appView>;
 const job = z.object({ job: z.string() });
 const none = z.unknown();
 
+/** A machine's mesh certificate for one project, as its agent reads it. */
+const meshCert = z.object({ project: z.string(), subject: z.string(), issuer: z.string(), notAfter: z.string(), fingerprint: z.string(), caSubjects: z.array(z.string()), loaded: opt(z.boolean()) });
+
 export const rpc = {
   ping: { params: none, result: z.literal("pong") },
   version: { params: none, result: agentInfoSchema },
@@ -129,6 +132,12 @@ export const rpc = {
   },
   "instances.list": { params: appRef, result: z.object({ active: nullable(z.number()), instances: z.array(z.object({ name: z.string(), bindAddress: opt(z.string()), hostPort: z.number() })) }) },
   "peers.set": { params: z.extend(appRef, { peers: z.array(z.object({ name: text, addr: text, port: z.int().check(z.minimum(1), z.maximum(65535)) })) }), result: z.literal(true) },
+  "mesh.key": { params: z.object({ project: nameSchema }), result: z.object({ publicKey: z.string() }) },
+  "mesh.install": {
+    params: z.object({ project: nameSchema, addr: text, port: z.int().check(z.minimum(1), z.maximum(65535)), cert: short(16_384), ca: short(65_536) }),
+    result: z.object({ applied: z.enum(["reload", "live"]), cert: meshCert }),
+  },
+  "mesh.list": { params: none, result: z.array(meshCert) },
   "job.wait": { params: z.object({ job: text, timeoutMs: opt(z.number().check(z.minimum(0))) }), result: z.object({ done: z.boolean(), result: opt(z.unknown()), error: opt(z.string()) }) },
   "app.remove": { params: z.extend(appRef, { holder: opt(text), onlyIfActive: opt(releaseNumber) }), result: z.object({ removed: z.number(), kept: opt(z.string()) }) },
   history: {

@@ -1,9 +1,10 @@
-// Placement as the machines see it during a rollout: each machine learns where
-// the app's instances on the others are (PeerBook). (Where instances go is decided
+// Placement as the machines see it during a rollout: each machine learns which
+// other machines run the app's instances (PeerBook), to reach them over the mesh. (Where instances go is decided
 // by the pure planner: plan/placement.ts, from the observed capacities.)
 import type { Project } from "../config/model.ts";
 import type { ObservedCapacity } from "../plan/observed.ts";
 import { capacitiesFrom, type MachineCapacity } from "../plan/placement.ts";
+import { MESH_PORT } from "../contracts/mesh.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 
 /** Each machine's capacity and what other apps reserve there, asked of its agent (a custom scheduler's input). */
@@ -16,11 +17,14 @@ type Peer = { name: string; addr: string; port: number };
 type List = { active: number | null; instances: { name: string; bindAddress?: string; hostPort: number }[] };
 
 /**
- * Where the app's instances are, as the CLI last asked, and what each machine was last told, so a rollout tells
- * a machine only what changed for it. A machine that runs none of its own serves the app through its peers and
- * hears of every change at once; the others keep them ready but off (for a restart, or an activation that
- * leaves them without instances), so they hear before their own wave and at the end, not after every wave.
- * Only private addresses are peers.
+ * Which machines run the app's instances, as the CLI last asked, and what each machine was last told, so a
+ * rollout tells a machine only what changed for it. A machine's peers are the OTHER MACHINES that run at least
+ * one instance: its HAProxy reaches each at its mesh frontend (private address, MESH_PORT, mutual TLS), where that
+ * machine's own backend picks among its own instances. So peers change when the set of serving machines changes,
+ * not at every release. A machine that runs none of its own serves the app through its peers and hears of every
+ * change at once; the others keep them ready but off (for a restart, or an activation that leaves them without
+ * instances), so they hear before their own wave and at the end, not after every wave. A machine without a
+ * private address is nobody's peer.
  */
 export class PeerBook {
   private readonly lists = new Map<string, List | undefined>();
@@ -30,6 +34,9 @@ export class PeerBook {
     private readonly project: string,
     private readonly app: string,
     private readonly clients: AgentClient[],
+    /** A TCP app: the mesh carries HTTP only, so its peers are the other machines' instances themselves, on their
+     *  private addresses (plain TCP, firewalled to the project's machines). */
+    private readonly direct = false,
   ) {}
 
   /** Asks these machines (all of them the first time) for their instances of the app. A machine that does not
@@ -48,11 +55,17 @@ export class PeerBook {
     return this.clients.filter((c) => { const l = this.lists.get(c.machine); return l !== undefined && l.active !== null && l.instances.length === 0; });
   }
 
-  /** The peers of one machine: every other machine's instances on a private address. */
+  /** The peers of one machine: every other machine that runs an instance and has a private address. */
   peersOf(machine: string): Peer[] {
-    return [...this.lists].flatMap(([m, l]) =>
-      m === machine ? [] : (l?.instances ?? []).filter((x) => x.bindAddress && !x.bindAddress.startsWith("127.")).map((x) => ({ name: x.name, addr: x.bindAddress!, port: x.hostPort })),
-    );
+    if (this.direct) {
+      return [...this.lists].flatMap(([m, l]) =>
+        m === machine ? [] : (l?.instances ?? []).filter((x) => x.bindAddress && !x.bindAddress.startsWith("127.")).map((x) => ({ name: x.name, addr: x.bindAddress!, port: x.hostPort })),
+      );
+    }
+    return this.clients.flatMap((c) => {
+      const addr = c.transport.machine.privateAddress;
+      return c.machine !== machine && addr && (this.lists.get(c.machine)?.instances.length ?? 0) > 0 ? [{ name: c.machine, addr, port: MESH_PORT }] : [];
+    });
   }
 
   /** Tells these machines their peers, where that changed since they were last told (a failure is told again next

@@ -4,6 +4,7 @@
 import { availableParallelism } from "node:os";
 import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
+import { dropHopHeader, meshFrontendLines, peerTls } from "./mesh.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { isTcp, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
@@ -112,20 +113,22 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   const portOf = (b: ProxyBackend) => checkPort(b.httpPort ?? state.httpPort, `http port of ${b.name}`);
   const ports = [...new Set(http.map(portOf))].sort((a, b) => a - b);
   for (const port of ports.length ? ports : [state.httpPort]) {
-    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`);
+    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, dropHopHeader());
     routeLines(http.filter((b) => portOf(b) === port), out);
     out.push("  default_backend skiff_no_route");
   }
   // Internal names (APP.internal) on addresses of this machine alone: see internal.ts.
   out.push(...internalFrontendLines(state));
+  // Other machines of a project hand requests to this one here (mutual TLS): see mesh.ts.
+  out.push(...meshFrontendLines(state));
   out.push("", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
-  backendLines(http, out);
+  backendLines(state, http, out);
   // TCP apps last, under their own defaults (tcp.ts).
   const tcp = state.backends.filter(isTcp);
   if (tcp.length) {
     out.push(...tcpDefaultsLines(Boolean(logTarget)));
     for (const b of tcp) out.push(...tcpFrontendLines(b, state.internalAddrs ?? [INTERNAL_ADDR]));
-    backendLines(tcp, out);
+    backendLines(state, tcp, out);
   }
   return out.join("\n") + "\n";
 }
@@ -147,8 +150,10 @@ function routeLines(backends: ProxyBackend[], out: string[]): void {
   });
 }
 
-function backendLines(backends: ProxyBackend[], out: string[]): void {
+function backendLines(state: ProxyState, backends: ProxyBackend[], out: string[]): void {
   for (const b of backends) {
+    // The mesh carries HTTP: a TCP app's peer slots go straight to its instances on the private network (tcp.ts).
+    const tls = isTcp(b) ? "" : peerTls(state, b);
     const inter = Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)));
     const httpCheck = () => [`  option httpchk GET ${quoted(checkHealthPath(b.healthPath!))}`, "  http-check expect status 200-399"];
     out.push(
@@ -169,7 +174,7 @@ function backendLines(backends: ProxyBackend[], out: string[]): void {
       // failed check, fastinter confirms the fall (fall 2) at the app's interval; a DOWN one is checked every 2 s
       // (downinter defaults to inter) and is UP again on its first good check (rise 1).
       const pace = s.peer && s.backup ? ` inter 2s fastinter ${inter}ms` : "";
-      out.push(`  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${pace}${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
+      out.push(`  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${s.peer ? tls : ""}${pace}${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
     }
   }
 }

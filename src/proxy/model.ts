@@ -44,8 +44,11 @@ export interface ProxyState {
   /** Where the internal frontend listens (proxy/internal.ts): the internal loopback address, and the Docker
    *  bridge's gateway when the machine has one. Absent: the loopback address alone. */
   internalAddrs?: string[];
+  /** The mesh frontend and this machine's certificates (mesh.ts); absent until `skiff setup` issues one. */
+  mesh?: MeshState;
 }
 
+import type { MeshState } from "./mesh.ts";
 import { checkHost, checkRoutePath } from "./values.ts";
 
 export const backendName = (project: string, app: string) => `skiff_${project}_${app}`.replace(/-/g, "_");

@@ -28,8 +28,10 @@ export function makeProject(bed?: Bed, extra = ""): Project {
   const dir = mkdtempSync(join(tmpdir(), "skiff-e2e-"));
   if (bed) writeFileSync(join(dir, "skiff.yml"), bedConfig(bed, { extra }));
   const socketDir = mkdtempSync(join(tmpdir(), "skiff-sock-"));
+  // setup of a project without secrets.recipients encrypts its mesh CA key to your own age key, made when you have
+  // none: the test's own, in its project directory, never the user's.
   const start = (args: string[], opts: { socketDir?: string } = {}) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, SKIFF_SOCKET_DIR: opts.socketDir ?? socketDir, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, SKIFF_SOCKET_DIR: opts.socketDir ?? socketDir, NO_COLOR: "1", SKIFF_AGE_IDENTITY: process.env.SKIFF_AGE_IDENTITY ?? join(dir, ".age-key.txt") }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (b) => (stdout += b));

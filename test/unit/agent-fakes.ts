@@ -187,6 +187,12 @@ export class MemProxy implements AgentProxy {
   async peersActive(): Promise<void> {}
   async setPeers(): Promise<void> {}
   async removeBackend(): Promise<void> {}
+  meshProjects(): string[] {
+    return [];
+  }
+  async setMeshCert(): Promise<"reload" | "live"> {
+    return "reload";
+  }
   async sync(): Promise<void> {}
   slotOf(_b: string, name: string, backup = false): Slot | undefined {
     return this.slots.get(this.key(name, backup));

@@ -53,6 +53,8 @@ const API: Record<string, string> = {
   plan: "plan",
   diff: "diff",
   remove: "remove",
+  "certs status": "certs.status",
+  "certs rotate": "certs.rotate",
   "lock status": "lock.status",
   "lock release": "lock.release",
 };

@@ -1,20 +1,27 @@
-// The CLI's record of where an app's instances are during a rollout: machines are
-// told their peers only when those changed, peer-only machines at once.
+// The CLI's record of which machines run an app's instances during a rollout:
+// a machine's peers are the other machines that serve the app (reached at their
+// mesh frontend), told only when that set changed, peer-only machines at once.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MESH_PORT } from "../../src/contracts/mesh.ts";
 import { PeerBook } from "../../src/exec/placement.ts";
 import type { AgentClient } from "../../src/transport/agent-client.ts";
 
-type Inst = { name: string; bindAddress?: string; hostPort: number };
+type Inst = { name: string; hostPort: number };
+type Lists = Record<string, { active: number | null; instances: Inst[] }>;
+
+/** Private addresses: m1 → 10.0.0.1 … (a machine named in `noAddr` has none). */
+const addrOf = (m: string) => `10.0.0.${m.slice(1)}`;
 
 /** A channel to a machine that answers instances.list from `lists` and records peers.set (a stand-in for the agent's two methods). */
-function machines(lists: Record<string, { active: number | null; instances: Inst[] }>) {
+function machines(lists: Lists, noAddr: string[] = []) {
   const told: { machine: string; peers: string[] }[] = [];
   const asked: string[] = [];
   const clients = Object.keys(lists).map(
     (name) =>
       ({
         machine: name,
+        transport: { machine: { name, privateAddress: noAddr.includes(name) ? undefined : addrOf(name) } },
         call: async (method: string, params: { peers?: { name: string; addr: string; port: number }[] }) => {
           if (method === "instances.list") {
             asked.push(name);
@@ -31,16 +38,18 @@ function machines(lists: Record<string, { active: number | null; instances: Inst
   return { clients, told, asked };
 }
 
-const inst = (name: string, addr: string, port = 5000): Inst => ({ name, bindAddress: addr, hostPort: port });
+const inst = (name: string, port = 5000): Inst => ({ name, hostPort: port });
+const peer = (m: string) => `${m}@${addrOf(m)}:${MESH_PORT}`;
 
 describe("PeerBook", () => {
-  it("gives each machine the other machines' instances on private addresses, never its own or loopback ones", async () => {
-    const lists = {
-      m1: { active: 1, instances: [inst("web-1-a", "10.0.0.1"), inst("web-1-lo", "127.0.0.1")] },
-      m2: { active: 1, instances: [inst("web-1-b", "10.0.0.2")] },
+  it("gives each machine the other machines that run an instance, at their mesh port; never itself, never one without a private address", async () => {
+    const lists: Lists = {
+      m1: { active: 1, instances: [inst("web-1-a"), inst("web-1-a2")] },
+      m2: { active: 1, instances: [inst("web-1-b")] },
       m3: { active: 1, instances: [] },
+      m4: { active: 1, instances: [inst("web-1-d")] },
     };
-    const { clients, told } = machines(lists);
+    const { clients, told } = machines(lists, ["m4"]);
     const book = new PeerBook("p", "web", clients);
     await book.refresh();
     assert.deepEqual(book.peerOnly().map((c) => c.machine), ["m3"]);
@@ -48,18 +57,19 @@ describe("PeerBook", () => {
     assert.deepEqual(
       told.sort((a, b) => a.machine.localeCompare(b.machine)),
       [
-        { machine: "m1", peers: ["web-1-b@10.0.0.2:5000"] },
-        { machine: "m2", peers: ["web-1-a@10.0.0.1:5000"] },
-        { machine: "m3", peers: ["web-1-a@10.0.0.1:5000", "web-1-b@10.0.0.2:5000"] },
+        { machine: "m1", peers: [peer("m2")] },
+        { machine: "m2", peers: [peer("m1")] },
+        { machine: "m3", peers: [peer("m1"), peer("m2")] },
+        { machine: "m4", peers: [peer("m1"), peer("m2")] },
       ],
     );
   });
 
-  it("tells a machine again only when its peers changed, and asks only the machines named after the first refresh", async () => {
-    const lists = {
-      m1: { active: 1, instances: [inst("web-1-a", "10.0.0.1")] },
-      m2: { active: 1, instances: [inst("web-1-b", "10.0.0.2")] },
-      m3: { active: 1, instances: [inst("web-1-c", "10.0.0.3")] },
+  it("a new release (new instance names, same machines) tells nobody; a machine that stops or starts serving tells the others", async () => {
+    const lists: Lists = {
+      m1: { active: 1, instances: [inst("web-1-a")] },
+      m2: { active: 1, instances: [inst("web-1-b")] },
+      m3: { active: 1, instances: [inst("web-1-c")] },
     };
     const { clients, told, asked } = machines(lists);
     const book = new PeerBook("p", "web", clients);
@@ -69,20 +79,23 @@ describe("PeerBook", () => {
     assert.equal(told.length, 3);
     told.length = 0;
     asked.length = 0;
-    // m1 activated a new release: its instance has a new name.
-    lists.m1.instances = [inst("web-2-a", "10.0.0.1")];
+    // Every machine activated release 2: new instances, new ports, the same machines.
+    lists.m1!.instances = [inst("web-2-a", 5001)];
+    lists.m2!.instances = [inst("web-2-b", 5002)];
+    await book.refresh(clients.slice(0, 2));
+    assert.deepEqual(asked, ["m1", "m2"]);
+    await book.tell(clients);
+    assert.equal(told.length, 0, "the set of serving machines did not change");
+    // m1 now runs none: m2 and m3 lose it; m1 itself still has both of them.
+    lists.m1!.instances = [];
     await book.refresh([clients[0]!]);
-    assert.deepEqual(asked, ["m1"]);
     await book.tell(clients);
-    assert.deepEqual(told.map((t) => t.machine).sort(), ["m2", "m3"], "m1's own peers did not change");
-    told.length = 0;
-    await book.tell(clients);
-    assert.deepEqual(told, [], "nothing changed: nobody is told");
+    assert.deepEqual(told.map((t) => `${t.machine}: ${t.peers.join(",")}`).sort(), [`m2: ${peer("m3")}`, `m3: ${peer("m2")}`]);
   });
 
   it("a machine that does not run the app yet is not told (its agent would ignore it); it hears once it has activated", async () => {
-    const lists: Record<string, { active: number | null; instances: Inst[] }> = {
-      m1: { active: 1, instances: [inst("web-1-a", "10.0.0.1")] },
+    const lists: Lists = {
+      m1: { active: 1, instances: [inst("web-1-a")] },
       m2: { active: null, instances: [] },
       m3: { active: null, instances: [] },
     };
@@ -97,11 +110,11 @@ describe("PeerBook", () => {
     await book.refresh(clients.slice(1));
     assert.deepEqual(book.peerOnly().map((c) => c.machine), ["m2", "m3"]);
     await book.tell(clients);
-    assert.deepEqual(told.map((t) => `${t.machine}: ${t.peers.join(",")}`).sort(), ["m1: ", "m2: web-1-a@10.0.0.1:5000", "m3: web-1-a@10.0.0.1:5000"]);
+    assert.deepEqual(told.map((t) => `${t.machine}: ${t.peers.join(",")}`).sort(), ["m1: ", `m2: ${peer("m1")}`, `m3: ${peer("m1")}`]);
   });
 
   it("nobody is told while a machine's instances are unknown; a machine that stops answering keeps what it said last", async () => {
-    const lists = { m1: { active: 1, instances: [inst("a", "10.0.0.1")] }, m2: { active: 1, instances: [inst("b", "10.0.0.2")] } };
+    const lists: Lists = { m1: { active: 1, instances: [inst("a")] }, m2: { active: 1, instances: [inst("b")] } };
     const { clients, told } = machines(lists);
     const m2 = clients[1]!;
     const real = m2.call.bind(m2) as (m: string, p: unknown) => Promise<unknown>;
@@ -113,18 +126,18 @@ describe("PeerBook", () => {
     const book = new PeerBook("p", "web", clients);
     await book.refresh();
     await book.tell(clients);
-    assert.equal(told.length, 0, "m2's instances are unknown: m1 would lose them from its peers");
+    assert.equal(told.length, 0, "m2's instances are unknown: m1 would lose it from its peers");
     down = false;
     await book.tell(clients);
     assert.deepEqual(told.map((t) => t.machine).sort(), ["m1", "m2"], "asked again before telling");
     told.length = 0;
     down = true;
     await book.refresh([m2]);
-    assert.deepEqual(book.peersOf("m1").map((x) => x.name), ["b"], "m2's last answer stands");
+    assert.deepEqual(book.peersOf("m1").map((x) => x.name), ["m2"], "m2's last answer stands");
   });
 
   it("tells a machine again after a failed peers.set", async () => {
-    const lists = { m1: { active: 1, instances: [inst("a", "10.0.0.1")] }, m2: { active: 1, instances: [inst("b", "10.0.0.2")] } };
+    const lists: Lists = { m1: { active: 1, instances: [inst("a")] }, m2: { active: 1, instances: [inst("b")] } };
     const { clients, told } = machines(lists);
     const flaky = clients[1]!;
     const real = flaky.call.bind(flaky);
