@@ -1,11 +1,16 @@
 // skiff's firewall on 3 bed machines, against a container on the bed network
 // that is no project machine (skiff-bed-outsider: what an attacker on the LAN
-// has). `web` (Docker, examples/hello) and `proc` (process, examples/hello-node)
-// run on m1 and m2; m3 serves web through its peers. With the firewall off on m1
-// the outsider reaches m1's instance ports and, by routing Docker's gateway
-// through m1, its internal frontend (the paths are real); with it on, every
-// instance port, a mesh listener and the gateway refuse it at once, the public
-// port answers, and the project's machines still reach the instances. A deploy
+// has). `web` (Docker, examples/hello), `proc` (process, examples/hello-node) and
+// `echo` (process, examples/tcp-echo, protocol: tcp) run on m1 and m2; m3 serves
+// web and echo through its peers. HTTP instances listen on 127.0.0.1 only (other
+// machines come through the mTLS mesh on :7443), so nothing of theirs is exposed,
+// firewall or not; a TCP app's instances listen on the private address, so they
+// are what the firewall guards. With the firewall off on m1 the outsider has an
+// echo exchange with m1's echo instance and, by routing Docker's gateway through
+// m1, reaches its internal frontend (the paths are real); with it on, every echo
+// instance port, HAProxy's mesh frontend on every machine and the gateway refuse
+// it at once, the public port answers, and the project's machines still exchange
+// lines with the echo instances and open the mesh port. A deploy
 // that turns it on under load fails no request. The table survives an agent
 // restart after the kernel lost it; `skiff plan` names the machines whose firewall a deploy changes; `skiff remove` takes it away; a table of
 // someone else's stays untouched. Its own port 8100, project `fw`.
@@ -21,6 +26,9 @@ import { makeProject, type Project, type Run } from "./helpers.ts";
 
 const HELLO = new URL("../../examples/hello", import.meta.url).pathname;
 const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
+const ECHO = new URL("../../examples/tcp-echo", import.meta.url).pathname;
+const TCP_PORT = 7071; // internal-tcp.test.ts has 7070
+const APPS = ["web", "proc", "echo"];
 const PORT = 8100;
 const OUTSIDER = "skiff-bed-outsider";
 const OUTSIDER_IP = "172.30.77.50";
@@ -31,7 +39,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let bed: Bed;
 let p: Project;
-let meshPid = "";
 
 function configure(o: { version: string; m1Firewall?: boolean; m2Firewall?: boolean }): void {
   const machines = bed.machines
@@ -52,7 +59,17 @@ ${common}  proc:
     run: node server.js
     artifact: ${HELLO_NODE}
     env: { VERSION: ${o.version} }
-${common}`,
+${common}  echo:
+    run: node server.js
+    artifact: ${ECHO}
+    protocol: tcp
+    internal_port: ${TCP_PORT}
+    instances: 2
+    labels: [a]
+    env: { VERSION: ${o.version} }
+    health: { interval: 200ms, deadline: 10s }
+    deploy: { drain_timeout: 3s, stop_timeout: 5s, probation: 2s }
+`,
   );
 }
 
@@ -73,13 +90,45 @@ async function fromOutsider(url: string, host?: string): Promise<string> {
   }
 }
 
-/** A plain TCP connection from a bed machine: what the listener sends, or the error. */
-const tcpFrom = (from: BedMachine, host: string, port: number) => faults.exec(from, `timeout 4 bash -c 'exec 3<>/dev/tcp/${host}/${port} && head -c 4 <&3' 2>&1 || true`);
+/** A shell script (bash, on the bed image) that opens a TCP connection and, with `line`, sends it and prints the
+ *  first line that comes back; without, prints "connected" once the connection is accepted. Refusal and silence
+ *  show as bash's error or exit 124 (timeout). */
+const tcpScript = (host: string, port: number, line?: string) =>
+  `s=$(date +%s%N); timeout 4 bash -c 'exec 3<>/dev/tcp/${host}/${port} || exit 7; ${line ? `echo ${line} >&3; IFS= read -r l <&3 && echo "$l"` : "echo connected"}' 2>&1; echo "rc=$? ms=$(( ($(date +%s%N) - s) / 1000000 ))"`;
+/** What became of a TCP exchange: "echo: LINE", "connected", "refused in <2.5s", "timed out", or the raw output. */
+function tcpOutcome(out: string): string {
+  const [, rc, ms] = /rc=(\d+) ms=(\d+)\s*$/.exec(out) ?? [];
+  const body = out.replace(/rc=\d+ ms=\d+\s*$/, "").trim();
+  if (rc === "0" && body === "connected") return "connected";
+  if (rc === "0" && body) return `echo: ${body}`;
+  if (/Connection refused/.test(body)) return `refused in ${Number(ms) < 2500 ? "<2.5s" : "slow"}`;
+  if (rc === "124") return "timed out";
+  return out.trim();
+}
+const tcpFromOutsider = async (host: string, port: number, line?: string) => tcpOutcome((await run(DOCKER, ["exec", OUTSIDER, "sh", "-c", tcpScript(host, port, line)])).stdout);
+const tcpFrom = async (from: BedMachine, host: string, port: number, line?: string) => tcpOutcome(await faults.exec(from, tcpScript(host, port, line)));
 
 type Status = { machine: string; apps: { app: string; instances: { bindAddress?: string; hostPort: number; running: boolean; healthy: boolean }[] }[] }[];
-async function instancePorts(): Promise<{ machine: string; app: string; url: string }[]> {
+type Instance = { machine: string; app: string; addr: string; port: number };
+async function instances(): Promise<Instance[]> {
   const s = JSON.parse((await p.skiff(["--json", "status"])).stdout) as Status;
-  return s.flatMap((x) => x.apps.filter((a) => a.app === "web" || a.app === "proc").flatMap((a) => a.instances.map((i) => ({ machine: x.machine, app: a.app, url: `http://${i.bindAddress}:${i.hostPort}/` }))));
+  return s.flatMap((x) => x.apps.filter((a) => APPS.includes(a.app)).flatMap((a) => a.instances.map((i) => ({ machine: x.machine, app: a.app, addr: i.bindAddress ?? "(none)", port: i.hostPort }))));
+}
+const machineNamed = (name: string) => bed.machines.find((mm) => mm.name === name)!;
+
+/** The instances as they should be: web and proc on 127.0.0.1 only (in status and in the machine's listening
+ *  sockets: nothing of theirs is exposed), echo on its machine's private address. Returns echo's. */
+async function checkedInstances(): Promise<Instance[]> {
+  const all = await instances();
+  assert.deepEqual(APPS.map((a) => all.filter((i) => i.app === a).map((i) => i.machine).sort()), [["m1", "m2"], ["m1", "m2"], ["m1", "m2"]], JSON.stringify(all));
+  for (const i of all.filter((x) => x.app !== "echo")) {
+    assert.equal(i.addr, "127.0.0.1", `${i.app} on ${i.machine} binds loopback`);
+    const listening = (await faults.exec(machineNamed(i.machine), `ss -ltnH '( sport = :${i.port} )' | awk '{ print $4 }'`)).split("\n").filter(Boolean);
+    assert.ok(listening.length > 0 && listening.every((l) => l === `127.0.0.1:${i.port}`), `${i.app} on ${i.machine} listens on ${JSON.stringify(listening)}`);
+  }
+  const echo = all.filter((x) => x.app === "echo");
+  for (const i of echo) assert.equal(i.addr, machineNamed(i.machine).address, `echo on ${i.machine} binds the private address`);
+  return echo;
 }
 
 const tables = (mm: BedMachine) => faults.exec(mm, "nft list tables");
@@ -90,15 +139,15 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     p = makeProject();
     configure({ version: "v1" });
     for (const args of [["machines", "trust", "--yes"]]) ok(await p.skiff(args), args.join(" "));
-    for (const app of ["web", "proc"]) await p.skiff(["remove", app, "--yes"]); // the bed is shared: start from nothing
+    for (const app of APPS) await p.skiff(["remove", app, "--yes"]); // the bed is shared: start from nothing
     await run(DOCKER, ["rm", "-f", OUTSIDER]).catch(() => {});
     await run(DOCKER, ["run", "-d", "--name", OUTSIDER, "--label", "skiff.testbed=1", "--network", NETWORK, "--ip", OUTSIDER_IP, "--cap-add", "NET_ADMIN", "--entrypoint", "sleep", bed.image, "1800"]);
   });
   after(async () => {
-    for (const app of ["web", "proc"]) await p?.skiff(["remove", app, "--yes"]);
+    for (const app of APPS) await p?.skiff(["remove", app, "--yes"]);
     await run(DOCKER, ["rm", "-f", OUTSIDER]).catch(() => {});
     // Whatever happened above, the shared bed goes back without tables of ours or the test's.
-    for (const mm of bed?.machines ?? []) await faults.exec(mm, `${meshPid && mm.name === "m1" ? `kill ${meshPid}; ` : ""}nft delete table inet skiff 2>/dev/null; nft delete table inet other 2>/dev/null; true`).catch(() => {});
+    for (const mm of bed?.machines ?? []) await faults.exec(mm, `nft delete table inet skiff 2>/dev/null; nft delete table inet other 2>/dev/null; true`).catch(() => {});
   });
 
   it("setup installs nftables and applies the table; a second setup changes nothing; machines check shows it", async () => {
@@ -116,7 +165,7 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     await faults.exec(m(1), "nft add table inet other && nft add chain inet other keep '{ type filter hook input priority 10; policy accept; }'");
   });
 
-  it("firewall: false on m1: the table goes there, and the outsider reaches m1's instance ports and, through a route, its internal frontend", async () => {
+  it("firewall: false on m1: the table goes there; the outsider has an echo exchange with m1's TCP instance (m2's refuses it) and, through a route, reaches its internal frontend; HTTP instances are on 127.0.0.1 only", async () => {
     configure({ version: "v1", m1Firewall: false });
     const plan = await p.skiff(["plan"]);
     assert.equal(plan.code, 2, plan.stderr);
@@ -126,9 +175,8 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     assert.doesNotMatch(await tables(m(1)), /inet skiff/);
     assert.match(await tables(m(1)), /table inet other/);
     assert.match(await tables(m(2)), /table inet skiff/);
-    const ports = await instancePorts();
-    assert.equal(ports.length, 4, JSON.stringify(ports));
-    for (const i of ports.filter((x) => x.machine === "m1")) assert.equal(await fromOutsider(i.url), "200", `${i.app} on m1 without the firewall`);
+    const echo = await checkedInstances();
+    for (const i of echo) assert.equal(await tcpFromOutsider(i.addr, i.port, "from-outsider"), i.machine === "m1" ? "echo: v1 from-outsider" : "refused in <2.5s", `echo on ${i.machine} from the outsider (firewall ${i.machine === "m1" ? "off" : "on"})`);
     // What a LAN host can do: send packets for Docker's gateway to m1; Linux answers on any interface.
     await run(DOCKER, ["exec", OUTSIDER, "ip", "route", "replace", "172.17.0.0/16", "via", m(1).address]);
     assert.equal(await fromOutsider("http://172.17.0.1/", "web.fw.internal"), "200", "the internal frontend through m1 without the firewall");
@@ -150,13 +198,14 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     assert.match(await tables(m(1)), /table inet other/);
   });
 
-  it("the outsider is refused at once on every instance port, the mesh port and the gateway's internal frontend; the public port answers", async () => {
-    meshPid = await faults.exec(m(1), `nohup /var/lib/skiff/node/bin/node -e 'require("net").createServer((s) => s.end("mesh")).listen(${MESH})' >/dev/null 2>&1 & echo $!`);
-    await sleep(500);
-    const ports = await instancePorts();
-    assert.equal(ports.length, 4, JSON.stringify(ports));
-    for (const i of ports) assert.equal(await fromOutsider(i.url), "refused in <2.5s", `${i.app} on ${i.machine} from the outsider`);
-    assert.equal(await fromOutsider(`http://${m(1).address}:${MESH}/`), "refused in <2.5s", "mesh port from the outsider");
+  it("the outsider is refused at once on every TCP instance port, every machine's mesh frontend and the gateway's internal frontend; HTTP instances stay on 127.0.0.1; the public port answers", async () => {
+    const echo = await checkedInstances();
+    for (const i of echo) assert.equal(await tcpFromOutsider(i.addr, i.port, "from-outsider"), "refused in <2.5s", `echo on ${i.machine} from the outsider`);
+    for (const mm of bed.machines) {
+      // HAProxy's mesh frontend listens there (so a refusal is the firewall's, not an empty port).
+      assert.equal(await faults.exec(mm, `ss -ltnH '( sport = :${MESH} )' | awk '{ print $4 }' | sort -u`), `${mm.address}:${MESH}`, `mesh frontend on ${mm.name}`);
+      assert.equal(await tcpFromOutsider(mm.address, MESH), "refused in <2.5s", `mesh port of ${mm.name} from the outsider`);
+    }
     assert.equal(await fromOutsider("http://172.17.0.1/", "web.fw.internal"), "refused in <2.5s", "the internal frontend through m1");
     for (const mm of bed.machines) assert.equal(await fromOutsider(`http://${mm.address}:${PORT}/`), "200", `public port on ${mm.name}`);
     // SSH stays open to the world.
@@ -164,9 +213,17 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     assert.equal(await fromOutsider(`http://${m(1).address}:22/`).then((r) => r.startsWith("refused")), false, "ssh is not refused");
   });
 
-  it("the project's machines still reach every instance and the mesh port: m3, which runs none, serves web through its peers", async () => {
-    for (const i of await instancePorts()) assert.equal(await faults.exec(m(3), `curl -sS -o /dev/null -w '%{http_code}' --max-time 5 ${i.url}`), "200", `${i.app} on ${i.machine} from m3`);
-    assert.equal(await tcpFrom(m(3), m(1).address, MESH), "mesh");
+  // Linux answers for the gateway's address on any interface, and echo's internal frontend listens there too
+  // (172.17.0.1:TCP_PORT, for containers): the table guards only the gateway's port 80 (firewall-rules.ts).
+  it("the outsider is refused on echo's internal TCP frontend at Docker's gateway, routed through m1", { todo: "firewall-rules.ts guards the gateway's port 80 only, not a TCP app's internal_port" }, async () => {
+    await run(DOCKER, ["exec", OUTSIDER, "ip", "route", "replace", "172.17.0.0/16", "via", m(1).address]);
+    assert.equal(await tcpFromOutsider("172.17.0.1", TCP_PORT, "via-gateway"), "refused in <2.5s");
+  });
+
+  it("the project's machines still reach every TCP instance and the mesh port: m3, which runs none, serves web (over the mesh) and echo.internal (direct) through its peers", async () => {
+    for (const i of await checkedInstances()) assert.equal(await tcpFrom(m(3), i.addr, i.port, "from-m3"), "echo: v2 from-m3", `echo on ${i.machine} from m3`);
+    for (const mm of [m(1), m(2)]) assert.equal(await tcpFrom(m(3), mm.address, MESH), "connected", `mesh port of ${mm.name} from m3`);
+    assert.equal(await tcpFrom(m(3), "127.77.0.1", TCP_PORT, "name"), "echo: v2 name", "echo.internal from m3");
     assert.match(await faults.exec(m(3), `curl -sS --max-time 5 http://127.0.0.1:${PORT}/`), /^hello from v2 on /);
   });
 
@@ -203,11 +260,12 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     }
     assert.match(back, /table inet skiff/);
     assert.match(back, /table inet other/);
-    assert.equal(await fromOutsider((await instancePorts()).find((i) => i.machine === "m1")!.url), "refused in <2.5s");
+    const echo1 = (await checkedInstances()).find((i) => i.machine === "m1")!;
+    assert.equal(await tcpFromOutsider(echo1.addr, echo1.port, "after-restart"), "refused in <2.5s");
   });
 
   it("skiff remove of the project's last apps takes the table away, and leaves the other table", async () => {
-    ok(await p.skiff(["remove", "web", "proc", "--yes"]), "remove");
+    ok(await p.skiff(["remove", ...APPS, "--yes"]), "remove");
     for (const mm of bed.machines) assert.doesNotMatch(await tables(mm), /inet skiff/, mm.name);
     assert.match(await tables(m(1)), /table inet other/);
     const check = await p.skiff(["--json", "machines", "check"]);
