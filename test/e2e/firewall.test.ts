@@ -217,7 +217,7 @@ describe("firewall: only the project's machines reach instance, mesh and interna
 
   // Linux answers for the gateway's address on any interface, and echo's internal frontend listens there too
   // (172.17.0.1:TCP_PORT, for containers): the table guards only the gateway's port 80 (firewall-rules.ts).
-  it("the outsider is refused on echo's internal TCP frontend at Docker's gateway, routed through m1", { todo: "firewall-rules.ts guards the gateway's port 80 only, not a TCP app's internal_port" }, async () => {
+  it("the outsider is refused on echo's internal TCP frontend at Docker's gateway, routed through m1", async () => {
     await run(DOCKER, ["exec", OUTSIDER, "ip", "route", "replace", "172.17.0.0/16", "via", m(1).address]);
     assert.equal(await tcpFromOutsider("172.17.0.1", TCP_PORT, "via-gateway"), "refused in <2.5s");
   });
