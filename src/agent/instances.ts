@@ -50,8 +50,10 @@ export function baseStart(m: Machine, spec: ReleaseSpec, env: Record<string, str
 
 export async function startInstance(m: Machine, spec: ReleaseSpec, machine: string, taken: Set<number>, bindAddress: string): Promise<InstanceRecord> {
   const name = `skiff-${spec.project}-${spec.app}-${spec.release}-${randomBytes(3).toString("hex")}`;
+  const rt = runtimeOf(m, spec);
+  bindAddress = (await rt.publishAddress?.(bindAddress)) ?? bindAddress;
   const hostPort = await allocatePort(m, taken, bindAddress);
-  await runtimeOf(m, spec).start({ name, hostPort, bindAddress, ...baseStart(m, spec, { SKIFF_MACHINE: machine, SKIFF_INSTANCE: name }, {}) });
+  await rt.start({ name, hostPort, bindAddress, ...baseStart(m, spec, { SKIFF_MACHINE: machine, SKIFF_INSTANCE: name }, {}) });
   return { name, release: spec.release, runtime: spec.runtime, bindAddress, hostPort, startedAt: isoAt(m), restarts: 0 };
 }
 

@@ -47,13 +47,28 @@ export function meshFrontendLines(state: ProxyState): string[] {
     `  http-request return status 503 content-type text/plain string "skiff: already forwarded once by another machine\\n" if { req.hdr(${HOP_HEADER}) -m found }`,
     `  http-request set-header ${HOP_HEADER} 1`,
   ];
-  for (const b of state.backends) {
-    // A TCP app's backend is `mode tcp`: an HTTP frontend cannot use it (its peers go straight to its instances).
-    if (b.tcpPort !== undefined) continue;
-    if (b.project === undefined || b.app === undefined || !certOf(state, b.project)) continue;
-    out.push(`  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${checkHost(meshSni(b.project, b.app), "mesh name")} }`);
+  // A connection whose TLS name got lost (none sent) is closed without an answer: the sender retries the request
+  // elsewhere on a new connection.
+  out.push("  http-request reject if !{ ssl_fc_sni -m found }");
+  const served = state.backends.filter((b) => b.tcpPort === undefined && b.project !== undefined && b.app !== undefined && certOf(state, b.project));
+  // A TCP app's backend is `mode tcp`: an HTTP frontend cannot use it (its peers go straight to its instances).
+  for (const b of served) {
+    // Only this machine's own instances serve what another machine hands over: with none of them up the backend
+    // would pick one of its peers, a second hop. Refused here at once instead, with a 503 the sender retries on
+    // another peer; its check of this machine fails the same way, so it stops sending here while none is up. (The
+    // instances are the backend's only active servers; peers are backups, used when no active one is up.)
+    const local = b.slots.filter((s) => !s.peer).map((s) => `!{ srv_is_up(${checkName(b.name, "backend name")}/${checkName(s.name, "server name")}) }`);
+    out.push(`  http-request return status 503 content-type text/plain string "skiff: no instance of ${checkName(b.app!, "app")} is up on this machine\\n" if { ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} } ${local.join(" ")}`.trimEnd());
   }
-  out.push("  default_backend skiff_no_route");
+  for (const b of served) out.push(`  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} }`);
+  // A name this machine does not serve (the app left it, and the sender has not heard yet): a 503 the sender
+  // retries on another peer, not the public frontend's 404, which it would pass on to its client.
+  out.push(
+    "  default_backend skiff_mesh_none",
+    "",
+    "backend skiff_mesh_none",
+    `  http-request return status 503 content-type text/plain string "skiff: this machine serves no app by that name\\n"`,
+  );
   return out;
 }
 

@@ -39,6 +39,20 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  /**
+   * A container asked to listen on loopback is published on the bridge's gateway instead (still an address of this
+   * machine alone: nothing routes it from outside, and the firewall guards it on every port). On 127.0.0.1 the
+   * Engine's userland proxy (docker-proxy) would stand between HAProxy and the container: it accepts a connection
+   * even while the container is dying, then closes it without an answer, which HAProxy passed on to clients as
+   * closed connections (deploy.test: 15 of 3331 requests failed when a machine's instances all died at once; 0 since). On the
+   * gateway the kernel forwards straight to the container (Docker's DNAT for local traffic), and a dead one
+   * refuses at once, which HAProxy retries elsewhere.
+   */
+  async publishAddress(bind: string): Promise<string> {
+    if (!bind.startsWith("127.")) return bind;
+    return (await bridgeGateway(this.api)) ?? bind;
+  }
+
   start(s: StartSpec): Promise<void> {
     return this.change(() => this.create(s));
   }

@@ -40,6 +40,9 @@ export interface InstanceStatus {
 }
 
 export interface Runtime {
+  /** Where an instance asked to listen on `bind` is really published, when the runtime knows better (Docker:
+   *  loopback becomes the bridge's gateway, see docker.ts). */
+  publishAddress?(bind: string): Promise<string>;
   start(spec: StartSpec): Promise<void>;
   /** Starts an existing, stopped instance again (same port and config). */
   restart(name: string): Promise<void>;

@@ -65,9 +65,11 @@ async function diagnostics(): Promise<string> {
   const q = `require("net").createConnection("/run/skiff/haproxy.sock").on("connect", function () { this.write("show servers state\\n") }).pipe(process.stdout)`;
   const out: string[] = [];
   for (const m of bed.machines) {
-    const servers = await faults.exec(m, `node -e '${q}' | awk 'NR>2 && $7 != 1 {print $2, $4, $5, "op=" $6, "admin=" $7}'`).catch((e: Error) => e.message);
+    const servers = await faults.exec(m, `/var/lib/skiff/node/bin/node -e '${q}' | awk 'NR>2 && $7 != 1 {print $2, $4, $5, "op=" $6, "admin=" $7}'`).catch((e: Error) => e.message);
     const log = await faults.exec(m, "tail -n 8 /var/log/skiff/agent.log").catch((e: Error) => e.message);
-    out.push(`--- ${m.name} servers not in maint:\n${servers}\n--- ${m.name} agent log:\n${log}`);
+    const q2 = `require("net").createConnection("/run/skiff/haproxy.sock").on("connect", function () { this.write("show stat\\n") }).pipe(process.stdout)`;
+    const stat = await faults.exec(m, `/var/lib/skiff/node/bin/node -e '${q2}' | cut -d, -f1,2,8,13-18,40-45 | head -60`).catch((e: Error) => e.message);
+    out.push(`--- ${m.name} servers not in maint:\n${servers}\n--- ${m.name} agent log:\n${log}\n--- stat:\n${stat}`);
   }
   return out.join("\n");
 }

@@ -46,8 +46,16 @@ const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stdou
 async function snapshot(): Promise<string[]> {
   const files = `cd /var/lib/skiff && find ./apps/dryrun ./locks -print | sort | while read f; do if [ -f "$f" ]; then echo "$f $(sha256sum < "$f" | cut -c1-16) $(stat -c %Y "$f")"; else echo "$f/"; fi; done; echo "history $(grep -F '"project":"dryrun"' history.jsonl | sha256sum | cut -c1-16)"; echo "backend $(awk '/^backend /{p = ($2 == "skiff_dryrun_web")} p' proxy/haproxy.cfg | sha256sum | cut -c1-16)"`;
   const q = `require("net").createConnection("/run/skiff/haproxy.sock").on("connect", function () { this.write("show servers state\\n") }).pipe(process.stdout)`;
-  const servers = `node -e '${q}' | awk 'NR>2 && $2 ~ /^skiff_dryrun_/ {print $2, $4, $5, $6, $7}'`;
-  return Promise.all(bed.machines.map(async (m) => `${m.name}\n${await faults.exec(m, files)}\n${await faults.exec(m, servers)}`));
+  // The agent's own Node (machines need no `node` on PATH): with a missing one the pipe printed nothing, and
+  // this part of the comparison held vacuously.
+  const servers = `/var/lib/skiff/node/bin/node -e '${q}' | awk 'NR>2 && $2 ~ /^skiff_dryrun_/ {print $2, $4, $5, $6, $7}'`;
+  return Promise.all(
+    bed.machines.map(async (m) => {
+      const live = await faults.exec(m, servers);
+      assert.ok(live.trim(), `${m.name}: HAProxy's Runtime API listed no server of skiff_dryrun_web`);
+      return `${m.name}\n${await faults.exec(m, files)}\n${live}`;
+    }),
+  );
 }
 
 /** Until the outgoing release's warm instances are gone (probation: 500ms): the supervisor's own change, not a dry run's. */

@@ -86,7 +86,18 @@ describe("the mesh in haproxy.cfg", () => {
     assert.equal(f[1], "  bind 10.0.0.1:7443 ssl crt-list /var/lib/skiff/proxy/mesh/crt-list verify required ca-file /var/lib/skiff/proxy/mesh/shop.ca.pem");
     assert.ok(f.includes("  use_backend skiff_shop_web if { ssl_fc_sni -i web.shop.internal }"));
     assert.ok(!f.some((l) => l.includes("skiff_blog_web")), "no certificate for project blog here: its backend is not on the mesh");
-    assert.equal(f.at(-1), "  default_backend skiff_no_route");
+    assert.equal(f.at(-1), "  default_backend skiff_mesh_none");
+    assert.match(section(cfg, "backend skiff_mesh_none"), /http-request return status 503 /, "a name not served here is a 503 the sender retries elsewhere, not a 404");
+    assert.ok(f.indexOf("  http-request reject if !{ ssl_fc_sni -m found }") > 0, "a connection that lost its TLS name is closed unanswered");
+  });
+
+  it("serves only this machine's own instances: with none of them up, a 503 (the sender tries another peer), never a second hop", () => {
+    const f = section(cfg, "frontend mesh").split("\n");
+    const rule = f.findIndex((l) => l.startsWith("  http-request return status 503") && l.includes("no instance of web"));
+    assert.ok(rule > 0 && rule < f.findIndex((l) => l.startsWith("  use_backend")));
+    assert.match(f[rule]!, / if \{ ssl_fc_sni -i web\.shop\.internal \} !\{ srv_is_up\(skiff_shop_web\/s1\) \}$/, "peer slots p1 and q1 do not count");
+    const none = renderConfig({ ...state, backends: [backend({ slots: backend({}).slots.filter((s) => s.peer) })] }, PATHS);
+    assert.match(section(none, "frontend mesh"), /no instance of web is up on this machine\\n" if \{ ssl_fc_sni -i web\.shop\.internal \}\n/, "no local slot at all: always refused");
   });
 
   it("refuses a request forwarded once already (no second hop), marks what it forwards, and no client can forge the mark", () => {
