@@ -3,7 +3,7 @@
 // table. Everything the table does not name keeps the policy accept (SSH, public
 // frontends, whatever the machine's owner runs).
 import { isIP } from "node:net";
-import { INSTANCE_PORTS, INTERNAL_PORT, MESH_PORTS } from "../contracts/ports.ts";
+import { INSTANCE_PORTS, MESH_PORTS } from "../contracts/ports.ts";
 
 export const TABLE = "skiff";
 
@@ -43,7 +43,8 @@ export function renderTable(input: FirewallInput): string {
   const v4 = uniqueSorted(peers.filter((p) => p.v === 4).map((p) => p.addr));
   const v6 = uniqueSorted(peers.filter((p) => p.v === 6).map((p) => p.addr));
   const gateways = uniqueSorted(input.gateways.map((a) => checkedAddress(a, "Docker gateway").addr));
-  const gatewayRules = gateways.map((g) => `\t\t${isIP(g) === 4 ? "ip" : "ip6"} daddr ${g} tcp dport ${INTERNAL_PORT} jump from_machine`);
+  // Every port, not the HTTP names' 80 alone: TCP apps' internal frontends listen there too (internal_port).
+  const gatewayRules = gateways.map((g) => `\t\t${isIP(g) === 4 ? "ip" : "ip6"} daddr ${g} jump from_machine`);
   return [
     `table inet ${TABLE} {`,
     ...set("peers4", "ipv4_addr", v4),
@@ -68,8 +69,9 @@ export function renderTable(input: FirewallInput): string {
     // What the machine sends itself arrives on lo; 127/8 and the machine's own addresses never come from outside.
     '\t\tiifname "lo" accept',
     `\t\tfib daddr type local meta l4proto { tcp, udp } th dport ${PROTECTED_PORTS} jump from_peers`,
-    // The internal frontend on Docker's gateway is for this machine's containers; a LAN host that routes the
-    // gateway's address through this machine (Linux answers on any interface) is refused.
+    // The internal frontends on Docker's gateway (HTTP names on 80, TCP apps on their internal_port) are for this
+    // machine's containers; a LAN host that routes the gateway's address through this machine (Linux answers on
+    // any interface) is refused, on every port of that address.
     ...gatewayRules,
     "\t}",
     "}",

@@ -16,7 +16,7 @@ import { KeyedMutex } from "../../src/agent/mutex.ts";
 const HOSTILE = ["10.0.0.1; flush ruleset", "10.0.0.1 }\ntable ip x {", "$(reboot)", "`id`", "10.0.0.1|x", "fe80::1%eth0", "10.0.0.256", "example.com", "", "10.0.0.0/8", '10.0.0.1"'];
 
 describe("firewall rules (pure)", () => {
-  it("GIVEN three IPv4 machines and Docker's gateway THEN instance and mesh ports take only them, lo and the machine's containers, the gateway's port 80 only its containers", () => {
+  it("GIVEN three IPv4 machines and Docker's gateway THEN instance and mesh ports take only them, lo and the machine's containers, the gateway's address (every port: port 80's names, TCP apps' internal ports) only its containers", () => {
     assert.equal(
       renderTable({ peers: ["172.30.77.13", "172.30.77.11", "172.30.77.12", "172.30.77.11"], gateways: ["172.17.0.1"] }),
       `table inet skiff {
@@ -48,19 +48,19 @@ describe("firewall rules (pure)", () => {
 		type filter hook prerouting priority -150; policy accept;
 		iifname "lo" accept
 		fib daddr type local meta l4proto { tcp, udp } th dport { 7443, 7444, 20000-29999 } jump from_peers
-		ip daddr 172.17.0.1 tcp dport 80 jump from_machine
+		ip daddr 172.17.0.1 jump from_machine
 	}
 }`,
     );
   });
 
-  it("IPv6 machines go into the ip6 set, lower-cased; no gateway (no Docker) means no port-80 rule", () => {
+  it("IPv6 machines go into the ip6 set, lower-cased; no gateway (no Docker) means no gateway rule", () => {
     const t = renderTable({ peers: ["FD00::B", "10.1.0.2", "fd00::a"], gateways: [] });
     assert.match(t, /set peers4 \{\n\t\ttype ipv4_addr\n\t\telements = \{ 10\.1\.0\.2 \}\n\t\}/);
     assert.match(t, /set peers6 \{\n\t\ttype ipv6_addr\n\t\telements = \{ fd00::a, fd00::b \}\n\t\}/);
-    assert.doesNotMatch(t, /dport 80/);
+    assert.doesNotMatch(t, /daddr [0-9a-f:.]+ jump from_machine/);
     const g6 = renderTable({ peers: [], gateways: ["fd00:17::1"] });
-    assert.match(g6, /ip6 daddr fd00:17::1 tcp dport 80 jump from_machine/);
+    assert.match(g6, /ip6 daddr fd00:17::1 jump from_machine/);
   });
 
   it("protects the ports of contracts/ports.ts", () => {
