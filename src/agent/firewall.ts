@@ -110,7 +110,10 @@ export class Firewall {
     const want = desired(entries, gateways);
     const next: Saved = { entries, gateways };
     if (want.script === this.applied && this.current.state !== "failed") {
+      // The kernel already holds this table (another project's list has the same addresses), but the word did
+      // change: what `firewall.get` reports must carry it, or a plan would see this project as never told.
       if (!same(next, this.saved)) this.save(next);
+      this.current = { ...this.current, entries };
       return false;
     }
     const at = new Date().toISOString();

@@ -86,7 +86,9 @@ const tables = (mm: BedMachine) => faults.exec(mm, "nft list tables");
 
 describe("firewall: only the project's machines reach instance, mesh and internal ports", { timeout: 900_000 }, () => {
   before(async () => {
-    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    // Fresh machines: other suites' projects on a reused bed keep their own firewall words (and the table) there,
+    // and this suite shows what happens when its project is the only one and then none.
+    bed = await up({ count: 3, fresh: true, log: (s) => console.error(`bed: ${s}`) });
     p = makeProject();
     configure({ version: "v1" });
     for (const args of [["machines", "trust", "--yes"]]) ok(await p.skiff(args), args.join(" "));

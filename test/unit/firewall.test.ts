@@ -115,6 +115,21 @@ describe("firewall keeper (agent)", () => {
     assert.equal(statSync(t.file).mode & 0o777, 0o600);
   });
 
+  it("a project whose machines another project already allows: nft runs nothing, but firewall.get carries its word (a plan sees it told)", async () => {
+    const t = setup();
+    const f = t.fw();
+    await f.set(a);
+    const same = { project: "c", addresses: ["10.0.0.2", "10.0.0.1"], enabled: true };
+    const r = await f.set(same);
+    assert.equal(r.changed, false);
+    assert.equal(t.ran.length, 1);
+    assert.ok(f.status().entries.some((e) => e.project === "c"), JSON.stringify(f.status()));
+    assert.equal(f.status().state, "applied");
+    await f.forget("c");
+    assert.ok(!f.status().entries.some((e) => e.project === "c"), JSON.stringify(f.status()));
+    assert.equal(t.ran.length, 1);
+  });
+
   it("any project saying off takes the table away; forgetting the last project takes it away too", async () => {
     const t = setup();
     const f = t.fw();
