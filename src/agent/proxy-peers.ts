@@ -3,6 +3,7 @@
 // never empty; backup peer slots mirror the primary ones.
 import { MIN_PEER_SLOTS, type ProxyBackend, type Slot } from "../proxy/model.ts";
 import { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
+import { peerBackendName } from "../proxy/tcp.ts";
 import type { RuntimeApi, SlotOp } from "../proxy/runtime-api.ts";
 
 export type SlotApi = Pick<RuntimeApi, "setState" | "setAddr" | "serverStates" | "sessions" | "info" | "healthUp"> & Partial<Pick<RuntimeApi, "apply">>;
@@ -33,7 +34,8 @@ interface PeerDeps {
 
 /** Places the peers in primary peer slots, taking traffic (`active`) while this machine runs none of its own. */
 export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], active: boolean): Promise<void> {
-  const backend = b.name;
+  // Where HAProxy has the peer slots (a TCP app's are in a backend of their own).
+  const backend = peerBackendName(b);
   const wanted = new Map(peers.map((p) => [p.name, p]));
   const keep = (s: Slot) => s.instance !== undefined && wanted.has(s.instance) && wanted.get(s.instance)!.addr === s.addr && wanted.get(s.instance)!.port === s.port;
   const have = peerSlots(b, "primary");
@@ -84,9 +86,9 @@ export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], ac
 export async function setPeersActive(d: PeerDeps, b: ProxyBackend, active: boolean): Promise<void> {
   const want = active ? "ready" : "maint";
   const changing = peerSlots(b, "primary").filter((x) => x.instance && x.state !== want);
-  await run(d.api, b.name, changing.map((s) => ({ server: s.name, state: want })));
+  await run(d.api, peerBackendName(b), changing.map((s) => ({ server: s.name, state: want })));
   for (const s of changing) s.state = want;
-  if (active && changing.length) await d.waitUp(b.name, changing.map((s) => s.name), 3000);
+  if (active && changing.length) await d.waitUp(peerBackendName(b), changing.map((s) => s.name), 3000);
   await mirrorBackupPeers(d.api, b, active);
 }
 
@@ -116,6 +118,6 @@ async function mirrorBackupPeers(api: SlotApi, b: ProxyBackend, active: boolean)
       q.state = state;
     }
   }
-  await run(api, b.name, moves);
-  await run(api, b.name, states);
+  await run(api, peerBackendName(b), moves);
+  await run(api, peerBackendName(b), states);
 }

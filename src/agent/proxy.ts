@@ -13,6 +13,7 @@ import { ProxyStateFile } from "./proxy-file.ts";
 import { placePeers, setPeersActive, type Peer, type SlotApi } from "./proxy-peers.ts";
 import { applyMeshCert, savedMesh, type MeshInstall } from "./proxy-mesh.ts";
 import { swapSslFile } from "../proxy/runtime-ssl.ts";
+import { peerBackendName } from "../proxy/tcp.ts";
 
 export { haproxyPrivileges, type ProxyPaths } from "./haproxy-process.ts";
 export { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
@@ -314,17 +315,19 @@ export class ProxyController {
         return this.reload();
       }
       for (const b of this.state.backends) {
-        const live = await this.api.serverStates(b.name);
+        // A TCP app's peer slots live in a backend of their own (tcp.ts peerBackendName).
+        const where = (s: Slot) => (s.peer ? peerBackendName(b) : b.name);
+        const live = new Map([...(await this.api.serverStates(b.name)), ...(peerBackendName(b) === b.name ? [] : await this.api.serverStates(peerBackendName(b)))]);
         // A backend or slot HAProxy lacks (e.g. backup peer slots saved state gained after an upgrade): the file has it.
         if (!live.size || b.slots.some((s) => !live.has(s.name))) return this.reload();
         for (const s of b.slots) {
           const l = live.get(s.name);
           if (!l) continue;
           if (l.addr !== s.addr || l.port !== s.port) {
-            await this.api.setState(b.name, s.name, "maint");
-            await this.api.setAddr(b.name, s.name, s.addr, s.port);
+            await this.api.setState(where(s), s.name, "maint");
+            await this.api.setAddr(where(s), s.name, s.addr, s.port);
           }
-          await this.api.setState(b.name, s.name, s.state === "drain" ? "maint" : s.state);
+          await this.api.setState(where(s), s.name, s.state === "drain" ? "maint" : s.state);
           if (s.state === "drain") s.state = "maint";
         }
       }

@@ -7,6 +7,13 @@ import { MESH_PORTS } from "./ports.ts";
 /** The mesh frontend's port, on the machine's private address (the firewall's list: ports.ts). */
 export const MESH_PORT = MESH_PORTS.http;
 
+/** The mesh's TCP frontend (TCP apps' connections, TLS-wrapped, routed by SNI to the app's local instances). */
+export const MESH_TCP_PORT = MESH_PORTS.tcp;
+
+/** Asked of the HTTP mesh frontend with a TCP app's name as SNI: 200 while one of that app's instances on the
+ *  machine is up, else 503. It is the check of TCP peer slots: a TLS handshake alone says nothing about them. */
+export const MESH_UP_PATH = "/.skiff/up";
+
 /** Set by the mesh frontend on what it forwards: a request that carries it came from another machine already and
  *  is not sent on to a third (no loops, at most one hop). Public and internal frontends drop it from clients. */
 export const HOP_HEADER = "x-skiff-hop";

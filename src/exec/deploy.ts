@@ -120,7 +120,7 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   const hookMs = lap();
   const result = await rollout({
     project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement,
-    action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, direct: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
+    action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, tcp: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
   });
   return { app: a.app, release, image: image.ref, result, phases: { store, hook: hookMs, rollout: lap() } };
 }

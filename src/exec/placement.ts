@@ -4,7 +4,7 @@
 import type { Project } from "../config/model.ts";
 import type { ObservedCapacity } from "../plan/observed.ts";
 import { capacitiesFrom, type MachineCapacity } from "../plan/placement.ts";
-import { MESH_PORT } from "../contracts/mesh.ts";
+import { MESH_PORT, MESH_TCP_PORT } from "../contracts/mesh.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 
 /** Each machine's capacity and what other apps reserve there, asked of its agent (a custom scheduler's input). */
@@ -19,7 +19,8 @@ type List = { active: number | null; instances: { name: string; bindAddress?: st
 /**
  * Which machines run the app's instances, as the CLI last asked, and what each machine was last told, so a
  * rollout tells a machine only what changed for it. A machine's peers are the OTHER MACHINES that run at least
- * one instance: its HAProxy reaches each at its mesh frontend (private address, MESH_PORT, mutual TLS), where that
+ * one instance: its HAProxy reaches each at its mesh frontend (private address, MESH_PORT, or MESH_TCP_PORT for a TCP
+ * app; mutual TLS), where that
  * machine's own backend picks among its own instances. So peers change when the set of serving machines changes,
  * not at every release. A machine that runs none of its own serves the app through its peers and hears of every
  * change at once; the others keep them ready but off (for a restart, or an activation that leaves them without
@@ -34,9 +35,8 @@ export class PeerBook {
     private readonly project: string,
     private readonly app: string,
     private readonly clients: AgentClient[],
-    /** A TCP app: the mesh carries HTTP only, so its peers are the other machines' instances themselves, on their
-     *  private addresses (plain TCP, firewalled to the project's machines). */
-    private readonly direct = false,
+    /** A TCP app: its peers are the other machines' mesh TCP frontends (MESH_TCP_PORT), not the HTTP one. */
+    private readonly tcp = false,
   ) {}
 
   /** Asks these machines (all of them the first time) for their instances of the app. A machine that does not
@@ -57,14 +57,9 @@ export class PeerBook {
 
   /** The peers of one machine: every other machine that runs an instance and has a private address. */
   peersOf(machine: string): Peer[] {
-    if (this.direct) {
-      return [...this.lists].flatMap(([m, l]) =>
-        m === machine ? [] : (l?.instances ?? []).filter((x) => x.bindAddress && !x.bindAddress.startsWith("127.")).map((x) => ({ name: x.name, addr: x.bindAddress!, port: x.hostPort })),
-      );
-    }
     return this.clients.flatMap((c) => {
       const addr = c.transport.machine.privateAddress;
-      return c.machine !== machine && addr && (this.lists.get(c.machine)?.instances.length ?? 0) > 0 ? [{ name: c.machine, addr, port: MESH_PORT }] : [];
+      return c.machine !== machine && addr && (this.lists.get(c.machine)?.instances.length ?? 0) > 0 ? [{ name: c.machine, addr, port: this.tcp ? MESH_TCP_PORT : MESH_PORT }] : [];
     });
   }
 

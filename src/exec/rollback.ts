@@ -69,7 +69,7 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
       const previous = new Map(a.machines.map((m) => [m.machine, m.from]));
       const result = await rollout({
         project: project.name, app: a.app, target: a.to, previous, clients: lock.clients, maxParallel: opts.maxParallel ?? lock.clients.length,
-        action: "rollback", deployId, by, keepWarm: project.apps[a.app]!.deploy.keepWarm, direct: project.apps[a.app]!.protocol === "tcp", reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
+        action: "rollback", deployId, by, keepWarm: project.apps[a.app]!.deploy.keepWarm, tcp: project.apps[a.app]!.protocol === "tcp", reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
       });
       outcomes.push({ app: a.app, from: a.machines.map((m) => m.from), to: a.to, result });
       if (!result.ok) break;

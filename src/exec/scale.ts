@@ -117,7 +117,7 @@ export async function scale(project: Project, targets: ScaleTarget[], opts: Scal
       await putRelease(lock.clients, spec);
       const result = await rollout({
         project: project.name, app: a.app, target: a.release, previous: previousReleases(observed, a.app), clients: lock.clients, waves: a.batches, placement: a.placement,
-        action: "scale", deployId, by: meta.by, keepWarm: app.deploy.keepWarm, direct: app.protocol === "tcp", reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
+        action: "scale", deployId, by: meta.by, keepWarm: app.deploy.keepWarm, tcp: app.protocol === "tcp", reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
       });
       outcomes.push({ app: a.app, from: a.from, to: a.to, release: a.release, placement: a.placement, result });
       if (!result.ok) break;

@@ -4,9 +4,10 @@
 import { availableParallelism } from "node:os";
 import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
-import { dropHopHeader, meshFrontendLines, peerTls } from "./mesh.ts";
+import { MESH_UP_PATH } from "../contracts/mesh.ts";
+import { dropHopHeader, meshFrontendLines, meshTcpFrontendLines, peerTls } from "./mesh.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
-import { isTcp, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
+import { isTcp, peerBackendName, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
 export interface ProxyPaths {
@@ -128,6 +129,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   if (tcp.length) {
     out.push(...tcpDefaultsLines(Boolean(logTarget)));
     for (const b of tcp) out.push(...tcpFrontendLines(b, state.internalAddrs ?? [INTERNAL_ADDR]));
+    out.push(...meshTcpFrontendLines(state));
     backendLines(state, tcp, out);
   }
   return out.join("\n") + "\n";
@@ -152,29 +154,37 @@ function routeLines(backends: ProxyBackend[], out: string[]): void {
 
 function backendLines(state: ProxyState, backends: ProxyBackend[], out: string[]): void {
   for (const b of backends) {
-    // The mesh carries HTTP: a TCP app's peer slots go straight to its instances on the private network (tcp.ts).
-    const tls = isTcp(b) ? "" : peerTls(state, b);
     const inter = Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)));
-    const httpCheck = () => [`  option httpchk GET ${quoted(checkHealthPath(b.healthPath!))}`, "  http-check expect status 200-399"];
-    out.push(
+    const httpCheck = (path: string, expect = "200-399") => [`  option httpchk GET ${quoted(checkHealthPath(path))}`, `  http-check expect status ${expect}`];
+    const head = (name: string, balance: string[]) => [
       "",
-      `backend ${checkName(b.name, "backend name")}`,
-      ...(isTcp(b) ? tcpBackendHead(b.healthPath !== undefined ? httpCheck() : undefined) : ["  balance roundrobin"]),
+      `backend ${checkName(name, "backend name")}`,
+      ...balance,
       // Backups (peers while local instances are down, the outgoing release) share the load, not the first alone.
       "  option allbackups",
-      ...(isTcp(b) ? [] : httpCheck()),
+      ...(isTcp(b) ? [] : httpCheck(b.healthPath!)),
       // Without it HAProxy gives a check `inter` (as little as 200 ms) to answer, and a busy instance flips DOWN.
       `  timeout check ${checkTimeout(b.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS, `health timeout of ${b.name}`)}ms`,
       // A refused connection marks the server down at once; the request is retried elsewhere.
       `  default-server inter ${inter}ms fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
-    );
-    for (const s of b.slots) {
+    ];
+    const tls = peerTls(state, b);
+    const server = (s: ProxyBackend["slots"][number]) => {
       // Backup peers (qN, on other machines) take traffic only while every local instance is down: a check every
       // 2 s keeps them known UP (or DOWN) without every machine hammering every peer at 5 checks a second. After one
       // failed check, fastinter confirms the fall (fall 2) at the app's interval; a DOWN one is checked every 2 s
       // (downinter defaults to inter) and is UP again on its first good check (rise 1).
       const pace = s.peer && s.backup ? ` inter 2s fastinter ${inter}ms` : "";
-      out.push(`  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${s.peer ? tls : ""}${pace}${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`);
+      return `  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${s.peer ? tls : ""}${pace}${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`;
+    };
+    if (!isTcp(b)) {
+      out.push(...head(b.name, ["  balance roundrobin"]), ...b.slots.map(server));
+      continue;
     }
+    // A TCP app: its own instances here (tcp.ts: the frontend picks this backend while one is usable)…
+    out.push(...head(b.name, tcpBackendHead(b.healthPath !== undefined ? httpCheck(b.healthPath) : undefined)), ...b.slots.filter((s) => !s.peer).map(server));
+    // …and its peers, other machines' mesh TCP frontends, checked by asking their HTTP mesh frontend whether one of
+    // the app's instances is up there (mesh.ts): a TLS handshake with HAProxy would pass whatever runs behind it.
+    out.push(...head(peerBackendName(b), ["  balance leastconn", ...httpCheck(MESH_UP_PATH, "200")]), ...b.slots.filter((s) => s.peer).map(server));
   }
 }

@@ -1,11 +1,12 @@
 // The mesh in haproxy.cfg: the `mesh` frontend, where other machines of a
 // project hand this machine requests for its apps (mutual TLS, the project's CA,
 // routed by SNI), and the TLS settings of the peer slots that send them. Pure.
-import { HOP_HEADER, MESH_PORT, meshSni } from "../contracts/mesh.ts";
+import { HOP_HEADER, MESH_PORT, MESH_TCP_PORT, MESH_UP_PATH, meshSni } from "../contracts/mesh.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
+import { isTcp } from "./tcp.ts";
 import { checkAddr, checkHost, checkLocalPath, checkName, checkPort, serverAddress } from "./values.ts";
 
-export { HOP_HEADER, MESH_PORT, meshSni } from "../contracts/mesh.ts";
+export { HOP_HEADER, MESH_PORT, MESH_TCP_PORT, MESH_UP_PATH, meshSni } from "../contracts/mesh.ts";
 
 /** One project's certificate on this machine: `crt` holds the machine's certificate and its key (0600), `ca` the
  *  project's CA certificate(s), the trust for both directions. */
@@ -50,14 +51,20 @@ export function meshFrontendLines(state: ProxyState): string[] {
   // A connection whose TLS name got lost (none sent) is closed without an answer: the sender retries the request
   // elsewhere on a new connection.
   out.push("  http-request reject if !{ ssl_fc_sni -m found }");
-  const served = state.backends.filter((b) => b.tcpPort === undefined && b.project !== undefined && b.app !== undefined && certOf(state, b.project));
-  // A TCP app's backend is `mode tcp`: an HTTP frontend cannot use it (its peers go straight to its instances).
+  // A TCP app's peers ask here whether one of its instances is up on this machine (their check: tcp.ts).
+  for (const b of meshed(state).filter(isTcp)) {
+    const sni = `{ ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} }`;
+    for (const up of localUp(b)) out.push(`  http-request return status 200 content-type text/plain string "up\\n" if { path ${MESH_UP_PATH} } ${sni} ${up}`);
+    out.push(`  http-request return status 503 content-type text/plain string "skiff: no instance of ${checkName(b.app!, "app")} is up on this machine\\n" if { path ${MESH_UP_PATH} } ${sni}`);
+  }
+  // A TCP app's backend is `mode tcp`: an HTTP frontend cannot use it (its connections come to mesh_tcp).
+  const served = meshed(state).filter((b) => !isTcp(b));
   for (const b of served) {
     // Only this machine's own instances serve what another machine hands over: with none of them up the backend
     // would pick one of its peers, a second hop. Refused here at once instead, with a 503 the sender retries on
     // another peer; its check of this machine fails the same way, so it stops sending here while none is up. (The
     // instances are the backend's only active servers; peers are backups, used when no active one is up.)
-    const local = b.slots.filter((s) => !s.peer).map((s) => `!{ srv_is_up(${checkName(b.name, "backend name")}/${checkName(s.name, "server name")}) }`);
+    const local = localUp(b).map((c) => `!${c}`);
     out.push(`  http-request return status 503 content-type text/plain string "skiff: no instance of ${checkName(b.app!, "app")} is up on this machine\\n" if { ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} } ${local.join(" ")}`.trimEnd());
   }
   for (const b of served) out.push(`  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} }`);
@@ -72,6 +79,29 @@ export function meshFrontendLines(state: ProxyState): string[] {
   return out;
 }
 
+/** Backends another machine may reach here: those of projects this machine holds a certificate for. */
+const meshed = (state: ProxyState) => state.backends.filter((b) => b.project !== undefined && b.app !== undefined && certOf(state, b.project));
+
+/** One condition per local slot of a backend, true while that slot is up (peer slots do not count). */
+const localUp = (b: ProxyBackend) => b.slots.filter((s) => !s.peer).map((s) => `{ srv_is_up(${checkName(b.name, "backend name")}/${checkName(s.name, "server name")}) }`);
+
+/** The `mesh_tcp` frontend (in the TCP part of the file): other machines' connections to this machine's TCP apps,
+ *  under the same certificates as the HTTP mesh frontend, routed by SNI to the app's backend of local instances
+ *  alone (its peers are a backend of their own: tcp.ts), so a connection is never handed on a second time. */
+export function meshTcpFrontendLines(state: ProxyState): string[] {
+  const m = state.mesh;
+  const tcp = meshed(state).filter(isTcp);
+  if (!m || !m.certs.length || !tcp.length) return [];
+  const names = tcp.map((b) => checkHost(meshSni(b.project!, b.app!), "mesh name"));
+  return [
+    "",
+    "frontend mesh_tcp",
+    `  bind ${serverAddress(checkAddr(m.addr, "mesh address"), checkPort(MESH_TCP_PORT, "mesh TCP port"))} ssl crt-list ${checkLocalPath(m.crtList, "mesh crt-list")} verify required ca-file ${checkLocalPath(m.certs[0]!.ca, "mesh CA file")}`,
+    `  tcp-request session reject if !{ ssl_fc_sni -i ${names.join(" ")} }`,
+    ...tcp.map((b, i) => `  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${names[i]} }`),
+  ];
+}
+
 /** A client must not forge the hop header (it would make every peer refuse the request). */
 export const dropHopHeader = () => `  http-request del-header ${HOP_HEADER}`;
 
@@ -82,5 +112,7 @@ export function peerTls(state: ProxyState, b: ProxyBackend): string {
   const c = certOf(state, b.project);
   if (!c || b.app === undefined) return "";
   const sni = checkHost(meshSni(b.project!, b.app), "mesh name");
-  return ` ssl verify required ca-file ${checkLocalPath(c.ca, "mesh CA file")} crt ${checkLocalPath(c.crt, "mesh certificate")} sni str(${sni}) check-sni ${sni}`;
+  // A TCP app's peer slot carries its connections to the peer's mesh_tcp port and checks the HTTP mesh port.
+  const check = isTcp(b) ? ` port ${MESH_PORT} check-ssl` : "";
+  return `${check} ssl verify required ca-file ${checkLocalPath(c.ca, "mesh CA file")} crt ${checkLocalPath(c.crt, "mesh certificate")} sni str(${sni}) check-sni ${sni}`;
 }

@@ -5,11 +5,19 @@
 // some of them in a tcp section. Each TCP app gets a frontend on its internal
 // port at the internal addresses, and a `mode tcp` backend with the same slots
 // (local, outgoing backups, peers) as an HTTP app: a switch sends new
-// connections to the new instance while established ones go on. Pure.
+// connections to the new instance while established ones go on. The peer
+// slots (other machines' mesh TCP frontends, over mutual TLS) sit in a backend
+// of their own, `<backend>.peers`: their check asks the peer's HTTP mesh
+// frontend whether it has an instance up (MESH_UP_PATH), which a TCP check
+// of local instances cannot share a backend with. Pure.
 import type { ProxyBackend } from "./model.ts";
 import { checkAddr, checkName, checkPort, serverAddress } from "./values.ts";
 
 export const isTcp = (b: ProxyBackend) => b.tcpPort !== undefined;
+
+/** The HAProxy backend of a backend's peer slots: a TCP app's own `.peers` one (app names hold no dot, so it
+ *  never clashes); an HTTP app's peers share its backend. The agent's Runtime API calls use it for peer slots. */
+export const peerBackendName = (b: ProxyBackend) => (isTcp(b) ? `${checkName(b.name, "backend name")}.peers` : b.name);
 
 /** An idle TCP connection (a pooled database connection) is closed by HAProxy after this long without a byte
  *  either way: an hour, as WebSockets get on the HTTP side (`timeout tunnel 1h`). Pools recycle sooner than that
@@ -39,7 +47,8 @@ export function tcpFrontendLines(b: ProxyBackend, addrs: string[]): string[] {
   const port = checkPort(b.tcpPort!, `internal port of ${b.name}`);
   const out = ["", `frontend internal_tcp_${port}`];
   for (const a of addrs) out.push(`  bind ${serverAddress(checkAddr(a, "internal address"), port)}`);
-  out.push(`  default_backend ${checkName(b.name, "backend name")}`);
+  // This machine's instances while one is usable (up, not draining), else the peers.
+  out.push(`  use_backend ${checkName(b.name, "backend name")} if { nbsrv(${b.name}) gt 0 }`, `  default_backend ${peerBackendName(b)}`);
   return out;
 }
 

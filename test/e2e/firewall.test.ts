@@ -2,15 +2,15 @@
 // that is no project machine (skiff-bed-outsider: what an attacker on the LAN
 // has). `web` (Docker, examples/hello), `proc` (process, examples/hello-node) and
 // `echo` (process, examples/tcp-echo, protocol: tcp) run on m1 and m2; m3 serves
-// web and echo through its peers. HTTP instances listen on 127.0.0.1 only (other
-// machines come through the mTLS mesh on :7443), so nothing of theirs is exposed,
-// firewall or not; a TCP app's instances listen on the private address, so they
-// are what the firewall guards. With the firewall off on m1 the outsider has an
-// echo exchange with m1's echo instance and, by routing Docker's gateway through
-// m1, reaches its internal frontend (the paths are real); with it on, every echo
-// instance port, HAProxy's mesh frontend on every machine and the gateway refuse
-// it at once, the public port answers, and the project's machines still exchange
-// lines with the echo instances and open the mesh port. A deploy
+// web and echo through its peers. Every instance listens on an address of its
+// machine alone (proc and echo on 127.0.0.1, web's containers on Docker's
+// gateway); other machines come through the mTLS mesh (:7443 HTTP, :7444 TCP),
+// so the mesh ports are what the firewall guards for the apps. With the
+// firewall off on m1 the outsider connects to m1's mesh ports and, by routing
+// Docker's gateway through m1, reaches its internal frontend (the paths are
+// real); with it on, every machine's mesh ports and the gateway refuse it at
+// once, the public port answers, and the project's machines still open the
+// mesh ports and serve web and echo through them. A deploy
 // that turns it on under load fails no request. The table survives an agent
 // restart after the kernel lost it; `skiff plan` names the machines whose firewall a deploy changes; `skiff remove` takes it away; a table of
 // someone else's stays untouched. Its own port 8100, project `fw`.
@@ -33,6 +33,8 @@ const PORT = 8100;
 const OUTSIDER = "skiff-bed-outsider";
 const OUTSIDER_IP = "172.30.77.50";
 const MESH = 7443;
+/** The mesh's TCP frontend: other machines' connections to TCP apps (echo) arrive there, over mutual TLS. */
+const MESH_TCP = 7444;
 const LABELS: Record<string, string[]> = { m1: ["a"], m2: ["a"], m3: ["b"] };
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -116,19 +118,22 @@ async function instances(): Promise<Instance[]> {
 }
 const machineNamed = (name: string) => bed.machines.find((mm) => mm.name === name)!;
 
-/** The instances as they should be: web and proc on 127.0.0.1 only (in status and in the machine's listening
- *  sockets: nothing of theirs is exposed), echo on its machine's private address. Returns echo's. */
-async function checkedInstances(): Promise<Instance[]> {
+/** Where web's containers are published: Docker's bridge gateway on the bed's machines (an address of the machine
+ *  alone; on 127.0.0.1 the Engine's userland proxy would stand in the way: docker.ts publishAddress). */
+const GATEWAY = "172.17.0.1";
+/** Where each HTTP app's instances listen: the process on loopback, the container on the gateway. */
+const LOCAL_ADDR: Record<string, string> = { web: GATEWAY, proc: "127.0.0.1", echo: "127.0.0.1" };
+
+/** The instances as they should be: on addresses of their machine alone (in status and in the machine's listening
+ *  sockets: nothing of theirs is on the network, the TCP app's neither: other machines reach it over the mesh). */
+async function checkedInstances(): Promise<void> {
   const all = await instances();
   assert.deepEqual(APPS.map((a) => all.filter((i) => i.app === a).map((i) => i.machine).sort()), [["m1", "m2"], ["m1", "m2"], ["m1", "m2"]], JSON.stringify(all));
-  for (const i of all.filter((x) => x.app !== "echo")) {
-    assert.equal(i.addr, "127.0.0.1", `${i.app} on ${i.machine} binds loopback`);
+  for (const i of all) {
+    assert.equal(i.addr, LOCAL_ADDR[i.app], `${i.app} on ${i.machine} binds an address of its machine alone`);
     const listening = (await faults.exec(machineNamed(i.machine), `ss -ltnH '( sport = :${i.port} )' | awk '{ print $4 }'`)).split("\n").filter(Boolean);
-    assert.ok(listening.length > 0 && listening.every((l) => l === `127.0.0.1:${i.port}`), `${i.app} on ${i.machine} listens on ${JSON.stringify(listening)}`);
+    assert.ok(listening.length > 0 && listening.every((l) => l === `${LOCAL_ADDR[i.app]}:${i.port}`), `${i.app} on ${i.machine} listens on ${JSON.stringify(listening)}`);
   }
-  const echo = all.filter((x) => x.app === "echo");
-  for (const i of echo) assert.equal(i.addr, machineNamed(i.machine).address, `echo on ${i.machine} binds the private address`);
-  return echo;
 }
 
 const tables = (mm: BedMachine) => faults.exec(mm, "nft list tables");
@@ -167,7 +172,7 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     await faults.exec(m(1), "nft add table inet other && nft add chain inet other keep '{ type filter hook input priority 10; policy accept; }'");
   });
 
-  it("firewall: false on m1: the table goes there; the outsider has an echo exchange with m1's TCP instance (m2's refuses it) and, through a route, reaches its internal frontend; HTTP instances are on 127.0.0.1 only", async () => {
+  it("firewall: false on m1: the table goes there; the outsider connects to m1's mesh ports (m2's refuse it) and, through a route, reaches its internal frontend; HTTP instances are on addresses of their machine alone", async () => {
     configure({ version: "v1", m1Firewall: false });
     const plan = await p.skiff(["plan"]);
     assert.equal(plan.code, 2, plan.stderr);
@@ -177,8 +182,10 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     assert.doesNotMatch(await tables(m(1)), /inet skiff/);
     assert.match(await tables(m(1)), /table inet other/);
     assert.match(await tables(m(2)), /table inet skiff/);
-    const echo = await checkedInstances();
-    for (const i of echo) assert.equal(await tcpFromOutsider(i.addr, i.port, "from-outsider"), i.machine === "m1" ? "echo: v1 from-outsider" : "refused in <2.5s", `echo on ${i.machine} from the outsider (firewall ${i.machine === "m1" ? "off" : "on"})`);
+    await checkedInstances();
+    // The mesh ports are what the network sees of the apps: m1's answer the outsider (TLS would then refuse it:
+    // mesh.test.ts), m2's firewall refuses it at once.
+    for (const mm of [m(1), m(2)]) for (const port of [MESH, MESH_TCP]) assert.equal(await tcpFromOutsider(mm.address, port), mm.name === "m1" ? "connected" : "refused in <2.5s", `${mm.name}:${port} from the outsider (firewall ${mm.name === "m1" ? "off" : "on"})`);
     // What a LAN host can do: send packets for Docker's gateway to m1; Linux answers on any interface.
     await run(DOCKER, ["exec", OUTSIDER, "ip", "route", "replace", "172.17.0.0/16", "via", m(1).address]);
     assert.equal(await fromOutsider("http://172.17.0.1/", "web.fw.internal"), "200", "the internal frontend through m1 without the firewall");
@@ -200,13 +207,14 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     assert.match(await tables(m(1)), /table inet other/);
   });
 
-  it("the outsider is refused at once on every TCP instance port, every machine's mesh frontend and the gateway's internal frontend; HTTP instances stay on 127.0.0.1; the public port answers", async () => {
-    const echo = await checkedInstances();
-    for (const i of echo) assert.equal(await tcpFromOutsider(i.addr, i.port, "from-outsider"), "refused in <2.5s", `echo on ${i.machine} from the outsider`);
+  it("the outsider is refused at once on every machine's mesh frontends (HTTP and TCP) and the gateway's internal frontend; HTTP instances stay on addresses of their machine; the public port answers", async () => {
+    await checkedInstances();
     for (const mm of bed.machines) {
-      // HAProxy's mesh frontend listens there (so a refusal is the firewall's, not an empty port).
-      assert.equal(await faults.exec(mm, `ss -ltnH '( sport = :${MESH} )' | awk '{ print $4 }' | sort -u`), `${mm.address}:${MESH}`, `mesh frontend on ${mm.name}`);
-      assert.equal(await tcpFromOutsider(mm.address, MESH), "refused in <2.5s", `mesh port of ${mm.name} from the outsider`);
+      for (const port of [MESH, MESH_TCP]) {
+        // HAProxy's mesh frontends listen there (so a refusal is the firewall's, not an empty port).
+        assert.equal(await faults.exec(mm, `ss -ltnH '( sport = :${port} )' | awk '{ print $4 }' | sort -u`), `${mm.address}:${port}`, `mesh frontend on ${mm.name}:${port}`);
+        assert.equal(await tcpFromOutsider(mm.address, port), "refused in <2.5s", `mesh port ${port} of ${mm.name} from the outsider`);
+      }
     }
     assert.equal(await fromOutsider("http://172.17.0.1/", "web.fw.internal"), "refused in <2.5s", "the internal frontend through m1");
     for (const mm of bed.machines) assert.equal(await fromOutsider(`http://${mm.address}:${PORT}/`), "200", `public port on ${mm.name}`);
@@ -222,9 +230,8 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     assert.equal(await tcpFromOutsider("172.17.0.1", TCP_PORT, "via-gateway"), "refused in <2.5s");
   });
 
-  it("the project's machines still reach every TCP instance and the mesh port: m3, which runs none, serves web (over the mesh) and echo.internal (direct) through its peers", async () => {
-    for (const i of await checkedInstances()) assert.equal(await tcpFrom(m(3), i.addr, i.port, "from-m3"), "echo: v2 from-m3", `echo on ${i.machine} from m3`);
-    for (const mm of [m(1), m(2)]) assert.equal(await tcpFrom(m(3), mm.address, MESH), "connected", `mesh port of ${mm.name} from m3`);
+  it("the project's machines still reach the mesh ports: m3, which runs none, serves web and echo.internal through its peers over the mesh", async () => {
+    for (const mm of [m(1), m(2)]) for (const port of [MESH, MESH_TCP]) assert.equal(await tcpFrom(m(3), mm.address, port), "connected", `mesh port ${port} of ${mm.name} from m3`);
     assert.equal(await tcpFrom(m(3), "127.77.0.1", TCP_PORT, "name"), "echo: v2 name", "echo.internal from m3");
     assert.match(await faults.exec(m(3), `curl -sS --max-time 5 http://127.0.0.1:${PORT}/`), /^hello from v2 on /);
   });
@@ -262,8 +269,7 @@ describe("firewall: only the project's machines reach instance, mesh and interna
     }
     assert.match(back, /table inet skiff/);
     assert.match(back, /table inet other/);
-    const echo1 = (await checkedInstances()).find((i) => i.machine === "m1")!;
-    assert.equal(await tcpFromOutsider(echo1.addr, echo1.port, "after-restart"), "refused in <2.5s");
+    assert.equal(await tcpFromOutsider(m(1).address, MESH_TCP), "refused in <2.5s");
   });
 
   it("skiff remove of the project's last apps takes the table away, and leaves the other table", async () => {

@@ -3,8 +3,8 @@
 // NEW connection to echo.internal:7070 per request, sends a canary line and
 // checks the echo. Under load through caller's public port on every machine
 // (m3 runs no echo: its HAProxy sends the connections to m1's and m2's through
-// peer slots), a deploy of echo, its rollback, a move onto m3 and a scale change
-// fail no call. A connection held open from m3 across a deploy is not reset by
+// peer slots to their mesh TCP frontends, over mutual TLS), a deploy of echo, its
+// rollback, a move onto m3 and a scale change fail no call. A connection held open from m3 across a deploy is not reset by
 // the switch. Its own public port 8099, project `tcpnames`.
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -55,7 +55,7 @@ ${deploy}`,
 const urls = () => bed.machines.map((m) => `http://${m.address}:${PORT}/`);
 const onBed = (host: string) => bed.machines.some((m) => m.address === host);
 const json = <T>(r: Run): T => JSON.parse(r.stdout) as T;
-type Status = { machine: string; apps: { app: string; internalUrl: string; instances: { running: boolean; healthy: boolean }[] }[] }[];
+type Status = { machine: string; apps: { app: string; internalUrl: string; instances: { running: boolean; healthy: boolean; hostPort: number }[] }[] }[];
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`);
 const noFailures = (l: LoadResult) => assert.equal(l.failures, 0, `${l.failures} of ${l.requests} failed: ${JSON.stringify(l.samples.slice(0, 5))}`);
 /** What caller answers on each machine: the version of echo that echoed its canary. */
@@ -104,6 +104,16 @@ describe("TCP names: caller reaches echo.internal:7070 on 3 machines", { timeout
     const fe = cfg.split("\n\n").find((b) => b.startsWith(`frontend internal_tcp_${TCP_PORT}`));
     assert.ok(fe, cfg);
     assert.deepEqual(fe.split("\n").filter((l) => l.includes("bind ")).map((l) => l.trim()), [`bind 127.77.0.1:${TCP_PORT}`, `bind 172.17.0.1:${TCP_PORT}`]);
+    // m3 runs no echo: its peers are m1's and m2's mesh TCP frontends, over mutual TLS, checked on their HTTP mesh
+    // port (up only while they run an instance of echo).
+    const peersBackend = cfg.split("\n\n").find((b) => b.startsWith("backend skiff_tcpnames_echo.peers")) ?? "";
+    const peerLines = peersBackend.split("\n").filter((l) => /^\s+server [pq]\d+ /.test(l) && !l.includes("127.0.0.1:1 "));
+    assert.deepEqual(peerLines.map((l) => l.trim().split(" ")[2]).sort(), [bed.machines[0]!, bed.machines[0]!, bed.machines[1]!, bed.machines[1]!].map((m) => `${m.address}:7444`), cfg);
+    for (const l of peerLines) assert.match(l, /:7444 check port 7443 check-ssl ssl verify required ca-file \S+ crt \S+ sni str\(echo\.tcpnames\.internal\) check-sni echo\.tcpnames\.internal/);
+    // echo's instances listen on loopback only: nothing of theirs is on the network.
+    const listening = await faults.exec(bed.machines[0]!, `ss -ltnH | awk '{ print $4 }'`);
+    const echoPorts = s.find((x) => x.machine === "m1")!.apps.find((a) => a.app === "echo")!.instances.map((i) => i.hostPort);
+    for (const port of echoPorts) assert.deepEqual(listening.split("\n").filter((l) => l.endsWith(`:${port}`)), [`127.0.0.1:${port}`], listening);
     // The machine's own HAProxy finds nothing to warn about in the file it runs (TCP sections under their own defaults).
     const check = await faults.exec(m3, "haproxy -c -f /var/lib/skiff/proxy/haproxy.cfg 2>&1; echo rc=$?");
     assert.match(check, /rc=0$/, check);

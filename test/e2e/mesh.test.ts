@@ -23,6 +23,11 @@ import { bridgeOf, startCapture } from "./capture.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
 const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
+const ECHO = new URL("../../examples/tcp-echo", import.meta.url).pathname;
+/** echo's internal port (internal-tcp.test.ts has 7070, firewall.test.ts 7071). */
+const TCP_PORT = 7072;
+const MESH_TCP = 7444;
+const NODE = "/var/lib/skiff/node/bin/node";
 const PORT = 8101;
 const MESH = 7443;
 const LABELS: Record<string, string[]> = { m1: ["web"], m2: ["web"], m3: ["edge"] };
@@ -54,6 +59,15 @@ apps:
     routes: [{ path: / }]
     health: { path: /healthz, interval: 200ms, deadline: 10s }
     deploy: { drain_timeout: 5s, stop_timeout: 5s, probation: 3s }
+  echo:
+    run: node server.js
+    artifact: ${ECHO}
+    protocol: tcp
+    internal_port: ${TCP_PORT}
+    instances: 2
+    labels: [web]
+    env: { VERSION: ${version} }
+    health: { interval: 200ms, deadline: 10s }
 `,
   );
 }
@@ -102,11 +116,11 @@ describe("mTLS between machines: web on m1 and m2, served through m3", { timeout
     ok(await p.skiff(["machines", "trust", "--yes"]), "machines trust");
     // The bed is shared: start from nothing (before setup: removing a project's last app forgets its firewall entry,
     // which the next setup would put back, and "a second setup changes nothing" below means the mesh's part).
-    await p.skiff(["remove", "web", "--yes"]);
+    await p.skiff(["remove", "web", "echo", "--yes"]);
     ok(await p.skiff(["setup"]), "setup");
   });
   after(async () => {
-    await p?.skiff(["remove", "web", "--yes"]);
+    await p?.skiff(["remove", "web", "echo", "--yes"]);
   });
 
   it("setup made the CA (key encrypted in the repo) and gave every machine a certificate; a second setup changes nothing", async () => {
@@ -180,13 +194,20 @@ describe("mTLS between machines: web on m1 and m2, served through m3", { timeout
     console.error(`rotate: ${r.load.requests} requests, 0 failed`);
   });
 
-  it("a capture on the bed's bridge: the canary crosses in plain on the public side (the control), never on the mesh port", async () => {
+  it("a capture on the bed's bridge: the canary crosses in plain on the public side (the control), never on the mesh ports (HTTP and TCP)", async () => {
+    ok(await p.skiff(["deploy", "echo"]), "deploy echo");
     const canary = `canary-${Math.random().toString(36).slice(2)}`;
-    const cap = await startCapture(bridgeOf(NETWORK), `tcp port ${MESH} or tcp port ${PORT}`);
+    const cap = await startCapture(bridgeOf(NETWORK), `tcp port ${MESH} or tcp port ${MESH_TCP} or tcp port ${PORT}`);
     for (let i = 0; i < 10; i++) {
       const r = await fetch(`http://${m(3).address}:${PORT}/${canary}?q=${canary}`, { method: "POST", body: `${canary} body ${i}` });
       await r.text();
     }
+    // echo.internal from m3, which runs no echo: each connection crosses to m1 or m2 on the mesh's TCP port.
+    const echoed: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      echoed.push((await faults.exec(m(3), `${NODE} -e "const s = require('net').connect(${TCP_PORT}, '127.77.0.1', () => s.write('${canary} tcp ${i}\\n')); s.on('data', (b) => { console.log(String(b).trim()); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })"`)).trim());
+    }
+    assert.deepEqual(echoed, [0, 1, 2, 3, 4, 5].map((i) => `v2 ${canary} tcp ${i}`), "echo answered through the mesh");
     await sleep(500);
     const segs = await cap.stop();
     const mesh = segs.filter((s) => s.sport === MESH || s.dport === MESH);
@@ -198,6 +219,9 @@ describe("mTLS between machines: web on m1 and m2, served through m3", { timeout
     assert.ok(mesh.some((s) => s.src === m(3).address && [m(1).address, m(2).address].includes(s.dst)), "m3 → m1/m2 on the mesh port");
     assert.equal(meshBytes.includes(canary), false, "the canary never crosses between machines in plain");
     assert.equal(meshBytes.includes("hello from"), false, "nor does the answer");
+    const tcp = segs.filter((s) => s.sport === MESH_TCP || s.dport === MESH_TCP);
+    assert.ok(tcp.some((s) => s.src === m(3).address && [m(1).address, m(2).address].includes(s.dst) && s.payload.length > 0), "m3 → m1/m2 on the mesh's TCP port");
+    assert.equal(bytes(tcp).includes(canary), false, "the TCP canary never crosses between machines in plain");
   });
 
   it("the mesh port refuses a plain client, a TLS client without a certificate, and one with another CA's; a project certificate gets in, once", async () => {

@@ -44,8 +44,8 @@ describe("haproxy.cfg for TCP apps", () => {
   const cfg = renderConfig(state([web, db, grpc]), PATHS);
 
   it("a frontend per internal port, on every internal address, to the app's backend", () => {
-    assert.deepEqual(section(cfg, "frontend internal_tcp_5432"), ["bind 127.77.0.1:5432", "bind 172.17.0.1:5432", "default_backend skiff_shop_db"]);
-    assert.deepEqual(section(cfg, "frontend internal_tcp_9000"), ["bind 127.77.0.1:9000", "bind 172.17.0.1:9000", "default_backend skiff_shop_grpc"]);
+    assert.deepEqual(section(cfg, "frontend internal_tcp_5432"), ["bind 127.77.0.1:5432", "bind 172.17.0.1:5432", "use_backend skiff_shop_db if { nbsrv(skiff_shop_db) gt 0 }", "default_backend skiff_shop_db.peers"]);
+    assert.deepEqual(section(cfg, "frontend internal_tcp_9000"), ["bind 127.77.0.1:9000", "bind 172.17.0.1:9000", "use_backend skiff_shop_grpc if { nbsrv(skiff_shop_grpc) gt 0 }", "default_backend skiff_shop_grpc.peers"]);
   });
 
   it("the TCP backend: leastconn, a connect check (or httpchk with a path), the same slot lines as HTTP", () => {
@@ -53,7 +53,11 @@ describe("haproxy.cfg for TCP apps", () => {
     assert.deepEqual(b.slice(0, 3), ["balance leastconn", "option tcp-check", "option allbackups"]);
     assert.ok(b.includes("timeout check 500ms"));
     assert.ok(!b.some((l) => l.startsWith("option httpchk") || l.startsWith("http-")), b.join("\n"));
-    assert.deepEqual(b.filter((l) => l.startsWith("server ")), ["server s1 10.0.0.1:20001 check", "server b1 10.0.0.1:20002 check backup", "server p1 10.0.0.2:20003 check disabled", "server q1 10.0.0.2:20003 check inter 2s fastinter 1000ms backup"]);
+    assert.deepEqual(b.filter((l) => l.startsWith("server ")), ["server s1 10.0.0.1:20001 check", "server b1 10.0.0.1:20002 check backup"], "this machine's instances only");
+    // Peers in a backend of their own: their check asks the peer's mesh whether one of the app's instances is up.
+    const peers = section(cfg, "backend skiff_shop_db.peers");
+    assert.deepEqual(peers.slice(0, 4), ["balance leastconn", "option httpchk GET /.skiff/up", "http-check expect status 200", "option allbackups"]);
+    assert.deepEqual(peers.filter((l) => l.startsWith("server ")), ["server p1 10.0.0.2:20003 check disabled", "server q1 10.0.0.2:20003 check inter 2s fastinter 1000ms backup"]);
     const g = section(cfg, "backend skiff_shop_grpc");
     assert.deepEqual(g.slice(0, 3), ["balance leastconn", "option httpchk GET /ready", "http-check expect status 200-399"]);
   });

@@ -3,13 +3,14 @@
 // agent's checks before it takes a certificate, and the mesh in haproxy.cfg.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MeshCerts } from "../../src/agent/mesh-certs.ts";
 import { renderConfig } from "../../src/proxy/config.ts";
-import { meshCrtList, type MeshState } from "../../src/proxy/mesh.ts";
+import { meshCrtList, meshTcpFrontendLines, type MeshState } from "../../src/proxy/mesh.ts";
 import type { ProxyBackend, ProxyState } from "../../src/proxy/model.ts";
 import { createCa, issueMachineCert } from "../../src/secrets/ca.ts";
 import { certProblem } from "../../src/exec/certs.ts";
@@ -182,5 +183,48 @@ describe("a certificate into the proxy state (proxy-mesh.ts)", async () => {
     await assert.rejects(applyMeshCert(d, install(dir)), /refused/);
     assert.equal(state.mesh, undefined);
     assert.equal(exists(join(dir, "crt-list")), false);
+  });
+});
+
+describe("TCP apps over the mesh", () => {
+  const db = (b: Partial<ProxyBackend>): ProxyBackend =>
+    backend({ name: "skiff_shop_db", app: "db", tcpPort: 5432, routes: [], healthPath: undefined, slots: backend({}).slots.map((s) => (s.peer ? { ...s, port: 7444 } : s)), ...b });
+  const state: ProxyState = { httpPort: 80, backends: [backend({}), db({})], mesh };
+  const cfg = renderConfig(state, PATHS);
+
+  it("mesh_tcp takes other machines' connections under the same certificates and hands them to the app's local instances only", () => {
+    const f = section(cfg, "frontend mesh_tcp").split("\n");
+    assert.deepEqual(f.slice(1), [
+      "  bind 10.0.0.1:7444 ssl crt-list /var/lib/skiff/proxy/mesh/crt-list verify required ca-file /var/lib/skiff/proxy/mesh/shop.ca.pem",
+      "  tcp-request session reject if !{ ssl_fc_sni -i db.shop.internal }",
+      "  use_backend skiff_shop_db if { ssl_fc_sni -i db.shop.internal }",
+    ]);
+    assert.ok(cfg.indexOf("frontend mesh_tcp") > cfg.indexOf("defaults\n  mode tcp"), "in the TCP part of the file");
+    assert.doesNotMatch(section(cfg, "backend skiff_shop_db"), /server [pq]\d/, "the backend it uses holds no peer: never a second hop");
+    assert.deepEqual(meshTcpFrontendLines({ ...state, backends: [backend({})] }), [], "no TCP app: no frontend");
+  });
+
+  it("peer slots connect to the peer's mesh_tcp port with the project's certificate and check its HTTP mesh port: up only while it has an instance up", () => {
+    const peers = section(cfg, "backend skiff_shop_db.peers").split("\n").filter((l) => /^ {2}server [pq]1 /.test(l));
+    for (const l of peers) assert.match(l, / 10\.0\.0\.2:7444 check port 7443 check-ssl ssl verify required ca-file \S+shop\.ca\.pem crt \S+shop\.pem sni str\(db\.shop\.internal\) check-sni db\.shop\.internal/);
+    const f = section(cfg, "frontend mesh");
+    assert.match(f, /http-request return status 200 content-type text\/plain string "up\\n" if \{ path \/\.skiff\/up \} \{ ssl_fc_sni -i db\.shop\.internal \} \{ srv_is_up\(skiff_shop_db\/s1\) \}\n/);
+    assert.match(f, /http-request return status 503 [^\n]+ if \{ path \/\.skiff\/up \} \{ ssl_fc_sni -i db\.shop\.internal \}\n/);
+    assert.ok(!f.includes("use_backend skiff_shop_db "), "an HTTP frontend cannot use a tcp backend");
+  });
+
+  const haproxy = spawnSync("haproxy", ["-v"]).status === 0;
+  it("haproxy -c accepts the mesh with HTTP and TCP apps, with real certificates, without a warning", { skip: haproxy ? false : "haproxy is not installed here (scripts/tools.txt lists it)" }, async () => {
+    const dir = tmp();
+    const ca = await createCa("shop");
+    const agent = new MeshCerts(join(dir, "mesh"));
+    const r = agent.install("shop", await issueMachineCert(ca, { project: "shop", machine: "m1", publicKey: agent.newKey("shop") }), ca.cert);
+    const m: MeshState = { addr: "127.0.0.1", port: 7443, crtList: join(dir, "crt-list"), certs: [{ project: "shop", crt: r.files.crt, ca: r.files.ca }] };
+    writeFileSync(m.crtList, meshCrtList(m));
+    const file = join(dir, "haproxy.cfg");
+    writeFileSync(file, renderConfig({ ...state, mesh: m }, { ...PATHS, statsSocket: join(dir, "s.sock"), pidFile: join(dir, "p.pid") }));
+    const c = spawnSync("haproxy", ["-c", "-f", file], { encoding: "utf8" });
+    assert.equal(c.status, 0, c.stderr + c.stdout);
+    assert.doesNotMatch(c.stderr + c.stdout, /WARNING|ALERT/, c.stderr + c.stdout);
   });
 });
