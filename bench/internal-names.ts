@@ -2,11 +2,12 @@
 // (http://users.internal/, the machine's HAProxy) next to calling its instance
 // directly, in the same run, from a client on the machines themselves:
 //   local   — on m1, which runs an instance: name vs the instance's own address and port
-//   remote  — on m3, which runs none (the name goes through m3's HAProxy to the
-//             instances on m1 and m2 over the private network) vs m1's instance at its
-//             private address
+//   remote  — on m3, which runs none: the name goes through m3's HAProxy and the
+//             mutual-TLS mesh to m1's and m2's HAProxy and their instances
+// Both are compared with the direct call on m1: instances listen on addresses of
+// their machine alone, so that is the only direct call there is.
 // The client is a small Node keep-alive loop run with the machines' Node, so every
-// figure pays for the same client. Plain HTTP between machines (no mTLS yet).
+// figure pays for the same client.
 // Figures, not assertions. ROUNDS (3) × SECONDS (4) per target, CONCURRENCY (8); KEEP=1 leaves the app deployed.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -55,12 +56,11 @@ const inst = st.find((m) => m.machine === "m1")!.apps.find((a) => a.app === "use
 const b64 = Buffer.from(CLIENT).toString("base64");
 for (const m of [m1, m3]) await faults.exec(m, `echo ${b64} | base64 -d > /tmp/skiff-bench-client.js`);
 
-// The instance listens on the address its peers reach it at (the machine's private address).
-const direct = `http://${inst.bindAddress && inst.bindAddress !== "0.0.0.0" ? inst.bindAddress : m1.address}:${inst.hostPort}/`;
+// The instance listens on an address of its machine alone (loopback for a process).
+const direct = `http://${inst.bindAddress ?? "127.0.0.1"}:${inst.hostPort}/`;
 const targets = [
   { name: "local direct", m: m1, url: direct },
   { name: "local users.internal", m: m1, url: "http://users.internal/" },
-  { name: "remote direct", m: m3, url: direct },
   { name: "remote users.internal", m: m3, url: "http://users.internal/" },
 ];
 type Run = { n: number; errors: number; statuses: Record<string, number>; seconds: number; p50: number; p99: number };
@@ -76,7 +76,7 @@ const p99 = (name: string) => median(runs.get(name)!.map((x) => x.p99));
 console.log(`internal names vs direct, ${ROUNDS} rounds × ${SECONDS} s, ${CONCURRENCY} keep-alive clients on the machine (medians)`);
 console.log("target                   req/s     p50 ms   p99 ms   errors   vs direct (req/s)");
 for (const t of targets) {
-  const base = t.name.startsWith("local") ? "local direct" : "remote direct";
+  const base = "local direct";
   const errors = runs.get(t.name)!.reduce((a, x) => a + x.errors, 0);
   if (errors) console.error(`${t.name}: failed answers ${JSON.stringify(runs.get(t.name)!.map((x) => x.statuses))}`);
   console.log(`${t.name.padEnd(24)} ${rps(t.name).toFixed(0).padStart(6)}   ${p50(t.name).toFixed(2).padStart(6)}   ${p99(t.name).toFixed(2).padStart(6)}   ${String(errors).padStart(6)}   ${(rps(t.name) / rps(base)).toFixed(2)}`);

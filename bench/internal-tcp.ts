@@ -2,13 +2,13 @@
 // (echo.internal:7071, the machine's HAProxy in mode tcp) next to calling its
 // instance directly, in the same run, from a client on the machines themselves:
 //   local   — on m1, which runs an instance: name vs the instance's own address and port
-//   remote  — on m3, which runs none (its HAProxy connects to m1's and m2's instances
-//             over the private network) vs m1's instance at its private address
+//   remote  — on m3, which runs none: its HAProxy hands each connection to m1's or
+//             m2's over the mutual-TLS mesh (mesh_tcp); compared with the direct
+//             call on m1 (instances listen on addresses of their machine alone)
 // Two shapes: "connect" opens a new connection per exchange (connect, one line, its
 // echo, close: what a client without a pool pays); "pooled" keeps one connection per
 // client and sends line after line (a database pool); "addr" rows call the name's
 // address instead of the name (no lookup); "lookup" times resolving the name alone.
-// Plain TCP between machines.
 // Figures, not assertions. ROUNDS (3) × SECONDS (4) per target, CONCURRENCY (8); KEEP=1 leaves the app deployed.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -63,7 +63,7 @@ const b64 = Buffer.from(CLIENT).toString("base64");
 for (const m of [m1, m3]) await faults.exec(m, `echo ${b64} | base64 -d > /tmp/skiff-bench-tcp-client.js`);
 
 // The instance listens on the address its peers reach it at (the machine's private address).
-const direct = `${inst.bindAddress && inst.bindAddress !== "0.0.0.0" ? inst.bindAddress : m1.address} ${inst.hostPort}`;
+const direct = `${inst.bindAddress ?? "127.0.0.1"} ${inst.hostPort}`;
 const name = `echo.internal ${TCP_PORT}`;
 // "addr": the name's address (127.77.0.1) without the lookup, to tell the proxy's cost from the resolver's.
 const addr = `127.77.0.1 ${TCP_PORT}`;
@@ -72,9 +72,8 @@ const targets = [
     { name: `${shape} local direct`, base: `${shape} local direct`, m: m1, to: direct, shape },
     { name: `${shape} local name`, base: `${shape} local direct`, m: m1, to: name, shape },
     { name: `${shape} local addr`, base: `${shape} local direct`, m: m1, to: addr, shape },
-    { name: `${shape} remote direct`, base: `${shape} remote direct`, m: m3, to: direct, shape },
-    { name: `${shape} remote name`, base: `${shape} remote direct`, m: m3, to: name, shape },
-    { name: `${shape} remote addr`, base: `${shape} remote direct`, m: m3, to: addr, shape },
+    { name: `${shape} remote name`, base: `${shape} local direct`, m: m3, to: name, shape },
+    { name: `${shape} remote addr`, base: `${shape} local direct`, m: m3, to: addr, shape },
   ]),
   // dns.lookup of the name alone (the hosts file, through getaddrinfo), what every new connection by name pays first.
   { name: "lookup local name", base: "lookup local name", m: m1, to: name, shape: "lookup" as const },
