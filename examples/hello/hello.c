@@ -8,6 +8,7 @@
 //   HEALTHY_AFTER=S      /healthz answers 503 for the first S seconds
 //   DIE_AFTER=S          exit 1 S seconds after becoming healthy
 //   SLOW_MS=N            every request to / takes N ms (in-flight requests for drain tests)
+//   SKIFF_MACHINE=m1     the machine named in the greeting (skiff sets it; else the host name)
 // GET / (hello + version), /healthz, /version, /env/NAME (the value of env NAME, for config tests),
 // /alloc?mb=N (allocates and keeps N MB, for memory-limit tests).
 // SIGTERM: stop accepting, finish requests in flight, exit 0 (at most 10 s).
@@ -186,7 +187,10 @@ static void *watchdog(void *arg) {
 
 int main(void) {
   started = now();
-  gethostname(host, sizeof host - 1);
+  // The machine's name as skiff gives it (as examples/hello-node says it), else the container's host name.
+  const char *machine = getenv("SKIFF_MACHINE");
+  if (machine && *machine) snprintf(host, sizeof host, "%s", machine);
+  else gethostname(host, sizeof host - 1);
   const char *v = getenv("VERSION");
   if (v && *v) version = v;
   int port = (int)envnum("PORT", 3000);

@@ -1,5 +1,6 @@
-// Internal names on 3 bed machines: `users` (process, examples/hello-node) runs
-// on m1 and m2 only; `api` (examples/call-by-name, on all three) calls it at
+// Internal names on 3 bed machines: `users` (Docker, examples/hello; its version
+// from env, so a new version is a config change on one image) runs on m1 and m2
+// only; `api` (a process, examples/call-by-name, on all three) calls it at
 // http://users.internal/. Under load through api's public port on every machine,
 // a deploy of users and its rollback fail no request and the answers switch
 // versions; m3, which runs no users, serves the name through its peers; a
@@ -13,7 +14,6 @@ import { startLoad, type LoadResult } from "../../src/load/load.ts";
 import { faults, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
-const HELLO_NODE = new URL("../../examples/hello-node", import.meta.url).pathname;
 const CALLER = new URL("../../examples/call-by-name", import.meta.url).pathname;
 const HELLO = new URL("../../examples/hello", import.meta.url).pathname;
 const PORT = 8098;
@@ -33,8 +33,8 @@ machines:
 ${machines}
 apps:
   users:
-    run: node server.js
-    artifact: ${HELLO_NODE}
+    build: { context: ${HELLO} }
+    port: 3000
 ${o.everywhere ? "    instances: 3\n" : "    instances: 2\n    labels: [users]\n"}    env: { VERSION: ${o.users} }
 ${common}  api:
     run: node server.js
