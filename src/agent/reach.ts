@@ -66,9 +66,14 @@ async function exec(stateDir: string, a: ReachArgs): Promise<number> {
   const target = readExecTarget(stateDir, inst.name);
   const cgroups = makeExecCgroups(execCgroups(target, String(process.pid)));
   try {
-    const child = spawn("/bin/sh", ["-c", execScript(target, cgroups), "sh", ...a.command], { cwd: "/", env: SYSTEM_ENV, stdio: stdio(a, ["pipe"]) });
+    // Without a terminal it leads a group of its own, so that the end of the session reaches whatever it started.
+    const child = spawn("/bin/sh", ["-c", execScript(target, cgroups), "sh", ...a.command], { cwd: "/", env: SYSTEM_ENV, detached: !a.tty, stdio: stdio(a, ["pipe"]) });
     (child.stdio[3] as Writable).on("error", () => {}).end(execEnvScript(target.env));
-    onGone(a, () => child.kill("SIGHUP"));
+    onGone(a, () => {
+      try {
+        process.kill(a.tty ? child.pid! : -child.pid!, "SIGHUP");
+      } catch {}
+    });
     return await exited(child);
   } finally {
     await removeExecCgroups(cgroups);
@@ -89,7 +94,7 @@ async function run(stateDir: string, a: ReachArgs): Promise<number> {
   const remove = () => (removing ??= rt.remove(name).catch((e: Error) => void process.stderr.write(`skiff-agent: removing ${name}: ${e.message}\n`)));
   onGone(a, () => void remove());
   try {
-    if (rt instanceof ProcessRuntime) return await rt.runAttached(start, a.stdin);
+    if (rt instanceof ProcessRuntime) return await rt.runAttached(start, { stdin: a.stdin, tty: a.tty });
     await rt.start({ ...start, attach: { stdin: a.stdin, tty: a.tty } });
     const child = spawn(systemBin("docker"), ["start", "-a", ...(a.stdin ? ["-i"] : []), "--", name], { stdio: stdio(a), env: SYSTEM_ENV });
     return await exited(child);

@@ -138,14 +138,15 @@ export class ProcessRuntime implements Runtime {
   }
 
   /**
-   * A one-off run in this process's foreground (skiff run, through `skiff-agent run`): the wrapper shares our
-   * terminal and process group, so the app reads the terminal and gets its Ctrl-C; resolves with the exit code.
-   * The caller removes the instance after.
+   * A one-off run with this process's stdio (skiff run, through `skiff-agent run`); resolves with its exit code.
+   * The caller removes the instance after. On a terminal the wrapper stays in our (foreground) process group, so
+   * the app reads the terminal and gets its Ctrl-C and hangup; otherwise it leads its own group, as every
+   * instance does, so that stopping it reaches every process of it even where there are no cgroups.
    */
-  async runAttached(s: StartSpec, stdin: boolean): Promise<number> {
+  async runAttached(s: StartSpec, o: { stdin: boolean; tty: boolean }): Promise<number> {
     const f = await this.prepare(s);
     const dir = this.writeScripts(f);
-    const child = spawn("/bin/sh", [join(dir, "run.sh")], { cwd: dir, env: { ...SYSTEM_ENV, SKIFF_INSTANCE: f.name }, stdio: [stdin ? "inherit" : "ignore", "inherit", "inherit"] });
+    const child = spawn("/bin/sh", [join(dir, "run.sh")], { cwd: dir, env: { ...SYSTEM_ENV, SKIFF_INSTANCE: f.name }, detached: !o.tty, stdio: [o.stdin ? "inherit" : "ignore", "inherit", "inherit"] });
     if (!child.pid) throw new Error(`could not start ${f.name}`);
     writeFileSync(join(dir, "pid"), `${processIdentity(child.pid)}\n`);
     await new Promise<void>((resolve) => child.on("close", () => resolve()).on("error", () => resolve()));
