@@ -16,7 +16,9 @@ import type { MachineState } from "../../src/api/status.ts";
 import { isRunName, parseReachArgs, reachArgv, runName } from "../../src/contracts/reach.ts";
 import { UserError } from "../../src/errors.ts";
 import { commandLine } from "../../src/lib/quote.ts";
+import { clientWaves } from "../../src/exec/rollout.ts";
 import { planRestart } from "../../src/plan/restart.ts";
+import type { AgentClient } from "../../src/transport/agent-client.ts";
 import { execEnvScript, execScript } from "../../src/runtime/process-exec.ts";
 import { INJECTION_CASES } from "./injection-cases.ts";
 import { deployed, empty, facts, project, release } from "./plan-fixtures.ts";
@@ -95,6 +97,13 @@ describe("what skiff restart renews", () => {
     const plan = planRestart(p, o, { apps: [] });
     assert.deepEqual(plan.apps, [{ app: "web", release: 4, machines: [{ machine: "m1", instances: 1 }, { machine: "m2", instances: 1 }], batches: [["m1"], ["m2"]] }]);
     assert.deepEqual(planRestart(p, o, { apps: ["web"], machine: "m2" }).apps[0]!.batches, [["m2"]]);
+  });
+
+  it("its rollout activates only the machines of its waves (the others only hear of the new peers)", () => {
+    const clients = ["m1", "m2", "m3"].map((machine) => ({ machine }) as AgentClient);
+    const names = (w: AgentClient[][]) => w.map((b) => b.map((c) => c.machine));
+    assert.deepEqual(names(clientWaves({ clients, waves: [["m2"]], onlyWaves: true })), [["m2"]]);
+    assert.deepEqual(names(clientWaves({ clients, waves: [["m2"]] })), [["m2"], ["m1", "m3"]], "a deploy's rollout still ends with the rest");
   });
 
   it("leaves out machines placed to run none of it, and says why it cannot restart", () => {
