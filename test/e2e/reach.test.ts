@@ -50,14 +50,17 @@ function containerContext(): string {
   copyFileSync(join(HELLO, "hello.c"), join(dir, "hello.c"));
   writeFileSync(
     join(dir, "Dockerfile"),
+    // The builder's first step is examples/hello's own (Docker's cache has it); busybox comes in a stage of its own.
     `ARG BUILDER=skiff-testbed-base:bookworm
 FROM \${BUILDER} AS build
-RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static >/dev/null && rm -rf /var/lib/apt/lists/*
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null && rm -rf /var/lib/apt/lists/*
 COPY hello.c /src/hello.c
-RUN gcc -O2 -static -pthread -DAPP_VERSION='"c1"' -o /hello /src/hello.c && mkdir -p /out/bin && cp /bin/busybox /out/bin/ && for c in sh cat env id pwd sleep; do ln -s busybox /out/bin/$c; done
+RUN gcc -O2 -Wall -static -pthread -DAPP_VERSION='"c1"' -o /hello /src/hello.c
+FROM \${BUILDER} AS box
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static >/dev/null && mkdir -p /out/bin && cp /bin/busybox /out/bin/ && for c in sh cat id pwd sleep; do ln -s busybox /out/bin/$c; done
 FROM scratch
 COPY --from=build /hello /hello
-COPY --from=build /out/bin /bin
+COPY --from=box /out/bin /bin
 EXPOSE 3000
 ENTRYPOINT ["/hello"]
 `,
