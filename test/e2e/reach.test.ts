@@ -158,6 +158,18 @@ describe("skiff exec, run and restart on 3 machines", { timeout: 900_000 }, () =
     const wrong = await run(c, ["exec", "web", "--instance", "nope", "--", "true"]);
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, new RegExp(`web has no instance "nope"[\\s\\S]*hint: instances: .*${last.name}`));
+    // -t: a terminal on the machine over ssh -t (script(1) gives the CLI a terminal of its own here).
+    const tty = await new Promise<Run>((resolve) => {
+      const line = [process.execPath, BIN, "exec", "web", "-t", "--", "sh", "-c", "tty; exit 6"].map((w) => `'${w}'`).join(" ");
+      const t = spawn("script", ["-qec", line, "/dev/null"], { cwd: c.p.dir, env: { ...process.env, NO_COLOR: "1", SKIFF_SOCKET_DIR: c.p.socketDir }, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      t.stdout.on("data", (b) => (stdout += b));
+      t.stderr.on("data", (b) => (stderr += b));
+      t.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(tty.code, 6, tty.stdout + tty.stderr);
+    assert.match(tty.stdout, /\/dev\/pts\/\d+/);
     const noApp = await run(c, ["exec", "api", "--", "true"]);
     assert.match(noApp.stderr, /no app named "api"[\s\S]*hint: apps: web/);
   });
