@@ -116,6 +116,19 @@ async function nothingLeft(project: string): Promise<void> {
   assert.equal(left.trim(), "", `left behind:\n${left}`);
 }
 
+/** The CLI with a terminal of its own (script(1)), as a person at a keyboard runs it. */
+function inTerminal(s: Side, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const line = [process.execPath, BIN, ...args].map((w) => `'${w}'`).join(" ");
+    const t = spawn("script", ["-qec", line, "/dev/null"], { cwd: s.p.dir, env: { ...process.env, NO_COLOR: "1", SKIFF_SOCKET_DIR: s.p.socketDir }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    t.stdout.on("data", (b) => (stdout += b));
+    t.stderr.on("data", (b) => (stderr += b));
+    t.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** Starts `skiff run … -- sleep 300`, waits for the one-off to run on its machine, sends Ctrl-C (SIGINT). */
 async function interruptedRun(s: Side, exists: string): Promise<Run> {
   const r = skiff(s, ["run", "web", "--", "sleep", "300"]);
@@ -158,16 +171,8 @@ describe("skiff exec, run and restart on 3 machines", { timeout: 900_000 }, () =
     const wrong = await run(c, ["exec", "web", "--instance", "nope", "--", "true"]);
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, new RegExp(`web has no instance "nope"[\\s\\S]*hint: instances: .*${last.name}`));
-    // -t: a terminal on the machine over ssh -t (script(1) gives the CLI a terminal of its own here).
-    const tty = await new Promise<Run>((resolve) => {
-      const line = [process.execPath, BIN, "exec", "web", "-t", "--", "sh", "-c", "tty; exit 6"].map((w) => `'${w}'`).join(" ");
-      const t = spawn("script", ["-qec", line, "/dev/null"], { cwd: c.p.dir, env: { ...process.env, NO_COLOR: "1", SKIFF_SOCKET_DIR: c.p.socketDir }, stdio: ["pipe", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      t.stdout.on("data", (b) => (stdout += b));
-      t.stderr.on("data", (b) => (stderr += b));
-      t.on("close", (code) => resolve({ code, stdout, stderr }));
-    });
+    // -t: a terminal on the machine over ssh -t.
+    const tty = await inTerminal(c, ["exec", "web", "-t", "--", "sh", "-c", "tty; exit 6"]);
     assert.equal(tty.code, 6, tty.stdout + tty.stderr);
     assert.match(tty.stdout, /\/dev\/pts\/\d+/);
     const noApp = await run(c, ["exec", "api", "--", "true"]);
@@ -198,6 +203,11 @@ describe("skiff exec, run and restart on 3 machines", { timeout: 900_000 }, () =
       assert.equal(line!.split("|")[0], SECRET, s.project);
       assert.match(line!.split("|")[1]!, /^\d+$/);
       assert.equal(content, `file of ${s.project}`);
+      await nothingLeft(s.project);
+      // A console: a terminal on the machine, in the one-off.
+      const tty = await inTerminal(s, ["run", "web", "-t", "--", "sh", "-c", "tty; exit 4"]);
+      assert.equal(tty.code, 4, `${s.project}: ${tty.stdout}${tty.stderr}`);
+      assert.match(tty.stdout, /\/dev\/pts\/\d+/);
       await nothingLeft(s.project);
     }
     const procStop = await interruptedRun(pr, `ls -d /var/lib/skiff/instances/skiff-reachp-web-run-* 2>/dev/null; true`);
