@@ -10,6 +10,7 @@ export type {
   AgeIdentity, BuildOptions, BuiltImage, EnvDiff, EnvDifference, SecretInfo, SecretSet, SecretsWrite, SecretUnset,
   OpenOptions, RollbackOptions, RollbackOutcome, RollbackResult, RolloutResult, ScaleOutcome, ScaleResult, SetupOptions, TrustOptions, TrustResult, ValidateResult,
 } from "./api/skiff.ts";
+export type { ExecOptions, ReachOptions, ReachResult, RestartOptions, RestartOutcome, RestartPlan, RestartResult } from "./api/skiff.ts";
 export type { AppStatus, InstanceStatus, MachineStatus, MachineUnreachable } from "./api/status.ts";
 export { isUnreachable } from "./api/status.ts";
 export type { HistoryRow } from "./api/history.ts";

@@ -89,7 +89,10 @@ async function refusedOrUnchanged(run: Run): Promise<ActivateResult | undefined>
     // Not (or no longer) the release this deploy switched to: undoing would undo someone else's switch.
     return run.result({ ok: true, changed: false, reason: `nothing to undo: release ${st.active ?? "none"} serves here, not ${p.revert.release}` });
   }
-  if (st.active === p.release && (await allServing(run))) return run.result({ ok: true, changed: false });
+  if (p.action === "restart") {
+    // A restart renews what serves: another release active here means a deploy or rollback came in between.
+    if (st.active !== p.release) return run.result({ ok: false, changed: false, reason: `release ${st.active ?? "none"} is active here, not ${p.release}: run the restart again` });
+  } else if (st.active === p.release && (await allServing(run))) return run.result({ ok: true, changed: false });
   if (run.count > 0 && spec.withheld) {
     const reason = `release ${p.release} is on this machine without its secrets and files (it was placed to run none of ${p.app} here); deploy or scale again to send them`;
     run.record({ result: "failed", reason });
@@ -118,7 +121,8 @@ async function allServing({ m, st, backend, count }: Run): Promise<boolean> {
 async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh: InstanceRecord[]; failure?: Failure }> {
   const { m, p, spec, st, count } = run;
   const reuse: InstanceRecord[] = [];
-  for (const w of st.warm.filter((i) => i.release === p.release)) if (reuse.length < count && (await runtimeOf(m, w).status(w.name)).running) reuse.push(w);
+  // A restart wants new instances: none of the release's warm ones (they are as old as those it replaces).
+  for (const w of st.warm.filter((i) => i.release === p.release && p.action !== "restart")) if (reuse.length < count && (await runtimeOf(m, w).status(w.name)).running) reuse.push(w);
   const taken = usedPorts(m);
   const fresh: InstanceRecord[] = [];
   const deadlineAt = m.fx.clock.now() + spec.health.deadlineMs;

@@ -34,7 +34,7 @@ async function allocatePort(m: Machine, taken: Set<number>, address: string): Pr
 }
 
 /** What an instance (or a hook's one-off run) of a release is started with, apart from its name, port and command. */
-export function baseStart(m: Machine, spec: ReleaseSpec, env: Record<string, string>, labels: Record<string, string>): Omit<StartSpec, "name" | "hostPort" | "bindAddress"> {
+export function baseStart(m: Pick<Machine, "store">, spec: ReleaseSpec, env: Record<string, string>, labels: Record<string, string>): Omit<StartSpec, "name" | "hostPort" | "bindAddress"> {
   return {
     image: spec.imageId,
     command: spec.command,

@@ -23,6 +23,13 @@ switch (cmd) {
       .then((m) => m.artifactPut(process.env.SKIFF_STATE_DIR || STATE_DIR, args[0] ?? ""))
       .then(() => process.exit(0), fail);
     break;
+  case "exec":
+  case "run":
+  case "run-stop":
+    import("./reach.ts")
+      .then((m) => m.reach(cmd, args, process.env.SKIFF_STATE_DIR || STATE_DIR))
+      .then((code) => process.exit(code), fail);
+    break;
   case "connect":
     connect(socket);
     break;
@@ -33,6 +40,6 @@ switch (cmd) {
     import("./handlers.ts").then((m) => process.stdout.write(`${m.AGENT_VERSION}\n`), fail);
     break;
   default:
-    process.stderr.write("usage: skiff-agent serve | connect | call METHOD [JSON] | artifact-put SHA256 < tar.gz | version\n");
+    process.stderr.write("usage: skiff-agent serve | connect | call METHOD [JSON] | artifact-put SHA256 < tar.gz | exec | run | run-stop | version\n");
     process.exit(2);
 }

@@ -34,7 +34,8 @@ export interface History {
 export function mergeHistory(entries: HistoryEntry[]): HistoryRow[] {
   const rows = new Map<string, HistoryRow & { summarized?: boolean }>();
   for (const e of [...entries].sort((a, b) => a.at.localeCompare(b.at))) {
-    const key = e.action === "restart" ? `${e.at}|${e.machine}|${e.reason}` : `${e.deployId ?? e.at}|${e.app}|${e.release}|${e.action === "deploy" && e.result === "rolled back" ? "deploy" : e.action}`;
+    // The supervisor's restarts (no deployId) are one row each; a `skiff restart` is one row like a deploy.
+    const key = e.action === "restart" && !e.deployId ? `${e.at}|${e.machine}|${e.reason}` : `${e.deployId ?? e.at}|${e.app}|${e.release}|${e.action === "deploy" && e.result === "rolled back" ? "deploy" : e.action}`;
     const row = rows.get(key) ?? { app: e.app, release: e.release, action: e.action, commit: e.commit, image: e.image, by: e.by, at: e.at, machines: {} };
     rows.set(key, row);
     row.commit ??= e.commit;

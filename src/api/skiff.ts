@@ -16,6 +16,9 @@ import type { RemoveResult as RemoveDone } from "../exec/remove.ts";
 import type { RollbackOutcome, RollbackResult as RollbackDone } from "../exec/rollback.ts";
 import type { RolloutResult } from "../exec/rollout.ts";
 import type { ScaleOutcome, ScaleResult as ScaleDone } from "../exec/scale.ts";
+import type { RestartOutcome, RestartResult as RestartDone } from "../exec/restart.ts";
+import type { RestartPlan } from "../plan/restart.ts";
+import type { ExecOptions, ReachOptions, ReachResult } from "./reach.ts";
 import type { DeployPlan, RemovePlan, RollbackPlan, ScalePlan } from "../plan/model.ts";
 import { settingsFromEnv, withHostSettings, type HostSettings } from "../settings.ts";
 import type { BuildOptions, BuiltImage } from "./build.ts";
@@ -79,6 +82,16 @@ export interface RollbackOptions extends ChangeOptions {
 }
 
 export type RollbackResult = RollbackDone & { ok: boolean };
+
+export interface RestartOptions extends ChangeOptions {
+  /** Apps to restart (default: all). */
+  apps?: string[];
+  /** Only this machine's instances (default: every machine's). */
+  machine?: string;
+}
+
+export type RestartResult = RestartDone & { ok: boolean };
+export type { ExecOptions, ReachOptions, ReachResult, RestartOutcome, RestartPlan };
 export type ScaleResult = ScaleDone & { ok: boolean };
 export type RemoveResult = RemoveDone;
 
@@ -215,6 +228,29 @@ export class Skiff {
       const done = await (await import("../exec/scale.ts")).scale(this.project, Object.entries(targets).map(([app, instances]) => ({ app, instances })), { dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((a) => a.result.ok) };
     }, opts);
+  }
+
+  /** New instances of each app's active release in place of the running ones, with a deploy's safety: under the
+   *  deploy lock, in the app's rollout waves, each started first, gated on health, the old drained; recorded in
+   *  history as "restart". */
+  restart(opts: RestartOptions = {}): Promise<RestartResult> {
+    return this.run(async (reporter, interrupted) => {
+      const done = await (await import("../exec/restart.ts")).restart(this.project, { apps: opts.apps ?? [], machine: opts.machine, dryRun: opts.dryRun, reporter, interrupted });
+      return { ...done, ok: done.outcomes.every((a) => a.result.ok) };
+    }, opts);
+  }
+
+  /** Runs `command` (argv) in a running instance of `app` (a container: the Engine's exec; a process: its user,
+   *  env, working directory and cgroup) with this process's stdout and stderr, and stdin when `interactive`;
+   *  resolves with where it ran and its exit code. */
+  exec(app: string, command: string[], opts: ExecOptions = {}): Promise<ReachResult> {
+    return this.run(async () => (await import("./reach.ts")).execIn(this.project, app, command, opts));
+  }
+
+  /** Runs `command` (argv) in a one-off instance of `app`'s active release (image or artifact, env, secrets,
+   *  files, volumes), attached like `exec`, and removes it after, also when `signal` aborts. */
+  runOneOff(app: string, command: string[], opts: ReachOptions = {}): Promise<ReachResult> {
+    return this.run(async () => (await import("./reach.ts")).runOneOff(this.project, app, command, opts));
   }
 
   /** Stops apps on every machine and deletes their releases (history stays). No confirmation: the call is the intent. */

@@ -105,6 +105,35 @@ program
   .action(act(async (apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean }) => (await import("./rollback.ts")).rollbackCommand(await makeCtx(globals()), apps, o)));
 
 program
+  .command("restart")
+  .description("new instances of the active release with a deploy's safety (start-first, health-gated, drained, in waves)")
+  .argument("[apps...]", "apps to restart (default: all)")
+  .option("--machine <name>", "only this machine's instances")
+  .option("--dry-run", "print which instances would restart, in which waves, and change nothing")
+  .action(act(async (apps: string[], o: { machine?: string; dryRun?: boolean }) => (await import("./restart.ts")).restartCommand(await makeCtx(globals()), apps, o)));
+
+program
+  .command("exec")
+  .description("run a command in a running instance: skiff exec web -- ls -la (exits with its code)")
+  .argument("<app>")
+  .argument("[command...]", "the command and its arguments, after --")
+  .option("--machine <name>", "the instance's machine (default: where the first healthy one runs)")
+  .option("--instance <name>", "the instance (its name or a unique end of it; default: the first healthy one)")
+  .option("-i, --interactive", "send stdin to the command")
+  .option("-t, --tty", "a terminal on the machine (ssh -t), for shells and consoles; implies -i")
+  .action(act(async (app: string, command: string[], o: { machine?: string; instance?: string; interactive?: boolean; tty?: boolean }) => (await import("./exec.ts")).execCommand(await makeCtx(globals()), app, command, o)));
+
+program
+  .command("run")
+  .description("run a command in a one-off instance of the current release, removed after: skiff run web -- npm run migrate")
+  .argument("<app>")
+  .argument("[command...]", "the command and its arguments, after --")
+  .option("--machine <name>", "where to run it (default: the first machine that runs the app)")
+  .option("-i, --interactive", "send stdin to the command")
+  .option("-t, --tty", "a terminal on the machine (ssh -t), for consoles; implies -i")
+  .action(act(async (app: string, command: string[], o: { machine?: string; interactive?: boolean; tty?: boolean }) => (await import("./run.ts")).runCommand(await makeCtx(globals()), app, command, o)));
+
+program
   .command("history")
   .description("deploys, rollbacks and restarts, merged across machines")
   .argument("[app]")

@@ -11,7 +11,8 @@ export const activateParamsSchema = z.object({
   app: nameSchema,
   release: releaseNumber,
   machine: z.string().check(z.minLength(1)),
-  action: z.enum(["deploy", "rollback", "scale"]),
+  /** "restart": fresh instances of the release already active here (skiff restart), in place of the ones running. */
+  action: z.enum(["deploy", "rollback", "scale", "restart"]),
   /** Where instances publish their port: the machine's private address (default: loopback). */
   bindAddress: opt(z.string().check(z.minLength(1))),
   /** The machine's public HTTP port (http_port). */

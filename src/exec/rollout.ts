@@ -58,7 +58,9 @@ export interface RolloutInput {
   /** The plan's waves (machine names), in order; without them, `maxParallel` machines at a time. */
   waves?: string[][];
   maxParallel?: number;
-  action: "deploy" | "rollback" | "scale";
+  action: "deploy" | "rollback" | "scale" | "restart";
+  /** Only the machines the waves name take part (a restart of some machines); the others only hear of peers. */
+  onlyWaves?: boolean;
   deployId: string;
   by: string;
   keepWarm: boolean;
@@ -78,7 +80,7 @@ export interface RolloutInput {
 }
 
 /** The waves as clients: the plan's (a machine it does not name goes in a last wave), or maxParallel at a time. */
-export function clientWaves(i: Pick<RolloutInput, "clients" | "waves" | "maxParallel">): AgentClient[][] {
+export function clientWaves(i: Pick<RolloutInput, "clients" | "waves" | "maxParallel" | "onlyWaves">): AgentClient[][] {
   if (!i.waves) {
     const n = i.maxParallel ?? i.clients.length;
     if (!Number.isInteger(n) || n < 1) throw new UserError(`max parallel must be a whole number of machines, at least 1 (got ${n})`, { exitCode: 2 });
@@ -90,7 +92,7 @@ export function clientWaves(i: Pick<RolloutInput, "clients" | "waves" | "maxPara
   const waves = i.waves.map((w) => w.flatMap((m) => (byName.has(m) ? [byName.get(m)!] : []))).filter((w) => w.length);
   const named = new Set(i.waves.flat());
   const rest = i.clients.filter((c) => !named.has(c.machine));
-  return rest.length ? [...waves, rest] : waves;
+  return rest.length && !i.onlyWaves ? [...waves, rest] : waves;
 }
 
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
@@ -182,8 +184,9 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
       const c = i.clients.find((x) => x.machine === machine)!;
       const to = i.previous.get(machine) ?? null;
       if (to === i.target) {
-        // It served this release before: nothing to return to, and nothing to undo.
-        if (maybeSwitched.includes(machine)) return;
+        // It served this release before: nothing to return to, and nothing to undo (a restart's new instances
+        // run the release that served).
+        if (maybeSwitched.includes(machine) || i.action === "restart") return;
         out.reverted.push({ machine: machine, to, ok: false, reason: "no previous release to return to" });
         return;
       }

@@ -65,6 +65,7 @@ export class DockerRuntime implements Runtime {
       Env: Object.entries({ PORT: String(s.containerPort), ...s.env }).map(([k, v]) => `${k}=${v}`),
       Labels: s.labels,
       ...(s.oneOff ? { Entrypoint: ["/bin/sh", "-c"], Cmd: [s.command ?? "true"] } : { ExposedPorts: { [port]: {} } }),
+      ...(s.attach ? { Tty: s.attach.tty, OpenStdin: s.attach.stdin, StdinOnce: s.attach.stdin, AttachStdin: s.attach.stdin, AttachStdout: true, AttachStderr: true } : {}),
       HostConfig: {
         ...(s.oneOff ? {} : { PortBindings: { [port]: [{ HostIp: s.bindAddress, HostPort: String(s.hostPort) }] } }),
         ...(s.files?.length ? { Binds: s.files.map((f) => `${f.hostPath}:${f.path}:ro`) } : {}),
@@ -78,7 +79,8 @@ export class DockerRuntime implements Runtime {
         ...(s.limits?.cpus ? { NanoCpus: Math.round(s.limits.cpus * 1e9) } : {}),
       },
     });
-    await this.api.json("POST", `/containers/${encodeURIComponent(s.name)}/start`);
+    // One to attach to is started by `docker start -a`, so not a byte of its output goes unseen.
+    if (!s.attach) await this.api.json("POST", `/containers/${encodeURIComponent(s.name)}/start`);
   }
 
   async restart(name: string): Promise<void> {

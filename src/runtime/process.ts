@@ -134,6 +134,30 @@ export class ProcessRuntime implements Runtime {
   }
 
   async start(s: StartSpec): Promise<void> {
+    this.launch(await this.prepare(s));
+  }
+
+  /**
+   * A one-off run with this process's stdio (skiff run, through `skiff-agent run`); resolves with its exit code.
+   * The caller removes the instance after. On a terminal the wrapper stays in our (foreground) process group, so
+   * the app reads the terminal and gets its Ctrl-C and hangup; otherwise it leads its own group, as every
+   * instance does, so that stopping it reaches every process of it even where there are no cgroups.
+   */
+  async runAttached(s: StartSpec, o: { stdin: boolean; tty: boolean }): Promise<number> {
+    const f = await this.prepare(s);
+    const dir = this.writeScripts(f);
+    const child = spawn("/bin/sh", [join(dir, "run.sh")], { cwd: dir, env: { ...SYSTEM_ENV, SKIFF_INSTANCE: f.name }, detached: !o.tty, stdio: [o.stdin ? "inherit" : "ignore", "inherit", "inherit"] });
+    if (!child.pid) throw new Error(`could not start ${f.name}`);
+    writeFileSync(join(dir, "pid"), `${processIdentity(child.pid)}\n`);
+    await new Promise<void>((resolve) => child.on("close", () => resolve()).on("error", () => resolve()));
+    try {
+      return Number(readFileSync(join(dir, "exit"), "utf8").trim());
+    } catch {
+      return 137; // the wrapper itself was killed
+    }
+  }
+
+  private async prepare(s: StartSpec): Promise<InstanceFile> {
     if (!s.command) throw new Error("a process instance needs a command (run:)");
     if (!(await this.hasImage(s.image))) throw new Error(`artifact ${s.image} is not on this machine`);
     const user = this.user(s);
@@ -148,17 +172,23 @@ export class ProcessRuntime implements Runtime {
     const env = { PATH: APP_PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress, SKIFF_INSTANCE: s.name };
     const f: InstanceFile = { name: s.name, command: s.command, workdir, env, labels: s.labels, hostPort: s.hostPort, user, limits: s.limits ?? {}, cgroup, oomBase: oomKills(cgroup.dirs) };
     this.save(f);
-    this.launch(f);
+    return f;
   }
 
-  /** Writes the wrapper and the app's environment afresh (an instance made by an older agent gets today's), and starts it. */
-  private launch(f: InstanceFile): void {
+  /** Writes the wrapper and the app's environment afresh (an instance made by an older agent gets today's). */
+  private writeScripts(f: InstanceFile): string {
     const dir = this.dir(f.name);
     writeFileSync(join(dir, "env.sh"), envScript(f.env, execPrefix(f.command)), { mode: 0o600 });
     chmodSync(join(dir, "env.sh"), 0o600);
     writeFileSync(join(dir, "run.sh"), wrapperScript({ name: f.name, dir, workdir: f.workdir, cgroupProcs: f.cgroup.procs, user: f.user }), { mode: 0o700 });
     rmSync(join(dir, "command"), { force: true }); // an older agent's: the command is in env.sh now
     rmSync(join(dir, "exit"), { force: true });
+    return dir;
+  }
+
+  /** Starts the wrapper in its own session, its output to out.log. */
+  private launch(f: InstanceFile): void {
+    const dir = this.writeScripts(f);
     const log = openSync(join(dir, "out.log"), "a", 0o640);
     try {
       // Root's own environment and root's own directory: nothing of the app's (see wrapper.ts).

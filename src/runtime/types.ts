@@ -20,6 +20,8 @@ export interface StartSpec {
   volumes?: { name: string; path: string }[];
   /** A one-off run of `command` (a hook): no port, not restarted; Docker runs it with /bin/sh -c. */
   oneOff?: boolean;
+  /** Docker: a one-off made to be attached to (`docker start -a`, skiff run): created, not started. */
+  attach?: { stdin: boolean; tty: boolean };
   /** The port the app listens on inside a container (Docker); a process listens on hostPort. Each runtime sets PORT. */
   containerPort: number;
   hostPort: number;

@@ -36,6 +36,12 @@ export class LocalTransport implements Transport {
     return spawn(file!, args, { stdio: ["pipe", "pipe", "pipe"] });
   }
 
+  /** Here the terminal is ours already: `tty` needs nothing more. */
+  attach(argv: readonly string[], opts: { tty: boolean; stdin: boolean }): ChildProcess {
+    const [file, ...args] = this.elevate(argv);
+    return spawn(file!, args, { stdio: [opts.stdin ? "inherit" : "pipe", "inherit", "inherit"] });
+  }
+
   /** As root, the agent's socket itself (the socket is root's alone); otherwise `sudo -n skiff-agent connect`. */
   agentStream(): AgentStream {
     if (process.getuid?.() !== 0) return this.spawn([AGENT_BIN, "connect"]);

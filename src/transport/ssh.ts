@@ -52,6 +52,11 @@ export class SshTransport implements Transport {
     return spawn("ssh", this.ssh(this.sshArgv(argv)), { stdio: ["pipe", "pipe", "pipe"] });
   }
 
+  attach(argv: readonly string[], opts: { tty: boolean; stdin: boolean }): ChildProcess {
+    const args = [...sshOptions(this.machine, this.ctx), ...(opts.tty ? ["-t"] : []), ...sshDestination(this.machine), commandLine(this.elevate(argv))];
+    return spawn("ssh", this.ssh(args), { stdio: [opts.stdin ? "inherit" : "pipe", "inherit", "inherit"] });
+  }
+
   /**
    * Root logins reach the agent's socket through a forward on the shared
    * connection (agent-forward.ts); others through `sudo -n skiff-agent connect`.

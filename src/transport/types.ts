@@ -30,6 +30,12 @@ export interface Transport {
   /** Starts argv with piped stdio, for long-lived streams such as agent RPC. */
   spawn(argv: readonly string[]): ChildProcess;
   /**
+   * Starts argv with this process's stdout and stderr (skiff exec, skiff run): a terminal on the machine with
+   * `tty` (ssh -t); our stdin with `stdin`, else a pipe held open and never written (its end tells the machine
+   * that we are gone).
+   */
+  attach?(argv: readonly string[], opts: { tty: boolean; stdin: boolean }): ChildProcess;
+  /**
    * The agent's RPC channel when the transport reaches the socket itself (no
    * process on the machine); without it, AgentClient spawns `skiff-agent connect`.
    */
