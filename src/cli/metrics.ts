@@ -1,5 +1,6 @@
 // skiff metrics: each machine's Prometheus exposition (the project's series and
 // the machine's), or with --prometheus-config a scrape config for the project.
+import { mergeExpositions } from "../metrics/exposition.ts";
 import { skiffFor, type Ctx } from "./context.ts";
 
 export async function metricsCommand(ctx: Ctx, o: { machine?: string; prometheusConfig?: boolean }): Promise<number> {
@@ -14,15 +15,9 @@ export async function metricsCommand(ctx: Ctx, o: { machine?: string; prometheus
     ctx.out(JSON.stringify(answers));
     return answers.some((a) => "problem" in a) ? 1 : 0;
   }
-  // One machine: its text as is (what a scraper gets). Several: each machine's block after a comment naming it
-  // (the series carry a machine label, so the concatenation is still one valid exposition only per block).
-  for (const a of answers) {
-    if ("problem" in a) {
-      process.stderr.write(`skiff: ${a.machine}: ${a.problem}\n`);
-      continue;
-    }
-    if (answers.length > 1) ctx.out(`# machine ${a.machine}`);
-    ctx.out(a.text.trimEnd());
-  }
+  // One exposition for all machines (their series differ by the machine label): what promtool and a scraper accept.
+  for (const a of answers) if ("problem" in a) process.stderr.write(`skiff: ${a.machine}: ${a.problem}\n`);
+  const text = mergeExpositions(answers.flatMap((a) => ("text" in a ? [a.text] : [])));
+  if (text) ctx.out(text.trimEnd());
   return answers.some((a) => "problem" in a) ? 1 : 0;
 }

@@ -21,7 +21,7 @@ export const METRICS = {
   skiff_machine_memory_available_bytes: { type: "gauge", help: "Memory available to new work without swapping (MemAvailable)." },
   skiff_machine_disk_total_bytes: { type: "gauge", help: "Size of the filesystem holding path." },
   skiff_machine_disk_free_bytes: { type: "gauge", help: "Space left to unprivileged users on the filesystem holding path (statfs bavail)." },
-  skiff_machine_disk_inodes_total: { type: "gauge", help: "Inodes of the filesystem holding path." },
+  skiff_machine_disk_inodes: { type: "gauge", help: "Inodes of the filesystem holding path." },
   skiff_machine_disk_inodes_free: { type: "gauge", help: "Free inodes of the filesystem holding path." },
   skiff_machine_network_receive_bytes_total: { type: "counter", help: "Bytes received by the device (/proc/net/dev)." },
   skiff_machine_network_transmit_bytes_total: { type: "counter", help: "Bytes sent by the device (/proc/net/dev)." },

@@ -30,3 +30,23 @@ export function exposition(sample: Sample, keep: (labels: Record<string, string>
 
 /** Series of a project, and those of no project (the machine, the agent). */
 export const projectOrMachine = (project: string) => (labels: Record<string, string>) => labels.project === undefined || labels.project === project;
+
+/** Several expositions (one per machine; their series differ by the machine label) as one: each metric's HELP and
+ *  TYPE once, its series from every text together, so the whole passes `promtool check metrics`. */
+export function mergeExpositions(texts: string[]): string {
+  const families = new Map<string, { head: string[]; lines: string[] }>();
+  for (const text of texts) {
+    let current: { head: string[]; lines: string[] } | undefined;
+    for (const line of text.split("\n")) {
+      if (!line) continue;
+      const meta = /^# (HELP|TYPE) (\S+)/.exec(line);
+      if (meta) {
+        const name = meta[2]!;
+        current = families.get(name);
+        if (!current) families.set(name, (current = { head: [], lines: [] }));
+        if (!current.head.some((h) => h.startsWith(`# ${meta[1]} `))) current.head.push(line);
+      } else if (!line.startsWith("#") && current) current.lines.push(line);
+    }
+  }
+  return [...families.values()].map((f) => [...f.head, ...f.lines].join("\n") + "\n").join("");
+}

@@ -113,7 +113,7 @@ export function machineSeries(machine: string, diskPaths: string[], src: ProcSou
     out.push(
       { name: "skiff_machine_disk_total_bytes", labels: l, value: d.totalBytes },
       { name: "skiff_machine_disk_free_bytes", labels: l, value: d.freeBytes },
-      { name: "skiff_machine_disk_inodes_total", labels: l, value: d.inodes },
+      { name: "skiff_machine_disk_inodes", labels: l, value: d.inodes },
       { name: "skiff_machine_disk_inodes_free", labels: l, value: d.inodesFree },
     );
   }
