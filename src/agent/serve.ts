@@ -10,7 +10,7 @@ import { AgentCore } from "./core.ts";
 import { Firewall } from "./firewall.ts";
 import { agentInfo, followMetrics, handlers, type MetricsParts } from "./handlers.ts";
 import { MetricsListener } from "./metrics-listener.ts";
-import { MetricsSampler } from "./metrics-sampler.ts";
+import { MetricsSampler, SAMPLE_INTERVAL_MS } from "./metrics-sampler.ts";
 import { Ring, ringDir } from "../metrics/ring.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 import { Jobs } from "./jobs.ts";
@@ -67,7 +67,9 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
     .then(
       (server) => {
         core.startSupervisor();
-        metrics.sampler.start();
+        // SKIFF_METRICS_INTERVAL_MS=0 turns sampling off: bench/metrics-cost.ts measures the agent without it.
+        const every = Number(process.env.SKIFF_METRICS_INTERVAL_MS ?? SAMPLE_INTERVAL_MS);
+        if (every > 0) metrics.sampler.start(Math.max(1000, every));
         log(`agent ${info.version} (${info.sha256.slice(0, 12)}) listening on ${socket}`);
         const stop = () => {
           // Stop at once: open RPC connections must not keep an old agent alive next to a new one.
