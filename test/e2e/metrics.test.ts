@@ -80,7 +80,8 @@ ${machines}
 metrics: { listen: true, port: ${METRICS_PORT}, allow: [${gateway}] }
 apps:
   web:
-    build: { context: ${HELLO}, args: { VERSION: m1 } }
+    build: { context: ${HELLO} }
+    env: { VERSION: metrics }
     port: 3000
     instances: 3
     routes: [{ path: / }]
