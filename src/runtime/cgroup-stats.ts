@@ -13,6 +13,8 @@ export interface CgroupUsage {
   oomKills?: number;
 }
 
+const WANTED = new Set(["", "memory", "cpu", "cpuacct"]);
+
 /** /proc/<pid>/cgroup → the directories under `root` of that process's groups (those that exist). */
 export function cgroupDirsFromProc(text: string, root = "/sys/fs/cgroup"): string[] {
   const dirs: string[] = [];
@@ -23,7 +25,8 @@ export function cgroupDirsFromProc(text: string, root = "/sys/fs/cgroup"): strin
     // v2: one line "0::/path". v1: "4:memory:/path", "3:cpu,cpuacct:/path" (mounted joined or one by one).
     const names = controllers ? [controllers, ...controllers.split(",")] : [""];
     for (const n of names) {
-      if (n.startsWith("name=")) continue;
+      // Only the groups whose files say what the instance uses: memory and CPU (and v2's single one).
+      if (!WANTED.has(n) && !n.split(",").every((c) => WANTED.has(c))) continue;
       const d = join(root, n, path!);
       if (existsSync(d) && !dirs.includes(d)) dirs.push(d);
     }
