@@ -61,14 +61,13 @@ const only = (s: Sample, project: string | undefined): Sample => (project ? { t:
 
 /** The metrics methods: the last sample (taken now when none is yet), as text or as data, and the history. */
 function metricsImpl(m: MetricsParts): Impl {
-  const latest = async () => m.sampler.latest ?? (await m.sampler.sample());
   return {
     "metrics.text": async (p) => {
-      const s = await latest();
+      const s = await m.sampler.current();
       return { text: exposition(s, p?.project ? projectOrMachine(p.project) : undefined), at: s.t };
     },
     "metrics.current": async (p) => {
-      const s = await latest();
+      const s = m.sampler.latest ?? (await m.sampler.sample());
       const prev = m.sampler.previous;
       return { latest: only(s, p?.project), ...(prev ? { previous: only(prev, p?.project) } : {}), intervalMs: SAMPLE_INTERVAL_MS };
     },

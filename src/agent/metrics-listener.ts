@@ -55,8 +55,7 @@ export class MetricsListener {
         res.writeHead(404, { "content-type": "text/plain" }).end("only GET /metrics here\n");
         return;
       }
-      const latest = this.sampler.latest;
-      (latest ? Promise.resolve(latest) : this.sampler.sample()).then(
+      this.sampler.current().then(
         (s) => res.writeHead(200, { "content-type": CONTENT_TYPE }).end(exposition(s)),
         (err: Error) => res.writeHead(503, { "content-type": "text/plain" }).end(`no sample: ${err.message}\n`),
       );

@@ -40,8 +40,11 @@ export class MetricsSampler {
   /** Instance → its cgroup directories, found once (a restart keeps the container and its group). */
   private readonly dirs = new Map<string, string[]>();
   private running?: Promise<Sample>;
+  /** The last two samples kept in the history (`skiff top` takes rates between them). */
   latest?: Sample;
   previous?: Sample;
+  /** Values the last kept sample had no room for in its ring slot. */
+  private dropped = 0;
 
   constructor(private readonly d: SamplerDeps) {
     this.cache = new StateCache(d.store);
@@ -61,13 +64,29 @@ export class MetricsSampler {
     this.timer = undefined;
   }
 
-  /** One sample now (a second caller while one runs gets the same). */
+  /** One sample now, kept in the history (a second caller while one runs gets the same). */
   sample(): Promise<Sample> {
-    this.running ??= this.take().finally(() => (this.running = undefined));
+    this.running ??= this.take(true).finally(() => (this.running = undefined));
     return this.running;
   }
 
-  private async take(): Promise<Sample> {
+  /**
+   * For a scrape: the numbers as they are now (a sample at most `maxAgeMs` old), not kept in the history. A
+   * scraper whose interval equals the sampler's would otherwise see some 10 s steps twice and others never,
+   * by the phase between the two clocks, and its rates would be off by a step (±20 % over a minute).
+   */
+  current(maxAgeMs = 1000): Promise<Sample> {
+    const now = (this.d.now ?? Date.now)();
+    if (this.lastTaken && now - this.lastTaken.t <= maxAgeMs) return Promise.resolve(this.lastTaken);
+    this.fresh ??= this.take(false).finally(() => (this.fresh = undefined));
+    return this.fresh;
+  }
+
+  private fresh?: Promise<Sample>;
+  /** The newest sample of either kind. */
+  private lastTaken?: Sample;
+
+  private async take(record: boolean): Promise<Sample> {
     const started = performance.now();
     const now = this.d.now ?? Date.now;
     const machine = machineName(this.d.store);
@@ -94,14 +113,17 @@ export class MetricsSampler {
     series.push({ name: "skiff_agent_resident_memory_bytes", labels: { machine }, value: memoryUsage.rss() });
     series.push({ name: "skiff_agent_cpu_seconds_total", labels: { machine }, value: (cpu.user + cpu.system) / 1e6 });
     series.push({ name: "skiff_metrics_sample_duration_seconds", labels: { machine }, value: (performance.now() - started) / 1000 });
+    series.push({ name: "skiff_metrics_series_dropped", labels: { machine }, value: this.dropped });
     const sample: Sample = { t: now(), series };
+    this.lastTaken = sample;
+    if (!record) return sample;
     let dropped = 0;
     try {
       dropped = this.d.ring?.append(sample) ?? 0;
     } catch (e) {
       this.d.log?.(`metrics: history not written: ${(e as Error).message}`);
     }
-    series.push({ name: "skiff_metrics_series_dropped", labels: { machine }, value: dropped });
+    this.dropped = dropped;
     this.previous = this.latest;
     this.latest = sample;
     return sample;

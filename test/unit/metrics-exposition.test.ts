@@ -17,6 +17,7 @@ import { exposition, mergeExpositions, projectOrMachine } from "../../src/metric
 import { MetricsSampler } from "../../src/agent/metrics-sampler.ts";
 import { DeployTally } from "../../src/agent/metrics-deploys.ts";
 import { Store } from "../../src/agent/store.ts";
+import { Ring } from "../../src/metrics/ring.ts";
 
 const PROMTOOL = "/usr/bin/promtool";
 const STAT = readFileSync(new URL("fixtures/haproxy-2.6-show-stat.csv", import.meta.url), "utf8");
@@ -150,5 +151,31 @@ describe("several machines' expositions as one", () => {
     assert.equal(merged.split("\n").filter((l) => l && !l.startsWith("#")).length, m1.split("\n").filter((l) => l && !l.startsWith("#")).length * 2);
     const r = promtool(["check", "metrics"], merged);
     assert.equal(r.code, 0, r.out);
+  });
+});
+
+describe("sampler", () => {
+  it("kept samples go into the ring at the fixed interval; a scrape's fresh sample does not, and is reused for a second", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-state-"));
+    const store = new Store(dir);
+    let clock = 1_000_000;
+    let asked = 0;
+    const ring = new Ring(join(dir, "metrics"), { slots: 10, slotBytes: 4096, maxSeries: 1000 });
+    const sampler = new MetricsSampler({ store, runtimes: {}, health: new Map(), haproxyStat: async () => (asked++, STAT), ring, now: () => clock });
+    await sampler.sample();
+    clock += 10_000;
+    await sampler.sample();
+    assert.equal(ring.size, 2);
+    assert.equal(sampler.previous!.t, 1_000_000);
+    clock += 500;
+    const a = await sampler.current();
+    assert.equal(a.t, 1_010_000, "the kept sample is young enough");
+    clock += 1000;
+    const b = await sampler.current();
+    assert.equal(b.t, 1_011_500, "older than a second: a new one");
+    assert.equal(await sampler.current(), b);
+    assert.equal(ring.size, 2, "fresh samples stay out of the history");
+    assert.equal(sampler.latest!.t, 1_010_000, "top's rates stay on the kept samples");
+    assert.equal(asked, 3);
   });
 });
