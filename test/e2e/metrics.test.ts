@@ -1,6 +1,7 @@
 // Metrics on 3 bed machines (project `mtest`, app `web` from examples/hello, one
 // instance per machine on http_port 8106; /metrics on 8107 for the host only):
-// `skiff metrics` passes promtool; `skiff top` shows the app; /metrics answers
+// `skiff metrics` passes promtool; the history survives an agent restart;
+// `skiff top` shows the app; /metrics answers
 // the host (the listed scraper) and refuses a project machine that is not
 // listed; a real Prometheus (Debian's, started here on 127.0.0.1:8107 with the
 // config `skiff metrics --prometheus-config` prints) scrapes the three agents,
@@ -121,6 +122,19 @@ apps:
     assert.match(wrong.stderr, /no machine named "m9"/);
     // The history's file has its fixed size from the start (24 h at 10 s, 4 KiB slots).
     assert.equal((await faults.exec(bed.machines[0]!, "stat -c %s /var/lib/skiff/metrics/ring.bin")).trim(), String(64 + 8640 * 4096));
+  });
+
+  it("the history survives an agent restart", async () => {
+    const m1 = bed.machines[0]!;
+    const kept = async () => (JSON.parse(await faults.exec(m1, `/usr/local/bin/skiff-agent call metrics.history '{"prefix":"skiff_machine_load1"}'`)) as { samples: { t: number }[] }).samples.map((s) => s.t);
+    const before = await kept();
+    assert.ok(before.length >= 2, `samples kept so far: ${before.length}`);
+    await faults.exec(m1, "/etc/init.d/skiff-agent restart >/dev/null");
+    let after = await kept();
+    // Its first sample is taken as it starts listening: give it a moment.
+    for (let i = 0; i < 30 && after.length <= before.length; i++) await sleep(100), (after = await kept());
+    assert.deepEqual(after.slice(0, before.length), before, "the samples from before the restart are still there, in order");
+    assert.ok(after.length >= before.length + 1, "and the new agent appends after them (its first sample at start)");
   });
 
   it("/metrics on the private address answers the listed scraper and refuses a project machine that is not listed", async () => {
