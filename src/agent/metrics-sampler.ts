@@ -103,7 +103,7 @@ export class MetricsSampler {
     }
     for (const name of this.dirs.keys()) if (!seen.has(name)) this.dirs.delete(name);
     try {
-      series.push(...appSeries(parseShowStat(await this.d.haproxyStat()), apps, machine));
+      series.push(...appSeries(parseShowStat(await this.d.haproxyStat(), (px) => apps.has(px)), apps, machine));
     } catch {
       // No HAProxy yet (no app deployed here) or it is restarting: no app numbers in this sample.
     }

@@ -5,17 +5,26 @@ import type { Series } from "./catalogue.ts";
 
 export type StatRow = Record<string, string>;
 
-/** The CSV as rows keyed by column name (the header line starts with "# "). */
-export function parseShowStat(csv: string): StatRow[] {
-  const lines = csv.split("\n").filter((l) => l.trim());
-  if (!lines.length || !lines[0]!.startsWith("# ")) throw new Error("HAProxy's `show stat` answer has no header line");
-  const header = lines[0]!.slice(2).split(",");
-  return lines.slice(1).map((l) => {
+const TIMES = ["qtime", "ctime", "rtime", "ttime"];
+/** The columns the app's series are made of; the others (about 90 more) are not split out. */
+const COLUMNS = ["pxname", "svname", "status", "chkfail", "req_tot", "scur", "qcur", "wretr", "wredis", "econ", "eresp", ...["1xx", "2xx", "3xx", "4xx", "5xx", "other"].map((c) => `hrsp_${c}`), ...TIMES, ...TIMES.map((t) => `${t}_max`)];
+
+/** The CSV as rows keyed by column name (the header line starts with "# "), the used columns only; with `only`,
+ *  just the rows of those proxies (HAProxy's own frontends and the internal ones are skipped before splitting). */
+export function parseShowStat(csv: string, only?: (pxname: string) => boolean): StatRow[] {
+  const lines = csv.split("\n");
+  if (!lines[0]?.startsWith("# ")) throw new Error("HAProxy's `show stat` answer has no header line");
+  const header = lines[0].slice(2).split(",");
+  const at = COLUMNS.map((c) => [c, header.indexOf(c)] as const).filter(([, i]) => i >= 0);
+  const rows: StatRow[] = [];
+  for (const l of lines.slice(1)) {
+    if (!l.trim() || (only && !only(l.slice(0, l.indexOf(","))))) continue;
     const f = l.split(",");
     const row: StatRow = {};
-    header.forEach((h, i) => h && (row[h] = f[i] ?? ""));
-    return row;
-  });
+    for (const [c, i] of at) row[c] = f[i] ?? "";
+    rows.push(row);
+  }
+  return rows;
 }
 
 const num = (v: string | undefined): number | undefined => (v === undefined || v === "" ? undefined : Number.isFinite(Number(v)) ? Number(v) : undefined);

@@ -112,10 +112,11 @@ export class Ring {
 
   /** Stores a sample in the next slot; returns how many of its values did not fit. */
   append(sample: Sample): number {
-    const fresh = sample.series.map(seriesKey).filter((k) => !this.ids.has(k));
+    const keys = sample.series.map(seriesKey);
+    const fresh = keys.filter((k) => !this.ids.has(k));
     if (fresh.length) {
       if (this.keys.length + fresh.length > this.opts.maxSeries) this.reset(`more than ${this.opts.maxSeries} series seen; history started afresh`);
-      for (const k of new Set(sample.series.map(seriesKey))) {
+      for (const k of new Set(keys)) {
         if (this.ids.has(k) || this.keys.length >= this.opts.maxSeries) continue;
         this.ids.set(k, this.keys.length);
         this.keys.push(k);
@@ -125,11 +126,11 @@ export class Ring {
     const slot = Buffer.alloc(this.opts.slotBytes);
     slot.writeDoubleLE(sample.t, 0);
     let n = 0;
-    for (const s of sample.series) {
-      const id = this.ids.get(seriesKey(s));
+    for (let i = 0; i < keys.length; i++) {
+      const id = this.ids.get(keys[i]!);
       if (id === undefined || n >= this.capacity) continue;
       slot.writeUInt16LE(id, SLOT_HEAD + n * PER_VALUE);
-      slot.writeDoubleLE(s.value, SLOT_HEAD + n * PER_VALUE + 2);
+      slot.writeDoubleLE(sample.series[i]!.value, SLOT_HEAD + n * PER_VALUE + 2);
       n++;
     }
     slot.writeUInt16LE(n, 8);

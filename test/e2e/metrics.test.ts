@@ -31,6 +31,9 @@ let p: Project;
 let prom: ChildProcess | undefined;
 let promDir = "";
 
+const deploysBefore = new Map<string, number>();
+/** skiff_deploys_total of web's successful deploys on a machine (0 before its first). */
+const deploysOk = (text: string, m: string) => Number(new RegExp(`^skiff_deploys_total\\{action="deploy",app="web",machine="${m}",project="mtest",result="ok"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`);
 const promtool = (text: string) => spawnSync(PROMTOOL, ["check", "metrics"], { input: text, encoding: "utf8" });
 
@@ -90,7 +93,12 @@ apps:
     deploy: { drain_timeout: 2s, stop_timeout: 5s, probation: 1s }
 `,
     );
-    for (const args of [["machines", "trust", "--yes"], ["setup"], ["deploy"]]) ok(await p.skiff(args), args.join(" "));
+    for (const args of [["machines", "trust", "--yes"], ["setup"]]) ok(await p.skiff(args), args.join(" "));
+    // A reused bed keeps each machine's history (an earlier run's deploys of mtest count): the deploy below adds one.
+    const pre = await p.skiff(["metrics"]);
+    ok(pre, "skiff metrics before the deploy");
+    for (const m of bed.machines) deploysBefore.set(m.name, deploysOk(pre.stdout, m.name));
+    ok(await p.skiff(["deploy"]), "deploy");
   });
 
   after(async () => {
@@ -110,7 +118,7 @@ apps:
       assert.match(all.stdout, new RegExp(`^skiff_app_http_requests_total\\{app="web",machine="${m}",project="mtest"\\} \\d+`, "m"));
       assert.match(all.stdout, new RegExp(`^skiff_instance_memory_bytes\\{app="web",instance="[^"]+",machine="${m}",project="mtest",release="1"\\} [1-9]\\d*`, "m"));
       assert.match(all.stdout, new RegExp(`^skiff_instance_cpu_seconds_total\\{app="web",instance="[^"]+",machine="${m}",project="mtest",release="1"\\} `, "m"));
-      assert.match(all.stdout, new RegExp(`^skiff_deploys_total\\{action="deploy",app="web",machine="${m}",project="mtest",result="ok"\\} 1$`, "m"));
+      assert.equal(deploysOk(all.stdout, m), deploysBefore.get(m)! + 1, `${m}: one more deploy counted`);
       assert.match(all.stdout, new RegExp(`^skiff_machine_disk_inodes_free\\{machine="${m}",path="/var/lib/skiff"\\} \\d+`, "m"));
     }
     const one = await p.skiff(["metrics", "--machine", "m2"]);
