@@ -155,7 +155,7 @@ export const rpc = {
   "metrics.current": { params: metricsScope, result: z.object({ latest: metricSample, previous: opt(metricSample), intervalMs: z.number() }) },
   /** The kept history (24 h at 10 s), of series whose name starts with `prefix`, from `sinceMs` on. */
   "metrics.history": {
-    params: z.object({ project: opt(nameSchema), prefix: opt(z.string().check(z.regex(/^[a-z_]*$/), z.maxLength(100))), sinceMs: opt(z.number()) }),
+    params: z.object({ project: opt(nameSchema), prefix: opt(z.string().check(z.regex(/^[a-z0-9_]*$/), z.maxLength(100))), sinceMs: opt(z.number()) }),
     result: z.object({ samples: z.array(metricSample), slots: z.number(), slotBytes: z.number() }),
   },
 } as const;

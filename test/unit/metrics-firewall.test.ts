@@ -61,3 +61,12 @@ describe("metrics through the firewall", () => {
     assert.equal(firewallSettled(held, { ...e1, metrics: undefined }), false);
   });
 });
+
+describe("metrics RPC parameters", () => {
+  it("metrics.history takes a metric-name prefix (digits too) and nothing else", () => {
+    assert.deepEqual(parseParams("metrics.history", { prefix: "skiff_machine_load1", sinceMs: 5 }), { prefix: "skiff_machine_load1", sinceMs: 5 });
+    assert.throws(() => parseParams("metrics.history", { prefix: 'x"}' }), /invalid parameters for metrics.history: params.prefix/);
+    assert.deepEqual(parseParams("metrics.text", undefined), undefined);
+    assert.throws(() => parseParams("metrics.text", { project: 5 }), /params.project/);
+  });
+});
