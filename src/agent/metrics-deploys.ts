@@ -65,14 +65,18 @@ export class DeployTally {
     }
   }
 
-  series(machine: string): Series[] {
+  /** The series of the apps in `present` ("project/app"; all without it): an app removed from this machine keeps
+   *  its history file lines, but its series would only grow the exposition and the ring forever. */
+  series(machine: string, present?: Set<string>): Series[] {
     const out: Series[] = [];
+    const here = (l: Record<string, string>) => !present || present.has(`${l.project}/${l.app}`);
     for (const { labels, tally } of this.byKey.values()) {
+      if (!here(labels)) continue;
       const l = { ...labels, machine };
       out.push({ name: "skiff_deploys_total", labels: l, value: tally.count });
       out.push({ name: "skiff_deploy_duration_seconds_count", labels: l, value: tally.count }, { name: "skiff_deploy_duration_seconds_sum", labels: l, value: tally.seconds });
     }
-    for (const { labels, at } of this.last.values()) out.push({ name: "skiff_deploy_last_timestamp_seconds", labels: { ...labels, machine }, value: at });
+    for (const { labels, at } of this.last.values()) if (here(labels)) out.push({ name: "skiff_deploy_last_timestamp_seconds", labels: { ...labels, machine }, value: at });
     return out;
   }
 }

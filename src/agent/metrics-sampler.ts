@@ -108,7 +108,7 @@ export class MetricsSampler {
       // No HAProxy yet (no app deployed here) or it is restarting: no app numbers in this sample.
     }
     this.deploys.catchUp();
-    series.push(...this.deploys.series(machine));
+    series.push(...this.deploys.series(machine, new Set([...apps.values()].map((a) => `${a.project}/${a.app}`))));
     const cpu = cpuUsage();
     series.push({ name: "skiff_agent_resident_memory_bytes", labels: { machine }, value: memoryUsage.rss() });
     series.push({ name: "skiff_agent_cpu_seconds_total", labels: { machine }, value: (cpu.user + cpu.system) / 1e6 });

@@ -33,7 +33,9 @@ async function realSample() {
   store.appendHistory({ at: "2026-11-30T06:00:00.000Z", machine: "m1", project: "shop", app: "web", release: 3, action: "deploy", result: "ok", durationMs: 4200 });
   store.appendHistory({ at: "2026-11-30T06:05:00.000Z", machine: "m1", project: "shop", app: "web", release: 4, action: "deploy", result: "failed", durationMs: 10_000, reason: 'health "quoted"\nline' });
   store.appendHistory({ at: "2026-11-30T06:05:00.000Z", machine: "m1", project: "shop", app: "web", release: 4, action: "deploy", result: "ok", durationMs: 99_000, summary: true });
-  // The sampler names backends from the apps it has state for: one app with no release yet is enough here.
+  // The sampler names backends, and keeps deploy series, for the apps it has state for.
+  store.saveState({ project: "shop", app: "web", active: 3, instances: [], warm: [], pending: [] });
+  store.appendHistory({ at: "2026-11-30T06:05:00.000Z", machine: "m1", project: "gone", app: "web", release: 1, action: "deploy", result: "ok", durationMs: 1 });
   const sampler = new MetricsSampler({ store, runtimes: {}, health: new Map(), haproxyStat: async () => STAT });
   return { sample: await sampler.sample(), store };
 }
@@ -80,15 +82,14 @@ describe("exposition", () => {
     // The whole command's summary record is not counted again: one ok and one failed activation here.
     assert.match(text, /^skiff_deploys_total\{action="deploy",app="web",machine="unknown",project="shop",result="ok"\} 1$/m);
     assert.match(text, /^skiff_deploy_duration_seconds_sum\{action="deploy",app="web",machine="unknown",project="shop",result="failed"\} 10$/m);
+    assert.doesNotMatch(text, /project="gone"/, "an app no longer on this machine has no deploy series");
     const r = promtool(["check", "metrics"], text);
     assert.equal(r.code, 0, `${r.out}\n---\n${text}`);
   });
 
-  it("app series once the app has state here, and they pass promtool too", async () => {
-    const { store } = await realSample();
-    store.saveState({ project: "shop", app: "web", active: 3, instances: [], warm: [], pending: [] });
-    const sampler = new MetricsSampler({ store, runtimes: {}, health: new Map(), haproxyStat: async () => STAT });
-    const text = exposition(await sampler.sample());
+  it("app series from HAProxy's backend of an app with state here, and they pass promtool too", async () => {
+    const { sample } = await realSample();
+    const text = exposition(sample);
     assert.match(text, /^skiff_app_http_responses_total\{app="web",code="2xx",machine="unknown",project="shop"\} 20$/m);
     assert.match(text, /^skiff_app_release\{app="web",machine="unknown",project="shop"\} 3$/m);
     const r = promtool(["check", "metrics"], text);
