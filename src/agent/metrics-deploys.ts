@@ -49,16 +49,20 @@ export class DeployTally {
     if (size === this.offset) return;
     const fd = openSync(file, "r");
     try {
-      const buf = Buffer.alloc(Math.min(size - this.offset, 4 << 20));
-      const n = readSync(fd, buf, 0, buf.length, this.offset);
-      this.offset += n;
-      const lines = (this.rest + buf.toString("utf8", 0, n)).split("\n");
-      this.rest = lines.pop() ?? "";
-      for (const l of lines) {
-        try {
-          const e = JSON.parse(l) as HistoryEntry;
-          if (e && typeof e.project === "string" && typeof e.app === "string") this.add(e);
-        } catch {}
+      // In small pieces: a machine's years of history read at the agent's start must not grow its heap for good.
+      const buf = Buffer.alloc(64 << 10);
+      while (this.offset < size) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, size - this.offset), this.offset);
+        if (n <= 0) break;
+        this.offset += n;
+        const lines = (this.rest + buf.toString("utf8", 0, n)).split("\n");
+        this.rest = lines.pop() ?? "";
+        for (const l of lines) {
+          try {
+            const e = JSON.parse(l) as HistoryEntry;
+            if (e && typeof e.project === "string" && typeof e.app === "string") this.add(e);
+          } catch {}
+        }
       }
     } finally {
       closeSync(fd);

@@ -180,3 +180,14 @@ describe("sampler", () => {
     assert.equal(asked, 3);
   });
 });
+
+describe("deploy tally over a long history", () => {
+  it("reads it in pieces, a record cut between two pieces included", () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-state-"));
+    const line = (i: number) => JSON.stringify({ at: "2026-11-30T06:00:00.000Z", machine: "m1", project: "p", app: "a", release: i, action: "deploy", result: "ok", durationMs: 1000, reason: "x".repeat(i % 300) });
+    writeFileSync(join(dir, "history.jsonl"), Array.from({ length: 3000 }, (_, i) => line(i)).join("\n") + "\n");
+    const t = new DeployTally(dir);
+    t.catchUp();
+    assert.equal(t.series("m1").find((s) => s.name === "skiff_deploys_total")!.value, 3000);
+  });
+});
