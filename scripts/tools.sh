@@ -27,6 +27,12 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   fi
   echo "tools: installing ${pkgs[*]}"
   apt-get update -qq
+  # Programs only: a package's service (prometheus would listen on every address) must not start. Debian's
+  # invoke-rc.d asks policy-rc.d; 101 = "action forbidden". Put back whatever was there.
+  policy=/usr/sbin/policy-rc.d saved=
+  [ -e "$policy" ] && { saved=$(mktemp); cp -p "$policy" "$saved"; }
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+  trap 'if [ -n "$saved" ]; then mv "$saved" "$policy"; else rm -f "$policy"; fi' EXIT
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 

@@ -12,6 +12,8 @@ export interface FirewallInput {
   peers: string[];
   /** Docker bridge gateways, where the internal frontend listens for this machine's containers. */
   gateways: string[];
+  /** The agent's /metrics ports and the addresses (scrapers) that alone may reach them. */
+  metrics?: { ports: number[]; allow: string[] };
 }
 
 /** An address as nft takes it, or an error naming it: nothing but an IP literal reaches the file. */
@@ -45,6 +47,9 @@ export function renderTable(input: FirewallInput): string {
   const gateways = uniqueSorted(input.gateways.map((a) => checkedAddress(a, "Docker gateway").addr));
   // Every port, not the HTTP names' 80 alone: TCP apps' internal frontends listen there too (internal_port).
   const gatewayRules = gateways.map((g) => `\t\t${isIP(g) === 4 ? "ip" : "ip6"} daddr ${g} jump from_machine`);
+  const scrapers = (input.metrics?.allow ?? []).map((a) => checkedAddress(a, "metrics scraper"));
+  const metricsPorts = [...new Set(input.metrics?.ports ?? [])].sort((a, b) => a - b);
+  for (const p of metricsPorts) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`metrics port ${p} is not a port`);
   return [
     `table inet ${TABLE} {`,
     ...set("peers4", "ipv4_addr", v4),
@@ -57,6 +62,20 @@ export function renderTable(input: FirewallInput): string {
     ...REFUSE.map((r) => `\t\t${r}`),
     "\t}",
     "",
+    ...(metricsPorts.length
+      ? [
+          ...set("scrapers4", "ipv4_addr", uniqueSorted(scrapers.filter((p) => p.v === 4).map((p) => p.addr))),
+          ...set("scrapers6", "ipv6_addr", uniqueSorted(scrapers.filter((p) => p.v === 6).map((p) => p.addr))),
+          "",
+          // Not the project's machines nor the containers: only the scrapers the project listed.
+          "\tchain from_scrapers {",
+          "\t\tip saddr @scrapers4 accept",
+          "\t\tip6 saddr @scrapers6 accept",
+          ...REFUSE.map((r) => `\t\t${r}`),
+          "\t}",
+          "",
+        ]
+      : []),
     "\tchain from_machine {",
     ...BRIDGES.map((r) => `\t\t${r}`),
     ...REFUSE.map((r) => `\t\t${r}`),
@@ -69,6 +88,7 @@ export function renderTable(input: FirewallInput): string {
     // What the machine sends itself arrives on lo; 127/8 and the machine's own addresses never come from outside.
     '\t\tiifname "lo" accept',
     `\t\tfib daddr type local meta l4proto { tcp, udp } th dport ${PROTECTED_PORTS} jump from_peers`,
+    ...(metricsPorts.length ? [`\t\tfib daddr type local tcp dport { ${metricsPorts.join(", ")} } jump from_scrapers`] : []),
     // The internal frontends on Docker's gateway (HTTP names on 80, TCP apps on their internal_port) are for this
     // machine's containers; a LAN host that routes the gateway's address through this machine (Linux answers on
     // any interface) is refused, on every port of that address.

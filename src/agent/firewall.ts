@@ -55,7 +55,9 @@ export function desired(entries: FirewallEntry[], gateways: string[]): { state: 
   if (!entries.length) return { state: "none", script: REMOVE_SCRIPT, addresses: [] };
   if (entries.some((e) => !e.enabled)) return { state: "off", script: REMOVE_SCRIPT, addresses: [] };
   const addresses = [...new Set(entries.flatMap((e) => e.addresses))].sort();
-  return { state: "applied", script: applyScript({ peers: addresses, gateways }), addresses };
+  const listens = entries.flatMap((e) => (e.metrics ? [e.metrics] : []));
+  const metrics = listens.length ? { ports: listens.map((m) => m.port), allow: listens.flatMap((m) => m.allow) } : undefined;
+  return { state: "applied", script: applyScript({ peers: addresses, gateways, metrics }), addresses };
 }
 
 export class Firewall {

@@ -10,6 +10,11 @@ import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import { fence } from "./fence.ts";
 import type { Firewall } from "./firewall.ts";
+import { exposition, projectOrMachine } from "../metrics/exposition.ts";
+import type { Ring } from "../metrics/ring.ts";
+import type { MetricsListener } from "./metrics-listener.ts";
+import { SAMPLE_INTERVAL_MS, type MetricsSampler } from "./metrics-sampler.ts";
+import type { Sample } from "../metrics/catalogue.ts";
 
 export type { AgentInfo };
 
@@ -46,7 +51,44 @@ function machineFacts(stateDir: string) {
   return { hostname: hostname(), arch: arch(), cpus: cpus().length, uptimeS: Math.round(uptime()), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk };
 }
 
-export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall): Record<string, Handler> {
+export interface MetricsParts {
+  sampler: MetricsSampler;
+  listener?: MetricsListener;
+  ring?: Ring;
+}
+
+const only = (s: Sample, project: string | undefined): Sample => (project ? { t: s.t, series: s.series.filter((x) => projectOrMachine(project)(x.labels)) } : s);
+
+/** The metrics methods: the last sample (taken now when none is yet), as text or as data, and the history. */
+function metricsImpl(m: MetricsParts): Impl {
+  return {
+    "metrics.text": async (p) => {
+      const s = await m.sampler.current();
+      return { text: exposition(s, p?.project ? projectOrMachine(p.project) : undefined), at: s.t };
+    },
+    "metrics.current": async (p) => {
+      const s = m.sampler.latest ?? (await m.sampler.sample());
+      const prev = m.sampler.previous;
+      return { latest: only(s, p?.project), ...(prev ? { previous: only(prev, p?.project) } : {}), intervalMs: SAMPLE_INTERVAL_MS };
+    },
+    "metrics.history": ({ project, prefix, sinceMs }) => {
+      const keep = (key: string) => (!prefix || key.startsWith(prefix)) && (!project || !key.includes('project="') || key.includes(`project="${project}"`));
+      return { samples: m.ring?.range(sinceMs ?? 0, keep) ?? [], slots: m.ring?.opts.slots ?? 0, slotBytes: m.ring?.opts.slotBytes ?? 0 };
+    },
+  };
+}
+
+/** Where the firewall's entries ask for /metrics: the listener follows them after every change. */
+async function followMetrics(firewall: Firewall, listener: MetricsListener | undefined) {
+  const status = firewall.status();
+  if (!listener) return status;
+  const problems = await listener.set(status.entries.flatMap((e) => (e.metrics ? [{ address: e.metrics.address, port: e.metrics.port }] : [])));
+  return { ...status, metrics: { listening: listener.listening(), problems } };
+}
+
+export { followMetrics };
+
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts): Record<string, Handler> {
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
@@ -95,7 +137,10 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       const r = await core.removeApp(project, app, { holder, onlyIfActive });
       // The project's last app here: its firewall word goes (and skiff's table, when no other project is here).
       // A failure is logged and shown by `firewall.get`; the app is gone either way.
-      if (firewall && !store.apps().some((a) => a.project === project)) await firewall.forget(project).catch(() => {});
+      if (firewall && !store.apps().some((a) => a.project === project)) {
+        await firewall.forget(project).catch(() => {});
+        await followMetrics(firewall, metrics?.listener);
+      }
       return r;
     },
     // `report: true` also returns the damaged lines (skipped); plain callers get the records only.
@@ -111,8 +156,12 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     "lock.release": ({ project, holder, force, staleAfterMs }) => store.releaseLock(project, { holder, force: force === true, staleAfterMs }),
     "lock.info": ({ project }) => store.lockInfo(project) ?? null,
     ...(firewall && {
-      "firewall.set": (entry) => firewall.set(entry),
-      "firewall.get": () => firewall.status(),
+      "firewall.set": async (entry) => {
+        const r = await firewall.set(entry);
+        return { ...r, status: await followMetrics(firewall, metrics?.listener) };
+      },
+      "firewall.get": () => ({ ...firewall.status(), ...(metrics?.listener ? { metrics: { listening: metrics.listener.listening(), problems: [] } } : {}) }),
     }),
+    ...(metrics && metricsImpl(metrics)),
   });
 }

@@ -8,7 +8,11 @@ import { DockerRuntime } from "../runtime/docker.ts";
 import { ProcessRuntime } from "../runtime/process.ts";
 import { AgentCore } from "./core.ts";
 import { Firewall } from "./firewall.ts";
-import { agentInfo, handlers } from "./handlers.ts";
+import { agentInfo, followMetrics, handlers, type MetricsParts } from "./handlers.ts";
+import { MetricsListener } from "./metrics-listener.ts";
+import { MetricsSampler, SAMPLE_INTERVAL_MS } from "./metrics-sampler.ts";
+import { Ring, ringDir } from "../metrics/ring.ts";
+import { RuntimeApi } from "../proxy/runtime-api.ts";
 import { Jobs } from "./jobs.ts";
 import { machineInternalAddrs } from "./internal-names.ts";
 import { haproxyPrivileges, ProxyController } from "./proxy.ts";
@@ -28,6 +32,19 @@ function takeOver(pidFile: string, log: (s: string) => void): void {
   writeFileSync(pidFile, `${process.pid}\n`);
 }
 
+/** The sampler with its history on disk (without one when the disk refuses: the numbers still serve). */
+function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, log: (s: string) => void): MetricsParts {
+  let ring: Ring | undefined;
+  try {
+    ring = new Ring(ringDir(stateDir), undefined, log);
+  } catch (e) {
+    log(`metrics: no history kept: ${(e as Error).message}`);
+  }
+  const haproxy = new RuntimeApi(haproxySocket);
+  const sampler = new MetricsSampler({ store: core.store, runtimes: core.runtimes, health: core.health, haproxyStat: () => haproxy.showStat(), ring, log });
+  return { sampler, ring, listener: new MetricsListener(sampler, log) };
+}
+
 export function serve(self: string, socket: string, log: (s: string) => void): void {
   const info = agentInfo(self, new Date());
   const stateDir = process.env.SKIFF_STATE_DIR || STATE_DIR;
@@ -39,19 +56,26 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   // The internal frontend's non-loopback addresses (Docker's gateway) are the firewall's to guard.
   const gateways = async () => (await machineInternalAddrs())?.filter((a) => !a.startsWith("127."));
   const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
+  const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log);
   core
     .reconcile()
     .catch((e: Error) => log(`reconcile: ${e.message}`))
     // A reboot empties the kernel's tables: the firewall is back before the agent answers anyone.
     .then(() => firewall.reapply().catch((e: Error) => log(`firewall: not applied at start: ${e.message}`)))
-    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall)))
+    .then(() => followMetrics(firewall, metrics.listener))
+    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics)))
     .then(
       (server) => {
         core.startSupervisor();
+        // SKIFF_METRICS_INTERVAL_MS=0 turns sampling off: bench/metrics-cost.ts measures the agent without it.
+        const every = Number(process.env.SKIFF_METRICS_INTERVAL_MS ?? SAMPLE_INTERVAL_MS);
+        if (every > 0) metrics.sampler.start(Math.max(1000, every));
         log(`agent ${info.version} (${info.sha256.slice(0, 12)}) listening on ${socket}`);
         const stop = () => {
           // Stop at once: open RPC connections must not keep an old agent alive next to a new one.
           core.stopSupervisor();
+          metrics.sampler.stop();
+          metrics.listener?.close();
           server.close();
           log("stopping");
           setTimeout(() => process.exit(0), 200).unref();

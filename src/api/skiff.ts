@@ -26,6 +26,7 @@ import type { EnvDiff, EnvDifference } from "./diff.ts";
 import { EventHub, type EventListener } from "./events.ts";
 import { gatherHistory, type History } from "./history.ts";
 import { lockOn, type LockState } from "./lock.ts";
+import type { MachineAnswer, TopView } from "./metrics.ts";
 import type { CheckRow, MachineLoad } from "./machines.ts";
 import type { ProjectSource } from "./project.ts";
 import { makeIdentity, secretsOf, type AgeIdentity, type SecretInfo, type SecretSet, type SecretsWrite, type SecretUnset } from "./secrets.ts";
@@ -138,6 +139,16 @@ export class Skiff {
     status: (): Promise<CertsStatus> => this.run(async () => (await import("./certs.ts")).certsStatus(this.project)),
     /** A new key pair and certificate on every machine (or these), loaded live: no request fails (`skiff certs rotate`). Needs the CA key (your age key). */
     rotate: (opts: { machines?: string[] } & CallOptions = {}): Promise<CertResult[]> => this.run(async (reporter) => (await import("./certs.ts")).certsRotate(this.project, { machines: opts.machines, reporter }), opts),
+  };
+
+  /** The agents' metrics: each machine's Prometheus exposition, the live numbers, a scrape config. */
+  readonly metrics = {
+    /** Each machine's exposition (the project's series and the machine's own), over SSH (`skiff metrics`). */
+    text: (opts: { machine?: string } = {}): Promise<MachineAnswer<{ text: string; at: number }>[]> => this.run(async () => (await import("./metrics.ts")).metricsText(this.project, opts)),
+    /** Per machine and app: rates and levels over the agents' last sampling interval (`skiff top`). */
+    current: (opts: { machine?: string } = {}): Promise<TopView> => this.run(async () => (await import("./metrics.ts")).metricsTop(this.project, opts)),
+    /** A Prometheus scrape config for the machines' /metrics endpoints (`skiff metrics --prometheus-config`). */
+    prometheusConfig: (): Promise<string> => this.run(async () => (await import("./metrics.ts")).prometheusConfig(this.project)),
   };
 
   /** The environment's secrets (secrets/<environment>.age): values go in as arguments and come out only from `reveal`; no event or error carries one. */

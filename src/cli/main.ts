@@ -146,6 +146,20 @@ program
   .argument("[app]")
   .action(act(async (app: string | undefined) => (await import("./status.ts")).statusCommand(await makeCtx(globals()), app)));
 
+program
+  .command("metrics")
+  .description("each machine's metrics in Prometheus text format (over SSH), or a scrape config for Prometheus")
+  .option("--machine <name>", "one machine only")
+  .option("--prometheus-config", "print a Prometheus scrape config for the machines' /metrics endpoints (skiff.yml `metrics.listen`)")
+  .action(act(async (o: { machine?: string; prometheusConfig?: boolean }) => (await import("./metrics.ts")).metricsCommand(await makeCtx(globals()), o)));
+
+program
+  .command("top")
+  .description("live numbers per app and machine: requests/s, errors, response time, CPU, memory, disk (refreshing)")
+  .option("--machine <name>", "one machine only")
+  .option("--once", "print once and exit (also when the output is not a terminal)")
+  .action(act(async (o: { machine?: string; once?: boolean }) => (await import("./top.ts")).topCommand(await makeCtx(globals()), o)));
+
 const secrets = program.command("secrets").description("secrets encrypted in git (secrets/<environment>.age, age format)");
 secrets.command("set").description("set a secret (value from stdin, or typed without echo)").argument("<name>").action(act(async (n: string) => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "set", n, {})));
 secrets.command("unset").description("remove a secret").argument("<name>").action(act(async (n: string) => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "unset", n, {})));

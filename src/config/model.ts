@@ -66,6 +66,9 @@ export interface AppSpec {
 /** deploy.max_parallel: a number of machines, or a share of the app's machines ("25%"). */
 export type MaxParallel = number | `${number}%`;
 
+/** Where the agents serve /metrics when skiff.yml says `metrics: { listen: true }` and names no port. */
+export const DEFAULT_METRICS_PORT = 9465;
+
 export interface Project {
   name: string;
   /** Absolute path of skiff.yml. */
@@ -76,4 +79,6 @@ export interface Project {
   machines: Record<string, MachineSpec>;
   apps: Record<string, AppSpec>;
   secrets: { recipients: string[] };
+  /** /metrics on the machines' private addresses for a scraper (absent: not served over HTTP). */
+  metrics?: { port: number; allow: string[] };
 }

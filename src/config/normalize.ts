@@ -1,6 +1,6 @@
 // Defaults and units: the "as written" config becomes the Project the rest of skiff uses.
 import { resolve } from "node:path";
-import type { AppSpec, MachineSpec, MaxParallel, Project } from "./model.ts";
+import { DEFAULT_METRICS_PORT, type AppSpec, type MachineSpec, type MaxParallel, type Project } from "./model.ts";
 import type { ConfigInput } from "./schema.ts";
 import { parseDuration, parseMemory } from "./duration.ts";
 
@@ -75,5 +75,6 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       },
     };
   }
-  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] } };
+  const metrics = c.metrics?.listen ? { port: c.metrics.port ?? DEFAULT_METRICS_PORT, allow: [...new Set(c.metrics.allow ?? [])] } : undefined;
+  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] }, ...(metrics ? { metrics } : {}) };
 }

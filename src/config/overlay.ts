@@ -23,6 +23,10 @@ export function applyEnvironment(base: ConfigInput, name: string | undefined): R
     config.machines = structuredClone(env.machines);
     origins.set("machines", [...from, "machines"]);
   }
+  if (env.metrics) {
+    config.metrics = structuredClone(env.metrics);
+    origins.set("metrics", [...from, "metrics"]);
+  }
   if (env.env) {
     config.env = { ...config.env, ...env.env };
     for (const k of Object.keys(env.env)) origins.set(`env.${k}`, [...from, "env", k]);

@@ -2,6 +2,7 @@
 // named, and returns every problem it sees instead of stopping at the first.
 import type { Path } from "./positions.ts";
 import type { ConfigInput } from "./schema.ts";
+import { DEFAULT_METRICS_PORT } from "./model.ts";
 import { suggest } from "./suggest.ts";
 import { tcpAppShape, tcpPortsUnique } from "./tcp-rules.ts";
 
@@ -73,4 +74,13 @@ const appMachinesExist: Rule = (c) =>
       }),
   );
 
-export const RULES: Rule[] = [hasMachines, atMostOneLocal, appHasOneSource, instancePaths, appMachinesExist, tcpAppShape, tcpPortsUnique];
+/** /metrics is served on private addresses only, and not on a port HAProxy already takes. */
+const metricsListen: Rule = (c) => {
+  if (!c.metrics?.listen) return [];
+  const machines = Object.entries(c.machines ?? {});
+  if (!machines.some(([, m]) => m.private_address)) return [{ path: ["metrics", "listen"], message: "metrics.listen needs machines with a private_address: /metrics is served there only", hint: "add private_address to the machines a scraper reaches, or read the numbers with `skiff metrics`" }];
+  const port = c.metrics.port ?? DEFAULT_METRICS_PORT;
+  return machines.filter(([, m]) => (m.http_port ?? 80) === port).map(([name]) => ({ path: ["metrics", "port"], message: `metrics.port ${port} is machine "${name}"'s http_port`, hint: "choose another port for metrics" }));
+};
+
+export const RULES: Rule[] = [metricsListen, hasMachines, atMostOneLocal, appHasOneSource, instancePaths, appMachinesExist, tcpAppShape, tcpPortsUnique];

@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { posix } from "node:path";
 import { parseDuration, parseMemory } from "./duration.ts";
+import { DEFAULT_METRICS_PORT } from "./model.ts";
 import { recipientProblem } from "./recipients.ts";
 import { sshOptionProblem } from "./ssh-options.ts";
 import { identityFileProblem, isSshHost, proxyJumpProblem, SSH_USER } from "./ssh-values.ts";
@@ -269,6 +270,20 @@ export const App = z
   })
   .meta({ description: "A stateless service: one image (or one command and its files), any number of instances." });
 
+export const MetricsSettings = z
+  .strictObject({
+    listen: z.boolean().optional().meta({ description: "Serve the agents' Prometheus exposition at `http://<private_address>:<port>/metrics` on every machine that has a `private_address`, reachable only from the `allow` addresses (skiff's firewall). Default: false (`skiff metrics` reads it over SSH either way)." }),
+    port: Port.refine((p) => p < 20000 || p > 29999, "must be outside 20000–29999 (instance ports)")
+      .optional()
+      .meta({ description: `TCP port of /metrics on the machines' private addresses. Default: ${DEFAULT_METRICS_PORT}.` }),
+    allow: z
+      .array(z.string().refine((v) => isIP(v) !== 0 && !v.includes("%"), "must be an IPv4 or IPv6 address (no port, no range)"))
+      .max(1000)
+      .optional()
+      .meta({ description: "Addresses of the scrapers (your Prometheus) that may reach the port; nobody else can. Default: none (only the machine itself)." }),
+  })
+  .meta({ description: "Metrics for a scraper: `skiff metrics --prometheus-config` prints the scrape config. Replaced whole by an environment's `metrics`." });
+
 /** What an environment may override. Machines are swapped whole; apps and env are merged. */
 export const AppOverlay = z
   .strictObject({
@@ -301,6 +316,7 @@ export const Environment = z
     machines: z.record(Name, Machine).optional().meta({ description: "Replaces the base machines entirely in this environment." }),
     apps: z.record(Name, AppOverlay).optional().meta({ description: "Per-app overrides." }),
     env: Env.optional().meta({ description: "Environment variables added to every app in this environment." }),
+    metrics: MetricsSettings.optional(),
   })
   .meta({ description: "A named overlay selected with `-e NAME`." });
 
@@ -311,6 +327,7 @@ export const Config = z
     apps: z.record(Name, App).optional().meta({ description: "The apps, by name." }),
     env: Env.optional().meta({ description: "Environment variables given to every app." }),
     secrets: SecretsSettings.optional(),
+    metrics: MetricsSettings.optional(),
     environments: z.record(Name, Environment).optional().meta({ description: "Named overlays: `skiff deploy -e staging`." }),
   })
   .meta({ title: "skiff.yml", description: "A skiff project: machines, apps and environments." });

@@ -18,6 +18,15 @@ export const firewallEntry = z.object({
   addresses: z.array(address).check(z.maxLength(1000)),
   /** false: the machine's owner runs another firewall manager; skiff's table comes off. */
   enabled: z.boolean(),
+  /** The project asks the agent to serve /metrics at address:port (the machine's private address); only `allow`
+   *  may reach that port (skiff.yml `metrics.listen`). */
+  metrics: z.optional(
+    z.object({
+      address,
+      port: z.int().check(z.minimum(1), z.maximum(65535)),
+      allow: z.array(address).check(z.maxLength(1000)),
+    }),
+  ),
 });
 export type FirewallEntry = z.infer<typeof firewallEntry>;
 
@@ -33,6 +42,8 @@ export const firewallStatus = z.object({
   /** nft's exit code and stderr, when it failed. */
   error: z.optional(z.string()),
   at: z.optional(z.string()),
+  /** Where the agent serves /metrics (address:port), and what it could not listen on. */
+  metrics: z.optional(z.object({ listening: z.array(z.string()), problems: z.array(z.string()) })),
 });
 export type FirewallStatus = z.infer<typeof firewallStatus>;
 

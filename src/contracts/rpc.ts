@@ -99,6 +99,10 @@ export const appView = z.object({
 export type InstanceView = z.infer<typeof instanceView>;
 export type AppView = z.infer<typeof appView>;
 const job = z.object({ job: z.string() });
+const metricSeries = z.object({ name: z.string(), labels: z.record(z.string(), z.string()), value: z.number() });
+const metricSample = z.object({ t: z.number(), series: z.array(metricSeries) });
+/** A project's series and the machine's (series without a project label). */
+const metricsScope = opt(z.object({ project: opt(nameSchema) }));
 const none = z.unknown();
 
 /** A machine's mesh certificate for one project, as its agent reads it. */
@@ -154,6 +158,15 @@ export const rpc = {
   "lock.info": { params: z.object({ project: nameSchema }), result: nullable(lockInfoOut) },
   "firewall.set": { params: firewallEntry, result: firewallSetResult },
   "firewall.get": { params: none, result: firewallStatus },
+  /** The Prometheus text exposition of the last sample. */
+  "metrics.text": { params: metricsScope, result: z.object({ text: z.string(), at: z.number() }) },
+  /** The last two samples (rates for `skiff top`). */
+  "metrics.current": { params: metricsScope, result: z.object({ latest: metricSample, previous: opt(metricSample), intervalMs: z.number() }) },
+  /** The kept history (24 h at 10 s), of series whose name starts with `prefix`, from `sinceMs` on. */
+  "metrics.history": {
+    params: z.object({ project: opt(nameSchema), prefix: opt(z.string().check(z.regex(/^[a-z0-9_]*$/), z.maxLength(100))), sinceMs: opt(z.number()) }),
+    result: z.object({ samples: z.array(metricSample), slots: z.number(), slotBytes: z.number() }),
+  },
 } as const;
 
 /** The results of the jobs that `activate` and `hook.run` start (what `job.wait` returns when done). */

@@ -9,14 +9,17 @@ import type { Observed } from "./observed.ts";
  *  traffic to allow (their instances bind loopback), and an address they send from is not known. */
 export function firewallEntryFor(project: Project, machine: MachineSpec): FirewallEntry {
   const addresses = [...new Set(Object.values(project.machines).flatMap((m) => (m.privateAddress ? [m.privateAddress] : [])))].sort();
-  return { project: project.name, ...(project.environment ? { environment: project.environment } : {}), addresses, enabled: machine.firewall !== false };
+  // /metrics only on a private address: never on a public one, and loopback needs no word.
+  const metrics = project.metrics && machine.privateAddress ? { metrics: { address: machine.privateAddress, port: project.metrics.port, allow: [...project.metrics.allow].sort() } } : {};
+  return { project: project.name, ...(project.environment ? { environment: project.environment } : {}), addresses, enabled: machine.firewall !== false, ...metrics };
 }
 
 export function describeFirewall(e: FirewallEntry): string {
-  return e.enabled ? `allow ${e.addresses.length} project machine(s) on instance and mesh ports` : "off (firewall: false), remove skiff's table";
+  const metrics = e.metrics ? `; /metrics on ${e.metrics.address}:${e.metrics.port} for ${e.metrics.allow.length} scraper address(es)` : "";
+  return (e.enabled ? `allow ${e.addresses.length} project machine(s) on instance and mesh ports` : "off (firewall: false), remove skiff's table") + metrics;
 }
 
-const entryKey = (e: FirewallEntry) => JSON.stringify([e.project, e.environment ?? "", [...e.addresses].sort(), e.enabled]);
+const entryKey = (e: FirewallEntry) => JSON.stringify([e.project, e.environment ?? "", [...e.addresses].sort(), e.enabled, e.metrics ? [e.metrics.address, e.metrics.port, [...e.metrics.allow].sort()] : null]);
 
 /** The agent already holds this project's word, and the kernel what it says (not a failed nft). */
 export function firewallSettled(fw: FirewallStatus | null | undefined, want: FirewallEntry): boolean {

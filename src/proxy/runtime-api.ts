@@ -113,6 +113,11 @@ export class RuntimeApi {
     return map;
   }
 
+  /** `show stat` as HAProxy answers it (CSV, a "# " header line): the metrics sampler parses it. */
+  showStat(timeoutMs = 2000): Promise<string> {
+    return this.send("show stat", timeoutMs);
+  }
+
   /** Current sessions per server of a backend (`show stat`, scur). */
   async sessions(backend: string): Promise<Map<string, number>> {
     arg.backend(backend);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { HOSTS_FILE, hostsBlockNames } from "../lib/hosts-block.ts";
+import { cgroupDirsFromProc } from "./cgroup-stats.ts";
 import { DockerApi, DockerError } from "./docker-api.ts";
 import { bridgeGateway } from "./docker-bridge.ts";
 import { DockerWatch } from "./docker-watch.ts";
@@ -124,6 +125,17 @@ export class DockerRuntime implements Runtime {
     } catch (e) {
       if (e instanceof DockerError && e.status === 404) return { exists: false, running: false, exitCode: null, oomKilled: false };
       throw e;
+    }
+  }
+
+  /** The container's cgroups, from its main process (only those named after the container: never the machine's). */
+  async cgroupDirs(name: string): Promise<string[]> {
+    try {
+      const c = await this.api.json<{ Id: string; State: { Pid: number } }>("GET", `/containers/${encodeURIComponent(name)}/json`);
+      if (!c.State.Pid) return [];
+      return cgroupDirsFromProc(readFileSync(`/proc/${c.State.Pid}/cgroup`, "utf8")).filter((d) => d.includes(c.Id));
+    } catch {
+      return [];
     }
   }
 

@@ -243,6 +243,11 @@ export class ProcessRuntime implements Runtime {
     rmSync(this.dir(name), { recursive: true, force: true });
   }
 
+  /** The groups the instance's wrapper joined (none where cgroups were not available to it). */
+  async cgroupDirs(name: string): Promise<string[]> {
+    return this.read(name)?.cgroup.dirs.filter((d) => existsSync(d)) ?? [];
+  }
+
   async status(name: string): Promise<InstanceStatus> {
     const f = this.read(name);
     if (!f) return { exists: false, running: false, exitCode: null, oomKilled: false };

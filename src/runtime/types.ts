@@ -60,6 +60,8 @@ export interface Runtime {
   removeImage?(image: string): Promise<void>;
   /** Frees what a pruned release left (a process release's working directory). */
   dropRelease?(project: string, app: string, release: number): Promise<void>;
+  /** The instance's cgroup directories (for the metrics sampler); empty when it has none or is not running. */
+  cgroupDirs?(name: string): Promise<string[]>;
   /** Periodic housekeeping (log rotation). */
   maintain?(): Promise<void>;
 }

@@ -46,6 +46,8 @@ const API: Record<string, string> = {
   run: "runOneOff",
   history: "history",
   status: "status",
+  metrics: "metrics.text", // --prometheus-config: metrics.prometheusConfig
+  top: "metrics.current",
   "secrets set": "secrets.set",
   "secrets unset": "secrets.unset",
   "secrets list": "secrets.list",

@@ -20,7 +20,9 @@ const ALLOWED: Record<string, string[]> = {
   // The machine side: what runs as skiff-agent.
   runtime: [...BASE, "contracts"],
   proxy: [...BASE, "contracts"],
-  agent: [...BASE, "config", "contracts", "runtime", "proxy"],
+  // Pure metrics parts (parsers, the ring, the exposition) the agent samples with and the CLI renders.
+  metrics: [...BASE, "contracts"],
+  agent: [...BASE, "config", "contracts", "runtime", "proxy", "metrics"],
   // The CLI side, in pipeline order.
   transport: [...BASE, "config", "contracts"],
   secrets: [...BASE, "config", "contracts"],
@@ -30,8 +32,8 @@ const ALLOWED: Record<string, string[]> = {
   plan: [...BASE, "config", "contracts", "machines", "build"],
   load: [...BASE],
   exec: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan"],
-  api: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec"],
-  cli: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "api", "load"],
+  api: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "metrics"],
+  cli: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "api", "load", "metrics"],
 };
 
 /** The layer of a file under src/: its first folder, or the file's own name for files at the top. */

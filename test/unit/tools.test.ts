@@ -42,7 +42,7 @@ function programsIn(rel: string): string[] {
   return found.map((p) => basename(p));
 }
 
-const SHELL_WORDS = new Set(["set", "cd", "if", "then", "fi", "for", "do", "done", "while", "case", "esac", "echo", "exit", "read", "missing", "uses", "use", "check", "local", "export", "return", "apt-get", "command", "else", "elif", "in"]);
+const SHELL_WORDS = new Set(["set", "cd", "if", "then", "fi", "for", "do", "done", "while", "case", "esac", "echo", "exit", "read", "missing", "uses", "use", "check", "local", "export", "return", "apt-get", "command", "else", "elif", "in", "printf", "trap"]);
 
 test("every program the tests, benches, bed and demo run is installed by scripts/tools.sh or part of the base system", () => {
   const tools = listed();

@@ -1,0 +1,86 @@
+// Per deploy, from this machine's history: each activation (deploy, rollback,
+// scale) with its result and time. history.jsonl only grows, so the file is
+// read from where the last look ended: a sample costs one stat when nothing
+// was deployed.
+import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { HistoryEntry } from "../contracts/model.ts";
+import type { Series } from "../metrics/catalogue.ts";
+
+const ACTIONS = new Set(["deploy", "rollback", "scale"]);
+
+interface Tally {
+  count: number;
+  seconds: number;
+}
+
+export class DeployTally {
+  private offset = 0;
+  private rest = "";
+  private readonly byKey = new Map<string, { labels: Record<string, string>; tally: Tally }>();
+  private readonly last = new Map<string, { labels: Record<string, string>; at: number }>();
+
+  constructor(private readonly stateDir: string) {}
+
+  /** One history record (the tests feed these directly). */
+  add(e: HistoryEntry): void {
+    // The CLI's whole-command summary repeats what each machine recorded for its own part.
+    if (e.summary || !ACTIONS.has(e.action)) return;
+    const labels = { project: e.project, app: e.app, action: e.action, result: e.result };
+    const key = JSON.stringify(labels);
+    const t = this.byKey.get(key) ?? { labels, tally: { count: 0, seconds: 0 } };
+    t.tally.count++;
+    t.tally.seconds += (e.durationMs ?? 0) / 1000;
+    this.byKey.set(key, t);
+    const at = Date.parse(e.at);
+    if (Number.isFinite(at)) this.last.set(`${e.project}/${e.app}`, { labels: { project: e.project, app: e.app }, at: at / 1000 + (e.durationMs ?? 0) / 1000 });
+  }
+
+  /** Reads what history gained since the last call. */
+  catchUp(): void {
+    const file = join(this.stateDir, "history.jsonl");
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return;
+    }
+    if (size < this.offset) (this.offset = 0), (this.rest = "");
+    if (size === this.offset) return;
+    const fd = openSync(file, "r");
+    try {
+      // In small pieces: a machine's years of history read at the agent's start must not grow its heap for good.
+      const buf = Buffer.alloc(64 << 10);
+      while (this.offset < size) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, size - this.offset), this.offset);
+        if (n <= 0) break;
+        this.offset += n;
+        const lines = (this.rest + buf.toString("utf8", 0, n)).split("\n");
+        this.rest = lines.pop() ?? "";
+        for (const l of lines) {
+          try {
+            const e = JSON.parse(l) as HistoryEntry;
+            if (e && typeof e.project === "string" && typeof e.app === "string") this.add(e);
+          } catch {}
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The series of the apps in `present` ("project/app"; all without it): an app removed from this machine keeps
+   *  its history file lines, but its series would only grow the exposition and the ring forever. */
+  series(machine: string, present?: Set<string>): Series[] {
+    const out: Series[] = [];
+    const here = (l: Record<string, string>) => !present || present.has(`${l.project}/${l.app}`);
+    for (const { labels, tally } of this.byKey.values()) {
+      if (!here(labels)) continue;
+      const l = { ...labels, machine };
+      out.push({ name: "skiff_deploys_total", labels: l, value: tally.count });
+      out.push({ name: "skiff_deploy_duration_seconds_count", labels: l, value: tally.count }, { name: "skiff_deploy_duration_seconds_sum", labels: l, value: tally.seconds });
+    }
+    for (const { labels, at } of this.last.values()) if (here(labels)) out.push({ name: "skiff_deploy_last_timestamp_seconds", labels: { ...labels, machine }, value: at });
+    return out;
+  }
+}

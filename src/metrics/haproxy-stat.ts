@@ -1,0 +1,67 @@
+// Per app, from HAProxy's `show stat` (CSV over the Runtime API socket the agent
+// already drives): one backend per app, so its BACKEND line and its servers'
+// lines say everything about the app's traffic through this machine. Pure.
+import type { Series } from "./catalogue.ts";
+
+export type StatRow = Record<string, string>;
+
+const TIMES = ["qtime", "ctime", "rtime", "ttime"];
+/** The columns the app's series are made of; the others (about 90 more) are not split out. */
+const COLUMNS = ["pxname", "svname", "status", "chkfail", "req_tot", "scur", "qcur", "wretr", "wredis", "econ", "eresp", ...["1xx", "2xx", "3xx", "4xx", "5xx", "other"].map((c) => `hrsp_${c}`), ...TIMES, ...TIMES.map((t) => `${t}_max`)];
+
+/** The CSV as rows keyed by column name (the header line starts with "# "), the used columns only; with `only`,
+ *  just the rows of those proxies (HAProxy's own frontends and the internal ones are skipped before splitting). */
+export function parseShowStat(csv: string, only?: (pxname: string) => boolean): StatRow[] {
+  const lines = csv.split("\n");
+  if (!lines[0]?.startsWith("# ")) throw new Error("HAProxy's `show stat` answer has no header line");
+  const header = lines[0].slice(2).split(",");
+  const at = COLUMNS.map((c) => [c, header.indexOf(c)] as const).filter(([, i]) => i >= 0);
+  const rows: StatRow[] = [];
+  for (const l of lines.slice(1)) {
+    if (!l.trim() || (only && !only(l.slice(0, l.indexOf(","))))) continue;
+    const f = l.split(",");
+    const row: StatRow = {};
+    for (const [c, i] of at) row[c] = f[i] ?? "";
+    rows.push(row);
+  }
+  return rows;
+}
+
+const num = (v: string | undefined): number | undefined => (v === undefined || v === "" ? undefined : Number.isFinite(Number(v)) ? Number(v) : undefined);
+
+/** The app's series from its backend's rows. `apps` maps a backend name to whose it is; other backends are skipped. */
+export function appSeries(rows: StatRow[], apps: Map<string, { project: string; app: string }>, machine: string): Series[] {
+  const out: Series[] = [];
+  const servers = new Map<string, StatRow[]>();
+  for (const r of rows) if (r.svname !== "BACKEND" && r.svname !== "FRONTEND") servers.set(r.pxname!, [...(servers.get(r.pxname!) ?? []), r]);
+  for (const r of rows) {
+    if (r.svname !== "BACKEND") continue;
+    const who = apps.get(r.pxname!);
+    if (!who) continue;
+    const labels = { project: who.project, app: who.app, machine };
+    const push = (name: Series["name"], v: number | undefined, extra: Record<string, string> = {}) => {
+      if (v !== undefined) out.push({ name, labels: { ...labels, ...extra }, value: v });
+    };
+    const classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+    for (const c of classes) push("skiff_app_http_responses_total", num(r[`hrsp_${c}`]), { code: c });
+    // A TCP app's backend has no HTTP counters: its requests are left out rather than counted as 0.
+    const answered = classes.reduce<number | undefined>((sum, c) => (num(r[`hrsp_${c}`]) === undefined ? sum : (sum ?? 0) + num(r[`hrsp_${c}`])!), undefined);
+    push("skiff_app_http_requests_total", num(r.req_tot) ?? answered);
+    push("skiff_app_connections", num(r.scur));
+    push("skiff_app_queue", num(r.qcur));
+    push("skiff_app_retries_total", num(r.wretr));
+    push("skiff_app_redispatches_total", num(r.wredis));
+    push("skiff_app_connection_errors_total", num(r.econ));
+    push("skiff_app_response_errors_total", num(r.eresp));
+    const own = servers.get(r.pxname!) ?? [];
+    push("skiff_app_check_failures_total", own.reduce((n, s) => n + (num(s.chkfail) ?? 0), 0));
+    push("skiff_app_servers_up", own.filter((s) => /^UP/.test(s.status ?? "")).length);
+    for (const [kind, col] of [["queue", "qtime"], ["connect", "ctime"], ["response", "rtime"], ["total", "ttime"]] as const) {
+      const avg = num(r[col]);
+      const max = num(r[`${col}_max`]);
+      if (avg !== undefined) push("skiff_app_response_time_seconds", avg / 1000, { kind });
+      if (max !== undefined) push("skiff_app_response_time_max_seconds", max / 1000, { kind });
+    }
+  }
+  return out;
+}
