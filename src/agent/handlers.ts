@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, statfsSync } from "node:fs";
 import { arch, cpus, freemem, hostname, totalmem, uptime } from "node:os";
 import type { AgentInfo } from "../contracts/agent-info.ts";
+import type { LogPage, LogQuery } from "../contracts/logs.ts";
 import { parseParams, type RpcCheckedParams, type RpcMethod, type RpcResult } from "../contracts/rpc.ts";
 import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
@@ -46,7 +47,7 @@ function machineFacts(stateDir: string) {
   return { hostname: hostname(), arch: arch(), cpus: cpus().length, uptimeS: Math.round(uptime()), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk };
 }
 
-export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall): Record<string, Handler> {
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, logs?: (q: LogQuery) => Promise<LogPage>): Record<string, Handler> {
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
@@ -108,5 +109,6 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       "firewall.set": (entry) => firewall.set(entry),
       "firewall.get": () => firewall.status(),
     }),
+    ...(logs && { "logs.read": (q) => logs(q) }),
   });
 }

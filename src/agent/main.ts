@@ -23,6 +23,9 @@ switch (cmd) {
       .then((m) => m.artifactPut(process.env.SKIFF_STATE_DIR || STATE_DIR, args[0] ?? ""))
       .then(() => process.exit(0), fail);
     break;
+  case "logs-scan":
+    import("./log-read.ts").then((m) => m.scanMain(), fail);
+    break;
   case "connect":
     connect(socket);
     break;

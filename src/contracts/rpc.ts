@@ -8,6 +8,7 @@ import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
 import { activateParamsSchema, activateResultSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
 import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
+import { logPage, logQuery } from "./logs.ts";
 
 // Messages in English that say what was expected and what came (zod/mini has none of its own).
 z.config(en());
@@ -145,6 +146,7 @@ export const rpc = {
   "lock.info": { params: z.object({ project: nameSchema }), result: nullable(lockInfoOut) },
   "firewall.set": { params: firewallEntry, result: firewallSetResult },
   "firewall.get": { params: none, result: firewallStatus },
+  "logs.read": { params: logQuery, result: logPage },
 } as const;
 
 /** The results of the jobs that `activate` and `hook.run` start (what `job.wait` returns when done). */

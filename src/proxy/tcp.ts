@@ -6,6 +6,7 @@
 // port at the internal addresses, and a `mode tcp` backend with the same slots
 // (local, outgoing backups, peers) as an HTTP app: a switch sends new
 // connections to the new instance while established ones go on. Pure.
+import { TCP_LOG_FORMAT } from "./log-format.ts";
 import type { ProxyBackend } from "./model.ts";
 import { checkAddr, checkName, checkPort, serverAddress } from "./values.ts";
 
@@ -22,7 +23,7 @@ export function tcpDefaultsLines(logging: boolean): string[] {
     "",
     "defaults",
     "  mode tcp",
-    ...(logging ? ["  log global", "  option tcplog"] : []),
+    ...(logging ? ["  log global", `  log-format ${TCP_LOG_FORMAT}`] : []),
     "  timeout connect 2s",
     `  timeout client ${TCP_IDLE_TIMEOUT}`,
     `  timeout server ${TCP_IDLE_TIMEOUT}`,

@@ -42,6 +42,7 @@ const API: Record<string, string> = {
   deploy: "deploy",
   rollback: "rollback",
   history: "history",
+  logs: "logs",
   status: "status",
   "secrets set": "secrets.set",
   "secrets unset": "secrets.unset",
