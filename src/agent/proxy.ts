@@ -284,6 +284,7 @@ export class ProxyController {
   sync(): Promise<void> {
     return this.serial(async () => {
       if (!this.haproxy.reachable()) return;
+      if (this.state.backends.length && this.file.stale(this.state)) return this.reload();
       for (const b of this.state.backends) {
         const live = await this.api.serverStates(b.name);
         // A backend or slot HAProxy lacks (e.g. backup peer slots saved state gained after an upgrade): the file has it.
