@@ -4,7 +4,7 @@
 // alternated. The log is made on each machine (awk writing the kept format
 // straight into the app's log directory), not sent over the network.
 //   SIZE_MB (per machine, default 333: ~1 GB over 3 machines), ROUNDS (default 3)
-// Two patterns: a rare one (~30 lines a machine) and a common one (~1 % of lines).
+// Three patterns: rare plain text (~30 lines a machine), common plain text (~1 % of lines), the rare one as a regex.
 // Figures, not assertions; the match counts of both sides are checked equal.
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -76,6 +76,7 @@ await sshGrep("warm-up");
 for (const [label, re] of [
   ["rare (1 line in 100 000)", "ERROR payment"],
   ["common (1 line in 97)", "user=13 "],
+  ["rare, a regex (no fixed-string fast path)", "ERROR pay(ment|out) failed"],
 ] as const) {
   const a: number[] = [];
   const b: number[] = [];

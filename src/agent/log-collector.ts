@@ -6,7 +6,7 @@
 // (positions.json), so an agent restart goes on where it was; an instance's
 // last lines are copied before it is removed (see `collecting`), so a failed
 // deploy's output stays after its instances are gone.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AGENT_LOG_KEY } from "../contracts/logs.ts";
 import { dockerLogs, type DockerLine, type Follow } from "../runtime/docker-logs.ts";
@@ -57,6 +57,7 @@ export class LogCollector {
   ) {
     this.cache = new StateCache(store);
     this.posFile = join(logs.root, "positions.json");
+    mkdirSync(logs.root, { recursive: true, mode: 0o750 });
     try {
       this.positions = JSON.parse(readFileSync(this.posFile, "utf8")) as Record<string, Position>;
     } catch {}

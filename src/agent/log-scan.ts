@@ -46,11 +46,24 @@ class ChainReader {
     this.bufStart = this.pos[1];
   }
 
-  /** The next line (any: filtering is the caller's), or undefined at the end. */
-  next(): Item | undefined {
+  /** Drops the first `chars` characters of the buffer (whole lines), moving the position past them. */
+  private skip(seq: number, chars: number): void {
+    if (chars <= 0) return;
+    this.bufStart += Buffer.byteLength(this.buf.slice(0, chars));
+    this.buf = this.buf.slice(chars);
+    this.pos = [seq, this.bufStart];
+  }
+
+  /** The next line (filtering is the caller's), or undefined at the end. With `literal`, lines without it are
+   *  skipped unread (a native search over the block, as grep does with a pattern's fixed string). */
+  next(literal?: string): Item | undefined {
     for (;;) {
       const seq = this.segs[this.si];
       if (seq === undefined) return undefined;
+      if (literal) {
+        const hit = this.buf.indexOf(literal);
+        this.skip(seq, hit < 0 ? this.buf.lastIndexOf("\n") + 1 : this.buf.lastIndexOf("\n", hit) + 1);
+      }
       const nl = this.buf.indexOf("\n");
       if (nl >= 0) {
         const line = this.buf.slice(0, nl);
@@ -168,8 +181,10 @@ export function scanLogs(root: string, q: LogQuery, budgetBytes = Number.MAX_SAF
     }
     return re ? re.test(recordText(it.line)) : true;
   };
+  // A pattern that is plain text (no regex syntax): lines without it are skipped by a native search.
+  const literal = q.grep !== undefined && /^[^\\^$.|?*+()[\]{}]+$/.test(q.grep) ? q.grep : undefined;
   const pull = (c: ChainReader): Item | undefined => {
-    for (let it = c.next(); it; it = c.next()) {
+    for (let it = c.next(literal); it; it = c.next(literal)) {
       if (q.until && it.time > q.until) return undefined;
       if (match(it)) return it;
     }

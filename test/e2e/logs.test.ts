@@ -145,6 +145,14 @@ apps:
     }
   });
 
+  it("--agent shows each machine's agent log", async () => {
+    const lines = await logs(["--agent", "--grep", "agent .* listening on /run/skiff/agent.sock"]);
+    assert.ok(lines.length > 0 && lines.every((l) => l.kind === "agent" && l.app === "agent"));
+    // Every machine's agent started at least once since its log was first copied.
+    assert.deepEqual(new Set(lines.map((l) => l.machine)), new Set(bed.machines.map((m) => m.name)));
+    assert.ok(lines.every((l) => / skiff-agent\[\d+\] agent /.test(l.text)));
+  });
+
   it("-f follows, and a deploy's new release joins while it runs", async () => {
     const f = p.start(["logs", "web", "-f", "--grep", `FOLLOW-${run}|listening`]);
     let r;

@@ -139,6 +139,9 @@ describe("reading the kept files", () => {
     assert.deepEqual(scanLogs(root, { project: "p", kinds: ["out"], tail: 2 }).lines.map((l) => parseLogLine("m1", l)!.text), ["GET /b\twith a tab", "boot two"]);
     const req = scanLogs(root, { project: "p", app: "web", kinds: ["req"] }).lines.map((l) => parseLogLine("m1", l)!);
     assert.deepEqual(req.map((l) => [l.kind, l.release, l.instance]), [["req", 2, "skiff-p-web-2-bbb"]]);
+    // Plain text takes the fast path (lines without it skipped unread): the same lines as the regex that says it.
+    assert.deepEqual(scanLogs(root, { project: "p", kinds: ["out"], grep: "GET /" }).lines, scanLogs(root, { project: "p", kinds: ["out"], grep: "GET \\/" }).lines);
+    assert.equal(scanLogs(root, { project: "p", kinds: ["out"], grep: "GET /" }).lines.length, 2);
     // The regex sees the text only, not the labels.
     assert.equal(scanLogs(root, { project: "p", kinds: ["out"], grep: "skiff-p" }).lines.length, 0);
   });
