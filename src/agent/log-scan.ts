@@ -20,15 +20,16 @@ interface Item {
   at: [number, number];
 }
 
-/** The segments of one chain, read line by line from a position; `pos` is past everything read so far. */
+/** The segments of one chain, read line by line from a position; `pos` is past everything read so far. Works on
+ *  bytes: a line becomes a string only when it is returned (decoding every block costs ten times the search). */
 class ChainReader {
   pos: [number, number];
   truncated = false;
   private readonly segs: number[];
   private si = 0;
-  private buf = "";
+  private buf: Buffer = Buffer.alloc(0);
+  /** The byte offset in the segment of buf[0]. */
   private bufStart = 0;
-  private fileOffset = 0;
 
   constructor(
     readonly key: string,
@@ -42,56 +43,57 @@ class ChainReader {
     this.segs = segs.filter((s) => s >= start[0]);
     this.pos = start;
     if (this.segs[0] !== start[0]) this.pos = [this.segs[0] ?? start[0], 0];
-    this.fileOffset = this.pos[1];
     this.bufStart = this.pos[1];
   }
 
-  /** Drops the first `chars` characters of the buffer (whole lines), moving the position past them. */
-  private skip(seq: number, chars: number): void {
-    if (chars <= 0) return;
-    this.bufStart += Buffer.byteLength(this.buf.slice(0, chars));
-    this.buf = this.buf.slice(chars);
+  /** Drops the first `n` bytes of the buffer (whole lines), moving the position past them. */
+  private skip(seq: number, n: number): void {
+    if (n <= 0) return;
+    this.bufStart += n;
+    this.buf = this.buf.subarray(n);
     this.pos = [seq, this.bufStart];
   }
 
   /** The next line (filtering is the caller's), or undefined at the end. With `literal`, lines without it are
    *  skipped unread (a native search over the block, as grep does with a pattern's fixed string). */
-  next(literal?: string): Item | undefined {
+  next(literal?: Buffer): Item | undefined {
     for (;;) {
       const seq = this.segs[this.si];
       if (seq === undefined) return undefined;
       if (literal) {
         const hit = this.buf.indexOf(literal);
-        this.skip(seq, hit < 0 ? this.buf.lastIndexOf("\n") + 1 : this.buf.lastIndexOf("\n", hit) + 1);
+        this.skip(seq, hit < 0 ? this.buf.lastIndexOf(10) + 1 : this.buf.lastIndexOf(10, hit) + 1);
       }
-      const nl = this.buf.indexOf("\n");
+      const nl = this.buf.indexOf(10);
       if (nl >= 0) {
-        const line = this.buf.slice(0, nl);
+        const line = this.buf.toString("utf8", 0, nl);
         const at: [number, number] = [seq, this.bufStart];
-        this.bufStart += Buffer.byteLength(line) + 1;
-        this.buf = this.buf.slice(nl + 1);
-        this.pos = [seq, this.bufStart];
+        this.skip(seq, nl + 1);
         return { line, time: line.slice(0, 24), at };
       }
       if (this.budget.left <= 0) {
         this.truncated = true;
         return undefined;
       }
-      const chunk = this.read(seq);
-      if (chunk.length) {
-        this.buf += chunk.toString("utf8");
+      // Read on from the start of the partial line left (no copy), or after it when it is longer than a block.
+      const long = this.buf.length >= BLOCK;
+      const chunk = this.read(seq, long ? this.bufStart + this.buf.length : this.bufStart, long);
+      if (long ? chunk.length > 0 : chunk.length > this.buf.length) {
+        this.buf = long ? Buffer.concat([this.buf, chunk]) : chunk;
         continue;
       }
       // The end of this segment: a partial last line (being written) stays for the next read, unless a newer segment follows.
       if (this.si + 1 >= this.segs.length) return undefined;
       this.si++;
-      this.buf = "";
-      this.bufStart = this.fileOffset = 0;
+      this.buf = Buffer.alloc(0);
+      this.bufStart = 0;
       this.pos = [this.segs[this.si]!, 0];
     }
   }
 
-  private read(seq: number): Buffer {
+  private block?: Buffer;
+
+  private read(seq: number, from: number, fresh: boolean): Buffer {
     let fd: number;
     try {
       fd = openSync(join(this.dir, segmentName(this.kind, seq)), "r");
@@ -99,22 +101,75 @@ class ChainReader {
       return Buffer.alloc(0);
     }
     try {
-      const b = Buffer.alloc(BLOCK);
-      const n = readSync(fd, b, 0, BLOCK, this.fileOffset);
-      this.fileOffset += n;
+      // One block per reader, read into again (a new 1 MiB buffer per read cost more than the search): lines left
+      // the old one as strings, and what is kept of it (a partial line) is read again from the file. A line longer
+      // than a block is kept whole, so it gets a new one.
+      const b = fresh ? Buffer.allocUnsafe(BLOCK) : (this.block ??= Buffer.allocUnsafeSlow(BLOCK));
+      const n = readSync(fd, b, 0, BLOCK, from);
       this.budget.left -= n;
-      // Decode only whole UTF-8 sequences: stop at the last newline of the block when there is one.
-      const cut = n === BLOCK ? b.subarray(0, n).lastIndexOf(10) + 1 : n;
-      if (cut > 0 && cut < n) {
-        this.fileOffset -= n - cut;
-        this.budget.left += n - cut;
-        return b.subarray(0, cut);
-      }
       return b.subarray(0, n);
     } finally {
       closeSync(fd);
     }
   }
+}
+
+/**
+ * The longest plain text every match of a regex must contain, or undefined: the runs of ordinary characters
+ * outside groups and classes, when nothing at the top level is an alternative (a|b). A character followed by a
+ * quantifier (?, *, +, {) is not required. Shorter than 3 characters: not worth a search.
+ */
+export function requiredText(src: string): string | undefined {
+  let depth = 0;
+  let run = "";
+  let best = "";
+  const end = () => {
+    if (run.length > best.length) best = run;
+    run = "";
+  };
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === "\\") {
+      // An escape: a class (\d, \w…) or a literal we do not try to read; either way the run ends.
+      end();
+      i++;
+      continue;
+    }
+    if (c === "[") {
+      end();
+      // Skip the class (its own escapes and a ] first in it).
+      let j = i + 1;
+      if (src[j] === "^") j++;
+      if (src[j] === "]") j++;
+      for (; j < src.length && src[j] !== "]"; j++) if (src[j] === "\\") j++;
+      i = j;
+      continue;
+    }
+    if (c === "(") {
+      end();
+      depth++;
+      continue;
+    }
+    if (c === ")") {
+      depth--;
+      continue;
+    }
+    if (depth > 0) continue;
+    if (c === "|") return undefined;
+    if ("?*+{".includes(c)) {
+      run = run.slice(0, -1);
+      end();
+      if (c === "{") while (i < src.length && src[i] !== "}") i++;
+      continue;
+    }
+    if (".^$".includes(c)) {
+      end();
+      continue;
+    }
+    run += c;
+  }
+  end();
+  return best.length >= 3 ? best : undefined;
 }
 
 function appsOf(root: string, project: string): string[] {
@@ -181,8 +236,9 @@ export function scanLogs(root: string, q: LogQuery, budgetBytes = Number.MAX_SAF
     }
     return re ? re.test(recordText(it.line)) : true;
   };
-  // A pattern that is plain text (no regex syntax): lines without it are skipped by a native search.
-  const literal = q.grep !== undefined && /^[^\\^$.|?*+()[\]{}]+$/.test(q.grep) ? q.grep : undefined;
+  // Text every match must contain (the pattern itself when it is plain text): lines without it are skipped by a native search.
+  const fixed = q.grep === undefined ? undefined : requiredText(q.grep);
+  const literal = fixed ? Buffer.from(fixed) : undefined;
   const pull = (c: ChainReader): Item | undefined => {
     for (let it = c.next(literal); it; it = c.next(literal)) {
       if (q.until && it.time > q.until) return undefined;

@@ -10,7 +10,7 @@ import { describe, it } from "node:test";
 import { LogCollector } from "../../src/agent/log-collector.ts";
 import { segmentsToPrune, segmentBytes } from "../../src/agent/log-bound.ts";
 import { parseRequestLine } from "../../src/agent/log-requests.ts";
-import { scanLogs } from "../../src/agent/log-scan.ts";
+import { requiredText, scanLogs } from "../../src/agent/log-scan.ts";
 import { LogStore } from "../../src/agent/log-store.ts";
 import { Store } from "../../src/agent/store.ts";
 import { parseLogLine, parseLogTime, planLogs } from "../../src/api/logs.ts";
@@ -183,6 +183,24 @@ describe("reading the kept files", () => {
       if (!page.more) break;
     }
     assert.equal(seen, 1);
+  });
+  it("finds the text every match must contain (the fast path), or none when it cannot be sure", () => {
+    const cases: [string, string | undefined][] = [
+      ["ERROR payment", "ERROR payment"],
+      ["ERROR pay(ment|out) failed", "ERROR pay"],
+      ["^GET /api/items/\\d+ 500", "GET /api/items/"],
+      ["colou?r scheme", "r scheme"],
+      ["a|b", undefined],
+      ["foo|barbaz", undefined],
+      ["[abc]def[^x]yz", "def"],
+      ["x{2,3}yyy", "yyy"],
+      ["ab", undefined],
+      ["(?:timeout|refused) after \\d+ ms", " after "],
+      ["\\berror\\b", "error"],
+    ];
+    for (const [re, want] of cases) assert.equal(requiredText(re), want, re);
+    // Each is really required: a line without it never matches.
+    for (const [re, want] of cases) if (want) for (const line of ["ERROR payment failed", "GET /api/items/12 500", "colour scheme", "xxyyy", "timeout after 12 ms", "an error here"]) if (new RegExp(re).test(line)) assert.ok(line.includes(want), `${re} on ${line}`);
   });
   it("records parse back; a torn line does not", () => {
     const line = "2026-11-30T06:00:01.000Z\tout\t3\tskiff-p-web-3-abc\thello\tworld";
