@@ -95,12 +95,18 @@ export class LogCollector {
     } catch (e) {
       this.o.log(`logs: ${name}: ${(e as Error).message}`);
     }
+    this.forget(name);
+    this.save();
+  }
+
+  private forget(name: string): void {
     this.follows.get(name)?.follow.close();
     this.follows.delete(name);
     this.sources.delete(name);
-    delete this.positions[name];
-    this.dirty = true;
-    this.save();
+    if (name in this.positions) {
+      delete this.positions[name];
+      this.dirty = true;
+    }
   }
 
   /** One round: find instances (after an agent restart, from the saved state), copy what is new. */
@@ -188,7 +194,11 @@ export class LogCollector {
   /** One chunk of a process instance's out.log; true when there is more. */
   private readProcess(s: Source): boolean {
     const out = join(this.o.stateDir, "instances", s.name, "out.log");
-    if (!existsSync(out)) return false;
+    if (!existsSync(out)) {
+      // Its directory gone (removed by something other than the agent's runtime): stop looking for it.
+      if (!existsSync(join(this.o.stateDir, "instances", s.name))) this.forget(s.name);
+      return false;
+    }
     const { lines, more } = this.readFile(s.name, out, `${out}.1`);
     if (lines.length) this.logs.write(s.project, s.app, "out", [{ time: this.now(), release: s.release, instance: s.name, lines }]);
     return more;
@@ -232,9 +242,11 @@ export class LogCollector {
     timer.unref();
     const entry = { follow, openedAt: Date.now() };
     this.follows.set(s.name, entry);
-    void follow.done.then(() => {
+    void follow.done.then((how) => {
       clearInterval(timer);
       flush();
+      // Removed by something other than the agent's runtime (nothing was left to copy): stop looking for it.
+      if (how === "gone") this.forget(s.name);
       this.save();
       // A stopped container's stream ends at once: look again (it may be restarted) no sooner than 2 s later.
       setTimeout(() => this.follows.get(s.name) === entry && this.follows.delete(s.name), Math.max(0, 2000 - (Date.now() - entry.openedAt))).unref();

@@ -37,19 +37,20 @@ export function parseFrames(buf: Buffer, onLine: (l: DockerLine) => void): Buffe
 
 export interface Follow {
   close(): void;
-  /** Settles when the stream ends (the container stopped) or fails. */
-  done: Promise<void>;
+  /** Settles when the stream ends (the container stopped) or fails; "gone" when there is no such container. */
+  done: Promise<"ended" | "gone">;
 }
 
 /** Streams a container's lines after `since` (all when absent); with follow, until it stops or close(). */
 export function dockerLogs(socketPath: string, name: string, opts: { since?: string; follow: boolean }, onLine: (l: DockerLine) => void): Follow {
   let req: ClientRequest | undefined;
-  const done = new Promise<void>((resolve) => {
+  const done = new Promise<"ended" | "gone">((settle) => {
+    const resolve = () => settle("ended");
     const q = `stdout=1&stderr=1&timestamps=1&follow=${opts.follow ? 1 : 0}${opts.since ? `&since=${dockerSince(opts.since)}` : ""}`;
     req = request({ socketPath, method: "GET", path: `/containers/${encodeURIComponent(name)}/logs?${q}` }, (res) => {
       if ((res.statusCode ?? 500) >= 400) {
         res.resume();
-        res.on("end", resolve);
+        res.on("end", () => settle(res.statusCode === 404 ? "gone" : "ended"));
         return;
       }
       let rest: Buffer = Buffer.alloc(0);
