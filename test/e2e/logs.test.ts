@@ -61,9 +61,9 @@ apps:
     return r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Line);
   };
   /** Asks until `want` lines come back (the agents copy what instances print every half second). */
-  async function logsUntil(args: string[], want: number): Promise<Line[]> {
+  async function logsUntil(args: string[], want: number, tries = 40): Promise<Line[]> {
     let got: Line[] = [];
-    for (let i = 0; i < 40 && got.length < want; i++) {
+    for (let i = 0; i < tries && got.length < want; i++) {
       if (i) await sleep(500);
       got = await logs(args);
     }
@@ -215,7 +215,7 @@ apps:
     ].join("\n");
     const t0 = Date.now();
     await Promise.all(bed.machines.map((m) => faults.exec(m, flood)));
-    const end = await logsUntil(["web", "--grep", `^BULK-END-${run}$`, "--since", "10m"], 3);
+    const end = await logsUntil(["web", "--grep", `^BULK-END-${run}$`, "--since", "10m"], 3, 120);
     console.error(`flood: 3 × 200 MB appended and filed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.equal(end.length, 3, "the newest lines are there on every machine");
     for (const m of bed.machines) {
