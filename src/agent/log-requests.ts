@@ -19,19 +19,35 @@ export interface ParsedRequest {
   text: string;
 }
 
-/** One datagram: an optional syslog header ("<134>Nov 30 06:30:09 haproxy[12]: "), then "<unix s>.<ms> backend server rest". */
-export function parseRequestLine(msg: string): ParsedRequest | undefined {
-  let s = msg.endsWith("\n") ? msg.slice(0, -1) : msg;
-  if (s.startsWith("<")) {
-    const at = s.indexOf("]: ");
+/** The ISO time of a unix second, remembered: requests come many a second, and toISOString costs. */
+let isoSecond = -1;
+let isoPrefix = "";
+
+/** One datagram: an optional syslog header ("<134>Nov 30 06:30:09 haproxy[12]: "), then "<unix s>.<ms> backend
+ *  server rest". Found with byte searches, no regex: this runs for every request, in the agent (--jitless). */
+export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefined {
+  const b = typeof msg === "string" ? Buffer.from(msg) : msg;
+  let start = 0;
+  if (b[0] === 60 /* < */) {
+    const at = b.indexOf("]: ");
     if (at < 0) return undefined;
-    s = s.slice(at + 3);
+    start = at + 3;
   }
-  const m = /^(\d+)\.(\d{1,3}) (\S+) (\S+) (.*)$/.exec(s);
-  if (!m) return undefined;
-  const ms = Number(m[1]) * 1000 + Number(m[2]!.padStart(3, "0"));
-  if (!Number.isFinite(ms)) return undefined;
-  return { time: new Date(ms).toISOString(), backend: m[3]!, server: m[4]!, text: m[5]! };
+  let end = b.length;
+  if (b[end - 1] === 10) end--;
+  const dot = b.indexOf(46 /* . */, start);
+  const s1 = b.indexOf(32, start);
+  const s2 = s1 < 0 ? -1 : b.indexOf(32, s1 + 1);
+  const s3 = s2 < 0 ? -1 : b.indexOf(32, s2 + 1);
+  if (dot < 0 || s3 < 0 || dot > s1 || s3 >= end) return undefined;
+  const sec = Number(b.toString("latin1", start, dot));
+  const ms = b.toString("latin1", dot + 1, s1);
+  if (!Number.isInteger(sec) || !/^\d{1,3}$/.test(ms)) return undefined;
+  if (sec !== isoSecond) {
+    isoSecond = sec;
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
+  }
+  return { time: `${isoPrefix}${ms.padStart(3, "0")}Z`, backend: b.toString("latin1", s1 + 1, s2), server: b.toString("latin1", s2 + 1, s3), text: b.toString("utf8", s3 + 1, end) };
 }
 
 type Target = { project: string; app: string; slots: Map<string, { name: string; release: number }> };
@@ -57,7 +73,7 @@ export class RequestLog {
       this.log(`request log: ${e.message} (requests are not filed)`);
       socket.close();
     });
-    socket.on("message", (b) => this.take(b.toString("utf8")));
+    socket.on("message", (b) => this.take(b));
     socket.bind(port, host);
     this.socket = socket;
     this.timer = setInterval(() => this.flush(), 250);
@@ -92,7 +108,7 @@ export class RequestLog {
     return found;
   }
 
-  take(msg: string): void {
+  take(msg: Buffer | string): void {
     const r = parseRequestLine(msg);
     if (!r) return;
     const a = this.lookup(r.backend);

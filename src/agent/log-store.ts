@@ -40,22 +40,36 @@ export class LogStore {
   /** Files lines of one kind for one app, in the order given (in time order for their source). A batch's lines
    *  share a time, a release and an instance, so they are joined without a step per line. */
   write(project: string, app: string, kind: LogKind, batches: LogBatch[]): void {
-    if (!batches.length) return;
-    const dir = this.dir(project, app);
-    const chain = this.chain(dir, kind);
-    const limit = segmentBytes(this.boundOf(project, app));
+    const chain = this.chain(this.dir(project, app), kind);
     let text = "";
     for (const b of batches) {
       if (!b.lines.length) continue;
-      // Clamp: never earlier than the chain's last line.
-      const time = b.time < chain.lastTime ? chain.lastTime : b.time;
-      chain.lastTime = time;
-      const head = `${time}\t${kind}\t${b.release ?? "-"}\t${b.instance ?? "-"}\t`;
+      const head = this.head(chain, kind, b);
       text += head + b.lines.join(`\n${head}`) + "\n";
     }
-    if (!text) return;
+    if (text) this.append(project, app, kind, chain, Buffer.from(text));
+  }
+
+  /** Files a block of whole lines (each ending in a newline) read as latin1, one character a byte: written back byte
+   *  for byte, so the app's bytes are kept as printed without decoding them. */
+  writeBlock(project: string, app: string, kind: LogKind, b: Omit<LogBatch, "lines">, block: string): void {
+    if (!block) return;
+    const chain = this.chain(this.dir(project, app), kind);
+    const head = this.head(chain, kind, b);
+    this.append(project, app, kind, chain, Buffer.from(head + block.slice(0, -1).replaceAll("\n", `\n${head}`) + "\n", "latin1"));
+  }
+
+  /** The labels of a batch's lines; its time clamped to never go before the chain's last line. */
+  private head(chain: Chain, kind: LogKind, b: Omit<LogBatch, "lines">): string {
+    const time = b.time < chain.lastTime ? chain.lastTime : b.time;
+    chain.lastTime = time;
+    return `${time}\t${kind}\t${b.release ?? "-"}\t${b.instance ?? "-"}\t`;
+  }
+
+  private append(project: string, app: string, kind: LogKind, chain: Chain, buf: Buffer): void {
+    const dir = this.dir(project, app);
+    const limit = segmentBytes(this.boundOf(project, app));
     // Cut at line ends so no segment passes its size (a line longer than a segment fills one alone).
-    const buf = Buffer.from(text);
     for (let at = 0; at < buf.length; ) {
       if (chain.size >= limit) {
         this.prune(project, app);

@@ -209,7 +209,7 @@ apps:
       "f=$(ls -d /var/lib/skiff/instances/skiff-logs-web-*/ | head -1)out.log",
       "i=0; while [ $i -lt 20 ]; do",
       `  yes "BULK-${run} $i ........................................................................................" | head -c 10485760 >> "$f"`,
-      "  i=$((i+1)); sleep 0.5",
+      "  i=$((i+1)); sleep 1",
       "done",
       `echo "BULK-END-${run}" >> "$f"`,
     ].join("\n");
