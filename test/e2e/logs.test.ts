@@ -215,7 +215,7 @@ apps:
     ].join("\n");
     const t0 = Date.now();
     await Promise.all(bed.machines.map((m) => faults.exec(m, flood)));
-    const end = await logsUntil(["web", "--grep", `^BULK-END-${run}$`, "--since", "10m"], 3, 120);
+    const end = await logsUntil(["web", "--grep", `^BULK-END-${run}$`, "--since", "10m"], 3, 180);
     console.error(`flood: 3 × 200 MB appended and filed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     assert.equal(end.length, 3, "the newest lines are there on every machine");
     for (const m of bed.machines) {
