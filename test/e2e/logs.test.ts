@@ -211,7 +211,8 @@ apps:
       `  yes "BULK-${run} $i ........................................................................................" | head -c 10485760 >> "$f"`,
       "  i=$((i+1)); sleep 1",
       "done",
-      `echo "BULK-END-${run}" >> "$f"`,
+      // head -c cut the last line short: the marker goes on a line of its own.
+      `printf '\\nBULK-END-%s\\n' ${run} >> "$f"`,
     ].join("\n");
     const t0 = Date.now();
     await Promise.all(bed.machines.map((m) => faults.exec(m, flood)));
