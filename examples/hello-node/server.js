@@ -6,6 +6,7 @@
 // keeps N MB, to hit a memory limit) · /crash (exits with code 3) · /file?path=P (reads P, relative to the
 // working directory) · /append?path=P&data=D (appends a line, answers the whole file) · /stream?ms=N (a
 // chunked response, one line "tick K from VERSION" every N ms, until the client leaves or the app stops) ·
+// /print?line=L[&stream=err] (prints L on its own line to stdout or stderr, answers which instance did) ·
 // /ws (WebSocket, RFC 6455 by hand: greets with "hello from VERSION", echoes text frames, answers pings).
 // SIGTERM/SIGINT: stop accepting, finish requests in flight, end each stream (its last line is "end") and close
 // each WebSocket with a close frame (1001 going away), exit 0.
@@ -68,6 +69,11 @@ const server = http.createServer((req, res) => {
     } catch (e) {
       return send(res, 500, `${e.code}\n`);
     }
+  }
+  if (path.startsWith("/print?")) {
+    // Prints the line as given (for the logs tests), to stderr with stream=err.
+    (q.get("stream") === "err" ? process.stderr : process.stdout).write(`${q.get("line")}\n`);
+    return send(res, 200, `printed by ${env.SKIFF_INSTANCE || os.hostname()}\n`);
   }
   if (path.startsWith("/stream")) return stream(res, Math.max(10, Number(q.get("ms") || 200)));
   if (path === "/crash") {

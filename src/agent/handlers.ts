@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, statfsSync } from "node:fs";
 import { arch, cpus, freemem, hostname, totalmem, uptime } from "node:os";
 import type { AgentInfo } from "../contracts/agent-info.ts";
+import type { LogPage, LogQuery } from "../contracts/logs.ts";
 import { parseParams, type RpcCheckedParams, type RpcMethod, type RpcResult } from "../contracts/rpc.ts";
 import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
@@ -88,7 +89,7 @@ async function followMetrics(firewall: Firewall, listener: MetricsListener | und
 
 export { followMetrics };
 
-export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts): Record<string, Handler> {
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts, logs?: (q: LogQuery) => Promise<LogPage>): Record<string, Handler> {
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
@@ -163,5 +164,6 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       "firewall.get": () => ({ ...firewall.status(), ...(metrics?.listener ? { metrics: { listening: metrics.listener.listening(), problems: [] } } : {}) }),
     }),
     ...(metrics && metricsImpl(metrics)),
+    ...(logs && { "logs.read": (q) => logs(q) }),
   });
 }

@@ -62,6 +62,16 @@ export class ProxyStateFile {
     }
   }
 
+  /** True when haproxy.cfg is not what this agent would write for the state (an agent whose rendering changed,
+   *  e.g. request logging added): the running HAProxy then runs an older file and is reloaded once. */
+  stale(state: ProxyState): boolean {
+    try {
+      return readFileSync(this.cfgPath, "utf8") !== `${STATE_LINE}${JSON.stringify(state)}\n${renderConfig(state, this.paths)}`;
+    } catch {
+      return false;
+    }
+  }
+
   /** Writes haproxy.cfg and the state it came from. `check` (HAProxy's own, when the structure changed) sees the
    *  new file before it replaces the old one; a refused file is removed and nothing changes. */
   async write(state: ProxyState, check?: (cfgPath: string) => Promise<void>): Promise<void> {

@@ -314,6 +314,7 @@ export class ProxyController {
         this.meshRestored = false;
         return this.reload();
       }
+      if (this.state.backends.length && this.file.stale(this.state)) return this.reload();
       for (const b of this.state.backends) {
         // A TCP app's peer slots live in a backend of their own (tcp.ts peerBackendName).
         const where = (s: Slot) => (s.peer ? peerBackendName(b) : b.name);

@@ -3,6 +3,7 @@
 // start without the agent's modules.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { REQUEST_LOG_ADDR } from "../contracts/logs.ts";
 import { RUN_DIR, STATE_DIR } from "../contracts/paths.ts";
 import { DockerRuntime } from "../runtime/docker.ts";
 import { ProcessRuntime } from "../runtime/process.ts";
@@ -16,6 +17,7 @@ import { RuntimeApi } from "../proxy/runtime-api.ts";
 import { Jobs } from "./jobs.ts";
 import { machineInternalAddrs } from "./internal-names.ts";
 import { haproxyPrivileges, ProxyController } from "./proxy.ts";
+import { logService } from "./log-service.ts";
 import { listen } from "./server.ts";
 import { Store } from "./store.ts";
 
@@ -51,8 +53,11 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
   takeOver(join(runDir, "agent.pid"), log);
   const store = new Store(stateDir, { onDamage: (what) => log(`state: ${what}`) });
-  const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined, ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
-  const core = new AgentCore(store, { docker: new DockerRuntime(), process: new ProcessRuntime(stateDir) }, proxy, log);
+  // HAProxy's access log goes to the agent (log-requests.ts) unless SKIFF_PROXY_LOG names another target or "off".
+  const logTarget = process.env.SKIFF_PROXY_LOG === "off" ? undefined : process.env.SKIFF_PROXY_LOG || REQUEST_LOG_ADDR;
+  const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget, ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
+  const logs = logService({ stateDir, store, agentFile: self, log });
+  const core = new AgentCore(store, { docker: logs.wrap("docker", new DockerRuntime()), process: logs.wrap("process", new ProcessRuntime(stateDir)) }, proxy, log);
   // The internal frontend's non-loopback addresses (Docker's gateway) are the firewall's to guard.
   const gateways = async () => (await machineInternalAddrs())?.filter((a) => !a.startsWith("127."));
   const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
@@ -63,10 +68,11 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
     // A reboot empties the kernel's tables: the firewall is back before the agent answers anyone.
     .then(() => firewall.reapply().catch((e: Error) => log(`firewall: not applied at start: ${e.message}`)))
     .then(() => followMetrics(firewall, metrics.listener))
-    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics)))
+    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics, logs.read)))
     .then(
       (server) => {
         core.startSupervisor();
+        logs.start(logTarget);
         // SKIFF_METRICS_INTERVAL_MS=0 turns sampling off: bench/metrics-cost.ts measures the agent without it.
         const every = Number(process.env.SKIFF_METRICS_INTERVAL_MS ?? SAMPLE_INTERVAL_MS);
         if (every > 0) metrics.sampler.start(Math.max(1000, every));
@@ -76,6 +82,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
           core.stopSupervisor();
           metrics.sampler.stop();
           metrics.listener?.close();
+          logs.stop();
           server.close();
           log("stopping");
           setTimeout(() => process.exit(0), 200).unref();

@@ -27,6 +27,7 @@ import { EventHub, type EventListener } from "./events.ts";
 import { gatherHistory, type History } from "./history.ts";
 import { lockOn, type LockState } from "./lock.ts";
 import type { MachineAnswer, TopView } from "./metrics.ts";
+import { readLogs, type LogLine, type LogsOptions } from "./logs.ts";
 import type { CheckRow, MachineLoad } from "./machines.ts";
 import type { ProjectSource } from "./project.ts";
 import { makeIdentity, secretsOf, type AgeIdentity, type SecretInfo, type SecretSet, type SecretsWrite, type SecretUnset } from "./secrets.ts";
@@ -289,6 +290,12 @@ export class Skiff {
   /** Deploys, rollbacks, scales and restarts merged across machines, oldest first (`skiff history`). */
   history(opts: { app?: string; limit?: number } = {}): Promise<History> {
     return this.run(() => gatherHistory(this.project, opts));
+  }
+
+  /** What the apps printed (or HAProxy's requests, or the agents' own logs), merged across machines in time
+   *  order, filtered on the machines (`skiff logs`); with `follow`, goes on until `signal` aborts. */
+  logs(opts: LogsOptions = {}): AsyncGenerator<LogLine> {
+    return readLogs(this.project, opts);
   }
 
   /** Prepares machines: Docker, HAProxy, Node and the agent (idempotent); with dryRun, only says what it would do. */

@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { makeCtx, type Ctx, type GlobalOptions } from "./context.ts";
 import { renderError } from "./render-error.ts";
 import { wholeOption } from "./numbers.ts";
+import type { LogsFlags } from "./logs.ts";
 
 declare const __SKIFF_VERSION__: string;
 
@@ -139,6 +140,21 @@ program
   .argument("[app]")
   .option("-n, --limit <n>", "rows to show", wholeOption("--limit", 1, 1_000_000), 30)
   .action(act(async (app: string | undefined, o: { limit: number }) => (await import("./history.ts")).historyCommand(await makeCtx(globals()), app, o)));
+
+program
+  .command("logs")
+  .description("what the apps printed, from every machine in time order (filtered on the machines); -f follows")
+  .argument("[app]")
+  .option("-f, --follow", "keep printing new lines (new instances join as they start)")
+  .option("--since <time>", "from this long ago (90s, 15m, 1h, 2d) or this time (2026-11-30T06:00:00Z)")
+  .option("--until <time>", "up to this long ago or this time")
+  .option("--grep <regex>", "only lines whose text matches (JavaScript regular expression)")
+  .option("-n, --lines <n>", "only the last N lines (default: 100, or all with --since/--until/--grep)", wholeOption("--lines", 0, 100_000))
+  .option("--machine <name...>", "only these machines")
+  .option("--release <n>", "only lines of this release", wholeOption("--release", 1, Number.MAX_SAFE_INTEGER))
+  .option("--requests", "HAProxy's access log of the app(s) instead")
+  .option("--agent", "the agents' own logs instead")
+  .action(act(async (app: string | undefined, o: LogsFlags) => (await import("./logs.ts")).logsCommand(await makeCtx(globals()), app, o)));
 
 program
   .command("status")

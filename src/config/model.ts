@@ -53,6 +53,8 @@ export interface AppSpec {
   routes: { host?: string; path: string }[];
   env: Record<string, string>;
   hooks: { preDeploy?: string; timeoutMs: number };
+  /** skiff.yml `logs.max_size` in bytes; absent: the agent's default. */
+  logMaxBytes?: number;
   /** Files from the repository (absolute `source`) placed at `path` in each instance. */
   files: { path: string; source: string; mode: number; template: boolean }[];
   volumes: { name: string; path: string }[];

@@ -61,6 +61,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       env: Object.fromEntries(Object.entries({ ...c.env, ...a.env }).map(([k, v]) => [k, str(v)])),
       files: Object.entries(a.files ?? {}).map(([path, f]) => (typeof f === "string" ? { path, source: resolve(dir, f), mode: 0o644, template: false } : { path, source: resolve(dir, f.source), mode: f.mode ? parseInt(f.mode, 8) : f.template ? 0o600 : 0o644, template: f.template ?? false })),
       volumes: Object.entries(a.volumes ?? {}).map(([name, path]) => ({ name, path })),
+      ...(a.logs?.max_size !== undefined ? { logMaxBytes: parseMemory(a.logs.max_size) } : {}),
       hooks: { preDeploy: a.hooks?.pre_deploy, timeoutMs: parseDuration(a.hooks?.timeout ?? "10m") },
       secrets: Array.isArray(a.secrets) ? Object.fromEntries(a.secrets.map((n) => [n, n])) : { ...(a.secrets ?? {}) },
       deploy: {

@@ -142,6 +142,15 @@ export const Resources = z
   })
   .meta({ description: "Limits for each instance: Docker limits for containers, cgroups for processes." });
 
+export const AppLogs = z
+  .strictObject({
+    max_size: z
+      .union([z.number().int().min(1024 * 1024, "must be at least 1M").max(1024 ** 4, "must be at most 1T"), z.string().regex(/^\d+(\.\d+)?\s*([KMGT]i?B?|[kmgt]|B)?$/, 'must be a size such as "50M" or "1G"')])
+      .optional()
+      .meta({ description: "What the app's kept logs (its instances' output and its requests in HAProxy) may take on each machine; the oldest tenth goes first when it is full. Default: 50M." }),
+  })
+  .meta({ description: "The app's logs kept on each machine (see `skiff logs`)." });
+
 export const Artifact = z
   .union([
     z.string().min(1),
@@ -267,6 +276,7 @@ export const App = z
     volumes: z.record(Name, InstancePath).optional().meta({ description: "Named volumes, name → path (absolute in a container; relative to the working directory for a process app). One per app and machine; they survive deploys, rollbacks and `skiff remove`." }),
     hooks: Hooks.optional(),
     deploy: DeploySettings.optional(),
+    logs: AppLogs.optional(),
   })
   .meta({ description: "A stateless service: one image (or one command and its files), any number of instances." });
 
@@ -308,6 +318,7 @@ export const AppOverlay = z
     volumes: App.shape.volumes,
     hooks: App.shape.hooks,
     deploy: App.shape.deploy,
+    logs: App.shape.logs,
   })
   .meta({ description: "Overrides for one app in this environment; `env` is merged key by key, the rest replaces." });
 

@@ -54,6 +54,8 @@ export interface ReleaseSpec {
   drainMs: number;
   stopTimeoutS: number;
   keepReleases: number;
+  /** What the app's kept logs may take on each machine (skiff.yml `logs.max_size`); absent: the default, 50 MiB. */
+  logs?: { maxBytes: number };
   /** How long the outgoing release stays as backup after a switch (unless keep_warm). */
   probationMs: number;
   git?: { commit: string; dirty: boolean };

@@ -8,6 +8,7 @@ import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
 import { activateParamsSchema, activateResultSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
 import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
+import { logPage, logQuery } from "./logs.ts";
 
 // Messages in English that say what was expected and what came (zod/mini has none of its own).
 z.config(en());
@@ -167,6 +168,7 @@ export const rpc = {
     params: z.object({ project: opt(nameSchema), prefix: opt(z.string().check(z.regex(/^[a-z0-9_]*$/), z.maxLength(100))), sinceMs: opt(z.number()) }),
     result: z.object({ samples: z.array(metricSample), slots: z.number(), slotBytes: z.number() }),
   },
+  "logs.read": { params: logQuery, result: logPage },
 } as const;
 
 /** The results of the jobs that `activate` and `hook.run` start (what `job.wait` returns when done). */

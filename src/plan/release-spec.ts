@@ -59,6 +59,8 @@ export function draftSpec(project: Project, app: AppSpec, image: AppImage, i: Sp
     drainMs: app.deploy.drainMs,
     stopTimeoutS: app.deploy.stopTimeoutS,
     keepReleases: app.deploy.keepReleases,
+    // Absent at the default, so releases stay identical to the ones stored before logs had a bound.
+    ...(app.logMaxBytes !== undefined ? { logs: { maxBytes: app.logMaxBytes } } : {}),
     probationMs: app.deploy.probationMs,
     git: image.git ? { commit: image.git.commit, dirty: image.git.dirty } : undefined,
     createdBy: i.by,

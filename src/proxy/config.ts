@@ -7,6 +7,7 @@ import { internalFrontendLines } from "./internal.ts";
 import { MESH_UP_PATH } from "../contracts/mesh.ts";
 import { dropHopHeader, meshFrontendLines, meshTcpFrontendLines, peerTls } from "./mesh.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
+import { REQUEST_LOG_FORMAT } from "./log-format.ts";
 import { isTcp, peerBackendName, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
@@ -87,7 +88,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     // On a reload the old process answers a keep-alive client's next request (with Connection: close) instead of
     // closing its idle connection under it: without this, a request sent at that moment fails.
     "  option idle-close-on-response",
-    ...(logTarget ? ["  log global", "  option httplog"] : []),
+    ...(logTarget ? ["  log global", `  log-format ${REQUEST_LOG_FORMAT}`] : []),
     "  timeout connect 2s",
     "  timeout client 60s",
     "  timeout server 60s",

@@ -10,6 +10,7 @@
 // of their own, `<backend>.peers`: their check asks the peer's HTTP mesh
 // frontend whether it has an instance up (MESH_UP_PATH), which a TCP check
 // of local instances cannot share a backend with. Pure.
+import { TCP_LOG_FORMAT } from "./log-format.ts";
 import type { ProxyBackend } from "./model.ts";
 import { checkAddr, checkName, checkPort, serverAddress } from "./values.ts";
 
@@ -30,7 +31,7 @@ export function tcpDefaultsLines(logging: boolean): string[] {
     "",
     "defaults",
     "  mode tcp",
-    ...(logging ? ["  log global", "  option tcplog"] : []),
+    ...(logging ? ["  log global", `  log-format ${TCP_LOG_FORMAT}`] : []),
     "  timeout connect 2s",
     `  timeout client ${TCP_IDLE_TIMEOUT}`,
     `  timeout server ${TCP_IDLE_TIMEOUT}`,

@@ -45,6 +45,7 @@ const API: Record<string, string> = {
   exec: "exec",
   run: "runOneOff",
   history: "history",
+  logs: "logs",
   status: "status",
   metrics: "metrics.text", // --prometheus-config: metrics.prometheusConfig
   top: "metrics.current",

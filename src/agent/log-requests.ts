@@ -1,0 +1,136 @@
+// HAProxy's access log, filed per app: HAProxy sends one UDP datagram a
+// request to the agent (REQUEST_LOG_ADDR; the format is REQUEST_LOG_FORMAT in
+// proxy/config.ts), the agent files it under the app whose backend answered,
+// with the instance behind the server slot. UDP because it survives both
+// sides restarting: a HAProxy reload keeps sending to the same address, and an
+// agent restart loses only the requests of the seconds it is down (HAProxy
+// never blocks or queues on it). Written in batches, a few times a second.
+import { createSocket, type Socket } from "node:dgram";
+import { backendName } from "../proxy/model.ts";
+import type { LogBatch, LogStore } from "./log-store.ts";
+import { StateCache } from "./state-cache.ts";
+import type { Store } from "./store.ts";
+
+export interface ParsedRequest {
+  time: string;
+  backend: string;
+  server: string;
+  /** status bytes TR/Tw/Tc/Tr/Ta client "METHOD path HTTP/x" (TCP: - bytes Tw/Tc/Tt client tcp). */
+  text: string;
+}
+
+/** The ISO time of a unix second, remembered: requests come many a second, and toISOString costs. */
+let isoSecond = -1;
+let isoPrefix = "";
+
+/** One datagram: an optional syslog header ("<134>Nov 30 06:30:09 haproxy[12]: "), then "<unix s>.<ms> backend
+ *  server rest". Found with byte searches, no regex: this runs for every request, in the agent (--jitless). */
+export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefined {
+  const b = typeof msg === "string" ? Buffer.from(msg) : msg;
+  let start = 0;
+  if (b[0] === 60 /* < */) {
+    const at = b.indexOf("]: ");
+    if (at < 0) return undefined;
+    start = at + 3;
+  }
+  let end = b.length;
+  if (b[end - 1] === 10) end--;
+  const dot = b.indexOf(46 /* . */, start);
+  const s1 = b.indexOf(32, start);
+  const s2 = s1 < 0 ? -1 : b.indexOf(32, s1 + 1);
+  const s3 = s2 < 0 ? -1 : b.indexOf(32, s2 + 1);
+  if (dot < 0 || s3 < 0 || dot > s1 || s3 >= end) return undefined;
+  const sec = Number(b.toString("latin1", start, dot));
+  const ms = b.toString("latin1", dot + 1, s1);
+  if (!Number.isInteger(sec) || !/^\d{1,3}$/.test(ms)) return undefined;
+  if (sec !== isoSecond) {
+    isoSecond = sec;
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
+  }
+  return { time: `${isoPrefix}${ms.padStart(3, "0")}Z`, backend: b.toString("latin1", s1 + 1, s2), server: b.toString("latin1", s2 + 1, s3), text: b.toString("utf8", s3 + 1, end) };
+}
+
+type Target = { project: string; app: string; slots: Map<string, { name: string; release: number }> };
+
+export class RequestLog {
+  private socket?: Socket;
+  private pending = new Map<string, { project: string; app: string; batches: LogBatch[] }>();
+  private timer?: NodeJS.Timeout;
+  private readonly cache: StateCache;
+
+  constructor(
+    private readonly logs: LogStore,
+    store: Store,
+    private readonly log: (s: string) => void,
+  ) {
+    this.cache = new StateCache(store);
+  }
+
+  listen(addr: string): void {
+    const [host, port] = [addr.slice(0, addr.lastIndexOf(":")), Number(addr.slice(addr.lastIndexOf(":") + 1))];
+    const socket = createSocket("udp4");
+    socket.on("error", (e) => {
+      this.log(`request log: ${e.message} (requests are not filed)`);
+      socket.close();
+    });
+    socket.on("message", (b) => this.take(b));
+    socket.bind(port, host);
+    this.socket = socket;
+    this.timer = setInterval(() => this.flush(), 250);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
+    this.socket?.close();
+  }
+
+  private memo = new Map<string, Target | undefined>();
+  private memoOf?: readonly unknown[];
+
+  /** backend → the app, and its slots → instance and release (worked out again only after the state changed). */
+  private lookup(backend: string): Target | undefined {
+    const apps = this.cache.apps();
+    if (apps !== this.memoOf) {
+      this.memo.clear();
+      this.memoOf = apps;
+    }
+    if (this.memo.has(backend)) return this.memo.get(backend);
+    let found: Target | undefined;
+    for (const { project, app, state } of apps) {
+      if (backendName(project, app) !== backend) continue;
+      const slots = new Map<string, { name: string; release: number }>();
+      for (const i of [...state.warm, ...state.instances]) if (i.slot) slots.set(i.slot, { name: i.name, release: i.release });
+      found = { project, app, slots };
+    }
+    this.memo.set(backend, found);
+    return found;
+  }
+
+  take(msg: Buffer | string): void {
+    const r = parseRequestLine(msg);
+    if (!r) return;
+    const a = this.lookup(r.backend);
+    if (!a) return; // skiff_no_route, and backends of apps this agent no longer knows
+    let p = this.pending.get(r.backend);
+    if (!p) this.pending.set(r.backend, (p = { project: a.project, app: a.app, batches: [] }));
+    const inst = a.slots.get(r.server);
+    const last = p.batches.at(-1);
+    const instance = inst?.name ?? (r.server === "<NOSRV>" ? null : r.server);
+    if (last && last.time === r.time && last.instance === instance) last.lines.push(r.text);
+    else p.batches.push({ time: r.time, release: inst?.release ?? null, instance, lines: [r.text] });
+  }
+
+  flush(): void {
+    const all = this.pending;
+    this.pending = new Map();
+    for (const p of all.values()) {
+      try {
+        this.logs.write(p.project, p.app, "req", p.batches);
+      } catch (e) {
+        this.log(`request log: ${(e as Error).message}`);
+      }
+    }
+  }
+}
