@@ -89,6 +89,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       const loaded = new Set(core.proxy.meshProjects());
       return core.mesh.list().map((c) => ({ ...c, loaded: loaded.has(c.project) }));
     },
+    "tls.set": ({ id, hosts, cert, key }) => core.proxy.setTlsCert(id, hosts, cert, key),
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
     "app.remove": ({ project, app, holder, onlyIfActive }) => core.removeApp(project, app, { holder, onlyIfActive }),
     // `report: true` also returns the damaged lines (skipped); plain callers get the records only.

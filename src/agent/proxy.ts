@@ -12,7 +12,9 @@ import { machineHostsFile, machineInternalAddrs, NamesPublisher } from "./intern
 import { ProxyStateFile } from "./proxy-file.ts";
 import { placePeers, setPeersActive, type Peer, type SlotApi } from "./proxy-peers.ts";
 import { applyMeshCert, savedMesh, type MeshInstall } from "./proxy-mesh.ts";
-import { swapSslFile } from "../proxy/runtime-ssl.ts";
+import { addSslCert, removeSslCert, shownCrtList, swapSslFile } from "../proxy/runtime-ssl.ts";
+import { tlsBackends } from "../proxy/tls.ts";
+import { TlsStore, type TlsCertInfo, type TlsRuntime } from "./proxy-tls.ts";
 
 export { haproxyPrivileges, type ProxyPaths } from "./haproxy-process.ts";
 export { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
@@ -30,6 +32,8 @@ export interface ProxyParts {
   internalAddrs: () => Promise<string[] | undefined>;
   /** Replaces a certificate or CA file in the running HAProxy (proxy/runtime-ssl.ts). */
   swapSsl: (kind: "cert" | "ca-file", path: string, pem: string) => Promise<void>;
+  /** The HTTPS certificates' Runtime API commands (proxy/runtime-ssl.ts). */
+  tlsRuntime: TlsRuntime;
 }
 
 export class ProxyController {
@@ -41,6 +45,8 @@ export class ProxyController {
   private readonly internalAddrs: () => Promise<string[] | undefined>;
   private readonly swapSsl: ProxyParts["swapSsl"];
   private state: ProxyState;
+  /** HTTPS certificates (proxy-tls.ts). */
+  readonly tls: TlsStore;
   /** The mesh came back from mesh.json, not from the proxy state: the running HAProxy may lack it (sync reloads). */
   private meshRestored = false;
   private chain: Promise<unknown> = Promise.resolve();
@@ -60,7 +66,15 @@ export class ProxyController {
     this.internalAddrs = parts.internalAddrs ?? machineInternalAddrs;
     this.swapSsl = parts.swapSsl ?? ((kind, path, pem) => swapSslFile(paths.statsSocket, kind, path, pem));
     const saved = this.file.read();
-    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}) };
+    const socket = paths.statsSocket;
+    this.tls = new TlsStore(paths.dir, parts.tlsRuntime ?? {
+      loaded: async (list) => this.haproxy.running() && (await shownCrtList(socket)).includes(list),
+      entries: (list) => shownCrtList(socket, list),
+      add: (list, path, pem, line) => addSslCert(socket, list, path, pem, line),
+      swap: (path, pem) => swapSslFile(socket, "cert", path, pem),
+      remove: (list, path) => removeSslCert(socket, list, path),
+    });
+    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}), tlsCrtList: this.tls.list };
     if (!this.state.mesh) {
       this.state.mesh = savedMesh(paths.dir);
       this.meshRestored = Boolean(this.state.mesh);
@@ -84,6 +98,7 @@ export class ProxyController {
   /** Writes haproxy.cfg and its state; HAProxy checks the file when its structure changes (before a start or
    *  reload); a slot change only alters addresses and states. */
   private persist(opts: { validate?: boolean } = {}): Promise<void> {
+    if (tlsBackends(this.state).length) this.tls.ensureList();
     return this.file.write(this.state, opts.validate ? (f) => this.haproxy.check(f) : undefined);
   }
 
@@ -278,6 +293,15 @@ export class ProxyController {
     );
   }
 
+  /** An HTTPS certificate for these hosts (proxy-tls.ts), one proxy change at a time. */
+  setTlsCert(id: string, hosts: string[], cert: string, key: string): Promise<{ applied: "live" | "disk"; cert: TlsCertInfo }> {
+    return this.serial(() => this.tls.set(id, hosts, cert, key));
+  }
+
+  removeTlsCert(id: string): Promise<boolean> {
+    return this.serial(() => this.tls.remove(id));
+  }
+
   /** Waits up to timeoutMs until HAProxy's own checks see at least one of these servers UP; false when they never did. */
   private async waitUp(backend: string, names: string[], timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
@@ -333,7 +357,7 @@ export class ProxyController {
 }
 
 /** What ensureBackend makes a backend be. `project` and `app` name it (its internal names); absent, it keeps the names it has. */
-type BackendShape = { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number; project?: string; app?: string };
+type BackendShape = { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number; httpsPort?: number; project?: string; app?: string };
 
 /** Gives a backend these routes and settings, peer slots, and enough free primary and backup slots; true when
  *  anything changed (HAProxy must reload). */
@@ -345,8 +369,8 @@ function shapeBackend(state: ProxyState, name: string, opts: BackendShape): bool
     state.backends.push(b);
     changed = true;
   }
-  if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.timeoutMs !== opts.timeoutMs || b.httpPort !== opts.httpPort) {
-    Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, httpPort: opts.httpPort });
+  if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.timeoutMs !== opts.timeoutMs || b.httpPort !== opts.httpPort || b.httpsPort !== opts.httpsPort) {
+    Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, httpPort: opts.httpPort, httpsPort: opts.httpsPort });
     changed = true;
   }
   if (opts.project !== undefined && opts.app !== undefined && (b.project !== opts.project || b.app !== opts.app)) {

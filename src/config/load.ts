@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { isAlias, LineCounter, parseDocument, visit, type Document } from "yaml";
 import { UserError, type Diagnostic } from "../errors.ts";
 import { dataProblems } from "./data-checks.ts";
+import { tlsRouteProblems } from "./tls-checks.ts";
 import { toDiagnostics } from "./issues.ts";
 import type { Project } from "./model.ts";
 import { normalize } from "./normalize.ts";
@@ -142,7 +143,7 @@ export function checkData(data: object, map: Positions, file: string, environmen
     };
   }
   const { config, origins } = applyEnvironment(written, environment);
-  const problems: Problem[] = [...overlayAppsExist(written), ...RULES.flatMap((rule) => rule(config))];
+  const problems: Problem[] = [...overlayAppsExist(written), ...RULES.flatMap((rule) => rule(config)), ...tlsRouteProblems(config, dirname(resolve(file)))];
   const diagnostics = [
     ...raw,
     ...problems.map((p) => {

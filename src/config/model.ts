@@ -16,6 +16,8 @@ export interface MachineSpec {
   privateAddress?: string;
   /** The public HTTP frontend's port on this machine. */
   httpPort: number;
+  /** The public HTTPS frontend's port on this machine (used when a route has tls). */
+  httpsPort?: number;
 }
 
 export interface HealthSpec {
@@ -43,7 +45,7 @@ export interface AppSpec {
   /** skiff.config.ts: a custom placement function (checked like the built-in strategies' results). */
   place?: PlacementFunction;
   health: HealthSpec;
-  routes: { host?: string; path: string }[];
+  routes: AppRoute[];
   env: Record<string, string>;
   hooks: { preDeploy?: string; timeoutMs: number };
   /** Files from the repository (absolute `source`) placed at `path` in each instance. */
@@ -69,4 +71,12 @@ export interface Project {
   machines: Record<string, MachineSpec>;
   apps: Record<string, AppSpec>;
   secrets: { recipients: string[] };
+}
+
+/** A public route; `tls`: served over HTTPS with a certificate from the repository (absolute `cert`) and its key
+ *  from the secrets (`key` names it); `hstsS`: the Strict-Transport-Security max-age, when asked for. */
+export interface AppRoute {
+  host?: string;
+  path: string;
+  tls?: { cert: string; key: string; hstsS?: number };
 }

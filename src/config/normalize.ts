@@ -9,6 +9,8 @@ export const DEFAULTS = {
   port: 3000,
   instances: 1,
   httpPort: 80,
+  httpsPort: 443,
+  hstsS: 31536000,
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
   deploy: { maxParallel: "50%" as MaxParallel, canary: 1, canaryWait: "0s", drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
 } as const;
@@ -30,6 +32,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       labels: m.labels ?? [],
       privateAddress: m.private_address,
       httpPort: m.http_port ?? DEFAULTS.httpPort,
+      httpsPort: m.https_port ?? DEFAULTS.httpsPort,
     };
   }
   const apps: Record<string, AppSpec> = {};
@@ -53,7 +56,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
         healthyThreshold: h.healthy_threshold ?? DEFAULTS.health.healthyThreshold,
         deadlineMs: parseDuration(h.deadline ?? DEFAULTS.health.deadline),
       },
-      routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/" })),
+      routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/", ...(r.tls ? { tls: { cert: resolve(dir, r.tls.cert), key: r.tls.key, ...(r.tls.hsts ? { hstsS: r.tls.hsts === true ? DEFAULTS.hstsS : r.tls.hsts } : {}) } } : {}) })),
       env: Object.fromEntries(Object.entries({ ...c.env, ...a.env }).map(([k, v]) => [k, str(v)])),
       files: Object.entries(a.files ?? {}).map(([path, f]) => (typeof f === "string" ? { path, source: resolve(dir, f), mode: 0o644, template: false } : { path, source: resolve(dir, f.source), mode: f.mode ? parseInt(f.mode, 8) : f.template ? 0o600 : 0o644, template: f.template ?? false })),
       volumes: Object.entries(a.volumes ?? {}).map(([name, path]) => ({ name, path })),

@@ -113,6 +113,7 @@ export const Machine = z
       .optional()
       .meta({ description: "IPv4 or IPv6 address on the private network between machines. Instances bind here (or to loopback)." }),
     http_port: Port.optional().meta({ description: "Port of the public HTTP frontend (HAProxy) on this machine. Default: 80." }),
+    https_port: Port.optional().meta({ description: "Port of the public HTTPS frontend (HAProxy) on this machine, used when a route has `tls`. Default: 443." }),
   })
   .meta({ description: "A Linux machine reached over SSH." });
 
@@ -164,6 +165,17 @@ export const Health = z
   })
   .meta({ description: "The health check that gates traffic and keeps running after the deploy." });
 
+export const RouteTls = z
+  .strictObject({
+    cert: Line("the path").min(1).max(4096).meta({ description: "PEM file in the repository (relative to skiff.yml): the certificate for the route's host, then its intermediates." }),
+    key: EnvName.meta({ description: "Name of the secret (secrets/<environment>.age) that holds the certificate's private key (PEM)." }),
+    hsts: z
+      .union([z.boolean(), z.number().int().min(0).max(63072000)])
+      .optional()
+      .meta({ description: "Send Strict-Transport-Security on HTTPS answers: `true` (max-age one year) or a max-age in seconds. Default: off." }),
+  })
+  .meta({ description: "Serve the route over HTTPS (HAProxy's https_port) with this certificate; plain HTTP requests for it are redirected (301)." });
+
 export const Route = z
   .strictObject({
     host: z
@@ -176,6 +188,7 @@ export const Route = z
       .refine(isRoutePath, "must be a URL path starting with / (letters, digits, - . _ ~ ! & ( ) * + , ; = : @ /, and %XX; no spaces, quotes, #, ?, $ or backslashes)")
       .optional()
       .meta({ description: "Path prefix to match: starts with `/`; URL path characters only, no query, spaces, quotes, `#`, `$` or backslashes. Default: `/`." }),
+    tls: RouteTls.optional(),
   })
   .meta({ description: "Public traffic that reaches the app through HAProxy on each machine." });
 

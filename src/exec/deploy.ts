@@ -16,6 +16,7 @@ import { ship, type ShipTargets } from "../ship/ship.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { releaseFiles } from "./files.ts";
+import { sendCerts } from "./tls-certs.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
 import { rollout, runJob, type RolloutResult } from "./rollout.ts";
@@ -117,6 +118,8 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   const hook = hookFor(spec, release, previous);
   if (hook) await runHook(r, a.app, release, hook);
   const hookMs = lap();
+  // Before any switch: each machine has the route's certificate when its activation adds the HTTPS frontend.
+  await sendCerts(r.lock.clients, r.facts.certs?.[a.app] ?? [], r.opts.reporter);
   const result = await rollout({
     project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,

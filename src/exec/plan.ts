@@ -11,18 +11,21 @@ import { selectApps } from "../plan/release-spec.ts";
 import { appSecrets, readSecrets } from "../secrets/store.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { releaseFiles } from "./files.ts";
+import { appHasTls, routeCerts, type RouteCert } from "./tls-certs.ts";
 import { whoAmI } from "./lock.ts";
 import { deploySpecs, observe, type ObserveOptions } from "./observe.ts";
 
-export type LocalFacts = Omit<DeployInputs, "apps">;
+/** `certs`: the apps' route certificates with their keys (in memory; the plan gets them without: certPlans). */
+export type LocalFacts = Omit<DeployInputs, "apps"> & { certs?: Record<string, RouteCert[]> };
 
 /** What this computer would ship: images as named before any build, secrets and rendered files (in memory). */
 export async function localFacts(project: Project, apps: AppSpec[]): Promise<LocalFacts> {
   // Secrets are decrypted here, in memory, and travel to the machines inside the release (RPC on stdin).
-  const all = apps.some((a) => Object.keys(a.secrets).length) ? await readSecrets(project) : {};
+  const all = apps.some((a) => Object.keys(a.secrets).length || appHasTls(a)) ? await readSecrets(project) : {};
   const secrets = Object.fromEntries(apps.map((a) => [a.name, appSecrets(project, a, all)]));
   const files = Object.fromEntries(apps.map((a) => [a.name, releaseFiles(project, a, secrets[a.name]!)]));
-  return { images: await plannedImages(project, apps), secrets, files, by: whoAmI(), createdAt: new Date().toISOString() };
+  const certs = Object.fromEntries(apps.filter(appHasTls).map((a) => [a.name, routeCerts(project, a, all)]));
+  return { images: await plannedImages(project, apps), secrets, files, certs, by: whoAmI(), createdAt: new Date().toISOString() };
 }
 
 /** The effects a plan is made from; a test passes its own. */

@@ -6,7 +6,7 @@ import { localCount, type ReleaseSpec } from "../contracts/model.ts";
 import type { AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { diffSpecs } from "./diff.ts";
-import { rolloutWaves, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
+import { rolloutWaves, type CertPlan, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
 import { activeSpec, specOn, type Observed } from "./observed.ts";
 import { placeApp, withReserved } from "./placement.ts";
 import { chooseRelease, draftSpec, previousReleases, selectApps, specFor, type ReleaseFile } from "./release-spec.ts";
@@ -21,6 +21,8 @@ export interface DeployInputs {
   secrets: Record<string, Record<string, string>>;
   /** Rendered files per app: compared in memory, never copied into the plan. */
   files: Record<string, ReleaseFile[]>;
+  /** HTTPS certificates per app (exec/tls-certs.ts); the plan copies what it shows of them, never a key. */
+  certs?: Record<string, { hosts: string[]; file: string; notAfter: string }[]>;
   by: string;
   createdAt: string;
 }
@@ -86,6 +88,7 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     ...(hook ? { hook } : {}),
     batches: rolloutWaves(names, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
     ...(app.deploy.canaryWaitMs > 0 ? { canaryWaitMs: app.deploy.canaryWaitMs } : {}),
+    ...(i.certs?.[app.name]?.length ? { certs: i.certs[app.name]!.map((c): CertPlan => ({ hosts: [...c.hosts], source: "repo", file: c.file, notAfter: c.notAfter })) } : {}),
   };
 }
 

@@ -58,6 +58,16 @@ export interface AppDeployPlan {
   batches: string[][];
   /** deploy.canary_wait: how long the canary wave is watched before the next one (absent: not). */
   canaryWaitMs?: number;
+  /** HTTPS certificates its tls routes get (sent to every machine at each deploy). */
+  certs?: CertPlan[];
+}
+
+/** A route certificate as the plan shows it: never its key. */
+export interface CertPlan {
+  hosts: string[];
+  source: "repo";
+  file: string;
+  notAfter: string;
 }
 
 export interface DeployPlan {

@@ -1,7 +1,7 @@
 // Pure: a plan as lines a person reads. One renderer for `skiff plan` and
 // every --dry-run, so they cannot tell different stories about one plan.
 import { formatChange } from "./diff.ts";
-import { changeCount, type AppDeployPlan, type MachineChange, type Plan } from "./model.ts";
+import { changeCount, type AppDeployPlan, type CertPlan, type MachineChange, type Plan } from "./model.ts";
 
 const s = (n: number) => (n === 1 ? "" : "s");
 const instances = (n: number) => `${n} instance${s(n)}`;
@@ -19,9 +19,17 @@ const batchLine = (b: string[][], canaryWaitMs = 0) => {
   return `  rollout: ${b.map((x, i) => `${x.join(", ")}${canary && i === 0 ? ` (canary${watch})` : ""}`).join(" | ")}${b.length > 1 ? ` (${b.length} waves, one after another)` : ""}`;
 };
 
+const DAY = 86_400_000;
+
+/** "certificate for shop.example.com from the repo (expires 2027-01-31, in 62 days)"; under 30 days it says so. */
+export function certLine(c: CertPlan, now = Date.now()): string {
+  const days = Math.floor((Date.parse(c.notAfter) - now) / DAY);
+  return `  certificate for ${c.hosts.join(", ")} from the repo (${c.file}; expires ${c.notAfter.slice(0, 10)}, in ${days} day${s(days)}${days < 30 ? ": renew it soon" : ""})`;
+}
+
 function deployApp(a: AppDeployPlan): string[] {
   const changed = a.machines.some((m) => m.changes.length);
-  const out = [`${a.app}${a.image.note ? ` (${a.image.note})` : ""}`];
+  const out = [`${a.app}${a.image.note ? ` (${a.image.note})` : ""}`, ...(a.certs ?? []).map((c) => certLine(c))];
   if (!changed) return [...out, ...a.machines.flatMap((m) => machineLines(m, ""))];
   const target = a.release === "new" || !a.reused ? "new release" : `release ${a.release}`;
   out.push(...a.machines.flatMap((m) => machineLines(m, target)));

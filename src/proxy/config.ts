@@ -4,6 +4,7 @@
 import { availableParallelism } from "node:os";
 import { internalFrontendLines } from "./internal.ts";
 import { dropHopHeader, meshFrontendLines, peerTls } from "./mesh.ts";
+import { httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends } from "./tls.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
@@ -34,7 +35,7 @@ const q = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
 /** Most specific first: routes with a host, then longer paths. */
 function orderedRoutes(backends: ProxyBackend[]) {
   return backends
-    .flatMap((b) => b.routes.map((r) => ({ ...r, backend: b.name })))
+    .flatMap((b) => b.routes.map((r) => ({ ...r, backend: b.name, httpsPort: httpsPortOf(b) })))
     .sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || b.path.length - a.path.length || a.backend.localeCompare(b.backend));
 }
 
@@ -111,7 +112,15 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   const ports = [...new Set(state.backends.map(portOf))].sort((a, b) => a - b);
   for (const port of ports.length ? ports : [state.httpPort]) {
     out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, dropHopHeader());
-    routeLines(state.backends.filter((b) => portOf(b) === port), out);
+    routeLines(state.backends.filter((b) => portOf(b) === port), out, Boolean(state.tlsCrtList));
+    out.push("  default_backend skiff_no_route");
+  }
+  // HTTPS (tls routes): one frontend per https_port, rendered only when some route has tls.
+  const secure = tlsBackends(state);
+  for (const port of [...new Set(secure.map(httpsPortOf))].sort((a, b) => a - b)) {
+    const here = secure.filter((b) => httpsPortOf(b) === port);
+    out.push(...httpsFrontendHead(state, port, here), dropHopHeader());
+    routeLines(here, out, false);
     out.push("  default_backend skiff_no_route");
   }
   // Internal names (APP.internal) on addresses of this machine alone: see internal.ts.
@@ -123,7 +132,10 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   return out.join("\n") + "\n";
 }
 
-function routeLines(backends: ProxyBackend[], out: string[]): void {
+/** A frontend's routes: ACLs, then (plain HTTP, `redirect`) the 301s of tls routes, then use_backend lines
+ *  (HAProxy runs http-request rules before use_backend anyway; in this order it does not warn). */
+function routeLines(backends: ProxyBackend[], out: string[], redirect: boolean): void {
+  const uses: string[] = [];
   orderedRoutes(backends).forEach((r, i) => {
     const conds: string[] = [];
     checkName(r.backend, "backend name");
@@ -136,8 +148,10 @@ function routeLines(backends: ProxyBackend[], out: string[]): void {
       out.push(`  acl r${i}_path path ${quoted(p)}`, `  acl r${i}_path path_beg ${quoted(`${p}/`)}`);
       conds.push(`r${i}_path`);
     }
-    out.push(`  use_backend ${r.backend}${conds.length ? ` if ${conds.join(" ")}` : ""}`);
+    if (redirect && r.tls && r.host !== undefined) out.push(redirectLine(r.host, r.httpsPort, conds));
+    uses.push(`  use_backend ${r.backend}${conds.length ? ` if ${conds.join(" ")}` : ""}`);
   });
+  out.push(...uses);
 }
 
 function backendLines(state: ProxyState, out: string[]): void {

@@ -24,13 +24,17 @@ export interface ProxyBackend {
    *  state saved before internal names existed, until the app's next activation here. */
   project?: string;
   app?: string;
-  routes: { host?: string; path: string }[];
+  /** `tls`: served on the HTTPS frontend too (the certificate comes by itself: tls.ts), with HSTS when hstsS is set;
+   *  plain HTTP for it is redirected. */
+  routes: { host?: string; path: string; tls?: { hstsS?: number } }[];
   healthPath: string;
   intervalMs: number;
   /** The app's health timeout: how long one check may take (HAProxy's `timeout check`). Absent in state saved before it existed. */
   timeoutMs?: number;
   /** Public port this app is reached on (http_port); absent: the agent's default. */
   httpPort?: number;
+  /** Public HTTPS port for its tls routes (https_port); absent: 443. */
+  httpsPort?: number;
   slots: Slot[];
 }
 
@@ -43,6 +47,8 @@ export interface ProxyState {
   internalAddrs?: string[];
   /** The mesh frontend and this machine's certificates (mesh.ts); absent until `skiff setup` issues one. */
   mesh?: MeshState;
+  /** The crt-list the HTTPS frontends load (the agent's tls store keeps it); absent: no HTTPS frontend. */
+  tlsCrtList?: string;
 }
 
 import type { MeshState } from "./mesh.ts";

@@ -1,0 +1,38 @@
+// HTTPS in haproxy.cfg (pure): one HTTPS frontend per https_port that some tls
+// route uses, loading the agent's crt-list (strict-sni: a name with no
+// certificate gets a TLS alert, so no default certificate is needed and an
+// empty list still starts), and on the plain HTTP side a 301 to HTTPS for
+// those routes, except ACME's challenge path (HTTP-01 must stay on HTTP).
+import type { ProxyBackend, ProxyState } from "./model.ts";
+import { checkHost, checkLocalPath, checkPort, quoted } from "./values.ts";
+
+export const DEFAULT_HTTPS_PORT = 443;
+export const ACME_PATH = "/.well-known/acme-challenge/";
+
+export const httpsPortOf = (b: ProxyBackend) => checkPort(b.httpsPort ?? DEFAULT_HTTPS_PORT, `https port of ${b.name}`);
+export const hasTls = (b: ProxyBackend) => b.routes.some((r) => r.tls && r.host !== undefined);
+
+/** The backends with tls routes, keeping only those routes. */
+export function tlsBackends(state: ProxyState): ProxyBackend[] {
+  if (!state.tlsCrtList) return [];
+  return state.backends.filter(hasTls).map((b) => ({ ...b, routes: b.routes.filter((r) => r.tls && r.host !== undefined) }));
+}
+
+/** The redirect for a tls route's conditions (its host and path ACLs) on the plain HTTP frontend. */
+export function redirectLine(host: string, httpsPort: number, conds: string[]): string {
+  const port = httpsPort === DEFAULT_HTTPS_PORT ? "" : `:${checkPort(httpsPort, "https port")}`;
+  return `  http-request redirect location https://${checkHost(host)}${port}%[pathq] code 301 if ${conds.join(" ")} !{ path_beg ${ACME_PATH} }`;
+}
+
+/** The lines that open an HTTPS frontend, before its routes. */
+export function httpsFrontendHead(state: ProxyState, port: number, backends: ProxyBackend[]): string[] {
+  const out = ["", `frontend public_tls_${checkPort(port, "https port")}`, `  bind :${port} ssl crt-list ${checkLocalPath(state.tlsCrtList!, "tls crt-list")} strict-sni alpn h2,http/1.1`, "  http-request set-header X-Forwarded-Proto https"];
+  // The request's Host is gone by response time: the SNI (always one of ours, strict-sni) says which route it was.
+  const hsts = new Map<string, number>();
+  for (const b of backends) for (const r of b.routes) if (r.tls?.hstsS !== undefined && r.host) hsts.set(r.host.toLowerCase(), Math.max(hsts.get(r.host.toLowerCase()) ?? 0, r.tls.hstsS));
+  for (const [host, age] of [...hsts].sort()) {
+    if (!Number.isInteger(age) || age < 0) throw new Error(`HSTS max-age for ${host} must be a whole number of seconds`);
+    out.push(`  http-response set-header Strict-Transport-Security ${quoted(`max-age=${age}`)} if { ssl_fc_sni -i ${checkHost(host)} }`);
+  }
+  return out;
+}
