@@ -90,6 +90,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       return core.mesh.list().map((c) => ({ ...c, loaded: loaded.has(c.project) }));
     },
     "tls.set": ({ id, hosts, cert, key }) => core.proxy.setTlsCert(id, hosts, cert, key),
+    "tls.prune": async ({ project, app, keep }) => ({ removed: await core.proxy.pruneTlsCerts(project, app, keep) }),
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
     "app.remove": ({ project, app, holder, onlyIfActive }) => core.removeApp(project, app, { holder, onlyIfActive }),
     // `report: true` also returns the damaged lines (skipped); plain callers get the records only.

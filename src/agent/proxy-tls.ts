@@ -121,6 +121,14 @@ export class TlsStore {
     return true;
   }
 
+  /** Removes an app's certificates (ids `PROJECT_APP_…`) except those in `keep`: its routes dropped tls, or it was removed. */
+  async prune(project: string, app: string, keep: string[]): Promise<string[]> {
+    const prefix = `${project}_${app}_`.toLowerCase();
+    const gone = [...this.lines().keys()].map((path) => path.slice(this.dir.length + 1, -".pem".length)).filter((id) => id.startsWith(prefix) && !keep.includes(id));
+    for (const id of gone) await this.remove(id);
+    return gone;
+  }
+
   certs(): TlsCertInfo[] {
     return [...this.lines()].flatMap(([path, line]) => {
       try {

@@ -302,6 +302,10 @@ export class ProxyController {
     return this.serial(() => this.tls.remove(id));
   }
 
+  pruneTlsCerts(project: string, app: string, keep: string[]): Promise<string[]> {
+    return this.serial(() => this.tls.prune(project, app, keep));
+  }
+
   /** Waits up to timeoutMs until HAProxy's own checks see at least one of these servers UP; false when they never did. */
   private async waitUp(backend: string, names: string[], timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;

@@ -16,7 +16,7 @@ import { ship, type ShipTargets } from "../ship/ship.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { releaseFiles } from "./files.ts";
-import { sendCerts } from "./tls-certs.ts";
+import { pruneCerts, sendCerts } from "./tls-certs.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
 import { rollout, runJob, type RolloutResult } from "./rollout.ts";
@@ -124,6 +124,7 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
     project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
   });
+  if (result.ok) await pruneCerts(r.lock.clients, r.project.name, a.app, r.facts.certs?.[a.app] ?? [], r.opts.reporter);
   return { app: a.app, release, image: image.ref, result, phases: { store, hook: hookMs, rollout: lap() } };
 }
 

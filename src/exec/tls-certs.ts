@@ -80,3 +80,19 @@ export async function sendCerts(clients: AgentClient[], certs: RouteCert[], repo
     }),
   );
 }
+
+/** After a rollout that served: each machine drops the app's certificates its routes no longer name. A machine
+ *  that does not answer keeps them (harmless: no frontend routes to them) and says so. */
+export async function pruneCerts(clients: AgentClient[], project: string, app: string, certs: RouteCert[], reporter: Reporter): Promise<void> {
+  const keep = certs.map((c) => c.id);
+  await Promise.all(
+    clients.map(async (c) => {
+      try {
+        const r = await c.call<{ removed: string[] }>("tls.prune", { project, app, keep });
+        if (r.removed.length) reporter.emit({ type: "step", machine: c.machine, step: `${app}: certificate${r.removed.length === 1 ? "" : "s"} no route names removed (${r.removed.join(", ")})`, status: "ok" });
+      } catch (e) {
+        reporter.emit({ type: "note", machine: c.machine, message: `${app}: old certificates not removed: ${(e as Error).message}` });
+      }
+    }),
+  );
+}

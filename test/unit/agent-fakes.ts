@@ -195,6 +195,9 @@ export class MemProxy implements AgentProxy {
   async removeTlsCert(): Promise<boolean> {
     return false;
   }
+  async pruneTlsCerts(): Promise<string[]> {
+    return [];
+  }
   async sync(): Promise<void> {}
   slotOf(_b: string, name: string, backup = false): Slot | undefined {
     return this.slots.get(this.key(name, backup));

@@ -16,6 +16,7 @@ import { routeCerts } from "../../src/exec/tls-certs.ts";
 import { renderConfig } from "../../src/proxy/config.ts";
 import type { ProxyBackend, ProxyState } from "../../src/proxy/model.ts";
 import { certLine } from "../../src/plan/render.ts";
+import { publicUrls } from "../../src/api/status.ts";
 import { testCa, testLeaf } from "../tls-fixture.ts";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "skiff-tls-"));
@@ -212,5 +213,31 @@ describe("the agent's tls store", () => {
     await assert.rejects(store.set("a", ["www.example.test"], one.cert, one.key), /not for www\.example\.test/);
     await assert.rejects(store.set("../x", ["shop.example.test"], one.cert, one.key), /certificate id/);
     assert.equal(existsSync(join(dir, "tls", "a.pem")), false);
+  });
+});
+
+describe("pruning and status URLs", () => {
+  it("prune removes the app's certificates its routes no longer name, and no other app's", async () => {
+    const ca = await testCa();
+    const a = await testLeaf(ca, ["a.example.test"]);
+    const b = await testLeaf(ca, ["b.example.test"]);
+    const f = fakeRuntime();
+    const store = new TlsStore(tmp(), f.rt);
+    await store.set("shop_web_a.example.test", ["a.example.test"], a.cert, a.key);
+    await store.set("shop_web_b.example.test", ["b.example.test"], b.cert, b.key);
+    await store.set("shop_web-2_a.example.test", ["a.example.test"], a.cert, a.key);
+    assert.deepEqual(await store.prune("shop", "web", ["shop_web_a.example.test"]), ["shop_web_b.example.test"]);
+    assert.deepEqual(store.certs().map((c) => c.id).sort(), ["shop_web-2_a.example.test", "shop_web_a.example.test"]);
+    assert.deepEqual(await store.prune("shop", "web", []), ["shop_web_a.example.test"]);
+    assert.deepEqual(store.certs().map((c) => c.id), ["shop_web-2_a.example.test"]);
+    assert.deepEqual([...f.held.keys()].map((p) => p.split("/").pop()), ["shop_web-2_a.example.test.pem"]);
+  });
+
+  it("status: https URLs for tls routes on the https port, http for the others", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "shop.pem"), (await testLeaf(await testCa(), ["shop.example.test"])).cert);
+    const text = yml("{ host: shop.example.test, tls: { cert: shop.pem, key: K } }") + "      - { host: plain.example.test, path: /api }\n";
+    const { project } = checkConfig(text, join(dir, "skiff.yml"));
+    assert.deepEqual(publicUrls(project!, "web", "m1"), ["https://shop.example.test:8443/", "http://plain.example.test/api"]);
   });
 });
