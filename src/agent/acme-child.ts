@@ -83,7 +83,7 @@ export async function order(r: OrderRequest): Promise<OrderResult> {
 /** What a failure says: acme-client loses a TLS cause after its retries (memo §2), so name the likely one. */
 function why(e: unknown): string {
   const m = (e as Error)?.message ?? String(e);
-  return /UNABLE_TO_VERIFY|self.signed|reading 'config'/i.test(m) ? `the ACME directory is not trusted (${m})` : m;
+  return !m.startsWith("the ACME directory") && /UNABLE_TO_VERIFY|self.signed|reading 'config'/i.test(m) ? `the ACME directory is not trusted (${m})` : m;
 }
 
 export async function main(): Promise<void> {

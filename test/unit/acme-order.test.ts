@@ -16,6 +16,7 @@ import { after, before, describe, it } from "node:test";
 import { acmeChallengeLines } from "../../src/proxy/tls.ts";
 import { newAccountKey, thumbprint } from "../../src/secrets/acme-account.ts";
 import type { OrderRequest, OrderResult } from "../../src/agent/acme-child.ts";
+import { runOrder } from "../../src/agent/acme-run.ts";
 import { testCa, testLeaf } from "../tls-fixture.ts";
 
 const ENTRY = new URL("../../src/agent/acme-entry.ts", import.meta.url).pathname;
@@ -55,23 +56,9 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): Chi
   return p;
 }
 
-function orderOnce(r: Partial<OrderRequest>): Promise<OrderResult> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, ["--import", "tsx", ENTRY], { env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile }, stdio: ["pipe", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (b) => (out += b));
-    c.stderr.on("data", (b) => (err += b));
-    c.on("close", () => {
-      try {
-        resolve(JSON.parse(out) as OrderResult);
-      } catch {
-        reject(new Error(`no result from the order process: ${out} ${err}`));
-      }
-    });
-    c.stdin.end(JSON.stringify({ directory, accountKey, hosts: [HOST], backoffMinMs: 500, ...r }));
-  });
-}
+/** Through the agent's own runner (acme-run.ts), with the source run by tsx in place of dist/skiff-acme.cjs. */
+const orderOnce = (r: Partial<OrderRequest>, trust = true): Promise<OrderResult> =>
+  runOrder({ directory, accountKey, hosts: [HOST], backoffMinMs: 500, ...r }, { program: ENTRY, nodeArgs: ["--import", "tsx"], caFile: trust ? caFile : undefined, timeoutMs: 60_000 });
 
 describe("an ACME order against pebble, answered by HAProxy", { skip: !have && "pebble or haproxy is not installed (scripts/tools.sh installs them)", timeout: 120_000 }, () => {
   before(async () => {
@@ -131,13 +118,7 @@ describe("an ACME order against pebble, answered by HAProxy", { skip: !have && "
   });
 
   it("a directory it does not trust is an error that says so, not a stack", async () => {
-    const r = await new Promise<OrderResult>((resolve) => {
-      const c = spawn(process.execPath, ["--import", "tsx", ENTRY], { stdio: ["pipe", "pipe", "ignore"] });
-      let out = "";
-      c.stdout.on("data", (b) => (out += b));
-      c.on("close", () => resolve(JSON.parse(out) as OrderResult));
-      c.stdin.end(JSON.stringify({ directory, accountKey, hosts: [HOST], backoffMinMs: 100 }));
-    });
+    const r = await orderOnce({ backoffMinMs: 100 }, false);
     assert.equal(r.ok, false);
     assert.match((r as { error: string }).error, /^the ACME directory https:\/\/localhost:\d+\/dir is not trusted \(\w+\)$/);
   });
