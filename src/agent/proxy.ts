@@ -74,7 +74,7 @@ export class ProxyController {
       swap: (path, pem) => swapSslFile(socket, "cert", path, pem),
       remove: (list, path) => removeSslCert(socket, list, path),
     });
-    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}), tlsCrtList: this.tls.list };
+    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}), ...(saved?.acme ? { acme: saved.acme } : {}), tlsCrtList: this.tls.list };
     if (!this.state.mesh) {
       this.state.mesh = savedMesh(paths.dir);
       this.meshRestored = Boolean(this.state.mesh);
@@ -300,6 +300,27 @@ export class ProxyController {
 
   removeTlsCert(id: string): Promise<boolean> {
     return this.serial(() => this.tls.remove(id));
+  }
+
+  /** A project's ACME account thumbprint and its tls: auto hosts (none: it has none any more); a reload when that
+   *  changes, as the answers are in haproxy.cfg. Not called yet: tls: auto is not wired to the CLI. */
+  setAcmeAccount(project: string, thumbprint: string, hosts: string[]): Promise<boolean> {
+    return this.serial(async () => {
+      const before = structuredClone(this.state);
+      const rest = (this.state.acme ?? []).filter((a) => a.project !== project);
+      const next = hosts.length ? [...rest, { project, thumbprint, hosts: [...hosts].sort() }].sort((a, b) => a.project.localeCompare(b.project)) : rest;
+      if (JSON.stringify(next) === JSON.stringify(this.state.acme ?? [])) return false;
+      this.state.acme = next.length ? next : undefined;
+      try {
+        if (this.haproxy.running()) await this.reload();
+        else await this.persist({ validate: true });
+      } catch (e) {
+        this.state = before;
+        await this.persist().catch(() => {});
+        throw e;
+      }
+      return true;
+    });
   }
 
   pruneTlsCerts(project: string, app: string, keep: string[]): Promise<string[]> {

@@ -4,7 +4,7 @@
 import { availableParallelism } from "node:os";
 import { internalFrontendLines } from "./internal.ts";
 import { dropHopHeader, meshFrontendLines, peerTls } from "./mesh.ts";
-import { httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends } from "./tls.ts";
+import { acmeChallengeLines, httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends } from "./tls.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
@@ -112,6 +112,8 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   const ports = [...new Set(state.backends.map(portOf))].sort((a, b) => a - b);
   for (const port of ports.length ? ports : [state.httpPort]) {
     out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, dropHopHeader());
+    // Any machine of a project may be the one the CA reaches: each answers for all the project's auto hosts.
+    out.push(...acmeChallengeLines(state.acme ?? []));
     routeLines(state.backends.filter((b) => portOf(b) === port), out, Boolean(state.tlsCrtList));
     out.push("  default_backend skiff_no_route");
   }

@@ -49,9 +49,12 @@ export interface ProxyState {
   mesh?: MeshState;
   /** The crt-list the HTTPS frontends load (the agent's tls store keeps it); absent: no HTTPS frontend. */
   tlsCrtList?: string;
+  /** Projects' ACME accounts (tls: auto): every plain HTTP frontend answers their HTTP-01 challenges (proxy/tls.ts). */
+  acme?: AcmeAccount[];
 }
 
 import type { MeshState } from "./mesh.ts";
+import type { AcmeAccount } from "./tls.ts";
 import { checkHost, checkRoutePath } from "./values.ts";
 
 export const backendName = (project: string, app: string) => `skiff_${project}_${app}`.replace(/-/g, "_");

@@ -37,14 +37,23 @@ export function httpsFrontendHead(state: ProxyState, port: number, backends: Pro
   return out;
 }
 
-/** ACME HTTP-01, stateless (memo §3): for the project's `tls: auto` hosts, any token under the challenge path is
- *  answered with `<token>.<thumbprint>` by HAProxy itself. The token must be base64url (nothing else is reflected);
- *  placed before the redirects, on the plain HTTP frontends. */
-export function acmeChallengeLines(thumbprint: string, hosts: string[]): string[] {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(thumbprint)) throw new Error("an ACME account thumbprint is 43 base64url characters");
-  if (!hosts.length) return [];
-  return [
-    `  acl acme_tok path_reg ^/\\.well-known/acme-challenge/[A-Za-z0-9_-]+$`,
-    `  http-request return status 200 content-type text/plain lf-string "%[path,field(4,/)].${thumbprint}" if acme_tok { hdr(host),field(1,:) -i ${hosts.map((h) => checkHost(h)).join(" ")} }`,
-  ];
+/** ACME HTTP-01, stateless (memo §3): for each project's `tls: auto` hosts, any token under the challenge path is
+ *  answered with `<token>.<thumbprint>` (that project's account) by HAProxy itself. The token must be base64url
+ *  (nothing else is reflected); placed before the redirects, on the plain HTTP frontends. */
+export function acmeChallengeLines(accounts: Pick<AcmeAccount, "thumbprint" | "hosts">[]): string[] {
+  const out: string[] = [];
+  for (const a of accounts) {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(a.thumbprint)) throw new Error("an ACME account thumbprint is 43 base64url characters");
+    if (!a.hosts.length) continue;
+    if (!out.length) out.push(`  acl acme_tok path_reg ^/\\.well-known/acme-challenge/[A-Za-z0-9_-]+$`);
+    out.push(`  http-request return status 200 content-type text/plain lf-string "%[path,field(4,/)].${a.thumbprint}" if acme_tok { hdr(host),field(1,:) -i ${a.hosts.map((h) => checkHost(h)).join(" ")} }`);
+  }
+  return out;
+}
+
+/** A project's ACME account as haproxy.cfg needs it: its public thumbprint and its `tls: auto` hosts. */
+export interface AcmeAccount {
+  project: string;
+  thumbprint: string;
+  hosts: string[];
 }

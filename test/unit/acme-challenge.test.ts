@@ -4,7 +4,7 @@
 // HAProxy on loopback serves `<token>.<thumbprint>` for the auto hosts only,
 // and reflects nothing that is not a base64url token.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { newAccountKey, thumbprint } from "../../src/secrets/acme-account.ts";
 import { acmeChallengeLines } from "../../src/proxy/tls.ts";
+import { renderConfig } from "../../src/proxy/config.ts";
 
 // The public half of a throwaway key from the design prototype; acme-client 5.4.0 answered
 // getChallengeKeyAuthorization({ type: "http-01", token: "tok" }) with "tok.L-M9YUv6rSM8WW5uRnZL1khWloeyKnSyx0bmd9m8C0M" for it.
@@ -33,8 +34,8 @@ describe("ACME account key", () => {
 
 describe("stateless HTTP-01 in HAProxy", () => {
   it("refuses a thumbprint that is not one (it is written into haproxy.cfg)", () => {
-    assert.throws(() => acmeChallengeLines('x" if TRUE', ["a.example.test"]), /43 base64url/);
-    assert.deepEqual(acmeChallengeLines("L-M9YUv6rSM8WW5uRnZL1khWloeyKnSyx0bmd9m8C0M", []), []);
+    assert.throws(() => acmeChallengeLines([{ thumbprint: 'x" if TRUE', hosts: ["a.example.test"] }]), /43 base64url/);
+    assert.deepEqual(acmeChallengeLines([{ thumbprint: "L-M9YUv6rSM8WW5uRnZL1khWloeyKnSyx0bmd9m8C0M", hosts: [] }]), []);
   });
 
   it("a real HAProxy answers <token>.<thumbprint> for the auto hosts, 404 otherwise", { skip: !existsSync("/usr/sbin/haproxy") && "haproxy is not installed here (scripts/tools.sh installs it)" }, async () => {
@@ -43,7 +44,7 @@ describe("stateless HTTP-01 in HAProxy", () => {
     const thumb = thumbprint(LAB_PUBLIC);
     writeFileSync(
       join(dir, "haproxy.cfg"),
-      ["global", `  pidfile ${join(dir, "pid")}`, "defaults", "  mode http", "  timeout connect 2s", "  timeout client 5s", "  timeout server 5s", "frontend public", `  bind 127.0.0.1:${port}`, ...acmeChallengeLines(thumb, ["a.example.test", "b.example.test"]), '  http-request return status 404 content-type text/plain string "none"', ""].join("\n"),
+      ["global", `  pidfile ${join(dir, "pid")}`, "defaults", "  mode http", "  timeout connect 2s", "  timeout client 5s", "  timeout server 5s", "frontend public", `  bind 127.0.0.1:${port}`, ...acmeChallengeLines([{ thumbprint: thumb, hosts: ["a.example.test", "b.example.test"] }]), '  http-request return status 404 content-type text/plain string "none"', ""].join("\n"),
     );
     const hp = spawn("/usr/sbin/haproxy", ["-db", "-f", join(dir, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
     let err = "";
@@ -80,5 +81,28 @@ describe("stateless HTTP-01 in HAProxy", () => {
       hp.kill("SIGTERM");
       await new Promise((r) => hp.once("close", r));
     }
+  });
+});
+
+describe("ACME accounts in haproxy.cfg", () => {
+  it("every plain HTTP frontend answers each project's auto hosts with that project's thumbprint, before its redirects; haproxy -c accepts it", { skip: !existsSync("/usr/sbin/haproxy") && "haproxy is not installed here" }, () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-acme-cfg-"));
+    const t1 = thumbprint(newAccountKey());
+    const t2 = thumbprint(newAccountKey());
+    const backend = { name: "skiff_shop_web", project: "shop", app: "web", routes: [{ host: "a.example.test", path: "/", tls: {} }], healthPath: "/healthz", intervalMs: 1000, httpsPort: 18443, slots: [] };
+    writeFileSync(join(dir, "crt-list"), "");
+    const cfg = renderConfig(
+      { httpPort: 18080, tlsCrtList: join(dir, "crt-list"), backends: [backend, { ...backend, name: "skiff_blog_web", project: "blog", routes: [{ host: "b.example.test", path: "/" }], httpPort: 18081 }], acme: [{ project: "shop", thumbprint: t1, hosts: ["a.example.test"] }, { project: "blog", thumbprint: t2, hosts: ["b.example.test"] }] },
+      { statsSocket: join(dir, "s.sock"), pidFile: join(dir, "p.pid"), threads: 1 },
+    );
+    for (const fe of ["frontend public\n", "frontend public_18081\n"]) {
+      const part = cfg.slice(cfg.indexOf(fe), cfg.indexOf("default_backend", cfg.indexOf(fe)));
+      assert.equal(part.match(/acl acme_tok /g)?.length, 1, fe);
+      assert.ok(part.includes(`].${t1}" if acme_tok { hdr(host),field(1,:) -i a.example.test }`) && part.includes(`].${t2}" if acme_tok { hdr(host),field(1,:) -i b.example.test }`), fe);
+    }
+    const pub = cfg.slice(cfg.indexOf("frontend public\n"));
+    assert.ok(pub.indexOf("acme_tok") < pub.indexOf("redirect"), "challenges are answered before the redirect");
+    writeFileSync(join(dir, "haproxy.cfg"), cfg);
+    assert.match(execFileSync("/usr/sbin/haproxy", ["-c", "-f", join(dir, "haproxy.cfg")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }), /Configuration file is valid/);
   });
 });

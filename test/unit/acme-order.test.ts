@@ -74,7 +74,7 @@ describe("an ACME order against pebble, answered by HAProxy", { skip: !have && "
     writeFileSync(join(dir, "pebble.json"), JSON.stringify({ pebble: { listenAddress: `127.0.0.1:${acmePort}`, managementListenAddress: `127.0.0.1:${mgmt}`, certificate: join(dir, "listener.pem"), privateKey: join(dir, "listener.key"), httpPort: http, tlsPort: await freePort(), ocspResponderURL: "", externalAccountBindingRequired: false, certificateValidityPeriod: 120 } }));
     writeFileSync(
       join(dir, "haproxy.cfg"),
-      ["global", "defaults", "  mode http", "  timeout connect 2s", "  timeout client 5s", "  timeout server 5s", "frontend public", `  bind 127.0.0.1:${http}`, ...acmeChallengeLines(thumbprint(accountKey), [HOST]), '  http-request return status 404 content-type text/plain string "none"', ""].join("\n"),
+      ["global", "defaults", "  mode http", "  timeout connect 2s", "  timeout client 5s", "  timeout server 5s", "frontend public", `  bind 127.0.0.1:${http}`, ...acmeChallengeLines([{ thumbprint: thumbprint(accountKey), hosts: [HOST] }]), '  http-request return status 404 content-type text/plain string "none"', ""].join("\n"),
     );
     run("/usr/sbin/haproxy", ["-db", "-f", join(dir, "haproxy.cfg")]);
     run("/usr/bin/pebble-challtestsrv", ["-dns01", `127.0.0.1:${dns}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${dnsMgmt}`, "-defaultIPv4", "", "-defaultIPv6", ""]);
