@@ -9,6 +9,7 @@ import { parseParams, type RpcCheckedParams, type RpcMethod, type RpcResult } fr
 import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import { fence } from "./fence.ts";
+import { issueCert } from "./acme-issue.ts";
 
 export type { AgentInfo };
 
@@ -90,6 +91,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
       return core.mesh.list().map((c) => ({ ...c, loaded: loaded.has(c.project) }));
     },
     "tls.set": ({ id, hosts, cert, key }) => core.proxy.setTlsCert(id, hosts, cert, key),
+    "tls.issue": (r) => issueCert(core.proxy.tlsDir(), (id, hosts, cert, key) => core.proxy.setTlsCert(id, hosts, cert, key), r),
     "tls.prune": async ({ project, app, keep }) => ({ removed: await core.proxy.pruneTlsCerts(project, app, keep) }),
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
     "app.remove": ({ project, app, holder, onlyIfActive }) => core.removeApp(project, app, { holder, onlyIfActive }),

@@ -323,6 +323,11 @@ export class ProxyController {
     });
   }
 
+  /** Where the HTTPS certificates live (the ACME account URLs go there too). */
+  tlsDir(): string {
+    return this.tls.dir;
+  }
+
   pruneTlsCerts(project: string, app: string, keep: string[]): Promise<string[]> {
     return this.serial(() => this.tls.prune(project, app, keep));
   }

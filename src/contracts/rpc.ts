@@ -140,6 +140,11 @@ export const rpc = {
     params: z.object({ id: z.string().check(z.regex(/^[a-z0-9][a-z0-9_.-]{0,200}$/)), hosts: z.array(z.string().check(z.minLength(1), z.maxLength(253))).check(z.minLength(1), z.maxLength(100)), cert: short(65_536), key: short(16_384) }),
     result: z.object({ applied: z.enum(["live", "disk"]), cert: z.object({ id: z.string(), hosts: z.array(z.string()), notAfter: z.string(), serial: z.string() }) }),
   },
+  /** tls: auto: order a certificate now (the host's rank-0 machine, at deploy) and serve it. Not called by the CLI yet. */
+  "tls.issue": {
+    params: z.object({ project: nameSchema, id: z.string().check(z.regex(/^[a-z0-9][a-z0-9_.-]{0,200}$/)), hosts: z.array(z.string().check(z.minLength(1), z.maxLength(253))).check(z.minLength(1), z.maxLength(100)), directory: z.string().check(z.regex(/^https:\/\//)), accountKey: short(16_384), email: opt(short(254)), caFile: opt(short(4096)) }),
+    result: z.object({ applied: z.enum(["live", "disk"]), cert: z.object({ id: z.string(), hosts: z.array(z.string()), notAfter: z.string(), serial: z.string() }), ms: z.record(z.string(), z.number()) }),
+  },
   /** Takes away an app's certificates that its routes no longer name (`keep`: the ids they do). */
   "tls.prune": { params: z.extend(appRef, { keep: z.array(z.string()) }), result: z.object({ removed: z.array(z.string()) }) },
   "job.wait": { params: z.object({ job: text, timeoutMs: opt(z.number().check(z.minimum(0))) }), result: z.object({ done: z.boolean(), result: opt(z.unknown()), error: opt(z.string()) }) },

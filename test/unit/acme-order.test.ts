@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,8 @@ import { acmeChallengeLines } from "../../src/proxy/tls.ts";
 import { newAccountKey, thumbprint } from "../../src/secrets/acme-account.ts";
 import type { OrderRequest, OrderResult } from "../../src/agent/acme-child.ts";
 import { runOrder } from "../../src/agent/acme-run.ts";
+import { issueCert } from "../../src/agent/acme-issue.ts";
+import { TlsStore } from "../../src/agent/proxy-tls.ts";
 import { testCa, testLeaf } from "../tls-fixture.ts";
 
 const ENTRY = new URL("../../src/agent/acme-entry.ts", import.meta.url).pathname;
@@ -115,6 +117,23 @@ describe("an ACME order against pebble, answered by HAProxy", { skip: !have && "
     assert.equal(again.accountUrl, first.accountUrl);
     const serials = new Set([first, renewal, again].map((r) => new X509Certificate((r as { cert: string }).cert).serialNumber));
     assert.equal(serials.size, 3);
+  });
+
+  it("the agent's issueCert: ordered, installed in the tls store (0600, crt-list), the account URL kept for the next order", async () => {
+    const store = new TlsStore(mkdtempSync(join(tmpdir(), "skiff-issue-")), { loaded: async () => false, entries: async () => [], add: async () => {}, swap: async () => {}, remove: async () => {} });
+    const req = { project: "shop", id: "shop_web_auto.skiff.test", hosts: [HOST], directory, accountKey, caFile };
+    const run = { program: ENTRY, nodeArgs: ["--import", "tsx"] };
+    const first = await issueCert(store.dir, (...a) => store.set(...a), req, run);
+    assert.equal(first.applied, "disk");
+    assert.deepEqual(first.cert.hosts, [HOST]);
+    assert.equal(statSync(join(store.dir, "shop_web_auto.skiff.test.pem")).mode & 0o777, 0o600);
+    const account = join(store.dir, "acme-account.shop.json");
+    assert.equal(statSync(account).mode & 0o777, 0o600);
+    assert.equal((JSON.parse(readFileSync(account, "utf8")) as { directory: string }).directory, directory);
+    const second = await issueCert(store.dir, (...a) => store.set(...a), req, run);
+    assert.notEqual(second.cert.serial, first.cert.serial);
+    assert.equal(readFileSync(account, "utf8"), JSON.stringify({ directory, url: (JSON.parse(readFileSync(account, "utf8")) as { url: string }).url }), "the same account, kept");
+    await assert.rejects(issueCert(store.dir, (...a) => store.set(...a), { ...req, caFile: undefined }, run), /ACME order for auto\.skiff\.test failed: the ACME directory .* is not trusted/);
   });
 
   it("a directory it does not trust is an error that says so, not a stack", async () => {

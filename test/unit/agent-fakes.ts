@@ -198,6 +198,9 @@ export class MemProxy implements AgentProxy {
   async pruneTlsCerts(): Promise<string[]> {
     return [];
   }
+  tlsDir(): string {
+    return "/nonexistent/tls";
+  }
   async sync(): Promise<void> {}
   slotOf(_b: string, name: string, backup = false): Slot | undefined {
     return this.slots.get(this.key(name, backup));
