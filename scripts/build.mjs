@@ -1,12 +1,19 @@
 // Bundles the CLI and the agent. The agent is one file with no node_modules, so
 // `skiff setup` can copy it to a machine that has nothing but Node.
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+
+// Which skiff this is, for the CLI's cache of checked projects (src/config/project-cache.ts): the version and a hash
+// of every source and the lockfile, so any change to how a config is checked or normalized misses the cache.
+const sources = createHash("sha256");
+for (const f of [...walk("src", ".ts"), ...(existsSync("package-lock.json") ? ["package-lock.json"] : [])].sort()) sources.update(`${f}\0${readFileSync(f, "utf8")}\0`);
+const buildId = `${version}+${sources.digest("hex").slice(0, 16)}`;
 
 const common = { bundle: true, platform: "node", sourcemap: false, logLevel: "warning", legalComments: "none" };
 
@@ -27,7 +34,7 @@ await Promise.all([
   // esbuild stays a package (it has a native binary): the CLI loads it only to read skiff.config.ts.
   // Split: what only some commands need (age, for secrets) is a chunk of its own, parsed when imported.
   build({ ...common, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", format: "esm", target: "node20", external: ["esbuild"], plugins: [englishOnly],
-    define: { __SKIFF_VERSION__: JSON.stringify(version) },
+    define: { __SKIFF_VERSION__: JSON.stringify(version), __SKIFF_BUILD__: JSON.stringify(buildId) },
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // Node 18 is what Debian 12 and Ubuntu 24.04 ship; the agent must run there.
   build({ ...common, entryPoints: ["src/agent/main.ts"], outfile: "dist/skiff-agent.cjs", format: "cjs", target: "node18", define: { __AGENT_VERSION__: JSON.stringify(version) } }),
@@ -42,8 +49,8 @@ await Promise.all([
 // Types of the API and skiff.config.ts (dist/types/api.d.ts and what it imports), with import paths a consumer resolves (.js → .d.ts).
 const tsc = spawnSync(process.execPath, [fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url)), "-p", "tsconfig.types.json"], { stdio: "inherit" });
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);
-for (const f of walk("dist/types")) writeFileSync(f, readFileSync(f, "utf8").replace(/(from\s+["']\.{1,2}\/[^"']*)\.ts(["'])/g, "$1.js$2"));
+for (const f of walk("dist/types", ".d.ts")) writeFileSync(f, readFileSync(f, "utf8").replace(/(from\s+["']\.{1,2}\/[^"']*)\.ts(["'])/g, "$1.js$2"));
 
-function walk(dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".d.ts") ? [join(dir, e.name)] : []));
+function walk(dir, ending) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name), ending) : e.name.endsWith(ending) ? [join(dir, e.name)] : []));
 }

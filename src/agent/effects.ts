@@ -4,7 +4,7 @@
 // activation and the supervisor through their decisions without a machine.
 import { portFree } from "../lib/ports.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
-import { httpCheck, type CheckResult } from "./health.ts";
+import { healthCheck, type CheckResult } from "./health.ts";
 import type { HealthBook } from "./health-book.ts";
 import type { KeyedMutex } from "./mutex.ts";
 import type { ProxyController } from "./proxy.ts";
@@ -17,8 +17,8 @@ export interface Clock {
 
 export const realClock: Clock = { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
 
-/** One HTTP health check of an instance (see health.ts). */
-export type HealthProbe = (host: string, port: number, path: string, timeoutMs: number) => Promise<CheckResult>;
+/** One health check of an instance (see health.ts): HTTP GET of the path, or a TCP connect when there is none. */
+export type HealthProbe = (host: string, port: number, path: string | undefined, timeoutMs: number) => Promise<CheckResult>;
 
 /** What the agent asks of its machine's HAProxy: the ProxyController, or an in-memory one in tests. */
 export type AgentProxy = Pick<ProxyController, "ensureRunning" | "ensureBackend" | "enable" | "release" | "disable" | "drainAndRemove" | "peersActive" | "setPeers" | "removeBackend" | "sync" | "slotOf" | "setMeshCert" | "meshProjects" | "setTlsCert" | "removeTlsCert" | "pruneTlsCerts" | "tlsDir">;
@@ -33,7 +33,7 @@ export interface Effects {
   portFree: (port: number, address: string) => Promise<boolean>;
 }
 
-export const realEffects: Effects = { clock: realClock, probe: httpCheck, portFree };
+export const realEffects: Effects = { clock: realClock, probe: healthCheck, portFree };
 
 /** Everything the agent's parts share: built once by AgentCore. */
 export interface Machine {

@@ -10,6 +10,7 @@ import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import { fence } from "./fence.ts";
 import { issueCert } from "./acme-issue.ts";
+import type { Firewall } from "./firewall.ts";
 
 export type { AgentInfo };
 
@@ -46,7 +47,7 @@ function machineFacts(stateDir: string) {
   return { hostname: hostname(), arch: arch(), cpus: cpus().length, uptimeS: Math.round(uptime()), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk };
 }
 
-export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record<string, Handler> {
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall): Record<string, Handler> {
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
@@ -94,7 +95,13 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
     "tls.issue": (r) => issueCert(core.proxy.tlsDir(), (id, hosts, cert, key) => core.proxy.setTlsCert(id, hosts, cert, key), r),
     "tls.prune": async ({ project, app, keep }) => ({ removed: await core.proxy.pruneTlsCerts(project, app, keep) }),
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
-    "app.remove": ({ project, app, holder, onlyIfActive }) => core.removeApp(project, app, { holder, onlyIfActive }),
+    "app.remove": async ({ project, app, holder, onlyIfActive }) => {
+      const r = await core.removeApp(project, app, { holder, onlyIfActive });
+      // The project's last app here: its firewall word goes (and skiff's table, when no other project is here).
+      // A failure is logged and shown by `firewall.get`; the app is gone either way.
+      if (firewall && !store.apps().some((a) => a.project === project)) await firewall.forget(project).catch(() => {});
+      return r;
+    },
     // `report: true` also returns the damaged lines (skipped); plain callers get the records only.
     history: (f = {}) => (f.report ? store.historyReport(f) : store.history(f)),
     // The whole command's record, under the same lock as its changes (a deploy that lost it records nothing).
@@ -107,5 +114,9 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs): Record
     "lock.heartbeat": ({ project, holder }) => store.heartbeat(project, holder),
     "lock.release": ({ project, holder, force, staleAfterMs }) => store.releaseLock(project, { holder, force: force === true, staleAfterMs }),
     "lock.info": ({ project }) => store.lockInfo(project) ?? null,
+    ...(firewall && {
+      "firewall.set": (entry) => firewall.set(entry),
+      "firewall.get": () => firewall.status(),
+    }),
   });
 }

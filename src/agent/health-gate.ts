@@ -35,7 +35,7 @@ export async function waitHealthy(m: Machine, inst: InstanceRecord, spec: Releas
     // Fast only until the first pass: after that (a pass, or a failure following one) the configured interval.
     const wait = everPassed ? h.intervalMs : Math.min(FAST_PROBE_MS, h.intervalMs);
     if (clock.now() + wait > deadlineAt) {
-      return { ok: false, reason: `instance ${inst.name} was not healthy within the ${Math.round(h.deadlineMs / 1000)}s deadline (last check of ${h.path}: ${last})` };
+      return { ok: false, reason: `instance ${inst.name} was not healthy within the ${Math.round(h.deadlineMs / 1000)}s deadline (${h.path !== undefined ? `last check of ${h.path}` : "last TCP connect"}: ${last})` };
     }
     await clock.sleep(wait);
   }

@@ -41,3 +41,22 @@ export function httpCheck(host: string, port: number, path: string, timeoutMs: n
     sock.on("end", () => finish({ ok: false, detail: head ? `not an HTTP answer: ${JSON.stringify(head.slice(0, 40))}` : "closed without an answer" }));
   });
 }
+
+/** A TCP app's check when it gives no HTTP path: a connection accepted within the timeout (HAProxy's
+ *  `option tcp-check` with no rules checks the same). Nothing is sent: the app sees a connect and a close. */
+export function tcpCheck(host: string, port: number, timeoutMs: number): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host, port });
+    const finish = (r: CheckResult) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ ok: false, detail: `timeout after ${timeoutMs} ms` }), timeoutMs);
+    sock.on("connect", () => finish({ ok: true, detail: "connected" }));
+    sock.on("error", (e: NodeJS.ErrnoException) => finish({ ok: false, detail: e.code ?? e.message }));
+  });
+}
+
+/** The check a release asks for: HTTP when it names a path, else a TCP connect. */
+export const healthCheck = (host: string, port: number, path: string | undefined, timeoutMs: number): Promise<CheckResult> => (path === undefined ? tcpCheck(host, port, timeoutMs) : httpCheck(host, port, path, timeoutMs));

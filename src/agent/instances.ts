@@ -1,6 +1,7 @@
 // Instances: host ports, starting one for a release, taking some out and away.
 import { randomBytes } from "node:crypto";
 import type { InstanceRecord, ReleaseSpec } from "../contracts/model.ts";
+import { INSTANCE_PORTS } from "../contracts/ports.ts";
 import type { StartSpec } from "../runtime/types.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
 import { materializeFiles } from "./files.ts";
@@ -8,7 +9,7 @@ import { materializeFiles } from "./files.ts";
 export const BIND = "127.0.0.1";
 /** Where an instance's port is published (instances from before bind addresses existed used loopback). */
 export const addressOf = (i: InstanceRecord) => i.bindAddress ?? BIND;
-const PORTS = { from: 20000, to: 29999 };
+const PORTS = INSTANCE_PORTS;
 
 /** Host ports every app's instances (serving, warm, starting, stopping) hold on this machine. */
 export function usedPorts(m: Machine): Set<number> {

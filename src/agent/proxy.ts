@@ -3,7 +3,7 @@
 // A reload (seamless) happens only when backends change. The process itself is
 // haproxy-process.ts; the files it is started from, proxy-file.ts.
 import { mkdirSync } from "node:fs";
-import { MIN_BACKUP_SLOTS, MIN_PEER_SLOTS, MIN_SLOTS, routeConflicts, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
+import { MIN_BACKUP_SLOTS, MIN_PEER_SLOTS, MIN_SLOTS, routeConflicts, tcpPortOwner, type ProxyBackend, type ProxyState, type Slot } from "../proxy/model.ts";
 import { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 import { HaproxyProcess, type HaproxyControl, type ProxyPaths } from "./haproxy-process.ts";
@@ -139,6 +139,8 @@ export class ProxyController {
         const c = clash[0]!;
         throw new Error(`route ${c.route.host ?? "*"}${c.route.path} on port ${opts.httpPort ?? this.state.httpPort} is already served by ${c.owner.replace(/^skiff_/, "")} on this machine; give one of them a host (routes: [{ host: … }]) or another http_port`);
       }
+      const owner = tcpPortOwner(this.state, name, opts.tcpPort);
+      if (owner) throw new Error(`TCP port ${opts.tcpPort} of the internal addresses is already served by ${owner.project && owner.app ? `app ${owner.app} of project ${owner.project}` : owner.name.replace(/^skiff_/, "")} on this machine; give ${opts.project && opts.app ? `${opts.app} of project ${opts.project}` : name.replace(/^skiff_/, "")} another internal_port (TCP names are told apart by port alone)`);
       const before = structuredClone(this.state);
       const moved = await this.refreshInternalAddrs();
       if (!shapeBackend(this.state, name, opts) && !moved) return;
@@ -387,7 +389,7 @@ export class ProxyController {
 }
 
 /** What ensureBackend makes a backend be. `project` and `app` name it (its internal names); absent, it keeps the names it has. */
-type BackendShape = { routes: ProxyBackend["routes"]; healthPath: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number; httpsPort?: number; project?: string; app?: string };
+type BackendShape = { routes: ProxyBackend["routes"]; healthPath?: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number; httpsPort?: number; tcpPort?: number; project?: string; app?: string };
 
 /** Gives a backend these routes and settings, peer slots, and enough free primary and backup slots; true when
  *  anything changed (HAProxy must reload). */
@@ -399,8 +401,12 @@ function shapeBackend(state: ProxyState, name: string, opts: BackendShape): bool
     state.backends.push(b);
     changed = true;
   }
-  if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.timeoutMs !== opts.timeoutMs || b.httpPort !== opts.httpPort || b.httpsPort !== opts.httpsPort) {
-    Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, httpPort: opts.httpPort, httpsPort: opts.httpsPort });
+  if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.timeoutMs !== opts.timeoutMs || b.httpPort !== opts.httpPort || b.httpsPort !== opts.httpsPort || b.tcpPort !== opts.tcpPort) {
+    Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, httpPort: opts.httpPort, httpsPort: opts.httpsPort, tcpPort: opts.tcpPort });
+    // Absent keys, not undefined ones: state.json and its comparisons stay as they were for HTTP apps.
+    if (b.tcpPort === undefined) delete b.tcpPort;
+    if (b.healthPath === undefined) delete b.healthPath;
+    if (b.httpsPort === undefined) delete b.httpsPort;
     changed = true;
   }
   if (opts.project !== undefined && opts.app !== undefined && (b.project !== opts.project || b.app !== opts.app)) {

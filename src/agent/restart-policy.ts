@@ -65,7 +65,7 @@ export function afterExit(h: Health, s: InstanceStatus): Judgement {
 
 /** One health check of a running instance. A slow or stuck instance is restarted only after a while, and one at
  *  a time per app (`othersRestarting`): restarting several at once under load would take the whole app out. */
-export function afterCheck(h: Health, r: CheckResult, now: number, o: { path: string; othersRestarting: boolean }): Judgement {
+export function afterCheck(h: Health, r: CheckResult, now: number, o: { path?: string; othersRestarting: boolean }): Judgement {
   if (r.ok) {
     const healthySince = h.healthy ? h.healthySince : now;
     const patch: Partial<Health> = { healthy: true, detail: r.detail, fails: 0, passes: (h.passes ?? 0) + 1, failingSince: undefined, healthySince };
@@ -76,7 +76,7 @@ export function afterCheck(h: Health, r: CheckResult, now: number, o: { path: st
   const failingSince = h.failingSince ?? now;
   const patch: Partial<Health> = { fails, passes: 0, failingSince, healthy: false, detail: r.detail };
   if (fails >= FAILS_BEFORE_RESTART && now - failingSince >= UNHEALTHY_RESTART_MS && !o.othersRestarting) {
-    const reason = `unhealthy: ${o.path} answered ${r.detail}, failing for ${Math.round((now - failingSince) / 1000)}s`;
+    const reason = `unhealthy: ${o.path ?? "TCP connect"} answered ${r.detail}, failing for ${Math.round((now - failingSince) / 1000)}s`;
     const r2 = restartNow({ ...h, ...patch }, reason, null, false);
     return { decision: r2.decision, patch: { ...patch, ...r2.patch } };
   }

@@ -7,8 +7,10 @@ import { RUN_DIR, STATE_DIR } from "../contracts/paths.ts";
 import { DockerRuntime } from "../runtime/docker.ts";
 import { ProcessRuntime } from "../runtime/process.ts";
 import { AgentCore } from "./core.ts";
+import { Firewall } from "./firewall.ts";
 import { agentInfo, handlers } from "./handlers.ts";
 import { Jobs } from "./jobs.ts";
+import { machineInternalAddrs } from "./internal-names.ts";
 import { haproxyPrivileges, ProxyController } from "./proxy.ts";
 import { listen } from "./server.ts";
 import { Store } from "./store.ts";
@@ -34,10 +36,15 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   const store = new Store(stateDir, { onDamage: (what) => log(`state: ${what}`) });
   const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget: process.env.SKIFF_PROXY_LOG || undefined, ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
   const core = new AgentCore(store, { docker: new DockerRuntime(), process: new ProcessRuntime(stateDir) }, proxy, log);
+  // The internal frontend's non-loopback addresses (Docker's gateway) are the firewall's to guard.
+  const gateways = async () => (await machineInternalAddrs())?.filter((a) => !a.startsWith("127."));
+  const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
   core
     .reconcile()
     .catch((e: Error) => log(`reconcile: ${e.message}`))
-    .then(() => listen(socket, handlers(info, core, new Jobs())))
+    // A reboot empties the kernel's tables: the firewall is back before the agent answers anyone.
+    .then(() => firewall.reapply().catch((e: Error) => log(`firewall: not applied at start: ${e.message}`)))
+    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall)))
     .then(
       (server) => {
         core.startSupervisor();

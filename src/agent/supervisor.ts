@@ -88,7 +88,7 @@ export class Supervisor {
     });
   }
 
-  private async check(project: string, app: string, inst: InstanceRecord, all: readonly InstanceRecord[], hs: { path: string; intervalMs: number; timeoutMs: number }): Promise<void> {
+  private async check(project: string, app: string, inst: InstanceRecord, all: readonly InstanceRecord[], hs: { path?: string; intervalMs: number; timeoutMs: number }): Promise<void> {
     const { m } = this;
     const h = m.health.get(inst.name) ?? newHealth("not checked yet");
     m.health.set(inst.name, h);
@@ -106,7 +106,7 @@ export class Supervisor {
 
   /** A warm instance (out of traffic, kept for an instant rollback) is checked too, never restarted: a rollback
    *  that finds `healthy_threshold` fresh passes in a row reuses it without waiting for them again. */
-  private async checkWarm(inst: InstanceRecord, hs: { path: string; intervalMs: number; timeoutMs: number }): Promise<void> {
+  private async checkWarm(inst: InstanceRecord, hs: { path?: string; intervalMs: number; timeoutMs: number }): Promise<void> {
     const { m } = this;
     const h = m.health.get(inst.name) ?? { ...newHealth("warm, not checked yet"), healthy: false };
     m.health.set(inst.name, h);

@@ -1,8 +1,9 @@
 // Prepare machines (Docker, HAProxy, the agent and its Node runtime): probe, plan, execute; idempotent.
-import type { Project } from "../config/model.ts";
+import type { MachineSpec, Project } from "../config/model.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { UserError } from "../errors.ts";
 import { needsDocker, setupMachines } from "../exec/setup.ts";
+import { firewallEntryFor } from "../plan/firewall.ts";
 import { describeStep } from "../plan/setup.ts";
 import { loadAgentBundle } from "./agent-bundle.ts";
 import { setupMeshCerts } from "./certs.ts";
@@ -45,7 +46,8 @@ export async function setupProject(project: Project, opts: SetupOptions, reporte
   const machines = selectMachines(project, opts.machines);
   const node = loadNodeRuntime(opts.agentNode);
   const want = { agent: loadAgentBundle(opts.agentBundle), node: node.facts, needsDocker: needsDocker(project.apps) };
-  const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload });
+  const firewall = (m: MachineSpec) => firewallEntryFor(project, m);
+  const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload, firewall });
   // Then the mesh certificates, on the machines whose agent is in place (or, dry-run, was there already).
   const ready = results.filter((r) => !r.error && !r.plan?.problems.length && (!opts.dryRun || r.facts?.agent)).map((r) => r.machine);
   // A failure here (the CA key does not decrypt with your key…) is each ready machine's: the rest of setup stands.

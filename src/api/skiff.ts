@@ -8,30 +8,29 @@
 // the machines; RemoteError and AgentRefused are kinds of it) or InternalError
 // (a bug in skiff).
 import type { Project } from "../config/model.ts";
-import { validateEverywhere } from "../config/load.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { typedError, UserError } from "../errors.ts";
-import { deploy as execDeploy, type AppOutcome, type DeployResult as DeployDone } from "../exec/deploy.ts";
-import { plan as execPlan, type PlanEffects } from "../exec/plan.ts";
-import { remove as execRemove, type RemoveResult as RemoveDone } from "../exec/remove.ts";
-import { rollback as execRollback, type RollbackOutcome, type RollbackResult as RollbackDone } from "../exec/rollback.ts";
+import type { AppOutcome, DeployResult as DeployDone } from "../exec/deploy.ts";
+import type { PlanEffects } from "../exec/plan.ts";
+import type { RemoveResult as RemoveDone } from "../exec/remove.ts";
+import type { RollbackOutcome, RollbackResult as RollbackDone } from "../exec/rollback.ts";
 import type { RolloutResult } from "../exec/rollout.ts";
-import { scale as execScale, type ScaleOutcome, type ScaleResult as ScaleDone } from "../exec/scale.ts";
+import type { ScaleOutcome, ScaleResult as ScaleDone } from "../exec/scale.ts";
 import type { DeployPlan, RemovePlan, RollbackPlan, ScalePlan } from "../plan/model.ts";
 import { settingsFromEnv, withHostSettings, type HostSettings } from "../settings.ts";
-import { buildProject, type BuildOptions, type BuiltImage } from "./build.ts";
-import { diffEnvironments, type EnvDiff, type EnvDifference } from "./diff.ts";
+import type { BuildOptions, BuiltImage } from "./build.ts";
+import type { EnvDiff, EnvDifference } from "./diff.ts";
 import { EventHub, type EventListener } from "./events.ts";
 import { gatherHistory, type History } from "./history.ts";
 import { lockOn, type LockState } from "./lock.ts";
-import { checkMachines, machineLoads, type CheckRow, type MachineLoad } from "./machines.ts";
-import { OBJECT_SOURCE, openProject, type ProjectSource } from "./project.ts";
+import type { CheckRow, MachineLoad } from "./machines.ts";
+import type { ProjectSource } from "./project.ts";
 import { makeIdentity, secretsOf, type AgeIdentity, type SecretInfo, type SecretSet, type SecretsWrite, type SecretUnset } from "./secrets.ts";
-import { certsRotate, certsStatus, type CertsStatus } from "./certs.ts";
+import type { MachineSetupResult, SetupOptions } from "./setup.ts";
+import type { CertsStatus } from "./certs.ts";
 import type { CertResult } from "../exec/certs.ts";
-import { setupProject, type MachineSetupResult, type SetupOptions } from "./setup.ts";
 import { allHealthy, gatherStatus, type MachineState } from "./status.ts";
-import { trustMachines, type TrustOptions, type TrustResult } from "./trust.ts";
+import type { TrustOptions, TrustResult } from "./trust.ts";
 
 export interface OpenOptions extends ProjectSource {
   /** Host settings given in code; they win over the environment's. */
@@ -113,19 +112,19 @@ export class Skiff {
   /** The machines themselves. */
   readonly machines = {
     /** Per machine: reachable, OS, disk, memory, Docker, HAProxy, agent (`skiff machines check`). */
-    check: (names: string[] = []): Promise<CheckRow[]> => this.run(() => checkMachines(this.project, names)),
+    check: (names: string[] = []): Promise<CheckRow[]> => this.run(async () => (await import("./machines.ts")).checkMachines(this.project, names)),
     /** Show machines' SSH host keys and record them in .skiff/known_hosts (`skiff machines trust`). */
-    trust: (opts: TrustOptions = {}): Promise<TrustResult[]> => this.run(() => trustMachines(this.project, opts)),
+    trust: (opts: TrustOptions = {}): Promise<TrustResult[]> => this.run(async () => (await import("./trust.ts")).trustMachines(this.project, opts)),
     /** Each machine's capacity and load, as placement of `app` sees it: for schedulers of your own. */
-    load: (app: string): Promise<MachineLoad[]> => this.run(() => machineLoads(this.project, app)),
+    load: (app: string): Promise<MachineLoad[]> => this.run(async () => (await import("./machines.ts")).machineLoads(this.project, app)),
   };
 
   /** Machine certificates for mutual TLS between machines, under the environment's CA (secrets/<environment>.mesh-ca.pem). */
   readonly certs = {
     /** The CA and, per machine, its certificate for this project, with what is wrong (none, another CA, expiring within 30 days) (`skiff certs status`). */
-    status: (): Promise<CertsStatus> => this.run(() => certsStatus(this.project)),
+    status: (): Promise<CertsStatus> => this.run(async () => (await import("./certs.ts")).certsStatus(this.project)),
     /** A new key pair and certificate on every machine (or these), loaded live: no request fails (`skiff certs rotate`). Needs the CA key (your age key). */
-    rotate: (opts: { machines?: string[] } & CallOptions = {}): Promise<CertResult[]> => this.run((reporter) => certsRotate(this.project, { machines: opts.machines, reporter }), opts),
+    rotate: (opts: { machines?: string[] } & CallOptions = {}): Promise<CertResult[]> => this.run(async (reporter) => (await import("./certs.ts")).certsRotate(this.project, { machines: opts.machines, reporter }), opts),
   };
 
   /** The environment's secrets (secrets/<environment>.age): values go in as arguments and come out only from `reveal`; no event or error carries one. */
@@ -160,6 +159,7 @@ export class Skiff {
   /** Opens a project from skiff.yml / skiff.config.ts (found from `dir` up, or `config` as a path) or from a config object. */
   static async open(opts: OpenOptions = {}): Promise<Skiff> {
     const settings = { ...settingsFromEnv(opts.env ?? process.env), ...definedOnly(opts.settings ?? {}) };
+    const { openProject } = await import("./project.ts");
     const project = withHostSettings(settings, () => {
       try {
         return openProject(opts);
@@ -191,20 +191,20 @@ export class Skiff {
   /** Builds, ships and rolls out a new release of each app with zero downtime; the result holds the plan it carried out. */
   deploy(opts: DeployOptions = {}): Promise<DeployResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await execDeploy(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, waitForLock: opts.waitForLock, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
+      const done = await (await import("../exec/deploy.ts")).deploy(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, waitForLock: opts.waitForLock, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((o) => o.result.ok) };
     }, opts);
   }
 
   /** What `deploy` would do now, per app and machine (the same plan deploy carries out); reads only, no lock. */
   plan(opts: { apps?: string[]; skipUnreachable?: boolean } = {}): Promise<DeployPlan> {
-    return this.run(() => execPlan(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, effects: this.effects }));
+    return this.run(async () => (await import("../exec/plan.ts")).plan(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, effects: this.effects }));
   }
 
   /** Activates an older release, whole (image and config), through the same safe sequence. */
   rollback(opts: RollbackOptions = {}): Promise<RollbackResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await execRollback(this.project, { apps: opts.apps ?? [], to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
+      const done = await (await import("../exec/rollback.ts")).rollback(this.project, { apps: opts.apps ?? [], to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((a) => a.result.ok) };
     }, opts);
   }
@@ -212,14 +212,14 @@ export class Skiff {
   /** A new release of the active one with these instance counts ({ web: 4 }), placed over each app's machines. */
   scale(targets: Record<string, number>, opts: ChangeOptions = {}): Promise<ScaleResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await execScale(this.project, Object.entries(targets).map(([app, instances]) => ({ app, instances })), { dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
+      const done = await (await import("../exec/scale.ts")).scale(this.project, Object.entries(targets).map(([app, instances]) => ({ app, instances })), { dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((a) => a.result.ok) };
     }, opts);
   }
 
   /** Stops apps on every machine and deletes their releases (history stays). No confirmation: the call is the intent. */
   remove(apps: string[], opts: ChangeOptions = {}): Promise<RemoveResult> {
-    return this.run(() => execRemove(this.project, { apps, dryRun: opts.dryRun, effects: this.effects }), opts);
+    return this.run(async () => (await import("../exec/remove.ts")).remove(this.project, { apps, dryRun: opts.dryRun, effects: this.effects }), opts);
   }
 
   /** What runs where: per machine, each app's release, instances, health, restarts (`skiff status`). */
@@ -246,12 +246,12 @@ export class Skiff {
 
   /** Prepares machines: Docker, HAProxy, Node and the agent (idempotent); with dryRun, only says what it would do. */
   setup(opts: SetupOptions & CallOptions = {}): Promise<MachineSetupResult[]> {
-    return this.run((reporter) => setupProject(this.project, opts, reporter), opts);
+    return this.run(async (reporter) => (await import("./setup.ts")).setupProject(this.project, opts, reporter), opts);
   }
 
   /** Builds the images of apps with a build section (tag: git commit; an existing tag is not built again), as `skiff build` does. */
   build(opts: BuildOptions = {}): Promise<BuiltImage[]> {
-    return this.run((reporter) => buildProject(this.project, opts, reporter));
+    return this.run(async (reporter) => (await import("./build.ts")).buildProject(this.project, opts, reporter));
   }
 
   /**
@@ -263,13 +263,15 @@ export class Skiff {
     return this.run(async () => {
       const [a, b] = typeof other === "string" ? [this.project.environment ?? "default", other] : [other.a, other.b];
       const load = (env: string) => (env === (this.project.environment ?? "default") ? this.project : this.load(env));
-      return diffEnvironments(load(a), load(b), { from: a, to: b });
+      const { diffEnvironments } = await import("./diff.ts");
+      return diffEnvironments(await load(a), await load(b), { from: a, to: b });
     });
   }
 
   /** The same project in another environment, from where this one came. */
-  private load(environment: string): Project {
+  private async load(environment: string): Promise<Project> {
     const env = environment === "default" ? undefined : environment;
+    const { OBJECT_SOURCE, openProject } = await import("./project.ts");
     if (this.source) return openProject({ ...this.source, environment: env });
     if (this.project.file.endsWith(`/${OBJECT_SOURCE}`)) throw new UserError("this Skiff was made from a config object without Skiff.open: it cannot load another environment of it", { hint: "open it with Skiff.open({ config })" });
     return openProject({ config: this.project.file, dir: this.project.dir, environment: env });
@@ -278,7 +280,7 @@ export class Skiff {
   /** Checks the config file and every environment overlay in it (a config object was checked when opened). */
   validate(): Promise<ValidateResult> {
     return this.run(async () => {
-      if (!this.project.file.endsWith("/config object")) validateEverywhere({ file: this.project.file });
+      if (!this.project.file.endsWith("/config object")) (await import("../config/load.ts")).validateEverywhere({ file: this.project.file });
       const p = this.project;
       return { ok: true as const, project: p.name, environment: p.environment ?? null, machines: Object.keys(p.machines), apps: Object.keys(p.apps) };
     });

@@ -28,7 +28,8 @@ export interface AppStatus {
   /** Instances of the previous release kept warm as HAProxy backups. */
   warm: InstanceStatus[];
   /** Where the project's other apps call it: `http://APP.PROJECT.internal/` (also `http://APP.internal/` on a
-   *  machine where no other project has an app of that name), served by each machine's HAProxy. */
+   *  machine where no other project has an app of that name), served by each machine's HAProxy; for a TCP app
+   *  `tcp://APP.PROJECT.internal:PORT`. */
   internalUrl: string;
   /** Its public routes as URLs on this machine's ports, `https://` for routes with tls (absent: no host routes). */
   publicUrls?: string[];
@@ -65,11 +66,14 @@ export type MachineState = MachineStatus | MachineUnreachable;
 
 export const isUnreachable = (m: MachineState): m is MachineUnreachable => "error" in m;
 
+/** A TCP app's internal port as the config says (the status shows where to call it). */
+const tcpPortOf = (project: Project, app: string): number | undefined => (Object.hasOwn(project.apps, app) ? project.apps[app]!.internalPort : undefined);
+
 export async function gatherStatus(project: Project, app?: string): Promise<MachineState[]> {
   const res = await askAll(project, (c) => c.call<{ apps: AppStatus[]; damaged?: string[] }>("state"));
   return res.map((r): MachineState =>
     r.ok
-      ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)).map((a) => ({ ...a, internalUrl: internalUrl(a.project, a.app), publicUrls: publicUrls(project, a.app, r.machine) })), damaged: r.value.damaged ?? [] }
+      ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)).map((a) => ({ ...a, internalUrl: internalUrl(a.project, a.app, tcpPortOf(project, a.app)), publicUrls: publicUrls(project, a.app, r.machine) })), damaged: r.value.damaged ?? [] }
       : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
   );
 }

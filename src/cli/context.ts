@@ -1,12 +1,12 @@
 // What every command handler gets: the loaded project and a reporter; skiffFor(ctx) gives the API over it.
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { Project } from "../config/model.ts";
-import { loadProject } from "../config/load.ts";
+import { loadProjectCached } from "../config/cached-load.ts";
 import { jsonReporter, plainReporter, type Reporter } from "../contracts/events.ts";
 import { Skiff } from "../api/skiff.ts";
 import type { PlanEffects } from "../exec/plan.ts";
 import { settingsFromEnv } from "../settings.ts";
-
-export { selectMachines, transportsFor } from "../api/machines.ts";
 
 export interface GlobalOptions {
   config?: string;
@@ -21,8 +21,17 @@ export interface Ctx {
   out: (line: string) => void;
 }
 
-export function makeCtx(g: GlobalOptions): Ctx {
-  const project = loadProject({ file: g.config, environment: g.env });
+declare const __SKIFF_BUILD__: string;
+
+/** The checked-project cache: keyed by the bundled CLI's version and source hash (scripts/build.mjs), kept in the
+ *  user's cache folder. Unbundled (tsx, tests) there is no build, and every run checks skiff.yml afresh. */
+function projectCache(): { build: string; dir: string } | undefined {
+  if (typeof __SKIFF_BUILD__ !== "string") return undefined;
+  return { build: __SKIFF_BUILD__, dir: join(settingsFromEnv(process.env).cacheHome || join(homedir(), ".cache"), "skiff", "projects") };
+}
+
+export async function makeCtx(g: GlobalOptions): Promise<Ctx> {
+  const project = await loadProjectCached({ file: g.config, environment: g.env }, projectCache());
   return { project, json: Boolean(g.json), reporter: g.json ? jsonReporter() : plainReporter(), out: (l) => void process.stdout.write(l + "\n") };
 }
 

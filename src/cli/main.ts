@@ -1,25 +1,8 @@
-// skiff: parse → call core → render. Each command lives in its own file.
+// skiff: parse → call core → render. Each command lives in its own file, imported when it runs: the CLI starts
+// for every command, and `skiff status` need not parse the code of deploy, setup or the config checker.
 import { Command } from "commander";
-import { checkCommand } from "./machines-check.ts";
 import { makeCtx, type Ctx, type GlobalOptions } from "./context.ts";
-import { initCommand } from "./init.ts";
-import { trustCommand } from "./machines-trust.ts";
 import { renderError } from "./render-error.ts";
-import { setupCommand } from "./setup.ts";
-import { validateCommand } from "./validate.ts";
-import { buildCommand } from "./build.ts";
-import { deployCommand } from "./deploy.ts";
-import { historyCommand } from "./history.ts";
-import { lockCommand } from "./lock.ts";
-import { certsCommand } from "./certs.ts";
-import { rollbackCommand } from "./rollback.ts";
-import { statusCommand } from "./status.ts";
-import { demoCommand } from "./demo.ts";
-import { removeCommand } from "./remove.ts";
-import { secretsCommand } from "./secrets.ts";
-import { planCommand } from "./plan.ts";
-import { scaleCommand } from "./scale.ts";
-import { envDiffCommand } from "./env-diff.ts";
 import { wholeOption } from "./numbers.ts";
 
 declare const __SKIFF_VERSION__: string;
@@ -61,12 +44,12 @@ program
   .command("init")
   .description("write a commented starter skiff.yml in the current directory")
   .option("--force", "overwrite an existing skiff.yml")
-  .action(act((o: { force?: boolean }) => initCommand(o)));
+  .action(act(async (o: { force?: boolean }) => (await import("./init.ts")).initCommand(o)));
 
 program
   .command("validate")
   .description("check skiff.yml (every problem at once, with file:line:col)")
-  .action(act(() => validateCommand(globals())));
+  .action(act(async () => (await import("./validate.ts")).validateCommand(globals())));
 
 program
   .command("setup")
@@ -74,33 +57,33 @@ program
   .argument("[machines...]", "machines to set up (default: all)")
   .option("--dry-run", "print what would change and stop")
   .option("--parallel <n>", "machines at a time", wholeOption("--parallel", 1, 100), 10)
-  .action(act((names: string[], o: { dryRun?: boolean; parallel: number }) => setupCommand(makeCtx(globals()), names, o)));
+  .action(act(async (names: string[], o: { dryRun?: boolean; parallel: number }) => (await import("./setup.ts")).setupCommand(await makeCtx(globals()), names, o)));
 
 const machines = program.command("machines").description("inspect and trust machines");
 machines
   .command("check")
   .description("per machine: reachable, OS, disk, memory, Docker, HAProxy, agent")
   .argument("[machines...]")
-  .action(act((names: string[]) => checkCommand(makeCtx(globals()), names)));
+  .action(act(async (names: string[]) => (await import("./machines-check.ts")).checkCommand(await makeCtx(globals()), names)));
 machines
   .command("trust")
   .description("show machines' SSH host key fingerprints and record them in .skiff/known_hosts")
   .argument("[machines...]")
   .option("--yes", "record without asking")
   .option("--replace", "replace a recorded key that changed (after checking it out of band)")
-  .action(act((names: string[], o: { yes?: boolean; replace?: boolean }) => trustCommand(makeCtx(globals()), names, o)));
+  .action(act(async (names: string[], o: { yes?: boolean; replace?: boolean }) => (await import("./machines-trust.ts")).trustCommand(await makeCtx(globals()), names, o)));
 
 program
   .command("doctor")
   .description("alias of `machines check`")
   .argument("[machines...]")
-  .action(act((names: string[]) => checkCommand(makeCtx(globals()), names)));
+  .action(act(async (names: string[]) => (await import("./machines-check.ts")).checkCommand(await makeCtx(globals()), names)));
 
 program
   .command("build")
   .description("build images of apps that have a build section (tag: git commit)")
   .argument("[apps...]")
-  .action(act((apps: string[]) => buildCommand(makeCtx(globals()), apps)));
+  .action(act(async (apps: string[]) => (await import("./build.ts")).buildCommand(await makeCtx(globals()), apps)));
 
 program
   .command("deploy")
@@ -109,7 +92,7 @@ program
   .option("--skip-unreachable", "deploy to the machines that answer and leave the others")
   .option("--wait", "wait for another deploy's lock instead of failing")
   .option("--dry-run", "print the plan (as `skiff plan` does) and change nothing")
-  .action(act((apps: string[], o: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean }) => deployCommand(makeCtx(globals()), apps, o)));
+  .action(act(async (apps: string[], o: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean }) => (await import("./deploy.ts")).deployCommand(await makeCtx(globals()), apps, o)));
 
 program
   .command("rollback")
@@ -119,49 +102,49 @@ program
   .option("--max-parallel <n>", "machines switched at a time (default: all)", wholeOption("--max-parallel", 1, 1000))
   .option("--skip-unreachable", "roll back the machines that answer")
   .option("--dry-run", "print the plan (the target release, what changes where) and change nothing")
-  .action(act((apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean }) => rollbackCommand(makeCtx(globals()), apps, o)));
+  .action(act(async (apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean }) => (await import("./rollback.ts")).rollbackCommand(await makeCtx(globals()), apps, o)));
 
 program
   .command("history")
   .description("deploys, rollbacks and restarts, merged across machines")
   .argument("[app]")
   .option("-n, --limit <n>", "rows to show", wholeOption("--limit", 1, 1_000_000), 30)
-  .action(act((app: string | undefined, o: { limit: number }) => historyCommand(makeCtx(globals()), app, o)));
+  .action(act(async (app: string | undefined, o: { limit: number }) => (await import("./history.ts")).historyCommand(await makeCtx(globals()), app, o)));
 
 program
   .command("status")
   .description("what runs where: release, instances, health, restarts, uptime")
   .argument("[app]")
-  .action(act((app: string | undefined) => statusCommand(makeCtx(globals()), app)));
+  .action(act(async (app: string | undefined) => (await import("./status.ts")).statusCommand(await makeCtx(globals()), app)));
 
 const secrets = program.command("secrets").description("secrets encrypted in git (secrets/<environment>.age, age format)");
-secrets.command("set").description("set a secret (value from stdin, or typed without echo)").argument("<name>").action(act((n: string) => secretsCommand(makeCtx(globals()), "set", n, {})));
-secrets.command("unset").description("remove a secret").argument("<name>").action(act((n: string) => secretsCommand(makeCtx(globals()), "unset", n, {})));
-secrets.command("list").description("secret names (never values) and the apps using them").action(act(() => secretsCommand(makeCtx(globals()), "list", undefined, {})));
-secrets.command("show").description("print one secret's value (needs --reveal)").argument("<name>").option("--reveal", "really print the value").action(act((n: string, o: { reveal?: boolean }) => secretsCommand(makeCtx(globals()), "show", n, o)));
-secrets.command("edit").description("edit all secrets of the environment in $EDITOR (JSON)").action(act(() => secretsCommand(makeCtx(globals()), "edit", undefined, {})));
-secrets.command("rotate-key").description("re-encrypt with a new file key to the recipients listed now").action(act(() => secretsCommand(makeCtx(globals()), "rotate-key", undefined, {})));
-secrets.command("keygen").description("create your age identity (~/.config/skiff/age-key.txt) and print its public key").action(act(() => secretsCommand({ json: false, out: (l) => void process.stdout.write(l + "\n") } as Ctx, "keygen", undefined, {})));
+secrets.command("set").description("set a secret (value from stdin, or typed without echo)").argument("<name>").action(act(async (n: string) => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "set", n, {})));
+secrets.command("unset").description("remove a secret").argument("<name>").action(act(async (n: string) => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "unset", n, {})));
+secrets.command("list").description("secret names (never values) and the apps using them").action(act(async () => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "list", undefined, {})));
+secrets.command("show").description("print one secret's value (needs --reveal)").argument("<name>").option("--reveal", "really print the value").action(act(async (n: string, o: { reveal?: boolean }) => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "show", n, o)));
+secrets.command("edit").description("edit all secrets of the environment in $EDITOR (JSON)").action(act(async () => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "edit", undefined, {})));
+secrets.command("rotate-key").description("re-encrypt with a new file key to the recipients listed now").action(act(async () => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "rotate-key", undefined, {})));
+secrets.command("keygen").description("create your age identity (~/.config/skiff/age-key.txt) and print its public key").action(act(async () => (await import("./secrets.ts")).secretsCommand({ json: false, out: (l) => void process.stdout.write(l + "\n") } as Ctx, "keygen", undefined, {})));
 
 program
   .command("scale")
   .description("change an app's instance count (APP=N), recorded as a release; placed over its machines")
   .argument("<app=n...>")
   .option("--dry-run", "print the plan (release, placement, instances started and stopped) and change nothing")
-  .action(act((args: string[], o: { dryRun?: boolean }) => scaleCommand(makeCtx(globals()), args, o)));
+  .action(act(async (args: string[], o: { dryRun?: boolean }) => (await import("./scale.ts")).scaleCommand(await makeCtx(globals()), args, o)));
 
 program
   .command("plan")
   .description("what a deploy would change, per app and machine (exit 0: nothing, 2: changes)")
   .argument("[apps...]")
   .option("--skip-unreachable", "plan for the machines that answer")
-  .action(act((apps: string[], o: { skipUnreachable?: boolean }) => planCommand(makeCtx(globals()), apps, o)));
+  .action(act(async (apps: string[], o: { skipUnreachable?: boolean }) => (await import("./plan.ts")).planCommand(await makeCtx(globals()), apps, o)));
 
 program
   .command("diff")
   .description("how two environments differ: skiff diff -e staging -e prod (secret values hidden)")
   .addHelpText("after", "\n  -e is given twice: skiff diff -e staging -e prod (`default` is the base config)")
-  .action(act(() => envDiffCommand(globals().config, envsInArgv(process.argv), { json: Boolean(globals().json), out: (l) => void process.stdout.write(l + "\n") })));
+  .action(act(async () => (await import("./env-diff.ts")).envDiffCommand(globals().config, envsInArgv(process.argv), { json: Boolean(globals().json), out: (l) => void process.stdout.write(l + "\n") })));
 
 program
   .command("remove")
@@ -169,30 +152,30 @@ program
   .argument("<apps...>")
   .option("--yes", "really remove")
   .option("--dry-run", "print what would go from each machine and change nothing")
-  .action(act((apps: string[], o: { yes?: boolean; dryRun?: boolean }) => removeCommand(makeCtx(globals()), apps, o)));
+  .action(act(async (apps: string[], o: { yes?: boolean; dryRun?: boolean }) => (await import("./remove.ts")).removeCommand(await makeCtx(globals()), apps, o)));
 
 program
   .command("demo")
   .description("make this machine a skiff machine and show a deploy, a zero-downtime redeploy under load and a rollback (needs root)")
   .option("--port <n>", "public HTTP port for the demo (default: 80)", wholeOption("--port", 1, 65535))
   .option("--down", "remove everything the demo made")
-  .action(act((o: { port?: number; down?: boolean }) => demoCommand(o, (l) => void process.stdout.write(l + "\n"))));
+  .action(act(async (o: { port?: number; down?: boolean }) => (await import("./demo.ts")).demoCommand(o, (l) => void process.stdout.write(l + "\n"))));
 
 const certs = program.command("certs").description("machine certificates for mutual TLS between machines (the mesh)");
-certs.command("status").description("the CA and each machine's certificate, with expiry").action(act(() => certsCommand(makeCtx(globals()), "status", {})));
+certs.command("status").description("the CA and each machine's certificate, with expiry").action(act(async () => (await import("./certs.ts")).certsCommand(await makeCtx(globals()), "status", {})));
 certs
   .command("rotate")
   .description("new key pair and certificate on every machine, loaded live (needs the CA key)")
   .argument("[machine...]", "only these machines")
-  .action(act((names: string[]) => certsCommand(makeCtx(globals()), "rotate", { machines: names })));
+  .action(act(async (names: string[]) => (await import("./certs.ts")).certsCommand(await makeCtx(globals()), "rotate", { machines: names })));
 
 const lock = program.command("lock").description("the deploy lock");
-lock.command("status").description("who holds the deploy lock").action(act(() => lockCommand(makeCtx(globals()), "status")));
+lock.command("status").description("who holds the deploy lock").action(act(async () => (await import("./lock.ts")).lockCommand(await makeCtx(globals()), "status")));
 lock
   .command("release")
   .description("break the project's deploy lock after its deploy died (a live lock only with --force)")
   .option("--force", "break it even though its holder still sends heartbeats")
-  .action(act((o: { force?: boolean }) => lockCommand(makeCtx(globals()), "release", o)));
+  .action(act(async (o: { force?: boolean }) => (await import("./lock.ts")).lockCommand(await makeCtx(globals()), "release", o)));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,12 +1,13 @@
 // read → check shape → resolve environment → check rules → normalize.
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, type Stats } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { isAlias, LineCounter, parseDocument, visit, type Document } from "yaml";
 import { UserError, type Diagnostic } from "../errors.ts";
 import { dataProblems } from "./data-checks.ts";
+import { findConfig, MAX_CONFIG_BYTES, readConfigText } from "./find.ts";
 import { tlsRouteProblems } from "./tls-checks.ts";
 import { toDiagnostics } from "./issues.ts";
 import type { Project } from "./model.ts";
+import { lookupSafe } from "./lookup-safe.ts";
 import { normalize } from "./normalize.ts";
 import { applyEnvironment, originOf } from "./overlay.ts";
 import { NoPositions, SourceMap, type Positions } from "./positions.ts";
@@ -15,24 +16,10 @@ import { overlayAppsExist, RULES, type Problem } from "./rules.ts";
 import { Config, type ConfigInput } from "./schema.ts";
 import { suggest } from "./suggest.ts";
 
-export const CONFIG_FILE = "skiff.yml";
-/** Far more than any real config; a bigger file is a mistake (or an attack on the parser). */
-export const MAX_CONFIG_BYTES = 1024 * 1024;
+export { CONFIG_FILE, findConfig, MAX_CONFIG_BYTES, readConfigText, TS_CONFIG_FILE } from "./find.ts";
+
 /** yaml's guard against alias bombs: alias expansions counted by node size. */
 const MAX_ALIAS_COUNT = 100;
-export const TS_CONFIG_FILE = "skiff.config.ts";
-
-/** skiff.yml (or skiff.config.ts) in `from` or the nearest parent directory. */
-export function findConfig(from: string = process.cwd()): string {
-  for (let dir = resolve(from); ; dir = dirname(dir)) {
-    const yml = join(dir, CONFIG_FILE);
-    const ts = join(dir, TS_CONFIG_FILE);
-    if (existsSync(yml) && existsSync(ts)) throw new UserError(`${dir} has both ${CONFIG_FILE} and ${TS_CONFIG_FILE}`, { hint: "keep one, or pass --config FILE" });
-    if (existsSync(yml)) return yml;
-    if (existsSync(ts)) return ts;
-    if (dirname(dir) === dir) throw new UserError(`no ${CONFIG_FILE} (or ${TS_CONFIG_FILE}) in ${resolve(from)} or any parent directory`, { hint: "run `skiff init` to write a starter file, or pass --config FILE" });
-  }
-}
 
 export interface CheckResult {
   project?: Project;
@@ -156,19 +143,17 @@ export function checkData(data: object, map: Positions, file: string, environmen
   return { diagnostics, project: lookupSafe(normalize(config, resolve(file), dirname(resolve(file)), environment)) };
 }
 
-/** Machines and apps by name in maps without a prototype: `skiff deploy constructor` (or any name from a command
- *  line or a file) finds nothing instead of Object's own properties, wherever the project is used. */
-function lookupSafe(p: Project): Project {
-  return { ...p, machines: Object.assign(Object.create(null) as Project["machines"], p.machines), apps: Object.assign(Object.create(null) as Project["apps"], p.apps) };
-}
-
 /** Loads and checks skiff.yml; a UserError (exit 2) lists every problem. */
 export function loadProject(opts: { file?: string; environment?: string } = {}): Project {
   const file = opts.file ? resolve(opts.file) : findConfig();
   if (file.endsWith(".ts")) return loadTsProject(file, opts.environment);
-  const text = readConfigText(file);
+  return projectFromText(readConfigText(file), file, opts.environment);
+}
+
+/** skiff.yml's text (read from the absolute path `file`) checked into a project; a UserError (exit 2) lists every problem. */
+export function projectFromText(text: string, file: string, environment?: string): Project {
   const shown = relativeToCwd(file);
-  const { project, diagnostics } = checkConfig(text, shown, opts.environment);
+  const { project, diagnostics } = checkConfig(text, shown, environment);
   if (!project) {
     throw new UserError(`${shown}: ${diagnostics.length} problem${diagnostics.length === 1 ? "" : "s"}`, { exitCode: 2, diagnostics });
   }
@@ -185,34 +170,6 @@ export function validateEverywhere(opts: { file?: string } = {}): void {
     diagnostics = checkDataEverywhere(loadTsConfig(file, shown).data, new NoPositions(), shown);
   } else diagnostics = checkConfigEverywhere(readConfigText(file), shown);
   if (diagnostics.length) throw new UserError(`${shown}: ${diagnostics.length} problem${diagnostics.length === 1 ? "" : "s"}`, { exitCode: 2, diagnostics });
-}
-
-/** The config's text: a regular file of sane size. Opened without blocking, so a FIFO or device is refused, not waited on. */
-export function readConfigText(file: string): string {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    throw new UserError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { hint: "check the path given to --config" });
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new UserError(`${file} is not a regular file (it is ${kindOf(st)})`, { exitCode: 2, hint: "pass the path of skiff.yml (or skiff.config.ts) with --config" });
-    if (st.size > MAX_CONFIG_BYTES) throw new UserError(`${file} is too large for a config (${st.size} bytes; at most ${MAX_CONFIG_BYTES})`, { exitCode: 2, hint: "check the path given to --config" });
-    const text = readFileSync(fd, "utf8");
-    if (text.length > MAX_CONFIG_BYTES) throw new UserError(`${file} is too large for a config (it grew while being read)`, { exitCode: 2 });
-    return text;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function kindOf(st: Stats): string {
-  if (st.isDirectory()) return "a directory";
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isSocket()) return "a socket";
-  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
-  return "not a file";
 }
 
 function loadTsProject(file: string, environment?: string): Project {

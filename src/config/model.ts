@@ -18,10 +18,13 @@ export interface MachineSpec {
   httpPort: number;
   /** The public HTTPS frontend's port on this machine (used when a route has tls). */
   httpsPort?: number;
+  /** false: skiff's nftables table does not guard this machine's private ports (docs/networking.md, Firewall). */
+  firewall?: boolean;
 }
 
 export interface HealthSpec {
-  path: string;
+  /** HTTP path checked; absent (TCP apps without one): the check is a TCP connect. */
+  path?: string;
   intervalMs: number;
   timeoutMs: number;
   healthyThreshold: number;
@@ -39,6 +42,10 @@ export interface AppSpec {
   user?: string;
   resources: { cpus?: number; memoryBytes?: number };
   port: number;
+  /** What the app speaks: "http" (names on port 80, public routes) or "tcp" (names on internalPort). */
+  protocol: "http" | "tcp";
+  /** TCP apps: the port its internal names serve on (default: port). */
+  internalPort?: number;
   /** Instances in all; undefined: one per eligible machine. */
   instances?: number;
   placement: { machines?: string[]; labels: string[]; strategy: "spread" | "binpack" };

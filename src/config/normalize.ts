@@ -33,6 +33,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       privateAddress: m.private_address,
       httpPort: m.http_port ?? DEFAULTS.httpPort,
       httpsPort: m.https_port ?? DEFAULTS.httpsPort,
+      ...(m.firewall === false ? { firewall: false } : {}),
     };
   }
   const apps: Record<string, AppSpec> = {};
@@ -47,10 +48,13 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       user: a.run ? a.user : undefined, // unset: the agent runs the app as a user of its own (skiff_<project>_<app>)
       resources: { cpus: a.resources?.cpu, memoryBytes: a.resources?.memory === undefined ? undefined : parseMemory(a.resources.memory) },
       port: a.port ?? DEFAULTS.port,
+      protocol: a.protocol ?? "http",
+      ...(a.protocol === "tcp" ? { internalPort: a.internal_port ?? a.port ?? DEFAULTS.port } : {}),
       instances: a.instances,
       placement: { machines: a.machines, labels: a.labels ?? [], strategy: a.strategy ?? "spread" },
       health: {
-        path: h.path ?? DEFAULTS.health.path,
+        // A TCP app without an HTTP path is checked by a TCP connect.
+        ...(h.path !== undefined || a.protocol !== "tcp" ? { path: h.path ?? DEFAULTS.health.path } : {}),
         intervalMs: parseDuration(h.interval ?? DEFAULTS.health.interval),
         timeoutMs: parseDuration(h.timeout ?? DEFAULTS.health.timeout),
         healthyThreshold: h.healthy_threshold ?? DEFAULTS.health.healthyThreshold,

@@ -3,6 +3,7 @@
 import type { Path } from "./positions.ts";
 import type { ConfigInput } from "./schema.ts";
 import { suggest } from "./suggest.ts";
+import { tcpAppShape, tcpPortsUnique } from "./tcp-rules.ts";
 
 export interface Problem {
   /** Path in the resolved config, or `doc:`-prefixed path in the document as written. */
@@ -72,4 +73,4 @@ const appMachinesExist: Rule = (c) =>
       }),
   );
 
-export const RULES: Rule[] = [hasMachines, atMostOneLocal, appHasOneSource, instancePaths, appMachinesExist];
+export const RULES: Rule[] = [hasMachines, atMostOneLocal, appHasOneSource, instancePaths, appMachinesExist, tcpAppShape, tcpPortsUnique];

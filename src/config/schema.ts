@@ -114,6 +114,7 @@ export const Machine = z
       .meta({ description: "IPv4 or IPv6 address on the private network between machines. Instances bind here (or to loopback)." }),
     http_port: Port.optional().meta({ description: "Port of the public HTTP frontend (HAProxy) on this machine. Default: 80." }),
     https_port: Port.optional().meta({ description: "Port of the public HTTPS frontend (HAProxy) on this machine, used when a route has `tls`. Default: 443." }),
+    firewall: z.boolean().optional().meta({ description: "skiff's nftables table (`table inet skiff`) on this machine: instance ports, mesh ports and the internal frontend on Docker's gateway accept only the project's machines (by `private_address`) and the machine itself. `false` when another firewall manager owns the machine (skiff then removes its table; any project saying `false` for a machine turns it off there). Default: true." }),
   })
   .meta({ description: "A Linux machine reached over SSH." });
 
@@ -157,7 +158,7 @@ export const Health = z
       .string()
       .refine(isCheckPath, "must be a URL path starting with / (letters, digits, - . _ ~ ! & ( ) * + , ; = : @ / ?, and %XX; no spaces, quotes, #, $ or backslashes)")
       .optional()
-      .meta({ description: "HTTP path (and query) that answers 2xx/3xx when the instance is ready: starts with `/`; URL characters only, no spaces, quotes, `#`, `$` or backslashes. Default: `/healthz`." }),
+      .meta({ description: "HTTP path (and query) that answers 2xx/3xx when the instance is ready: starts with `/`; URL characters only, no spaces, quotes, `#`, `$` or backslashes. Default: `/healthz`; for a `protocol: tcp` app, none: its check is a TCP connect to its port." }),
     interval: duration(100, MS.h, "Time between checks. Default: 1s."),
     timeout: duration(1, 10 * MS.m, "Time one check may take. Default: 2s."),
     healthy_threshold: z.number().int().min(1).max(100).optional().meta({ description: "Consecutive passing checks before an instance takes traffic. Default: 2." }),
@@ -261,6 +262,10 @@ export const App = z
     artifact: Artifact.optional(),
     user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, "must be a user name").optional().meta({ description: "Process apps: the user the command runs as (it must exist on the machine). Default: a system user of the app's own, `skiff_<project>_<app>` (made by the agent and marked with the comment `skiff app <project>/<app>`; past 32 characters a prefix, `__` and a hash; an existing account of that name without the mark is refused), so apps cannot read or signal each other. `root` runs the app as root." }),
     port: Port.optional().meta({ description: "Port the app listens on inside its container. Default: 3000. (Process apps listen on the PORT skiff gives them.)" }),
+    protocol: z.enum(["http", "tcp"]).optional().meta({ description: "What the app speaks. `http`: reached at `http://APP.internal/` and through its public routes. `tcp` (Postgres, Redis, gRPC…): reached at `APP.internal:INTERNAL_PORT` on every machine of the project, load-balanced by connection; no public routes; health is a TCP connect unless `health.path` is given. Default: http." }),
+    internal_port: Port.refine((p) => p !== 80, "must not be 80: HTTP internal names use port 80 on the same addresses")
+      .optional()
+      .meta({ description: "TCP apps: the port the app's internal names serve on (`users.internal:5432`), on every machine of the project. Unique among the TCP apps of a machine (all projects); not 80. Default: the app's `port`." }),
     resources: Resources.optional(),
     instances: z.number().int().min(0).max(1000).optional().meta({ description: "Instances in all, placed over the app's eligible machines (see strategy). Default: one per eligible machine. `skiff scale app=N` changes it for the running release." }),
     machines: z.array(Name).min(1).optional().meta({ description: "Machines this app may run on. Default: all." }),
@@ -286,6 +291,8 @@ export const AppOverlay = z
     artifact: App.shape.artifact,
     user: App.shape.user,
     port: App.shape.port,
+    protocol: App.shape.protocol,
+    internal_port: App.shape.internal_port,
     resources: App.shape.resources,
     instances: App.shape.instances,
     machines: App.shape.machines,

@@ -10,5 +10,6 @@ export const INTERNAL_PORT = 80;
 
 /** The names an app answers to: the short one and the one that says its project. */
 export const internalHosts = (project: string, app: string) => [`${app}.internal`, `${app}.${project}.internal`];
-/** The address to call an app at from another app of its project (the one name that two projects on a machine never share). */
-export const internalUrl = (project: string, app: string) => `http://${app}.${project}.internal/`;
+/** The address to call an app at from another app of its project (the one name that two projects on a machine never
+ *  share): an HTTP URL, or for a TCP app (its internal port given) `tcp://APP.PROJECT.internal:PORT`. */
+export const internalUrl = (project: string, app: string, tcpPort?: number) => (tcpPort === undefined ? `http://${app}.${project}.internal/` : `tcp://${app}.${project}.internal:${tcpPort}`);

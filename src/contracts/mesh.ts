@@ -2,8 +2,10 @@
 // mutual TLS under the project's CA. The CLI (certificates) and the agent
 // (haproxy.cfg) both use these names.
 
-/** The mesh frontend's port, on the machine's private address. */
-export const MESH_PORT = 7443;
+import { MESH_PORTS } from "./ports.ts";
+
+/** The mesh frontend's port, on the machine's private address (the firewall's list: ports.ts). */
+export const MESH_PORT = MESH_PORTS.http;
 
 /** Set by the mesh frontend on what it forwards: a request that carries it came from another machine already and
  *  is not sent on to a third (no loops, at most one hop). Public and internal frontends drop it from clients. */

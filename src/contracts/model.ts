@@ -29,6 +29,10 @@ export interface ReleaseSpec {
   /** cpu and memory limits per instance. */
   limits?: Limits;
   port: number;
+  /** "tcp": a plain TCP app, reached at APP.internal:internalPort (no routes); absent: HTTP. */
+  protocol?: "tcp";
+  /** TCP apps: the port the app's internal names serve on. */
+  internalPort?: number;
   /** Instances in all (with placement), or on each machine (releases from before placement). */
   instances: number;
   /** Instances per machine; a machine not named runs none. */

@@ -7,6 +7,7 @@ import en from "zod/v4/locales/en.js";
 import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
 import { activateParamsSchema, activateResultSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
+import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
 
 // Messages in English that say what was expected and what came (zod/mini has none of its own).
 z.config(en());
@@ -28,12 +29,14 @@ const specShape = z.looseObject({
   image: z.string(),
   imageId: z.string(),
   port: z.int(),
+  protocol: opt(z.literal("tcp")),
+  internalPort: opt(z.int().check(z.minimum(1), z.maximum(65535))),
   instances: z.int().check(z.minimum(0)),
   placement: opt(z.record(z.string(), z.int().check(z.minimum(0)))),
   env: z.record(z.string(), z.string()),
   secrets: opt(z.record(z.string(), z.string())),
   files: opt(z.array(z.looseObject({ path: z.string(), mode: z.int(), content: z.string() }))),
-  health: z.looseObject({ path: z.string(), intervalMs: z.number(), timeoutMs: z.number(), healthyThreshold: z.int().check(z.minimum(1)), deadlineMs: z.number() }),
+  health: z.looseObject({ path: opt(z.string()), intervalMs: z.number(), timeoutMs: z.number(), healthyThreshold: z.int().check(z.minimum(1)), deadlineMs: z.number() }),
   routes: z.array(z.looseObject({ host: opt(z.string()), path: z.string() })),
   drainMs: z.number(),
   stopTimeoutS: z.number(),
@@ -161,6 +164,8 @@ export const rpc = {
     result: z.object({ released: z.boolean(), holder: opt(lockInfoOut), live: opt(z.boolean()), heartbeatAgeMs: opt(z.number()) }),
   },
   "lock.info": { params: z.object({ project: nameSchema }), result: nullable(lockInfoOut) },
+  "firewall.set": { params: firewallEntry, result: firewallSetResult },
+  "firewall.get": { params: none, result: firewallStatus },
 } as const;
 
 /** The results of the jobs that `activate` and `hook.run` start (what `job.wait` returns when done). */

@@ -17,6 +17,7 @@ import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { releaseFiles } from "./files.ts";
 import { pruneCerts, sendCerts } from "./tls-certs.ts";
+import { syncFirewall } from "./firewall.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
 import { rollout, runJob, type RolloutResult } from "./rollout.ts";
@@ -122,7 +123,7 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   await sendCerts(r.lock.clients, r.facts.certs?.[a.app] ?? [], r.opts.reporter);
   const result = await rollout({
     project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement,
-    action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
+    action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, direct: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
   });
   if (result.ok) await pruneCerts(r.lock.clients, r.project.name, a.app, r.facts.certs?.[a.app] ?? [], r.opts.reporter);
   return { app: a.app, release, image: image.ref, result, phases: { store, hook: hookMs, rollout: lap() } };
@@ -161,6 +162,8 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     const lap = () => -t + (t = Date.now());
     const phases: DeployPhases = { lock: t - t0, plan: 0, build: 0, ship: 0, store: 0, hook: 0, rollout: 0 };
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
+    // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
+    await syncFirewall(lock.clients, project, opts.reporter);
     // Placement is part of the plan: what does not fit is refused here, before anything is built or shipped.
     const { plan: p, observed, facts } = await deployPlan(lock.clients, project, { apps: opts.apps, printed: false, unreachable: lock.unreachable.map((u) => u.machine), effects: opts.effects });
     phases.plan = lap();

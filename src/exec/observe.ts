@@ -20,6 +20,8 @@ export interface ObserveOptions {
   specs?: (o: Observed, app: string, m: ObservedMachine) => (number | null)[];
   /** Asks each machine whether it holds these (only for plans that are printed: a deploy's ship asks anyway). */
   images?: { id: string; runtime: RuntimeKind }[];
+  /** Asks each machine's firewall (only for plans that are printed: a deploy sets it anyway). */
+  firewall?: boolean;
   /** Machines already known to be out (the deploy lock found them unreachable). */
   unreachable?: string[];
   /** An unreachable machine is left out instead of failing the observation. */
@@ -68,11 +70,12 @@ const targets = new WeakMap<Observed, Map<string, number | null>>();
 type Report = { entries: HistoryEntry[]; damaged: { line: number }[] };
 
 async function firstRound(c: AgentClient, project: string, opts: ObserveOptions): Promise<ObservedMachine> {
-  const [capacity, lists, histories, images] = await Promise.all([
+  const [capacity, lists, histories, images, firewall] = await Promise.all([
     opts.capacity ? c.call<ObservedCapacity>("capacity") : undefined,
     Promise.all(opts.apps.map((app) => c.call<{ releases: number[]; active: number | null }>("release.list", { project, app }))),
     opts.history ? Promise.all(opts.apps.map((app) => c.call<Report>("history", { project, app, report: true }))) : undefined,
     opts.images ? Promise.all(opts.images.map((i) => c.call<boolean>("image.has", { image: i.id, runtime: i.runtime }))) : undefined,
+    opts.firewall ? c.call("firewall.get").catch((e: unknown) => (e instanceof AgentRefused && e.code === "ENOMETHOD" ? null : Promise.reject(e))) : undefined,
   ]);
   return {
     machine: c.machine,
@@ -81,6 +84,7 @@ async function firstRound(c: AgentClient, project: string, opts: ObserveOptions)
     specs: {},
     ...(histories ? { history: histories.flatMap((h) => h.entries), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),
     ...(images ? { images: opts.images!.filter((_, i) => images[i]).map((i) => i.id) } : {}),
+    ...(firewall !== undefined ? { firewall } : {}),
   };
 }
 

@@ -14,7 +14,7 @@ export async function capacities(project: Project, app: string, clients: AgentCl
 }
 
 type Peer = { name: string; addr: string; port: number };
-type List = { active: number | null; instances: { name: string }[] };
+type List = { active: number | null; instances: { name: string; bindAddress?: string; hostPort: number }[] };
 
 /**
  * Which machines run the app's instances, as the CLI last asked, and what each machine was last told, so a
@@ -34,6 +34,9 @@ export class PeerBook {
     private readonly project: string,
     private readonly app: string,
     private readonly clients: AgentClient[],
+    /** A TCP app: the mesh carries HTTP only, so its peers are the other machines' instances themselves, on their
+     *  private addresses (plain TCP, firewalled to the project's machines). */
+    private readonly direct = false,
   ) {}
 
   /** Asks these machines (all of them the first time) for their instances of the app. A machine that does not
@@ -54,6 +57,11 @@ export class PeerBook {
 
   /** The peers of one machine: every other machine that runs an instance and has a private address. */
   peersOf(machine: string): Peer[] {
+    if (this.direct) {
+      return [...this.lists].flatMap(([m, l]) =>
+        m === machine ? [] : (l?.instances ?? []).filter((x) => x.bindAddress && !x.bindAddress.startsWith("127.")).map((x) => ({ name: x.name, addr: x.bindAddress!, port: x.hostPort })),
+      );
+    }
     return this.clients.flatMap((c) => {
       const addr = c.transport.machine.privateAddress;
       return c.machine !== machine && addr && (this.lists.get(c.machine)?.instances.length ?? 0) > 0 ? [{ name: c.machine, addr, port: MESH_PORT }] : [];

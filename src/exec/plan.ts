@@ -49,7 +49,7 @@ export async function deployPlan(clients: AgentClient[], project: Project, opts:
   let observed: Observed;
   if (opts.printed) {
     facts = await local(project, apps);
-    observed = await look({ images: facts.images.flatMap((i) => (i.id && i.id !== "none" ? [{ id: i.id, runtime: i.runtime }] : [])) });
+    observed = await look({ images: facts.images.flatMap((i) => (i.id && i.id !== "none" ? [{ id: i.id, runtime: i.runtime }] : [])), firewall: true });
   } else {
     // This computer and the machines are asked at once: planning adds no wait to a deploy.
     [facts, observed] = await Promise.all([local(project, apps), look({})]);

@@ -138,6 +138,8 @@ export function removeAgent(): RemoteCommand {
       `if [ -d /run/systemd/system ] && [ -f ${SYSTEMD_UNIT} ]; then systemctl disable --now --quiet skiff-agent || true; rm -f ${SYSTEMD_UNIT}; systemctl daemon-reload; fi; ` +
         `if [ -x ${INIT_SCRIPT} ]; then ${INIT_SCRIPT} stop || true; command -v update-rc.d >/dev/null 2>&1 && update-rc.d -f skiff-agent remove >/dev/null 2>&1 || true; fi; ` +
         `if [ -f ${RUN_DIR}/haproxy.pid ]; then kill $(head -n 1 ${RUN_DIR}/haproxy.pid) 2>/dev/null || true; fi; ` +
+        // skiff's firewall table goes with the agent that kept it (and only that table).
+        `if [ -x /usr/sbin/nft ]; then /usr/sbin/nft delete table inet skiff 2>/dev/null || true; fi; ` +
         `rm -rf ${STATE_DIR} ${RUN_DIR} ${LOG_DIR} ${AGENT_BIN} ${AGENT_BIN}.prev ${INIT_SCRIPT} ${INIT_SCRIPT}.prev; ` +
         `for d in /sys/fs/cgroup/skiff /sys/fs/cgroup/memory/skiff /sys/fs/cgroup/cpu/skiff; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done; true`,
     ),

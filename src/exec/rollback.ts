@@ -11,6 +11,7 @@ import type { Observed } from "../plan/observed.ts";
 import { selectApps } from "../plan/release-spec.ts";
 import { planRollback } from "../plan/rollback.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
+import { syncFirewall } from "./firewall.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { observe, rollbackSpecs } from "./observe.ts";
 import type { PlanEffects } from "./plan.ts";
@@ -60,13 +61,15 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
   const by = whoAmI();
   const deployId = randomUUID();
   return withDeployLock(project, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }, async (lock) => {
+    // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
+    await syncFirewall(lock.clients, project, opts.reporter);
     const { plan } = await observeAndPlan(lock.clients, project, opts, lock.unreachable.map((u) => u.machine));
     const outcomes: RollbackOutcome[] = [];
     for (const a of plan.apps) {
       const previous = new Map(a.machines.map((m) => [m.machine, m.from]));
       const result = await rollout({
         project: project.name, app: a.app, target: a.to, previous, clients: lock.clients, maxParallel: opts.maxParallel ?? lock.clients.length,
-        action: "rollback", deployId, by, keepWarm: project.apps[a.app]!.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
+        action: "rollback", deployId, by, keepWarm: project.apps[a.app]!.deploy.keepWarm, direct: project.apps[a.app]!.protocol === "tcp", reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
       });
       outcomes.push({ app: a.app, from: a.machines.map((m) => m.from), to: a.to, result });
       if (!result.ok) break;

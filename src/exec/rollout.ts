@@ -67,6 +67,8 @@ export interface RolloutInput {
   /** Instances per machine after the rollout (the plan's placement): a machine that keeps some needs its peers
    *  only at the end; unknown, every machine hears of them before its wave. */
   placement?: Record<string, number>;
+  /** A TCP app (protocol: tcp): instances on the private address, peers straight to them (placement.ts PeerBook). */
+  direct?: boolean;
   /** How long the canary wave's new instances are watched before the next wave (deploy.canary_wait; 0: not). */
   canaryWaitMs?: number;
   /** Heartbeats the deploy lock: a reason when it is no longer this rollout's (it then stops and reverts).
@@ -93,14 +95,15 @@ export function clientWaves(i: Pick<RolloutInput, "clients" | "waves" | "maxPara
 
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   const waves = clientWaves(i);
-  const peers = new PeerBook(i.project, i.app, i.clients);
+  const peers = new PeerBook(i.project, i.app, i.clients, i.direct);
   const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [], waves: [] };
   // Machines whose activation failed after (or may have failed after) the switch: they go back too.
   const maybeSwitched: string[] = [];
   const params = (c: AgentClient, release: number, action: ActivateParams["action"], revert?: ActivateParams["revert"]): ActivateParams => ({
     project: i.project, app: i.app, release, machine: c.machine, action, deployId: i.deployId, by: i.by, keepWarm: i.keepWarm, revert,
     // Instances listen on loopback only: other machines reach them through this machine's mesh frontend (mTLS).
-    bindAddress: "127.0.0.1",
+    // A TCP app's on the private address: the mesh carries HTTP only, its peers connect to its instances there.
+    bindAddress: i.direct ? c.transport.machine.privateAddress : "127.0.0.1",
     httpPort: c.transport.machine.httpPort,
     httpsPort: c.transport.machine.httpsPort,
   });

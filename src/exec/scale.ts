@@ -18,6 +18,7 @@ import { previousReleases, selectApps } from "../plan/release-spec.ts";
 import { planScale, scaledSpec, type ScaleTarget } from "../plan/scale.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { putRelease } from "./deploy.ts";
+import { syncFirewall } from "./firewall.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { deploySpecs, observe } from "./observe.ts";
 import type { PlanEffects } from "./plan.ts";
@@ -103,6 +104,8 @@ export async function scale(project: Project, targets: ScaleTarget[], opts: Scal
   }
   const deployId = randomUUID();
   return withDeployLock(project, `scale ${targets.map((t) => `${t.app}=${t.instances}`).join(" ")}`, {}, async (lock) => {
+    // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
+    await syncFirewall(lock.clients, project, opts.reporter);
     const { plan, observed } = await observeAndPlan(lock.clients, project, targets, opts, meta);
     const outcomes: ScaleOutcome[] = [];
     for (const a of plan.apps) {
@@ -114,7 +117,7 @@ export async function scale(project: Project, targets: ScaleTarget[], opts: Scal
       await putRelease(lock.clients, spec);
       const result = await rollout({
         project: project.name, app: a.app, target: a.release, previous: previousReleases(observed, a.app), clients: lock.clients, waves: a.batches, placement: a.placement,
-        action: "scale", deployId, by: meta.by, keepWarm: app.deploy.keepWarm, reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
+        action: "scale", deployId, by: meta.by, keepWarm: app.deploy.keepWarm, direct: app.protocol === "tcp", reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
       });
       outcomes.push({ app: a.app, from: a.from, to: a.to, release: a.release, placement: a.placement, result });
       if (!result.ok) break;

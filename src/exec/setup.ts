@@ -3,8 +3,11 @@
 import { PROBE_SCRIPT, parseFacts, type MachineFacts } from "../machines/probe.ts";
 import { describeStep, planSetup, type SetupDesired, type SetupPlan, type SetupStep } from "../plan/setup.ts";
 import type { Transport } from "../transport/types.ts";
+import type { MachineSpec } from "../config/model.ts";
+import type { FirewallEntry } from "../contracts/firewall.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { settleAll } from "../lib/parallel.ts";
+import { setFirewallOver } from "./firewall.ts";
 import { applyAndStart, installNode, installPackages, restoreNode, startDocker } from "./remote-steps.ts";
 
 export interface MachineSetup {
@@ -73,8 +76,21 @@ async function setupOne(t: Transport, want: SetupDesired, run: SetupRun): Promis
     throw failed.reason;
   }
 
-  const rest = plan.steps.filter((s) => !INDEPENDENT.has(s.kind));
-  if (!rest.length) return result;
+  const rest = plan.steps.filter((s) => !INDEPENDENT.has(s.kind) && s.kind !== "firewall");
+  await agentFiles(t, want, run, rest, nodeInstalled, result);
+  // Once the agent runs (the one just started, or the one that was there): it keeps the firewall.
+  const fw = plan.steps.find((s) => s.kind === "firewall");
+  if (fw) {
+    await timedStep(name, describeStep(fw), run, () => setFirewallOver(t, fw.entry, describeStep(fw)));
+    result.done.push(describeStep(fw));
+  }
+  return result;
+}
+
+/** The directories, the agent's files and its (re)start, in one round trip; a failure puts back the files. */
+async function agentFiles(t: Transport, want: SetupDesired, run: SetupRun, rest: SetupStep[], nodeInstalled: boolean, result: MachineSetup): Promise<void> {
+  const name = t.machine.name;
+  if (!rest.length) return;
   const files = rest.flatMap((s) => (s.kind === "write-file" ? [s.file] : []));
   const start = rest.find((s) => s.kind === "start-agent");
   const body = applyAndStart({ createDirs: rest.some((s) => s.kind === "create-dirs"), files, start: start && { systemd: start.systemd, restart: start.restart, expectSha: want.agent.sha256 }, nodeInstalled });
@@ -86,7 +102,6 @@ async function setupOne(t: Transport, want: SetupDesired, run: SetupRun): Promis
     throw e;
   }
   result.done.push(...rest.map(describeStep));
-  return result;
 }
 
 async function undoNode(t: Transport, reporter: Reporter): Promise<void> {
@@ -95,9 +110,9 @@ async function undoNode(t: Transport, reporter: Reporter): Promise<void> {
   reporter.emit({ type: "step", machine: t.machine.name, step: "put back the Node runtime written in this run", status: "undone" });
 }
 
-export async function setupMachines(transports: Transport[], want: SetupDesired, opts: { dryRun?: boolean; reporter: Reporter; parallel?: number; nodePayload: () => Promise<Buffer> }): Promise<MachineSetup[]> {
+export async function setupMachines(transports: Transport[], want: SetupDesired, opts: { dryRun?: boolean; reporter: Reporter; parallel?: number; nodePayload: () => Promise<Buffer>; firewall?: (machine: MachineSpec) => FirewallEntry }): Promise<MachineSetup[]> {
   const run: SetupRun = { dryRun: opts.dryRun ?? false, reporter: opts.reporter, nodePayload: opts.nodePayload };
-  const settled = await settleAll(transports, opts.parallel ?? 10, (t) => setupOne(t, want, run));
+  const settled = await settleAll(transports, opts.parallel ?? 10, (t) => setupOne(t, opts.firewall ? { ...want, firewall: opts.firewall(t.machine) } : want, run));
   return settled.map((s, i) => (s.ok ? s.value : { machine: transports[i]!.machine.name, done: [], error: s.error }));
 }
 

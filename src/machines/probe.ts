@@ -4,6 +4,7 @@
 import { AGENT_BIN, AGENT_FILE, INIT_SCRIPT, LOG_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
 import { NODE_BIN, NODE_SHA } from "../contracts/paths.ts";
 import type { AgentInfo } from "../contracts/agent-info.ts";
+import type { FirewallStatus } from "../contracts/firewall.ts";
 
 export const PROBE_SCRIPT = `
 set -u
@@ -36,6 +37,9 @@ echo "unit_sha=$(sha ${SYSTEMD_UNIT})"
 echo "init_sha=$(sha ${INIT_SCRIPT})"
 [ -d ${STATE_DIR}/releases ] && [ -d ${LOG_DIR} ] && echo "state_dir=yes"
 if [ -x ${AGENT_BIN} ]; then echo "agent_info=$(timeout 5 ${AGENT_BIN} call version 2>/dev/null)"; fi
+{ [ -x /usr/sbin/nft ] || v nft; } && echo "nft=yes"
+# skiff's firewall as the agent keeps it (an agent older than the firewall prints nothing).
+if [ -x ${AGENT_BIN} ]; then echo "firewall=$(timeout 5 ${AGENT_BIN} call firewall.get 2>/dev/null)"; fi
 d=${STATE_DIR}; [ -d "$d" ] || d=/
 echo "disk_free_kb=$(df -Pk "$d" | awk 'NR==2 {print $4}')"
 echo "disk_total_kb=$(df -Pk "$d" | awk 'NR==2 {print $2}')"
@@ -64,6 +68,10 @@ export interface MachineFacts {
   stateDir: boolean;
   /** What the running agent says about itself, when one answers. */
   agent?: AgentInfo;
+  /** nftables' `nft` is installed (skiff's firewall needs it). */
+  nft?: boolean;
+  /** skiff's firewall as the agent keeps it; absent when no agent answers (or one older than the firewall). */
+  firewall?: FirewallStatus;
   /** Of the filesystem holding /var/lib/skiff; inodes are 0 where the filesystem has no fixed count (btrfs). */
   disk: { freeKb: number; totalKb: number; inodesFree: number; inodesTotal: number };
   memory: { totalKb: number; availKb: number };
@@ -83,6 +91,11 @@ export function parseFacts(out: string): MachineFacts {
     const raw = get("agent_info");
     if (raw) agent = JSON.parse(raw) as AgentInfo;
   } catch {}
+  let firewall: FirewallStatus | undefined;
+  try {
+    const raw = get("firewall");
+    if (raw) firewall = JSON.parse(raw) as FirewallStatus;
+  } catch {}
   const nodeVersion = get("node");
   return {
     os: { id: get("os_id") ?? "unknown", like: (get("os_like") ?? "").split(/\s+/).filter(Boolean), version: get("os_version") ?? "", name: get("os_name") ?? "unknown" },
@@ -97,6 +110,8 @@ export function parseFacts(out: string): MachineFacts {
     sha: { agent: get("agent_sha"), agentBin: get("agent_bin_sha"), unit: get("unit_sha"), init: get("init_sha"), node: get("node_runtime_sha") },
     stateDir: get("state_dir") === "yes",
     agent,
+    ...(get("nft") === "yes" ? { nft: true } : {}),
+    ...(firewall ? { firewall } : {}),
     disk: { freeKb: num("disk_free_kb"), totalKb: num("disk_total_kb"), inodesFree: num("inodes_free"), inodesTotal: num("inodes_total") },
     memory: { totalKb: num("mem_total_kb"), availKb: num("mem_avail_kb") },
     cpus: num("cpus") || 1,

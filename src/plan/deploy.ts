@@ -6,8 +6,10 @@ import { localCount, type ReleaseSpec } from "../contracts/model.ts";
 import type { AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { diffSpecs } from "./diff.ts";
+import { firewallChanges } from "./firewall.ts";
 import { rolloutWaves, type CertPlan, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
 import { activeSpec, specOn, type Observed } from "./observed.ts";
+import { nameChanges } from "./names.ts";
 import { placeApp, withReserved } from "./placement.ts";
 import { chooseRelease, draftSpec, previousReleases, selectApps, specFor, type ReleaseFile } from "./release-spec.ts";
 
@@ -76,8 +78,10 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
   const chosen = known ? chooseRelease(o, want) : undefined;
   const release = chosen ? chosen.release : "new";
   const machines = machineChanges(o, app.name, want);
-  const names = o.machines.map((m) => m.machine);
+  const machineNames = o.machines.map((m) => m.machine);
   const hook = hookFor(want, release, previousReleases(o, app.name));
+  // A machine that holds the app with no active release (a failed first deploy) serves no name either.
+  const names = nameChanges(activeSpec(o, app.name), want);
   return {
     app: app.name,
     release,
@@ -86,9 +90,10 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     placement,
     machines,
     ...(hook ? { hook } : {}),
-    batches: rolloutWaves(names, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
+    batches: rolloutWaves(machineNames, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
     ...(app.deploy.canaryWaitMs > 0 ? { canaryWaitMs: app.deploy.canaryWaitMs } : {}),
     ...(i.certs?.[app.name]?.length ? { certs: i.certs[app.name]!.map((c): CertPlan => ({ hosts: [...c.hosts], source: "repo", file: c.file, notAfter: c.notAfter })) } : {}),
+    ...(names.length ? { names } : {}),
   };
 }
 
@@ -101,5 +106,6 @@ export function planDeploy(project: Project, o: Observed, i: DeployInputs): Depl
     // The next app is placed around this one's new instances.
     if (o.machines.every((m) => m.capacity)) seen = withReserved(project, seen, a.name, a.resources, p.placement);
   }
-  return { action: "deploy", project: project.name, apps: planned, skipped: o.unreachable };
+  const firewall = firewallChanges(project, o);
+  return { action: "deploy", project: project.name, apps: planned, skipped: o.unreachable, ...(firewall.length ? { firewall } : {}) };
 }

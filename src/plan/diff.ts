@@ -28,7 +28,7 @@ function compareMaps(prefix: string, a: Record<string, string>, b: Record<string
 /** Fields compared one by one; env and secrets key by key. Identity fields (release, who, when, git) are not config. */
 // Every field that makes two releases different ones (see identity in release-spec.ts), so that "no changes"
 // here means a deploy stores nothing new.
-const FIELDS: (keyof ReleaseSpec)[] = ["runtime", "image", "command", "user", "port", "instances", "placement", "limits", "health", "routes", "drainMs", "stopTimeoutS", "keepReleases", "probationMs", "preDeploy"];
+const FIELDS: (keyof ReleaseSpec)[] = ["runtime", "image", "command", "user", "port", "protocol", "internalPort", "instances", "placement", "limits", "health", "routes", "drainMs", "stopTimeoutS", "keepReleases", "probationMs", "preDeploy"];
 
 export function diffSpecs(from: ReleaseSpec | undefined, to: ReleaseSpec): Change[] {
   if (!from) return [{ key: "release", note: "first release on this machine" }];

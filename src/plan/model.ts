@@ -7,8 +7,9 @@
 import type { MaxParallel } from "../config/model.ts";
 import type { RuntimeKind } from "../contracts/model.ts";
 import type { Change } from "./diff.ts";
+import type { NameChange } from "./names.ts";
 
-export type { Change, MaxParallel };
+export type { Change, MaxParallel, NameChange };
 
 /** One machine's part of an app's change. */
 export interface MachineChange {
@@ -58,6 +59,8 @@ export interface AppDeployPlan {
   batches: string[][];
   /** deploy.canary_wait: how long the canary wave is watched before the next one (absent: not). */
   canaryWaitMs?: number;
+  /** Internal names this deploy adds (the app's first) or changes (its protocol or TCP port); absent: none. */
+  names?: NameChange[];
   /** HTTPS certificates its tls routes get (sent to every machine at each deploy). */
   certs?: CertPlan[];
 }
@@ -76,6 +79,8 @@ export interface DeployPlan {
   apps: AppDeployPlan[];
   /** Unreachable machines left out (--skip-unreachable). */
   skipped: string[];
+  /** Machines whose firewall the deploy changes first, and what it becomes (printed plans only). */
+  firewall?: { machine: string; change: string }[];
 }
 
 export interface AppRollbackPlan {
@@ -85,6 +90,8 @@ export interface AppRollbackPlan {
   chosen: "previous good" | "asked";
   machines: MachineChange[];
   batches: string[][];
+  /** Internal names the target release serves differently (another TCP port or protocol); absent: none. */
+  names?: NameChange[];
 }
 
 export interface RollbackPlan {
@@ -124,7 +131,8 @@ export interface MachineRemoval {
 export interface RemovePlan {
   action: "remove";
   project: string;
-  apps: { app: string; machines: MachineRemoval[] }[];
+  /** names: the internal names that go with the app (absent: it is on no machine). */
+  apps: { app: string; machines: MachineRemoval[]; names?: NameChange[] }[];
   skipped: string[];
 }
 
@@ -133,7 +141,8 @@ export type Plan = DeployPlan | RollbackPlan | ScalePlan | RemovePlan;
 /** Machines of an app where something changes, summed over apps (`skiff plan` exits 2 when any). */
 export function changeCount(plan: Plan): number {
   if (plan.action === "remove") return plan.apps.reduce((n, a) => n + a.machines.filter((m) => m.active !== null || m.releases.length || m.instances).length, 0);
-  return (plan.apps as { machines: MachineChange[] }[]).reduce((n, a) => n + a.machines.filter((m) => m.changes.length).length, 0);
+  const firewall = plan.action === "deploy" ? (plan.firewall?.length ?? 0) : 0;
+  return firewall + (plan.apps as { machines: MachineChange[] }[]).reduce((n, a) => n + a.machines.filter((m) => m.changes.length).length, 0);
 }
 
 /** Machines in rollout order, `size` at a time. */

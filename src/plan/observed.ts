@@ -1,5 +1,6 @@
 // The machines' saved state as a planner sees it: plain data, read from the
 // agents by exec/observe.ts (or built by a test). Planners read nothing else.
+import type { FirewallStatus } from "../contracts/firewall.ts";
 import type { HistoryEntry, ReleaseSpec } from "../contracts/model.ts";
 
 /** What the agent's `capacity` answers: the machine's size and what each app's active release reserves. */
@@ -22,6 +23,8 @@ export interface ObservedMachine {
   damaged?: number[];
   /** Image or artifact IDs this machine holds (asked only for plans that are printed). */
   images?: string[];
+  /** skiff's firewall there (asked only for plans that are printed); null: the agent predates it. */
+  firewall?: FirewallStatus | null;
 }
 
 export interface Observed {

@@ -45,6 +45,8 @@ export function draftSpec(project: Project, app: AppSpec, image: AppImage, i: Sp
     user: app.user,
     limits: app.resources.cpus === undefined && app.resources.memoryBytes === undefined ? undefined : { cpus: app.resources.cpus, memoryBytes: app.resources.memoryBytes },
     port: app.port,
+    // Absent for HTTP apps, so their releases stay identical to the ones stored before TCP apps existed.
+    ...(app.protocol === "tcp" ? { protocol: "tcp" as const, internalPort: app.internalPort } : {}),
     instances: placement ? Object.values(placement).reduce((a, b) => a + b, 0) : (app.instances ?? 1),
     ...(placement ? { placement } : {}),
     env: app.env,

@@ -1,6 +1,7 @@
 // Pure: a plan as lines a person reads. One renderer for `skiff plan` and
 // every --dry-run, so they cannot tell different stories about one plan.
 import { formatChange } from "./diff.ts";
+import { formatNameChange } from "./names.ts";
 import { changeCount, type AppDeployPlan, type CertPlan, type MachineChange, type Plan } from "./model.ts";
 
 const s = (n: number) => (n === 1 ? "" : "s");
@@ -40,6 +41,7 @@ function deployApp(a: AppDeployPlan): string[] {
     const lacking = a.machines.map((m) => m.machine).filter((m) => ((a.placement[m] ?? 0) > 0 || a.hook?.machine === m) && !a.image.present!.includes(m));
     out.push(`  ship: ${lacking.length ? `to ${lacking.join(", ")}` : "nothing (every machine that runs it has it)"}`);
   }
+  for (const n of a.names ?? []) out.push(`  ${formatNameChange(n)}`);
   if (a.hook) out.push(`  pre_deploy on ${a.hook.machine}: ${a.hook.command}`);
   out.push(batchLine(a.batches, a.canaryWaitMs));
   return out;
@@ -48,7 +50,8 @@ function deployApp(a: AppDeployPlan): string[] {
 function footer(p: Plan): string {
   const n = changeCount(p);
   if (!n) return "plan: nothing to do";
-  const what = `${n} change${s(n)} (app × machine)`;
+  const fw = p.action === "deploy" ? (p.firewall?.length ?? 0) : 0;
+  const what = `${n} change${s(n)} (app × machine${fw ? `; ${fw} of them a machine's firewall` : ""})`;
   return `plan: ${what}; \`skiff ${p.action}\` applies ${n === 1 ? "it" : "them"}`;
 }
 
@@ -57,11 +60,12 @@ export function renderPlan(p: Plan): string[] {
   switch (p.action) {
     case "deploy":
       out.push(...p.apps.flatMap(deployApp));
+      for (const f of p.firewall ?? []) out.push(`firewall on ${f.machine}: ${f.change}`);
       break;
     case "rollback":
       for (const a of p.apps) {
         out.push(`${a.app} → release ${a.to}${a.chosen === "previous good" ? " (the newest earlier release that served)" : ""}`);
-        out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.to}`)), batchLine(a.batches));
+        out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.to}`)), ...(a.names ?? []).map((n) => `  ${formatNameChange(n)}`), batchLine(a.batches));
       }
       break;
     case "scale":
@@ -74,6 +78,7 @@ export function renderPlan(p: Plan): string[] {
       for (const a of p.apps) {
         out.push(`${a.app}: removed from every machine (history stays)`);
         for (const m of a.machines) out.push(`  ${m.machine}: ${m.active === null && !m.releases.length ? "nothing there" : `stop ${instances(m.instances)}${m.active !== null ? ` of release ${m.active}` : ""}, delete release${s(m.releases.length)} ${m.releases.join(", ") || "(none)"}`}`);
+        for (const n of a.names ?? []) out.push(`  ${formatNameChange(n)}`);
       }
       break;
   }

@@ -6,7 +6,8 @@ import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { diffSpecs } from "./diff.ts";
 import { batches, type MachineChange, type RollbackPlan } from "./model.ts";
-import { specOn, type Observed, type ObservedMachine } from "./observed.ts";
+import { nameChanges } from "./names.ts";
+import { activeSpec, specOn, type Observed, type ObservedMachine } from "./observed.ts";
 import { selectApps } from "./release-spec.ts";
 
 /** The release to go back to: the newest one below `active` that once served successfully. */
@@ -50,7 +51,11 @@ export function planRollback(project: Project, o: Observed, opts: { apps: string
   const apps = selectApps(project, opts.apps).map((a) => {
     const { to, chosen } = rollbackTarget(o, a.name, opts.to);
     // A rollback goes back to a release that served: all machines at once unless told otherwise.
-    return { app: a.name, to, chosen, machines: o.machines.map((m) => machineChange(m, a.name, to)), batches: batches(o.machines.map((m) => m.machine), opts.maxParallel ?? o.machines.length) };
+    // Its names change when the target serves another TCP port or protocol (known only when the specs were read).
+    const now = activeSpec(o, a.name);
+    const target = o.machines.map((m) => specOn(m, a.name, to)).find((x) => x !== null) ?? null;
+    const names = now && target ? nameChanges(now, target) : [];
+    return { app: a.name, to, chosen, machines: o.machines.map((m) => machineChange(m, a.name, to)), batches: batches(o.machines.map((m) => m.machine), opts.maxParallel ?? o.machines.length), ...(names.length ? { names } : {}) };
   });
   return { action: "rollback", project: project.name, apps, skipped: o.unreachable };
 }

@@ -2,7 +2,9 @@
 // An empty plan means the machine is ready, and a second setup says so.
 import { NODE_BIN } from "../contracts/paths.ts";
 import { compareVersions } from "../machines/elf.ts";
+import type { FirewallEntry } from "../contracts/firewall.ts";
 import type { MachineFacts } from "../machines/probe.ts";
+import { describeFirewall, firewallSettled } from "./firewall.ts";
 import { agentWrapper, initScript, systemdUnit, type RenderedFile } from "./agent-files.ts";
 
 export const MIN_NODE = 18;
@@ -30,6 +32,8 @@ export interface SetupDesired {
   node: NodeRuntime;
   /** Docker Engine is installed only when an app runs in containers. */
   needsDocker: boolean;
+  /** This project's word about the machine's firewall (its machines' addresses, or off); absent: setup leaves it. */
+  firewall?: FirewallEntry;
 }
 
 const OTHER_NODE = "set SKIFF_AGENT_NODE to a Linux Node binary that fits (nodejs.org's linux-x64 or linux-arm64 build), then run setup again";
@@ -40,7 +44,8 @@ export type SetupStep =
   | { kind: "start-docker"; systemd: boolean }
   | { kind: "create-dirs" }
   | { kind: "write-file"; file: RenderedFile }
-  | { kind: "start-agent"; systemd: boolean; restart: boolean };
+  | { kind: "start-agent"; systemd: boolean; restart: boolean }
+  | { kind: "firewall"; entry: FirewallEntry };
 
 export interface SetupPlan {
   steps: SetupStep[];
@@ -64,6 +69,8 @@ export function describeStep(s: SetupStep): string {
       return `write ${s.file.label} (${s.file.path})`;
     case "start-agent":
       return `${s.restart ? "restart" : "start"} the agent (${s.systemd ? "systemd" : "supervised daemon"})`;
+    case "firewall":
+      return `firewall: ${describeFirewall(s.entry)}`;
   }
 }
 
@@ -98,6 +105,7 @@ export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
   const packages: string[] = [];
   if (want.needsDocker && !f.docker) packages.push("docker.io");
   if (!f.haproxy) packages.push("haproxy");
+  if (want.firewall?.enabled && !f.nft) packages.push("nftables");
   const kept = f.sha.node !== want.node.sha256 ? keptNode(f, want.node) : undefined;
   const nodeMissing = !kept && f.sha.node !== want.node.sha256;
   const problems = nodeMissing ? runtimeProblems(f, want.node, packages) : [];
@@ -124,5 +132,6 @@ export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
   // Every machine runs the same agent on the same runtime: a new runtime restarts the agent too.
   const stale = running && (f.agent!.sha256 !== want.agent.sha256 || f.agent!.node !== (kept?.version ?? want.node.version));
   if (!running || stale || writes.length || nodeMissing) steps.push({ kind: "start-agent", systemd: f.systemd, restart: running });
+  if (want.firewall && !firewallSettled(f.firewall, want.firewall)) steps.push({ kind: "firewall", entry: want.firewall });
   return { steps, problems, ...(kept ? { notes: [kept.note] } : {}) };
 }

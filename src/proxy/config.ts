@@ -2,10 +2,12 @@
 // (threads), when the caller does not give it. The rendered file carries every
 // slot's address and state, so an HAProxy restart comes back as it was.
 import { availableParallelism } from "node:os";
+import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
 import { dropHopHeader, meshFrontendLines, peerTls } from "./mesh.ts";
 import { acmeChallengeLines, httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends } from "./tls.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
+import { isTcp, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
 export interface ProxyPaths {
@@ -108,13 +110,14 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     "  retry-on all-retryable-errors",
   ];
   // One public frontend per port; each routes only to the apps that asked for that port (http_port).
+  const http = state.backends.filter((b) => !isTcp(b));
   const portOf = (b: ProxyBackend) => checkPort(b.httpPort ?? state.httpPort, `http port of ${b.name}`);
-  const ports = [...new Set(state.backends.map(portOf))].sort((a, b) => a - b);
+  const ports = [...new Set(http.map(portOf))].sort((a, b) => a - b);
   for (const port of ports.length ? ports : [state.httpPort]) {
     out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, dropHopHeader());
     // Any machine of a project may be the one the CA reaches: each answers for all the project's auto hosts.
     out.push(...acmeChallengeLines(state.acme ?? []));
-    routeLines(state.backends.filter((b) => portOf(b) === port), out, Boolean(state.tlsCrtList));
+    routeLines(http.filter((b) => portOf(b) === port), out, Boolean(state.tlsCrtList));
     out.push("  default_backend skiff_no_route");
   }
   // HTTPS (tls routes): one frontend per https_port, rendered only when some route has tls.
@@ -130,7 +133,14 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   // Other machines of a project hand requests to this one here (mutual TLS): see mesh.ts.
   out.push(...meshFrontendLines(state));
   out.push("", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
-  backendLines(state, out);
+  backendLines(state, http, out);
+  // TCP apps last, under their own defaults (tcp.ts).
+  const tcp = state.backends.filter(isTcp);
+  if (tcp.length) {
+    out.push(...tcpDefaultsLines(Boolean(logTarget)));
+    for (const b of tcp) out.push(...tcpFrontendLines(b, state.internalAddrs ?? [INTERNAL_ADDR]));
+    backendLines(state, tcp, out);
+  }
   return out.join("\n") + "\n";
 }
 
@@ -156,18 +166,19 @@ function routeLines(backends: ProxyBackend[], out: string[], redirect: boolean):
   out.push(...uses);
 }
 
-function backendLines(state: ProxyState, out: string[]): void {
-  for (const b of state.backends) {
-    const tls = peerTls(state, b);
+function backendLines(state: ProxyState, backends: ProxyBackend[], out: string[]): void {
+  for (const b of backends) {
+    // The mesh carries HTTP: a TCP app's peer slots go straight to its instances on the private network (tcp.ts).
+    const tls = isTcp(b) ? "" : peerTls(state, b);
     const inter = Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)));
+    const httpCheck = () => [`  option httpchk GET ${quoted(checkHealthPath(b.healthPath!))}`, "  http-check expect status 200-399"];
     out.push(
       "",
       `backend ${checkName(b.name, "backend name")}`,
-      "  balance roundrobin",
+      ...(isTcp(b) ? tcpBackendHead(b.healthPath !== undefined ? httpCheck() : undefined) : ["  balance roundrobin"]),
       // Backups (peers while local instances are down, the outgoing release) share the load, not the first alone.
       "  option allbackups",
-      `  option httpchk GET ${quoted(checkHealthPath(b.healthPath))}`,
-      "  http-check expect status 200-399",
+      ...(isTcp(b) ? [] : httpCheck()),
       // Without it HAProxy gives a check `inter` (as little as 200 ms) to answer, and a busy instance flips DOWN.
       `  timeout check ${checkTimeout(b.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS, `health timeout of ${b.name}`)}ms`,
       // A refused connection marks the server down at once; the request is retried elsewhere.

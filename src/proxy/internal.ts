@@ -26,7 +26,9 @@ export interface InternalRoutes {
 export function internalRoutes(state: ProxyState): InternalRoutes {
   const byShort = new Map<string, string[]>();
   for (const b of named(state)) byShort.set(b.app, [...(byShort.get(b.app) ?? []), b.project]);
-  const routes = named(state).map((b) => {
+  // TCP apps have no Host to route by: their names are served by port (tcp.ts). Their short names still count
+  // towards ambiguity, so a short name means the same app or none on every machine.
+  const routes = named(state).filter((b) => b.tcpPort === undefined).map((b) => {
     const [short, full] = internalHosts(b.project, b.app);
     return { backend: b.name, hosts: byShort.get(b.app)!.length > 1 ? [full!] : [short!, full!] };
   });

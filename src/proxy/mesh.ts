@@ -48,6 +48,8 @@ export function meshFrontendLines(state: ProxyState): string[] {
     `  http-request set-header ${HOP_HEADER} 1`,
   ];
   for (const b of state.backends) {
+    // A TCP app's backend is `mode tcp`: an HTTP frontend cannot use it (its peers go straight to its instances).
+    if (b.tcpPort !== undefined) continue;
     if (b.project === undefined || b.app === undefined || !certOf(state, b.project)) continue;
     out.push(`  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${checkHost(meshSni(b.project, b.app), "mesh name")} }`);
   }

@@ -27,7 +27,10 @@ export interface ProxyBackend {
   /** `tls`: served on the HTTPS frontend too (the certificate comes by itself: tls.ts), with HSTS when hstsS is set;
    *  plain HTTP for it is redirected. */
   routes: { host?: string; path: string; tls?: { hstsS?: number } }[];
-  healthPath: string;
+  /** A TCP app's backend (`mode tcp`, no routes): the port its internal names serve on (tcp.ts). Absent: HTTP. */
+  tcpPort?: number;
+  /** The HTTP health check's path; absent (TCP apps only): a TCP connect. */
+  healthPath?: string;
   intervalMs: number;
   /** The app's health timeout: how long one check may take (HAProxy's `timeout check`). Absent in state saved before it existed. */
   timeoutMs?: number;
@@ -77,4 +80,11 @@ export function routeConflicts(state: ProxyState, backend: string, routes: Proxy
     if (owner) out.push({ route: r, owner: owner.name });
   }
   return out;
+}
+
+/** Another backend (another app, maybe another project) whose internal names already serve on this TCP port here:
+ *  both cannot listen on the internal addresses' port. */
+export function tcpPortOwner(state: ProxyState, backend: string, port: number | undefined): ProxyBackend | undefined {
+  if (port === undefined) return undefined;
+  return state.backends.find((b) => b.name !== backend && b.tcpPort === port);
 }

@@ -24,11 +24,15 @@ export class AgentRefused extends UserError {
   }
 }
 
+/** What to do when skiff's firewall cannot be set on a machine (nft missing or refusing). */
+export const firewallHint = (machine: string) => `install Debian's nftables on ${machine} (\`skiff setup ${machine}\` does), or set \`firewall: false\` on ${machine} in skiff.yml when another firewall manager owns it`;
+
 /** A refusal worded for what it is: a full disk is not "unreachable" and not a bug. */
 export function refusal(machine: string, method: string, err: { message: string; code?: string }): AgentRefused {
   if (err.code === "ENOSPC" || err.code === "EDQUOT") {
     return new AgentRefused(machine, `${machine}: the disk of ${STATE_DIR} is full (${method}: ${err.message})`, err.code, `free space on ${machine} (see \`df -h ${STATE_DIR}\`; unused images: \`docker image prune\`), then run the command again`);
   }
+  if (err.code === "ENFT") return new AgentRefused(machine, `${machine}: firewall (${method}): ${err.message}`, err.code, firewallHint(machine));
   if (err.code === "EROFS") return new AgentRefused(machine, `${machine}: ${STATE_DIR} is on a read-only filesystem (${method}: ${err.message})`, err.code, `check the disk of ${machine} (\`mount\`, \`dmesg\`)`);
   return new AgentRefused(machine, `${machine}: agent refused ${method}: ${err.message}`, err.code);
 }

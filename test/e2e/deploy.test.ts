@@ -302,7 +302,8 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
     const limit = await faults.exec(bed.machines[0]!, `docker inspect --format '{{.HostConfig.Memory}}' ${victim.name}`);
     assert.equal(limit.trim(), String(48 * 1024 * 1024));
     const load = startLoad({ urls: urls(), concurrency: 6 });
-    await fetch(`http://${victim.bindAddress}:${victim.hostPort}/alloc?mb=200`).catch(() => {});
+    // From the instance's own machine: instances listen on its loopback (other machines come through the mesh).
+    await faults.exec(bed.machines[0]!, `curl -s -o /dev/null --max-time 10 http://${victim.bindAddress}:${victim.hostPort}/alloc?mb=200 || true`);
     let after: Inst | undefined;
     for (let i = 0; i < 100; i++) {
       after = (await insts()).find((x) => x.name === victim.name);

@@ -55,7 +55,7 @@ describe("setup on a fresh 3-machine bed", { timeout: 600_000 }, () => {
     const r = await p.skiff(["setup", "--dry-run"]);
     assert.equal(r.code, 0, r.stderr);
     // No nodejs package: the agent's runtime is this CLI's own Node, shipped.
-    assert.match(r.stdout, new RegExp(`m1: would\\n  - install haproxy \\(apt\\)\\n  - install the agent's Node runtime ${process.version.replace(/\./g, "\\.")} \\(\\d+ MB\\)\\n  - create /var/lib/skiff\\n  - write agent`));
+    assert.match(r.stdout, new RegExp(`m1: would\\n  - install haproxy, nftables \\(apt\\)\\n  - install the agent's Node runtime ${process.version.replace(/\./g, "\\.")} \\(\\d+ MB\\)\\n  - create /var/lib/skiff\\n  - write agent`));
     for (const m of bed.machines) assert.equal(await faults.exec(m, "test -e /usr/local/bin/skiff-agent || test -e /var/lib/skiff/node || command -v haproxy || echo untouched"), "untouched");
   });
 
@@ -89,8 +89,8 @@ describe("setup on a fresh 3-machine bed", { timeout: 600_000 }, () => {
   it("machines check reports every machine, as a table and as JSON", async () => {
     const t = await p.skiff(["doctor"]);
     assert.equal(t.code, 0, t.stderr);
-    assert.match(t.stdout, /^MACHINE\s+REACHABLE\s+OS\s+ARCH\s+DISK FREE\s+INODES FREE\s+MEM FREE\s+DOCKER\s+HAPROXY\s+NODE\s+AGENT$/m);
-    assert.match(t.stdout, new RegExp(`^m2\\s+yes\\s+Debian GNU/Linux 12 \\(bookworm\\)\\s+x86_64\\s+[\\d.]+G/[\\d.]+G\\s+\\d+k/\\d+k\\s+.*${process.version.replace(/\./g, "\\.")}\\s+${VERSION} \\(${AGENT_SHA.slice(0, 8)}\\)$`, "m"));
+    assert.match(t.stdout, /^MACHINE\s+REACHABLE\s+OS\s+ARCH\s+DISK FREE\s+INODES FREE\s+MEM FREE\s+DOCKER\s+HAPROXY\s+NODE\s+AGENT\s+FIREWALL$/m);
+    assert.match(t.stdout, new RegExp(`^m2\\s+yes\\s+Debian GNU/Linux 12 \\(bookworm\\)\\s+x86_64\\s+[\\d.]+G/[\\d.]+G\\s+\\d+k/\\d+k\\s+.*${process.version.replace(/\./g, "\\.")}\\s+${VERSION} \\(${AGENT_SHA.slice(0, 8)}\\)\\s+on \\(3 addr\\)$`, "m"));
     assert.doesNotMatch(t.stderr, /warning/);
     const j = await p.skiff(["--json", "machines", "check"]);
     const rows = JSON.parse(j.stdout) as CheckRow[];

@@ -130,8 +130,12 @@ export class MemRuntime implements Runtime {
     return true;
   }
 
+  /** The path of every probe, in order (undefined: a TCP connect). */
+  readonly probedPaths: (string | undefined)[] = [];
+
   /** The health endpoint of whatever listens on this port. */
-  probe = async (_host: string, port: number): Promise<CheckResult> => {
+  probe = async (_host: string, port: number, path?: string): Promise<CheckResult> => {
+    this.probedPaths.push(path);
     const i = [...this.insts.values()].find((x) => x.port === port && x.running);
     if (!i) return { ok: false, detail: "ECONNREFUSED" };
     const n = i.probes++;

@@ -79,8 +79,9 @@ describe("planRemove", () => {
     const p = project();
     const o = deployed(deployed(empty(), release(p, facts(), 1)), release(project({ level: "x" }), facts(), 2, { m1: 2, m2: 0 }));
     const plan = planRemove(p, o, { apps: ["web"] });
-    assert.deepEqual(plan.apps, [{ app: "web", machines: [{ machine: "m1", active: 2, instances: 2, releases: [1, 2] }, { machine: "m2", active: 2, instances: 0, releases: [1, 2] }] }]);
-    assert.deepEqual(renderPlan(plan).slice(1, 3), ["  m1: stop 2 instances of release 2, delete releases 1, 2", "  m2: stop 0 instances of release 2, delete releases 1, 2"]);
+    const names = [{ change: "remove", name: "web.internal", also: "web.shop.internal", protocol: "http" }];
+    assert.deepEqual(plan.apps, [{ app: "web", machines: [{ machine: "m1", active: 2, instances: 2, releases: [1, 2] }, { machine: "m2", active: 2, instances: 0, releases: [1, 2] }], names }]);
+    assert.deepEqual(renderPlan(plan).slice(1, 4), ["  m1: stop 2 instances of release 2, delete releases 1, 2", "  m2: stop 0 instances of release 2, delete releases 1, 2", "  - name web.internal (http; also web.shop.internal)"]);
     assert.equal(changeCount(plan), 2);
     assert.equal(changeCount(planRemove(p, empty(), { apps: ["web"] })), 0);
   });

@@ -28,11 +28,13 @@ describe("planDeploy", () => {
           ],
           hook: { machine: "m1", command: "migrate" },
           batches: [["m1"], ["m2"]],
+          names: [{ change: "add", name: "web.internal", also: "web.shop.internal", protocol: "http" }],
         },
       ],
     });
     assert.equal(changeCount(plan), 2);
     assert.match(renderPlan(plan).join("\n"), /m1: nothing yet → new release: start 1 instance\n/);
+    assert.ok(renderPlan(plan).includes("  + name web.internal (http; also web.shop.internal)"));
   });
 
   it("an unchanged app: the same release reused, nothing to do, no hook", () => {
