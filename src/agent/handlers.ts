@@ -9,7 +9,7 @@ import { parseParams, type RpcCheckedParams, type RpcMethod, type RpcResult } fr
 import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import { fence } from "./fence.ts";
-import { issueCert } from "./acme-issue.ts";
+import type { AutoTls } from "./acme-auto.ts";
 import type { Firewall } from "./firewall.ts";
 
 export type { AgentInfo };
@@ -47,7 +47,7 @@ function machineFacts(stateDir: string) {
   return { hostname: hostname(), arch: arch(), cpus: cpus().length, uptimeS: Math.round(uptime()), memory: { totalBytes: totalmem(), freeBytes: freemem() }, disk };
 }
 
-export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall): Record<string, Handler> {
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, auto?: AutoTls): Record<string, Handler> {
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
@@ -55,6 +55,10 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
   };
   if (!core || !jobs) return checked(base);
   const { store } = core;
+  const needAuto = () => {
+    if (!auto) throw new Error("this agent does not run tls: auto");
+    return auto;
+  };
   return checked({
     ...base,
     "image.has": ({ image, runtime }) => core.rt({ runtime }).hasImage(image),
@@ -92,11 +96,19 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       return core.mesh.list().map((c) => ({ ...c, loaded: loaded.has(c.project) }));
     },
     "tls.set": ({ id, hosts, cert, key }) => core.proxy.setTlsCert(id, hosts, cert, key),
-    "tls.issue": (r) => issueCert(core.proxy.tlsDir(), (id, hosts, cert, key) => core.proxy.setTlsCert(id, hosts, cert, key), r),
-    "tls.prune": async ({ project, app, keep }) => ({ removed: await core.proxy.pruneTlsCerts(project, app, keep) }),
+    "tls.auto": async (e) => ({ cert: await needAuto().register(e) }),
+    "tls.issue": ({ id }) => needAuto().issue(id),
+    "tls.pull": ({ id }) => needAuto().pull(id),
+    "tls.list": () => (auto ? auto.list() : []),
+    "tls.prune": async ({ project, app, keep }) => {
+      await auto?.forget(project, app, keep);
+      return { removed: await core.proxy.pruneTlsCerts(project, app, keep) };
+    },
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
     "app.remove": async ({ project, app, holder, onlyIfActive }) => {
       const r = await core.removeApp(project, app, { holder, onlyIfActive });
+      // Its tls: auto hosts: no renewals, no challenge answers (the certificates went with the app).
+      if (r.kept === undefined) await auto?.forget(project, app, []).catch(() => {});
       // The project's last app here: its firewall word goes (and skiff's table, when no other project is here).
       // A failure is logged and shown by `firewall.get`; the app is gone either way.
       if (firewall && !store.apps().some((a) => a.project === project)) await firewall.forget(project).catch(() => {});

@@ -15,6 +15,7 @@ import { applyMeshCert, savedMesh, type MeshInstall } from "./proxy-mesh.ts";
 import { addSslCert, removeSslCert, shownCrtList, swapSslFile } from "../proxy/runtime-ssl.ts";
 import { tlsBackends } from "../proxy/tls.ts";
 import { TlsStore, type TlsCertInfo, type TlsRuntime } from "./proxy-tls.ts";
+import { tlsShareSocket } from "./acme-share.ts";
 
 export { haproxyPrivileges, type ProxyPaths } from "./haproxy-process.ts";
 export { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
@@ -47,6 +48,8 @@ export class ProxyController {
   private state: ProxyState;
   /** HTTPS certificates (proxy-tls.ts). */
   readonly tls: TlsStore;
+  /** Where the agent serves tls: auto certificates to the mesh (acme-share.ts), and HAProxy's group. */
+  readonly tlsShare: { path: string; group?: string };
   /** The mesh came back from mesh.json, not from the proxy state: the running HAProxy may lack it (sync reloads). */
   private meshRestored = false;
   private chain: Promise<unknown> = Promise.resolve();
@@ -74,7 +77,8 @@ export class ProxyController {
       swap: (path, pem) => swapSslFile(socket, "cert", path, pem),
       remove: (list, path) => removeSslCert(socket, list, path),
     });
-    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}), ...(saved?.acme ? { acme: saved.acme } : {}), tlsCrtList: this.tls.list };
+    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}), ...(saved?.acme ? { acme: saved.acme } : {}), tlsCrtList: this.tls.list, tlsShare: tlsShareSocket(paths).seen };
+    this.tlsShare = { path: tlsShareSocket(paths).path, group: paths.group };
     if (!this.state.mesh) {
       this.state.mesh = savedMesh(paths.dir);
       this.meshRestored = Boolean(this.state.mesh);
@@ -305,7 +309,7 @@ export class ProxyController {
   }
 
   /** A project's ACME account thumbprint and its tls: auto hosts (none: it has none any more); a reload when that
-   *  changes, as the answers are in haproxy.cfg. Not called yet: tls: auto is not wired to the CLI. */
+   *  changes, as the answers are in haproxy.cfg (acme-auto.ts calls it when a deploy registers a host). */
   setAcmeAccount(project: string, thumbprint: string, hosts: string[]): Promise<boolean> {
     return this.serial(async () => {
       const before = structuredClone(this.state);

@@ -6,6 +6,8 @@ import { dirname, join } from "node:path";
 import { RUN_DIR, STATE_DIR } from "../contracts/paths.ts";
 import { DockerRuntime } from "../runtime/docker.ts";
 import { ProcessRuntime } from "../runtime/process.ts";
+import { AutoTls } from "./acme-auto.ts";
+import { serveTlsShare } from "./acme-share.ts";
 import { AgentCore } from "./core.ts";
 import { Firewall } from "./firewall.ts";
 import { agentInfo, handlers } from "./handlers.ts";
@@ -38,20 +40,25 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   const core = new AgentCore(store, { docker: new DockerRuntime(), process: new ProcessRuntime(stateDir) }, proxy, log);
   // The internal frontend's non-loopback addresses (Docker's gateway) are the firewall's to guard.
   const gateways = async () => (await machineInternalAddrs())?.filter((a) => !a.startsWith("127."));
+  // tls: auto renewals (acme-auto.ts); SKIFF_ACME_NO_CERT_GRACE_MS only for tests that start without a deploy's order.
+  const auto = new AutoTls(proxy, core.mesh, log, Number(process.env.SKIFF_ACME_NO_CERT_GRACE_MS) || undefined);
   const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
   core
     .reconcile()
     .catch((e: Error) => log(`reconcile: ${e.message}`))
     // A reboot empties the kernel's tables: the firewall is back before the agent answers anyone.
     .then(() => firewall.reapply().catch((e: Error) => log(`firewall: not applied at start: ${e.message}`)))
-    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall)))
+    .then(() => serveTlsShare(auto, proxy.tlsDir(), proxy.tlsShare.path, proxy.tlsShare.group, log).catch((e: Error) => log(`tls share: not served: ${e.message}`)))
+    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, auto)))
     .then(
       (server) => {
         core.startSupervisor();
+        auto.start();
         log(`agent ${info.version} (${info.sha256.slice(0, 12)}) listening on ${socket}`);
         const stop = () => {
           // Stop at once: open RPC connections must not keep an old agent alive next to a new one.
           core.stopSupervisor();
+          auto.stop();
           server.close();
           log("stopping");
           setTimeout(() => process.exit(0), 200).unref();

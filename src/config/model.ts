@@ -78,12 +78,23 @@ export interface Project {
   machines: Record<string, MachineSpec>;
   apps: Record<string, AppSpec>;
   secrets: { recipients: string[] };
+  /** Where `tls: auto` routes get certificates (always set: Let's Encrypt unless skiff.yml says otherwise). */
+  acme: AcmeSpec;
 }
 
-/** A public route; `tls`: served over HTTPS with a certificate from the repository (absolute `cert`) and its key
- *  from the secrets (`key` names it); `hstsS`: the Strict-Transport-Security max-age, when asked for. */
+export interface AcmeSpec {
+  directory: string;
+  email?: string;
+  /** Absolute path of a CA (PEM) to trust for the directory's HTTPS (a private ACME server). */
+  caFile?: string;
+}
+
+/** A route's HTTPS: a certificate from the repository (absolute `cert`) and its key from the secrets (`key` names
+ *  it), or `auto` (ACME, on the machines); `hstsS`: the Strict-Transport-Security max-age, when asked for. */
+export type RouteTlsSpec = { auto?: undefined; cert: string; key: string; hstsS?: number } | { auto: true; hstsS?: number };
+
 export interface AppRoute {
   host?: string;
   path: string;
-  tls?: { cert: string; key: string; hstsS?: number };
+  tls?: RouteTlsSpec;
 }

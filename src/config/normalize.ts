@@ -1,6 +1,6 @@
 // Defaults and units: the "as written" config becomes the Project the rest of skiff uses.
 import { resolve } from "node:path";
-import type { AppSpec, MachineSpec, MaxParallel, Project } from "./model.ts";
+import type { AppSpec, MachineSpec, MaxParallel, Project, RouteTlsSpec } from "./model.ts";
 import type { ConfigInput } from "./schema.ts";
 import { parseDuration, parseMemory } from "./duration.ts";
 
@@ -11,6 +11,7 @@ export const DEFAULTS = {
   httpPort: 80,
   httpsPort: 443,
   hstsS: 31536000,
+  acmeDirectory: "https://acme-v02.api.letsencrypt.org/directory",
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
   deploy: { maxParallel: "50%" as MaxParallel, canary: 1, canaryWait: "0s", drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
 } as const;
@@ -60,7 +61,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
         healthyThreshold: h.healthy_threshold ?? DEFAULTS.health.healthyThreshold,
         deadlineMs: parseDuration(h.deadline ?? DEFAULTS.health.deadline),
       },
-      routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/", ...(r.tls ? { tls: { cert: resolve(dir, r.tls.cert), key: r.tls.key, ...(r.tls.hsts ? { hstsS: r.tls.hsts === true ? DEFAULTS.hstsS : r.tls.hsts } : {}) } } : {}) })),
+      routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/", ...(r.tls ? { tls: routeTls(r.tls, dir) } : {}) })),
       env: Object.fromEntries(Object.entries({ ...c.env, ...a.env }).map(([k, v]) => [k, str(v)])),
       files: Object.entries(a.files ?? {}).map(([path, f]) => (typeof f === "string" ? { path, source: resolve(dir, f), mode: 0o644, template: false } : { path, source: resolve(dir, f.source), mode: f.mode ? parseInt(f.mode, 8) : f.template ? 0o600 : 0o644, template: f.template ?? false })),
       volumes: Object.entries(a.volumes ?? {}).map(([name, path]) => ({ name, path })),
@@ -78,5 +79,12 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       },
     };
   }
-  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] } };
+  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] }, acme: { directory: c.acme?.directory ?? DEFAULTS.acmeDirectory, ...(c.acme?.email ? { email: c.acme.email } : {}), ...(c.acme?.ca ? { caFile: resolve(dir, c.acme.ca) } : {}) } };
+}
+
+/** `tls: auto`, `{ auto: true }` or `{ cert, key }` (the rules make sure it is one of them). */
+function routeTls(t: NonNullable<NonNullable<ConfigInput["apps"]>[string]["routes"]>[number]["tls"], dir: string): RouteTlsSpec {
+  const o = t === "auto" ? { auto: true as const } : t!;
+  const hsts = o.hsts ? { hstsS: o.hsts === true ? DEFAULTS.hstsS : o.hsts } : {};
+  return o.auto ? { auto: true, ...hsts } : { cert: resolve(dir, o.cert!), key: o.key!, ...hsts };
 }

@@ -12,6 +12,7 @@ import { appSecrets, readSecrets } from "../secrets/store.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { releaseFiles } from "./files.ts";
 import { appHasTls, routeCerts, type RouteCert } from "./tls-certs.ts";
+import { accountFileShown, accountKeyMissing, appHasAuto, autoCerts, observeAuto } from "./tls-auto.ts";
 import { whoAmI } from "./lock.ts";
 import { deploySpecs, observe, type ObserveOptions } from "./observe.ts";
 
@@ -53,6 +54,12 @@ export async function deployPlan(clients: AgentClient[], project: Project, opts:
   } else {
     // This computer and the machines are asked at once: planning adds no wait to a deploy.
     [facts, observed] = await Promise.all([local(project, apps), look({})]);
+  }
+  // tls: auto: which machines serve a valid certificate already (none: the plan shows one to issue).
+  const autoApps = apps.filter(appHasAuto);
+  if (autoApps.length) {
+    const served = await observeAuto(clients.filter((c) => !opts.unreachable?.includes(c.machine)));
+    facts = { ...facts, auto: { certs: Object.fromEntries(autoApps.map((a) => [a.name, autoCerts(project, a)])), served, now: Date.now(), ...(accountKeyMissing(project) ? { accountToMake: accountFileShown(project) } : {}) } };
   }
   return { plan: planDeploy(project, observed, { apps: opts.apps, ...facts }), observed, facts };
 }

@@ -25,12 +25,12 @@ export interface RouteCert {
   notAfter: string;
 }
 
-export const appHasTls = (a: AppSpec) => a.routes.some((r) => r.tls);
+export const appHasTls = (a: AppSpec) => a.routes.some((r) => r.tls && !r.tls.auto);
 
 export function routeCerts(project: Project, app: AppSpec, secrets: Secrets): RouteCert[] {
   const byFile = new Map<string, RouteCert>();
   app.routes.forEach((r, i) => {
-    if (!r.tls || r.host === undefined) return;
+    if (!r.tls || r.tls.auto || r.host === undefined) return;
     const where = `${relative(process.cwd(), project.file) || project.file}: apps.${app.name}.routes[${i}].tls`;
     const known = byFile.get(r.tls.cert);
     if (known) {
@@ -83,7 +83,7 @@ export async function sendCerts(clients: AgentClient[], certs: RouteCert[], repo
 
 /** After a rollout that served: each machine drops the app's certificates its routes no longer name. A machine
  *  that does not answer keeps them (harmless: no frontend routes to them) and says so. */
-export async function pruneCerts(clients: AgentClient[], project: string, app: string, certs: RouteCert[], reporter: Reporter): Promise<void> {
+export async function pruneCerts(clients: AgentClient[], project: string, app: string, certs: { id: string }[], reporter: Reporter): Promise<void> {
   const keep = certs.map((c) => c.id);
   await Promise.all(
     clients.map(async (c) => {

@@ -25,6 +25,9 @@ export interface DeployInputs {
   files: Record<string, ReleaseFile[]>;
   /** HTTPS certificates per app (exec/tls-certs.ts); the plan copies what it shows of them, never a key. */
   certs?: Record<string, { hosts: string[]; file: string; notAfter: string }[]>;
+  /** tls: auto certificates per app (exec/tls-auto.ts), what each machine serves of them, and the account key file
+   *  when it does not exist yet. */
+  auto?: { certs: Record<string, { id: string; hosts: string[] }[]>; served: Record<string, { id: string; notAfter?: string }[]>; accountToMake?: string; now: number };
   by: string;
   createdAt: string;
 }
@@ -92,7 +95,7 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     ...(hook ? { hook } : {}),
     batches: rolloutWaves(machineNames, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
     ...(app.deploy.canaryWaitMs > 0 ? { canaryWaitMs: app.deploy.canaryWaitMs } : {}),
-    ...(i.certs?.[app.name]?.length ? { certs: i.certs[app.name]!.map((c): CertPlan => ({ hosts: [...c.hosts], source: "repo", file: c.file, notAfter: c.notAfter })) } : {}),
+    ...certPlans(project, app.name, placement, i),
     ...(names.length ? { names } : {}),
   };
 }
@@ -108,4 +111,23 @@ export function planDeploy(project: Project, o: Observed, i: DeployInputs): Depl
   }
   const firewall = firewallChanges(project, o);
   return { action: "deploy", project: project.name, apps: planned, skipped: o.unreachable, ...(firewall.length ? { firewall } : {}) };
+}
+
+/** What the plan shows of an app's certificates: from the repo, and tls: auto (to issue when none of the app's
+ *  machines serves a valid one). */
+function certPlans(project: Project, app: string, placement: Record<string, number>, i: Omit<DeployInputs, "apps" | "images">): { certs?: CertPlan[] } {
+  const repo = (i.certs?.[app] ?? []).map((c): CertPlan => ({ hosts: [...c.hosts], source: "repo", file: c.file, notAfter: c.notAfter }));
+  const a = i.auto;
+  const auto = (a?.certs[app] ?? []).map((c): CertPlan => {
+    const served = Object.keys(placement)
+      .filter((m) => (placement[m] ?? 0) > 0)
+      .sort()
+      .flatMap((m) => {
+        const s = a!.served[m]?.find((x) => x.id === c.id);
+        return s?.notAfter && Date.parse(s.notAfter) > a!.now ? [{ machine: m, notAfter: s.notAfter }] : [];
+      });
+    return { hosts: [...c.hosts], source: "acme", directory: project.acme.directory, issue: served.length === 0, served, ...(a!.accountToMake ? { account: a!.accountToMake } : {}) };
+  });
+  const all = [...repo, ...auto];
+  return all.length ? { certs: all } : {};
 }

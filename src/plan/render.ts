@@ -24,8 +24,20 @@ const DAY = 86_400_000;
 
 /** "certificate for shop.example.com from the repo (expires 2027-01-31, in 62 days)"; under 30 days it says so. */
 export function certLine(c: CertPlan, now = Date.now()): string {
+  if (c.source === "acme") return acmeLine(c, now);
   const days = Math.floor((Date.parse(c.notAfter) - now) / DAY);
   return `  certificate for ${c.hosts.join(", ")} from the repo (${c.file}; expires ${c.notAfter.slice(0, 10)}, in ${days} day${s(days)}${days < 30 ? ": renew it soon" : ""})`;
+}
+
+/** "certificate for shop.example.com to issue over ACME (acme-v02.api.letsencrypt.org)", or what the machines serve. */
+function acmeLine(c: Extract<CertPlan, { source: "acme" }>, now: number): string {
+  const ca = c.directory.replace(/^https:\/\/([^/]+).*$/, "$1");
+  const account = c.account ? `; ACME account key to make: ${c.account}` : "";
+  if (c.issue) return `  certificate for ${c.hosts.join(", ")} to issue over ACME (${ca}${account})`;
+  const until = c.served.map((x) => Date.parse(x.notAfter)).reduce((a, b) => Math.min(a, b));
+  const left = Math.round((until - now) / 1000);
+  const when = left >= 2 * 86_400 ? `${Math.floor(left / 86_400)} days` : `${left} s`;
+  return `  certificate for ${c.hosts.join(", ")} over ACME (${ca}): served by ${c.served.map((x) => x.machine).join(", ")}, the first to expire in ${when}; the machines renew it`;
 }
 
 function deployApp(a: AppDeployPlan): string[] {

@@ -5,7 +5,7 @@ import { availableParallelism } from "node:os";
 import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
 import { dropHopHeader, meshFrontendLines, peerTls } from "./mesh.ts";
-import { acmeChallengeLines, httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends } from "./tls.ts";
+import { acmeChallengeLines, httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends, tlsShareBackendLines } from "./tls.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { isTcp, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
@@ -134,6 +134,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   out.push(...meshFrontendLines(state));
   out.push("", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
   backendLines(state, http, out);
+  out.push(...tlsShareBackendLines(state));
   // TCP apps last, under their own defaults (tcp.ts).
   const tcp = state.backends.filter(isTcp);
   if (tcp.length) {

@@ -3,6 +3,7 @@
 // routed by SNI), and the TLS settings of the peer slots that send them. Pure.
 import { HOP_HEADER, MESH_PORT, meshSni } from "../contracts/mesh.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
+import { tlsShareUseLines } from "./tls.ts";
 import { checkAddr, checkHost, checkLocalPath, checkName, checkPort, serverAddress } from "./values.ts";
 
 export { HOP_HEADER, MESH_PORT, meshSni } from "../contracts/mesh.ts";
@@ -53,6 +54,8 @@ export function meshFrontendLines(state: ProxyState): string[] {
     if (b.project === undefined || b.app === undefined || !certOf(state, b.project)) continue;
     out.push(`  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${checkHost(meshSni(b.project, b.app), "mesh name")} }`);
   }
+  // tls: auto certificates between the project's machines (tls.ts).
+  out.push(...tlsShareUseLines(state));
   out.push("  default_backend skiff_no_route");
   return out;
 }

@@ -54,6 +54,9 @@ export interface ProxyState {
   tlsCrtList?: string;
   /** Projects' ACME accounts (tls: auto): every plain HTTP frontend answers their HTTP-01 challenges (proxy/tls.ts). */
   acme?: AcmeAccount[];
+  /** The agent's socket that hands tls: auto certificates to the project's other machines over the mesh, as
+   *  HAProxy names it (inside its chroot); absent: no share (tls.ts). */
+  tlsShare?: string;
 }
 
 import type { MeshState } from "./mesh.ts";

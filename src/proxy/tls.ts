@@ -57,3 +57,29 @@ export interface AcmeAccount {
   thumbprint: string;
   hosts: string[];
 }
+
+/** The mesh name under which a project's machines ask each other for tls: auto certificates. A label that starts
+ *  with a digit: no app is named so (names start with a letter), so it never takes an app's name. */
+export const tlsShareSni = (project: string) => `0-tls.${project}.internal`;
+
+export const TLS_SHARE_BACKEND = "skiff_tls_share";
+
+/** In the mesh frontend (mutual TLS: the client is a machine of the project whose CA the SNI's crt-list line
+ *  verifies): the share's name goes to the agent's socket. */
+export function tlsShareUseLines(state: ProxyState): string[] {
+  if (!state.tlsShare || !state.mesh) return [];
+  return state.mesh.certs.map((c) => `  use_backend ${TLS_SHARE_BACKEND} if { ssl_fc_sni -i ${checkHost(tlsShareSni(c.project), "share name")} }`);
+}
+
+/** The share's backend: GET /tls/<id> only, with the SNI (hence the project) told to the agent by HAProxy; a
+ *  client's own x-skiff-sni is replaced. */
+export function tlsShareBackendLines(state: ProxyState): string[] {
+  if (!state.tlsShare || !state.mesh?.certs.length) return [];
+  return [
+    "",
+    `backend ${TLS_SHARE_BACKEND}`,
+    "  http-request deny deny_status 403 unless { method GET } { path_reg ^/tls/[a-z0-9][a-z0-9_.-]*$ }",
+    "  http-request set-header x-skiff-sni %[ssl_fc_sni]",
+    `  server agent unix@${checkLocalPath(state.tlsShare, "tls share socket")}`,
+  ];
+}
