@@ -34,7 +34,7 @@ export async function testCa(name = "skiff test CA"): Promise<TestCa> {
 }
 
 /** A leaf for these names; `cert` is the chain (leaf, then the CA as its intermediate), `key` its PKCS#8 PEM. */
-export async function testLeaf(ca: TestCa, hosts: string[], opts: { days?: number; notBefore?: Date; ips?: string[] } = {}): Promise<{ cert: string; key: string; serial: string }> {
+export async function testLeaf(ca: TestCa, hosts: string[], opts: { days?: number; notBefore?: Date; ips?: string[]; clientAuth?: boolean } = {}): Promise<{ cert: string; key: string; serial: string }> {
   const keys = (await crypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as CryptoKeyPair;
   const sn = serial();
   const notBefore = opts.notBefore ?? new Date(Date.now() - 60_000);
@@ -47,7 +47,7 @@ export async function testLeaf(ca: TestCa, hosts: string[], opts: { days?: numbe
     signingKey: ca.keys.privateKey,
     publicKey: keys.publicKey,
     signingAlgorithm: ALG,
-    extensions: [new x509.SubjectAlternativeNameExtension([...hosts.map((h) => ({ type: "dns" as const, value: h })), ...(opts.ips ?? []).map((ip) => ({ type: "ip" as const, value: ip }))]), new x509.ExtendedKeyUsageExtension(["1.3.6.1.5.5.7.3.1"]), new x509.BasicConstraintsExtension(false)],
+    extensions: [new x509.SubjectAlternativeNameExtension([...hosts.map((h) => ({ type: "dns" as const, value: h })), ...(opts.ips ?? []).map((ip) => ({ type: "ip" as const, value: ip }))]), new x509.ExtendedKeyUsageExtension(["1.3.6.1.5.5.7.3.1", ...(opts.clientAuth ? ["1.3.6.1.5.5.7.3.2"] : [])]), new x509.BasicConstraintsExtension(false)],
   });
   return { cert: leaf.toString("pem") + "\n" + ca.cert, key: await pkcs8Pem(keys.privateKey), serial: sn.toUpperCase() };
 }
