@@ -211,7 +211,9 @@ export class AutoTls {
         }
       }
       if (!this.dueSince.has(e.id)) this.dueSince.set(e.id, now);
-      const d = decide({ now, cert, rank: rankOf(e.self, e.machines.map((m) => m.name)), dueSince: this.dueSince.get(e.id), noCertGraceMs: this.noCertGraceMs });
+      // No certificate at all: the deploy orders the first one (tls.issue), so even rank 0 waits a grace first.
+      const rank = rankOf(e.self, e.machines.map((m) => m.name)) + (cert ? 0 : 1);
+      const d = decide({ now, cert, rank, dueSince: this.dueSince.get(e.id), noCertGraceMs: this.noCertGraceMs });
       const retry = this.retryAt.get(e.id) ?? 0;
       if (d.action === "order" && now >= retry) {
         this.log(`tls auto: ${e.hosts.join(", ")}: ordering (${d.reason})`);

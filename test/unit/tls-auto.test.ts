@@ -130,6 +130,19 @@ class FakeAuto extends AutoTls {
 
 const entry = (self: string): AutoEntry => ({ project: "shop", app: "web", id: "shop_web_a.test", hosts: ["a.test"], directory: "https://ca.test/dir", accountKey: "k", thumbprint: "t".repeat(43), self, machines: [{ name: "m1" }, { name: "m2" }, { name: "m3" }] });
 
+describe("the renewal tick with no certificate yet", () => {
+  it("even rank 0 leaves the first order to the deploy for a grace (10 min here), then orders", async () => {
+    const a = new FakeAuto(tmp());
+    await a.register(entry("m1"));
+    a.events = [];
+    for (const t of [0, 300, 599, 600]) {
+      a.clock = t * 1000;
+      await a.tick();
+    }
+    assert.deepEqual(a.events.filter((e) => e.startsWith("order")), ["order at 600"]);
+  });
+});
+
 describe("the renewal tick (120 s certificates: due 40 s before the end, 10 s per rank)", () => {
   it("rank 0 pulls first, finds nothing newer and orders at once; the entry file is 0600 (it holds the account key)", async () => {
     const a = new FakeAuto(tmp());
