@@ -63,7 +63,8 @@ function footer(p: Plan): string {
   const n = changeCount(p);
   if (!n) return "plan: nothing to do";
   const fw = p.action === "deploy" ? (p.firewall?.length ?? 0) : 0;
-  const what = `${n} change${s(n)} (app × machine${fw ? `; ${fw} of them a machine's firewall` : ""})`;
+  const certs = p.action === "deploy" ? p.apps.reduce((k, a) => k + (a.certs ?? []).filter((c) => c.source === "acme" && c.issue).length, 0) : 0;
+  const what = `${n} change${s(n)} (app × machine${fw ? `; ${fw} of them a machine's firewall` : ""}${certs ? `; ${certs} ${certs === 1 ? "a certificate" : "certificates"} to issue` : ""})`;
   return `plan: ${what}; \`skiff ${p.action}\` applies ${n === 1 ? "it" : "them"}`;
 }
 

@@ -149,7 +149,9 @@ apps:
 
   it("plan shows the certificate to issue; the deploy orders it on m1 while pebble validates on m3, the others take it over the mesh; every machine serves it", async () => {
     const plan = await p.skiff(["plan"]);
-    ok(plan, "plan");
+    // 2: there are changes, the certificate to issue among them.
+    assert.equal(plan.code, 2, plan.stdout + plan.stderr);
+    assert.match(plan.stdout, /; 1 a certificate to issue\)/);
     assert.match(plan.stdout, new RegExp(`certificate for ${HOST.replace(/\./g, "\\.")} to issue over ACME \\(${GATEWAY.replace(/\./g, "\\.")}:${HTTPS}; ACME account key to make: secrets/default\\.acme-account\\.key\\.age\\)`), plan.stdout + plan.stderr);
     const names = bed.machines.map((m) => m.name).sort();
     const d = await p.skiff(["deploy"]);
@@ -171,7 +173,7 @@ apps:
     }
     assert.equal(serials.size, 1, "one certificate, on every machine");
     const again = await p.skiff(["plan"]);
-    ok(again, "plan after the deploy");
+    assert.equal(again.code, 0, `no changes left after the deploy: ${again.stdout}${again.stderr}`);
     assert.match(again.stdout, new RegExp(`certificate for ${HOST.replace(/\./g, "\\.")} over ACME \\([^)]*\\): served by ${names.join(", ")}`), again.stdout);
     assert.doesNotMatch(again.stdout, /to issue/);
   });
