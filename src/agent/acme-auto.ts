@@ -31,6 +31,8 @@ export interface AutoEntry {
   /** This machine's name and the app's machines (with their private addresses: where their mesh listens). */
   self: string;
   machines: { name: string; addr?: string }[];
+  /** This machine's http_port: where the CA's HTTP-01 requests arrive. */
+  httpPort?: number;
 }
 
 export type AutoProxy = Pick<ProxyController, "setTlsCert" | "setAcmeAccount" | "tlsDir">;
@@ -124,7 +126,7 @@ export class AutoTls {
   private async answer(project: string): Promise<void> {
     const mine = this.entries().filter((x) => x.project === project);
     const hosts = [...new Set(mine.flatMap((x) => x.hosts))];
-    await this.proxy.setAcmeAccount(project, mine[0]?.thumbprint ?? "", hosts);
+    await this.proxy.setAcmeAccount(project, mine[0]?.thumbprint ?? "", hosts, mine[0]?.httpPort);
   }
 
   private caFile(e: AutoEntry): string | undefined {

@@ -310,11 +310,11 @@ export class ProxyController {
 
   /** A project's ACME account thumbprint and its tls: auto hosts (none: it has none any more); a reload when that
    *  changes, as the answers are in haproxy.cfg (acme-auto.ts calls it when a deploy registers a host). */
-  setAcmeAccount(project: string, thumbprint: string, hosts: string[]): Promise<boolean> {
+  setAcmeAccount(project: string, thumbprint: string, hosts: string[], httpPort?: number): Promise<boolean> {
     return this.serial(async () => {
       const before = structuredClone(this.state);
       const rest = (this.state.acme ?? []).filter((a) => a.project !== project);
-      const next = hosts.length ? [...rest, { project, thumbprint, hosts: [...hosts].sort() }].sort((a, b) => a.project.localeCompare(b.project)) : rest;
+      const next = hosts.length ? [...rest, { project, thumbprint, hosts: [...hosts].sort(), ...(httpPort !== undefined ? { httpPort } : {}) }].sort((a, b) => a.project.localeCompare(b.project)) : rest;
       if (JSON.stringify(next) === JSON.stringify(this.state.acme ?? [])) return false;
       this.state.acme = next.length ? next : undefined;
       try {

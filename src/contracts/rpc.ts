@@ -149,7 +149,7 @@ export const rpc = {
   /** tls: auto: this machine serves these hosts with an ACME certificate it keeps renewed (account key, the app's
    *  machines to pull from); answers the certificate it serves now, if any. */
   "tls.auto": {
-    params: z.object({ project: nameSchema, app: nameSchema, id: certId, hosts: hostList, directory: z.string().check(z.regex(/^https:\/\//)), email: opt(short(254)), accountKey: short(16_384), thumbprint: z.string().check(z.regex(/^[A-Za-z0-9_-]{43}$/)), ca: opt(short(65_536)), self: nameSchema, machines: z.array(z.object({ name: nameSchema, addr: opt(short(64)) })).check(z.minLength(1), z.maxLength(1000)) }),
+    params: z.object({ project: nameSchema, app: nameSchema, id: certId, hosts: hostList, directory: z.string().check(z.regex(/^https:\/\//)), email: opt(short(254)), accountKey: short(16_384), thumbprint: z.string().check(z.regex(/^[A-Za-z0-9_-]{43}$/)), ca: opt(short(65_536)), self: nameSchema, httpPort: opt(z.int().check(z.minimum(1), z.maximum(65535))), machines: z.array(z.object({ name: nameSchema, addr: opt(short(64)) })).check(z.minLength(1), z.maxLength(1000)) }),
     result: z.object({ cert: opt(z.object({ serial: z.string(), notAfter: z.string(), due: z.boolean() })) }),
   },
   /** tls: auto: order the certificate now and serve it (a deploy asks the host's rank-0 machine). */

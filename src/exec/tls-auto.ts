@@ -67,7 +67,7 @@ export async function prepareAuto(o: { project: Project; app: AppSpec; clients: 
     await Promise.all(
       clients.map(async (c) => {
         const r = await c
-          .call<{ cert?: { notAfter: string } }>("tls.auto", { project: project.name, app: o.app.name, id: cert.id, hosts: cert.hosts, directory: project.acme.directory, email: project.acme.email, accountKey, thumbprint: thumbprint(accountKey), ca, self: c.machine, machines })
+          .call<{ cert?: { notAfter: string } }>("tls.auto", { project: project.name, app: o.app.name, id: cert.id, hosts: cert.hosts, directory: project.acme.directory, email: project.acme.email, accountKey, thumbprint: thumbprint(accountKey), ca, self: c.machine, httpPort: project.machines[c.machine]?.httpPort, machines })
           .catch((e: Error) => {
             throw new UserError(`${c.machine}: tls: auto for ${what} was refused: ${e.message}`, { hint: "nothing was switched; fix the machine, then deploy again" });
           });

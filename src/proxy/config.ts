@@ -112,8 +112,10 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   // One public frontend per port; each routes only to the apps that asked for that port (http_port).
   const http = state.backends.filter((b) => !isTcp(b));
   const portOf = (b: ProxyBackend) => checkPort(b.httpPort ?? state.httpPort, `http port of ${b.name}`);
-  const ports = [...new Set(http.map(portOf))].sort((a, b) => a - b);
-  for (const port of ports.length ? ports : [state.httpPort]) {
+  const acmePorts = (state.acme ?? []).flatMap((a) => (a.httpPort !== undefined && a.hosts.length ? [checkPort(a.httpPort, "ACME http port")] : []));
+  const appPorts = http.map(portOf);
+  const ports = [...new Set([...(appPorts.length ? appPorts : [state.httpPort]), ...acmePorts])].sort((a, b) => a - b);
+  for (const port of ports) {
     out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, dropHopHeader());
     // Any machine of a project may be the one the CA reaches: each answers for all the project's auto hosts.
     out.push(...acmeChallengeLines(state.acme ?? []));

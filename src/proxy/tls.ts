@@ -56,6 +56,9 @@ export interface AcmeAccount {
   project: string;
   thumbprint: string;
   hosts: string[];
+  /** The plain HTTP port the CA validates on (the machine's http_port): it has a frontend even before any app
+   *  routes there (the first certificate is ordered before the first rollout). */
+  httpPort?: number;
 }
 
 /** The mesh name under which a project's machines ask each other for tls: auto certificates. A label that starts

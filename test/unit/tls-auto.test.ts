@@ -73,6 +73,14 @@ describe("haproxy.cfg: the mesh hands tls: auto certificates to the agent", () =
     assert.doesNotMatch(none, /tls_share/);
   });
 
+  it("the CA's HTTP port has a frontend with the answers before any app routes there (the first order comes before the first rollout)", () => {
+    const cfg = renderConfig({ httpPort: 80, backends: [], acme: [{ project: "shop", thumbprint: "a".repeat(43), hosts: ["shop.example.test"], httpPort: 8110 }] } as ProxyState, paths("/x"));
+    const front = cfg.slice(cfg.indexOf("frontend public_8110"), cfg.indexOf("\n\n", cfg.indexOf("frontend public_8110")));
+    assert.match(front, /bind :8110\n/);
+    assert.match(front, /lf-string "%\[path,field\(4,\/\)\]\.a{43}" if acme_tok \{ hdr\(host\),field\(1,:\) -i shop\.example\.test \}/);
+    assert.match(cfg, /frontend public\n {2}bind :80\n/, "the default port keeps its frontend");
+  });
+
   it("haproxy -c accepts a file with the mesh, the share, the ACME answers and the HTTPS frontend", { skip: !existsSync("/usr/sbin/haproxy") && "haproxy is not installed here (scripts/tools.sh installs it)" }, async () => {
     const dir = tmp();
     const ca = await testCa();
