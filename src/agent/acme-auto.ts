@@ -35,7 +35,7 @@ export interface AutoEntry {
   httpPort?: number;
 }
 
-export type AutoProxy = Pick<ProxyController, "setTlsCert" | "setAcmeAccount" | "tlsDir">;
+export type AutoProxy = Pick<ProxyController, "setTlsCert" | "setAcmeAccount" | "tlsDir" | "ensureRunning">;
 
 const HOUR = 3_600_000;
 const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, v));
@@ -108,6 +108,8 @@ export class AutoTls {
   async register(e: AutoEntry): Promise<{ serial: string; notAfter: string; due: boolean } | undefined> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeAtomic(this.file(e.id), JSON.stringify(e), { mode: 0o600 });
+    // The CA may come to this machine before any app routes here: HAProxy answers the challenges.
+    await this.proxy.ensureRunning();
     await this.answer(e.project);
     this.wake();
     const c = this.current(e.id);

@@ -113,7 +113,7 @@ class FakeAuto extends AutoTls {
   clock = 0;
   private n = 0;
   constructor(dir: string) {
-    super({ tlsDir: () => dir, setAcmeAccount: async () => true, setTlsCert: async () => { throw new Error("not here"); } }, new MeshCerts(join(dir, "mesh")), () => {}, 600_000, () => this.clock);
+    super({ tlsDir: () => dir, ensureRunning: async () => {}, setAcmeAccount: async () => true, setTlsCert: async () => { throw new Error("not here"); } }, new MeshCerts(join(dir, "mesh")), () => {}, 600_000, () => this.clock);
   }
   override current(id: string) {
     return this.certs.get(id);
