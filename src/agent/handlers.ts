@@ -59,6 +59,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     if (!auto) throw new Error("this agent does not run tls: auto");
     return auto;
   };
+  const afterwards = <T>(r: T): T => (auto?.wake(), r);
   return checked({
     ...base,
     "image.has": ({ image, runtime }) => core.rt({ runtime }).hasImage(image),
@@ -97,8 +98,9 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     },
     "tls.set": ({ id, hosts, cert, key }) => core.proxy.setTlsCert(id, hosts, cert, key),
     "tls.auto": async (e) => ({ cert: await needAuto().register(e) }),
-    "tls.issue": ({ id }) => needAuto().issue(id),
-    "tls.pull": ({ id }) => needAuto().pull(id),
+    // A certificate that came by RPC changes when the next renewal is due: the tick looks again.
+    "tls.issue": async ({ id }) => afterwards(await needAuto().issue(id)),
+    "tls.pull": async ({ id }) => afterwards(await needAuto().pull(id)),
     "tls.list": () => (auto ? auto.list() : []),
     "tls.prune": async ({ project, app, keep }) => {
       await auto?.forget(project, app, keep);
