@@ -213,6 +213,7 @@ export class AutoTls {
           wake = Math.min(wake, this.now() + 500);
           continue;
         }
+        if (p.errors.length) this.log(`tls auto: ${e.hosts.join(", ")}: due; peers: ${p.errors.join("; ")}`);
       }
       if (!this.dueSince.has(e.id)) this.dueSince.set(e.id, now);
       // No certificate at all: the deploy orders the first one (tls.issue), so even rank 0 waits a grace first.
@@ -220,6 +221,14 @@ export class AutoTls {
       const d = decide({ now, cert, rank, dueSince: this.dueSince.get(e.id), noCertGraceMs: this.noCertGraceMs });
       const retry = this.retryAt.get(e.id) ?? 0;
       if (d.action === "order" && now >= retry) {
+        // A last look first: an earlier rank may have finished its order since the last pull.
+        if (this.nextPull.get(e.id) !== now + pullEvery) {
+          const p = await this.pull(e.id).catch((x: Error) => ({ pulled: false, errors: [x.message] }));
+          if (p.pulled) {
+            wake = Math.min(wake, this.now() + 500);
+            continue;
+          }
+        }
         this.log(`tls auto: ${e.hosts.join(", ")}: ordering (${d.reason})`);
         try {
           await this.issue(e.id);
