@@ -38,6 +38,9 @@ await Promise.all([
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // Node 18 is what Debian 12 and Ubuntu 24.04 ship; the agent must run there.
   build({ ...common, entryPoints: ["src/agent/main.ts"], outfile: "dist/skiff-agent.cjs", format: "cjs", target: "node18", define: { __AGENT_VERSION__: JSON.stringify(version) } }),
+  // One ACME order per run (tls: auto), spawned by the agent: acme-client never loads into the long-lived agent
+  // (~30 MB RSS and 1-2 s to load; see src/agent/acme-child.ts).
+  build({ ...common, entryPoints: ["src/agent/acme-entry.ts"], outfile: "dist/skiff-acme.cjs", format: "cjs", target: "node18" }),
   // `import { Skiff, defineConfig } from "skiff"`: the API, the run-time half (the types come from tsc below). The
   // package's dependencies stay imports (a consumer installs them with skiff); setup finds dist/skiff-agent.cjs beside it.
   build({ ...common, entryPoints: ["src/api.ts"], outfile: "dist/api.js", format: "esm", target: "node20", packages: "external" }),

@@ -70,7 +70,7 @@ async function activateLocked(m: Machine, p: ActivateParams): Promise<ActivateRe
   // What could throw is computed before the switch, never after it.
   const warmUntil = p.keepWarm ? null : isoAfter(spec.probationMs, m.fx.clock.now());
   await m.proxy.ensureRunning();
-  await m.proxy.ensureBackend(run.backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, timeoutMs: spec.health.timeoutMs, freeSlots: run.count, httpPort: p.httpPort, tcpPort: spec.protocol === "tcp" ? spec.internalPort : undefined, project: p.project, app: p.app });
+  await m.proxy.ensureBackend(run.backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, timeoutMs: spec.health.timeoutMs, freeSlots: run.count, httpPort: p.httpPort, httpsPort: p.httpsPort, tcpPort: spec.protocol === "tcp" ? spec.internalPort : undefined, project: p.project, app: p.app });
   run.mark("prepare");
 
   const { reuse, fresh, failure: startFailure } = await startAndGate(run);

@@ -10,6 +10,7 @@ import { parseParams, type RpcCheckedParams, type RpcMethod, type RpcResult } fr
 import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import { fence } from "./fence.ts";
+import type { AutoTls } from "./acme-auto.ts";
 import type { Firewall } from "./firewall.ts";
 import { exposition, projectOrMachine } from "../metrics/exposition.ts";
 import type { Ring } from "../metrics/ring.ts";
@@ -89,7 +90,7 @@ async function followMetrics(firewall: Firewall, listener: MetricsListener | und
 
 export { followMetrics };
 
-export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts, logs?: (q: LogQuery) => Promise<LogPage>): Record<string, Handler> {
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts, logs?: (q: LogQuery) => Promise<LogPage>, auto?: AutoTls): Record<string, Handler> {
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
@@ -97,6 +98,11 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
   };
   if (!core || !jobs) return checked(base);
   const { store } = core;
+  const needAuto = () => {
+    if (!auto) throw new Error("this agent does not run tls: auto");
+    return auto;
+  };
+  const afterwards = <T>(r: T): T => (auto?.wake(), r);
   return checked({
     ...base,
     "image.has": ({ image, runtime }) => core.rt({ runtime }).hasImage(image),
@@ -133,9 +139,21 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       const loaded = new Set(core.proxy.meshProjects());
       return core.mesh.list().map((c) => ({ ...c, loaded: loaded.has(c.project) }));
     },
+    "tls.set": ({ id, hosts, cert, key }) => core.proxy.setTlsCert(id, hosts, cert, key),
+    "tls.auto": async (e) => ({ cert: await needAuto().register(e) }),
+    // A certificate that came by RPC changes when the next renewal is due: the tick looks again.
+    "tls.issue": async ({ id }) => afterwards(await needAuto().issue(id)),
+    "tls.pull": async ({ id }) => afterwards(await needAuto().pull(id)),
+    "tls.list": () => (auto ? auto.list() : []),
+    "tls.prune": async ({ project, app, keep }) => {
+      await auto?.forget(project, app, keep);
+      return { removed: await core.proxy.pruneTlsCerts(project, app, keep) };
+    },
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
     "app.remove": async ({ project, app, holder, onlyIfActive }) => {
       const r = await core.removeApp(project, app, { holder, onlyIfActive });
+      // Its tls: auto hosts: no renewals, no challenge answers (the certificates went with the app).
+      if (r.kept === undefined) await auto?.forget(project, app, []).catch(() => {});
       // The project's last app here: its firewall word goes (and skiff's table, when no other project is here).
       // A failure is logged and shown by `firewall.get`; the app is gone either way.
       if (firewall && !store.apps().some((a) => a.project === project)) {

@@ -12,8 +12,11 @@ import { machineHostsFile, machineInternalAddrs, NamesPublisher } from "./intern
 import { ProxyStateFile } from "./proxy-file.ts";
 import { placePeers, setPeersActive, type Peer, type SlotApi } from "./proxy-peers.ts";
 import { applyMeshCert, savedMesh, type MeshInstall } from "./proxy-mesh.ts";
-import { swapSslFile } from "../proxy/runtime-ssl.ts";
+import { addSslCert, removeSslCert, shownCrtList, swapSslFile } from "../proxy/runtime-ssl.ts";
 import { peerBackendName } from "../proxy/tcp.ts";
+import { tlsBackends } from "../proxy/tls.ts";
+import { TlsStore, type TlsCertInfo, type TlsRuntime } from "./proxy-tls.ts";
+import { tlsShareSocket } from "./acme-share.ts";
 
 export { haproxyPrivileges, type ProxyPaths } from "./haproxy-process.ts";
 export { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
@@ -31,6 +34,8 @@ export interface ProxyParts {
   internalAddrs: () => Promise<string[] | undefined>;
   /** Replaces a certificate or CA file in the running HAProxy (proxy/runtime-ssl.ts). */
   swapSsl: (kind: "cert" | "ca-file", path: string, pem: string) => Promise<void>;
+  /** The HTTPS certificates' Runtime API commands (proxy/runtime-ssl.ts). */
+  tlsRuntime: TlsRuntime;
 }
 
 export class ProxyController {
@@ -42,6 +47,10 @@ export class ProxyController {
   private readonly internalAddrs: () => Promise<string[] | undefined>;
   private readonly swapSsl: ProxyParts["swapSsl"];
   private state: ProxyState;
+  /** HTTPS certificates (proxy-tls.ts). */
+  readonly tls: TlsStore;
+  /** Where the agent serves tls: auto certificates to the mesh (acme-share.ts), and HAProxy's group. */
+  readonly tlsShare: { path: string; group?: string };
   /** The mesh came back from mesh.json, not from the proxy state: the running HAProxy may lack it (sync reloads). */
   private meshRestored = false;
   private chain: Promise<unknown> = Promise.resolve();
@@ -61,7 +70,16 @@ export class ProxyController {
     this.internalAddrs = parts.internalAddrs ?? machineInternalAddrs;
     this.swapSsl = parts.swapSsl ?? ((kind, path, pem) => swapSslFile(paths.statsSocket, kind, path, pem));
     const saved = this.file.read();
-    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}) };
+    const socket = paths.statsSocket;
+    this.tls = new TlsStore(paths.dir, parts.tlsRuntime ?? {
+      loaded: async (list) => this.haproxy.running() && (await shownCrtList(socket)).includes(list),
+      entries: (list) => shownCrtList(socket, list),
+      add: (list, path, pem, line) => addSslCert(socket, list, path, pem, line),
+      swap: (path, pem) => swapSslFile(socket, "cert", path, pem),
+      remove: (list, path) => removeSslCert(socket, list, path),
+    });
+    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}), ...(saved?.acme ? { acme: saved.acme } : {}), tlsCrtList: this.tls.list, tlsShare: tlsShareSocket(paths).seen };
+    this.tlsShare = { path: tlsShareSocket(paths).path, group: paths.group };
     if (!this.state.mesh) {
       this.state.mesh = savedMesh(paths.dir);
       this.meshRestored = Boolean(this.state.mesh);
@@ -85,6 +103,7 @@ export class ProxyController {
   /** Writes haproxy.cfg and its state; HAProxy checks the file when its structure changes (before a start or
    *  reload); a slot change only alters addresses and states. */
   private persist(opts: { validate?: boolean } = {}): Promise<void> {
+    if (tlsBackends(this.state).length) this.tls.ensureList();
     return this.file.write(this.state, opts.validate ? (f) => this.haproxy.check(f) : undefined);
   }
 
@@ -281,6 +300,45 @@ export class ProxyController {
     );
   }
 
+  /** An HTTPS certificate for these hosts (proxy-tls.ts), one proxy change at a time. */
+  setTlsCert(id: string, hosts: string[], cert: string, key: string): Promise<{ applied: "live" | "disk"; cert: TlsCertInfo }> {
+    return this.serial(() => this.tls.set(id, hosts, cert, key));
+  }
+
+  removeTlsCert(id: string): Promise<boolean> {
+    return this.serial(() => this.tls.remove(id));
+  }
+
+  /** A project's ACME account thumbprint and its tls: auto hosts (none: it has none any more); a reload when that
+   *  changes, as the answers are in haproxy.cfg (acme-auto.ts calls it when a deploy registers a host). */
+  setAcmeAccount(project: string, thumbprint: string, hosts: string[], httpPort?: number): Promise<boolean> {
+    return this.serial(async () => {
+      const before = structuredClone(this.state);
+      const rest = (this.state.acme ?? []).filter((a) => a.project !== project);
+      const next = hosts.length ? [...rest, { project, thumbprint, hosts: [...hosts].sort(), ...(httpPort !== undefined ? { httpPort } : {}) }].sort((a, b) => a.project.localeCompare(b.project)) : rest;
+      if (JSON.stringify(next) === JSON.stringify(this.state.acme ?? [])) return false;
+      this.state.acme = next.length ? next : undefined;
+      try {
+        if (this.haproxy.running()) await this.reload();
+        else await this.persist({ validate: true });
+      } catch (e) {
+        this.state = before;
+        await this.persist().catch(() => {});
+        throw e;
+      }
+      return true;
+    });
+  }
+
+  /** Where the HTTPS certificates live (the ACME account URLs go there too). */
+  tlsDir(): string {
+    return this.tls.dir;
+  }
+
+  pruneTlsCerts(project: string, app: string, keep: string[]): Promise<string[]> {
+    return this.serial(() => this.tls.prune(project, app, keep));
+  }
+
   /** Waits up to timeoutMs until HAProxy's own checks see at least one of these servers UP; false when they never did. */
   private async waitUp(backend: string, names: string[], timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
@@ -339,7 +397,7 @@ export class ProxyController {
 }
 
 /** What ensureBackend makes a backend be. `project` and `app` name it (its internal names); absent, it keeps the names it has. */
-type BackendShape = { routes: ProxyBackend["routes"]; healthPath?: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number; tcpPort?: number; project?: string; app?: string };
+type BackendShape = { routes: ProxyBackend["routes"]; healthPath?: string; intervalMs: number; timeoutMs?: number; freeSlots: number; httpPort?: number; httpsPort?: number; tcpPort?: number; project?: string; app?: string };
 
 /** Gives a backend these routes and settings, peer slots, and enough free primary and backup slots; true when
  *  anything changed (HAProxy must reload). */
@@ -351,11 +409,12 @@ function shapeBackend(state: ProxyState, name: string, opts: BackendShape): bool
     state.backends.push(b);
     changed = true;
   }
-  if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.timeoutMs !== opts.timeoutMs || b.httpPort !== opts.httpPort || b.tcpPort !== opts.tcpPort) {
-    Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, httpPort: opts.httpPort, tcpPort: opts.tcpPort });
+  if (JSON.stringify(b.routes) !== JSON.stringify(opts.routes) || b.healthPath !== opts.healthPath || b.intervalMs !== opts.intervalMs || b.timeoutMs !== opts.timeoutMs || b.httpPort !== opts.httpPort || b.httpsPort !== opts.httpsPort || b.tcpPort !== opts.tcpPort) {
+    Object.assign(b, { routes: opts.routes, healthPath: opts.healthPath, intervalMs: opts.intervalMs, timeoutMs: opts.timeoutMs, httpPort: opts.httpPort, httpsPort: opts.httpsPort, tcpPort: opts.tcpPort });
     // Absent keys, not undefined ones: state.json and its comparisons stay as they were for HTTP apps.
     if (b.tcpPort === undefined) delete b.tcpPort;
     if (b.healthPath === undefined) delete b.healthPath;
+    if (b.httpsPort === undefined) delete b.httpsPort;
     changed = true;
   }
   if (opts.project !== undefined && opts.app !== undefined && (b.project !== opts.project || b.app !== opts.app)) {

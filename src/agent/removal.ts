@@ -24,6 +24,8 @@ export function removeApp(m: Machine, project: string, app: string, opts: { hold
     for (const i of insts) await m.proxy.disable(backend, i.name).catch(() => {});
     await discard(m, insts, backend, stopS);
     await m.proxy.removeBackend(backend);
+    // Its HTTPS certificates go with it (after the backend: no frontend routes to the hosts any more).
+    await m.proxy.pruneTlsCerts(project, app, []).catch((e: Error) => m.log(`${app}: its certificates stay: ${e.message}`));
     m.store.removeApp(project, app);
     const stillUsed = new Set(m.store.apps().flatMap(({ project: p, app: a }) => m.store.releases(p, a).map((n) => m.store.release(p, a, n)?.imageId)));
     for (const s of specs) {

@@ -7,6 +7,8 @@ import { REQUEST_LOG_ADDR } from "../contracts/logs.ts";
 import { RUN_DIR, STATE_DIR } from "../contracts/paths.ts";
 import { DockerRuntime } from "../runtime/docker.ts";
 import { ProcessRuntime } from "../runtime/process.ts";
+import { AutoTls } from "./acme-auto.ts";
+import { serveTlsShare } from "./acme-share.ts";
 import { AgentCore } from "./core.ts";
 import { Firewall } from "./firewall.ts";
 import { agentInfo, followMetrics, handlers, type MetricsParts } from "./handlers.ts";
@@ -60,6 +62,8 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   const core = new AgentCore(store, { docker: logs.wrap("docker", new DockerRuntime()), process: logs.wrap("process", new ProcessRuntime(stateDir)) }, proxy, log);
   // The internal frontend's non-loopback addresses (Docker's gateway) are the firewall's to guard.
   const gateways = async () => (await machineInternalAddrs())?.filter((a) => !a.startsWith("127."));
+  // tls: auto renewals (acme-auto.ts); SKIFF_ACME_NO_CERT_GRACE_MS only for tests that start without a deploy's order.
+  const auto = new AutoTls(proxy, core.mesh, log, Number(process.env.SKIFF_ACME_NO_CERT_GRACE_MS) || undefined);
   const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
   const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log);
   core
@@ -67,12 +71,14 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
     .catch((e: Error) => log(`reconcile: ${e.message}`))
     // A reboot empties the kernel's tables: the firewall is back before the agent answers anyone.
     .then(() => firewall.reapply().catch((e: Error) => log(`firewall: not applied at start: ${e.message}`)))
+    .then(() => serveTlsShare(auto, proxy.tlsDir(), proxy.tlsShare.path, proxy.tlsShare.group, log).catch((e: Error) => log(`tls share: not served: ${e.message}`)))
     .then(() => followMetrics(firewall, metrics.listener))
-    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics, logs.read)))
+    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics, logs.read, auto)))
     .then(
       (server) => {
         core.startSupervisor();
         logs.start(logTarget);
+        auto.start();
         // SKIFF_METRICS_INTERVAL_MS=0 turns sampling off: bench/metrics-cost.ts measures the agent without it.
         const every = Number(process.env.SKIFF_METRICS_INTERVAL_MS ?? SAMPLE_INTERVAL_MS);
         if (every > 0) metrics.sampler.start(Math.max(1000, every));
@@ -83,6 +89,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
           metrics.sampler.stop();
           metrics.listener?.close();
           logs.stop();
+          auto.stop();
           server.close();
           log("stopping");
           setTimeout(() => process.exit(0), 200).unref();

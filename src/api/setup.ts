@@ -5,7 +5,7 @@ import { UserError } from "../errors.ts";
 import { needsDocker, setupMachines } from "../exec/setup.ts";
 import { firewallEntryFor } from "../plan/firewall.ts";
 import { describeStep } from "../plan/setup.ts";
-import { loadAgentBundle } from "./agent-bundle.ts";
+import { loadAcmeBundle, loadAgentBundle } from "./agent-bundle.ts";
 import { setupMeshCerts } from "./certs.ts";
 import { loadNodeRuntime } from "./node-runtime.ts";
 import { selectMachines, transportsFor } from "./machines.ts";
@@ -45,7 +45,8 @@ export interface MachineSetupResult {
 export async function setupProject(project: Project, opts: SetupOptions, reporter: Reporter): Promise<MachineSetupResult[]> {
   const machines = selectMachines(project, opts.machines);
   const node = loadNodeRuntime(opts.agentNode);
-  const want = { agent: loadAgentBundle(opts.agentBundle), node: node.facts, needsDocker: needsDocker(project.apps) };
+  const acme = loadAcmeBundle(opts.agentBundle);
+  const want = { agent: loadAgentBundle(opts.agentBundle), ...(acme ? { acme } : {}), node: node.facts, needsDocker: needsDocker(project.apps) };
   const firewall = (m: MachineSpec) => firewallEntryFor(project, m);
   const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload, firewall });
   // Then the mesh certificates, on the machines whose agent is in place (or, dry-run, was there already).

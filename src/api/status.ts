@@ -31,6 +31,20 @@ export interface AppStatus {
    *  machine where no other project has an app of that name), served by each machine's HAProxy; for a TCP app
    *  `tcp://APP.PROJECT.internal:PORT`. */
   internalUrl: string;
+  /** Its public routes as URLs on this machine's ports, `https://` for routes with tls (absent: no host routes). */
+  publicUrls?: string[];
+}
+
+/** A route as a URL: https on the machine's https_port for a tls route, else http on its http_port (a route
+ *  without a host is any host: the machine's address stands in). */
+export function publicUrls(project: Project, app: string, machine: string): string[] {
+  const a = project.apps[app];
+  const m = project.machines[machine];
+  if (!a || !m) return [];
+  return a.routes.map((r) => {
+    const [scheme, port, usual] = r.tls ? ["https", m.httpsPort ?? 443, 443] : ["http", m.httpPort, 80];
+    return `${scheme}://${r.host ?? (m.local ? "localhost" : m.host)}${port === usual ? "" : `:${port}`}${r.path}`;
+  });
 }
 
 /** A machine whose agent answered. */
@@ -59,7 +73,7 @@ export async function gatherStatus(project: Project, app?: string): Promise<Mach
   const res = await askAll(project, (c) => c.call<{ apps: AppStatus[]; damaged?: string[] }>("state"));
   return res.map((r): MachineState =>
     r.ok
-      ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)).map((a) => ({ ...a, internalUrl: internalUrl(a.project, a.app, tcpPortOf(project, a.app)) })), damaged: r.value.damaged ?? [] }
+      ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)).map((a) => ({ ...a, internalUrl: internalUrl(a.project, a.app, tcpPortOf(project, a.app)), publicUrls: publicUrls(project, a.app, r.machine) })), damaged: r.value.damaged ?? [] }
       : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
   );
 }

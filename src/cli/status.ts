@@ -34,6 +34,9 @@ export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<
     // Each app once: its internal name is the same on every machine.
     const urls = new Map(machines.flatMap((m) => (isUnreachable(m) ? [] : m.apps.map((a) => [a.app, a.internalUrl] as const))));
     if (urls.size) ctx.out(`\n${table(["APP", "INTERNAL URL (for the project's apps)", "SHORT"], [...urls].map(([a, u]) => [a, u, u.replace(/^(\w+:\/\/)[^.]+\.[^.]+\.internal/, `$1${a}.internal`)]))}`);
+    // Public URLs once per app (each route on the first machine's ports: they differ only when the ports do).
+    const pub = new Map(machines.flatMap((m) => (isUnreachable(m) ? [] : m.apps.filter((a) => a.publicUrls?.length).map((a) => [a.app, a.publicUrls!.join(" ")] as const))).reverse());
+    if (pub.size) ctx.out(`\n${table(["APP", "PUBLIC URL"], [...pub])}`);
     // Torn writes or stray files the agent skipped: worth a look, never a reason to stop.
     for (const m of machines) if (!isUnreachable(m) && m.damaged.length) ctx.out(`${m.machine}: skipped ${m.damaged.length} damaged record(s) in /var/lib/skiff: ${m.damaged.join("; ")}`);
   }

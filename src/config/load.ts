@@ -4,6 +4,7 @@ import { isAlias, LineCounter, parseDocument, visit, type Document } from "yaml"
 import { UserError, type Diagnostic } from "../errors.ts";
 import { dataProblems } from "./data-checks.ts";
 import { findConfig, MAX_CONFIG_BYTES, readConfigText } from "./find.ts";
+import { tlsRouteProblems } from "./tls-checks.ts";
 import { toDiagnostics } from "./issues.ts";
 import type { Project } from "./model.ts";
 import { lookupSafe } from "./lookup-safe.ts";
@@ -129,7 +130,7 @@ export function checkData(data: object, map: Positions, file: string, environmen
     };
   }
   const { config, origins } = applyEnvironment(written, environment);
-  const problems: Problem[] = [...overlayAppsExist(written), ...RULES.flatMap((rule) => rule(config))];
+  const problems: Problem[] = [...overlayAppsExist(written), ...RULES.flatMap((rule) => rule(config)), ...tlsRouteProblems(config, dirname(resolve(file)))];
   const diagnostics = [
     ...raw,
     ...problems.map((p) => {

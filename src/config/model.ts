@@ -16,6 +16,8 @@ export interface MachineSpec {
   privateAddress?: string;
   /** The public HTTP frontend's port on this machine. */
   httpPort: number;
+  /** The public HTTPS frontend's port on this machine (used when a route has tls). */
+  httpsPort?: number;
   /** false: skiff's nftables table does not guard this machine's private ports (docs/networking.md, Firewall). */
   firewall?: boolean;
 }
@@ -50,7 +52,7 @@ export interface AppSpec {
   /** skiff.config.ts: a custom placement function (checked like the built-in strategies' results). */
   place?: PlacementFunction;
   health: HealthSpec;
-  routes: { host?: string; path: string }[];
+  routes: AppRoute[];
   env: Record<string, string>;
   hooks: { preDeploy?: string; timeoutMs: number };
   /** skiff.yml `logs.max_size` in bytes; absent: the agent's default. */
@@ -83,4 +85,23 @@ export interface Project {
   secrets: { recipients: string[] };
   /** /metrics on the machines' private addresses for a scraper (absent: not served over HTTP). */
   metrics?: { port: number; allow: string[] };
+  /** Where `tls: auto` routes get certificates (always set: Let's Encrypt unless skiff.yml says otherwise). */
+  acme: AcmeSpec;
+}
+
+export interface AcmeSpec {
+  directory: string;
+  email?: string;
+  /** Absolute path of a CA (PEM) to trust for the directory's HTTPS (a private ACME server). */
+  caFile?: string;
+}
+
+/** A route's HTTPS: a certificate from the repository (absolute `cert`) and its key from the secrets (`key` names
+ *  it), or `auto` (ACME, on the machines); `hstsS`: the Strict-Transport-Security max-age, when asked for. */
+export type RouteTlsSpec = { auto?: undefined; cert: string; key: string; hstsS?: number } | { auto: true; hstsS?: number };
+
+export interface AppRoute {
+  host?: string;
+  path: string;
+  tls?: RouteTlsSpec;
 }

@@ -1,6 +1,6 @@
 // Defaults and units: the "as written" config becomes the Project the rest of skiff uses.
 import { resolve } from "node:path";
-import { DEFAULT_METRICS_PORT, type AppSpec, type MachineSpec, type MaxParallel, type Project } from "./model.ts";
+import { DEFAULT_METRICS_PORT, type AppSpec, type MachineSpec, type MaxParallel, type Project, type RouteTlsSpec } from "./model.ts";
 import type { ConfigInput } from "./schema.ts";
 import { parseDuration, parseMemory } from "./duration.ts";
 
@@ -9,6 +9,9 @@ export const DEFAULTS = {
   port: 3000,
   instances: 1,
   httpPort: 80,
+  httpsPort: 443,
+  hstsS: 31536000,
+  acmeDirectory: "https://acme-v02.api.letsencrypt.org/directory",
   health: { path: "/healthz", interval: "1s", timeout: "2s", healthyThreshold: 2, deadline: "60s" },
   deploy: { maxParallel: "50%" as MaxParallel, canary: 1, canaryWait: "0s", drain: "30s", stop: "10s", keepReleases: 10, probation: "30s" },
 } as const;
@@ -30,6 +33,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
       labels: m.labels ?? [],
       privateAddress: m.private_address,
       httpPort: m.http_port ?? DEFAULTS.httpPort,
+      httpsPort: m.https_port ?? DEFAULTS.httpsPort,
       ...(m.firewall === false ? { firewall: false } : {}),
     };
   }
@@ -57,7 +61,7 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
         healthyThreshold: h.healthy_threshold ?? DEFAULTS.health.healthyThreshold,
         deadlineMs: parseDuration(h.deadline ?? DEFAULTS.health.deadline),
       },
-      routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/" })),
+      routes: (a.routes ?? []).map((r) => ({ host: r.host, path: r.path ?? "/", ...(r.tls ? { tls: routeTls(r.tls, dir) } : {}) })),
       env: Object.fromEntries(Object.entries({ ...c.env, ...a.env }).map(([k, v]) => [k, str(v)])),
       files: Object.entries(a.files ?? {}).map(([path, f]) => (typeof f === "string" ? { path, source: resolve(dir, f), mode: 0o644, template: false } : { path, source: resolve(dir, f.source), mode: f.mode ? parseInt(f.mode, 8) : f.template ? 0o600 : 0o644, template: f.template ?? false })),
       volumes: Object.entries(a.volumes ?? {}).map(([name, path]) => ({ name, path })),
@@ -77,5 +81,12 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
     };
   }
   const metrics = c.metrics?.listen ? { port: c.metrics.port ?? DEFAULT_METRICS_PORT, allow: [...new Set(c.metrics.allow ?? [])] } : undefined;
-  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] }, ...(metrics ? { metrics } : {}) };
+  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] }, ...(metrics ? { metrics } : {}), acme: { directory: c.acme?.directory ?? DEFAULTS.acmeDirectory, ...(c.acme?.email ? { email: c.acme.email } : {}), ...(c.acme?.ca ? { caFile: resolve(dir, c.acme.ca) } : {}) } };
+}
+
+/** `tls: auto`, `{ auto: true }` or `{ cert, key }` (the rules make sure it is one of them). */
+function routeTls(t: NonNullable<NonNullable<ConfigInput["apps"]>[string]["routes"]>[number]["tls"], dir: string): RouteTlsSpec {
+  const o = t === "auto" ? { auto: true as const } : t!;
+  const hsts = o.hsts ? { hstsS: o.hsts === true ? DEFAULTS.hstsS : o.hsts } : {};
+  return o.auto ? { auto: true, ...hsts } : { cert: resolve(dir, o.cert!), key: o.key!, ...hsts };
 }

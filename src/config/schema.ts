@@ -114,6 +114,7 @@ export const Machine = z
       .optional()
       .meta({ description: "IPv4 or IPv6 address on the private network between machines. Instances bind here (or to loopback)." }),
     http_port: Port.optional().meta({ description: "Port of the public HTTP frontend (HAProxy) on this machine. Default: 80." }),
+    https_port: Port.optional().meta({ description: "Port of the public HTTPS frontend (HAProxy) on this machine, used when a route has `tls`. Default: 443." }),
     firewall: z.boolean().optional().meta({ description: "skiff's nftables table (`table inet skiff`) on this machine: instance ports, mesh ports and the internal frontend on Docker's gateway accept only the project's machines (by `private_address`) and the machine itself. `false` when another firewall manager owns the machine (skiff then removes its table; any project saying `false` for a machine turns it off there). Default: true." }),
   })
   .meta({ description: "A Linux machine reached over SSH." });
@@ -175,6 +176,31 @@ export const Health = z
   })
   .meta({ description: "The health check that gates traffic and keeps running after the deploy." });
 
+export const RouteTls = z
+  .strictObject({
+    cert: Line("the path").min(1).max(4096).optional().meta({ description: "PEM file in the repository (relative to skiff.yml): the certificate for the route's host, then its intermediates. With `key`; not with `auto`." }),
+    key: EnvName.optional().meta({ description: "Name of the secret (secrets/<environment>.age) that holds the certificate's private key (PEM). With `cert`." }),
+    auto: z.literal(true).optional().meta({ description: "Get the certificate over ACME (HTTP-01) and renew it on the machines (`acme` settings); the same as `tls: auto`, with room for `hsts`." }),
+    hsts: z
+      .union([z.boolean(), z.number().int().min(0).max(63072000)])
+      .optional()
+      .meta({ description: "Send Strict-Transport-Security on HTTPS answers: `true` (max-age one year) or a max-age in seconds. Default: off." }),
+  })
+  .meta({ description: "Serve the route over HTTPS (HAProxy's https_port) with this certificate; plain HTTP requests for it are redirected (301)." });
+
+export const Acme = z
+  .strictObject({
+    directory: z
+      .string()
+      .regex(/^https:\/\/[^\s"'\\]+$/, "must be an https:// URL")
+      .max(2048)
+      .optional()
+      .meta({ description: "The ACME directory URL. Default: Let's Encrypt (https://acme-v02.api.letsencrypt.org/directory)." }),
+    email: z.string().regex(/^[^\s@"'<>]+@[^\s@"'<>]+$/, "must be an email address").max(254).optional().meta({ description: "Contact address given to the CA with the account (expiry notices)." }),
+    ca: Line("the path").min(1).max(4096).optional().meta({ description: "PEM file in the repository (relative to skiff.yml): the CA to trust for the directory's own HTTPS, for a private ACME server (step-ca, pebble). Default: the machines' usual trust." }),
+  })
+  .meta({ description: "Where `tls: auto` routes get their certificates (the project's ACME account)." });
+
 export const Route = z
   .strictObject({
     host: z
@@ -187,6 +213,7 @@ export const Route = z
       .refine(isRoutePath, "must be a URL path starting with / (letters, digits, - . _ ~ ! & ( ) * + , ; = : @ /, and %XX; no spaces, quotes, #, ?, $ or backslashes)")
       .optional()
       .meta({ description: "Path prefix to match: starts with `/`; URL path characters only, no query, spaces, quotes, `#`, `$` or backslashes. Default: `/`." }),
+    tls: z.union([z.literal("auto"), RouteTls]).optional().meta({ description: "HTTPS for this route: `auto` (a certificate over ACME, renewed by the machines) or `{ cert, key }` from the repo; `hsts` either way." }),
   })
   .meta({ description: "Public traffic that reaches the app through HAProxy on each machine." });
 
@@ -339,6 +366,7 @@ export const Config = z
     env: Env.optional().meta({ description: "Environment variables given to every app." }),
     secrets: SecretsSettings.optional(),
     metrics: MetricsSettings.optional(),
+    acme: Acme.optional(),
     environments: z.record(Name, Environment).optional().meta({ description: "Named overlays: `skiff deploy -e staging`." }),
   })
   .meta({ title: "skiff.yml", description: "A skiff project: machines, apps and environments." });

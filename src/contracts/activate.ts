@@ -17,6 +17,8 @@ export const activateParamsSchema = z.object({
   bindAddress: opt(z.string().check(z.minLength(1))),
   /** The machine's public HTTP port (http_port). */
   httpPort: opt(z.int().check(z.minimum(1), z.maximum(65535))),
+  /** The machine's public HTTPS port (https_port), for routes with tls. */
+  httpsPort: opt(z.int().check(z.minimum(1), z.maximum(65535))),
   deployId: opt(z.string()),
   by: opt(z.string()),
   /** Keep the outgoing release's instances running, out of traffic, for an instant rollback. */

@@ -50,7 +50,8 @@ export interface ReleaseSpec {
   /** Run once per deploy in a one-off instance before traffic moves. */
   preDeploy?: { command: string; timeoutMs: number };
   health: HealthSpec;
-  routes: { host?: string; path: string }[];
+  /** `tls`: the route is served over HTTPS too (its certificate travels apart: RPC tls.set), `hstsS` the HSTS max-age. */
+  routes: { host?: string; path: string; tls?: { hstsS?: number } }[];
   drainMs: number;
   stopTimeoutS: number;
   keepReleases: number;

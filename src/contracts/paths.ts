@@ -2,6 +2,8 @@
 export const STATE_DIR = "/var/lib/skiff";
 export const AGENT_DIR = `${STATE_DIR}/agent`;
 export const AGENT_FILE = `${AGENT_DIR}/skiff-agent.cjs`;
+/** The ACME order program (tls: auto) the agent runs beside itself, one process per order. */
+export const ACME_FILE = `${AGENT_DIR}/skiff-acme.cjs`;
 export const AGENT_BIN = "/usr/local/bin/skiff-agent";
 export const RUN_DIR = "/run/skiff";
 export const SOCKET = `${RUN_DIR}/agent.sock`;

@@ -109,6 +109,9 @@ const none = z.unknown();
 /** A machine's mesh certificate for one project, as its agent reads it. */
 const meshCert = z.object({ project: z.string(), subject: z.string(), issuer: z.string(), notAfter: z.string(), fingerprint: z.string(), caSubjects: z.array(z.string()), loaded: opt(z.boolean()) });
 
+const certId = z.string().check(z.regex(/^[a-z0-9][a-z0-9_.-]{0,200}$/));
+const hostList = z.array(z.string().check(z.minLength(1), z.maxLength(253))).check(z.minLength(1), z.maxLength(100));
+
 export const rpc = {
   ping: { params: none, result: z.literal("pong") },
   version: { params: none, result: agentInfoSchema },
@@ -143,6 +146,28 @@ export const rpc = {
     result: z.object({ applied: z.enum(["reload", "live"]), cert: meshCert }),
   },
   "mesh.list": { params: none, result: z.array(meshCert) },
+  /** An HTTPS certificate from the repository (chain) and its key (a secret), for these route hosts. */
+  "tls.set": {
+    params: z.object({ id: certId, hosts: hostList, cert: short(65_536), key: short(16_384) }),
+    result: z.object({ applied: z.enum(["live", "disk"]), cert: z.object({ id: z.string(), hosts: z.array(z.string()), notAfter: z.string(), serial: z.string() }) }),
+  },
+  /** tls: auto: this machine serves these hosts with an ACME certificate it keeps renewed (account key, the app's
+   *  machines to pull from); answers the certificate it serves now, if any. */
+  "tls.auto": {
+    params: z.object({ project: nameSchema, app: nameSchema, id: certId, hosts: hostList, directory: z.string().check(z.regex(/^https:\/\//)), email: opt(short(254)), accountKey: short(16_384), thumbprint: z.string().check(z.regex(/^[A-Za-z0-9_-]{43}$/)), ca: opt(short(65_536)), self: nameSchema, httpPort: opt(z.int().check(z.minimum(1), z.maximum(65535))), machines: z.array(z.object({ name: nameSchema, addr: opt(short(64)) })).check(z.minLength(1), z.maxLength(1000)) }),
+    result: z.object({ cert: opt(z.object({ serial: z.string(), notAfter: z.string(), due: z.boolean() })) }),
+  },
+  /** tls: auto: order the certificate now and serve it (a deploy asks the host's rank-0 machine). */
+  "tls.issue": {
+    params: z.object({ id: certId }),
+    result: z.object({ applied: z.enum(["live", "disk"]), cert: z.object({ id: z.string(), hosts: z.array(z.string()), notAfter: z.string(), serial: z.string() }), ms: z.record(z.string(), z.number()) }),
+  },
+  /** tls: auto: take the newest copy the app's other machines have (over the mesh), when newer than this one's. */
+  /** tls: auto certificates this machine keeps, with the one it serves (none yet: no notAfter). */
+  "tls.list": { params: none, result: z.array(z.object({ id: z.string(), app: z.string(), hosts: z.array(z.string()), serial: opt(z.string()), notAfter: opt(z.string()) })) },
+  "tls.pull": { params: z.object({ id: certId }), result: z.object({ pulled: z.boolean(), from: opt(z.string()), serial: opt(z.string()), errors: z.array(z.string()) }) },
+  /** Takes away an app's certificates that its routes no longer name (`keep`: the ids they do). */
+  "tls.prune": { params: z.extend(appRef, { keep: z.array(z.string()) }), result: z.object({ removed: z.array(z.string()) }) },
   "job.wait": { params: z.object({ job: text, timeoutMs: opt(z.number().check(z.minimum(0))) }), result: z.object({ done: z.boolean(), result: opt(z.unknown()), error: opt(z.string()) }) },
   "app.remove": { params: z.extend(appRef, { holder: opt(text), onlyIfActive: opt(releaseNumber) }), result: z.object({ removed: z.number(), kept: opt(z.string()) }) },
   history: {

@@ -16,6 +16,8 @@ import { ship, type ShipTargets } from "../ship/ship.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { releaseFiles } from "./files.ts";
+import { pruneCerts, sendCerts } from "./tls-certs.ts";
+import { prepareAuto } from "./tls-auto.ts";
 import { syncFirewall } from "./firewall.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
@@ -118,10 +120,15 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   const hook = hookFor(spec, release, previous);
   if (hook) await runHook(r, a.app, release, hook);
   const hookMs = lap();
+  // Before any switch: each machine has the route's certificate when its activation adds the HTTPS frontend.
+  await sendCerts(r.lock.clients, r.facts.certs?.[a.app] ?? [], r.opts.reporter);
+  // tls: auto: each of the app's machines keeps its hosts renewed; the first certificate is ordered now.
+  const auto = await prepareAuto({ project: r.project, app, clients: r.lock.clients, placement: a.placement, reporter: r.opts.reporter });
   const result = await rollout({
     project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, tcp: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
   });
+  if (result.ok) await pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter);
   return { app: a.app, release, image: image.ref, result, phases: { store, hook: hookMs, rollout: lap() } };
 }
 

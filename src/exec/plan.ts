@@ -11,18 +11,22 @@ import { selectApps } from "../plan/release-spec.ts";
 import { appSecrets, readSecrets } from "../secrets/store.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { releaseFiles } from "./files.ts";
+import { appHasTls, routeCerts, type RouteCert } from "./tls-certs.ts";
+import { accountFileShown, accountKeyMissing, appHasAuto, autoCerts, observeAuto } from "./tls-auto.ts";
 import { whoAmI } from "./lock.ts";
 import { deploySpecs, observe, type ObserveOptions } from "./observe.ts";
 
-export type LocalFacts = Omit<DeployInputs, "apps">;
+/** `certs`: the apps' route certificates with their keys (in memory; the plan gets them without: certPlans). */
+export type LocalFacts = Omit<DeployInputs, "apps"> & { certs?: Record<string, RouteCert[]> };
 
 /** What this computer would ship: images as named before any build, secrets and rendered files (in memory). */
 export async function localFacts(project: Project, apps: AppSpec[]): Promise<LocalFacts> {
   // Secrets are decrypted here, in memory, and travel to the machines inside the release (RPC on stdin).
-  const all = apps.some((a) => Object.keys(a.secrets).length) ? await readSecrets(project) : {};
+  const all = apps.some((a) => Object.keys(a.secrets).length || appHasTls(a)) ? await readSecrets(project) : {};
   const secrets = Object.fromEntries(apps.map((a) => [a.name, appSecrets(project, a, all)]));
   const files = Object.fromEntries(apps.map((a) => [a.name, releaseFiles(project, a, secrets[a.name]!)]));
-  return { images: await plannedImages(project, apps), secrets, files, by: whoAmI(), createdAt: new Date().toISOString() };
+  const certs = Object.fromEntries(apps.filter(appHasTls).map((a) => [a.name, routeCerts(project, a, all)]));
+  return { images: await plannedImages(project, apps), secrets, files, certs, by: whoAmI(), createdAt: new Date().toISOString() };
 }
 
 /** The effects a plan is made from; a test passes its own. */
@@ -50,6 +54,12 @@ export async function deployPlan(clients: AgentClient[], project: Project, opts:
   } else {
     // This computer and the machines are asked at once: planning adds no wait to a deploy.
     [facts, observed] = await Promise.all([local(project, apps), look({})]);
+  }
+  // tls: auto: which machines serve a valid certificate already (none: the plan shows one to issue).
+  const autoApps = apps.filter(appHasAuto);
+  if (autoApps.length) {
+    const served = await observeAuto(clients.filter((c) => !opts.unreachable?.includes(c.machine)));
+    facts = { ...facts, auto: { certs: Object.fromEntries(autoApps.map((a) => [a.name, autoCerts(project, a)])), served, now: Date.now(), ...(accountKeyMissing(project) ? { accountToMake: accountFileShown(project) } : {}) } };
   }
   return { plan: planDeploy(project, observed, { apps: opts.apps, ...facts }), observed, facts };
 }

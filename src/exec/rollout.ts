@@ -107,6 +107,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     // other machines reach them through this machine's mesh frontends (mTLS), HTTP and TCP alike.
     bindAddress: "127.0.0.1",
     httpPort: c.transport.machine.httpPort,
+    httpsPort: c.transport.machine.httpsPort,
   });
   // Another deploy may hold the lock now: its picture of the peers is the true one, not ours.
   let lockGone = false;

@@ -1,7 +1,7 @@
 // One round trip that reads everything setup and `machines check` need to know
 // about a machine. The script prints key=value lines; parseFacts turns them
 // into data the planners take.
-import { AGENT_BIN, AGENT_FILE, INIT_SCRIPT, LOG_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
+import { ACME_FILE, AGENT_BIN, AGENT_FILE, INIT_SCRIPT, LOG_DIR, STATE_DIR, SYSTEMD_UNIT } from "../contracts/paths.ts";
 import { NODE_BIN, NODE_SHA } from "../contracts/paths.ts";
 import type { AgentInfo } from "../contracts/agent-info.ts";
 import type { FirewallStatus } from "../contracts/firewall.ts";
@@ -33,6 +33,7 @@ if [ -n "$cxx" ] && [ -f "$cxx" ]; then echo "glibcxx=$(grep -ao 'GLIBCXX_3\\.4\
 echo "node_runtime_sha=$(cat ${NODE_SHA} 2>/dev/null)"
 echo "agent_sha=$(sha ${AGENT_FILE})"
 echo "agent_bin_sha=$(sha ${AGENT_BIN})"
+echo "acme_sha=$(sha ${ACME_FILE})"
 echo "unit_sha=$(sha ${SYSTEMD_UNIT})"
 echo "init_sha=$(sha ${INIT_SCRIPT})"
 [ -d ${STATE_DIR}/releases ] && [ -d ${LOG_DIR} ] && echo "state_dir=yes"
@@ -64,7 +65,7 @@ export interface MachineFacts {
   /** glibc's version ("2.36"), absent on musl; the newest GLIBCXX symbol version of libstdc++.so.6, when installed. */
   libc?: { glibc?: string; glibcxx?: string };
   /** Hashes of what setup installed; `node` is the runtime's, recorded when it was installed and checked. */
-  sha: { agent?: string; agentBin?: string; unit?: string; init?: string; node?: string };
+  sha: { agent?: string; agentBin?: string; acme?: string; unit?: string; init?: string; node?: string };
   stateDir: boolean;
   /** What the running agent says about itself, when one answers. */
   agent?: AgentInfo;
@@ -107,7 +108,7 @@ export function parseFacts(out: string): MachineFacts {
     haproxy: get("haproxy"),
     node: nodeVersion ? { version: nodeVersion, major: Number(/^v?(\d+)/.exec(nodeVersion)?.[1] ?? 0), path: get("node_path") ?? "node" } : undefined,
     libc: get("glibc") || get("glibcxx") ? { glibc: get("glibc"), glibcxx: get("glibcxx") } : undefined,
-    sha: { agent: get("agent_sha"), agentBin: get("agent_bin_sha"), unit: get("unit_sha"), init: get("init_sha"), node: get("node_runtime_sha") },
+    sha: { agent: get("agent_sha"), agentBin: get("agent_bin_sha"), acme: get("acme_sha"), unit: get("unit_sha"), init: get("init_sha"), node: get("node_runtime_sha") },
     stateDir: get("state_dir") === "yes",
     agent,
     ...(get("nft") === "yes" ? { nft: true } : {}),

@@ -1,7 +1,7 @@
 // The files setup puts on a machine, rendered here as data so the planner can
 // compare their hashes with what the machine has.
 import { createHash } from "node:crypto";
-import { AGENT_BIN, AGENT_FILE, AGENT_LOG, INIT_SCRIPT, LOG_DIR, NODE_BIN, RUN_DIR, SUPERVISOR_PID, SYSTEMD_UNIT } from "../contracts/paths.ts";
+import { ACME_FILE, AGENT_BIN, AGENT_FILE, AGENT_LOG, INIT_SCRIPT, LOG_DIR, NODE_BIN, RUN_DIR, SUPERVISOR_PID, SYSTEMD_UNIT } from "../contracts/paths.ts";
 
 export interface RenderedFile {
   path: string;
@@ -18,6 +18,9 @@ export function rendered(path: string, content: string | Buffer, mode: number, l
 }
 
 export const agentBundle = (bundle: Buffer) => rendered(AGENT_FILE, bundle, 0o644, "agent");
+
+/** The ACME order program (tls: auto), beside the agent: the agent spawns it per order (agent/acme-run.ts). */
+export const acmeBundle = (bundle: Buffer) => rendered(ACME_FILE, bundle, 0o644, "ACME order program");
 
 export const agentWrapper = () =>
   rendered(

@@ -7,7 +7,7 @@ import type { AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { diffSpecs } from "./diff.ts";
 import { firewallChanges } from "./firewall.ts";
-import { rolloutWaves, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
+import { rolloutWaves, type CertPlan, type AppDeployPlan, type ArtifactPlan, type DeployPlan, type HookPlan, type MachineChange } from "./model.ts";
 import { activeSpec, specOn, type Observed } from "./observed.ts";
 import { nameChanges } from "./names.ts";
 import { placeApp, withReserved } from "./placement.ts";
@@ -23,6 +23,11 @@ export interface DeployInputs {
   secrets: Record<string, Record<string, string>>;
   /** Rendered files per app: compared in memory, never copied into the plan. */
   files: Record<string, ReleaseFile[]>;
+  /** HTTPS certificates per app (exec/tls-certs.ts); the plan copies what it shows of them, never a key. */
+  certs?: Record<string, { hosts: string[]; file: string; notAfter: string }[]>;
+  /** tls: auto certificates per app (exec/tls-auto.ts), what each machine serves of them, and the account key file
+   *  when it does not exist yet. */
+  auto?: { certs: Record<string, { id: string; hosts: string[] }[]>; served: Record<string, { id: string; notAfter?: string }[]>; accountToMake?: string; now: number };
   by: string;
   createdAt: string;
 }
@@ -90,6 +95,7 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     ...(hook ? { hook } : {}),
     batches: rolloutWaves(machineNames, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
     ...(app.deploy.canaryWaitMs > 0 ? { canaryWaitMs: app.deploy.canaryWaitMs } : {}),
+    ...certPlans(project, app.name, placement, i),
     ...(names.length ? { names } : {}),
   };
 }
@@ -105,4 +111,23 @@ export function planDeploy(project: Project, o: Observed, i: DeployInputs): Depl
   }
   const firewall = firewallChanges(project, o);
   return { action: "deploy", project: project.name, apps: planned, skipped: o.unreachable, ...(firewall.length ? { firewall } : {}) };
+}
+
+/** What the plan shows of an app's certificates: from the repo, and tls: auto (to issue when none of the app's
+ *  machines serves a valid one). */
+function certPlans(project: Project, app: string, placement: Record<string, number>, i: Omit<DeployInputs, "apps" | "images">): { certs?: CertPlan[] } {
+  const repo = (i.certs?.[app] ?? []).map((c): CertPlan => ({ hosts: [...c.hosts], source: "repo", file: c.file, notAfter: c.notAfter }));
+  const a = i.auto;
+  const auto = (a?.certs[app] ?? []).map((c): CertPlan => {
+    const served = Object.keys(placement)
+      .filter((m) => (placement[m] ?? 0) > 0)
+      .sort()
+      .flatMap((m) => {
+        const s = a!.served[m]?.find((x) => x.id === c.id);
+        return s?.notAfter && Date.parse(s.notAfter) > a!.now ? [{ machine: m, notAfter: s.notAfter }] : [];
+      });
+    return { hosts: [...c.hosts], source: "acme", directory: project.acme.directory, issue: served.length === 0, served, ...(a!.accountToMake ? { account: a!.accountToMake } : {}) };
+  });
+  const all = [...repo, ...auto];
+  return all.length ? { certs: all } : {};
 }

@@ -61,6 +61,29 @@ export interface AppDeployPlan {
   canaryWaitMs?: number;
   /** Internal names this deploy adds (the app's first) or changes (its protocol or TCP port); absent: none. */
   names?: NameChange[];
+  /** HTTPS certificates its tls routes get (sent to every machine at each deploy). */
+  certs?: CertPlan[];
+}
+
+/** A route certificate as the plan shows it: never its key. */
+export type CertPlan = RepoCertPlan | AcmeCertPlan;
+
+export interface RepoCertPlan {
+  hosts: string[];
+  source: "repo";
+  file: string;
+  notAfter: string;
+}
+
+/** tls: auto: `issue` when none of the app's machines serves a valid one (the deploy orders it); `served`: the
+ *  machines that do, and until when; `account`: the project's ACME account key file, when it is to be made. */
+export interface AcmeCertPlan {
+  hosts: string[];
+  source: "acme";
+  directory: string;
+  issue: boolean;
+  served: { machine: string; notAfter: string }[];
+  account?: string;
 }
 
 export interface DeployPlan {
@@ -132,7 +155,9 @@ export type Plan = DeployPlan | RollbackPlan | ScalePlan | RemovePlan;
 export function changeCount(plan: Plan): number {
   if (plan.action === "remove") return plan.apps.reduce((n, a) => n + a.machines.filter((m) => m.active !== null || m.releases.length || m.instances).length, 0);
   const firewall = plan.action === "deploy" ? (plan.firewall?.length ?? 0) : 0;
-  return firewall + (plan.apps as { machines: MachineChange[] }[]).reduce((n, a) => n + a.machines.filter((m) => m.changes.length).length, 0);
+  // A certificate to issue is a change of its own (a re-run with the same release still orders it).
+  const issue = plan.action === "deploy" ? plan.apps.reduce((n, a) => n + (a.certs ?? []).filter((c) => c.source === "acme" && c.issue).length, 0) : 0;
+  return firewall + issue + (plan.apps as { machines: MachineChange[] }[]).reduce((n, a) => n + a.machines.filter((m) => m.changes.length).length, 0);
 }
 
 /** Machines in rollout order, `size` at a time. */

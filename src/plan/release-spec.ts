@@ -55,7 +55,8 @@ export function draftSpec(project: Project, app: AppSpec, image: AppImage, i: Sp
     ...(app.volumes.length ? { volumes: app.volumes } : {}),
     ...(app.hooks.preDeploy ? { preDeploy: { command: app.hooks.preDeploy, timeoutMs: app.hooks.timeoutMs } } : {}),
     health: app.health,
-    routes: app.routes,
+    // Where a route's certificate comes from stays out of the release: only that it is HTTPS, and its HSTS.
+    routes: app.routes.map((r) => (r.tls ? { host: r.host, path: r.path, tls: r.tls.hstsS !== undefined ? { hstsS: r.tls.hstsS } : {} } : { host: r.host, path: r.path })),
     drainMs: app.deploy.drainMs,
     stopTimeoutS: app.deploy.stopTimeoutS,
     keepReleases: app.deploy.keepReleases,

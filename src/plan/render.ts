@@ -2,7 +2,7 @@
 // every --dry-run, so they cannot tell different stories about one plan.
 import { formatChange } from "./diff.ts";
 import { formatNameChange } from "./names.ts";
-import { changeCount, type AppDeployPlan, type MachineChange, type Plan } from "./model.ts";
+import { changeCount, type AppDeployPlan, type CertPlan, type MachineChange, type Plan } from "./model.ts";
 
 const s = (n: number) => (n === 1 ? "" : "s");
 const instances = (n: number) => `${n} instance${s(n)}`;
@@ -20,9 +20,29 @@ const batchLine = (b: string[][], canaryWaitMs = 0) => {
   return `  rollout: ${b.map((x, i) => `${x.join(", ")}${canary && i === 0 ? ` (canary${watch})` : ""}`).join(" | ")}${b.length > 1 ? ` (${b.length} waves, one after another)` : ""}`;
 };
 
+const DAY = 86_400_000;
+
+/** "certificate for shop.example.com from the repo (expires 2027-01-31, in 62 days)"; under 30 days it says so. */
+export function certLine(c: CertPlan, now = Date.now()): string {
+  if (c.source === "acme") return acmeLine(c, now);
+  const days = Math.floor((Date.parse(c.notAfter) - now) / DAY);
+  return `  certificate for ${c.hosts.join(", ")} from the repo (${c.file}; expires ${c.notAfter.slice(0, 10)}, in ${days} day${s(days)}${days < 30 ? ": renew it soon" : ""})`;
+}
+
+/** "certificate for shop.example.com to issue over ACME (acme-v02.api.letsencrypt.org)", or what the machines serve. */
+function acmeLine(c: Extract<CertPlan, { source: "acme" }>, now: number): string {
+  const ca = c.directory.replace(/^https:\/\/([^/]+).*$/, "$1");
+  const account = c.account ? `; ACME account key to make: ${c.account}` : "";
+  if (c.issue) return `  certificate for ${c.hosts.join(", ")} to issue over ACME (${ca}${account})`;
+  const until = c.served.map((x) => Date.parse(x.notAfter)).reduce((a, b) => Math.min(a, b));
+  const left = Math.round((until - now) / 1000);
+  const when = left >= 2 * 86_400 ? `${Math.floor(left / 86_400)} days` : `${left} s`;
+  return `  certificate for ${c.hosts.join(", ")} over ACME (${ca}): served by ${c.served.map((x) => x.machine).join(", ")}, the first to expire in ${when}; the machines renew it`;
+}
+
 function deployApp(a: AppDeployPlan): string[] {
   const changed = a.machines.some((m) => m.changes.length);
-  const out = [`${a.app}${a.image.note ? ` (${a.image.note})` : ""}`];
+  const out = [`${a.app}${a.image.note ? ` (${a.image.note})` : ""}`, ...(a.certs ?? []).map((c) => certLine(c))];
   if (!changed) return [...out, ...a.machines.flatMap((m) => machineLines(m, ""))];
   const target = a.release === "new" || !a.reused ? "new release" : `release ${a.release}`;
   out.push(...a.machines.flatMap((m) => machineLines(m, target)));
@@ -43,7 +63,8 @@ function footer(p: Plan): string {
   const n = changeCount(p);
   if (!n) return "plan: nothing to do";
   const fw = p.action === "deploy" ? (p.firewall?.length ?? 0) : 0;
-  const what = `${n} change${s(n)} (app × machine${fw ? `; ${fw} of them a machine's firewall` : ""})`;
+  const certs = p.action === "deploy" ? p.apps.reduce((k, a) => k + (a.certs ?? []).filter((c) => c.source === "acme" && c.issue).length, 0) : 0;
+  const what = `${n} change${s(n)} (app × machine${fw ? `; ${fw} of them a machine's firewall` : ""}${certs ? `; ${certs} ${certs === 1 ? "a certificate" : "certificates"} to issue` : ""})`;
   return `plan: ${what}; \`skiff ${p.action}\` applies ${n === 1 ? "it" : "them"}`;
 }
 

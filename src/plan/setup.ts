@@ -29,6 +29,9 @@ export interface NodeRuntime {
 
 export interface SetupDesired {
   agent: RenderedFile;
+  /** The ACME order program beside the agent (absent: setup leaves it). A new one needs no agent restart: each
+   *  order runs the file anew. */
+  acme?: RenderedFile;
   node: NodeRuntime;
   /** Docker Engine is installed only when an app runs in containers. */
   needsDocker: boolean;
@@ -127,6 +130,7 @@ export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
   ];
   const writes = files.filter(([file, has]) => file.sha256 !== has).map(([file]) => ({ kind: "write-file" as const, file }));
   steps.push(...writes);
+  if (want.acme && want.acme.sha256 !== f.sha.acme) steps.push({ kind: "write-file", file: want.acme });
 
   const running = f.agent !== undefined;
   // Every machine runs the same agent on the same runtime: a new runtime restarts the agent too.

@@ -6,6 +6,7 @@ import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
 import { MESH_UP_PATH } from "../contracts/mesh.ts";
 import { dropHopHeader, meshFrontendLines, meshTcpFrontendLines, peerTls } from "./mesh.ts";
+import { acmeChallengeLines, httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends, tlsShareBackendLines } from "./tls.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { REQUEST_LOG_FORMAT } from "./log-format.ts";
 import { isTcp, peerBackendName, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
@@ -38,7 +39,7 @@ const q = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
 /** Most specific first: routes with a host, then longer paths. */
 function orderedRoutes(backends: ProxyBackend[]) {
   return backends
-    .flatMap((b) => b.routes.map((r) => ({ ...r, backend: b.name })))
+    .flatMap((b) => b.routes.map((r) => ({ ...r, backend: b.name, httpsPort: httpsPortOf(b) })))
     .sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || b.path.length - a.path.length || a.backend.localeCompare(b.backend));
 }
 
@@ -113,10 +114,22 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   // One public frontend per port; each routes only to the apps that asked for that port (http_port).
   const http = state.backends.filter((b) => !isTcp(b));
   const portOf = (b: ProxyBackend) => checkPort(b.httpPort ?? state.httpPort, `http port of ${b.name}`);
-  const ports = [...new Set(http.map(portOf))].sort((a, b) => a - b);
-  for (const port of ports.length ? ports : [state.httpPort]) {
+  const acmePorts = (state.acme ?? []).flatMap((a) => (a.httpPort !== undefined && a.hosts.length ? [checkPort(a.httpPort, "ACME http port")] : []));
+  const appPorts = http.map(portOf);
+  const ports = [...new Set([...(appPorts.length ? appPorts : [state.httpPort]), ...acmePorts])].sort((a, b) => a - b);
+  for (const port of ports) {
     out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, dropHopHeader());
-    routeLines(http.filter((b) => portOf(b) === port), out);
+    // Any machine of a project may be the one the CA reaches: each answers for all the project's auto hosts.
+    out.push(...acmeChallengeLines(state.acme ?? []));
+    routeLines(http.filter((b) => portOf(b) === port), out, Boolean(state.tlsCrtList));
+    out.push("  default_backend skiff_no_route");
+  }
+  // HTTPS (tls routes): one frontend per https_port, rendered only when some route has tls.
+  const secure = tlsBackends(state);
+  for (const port of [...new Set(secure.map(httpsPortOf))].sort((a, b) => a - b)) {
+    const here = secure.filter((b) => httpsPortOf(b) === port);
+    out.push(...httpsFrontendHead(state, port, here), dropHopHeader());
+    routeLines(here, out, false);
     out.push("  default_backend skiff_no_route");
   }
   // Internal names (APP.internal) on addresses of this machine alone: see internal.ts.
@@ -125,6 +138,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   out.push(...meshFrontendLines(state));
   out.push("", "backend skiff_no_route", `  http-request return status 404 content-type text/plain string ${q("skiff: no app routes this request\n").replace("\n", "\\n")}`);
   backendLines(state, http, out);
+  out.push(...tlsShareBackendLines(state));
   // TCP apps last, under their own defaults (tcp.ts).
   const tcp = state.backends.filter(isTcp);
   if (tcp.length) {
@@ -136,7 +150,10 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   return out.join("\n") + "\n";
 }
 
-function routeLines(backends: ProxyBackend[], out: string[]): void {
+/** A frontend's routes: ACLs, then (plain HTTP, `redirect`) the 301s of tls routes, then use_backend lines
+ *  (HAProxy runs http-request rules before use_backend anyway; in this order it does not warn). */
+function routeLines(backends: ProxyBackend[], out: string[], redirect: boolean): void {
+  const uses: string[] = [];
   orderedRoutes(backends).forEach((r, i) => {
     const conds: string[] = [];
     checkName(r.backend, "backend name");
@@ -149,8 +166,10 @@ function routeLines(backends: ProxyBackend[], out: string[]): void {
       out.push(`  acl r${i}_path path ${quoted(p)}`, `  acl r${i}_path path_beg ${quoted(`${p}/`)}`);
       conds.push(`r${i}_path`);
     }
-    out.push(`  use_backend ${r.backend}${conds.length ? ` if ${conds.join(" ")}` : ""}`);
+    if (redirect && r.tls && r.host !== undefined) out.push(redirectLine(r.host, r.httpsPort, conds));
+    uses.push(`  use_backend ${r.backend}${conds.length ? ` if ${conds.join(" ")}` : ""}`);
   });
+  out.push(...uses);
 }
 
 function backendLines(state: ProxyState, backends: ProxyBackend[], out: string[]): void {

@@ -4,6 +4,7 @@
 import { HOP_HEADER, MESH_PORT, MESH_TCP_PORT, MESH_UP_PATH, meshSni } from "../contracts/mesh.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { isTcp } from "./tcp.ts";
+import { tlsShareUseLines } from "./tls.ts";
 import { checkAddr, checkHost, checkLocalPath, checkName, checkPort, serverAddress } from "./values.ts";
 
 export { HOP_HEADER, MESH_PORT, MESH_TCP_PORT, MESH_UP_PATH, meshSni } from "../contracts/mesh.ts";
@@ -67,6 +68,8 @@ export function meshFrontendLines(state: ProxyState): string[] {
     const local = localUp(b).map((c) => `!${c}`);
     out.push(`  http-request return status 503 content-type text/plain string "skiff: no instance of ${checkName(b.app!, "app")} is up on this machine\\n" if { ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} } ${local.join(" ")}`.trimEnd());
   }
+  // tls: auto certificates between the project's machines (tls.ts).
+  out.push(...tlsShareUseLines(state));
   for (const b of served) out.push(`  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} }`);
   // A name this machine does not serve (the app left it, and the sender has not heard yet): a 503 the sender
   // retries on another peer, not the public frontend's 404, which it would pass on to its client.

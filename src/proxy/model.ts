@@ -24,7 +24,9 @@ export interface ProxyBackend {
    *  state saved before internal names existed, until the app's next activation here. */
   project?: string;
   app?: string;
-  routes: { host?: string; path: string }[];
+  /** `tls`: served on the HTTPS frontend too (the certificate comes by itself: tls.ts), with HSTS when hstsS is set;
+   *  plain HTTP for it is redirected. */
+  routes: { host?: string; path: string; tls?: { hstsS?: number } }[];
   /** A TCP app's backend (`mode tcp`, no routes): the port its internal names serve on (tcp.ts). Absent: HTTP. */
   tcpPort?: number;
   /** The HTTP health check's path; absent (TCP apps only): a TCP connect. */
@@ -34,6 +36,8 @@ export interface ProxyBackend {
   timeoutMs?: number;
   /** Public port this app is reached on (http_port); absent: the agent's default. */
   httpPort?: number;
+  /** Public HTTPS port for its tls routes (https_port); absent: 443. */
+  httpsPort?: number;
   slots: Slot[];
 }
 
@@ -46,9 +50,17 @@ export interface ProxyState {
   internalAddrs?: string[];
   /** The mesh frontend and this machine's certificates (mesh.ts); absent until `skiff setup` issues one. */
   mesh?: MeshState;
+  /** The crt-list the HTTPS frontends load (the agent's tls store keeps it); absent: no HTTPS frontend. */
+  tlsCrtList?: string;
+  /** Projects' ACME accounts (tls: auto): every plain HTTP frontend answers their HTTP-01 challenges (proxy/tls.ts). */
+  acme?: AcmeAccount[];
+  /** The agent's socket that hands tls: auto certificates to the project's other machines over the mesh, as
+   *  HAProxy names it (inside its chroot); absent: no share (tls.ts). */
+  tlsShare?: string;
 }
 
 import type { MeshState } from "./mesh.ts";
+import type { AcmeAccount } from "./tls.ts";
 import { checkHost, checkRoutePath } from "./values.ts";
 
 export const backendName = (project: string, app: string) => `skiff_${project}_${app}`.replace(/-/g, "_");

@@ -42,3 +42,37 @@ export async function swapSslFile(socket: string, kind: "cert" | "ca-file", path
     throw new Error(`HAProxy could not commit the new ${kind === "cert" ? "certificate" : "CA file"} ${path}: ${commit.trim()}`);
   }
 }
+
+/** The crt-list files the running HAProxy loaded (`show ssl crt-list`), or the certificate paths in one of them. */
+export async function shownCrtList(socket: string, list?: string): Promise<string[]> {
+  if (list) checkLocalPath(list, "crt-list");
+  const out = await send(socket, list ? `show ssl crt-list ${list}\n` : "show ssl crt-list\n");
+  return out.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).map((l) => l.split(/\s+/)[0]!);
+}
+
+/** A certificate new to the running HAProxy: an empty store under `path`, filled and committed, then its line
+ *  (`path [alpn …] host…`) added to the crt-list. A refusal throws with HAProxy's words; a half-made store is deleted. */
+export async function addSslCert(socket: string, list: string, path: string, pem: string, line: string): Promise<void> {
+  checkLocalPath(list, "crt-list");
+  checkLocalPath(path, "certificate path");
+  const made = await send(socket, `new ssl cert ${path}\n`);
+  if (!/New empty certificate store/i.test(made)) throw new Error(`HAProxy refused a new certificate ${path}: ${made.trim()}`);
+  try {
+    await swapSslFile(socket, "cert", path, pem);
+    const added = await send(socket, `add ssl crt-list ${list} <<\n${line}\n\n`);
+    if (!/Success!/.test(added)) throw new Error(`HAProxy did not add ${path} to ${list}: ${added.trim()}`);
+  } catch (e) {
+    await send(socket, `del ssl cert ${path}\n`).catch(() => {});
+    throw e;
+  }
+}
+
+/** Takes a certificate out of the crt-list and out of HAProxy's memory. */
+export async function removeSslCert(socket: string, list: string, path: string): Promise<void> {
+  checkLocalPath(list, "crt-list");
+  checkLocalPath(path, "certificate path");
+  const del = await send(socket, `del ssl crt-list ${list} ${path}\n`);
+  if (!/deleted/i.test(del)) throw new Error(`HAProxy did not remove ${path} from ${list}: ${del.trim()}`);
+  const gone = await send(socket, `del ssl cert ${path}\n`);
+  if (!/deleted/i.test(gone)) throw new Error(`HAProxy did not delete the certificate ${path}: ${gone.trim()}`);
+}

@@ -23,7 +23,7 @@ export function readCaCert(project: Project): string | undefined {
 
 /** Who the CA key is encrypted to: the secrets' recipients; a project that lists none, your own key (made now when
  *  you have none: what `skiff secrets keygen` makes). */
-async function recipients(project: Project, note: (s: string) => void): Promise<string[]> {
+export async function keyRecipients(project: Project, note: (s: string) => void): Promise<string[]> {
   if (project.secrets.recipients.length) return project.secrets.recipients;
   try {
     return (await loadIdentities()).map((i) => i.recipient);
@@ -48,7 +48,7 @@ export async function createCaFiles(project: Project, note: (s: string) => void)
   const ca = await createCa(project.name);
   const { armor, Encrypter } = await age();
   const e = new Encrypter();
-  for (const r of await recipients(project, note)) e.addRecipient(r);
+  for (const r of await keyRecipients(project, note)) e.addRecipient(r);
   // Key first: a certificate without its key would look like a CA that someone else holds.
   write(f.key, armor.encode(await e.encrypt(ca.key)));
   write(f.cert, ca.cert);

@@ -193,6 +193,18 @@ export class MemProxy implements AgentProxy {
   async setMeshCert(): Promise<"reload" | "live"> {
     return "reload";
   }
+  async setTlsCert(id: string, hosts: string[]): Promise<{ applied: "live" | "disk"; cert: { id: string; hosts: string[]; notAfter: string; serial: string } }> {
+    return { applied: "disk", cert: { id, hosts, notAfter: new Date(0).toISOString(), serial: "0" } };
+  }
+  async removeTlsCert(): Promise<boolean> {
+    return false;
+  }
+  async pruneTlsCerts(): Promise<string[]> {
+    return [];
+  }
+  tlsDir(): string {
+    return "/nonexistent/tls";
+  }
   async sync(): Promise<void> {}
   slotOf(_b: string, name: string, backup = false): Slot | undefined {
     return this.slots.get(this.key(name, backup));

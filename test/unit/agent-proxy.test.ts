@@ -109,3 +109,25 @@ describe("the proxy controller", () => {
     assert.deepEqual(h.ctl.snapshot().backends, []);
   });
 });
+
+describe("proxy controller: ACME accounts (tls: auto)", () => {
+  const T1 = "L-M9YUv6rSM8WW5uRnZL1khWloeyKnSyx0bmd9m8C0M";
+  it("a project's account reloads once, the same again changes nothing, no hosts takes it away; a refused reload puts the state back", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureRunning();
+    const reloads = h.proc.reloads;
+    assert.equal(await h.ctl.setAcmeAccount("shop", T1, ["b.example.test", "a.example.test"]), true);
+    assert.equal(h.proc.reloads, reloads + 1);
+    assert.deepEqual(h.ctl.snapshot().acme, [{ project: "shop", thumbprint: T1, hosts: ["a.example.test", "b.example.test"] }]);
+    assert.match(readFileSync(join(h.dir, "haproxy.cfg"), "utf8"), new RegExp(`\\]\\.${T1}" if acme_tok \\{ hdr\\(host\\),field\\(1,:\\) -i a\\.example\\.test b\\.example\\.test \\}`));
+    assert.equal(await h.ctl.setAcmeAccount("shop", T1, ["a.example.test", "b.example.test"]), false);
+    assert.equal(h.proc.reloads, reloads + 1);
+    h.proc.refuse = true;
+    await assert.rejects(h.ctl.setAcmeAccount("shop", T1, []), /injected/);
+    assert.equal(h.ctl.snapshot().acme?.length, 1, "the state is what HAProxy still runs");
+    h.proc.refuse = false;
+    assert.equal(await h.ctl.setAcmeAccount("shop", T1, []), true);
+    assert.equal(h.ctl.snapshot().acme, undefined);
+    assert.doesNotMatch(readFileSync(join(h.dir, "haproxy.cfg"), "utf8"), /acme_tok/);
+  });
+});

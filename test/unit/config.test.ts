@@ -18,7 +18,7 @@ describe("config: valid", () => {
     const { project, diagnostics } = checkConfig(base, "skiff.yml");
     assert.deepEqual(diagnostics, []);
     assert.equal(project!.name, "shop");
-    assert.deepEqual(project!.machines.web1, { name: "web1", host: "10.0.0.1", local: false, port: undefined, user: "root", identityFile: undefined, proxyJump: undefined, sshOptions: {}, labels: [], privateAddress: undefined, httpPort: 80 });
+    assert.deepEqual(project!.machines.web1, { name: "web1", host: "10.0.0.1", local: false, port: undefined, user: "root", identityFile: undefined, proxyJump: undefined, sshOptions: {}, labels: [], privateAddress: undefined, httpPort: 80, httpsPort: 443 });
     assert.deepEqual(project!.apps.web!.health, { path: "/healthz", intervalMs: 1000, timeoutMs: 2000, healthyThreshold: 2, deadlineMs: 60000 });
     assert.equal(project!.apps.web!.port, 3000);
     assert.equal(project!.apps.web!.instances, undefined, "default: one per eligible machine, decided at placement");

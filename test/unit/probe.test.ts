@@ -26,7 +26,7 @@ describe("machine probe", () => {
       haproxy: "2.8.5-1ubuntu3",
       node: { version: "v18.19.1", major: 18, path: "/usr/bin/node" },
       libc: { glibc: "2.39", glibcxx: "3.4.33" },
-      sha: { agent: "abc", agentBin: undefined, unit: "def", init: undefined, node: "n0de" },
+      sha: { agent: "abc", agentBin: undefined, acme: undefined, unit: "def", init: undefined, node: "n0de" },
       stateDir: true,
       agent: { version: "0.1.0", sha256: "abc", node: "v18.19.1", pid: 42, startedAt: "2026-01-01T00:00:00.000Z" },
       disk: { freeKb: 1048576, totalKb: 2097152, inodesFree: 1200, inodesTotal: 65536 },
