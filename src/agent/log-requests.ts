@@ -24,7 +24,7 @@ export interface ParsedRequest {
 let isoSecond = -1;
 let isoPrefix = "";
 
-/** One datagram: an optional syslog header ("<134>Nov 30 06:30:09 haproxy[12]: "), then "<unix s>.<ms> backend
+/** One line: an optional syslog header ("<134>Nov 30 06:30:09 haproxy[12]: "), then "<unix s>.<ms> backend
  *  server rest". Found with byte searches, no regex: this runs for every request, in the agent (--jitless). */
 export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefined {
   const b = typeof msg === "string" ? Buffer.from(msg) : msg;
