@@ -3,7 +3,7 @@
 // receiver, and the reader behind `logs.read`.
 import { join } from "node:path";
 import { AGENT_LOG } from "../contracts/paths.ts";
-import { DEFAULT_LOG_MAX_BYTES, REQUEST_LOG_ADDR, type LogPage, type LogQuery } from "../contracts/logs.ts";
+import { DEFAULT_LOG_MAX_BYTES, type LogPage, type LogQuery } from "../contracts/logs.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
 import { collecting, LogCollector } from "./log-collector.ts";
 import { readLogs } from "./log-read.ts";
@@ -40,7 +40,7 @@ export function logService(o: { stateDir: string; store: Store; agentFile: strin
     read: (q) => readLogs(root, o.agentFile, q),
     start(addr) {
       collector.start();
-      if (addr === REQUEST_LOG_ADDR) requests.listen(addr);
+      if (addr) requests.listen(addr);
     },
     stop() {
       collector.stop();

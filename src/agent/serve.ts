@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { REQUEST_LOG_ADDR } from "../contracts/logs.ts";
+import { REQUEST_RING } from "../proxy/log-format.ts";
 import { RUN_DIR, STATE_DIR } from "../contracts/paths.ts";
 import { DockerRuntime } from "../runtime/docker.ts";
 import { ProcessRuntime } from "../runtime/process.ts";
@@ -55,9 +56,11 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   const runDir = process.env.SKIFF_RUN_DIR || RUN_DIR;
   takeOver(join(runDir, "agent.pid"), log);
   const store = new Store(stateDir, { onDamage: (what) => log(`state: ${what}`) });
-  // HAProxy's access log goes to the agent (log-requests.ts) unless SKIFF_PROXY_LOG names another target or "off".
-  const logTarget = process.env.SKIFF_PROXY_LOG === "off" ? undefined : process.env.SKIFF_PROXY_LOG || REQUEST_LOG_ADDR;
-  const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget, ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
+  // HAProxy's access log goes to the agent (log-requests.ts: a ring forwarded over TCP) unless SKIFF_PROXY_LOG
+  // names another target (a syslog address) or is "off".
+  const own = !process.env.SKIFF_PROXY_LOG;
+  const logTarget = process.env.SKIFF_PROXY_LOG === "off" ? undefined : own ? `ring@${REQUEST_RING}` : process.env.SKIFF_PROXY_LOG;
+  const proxy = new ProxyController({ dir: join(stateDir, "proxy"), statsSocket: join(runDir, "haproxy.sock"), pidFile: join(runDir, "haproxy.pid"), logTarget, ...(own ? { requestRing: REQUEST_LOG_ADDR } : {}), ...haproxyPrivileges() }, Number(process.env.SKIFF_HTTP_PORT || 80), log);
   const logs = logService({ stateDir, store, agentFile: self, log });
   const core = new AgentCore(store, { docker: logs.wrap("docker", new DockerRuntime()), process: logs.wrap("process", new ProcessRuntime(stateDir)) }, proxy, log);
   // The internal frontend's non-loopback addresses (Docker's gateway) are the firewall's to guard.
@@ -77,7 +80,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
     .then(
       (server) => {
         core.startSupervisor();
-        logs.start(logTarget);
+        logs.start(own ? REQUEST_LOG_ADDR : undefined);
         auto.start();
         // SKIFF_METRICS_INTERVAL_MS=0 turns sampling off: bench/metrics-cost.ts measures the agent without it.
         const every = Number(process.env.SKIFF_METRICS_INTERVAL_MS ?? SAMPLE_INTERVAL_MS);

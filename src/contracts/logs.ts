@@ -16,7 +16,7 @@ import { STATE_DIR } from "./paths.ts";
 export const LOGS_DIR = `${STATE_DIR}/logs`;
 /** The agent's own log, next to the apps' (project names cannot start with "_"). */
 export const AGENT_LOG_KEY = { project: "_agent", app: "agent" } as const;
-/** Where HAProxy sends its access log (UDP, one datagram a request), for the agent to file per app. */
+/** Where HAProxy forwards its access log (a ring over TCP, many lines a write), for the agent to file per app. */
 export const REQUEST_LOG_ADDR = "127.0.0.1:10514";
 /** An app's logs on one machine (instances' output and requests together) stay under this unless skiff.yml says. */
 export const DEFAULT_LOG_MAX_BYTES = 50 * 1024 * 1024;

@@ -8,15 +8,17 @@ import { MESH_UP_PATH } from "../contracts/mesh.ts";
 import { dropHopHeader, meshFrontendLines, meshTcpFrontendLines, peerTls } from "./mesh.ts";
 import { acmeChallengeLines, httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends, tlsShareBackendLines } from "./tls.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
-import { REQUEST_LOG_FORMAT } from "./log-format.ts";
+import { REQUEST_LOG_FORMAT, REQUEST_RING, requestRingLines } from "./log-format.ts";
 import { isTcp, peerBackendName, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
 
 export interface ProxyPaths {
   statsSocket: string;
   pidFile: string;
-  /** syslog target for request logs (e.g. 127.0.0.1:5140), off when absent. */
+  /** syslog target for request logs (e.g. 127.0.0.1:5140, or ring@skiff_requests with requestRing), off when absent. */
   logTarget?: string;
+  /** With logTarget ring@skiff_requests: where the ring forwards the lines (the agent, addr:port over TCP). */
+  requestRing?: string;
   /** Drop root: HAProxy binds its ports and stats socket and writes its pid file as root, then chroots and
    *  runs as this user and group (Debian's package makes `haproxy` and /var/lib/haproxy). */
   user?: string;
@@ -147,6 +149,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
     out.push(...meshTcpFrontendLines(state));
     backendLines(state, tcp, out);
   }
+  if (logTarget === `ring@${REQUEST_RING}` && paths.requestRing) out.push(...requestRingLines(checkLocalPath(paths.requestRing, "request ring server")));
   return out.join("\n") + "\n";
 }
 

@@ -5,3 +5,12 @@
 export const REQUEST_LOG_FORMAT = '"%Ts.%ms %b %s %ST %B %TR/%Tw/%Tc/%Tr/%Ta %ci %{+Q}r"';
 /** TCP apps: one line a connection (bytes from the server, timers Tw/Tc/Tt). */
 export const TCP_LOG_FORMAT = '"%Ts.%ms %b %s - %B %Tw/%Tc/%Tt %ci tcp"';
+
+/** The ring HAProxy writes request lines into; it forwards them over TCP to the agent, many lines a write (one UDP
+ *  datagram a request woke the agent once per request), and keeps the newest while the agent is away. */
+export const REQUEST_RING = "skiff_requests";
+
+/** The ring section, forwarding to `server` (addr:port). */
+export function requestRingLines(server: string): string[] {
+  return ["", `ring ${REQUEST_RING}`, "  format rfc3164", "  maxlen 2048", "  size 4194304", "  timeout connect 2s", "  timeout server 30s", `  server agent ${server}`];
+}

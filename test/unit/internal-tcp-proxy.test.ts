@@ -5,7 +5,7 @@
 // naming both; the agent's TCP connect probe.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,9 +85,11 @@ describe("haproxy.cfg for TCP apps", () => {
 
   const haproxy = spawnSync("haproxy", ["-v"]).status === 0;
   it("haproxy -c accepts the rendered file without a warning (with request logs on, too)", { skip: haproxy ? false : "haproxy is not installed here (scripts/tools.txt lists it)" }, () => {
-    for (const logTarget of [undefined, "127.0.0.1:514"]) {
-      const file = join(root, `check-${logTarget ? "log" : "plain"}.cfg`);
-      writeFileSync(file, renderConfig(state([web, db, grpc]), { ...PATHS, statsSocket: join(root, "s.sock"), pidFile: join(root, "p.pid"), logTarget }));
+    // No log; a syslog address; the agent's own ring, forwarded over TCP.
+    for (const [name, log] of [["plain", {}], ["log", { logTarget: "127.0.0.1:514" }], ["ring", { logTarget: "ring@skiff_requests", requestRing: "127.0.0.1:10514" }]] as const) {
+      const file = join(root, `check-${name}.cfg`);
+      writeFileSync(file, renderConfig(state([web, db, grpc]), { ...PATHS, statsSocket: join(root, "s.sock"), pidFile: join(root, "p.pid"), ...log }));
+      if (name === "ring") assert.match(readFileSync(file, "utf8"), /\n {2}log ring@skiff_requests local0\n[\s\S]*\nring skiff_requests\n[\s\S]*\n {2}server agent 127\.0\.0\.1:10514\n/);
       const r = spawnSync("haproxy", ["-c", "-f", file], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr + r.stdout);
       assert.doesNotMatch(r.stderr + r.stdout, /WARNING|ALERT/, r.stderr + r.stdout);
