@@ -29,6 +29,7 @@ switch (cmd) {
     import("./reach.ts")
       .then((m) => m.reach(cmd, args, process.env.SKIFF_STATE_DIR || STATE_DIR))
       .then((code) => process.exit(code), fail);
+    break;
   case "logs-scan":
     import("./log-read.ts").then((m) => m.scanMain(), fail);
     break;
