@@ -34,8 +34,9 @@ export const METRICS = {
   skiff_instance_oom_kills_total: { type: "counter", help: "Processes of the instance killed by the kernel for lack of memory (its cgroup's oom_kill)." },
   // app, from this machine's HAProxy backend (labels: project, app, machine)
   skiff_app_release: { type: "gauge", help: "The app's active release number on this machine." },
-  skiff_app_http_requests_total: { type: "counter", help: "HTTP requests the machine's HAProxy sent to the app's backend (req_tot)." },
-  skiff_app_http_responses_total: { type: "counter", help: "HTTP responses from the app's backend by status class (hrsp_1xx … hrsp_5xx, other)." },
+  skiff_app_http_requests_total: { type: "counter", help: "HTTP requests the app's backend on this machine handled itself (req_tot, less what it forwarded to other machines)." },
+  skiff_app_http_responses_total: { type: "counter", help: "HTTP responses from the app's backend by status class (hrsp_1xx … hrsp_5xx, other), less those other machines answered." },
+  skiff_app_forwarded_requests_total: { type: "counter", help: "HTTP requests the app's backend handed to other machines over the mesh (counted there as theirs)." },
   skiff_app_connections: { type: "gauge", help: "Connections open to the app's backend now (scur)." },
   skiff_app_queue: { type: "gauge", help: "Requests waiting in the backend's queue for a free server (qcur)." },
   skiff_app_retries_total: { type: "counter", help: "Connection retries to the app's instances (wretr)." },

@@ -7,7 +7,7 @@ export type StatRow = Record<string, string>;
 
 const TIMES = ["qtime", "ctime", "rtime", "ttime"];
 /** The columns the app's series are made of; the others (about 90 more) are not split out. */
-const COLUMNS = ["pxname", "svname", "status", "chkfail", "req_tot", "scur", "qcur", "wretr", "wredis", "econ", "eresp", ...["1xx", "2xx", "3xx", "4xx", "5xx", "other"].map((c) => `hrsp_${c}`), ...TIMES, ...TIMES.map((t) => `${t}_max`)];
+const COLUMNS = ["pxname", "svname", "status", "chkfail", "req_tot", "stot", "scur", "qcur", "wretr", "wredis", "econ", "eresp", ...["1xx", "2xx", "3xx", "4xx", "5xx", "other"].map((c) => `hrsp_${c}`), ...TIMES, ...TIMES.map((t) => `${t}_max`)];
 
 /** The CSV as rows keyed by column name (the header line starts with "# "), the used columns only; with `only`,
  *  just the rows of those proxies (HAProxy's own frontends and the internal ones are skipped before splitting). */
@@ -29,6 +29,9 @@ export function parseShowStat(csv: string, only?: (pxname: string) => boolean): 
 
 const num = (v: string | undefined): number | undefined => (v === undefined || v === "" ? undefined : Number.isFinite(Number(v)) ? Number(v) : undefined);
 
+/** Peer slots (pN, qN: other machines, reached over the mesh) as against this machine's own instances. */
+const isPeer = (svname: string | undefined) => /^[pq]\d+$/.test(svname ?? "");
+
 /** The app's series from its backend's rows. `apps` maps a backend name to whose it is; other backends are skipped. */
 export function appSeries(rows: StatRow[], apps: Map<string, { project: string; app: string }>, machine: string): Series[] {
   const out: Series[] = [];
@@ -42,18 +45,28 @@ export function appSeries(rows: StatRow[], apps: Map<string, { project: string; 
     const push = (name: Series["name"], v: number | undefined, extra: Record<string, string> = {}) => {
       if (v !== undefined) out.push({ name, labels: { ...labels, ...extra }, value: v });
     };
+    const own = servers.get(r.pxname!) ?? [];
+    // What this machine handed to another machine's HAProxy (its peer slots, over the mesh) is counted there too,
+    // where that machine's backend serves it: left out here, so the sum over machines counts each request once.
+    const peers = own.filter((s) => isPeer(s.svname));
+    const minusPeers = (col: string) => {
+      const v = num(r[col]);
+      return v === undefined ? undefined : Math.max(0, v - peers.reduce((n, s) => n + (num(s[col]) ?? 0), 0));
+    };
     const classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
-    for (const c of classes) push("skiff_app_http_responses_total", num(r[`hrsp_${c}`]), { code: c });
+    for (const c of classes) push("skiff_app_http_responses_total", minusPeers(`hrsp_${c}`), { code: c });
     // A TCP app's backend has no HTTP counters: its requests are left out rather than counted as 0.
-    const answered = classes.reduce<number | undefined>((sum, c) => (num(r[`hrsp_${c}`]) === undefined ? sum : (sum ?? 0) + num(r[`hrsp_${c}`])!), undefined);
-    push("skiff_app_http_requests_total", num(r.req_tot) ?? answered);
+    const answered = classes.reduce<number | undefined>((sum, c) => (minusPeers(`hrsp_${c}`) === undefined ? sum : (sum ?? 0) + minusPeers(`hrsp_${c}`)!), undefined);
+    const forwarded = peers.reduce((n, s) => n + (num(s.stot) ?? 0), 0);
+    const total = num(r.req_tot);
+    push("skiff_app_http_requests_total", total === undefined ? answered : Math.max(0, total - forwarded));
+    push("skiff_app_forwarded_requests_total", peers.length ? forwarded : undefined);
     push("skiff_app_connections", num(r.scur));
     push("skiff_app_queue", num(r.qcur));
     push("skiff_app_retries_total", num(r.wretr));
     push("skiff_app_redispatches_total", num(r.wredis));
     push("skiff_app_connection_errors_total", num(r.econ));
     push("skiff_app_response_errors_total", num(r.eresp));
-    const own = servers.get(r.pxname!) ?? [];
     push("skiff_app_check_failures_total", own.reduce((n, s) => n + (num(s.chkfail) ?? 0), 0));
     push("skiff_app_servers_up", own.filter((s) => /^UP/.test(s.status ?? "")).length);
     for (const [kind, col] of [["queue", "qtime"], ["connect", "ctime"], ["response", "rtime"], ["total", "ttime"]] as const) {

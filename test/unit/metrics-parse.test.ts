@@ -131,6 +131,21 @@ describe("HAProxy show stat", () => {
     assert.equal(value(xs, "skiff_app_retries_total"), 0);
   });
 
+  it("what the backend handed to other machines (peer slots pN, qN: the mesh) is theirs to count: left out here, counted as forwarded", () => {
+    const rows = [
+      { pxname: "skiff_shop_web", svname: "BACKEND", req_tot: "30", hrsp_2xx: "28", hrsp_5xx: "2" },
+      { pxname: "skiff_shop_web", svname: "s1", stot: "18", hrsp_2xx: "17", hrsp_5xx: "1", status: "UP" },
+      { pxname: "skiff_shop_web", svname: "p1", stot: "10", hrsp_2xx: "10", hrsp_5xx: "0", status: "UP" },
+      { pxname: "skiff_shop_web", svname: "q1", stot: "2", hrsp_2xx: "1", hrsp_5xx: "1", status: "UP" },
+    ];
+    const xs = appSeries(rows, apps, "m3");
+    assert.equal(value(xs, "skiff_app_http_requests_total"), 18);
+    assert.equal(value(xs, "skiff_app_http_responses_total", { code: "2xx" }), 17);
+    assert.equal(value(xs, "skiff_app_http_responses_total", { code: "5xx" }), 1);
+    assert.equal(value(xs, "skiff_app_forwarded_requests_total"), 12);
+    assert.equal(value(appSeries(rows.filter((r) => !/^[pq]/.test(r.svname)), apps, "m3"), "skiff_app_forwarded_requests_total"), undefined, "no peer slots: no forwarded series");
+  });
+
   it("without req_tot (a TCP backend has no HTTP counters) requests are not invented", () => {
     const rows = [{ pxname: "skiff_shop_web", svname: "BACKEND", scur: "3", req_tot: "" }];
     const xs = appSeries(rows, apps, "m1");
