@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { appSeries, parseShowStat } from "../../src/metrics/haproxy-stat.ts";
+import { appSeries, parseShowStat, type StatRow } from "../../src/metrics/haproxy-stat.ts";
 import { machineSeries, parseCpu, parseLoadavg, parseMeminfo, parseNetDev } from "../../src/metrics/proc.ts";
 import { cgroupDirsFromProc, cgroupUsage } from "../../src/runtime/cgroup-stats.ts";
 import type { Series } from "../../src/metrics/catalogue.ts";
@@ -132,7 +132,7 @@ describe("HAProxy show stat", () => {
   });
 
   it("what the backend handed to other machines (peer slots pN, qN: the mesh) is theirs to count: left out here, counted as forwarded", () => {
-    const rows = [
+    const rows: StatRow[] = [
       { pxname: "skiff_shop_web", svname: "BACKEND", req_tot: "30", hrsp_2xx: "28", hrsp_5xx: "2" },
       { pxname: "skiff_shop_web", svname: "s1", stot: "18", hrsp_2xx: "17", hrsp_5xx: "1", status: "UP" },
       { pxname: "skiff_shop_web", svname: "p1", stot: "10", hrsp_2xx: "10", hrsp_5xx: "0", status: "UP" },
