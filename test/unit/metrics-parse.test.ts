@@ -143,7 +143,7 @@ describe("HAProxy show stat", () => {
     assert.equal(value(xs, "skiff_app_http_responses_total", { code: "2xx" }), 17);
     assert.equal(value(xs, "skiff_app_http_responses_total", { code: "5xx" }), 1);
     assert.equal(value(xs, "skiff_app_forwarded_requests_total"), 12);
-    assert.equal(value(appSeries(rows.filter((r) => !/^[pq]/.test(r.svname)), apps, "m3"), "skiff_app_forwarded_requests_total"), undefined, "no peer slots: no forwarded series");
+    assert.equal(value(appSeries(rows.filter((r) => !/^[pq]/.test(r.svname ?? "")), apps, "m3"), "skiff_app_forwarded_requests_total"), undefined, "no peer slots: no forwarded series");
   });
 
   it("without req_tot (a TCP backend has no HTTP counters) requests are not invented", () => {
