@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
+import { REQUEST_LOG_ADDR } from "../../src/contracts/logs.ts";
 import { faults, up, type Bed } from "../../testbed/bed.ts";
 import { freshSocketDir, makeProject, type Project } from "./helpers.ts";
 
@@ -66,8 +67,8 @@ describe("setup on a fresh 3-machine bed", { timeout: 600_000 }, () => {
     for (const m of bed.machines) {
       assert.equal(await faults.exec(m, "/usr/local/bin/skiff-agent call ping"), '"pong"');
       assert.equal(await faults.exec(m, "stat -c %a /run/skiff/agent.sock"), "600");
-      // No agent port on the network: node listens on no TCP socket.
-      assert.equal(await faults.exec(m, "ss -ltnpH | grep -c node || true"), "0");
+      // No agent port on the network: the only TCP socket node listens on is HAProxy's request log, on loopback.
+      assert.equal(await faults.exec(m, "ss -ltnpH | grep node | awk '{ print $4 }' | sort -u"), REQUEST_LOG_ADDR);
       assert.match(await faults.exec(m, "haproxy -v | head -1"), /HAProxy version 2\./);
       // The agent runs on the shipped runtime, checked by hash, and no distribution Node was installed.
       const info = JSON.parse(await faults.exec(m, "/usr/local/bin/skiff-agent call version")) as { pid: number; node: string };
