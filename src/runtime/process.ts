@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { hashTree } from "../contracts/artifact.ts";
 import { createCgroup, oomKills, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
 import { instanceRunning, signalInstance, type InstanceRef } from "./instance-procs.ts";
-import { liveProcess, processIdentity } from "./procfs.ts";
+import { liveProcess, processIdentity, procStat } from "./procfs.ts";
 import { APP_PATH, runSystem, SYSTEM_ENV, systemBin } from "./system.ts";
 import { ensureAppUser, lookupUser, type AppUser } from "./users.ts";
 import { placeFilesAndVolumes, projectApp, releaseWorkdir } from "./workdir.ts";
@@ -109,7 +109,10 @@ export class ProcessRuntime implements Runtime {
   /** Cheapest first: our own child that has not exited; the wrapper by its identity (one read of /proc/<pid>/stat);
    *  then every process of the instance (the app may outlive its wrapper). */
   private running(f: InstanceFile): boolean {
-    if (this.children.has(f.name)) return true;
+    // Our own child, unless it already died and its exit has not reached the event loop yet (another runtime may
+    // have stopped it: it is then a zombie, not live, until Node reaps it).
+    const child = this.children.get(f.name);
+    if (child?.pid !== undefined && procStat(child.pid)?.live) return true;
     if (!this.wrappers.has(f.name)) {
       try {
         this.wrappers.set(f.name, readFileSync(join(this.dir(f.name), "pid"), "utf8"));
