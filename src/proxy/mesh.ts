@@ -54,7 +54,7 @@ export function meshFrontendLines(state: ProxyState): string[] {
   out.push("  http-request reject if !{ ssl_fc_sni -m found }");
   // A TCP app's peers ask here whether one of its instances is up on this machine (their check: tcp.ts).
   for (const b of meshed(state).filter(isTcp)) {
-    const sni = `{ ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} }`;
+    const sni = `{ ssl_fc_sni -i ${sniOf(b)} }`;
     for (const up of localUp(b)) out.push(`  http-request return status 200 content-type text/plain string "up\\n" if { path ${MESH_UP_PATH} } ${sni} ${up}`);
     out.push(`  http-request return status 503 content-type text/plain string "skiff: no instance of ${checkName(b.app!, "app")} is up on this machine\\n" if { path ${MESH_UP_PATH} } ${sni}`);
   }
@@ -66,11 +66,11 @@ export function meshFrontendLines(state: ProxyState): string[] {
     // another peer; its check of this machine fails the same way, so it stops sending here while none is up. (The
     // instances are the backend's only active servers; peers are backups, used when no active one is up.)
     const local = localUp(b).map((c) => `!${c}`);
-    out.push(`  http-request return status 503 content-type text/plain string "skiff: no instance of ${checkName(b.app!, "app")} is up on this machine\\n" if { ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} } ${local.join(" ")}`.trimEnd());
+    out.push(`  http-request return status 503 content-type text/plain string "skiff: no instance of ${checkName(b.app!, "app")} is up on this machine\\n" if { ssl_fc_sni -i ${sniOf(b)} } ${local.join(" ")}`.trimEnd());
   }
   // tls: auto certificates between the project's machines (tls.ts).
   out.push(...tlsShareUseLines(state));
-  for (const b of served) out.push(`  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${checkHost(meshSni(b.project!, b.app!), "mesh name")} }`);
+  for (const b of served) out.push(`  use_backend ${checkName(b.name, "backend name")} if { ssl_fc_sni -i ${sniOf(b)} }`);
   // A name this machine does not serve (the app left it, and the sender has not heard yet): a 503 the sender
   // retries on another peer, not the public frontend's 404, which it would pass on to its client.
   out.push(
@@ -81,6 +81,9 @@ export function meshFrontendLines(state: ProxyState): string[] {
   );
   return out;
 }
+
+/** The app's mesh name, checked: its TLS server name on both sides. */
+const sniOf = (b: ProxyBackend) => checkHost(meshSni(b.project!, b.app!), "mesh name");
 
 /** Backends another machine may reach here: those of projects this machine holds a certificate for. */
 const meshed = (state: ProxyState) => state.backends.filter((b) => b.project !== undefined && b.app !== undefined && certOf(state, b.project));
@@ -95,7 +98,7 @@ export function meshTcpFrontendLines(state: ProxyState): string[] {
   const m = state.mesh;
   const tcp = meshed(state).filter(isTcp);
   if (!m || !m.certs.length || !tcp.length) return [];
-  const names = tcp.map((b) => checkHost(meshSni(b.project!, b.app!), "mesh name"));
+  const names = tcp.map((b) => sniOf(b));
   return [
     "",
     "frontend mesh_tcp",
