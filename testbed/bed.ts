@@ -206,6 +206,14 @@ export const faults = {
     await docker(["restart", "-t", "1", m.container]);
     await waitReady(m);
   },
+  /** Powers the machine off (its disk and containers stay); `start` powers it on again. */
+  async stop(m: BedMachine): Promise<void> {
+    await docker(["stop", "-t", "1", m.container]);
+  },
+  async start(m: BedMachine): Promise<void> {
+    await docker(["start", m.container]);
+    await waitReady(m);
+  },
   /** Cuts the machine off the network: ssh then fails with 255. */
   async disconnect(m: BedMachine): Promise<void> {
     await docker(["network", "disconnect", NETWORK, m.container]);

@@ -1,4 +1,4 @@
-// npm run bed -- up [N] [--fresh] | down | status | restart|disconnect|reconnect|fill-disk|free-disk|rekey NAME
+// npm run bed -- up [N] [--fresh] | down | status | restart|stop|start|disconnect|reconnect|fill-disk|free-disk|rekey NAME
 import * as bed from "./bed.ts";
 
 const [cmd = "status", ...rest] = process.argv.slice(2);
@@ -23,18 +23,20 @@ switch (cmd) {
     log("removed");
     break;
   case "restart":
+  case "stop":
+  case "start":
   case "disconnect":
   case "reconnect":
   case "fill-disk":
   case "free-disk":
   case "rekey": {
     const m = await pick(rest[0]);
-    const lever = { restart: bed.faults.restart, disconnect: bed.faults.disconnect, reconnect: bed.faults.reconnect, "fill-disk": (x: bed.BedMachine) => bed.faults.fillDisk(x), "free-disk": bed.faults.freeDisk, rekey: bed.faults.rekey }[cmd];
+    const lever = { restart: bed.faults.restart, stop: bed.faults.stop, start: bed.faults.start, disconnect: bed.faults.disconnect, reconnect: bed.faults.reconnect, "fill-disk": (x: bed.BedMachine) => bed.faults.fillDisk(x), "free-disk": bed.faults.freeDisk, rekey: bed.faults.rekey }[cmd];
     const left = await lever(m);
     log(`${cmd} ${m.name}: done${typeof left === "number" ? ` (${left} KiB left free on /var/lib/skiff)` : ""}`);
     break;
   }
   default:
-    console.error("usage: npm run bed -- up [N] [--fresh] | down | restart|disconnect|reconnect|fill-disk|free-disk|rekey NAME");
+    console.error("usage: npm run bed -- up [N] [--fresh] | down | restart|stop|start|disconnect|reconnect|fill-disk|free-disk|rekey NAME");
     process.exit(2);
 }

@@ -1,7 +1,8 @@
 // hello-node: the example app in Node, with the same endpoints and switches as
 // examples/hello (C). Used where a peer needs a Node app (PM2 cluster mode) and
 // by the process runtime.
-//   PORT, HOST, VERSION, CRASH_AT_BOOT=1, NEVER_HEALTHY=1, HEALTHY_AFTER=S, DIE_AFTER=S, SLOW_MS=N
+//   PORT, HOST, VERSION, CRASH_AT_BOOT=1, NEVER_HEALTHY=1, HEALTHY_AFTER=S, DIE_AFTER=S, SLOW_MS=N,
+//   FAIL_IF_EXISTS=PATH (GET / answers 500 while PATH exists: an app made to fail and recover at run time)
 // GET / · /healthz · /version · /env/NAME · /slow?ms=N (answers after N ms) · /alloc?mb=N (allocates and
 // keeps N MB, to hit a memory limit) · /crash (exits with code 3) · /file?path=P (reads P, relative to the
 // working directory) · /append?path=P&data=D (appends a line, answers the whole file) · /stream?ms=N (a
@@ -81,6 +82,7 @@ const server = http.createServer((req, res) => {
     process.exit(3);
   }
   if (path === "/" || path.startsWith("/?")) {
+    if (env.FAIL_IF_EXISTS && require("node:fs").existsSync(env.FAIL_IF_EXISTS)) return send(res, 500, `failing: ${env.FAIL_IF_EXISTS} exists\n`);
     const reply = () => send(res, 200, `hello from ${version} on ${os.hostname()}\n`);
     return slowMs ? setTimeout(reply, slowMs) : reply();
   }

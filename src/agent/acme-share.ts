@@ -1,5 +1,5 @@
-// The other side of acme-pull.ts: the agent's HTTP server on a unix socket that
-// only HAProxy's mesh frontend reaches (the socket is root:haproxy 0660 inside
+// The other side of acme-pull.ts (and of alerts.ts' peer rounds): the agent's
+// HTTP server on a unix socket that only HAProxy's mesh frontend reaches (the socket is root:haproxy 0660 inside
 // HAProxy's chroot). HAProxy let the client in only with a machine certificate
 // of the project its SNI names, and tells the SNI in x-skiff-sni; so a machine
 // of project X gets X's tls: auto certificates, never Y's, nor any certificate
@@ -7,8 +7,10 @@
 import { chownSync, chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { dirname, join } from "node:path";
+import { alertShareSni } from "../contracts/alerts.ts";
 import { tlsShareSni } from "../proxy/tls.ts";
 import type { AutoTls } from "./acme-auto.ts";
+import type { Alerts } from "./alerts.ts";
 
 /** Where the socket is on disk and how HAProxy names it (after its chroot). */
 export function tlsShareSocket(p: { dir: string; chroot?: string }): { path: string; seen: string } {
@@ -25,11 +27,21 @@ function gidOf(name: string): number | undefined {
   }
 }
 
-export async function serveTlsShare(auto: Pick<AutoTls, "entry">, tlsDir: string, socket: string, group: string | undefined, log: (s: string) => void): Promise<Server> {
+export async function serveTlsShare(auto: Pick<AutoTls, "entry">, tlsDir: string, socket: string, group: string | undefined, log: (s: string) => void, alerts?: Pick<Alerts, "answer">): Promise<Server> {
   const server = createServer((req, res) => {
+    const sni = String(req.headers["x-skiff-sni"] ?? "").toLowerCase();
+    // A peer's alert round (alerts.ts): the project is the one the SNI names, which HAProxy checked the client's
+    // certificate against.
+    const alert = /^\/alerts(?:\?have=(\d{1,15}))?$/.exec(req.url ?? "");
+    if (alert && req.method === "GET") {
+      const project = /^0-alerts\.([a-z][a-z0-9-]*)\.internal$/.exec(sni)?.[1];
+      const a = project && sni === alertShareSni(project) ? alerts?.answer(project, Number(alert[1] ?? 0)) : undefined;
+      if (!a) return void res.writeHead(404, { "content-type": "text/plain" }).end("no alerts for this project here\n");
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(a));
+      return;
+    }
     const id = /^\/tls\/([a-z0-9][a-z0-9_.-]*)$/.exec(req.url ?? "")?.[1];
     const e = id ? auto.entry(id) : undefined;
-    const sni = String(req.headers["x-skiff-sni"] ?? "").toLowerCase();
     const path = id ? join(tlsDir, `${id}.pem`) : "";
     if (req.method !== "GET" || !e || sni !== tlsShareSni(e.project) || !existsSync(path)) {
       res.writeHead(404, { "content-type": "text/plain" }).end("no such certificate here\n");

@@ -14,6 +14,7 @@ import type { AutoTls } from "./acme-auto.ts";
 import type { Firewall } from "./firewall.ts";
 import { exposition, projectOrMachine } from "../metrics/exposition.ts";
 import type { Ring } from "../metrics/ring.ts";
+import type { Alerts } from "./alerts.ts";
 import type { MetricsListener } from "./metrics-listener.ts";
 import { SAMPLE_INTERVAL_MS, type MetricsSampler } from "./metrics-sampler.ts";
 import type { Sample } from "../metrics/catalogue.ts";
@@ -90,7 +91,7 @@ async function followMetrics(firewall: Firewall, listener: MetricsListener | und
 
 export { followMetrics };
 
-export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts, logs?: (q: LogQuery) => Promise<LogPage>, auto?: AutoTls): Record<string, Handler> {
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts, logs?: (q: LogQuery) => Promise<LogPage>, auto?: AutoTls, alerts?: Alerts): Record<string, Handler> {
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
@@ -154,6 +155,8 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       const r = await core.removeApp(project, app, { holder, onlyIfActive });
       // Its tls: auto hosts: no renewals, no challenge answers (the certificates went with the app).
       if (r.kept === undefined) await auto?.forget(project, app, []).catch(() => {});
+      // The project's last app here: this machine no longer takes part in its alerts (nor answers its peers' rounds).
+      if (!store.apps().some((a) => a.project === project)) alerts?.forget(project);
       // The project's last app here: its firewall word goes (and skiff's table, when no other project is here).
       // A failure is logged and shown by `firewall.get`; the app is gone either way.
       if (firewall && !store.apps().some((a) => a.project === project)) {
@@ -183,5 +186,9 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     }),
     ...(metrics && metricsImpl(metrics)),
     ...(logs && { "logs.read": (q) => logs(q) }),
+    ...(alerts && {
+      "alerts.set": (cfg) => alerts.set(cfg),
+      "alerts.get": ({ project }) => alerts.view(project),
+    }),
   });
 }

@@ -20,10 +20,14 @@ export class DeployTally {
   private readonly byKey = new Map<string, { labels: Record<string, string>; tally: Tally }>();
   private readonly last = new Map<string, { labels: Record<string, string>; at: number }>();
 
-  constructor(private readonly stateDir: string) {}
+  constructor(
+    private readonly stateDir: string,
+    private readonly onEntry?: (e: HistoryEntry) => void,
+  ) {}
 
   /** One history record (the tests feed these directly). */
   add(e: HistoryEntry): void {
+    this.onEntry?.(e);
     // The CLI's whole-command summary repeats what each machine recorded for its own part.
     if (e.summary || !ACTIONS.has(e.action)) return;
     const labels = { project: e.project, app: e.app, action: e.action, result: e.result };

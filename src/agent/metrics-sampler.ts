@@ -5,7 +5,7 @@
 // reads a handful of small files and one socket answer; see bench/metrics-cost.ts.
 import { existsSync } from "node:fs";
 import { cpuUsage, memoryUsage } from "node:process";
-import type { InstanceRecord } from "../contracts/model.ts";
+import type { HistoryEntry, InstanceRecord } from "../contracts/model.ts";
 import type { Sample, Series } from "../metrics/catalogue.ts";
 import { appSeries, parseShowStat } from "../metrics/haproxy-stat.ts";
 import { machineSeries, realProc, type ProcSource } from "../metrics/proc.ts";
@@ -31,6 +31,9 @@ export interface SamplerDeps {
   proc?: ProcSource;
   log?: (s: string) => void;
   now?: () => number;
+  /** Each sample kept in the history (the alert rules' facts), and each history record read (deploy alerts). */
+  onSample?: (s: Sample) => void;
+  onHistory?: (e: HistoryEntry) => void;
 }
 
 export class MetricsSampler {
@@ -48,7 +51,7 @@ export class MetricsSampler {
 
   constructor(private readonly d: SamplerDeps) {
     this.cache = new StateCache(d.store);
-    this.deploys = new DeployTally(d.store.dir);
+    this.deploys = new DeployTally(d.store.dir, d.onHistory);
   }
 
   start(intervalMs = SAMPLE_INTERVAL_MS): void {
@@ -126,6 +129,7 @@ export class MetricsSampler {
     this.dropped = dropped;
     this.previous = this.latest;
     this.latest = sample;
+    this.d.onSample?.(sample);
     return sample;
   }
 

@@ -9,6 +9,9 @@ import { RUN_DIR, STATE_DIR } from "../contracts/paths.ts";
 import { DockerRuntime } from "../runtime/docker.ts";
 import { ProcessRuntime } from "../runtime/process.ts";
 import { AutoTls } from "./acme-auto.ts";
+import { AlertFacts } from "./alert-facts.ts";
+import { Alerts } from "./alerts.ts";
+import { machineName } from "./identity.ts";
 import { serveTlsShare } from "./acme-share.ts";
 import { AgentCore } from "./core.ts";
 import { Firewall } from "./firewall.ts";
@@ -38,7 +41,7 @@ function takeOver(pidFile: string, log: (s: string) => void): void {
 }
 
 /** The sampler with its history on disk (without one when the disk refuses: the numbers still serve). */
-function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, log: (s: string) => void): MetricsParts {
+function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, log: (s: string) => void, facts: AlertFacts): MetricsParts {
   let ring: Ring | undefined;
   try {
     ring = new Ring(ringDir(stateDir), undefined, log);
@@ -46,7 +49,7 @@ function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, 
     log(`metrics: no history kept: ${(e as Error).message}`);
   }
   const haproxy = new RuntimeApi(haproxySocket);
-  const sampler = new MetricsSampler({ store: core.store, runtimes: core.runtimes, health: core.health, haproxyStat: () => haproxy.showStat(), ring, log });
+  const sampler = new MetricsSampler({ store: core.store, runtimes: core.runtimes, health: core.health, haproxyStat: () => haproxy.showStat(), ring, log, onSample: (x) => facts.observe(x), onHistory: (e) => facts.command(e) });
   return { sampler, ring, listener: new MetricsListener(sampler, log) };
 }
 
@@ -68,20 +71,24 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   // tls: auto renewals (acme-auto.ts); SKIFF_ACME_NO_CERT_GRACE_MS only for tests that start without a deploy's order.
   const auto = new AutoTls(proxy, core.mesh, log, Number(process.env.SKIFF_ACME_NO_CERT_GRACE_MS) || undefined);
   const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
-  const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log);
+  // Alerts (alerts.ts): the sampler's samples and history records are their facts; peers ask over the mesh share.
+  const facts = new AlertFacts(() => machineName(store));
+  const alerts = new Alerts(join(stateDir, "alerts"), facts, core.mesh, log);
+  const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log, facts);
   core
     .reconcile()
     .catch((e: Error) => log(`reconcile: ${e.message}`))
     // A reboot empties the kernel's tables: the firewall is back before the agent answers anyone.
     .then(() => firewall.reapply().catch((e: Error) => log(`firewall: not applied at start: ${e.message}`)))
-    .then(() => serveTlsShare(auto, proxy.tlsDir(), proxy.tlsShare.path, proxy.tlsShare.group, log).catch((e: Error) => log(`tls share: not served: ${e.message}`)))
+    .then(() => serveTlsShare(auto, proxy.tlsDir(), proxy.tlsShare.path, proxy.tlsShare.group, log, alerts).catch((e: Error) => log(`tls share: not served: ${e.message}`)))
     .then(() => followMetrics(firewall, metrics.listener))
-    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics, logs.read, auto)))
+    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics, logs.read, auto, alerts)))
     .then(
       (server) => {
         core.startSupervisor();
         logs.start(own ? REQUEST_LOG_ADDR : undefined);
         auto.start();
+        alerts.start();
         // SKIFF_METRICS_INTERVAL_MS=0 turns sampling off: bench/metrics-cost.ts measures the agent without it.
         const every = Number(process.env.SKIFF_METRICS_INTERVAL_MS ?? SAMPLE_INTERVAL_MS);
         if (every > 0) metrics.sampler.start(Math.max(1000, every));
@@ -93,6 +100,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
           metrics.listener?.close();
           logs.stop();
           auto.stop();
+          alerts.stop();
           server.close();
           log("stopping");
           setTimeout(() => process.exit(0), 200).unref();

@@ -27,6 +27,7 @@ import { EventHub, type EventListener } from "./events.ts";
 import { gatherHistory, type History } from "./history.ts";
 import { lockOn, type LockState } from "./lock.ts";
 import type { MachineAnswer, TopView } from "./metrics.ts";
+import type { AlertsReport } from "./alerts.ts";
 import { readLogs, type LogLine, type LogsOptions } from "./logs.ts";
 import type { CheckRow, MachineLoad } from "./machines.ts";
 import type { ProjectSource } from "./project.ts";
@@ -140,6 +141,11 @@ export class Skiff {
     status: (): Promise<CertsStatus> => this.run(async () => (await import("./certs.ts")).certsStatus(this.project)),
     /** A new key pair and certificate on every machine (or these), loaded live: no request fails (`skiff certs rotate`). Needs the CA key (your age key). */
     rotate: (opts: { machines?: string[] } & CallOptions = {}): Promise<CertResult[]> => this.run(async (reporter) => (await import("./certs.ts")).certsRotate(this.project, { machines: opts.machines, reporter }), opts),
+  };
+
+  /** The project's alerts: firing, pending, and the notifications sent (`skiff alerts`). */
+  readonly alerts = {
+    list: (): Promise<AlertsReport> => this.run(async () => (await import("./alerts.ts")).alertsReport(this.project)),
   };
 
   /** The agents' metrics: each machine's Prometheus exposition, the live numbers, a scrape config. */

@@ -176,6 +176,12 @@ program
   .option("--once", "print once and exit (also when the output is not a terminal)")
   .action(act(async (o: { machine?: string; once?: boolean }) => (await import("./top.ts")).topCommand(await makeCtx(globals()), o)));
 
+program
+  .command("alerts")
+  .description("alerts firing and pending, and the recent notifications with their delivery (exit 3 while one fires)")
+  .option("--all", "every kept notification, not the last 20")
+  .action(act(async (o: { all?: boolean }) => (await import("./alerts.ts")).alertsCommand(await makeCtx(globals()), o)));
+
 const secrets = program.command("secrets").description("secrets encrypted in git (secrets/<environment>.age, age format)");
 secrets.command("set").description("set a secret (value from stdin, or typed without echo)").argument("<name>").action(act(async (n: string) => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "set", n, {})));
 secrets.command("unset").description("remove a secret").argument("<name>").action(act(async (n: string) => (await import("./secrets.ts")).secretsCommand(await makeCtx(globals()), "unset", n, {})));

@@ -87,6 +87,29 @@ export interface Project {
   metrics?: { port: number; allow: string[] };
   /** Where `tls: auto` routes get certificates (always set: Let's Encrypt unless skiff.yml says otherwise). */
   acme: AcmeSpec;
+  /** Alert rules and receivers (absent: `alerts: { enabled: false }`). */
+  alerts?: AlertsSpec;
+}
+
+/** The rules switched on, with their thresholds (shares as 0..1, times in ms). */
+export interface AlertRulesSpec {
+  errorRate?: { above: number; forMs: number; windowMs: number; minRequests: number };
+  latencyP95?: { aboveMs: number; forMs: number; windowMs: number; minRequests: number };
+  restarts?: { above: number; withinMs: number };
+  oom?: { withinMs: number };
+  disk?: { above: number; forMs: number };
+  memory?: { above: number; forMs: number };
+  machineDown?: { forMs: number };
+  deployFailed?: Record<string, never>;
+}
+
+/** A receiver; a webhook's URL is either in skiff.yml or in a secret (resolved when the machines are told). */
+export type AlertReceiverSpec = { kind: "webhook"; url: string; format: "json" | "slack" } | { kind: "webhook"; secret: string; format: "json" | "slack" } | { kind: "command"; argv: string[] };
+
+export interface AlertsSpec {
+  intervalMs: number;
+  rules: AlertRulesSpec;
+  receivers: AlertReceiverSpec[];
 }
 
 export interface AcmeSpec {

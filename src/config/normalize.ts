@@ -1,6 +1,6 @@
 // Defaults and units: the "as written" config becomes the Project the rest of skiff uses.
 import { resolve } from "node:path";
-import { DEFAULT_METRICS_PORT, type AppSpec, type MachineSpec, type MaxParallel, type Project, type RouteTlsSpec } from "./model.ts";
+import { DEFAULT_METRICS_PORT, type AlertReceiverSpec, type AlertRulesSpec, type AlertsSpec, type AppSpec, type MachineSpec, type MaxParallel, type Project, type RouteTlsSpec } from "./model.ts";
 import type { ConfigInput } from "./schema.ts";
 import { parseDuration, parseMemory } from "./duration.ts";
 
@@ -81,7 +81,8 @@ export function normalize(c: ConfigInput, file: string, dir: string, environment
     };
   }
   const metrics = c.metrics?.listen ? { port: c.metrics.port ?? DEFAULT_METRICS_PORT, allow: [...new Set(c.metrics.allow ?? [])] } : undefined;
-  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] }, ...(metrics ? { metrics } : {}), acme: { directory: c.acme?.directory ?? DEFAULTS.acmeDirectory, ...(c.acme?.email ? { email: c.acme.email } : {}), ...(c.acme?.ca ? { caFile: resolve(dir, c.acme.ca) } : {}) } };
+  const alerts = c.alerts?.enabled === false ? undefined : alertsSpec(c.alerts ?? {});
+  return { name: c.project, file, dir, environment, machines, apps, secrets: { recipients: c.secrets?.recipients ?? [] }, ...(metrics ? { metrics } : {}), ...(alerts ? { alerts } : {}), acme: { directory: c.acme?.directory ?? DEFAULTS.acmeDirectory, ...(c.acme?.email ? { email: c.acme.email } : {}), ...(c.acme?.ca ? { caFile: resolve(dir, c.acme.ca) } : {}) } };
 }
 
 /** `tls: auto`, `{ auto: true }` or `{ cert, key }` (the rules make sure it is one of them). */
@@ -89,4 +90,29 @@ function routeTls(t: NonNullable<NonNullable<ConfigInput["apps"]>[string]["route
   const o = t === "auto" ? { auto: true as const } : t!;
   const hsts = o.hsts ? { hstsS: o.hsts === true ? DEFAULTS.hstsS : o.hsts } : {};
   return o.auto ? { auto: true, ...hsts } : { cert: resolve(dir, o.cert!), key: o.key!, ...hsts };
+}
+
+/** "5%" or 0.05 → 0.05. */
+const share = (v: string | number | undefined, dflt: number) => (v === undefined ? dflt : typeof v === "number" ? v : parseFloat(v) / 100);
+const ms = (v: string | number | undefined, dflt: string) => parseDuration(v ?? dflt);
+
+/** skiff.yml's `alerts`, with every rule on at its defaults unless switched off. */
+export function alertsSpec(a: NonNullable<ConfigInput["alerts"]>): AlertsSpec {
+  const r = a.rules ?? {};
+  const on = <T>(v: T | false | undefined): v is Exclude<T, false> | undefined => v !== false;
+  const rules: AlertRulesSpec = {};
+  if (on(r.error_rate)) rules.errorRate = { above: share(r.error_rate?.above, 0.05), forMs: ms(r.error_rate?.for, "2m"), windowMs: ms(r.error_rate?.window, "1m"), minRequests: r.error_rate?.min_requests ?? 20 };
+  if (on(r.latency_p95)) rules.latencyP95 = { aboveMs: ms(r.latency_p95?.above, "2s"), forMs: ms(r.latency_p95?.for, "5m"), windowMs: ms(r.latency_p95?.window, "5m"), minRequests: r.latency_p95?.min_requests ?? 20 };
+  if (on(r.restarts)) rules.restarts = { above: r.restarts?.above ?? 3, withinMs: ms(r.restarts?.within, "10m") };
+  if (r.oom !== false) rules.oom = { withinMs: ms(typeof r.oom === "object" ? r.oom.within : undefined, "10m") };
+  if (on(r.disk)) rules.disk = { above: share(r.disk?.above, 0.9), forMs: ms(r.disk?.for, "1m") };
+  if (on(r.memory)) rules.memory = { above: share(r.memory?.above, 0.95), forMs: ms(r.memory?.for, "5m") };
+  if (on(r.machine_down)) rules.machineDown = { forMs: ms(r.machine_down?.for, "1m") };
+  if (r.deploy_failed !== false) rules.deployFailed = {};
+  const receivers: AlertReceiverSpec[] = (a.to ?? []).map((t) => {
+    const format = t.slack ? ("slack" as const) : ("json" as const);
+    if (t.command) return { kind: "command", argv: [...t.command] };
+    return t.webhook_secret ? { kind: "webhook", secret: t.webhook_secret, format } : { kind: "webhook", url: t.webhook!, format };
+  });
+  return { intervalMs: ms(a.interval, "10s"), rules, receivers };
 }

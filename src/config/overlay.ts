@@ -23,6 +23,10 @@ export function applyEnvironment(base: ConfigInput, name: string | undefined): R
     config.machines = structuredClone(env.machines);
     origins.set("machines", [...from, "machines"]);
   }
+  if (env.alerts) {
+    config.alerts = structuredClone(env.alerts);
+    origins.set("alerts", [...from, "alerts"]);
+  }
   if (env.metrics) {
     config.metrics = structuredClone(env.metrics);
     origins.set("metrics", [...from, "metrics"]);

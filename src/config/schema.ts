@@ -321,6 +321,77 @@ export const MetricsSettings = z
   })
   .meta({ description: "Metrics for a scraper: `skiff metrics --prometheus-config` prints the scrape config. Replaced whole by an environment's `metrics`." });
 
+/** A share: "5%" or a number between 0 and 1. */
+const Share = z.union([z.number().min(0).max(1), z.string().regex(/^\d{1,3}(\.\d+)?%$/, 'must be a percentage such as "5%" or a number between 0 and 1').refine((v) => parseFloat(v) <= 100, "must be at most 100%")]);
+const For = (dflt: string) => duration(0, 24 * MS.h, `How long the condition must hold before the alert fires. Default: ${dflt}.`);
+const Window = (dflt: string) => duration(10 * MS.s, MS.h, `The span the numbers are taken over. Default: ${dflt}.`);
+const off = z.literal(false);
+const onOrOff = z.boolean();
+
+export const AlertReceiver = z
+  .strictObject({
+    webhook: z
+      .string()
+      .regex(/^https?:\/\/[^\s"'\\]+$/, "must be an http:// or https:// URL")
+      .max(2048)
+      .optional()
+      .meta({ description: "POST the alert as JSON to this URL (docs/alerts.md shows the body). A URL with a token in it (Slack's) belongs in `webhook_secret`." }),
+    webhook_secret: EnvName.optional().meta({ description: "Name of the secret (secrets/<environment>.age) that holds the webhook URL; the machines keep it 0600, it is never printed." }),
+    slack: z.boolean().optional().meta({ description: "Send Slack's incoming-webhook body (`{\"text\": …}`) instead of skiff's JSON. Default: false." }),
+    command: z
+      .array(z.string().min(1).max(4096))
+      .min(1)
+      .max(64)
+      .optional()
+      .meta({ description: "Run this program on the sending machine (argv, no shell) with the alert's JSON on stdin; exit 0 means delivered." }),
+  })
+  .refine((r) => [r.webhook, r.webhook_secret, r.command].filter((x) => x !== undefined).length === 1, "give exactly one of webhook, webhook_secret or command")
+  .refine((r) => !(r.slack && r.command), "slack: true goes with a webhook, not a command")
+  .meta({ description: "Where alerts go: a webhook (JSON or Slack) or a command on the machine." });
+
+export const AlertRulesInput = z
+  .strictObject({
+    error_rate: z
+      .union([off, z.strictObject({ above: Share.optional().meta({ description: "Share of requests answered 5xx. Default: 5%." }), for: For("2m"), window: Window("1m"), min_requests: z.number().int().min(0).optional().meta({ description: "Fewer requests than this in the window never fire. Default: 20." }) })])
+      .optional()
+      .meta({ description: "An app's 5xx responses over its requests, all machines together. `false` switches it off." }),
+    latency_p95: z
+      .union([off, z.strictObject({ above: duration(1, 10 * MS.m, "The 95th percentile response time that is too slow. Default: 2s."), for: For("5m"), window: Window("5m"), min_requests: z.number().int().min(0).optional().meta({ description: "Default: 20." }) })])
+      .optional()
+      .meta({ description: "An app's 95th percentile response time (all machines). `false` switches it off." }),
+    restarts: z
+      .union([off, z.strictObject({ above: z.number().int().min(0).max(10000).optional().meta({ description: "Restarts that are fine. Default: 3." }), within: duration(MS.m, MS.h, "Default: 10m.") })])
+      .optional()
+      .meta({ description: "An app's instances restarted more than `above` times within `within` (crash loops)." }),
+    oom: z
+      .union([onOrOff, z.strictObject({ within: duration(MS.m, MS.h, "Default: 10m.") })])
+      .optional()
+      .meta({ description: "An app's instance killed for lack of memory within `within`." }),
+    disk: z
+      .union([off, z.strictObject({ above: Share.optional().meta({ description: "Default: 90%." }), for: For("1m") })])
+      .optional()
+      .meta({ description: "A machine's disk (/ and skiff's state) fuller than `above`." }),
+    memory: z
+      .union([off, z.strictObject({ above: Share.optional().meta({ description: "Default: 95%." }), for: For("5m") })])
+      .optional()
+      .meta({ description: "A machine's memory in use (not available) above `above`." }),
+    machine_down: z
+      .union([off, z.strictObject({ for: For("1m") })])
+      .optional()
+      .meta({ description: "A machine whose agent its peers cannot reach." }),
+    deploy_failed: onOrOff.optional().meta({ description: "An app's last deploy failed or it was rolled back (resolves at the next good deploy). Default: on." }),
+  })
+  .meta({ description: "The rules, all on by default with the defaults shown; `false` switches one off." });
+
+export const AlertsSettings = z
+  .strictObject({
+    to: z.array(AlertReceiver).max(20).optional().meta({ description: "Receivers. Without any, alerts are still evaluated and listed by `skiff alerts`, and sent nowhere." }),
+    rules: AlertRulesInput.optional(),
+    interval: duration(MS.s, 10 * MS.m, "How often the machines evaluate the rules. Default: 10s."),
+    enabled: z.boolean().optional().meta({ description: "`false` turns alerting off for the project. Default: true." }),
+  })
+  .meta({ description: "Alerts evaluated by the agents (no CLI connected), sent once per project. Replaced whole by an environment's `alerts`." });
+
 /** What an environment may override. Machines are swapped whole; apps and env are merged. */
 export const AppOverlay = z
   .strictObject({
@@ -355,6 +426,7 @@ export const Environment = z
     apps: z.record(Name, AppOverlay).optional().meta({ description: "Per-app overrides." }),
     env: Env.optional().meta({ description: "Environment variables added to every app in this environment." }),
     metrics: MetricsSettings.optional(),
+    alerts: AlertsSettings.optional(),
   })
   .meta({ description: "A named overlay selected with `-e NAME`." });
 
@@ -366,6 +438,7 @@ export const Config = z
     env: Env.optional().meta({ description: "Environment variables given to every app." }),
     secrets: SecretsSettings.optional(),
     metrics: MetricsSettings.optional(),
+    alerts: AlertsSettings.optional(),
     acme: Acme.optional(),
     environments: z.record(Name, Environment).optional().meta({ description: "Named overlays: `skiff deploy -e staging`." }),
   })

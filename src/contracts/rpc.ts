@@ -9,6 +9,7 @@ import { activateParamsSchema, activateResultSchema, nameSchema, releaseNumber }
 import { agentInfoSchema } from "./agent-info.ts";
 import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
 import { logPage, logQuery } from "./logs.ts";
+import { alertsConfig, type AlertsView } from "./alerts.ts";
 
 // Messages in English that say what was expected and what came (zod/mini has none of its own).
 z.config(en());
@@ -194,6 +195,10 @@ export const rpc = {
     result: z.object({ samples: z.array(metricSample), slots: z.number(), slotBytes: z.number() }),
   },
   "logs.read": { params: logQuery, result: logPage },
+  /** The project's alert rules, receivers and machines (the CLI's word at every deploy, rollback and scale). */
+  "alerts.set": { params: alertsConfig, result: z.object({ changed: z.boolean() }) },
+  /** The project's alerts as this machine knows them: the ledger (firing, pending, sent), the leader, peers missed. */
+  "alerts.get": { params: z.object({ project: nameSchema }), result: z.custom<AlertsView>() },
 } as const;
 
 /** The results of the jobs that `activate` and `hook.run` start (what `job.wait` returns when done). */

@@ -18,6 +18,7 @@ import type { Reporter } from "../contracts/events.ts";
 import { releaseFiles } from "./files.ts";
 import { pruneCerts, sendCerts } from "./tls-certs.ts";
 import { prepareAuto } from "./tls-auto.ts";
+import { syncAlerts } from "./alerts.ts";
 import { syncFirewall } from "./firewall.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
@@ -167,6 +168,7 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
     // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
     await syncFirewall(lock.clients, project, opts.reporter);
+    await syncAlerts(lock.clients, project, opts.reporter);
     // Placement is part of the plan: what does not fit is refused here, before anything is built or shipped.
     const { plan: p, observed, facts } = await deployPlan(lock.clients, project, { apps: opts.apps, printed: false, unreachable: lock.unreachable.map((u) => u.machine), effects: opts.effects });
     phases.plan = lap();

@@ -11,6 +11,7 @@ import type { Observed } from "../plan/observed.ts";
 import { selectApps } from "../plan/release-spec.ts";
 import { planRollback } from "../plan/rollback.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
+import { syncAlerts } from "./alerts.ts";
 import { syncFirewall } from "./firewall.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { observe, rollbackSpecs } from "./observe.ts";
@@ -63,6 +64,7 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
   return withDeployLock(project, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }, async (lock) => {
     // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
     await syncFirewall(lock.clients, project, opts.reporter);
+    await syncAlerts(lock.clients, project, opts.reporter);
     const { plan } = await observeAndPlan(lock.clients, project, opts, lock.unreachable.map((u) => u.machine));
     const outcomes: RollbackOutcome[] = [];
     for (const a of plan.apps) {

@@ -18,6 +18,7 @@ import { previousReleases, selectApps } from "../plan/release-spec.ts";
 import { planScale, scaledSpec, type ScaleTarget } from "../plan/scale.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { putRelease } from "./deploy.ts";
+import { syncAlerts } from "./alerts.ts";
 import { syncFirewall } from "./firewall.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { deploySpecs, observe } from "./observe.ts";
@@ -106,6 +107,7 @@ export async function scale(project: Project, targets: ScaleTarget[], opts: Scal
   return withDeployLock(project, `scale ${targets.map((t) => `${t.app}=${t.instances}`).join(" ")}`, {}, async (lock) => {
     // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
     await syncFirewall(lock.clients, project, opts.reporter);
+    await syncAlerts(lock.clients, project, opts.reporter);
     const { plan, observed } = await observeAndPlan(lock.clients, project, targets, opts, meta);
     const outcomes: ScaleOutcome[] = [];
     for (const a of plan.apps) {

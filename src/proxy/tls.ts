@@ -3,6 +3,7 @@
 // certificate gets a TLS alert, so no default certificate is needed and an
 // empty list still starts), and on the plain HTTP side a 301 to HTTPS for
 // those routes, except ACME's challenge path (HTTP-01 must stay on HTTP).
+import { alertShareSni } from "../contracts/alerts.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { checkHost, checkLocalPath, checkPort, quoted } from "./values.ts";
 
@@ -71,17 +72,17 @@ export const TLS_SHARE_BACKEND = "skiff_tls_share";
  *  verifies): the share's name goes to the agent's socket. */
 export function tlsShareUseLines(state: ProxyState): string[] {
   if (!state.tlsShare || !state.mesh) return [];
-  return state.mesh.certs.map((c) => `  use_backend ${TLS_SHARE_BACKEND} if { ssl_fc_sni -i ${checkHost(tlsShareSni(c.project), "share name")} }`);
+  return state.mesh.certs.map((c) => `  use_backend ${TLS_SHARE_BACKEND} if { ssl_fc_sni -i ${checkHost(tlsShareSni(c.project), "share name")} ${checkHost(alertShareSni(c.project), "share name")} }`);
 }
 
-/** The share's backend: GET /tls/<id> only, with the SNI (hence the project) told to the agent by HAProxy; a
+/** The share's backend: GET /tls/<id> and GET /alerts (a peer's alert round) only, with the SNI (hence the project) told to the agent by HAProxy; a
  *  client's own x-skiff-sni is replaced. */
 export function tlsShareBackendLines(state: ProxyState): string[] {
   if (!state.tlsShare || !state.mesh?.certs.length) return [];
   return [
     "",
     `backend ${TLS_SHARE_BACKEND}`,
-    "  http-request deny deny_status 403 unless { method GET } { path_reg ^/tls/[a-z0-9][a-z0-9_.-]*$ }",
+    "  http-request deny deny_status 403 unless { method GET } { path_reg ^/(tls/[a-z0-9][a-z0-9_.-]*|alerts)$ }",
     "  http-request set-header x-skiff-sni %[ssl_fc_sni]",
     `  server agent unix@${checkLocalPath(state.tlsShare, "tls share socket")}`,
   ];

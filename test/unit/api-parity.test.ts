@@ -59,6 +59,7 @@ const API: Record<string, string> = {
   plan: "plan",
   diff: "diff",
   remove: "remove",
+  alerts: "alerts.list",
   "certs status": "certs.status",
   "certs rotate": "certs.rotate",
   "lock status": "lock.status",

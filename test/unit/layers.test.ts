@@ -22,7 +22,8 @@ const ALLOWED: Record<string, string[]> = {
   proxy: [...BASE, "contracts"],
   // Pure metrics parts (parsers, the ring, the exposition) the agent samples with and the CLI renders.
   metrics: [...BASE, "contracts"],
-  agent: [...BASE, "config", "contracts", "runtime", "proxy", "metrics"],
+  alerts: [...BASE, "contracts", "metrics"],
+  agent: [...BASE, "config", "contracts", "runtime", "proxy", "metrics", "alerts"],
   // The CLI side, in pipeline order.
   transport: [...BASE, "config", "contracts"],
   secrets: [...BASE, "config", "contracts"],
@@ -32,8 +33,8 @@ const ALLOWED: Record<string, string[]> = {
   plan: [...BASE, "config", "contracts", "machines", "build"],
   load: [...BASE],
   exec: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan"],
-  api: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "metrics"],
-  cli: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "api", "load", "metrics"],
+  api: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "metrics", "alerts"],
+  cli: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "api", "load", "metrics", "alerts"],
 };
 
 /** The layer of a file under src/: its first folder, or the file's own name for files at the top. */

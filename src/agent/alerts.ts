@@ -1,0 +1,239 @@
+// Alerts with no CLI connected. Every round (10 s), each machine of a project
+// asks each peer, over the mesh (mutual TLS, the project's certificates), for
+// its facts and its copy of the ledger (only when newer than its own). The
+// machines that answered, with this one, rank by the project's machine order:
+// the first of them is the leader, and only the leader evaluates and sends.
+// So an alert goes out once, not once per machine; when the leader stops
+// answering, the next machine takes over from the newest ledger it copied
+// (what was sent is not sent again; what is firing resolves once).
+// A network split that leaves two groups each with a leader sends from both
+// (each says which machine sent): better twice than never.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:https";
+import { join } from "node:path";
+import { alertShareSni, emptyLedger, receiverId, type AlertEvent, type AlertsConfig, type AlertsView, type Ledger, type PeerAnswer } from "../contracts/alerts.ts";
+import { MESH_PORT } from "../contracts/mesh.ts";
+import { bound, evaluate } from "../alerts/evaluate.ts";
+import { serverAddress } from "../proxy/values.ts";
+import type { AlertFacts } from "./alert-facts.ts";
+import { sendAlert } from "./alert-send.ts";
+import { writeAtomic } from "./atomic-write.ts";
+import type { MeshCerts } from "./mesh-certs.ts";
+
+const ASK_TIMEOUT_MS = 3000;
+/** An undelivered event is retried (10 s, 20 s, … 5 min apart) for a day, then given up (and logged). */
+const RETRY_FOR_MS = 24 * 3_600_000;
+
+export class Alerts {
+  private readonly configs = new Map<string, AlertsConfig>();
+  private readonly ledgers = new Map<string, Ledger>();
+  private readonly missing = new Map<string, Map<string, number>>();
+  private readonly leaders = new Map<string, string>();
+  private readonly lastRound = new Map<string, number>();
+  private readonly running = new Map<string, Promise<void>>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly dir: string,
+    private readonly facts: AlertFacts,
+    private readonly mesh: Pick<MeshCerts, "files">,
+    private readonly log: (s: string) => void,
+    private readonly send = sendAlert,
+  ) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const f of readdirSync(dir)) {
+      const m = /^([a-z][a-z0-9-]*)\.config\.json$/.exec(f);
+      if (!m) continue;
+      try {
+        this.configs.set(m[1]!, JSON.parse(readFileSync(join(dir, f), "utf8")) as AlertsConfig);
+        this.ledgers.set(m[1]!, JSON.parse(readFileSync(join(dir, `${m[1]}.ledger.json`), "utf8")) as Ledger);
+      } catch {
+        // A ledger lost to a crash: the peers have copies, the next round takes the newest.
+      }
+    }
+  }
+
+  /** The CLI's word for a project (at every deploy, rollback and scale). The receivers' URLs may hold tokens: 0600. */
+  set(cfg: AlertsConfig): { changed: boolean } {
+    const before = JSON.stringify(this.configs.get(cfg.project) ?? null);
+    if (before === JSON.stringify(cfg)) return { changed: false };
+    writeAtomic(join(this.dir, `${cfg.project}.config.json`), JSON.stringify(cfg), { mode: 0o600 });
+    this.configs.set(cfg.project, cfg);
+    return { changed: true };
+  }
+
+  forget(project: string): void {
+    this.configs.delete(project);
+    this.ledgers.delete(project);
+    this.missing.delete(project);
+    for (const f of [`${project}.config.json`, `${project}.ledger.json`]) rmSync(join(this.dir, f), { force: true });
+  }
+
+  ledger(project: string): Ledger {
+    return this.ledgers.get(project) ?? emptyLedger();
+  }
+
+  /** What `skiff alerts` shows: receivers by kind and host only (a webhook's path may be its secret). */
+  view(project: string): AlertsView {
+    const cfg = this.configs.get(project);
+    const missing = Object.fromEntries([...(this.missing.get(project) ?? [])].map(([m, t]) => [m, new Date(t).toISOString()]));
+    const last = this.lastRound.get(project);
+    return {
+      ...(cfg ? { config: { ...cfg, receivers: cfg.receivers.map((r) => (r.kind === "webhook" ? `webhook ${new URL(r.url).host}${r.format === "slack" ? " (slack)" : ""}` : `command ${r.argv[0]}`)) } } : {}),
+      ...(this.leaders.has(project) ? { leader: this.leaders.get(project)! } : {}),
+      missing,
+      ...(last ? { lastRound: new Date(last).toISOString() } : {}),
+      ledger: this.ledger(project),
+    };
+  }
+
+  /** A peer's question (acme-share.ts serves it to the project's machines only). */
+  answer(project: string, have: number): PeerAnswer | undefined {
+    const cfg = this.configs.get(project);
+    if (!cfg) return undefined;
+    const l = this.ledger(project);
+    const facts = this.facts.facts(project, cfg.rules);
+    return { machine: cfg.self, version: l.version, ...(facts ? { facts } : {}), ...(l.version > have ? { ledger: l } : {}) };
+  }
+
+  start(tickMs = 1000): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      for (const [project, cfg] of this.configs) {
+        if (this.running.has(project) || now - (this.lastRound.get(project) ?? 0) < cfg.intervalMs) continue;
+        this.lastRound.set(project, now);
+        const p = this.round(project)
+          .catch((e: Error) => this.log(`alerts: ${project}: ${e.message}`))
+          .finally(() => this.running.delete(project));
+        this.running.set(project, p);
+      }
+    }, tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One round for a project: ask the peers, and evaluate and send when this machine leads. */
+  async round(project: string, now = Date.now()): Promise<void> {
+    const cfg = this.configs.get(project);
+    if (!cfg) return;
+    const peers = cfg.machines.filter((m) => m.name !== cfg.self && m.addr);
+    const files = this.mesh.files(project);
+    const creds = existsSync(files.crt) && existsSync(files.ca) ? { crt: readFileSync(files.crt, "utf8"), ca: readFileSync(files.ca, "utf8") } : undefined;
+    const have = this.ledger(project).version;
+    const answers = creds ? await Promise.all(peers.map((p) => ask(p.addr!, project, have, creds).then((a) => ({ p, a }), () => ({ p, a: undefined })))) : [];
+    const missing = this.missing.get(project) ?? new Map<string, number>();
+    this.missing.set(project, missing);
+    for (const { p, a } of answers) {
+      // "none": its agent is up but has no alerts for the project (removed there, or older): not down, not a leader.
+      if (a === "none") {
+        missing.delete(p.name);
+        continue;
+      }
+      if (!a || a.machine !== p.name) {
+        if (!missing.has(p.name)) missing.set(p.name, now);
+        continue;
+      }
+      missing.delete(p.name);
+      if (a.ledger && newer(a.ledger, this.ledger(project), cfg)) this.keep(project, a.ledger);
+    }
+    for (const m of missing.keys()) if (!peers.some((p) => p.name === m)) missing.delete(m);
+    // Without the project's mesh certificate no peer can be asked: then this machine speaks only for itself and
+    // does not lead (every machine would, and send each alert once per machine).
+    if (!creds && peers.length) return void this.leaders.delete(project);
+    const heard = answers.flatMap((x) => (x.a && x.a !== "none" && x.a.machine === x.p.name ? [{ p: x.p, a: x.a }] : []));
+    const reached = new Set([cfg.self, ...heard.map((x) => x.p.name)]);
+    const leader = cfg.machines.find((m) => reached.has(m.name) && (m.addr || m.name === cfg.self))?.name ?? cfg.self;
+    this.leaders.set(project, leader);
+    if (leader !== cfg.self) return;
+    const own = this.facts.facts(project, cfg.rules);
+    const facts = [...(own ? [own] : []), ...heard.flatMap((x) => (x.a.facts ? [x.a.facts] : []))];
+    const { ledger, events } = evaluate({ cfg, facts, missing: Object.fromEntries(missing), now }, this.ledger(project), cfg.self);
+    for (const e of events) this.log(`alert ${e.status}: ${project}: ${e.summary}`);
+    if (ledger !== this.ledger(project)) this.keep(project, ledger);
+    await this.deliver(project, cfg, now);
+  }
+
+  private keep(project: string, l: Ledger): void {
+    // Forgotten while a round was out asking: nothing comes back.
+    if (!this.configs.has(project)) return;
+    this.ledgers.set(project, l);
+    writeAtomic(join(this.dir, `${project}.ledger.json`), JSON.stringify(l), { mode: 0o600 });
+  }
+
+  /** Sends what is owed and due; the ledger records each outcome (a new version, so peers copy it). */
+  private async deliver(project: string, cfg: AlertsConfig, now: number): Promise<void> {
+    const l = this.ledger(project);
+    const due = l.events.flatMap((e) => e.deliveries.filter((d) => d.deliveredAt === undefined && !d.gaveUp && (d.nextAt ?? 0) <= now).map((d) => ({ e, d })));
+    if (!due.length) return;
+    const events: AlertEvent[] = l.events.map((e) => ({ ...e, deliveries: e.deliveries.map((d) => ({ ...d })) }));
+    const find = (e: AlertEvent, receiver: string) => events.find((x) => x.id === e.id)!.deliveries.find((d) => d.receiver === receiver)!;
+    await Promise.all(
+      due.map(async ({ e, d }) => {
+        const slot = find(e, d.receiver);
+        const n = cfg.receivers.findIndex((x) => receiverId(x) === d.receiver);
+        const r = cfg.receivers[n];
+        slot.attempts++;
+        if (!r) return void ((slot.gaveUp = true), (slot.error = "the receiver is no longer in skiff.yml"));
+        try {
+          await this.send(r, e, { project, ...(cfg.environment ? { environment: cfg.environment } : {}) });
+          slot.deliveredAt = Date.now();
+          delete slot.error;
+          delete slot.nextAt;
+        } catch (x) {
+          slot.error = (x as Error).message.slice(0, 300);
+          if (now - e.at > RETRY_FOR_MS) {
+            slot.gaveUp = true;
+            this.log(`alerts: ${project}: gave up sending "${e.summary}" to receiver ${n + 1}: ${slot.error}`);
+          } else {
+            slot.nextAt = now + Math.min(300_000, 10_000 * 2 ** Math.min(5, slot.attempts - 1));
+            this.log(`alerts: ${project}: receiver ${n + 1} failed (try ${slot.attempts}): ${slot.error}`);
+          }
+        }
+      }),
+    );
+    // The round's own ledger may have moved on meanwhile only by this machine: take the newest and add the outcome.
+    const cur = this.ledger(project);
+    const merged = cur.events.map((e) => events.find((x) => x.id === e.id) ?? e);
+    this.keep(project, { ...cur, version: cur.version + 1, by: cfg.self, events: bound(merged) });
+  }
+}
+
+/** A peer's ledger wins when its version is higher; at a tie, the one written by the higher-ranked machine. */
+function newer(a: Ledger, b: Ledger, cfg: AlertsConfig): boolean {
+  if (a.version !== b.version) return a.version > b.version;
+  const rank = (m: string) => {
+    const i = cfg.machines.findIndex((x) => x.name === m);
+    return i < 0 ? Infinity : i;
+  };
+  return rank(a.by) < rank(b.by);
+}
+
+/** GET /alerts?have=V from a peer's mesh frontend, as this machine (its mesh certificate). "none": the peer's agent
+ *  answered that it has no alerts for the project (404), or its HAProxy predates alerts (403). */
+function ask(addr: string, project: string, have: number, creds: { crt: string; ca: string }): Promise<PeerAnswer | "none"> {
+  return new Promise((resolve, reject) => {
+    const sni = alertShareSni(project);
+    const q = request({ host: addr, port: MESH_PORT, path: `/alerts?have=${have}`, method: "GET", servername: sni, ca: creds.ca, cert: creds.crt, key: creds.crt, timeout: ASK_TIMEOUT_MS, headers: { host: sni }, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => {
+        if (res.statusCode === 404 || res.statusCode === 403) return resolve("none");
+        if (res.statusCode !== 200) return reject(new Error(`${res.statusCode}`));
+        try {
+          resolve(JSON.parse(body) as PeerAnswer);
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+    q.on("timeout", () => q.destroy(new Error(`${serverAddress(addr, MESH_PORT)} did not answer in ${ASK_TIMEOUT_MS} ms`)));
+    q.on("error", reject);
+    q.end();
+  });
+}
