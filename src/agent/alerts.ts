@@ -9,7 +9,7 @@
 // A network split that leaves two groups each with a leader sends from both
 // (each says which machine sent): better twice than never.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
+import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { alertShareSni, emptyLedger, receiverId, type AlertEvent, type AlertsConfig, type AlertsView, type Ledger, type PeerAnswer } from "../contracts/alerts.ts";
 import { MESH_PORT } from "../contracts/mesh.ts";
@@ -63,6 +63,8 @@ export class Alerts {
   }
 
   forget(project: string): void {
+    this.agents.get(project)?.agent.destroy();
+    this.agents.delete(project);
     this.configs.delete(project);
     this.ledgers.delete(project);
     this.missing.delete(project);
@@ -115,6 +117,8 @@ export class Alerts {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    for (const a of this.agents.values()) a.agent.destroy();
+    this.agents.clear();
   }
 
   /** One round for a project: ask the peers, and evaluate and send when this machine leads. */
@@ -125,7 +129,8 @@ export class Alerts {
     const files = this.mesh.files(project);
     const creds = existsSync(files.crt) && existsSync(files.ca) ? { crt: readFileSync(files.crt, "utf8"), ca: readFileSync(files.ca, "utf8") } : undefined;
     const have = this.ledger(project).version;
-    const answers = creds ? await Promise.all(peers.map((p) => ask(p.addr!, project, have, creds).then((a) => ({ p, a }), () => ({ p, a: undefined })))) : [];
+    const via = creds && this.connections(project, creds);
+    const answers = creds && via ? await Promise.all(peers.map((p) => ask(p.addr!, project, have, creds, via).then((a) => ({ p, a }), () => ({ p, a: undefined })))) : [];
     const missing = this.missing.get(project) ?? new Map<string, number>();
     this.missing.set(project, missing);
     for (const { p, a } of answers) {
@@ -156,6 +161,18 @@ export class Alerts {
     for (const e of events) this.log(`alert ${e.status}: ${project}: ${e.summary}`);
     if (ledger !== this.ledger(project)) this.keep(project, ledger);
     await this.deliver(project, cfg, now);
+  }
+
+  /** Kept-alive TLS connections to the peers, per project and certificate (a rotation starts new ones): a round
+   *  every 10 s then costs no handshake (HAProxy keeps an idle connection 60 s). */
+  private readonly agents = new Map<string, { crt: string; agent: Agent }>();
+  private connections(project: string, creds: { crt: string }): Agent {
+    const had = this.agents.get(project);
+    if (had?.crt === creds.crt) return had.agent;
+    had?.agent.destroy();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: 30_000 });
+    this.agents.set(project, { crt: creds.crt, agent });
+    return agent;
   }
 
   private keep(project: string, l: Ledger): void {
@@ -215,10 +232,10 @@ function newer(a: Ledger, b: Ledger, cfg: AlertsConfig): boolean {
 
 /** GET /alerts?have=V from a peer's mesh frontend, as this machine (its mesh certificate). "none": the peer's agent
  *  answered that it has no alerts for the project (404), or its HAProxy predates alerts (403). */
-function ask(addr: string, project: string, have: number, creds: { crt: string; ca: string }): Promise<PeerAnswer | "none"> {
+function ask(addr: string, project: string, have: number, creds: { crt: string; ca: string }, agent: Agent): Promise<PeerAnswer | "none"> {
   return new Promise((resolve, reject) => {
     const sni = alertShareSni(project);
-    const q = request({ host: addr, port: MESH_PORT, path: `/alerts?have=${have}`, method: "GET", servername: sni, ca: creds.ca, cert: creds.crt, key: creds.crt, timeout: ASK_TIMEOUT_MS, headers: { host: sni }, agent: false }, (res) => {
+    const q = request({ host: addr, port: MESH_PORT, path: `/alerts?have=${have}`, method: "GET", servername: sni, ca: creds.ca, cert: creds.crt, key: creds.crt, timeout: ASK_TIMEOUT_MS, headers: { host: sni }, agent }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
