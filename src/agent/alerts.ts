@@ -62,13 +62,16 @@ export class Alerts {
     return { changed: true };
   }
 
-  forget(project: string): void {
+  /** Whether there was anything to forget. */
+  forget(project: string): boolean {
+    const had = this.configs.has(project);
     this.agents.get(project)?.agent.destroy();
     this.agents.delete(project);
     this.configs.delete(project);
     this.ledgers.delete(project);
     this.missing.delete(project);
     for (const f of [`${project}.config.json`, `${project}.ledger.json`]) rmSync(join(this.dir, f), { force: true });
+    return had;
   }
 
   ledger(project: string): Ledger {

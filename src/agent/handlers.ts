@@ -188,6 +188,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     ...(logs && { "logs.read": (q) => logs(q) }),
     ...(alerts && {
       "alerts.set": (cfg) => alerts.set(cfg),
+      "alerts.off": ({ project }) => ({ changed: alerts.forget(project) }),
       "alerts.get": ({ project }) => alerts.view(project),
     }),
   });

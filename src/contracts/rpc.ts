@@ -197,6 +197,8 @@ export const rpc = {
   "logs.read": { params: logQuery, result: logPage },
   /** The project's alert rules, receivers and machines (the CLI's word at every deploy, rollback and scale). */
   "alerts.set": { params: alertsConfig, result: z.object({ changed: z.boolean() }) },
+  /** skiff.yml turned alerts off: the machine forgets the project's rules, receivers and ledger. */
+  "alerts.off": { params: z.object({ project: nameSchema }), result: z.object({ changed: z.boolean() }) },
   /** The project's alerts as this machine knows them: the ledger (firing, pending, sent), the leader, peers missed. */
   "alerts.get": { params: z.object({ project: nameSchema }), result: z.custom<AlertsView>() },
 } as const;

@@ -10,7 +10,7 @@ import { readSecrets } from "../secrets/store.ts";
 import { AgentRefused, type AgentClient } from "../transport/agent-client.ts";
 
 export async function syncAlerts(clients: AgentClient[], project: Project, reporter: Reporter): Promise<void> {
-  if (!project.alerts) return;
+  if (!project.alerts) return alertsOff(clients, project, reporter);
   let receivers;
   try {
     receivers = alertReceivers(project, alertSecretNames(project).length ? await readSecrets(project) : {});
@@ -29,6 +29,20 @@ export async function syncAlerts(clients: AgentClient[], project: Project, repor
         // Alerts never stop a deploy: an older agent is named with what to run; any other failure is shown.
         const message = e instanceof AgentRefused && e.code === "ENOMETHOD" ? "the agent predates alerts: run `skiff setup` to install it" : `alerts not updated: ${(e as Error).message}`;
         reporter.emit({ type: "note", machine: c.machine, message });
+      }
+    }),
+  );
+}
+
+/** `alerts: { enabled: false }`: the machines forget the project's alerts (they stop asking each other). */
+async function alertsOff(clients: AgentClient[], project: Project, reporter: Reporter): Promise<void> {
+  await Promise.all(
+    clients.map(async (c) => {
+      try {
+        const r = await c.call("alerts.off", { project: project.name });
+        if (r.changed) reporter.emit({ type: "step", machine: c.machine, step: "alerts: off", status: "ok", ms: 0 });
+      } catch (e) {
+        if (!(e instanceof AgentRefused && e.code === "ENOMETHOD")) reporter.emit({ type: "note", machine: c.machine, message: `alerts not turned off: ${(e as Error).message}` });
       }
     }),
   );
