@@ -3,10 +3,13 @@
 // small HTTP server) runs on m3's private address, port 8113, and keeps every
 // POST it gets. With no CLI connected, the agents must send it exactly one
 // "firing" and one "resolved" for: the app made to fail (its FAIL_IF_EXISTS
-// switch, under load), a machine's disk filled (the bed's fill-disk lever),
+// switch, under load), a machine's disk filled (the bed's fill-disk lever), a
+// deploy that fails (resolved by the next good one),
 // and a machine stopped (m1, the sender: m2 takes over, and m1 resolves when
 // back). Nothing is sent twice. Ports 8112–8113 only.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { faults, up, type Bed, type BedMachine } from "../../testbed/bed.ts";
 import type { AlertPayload } from "../../src/alerts/message.ts";
@@ -64,12 +67,8 @@ describe("alerts on the bed", { timeout: 900_000 }, () => {
     return got;
   }
 
-  before(async () => {
-    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
-    receiverHost = bed.machines[2]!;
-    p = makeProject();
-    const { writeFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
+  /** skiff.yml; `broken`: a release that never becomes healthy (its deploy fails); `mark`: a new release. */
+  const write = (broken = false, mark = "a") =>
     writeFileSync(
       join(p.dir, "skiff.yml"),
       `project: alertp
@@ -80,9 +79,9 @@ apps:
     run: node server.js
     artifact: ${HELLO_NODE}
     instances: 3
-    env: { FAIL_IF_EXISTS: ${FAIL_FILE} }
+    env: { MARK: ${mark}, FAIL_IF_EXISTS: ${FAIL_FILE}${broken ? ", NEVER_HEALTHY: \"1\"" : ""} }
     routes: [{ path: / }]
-    health: { interval: 500ms, deadline: 20s }
+    health: { interval: 500ms, deadline: ${broken ? "5s" : "20s"} }
 alerts:
   interval: 5s
   to:
@@ -95,6 +94,12 @@ alerts:
     latency_p95: false
 `,
     );
+
+  before(async () => {
+    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    receiverHost = bed.machines[2]!;
+    p = makeProject();
+    write();
     for (const m of bed.machines) await faults.exec(m, `rm -f ${FAIL_FILE}`);
     for (const args of [["machines", "trust", "--yes"], ["setup"]]) ok(await p.skiff(args), args.join(" "));
     // A run that ended without its cleanup left the project's alerts (and undelivered events) behind: removing the
@@ -158,6 +163,19 @@ alerts:
     }
     await until("disk/m2/var/lib/skiff", "resolved");
     await exactlyOnce("disk/m2/var/lib/skiff");
+  });
+
+  it("a failed deploy fires once and resolves at the next good deploy", async () => {
+    write(true);
+    const bad = await p.skiff(["deploy"]);
+    assert.notEqual(bad.code, 0, "a release that never becomes healthy fails its deploy");
+    const firing = await until("deploy_failed/web", "firing");
+    assert.match(firing.summary, /^web: deploy of release \d+: (failed|rolled back)/);
+    // A fixed release (a deploy that changes nothing records nothing, and resolves nothing).
+    write(false, "b");
+    ok(await p.skiff(["deploy"]), "the good deploy");
+    await until("deploy_failed/web", "resolved");
+    await exactlyOnce("deploy_failed/web");
   });
 
   it("a stopped machine fires once (from the next machine) and resolves once when it is back", async () => {
