@@ -16,6 +16,7 @@ import { agentInfo, followMetrics, handlers, type MetricsParts } from "./handler
 import { MetricsListener } from "./metrics-listener.ts";
 import { MetricsSampler, SAMPLE_INTERVAL_MS } from "./metrics-sampler.ts";
 import { Ring, ringDir } from "../metrics/ring.ts";
+import type { RequestDurations } from "../metrics/request-durations.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 import { Jobs } from "./jobs.ts";
 import { machineInternalAddrs } from "./internal-names.ts";
@@ -38,7 +39,7 @@ function takeOver(pidFile: string, log: (s: string) => void): void {
 }
 
 /** The sampler with its history on disk (without one when the disk refuses: the numbers still serve). */
-function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, log: (s: string) => void): MetricsParts {
+function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, log: (s: string) => void, durations: RequestDurations): MetricsParts {
   let ring: Ring | undefined;
   try {
     ring = new Ring(ringDir(stateDir), undefined, log);
@@ -46,7 +47,7 @@ function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, 
     log(`metrics: no history kept: ${(e as Error).message}`);
   }
   const haproxy = new RuntimeApi(haproxySocket);
-  const sampler = new MetricsSampler({ store: core.store, runtimes: core.runtimes, health: core.health, haproxyStat: () => haproxy.showStat(), ring, log });
+  const sampler = new MetricsSampler({ store: core.store, runtimes: core.runtimes, health: core.health, haproxyStat: () => haproxy.showStat(), durations, ring, log });
   return { sampler, ring, listener: new MetricsListener(sampler, log) };
 }
 
@@ -68,7 +69,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   // tls: auto renewals (acme-auto.ts); SKIFF_ACME_NO_CERT_GRACE_MS only for tests that start without a deploy's order.
   const auto = new AutoTls(proxy, core.mesh, log, Number(process.env.SKIFF_ACME_NO_CERT_GRACE_MS) || undefined);
   const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
-  const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log);
+  const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log, logs.durations);
   core
     .reconcile()
     .catch((e: Error) => log(`reconcile: ${e.message}`))
