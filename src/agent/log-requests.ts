@@ -25,7 +25,7 @@ export interface ParsedRequest {
   text: string;
   /** It came in through the mesh frontend: another machine took it from the client and handed it on. */
   mesh: boolean;
-  /** Ta, the request's total active time (ms); -1 for a TCP line or one without it. */
+  /** Ta, the request's total active time (ms); -1 for a TCP line, or an HTTP line without it. */
   ms: number;
 }
 
@@ -37,28 +37,14 @@ function isMesh(b: Buffer, at: number, end: number): boolean {
   return (end === at + n || (end === at + n + 1 && b[at + n] === 126)) /* ~ */ && b.compare(MESH, 0, n, at, at + n) === 0;
 }
 
-/** Ta from "status bytes TR/Tw/Tc/Tr/Ta …" starting at `at`: the digits after the third field's last slash. */
-function activeMs(b: Buffer, at: number, end: number): number {
-  const sp1 = b.indexOf(32, at);
-  const sp2 = sp1 < 0 ? -1 : b.indexOf(32, sp1 + 1);
-  if (sp2 < 0 || sp2 >= end) return -1;
-  let sp3 = b.indexOf(32, sp2 + 1);
-  if (sp3 < 0 || sp3 > end) sp3 = end;
-  let v = 0;
-  let mul = 1;
-  let i = sp3 - 1;
-  for (; i > sp2 && b[i]! >= 48 && b[i]! <= 57; i--, mul *= 10) v += (b[i]! - 48) * mul;
-  // "-1" (aborted) and "+n" (logasap) are no duration to count.
-  return i > sp2 && mul > 1 && b[i] === 47 /* / */ ? v : -1;
-}
-
 /** The ISO time of a unix second, remembered: requests come many a second, and toISOString costs. */
 let isoSecond = -1;
 let isoPrefix = "";
 
 /** One line: an optional syslog header ("<134>Nov 30 06:30:09 haproxy[12]: "), then "<unix s>.<ms> backend
- *  server frontend rest" (TCP lines, and HTTP lines written before the frontend was logged: no frontend). Found
- *  with byte searches, no regex: this runs for every request, in the agent (--jitless). */
+ *  server frontend Ta rest" (TCP lines, and HTTP lines written before the frontend was logged, have neither
+ *  frontend nor Ta: no duration, as whether they came over the mesh is unknown). Found with byte searches, no
+ *  regex: this runs for every request, in the agent (--jitless). */
 export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefined {
   const b = typeof msg === "string" ? Buffer.from(msg) : msg;
   let start = 0;
@@ -81,14 +67,21 @@ export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefine
     isoSecond = sec;
     isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
   }
-  // A status (digits) or a TCP line's "-" here: no frontend field.
+  // A status (digits) or a TCP line's "-" here: no frontend field, and no Ta before the rest.
   let at = s3 + 1;
   let mesh = false;
+  let ta = -1;
   if (b[at] !== 45 && !(b[at]! >= 48 && b[at]! <= 57)) {
     const s4 = b.indexOf(32, at);
     if (s4 < 0 || s4 >= end) return undefined;
     mesh = isMesh(b, at, s4);
-    at = s4 + 1;
+    // Ta's digits, read as they come: the next space ends them ("-1" or "+n" are no duration: -1).
+    let i = s4 + 1;
+    let v = 0;
+    while (b[i]! >= 48 && b[i]! <= 57) v = v * 10 + b[i++]! - 48;
+    if (b[i] === 32 && i > s4 + 1) ta = v;
+    else if ((i = b.indexOf(32, i)) < 0 || i >= end) return undefined;
+    at = i + 1;
   }
   return {
     time: `${isoPrefix}${ms.padStart(3, "0")}Z`,
@@ -96,9 +89,7 @@ export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefine
     server: b.toString("latin1", s2 + 1, s3),
     text: b.toString("utf8", at, end),
     mesh,
-    // A TCP line's status is "-" (its time is the connection's life: not counted); an HTTP status "-1" (no
-    // response: the client went away) still has its Ta.
-    ms: b[at] === 45 && b[at + 1] === 32 ? -1 : activeMs(b, at, end),
+    ms: ta,
   };
 }
 
