@@ -1,7 +1,8 @@
 // The agent's metrics sampler: every interval (10 s), one Sample of the machine
 // (/proc, statfs), each instance (its cgroup), each app (HAProxy's `show stat`
-// and the request-duration histogram the request log counts), each app's deploys (history) and the agent itself; the last one is served as
-// the exposition and every one goes into the ring (24 h on disk). One pass
+// and the request-duration histogram the request log counts), each app's
+// deploys (history) and the agent itself; the last one is served as the
+// exposition and every one goes into the ring (24 h on disk). One pass
 // reads a handful of small files and one socket answer; see bench/metrics-cost.ts.
 import { existsSync } from "node:fs";
 import { cpuUsage, memoryUsage } from "node:process";

@@ -33,7 +33,7 @@ export function exposition(sample: Sample, keep: (labels: Record<string, string>
  *  _sum and _count. */
 function histogramOrder(m: MetricName, series: Series[]): string[] {
   const rank = (s: Series) => (s.name === `${m}_bucket` ? 0 : s.name === `${m}_sum` ? 1 : 2);
-  const le = (s: Series) => (s.labels.le === "+Inf" ? Infinity : Number(s.labels.le));
+  const le = (s: Series) => (s.labels.le === undefined ? 0 : s.labels.le === "+Inf" ? Infinity : Number(s.labels.le));
   const keyed = series.map((s) => {
     const { le: _, ...rest } = s.labels;
     return { s, group: seriesKey({ name: m, labels: rest }), rank: rank(s), le: le(s) };
