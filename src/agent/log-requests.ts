@@ -6,7 +6,12 @@
 // datagram a request woke it once per request: 20 % of a core at 7 000 req/s),
 // a HAProxy reload keeps forwarding, and while the agent restarts the ring
 // keeps the newest 4 MB for it. Written in batches, a few times a second.
+// Each HTTP line's duration also goes into the app's histogram
+// (metrics/request-durations.ts), unless the request came over the mesh: the
+// machine it entered counts it (and its time includes the hop).
 import { createServer, type Server } from "node:net";
+import type { RequestDurations } from "../metrics/request-durations.ts";
+import { MESH_FRONTEND } from "../proxy/mesh.ts";
 import { backendName } from "../proxy/model.ts";
 import type { LogBatch, LogStore } from "./log-store.ts";
 import { StateCache } from "./state-cache.ts";
@@ -18,6 +23,18 @@ export interface ParsedRequest {
   server: string;
   /** status bytes TR/Tw/Tc/Tr/Ta client "METHOD path HTTP/x" (TCP: - bytes Tw/Tc/Tt client tcp). */
   text: string;
+  /** It came in through the mesh frontend: another machine took it from the client and handed it on. */
+  mesh: boolean;
+  /** Ta, the request's total active time (ms); -1 for a TCP line, or an HTTP line without it. */
+  ms: number;
+}
+
+const MESH = Buffer.from(MESH_FRONTEND);
+
+/** Whether b[at, end) is the mesh frontend's name as %ft writes it ("~" after an SSL frontend's name). */
+function isMesh(b: Buffer, at: number, end: number): boolean {
+  const n = MESH.length;
+  return (end === at + n || (end === at + n + 1 && b[at + n] === 126)) /* ~ */ && b.compare(MESH, 0, n, at, at + n) === 0;
 }
 
 /** The ISO time of a unix second, remembered: requests come many a second, and toISOString costs. */
@@ -25,7 +42,9 @@ let isoSecond = -1;
 let isoPrefix = "";
 
 /** One line: an optional syslog header ("<134>Nov 30 06:30:09 haproxy[12]: "), then "<unix s>.<ms> backend
- *  server rest". Found with byte searches, no regex: this runs for every request, in the agent (--jitless). */
+ *  server frontend Ta rest" (TCP lines, and HTTP lines written before the frontend was logged, have neither
+ *  frontend nor Ta: no duration, as whether they came over the mesh is unknown). Found with byte searches, no
+ *  regex: this runs for every request, in the agent (--jitless). */
 export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefined {
   const b = typeof msg === "string" ? Buffer.from(msg) : msg;
   let start = 0;
@@ -48,7 +67,30 @@ export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefine
     isoSecond = sec;
     isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
   }
-  return { time: `${isoPrefix}${ms.padStart(3, "0")}Z`, backend: b.toString("latin1", s1 + 1, s2), server: b.toString("latin1", s2 + 1, s3), text: b.toString("utf8", s3 + 1, end) };
+  // A status (digits) or a TCP line's "-" here: no frontend field, and no Ta before the rest.
+  let at = s3 + 1;
+  let mesh = false;
+  let ta = -1;
+  if (b[at] !== 45 && !(b[at]! >= 48 && b[at]! <= 57)) {
+    const s4 = b.indexOf(32, at);
+    if (s4 < 0 || s4 >= end) return undefined;
+    mesh = isMesh(b, at, s4);
+    // Ta's digits, read as they come: the next space ends them ("-1" or "+n" are no duration: -1).
+    let i = s4 + 1;
+    let v = 0;
+    while (b[i]! >= 48 && b[i]! <= 57) v = v * 10 + b[i++]! - 48;
+    if (b[i] === 32 && i > s4 + 1) ta = v;
+    else if ((i = b.indexOf(32, i)) < 0 || i >= end) return undefined;
+    at = i + 1;
+  }
+  return {
+    time: `${isoPrefix}${ms.padStart(3, "0")}Z`,
+    backend: b.toString("latin1", s1 + 1, s2),
+    server: b.toString("latin1", s2 + 1, s3),
+    text: b.toString("utf8", at, end),
+    mesh,
+    ms: ta,
+  };
 }
 
 type Target = { project: string; app: string; slots: Map<string, { name: string; release: number }> };
@@ -63,6 +105,7 @@ export class RequestLog {
     private readonly logs: LogStore,
     store: Store,
     private readonly log: (s: string) => void,
+    private readonly durations?: RequestDurations,
   ) {
     this.cache = new StateCache(store);
   }
@@ -124,6 +167,7 @@ export class RequestLog {
     if (!r) return;
     const a = this.lookup(r.backend);
     if (!a) return; // skiff_no_route, and backends of apps this agent no longer knows
+    if (!r.mesh && r.ms >= 0) this.durations?.observe(r.backend, a.project, a.app, r.ms);
     let p = this.pending.get(r.backend);
     if (!p) this.pending.set(r.backend, (p = { project: a.project, app: a.app, batches: [] }));
     const inst = a.slots.get(r.server);

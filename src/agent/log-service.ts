@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { AGENT_LOG } from "../contracts/paths.ts";
 import { DEFAULT_LOG_MAX_BYTES, type LogPage, type LogQuery } from "../contracts/logs.ts";
+import { RequestDurations } from "../metrics/request-durations.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
 import { collecting, LogCollector } from "./log-collector.ts";
 import { readLogs } from "./log-read.ts";
@@ -20,6 +21,8 @@ export interface Logs {
   read(q: LogQuery): Promise<LogPage>;
   start(requestLogAddr: string | undefined): void;
   stop(): void;
+  /** The apps' request-duration histograms, counted from the access log (the metrics sampler reads them). */
+  durations: RequestDurations;
 }
 
 export function logService(o: { stateDir: string; store: Store; agentFile: string; log: (s: string) => void; agentLog?: string }): Logs {
@@ -34,8 +37,10 @@ export function logService(o: { stateDir: string; store: Store; agentFile: strin
   };
   const files = new LogStore(root, boundOf);
   const collector = new LogCollector(files, o.store, { stateDir: o.stateDir, dockerSocket: process.env.DOCKER_SOCKET || "/var/run/docker.sock", agentLog: o.agentLog ?? AGENT_LOG, log: o.log });
-  const requests = new RequestLog(files, o.store, o.log);
+  const durations = new RequestDurations();
+  const requests = new RequestLog(files, o.store, o.log, durations);
   return {
+    durations,
     wrap: (kind, rt) => collecting(kind, rt, collector),
     read: (q) => readLogs(root, o.agentFile, q),
     start(addr) {

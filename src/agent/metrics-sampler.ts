@@ -1,7 +1,8 @@
 // The agent's metrics sampler: every interval (10 s), one Sample of the machine
-// (/proc, statfs), each instance (its cgroup), each app (HAProxy's `show stat`),
-// each app's deploys (history) and the agent itself; the last one is served as
-// the exposition and every one goes into the ring (24 h on disk). One pass
+// (/proc, statfs), each instance (its cgroup), each app (HAProxy's `show stat`
+// and the request-duration histogram the request log counts), each app's
+// deploys (history) and the agent itself; the last one is served as the
+// exposition and every one goes into the ring (24 h on disk). One pass
 // reads a handful of small files and one socket answer; see bench/metrics-cost.ts.
 import { existsSync } from "node:fs";
 import { cpuUsage, memoryUsage } from "node:process";
@@ -9,6 +10,7 @@ import type { HistoryEntry, InstanceRecord } from "../contracts/model.ts";
 import type { Sample, Series } from "../metrics/catalogue.ts";
 import { appSeries, parseShowStat } from "../metrics/haproxy-stat.ts";
 import { machineSeries, realProc, type ProcSource } from "../metrics/proc.ts";
+import type { RequestDurations } from "../metrics/request-durations.ts";
 import type { Ring } from "../metrics/ring.ts";
 import { backendName } from "../proxy/model.ts";
 import { cgroupUsage, pidsOf, procCpuSeconds } from "../runtime/cgroup-stats.ts";
@@ -27,6 +29,8 @@ export interface SamplerDeps {
   health: HealthBook;
   /** HAProxy's `show stat` CSV (rejects when HAProxy is not running). */
   haproxyStat: () => Promise<string>;
+  /** The apps' request-duration histograms, counted by the request log as lines arrive. */
+  durations?: RequestDurations;
   ring?: Ring;
   proc?: ProcSource;
   log?: (s: string) => void;
@@ -110,6 +114,7 @@ export class MetricsSampler {
     } catch {
       // No HAProxy yet (no app deployed here) or it is restarting: no app numbers in this sample.
     }
+    if (this.d.durations) series.push(...this.d.durations.series(machine, (backend) => apps.has(backend)));
     this.deploys.catchUp();
     series.push(...this.deploys.series(machine, new Set([...apps.values()].map((a) => `${a.project}/${a.app}`))));
     const cpu = cpuUsage();

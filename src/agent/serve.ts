@@ -19,6 +19,7 @@ import { agentInfo, followMetrics, handlers, type MetricsParts } from "./handler
 import { MetricsListener } from "./metrics-listener.ts";
 import { MetricsSampler, SAMPLE_INTERVAL_MS } from "./metrics-sampler.ts";
 import { Ring, ringDir } from "../metrics/ring.ts";
+import type { RequestDurations } from "../metrics/request-durations.ts";
 import { RuntimeApi } from "../proxy/runtime-api.ts";
 import { Jobs } from "./jobs.ts";
 import { machineInternalAddrs } from "./internal-names.ts";
@@ -41,7 +42,7 @@ function takeOver(pidFile: string, log: (s: string) => void): void {
 }
 
 /** The sampler with its history on disk (without one when the disk refuses: the numbers still serve). */
-function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, log: (s: string) => void, facts: AlertFacts): MetricsParts {
+function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, log: (s: string) => void, facts: AlertFacts, durations: RequestDurations): MetricsParts {
   let ring: Ring | undefined;
   try {
     ring = new Ring(ringDir(stateDir), undefined, log);
@@ -49,7 +50,7 @@ function metricsParts(core: AgentCore, stateDir: string, haproxySocket: string, 
     log(`metrics: no history kept: ${(e as Error).message}`);
   }
   const haproxy = new RuntimeApi(haproxySocket);
-  const sampler = new MetricsSampler({ store: core.store, runtimes: core.runtimes, health: core.health, haproxyStat: () => haproxy.showStat(), ring, log, onSample: (x) => facts.observe(x), onHistory: (e) => facts.command(e) });
+  const sampler = new MetricsSampler({ store: core.store, runtimes: core.runtimes, health: core.health, haproxyStat: () => haproxy.showStat(), durations, ring, log, onSample: (x) => facts.observe(x), onHistory: (e) => facts.command(e) });
   return { sampler, ring, listener: new MetricsListener(sampler, log) };
 }
 
@@ -74,7 +75,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   // Alerts (alerts.ts): the sampler's samples and history records are their facts; peers ask over the mesh share.
   const facts = new AlertFacts(() => machineName(store));
   const alerts = new Alerts(join(stateDir, "alerts"), facts, core.mesh, log);
-  const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log, facts);
+  const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log, facts, logs.durations);
   core
     .reconcile()
     .catch((e: Error) => log(`reconcile: ${e.message}`))

@@ -6,6 +6,7 @@
 // subject whose facts are missing this round (its machine did not answer)
 // keeps its state: unknown is not "fine".
 import { receiverId, type ActiveAlert, type AlertEvent, type AlertRuleName, type AlertsConfig, type Ledger, type MachineFacts } from "../contracts/alerts.ts";
+import { histogramQuantile } from "../metrics/quantile.ts";
 import { showBytesShare, showMs, showPercent } from "./words.ts";
 
 /** One subject's condition this round. `holds` undefined: not known (keep what the ledger says). */
@@ -241,26 +242,6 @@ export function bound(events: AlertEvent[]): AlertEvent[] {
   const room = Math.max(0, MAX_EVENTS - keep.size);
   const kept = new Set([...keep, ...rest.slice(rest.length - room).map((e) => e.id)]);
   return events.filter((e) => kept.has(e.id));
-}
-
-/** The q-quantile (0..1) of a cumulative histogram by linear interpolation inside its bucket, as Prometheus'
- *  histogram_quantile does; NaN without observations. A quantile in the +Inf bucket is the last finite bound. */
-export function histogramQuantile(q: number, buckets: { le: number; count: number }[]): number {
-  const total = buckets.length ? buckets[buckets.length - 1]!.count : 0;
-  if (!total) return NaN;
-  const rank = q * total;
-  let prevLe = 0;
-  let prevCount = 0;
-  for (const b of buckets) {
-    if (b.count >= rank) {
-      if (!Number.isFinite(b.le)) return prevLe;
-      const inBucket = b.count - prevCount;
-      return inBucket > 0 ? prevLe + ((b.le - prevLe) * (rank - prevCount)) / inBucket : b.le;
-    }
-    prevLe = b.le;
-    prevCount = b.count;
-  }
-  return prevLe;
 }
 
 /** Histograms of several machines added up (same bounds: the agents share one bucket list; others are left out). */

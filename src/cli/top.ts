@@ -15,10 +15,10 @@ export function renderTop(v: TopView): string {
     v.machines.map((m) => ("problem" in m ? [m.machine, m.problem, "", "", ""] : [m.machine, pct(m.cpu), m.memoryUsed !== undefined ? `${bytes(m.memoryUsed)}/${bytes(m.memoryTotal)}` : "-", pct(m.diskUsed), num(m.load1, 2)])),
   );
   const apps = table(
-    ["APP", "MACHINE", "REQ/S", "5XX", "RESPONSE", "CONNS", "INSTANCES", "CPU", "MEMORY", "RESTARTS"],
+    ["APP", "MACHINE", "REQ/S", "5XX", "RESPONSE", "P95", "CONNS", "INSTANCES", "CPU", "MEMORY", "RESTARTS"],
     v.apps
       .sort((a, b) => a.app.localeCompare(b.app) || a.machine.localeCompare(b.machine))
-      .map((a) => [a.app, a.machine, num(a.requestsPerS), pct(a.errors), ms(a.responseS), num(a.connections, 0), `${a.instancesUp}/${a.instances} up`, pct(a.cpu), bytes(a.memoryBytes), String(a.restarts)]),
+      .map((a) => [a.app, a.machine, num(a.requestsPerS), pct(a.errors), ms(a.responseS), ms(a.p95S), num(a.connections, 0), `${a.instancesUp}/${a.instances} up`, pct(a.cpu), bytes(a.memoryBytes), String(a.restarts)]),
   );
   return `${machines}\n\n${v.apps.length ? apps : "no apps on these machines"}`;
 }

@@ -3,7 +3,7 @@
 // sampler, the ring and the exposition name metrics only through this table,
 // so a name cannot drift between what is stored and what is exposed.
 
-export type MetricType = "counter" | "gauge" | "summary";
+export type MetricType = "counter" | "gauge" | "summary" | "histogram";
 
 export interface MetricInfo {
   type: MetricType;
@@ -47,6 +47,11 @@ export const METRICS = {
   skiff_app_servers_up: { type: "gauge", help: "Servers of the backend HAProxy sees UP, primary and backup." },
   skiff_app_response_time_seconds: { type: "gauge", help: "HAProxy's average over the last 1024 requests (kind: queue, connect, response = to the first byte, total)." },
   skiff_app_response_time_max_seconds: { type: "gauge", help: "The longest such time HAProxy has seen since it started (kind as above)." },
+  // app, from the access log's lines as they arrive (request-durations.ts; labels: project, app, machine, le)
+  skiff_app_http_request_duration_seconds: {
+    type: "histogram",
+    help: "Time of each HTTP request from its first byte to the response's last (HAProxy's Ta, in whole ms: what the client waited for, the body included, not the keep-alive idle before it), counted once, by the machine it entered (public, https or internal frontend; not the mesh frontend of a machine it was forwarded to). Counters restart with the agent.",
+  },
   // deploys: this machine's part of each deploy, rollback and scale (labels: project, app, machine, action, result)
   skiff_deploys_total: { type: "counter", help: "Activations of a release on this machine, by action and result (history)." },
   skiff_deploy_duration_seconds: { type: "summary", help: "Time of those activations on this machine." },
@@ -60,9 +65,9 @@ export const METRICS = {
 
 export type MetricName = keyof typeof METRICS;
 
-/** One value of one series: a metric and its labels. */
+/** One value of one series: a metric and its labels (summaries and histograms add _sum, _count and _bucket). */
 export interface Series {
-  name: MetricName | `${MetricName}_sum` | `${MetricName}_count`;
+  name: MetricName | `${MetricName}_sum` | `${MetricName}_count` | `${MetricName}_bucket`;
   labels: Record<string, string>;
   value: number;
 }
@@ -74,11 +79,13 @@ export interface Sample {
   series: Series[];
 }
 
-/** The metric a series belongs to (summaries have _sum and _count series). */
+/** The metric a series belongs to (summaries have _sum and _count series, histograms _bucket too). */
 export function metricOf(name: string): MetricName | undefined {
   if (Object.hasOwn(METRICS, name)) return name as MetricName;
-  const base = name.replace(/_(sum|count)$/, "");
-  return Object.hasOwn(METRICS, base) && METRICS[base as MetricName].type === "summary" ? (base as MetricName) : undefined;
+  const suffix = /_(sum|count|bucket)$/.exec(name);
+  const base = suffix ? name.slice(0, suffix.index) : "";
+  const type = Object.hasOwn(METRICS, base) ? METRICS[base as MetricName].type : undefined;
+  return type === "histogram" || (type === "summary" && suffix![1] !== "bucket") ? (base as MetricName) : undefined;
 }
 
 /** A series' identity as the exposition writes it: name{a="x",b="y"} with labels sorted. */

@@ -1,6 +1,7 @@
 // What `skiff top` shows, from each machine's last two samples: rates are the
 // counters' difference over the time between the samples. Pure.
 import type { Sample, Series } from "./catalogue.ts";
+import { windowQuantiles } from "./quantile.ts";
 
 export interface MachineTop {
   machine: string;
@@ -22,6 +23,9 @@ export interface AppTop {
   errors?: number;
   /** HAProxy's average time to the first byte (s). */
   responseS?: number;
+  /** 95th percentile of the requests' whole time between the samples (s), of those that entered on this machine
+   *  (undefined without two samples or without requests). */
+  p95S?: number;
   connections?: number;
   instances: number;
   instancesUp: number;
@@ -77,6 +81,7 @@ export function appsTop(machine: string, latest: Sample, previous?: Sample): App
       requestsPerS: req,
       errors: req && err !== undefined ? err / req : req === 0 ? 0 : undefined,
       responseS: one(latest, "skiff_app_response_time_seconds", { ...m, kind: "response" }),
+      p95S: previous && latest.t > previous.t ? windowQuantiles(previous, latest, project, app).p95 : undefined,
       connections: one(latest, "skiff_app_connections", m),
       instances: up.length,
       instancesUp: up.filter((u) => u.value === 1).length,

@@ -34,6 +34,9 @@ export function meshCrtList(mesh: MeshState): string {
   return mesh.certs.map((c) => `${checkLocalPath(c.crt, "mesh certificate")} [ca-file ${checkLocalPath(c.ca, "mesh CA file")} verify required] *.${checkHost(checkName(c.project, "project"), "project")}.internal\n`).join("");
 }
 
+/** The HTTP mesh frontend's name (the agent tells the requests that came through it in the access log). */
+export const MESH_FRONTEND = "mesh";
+
 /** The `mesh` frontend, or nothing before this machine has a certificate. A request is handed on at most once:
  *  one that carries the hop header was forwarded by a machine that could not serve it itself, and is refused (503)
  *  rather than sent to a third machine or back (the sender then tries another peer). */
@@ -44,7 +47,7 @@ export function meshFrontendLines(state: ProxyState): string[] {
   // request reaches no backend anyway: only SNI routes). Each project's own line overrides it.
   const out = [
     "",
-    "frontend mesh",
+    `frontend ${MESH_FRONTEND}`,
     `  bind ${serverAddress(checkAddr(m.addr, "mesh address"), checkPort(m.port, "mesh port"))} ssl crt-list ${checkLocalPath(m.crtList, "mesh crt-list")} verify required ca-file ${checkLocalPath(m.certs[0]!.ca, "mesh CA file")}`,
     `  http-request return status 503 content-type text/plain string "skiff: already forwarded once by another machine\\n" if { req.hdr(${HOP_HEADER}) -m found }`,
     `  http-request set-header ${HOP_HEADER} 1`,

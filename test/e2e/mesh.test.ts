@@ -7,7 +7,9 @@
 // side (the control) and never on the mesh port; the mesh port refuses a plain
 // client, a TLS client without a certificate and one with another CA's; a client
 // with a project certificate gets in, and a request already forwarded once is
-// refused (no second hop). Its own port 8101, project `mesh`.
+// refused (no second hop). A request through m3 is logged by m3 and by the
+// machine it was handed to, and counted once in the request-duration histogram:
+// by m3, where it entered. Its own port 8101, project `mesh`.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -88,6 +90,15 @@ async function underLoad(args: string[]): Promise<{ run: Run; load: LoadResult }
   return { run, load: await load.stop() };
 }
 
+/** web's request-duration histogram _count per machine (`skiff metrics`; a machine that counted none has no series). */
+async function durationCounts(): Promise<Record<string, number>> {
+  const r = await p.skiff(["metrics"]);
+  ok(r, "skiff metrics");
+  const out: Record<string, number> = { m1: 0, m2: 0, m3: 0 };
+  for (const x of r.stdout.matchAll(/^skiff_app_http_request_duration_seconds_count\{app="web",machine="(m\d)",project="mesh"\} (\S+)$/gm)) out[x[1]!] = Number(x[2]);
+  return out;
+}
+
 /** One HTTP/1.1 request over TLS to a machine's mesh port; what came back, or why it failed. */
 function meshRequest(addr: string, o: { cert?: string; key?: string; ca: string; servername: string; headers?: string }): Promise<{ text: string; error?: string }> {
   return new Promise((resolve) => {
@@ -141,9 +152,14 @@ describe("mTLS between machines: web on m1 and m2, served through m3", { timeout
 
   it("m3 runs no web and serves it through m1's and m2's mesh frontends; instances listen on loopback only", async () => {
     ok(await p.skiff(["deploy", "web"]), "deploy web");
+    const counted = await durationCounts();
     const seen = new Set<string>();
     for (let i = 0; i < 12; i++) seen.add((await (await fetch(`http://${m(3).address}:${PORT}/`)).text()).trim());
     assert.deepEqual([...seen].sort(), ["hello from v1 on m1", "hello from v1 on m2"]);
+    // Each of the 12 is logged twice (m3's public frontend, then m1's or m2's mesh frontend) and counted once, by m3.
+    await sleep(2000);
+    const now = await durationCounts();
+    assert.deepEqual(Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - counted[k]!])), { m1: 0, m2: 0, m3: 12 });
     const cfg = await faults.exec(m(3), "cat /var/lib/skiff/proxy/haproxy.cfg");
     const fe = cfg.split("\n\n").find((b) => b.startsWith("frontend mesh")) ?? "";
     assert.match(fe, new RegExp(`bind ${m(3).address.replace(/\./g, "\\.")}:${MESH} ssl crt-list \\S+ verify required`), cfg);

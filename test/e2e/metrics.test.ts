@@ -6,7 +6,9 @@
 // listed; a real Prometheus (Debian's, started here on 127.0.0.1:8107 with the
 // config `skiff metrics --prometheus-config` prints) scrapes the three agents,
 // and its rate of the app's requests matches the paced load this test sent,
-// within 10 %. Ports 8106–8107 only.
+// within 10 %; the request-duration histogram counted every request of that
+// load exactly once over the three machines, and histogram_quantile answers.
+// Ports 8106–8107 only.
 import assert from "node:assert/strict";
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -46,6 +48,15 @@ async function promQuery(query: string, time?: number): Promise<{ metric: Record
   return r.data.result;
 }
 
+/** The app's requests counted by the duration histogram, summed over the machines (`skiff metrics`: numbers at most
+ *  1 s old); a machine with none yet has no series. */
+async function histogramCount(): Promise<number> {
+  const r = await p.skiff(["metrics"]);
+  ok(r, "skiff metrics");
+  const re = /^skiff_app_http_request_duration_seconds_count\{app="web",machine="m\d",project="mtest"\} (\S+)$/gm;
+  return [...r.stdout.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
 /** A paced load: one request every `everyMs`, spread over the machines; each 200 answer's time is kept. */
 function pacedLoad(urls: string[], everyMs: number) {
   const done: number[] = [];
@@ -63,6 +74,10 @@ function pacedLoad(urls: string[], everyMs: number) {
   }, everyMs);
   return {
     stop: () => clearInterval(timer),
+    /** Requests started. */
+    get sent() {
+      return i;
+    },
     /** Answers per second between two times (ms). */
     rate: (from: number, to: number) => done.filter((t) => t > from && t <= to).length / ((to - from) / 1000),
     get failures() {
@@ -171,6 +186,7 @@ apps:
       assert.ok(i < 100, `prometheus did not start: ${promErr}`);
       await sleep(200);
     }
+    const counted = await histogramCount();
     const load = pacedLoad(bed.machines.map((m) => `http://${m.address}:${APP_PORT}/`), 20); // 50 requests/s
     const started = Date.now();
     try {
@@ -189,12 +205,27 @@ apps:
       // Per machine, each got its third.
       const per = await promQuery('sum by (machine) (rate(skiff_app_http_requests_total{project="mtest",app="web"}[60s]))', at / 1000);
       assert.equal(per.length, 3);
+      // The histogram's rate is the same load, and its p95 is a duration (the app answers in a few ms: under 1 s).
+      const histRate = Number((await promQuery('sum(rate(skiff_app_http_request_duration_seconds_count{project="mtest",app="web"}[60s]))', at / 1000))[0]?.value[1]);
+      assert.ok(Math.abs(histRate - sent) / sent <= 0.1, `histogram: ${histRate}/s, the test sent ${sent}/s`);
+      const p95 = await promQuery('histogram_quantile(0.95, sum by (le) (rate(skiff_app_http_request_duration_seconds_bucket{project="mtest",app="web"}[60s])))', at / 1000);
+      assert.equal(p95.length, 1, JSON.stringify(p95));
+      const p95s = Number(p95[0]!.value[1]);
+      console.error(`metrics e2e: histogram rate ${histRate.toFixed(2)}/s, p95 ${(p95s * 1000).toFixed(2)} ms`);
+      assert.ok(p95s > 0 && p95s < 1, `p95 ${p95[0]!.value[1]}`);
+      // skiff top, with requests in its last interval: the average to the first byte and the interval's p95.
+      const top = await p.skiff(["top", "--once"]);
+      ok(top, "top --once");
+      assert.match(top.stdout, /^MACHINE\s+CPU\s+MEMORY\s+DISK\s+LOAD/m);
+      assert.match(top.stdout, /^APP\s+MACHINE\s+REQ\/S\s+5XX\s+RESPONSE\s+P95\s/m);
+      assert.match(top.stdout, /^web\s+m1\s+[\d.]+\s+\S+\s+\d+ms\s+\d+ms\s/m, top.stdout);
     } finally {
       load.stop();
     }
-    const top = await p.skiff(["top", "--once"]);
-    ok(top, "top --once");
-    assert.match(top.stdout, /^MACHINE\s+CPU\s+MEMORY\s+DISK\s+LOAD/m);
-    assert.match(top.stdout, /^web\s+m1\s+[\d.]+\s/m);
+    // Every request of the load, counted once over the three machines (the last answers arrive and their lines
+    // reach the agents within a few seconds).
+    await sleep(6000);
+    assert.equal(load.failures, 0);
+    assert.equal((await histogramCount()) - counted, load.sent, "the histograms' _count over the machines: each request once");
   });
 });

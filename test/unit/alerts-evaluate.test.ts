@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { emptyLedger, receiverId, type AppFacts, type Ledger, type MachineFacts } from "../../src/contracts/alerts.ts";
-import { bound, evaluate, histogramQuantile, MAX_EVENTS, type Round } from "../../src/alerts/evaluate.ts";
+import { bound, evaluate, MAX_EVENTS, type Round } from "../../src/alerts/evaluate.ts";
 import { alertPayload, slackText } from "../../src/alerts/message.ts";
 
 const machines = [{ name: "m1", addr: "10.0.0.1" }, { name: "m2", addr: "10.0.0.2" }, { name: "m3", addr: "10.0.0.3" }];
@@ -92,6 +92,19 @@ describe("alert evaluation", () => {
     assert.match(events[0]!.summary, /^web: 4 instance restart\(s\) within 10m \(web-1 on m1 ×2, web-2 on m2 ×2\); threshold 3$/);
   });
 
+  it("p95 latency over all machines' histograms", () => {
+    const cfgL = { ...cfg, rules: { latencyP95: { aboveMs: 500, forMs: 0, windowMs: 60_000, minRequests: 10 } } };
+    // m1: 90 fast (≤ 0.1 s); m2: 10 slow in (0.5, 1]: together p95 is rank 95 of 100, half way into (0.5, 1] → 0.75 s.
+    const h = (fast: number, slow: number) => [{ le: 0.1, count: fast }, { le: 0.5, count: fast }, { le: 1, count: fast + slow }, { le: Infinity, count: fast + slow }];
+    const r = evaluate({ cfg: cfgL, now: 1, missing: {}, facts: [facts("m1", { web: app(90, 0, { latency: h(90, 0) }) }), facts("m2", { web: app(10, 0, { latency: h(0, 10) }) })] }, emptyLedger(), "m1");
+    assert.deepEqual(r.events.map((e) => [e.status, e.key, e.value]), [["firing", "latency_p95/web", 0.75]]);
+    assert.match(r.events[0]!.summary, /^web: 95th percentile response time 750ms over 1m \(100 requests; threshold 500ms\)$/);
+    // Without histograms (request logging off) the rule knows nothing: it neither fires nor resolves.
+    const none = evaluate({ cfg: cfgL, now: 2, missing: {}, facts: [facts("m1", { web: app(90, 0) })] }, r.ledger, "m1");
+    assert.deepEqual(none.events, []);
+    assert.equal(none.ledger.active["latency_p95/web"]?.state, "firing");
+  });
+
   it("an alert whose rule is switched off resolves", () => {
     const first = run([failing, failing, failing, failing]);
     const r = evaluate({ cfg: { ...cfg, rules: { ...rules, errorRate: undefined } }, now: 2_000_000, ...failing() }, first.ledger, "m1");
@@ -101,15 +114,6 @@ describe("alert evaluation", () => {
 });
 
 describe("alert helpers", () => {
-  it("histogramQuantile interpolates inside the bucket, as Prometheus does", () => {
-    const b = [{ le: 0.1, count: 50 }, { le: 0.5, count: 90 }, { le: 1, count: 100 }, { le: Infinity, count: 100 }];
-    assert.equal(histogramQuantile(0.5, b), 0.1);
-    // rank 95: 5 of the 10 in (0.5, 1] → 0.75
-    assert.equal(histogramQuantile(0.95, b), 0.75);
-    assert.ok(Number.isNaN(histogramQuantile(0.95, [{ le: 1, count: 0 }])));
-    assert.equal(histogramQuantile(0.99, [{ le: 1, count: 1 }, { le: Infinity, count: 10 }]), 1);
-  });
-
   it("bound keeps events owed to a receiver and drops the oldest delivered", () => {
     const ev = (i: number, owed: boolean) => ({ id: `e${i}`, key: "k", rule: "disk" as const, status: "firing" as const, at: i, summary: "", labels: {}, by: "m1", deliveries: [{ receiver: "r", attempts: 1, ...(owed ? {} : { deliveredAt: i }) }] });
     const all = [ev(0, true), ...Array.from({ length: MAX_EVENTS + 10 }, (_, i) => ev(i + 1, false))];

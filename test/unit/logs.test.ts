@@ -248,8 +248,8 @@ describe("the collector", () => {
 
 describe("HAProxy's and Docker's lines", () => {
   it("parses the request log format, with or without a syslog header", () => {
-    const raw = '1796018409.042 skiff_p_web s2 200 13 0/0/1/2/3 172.30.77.1 "GET /print?line=x HTTP/1.1"';
-    const want = { time: "2026-11-30T06:00:09.042Z", backend: "skiff_p_web", server: "s2", text: '200 13 0/0/1/2/3 172.30.77.1 "GET /print?line=x HTTP/1.1"' };
+    const raw = '1796018409.042 skiff_p_web s2 public 3 200 13 0/0/1/2/3 172.30.77.1 "GET /print?line=x HTTP/1.1"';
+    const want = { time: "2026-11-30T06:00:09.042Z", backend: "skiff_p_web", server: "s2", text: '200 13 0/0/1/2/3 172.30.77.1 "GET /print?line=x HTTP/1.1"', mesh: false, ms: 3 };
     assert.deepEqual(parseRequestLine(raw), want);
     assert.deepEqual(parseRequestLine(`<134>Nov 30 06:40:09 haproxy[77]: ${raw}\n`), want);
     assert.equal(parseRequestLine("<134>Nov 30 06:40:09 haproxy[77]: Proxy public started."), undefined);
