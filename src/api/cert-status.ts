@@ -1,14 +1,13 @@
 // The HTTPS certificates of `skiff status` (pure): each machine's report
-// (agent/tls-facts.ts) with what deserves a look — expiring within 14 days or
-// expired, a failing renewal with its error and since when, nothing served
-// yet — and, across machines, who ordered a `tls: auto` certificate and where
-// the machines serve different ones.
+// (agent/tls-facts.ts) with its warnings (contracts/cert-warnings.ts: ending
+// within 14 days, renewal failing, none yet) and, across machines, who ordered
+// a `tls: auto` certificate and where the machines serve different ones.
+import { certWarnings, minute } from "../contracts/cert-warnings.ts";
 import type { TlsHostFacts } from "../contracts/tls-facts.ts";
 
 export type { TlsHostFacts };
+export { certWarnings, day, EXPIRY_WARNING_DAYS, expiresIn, minute } from "../contracts/cert-warnings.ts";
 
-/** A certificate expiring sooner than this is worth a warning (a renewal that works renews at a third of the life left: 30 days of Let's Encrypt's 90). */
-export const EXPIRY_WARNING_DAYS = 14;
 const DAY = 86_400_000;
 
 /** A certificate as `skiff status` reports it on one machine. */
@@ -19,38 +18,6 @@ export interface TlsStatus extends TlsHostFacts {
   orderedBy?: string;
   /** What deserves a look, in words: expiring within 14 days or expired, renewal failing, none served. */
   warnings: string[];
-}
-
-/** "2026-12-09" */
-export const day = (iso: string) => iso.slice(0, 10);
-/** "2026-12-09 10:12 UTC" */
-export const minute = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
-
-/** "in 9 days (2026-12-09)", "in 5 h (…)", "expired 3 days ago (…)". */
-export function expiresIn(notAfter: string, now: number): string {
-  const left = Date.parse(notAfter) - now;
-  const span = (ms: number) => (ms >= DAY ? `${Math.floor(ms / DAY)} day${ms >= 2 * DAY ? "s" : ""}` : `${Math.max(0, Math.floor(ms / 3_600_000))} h`);
-  return left > 0 ? `in ${span(left)} (${day(notAfter)})` : `expired ${span(-left)} ago (${day(notAfter)})`;
-}
-
-/** The warnings of one certificate on one machine. */
-export function certWarnings(f: TlsHostFacts, now: number): string[] {
-  const out: string[] = [];
-  if (f.cert) {
-    const left = Date.parse(f.cert.notAfter) - now;
-    if (left <= 0) out.push(expiresIn(f.cert.notAfter, now));
-    else if (left < EXPIRY_WARNING_DAYS * DAY) out.push(`expires ${expiresIn(f.cert.notAfter, now)}`);
-  } else {
-    out.push(f.kind === "auto" ? "no certificate served yet" : "its certificate file cannot be read");
-  }
-  const a = f.auto;
-  if (a?.lastResult === "failed") {
-    const since = a.failingSince ?? a.lastAttemptAt;
-    const last = a.lastAttemptAt && a.lastAttemptAt !== since ? `, last try ${minute(a.lastAttemptAt)}` : "";
-    const next = a.retryAt ? `, next try ${minute(a.retryAt)}` : "";
-    out.push(`renewal failing${since ? ` since ${minute(since)}` : ""}${last}${next}: ${a.lastError ?? "no error recorded"}`);
-  }
-  return out;
 }
 
 /** Each machine's facts for one project (and app), with their warnings and who ordered each auto certificate. */
