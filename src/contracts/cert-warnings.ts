@@ -13,10 +13,10 @@ export const day = (iso: string) => iso.slice(0, 10);
 /** "2026-12-09 10:12 UTC" */
 export const minute = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 
-/** "in 9 days (2026-12-09)", "in 5 h (…)", "expired 3 days ago (…)". */
+/** "in 9 days (2026-12-09)", "in 5 h (…)", "in 3 min (…)", "expired 3 days ago (…)". */
 export function expiresIn(notAfter: string, now: number): string {
   const left = Date.parse(notAfter) - now;
-  const span = (ms: number) => (ms >= DAY ? `${Math.floor(ms / DAY)} day${ms >= 2 * DAY ? "s" : ""}` : `${Math.max(0, Math.floor(ms / 3_600_000))} h`);
+  const span = (ms: number) => (ms >= DAY ? `${Math.floor(ms / DAY)} day${ms >= 2 * DAY ? "s" : ""}` : ms >= 3_600_000 ? `${Math.floor(ms / 3_600_000)} h` : `${Math.floor(ms / 60_000)} min`);
   return left > 0 ? `in ${span(left)} (${day(notAfter)})` : `expired ${span(-left)} ago (${day(notAfter)})`;
 }
 

@@ -133,6 +133,8 @@ describe("warnings", () => {
     assert.deepEqual(certWarnings(repoCert(15), NOW), []);
     assert.deepEqual(certWarnings(repoCert(13.5), NOW), ["expires in 13 days (2026-12-14)"]);
     assert.deepEqual(certWarnings(repoCert(0.25), NOW), ["expires in 6 h (2026-11-30)"]);
+    assert.deepEqual(certWarnings(repoCert(3.5 / 1440), NOW), ["expires in 3 min (2026-11-30)"]);
+    assert.deepEqual(certWarnings(repoCert(-0.5 / 24), NOW), ["expired 30 min ago (2026-11-30)"]);
     assert.deepEqual(certWarnings(repoCert(-3), NOW), ["expired 3 days ago (2026-11-27)"]);
   });
 
