@@ -95,7 +95,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
-    state: async () => ({ agent: info, machine: machineFacts(core?.store.dir ?? "/"), apps: core ? await core.view() : [], damaged: core?.store.damageReport() ?? [], tls: core && agentTlsFacts(core.proxy.tlsDir(), auto) }),
+    state: async () => ({ agent: info, machine: machineFacts(core?.store.dir ?? "/"), apps: core ? await core.view() : [], damaged: core?.store.damageReport() ?? [], tls: core && agentTlsFacts(core.proxy, auto) }),
   };
   if (!core || !jobs) return checked(base);
   const { store } = core;

@@ -29,12 +29,12 @@ export function tlsFacts(served: ServedCert[], auto: AutoReport[]): TlsHostFacts
   return out.sort((x, y) => x.id.localeCompare(y.id));
 }
 
-/** What this agent reports: the certificates in its tls directory (TlsStore.dir, `ProxyController.tlsDir()`) and
- *  its auto entries (an agent without tls: auto, none). Undefined when they cannot be read: status says "unknown"
- *  rather than failing the whole state. */
-export function agentTlsFacts(tlsDir: string, auto?: { report(): AutoReport[] }): TlsHostFacts[] | undefined {
+/** What this agent reports: the certificates in its proxy's tls directory (TlsStore.dir) and its auto entries (an
+ *  agent without tls: auto, none). Undefined when they cannot be read: status says "unknown" rather than failing
+ *  the whole state. */
+export function agentTlsFacts(proxy: { tlsDir(): string }, auto?: { report(): AutoReport[] }): TlsHostFacts[] | undefined {
   try {
-    return tlsFacts(servedCerts(tlsDir), auto?.report() ?? []);
+    return tlsFacts(servedCerts(proxy.tlsDir()), auto?.report() ?? []);
   } catch {
     return undefined;
   }

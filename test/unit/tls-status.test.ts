@@ -92,7 +92,7 @@ describe("the agent's report (the tls store's facts + AutoTls.report)", () => {
     const repo = await testLeaf(ca, ["shop.example.test"], { days: 10 });
     await store.set("shop_api_shop.example.test", ["shop.example.test"], repo.cert, repo.key);
     writeFileSync(join(proxyDir, "tls", "crt-list.bak"), "stray");
-    const facts = agentTlsFacts(store.dir, auto)!;
+    const facts = agentTlsFacts({ tlsDir: () => store.dir }, auto)!;
     assert.deepEqual(
       facts.map((f) => [f.id, f.project, f.app, f.kind, f.hosts, f.cert?.serial ?? null, f.auto?.lastResult ?? null]),
       [
@@ -106,13 +106,14 @@ describe("the agent's report (the tls store's facts + AutoTls.report)", () => {
     const got = await testLeaf(ca, ["auto.example.test"], { days: 90 });
     await store.set("shop_web_auto.example.test", ["auto.example.test"], got.cert, got.key);
     auto.record.succeeded("shop_web_auto.example.test", "pulled", { serial: got.serial, from: "m2" }, Date.now());
-    const after = agentTlsFacts(store.dir, auto)!.find((f) => f.kind === "auto")!;
+    const after = agentTlsFacts({ tlsDir: () => store.dir }, auto)!.find((f) => f.kind === "auto")!;
     assert.equal(after.cert?.serial, got.serial);
     assert.equal(after.auto?.from, "m2");
     assert.equal(after.auto?.lastError, undefined, "a success clears the error");
     const x = new X509Certificate(got.cert);
     assert.equal(after.auto?.dueAt, new Date(Date.parse(x.validTo) - (Date.parse(x.validTo) - Date.parse(x.validFrom)) / 3).toISOString());
     assert.equal(readFileSync(join(store.dir, "acme-record.json"), "utf8").includes("PRIVATE"), false);
+    assert.equal(agentTlsFacts({ tlsDir: () => { throw new Error("no proxy here"); } }), undefined, "unknown, and the state answer goes on");
   });
 
   it("a certificate id names its project and app; one whose file does not parse is listed without facts", () => {
