@@ -12,6 +12,8 @@ export type {
 } from "./api/skiff.ts";
 export type { ExecOptions, ReachOptions, ReachResult, RestartOptions, RestartOutcome, RestartPlan, RestartResult } from "./api/skiff.ts";
 export type { AppStatus, InstanceStatus, MachineStatus, MachineUnreachable } from "./api/status.ts";
+export type { TlsStatus } from "./api/cert-status.ts";
+export type { AutoFacts, CertFacts, TlsHostFacts } from "./contracts/tls-facts.ts";
 export { isUnreachable } from "./api/status.ts";
 export type { HistoryRow } from "./api/history.ts";
 export type { Change } from "./api/diff.ts";

@@ -8,6 +8,8 @@
 import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { AutoFacts } from "../contracts/tls-facts.ts";
+import { AcmeRecord } from "./acme-record.ts";
 import { writeAtomic } from "./atomic-write.ts";
 import { issueCert } from "./acme-issue.ts";
 import { pullNewest } from "./acme-pull.ts";
@@ -40,8 +42,23 @@ export type AutoProxy = Pick<ProxyController, "setTlsCert" | "setAcmeAccount" | 
 const HOUR = 3_600_000;
 const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, v));
 
+/** An auto entry as status and alerting read it: whose, which hosts, and how its renewal goes (no key). */
+export interface AutoReport {
+  id: string;
+  project: string;
+  app: string;
+  hosts: string[];
+  /** This machine's name in the project. */
+  self: string;
+  auto: AutoFacts;
+}
+
+const iso = (t: number | undefined) => (t === undefined || !Number.isFinite(t) ? undefined : new Date(t).toISOString());
+
 export class AutoTls {
   readonly dir: string;
+  /** What each certificate's last order or pull did (acme-record.ts). */
+  readonly record: AcmeRecord;
   private readonly dueSince = new Map<string, number>();
   private readonly nextPull = new Map<string, number>();
   private readonly retryAt = new Map<string, number>();
@@ -58,6 +75,7 @@ export class AutoTls {
     private readonly now: () => number = Date.now,
   ) {
     this.dir = join(proxy.tlsDir(), "auto");
+    this.record = new AcmeRecord(proxy.tlsDir(), log);
   }
 
   private file(id: string): string {
@@ -91,6 +109,28 @@ export class AutoTls {
     });
   }
 
+  /** Each entry's renewal as plain objects: when it is due, the last attempt and its result, the last error and
+   *  since when orders fail, where the served certificate came from. For `skiff status` and alerting. */
+  report(): AutoReport[] {
+    return this.entries().map((e) => {
+      const cert = this.current(e.id);
+      const r = this.record.get(e.id);
+      const retry = this.retryAt.get(e.id);
+      const facts: AutoFacts = {
+        dueAt: iso(cert ? dueAt(cert) : undefined),
+        dueSince: iso(this.dueSince.get(e.id)),
+        lastAttemptAt: iso(r?.lastAttemptAt),
+        lastResult: r?.lastResult,
+        lastError: r?.lastResult === "failed" ? r.lastError : undefined,
+        failingSince: r?.lastResult === "failed" ? iso(r.failingSince) : undefined,
+        retryAt: retry !== undefined && retry > this.now() ? iso(retry) : undefined,
+        // Only when the record is about the certificate served now (one served before the record began: unknown).
+        from: r?.got && cert && r.got.serial === cert.serial ? r.got.from : undefined,
+      };
+      return { id: e.id, project: e.project, app: e.app, hosts: e.hosts, self: e.self, auto: facts };
+    });
+  }
+
   /** The certificate this machine serves for an entry, as the schedule reads it. */
   current(id: string): (CertTimes & { serial: string }) | undefined {
     const path = join(this.proxy.tlsDir(), `${id}.pem`);
@@ -121,6 +161,7 @@ export class AutoTls {
     const gone = this.entries().filter((e) => e.project === project && e.app === app && !keep.includes(e.id));
     for (const e of gone) rmSync(this.file(e.id), { force: true });
     if (gone.length) await this.answer(project);
+    this.record.drop(gone.map((e) => e.id));
     return gone.map((e) => e.id);
   }
 
@@ -142,7 +183,14 @@ export class AutoTls {
   async issue(id: string): Promise<{ applied: "live" | "disk"; cert: TlsCertInfo; ms: Record<string, number> }> {
     const e = this.entry(id);
     if (!e) throw new Error(`no tls: auto certificate ${id} on this machine (deploy the app first)`);
-    const r = await issueCert(this.proxy.tlsDir(), (i, h, c, k) => this.proxy.setTlsCert(i, h, c, k), { project: e.project, id: e.id, hosts: e.hosts, directory: e.directory, accountKey: e.accountKey, email: e.email, caFile: this.caFile(e) });
+    let r: Awaited<ReturnType<typeof issueCert>>;
+    try {
+      r = await issueCert(this.proxy.tlsDir(), (i, h, c, k) => this.proxy.setTlsCert(i, h, c, k), { project: e.project, id: e.id, hosts: e.hosts, directory: e.directory, accountKey: e.accountKey, email: e.email, caFile: this.caFile(e) });
+    } catch (x) {
+      this.record.failed(id, (x as Error).message, this.now());
+      throw x;
+    }
+    this.record.succeeded(id, "ordered", { serial: r.cert.serial, from: e.self }, this.now());
     this.dueSince.delete(id);
     this.log(`tls auto: ${e.hosts.join(", ")}: ordered serial ${r.cert.serial} (until ${r.cert.notAfter}) ${JSON.stringify(r.ms)}`);
     return r;
@@ -159,6 +207,7 @@ export class AutoTls {
     const mine = this.current(id);
     if (!r.best || (mine && Date.parse(r.best.leaf.validTo) <= mine.notAfter)) return { pulled: false, errors: r.errors };
     const got = await this.proxy.setTlsCert(id, e.hosts, r.best.cert, r.best.key);
+    this.record.succeeded(id, "pulled", { serial: got.cert.serial, from: r.best.from }, this.now());
     this.dueSince.delete(id);
     this.log(`tls auto: ${e.hosts.join(", ")}: pulled serial ${got.cert.serial} from ${r.best.from}`);
     return { pulled: true, from: r.best.from, serial: got.cert.serial, errors: r.errors };

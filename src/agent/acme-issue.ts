@@ -40,7 +40,11 @@ export async function issueCert(
   const accountUrl = saved?.directory === r.directory ? saved.url : undefined;
   // A first status poll after 1 s, not acme-client's 5 s: a CA validates in about a second, and the renewal's next
   // rank orders L/12 after the first (the wait grows from there, so a slow CA is not hammered).
-  const res = await runOrder({ directory: r.directory, accountKey: r.accountKey, accountUrl, email: r.email, hosts: r.hosts, backoffMinMs: 1000 }, { ...run, caFile: r.caFile });
+  const order = (url: string | undefined) => runOrder({ directory: r.directory, accountKey: r.accountKey, accountUrl: url, email: r.email, hosts: r.hosts, backoffMinMs: 1000 }, { ...run, caFile: r.caFile });
+  let res = await order(accountUrl);
+  // A kept URL the CA does not know for this key (a CA that lost its accounts, a new account key for the same
+  // directory) would fail every order from now on: look the account up by its key instead, once.
+  if (!res.ok && accountUrl && /account/i.test(res.error)) res = await order(undefined);
   if (!res.ok) throw new Error(`ACME order for ${r.hosts.join(", ")} failed: ${res.error}`);
   // The CA's answer is checked like any certificate before it is served (TlsStore checks key and names too).
   if (Date.parse(new X509Certificate(res.cert).validTo) <= Date.now()) throw new Error("the CA sent an expired certificate");

@@ -11,6 +11,7 @@ import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import { fence } from "./fence.ts";
 import type { AutoTls } from "./acme-auto.ts";
+import { agentTlsFacts } from "./tls-facts.ts";
 import type { Firewall } from "./firewall.ts";
 import { exposition, projectOrMachine } from "../metrics/exposition.ts";
 import type { Ring } from "../metrics/ring.ts";
@@ -95,7 +96,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
-    state: async () => ({ agent: info, machine: machineFacts(core?.store.dir ?? "/"), apps: core ? await core.view() : [], damaged: core?.store.damageReport() ?? [] }),
+    state: async () => ({ agent: info, machine: machineFacts(core?.store.dir ?? "/"), apps: core ? await core.view() : [], damaged: core?.store.damageReport() ?? [], tls: core && agentTlsFacts(core.proxy, auto) }),
   };
   if (!core || !jobs) return checked(base);
   const { store } = core;

@@ -8,6 +8,8 @@ import { createPrivateKey, type X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseChain } from "../config/tls-checks.ts";
+import type { CertFacts } from "../contracts/tls-facts.ts";
+import { certFacts } from "./cert-facts.ts";
 import { checkHost } from "../proxy/values.ts";
 import { writeAtomic } from "./atomic-write.ts";
 
@@ -68,8 +70,7 @@ export class TlsStore {
 
   /** path → its crt-list line, as on disk. */
   private lines(): Map<string, string> {
-    const text = existsSync(this.list) ? readFileSync(this.list, "utf8") : "";
-    return new Map(text.split("\n").filter((l) => l.trim()).map((l) => [l.split(/\s+/)[0]!, l]));
+    return crtListLines(this.list);
   }
 
   private writeList(lines: Map<string, string>): void {
@@ -129,6 +130,11 @@ export class TlsStore {
     return gone;
   }
 
+  /** Every certificate HAProxy is told to serve, as plain objects (for status and alerting; no key). */
+  facts(): ServedCert[] {
+    return servedCerts(this.dir);
+  }
+
   certs(): TlsCertInfo[] {
     return [...this.lines()].flatMap(([path, line]) => {
       try {
@@ -140,6 +146,33 @@ export class TlsStore {
       }
     });
   }
+}
+
+/** A certificate in the crt-list with the hosts it serves, and its leaf's facts (absent: its file does not parse). */
+export interface ServedCert {
+  id: string;
+  hosts: string[];
+  cert?: CertFacts;
+}
+
+/** path → its crt-list line. */
+function crtListLines(list: string): Map<string, string> {
+  const text = existsSync(list) ? readFileSync(list, "utf8") : "";
+  return new Map(text.split("\n").filter((l) => l.trim()).map((l) => [l.split(/\s+/)[0]!, l]));
+}
+
+/** The certificates in the crt-list of a tls directory (`TlsStore.dir`), read from disk only: what HAProxy is told
+ *  to serve, whatever process asks. */
+export function servedCerts(dir: string): ServedCert[] {
+  return [...crtListLines(join(dir, "crt-list"))].map(([path, line]) => {
+    const id = path.slice(dir.length + 1, -".pem".length);
+    const hosts = line.split(/\s+/).slice(3);
+    try {
+      return { id, hosts, cert: certFacts(readFileSync(path, "utf8")) };
+    } catch {
+      return { id, hosts };
+    }
+  });
 }
 
 const info = (id: string, hosts: string[], leaf: X509Certificate): TlsCertInfo => ({ id, hosts, notAfter: new Date(leaf.validTo).toISOString(), serial: leaf.serialNumber });

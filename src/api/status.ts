@@ -2,7 +2,11 @@
 import type { Project } from "../config/model.ts";
 import { internalUrl } from "../contracts/internal-names.ts";
 import { askAll } from "../transport/agent-client.ts";
+import type { TlsHostFacts } from "../contracts/tls-facts.ts";
+import { certStatus, type TlsStatus } from "./cert-status.ts";
 import { machineProblem } from "./machine-problem.ts";
+
+export type { TlsStatus };
 
 export interface InstanceStatus {
   name: string;
@@ -53,6 +57,9 @@ export interface MachineStatus {
   apps: AppStatus[];
   /** Records in /var/lib/skiff the agent skipped (torn writes, stray files). */
   damaged: string[];
+  /** The project's HTTPS certificates this machine serves (repo and tls: auto), with their warnings (api/cert-status.ts);
+   *  absent: its agent does not report them (older than this CLI). */
+  tls?: TlsStatus[];
 }
 
 /** A machine whose agent did not answer: `problem` in a few words, `error` the full message. */
@@ -69,13 +76,19 @@ export const isUnreachable = (m: MachineState): m is MachineUnreachable => "erro
 /** A TCP app's internal port as the config says (the status shows where to call it). */
 const tcpPortOf = (project: Project, app: string): number | undefined => (Object.hasOwn(project.apps, app) ? project.apps[app]!.internalPort : undefined);
 
-export async function gatherStatus(project: Project, app?: string): Promise<MachineState[]> {
-  const res = await askAll(project, (c) => c.call<{ apps: AppStatus[]; damaged?: string[] }>("state"));
-  return res.map((r): MachineState =>
-    r.ok
-      ? { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)).map((a) => ({ ...a, internalUrl: internalUrl(a.project, a.app, tcpPortOf(project, a.app)), publicUrls: publicUrls(project, a.app, r.machine) })), damaged: r.value.damaged ?? [] }
-      : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message },
+export async function gatherStatus(project: Project, app?: string, now = Date.now()): Promise<MachineState[]> {
+  const res = await askAll(project, (c) => c.call<{ apps: AppStatus[]; damaged?: string[]; tls?: TlsHostFacts[] }>("state"));
+  // Certificates are read across machines (who ordered a tls: auto one, who serves another): all answers first.
+  const certs = certStatus(
+    res.flatMap((r) => (r.ok ? [{ machine: r.machine, tls: r.value.tls }] : [])),
+    now,
+    (f) => f.project === project.name && (!app || f.app === app),
   );
+  return res.map((r): MachineState => {
+    if (!r.ok) return { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message };
+    const tls = certs.get(r.machine);
+    return { machine: r.machine, apps: r.value.apps.filter((a) => a.project === project.name && (!app || a.app === app)).map((a) => ({ ...a, internalUrl: internalUrl(a.project, a.app, tcpPortOf(project, a.app)), publicUrls: publicUrls(project, a.app, r.machine) })), damaged: r.value.damaged ?? [], ...(tls ? { tls } : {}) };
+  });
 }
 
 /** True when every machine answered and every instance of `app` (all apps when none is named) runs healthy, on the release each machine has active. */

@@ -1,6 +1,7 @@
-// skiff status: what runs where — release, instances, health, restarts, uptime — and each app's internal URL.
+// skiff status: what runs where — release, instances, health, restarts, uptime — each app's internal URL, and the HTTPS certificates.
 import { isUnreachable } from "../api/status.ts";
 import { skiffFor, type Ctx } from "./context.ts";
+import { renderCerts } from "./status-certs.ts";
 import { table } from "./table.ts";
 
 export type { AppStatus as AppView } from "../api/status.ts";
@@ -37,6 +38,9 @@ export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<
     // Public URLs once per app (each route on the first machine's ports: they differ only when the ports do).
     const pub = new Map(machines.flatMap((m) => (isUnreachable(m) ? [] : m.apps.filter((a) => a.publicUrls?.length).map((a) => [a.app, a.publicUrls!.join(" ")] as const))).reverse());
     if (pub.size) ctx.out(`\n${table(["APP", "PUBLIC URL"], [...pub])}`);
+    // HTTPS certificates: expiry, kind, who ordered; warnings for what needs a look (api/cert-status.ts).
+    const certs = renderCerts(machines, Date.now());
+    if (certs.length) ctx.out(`\n${certs.join("\n")}`);
     // Torn writes or stray files the agent skipped: worth a look, never a reason to stop.
     for (const m of machines) if (!isUnreachable(m) && m.damaged.length) ctx.out(`${m.machine}: skipped ${m.damaged.length} damaged record(s) in /var/lib/skiff: ${m.damaged.join("; ")}`);
   }

@@ -10,6 +10,7 @@ import { agentInfoSchema } from "./agent-info.ts";
 import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
 import { logPage, logQuery } from "./logs.ts";
 import { alertsConfig, type AlertsView } from "./alerts.ts";
+import { tlsHostFacts } from "./tls-facts.ts";
 
 // Messages in English that say what was expected and what came (zod/mini has none of its own).
 z.config(en());
@@ -123,6 +124,8 @@ export const rpc = {
       machine: z.object({ hostname: z.string(), arch: z.string(), cpus: z.number(), uptimeS: z.number(), memory: z.object({ totalBytes: z.number(), freeBytes: z.number() }), disk: opt(z.object({ freeBytes: z.number(), totalBytes: z.number() })) }),
       apps: z.array(appView),
       damaged: z.array(z.string()),
+      /** The HTTPS certificates this machine keeps (absent: an agent older than this report). */
+      tls: opt(z.array(tlsHostFacts)),
     }),
   },
   "image.has": { params: z.object({ image: text, runtime: opt(runtimeKind) }), result: z.boolean() },

@@ -8,7 +8,9 @@
 // take the certificate over the mesh; every machine serves it (chain and name
 // checked by Node's tls against pebble's root); pebble's certificates last
 // 240 s, so the agents renew them by themselves, under load, with no command
-// run and no failed request.
+// run and no failed request. `skiff status --json` shows what each machine
+// serves and who ordered it; a renewal the CA cannot validate (its DNS pointed
+// where nothing listens) shows as "renewal failing since …" with pebble's error.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -79,6 +81,16 @@ function handshake(addr: string): Promise<{ serial: string; issuer: string; vali
     });
     s.on("error", reject);
   });
+}
+
+type CertStatus = { hosts: string[]; kind: string; cert?: { serial: string; notAfter: string; issuer: string }; orderedBy?: string; warnings: string[]; auto?: { dueAt?: string; from?: string; lastResult?: string; lastError?: string; failingSince?: string; lastAttemptAt?: string } };
+
+/** `skiff status --json`, each machine's certificates. */
+async function status(): Promise<{ machine: string; tls?: CertStatus[] }[]> {
+  const r = await p.skiff(["status", "--json"]);
+  ok(r, "status --json");
+  assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
+  return JSON.parse(r.stdout) as { machine: string; tls?: CertStatus[] }[];
 }
 
 async function pointDns(address: string): Promise<void> {
@@ -172,6 +184,18 @@ apps:
       assert.equal(r.body, "a1\n");
     }
     assert.equal(serials.size, 1, "one certificate, on every machine");
+    // skiff status: what each machine serves (as its handshake shows), that it is auto, and who ordered it.
+    const served = await handshake(bed.machines[0]!.address);
+    const st = await status();
+    for (const m of bed.machines) {
+      const c = st.find((x) => x.machine === m.name)?.tls?.find((t) => t.hosts.includes(HOST));
+      assert.ok(c, `${m.name} reports the certificate: ${JSON.stringify(st)}`);
+      assert.deepEqual([c.kind, c.cert?.serial, c.cert?.notAfter, c.orderedBy, c.auto?.from], ["auto", served.serial, new Date(served.validTo).toISOString(), names[0], names[0]], `${m.name}: served as ordered by ${names[0]} (it, or the copy it pulled from it)`);
+      // pebble's certificates last 240 s: always within the 14 days that status warns about.
+      assert.deepEqual(c.warnings.map((w) => w.replace(/\d+ min/, "N min")), [`expires in N min (${new Date(served.validTo).toISOString().slice(0, 10)})`]);
+      assert.match(c.cert!.issuer, /^Pebble Intermediate CA/);
+      assert.ok(c.auto?.dueAt && Date.parse(c.auto.dueAt) < Date.parse(served.validTo), "renewal due before the end");
+    }
     const again = await p.skiff(["plan"]);
     assert.equal(again.code, 0, `no changes left after the deploy: ${again.stdout}${again.stderr}`);
     assert.match(again.stdout, new RegExp(`certificate for ${HOST.replace(/\./g, "\\.")} over ACME \\([^)]*\\): served by ${names.join(", ")}`), again.stdout);
@@ -222,5 +246,35 @@ apps:
     assert.ok(Date.parse(renewed[0]!.validTo) > expires, "the new one lasts longer");
     assert.ok(renewedAt < expires, "renewed before the first certificate expired");
     for (const [addr, s] of seen) assert.ok(s.has(first.serial) && s.size >= 2, `${addr} served the old and the new certificate under load`);
+  });
+
+  it("a renewal that fails shows in skiff status: the CA cannot reach the host (its DNS points nowhere), the error and since when, on the machine that ordered", async () => {
+    const names = bed.machines.map((m) => m.name).sort();
+    // pebble now dials 127.0.0.1:8110 on the host for the challenge: nothing listens there, a real validation failure.
+    await pointDns("127.0.0.1");
+    const due = Date.parse((await status()).find((m) => m.machine === names[0])!.tls!.find((t) => t.hosts.includes(HOST))!.auto!.dueAt!);
+    const failed = await waitFor(
+      `${names[0]}'s renewal to fail (due ${new Date(due).toISOString()})`,
+      async () => {
+        const c = (await status()).find((m) => m.machine === names[0])!.tls!.find((t) => t.hosts.includes(HOST))!;
+        if (c.auto?.lastResult !== "failed") {
+          // Each look is a CLI run over SSH to every machine: one every few seconds is plenty.
+          await new Promise((r) => setTimeout(r, 3000));
+          throw new Error(`last result ${c.auto?.lastResult}`);
+        }
+        return c;
+      },
+      Math.max(30_000, due - Date.now() + 60_000),
+    );
+    console.error(`failed renewal as status --json has it on ${names[0]}: ${JSON.stringify(failed.auto)}`);
+    // pebble's own words: its validation of the answer could not connect where the DNS points.
+    assert.match(failed.auto!.lastError!, new RegExp(`^ACME order for auto\\.skiff\\.test failed: Get "http://auto\\.skiff\\.test:${HTTP}/\\.well-known/acme-challenge/[\\w-]+": dial tcp 127\\.0\\.0\\.1:${HTTP}: connect: connection refused$`));
+    assert.ok(failed.auto!.failingSince && failed.auto!.failingSince <= failed.auto!.lastAttemptAt!);
+    assert.ok(failed.warnings.some((w) => w.startsWith("renewal failing since ")), JSON.stringify(failed.warnings));
+    const text = await p.skiff(["status"]);
+    ok(text, "status");
+    console.error(text.stdout);
+    assert.match(text.stdout, new RegExp(`\\nwarning: auto\\.skiff\\.test on [^:]*${names[0]}[^:]*: renewal failing since \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2} UTC.*: ACME order for auto\\.skiff\\.test failed: `), text.stdout);
+    assert.doesNotMatch(text.stdout + text.stderr, /PRIVATE KEY/);
   });
 });

@@ -3,7 +3,8 @@
 // certificate line, the chain and name as Node's tls checks them against the
 // test's CA, strict SNI, the 301 from HTTP (not for ACME's path), HSTS, and a
 // certificate swap under load (a deploy with a new cert and key: set + commit
-// through the Runtime API, no reload) with 0 failed requests.
+// through the Runtime API, no reload) with 0 failed requests; `skiff status`
+// shows the certificate each machine serves, and warns of one ending in 10 days.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -63,12 +64,12 @@ apps:
 }
 
 /** The certificate a machine presents for a name, checked by Node against the test CA (rejectUnauthorized). */
-function handshake(addr: string, servername: string): Promise<{ serial: string; protocol: string | false }> {
+function handshake(addr: string, servername: string): Promise<{ serial: string; protocol: string | false; validTo: string; issuer: string }> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: addr, port: HTTPS, servername, ca: ca.cert, ALPNProtocols: ["h2", "http/1.1"] }, () => {
       const c = s.getPeerX509Certificate()!;
       assert.ok(c.checkHost(servername), "the certificate names the host");
-      resolve({ serial: c.serialNumber, protocol: s.alpnProtocol ?? false });
+      resolve({ serial: c.serialNumber, protocol: s.alpnProtocol ?? false, validTo: c.validTo, issuer: c.issuer });
       s.end();
     });
     s.on("error", reject);
@@ -208,5 +209,42 @@ describe("HTTPS on a public route, certificate from the repo, 3 machines", { tim
     assert.equal(stats.freshFailed + stats.keptFailed, 0);
     assert.ok(seen.has(old) && seen.has(leaf.serial), "both certificates were served during the run");
     assert.equal(sockets.size, bed.machines.length, "each keep-alive loop kept its one connection through the swap");
+  });
+
+  it("skiff status shows the certificate each machine serves: its end and serial as the handshake sees them, kind repo, no warning at 89 days; --json the same", async () => {
+    const st = await skiff(["status", "--json"]);
+    ok(st, "status --json");
+    assert.doesNotMatch(st.stdout, /PRIVATE KEY/);
+    const machines = JSON.parse(st.stdout) as { machine: string; tls?: { hosts: string[]; kind: string; cert?: { notAfter: string; serial: string; issuer: string }; warnings: string[]; expiresInDays?: number }[] }[];
+    for (const m of bed.machines) {
+      const served = await handshake(m.address, HOST);
+      const certs = machines.find((x) => x.machine === m.name)?.tls;
+      assert.equal(certs?.length, 1, `${m.name} reports one certificate: ${JSON.stringify(certs)}`);
+      const c = certs![0]!;
+      assert.deepEqual([c.hosts, c.kind, c.warnings], [[HOST], "repo", []]);
+      assert.equal(c.cert?.serial, served.serial, `${m.name}: the serial it serves`);
+      assert.equal(c.cert?.notAfter, new Date(served.validTo).toISOString(), `${m.name}: the end of what it serves`);
+      assert.equal(`CN=${c.cert?.issuer}`, served.issuer, "the issuer's CN (the test CA has no O)");
+      assert.equal(c.expiresInDays, 89);
+    }
+    const text = await skiff(["status"]);
+    ok(text, "status");
+    console.error(text.stdout);
+    const names = bed.machines.map((m) => m.name).join(", ");
+    assert.match(text.stdout, new RegExp(`\\nCERTIFICATE +EXPIRES +KIND +ISSUER +MACHINES\\n${HOST.replace(/\./g, "\\.")} +in 89 days \\(\\d{4}-\\d{2}-\\d{2}\\) +repo +skiff test CA \\w+ +${names}(\\n|$)`), text.stdout);
+    assert.doesNotMatch(text.stdout, /warning:/);
+
+    // A certificate that ends in 10 days, deployed: every machine serves it and status warns once, naming them all.
+    const short = await testLeaf(ca, [HOST], { days: 10 });
+    writeFileSync(join(p.dir, "cert.pem"), short.cert);
+    ok(await skiff(["secrets", "set", "TLS_KEY"], short.key), "secrets set");
+    ok(await skiff(["deploy"]), "deploy with a 10-day certificate");
+    const soon = await skiff(["status"]);
+    ok(soon, "status");
+    console.error(soon.stdout);
+    const end = new Date(new (await import("node:crypto")).X509Certificate(short.cert).validTo).toISOString().slice(0, 10);
+    assert.match(soon.stdout, new RegExp(`\\nwarning: ${HOST.replace(/\./g, "\\.")} on ${names}: expires in 9 days \\(${end}\\)(\\n|$)`), soon.stdout);
+    const json = JSON.parse((await skiff(["status", "--json"])).stdout) as { tls?: { cert?: { serial: string }; warnings: string[] }[] }[];
+    for (const m of json) assert.deepEqual([m.tls?.[0]?.cert?.serial, m.tls?.[0]?.warnings], [short.serial, [`expires in 9 days (${end})`]]);
   });
 });

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -134,6 +134,19 @@ describe("an ACME order against pebble, answered by HAProxy", { skip: !have && "
     assert.notEqual(second.cert.serial, first.cert.serial);
     assert.equal(readFileSync(account, "utf8"), JSON.stringify({ directory, url: (JSON.parse(readFileSync(account, "utf8")) as { url: string }).url }), "the same account, kept");
     await assert.rejects(issueCert(store.dir, (...a) => store.set(...a), { ...req, caFile: undefined }, run), /ACME order for auto\.skiff\.test failed: the ACME directory .* is not trusted/);
+  });
+
+  it("a kept account URL the CA does not know (it lost its accounts, or the key changed) is looked up again by the key, once, and replaced", async () => {
+    const store = new TlsStore(mkdtempSync(join(tmpdir(), "skiff-issue-")), { loaded: async () => false, entries: async () => [], add: async () => {}, swap: async () => {}, remove: async () => {} });
+    const account = join(store.dir, "acme-account.shop.json");
+    const stale = `${directory.replace(/\/dir$/, "")}/my-account/0000000000000000`;
+    mkdirSync(store.dir, { recursive: true });
+    writeFileSync(account, JSON.stringify({ directory, url: stale }));
+    const req = { project: "shop", id: "shop_web_auto.skiff.test", hosts: [HOST], directory, accountKey, caFile };
+    const r = await issueCert(store.dir, (...a) => store.set(...a), req, { program: ENTRY, nodeArgs: ["--import", "tsx"] });
+    assert.deepEqual(r.cert.hosts, [HOST]);
+    const kept = JSON.parse(readFileSync(account, "utf8")) as { url: string };
+    assert.notEqual(kept.url, stale, "the URL the CA gave for the key replaces the stale one");
   });
 
   it("a directory it does not trust is an error that says so, not a stack", async () => {
