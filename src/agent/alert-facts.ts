@@ -4,6 +4,7 @@
 // Every machine keeps its own, so a new leader needs no warm-up: it asks.
 import type { AlertRules, AppFacts, CommandFact, MachineFacts } from "../contracts/alerts.ts";
 import type { HistoryEntry } from "../contracts/model.ts";
+import type { TlsHostFacts } from "../contracts/tls-facts.ts";
 import type { Sample } from "../metrics/catalogue.ts";
 
 /** The longest window a rule may name (and so the memory's length). */
@@ -27,7 +28,11 @@ export class AlertFacts {
   /** "project/app" → the newest whole-command record. */
   private readonly commands = new Map<string, CommandFact>();
 
-  constructor(private readonly machine: () => string) {}
+  constructor(
+    private readonly machine: () => string,
+    /** The machine's HTTPS certificates (tls-facts.ts), read at each question. */
+    private readonly tls: () => TlsHostFacts[] | undefined = () => undefined,
+  ) {}
 
   /** One sample from the sampler. */
   observe(s: Sample): void {
@@ -134,9 +139,13 @@ export class AlertFacts {
     }
     const lastCommand: Record<string, CommandFact> = {};
     for (const [k, c] of this.commands) if (k.startsWith(prefix) && names.has(k)) lastCommand[k.slice(prefix.length)] = c;
+    const certs = this.tls()
+      ?.filter((c) => c.project === project)
+      .map((c) => ({ id: c.id, hosts: c.hosts, ...(c.cert ? { notAfter: c.cert.notAfter } : {}), ...(c.auto?.lastResult === "failed" ? { failing: { ...(c.auto.failingSince ? { since: c.auto.failingSince } : {}), ...(c.auto.lastError ? { error: c.auto.lastError } : {}) } } : {}) }));
     return {
       machine: this.machine(),
       t: now.t,
+      ...(certs ? { certs } : {}),
       disk: now.disk.map((d) => ({ path: d.path, used: 1 - d.free / d.total })),
       ...(now.memory?.total ? { memoryUsed: 1 - now.memory.available / now.memory.total } : {}),
       apps,

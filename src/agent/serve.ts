@@ -11,6 +11,7 @@ import { ProcessRuntime } from "../runtime/process.ts";
 import { AutoTls } from "./acme-auto.ts";
 import { AlertFacts } from "./alert-facts.ts";
 import { Alerts } from "./alerts.ts";
+import { agentTlsFacts } from "./tls-facts.ts";
 import { machineName } from "./identity.ts";
 import { serveTlsShare } from "./acme-share.ts";
 import { AgentCore } from "./core.ts";
@@ -73,7 +74,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   const auto = new AutoTls(proxy, core.mesh, log, Number(process.env.SKIFF_ACME_NO_CERT_GRACE_MS) || undefined);
   const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
   // Alerts (alerts.ts): the sampler's samples and history records are their facts; peers ask over the mesh share.
-  const facts = new AlertFacts(() => machineName(store));
+  const facts = new AlertFacts(() => machineName(store), () => agentTlsFacts(proxy, auto));
   const alerts = new Alerts(join(stateDir, "alerts"), facts, core.mesh, log);
   const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log, facts, logs.durations);
   core

@@ -137,6 +137,33 @@ export function conditions(r: Round): Condition[] {
         forMs: rules.memory.forMs,
       });
   }
+  if (rules.certificate) {
+    const byId = new Map<string, { hosts: string[]; on: { machine: string; notAfter?: string; failing?: { since?: string; error?: string } }[] }>();
+    for (const f of r.facts)
+      for (const c of f.certs ?? []) {
+        const e = byId.get(c.id) ?? { hosts: c.hosts, on: [] };
+        e.on.push({ machine: f.machine, ...(c.notAfter ? { notAfter: c.notAfter } : {}), ...(c.failing ? { failing: c.failing } : {}) });
+        byId.set(c.id, e);
+      }
+    const limit = r.now + rules.certificate.days * 86_400_000;
+    for (const [id, c] of [...byId].sort(([a], [b]) => a.localeCompare(b))) {
+      const ending = c.on.filter((x) => x.notAfter && Date.parse(x.notAfter) < limit);
+      const failing = c.on.filter((x) => x.failing);
+      const soonest = ending.map((x) => x.notAfter!).sort()[0];
+      const words = [
+        ...(soonest ? [`${Date.parse(soonest) <= r.now ? "expired" : "expires"} ${soonest.slice(0, 10)} (on ${ending.map((x) => x.machine).join(", ")})`] : []),
+        ...failing.map((x) => `renewal failing on ${x.machine}${x.failing!.since ? ` since ${x.failing!.since.slice(0, 16).replace("T", " ")} UTC` : ""}: ${x.failing!.error ?? "no error recorded"}`),
+      ];
+      out.push({
+        key: `certificate/${c.hosts[0] ?? id}`,
+        rule: "certificate",
+        labels: { certificate: id, host: c.hosts[0] ?? "" },
+        summary: words.length ? `${c.hosts.join(", ")}: ${words.join("; ")}` : `${c.hosts.join(", ")}: renewed, ends ${c.on.map((x) => x.notAfter ?? "").sort()[0]?.slice(0, 10) || "later"}`,
+        holds: words.length > 0,
+        forMs: 0,
+      });
+    }
+  }
   if (rules.machineDown)
     for (const m of r.cfg.machines) {
       // This machine is up (it evaluates); its peers may still have it down in the ledger from while it was not.

@@ -101,6 +101,7 @@ export interface AlertRulesSpec {
   memory?: { above: number; forMs: number };
   machineDown?: { forMs: number };
   deployFailed?: Record<string, never>;
+  certificate?: { days: number };
 }
 
 /** A receiver; a webhook's URL is either in skiff.yml or in a secret (resolved when the machines are told). */

@@ -379,6 +379,10 @@ export const AlertRulesInput = z
       .union([off, z.strictObject({ for: For("1m") })])
       .optional()
       .meta({ description: "A machine whose agent its peers cannot reach." }),
+    certificate: z
+      .union([off, z.strictObject({ days: z.number().int().min(1).max(365).optional().meta({ description: "Days before its end a certificate is worth an alert. Default: 14." }) })])
+      .optional()
+      .meta({ description: "An HTTPS certificate of a route ends within `days`, or its `tls: auto` renewal fails." }),
     deploy_failed: onOrOff.optional().meta({ description: "An app's last deploy failed or it was rolled back (resolves at the next good deploy). Default: on." }),
   })
   .meta({ description: "The rules, all on by default with the defaults shown; `false` switches one off." });

@@ -27,6 +27,8 @@ export const alertRules = z.object({
   machineDown: opt(z.object({ forMs: ms })),
   /** The app's last deploy failed, or it was rolled back: firing until a deploy succeeds. */
   deployFailed: opt(z.object({})),
+  /** An HTTPS certificate of the project ends within `days`, or its tls: auto renewal fails. */
+  certificate: opt(z.object({ days: z.number().check(z.minimum(1), z.maximum(365)) })),
 });
 export type AlertRules = z.infer<typeof alertRules>;
 export type AlertRuleName = keyof AlertRules;
@@ -74,6 +76,17 @@ export interface MachineFacts {
   apps: Record<string, AppFacts>;
   /** Per app, the newest whole-command record (deploy, rollback, restart) this machine holds. */
   lastCommand: Record<string, CommandFact>;
+  /** The project's HTTPS certificates this machine serves or renews (absent: an agent that does not say). */
+  certs?: CertFact[];
+}
+
+export interface CertFact {
+  id: string;
+  hosts: string[];
+  /** ISO 8601; absent: nothing served yet. */
+  notAfter?: string;
+  /** A tls: auto renewal failing: since when, and its last error. */
+  failing?: { since?: string; error?: string };
 }
 
 export interface AppFacts {

@@ -105,6 +105,22 @@ describe("alert evaluation", () => {
     assert.equal(none.ledger.active["latency_p95/web"]?.state, "firing");
   });
 
+  it("a certificate ending within `days` or failing its renewal fires; a renewed one resolves", () => {
+    const cfgC = { ...cfg, rules: { certificate: { days: 14 } } };
+    const now = Date.parse("2026-11-30T00:00:00Z");
+    const c = (notAfter: string, failing?: { since: string; error: string }) => ({ id: "shop_web_shop.example", hosts: ["shop.example"], notAfter, ...(failing ? { failing } : {}) });
+    const far = "2027-02-01T00:00:00Z";
+    const soon = "2026-12-09T00:00:00Z";
+    const ok = evaluate({ cfg: cfgC, now, missing: {}, facts: [facts("m1", {}, { certs: [c(far)] }), facts("m2", {}, { certs: [c(far)] })] }, emptyLedger(), "m1");
+    assert.deepEqual(ok.events, []);
+    const bad = evaluate({ cfg: cfgC, now, missing: {}, facts: [facts("m1", {}, { certs: [c(soon, { since: "2026-11-29T10:00:00Z", error: "ACME order failed: connection refused" })] }), facts("m2", {}, { certs: [c(soon)] })] }, emptyLedger(), "m1");
+    assert.deepEqual(bad.events.map((e) => [e.status, e.key]), [["firing", "certificate/shop.example"]]);
+    assert.equal(bad.events[0]!.summary, "shop.example: expires 2026-12-09 (on m1, m2); renewal failing on m1 since 2026-11-29 10:00 UTC: ACME order failed: connection refused");
+    const renewed = evaluate({ cfg: cfgC, now, missing: {}, facts: [facts("m1", {}, { certs: [c(far)] }), facts("m2", {}, { certs: [c(far)] })] }, bad.ledger, "m1");
+    assert.deepEqual(renewed.events.map((e) => e.status), ["resolved"]);
+    assert.match(renewed.events[0]!.summary, /^shop\.example: renewed, ends 2027-02-01/);
+  });
+
   it("an alert whose rule is switched off resolves", () => {
     const first = run([failing, failing, failing, failing]);
     const r = evaluate({ cfg: { ...cfg, rules: { ...rules, errorRate: undefined } }, now: 2_000_000, ...failing() }, first.ledger, "m1");
