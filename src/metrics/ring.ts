@@ -1,6 +1,7 @@
 // The bounded history: a fixed-size file of fixed-size slots, one sample per
-// slot, oldest overwritten first. 8640 slots of 4 KiB hold 24 h at 10 s in
-// 35.4 MB of disk, whatever runs; memory holds only the series names (a
+// slot, oldest overwritten first. 8640 slots of 8 KiB hold 24 h at 10 s in
+// at most 70.8 MB of disk, whatever runs (sparse: a slot is written only as far
+// as its values go); memory holds only the series names (a
 // bounded table) and nothing of the history. A sample whose values do not fit
 // a slot keeps the first ones and counts the rest as dropped.
 //
@@ -27,7 +28,7 @@ export interface RingOptions {
 }
 
 /** 24 h at 10 s. */
-export const DEFAULT_RING: RingOptions = { slots: 8640, slotBytes: 4096, maxSeries: 8192 };
+export const DEFAULT_RING: RingOptions = { slots: 8640, slotBytes: 8192, maxSeries: 8192 };
 
 export const ringFileBytes = (o: RingOptions) => HEADER + o.slots * o.slotBytes;
 

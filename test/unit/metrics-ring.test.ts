@@ -16,9 +16,9 @@ const sample = (t: number, n = 3, prefix = "i"): Sample => ({
 });
 
 describe("metrics ring", () => {
-  it("the default holds 24 h at 10 s in a 35.4 MB file", () => {
+  it("the default holds 24 h at 10 s in a 70.8 MB file", () => {
     assert.equal((DEFAULT_RING.slots * 10) / 3600, 24);
-    assert.equal(ringFileBytes(DEFAULT_RING), 64 + 8640 * 4096);
+    assert.equal(ringFileBytes(DEFAULT_RING), 64 + 8640 * 8192);
   });
 
   it("never grows past its size: after 3 × its slots, it holds the newest `slots` samples in order", () => {
