@@ -144,7 +144,7 @@ apps:
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /no machine named "m9"/);
     // The history's file has its fixed size from the start (24 h at 10 s, 4 KiB slots).
-    assert.equal((await faults.exec(bed.machines[0]!, "stat -c %s /var/lib/skiff/metrics/ring.bin")).trim(), String(64 + 8640 * 4096));
+    assert.equal((await faults.exec(bed.machines[0]!, "stat -c %s /var/lib/skiff/metrics/ring.bin")).trim(), String(64 + 8640 * 8192));
   });
 
   it("the history survives an agent restart", async () => {
