@@ -213,7 +213,8 @@ export function evaluate(r: Round, ledger: Ledger, by: string): { ledger: Ledger
       continue;
     }
     if (!c.holds) {
-      if (was?.state === "firing") events.push(event(was, "resolved", resolvedSummary(c, was, r.now)));
+      // The resolved message carries the value now, not the one it fired with.
+      if (was?.state === "firing") events.push(event({ ...was, ...(c.value !== undefined ? { value: c.value } : {}) }, "resolved", resolvedSummary(c, was, r.now)));
       continue;
     }
     const since = was?.since ?? c.since ?? r.now;

@@ -38,6 +38,7 @@ describe("alert evaluation", () => {
     assert.deepEqual(events.map((e) => [e.i, e.status, e.key]), [[3, "firing", "error_rate/web"], [6, "resolved", "error_rate/web"]]);
     assert.match(events[0]!.summary, /^web: 50% of requests failed \(5xx\) over 1m: 150 of 300 \(threshold 5%\)$/);
     assert.match(events[1]!.summary, /resolved after 30s/);
+    assert.deepEqual([ledger.events[0]!.value, ledger.events[1]!.value], [0.5, 0]);
     assert.deepEqual(ledger.active, {});
     assert.equal(ledger.events.length, 2);
     assert.deepEqual(ledger.events[0]!.deliveries, [{ receiver: receiverId(cfg.receivers[0]!), attempts: 0 }]);
