@@ -78,7 +78,13 @@ export class Supervisor {
         this.running = false;
         const again = this.again;
         this.again = false;
-        this.schedule(again ? 0 : this.sleepMs());
+        let ms = this.tickMs;
+        try {
+          if (!again) ms = this.sleepMs();
+        } catch (e) {
+          this.m.log(`supervisor: ${(e as Error).message}`); // a state that cannot be read: the next pass says it again
+        }
+        this.schedule(again ? 0 : ms);
       });
   }
 
