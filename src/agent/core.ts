@@ -43,6 +43,7 @@ export class AgentCore {
   ) {
     this.machine = { store, runtimes, proxy, log, fx: { ...realEffects, ...fx }, mutex: this.mutex, health: this.health };
     this.supervisor = new Supervisor(this.machine);
+    for (const rt of Object.values(runtimes)) rt?.watchExits?.((name) => this.supervisor.poke(name));
     this.mesh = new MeshCerts(join(store.dir, "proxy", "mesh"));
   }
 

@@ -5,9 +5,13 @@
 // Docker's timestamps), the agent's log file. Where each copy stopped is saved
 // (positions.json), so an agent restart goes on where it was; an instance's
 // last lines are copied before it is removed (see `collecting`), so a failed
-// deploy's output stays after its instances are gone.
-import { closeSync, existsSync, mkdirSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+// deploy's output stays after its instances are gone. A copy runs when a file
+// changes (inotify through fs.watch on each process instance's directory and
+// on the agent log's), soon after the first write and at most every MIN_GAP_MS
+// under a flood, plus a sweep every SWEEP_MS that finds instances (after an
+// agent restart) and anything a watch missed: an idle agent does not poll.
+import { closeSync, existsSync, mkdirSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, truncateSync, watch, writeFileSync, type FSWatcher } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { AGENT_LOG_KEY } from "../contracts/logs.ts";
 import { dockerLogs, type DockerLine, type Follow } from "../runtime/docker-logs.ts";
 import type { Runtime, RuntimeKind, StartSpec } from "../runtime/types.ts";
@@ -21,6 +25,12 @@ const CHUNK = 4 * 1024 * 1024;
 const LONG_LINE = 64 * 1024;
 /** The agent's log file (appended by its supervisor) is cut once copied past this. */
 const AGENT_FILE_MAX = 4 * 1024 * 1024;
+/** A write is copied this soon (lines written together land in one copy)… */
+const SETTLE_MS = 20;
+/** …and while output keeps coming, one copy this often at most (as the 500 ms poll did under a flood). */
+const MIN_GAP_MS = 500;
+/** A round without any event: instances found from the state, watches set again, anything missed copied. */
+const SWEEP_MS = 5000;
 
 interface Source {
   name: string;
@@ -47,6 +57,11 @@ export class LogCollector {
   private positions: Record<string, Position> = {};
   private dirty = false;
   private timer?: NodeJS.Timeout;
+  private soon?: NodeJS.Timeout;
+  private lastTick = 0;
+  private stopped = true;
+  /** A watch per process instance's directory (and "_agent": the agent log's directory). */
+  private readonly watches = new Map<string, FSWatcher>();
   private readonly cache: StateCache;
   private readonly posFile: string;
 
@@ -67,14 +82,37 @@ export class LogCollector {
     return (this.o.now?.() ?? new Date()).toISOString();
   }
 
-  start(everyMs = 500): void {
-    this.timer = setInterval(() => this.tick(), everyMs);
+  start(sweepMs = SWEEP_MS): void {
+    this.stopped = false;
+    this.timer = setInterval(() => this.tick(), sweepMs);
     this.timer.unref();
+    this.tick();
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.soon);
     for (const f of this.follows.values()) f.follow.close();
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
+  }
+
+  /** Something changed (or more is left to copy): a round soon, MIN_GAP_MS after the last one at the earliest. */
+  private wake(): void {
+    if (this.soon || this.stopped) return;
+    this.soon = setTimeout(() => ((this.soon = undefined), this.tick()), Math.max(SETTLE_MS, this.lastTick + MIN_GAP_MS - Date.now()));
+    this.soon.unref();
+  }
+
+  /** Watches `dir` (changes to `file` in it only, when given) once; a failed or broken watch is set again by a sweep. */
+  private watchDir(key: string, dir: string, file?: string): void {
+    if (this.stopped || this.watches.has(key)) return;
+    try {
+      const w = watch(dir, { persistent: false }, (_e, name) => (!file || !name || name === file) && this.wake());
+      w.on("error", () => (w.close(), this.watches.get(key) === w && this.watches.delete(key)));
+      this.watches.set(key, w);
+    } catch {}
   }
 
   /** An instance just started (or a hook's one-off run): its output is copied from now on. */
@@ -82,6 +120,8 @@ export class LogCollector {
     const l = spec.labels;
     if (!l["skiff.project"] || !l["skiff.app"]) return;
     this.sources.set(spec.name, { name: spec.name, kind, project: l["skiff.project"], app: l["skiff.app"], release: l["skiff.release"] ? Number(l["skiff.release"]) : null });
+    if (kind === "process") this.watchDir(spec.name, join(this.o.stateDir, "instances", spec.name));
+    this.wake();
   }
 
   /** Copies what is left of an instance's output, then forgets it (it is about to be removed). */
@@ -100,6 +140,8 @@ export class LogCollector {
   }
 
   private forget(name: string): void {
+    this.watches.get(name)?.close();
+    this.watches.delete(name);
     this.follows.get(name)?.follow.close();
     this.follows.delete(name);
     this.sources.delete(name);
@@ -111,16 +153,24 @@ export class LogCollector {
 
   /** One round: find instances (after an agent restart, from the saved state), copy what is new. */
   tick(): void {
+    this.lastTick = Date.now();
     try {
       this.discover();
+      let more = false;
       for (const s of this.sources.values()) {
         // Up to 2 chunks a tick per instance (8 MiB, ~0.1 s here): a flood is copied at up to 16 MiB/s without holding
-        // the agent's loop (health checks) long.
-        if (s.kind === "process") for (let i = 0; i < 2 && this.readProcess(s); i++) {}
-        else this.followDocker(s);
+        // the agent's loop (health checks) long; what is left waits for the next round, soon.
+        if (s.kind === "process") {
+          this.watchDir(s.name, join(this.o.stateDir, "instances", s.name));
+          let left = true;
+          for (let i = 0; i < 2 && left; i++) left = this.readProcess(s);
+          more ||= left;
+        } else this.followDocker(s);
       }
+      this.watchDir("_agent", dirname(this.o.agentLog), basename(this.o.agentLog));
       this.readAgentLog();
       this.save();
+      if (more) this.wake();
     } catch (e) {
       this.o.log(`logs: ${(e as Error).message}`);
     }
@@ -250,7 +300,7 @@ export class LogCollector {
       if (how === "gone") this.forget(s.name);
       this.save();
       // A stopped container's stream ends at once: look again (it may be restarted) no sooner than 2 s later.
-      setTimeout(() => this.follows.get(s.name) === entry && this.follows.delete(s.name), Math.max(0, 2000 - (Date.now() - entry.openedAt))).unref();
+      setTimeout(() => this.follows.get(s.name) === entry && this.follows.delete(s.name) && this.wake(), Math.max(0, 2000 - (Date.now() - entry.openedAt))).unref();
     });
   }
 

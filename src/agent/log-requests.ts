@@ -130,12 +130,10 @@ export class RequestLog {
     server.on("error", (e) => this.log(`request log: ${e.message} (requests are not filed)`));
     server.listen(port, host);
     this.server = server;
-    this.timer = setInterval(() => this.flush(), 250);
-    this.timer.unref();
   }
 
   close(): void {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.flush();
     this.server?.close();
   }
@@ -170,6 +168,8 @@ export class RequestLog {
     if (!r.mesh && r.ms >= 0) this.durations?.observe(r.backend, a.project, a.app, r.ms);
     let p = this.pending.get(r.backend);
     if (!p) this.pending.set(r.backend, (p = { project: a.project, app: a.app, batches: [] }));
+    // Filed within 250 ms of the first line waiting; no timer while no request comes (an idle agent sleeps).
+    if (!this.timer) (this.timer = setTimeout(() => ((this.timer = undefined), this.flush()), 250)).unref();
     const inst = a.slots.get(r.server);
     const last = p.batches.at(-1);
     const instance = inst?.name ?? (r.server === "<NOSRV>" ? null : r.server);

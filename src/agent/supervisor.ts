@@ -1,10 +1,14 @@
-// After the deploy: every tick, each serving instance due a check is looked at
-// (running? healthy?), the restart policy decides, and a restart is carried out:
-// out of traffic, wait the backoff, start again, gate on health, back in.
-// Warm instances whose probation is over are stopped here too. The tick reads
-// the apps' state from memory (state-cache.ts): with nothing due it touches no
-// file and starts no request, so an idle agent costs next to nothing, while an
-// exit is still seen within one health interval (plus at most one tick).
+// After the deploy: each serving instance due a check is looked at (running?
+// healthy?), the restart policy decides, and a restart is carried out: out of
+// traffic, wait the backoff, start again, gate on health, back in. Warm
+// instances whose probation is over are stopped here too. A pass reads the
+// apps' state from memory (state-cache.ts) and then sleeps until the next check
+// is due (at most MAX_SLEEP_MS, so a state written meanwhile is seen soon): an
+// idle agent wakes about once per health interval, not four times a second.
+// Checks due within one tick of each other are done in the same pass (a little
+// early, never late), so the instances' checks fall into step. A process
+// instance's exit is an event (the runtime's `watchExits`): it is looked at at
+// once, not at its next check.
 import type { InstanceRecord } from "../contracts/model.ts";
 import { backendName } from "../proxy/model.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
@@ -17,9 +21,20 @@ import { StateCache } from "./state-cache.ts";
 
 type Restart = Extract<Decision, { kind: "restart" }>;
 
+/** The longest sleep between passes: a deploy's new instances and a probation's end are seen this soon at worst. */
+export const MAX_SLEEP_MS = 1000;
+
 export class Supervisor {
   private timer?: NodeJS.Timeout;
   private running = false;
+  private stopped = true;
+  /** A pass was asked for while one ran: another follows at once. */
+  private again = false;
+  private tickMs = 250;
+  /** How early a check may be done to share a pass with another (0 for a caller driving `once` itself). */
+  private slackMs = 0;
+  /** Instances whose exit was reported: looked at in the next pass, whatever their interval. */
+  private readonly poked = new Set<string>();
   private maintainedAt = 0;
   /** Restarts under way (a test waits for them; the agent does not). */
   readonly inFlight = new Set<Promise<void>>();
@@ -29,19 +44,72 @@ export class Supervisor {
     this.cache = new StateCache(m.store);
   }
 
+  /** Passes from now on, each scheduled for when the next check is due (`tickMs` apart at least). */
   start(tickMs = 250): void {
-    this.timer = setInterval(() => {
-      if (this.running) return; // a slow pass (a slow Docker API) must not overlap the next
-      this.running = true;
-      this.once()
-        .catch((e: Error) => this.m.log(`supervisor: ${e.message}`))
-        .finally(() => (this.running = false));
-    }, tickMs);
-    this.timer.unref();
+    this.tickMs = this.slackMs = tickMs;
+    this.stopped = false;
+    this.schedule(tickMs);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** An instance's process ended: look at it now (a restart under way for it is left alone). */
+  poke(name: string): void {
+    this.poked.add(name);
+    if (!this.stopped) this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.pass(), ms);
+    this.timer.unref();
+  }
+
+  private pass(): void {
+    if (this.running) return void (this.again = true); // a slow pass (a slow Docker API) is not overlapped
+    this.running = true;
+    this.once()
+      .catch((e: Error) => this.m.log(`supervisor: ${e.message}`))
+      .finally(() => {
+        this.running = false;
+        const again = this.again;
+        this.again = false;
+        let ms = this.tickMs;
+        try {
+          if (!again) ms = this.sleepMs();
+        } catch (e) {
+          this.m.log(`supervisor: ${(e as Error).message}`); // a state that cannot be read: the next pass says it again
+        }
+        this.schedule(again ? 0 : ms);
+      });
+  }
+
+  /** Until the earliest check due (as `once` would find it), between one tick and MAX_SLEEP_MS. */
+  private sleepMs(): number {
+    const { m } = this;
+    const now = m.fx.clock.now();
+    let next = now + MAX_SLEEP_MS;
+    if (Object.values(m.runtimes).some((r) => r.maintain)) next = Math.min(next, this.maintainedAt + 10_000);
+    for (const { project, app, state: st } of this.cache.apps()) {
+      if (st.active === null || m.mutex.isLocked(`${project}/${app}`)) continue;
+      const spec = this.cache.release(project, app, st.active);
+      if (!spec) continue;
+      if (st.warm.length && st.warmUntil) next = Math.min(next, Date.parse(st.warmUntil) + 1);
+      for (const inst of st.instances) next = Math.min(next, this.dueAt(inst.name, spec.health.intervalMs));
+      for (const inst of st.warm) next = Math.min(next, this.dueAt(inst.name, (this.cache.release(project, app, inst.release)?.health ?? spec.health).intervalMs));
+    }
+    return Math.min(MAX_SLEEP_MS, Math.max(this.tickMs, next - this.slackMs - now));
+  }
+
+  /** When an instance's next check is due (never, by the clock, while it restarts). */
+  private dueAt(name: string, intervalMs: number): number {
+    const h = this.m.health.get(name);
+    if (!h || this.poked.has(name)) return 0;
+    return h.busy ? Infinity : h.at + intervalMs;
   }
 
   /** Resolves when every restart under way has finished. */
@@ -52,6 +120,8 @@ export class Supervisor {
   async once(): Promise<void> {
     const { m } = this;
     const now = m.fx.clock.now();
+    const poked = new Set(this.poked);
+    this.poked.clear();
     if (now - this.maintainedAt > 10_000) {
       this.maintainedAt = now;
       for (const r of Object.values(m.runtimes)) await r.maintain?.().catch((e: Error) => m.log(`maintain: ${e.message}`));
@@ -61,18 +131,19 @@ export class Supervisor {
       const spec = this.cache.release(project, app, st.active);
       if (!spec) continue;
       if (st.warm.length && st.warmUntil && m.fx.clock.now() > Date.parse(st.warmUntil)) await this.endProbation(project, app, spec.stopTimeoutS);
-      for (const inst of st.instances) if (this.due(inst, spec.health.intervalMs)) await this.check(project, app, inst, st.instances, spec.health);
+      for (const inst of st.instances) if (this.due(inst, spec.health.intervalMs, poked)) await this.check(project, app, inst, st.instances, spec.health, poked);
       for (const inst of st.warm) {
         const hs = this.cache.release(project, app, inst.release)?.health ?? spec.health;
-        if (this.due(inst, hs.intervalMs)) await this.checkWarm(inst, hs);
+        if (this.due(inst, hs.intervalMs, poked)) await this.checkWarm(inst, hs, poked);
       }
     }
   }
 
-  /** Whether an instance is due a check (one the book does not know yet is, at once). */
-  private due(inst: InstanceRecord, intervalMs: number): boolean {
+  /** Whether an instance is due a check (one the book does not know yet is, at once; one whose exit was reported
+   *  too, unless it is restarting): by the clock up to `slackMs` early, so checks close together share a pass. */
+  private due(inst: InstanceRecord, intervalMs: number, poked: ReadonlySet<string>): boolean {
     const h = this.m.health.get(inst.name);
-    return !h || isDue(h, this.m.fx.clock.now(), intervalMs);
+    return !h || (poked.has(inst.name) && !h.busy) || isDue(h, this.m.fx.clock.now() + this.slackMs, intervalMs);
   }
 
   /** The outgoing release's warm instances stop once its probation is over. */
@@ -88,14 +159,14 @@ export class Supervisor {
     });
   }
 
-  private async check(project: string, app: string, inst: InstanceRecord, all: readonly InstanceRecord[], hs: { path?: string; intervalMs: number; timeoutMs: number }): Promise<void> {
+  private async check(project: string, app: string, inst: InstanceRecord, all: readonly InstanceRecord[], hs: { path?: string; intervalMs: number; timeoutMs: number }, poked: ReadonlySet<string>): Promise<void> {
     const { m } = this;
+    if (!this.due(inst, hs.intervalMs, poked)) return;
     const h = m.health.get(inst.name) ?? newHealth("not checked yet");
     m.health.set(inst.name, h);
-    if (!isDue(h, m.fx.clock.now(), hs.intervalMs)) return;
     h.at = m.fx.clock.now();
     const s = await runtimeOf(m, inst).status(inst.name);
-    if (s.running && !probeDue(h, h.at, hs.intervalMs)) return void Object.assign(h, afterLook(h, h.at));
+    if (s.running && !probeDue(h, h.at + this.slackMs, hs.intervalMs)) return void Object.assign(h, afterLook(h, h.at));
     if (s.running) h.probedAt = h.at;
     const judged = s.running
       ? afterCheck(h, await m.fx.probe(addressOf(inst), inst.hostPort, hs.path, hs.timeoutMs), m.fx.clock.now(), { path: hs.path, othersRestarting: all.some((i) => i.name !== inst.name && m.health.get(i.name)?.busy) })
@@ -106,11 +177,11 @@ export class Supervisor {
 
   /** A warm instance (out of traffic, kept for an instant rollback) is checked too, never restarted: a rollback
    *  that finds `healthy_threshold` fresh passes in a row reuses it without waiting for them again. */
-  private async checkWarm(inst: InstanceRecord, hs: { path?: string; intervalMs: number; timeoutMs: number }): Promise<void> {
+  private async checkWarm(inst: InstanceRecord, hs: { path?: string; intervalMs: number; timeoutMs: number }, poked: ReadonlySet<string>): Promise<void> {
     const { m } = this;
+    if (!this.due(inst, hs.intervalMs, poked)) return;
     const h = m.health.get(inst.name) ?? { ...newHealth("warm, not checked yet"), healthy: false };
     m.health.set(inst.name, h);
-    if (!isDue(h, m.fx.clock.now(), hs.intervalMs)) return;
     h.at = m.fx.clock.now();
     const running = (await runtimeOf(m, inst).status(inst.name)).running;
     const r = running ? await m.fx.probe(addressOf(inst), inst.hostPort, hs.path, hs.timeoutMs) : { ok: false, detail: "not running" };

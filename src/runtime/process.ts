@@ -71,7 +71,14 @@ export class ProcessRuntime implements Runtime {
   /** Wrappers this runtime started that have not exited yet: running, no /proc to read. */
   private readonly children = new Map<string, ChildProcess>();
 
+  private onExit?: (name: string) => void;
+
   constructor(readonly base: string) {}
+
+  /** A wrapper this runtime started is its child: its exit is an event (the supervisor looks at it at once). */
+  watchExits(onExit: (name: string) => void): void {
+    this.onExit = onExit;
+  }
 
   private dir(name: string): string {
     return join(this.base, "instances", name);
@@ -204,7 +211,9 @@ export class ProcessRuntime implements Runtime {
       this.wrappers.set(f.name, identity);
       this.children.set(f.name, child);
       child.on("exit", () => {
-        if (this.children.get(f.name) === child) this.children.delete(f.name);
+        if (this.children.get(f.name) !== child) return;
+        this.children.delete(f.name);
+        this.onExit?.(f.name);
       });
       f.startedAt = new Date().toISOString();
       f.oomBase = oomKills(f.cgroup.dirs);

@@ -64,4 +64,6 @@ export interface Runtime {
   cgroupDirs?(name: string): Promise<string[]>;
   /** Periodic housekeeping (log rotation). */
   maintain?(): Promise<void>;
+  /** Calls `onExit` with an instance's name when its process ends, where the runtime sees that as an event. */
+  watchExits?(onExit: (name: string) => void): void;
 }

@@ -132,6 +132,22 @@ describe("the supervisor", () => {
     assert.equal(restarts(a).length, 1, "the exit was seen at the next interval, without a probe");
   });
 
+  it("an exit the runtime reports (poke) is looked at in the next pass, before the instance's interval is up", async () => {
+    const a = memAgent();
+    await a.deploy(1);
+    await tick(a);
+    const [inst] = a.runtime.of(1);
+    a.runtime.crash(inst!.name, 1);
+    await tick(a, 100);
+    assert.equal(restarts(a).length, 0, "100 ms after its last check it is not due by the clock");
+    a.core.supervisor.poke(inst!.name);
+    await tick(a, 0);
+    assert.equal(restarts(a).length, 1, "the reported exit was looked at at once");
+    a.core.supervisor.poke(inst!.name);
+    await tick(a, 0);
+    assert.equal(restarts(a).length, 1, "a poke for a running instance restarts nothing");
+  });
+
   it("a running instance that fails its checks is restarted after 10 s and 3 failures, one instance at a time", async () => {
     const a = memAgent();
     await a.deploy(1, {}, { instances: 2 });

@@ -246,6 +246,46 @@ describe("the collector", () => {
   });
 });
 
+describe("the collector, started", () => {
+  it("copies a line soon after it is written (a watch, not a poll), and a new instance's from its start", async () => {
+    const state = tmp();
+    const store = new Store(state);
+    const root = join(state, "logs");
+    const agentLog = join(state, "agent.log");
+    writeFileSync(agentLog, "");
+    const c = new LogCollector(new LogStore(root, () => 50 * 1024 * 1024), store, { stateDir: state, dockerSocket: "/nonexistent", agentLog, log: () => {} });
+    const texts = () => scanLogs(root, { project: "p", kinds: ["out"] }).lines.map((l) => parseLogLine("m1", l)!.text);
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(ok(), what);
+    };
+    const instance = (name: string) => {
+      mkdirSync(join(state, "instances", name), { recursive: true });
+      writeFileSync(join(state, "instances", name, "out.log"), "");
+      c.track("process", { name, labels: { "skiff.project": "p", "skiff.app": "web", "skiff.release": "1" } });
+      return join(state, "instances", name, "out.log");
+    };
+    // A sweep far away: only the watches can bring the lines in time.
+    c.start(3_600_000);
+    try {
+      const a = instance("skiff-p-web-1-aaa");
+      appendFileSync(a, "first\n");
+      await until("the first line copied without a sweep", () => texts().includes("first"));
+      await new Promise((r) => setTimeout(r, 600)); // the round its start asked for is over: the next is the watch's
+      appendFileSync(a, "second\n");
+      await until("a later line copied, woken by the watch", () => texts().includes("second"));
+      const b = instance("skiff-p-web-1-bbb");
+      appendFileSync(b, "from b\n");
+      await until("a new instance's line copied", () => texts().includes("from b"));
+      appendFileSync(agentLog, "agent line\n");
+      await until("the agent's line copied", () => scanLogs(root, { project: "p", kinds: ["agent"] }).lines.length === 1);
+      assert.deepEqual(texts().sort(), ["first", "from b", "second"]);
+    } finally {
+      c.stop();
+    }
+  });
+});
+
 describe("HAProxy's and Docker's lines", () => {
   it("parses the request log format, with or without a syslog header", () => {
     const raw = '1796018409.042 skiff_p_web s2 public 3 200 13 0/0/1/2/3 172.30.77.1 "GET /print?line=x HTTP/1.1"';

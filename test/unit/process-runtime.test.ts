@@ -88,14 +88,17 @@ describe("process runtime", () => {
     assert.equal(createCgroup("i4", {}, join(tmp(), "nothing")).note, undefined, "no limits asked, nothing to say");
   });
 
-  it("runs a command with PORT and HOST, keeps its output, records its exit code, and stops it with SIGTERM", async () => {
+  it("runs a command with PORT and HOST, keeps its output, records its exit code, reports its exit, and stops it with SIGTERM", async () => {
     const base = tmp();
     const rt = new ProcessRuntime(base);
+    const exits: string[] = [];
+    rt.watchExits((name) => exits.push(name));
     const labels = { "skiff.managed": "1", "skiff.project": "p", "skiff.app": "a", "skiff.release": "1" };
     process.env.SKIFF_CGROUP_ROOT = join(base, "no-cgroups");
     try {
       await rt.start({ name: "one", image: "none", command: 'echo "port=$PORT host=$HOST"; exit 4', containerPort: 3000, hostPort: 23456, bindAddress: "127.0.0.1", env: { A: "1" }, labels });
       await waitExit(rt, "one");
+      await until(async () => exits.includes("one"), "the exit to be reported");
       const s = await rt.status("one");
       assert.deepEqual([s.exists, s.running, s.exitCode, s.oomKilled], [true, false, 4, false]);
       assert.equal(await rt.logs("one", 10), "port=23456 host=127.0.0.1");
@@ -108,6 +111,8 @@ describe("process runtime", () => {
       await rt.stop("two", 5);
       const t = await rt.status("two");
       assert.deepEqual([t.running, t.exitCode], [false, 0]);
+      await until(async () => exits.length === 2, "the second exit to be reported");
+      assert.deepEqual(exits, ["one", "two"], "each wrapper's exit reported once, by name");
       assert.match(await rt.logs("two", 5), /bye/);
 
       await rt.remove("one");
