@@ -59,6 +59,8 @@ export class Alerts {
     if (before === JSON.stringify(cfg)) return { changed: false };
     writeAtomic(join(this.dir, `${cfg.project}.config.json`), JSON.stringify(cfg), { mode: 0o600 });
     this.configs.set(cfg.project, cfg);
+    // A new project or interval: the timer looks again now (it may have been asleep with nothing to do).
+    this.schedule();
     return { changed: true };
   }
 
@@ -101,24 +103,40 @@ export class Alerts {
     return { machine: cfg.self, version: l.version, ...(facts ? { facts } : {}), ...(l.version > have ? { ledger: l } : {}) };
   }
 
-  start(tickMs = 1000): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      const now = Date.now();
-      for (const [project, cfg] of this.configs) {
-        if (this.running.has(project) || now - (this.lastRound.get(project) ?? 0) < cfg.intervalMs) continue;
-        this.lastRound.set(project, now);
-        const p = this.round(project)
-          .catch((e: Error) => this.log(`alerts: ${project}: ${e.message}`))
-          .finally(() => this.running.delete(project));
-        this.running.set(project, p);
+  /** Rounds for every project at its interval: the timer sleeps until the next one is due (no idle wake-ups). */
+  start(): void {
+    this.started = true;
+    this.schedule();
+  }
+
+  private started = false;
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (!this.started) return;
+    const now = Date.now();
+    let next = Infinity;
+    for (const [project, cfg] of this.configs) {
+      const due = (this.lastRound.get(project) ?? 0) + cfg.intervalMs;
+      if (due > now || this.running.has(project)) {
+        next = Math.min(next, Math.max(due, now + 100));
+        continue;
       }
-    }, tickMs);
+      this.lastRound.set(project, now);
+      next = Math.min(next, now + cfg.intervalMs);
+      const p = this.round(project)
+        .catch((e: Error) => this.log(`alerts: ${project}: ${e.message}`))
+        .finally(() => this.running.delete(project));
+      this.running.set(project, p);
+    }
+    if (next === Infinity) return void (this.timer = undefined);
+    this.timer = setTimeout(() => this.schedule(), next - now);
     this.timer.unref();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.started = false;
+    clearTimeout(this.timer);
     this.timer = undefined;
     for (const a of this.agents.values()) a.agent.destroy();
     this.agents.clear();
