@@ -10,7 +10,7 @@ import { makeProject } from "../test/e2e/helpers.ts";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-process.env.HTTP_PORT ??= "8112";
+process.env.HTTP_PORT ??= "8122";
 const { configure, mb, probe, skiff, sum, isAgent } = await import("./lib-footprint.ts");
 
 const WINDOW_S = Number(process.env.WINDOW ?? 60);

@@ -12,7 +12,8 @@ const HELLO_NODE = new URL("../examples/hello-node", import.meta.url).pathname;
  *  machines have no nodejs package). */
 const RUN_NODE = `'exec "$(command -v node || echo ${NODE_BIN})" server.js'`;
 /** A port of its own: another suite's app left on the shared bed may route / on :80 already. */
-const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8093);
+// Outside the e2e tests' ports (8090–8113): a bench stopped half way leaves its apps on the bed, and a test on the same port would fail.
+const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8120);
 
 export interface Proc {
   role: string;

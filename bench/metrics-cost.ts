@@ -9,7 +9,7 @@
 import { up, faults, type BedMachine } from "../testbed/bed.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
 
-process.env.HTTP_PORT ??= "8106";
+process.env.HTTP_PORT ??= "8121";
 const { configure, mb, probe, skiff, sum, isAgent } = await import("./lib-footprint.ts");
 
 const WINDOW_S = Number(process.env.WINDOW ?? 60);
@@ -47,7 +47,7 @@ async function restartAgent(sampler: boolean): Promise<void> {
 }
 
 async function window(loaded: boolean) {
-  const load = loaded ? pacedLoad(`http://${m.address}:8106/`, RATE) : undefined;
+  const load = loaded ? pacedLoad(`http://${m.address}:${process.env.HTTP_PORT}/`, RATE) : undefined;
   const a0 = await probe(m);
   const p0 = await appProcs(m);
   const t0 = performance.now();
