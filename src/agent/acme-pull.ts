@@ -5,10 +5,8 @@
 // certificate that checks (covers the hosts, its key is its own, not expired)
 // wins. The key travels only inside the mesh's TLS.
 import { X509Certificate } from "node:crypto";
-import { request } from "node:https";
-import { MESH_PORT } from "../contracts/mesh.ts";
 import { tlsShareSni } from "../proxy/tls.ts";
-import { serverAddress } from "../proxy/values.ts";
+import { meshGet } from "./mesh-get.ts";
 import { checkCert } from "./proxy-tls.ts";
 
 export interface Pulled {
@@ -18,23 +16,11 @@ export interface Pulled {
   leaf: X509Certificate;
 }
 
-/** One peer's copy: the bundle it serves (chain, then key), split. */
-function fetchOne(peer: { name: string; addr: string }, o: { project: string; id: string; crt: string; ca: string; timeoutMs: number }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sni = tlsShareSni(o.project);
-    const q = request(
-      { host: peer.addr, port: MESH_PORT, path: `/tls/${o.id}`, method: "GET", servername: sni, ca: o.ca, cert: o.crt, key: o.crt, timeout: o.timeoutMs, headers: { host: sni } },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c) => (body += c));
-        res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${peer.name}: ${res.statusCode} ${body.trim().slice(0, 120)}`))));
-      },
-    );
-    q.on("timeout", () => q.destroy(new Error(`${peer.name} (${serverAddress(peer.addr, MESH_PORT)}) did not answer in ${o.timeoutMs} ms`)));
-    q.on("error", (e) => reject(new Error(`${peer.name}: ${e.message}`)));
-    q.end();
-  });
+/** One peer's copy: the bundle it serves (chain, then key). */
+async function fetchOne(peer: { name: string; addr: string }, o: { project: string; id: string; crt: string; ca: string; timeoutMs: number }): Promise<string> {
+  const r = await meshGet({ peer: peer.name, addr: peer.addr, sni: tlsShareSni(o.project), path: `/tls/${o.id}`, crt: o.crt, ca: o.ca, timeoutMs: o.timeoutMs });
+  if (r.status !== 200) throw new Error(`${peer.name}: ${r.status} ${r.body.trim().slice(0, 120)}`);
+  return r.body;
 }
 
 export function splitBundle(pem: string): { cert: string; key: string } {

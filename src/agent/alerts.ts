@@ -9,16 +9,15 @@
 // A network split that leaves two groups each with a leader sends from both
 // (each says which machine sent): better twice than never.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { Agent, request } from "node:https";
+import { Agent } from "node:https";
 import { join } from "node:path";
 import { alertShareSni, emptyLedger, receiverId, type AlertEvent, type AlertsConfig, type AlertsView, type Ledger, type PeerAnswer } from "../contracts/alerts.ts";
-import { MESH_PORT } from "../contracts/mesh.ts";
 import { bound, evaluate } from "../alerts/evaluate.ts";
-import { serverAddress } from "../proxy/values.ts";
 import type { AlertFacts } from "./alert-facts.ts";
 import { sendAlert } from "./alert-send.ts";
 import { writeAtomic } from "./atomic-write.ts";
 import type { MeshCerts } from "./mesh-certs.ts";
+import { meshGet } from "./mesh-get.ts";
 
 const ASK_TIMEOUT_MS = 3000;
 /** An undelivered event is retried (10 s, 20 s, … 5 min apart) for a day, then given up (and logged). */
@@ -151,7 +150,7 @@ export class Alerts {
     const creds = existsSync(files.crt) && existsSync(files.ca) ? { crt: readFileSync(files.crt, "utf8"), ca: readFileSync(files.ca, "utf8") } : undefined;
     const have = this.ledger(project).version;
     const via = creds && this.connections(project, creds);
-    const answers = creds && via ? await Promise.all(peers.map((p) => ask(p.addr!, project, have, creds, via).then((a) => ({ p, a }), () => ({ p, a: undefined })))) : [];
+    const answers = creds && via ? await Promise.all(peers.map((p) => ask({ name: p.name, addr: p.addr! }, project, have, creds, via).then((a) => ({ p, a }), () => ({ p, a: undefined })))) : [];
     const missing = this.missing.get(project) ?? new Map<string, number>();
     this.missing.set(project, missing);
     for (const { p, a } of answers) {
@@ -253,25 +252,9 @@ function newer(a: Ledger, b: Ledger, cfg: AlertsConfig): boolean {
 
 /** GET /alerts?have=V from a peer's mesh frontend, as this machine (its mesh certificate). "none": the peer's agent
  *  answered that it has no alerts for the project (404), or its HAProxy predates alerts (403). */
-function ask(addr: string, project: string, have: number, creds: { crt: string; ca: string }, agent: Agent): Promise<PeerAnswer | "none"> {
-  return new Promise((resolve, reject) => {
-    const sni = alertShareSni(project);
-    const q = request({ host: addr, port: MESH_PORT, path: `/alerts?have=${have}`, method: "GET", servername: sni, ca: creds.ca, cert: creds.crt, key: creds.crt, timeout: ASK_TIMEOUT_MS, headers: { host: sni }, agent }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (body += c));
-      res.on("end", () => {
-        if (res.statusCode === 404 || res.statusCode === 403) return resolve("none");
-        if (res.statusCode !== 200) return reject(new Error(`${res.statusCode}`));
-        try {
-          resolve(JSON.parse(body) as PeerAnswer);
-        } catch (e) {
-          reject(e as Error);
-        }
-      });
-    });
-    q.on("timeout", () => q.destroy(new Error(`${serverAddress(addr, MESH_PORT)} did not answer in ${ASK_TIMEOUT_MS} ms`)));
-    q.on("error", reject);
-    q.end();
-  });
+async function ask(peer: { name: string; addr: string }, project: string, have: number, creds: { crt: string; ca: string }, agent: Agent): Promise<PeerAnswer | "none"> {
+  const r = await meshGet({ peer: peer.name, addr: peer.addr, sni: alertShareSni(project), path: `/alerts?have=${have}`, ...creds, timeoutMs: ASK_TIMEOUT_MS, agent });
+  if (r.status === 404 || r.status === 403) return "none";
+  if (r.status !== 200) throw new Error(`${peer.name}: ${r.status}`);
+  return JSON.parse(r.body) as PeerAnswer;
 }
