@@ -6,6 +6,7 @@ import type { AlertRules, AppFacts, CommandFact, MachineFacts } from "../contrac
 import type { HistoryEntry } from "../contracts/model.ts";
 import type { TlsHostFacts } from "../contracts/tls-facts.ts";
 import type { Sample } from "../metrics/catalogue.ts";
+import { bucketIncrease } from "../metrics/quantile.ts";
 
 /** The longest window a rule may name (and so the memory's length). */
 export const MAX_WINDOW_MS = 3_600_000;
@@ -128,13 +129,7 @@ export class AlertFacts {
         restarts: perInstance(now.restarts.get(k), rstW.restarts.get(k)),
         oomKills: perInstance(now.oom.get(k), oomW.oom.get(k)),
       };
-      const lat = a?.latency;
-      if (lat?.size) {
-        const old = latW.apps.get(k)?.latency;
-        const bounds = [...lat.keys()].sort((x, y) => x - y);
-        const reset = bounds.some((le) => (old?.get(le) ?? 0) > lat.get(le)!);
-        f.latency = bounds.map((le) => ({ le, count: reset ? lat.get(le)! : lat.get(le)! - (old?.get(le) ?? 0) }));
-      }
+      if (a?.latency?.size) f.latency = bucketIncrease(a.latency, latW.apps.get(k)?.latency);
       apps[k.slice(prefix.length)] = f;
     }
     const lastCommand: Record<string, CommandFact> = {};

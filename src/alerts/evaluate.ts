@@ -6,7 +6,7 @@
 // subject whose facts are missing this round (its machine did not answer)
 // keeps its state: unknown is not "fine".
 import { receiverId, type ActiveAlert, type AlertEvent, type AlertRuleName, type AlertsConfig, type Ledger, type MachineFacts } from "../contracts/alerts.ts";
-import { histogramQuantile } from "../metrics/quantile.ts";
+import { addBuckets, histogramQuantile } from "../metrics/quantile.ts";
 import { showBytesShare, showMs, showPercent } from "./words.ts";
 
 /** One subject's condition this round. `holds` undefined: not known (keep what the ledger says). */
@@ -56,7 +56,7 @@ export function conditions(r: Round): Condition[] {
       });
     }
     if (rules.latencyP95) {
-      const merged = mergeBuckets(per.flatMap((p) => (p.a.latency ? [p.a.latency] : [])));
+      const merged = addBuckets(per.flatMap((p) => (p.a.latency ? [p.a.latency] : [])));
       const count = merged.length ? merged[merged.length - 1]!.count : 0;
       const p95 = count ? histogramQuantile(0.95, merged) : NaN;
       out.push({
@@ -270,12 +270,4 @@ export function bound(events: AlertEvent[]): AlertEvent[] {
   const room = Math.max(0, MAX_EVENTS - keep.size);
   const kept = new Set([...keep, ...rest.slice(rest.length - room).map((e) => e.id)]);
   return events.filter((e) => kept.has(e.id));
-}
-
-/** Histograms of several machines added up (same bounds: the agents share one bucket list; others are left out). */
-export function mergeBuckets(hs: { le: number; count: number }[][]): { le: number; count: number }[] {
-  if (!hs.length) return [];
-  const first = hs[0]!;
-  const same = hs.filter((h) => h.length === first.length && h.every((b, i) => b.le === first[i]!.le));
-  return first.map((b, i) => ({ le: b.le, count: sum(same.map((h) => h[i]!.count)) }));
 }

@@ -38,6 +38,23 @@ export function histogramQuantile(q: number, buckets: readonly Bucket[]): number
   return start + (b[i]!.le - start) * ((rank - below) / inBucket);
 }
 
+/** A histogram's increase between two readings (bound → cumulative count), by ascending bound. A count that went
+ *  down means the counters restarted in between (and no earlier reading means they started since): the later
+ *  counts are then all the window's, as Prometheus' increase() takes a reset. */
+export function bucketIncrease(now: ReadonlyMap<number, number>, then?: ReadonlyMap<number, number>): Bucket[] {
+  const reset = !then || [...now].some(([le, c]) => c < (then.get(le) ?? 0));
+  return [...now]
+    .sort(([a], [b]) => a - b)
+    .map(([le, c]) => ({ le, count: reset ? c : c - (then.get(le) ?? 0) }));
+}
+
+/** Histograms of several machines added up, bound by bound (ascending). */
+export function addBuckets(hs: readonly (readonly Bucket[])[]): Bucket[] {
+  const sum = new Map<number, number>();
+  for (const h of hs) for (const b of h) sum.set(b.le, (sum.get(b.le) ?? 0) + b.count);
+  return [...sum].sort(([a], [b]) => a - b).map(([le, count]) => ({ le, count }));
+}
+
 export interface WindowQuantiles {
   /** Requests counted between the two samples. */
   count: number;
@@ -70,14 +87,8 @@ function histograms(s: Sample, project: string, app: string): Map<string, Map<nu
  */
 export function windowQuantiles(earlier: Sample, later: Sample, project: string, app: string): WindowQuantiles {
   const before = histograms(earlier, project, app);
-  const sum = new Map<number, number>();
-  for (const [machine, now] of histograms(later, project, app)) {
-    const then = before.get(machine);
-    const reset = !then || [...now].some(([le, c]) => c < (then.get(le) ?? 0));
-    for (const [le, c] of now) sum.set(le, (sum.get(le) ?? 0) + (reset ? c : c - (then.get(le) ?? 0)));
-  }
-  const buckets = [...sum].map(([le, count]) => ({ le, count }));
-  const count = sum.get(Infinity) ?? 0;
+  const buckets = addBuckets([...histograms(later, project, app)].map(([machine, now]) => bucketIncrease(now, before.get(machine))));
+  const count = buckets.find((b) => b.le === Infinity)?.count ?? 0;
   if (!(count > 0)) return { count: 0 };
   return { count, p50: histogramQuantile(0.5, buckets), p95: histogramQuantile(0.95, buckets), p99: histogramQuantile(0.99, buckets) };
 }
