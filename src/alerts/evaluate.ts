@@ -5,9 +5,10 @@
 // `for` fires (one event); one that stops holding resolves (one event). A
 // subject whose facts are missing this round (its machine did not answer)
 // keeps its state: unknown is not "fine".
-import { receiverId, type ActiveAlert, type AlertEvent, type AlertRuleName, type AlertsConfig, type Ledger, type MachineFacts } from "../contracts/alerts.ts";
+import { receiverId, type ActiveAlert, type AlertEvent, type AlertRuleName, type AlertsConfig, type AppFacts, type Ledger, type MachineFacts } from "../contracts/alerts.ts";
 import { addBuckets, histogramQuantile } from "../metrics/quantile.ts";
-import { showBytesShare, showMs, showPercent } from "./words.ts";
+import { day, minute } from "../contracts/cert-warnings.ts";
+import { showMs, showPercent } from "./words.ts";
 
 /** One subject's condition this round. `holds` undefined: not known (keep what the ledger says). */
 export interface Condition {
@@ -32,6 +33,12 @@ export interface Round {
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** An app's instances with a count above 0 (restarts, OOM kills) on the machines that answered, and the total. */
+function perInstance(per: { machine: string; a: AppFacts }[], what: "restarts" | "oomKills"): { by: { i: string; n: number; machine: string }[]; total: number } {
+  const by = per.flatMap((p) => Object.entries(p.a[what]).filter(([, n]) => n > 0).map(([i, n]) => ({ i, n, machine: p.machine })));
+  return { by, total: sum(by.map((b) => b.n)) };
+}
 
 /** Every rule's conditions for this round. */
 export function conditions(r: Round): Condition[] {
@@ -70,8 +77,7 @@ export function conditions(r: Round): Condition[] {
       });
     }
     if (rules.restarts) {
-      const by = per.flatMap((p) => Object.entries(p.a.restarts).filter(([, n]) => n > 0).map(([i, n]) => ({ i, n, machine: p.machine })));
-      const total = sum(by.map((b) => b.n));
+      const { by, total } = perInstance(per, "restarts");
       out.push({
         key: `restarts/${app}`,
         rule: "restarts",
@@ -83,8 +89,7 @@ export function conditions(r: Round): Condition[] {
       });
     }
     if (rules.oom) {
-      const by = per.flatMap((p) => Object.entries(p.a.oomKills).filter(([, n]) => n > 0).map(([i, n]) => ({ i, n, machine: p.machine })));
-      const total = sum(by.map((b) => b.n));
+      const { by, total } = perInstance(per, "oomKills");
       out.push({
         key: `oom/${app}`,
         rule: "oom",
@@ -121,7 +126,7 @@ export function conditions(r: Round): Condition[] {
           key: `disk/${f.machine}${d.path}`,
           rule: "disk",
           labels: { machine: f.machine, path: d.path },
-          summary: `${f.machine}: disk of ${d.path} ${showBytesShare(d.used)} full (threshold ${showPercent(rules.disk.above)})`,
+          summary: `${f.machine}: disk of ${d.path} ${showPercent(d.used)} full (threshold ${showPercent(rules.disk.above)})`,
           value: d.used,
           holds: d.used > rules.disk.above,
           forMs: rules.disk.forMs,
@@ -131,7 +136,7 @@ export function conditions(r: Round): Condition[] {
         key: `memory/${f.machine}`,
         rule: "memory",
         labels: { machine: f.machine },
-        summary: `${f.machine}: memory ${showBytesShare(f.memoryUsed)} used (threshold ${showPercent(rules.memory.above)})`,
+        summary: `${f.machine}: memory ${showPercent(f.memoryUsed)} used (threshold ${showPercent(rules.memory.above)})`,
         value: f.memoryUsed,
         holds: f.memoryUsed > rules.memory.above,
         forMs: rules.memory.forMs,
@@ -151,14 +156,14 @@ export function conditions(r: Round): Condition[] {
       const failing = c.on.filter((x) => x.failing);
       const soonest = ending.map((x) => x.notAfter!).sort()[0];
       const words = [
-        ...(soonest ? [`${Date.parse(soonest) <= r.now ? "expired" : "expires"} ${soonest.slice(0, 10)} (on ${ending.map((x) => x.machine).join(", ")})`] : []),
-        ...failing.map((x) => `renewal failing on ${x.machine}${x.failing!.since ? ` since ${x.failing!.since.slice(0, 16).replace("T", " ")} UTC` : ""}: ${x.failing!.error ?? "no error recorded"}`),
+        ...(soonest ? [`${Date.parse(soonest) <= r.now ? "expired" : "expires"} ${day(soonest)} (on ${ending.map((x) => x.machine).join(", ")})`] : []),
+        ...failing.map((x) => `renewal failing on ${x.machine}${x.failing!.since ? ` since ${minute(x.failing!.since)}` : ""}: ${x.failing!.error ?? "no error recorded"}`),
       ];
       out.push({
         key: `certificate/${c.hosts[0] ?? id}`,
         rule: "certificate",
         labels: { certificate: id, host: c.hosts[0] ?? "" },
-        summary: words.length ? `${c.hosts.join(", ")}: ${words.join("; ")}` : `${c.hosts.join(", ")}: renewed, ends ${c.on.map((x) => x.notAfter ?? "").sort()[0]?.slice(0, 10) || "later"}`,
+        summary: words.length ? `${c.hosts.join(", ")}: ${words.join("; ")}` : `${c.hosts.join(", ")}: renewed, ends ${day(c.on.map((x) => x.notAfter ?? "").sort()[0] ?? "") || "later"}`,
         holds: words.length > 0,
         forMs: 0,
       });
@@ -232,8 +237,10 @@ export function evaluate(r: Round, ledger: Ledger, by: string): { ledger: Ledger
   for (const [key, was] of Object.entries(ledger.active)) {
     if (seen.has(key)) continue;
     const m = machineOf(was);
+    // A machine's alert needs that machine's facts; an app's (no machine label), every machine's.
     const factsMissing = m !== undefined ? r.missing[m] !== undefined : r.facts.length < r.cfg.machines.length;
-    if (factsMissing && r.cfg.machines.some((x) => x.name === m || m === undefined) && ruleOn(r, was.rule)) {
+    const inProject = m === undefined || r.cfg.machines.some((x) => x.name === m);
+    if (factsMissing && inProject && ruleOn(r, was.rule)) {
       active[key] = was;
       continue;
     }

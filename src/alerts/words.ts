@@ -6,9 +6,6 @@ export function showPercent(f: number): string {
   return `${p >= 10 || Number.isInteger(p) ? Math.round(p) : p.toFixed(1)}%`;
 }
 
-/** A used share of something (disk, memory). */
-export const showBytesShare = showPercent;
-
 /** 1500 → "1.5s", 120000 → "2m", 45 → "45ms", 7200000 → "2h". */
 export function showMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
