@@ -7,7 +7,7 @@
 import { chownSync, chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { dirname, join } from "node:path";
-import { alertShareSni } from "../contracts/alerts.ts";
+import { alertShareProject } from "../contracts/alerts.ts";
 import { tlsShareSni } from "../proxy/tls.ts";
 import type { AutoTls } from "./acme-auto.ts";
 import type { Alerts } from "./alerts.ts";
@@ -34,8 +34,8 @@ export async function serveTlsShare(auto: Pick<AutoTls, "entry">, tlsDir: string
     // certificate against.
     const alert = /^\/alerts(?:\?have=(\d{1,15}))?$/.exec(req.url ?? "");
     if (alert && req.method === "GET") {
-      const project = /^0-alerts\.([a-z][a-z0-9-]*)\.internal$/.exec(sni)?.[1];
-      const a = project && sni === alertShareSni(project) ? alerts?.answer(project, Number(alert[1] ?? 0)) : undefined;
+      const project = alertShareProject(sni);
+      const a = project ? alerts?.answer(project, Number(alert[1] ?? 0)) : undefined;
       if (!a) return void res.writeHead(404, { "content-type": "text/plain" }).end("no alerts for this project here\n");
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(a));
       return;

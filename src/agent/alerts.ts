@@ -71,6 +71,8 @@ export class Alerts {
     this.configs.delete(project);
     this.ledgers.delete(project);
     this.missing.delete(project);
+    this.leaders.delete(project);
+    this.lastRound.delete(project);
     for (const f of [`${project}.config.json`, `${project}.ledger.json`]) rmSync(join(this.dir, f), { force: true });
     return had;
   }

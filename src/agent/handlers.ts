@@ -156,11 +156,12 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       const r = await core.removeApp(project, app, { holder, onlyIfActive });
       // Its tls: auto hosts: no renewals, no challenge answers (the certificates went with the app).
       if (r.kept === undefined) await auto?.forget(project, app, []).catch(() => {});
-      // The project's last app here: this machine no longer takes part in its alerts (nor answers its peers' rounds).
-      if (!store.apps().some((a) => a.project === project)) alerts?.forget(project);
-      // The project's last app here: its firewall word goes (and skiff's table, when no other project is here).
-      // A failure is logged and shown by `firewall.get`; the app is gone either way.
-      if (firewall && !store.apps().some((a) => a.project === project)) {
+      // The project's last app here: this machine no longer takes part in its alerts (nor answers its peers' rounds),
+      // and its firewall word goes (and skiff's table, when no other project is here). A firewall failure is logged
+      // and shown by `firewall.get`; the app is gone either way.
+      const last = !store.apps().some((a) => a.project === project);
+      if (last) alerts?.forget(project);
+      if (firewall && last) {
         await firewall.forget(project).catch(() => {});
         await followMetrics(firewall, metrics?.listener);
       }

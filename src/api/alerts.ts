@@ -20,8 +20,8 @@ export interface AlertsReport {
 }
 
 export async function alertsReport(project: Project): Promise<AlertsReport> {
-  const res = await askAll(project, (c) => c.call("alerts.get", { project: project.name }));
-  const views = res.flatMap((r) => (r.ok ? [{ machine: r.machine, v: r.value as AlertsView }] : []));
+  const res = (await askAll(project, (c) => c.call("alerts.get", { project: project.name }))).map((r) => (r.ok ? { ...r, value: r.value as AlertsView } : r));
+  const views = res.flatMap((r) => (r.ok ? [{ machine: r.machine, v: r.value }] : []));
   const best = views.reduce<{ machine: string; v: AlertsView } | undefined>((b, x) => (!b || x.v.ledger.version > b.v.ledger.version ? x : b), undefined);
   const active = Object.values(best?.v.ledger.active ?? {}).sort((a, b) => a.since - b.since);
   return {
@@ -29,9 +29,11 @@ export async function alertsReport(project: Project): Promise<AlertsReport> {
     pending: active.filter((a) => a.state === "pending"),
     events: [...(best?.v.ledger.events ?? [])].reverse(),
     receivers: views.find((x) => x.v.config)?.v.config?.receivers ?? [],
-    machines: res.map((r) =>
-      r.ok ? { machine: r.machine, ...((r.value as AlertsView).leader ? { leader: (r.value as AlertsView).leader } : {}), missing: (r.value as AlertsView).missing, ...((r.value as AlertsView).lastRound ? { lastRound: (r.value as AlertsView).lastRound } : {}), version: (r.value as AlertsView).ledger.version } : { machine: r.machine, problem: machineProblem(r.error) },
-    ),
+    machines: res.map((r) => {
+      if (!r.ok) return { machine: r.machine, problem: machineProblem(r.error) };
+      const { leader, missing, lastRound, ledger } = r.value;
+      return { machine: r.machine, ...(leader ? { leader } : {}), missing, ...(lastRound ? { lastRound } : {}), version: ledger.version };
+    }),
     configured: views.some((x) => x.v.config),
   };
 }

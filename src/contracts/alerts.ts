@@ -3,6 +3,7 @@
 // mesh (its facts and its copy of the ledger), and the ledger itself (the
 // alerts pending and firing, and the notifications with their deliveries).
 // The agents evaluate and send with no CLI connected: see agent/alerts.ts.
+import { createHash } from "node:crypto";
 import * as z from "zod/mini";
 import { nameSchema } from "./activate.ts";
 
@@ -42,11 +43,7 @@ export const alertReceiver = z.union([
 export type AlertReceiver = z.infer<typeof alertReceiver>;
 
 /** A receiver's identity in the ledger: a digest of what it is (its URL never stored twice, nor shown). */
-export function receiverId(r: AlertReceiver): string {
-  let h = 0x811c9dc5;
-  for (const ch of JSON.stringify(r)) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return h.toString(16).padStart(8, "0");
-}
+export const receiverId = (r: AlertReceiver): string => createHash("sha256").update(JSON.stringify(r)).digest("hex").slice(0, 12);
 
 /** One project's alerting, as the CLI tells each machine (the same for all but `self`). */
 export const alertsConfig = z.object({
@@ -173,3 +170,6 @@ export interface AlertsView {
 
 /** The mesh name under which a project's machines ask each other for alert facts (a label no app can take). */
 export const alertShareSni = (project: string) => `0-alerts.${project}.internal`;
+
+/** The project an alert share's name is for (undefined: not such a name). */
+export const alertShareProject = (sni: string): string | undefined => /^0-alerts\.([a-z][a-z0-9-]*)\.internal$/.exec(sni)?.[1];

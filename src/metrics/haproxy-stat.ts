@@ -54,9 +54,10 @@ export function appSeries(rows: StatRow[], apps: Map<string, { project: string; 
       return v === undefined ? undefined : Math.max(0, v - peers.reduce((n, s) => n + (num(s[col]) ?? 0), 0));
     };
     const classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
-    for (const c of classes) push("skiff_app_http_responses_total", minusPeers(`hrsp_${c}`), { code: c });
+    const responses = classes.map((c) => [c, minusPeers(`hrsp_${c}`)] as const);
+    for (const [c, n] of responses) push("skiff_app_http_responses_total", n, { code: c });
     // A TCP app's backend has no HTTP counters: its requests are left out rather than counted as 0.
-    const answered = classes.reduce<number | undefined>((sum, c) => (minusPeers(`hrsp_${c}`) === undefined ? sum : (sum ?? 0) + minusPeers(`hrsp_${c}`)!), undefined);
+    const answered = responses.reduce<number | undefined>((sum, [, n]) => (n === undefined ? sum : (sum ?? 0) + n), undefined);
     const forwarded = peers.reduce((n, s) => n + (num(s.stot) ?? 0), 0);
     const total = num(r.req_tot);
     push("skiff_app_http_requests_total", total === undefined ? answered : Math.max(0, total - forwarded));
