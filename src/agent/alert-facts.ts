@@ -133,7 +133,9 @@ export class AlertFacts {
       apps[k.slice(prefix.length)] = f;
     }
     const lastCommand: Record<string, CommandFact> = {};
-    for (const [k, c] of this.commands) if (k.startsWith(prefix) && names.has(k)) lastCommand[k.slice(prefix.length)] = c;
+    // Every app's, also one with nothing running here (its first deploy failed): the leader keeps those of the
+    // apps in skiff.yml.
+    for (const [k, c] of this.commands) if (k.startsWith(prefix)) lastCommand[k.slice(prefix.length)] = c;
     const certs = this.tls()
       ?.filter((c) => c.project === project)
       .map((c) => ({ id: c.id, hosts: c.hosts, ...(c.cert ? { notAfter: c.cert.notAfter } : {}), ...(c.auto?.lastResult === "failed" ? { failing: { ...(c.auto.failingSince ? { since: c.auto.failingSince } : {}), ...(c.auto.lastError ? { error: c.auto.lastError } : {}) } } : {}) }));

@@ -50,5 +50,8 @@ describe("alert facts", () => {
     f.command({ ...e, at: "2026-11-30T09:00:00Z", action: "deploy", result: "ok" });
     f.command({ ...e, at: "2026-11-30T11:00:00Z", action: "deploy", result: "ok", summary: false });
     assert.deepEqual(f.facts("shop", rules)!.lastCommand, { web: { at: "2026-11-30T10:00:00Z", action: "deploy", result: "failed", release: 3, reason: "health" } });
+    // An app whose first deploy failed has no instance and no series here: its record still counts.
+    f.command({ ...e, app: "api", release: 1, at: "2026-11-30T10:05:00Z", action: "deploy", result: "failed" });
+    assert.equal(f.facts("shop", rules)!.lastCommand.api?.result, "failed");
   });
 });
