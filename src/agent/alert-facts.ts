@@ -31,12 +31,16 @@ export class AlertFacts {
 
   constructor(
     private readonly machine: () => string,
-    /** The machine's HTTPS certificates (tls-facts.ts), read at each question. */
+    /** The machine's HTTPS certificates (tls-facts.ts): read once per sample, however many peers ask. */
     private readonly tls: () => TlsHostFacts[] | undefined = () => undefined,
   ) {}
 
+  /** The certificates as read since the last sample (null: not read yet). */
+  private certs: TlsHostFacts[] | undefined | null = null;
+
   /** One sample from the sampler. */
   observe(s: Sample): void {
+    this.certs = null;
     const x: Seen = { t: s.t, apps: new Map(), restarts: new Map(), oom: new Map(), disk: [] };
     const disk = new Map<string, { total?: number; free?: number }>();
     const app = (l: Record<string, string>) => {
@@ -136,7 +140,8 @@ export class AlertFacts {
     // Every app's, also one with nothing running here (its first deploy failed): the leader keeps those of the
     // apps in skiff.yml.
     for (const [k, c] of this.commands) if (k.startsWith(prefix)) lastCommand[k.slice(prefix.length)] = c;
-    const certs = this.tls()
+    if (this.certs === null) this.certs = this.tls();
+    const certs = this.certs
       ?.filter((c) => c.project === project)
       .map((c) => ({ id: c.id, hosts: c.hosts, ...(c.cert ? { notAfter: c.cert.notAfter } : {}), ...(c.auto?.lastResult === "failed" ? { failing: { ...(c.auto.failingSince ? { since: c.auto.failingSince } : {}), ...(c.auto.lastError ? { error: c.auto.lastError } : {}) } } : {}) }));
     return {
