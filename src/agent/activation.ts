@@ -72,11 +72,13 @@ async function activateLocked(m: Machine, p: ActivateParams): Promise<ActivateRe
   await m.proxy.ensureRunning();
   await m.proxy.ensureBackend(run.backend, { routes: spec.routes, healthPath: spec.health.path, intervalMs: spec.health.intervalMs, timeoutMs: spec.health.timeoutMs, freeSlots: run.count, httpPort: p.httpPort, httpsPort: p.httpsPort, tcpPort: spec.protocol === "tcp" ? spec.internalPort : undefined, project: p.project, app: p.app });
   run.mark("prepare");
+  // An accessory's data has one owner at a time: the old instance stops before the new one starts.
+  const stopped = spec.stopFirst ? await stopServing(run) : [];
 
   const { reuse, fresh, failure: startFailure } = await startAndGate(run);
   const incoming = [...reuse, ...fresh];
   const enabled = startFailure ? { failure: startFailure } : await enableAll(run, incoming);
-  if (enabled.failure) return abandon(run, fresh, enabled.failure);
+  if (enabled.failure) return abandon(run, fresh, enabled.failure, stopped);
   run.mark("proxyUp");
   const switchedAtMs = m.fx.clock.now() - t0;
   return switchOver(run, { incoming, reuse, warmUntil, switchedAtMs });
@@ -190,13 +192,50 @@ async function enableAll({ m, backend }: Run, incoming: InstanceRecord[]): Promi
   }
 }
 
-/** Nothing switched: the started instances go, the old release keeps serving, the failure is recorded. */
-async function abandon(run: Run, fresh: InstanceRecord[], failure: Failure): Promise<ActivateResult> {
+/** Stop-first: the serving (and warm) instances leave HAProxy and stop, kept as they are so a failed start can
+ *  bring them back. They stay in the state: an agent that dies meanwhile finds them stopped and starts them again. */
+async function stopServing(run: Run): Promise<InstanceRecord[]> {
+  const { m, spec, st, backend } = run;
+  const old = [...st.instances, ...st.warm];
+  await Promise.all(
+    old.map(async (i) => {
+      await m.proxy.release(backend, i.name).catch(() => {});
+      await runtimeOf(m, i).stop(i.name, (m.store.release(run.p.project, run.p.app, i.release) ?? spec).stopTimeoutS);
+    }),
+  );
+  run.mark("stopOld");
+  return st.instances;
+}
+
+/** Stop-first undone: the old release's instances start again and take their slots back once healthy (or when
+ *  HAProxy's own check passes, if they are slow). Says what it brought back, for the record. */
+async function startAgain(run: Run, stopped: InstanceRecord[]): Promise<string> {
+  const { m, p, backend } = run;
+  const back: string[] = [];
+  for (const o of stopped) {
+    try {
+      await runtimeOf(m, o).restart(o.name);
+      const ospec = m.store.release(p.project, p.app, o.release) ?? run.spec;
+      const gate = await waitHealthy(m, o, ospec, m.fx.clock.now() + ospec.health.deadlineMs);
+      o.slot = await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { gated: gate.ok });
+      back.push(o.name);
+    } catch (e) {
+      m.log(`${p.app}: starting ${o.name} again: ${(e as Error).message}`);
+    }
+  }
+  m.store.saveState(run.st);
+  return back.length ? `; release ${run.st.active} started again` : stopped.length ? `; release ${run.st.active} could not be started again (the supervisor keeps trying)` : "";
+}
+
+/** Nothing switched: the started instances go, the old release keeps serving (stop-first: starts again), the
+ *  failure is recorded. */
+async function abandon(run: Run, fresh: InstanceRecord[], failure: Failure, stopped: InstanceRecord[] = []): Promise<ActivateResult> {
   const { m, p, spec, st } = run;
   const logs = failure.inst ? await runtimeOf(m, failure.inst).logs(failure.inst.name, 50).catch(() => "") : "";
   await discard(m, fresh, run.backend, spec.stopTimeoutS);
   st.pending = [];
   m.store.saveState(st);
+  if (spec.stopFirst) failure = { ...failure, reason: failure.reason + (await startAgain(run, stopped)) };
   run.record({ result: "failed", reason: failure.reason });
   m.log(`${p.app} release ${p.release}: failed: ${failure.reason}`);
   return run.result({ ok: false, changed: false, reason: failure.reason, failedInstance: failure.inst?.name, logs });
@@ -212,7 +251,10 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     const outgoing = st.instances;
     const staleWarm = st.warm.filter((w) => !s.reuse.includes(w));
     const outgoingSpec = st.active !== null ? m.store.release(p.project, p.app, st.active) : undefined;
-    Object.assign(st, { active: p.release, instances: s.incoming, pending: [], warm: outgoing, warmUntil: s.warmUntil, retiring: [...(st.retiring ?? []), ...staleWarm] });
+    // Stop-first: the outgoing instances are stopped already; they are removed, never kept warm.
+    const keep = !spec.stopFirst;
+    delete st.held; // a new release runs, whatever held the old one
+    Object.assign(st, { active: p.release, instances: s.incoming, pending: [], warm: keep ? outgoing : [], warmUntil: s.warmUntil, retiring: [...(st.retiring ?? []), ...staleWarm, ...(keep ? [] : outgoing)] });
     m.store.saveState(st);
     const now = m.fx.clock.now();
     for (const inst of s.incoming) m.health.set(inst.name, { ...newHealth("passed deploy check"), at: now, healthySince: now });
@@ -221,7 +263,7 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     await m.proxy.peersActive(backend, s.incoming.length === 0);
     // The stale warm instances leave HAProxy now (their backup slots go to the outgoing ones).
     for (const w of staleWarm) await m.proxy.release(backend, w.name).catch(() => {});
-    for (const o of outgoing) {
+    for (const o of keep ? outgoing : []) {
       // Serving until now and healthy by the supervisor's last check: UP in its backup slot at once.
       const gated = m.health.get(o.name)?.healthy === true;
       await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000, gated }).catch(() => m.proxy.release(backend, o.name, "backup"));
@@ -230,7 +272,8 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     // Out of traffic already, they stop after the activation answers: nothing waits on that (an agent restart
     // meanwhile finds them in `retiring`).
     if (staleWarm.length) void retire(m, p.project, p.app, staleWarm, spec.stopTimeoutS);
-    await Promise.all(outgoing.map((o) => m.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
+    if (!keep && outgoing.length) void retire(m, p.project, p.app, outgoing, spec.stopTimeoutS);
+    await Promise.all((keep ? outgoing : []).map((o) => m.proxy.drainAndRemove(backend, o.name, (outgoingSpec ?? spec).drainMs)));
     run.mark("drain");
     if (p.revert) {
       m.store.appendHistory({ at: isoAt(m), machine: p.machine, project: p.project, app: p.app, release: p.revert.release, action: "deploy", result: "rolled back", reason: p.revert.reason, deployId: p.deployId, by: p.by });

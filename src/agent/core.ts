@@ -19,6 +19,8 @@ import { MeshCerts, type MeshCertInfo } from "./mesh-certs.ts";
 import { KeyedMutex } from "./mutex.ts";
 import { reconcile } from "./reconcile.ts";
 import { removeApp, type RemoveResult } from "./removal.ts";
+import { holdApp } from "./hold.ts";
+import type { HoldParams, HoldResult } from "../contracts/rpc.ts";
 import { statusView, type AppView } from "./status-view.ts";
 import type { Store } from "./store.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -62,6 +64,10 @@ export class AgentCore {
 
   runHook(p: HookParams): Promise<HookResult> {
     return runHook(this.machine, p);
+  }
+
+  holdApp(p: HoldParams): Promise<HoldResult> {
+    return holdApp(this.machine, p);
   }
 
   removeApp(project: string, app: string, opts: { holder?: string; onlyIfActive?: number } = {}): Promise<RemoveResult> {

@@ -152,6 +152,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       return { removed: await core.proxy.pruneTlsCerts(project, app, keep) };
     },
     "job.wait": ({ job, timeoutMs }) => jobs.wait(job, Math.min(timeoutMs ?? 20_000, 60_000)),
+    "app.hold": (params) => core.holdApp(params),
     "app.remove": async ({ project, app, holder, onlyIfActive }) => {
       const r = await core.removeApp(project, app, { holder, onlyIfActive });
       // Its tls: auto hosts: no renewals, no challenge answers (the certificates went with the app).

@@ -42,6 +42,7 @@ export function baseStart(m: Pick<Machine, "store">, spec: ReleaseSpec, env: Rec
     limits: spec.limits,
     files: materializeFiles(m.store.dir, spec),
     volumes: spec.volumes,
+    ...(spec.stopSignal ? { stopSignal: spec.stopSignal } : {}),
     containerPort: spec.port,
     env: { ...spec.env, ...spec.secrets, SKIFF_APP: spec.app, SKIFF_RELEASE: String(spec.release), ...env },
     labels: { "skiff.managed": "1", "skiff.project": spec.project, "skiff.app": spec.app, "skiff.release": String(spec.release), ...labels },

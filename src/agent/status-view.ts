@@ -27,6 +27,7 @@ export async function statusView(m: Machine): Promise<AppView[]> {
       releases: m.store.releases(project, app),
       instances: await Promise.all(st.instances.map(describe)),
       warm: await Promise.all(st.warm.map(describe)),
+      ...(st.held ? { held: st.held } : {}),
     });
   }
   return out;

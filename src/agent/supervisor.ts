@@ -95,7 +95,7 @@ export class Supervisor {
     let next = now + MAX_SLEEP_MS;
     if (Object.values(m.runtimes).some((r) => r.maintain)) next = Math.min(next, this.maintainedAt + 10_000);
     for (const { project, app, state: st } of this.cache.apps()) {
-      if (st.active === null || m.mutex.isLocked(`${project}/${app}`)) continue;
+      if (st.active === null || st.held || m.mutex.isLocked(`${project}/${app}`)) continue;
       const spec = this.cache.release(project, app, st.active);
       if (!spec) continue;
       if (st.warm.length && st.warmUntil) next = Math.min(next, Date.parse(st.warmUntil) + 1);
@@ -127,7 +127,7 @@ export class Supervisor {
       for (const r of Object.values(m.runtimes)) await r.maintain?.().catch((e: Error) => m.log(`maintain: ${e.message}`));
     }
     for (const { project, app, state: st } of this.cache.apps()) {
-      if (st.active === null || m.mutex.isLocked(`${project}/${app}`)) continue;
+      if (st.active === null || st.held || m.mutex.isLocked(`${project}/${app}`)) continue;
       const spec = this.cache.release(project, app, st.active);
       if (!spec) continue;
       if (st.warm.length && st.warmUntil && m.fx.clock.now() > Date.parse(st.warmUntil)) await this.endProbation(project, app, spec.stopTimeoutS);

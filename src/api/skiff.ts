@@ -17,6 +17,7 @@ import type { RollbackOutcome, RollbackResult as RollbackDone } from "../exec/ro
 import type { RolloutResult } from "../exec/rollout.ts";
 import type { ScaleOutcome, ScaleResult as ScaleDone } from "../exec/scale.ts";
 import type { RestartOutcome, RestartResult as RestartDone } from "../exec/restart.ts";
+import type { HoldOutcome } from "../exec/accessory.ts";
 import type { RestartPlan } from "../plan/restart.ts";
 import type { ExecOptions, ReachOptions, ReachResult } from "./reach.ts";
 import type { DeployPlan, RemovePlan, RollbackPlan, ScalePlan } from "../plan/model.ts";
@@ -68,7 +69,19 @@ export interface DeployOptions extends ChangeOptions {
   skipUnreachable?: boolean;
   /** Wait (up to 10 minutes) for another deploy's lock instead of failing. */
   waitForLock?: boolean;
+  /** Go ahead when the deploy would stop an accessory (a database restarts on its volumes, or moves); without
+   *  it such a deploy is refused before anything changes. */
+  restartAccessories?: boolean;
 }
+
+/** Each machine's answer to `stopAccessory`/`startAccessory`; `ok`: none failed and one of them changed or
+ *  already was as asked. */
+export interface AccessoryResult {
+  ok: boolean;
+  machines: HoldOutcome[];
+}
+
+const accessoryResult = (machines: HoldOutcome[]): AccessoryResult => ({ ok: machines.every((m) => !m.reason || !m.changed) && machines.some((m) => m.instances > 0), machines });
 
 export type { AppOutcome, DeployPlan, RemovePlan, RollbackOutcome, RollbackPlan, RolloutResult, ScaleOutcome, ScalePlan };
 
@@ -222,7 +235,7 @@ export class Skiff {
   /** Builds, ships and rolls out a new release of each app with zero downtime; the result holds the plan it carried out. */
   deploy(opts: DeployOptions = {}): Promise<DeployResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await (await import("../exec/deploy.ts")).deploy(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, waitForLock: opts.waitForLock, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
+      const done = await (await import("../exec/deploy.ts")).deploy(this.project, { apps: opts.apps ?? [], skipUnreachable: opts.skipUnreachable, waitForLock: opts.waitForLock, dryRun: opts.dryRun, restartAccessories: opts.restartAccessories, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((o) => o.result.ok) };
     }, opts);
   }
@@ -269,6 +282,18 @@ export class Skiff {
    *  files, volumes), attached like `exec`, and removes it after, also when `signal` aborts. */
   runOneOff(app: string, command: string[], opts: ReachOptions = {}): Promise<ReachResult> {
     return this.run(async () => (await import("./reach.ts")).runOneOff(this.project, app, command, opts));
+  }
+
+  /** Holds an accessory stopped on its machine: out of HAProxy, stopped, never restarted (also after an agent
+   *  restart) until `startAccessory` or a new release. Under the deploy lock; recorded in history as "stop". */
+  stopAccessory(name: string, opts: ChangeOptions = {}): Promise<AccessoryResult> {
+    return this.run(async (reporter) => accessoryResult(await (await import("../exec/accessory.ts")).holdAccessory(this.project, name, true, reporter)), opts);
+  }
+
+  /** Starts a held accessory's instance again (the same one, on the same volumes) and waits for its health check;
+   *  recorded in history as "start". */
+  startAccessory(name: string, opts: ChangeOptions = {}): Promise<AccessoryResult> {
+    return this.run(async (reporter) => accessoryResult(await (await import("../exec/accessory.ts")).holdAccessory(this.project, name, false, reporter)), opts);
   }
 
   /** Stops apps on every machine and deletes their releases (history stays). No confirmation: the call is the intent. */

@@ -37,6 +37,8 @@ export interface AppStatus {
   internalUrl: string;
   /** Its public routes as URLs on this machine's ports, `https://` for routes with tls (absent: no host routes). */
   publicUrls?: string[];
+  /** An accessory held stopped here (`skiff accessory stop`): when, and by whom. */
+  held?: { at: string; by?: string };
 }
 
 /** A route as a URL: https on the machine's https_port for a tls route, else http on its http_port (a route
@@ -93,5 +95,6 @@ export async function gatherStatus(project: Project, app?: string, now = Date.no
 
 /** True when every machine answered and every instance of `app` (all apps when none is named) runs healthy, on the release each machine has active. */
 export function allHealthy(machines: MachineState[], app?: string): boolean {
-  return machines.every((m) => !isUnreachable(m) && m.apps.filter((a) => !app || a.app === app).every((a) => a.instances.every((i) => i.running && i.healthy && i.release === a.active)));
+  // A held accessory is stopped on purpose: not healthy, but not waited for either.
+  return machines.every((m) => !isUnreachable(m) && m.apps.filter((a) => (!app || a.app === app) && !a.held).every((a) => a.instances.every((i) => i.running && i.healthy && i.release === a.active)));
 }

@@ -10,11 +10,11 @@ export function phaseLine(phases: object): string {
   return (Object.entries(phases) as [string, number][]).filter(([, ms]) => ms >= 50).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)}s`).join(" · ") || "each step under 0.1s";
 }
 
-export async function deployCommand(ctx: Ctx, apps: string[], opts: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean }, effects?: PlanEffects): Promise<number> {
+export async function deployCommand(ctx: Ctx, apps: string[], opts: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean; yes?: boolean }, effects?: PlanEffects): Promise<number> {
   const started = Date.now();
   const interrupt = onInterrupt(ctx, !opts.dryRun);
   try {
-    const r = await skiffFor(ctx, effects).deploy({ apps, skipUnreachable: opts.skipUnreachable, waitForLock: opts.wait, dryRun: opts.dryRun, signal: interrupt.signal });
+    const r = await skiffFor(ctx, effects).deploy({ apps, skipUnreachable: opts.skipUnreachable, waitForLock: opts.wait, dryRun: opts.dryRun, restartAccessories: opts.yes, signal: interrupt.signal });
     if (r.dryRun) return printPlan(ctx, r.plan), 0;
     const err = (l: string) => void process.stderr.write(l + "\n");
     let ok = true;

@@ -93,7 +93,8 @@ program
   .option("--skip-unreachable", "deploy to the machines that answer and leave the others")
   .option("--wait", "wait for another deploy's lock instead of failing")
   .option("--dry-run", "print the plan (as `skiff plan` does) and change nothing")
-  .action(act(async (apps: string[], o: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean }) => (await import("./deploy.ts")).deployCommand(await makeCtx(globals()), apps, o)));
+  .option("--yes", "go ahead when an accessory (a database) would restart or move")
+  .action(act(async (apps: string[], o: { skipUnreachable?: boolean; wait?: boolean; dryRun?: boolean; yes?: boolean }) => (await import("./deploy.ts")).deployCommand(await makeCtx(globals()), apps, o)));
 
 program
   .command("rollback")
@@ -233,6 +234,23 @@ certs
   .description("new key pair and certificate on every machine, loaded live (needs the CA key)")
   .argument("[machine...]", "only these machines")
   .action(act(async (names: string[]) => (await import("./certs.ts")).certsCommand(await makeCtx(globals()), "rotate", { machines: names })));
+
+program
+  .command("accessory")
+  .description("an accessory (a database pinned to its machine): stop, start, restart, status, logs, exec")
+  .argument("<action>", "stop | start | restart | status | logs | exec")
+  .argument("<name>", "the accessory")
+  .argument("[command...]", "exec: the command and its arguments, after --")
+  .option("-f, --follow", "logs: keep printing new lines")
+  .option("-n, --lines <n>", "logs: only the last N lines (default: 100)", wholeOption("--lines", 0, 100_000))
+  .option("-i, --interactive", "exec: send stdin to the command")
+  .option("-t, --tty", "exec: a terminal on the machine (ssh -t); implies -i")
+  .action(
+    act(async (action: string, name: string, command: string[], o: { follow?: boolean; lines?: number; interactive?: boolean; tty?: boolean }) => {
+      const m = await import("./accessory.ts");
+      return m.accessoryCommand(() => makeCtx(globals()), m.accessoryAction(action), name, command, o);
+    }),
+  );
 
 const lock = program.command("lock").description("the deploy lock");
 lock.command("status").description("who holds the deploy lock").action(act(async () => (await import("./lock.ts")).lockCommand(await makeCtx(globals()), "status")));

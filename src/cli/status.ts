@@ -25,7 +25,8 @@ export async function statusCommand(ctx: Ctx, app: string | undefined): Promise<
       for (const a of m.apps) {
         if (!a.instances.length) rows.push([a.app, m.machine, String(a.active ?? "-"), "-", a.active !== null ? "none placed here (served by the other machines)" : "no instances", "-", "-", "-"]);
         for (const i of [...a.instances, ...a.warm.map((w) => ({ ...w, warm: true }))]) {
-          const state = "warm" in i ? "standby (HAProxy backup)" : !i.running ? "down" : i.healthy ? "healthy" : `unhealthy: ${i.health}`;
+          const held = a.held && !i.running ? `stopped (skiff accessory stop${a.held.by ? ` by ${a.held.by}` : ""}, ${a.held.at.slice(0, 19).replace("T", " ")})` : undefined;
+          const state = "warm" in i ? "standby (HAProxy backup)" : (held ?? (!i.running ? "down" : i.healthy ? "healthy" : `unhealthy: ${i.health}`));
           const last = i.lastExit ? `${i.lastExit.oomKilled ? "OOM killed" : `exit ${i.lastExit.code ?? "?"}`}: ${i.lastExit.reason}` : "";
           rows.push([a.app, m.machine, String(i.release), i.name, state, String(i.restarts), i.running ? uptime(i.startedAt) : "-", last]);
         }

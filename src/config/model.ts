@@ -33,6 +33,10 @@ export interface HealthSpec {
 
 export interface AppSpec {
   name: string;
+  /** An accessory (skiff.yml `accessories:`): one instance on this machine, replaced stop-first. */
+  accessory?: { machine: string };
+  /** The signal that asks an instance to stop, when not SIGTERM (accessories: Postgres wants SIGINT). */
+  stopSignal?: string;
   image?: string;
   build?: { context: string; dockerfile: string; args: Record<string, string> };
   /** Process app: the command line; such an app has no image. */

@@ -35,19 +35,22 @@ export function applyEnvironment(base: ConfigInput, name: string | undefined): R
     config.env = { ...config.env, ...env.env };
     for (const k of Object.keys(env.env)) origins.set(`env.${k}`, [...from, "env", k]);
   }
-  for (const [app, over] of Object.entries(env.apps ?? {})) {
-    // Own keys only: an overlay for "constructor" must not write into Object.prototype.constructor.
-    const target = config.apps && Object.hasOwn(config.apps, app) ? config.apps[app] : undefined;
-    if (!target) continue; // reported by the rules against the overlay itself
-    for (const [key, value] of Object.entries(over)) {
-      if (value === undefined) continue;
-      const at = [...from, "apps", app, key];
-      if (key === "env") {
-        target.env = { ...target.env, ...(value as Record<string, string>) };
-        for (const k of Object.keys(value as object)) origins.set(`apps.${app}.env.${k}`, [...at, k]);
-      } else {
-        (target as Record<string, unknown>)[key] = structuredClone(value);
-        origins.set(`apps.${app}.${key}`, at);
+  for (const kind of ["apps", "accessories"] as const) {
+    const targets = config[kind] as Record<string, Record<string, unknown>> | undefined;
+    for (const [name, over] of Object.entries(env[kind] ?? {})) {
+      // Own keys only: an overlay for "constructor" must not write into Object.prototype.constructor.
+      const target = targets && Object.hasOwn(targets, name) ? targets[name] : undefined;
+      if (!target) continue; // reported by the rules against the overlay itself
+      for (const [key, value] of Object.entries(over)) {
+        if (value === undefined) continue;
+        const at = [...from, kind, name, key];
+        if (key === "env") {
+          target.env = { ...(target.env as object), ...(value as Record<string, string>) };
+          for (const k of Object.keys(value as object)) origins.set(`${kind}.${name}.env.${k}`, [...at, k]);
+        } else {
+          target[key] = structuredClone(value);
+          origins.set(`${kind}.${name}.${key}`, at);
+        }
       }
     }
   }

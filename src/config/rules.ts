@@ -2,6 +2,7 @@
 // named, and returns every problem it sees instead of stopping at the first.
 import type { Path } from "./positions.ts";
 import type { ConfigInput } from "./schema.ts";
+import { services } from "./services.ts";
 import { DEFAULT_METRICS_PORT } from "./model.ts";
 import { suggest } from "./suggest.ts";
 import { tcpAppShape, tcpPortsUnique } from "./tcp-rules.ts";
@@ -23,13 +24,27 @@ type Rule = (c: ConfigInput) => Problem[];
 const has = (o: object | undefined, name: string) => o !== undefined && Object.hasOwn(o, name);
 
 const appHasOneSource: Rule = (c) =>
-  Object.entries(c.apps ?? {}).flatMap(([name, app]): Problem[] => {
+  services(c).flatMap(({ kind, word, name, app }): Problem[] => {
     const given = (["image", "build", "run"] as const).filter((k) => app[k] !== undefined);
-    if (given.length > 1) return [{ path: ["apps", name], message: `app "${name}" has ${given.map((k) => `"${k}"`).join(" and ")}`, hint: "keep one: image runs a published image, build makes one from source, run starts a command as processes" }];
-    if (!given.length) return [{ path: ["apps", name], message: `app "${name}" needs "image", "build" or "run"`, hint: 'e.g. image: nginx:1.27, build: { context: . }, or run: node server.js' }];
+    if (given.length > 1) return [{ path: [kind, name], message: `${word} "${name}" has ${given.map((k) => `"${k}"`).join(" and ")}`, hint: "keep one: image runs a published image, build makes one from source, run starts a command as processes" }];
+    if (!given.length) return [{ path: [kind, name], message: `${word} "${name}" needs "image", "build" or "run"`, hint: kind === "apps" ? "e.g. image: nginx:1.27, build: { context: . }, or run: node server.js" : "e.g. image: postgres:15, or run: /usr/lib/postgresql/15/bin/postgres -D data" }];
     const extra = !app.run ? (["artifact", "user"] as const).filter((k) => app[k] !== undefined) : [];
-    return extra.map((k) => ({ path: ["apps", name], key: k, message: `"${k}" is for process apps (with "run"); app "${name}" runs a container`, hint: `remove "${k}", or replace image/build with run:` }));
+    return extra.map((k) => ({ path: [kind, name], key: k, message: `"${k}" is for process ${kind} (with "run"); ${word} "${name}" runs a container`, hint: `remove "${k}", or replace image/build with run:` }));
   });
+
+/** Apps and accessories share the internal names (NAME.internal), so one name is one of them. */
+const namesUnique: Rule = (c) =>
+  Object.keys(c.accessories ?? {})
+    .filter((name) => has(c.apps, name))
+    .map((name) => ({ path: ["accessories"], key: name, message: `"${name}" is both an app and an accessory`, hint: `rename one: both would answer at ${name}.internal` }));
+
+const accessoryMachineExists: Rule = (c) =>
+  Object.entries(c.accessories ?? {})
+    .filter(([, a]) => !has(c.machines, a.machine))
+    .map(([name, a]) => {
+      const guess = suggest(a.machine, Object.keys(c.machines ?? {}));
+      return { path: ["accessories", name, "machine"], message: `accessory "${name}" names machine "${a.machine}", which is not defined under machines`, hint: guess ? `did you mean "${guess}"?` : undefined };
+    });
 
 const hasMachines: Rule = (c) => (Object.keys(c.machines ?? {}).length ? [] : [{ path: ["machines"], message: "no machines: add at least one under machines:", hint: "machines: { web1: { host: 203.0.113.10 } }" }]);
 
@@ -41,24 +56,27 @@ const atMostOneLocal: Rule = (c) => {
 /** Written against the document: an overlay for an app that does not exist is a typo. */
 export const overlayAppsExist = (doc: ConfigInput): Problem[] =>
   Object.entries(doc.environments ?? {}).flatMap(([env, overlay]) =>
-    Object.keys(overlay.apps ?? {})
-      .filter((app) => !has(doc.apps, app))
-      .map((app) => {
-        const guess = suggest(app, Object.keys(doc.apps ?? {}));
-        return { path: ["environments", env, "apps"], key: app, written: true, message: `environment "${env}" overrides app "${app}", which is not defined under apps`, hint: guess ? `did you mean "${guess}"?` : undefined };
-      }),
+    (["apps", "accessories"] as const).flatMap((kind) =>
+      Object.keys(overlay[kind] ?? {})
+        .filter((name) => !has(doc[kind], name))
+        .map((name) => {
+          const guess = suggest(name, Object.keys(doc[kind] ?? {}));
+          const word = kind === "apps" ? "app" : "accessory";
+          return { path: ["environments", env, kind], key: name, written: true, message: `environment "${env}" overrides ${word} "${name}", which is not defined under ${kind}`, hint: guess ? `did you mean "${guess}"?` : undefined };
+        }),
+    ),
   );
 
 /** Container paths are absolute; a process app's paths stay inside its working directory. */
 const instancePaths: Rule = (c) =>
-  Object.entries(c.apps ?? {}).flatMap(([name, app]) =>
-    (["files", "volumes"] as const).flatMap((kind) => {
-      const entries = Object.entries(app[kind] ?? {}).map(([k, v]) => (kind === "files" ? [k, k] : [k, v as string]) as [string, string]);
+  services(c).flatMap(({ kind, word, name, app }) =>
+    (["files", "volumes"] as const).flatMap((what) => {
+      const entries = Object.entries(app[what] ?? {}).map(([k, v]) => (what === "files" ? [k, k] : [k, v as string]) as [string, string]);
       return entries.flatMap(([key, path]): Problem[] => {
-        const at = kind === "files" ? { path: ["apps", name, kind], key } : { path: ["apps", name, kind, key] };
+        const at = what === "files" ? { path: [kind, name, what], key } : { path: [kind, name, what, key] };
         if (app.run) {
-          if (path.startsWith("/") || path.split("/").includes("..")) return [{ ...at, message: `${kind === "files" ? "file" : "volume"} path "${path}" of process app "${name}" must be relative to its working directory (no leading / or ..)` }];
-        } else if (!path.startsWith("/")) return [{ ...at, message: `${kind === "files" ? "file" : "volume"} path "${path}" in a container must be absolute`, hint: `e.g. /${path}` }];
+          if (path.startsWith("/") || path.split("/").includes("..")) return [{ ...at, message: `${what === "files" ? "file" : "volume"} path "${path}" of process ${word} "${name}" must be relative to its working directory (no leading / or ..)` }];
+        } else if (!path.startsWith("/")) return [{ ...at, message: `${what === "files" ? "file" : "volume"} path "${path}" in a container must be absolute`, hint: `e.g. /${path}` }];
         return [];
       });
     }),
@@ -83,4 +101,4 @@ const metricsListen: Rule = (c) => {
   return machines.filter(([, m]) => (m.http_port ?? 80) === port).map(([name]) => ({ path: ["metrics", "port"], message: `metrics.port ${port} is machine "${name}"'s http_port`, hint: "choose another port for metrics" }));
 };
 
-export const RULES: Rule[] = [metricsListen, hasMachines, atMostOneLocal, appHasOneSource, instancePaths, appMachinesExist, tcpAppShape, tcpPortsUnique];
+export const RULES: Rule[] = [metricsListen, hasMachines, atMostOneLocal, appHasOneSource, namesUnique, instancePaths, appMachinesExist, accessoryMachineExists, tcpAppShape, tcpPortsUnique];

@@ -307,6 +307,33 @@ export const App = z
   })
   .meta({ description: "A stateless service: one image (or one command and its files), any number of instances." });
 
+export const Accessory = z
+  .strictObject({
+    machine: Name.meta({ description: "The machine it runs on: one instance there, never spread, scaled or rolled." }),
+    image: App.shape.image,
+    build: App.shape.build,
+    run: z.string().min(1).optional().meta({ description: "Run it as a process (no container): this command line, run by sh in the release's working directory with PORT and HOST set — e.g. Debian's postgres or redis-server installed on the machine. Give one of `image`, `build` or `run`." }),
+    artifact: App.shape.artifact,
+    user: App.shape.user,
+    port: App.shape.port,
+    protocol: z.enum(["http", "tcp"]).optional().meta({ description: "What it speaks. `tcp` (the default for accessories): reached at `NAME.internal:INTERNAL_PORT` on every machine of the project. `http`: at `http://NAME.internal/`." }),
+    internal_port: App.shape.internal_port,
+    resources: App.shape.resources,
+    health: App.shape.health,
+    env: App.shape.env,
+    secrets: App.shape.secrets,
+    files: App.shape.files,
+    volumes: App.shape.volumes,
+    stop_timeout: duration(MS.s, 24 * MS.h, "Time between the stop signal and SIGKILL when it stops (a database flushes to disk meanwhile). Default: 30s."),
+    stop_signal: z.enum(["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"]).optional().meta({ description: "The signal that asks it to stop. Postgres: SIGINT (a fast shutdown: open sessions are closed, not waited for; with SIGTERM it waits for every client to leave). Default: SIGTERM." }),
+    keep_releases: z.number().int().min(2).max(100).optional().meta({ description: "Releases kept on its machine for rollback. Default: 10." }),
+    logs: App.shape.logs,
+  })
+  .meta({ description: "A stateful service (a database, a cache) pinned to one machine. An upgrade is stop → start on the same volumes, never two at once; `skiff deploy` asks for --yes before it restarts one." });
+
+export const AccessoryOverlay = Accessory.partial()
+  .meta({ description: "Overrides for one accessory in this environment; `env` is merged key by key, the rest replaces." });
+
 export const MetricsSettings = z
   .strictObject({
     listen: z.boolean().optional().meta({ description: "Serve the agents' Prometheus exposition at `http://<private_address>:<port>/metrics` on every machine that has a `private_address`, reachable only from the `allow` addresses (skiff's firewall). Default: false (`skiff metrics` reads it over SSH either way)." }),
@@ -428,6 +455,7 @@ export const Environment = z
   .strictObject({
     machines: z.record(Name, Machine).optional().meta({ description: "Replaces the base machines entirely in this environment." }),
     apps: z.record(Name, AppOverlay).optional().meta({ description: "Per-app overrides." }),
+    accessories: z.record(Name, AccessoryOverlay).optional().meta({ description: "Per-accessory overrides (another machine, image, env…)." }),
     env: Env.optional().meta({ description: "Environment variables added to every app in this environment." }),
     metrics: MetricsSettings.optional(),
     alerts: AlertsSettings.optional(),
@@ -439,6 +467,7 @@ export const Config = z
     project: Name.meta({ description: "Project name; prefixes containers, backends and state on the machines." }),
     machines: z.record(Name, Machine).meta({ description: "The machines, by name." }),
     apps: z.record(Name, App).optional().meta({ description: "The apps, by name." }),
+    accessories: z.record(Name, Accessory).optional().meta({ description: "Stateful services (Postgres, Redis) pinned to one machine each, by name; apps reach them at NAME.internal." }),
     env: Env.optional().meta({ description: "Environment variables given to every app." }),
     secrets: SecretsSettings.optional(),
     metrics: MetricsSettings.optional(),
@@ -451,4 +480,5 @@ export const Config = z
 export type ConfigInput = z.input<typeof Config>;
 export type MachineInput = z.input<typeof Machine>;
 export type AppInput = z.input<typeof App>;
+export type AccessoryInput = z.input<typeof Accessory>;
 export type EnvironmentInput = z.input<typeof Environment>;

@@ -31,10 +31,12 @@ export const activateParamsSchema = z.object({
 });
 
 /** Where an activation's time went, in milliseconds, in order: HAProxy and the backend made ready (prepare), the
- *  instances started (start), the health gate (health), their slots UP in HAProxy (proxyUp), the switch (the old
+ *  old instance stopped first (stopOld, accessories only), the instances started (start), the health gate (health), their slots UP in HAProxy (proxyUp), the switch (the old
  *  release to backup slots, peers), the old release drained (drain). Steps not reached are absent. */
 export const activationPhasesSchema = z.object({
   prepare: opt(z.number()),
+  /** An accessory's old instance stopped before the new one starts (stop-first). */
+  stopOld: opt(z.number()),
   start: opt(z.number()),
   health: opt(z.number()),
   proxyUp: opt(z.number()),

@@ -59,6 +59,11 @@ export interface ReleaseSpec {
   logs?: { maxBytes: number };
   /** How long the outgoing release stays as backup after a switch (unless keep_warm). */
   probationMs: number;
+  /** An accessory's: the old instance stops before the new one starts (one data directory, never two owners);
+   *  a new one that fails brings the old one back. Absent for apps (start-first). */
+  stopFirst?: true;
+  /** The signal that asks an instance to stop; absent: SIGTERM. */
+  stopSignal?: string;
   git?: { commit: string; dirty: boolean };
   createdBy: string;
   createdAt: string;
@@ -94,6 +99,9 @@ export interface AppState {
   /** Instances out of traffic and of every slot, being stopped after an activation answered (removed on agent
    *  start if that was cut short). */
   retiring?: InstanceRecord[];
+  /** Held stopped (`skiff accessory stop`): its instances are stopped and out of HAProxy, and stay so (no
+   *  restarts) until `start` or a new release. */
+  held?: { at: string; by?: string };
 }
 
 export type HistoryResult = "ok" | "failed" | "rolled back" | "unchanged";
@@ -104,7 +112,7 @@ export interface HistoryEntry {
   project: string;
   app: string;
   release: number;
-  action: "deploy" | "rollback" | "restart" | "pre_deploy" | "scale";
+  action: "deploy" | "rollback" | "restart" | "pre_deploy" | "scale" | "stop" | "start";
   result: HistoryResult;
   reason?: string;
   deployId?: string;

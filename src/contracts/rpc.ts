@@ -98,6 +98,8 @@ export const appView = z.object({
   releases: z.array(z.number()),
   instances: z.array(instanceView),
   warm: z.array(instanceView),
+  /** Held stopped (`skiff accessory stop`): when, and by whom. */
+  held: opt(z.object({ at: z.string(), by: opt(z.string()) })),
 });
 export type InstanceView = z.infer<typeof instanceView>;
 export type AppView = z.infer<typeof appView>;
@@ -173,6 +175,7 @@ export const rpc = {
   /** Takes away an app's certificates that its routes no longer name (`keep`: the ids they do). */
   "tls.prune": { params: z.extend(appRef, { keep: z.array(z.string()) }), result: z.object({ removed: z.array(z.string()) }) },
   "job.wait": { params: z.object({ job: text, timeoutMs: opt(z.number().check(z.minimum(0))) }), result: z.object({ done: z.boolean(), result: opt(z.unknown()), error: opt(z.string()) }) },
+  "app.hold": { params: z.extend(appRef, { machine: short(256).check(z.minLength(1)), held: z.boolean(), holder: opt(text), by: opt(short(256)) }), result: z.object({ changed: z.boolean(), instances: z.number(), reason: opt(z.string()) }) },
   "app.remove": { params: z.extend(appRef, { holder: opt(text), onlyIfActive: opt(releaseNumber) }), result: z.object({ removed: z.number(), kept: opt(z.string()) }) },
   history: {
     params: opt(z.object({ project: opt(nameSchema), app: opt(nameSchema), report: opt(z.boolean()) })),
@@ -219,6 +222,8 @@ export type RpcParams<M extends RpcMethod> = z.input<(typeof rpc)[M]["params"]>;
 export type RpcCheckedParams<M extends RpcMethod> = z.output<(typeof rpc)[M]["params"]>;
 export type RpcResult<M extends RpcMethod> = z.output<(typeof rpc)[M]["result"]>;
 export type HookResult = z.infer<(typeof jobResults)["hook.run"]>;
+export type HoldParams = RpcCheckedParams<"app.hold">;
+export type HoldResult = RpcResult<"app.hold">;
 
 export const isRpcMethod = (m: string): m is RpcMethod => Object.hasOwn(rpc, m);
 

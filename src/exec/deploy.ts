@@ -8,7 +8,7 @@ import type { ReleaseSpec } from "../contracts/model.ts";
 import { buildApps, type AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import { hookFor, wantedSpec } from "../plan/deploy.ts";
+import { accessoryStops, hookFor, wantedSpec } from "../plan/deploy.ts";
 import type { AppDeployPlan, DeployPlan, HookPlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
 import { chooseRelease, draftSpec, previousReleases, selectApps, specFor } from "../plan/release-spec.ts";
@@ -35,6 +35,8 @@ export interface DeployOptions {
   interrupted?: () => boolean;
   /** Observe and plan only: no lock, no build, nothing shipped or stored. */
   dryRun?: boolean;
+  /** Go ahead when the deploy stops an accessory (a restart of a database); without it such a deploy is refused. */
+  restartAccessories?: boolean;
   effects?: PlanEffects;
 }
 
@@ -166,11 +168,15 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     const lap = () => -t + (t = Date.now());
     const phases: DeployPhases = { lock: t - t0, plan: 0, build: 0, ship: 0, store: 0, hook: 0, rollout: 0 };
     for (const u of lock.unreachable) opts.reporter.emit({ type: "note", machine: u.machine, message: "unreachable, skipped (--skip-unreachable)" });
+    // Placement is part of the plan: what does not fit is refused here, before anything is built or shipped.
+    const { plan: p, observed, facts } = await deployPlan(lock.clients, project, { apps: opts.apps, printed: false, unreachable: lock.unreachable.map((u) => u.machine), effects: opts.effects });
+    const stops = accessoryStops(p);
+    if (stops.length && !opts.restartAccessories) {
+      throw new UserError(`this deploy would stop ${stops.length === 1 ? "an accessory" : "accessories"}: ${stops.join("; ")}; nothing was changed`, { hint: `\`skiff plan\` shows why; run again with --yes to go ahead, or deploy only the apps: skiff deploy ${p.apps.filter((a) => !a.accessory).map((a) => a.app).join(" ") || "APP"}` });
+    }
     // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
     await syncFirewall(lock.clients, project, opts.reporter);
     await syncAlerts(lock.clients, project, opts.reporter);
-    // Placement is part of the plan: what does not fit is refused here, before anything is built or shipped.
-    const { plan: p, observed, facts } = await deployPlan(lock.clients, project, { apps: opts.apps, printed: false, unreachable: lock.unreachable.map((u) => u.machine), effects: opts.effects });
     phases.plan = lap();
     const apps = p.apps.map((a) => project.apps[a.app]!);
     const images = await buildApps(project, apps, opts.reporter, facts.images);

@@ -34,14 +34,14 @@ export interface RestartResult {
 }
 
 async function observeAndPlan(clients: AgentClient[], project: Project, opts: RestartOptions, unreachable?: string[]): Promise<RestartPlan> {
-  const apps = selectApps(project, opts.apps).map((a) => a.name);
+  const apps = selectApps(project, opts.apps, { appsOnly: true }).map((a) => a.name);
   // The active spec on each machine says how many instances it runs there.
   const observed = await observe(clients, project, { apps, specs: (_o, app, m) => [m.apps[app]?.active ?? null], unreachable, skipUnreachable: unreachable !== undefined });
   return planRestart(project, observed, opts);
 }
 
 export async function restart(project: Project, opts: RestartOptions): Promise<RestartResult> {
-  const apps = selectApps(project, opts.apps);
+  const apps = selectApps(project, opts.apps, { appsOnly: true });
   if (opts.dryRun) return withAgentClients(project, async (clients) => ({ plan: await observeAndPlan(clients, project, opts), dryRun: true, outcomes: [] }));
   const by = whoAmI();
   const deployId = randomUUID();

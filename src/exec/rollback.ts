@@ -44,7 +44,7 @@ export interface RollbackResult {
 }
 
 async function observeAndPlan(clients: AgentClient[], project: Project, opts: RollbackOptions, unreachable?: string[]): Promise<{ plan: RollbackPlan; observed: Observed }> {
-  const apps = selectApps(project, opts.apps).map((a) => a.name);
+  const apps = selectApps(project, opts.apps, { appsOnly: true }).map((a) => a.name);
   const observed = await (opts.effects?.observe ?? observe)(clients, project, { apps, history: opts.to === undefined, specs: rollbackSpecs(opts.to), unreachable, skipUnreachable: opts.skipUnreachable });
   // A damaged record is skipped; the choice is made from the rest, and the person is told.
   for (const m of observed.machines) if (m.damaged?.length) opts.reporter.emit({ type: "note", machine: m.machine, message: `${m.damaged.length} damaged record(s) in history.jsonl skipped (line ${m.damaged.join(", ")})` });
@@ -52,7 +52,7 @@ async function observeAndPlan(clients: AgentClient[], project: Project, opts: Ro
 }
 
 export async function rollback(project: Project, opts: RollbackOptions): Promise<RollbackResult> {
-  const apps = selectApps(project, opts.apps);
+  const apps = selectApps(project, opts.apps, { appsOnly: true });
   // Checked before the lock is taken: a bad number must not hold it (0 once looped forever).
   if (opts.maxParallel !== undefined && !(Number.isInteger(opts.maxParallel) && opts.maxParallel >= 1)) throw new UserError(`--max-parallel must be a whole number of machines, at least 1 (got ${opts.maxParallel})`, { exitCode: 2 });
   if (opts.to !== undefined && !(Number.isInteger(opts.to) && opts.to >= 1)) throw new UserError(`--to must be a release number (a whole number, at least 1; got ${opts.to})`, { exitCode: 2, hint: "`skiff history` lists them" });

@@ -98,7 +98,9 @@ function notHere(spec: ReleaseSpec, lacking: AgentClient[]): UserError {
 }
 
 export async function scale(project: Project, targets: ScaleTarget[], opts: ScaleOptions): Promise<ScaleResult> {
-  selectApps(project, targets.map((t) => t.app));
+  for (const a of selectApps(project, targets.map((t) => t.app))) {
+    if (a.accessory) throw new UserError(`${a.name} is an accessory: one instance on ${a.accessory.machine}, never scaled`, { hint: `\`skiff accessory stop ${a.name}\` stops it; run another accessory for a replica` });
+  }
   const meta = { by: whoAmI(), createdAt: new Date().toISOString() };
   if (opts.dryRun) {
     return withAgentClients(project, async (clients) => ({ plan: (await observeAndPlan(clients, project, targets, opts, meta)).plan, dryRun: true, outcomes: [] }));

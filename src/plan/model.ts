@@ -63,6 +63,9 @@ export interface AppDeployPlan {
   names?: NameChange[];
   /** HTTPS certificates its tls routes get (sent to every machine at each deploy). */
   certs?: CertPlan[];
+  /** An accessory: its machine, and whether this deploy stops it (a restart on the same volumes, or a move to
+   *  another machine, where its volumes are not): a deploy does that only when asked (--yes). */
+  accessory?: { machine: string; restarts: boolean; movesFrom?: string[] };
 }
 
 /** A route certificate as the plan shows it: never its key. */

@@ -10,10 +10,17 @@ import { candidateReleases, type Observed } from "./observed.ts";
 
 export type ReleaseFile = { path: string; mode: number; content: string };
 
-/** The apps named (all when none are), in the order named; an unknown name is a UserError. */
-export function selectApps(project: Project, names: string[]): AppSpec[] {
+/** The apps named (all when none are), in the order named; an unknown name is a UserError. `appsOnly`: with no
+ *  names, the apps without the accessories (a restart or rollback of "everything" leaves the databases be; they
+ *  go only when named). */
+export function selectApps(project: Project, names: string[], opts: { appsOnly?: boolean } = {}): AppSpec[] {
   const all = Object.values(project.apps);
   if (!all.length) throw new UserError("no apps in skiff.yml", { hint: "add one under apps:" });
+  if (!names.length && opts.appsOnly) {
+    const apps = all.filter((a) => !a.accessory);
+    if (!apps.length) throw new UserError("no apps in skiff.yml, only accessories: name the one you mean", { hint: `e.g. skiff accessory restart ${all[0]!.name}` });
+    return apps;
+  }
   if (!names.length) return all;
   return names.map((n) => {
     const a = Object.hasOwn(project.apps, n) ? project.apps[n] : undefined;
@@ -63,6 +70,8 @@ export function draftSpec(project: Project, app: AppSpec, image: AppImage, i: Sp
     // Absent at the default, so releases stay identical to the ones stored before logs had a bound.
     ...(app.logMaxBytes !== undefined ? { logs: { maxBytes: app.logMaxBytes } } : {}),
     probationMs: app.deploy.probationMs,
+    ...(app.accessory ? { stopFirst: true as const } : {}),
+    ...(app.stopSignal ? { stopSignal: app.stopSignal } : {}),
     git: image.git ? { commit: image.git.commit, dirty: image.git.dirty } : undefined,
     createdBy: i.by,
     createdAt: i.createdAt,

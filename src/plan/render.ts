@@ -40,9 +40,17 @@ function acmeLine(c: Extract<CertPlan, { source: "acme" }>, now: number): string
   return `  certificate for ${c.hosts.join(", ")} over ACME (${ca}): served by ${c.served.map((x) => x.machine).join(", ")}, the first to expire in ${when}; the machines renew it`;
 }
 
+/** What stopping an accessory costs, said before anyone agrees to it. */
+function accessoryLines(a: AppDeployPlan): string[] {
+  const x = a.accessory;
+  if (!x?.restarts) return [];
+  if (x.movesFrom) return [`  moves from ${x.movesFrom.join(", ")} to ${x.machine}: it stops there and starts on ${x.machine} with new, empty volumes (the old ones stay on ${x.movesFrom.join(", ")}); deploy asks for --yes`];
+  return [`  restarts: the running one stops, then the new release starts on the same volumes; ${a.app}.internal refuses connections meanwhile; deploy asks for --yes`];
+}
+
 function deployApp(a: AppDeployPlan): string[] {
   const changed = a.machines.some((m) => m.changes.length);
-  const out = [`${a.app}${a.image.note ? ` (${a.image.note})` : ""}`, ...(a.certs ?? []).map((c) => certLine(c))];
+  const out = [`${a.app}${a.accessory ? ` (accessory on ${a.accessory.machine})` : ""}${a.image.note ? ` (${a.image.note})` : ""}`, ...(a.certs ?? []).map((c) => certLine(c)), ...accessoryLines(a)];
   if (!changed) return [...out, ...a.machines.flatMap((m) => machineLines(m, ""))];
   const target = a.release === "new" || !a.reused ? "new release" : `release ${a.release}`;
   out.push(...a.machines.flatMap((m) => machineLines(m, target)));

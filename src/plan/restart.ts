@@ -31,7 +31,7 @@ export function planRestart(project: Project, o: Observed, opts: { apps: string[
   if (opts.machine !== undefined && !Object.hasOwn(project.machines, opts.machine)) {
     throw new UserError(`no machine named "${opts.machine}"`, { exitCode: 2, hint: `machines: ${Object.keys(project.machines).join(", ")}` });
   }
-  const apps = selectApps(project, opts.apps).map((a): RestartAppPlan => {
+  const apps = selectApps(project, opts.apps, { appsOnly: true }).map((a): RestartAppPlan => {
     const running = o.machines.flatMap((m) => {
       const active = m.apps[a.name]?.active ?? null;
       const spec = specOn(m, a.name, active);

@@ -48,7 +48,7 @@ function machineChange(m: ObservedMachine, app: string, to: number): MachineChan
 }
 
 export function planRollback(project: Project, o: Observed, opts: { apps: string[]; to?: number; maxParallel?: number }): RollbackPlan {
-  const apps = selectApps(project, opts.apps).map((a) => {
+  const apps = selectApps(project, opts.apps, { appsOnly: true }).map((a) => {
     const { to, chosen } = rollbackTarget(o, a.name, opts.to);
     // A rollback goes back to a release that served: all machines at once unless told otherwise.
     // Its names change when the target serves another TCP port or protocol (known only when the specs were read).

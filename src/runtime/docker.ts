@@ -65,6 +65,7 @@ export class DockerRuntime implements Runtime {
       Image: s.image,
       Env: Object.entries({ PORT: String(s.containerPort), ...s.env }).map(([k, v]) => `${k}=${v}`),
       Labels: s.labels,
+      ...(s.stopSignal ? { StopSignal: s.stopSignal } : {}),
       ...(s.oneOff ? { Entrypoint: ["/bin/sh", "-c"], Cmd: [s.command ?? "true"] } : { ExposedPorts: { [port]: {} } }),
       ...(s.attach ? { Tty: s.attach.tty, OpenStdin: s.attach.stdin, StdinOnce: s.attach.stdin, AttachStdin: s.attach.stdin, AttachStdout: true, AttachStderr: true } : {}),
       HostConfig: {

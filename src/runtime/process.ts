@@ -49,6 +49,8 @@ interface InstanceFile {
   cgroup: InstanceCgroup;
   oomBase: number;
   startedAt?: string;
+  /** Sent first by `stop` (default SIGTERM). */
+  stopSignal?: NodeJS.Signals;
 }
 
 /** "artifact:<sha256 hex>" names an artifact; "none" runs the command in an empty directory. */
@@ -180,7 +182,7 @@ export class ProcessRuntime implements Runtime {
     const cgroup = createCgroup(s.name, s.limits ?? {});
     // SKIFF_INSTANCE marks the instance's processes (see instance-procs.ts).
     const env = { PATH: APP_PATH, HOME: workdir, ...s.env, PORT: String(s.hostPort), HOST: s.bindAddress, SKIFF_INSTANCE: s.name };
-    const f: InstanceFile = { name: s.name, command: s.command, workdir, env, labels: s.labels, hostPort: s.hostPort, user, limits: s.limits ?? {}, cgroup, oomBase: oomKills(cgroup.dirs) };
+    const f: InstanceFile = { name: s.name, command: s.command, workdir, env, labels: s.labels, hostPort: s.hostPort, user, limits: s.limits ?? {}, cgroup, oomBase: oomKills(cgroup.dirs), ...(s.stopSignal ? { stopSignal: s.stopSignal as NodeJS.Signals } : {}) };
     this.save(f);
     return f;
   }
@@ -237,7 +239,7 @@ export class ProcessRuntime implements Runtime {
     const f = this.read(name);
     if (!f) return;
     if (!this.running(f)) return;
-    this.signal(f, "SIGTERM");
+    this.signal(f, f.stopSignal ?? "SIGTERM");
     const until = Date.now() + timeoutS * 1000;
     while (this.running(f) && Date.now() < until) await sleep(50);
     const killUntil = Date.now() + 5000;

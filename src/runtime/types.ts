@@ -28,6 +28,8 @@ export interface StartSpec {
   bindAddress: string;
   env: Record<string, string>;
   labels: Record<string, string>;
+  /** The signal `stop` sends first (default SIGTERM). */
+  stopSignal?: string;
 }
 
 export interface InstanceStatus {

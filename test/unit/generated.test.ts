@@ -17,6 +17,6 @@ describe("generated files", () => {
   it("the JSON Schema rejects unknown keys, like the loader", () => {
     const s = jsonSchema() as { additionalProperties?: boolean; properties: Record<string, unknown> };
     assert.equal(s.additionalProperties, false);
-    assert.deepEqual(Object.keys(s.properties), ["project", "machines", "apps", "env", "secrets", "metrics", "alerts", "acme", "environments"]);
+    assert.deepEqual(Object.keys(s.properties), ["project", "machines", "apps", "accessories", "env", "secrets", "metrics", "alerts", "acme", "environments"]);
   });
 });

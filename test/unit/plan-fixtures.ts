@@ -76,6 +76,6 @@ export function deployed(o: Observed, spec: ReleaseSpec, history = true): Observ
 export const entry = (machine: string, release: number, e: Partial<HistoryEntry> = {}): HistoryEntry => ({ at: "2026-01-01T00:00:00.000Z", machine, project: "shop", app: "web", release, action: "deploy", result: "ok", ...e });
 
 /** The release a deploy of `p` with these facts stores, numbered `release`. */
-export function release(p: Project, f: LocalFacts, n: number, placement = { m1: 1, m2: 1 }): ReleaseSpec {
+export function release(p: Project, f: LocalFacts, n: number, placement: Record<string, number> = { m1: 1, m2: 1 }): ReleaseSpec {
   return { ...wantedSpec(p, p.apps.web!, f.images[0]!, placement, f), release: n };
 }
