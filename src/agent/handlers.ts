@@ -16,6 +16,9 @@ import type { Firewall } from "./firewall.ts";
 import { exposition, projectOrMachine } from "../metrics/exposition.ts";
 import type { Ring } from "../metrics/ring.ts";
 import type { Alerts } from "./alerts.ts";
+import type { Backups } from "./backups.ts";
+import { backupKey, prepareStore } from "./backup-store.ts";
+import { restore, verify } from "./backup-restore.ts";
 import type { MetricsListener } from "./metrics-listener.ts";
 import { SAMPLE_INTERVAL_MS, type MetricsSampler } from "./metrics-sampler.ts";
 import type { Sample } from "../metrics/catalogue.ts";
@@ -92,7 +95,7 @@ async function followMetrics(firewall: Firewall, listener: MetricsListener | und
 
 export { followMetrics };
 
-export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts, logs?: (q: LogQuery) => Promise<LogPage>, auto?: AutoTls, alerts?: Alerts): Record<string, Handler> {
+export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewall?: Firewall, metrics?: MetricsParts, logs?: (q: LogQuery) => Promise<LogPage>, auto?: AutoTls, alerts?: Alerts, backups?: Backups): Record<string, Handler> {
   const base: Impl = {
     ping: () => "pong",
     version: () => info,
@@ -189,6 +192,15 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     }),
     ...(metrics && metricsImpl(metrics)),
     ...(logs && { "logs.read": (q) => logs(q) }),
+    ...(backups && {
+      "backups.set": ({ project, jobs: list }) => backups.set(project, list),
+      "backups.key": ({ machine }) => ({ publicKey: backupKey(backups.dir, machine) }),
+      "backups.store": ({ project, keys }) => prepareStore(backups.dir, project, keys),
+      "backup.run": ({ project, app, by }) => ({ job: jobs.start(() => backups.run(project, app, { by })) }),
+      "backup.list": ({ project, app }) => backups.list(project, app),
+      "backup.restore": (p) => ({ job: jobs.start(() => restore(backups, core.machine, p)) }),
+      "backup.verify": (p) => ({ job: jobs.start(() => verify(backups, core.machine, p)) }),
+    }),
     ...(alerts && {
       "alerts.set": (cfg) => alerts.set(cfg),
       "alerts.off": ({ project }) => ({ changed: alerts.forget(project) }),

@@ -11,6 +11,7 @@ import { ProcessRuntime } from "../runtime/process.ts";
 import { AutoTls } from "./acme-auto.ts";
 import { AlertFacts } from "./alert-facts.ts";
 import { Alerts } from "./alerts.ts";
+import { Backups } from "./backups.ts";
 import { agentTlsFacts } from "./tls-facts.ts";
 import { machineName } from "./identity.ts";
 import { serveTlsShare } from "./acme-share.ts";
@@ -76,6 +77,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   // Alerts (alerts.ts): the sampler's samples and history records are their facts; peers ask over the mesh share.
   const facts = new AlertFacts(() => machineName(store), () => agentTlsFacts(proxy, auto));
   const alerts = new Alerts(join(stateDir, "alerts"), facts, core.mesh, log);
+  const backups = new Backups(core.machine, join(stateDir, "backups"));
   const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log, facts, logs.durations);
   core
     .reconcile()
@@ -84,13 +86,14 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
     .then(() => firewall.reapply().catch((e: Error) => log(`firewall: not applied at start: ${e.message}`)))
     .then(() => serveTlsShare(auto, proxy.tlsDir(), proxy.tlsShare.path, proxy.tlsShare.group, log, alerts).catch((e: Error) => log(`tls share: not served: ${e.message}`)))
     .then(() => followMetrics(firewall, metrics.listener))
-    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics, logs.read, auto, alerts)))
+    .then(() => listen(socket, handlers(info, core, new Jobs(), firewall, metrics, logs.read, auto, alerts, backups)))
     .then(
       (server) => {
         core.startSupervisor();
         logs.start(own ? REQUEST_LOG_ADDR : undefined);
         auto.start();
         alerts.start();
+        backups.start();
         // SKIFF_METRICS_INTERVAL_MS=0 turns sampling off: bench/metrics-cost.ts measures the agent without it.
         const every = Number(process.env.SKIFF_METRICS_INTERVAL_MS ?? SAMPLE_INTERVAL_MS);
         if (every > 0) metrics.sampler.start(Math.max(1000, every));
@@ -103,6 +106,7 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
           logs.stop();
           auto.stop();
           alerts.stop();
+          backups.stop();
           server.close();
           log("stopping");
           setTimeout(() => process.exit(0), 200).unref();

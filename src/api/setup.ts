@@ -46,7 +46,7 @@ export async function setupProject(project: Project, opts: SetupOptions, reporte
   const machines = selectMachines(project, opts.machines);
   const node = loadNodeRuntime(opts.agentNode);
   const acme = loadAcmeBundle(opts.agentBundle);
-  const want = { agent: loadAgentBundle(opts.agentBundle), ...(acme ? { acme } : {}), node: node.facts, needsDocker: needsDocker(project.apps) };
+  const want = { agent: loadAgentBundle(opts.agentBundle), ...(acme ? { acme } : {}), node: node.facts, needsDocker: needsDocker(project.apps), needsRestic: Object.values(project.apps).some((a) => a.backups) };
   const firewall = (m: MachineSpec) => firewallEntryFor(project, m);
   const results = await setupMachines(transportsFor(project, machines), want, { dryRun: opts.dryRun, reporter, parallel: opts.parallel, nodePayload: node.payload, firewall });
   // Then the mesh certificates, on the machines whose agent is in place (or, dry-run, was there already).

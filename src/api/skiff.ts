@@ -18,6 +18,8 @@ import type { RolloutResult } from "../exec/rollout.ts";
 import type { ScaleOutcome, ScaleResult as ScaleDone } from "../exec/scale.ts";
 import type { RestartOutcome, RestartResult as RestartDone } from "../exec/restart.ts";
 import type { HoldOutcome } from "../exec/accessory.ts";
+import type { BackupOutcome, RestoreOutcome, VerifyResult } from "../exec/backup-ops.ts";
+import type { Snapshot } from "../contracts/backups.ts";
 import type { RestartPlan } from "../plan/restart.ts";
 import type { ExecOptions, ReachOptions, ReachResult } from "./reach.ts";
 import type { DeployPlan, RemovePlan, RollbackPlan, ScalePlan } from "../plan/model.ts";
@@ -154,6 +156,20 @@ export class Skiff {
     status: (): Promise<CertsStatus> => this.run(async () => (await import("./certs.ts")).certsStatus(this.project)),
     /** A new key pair and certificate on every machine (or these), loaded live: no request fails (`skiff certs rotate`). Needs the CA key (your age key). */
     rotate: (opts: { machines?: string[] } & CallOptions = {}): Promise<CertResult[]> => this.run(async (reporter) => (await import("./certs.ts")).certsRotate(this.project, { machines: opts.machines, reporter }), opts),
+  };
+
+  /** Backups of the services that have `backups:` (`skiff backup`): each runs on the machines that run it. */
+  readonly backups = {
+    /** A backup now, on each machine that runs `name` (besides its schedule); recorded in history like those. */
+    run: (name: string, opts: ChangeOptions = {}): Promise<BackupOutcome[]> => this.run(async (reporter) => (await import("../exec/backup-ops.ts")).runBackup(this.project, name, reporter), opts),
+    /** Its snapshots in the repository, oldest first. */
+    list: (name: string): Promise<Snapshot[]> => this.run(async () => (await import("../exec/backup-ops.ts")).listBackups(this.project, name)),
+    /** Puts a snapshot (default: the newest) back into the live service, after a backup of what it replaces; under
+     *  the deploy lock. A database through psql in its instance; volumes whole, the service held stopped meanwhile. */
+    restore: (name: string, opts: ChangeOptions & { snapshot?: string } = {}): Promise<RestoreOutcome> => this.run(async (reporter) => (await import("../exec/backup-ops.ts")).restoreBackup(this.project, name, { snapshot: opts.snapshot, reporter }), opts),
+    /** Reads a snapshot back completely (restic check, every byte decrypted), touching nothing live, and says what
+     *  is in it: rows per table of a database, files and bytes of volumes. */
+    verify: (name: string, opts: { snapshot?: string } = {}): Promise<(VerifyResult & { machine: string })[]> => this.run(async () => (await import("../exec/backup-ops.ts")).verifyBackup(this.project, name, opts)),
   };
 
   /** The project's alerts: firing, pending, and the notifications sent (`skiff alerts`). */

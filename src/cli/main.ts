@@ -252,6 +252,20 @@ program
     }),
   );
 
+program
+  .command("backup")
+  .description("backups of an accessory or an app's volumes: run one now, list, restore (--yes), verify")
+  .argument("<action>", "run | list | restore | verify")
+  .argument("<name>", "the accessory or app")
+  .option("--snapshot <id>", "restore/verify: this snapshot (default: the newest)")
+  .option("--yes", "restore: replace the live data (a backup of it is made first)")
+  .action(
+    act(async (action: string, name: string, o: { snapshot?: string; yes?: boolean }) => {
+      const m = await import("./backup.ts");
+      return m.backupCommand(() => makeCtx(globals()), m.backupAction(action), name, o);
+    }),
+  );
+
 const lock = program.command("lock").description("the deploy lock");
 lock.command("status").description("who holds the deploy lock").action(act(async () => (await import("./lock.ts")).lockCommand(await makeCtx(globals()), "status")));
 lock

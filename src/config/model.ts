@@ -37,6 +37,8 @@ export interface AppSpec {
   accessory?: { machine: string };
   /** The signal that asks an instance to stop, when not SIGTERM (accessories: Postgres wants SIGINT). */
   stopSignal?: string;
+  /** Scheduled backups (skiff.yml `backups`). */
+  backups?: BackupSpec;
   image?: string;
   build?: { context: string; dockerfile: string; args: Record<string, string> };
   /** Process app: the command line; such an app has no image. */
@@ -69,6 +71,19 @@ export interface AppSpec {
   /** maxParallel: machines (or a share of them, "25%") per wave after the canary wave of `canary` machines,
    *  whose new instances are watched canaryWaitMs before the next wave. */
   deploy: { maxParallel: MaxParallel; canary: number; canaryWaitMs: number; drainMs: number; stopTimeoutS: number; keepWarm: boolean; keepReleases: number; probationMs: number };
+}
+
+/** Where backups go: another machine of the project (over SFTP), a directory on the service's machine, or S3. */
+export type BackupTo = { kind: "machine"; machine: string; path?: string } | { kind: "dir"; path: string } | { kind: "s3"; url: string };
+
+export interface BackupSpec {
+  kind: "postgres" | "volumes";
+  /** Cron (croner): 5 fields, or 6 with seconds first. */
+  schedule: string;
+  keep: { last?: number; daily?: number; weekly?: number; monthly?: number };
+  to: BackupTo;
+  /** The secret whose value encrypts the repository. */
+  passwordSecret: string;
 }
 
 /** deploy.max_parallel: a number of machines, or a share of the app's machines ("25%"). */

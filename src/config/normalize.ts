@@ -1,6 +1,6 @@
 // Defaults and units: the "as written" config becomes the Project the rest of skiff uses.
 import { resolve } from "node:path";
-import { DEFAULT_METRICS_PORT, type AlertReceiverSpec, type AlertRulesSpec, type AlertsSpec, type AppSpec, type MachineSpec, type MaxParallel, type Project, type RouteTlsSpec } from "./model.ts";
+import { DEFAULT_METRICS_PORT, type BackupSpec, type BackupTo, type AlertReceiverSpec, type AlertRulesSpec, type AlertsSpec, type AppSpec, type MachineSpec, type MaxParallel, type Project, type RouteTlsSpec } from "./model.ts";
 import type { AccessoryInput, AppInput, ConfigInput } from "./schema.ts";
 import { parseDuration, parseMemory } from "./duration.ts";
 
@@ -76,6 +76,7 @@ function appSpec(name: string, a: AppInput, env: ConfigInput["env"], dir: string
     files: Object.entries(a.files ?? {}).map(([path, f]) => (typeof f === "string" ? { path, source: resolve(dir, f), mode: 0o644, template: false } : { path, source: resolve(dir, f.source), mode: f.mode ? parseInt(f.mode, 8) : f.template ? 0o600 : 0o644, template: f.template ?? false })),
     volumes: Object.entries(a.volumes ?? {}).map(([name, path]) => ({ name, path })),
     ...(a.logs?.max_size !== undefined ? { logMaxBytes: parseMemory(a.logs.max_size) } : {}),
+    ...(a.backups ? { backups: backupSpec(a.backups) } : {}),
     hooks: { preDeploy: a.hooks?.pre_deploy, timeoutMs: parseDuration(a.hooks?.timeout ?? "10m") },
     secrets: Array.isArray(a.secrets) ? Object.fromEntries(a.secrets.map((n) => [n, n])) : { ...(a.secrets ?? {}) },
     deploy: {
@@ -98,6 +99,13 @@ function accessorySpec(name: string, x: AccessoryInput, dir: string): AppSpec {
   const { machine, stop_timeout, stop_signal, keep_releases, ...rest } = x;
   const spec = appSpec(name, { ...rest, protocol: x.protocol ?? "tcp", instances: 1, machines: [machine], deploy: { max_parallel: 1, canary: 0, stop_timeout: stop_timeout ?? DEFAULTS.accessoryStop, keep_releases } }, undefined, dir);
   return { ...spec, accessory: { machine }, ...(stop_signal && stop_signal !== "SIGTERM" ? { stopSignal: stop_signal } : {}), deploy: { ...spec.deploy, drainMs: 0, probationMs: 0, keepWarm: false } };
+}
+
+/** skiff.yml's `backups`, defaults applied; `to` parsed ("m3", "m3:/path", "/dir", "s3:https://…"). */
+export function backupSpec(b: NonNullable<AppInput["backups"]>): BackupSpec {
+  const to: BackupTo = b.to.startsWith("s3:") ? { kind: "s3", url: b.to } : b.to.startsWith("/") ? { kind: "dir", path: b.to } : b.to.includes(":") ? { kind: "machine", machine: b.to.slice(0, b.to.indexOf(":")), path: b.to.slice(b.to.indexOf(":") + 1) } : { kind: "machine", machine: b.to };
+  const keep = b.keep ?? { daily: 7, weekly: 4, monthly: 6 };
+  return { kind: b.kind ?? "volumes", schedule: b.schedule ?? "0 3 * * *", keep: { ...keep }, to, passwordSecret: b.password_secret ?? "BACKUP_PASSWORD" };
 }
 
 /** `tls: auto`, `{ auto: true }` or `{ cert, key }` (the rules make sure it is one of them). */

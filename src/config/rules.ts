@@ -101,4 +101,20 @@ const metricsListen: Rule = (c) => {
   return machines.filter(([, m]) => (m.http_port ?? 80) === port).map(([name]) => ({ path: ["metrics", "port"], message: `metrics.port ${port} is machine "${name}"'s http_port`, hint: "choose another port for metrics" }));
 };
 
-export const RULES: Rule[] = [metricsListen, hasMachines, atMostOneLocal, appHasOneSource, namesUnique, instancePaths, appMachinesExist, accessoryMachineExists, tcpAppShape, tcpPortsUnique];
+/** A backup goes to a machine of the project that others can reach (its private_address), and has something to back up. */
+const backupTargets: Rule = (c) =>
+  services(c).flatMap(({ kind, word, name, app }): Problem[] => {
+    const b = app.backups;
+    if (!b) return [];
+    const out: Problem[] = [];
+    if ((b.kind ?? "volumes") === "volumes" && !Object.keys(app.volumes ?? {}).length) out.push({ path: [kind, name, "backups"], message: `${word} "${name}" backs up its volumes but has none`, hint: kind === "accessories" ? "add volumes:, or kind: postgres for a database" : "add volumes:" });
+    if (b.to.startsWith("/") || b.to.startsWith("s3:")) return out;
+    const machine = b.to.split(":")[0]!;
+    if (!has(c.machines, machine)) {
+      const guess = suggest(machine, Object.keys(c.machines ?? {}));
+      out.push({ path: [kind, name, "backups", "to"], message: `backups of "${name}" go to machine "${machine}", which is not defined under machines`, hint: guess ? `did you mean "${guess}"?` : "name a machine, an absolute directory or an s3: URL" });
+    } else if (!c.machines[machine]!.private_address) out.push({ path: [kind, name, "backups", "to"], message: `backups of "${name}" go to machine "${machine}", which has no private_address: the other machines reach it there (SFTP, port 22)`, hint: `add private_address to ${machine}` });
+    return out;
+  });
+
+export const RULES: Rule[] = [backupTargets, metricsListen, hasMachines, atMostOneLocal, appHasOneSource, namesUnique, instancePaths, appMachinesExist, accessoryMachineExists, tcpAppShape, tcpPortsUnique];

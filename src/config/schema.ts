@@ -5,6 +5,7 @@
 // checked here with the same parser (duration.ts), so a value that passes
 // cannot become 0, Infinity or a timer overflow later.
 import { isIP } from "node:net";
+import { Cron } from "croner";
 import { z } from "zod";
 import { posix } from "node:path";
 import { parseDuration, parseMemory } from "./duration.ts";
@@ -278,6 +279,42 @@ export const SecretsSettings = z
   })
   .meta({ description: "Who can read the project's secrets." });
 
+/** A cron expression as croner reads it (5 fields, or 6 with seconds first). */
+function isCron(v: string): boolean {
+  try {
+    new Cron(v, { paused: true });
+    return v.trim().split(/\s+/).length >= 5;
+  } catch {
+    return false;
+  }
+}
+
+const BACKUP_TO = /^(s3:https?:\/\/[^\s"'\\]+|\/[^\s:"'\\]*|[a-z][a-z0-9-]{0,62}(:\/[^\s:"'\\]*)?)$/;
+
+export const Backups = z
+  .strictObject({
+    kind: z.enum(["postgres", "volumes"]).optional().meta({ description: "What is backed up. `postgres`: every database, dumped consistently (pg_dumpall in the running instance) and streamed into the backup; restored with psql. `volumes`: the files of its volumes, modes and owners kept. Default: volumes." }),
+    schedule: Line("a schedule")
+      .refine(isCron, 'must be a cron expression such as "0 3 * * *" (minute hour day month weekday, in the machine\'s time zone; a sixth field in front for seconds)')
+      .optional()
+      .meta({ description: 'When backups run, as cron: "0 3 * * *" is every day at 03:00 (the machine\'s time zone). Run by the agent with no CLI connected. Default: "0 3 * * *".' }),
+    keep: z
+      .strictObject({
+        last: z.number().int().min(0).max(1000).optional().meta({ description: "The newest N backups." }),
+        daily: z.number().int().min(0).max(1000).optional().meta({ description: "The last backup of each of the last N days that have one." }),
+        weekly: z.number().int().min(0).max(1000).optional().meta({ description: "Likewise per week." }),
+        monthly: z.number().int().min(0).max(1000).optional().meta({ description: "Likewise per month." }),
+      })
+      .optional()
+      .meta({ description: "Which backups are kept after each run (restic's forget policy; a backup kept by any rule stays). Default: { daily: 7, weekly: 4, monthly: 6 }." }),
+    to: z
+      .string()
+      .regex(BACKUP_TO, 'must be a machine of the project ("m3" or "m3:/path"), an absolute directory ("/srv/backups") or an S3 URL ("s3:https://host/bucket/prefix")')
+      .meta({ description: "Where the backups go: another machine of the project (`m3`, or `m3:/path`: over SFTP to its private_address, port 22, as the user skiff-backup that setup makes there), a directory on the service's own machine (`/srv/backups`), or an S3-compatible bucket (`s3:https://host/bucket/prefix`, credentials AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the secrets). Encrypted either way (restic)." }),
+    password_secret: EnvName.optional().meta({ description: "The secret (secrets/<environment>.age) whose value encrypts the backups: without it no backup can be read, so it lives in the repository's secrets, not on the machines only. Default: BACKUP_PASSWORD." }),
+  })
+  .meta({ description: "Scheduled, encrypted backups with a retention policy (restic); `skiff backup run|list|restore`." });
+
 export const App = z
   .strictObject({
     image: z.string().min(1).optional().meta({ description: "Image to run as is (e.g. `nginx:1.27`). Give one of `image`, `build` or `run`." }),
@@ -304,6 +341,7 @@ export const App = z
     hooks: Hooks.optional(),
     deploy: DeploySettings.optional(),
     logs: AppLogs.optional(),
+    backups: Backups.optional().meta({ description: "Backups of the app's volumes on each machine it runs on (kind: volumes)." }),
   })
   .meta({ description: "A stateless service: one image (or one command and its files), any number of instances." });
 
@@ -328,6 +366,7 @@ export const Accessory = z
     stop_signal: z.enum(["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"]).optional().meta({ description: "The signal that asks it to stop. Postgres: SIGINT (a fast shutdown: open sessions are closed, not waited for; with SIGTERM it waits for every client to leave). Default: SIGTERM." }),
     keep_releases: z.number().int().min(2).max(100).optional().meta({ description: "Releases kept on its machine for rollback. Default: 10." }),
     logs: App.shape.logs,
+    backups: Backups.optional(),
   })
   .meta({ description: "A stateful service (a database, a cache) pinned to one machine. An upgrade is stop → start on the same volumes, never two at once; `skiff deploy` asks for --yes before it restarts one." });
 
@@ -448,6 +487,7 @@ export const AppOverlay = z
     hooks: App.shape.hooks,
     deploy: App.shape.deploy,
     logs: App.shape.logs,
+    backups: App.shape.backups,
   })
   .meta({ description: "Overrides for one app in this environment; `env` is merged key by key, the rest replaces." });
 

@@ -112,7 +112,7 @@ export interface HistoryEntry {
   project: string;
   app: string;
   release: number;
-  action: "deploy" | "rollback" | "restart" | "pre_deploy" | "scale" | "stop" | "start";
+  action: "deploy" | "rollback" | "restart" | "pre_deploy" | "scale" | "stop" | "start" | "backup" | "restore";
   result: HistoryResult;
   reason?: string;
   deployId?: string;
@@ -126,6 +126,8 @@ export interface HistoryEntry {
   image?: string;
   imageId?: string;
   commit?: string;
+  /** A backup's (or a restore's) snapshot, bytes read, bytes the repository grew by, snapshots the policy removed. */
+  backup?: { snapshot: string; bytes?: number; added?: number; forgot?: number };
 }
 
 export interface LockInfo {

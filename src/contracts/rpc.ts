@@ -1,6 +1,7 @@
 // Every agent RPC method: its parameters and its result, as zod schemas (the
 // config's schema library). The agent checks parameters at the boundary
 // (parseParams) before any work; both sides take their types from here.
+import type { BackupJob, BackupRun, Snapshot } from "./backups.ts";
 import * as z from "zod/mini";
 // Only English: "zod/locales" would bundle every language (~360 KB in the CLI and in the agent).
 import en from "zod/v4/locales/en.js";
@@ -175,6 +176,13 @@ export const rpc = {
   /** Takes away an app's certificates that its routes no longer name (`keep`: the ids they do). */
   "tls.prune": { params: z.extend(appRef, { keep: z.array(z.string()) }), result: z.object({ removed: z.array(z.string()) }) },
   "job.wait": { params: z.object({ job: text, timeoutMs: opt(z.number().check(z.minimum(0))) }), result: z.object({ done: z.boolean(), result: opt(z.unknown()), error: opt(z.string()) }) },
+  "backups.set": { params: z.object({ project: nameSchema, jobs: z.array(z.custom<BackupJob>((v) => typeof v === "object" && v !== null && typeof (v as BackupJob).app === "string")) }), result: z.object({ changed: z.boolean() }) },
+  "backups.key": { params: z.object({ machine: text }), result: z.object({ publicKey: z.string() }) },
+  "backups.store": { params: z.object({ project: nameSchema, keys: z.array(short(1000)) }), result: z.object({ hostKeys: z.array(z.string()) }) },
+  "backup.run": { params: z.extend(appRef, { by: opt(short(256)) }), result: job },
+  "backup.list": { params: appRef, result: z.array(z.custom<Snapshot>()) },
+  "backup.restore": { params: z.extend(appRef, { snapshot: opt(short(64)), by: opt(short(256)), holder: opt(text) }), result: job },
+  "backup.verify": { params: z.extend(appRef, { snapshot: opt(short(64)) }), result: job },
   "app.hold": { params: z.extend(appRef, { machine: short(256).check(z.minLength(1)), held: z.boolean(), holder: opt(text), by: opt(short(256)) }), result: z.object({ changed: z.boolean(), instances: z.number(), reason: opt(z.string()) }) },
   "app.remove": { params: z.extend(appRef, { holder: opt(text), onlyIfActive: opt(releaseNumber) }), result: z.object({ removed: z.number(), kept: opt(z.string()) }) },
   history: {
@@ -211,6 +219,8 @@ export const rpc = {
 
 /** The results of the jobs that `activate` and `hook.run` start (what `job.wait` returns when done). */
 export const jobResults = {
+  "backup.run": z.custom<BackupRun>(),
+  "backup.restore": z.custom<BackupRun>(),
   activate: activateResultSchema,
   "hook.run": z.object({ ok: z.boolean(), code: nullable(z.number()), output: z.string(), durationMs: z.number(), reason: opt(z.string()) }),
 };

@@ -19,6 +19,7 @@ import { releaseFiles } from "./files.ts";
 import { pruneCerts, sendCerts } from "./tls-certs.ts";
 import { prepareAuto } from "./tls-auto.ts";
 import { syncAlerts } from "./alerts.ts";
+import { syncBackups } from "./backups.ts";
 import { syncFirewall } from "./firewall.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
@@ -174,7 +175,9 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     if (stops.length && !opts.restartAccessories) {
       throw new UserError(`this deploy would stop ${stops.length === 1 ? "an accessory" : "accessories"}: ${stops.join("; ")}; nothing was changed`, { hint: `\`skiff plan\` shows why; run again with --yes to go ahead, or deploy only the apps: skiff deploy ${p.apps.filter((a) => !a.accessory).map((a) => a.app).join(" ") || "APP"}` });
     }
-    // Before anything moves: a machine whose firewall cannot be set is named now, not half way through.
+    // Before anything moves: a backup password that is not set, or a machine whose firewall cannot be set, is
+    // named now, not half way through.
+    await syncBackups(lock.clients, project, opts.reporter);
     await syncFirewall(lock.clients, project, opts.reporter);
     await syncAlerts(lock.clients, project, opts.reporter);
     phases.plan = lap();

@@ -39,6 +39,7 @@ echo "init_sha=$(sha ${INIT_SCRIPT})"
 [ -d ${STATE_DIR}/releases ] && [ -d ${LOG_DIR} ] && echo "state_dir=yes"
 if [ -x ${AGENT_BIN} ]; then echo "agent_info=$(timeout 5 ${AGENT_BIN} call version 2>/dev/null)"; fi
 { [ -x /usr/sbin/nft ] || v nft; } && echo "nft=yes"
+v restic && echo "restic=yes"
 # skiff's firewall as the agent keeps it (an agent older than the firewall prints nothing).
 if [ -x ${AGENT_BIN} ]; then echo "firewall=$(timeout 5 ${AGENT_BIN} call firewall.get 2>/dev/null)"; fi
 d=${STATE_DIR}; [ -d "$d" ] || d=/
@@ -71,6 +72,8 @@ export interface MachineFacts {
   agent?: AgentInfo;
   /** nftables' `nft` is installed (skiff's firewall needs it). */
   nft?: boolean;
+  /** restic is installed (backups need it). */
+  restic?: boolean;
   /** skiff's firewall as the agent keeps it; absent when no agent answers (or one older than the firewall). */
   firewall?: FirewallStatus;
   /** Of the filesystem holding /var/lib/skiff; inodes are 0 where the filesystem has no fixed count (btrfs). */
@@ -112,6 +115,7 @@ export function parseFacts(out: string): MachineFacts {
     stateDir: get("state_dir") === "yes",
     agent,
     ...(get("nft") === "yes" ? { nft: true } : {}),
+    ...(get("restic") === "yes" ? { restic: true } : {}),
     ...(firewall ? { firewall } : {}),
     disk: { freeKb: num("disk_free_kb"), totalKb: num("disk_total_kb"), inodesFree: num("inodes_free"), inodesTotal: num("inodes_total") },
     memory: { totalKb: num("mem_total_kb"), availKb: num("mem_avail_kb") },

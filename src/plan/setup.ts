@@ -35,6 +35,8 @@ export interface SetupDesired {
   node: NodeRuntime;
   /** Docker Engine is installed only when an app runs in containers. */
   needsDocker: boolean;
+  /** restic is installed where the project backs something up (every machine: any may be a backup's target). */
+  needsRestic?: boolean;
   /** This project's word about the machine's firewall (its machines' addresses, or off); absent: setup leaves it. */
   firewall?: FirewallEntry;
 }
@@ -109,6 +111,7 @@ export function planSetup(f: MachineFacts, want: SetupDesired): SetupPlan {
   if (want.needsDocker && !f.docker) packages.push("docker.io");
   if (!f.haproxy) packages.push("haproxy");
   if (want.firewall?.enabled && !f.nft) packages.push("nftables");
+  if (want.needsRestic && !f.restic) packages.push("restic");
   const kept = f.sha.node !== want.node.sha256 ? keptNode(f, want.node) : undefined;
   const nodeMissing = !kept && f.sha.node !== want.node.sha256;
   const problems = nodeMissing ? runtimeProblems(f, want.node, packages) : [];

@@ -54,6 +54,11 @@ export class DockerRuntime implements Runtime {
     return (await bridgeGateway(this.api)) ?? bind;
   }
 
+  async volumePath(project: string, app: string, name: string): Promise<string> {
+    const v = volumeName({ "skiff.project": project, "skiff.app": app }, name);
+    return (await this.api.json<{ Mountpoint: string }>("GET", `/volumes/${encodeURIComponent(v)}`)).Mountpoint;
+  }
+
   start(s: StartSpec): Promise<void> {
     return this.change(() => this.create(s));
   }

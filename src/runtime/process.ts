@@ -77,6 +77,11 @@ export class ProcessRuntime implements Runtime {
 
   constructor(readonly base: string) {}
 
+  /** As placeFilesAndVolumes (workdir.ts) makes them. */
+  async volumePath(project: string, app: string, name: string): Promise<string> {
+    return join(this.base, "volumes", project, app, name);
+  }
+
   /** A wrapper this runtime started is its child: its exit is an event (the supervisor looks at it at once). */
   watchExits(onExit: (name: string) => void): void {
     this.onExit = onExit;

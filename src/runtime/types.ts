@@ -66,6 +66,8 @@ export interface Runtime {
   cgroupDirs?(name: string): Promise<string[]>;
   /** Periodic housekeeping (log rotation). */
   maintain?(): Promise<void>;
+  /** Where a named volume's files are on this machine (backups read and restore them there). */
+  volumePath?(project: string, app: string, name: string): Promise<string>;
   /** Calls `onExit` with an instance's name when its process ends, where the runtime sees that as an event. */
   watchExits?(onExit: (name: string) => void): void;
 }

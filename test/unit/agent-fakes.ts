@@ -129,6 +129,11 @@ export class MemRuntime implements Runtime {
   async hasImage(): Promise<boolean> {
     return true;
   }
+  /** Set by a test: where the volumes are (backups read them there). */
+  volumeRoot = "/nonexistent/volumes";
+  async volumePath(project: string, app: string, name: string): Promise<string> {
+    return join(this.volumeRoot, project, app, name);
+  }
 
   /** The path of every probe, in order (undefined: a TCP connect). */
   readonly probedPaths: (string | undefined)[] = [];

@@ -59,6 +59,7 @@ const API: Record<string, string> = {
   plan: "plan",
   diff: "diff",
   remove: "remove",
+  backup: "backups.run", // list, restore, verify: backups.list, backups.restore, backups.verify
   accessory: "stopAccessory", // start: startAccessory; restart, status, logs, exec: the app methods by its name
   alerts: "alerts.list",
   "certs status": "certs.status",

@@ -1,0 +1,116 @@
+// Restores and checks of backups, on the machine that runs the service. A database comes back through psql in the
+// running instance; volumes are put back whole while the service is held stopped (files the snapshot does not
+// have are gone after it, so the volume is byte for byte the snapshot's). `verify` touches nothing live: it reads
+// the snapshot back (every byte decrypted and checked) and reports what is in it.
+import { mkdtempSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { BackupJob, BackupRun, Snapshot, VerifyResult } from "../contracts/backups.ts";
+import { dumpRowCounts, DUMP_FILE, liveInstance, PG_RESTORE } from "./backup-source.ts";
+import type { Backups } from "./backups.ts";
+import { isoAt, type Machine } from "./effects.ts";
+import { holdApp } from "./hold.ts";
+import { machineName } from "./identity.ts";
+import { spawnInInstance } from "./instance-exec.ts";
+import { collect, lastLines, Restic } from "./restic.ts";
+
+export interface RestoreParams {
+  project: string;
+  app: string;
+  /** A snapshot ID (or its first 8 characters); absent: the newest of this service on this machine. */
+  snapshot?: string;
+  by?: string;
+  holder?: string;
+}
+
+async function pick(b: Backups, j: BackupJob, machine: string, id?: string): Promise<Snapshot> {
+  const all = (await b.list(j.project, j.app)).filter((s) => j.kind === "postgres" || s.host === machine);
+  const s = id ? all.find((x) => x.id.startsWith(id)) : all.sort((x, y) => x.time.localeCompare(y.time)).at(-1);
+  if (!s) throw new Error(id ? `no snapshot ${id} of ${j.app}` : `no backup of ${j.app} yet`);
+  return s;
+}
+
+export async function restore(b: Backups, m: Machine, p: RestoreParams): Promise<BackupRun> {
+  const t0 = m.fx.clock.now();
+  const j = b.job(p.project, p.app);
+  const machine = machineName(m.store);
+  let snap: Snapshot | undefined;
+  let out: BackupRun;
+  try {
+    snap = await pick(b, j, machine, p.snapshot);
+    const restic = new Restic(j, b.dir);
+    if (j.kind === "postgres") await restoreDump(m, restic, j, snap);
+    else await restoreFiles(b, m, restic, j, snap, p);
+    out = { ok: true, app: j.app, snapshot: snap.id, durationMs: m.fx.clock.now() - t0 };
+  } catch (e) {
+    out = { ok: false, app: j.app, ...(snap ? { snapshot: snap.id } : {}), reason: (e as Error).message, durationMs: m.fx.clock.now() - t0 };
+  }
+  const st = m.store.state(p.project, p.app);
+  m.store.appendHistory({ at: isoAt(m), machine, project: p.project, app: p.app, release: st.active ?? 0, action: "restore", result: out.ok ? "ok" : "failed", reason: out.reason, by: p.by, durationMs: out.durationMs, ...(out.snapshot ? { backup: { snapshot: out.snapshot } } : {}) });
+  m.log(`${p.app}: restore ${out.ok ? `of ${out.snapshot!.slice(0, 8)} done` : `failed: ${out.reason}`}`);
+  return out;
+}
+
+async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snapshot): Promise<void> {
+  const inst = liveInstance(m.store.state(j.project, j.app));
+  if (!inst) throw new Error(`${j.app} does not run here now: start it first (a database is restored into its running instance)`);
+  const dump = restic.spawn(["dump", snap.id, `/${DUMP_FILE}`]);
+  const psql = spawnInInstance(m.store.dir, inst, PG_RESTORE, "pipe");
+  dump.stdout!.pipe(psql.child.stdin!);
+  const [d, r] = await Promise.all([collect(dump), collect(psql.child).finally(() => psql.cleanup())]);
+  if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
+  if (r.code !== 0) throw new Error(`psql failed (exit ${r.code}): ${lastLines(r.stderr)}`);
+}
+
+async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, p: RestoreParams): Promise<void> {
+  const was = m.store.state(j.project, j.app).held;
+  const hold = (held: boolean) => holdApp(m, { project: j.project, app: j.app, machine: machineName(m.store), held, holder: p.holder, by: p.by });
+  if (!was) await hold(true);
+  try {
+    const tmp = mkdtempSync(join(b.dir, "restore-"));
+    try {
+      const r = await restic.run(["restore", snap.id, "--target", tmp]);
+      if (r.code !== 0) throw new Error(`restic restore failed: ${lastLines(r.stderr)}`);
+      // Each volume is swapped whole: the old one aside, the restored one in its place, the old one gone.
+      for (const path of snap.paths) {
+        const aside = `${path}.skiff-old-${process.pid}`;
+        renameSync(path, aside);
+        renameSync(join(tmp, path), path);
+        rmSync(aside, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  } finally {
+    if (!was) await hold(false);
+  }
+}
+
+
+/** Reads a snapshot back completely without touching the live service, and says what is in it. */
+export async function verify(b: Backups, m: Machine, p: RestoreParams): Promise<VerifyResult> {
+  const j = b.job(p.project, p.app);
+  try {
+    const snap = await pick(b, j, machineName(m.store), p.snapshot);
+    const restic = new Restic(j, b.dir);
+    const check = await restic.run(["check"]);
+    if (check.code !== 0) throw new Error(`restic check: ${lastLines(check.stderr)}`);
+    if (j.kind === "postgres") {
+      const d = await restic.run(["dump", snap.id, `/${DUMP_FILE}`]);
+      if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
+      if (!/PostgreSQL database cluster dump complete/.test(d.stdout.slice(-200))) throw new Error("the dump ends before pg_dumpall's last line: it is cut short");
+      return { ok: true, snapshot: snap.id, tables: dumpRowCounts(d.stdout), bytes: Buffer.byteLength(d.stdout) };
+    }
+    const tmp = mkdtempSync(join(b.dir, "verify-"));
+    try {
+      const r = await restic.run(["restore", snap.id, "--target", tmp, "--verify"]);
+      if (r.code !== 0) throw new Error(`restic restore --verify: ${lastLines(r.stderr)}`);
+      const stats = await restic.run(["stats", snap.id, "--json", "--mode", "restore-size"]);
+      const s = JSON.parse(stats.stdout || "{}") as { total_size?: number; total_file_count?: number };
+      return { ok: true, snapshot: snap.id, files: s.total_file_count ?? 0, bytes: s.total_size ?? 0 };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
+}

@@ -1,0 +1,111 @@
+// restic as the agent runs it: argv only (no shell), the password and S3 keys in the environment, an SFTP target
+// through the system ssh with the target's host keys pinned in a file of their own. Outputs are restic's JSON.
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { writeAtomic } from "./atomic-write.ts";
+import type { BackupJob, BackupKeep, Snapshot } from "../contracts/backups.ts";
+import { SYSTEM_ENV, systemBin } from "../runtime/system.ts";
+
+export interface ResticRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** What every restic call of a job carries: the repository and how to reach it. */
+export class Restic {
+  constructor(
+    private readonly job: BackupJob,
+    /** This machine's backup state: the SSH key, the pinned host keys, restic's cache. */
+    private readonly dir: string,
+  ) {}
+
+  private repository(): string {
+    const r = this.job.repo;
+    if (r.kind === "dir") return r.path;
+    if (r.kind === "s3") return r.url;
+    return `sftp:${r.user}@${r.host}:${r.path}`;
+  }
+
+  /** restic's options for SFTP: the system ssh with our key, the pinned host keys, no prompt ever. */
+  private sftpOptions(): string[] {
+    const r = this.job.repo;
+    if (r.kind !== "sftp") return [];
+    const known = join(this.dir, `known_hosts-${r.host}`);
+    writeAtomic(known, r.hostKeys.map((k) => `${r.port === 22 ? r.host : `[${r.host}]:${r.port}`} ${k}\n`).join(""), { mode: 0o600 });
+    const ssh = [systemBin("ssh"), "-i", join(this.dir, "id_ed25519"), "-p", String(r.port), "-o", `UserKnownHostsFile=${known}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", `${r.user}@${r.host}`, "-s", "sftp"];
+    return ["-o", `sftp.command=${ssh.join(" ")}`];
+  }
+
+  private env(): Record<string, string> {
+    return { ...SYSTEM_ENV, ...this.job.env, HOME: this.dir, RESTIC_PASSWORD: this.job.password, RESTIC_REPOSITORY: this.repository(), RESTIC_CACHE_DIR: join(this.dir, "cache") };
+  }
+
+  /** Starts restic with `args`; stdin is the caller's when `stdin` is "pipe". */
+  spawn(args: string[], stdin: "pipe" | "ignore" = "ignore"): ChildProcess {
+    return spawn(systemBin("restic"), [...this.sftpOptions(), ...args], { env: this.env(), cwd: "/", stdio: [stdin, "pipe", "pipe"] });
+  }
+
+  run(args: string[]): Promise<ResticRun> {
+    return collect(this.spawn(args));
+  }
+
+  /** Makes the repository on first use; an unreachable target is an error, not a new repository. */
+  async ensure(): Promise<void> {
+    const cat = await this.run(["cat", "config"]);
+    if (cat.code === 0) return;
+    if (!/unable to open config file|Is there a repository at the following location/i.test(cat.stderr)) throw new Error(lastLines(cat.stderr));
+    const init = await this.run(["init"]);
+    if (init.code !== 0) throw new Error(lastLines(init.stderr));
+  }
+
+  async snapshots(tags: string[]): Promise<Snapshot[]> {
+    const r = await this.run(["snapshots", "--json", ...tags.flatMap((t) => ["--tag", t])]);
+    if (r.code !== 0) throw new Error(lastLines(r.stderr));
+    const list = JSON.parse(r.stdout || "[]") as { id: string; time: string; hostname: string; tags?: string[]; paths?: string[] }[];
+    return list.map((s) => ({ id: s.id, time: s.time, host: s.hostname, tags: s.tags ?? [], paths: s.paths ?? [] }));
+  }
+
+  /** The retention policy over this job's snapshots (its tag), then their data pruned; returns how many went. */
+  async forget(tag: string, keep: BackupKeep): Promise<number> {
+    const r = await this.run(["forget", "--json", "--prune", "--tag", tag, "--group-by", "tags", ...keepArgs(keep)]);
+    if (r.code !== 0) throw new Error(lastLines(r.stderr));
+    const groups = JSON.parse(r.stdout.split("\n").find((l) => l.startsWith("[")) ?? "[]") as { remove?: unknown[] | null }[];
+    return groups.reduce((n, g) => n + (g.remove?.length ?? 0), 0);
+  }
+}
+
+export function keepArgs(k: BackupKeep): string[] {
+  const out: string[] = [];
+  for (const [key, flag] of [["last", "--keep-last"], ["daily", "--keep-daily"], ["weekly", "--keep-weekly"], ["monthly", "--keep-monthly"]] as const) {
+    if (k[key]) out.push(flag, String(k[key]));
+  }
+  // restic refuses a forget with no policy; keeping nothing is never what a backup means.
+  return out.length ? out : ["--keep-last", "1"];
+}
+
+export function collect(child: ChildProcess): Promise<ResticRun> {
+  return new Promise((resolve) => {
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr = (stderr + d).slice(-20_000)));
+    child.on("error", (e) => resolve({ code: null, stdout, stderr: stderr + e.message }));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** restic's last lines, for a reason: its errors say which file or which host. */
+export const lastLines = (s: string, n = 4): string => s.trim().split("\n").slice(-n).join("; ") || "restic failed without a message";
+
+/** The summary line of `restic backup --json`. */
+export function backupSummary(stdout: string): { snapshot: string; bytes: number; added: number } | undefined {
+  for (const line of stdout.split("\n").reverse()) {
+    if (!line.includes('"summary"')) continue;
+    try {
+      const s = JSON.parse(line) as { message_type?: string; snapshot_id?: string; total_bytes_processed?: number; data_added?: number };
+      if (s.message_type === "summary" && s.snapshot_id) return { snapshot: s.snapshot_id, bytes: s.total_bytes_processed ?? 0, added: s.data_added ?? 0 };
+    } catch {}
+  }
+  return undefined;
+}

@@ -1,0 +1,104 @@
+// skiff backup run|list|restore|verify NAME: asked of the machines that run the service (each backs up what it
+// runs). A restore changes live data: it takes the deploy lock and makes a backup first, so what it replaces can
+// be had back.
+import type { AppSpec, Project } from "../config/model.ts";
+import type { BackupRun, Snapshot, VerifyResult } from "../contracts/backups.ts";
+import type { Reporter } from "../contracts/events.ts";
+import { UserError } from "../errors.ts";
+import { backupMachines } from "../plan/backups.ts";
+import { selectApps } from "../plan/release-spec.ts";
+import { agentClients, type AgentClient } from "../transport/agent-client.ts";
+import { whoAmI, withDeployLock } from "./lock.ts";
+import { runJob } from "./rollout.ts";
+
+export type { VerifyResult };
+
+export interface BackupOutcome extends BackupRun {
+  machine: string;
+}
+
+function service(project: Project, name: string): AppSpec {
+  const [a] = selectApps(project, [name]);
+  if (!a!.backups) throw new UserError(`${name} has no backups: configured`, { hint: `add backups: { to: …, schedule: "0 3 * * *" } to ${name} in skiff.yml, then deploy` });
+  return a!;
+}
+
+/** The channels to the machines that run it (closed after `fn`). */
+async function withServiceClients<T>(project: Project, a: AppSpec, fn: (clients: AgentClient[]) => Promise<T>): Promise<T> {
+  const names = new Set(backupMachines(project, a));
+  const clients = agentClients(project).filter((c) => names.has(c.machine));
+  try {
+    return await fn(clients);
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
+/** Each of its machines backs up what it runs; a machine that runs none of it answers so. */
+async function runOn(clients: AgentClient[], project: Project, name: string, reporter: Reporter): Promise<BackupOutcome[]> {
+  const by = whoAmI();
+  return Promise.all(
+    clients.map(async (c) => {
+      const started = Date.now();
+      reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup`, status: "start" });
+      const r = await runJob<BackupRun>(c, "backup.run", { project: project.name, app: name, by }, "backup");
+      reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup${r.snapshot ? ` ${r.snapshot.slice(0, 8)}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
+      return { ...r, machine: c.machine };
+    }),
+  );
+}
+
+export function runBackup(project: Project, name: string, reporter: Reporter): Promise<BackupOutcome[]> {
+  const a = service(project, name);
+  return withServiceClients(project, a, (clients) => runOn(clients, project, name, reporter));
+}
+
+export function listBackups(project: Project, name: string): Promise<Snapshot[]> {
+  const a = service(project, name);
+  return withServiceClients(project, a, async (clients) => {
+    let last: unknown;
+    // One repository for the service: the first machine that answers reads it.
+    for (const c of clients) {
+      try {
+        return (await c.call<Snapshot[]>("backup.list", { project: project.name, app: name })).sort((x, y) => x.time.localeCompare(y.time));
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last ?? new UserError(`no machine runs ${name}`);
+  });
+}
+
+export interface RestoreOutcome {
+  /** The backup made first (what the restore replaced). */
+  before: BackupOutcome[];
+  restored: BackupOutcome[];
+}
+
+export async function restoreBackup(project: Project, name: string, o: { snapshot?: string; reporter: Reporter }): Promise<RestoreOutcome> {
+  const a = service(project, name);
+  const by = whoAmI();
+  return withDeployLock(project, `backup restore ${name}`, { skipUnreachable: true }, async (lock) => {
+    const names = new Set(backupMachines(project, a));
+    const clients = lock.clients.filter((c) => names.has(c.machine));
+    if (!clients.length) throw new UserError(`no machine that runs ${name} answers; nothing was restored`);
+    const before = await runOn(clients, project, name, o.reporter);
+    const failed = before.find((b) => !b.ok);
+    if (failed) throw new UserError(`${failed.machine}: the backup before the restore failed: ${failed.reason}; nothing was restored`, { hint: "fix what it says (or restore after `skiff backup run` works)" });
+    const restored = await Promise.all(
+      clients.map(async (c) => {
+        const started = Date.now();
+        o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore ${o.snapshot ?? "latest"}`, status: "start" });
+        const r = await runJob<BackupRun>(c, "backup.restore", { project: project.name, app: name, snapshot: o.snapshot, by, holder: lock.holder }, "restore");
+        o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore${r.snapshot ? ` of ${r.snapshot.slice(0, 8)}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
+        return { ...r, machine: c.machine };
+      }),
+    );
+    return { before, restored };
+  });
+}
+
+export function verifyBackup(project: Project, name: string, o: { snapshot?: string }): Promise<(VerifyResult & { machine: string })[]> {
+  const a = service(project, name);
+  return withServiceClients(project, a, (clients) => Promise.all(clients.map(async (c) => ({ ...(await runJob<VerifyResult>(c, "backup.verify", { project: project.name, app: name, snapshot: o.snapshot }, "verify")), machine: c.machine }))));
+}

@@ -1,0 +1,44 @@
+// The CLI's side of backups at each deploy, before anything moves: targets on other machines made ready (the
+// backup user, the sources' keys; their host keys come back to be pinned), then every machine told its jobs. The
+// repository password is read from the secrets here and travels only inside the RPC (never argv, never printed).
+import type { Project } from "../config/model.ts";
+import type { Reporter } from "../contracts/events.ts";
+import { UserError } from "../errors.ts";
+import { backedUp, backupJobs, sftpTargets } from "../plan/backups.ts";
+import { readSecrets } from "../secrets/store.ts";
+import { AgentRefused, type AgentClient } from "../transport/agent-client.ts";
+
+export async function syncBackups(clients: AgentClient[], project: Project, reporter: Reporter): Promise<void> {
+  const services = backedUp(project);
+  const anyJobs = services.length > 0;
+  let secrets: Record<string, string> = {};
+  if (anyJobs) {
+    secrets = await readSecrets(project);
+    const missing = [...new Set(services.map((a) => a.backups!.passwordSecret).filter((n) => secrets[n] === undefined))];
+    if (missing.length) throw new UserError(`backups are encrypted with the secret ${missing.join(", ")}, which is not set${project.environment ? ` for ${project.environment}` : ""}; nothing was changed`, { exitCode: 2, hint: `\`skiff secrets set ${missing[0]}\` (a long random value; keep it: no backup can be read without it)` });
+  }
+  const by = new Map(clients.map((c) => [c.machine, c]));
+  const hostKeys = new Map<string, string[]>();
+  for (const [target, sources] of sftpTargets(project)) {
+    const t = by.get(target);
+    if (!t) {
+      reporter.emit({ type: "note", machine: target, message: "backup target unreachable: its sources keep their last settings" });
+      continue;
+    }
+    const keys = (await Promise.all(sources.filter((s) => by.has(s)).map((s) => by.get(s)!.call("backups.key", { machine: s })))).map((k) => k.publicKey);
+    hostKeys.set(target, (await t.call("backups.store", { project: project.name, keys })).hostKeys);
+  }
+  const jobs = backupJobs(project, secrets, hostKeys);
+  await Promise.all(
+    clients.map(async (c) => {
+      const list = jobs.get(c.machine) ?? [];
+      // An empty list too: backups taken out of skiff.yml stop on the machines. (An agent from before backups
+      // knows no such method: with nothing to set, that is fine.)
+      const r = await c.call("backups.set", { project: project.name, jobs: list }).catch((e: unknown) => {
+        if (!list.length && e instanceof AgentRefused && e.code === "ENOMETHOD") return { changed: false };
+        throw e;
+      });
+      if (r.changed && list.length) reporter.emit({ type: "step", machine: c.machine, step: `backups: ${list.map((j) => `${j.app} (${j.schedule})`).join(", ")}`, status: "ok", ms: 0 });
+    }),
+  );
+}

@@ -1,0 +1,87 @@
+// Scheduled backups with real restic on this computer (a directory repository), the agent's clock run forward by
+// hand: 41 days of a daily schedule leave exactly the snapshots the policy says, each run is recorded in history,
+// and a backup restores byte for byte.
+import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { Backups } from "../../src/agent/backups.ts";
+import type { BackupJob } from "../../src/contracts/backups.ts";
+import { memAgent } from "./agent-fakes.ts";
+
+function setup() {
+  const a = memAgent();
+  const root = mkdtempSync(join(tmpdir(), "skiff-backups-"));
+  a.runtime.volumeRoot = join(root, "volumes");
+  const data = join(root, "volumes", "shop", "web", "data");
+  mkdirSync(data, { recursive: true });
+  writeFileSync(join(data, "a.txt"), "first\n");
+  const job: BackupJob = { project: "shop", app: "web", kind: "volumes", schedule: "0 3 * * *", keep: { daily: 7, weekly: 4, monthly: 6 }, repo: { kind: "dir", path: join(root, "repo") }, password: "correct horse battery staple" };
+  return { a, root, data, job, backups: new Backups(a.core.machine, join(root, "state")) };
+}
+
+describe("backups: schedule and retention (real restic)", () => {
+  it("41 daily runs (Jan 1 to Feb 10) keep the last 7 days, the newest of 4 weeks and of each month: 10 snapshots", { timeout: 180_000 }, async () => {
+    const { a, job, backups } = setup();
+    await a.deploy(1, {}, { volumes: [{ name: "data", path: "/data" }] });
+    a.clock.t = Date.parse("2025-12-31T12:00:00Z");
+    backups.set("shop", [job]);
+    let runs = 0;
+    for (;;) {
+      const next = backups.nextAt(job);
+      if (next > Date.parse("2026-02-10T12:00:00Z")) break;
+      a.clock.t = next;
+      await backups.tick();
+      runs++;
+    }
+    assert.equal(runs, 41);
+    const kept = (await backups.list("shop", "web")).map((s) => s.time.slice(0, 10)).sort();
+    assert.deepEqual(kept, ["2026-01-25", "2026-01-31", "2026-02-01", "2026-02-04", "2026-02-05", "2026-02-06", "2026-02-07", "2026-02-08", "2026-02-09", "2026-02-10"]);
+    const history = a.store.history({ project: "shop", app: "web" }).filter((e) => e.action === "backup");
+    assert.equal(history.length, 41);
+    assert.ok(history.every((e) => e.result === "ok" && e.by === "schedule" && e.backup?.snapshot && (e.backup.bytes ?? 0) > 0), JSON.stringify(history.at(-1)));
+    // The policy removes one snapshot a day once the first week is full (the month's newest and the weeks' stay).
+    assert.ok(history.slice(8).some((e) => (e.backup?.forgot ?? 0) > 0));
+  });
+
+  it("a restore puts the volume back byte for byte, modes kept, files made after the snapshot gone", { timeout: 60_000 }, async () => {
+    const { a, data, job, backups } = setup();
+    await a.deploy(1, {}, { volumes: [{ name: "data", path: "/data" }] });
+    writeFileSync(join(data, "secret.key"), Buffer.from([0, 1, 2, 255, 254]));
+    chmodSync(join(data, "secret.key"), 0o600);
+    mkdirSync(join(data, "sub"));
+    writeFileSync(join(data, "sub", "b.bin"), Buffer.alloc(100_000, 7));
+    backups.set("shop", [job]);
+    const r = await backups.run("shop", "web", { by: "ann" });
+    assert.equal(r.ok, true, r.reason);
+    writeFileSync(join(data, "a.txt"), "changed\n");
+    writeFileSync(join(data, "later.txt"), "made after\n");
+    const { restore } = await import("../../src/agent/backup-restore.ts");
+    const done = await restore(backups, a.core.machine, { project: "shop", app: "web", by: "ann" });
+    assert.equal(done.ok, true, done.reason);
+    assert.ok(done.snapshot?.startsWith(r.snapshot!), `${done.snapshot} is ${r.snapshot}`);
+    assert.equal(readFileSync(join(data, "a.txt"), "utf8"), "first\n");
+    assert.deepEqual([...readFileSync(join(data, "secret.key"))], [0, 1, 2, 255, 254]);
+    assert.equal(statSync(join(data, "secret.key")).mode & 0o777, 0o600);
+    assert.equal(readFileSync(join(data, "sub", "b.bin")).length, 100_000);
+    assert.throws(() => statSync(join(data, "later.txt")), /ENOENT/);
+    // The service was held stopped for the swap, and runs again.
+    assert.deepEqual(a.store.history({ project: "shop", app: "web" }).map((e) => e.action), ["deploy", "backup", "stop", "start", "restore"]);
+    assert.equal(a.proxy.serving().length, 1);
+  });
+
+  it("a repository that cannot be reached: the run fails, is recorded, and the next one is due at the next time", async () => {
+    const { a, job, backups } = setup();
+    await a.deploy(1, {}, { volumes: [{ name: "data", path: "/data" }] });
+    const bad = { ...job, repo: { kind: "dir" as const, path: "/proc/skiff-no-such-repo" } };
+    backups.set("shop", [bad]);
+    const r = await backups.run("shop", "web");
+    assert.equal(r.ok, false);
+    assert.ok(r.reason && r.reason.length > 5, r.reason);
+    const e = a.store.history({ project: "shop", app: "web" }).at(-1)!;
+    assert.equal(e.action, "backup");
+    assert.equal(e.result, "failed");
+    assert.ok(backups.nextAt(bad) > a.clock.now());
+  });
+});
