@@ -19,6 +19,8 @@ export interface HistoryRow {
   phases?: Record<string, number>;
   /** What happened on each machine. */
   machines: Record<string, { result: string; reason?: string }>;
+  /** A backup's or restore's snapshot and sizes (HistoryEntry.backup). */
+  backup?: { snapshot: string; bytes?: number; added?: number; forgot?: number };
 }
 
 export interface History {
@@ -46,6 +48,7 @@ export function mergeHistory(entries: HistoryEntry[]): HistoryRow[] {
       continue;
     }
     row.machines[e.machine] = { result: e.result, reason: e.reason };
+    if (e.backup) row.backup = e.backup;
     if (!(row as { summarized?: boolean }).summarized) row.durationMs = Math.max(row.durationMs ?? 0, e.durationMs ?? 0) || undefined;
   }
   // A summary alone (its machines' records pruned or unreachable) is still a row; the marker stays internal.

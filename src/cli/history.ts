@@ -9,6 +9,7 @@ function summary(r: HistoryRow): string {
   const results = Object.entries(r.machines);
   const distinct = new Set(results.map(([, v]) => v.result));
   const reasons = [...new Set(results.map(([, v]) => v.reason).filter(Boolean))];
+  if (r.backup) reasons.unshift(`snapshot ${r.backup.snapshot.slice(0, 8)}${r.backup.bytes !== undefined ? `, ${(r.backup.bytes / 1e6).toFixed(1)} MB read, ${((r.backup.added ?? 0) / 1e6).toFixed(1)} MB added` : ""}`);
   const head = distinct.size === 1 ? [...distinct][0]! : results.map(([m, v]) => `${m}: ${v.result}`).join(", ");
   return reasons.length ? `${head} — ${reasons.join("; ")}` : head;
 }

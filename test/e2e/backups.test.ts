@@ -1,0 +1,192 @@
+// Backups on 3 bed machines: Postgres 15 as an accessory on m2 with scheduled backups (every 15 s here) to m3 over
+// SFTP, encrypted with a secret; writers on m1 and m3 insert rows through db.internal meanwhile. The backups run
+// by themselves under load; the database's volume is destroyed; `skiff backup restore` brings back exactly the
+// rows of the snapshot (a checksum of the table); `verify` reads it back without touching the live one; a target
+// that is down fails its runs (recorded) and the next run after it is back succeeds. Port 8115, project `bkp`.
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { faults, up, type Bed } from "../../testbed/bed.ts";
+import { makeProject, type Project, type Run } from "./helpers.ts";
+
+const BIN = new URL("../../bin/skiff.js", import.meta.url).pathname;
+const PG = new URL("../../examples/postgres", import.meta.url).pathname;
+const WRITER = new URL("../../examples/pg-writer", import.meta.url).pathname;
+const PORT = 8115;
+const DB_PORT = 5434;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let bed: Bed;
+let p: Project;
+let keyFile: string;
+let recipient: string;
+
+function skiff(args: string[], stdin = ""): Promise<Run> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [BIN, ...args], { cwd: p.dir, env: { ...process.env, SKIFF_AGE_IDENTITY: keyFile, NO_COLOR: "1", SKIFF_SOCKET_DIR: p.socketDir }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    c.stdout.on("data", (b) => (stdout += b));
+    c.stderr.on("data", (b) => (stderr += b));
+    c.on("close", (code) => resolve({ code, stdout, stderr }));
+    c.stdin.end(stdin);
+  });
+}
+
+function configure(writers: number): void {
+  const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
+  writeFileSync(
+    join(p.dir, "skiff.yml"),
+    `project: bkp
+machines:
+${machines}
+secrets: { recipients: [${recipient}] }
+accessories:
+  db:
+    machine: m2
+    run: sh run.sh
+    artifact: ${PG}
+    port: ${DB_PORT}
+    stop_signal: SIGINT
+    secrets: [POSTGRES_PASSWORD]
+    volumes: { data: data }
+    health: { interval: 300ms, deadline: 60s }
+    backups:
+      kind: postgres
+      schedule: "*/15 * * * * *"
+      keep: { last: 6 }
+      to: m3
+apps:
+  writer:
+    run: node server.js
+    artifact: ${WRITER}
+    machines: [m1, m3]
+    instances: ${writers}
+    env: { DB: "db.internal:${DB_PORT}", INTERVAL_MS: "20" }
+    secrets: { PGPASSWORD: POSTGRES_PASSWORD }
+    routes: [{ path: / }]
+    health: { path: /healthz, interval: 300ms, deadline: 20s }
+    deploy: { drain_timeout: 2s, probation: 2s }
+`,
+  );
+}
+
+const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stdout}\n${r.stderr}`);
+const m2 = () => bed.machines[1]!;
+const psql = async (sql: string) => (await faults.exec(m2(), `PGPASSWORD=test-pg psql -h db.internal -p ${DB_PORT} -U postgres -qtAc ${JSON.stringify(sql)}`)).trim();
+/** The whole table, as one checksum and a count. */
+const table = async () => {
+  const [count, sum] = (await psql("select count(*) || ' ' || coalesce(md5(string_agg(id || ',' || writer || ',' || at, ';' order by id)), '-') from rows")).split(" ");
+  return { count: Number(count), sum };
+};
+type Row = { app: string; action: string; by?: string; at: string; machines: Record<string, { result: string; reason?: string }>; backup?: { snapshot: string; bytes?: number }; durationMs?: number };
+const backupRows = async () => (JSON.parse((await skiff(["--json", "history", "db", "-n", "500"])).stdout) as Row[]).filter((r) => r.action === "backup");
+async function until(what: string, test: () => Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await test().catch(() => false))) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(500);
+  }
+}
+/** Waits for the next scheduled backup that starts after now. */
+async function nextScheduled(): Promise<Row> {
+  const since = new Date().toISOString();
+  let found: Row | undefined;
+  await until("a scheduled backup", async () => Boolean((found = (await backupRows()).find((r) => r.by === "schedule" && r.at > since && r.machines.m2))), 60_000);
+  return found!;
+}
+
+describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restored exactly", { timeout: 900_000 }, () => {
+  before(async () => {
+    bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
+    p = makeProject();
+    keyFile = join(mkdtempSync(join(tmpdir(), "skiff-age-")), "key.txt");
+    const kg = execFileSync(process.execPath, [BIN, "secrets", "keygen"], { env: { ...process.env, SKIFF_AGE_IDENTITY: keyFile }, encoding: "utf8" });
+    recipient = /public key: (age1\w+)/.exec(kg)![1]!;
+    configure(2);
+    ok(await skiff(["secrets", "set", "POSTGRES_PASSWORD"], "test-pg"), "secret");
+    ok(await skiff(["secrets", "set", "BACKUP_PASSWORD"], "a long random backup password"), "backup secret");
+    for (const args of [["machines", "trust", "--yes"], ["setup"]]) ok(await skiff(args), args.join(" "));
+    for (const app of ["writer", "db"]) await skiff(["remove", app, "--yes"]);
+    await faults.exec(m2(), "rm -rf /var/lib/skiff/volumes/bkp /var/lib/skiff/backups/last-runs.json");
+    await faults.exec(bed.machines[2]!, "rm -rf /var/lib/skiff/backup-store/bkp");
+  });
+  after(async () => {
+    await faults.start(bed.machines[2]!).catch(() => {});
+    for (const app of ["writer", "db"]) await skiff(["remove", app, "--yes"]).catch(() => {});
+  });
+
+  it("backups run by themselves under load, into an encrypted repository on m3 that only SFTP reaches", async () => {
+    const d = await skiff(["deploy"]);
+    ok(d, "deploy");
+    await until("rows", async () => (await table()).count > 20);
+    const [first, second] = [await nextScheduled(), await nextScheduled()];
+    for (const r of [first, second]) assert.equal(r.machines.m2!.result, "ok", JSON.stringify(r));
+    assert.ok((second.backup?.bytes ?? 0) > 1000, JSON.stringify(second));
+    const list = await skiff(["backup", "list", "db"]);
+    ok(list, "backup list");
+    assert.match(list.stdout, /^[0-9a-f]{8}\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+m2\s+\/pg_dumpall\.sql$/m, list.stdout);
+    // On m3: restic's repository, owned by the backup user, whose key can run nothing but sftp-server.
+    const m3 = bed.machines[2]!;
+    assert.match(await faults.exec(m3, "stat -c '%U %a' /var/lib/skiff/backup-store/bkp/db/config /var/lib/skiff/backup-store"), /^skiff-backup \d+\nskiff-backup 700$/);
+    assert.match(await faults.exec(m3, "cat /var/lib/skiff/backup-store/.ssh/authorized_keys"), /^restrict,command="\/usr\/lib\/openssh\/sftp-server" ssh-ed25519 \S+ skiff-backup@m2$/m);
+    // Encrypted: no row of the table is in the repository's files.
+    const writer = (await psql("select writer from rows limit 1")).trim();
+    assert.equal((await faults.exec(m3, `grep -rl ${JSON.stringify(writer)} /var/lib/skiff/backup-store/bkp/db | wc -l`)).trim(), "0");
+    // The password never reaches a command line on m2 while a backup runs (it is in restic's environment).
+    assert.equal((await faults.exec(m2(), "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c 'a long random backup password' || true")).trim(), "0");
+  });
+
+  it("the volume destroyed, a restore brings back exactly the snapshot's rows; verify agrees", async () => {
+    // Writers paused: the table as the next scheduled backup will hold it.
+    configure(0);
+    ok(await skiff(["deploy", "writer"]), "writers off");
+    const snapshotTable = await table();
+    const snap = await nextScheduled();
+    assert.equal(snap.machines.m2!.result, "ok");
+    // Writers back: rows after the snapshot, which the restore must not bring.
+    configure(2);
+    ok(await skiff(["deploy", "writer"]), "writers on");
+    await until("rows after the snapshot", async () => (await table()).count > snapshotTable.count + 20);
+    configure(0);
+    ok(await skiff(["deploy", "writer"]), "writers off again");
+    const before = await table();
+    // Destroyed: the cluster's files gone; it starts again empty (a new cluster made by run.sh).
+    ok(await skiff(["accessory", "stop", "db"]), "stop db");
+    await faults.exec(m2(), "find /var/lib/skiff/volumes/bkp/db/data -mindepth 1 -delete");
+    ok(await skiff(["accessory", "start", "db"]), "start db");
+    assert.match(await psql("select count(*) from pg_tables where tablename = 'rows'"), /^0$/);
+    const refused = await skiff(["backup", "restore", "db"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /run again with --yes/);
+    const r = await skiff(["backup", "restore", "db", "--snapshot", snap.backup!.snapshot.slice(0, 8), "--yes"]);
+    ok(r, "restore");
+    assert.match(r.stdout, /^db on m2: backed up first as [0-9a-f]{8}$/m, r.stdout);
+    assert.match(r.stdout, new RegExp(`^db on m2: restored snapshot ${snap.backup!.snapshot.slice(0, 8)} in `, "m"), r.stdout);
+    const restored = await table();
+    console.error(`snapshot: ${snapshotTable.count} rows; before the volume went: ${before.count}; restored: ${restored.count}`);
+    assert.deepEqual(restored, snapshotTable, "exactly the rows committed before the snapshot");
+    assert.ok(before.count > restored.count);
+    const v = await skiff(["backup", "verify", "db", "--snapshot", snap.backup!.snapshot.slice(0, 8)]);
+    ok(v, "verify");
+    assert.match(v.stdout, new RegExp(`rows: .*postgres\\.public\\.rows ${snapshotTable.count}\\b`), v.stdout);
+    const h = (await skiff(["history", "db"])).stdout;
+    assert.match(h, /^db\s+\d+\s+restore\s+.*\bok\b.*snapshot [0-9a-f]{8}/m, h);
+  });
+
+  it("a target that is down: the runs fail and are recorded; the first run after it is back succeeds", async () => {
+    const m3 = bed.machines[2]!;
+    await faults.stop(m3);
+    try {
+      const failed = await nextScheduled();
+      assert.equal(failed.machines.m2!.result, "failed", JSON.stringify(failed));
+      assert.ok((failed.machines.m2!.reason ?? "").length > 0);
+    } finally {
+      await faults.start(m3);
+    }
+    await until("a good run after the target is back", async () => (await backupRows()).at(-1)?.machines.m2?.result === "ok", 90_000);
+  });
+});
