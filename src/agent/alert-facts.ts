@@ -28,6 +28,8 @@ export class AlertFacts {
   private seen: Seen[] = [];
   /** "project/app" → the newest whole-command record. */
   private readonly commands = new Map<string, CommandFact>();
+  /** Per project/app, the newest backup run here. */
+  private readonly backups = new Map<string, NonNullable<MachineFacts["lastBackup"]>[string]>();
 
   constructor(
     private readonly machine: () => string,
@@ -102,6 +104,12 @@ export class AlertFacts {
 
   /** A history record (the agent's store tells each one as it is written, and the old ones at start). */
   command(e: HistoryEntry): void {
+    if (e.action === "backup") {
+      const k = `${e.project}/${e.app}`;
+      const had = this.backups.get(k);
+      if (!had || Date.parse(had.at) <= Date.parse(e.at)) this.backups.set(k, { at: e.at, result: e.result, ...(e.reason ? { reason: e.reason.slice(0, 300) } : {}), ...(e.backup?.snapshot ? { snapshot: e.backup.snapshot } : {}) });
+      return;
+    }
     if (!e.summary || !["deploy", "rollback", "restart"].includes(e.action)) return;
     const k = `${e.project}/${e.app}`;
     const had = this.commands.get(k);
@@ -140,6 +148,8 @@ export class AlertFacts {
     // Every app's, also one with nothing running here (its first deploy failed): the leader keeps those of the
     // apps in skiff.yml.
     for (const [k, c] of this.commands) if (k.startsWith(prefix)) lastCommand[k.slice(prefix.length)] = c;
+    const lastBackup: NonNullable<MachineFacts["lastBackup"]> = {};
+    for (const [k, b] of this.backups) if (k.startsWith(prefix)) lastBackup[k.slice(prefix.length)] = b;
     if (this.certs === null) this.certs = this.tls();
     const certs = this.certs
       ?.filter((c) => c.project === project)
@@ -152,6 +162,7 @@ export class AlertFacts {
       ...(now.memory?.total ? { memoryUsed: 1 - now.memory.available / now.memory.total } : {}),
       apps,
       lastCommand,
+      lastBackup,
     };
   }
 }

@@ -119,6 +119,22 @@ export function conditions(r: Round): Condition[] {
       }
     }
   }
+  if (rules.backupFailed) {
+    // The newest run of each service over all machines (an app's volumes run on each of its machines).
+    const newest = new Map<string, { at: string; result: string; reason?: string; machine: string }>();
+    for (const f of r.facts) for (const [app, b] of Object.entries(f.lastBackup ?? {})) if (!newest.has(app) || newest.get(app)!.at < b.at) newest.set(app, { ...b, machine: f.machine });
+    for (const [app, b] of newest) {
+      if (!r.cfg.apps.includes(app)) continue;
+      out.push({
+        key: `backup_failed/${app}`,
+        rule: "backupFailed",
+        labels: { app, machine: b.machine },
+        summary: b.result === "ok" ? `${app}: backup on ${b.machine} at ${b.at.slice(11, 19)}Z ok` : `${app}: backup on ${b.machine} at ${b.at.slice(11, 19)}Z failed${b.reason ? `: ${b.reason}` : ""}`,
+        holds: b.result !== "ok",
+        forMs: 0,
+      });
+    }
+  }
   for (const f of r.facts) {
     if (rules.disk)
       for (const d of f.disk)

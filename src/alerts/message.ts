@@ -12,6 +12,7 @@ export const RULE_NAMES: Record<AlertRuleName, string> = {
   memory: "memory",
   machineDown: "machine_down",
   deployFailed: "deploy_failed",
+  backupFailed: "backup_failed",
   certificate: "certificate",
 };
 

@@ -120,6 +120,7 @@ export interface AlertRulesSpec {
   memory?: { above: number; forMs: number };
   machineDown?: { forMs: number };
   deployFailed?: Record<string, never>;
+  backupFailed?: Record<string, never>;
   certificate?: { days: number };
 }
 

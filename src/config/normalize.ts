@@ -132,6 +132,7 @@ export function alertsSpec(a: NonNullable<ConfigInput["alerts"]>): AlertsSpec {
   if (on(r.memory)) rules.memory = { above: share(r.memory?.above, 0.95), forMs: ms(r.memory?.for, "5m") };
   if (on(r.machine_down)) rules.machineDown = { forMs: ms(r.machine_down?.for, "1m") };
   if (r.deploy_failed !== false) rules.deployFailed = {};
+  if (r.backup_failed !== false) rules.backupFailed = {};
   if (on(r.certificate)) rules.certificate = { days: r.certificate?.days ?? 14 };
   const receivers: AlertReceiverSpec[] = (a.to ?? []).map((t) => {
     const format = t.slack ? ("slack" as const) : ("json" as const);

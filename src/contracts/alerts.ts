@@ -28,6 +28,8 @@ export const alertRules = z.object({
   machineDown: opt(z.object({ forMs: ms })),
   /** The app's last deploy failed, or it was rolled back: firing until a deploy succeeds. */
   deployFailed: opt(z.object({})),
+  /** The service's last backup failed (on any machine): firing until one succeeds. */
+  backupFailed: opt(z.object({})),
   /** An HTTPS certificate of the project ends within `days`, or its tls: auto renewal fails. */
   certificate: opt(z.object({ days: z.number().check(z.minimum(1), z.maximum(365)) })),
 });
@@ -73,6 +75,8 @@ export interface MachineFacts {
   apps: Record<string, AppFacts>;
   /** Per app, the newest whole-command record (deploy, rollback, restart) this machine holds. */
   lastCommand: Record<string, CommandFact>;
+  /** Per service, the newest backup run this machine made (absent: an agent that does not say). */
+  lastBackup?: Record<string, { at: string; result: string; reason?: string; snapshot?: string }>;
   /** The project's HTTPS certificates this machine serves or renews (absent: an agent that does not say). */
   certs?: CertFact[];
 }
