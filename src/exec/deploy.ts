@@ -107,6 +107,17 @@ async function runHook(r: Run, app: string, release: number, hook: HookPlan): Pr
   }
 }
 
+async function backupBefore(r: Run, a: AppDeployPlan): Promise<void> {
+  const where = a.machines.filter((m) => m.stop > 0).map((m) => m.machine);
+  for (const c of r.lock.clients.filter((x) => where.includes(x.machine))) {
+    const started = Date.now();
+    r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: backup before it stops`, status: "start" });
+    const b = await runJob<{ ok: boolean; snapshot?: string; reason?: string }>(c, "backup.run", { project: r.project.name, app: a.app, by: r.facts.by }, "backup");
+    r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: backup${b.snapshot ? ` ${b.snapshot.slice(0, 8)}` : ""} before it stops`, status: b.ok ? "ok" : "failed", ms: Date.now() - started });
+    if (!b.ok) throw new UserError(`${c.machine}: ${a.app}: the backup before the upgrade failed: ${b.reason}; ${a.app} was not changed`, { hint: `fix the backup (\`skiff backup run ${a.app}\`), or take ${a.app}'s backups: out of skiff.yml for this deploy` });
+  }
+}
+
 /** One app of the plan: its release as built, stored everywhere, the hook, then the rollout. */
 async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<AppOutcome> {
   const app = r.project.apps[a.app]!;
@@ -121,6 +132,8 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   if (lost) throw new UserError(`stopped before ${a.app} release ${release} took traffic anywhere: ${lost}`, { hint: "`skiff lock status` shows who holds it now" });
   const store = lap();
   const previous = previousReleases(r.observed, a.app);
+  // An accessory that is about to stop (an upgrade on its volumes) is backed up first, where it runs now.
+  if (a.accessory?.restarts && app.backups) await backupBefore(r, a);
   const hook = hookFor(spec, release, previous);
   if (hook) await runHook(r, a.app, release, hook);
   const hookMs = lap();
