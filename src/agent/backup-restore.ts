@@ -2,10 +2,10 @@
 // running instance; volumes are put back whole while the service is held stopped (files the snapshot does not
 // have are gone after it, so the volume is byte for byte the snapshot's). `verify` touches nothing live: it reads
 // the snapshot back (every byte decrypted and checked) and reports what is in it.
-import { mkdtempSync, renameSync, rmSync } from "node:fs";
+import { chownSync, createWriteStream, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { BackupJob, BackupRun, Snapshot, VerifyResult } from "../contracts/backups.ts";
-import { dumpRowCounts, DUMP_FILE, liveInstance, PG_RESTORE } from "./backup-source.ts";
+import { dumpRowCounts, DUMP_FILE, liveInstance, PG_RESTORE, RDB_FILE } from "./backup-source.ts";
 import type { Backups } from "./backups.ts";
 import { isoAt, type Machine } from "./effects.ts";
 import { holdApp } from "./hold.ts";
@@ -39,6 +39,7 @@ export async function restore(b: Backups, m: Machine, p: RestoreParams): Promise
     snap = await pick(b, j, machine, p.snapshot);
     const restic = new Restic(j, b.dir);
     if (j.kind === "postgres") await restoreDump(m, restic, j, snap);
+    else if (j.kind === "redis") await restoreRdb(b, m, restic, j, snap, p);
     else await restoreFiles(b, m, restic, j, snap, p);
     out = { ok: true, app: j.app, snapshot: snap.id, durationMs: m.fx.clock.now() - t0 };
   } catch (e) {
@@ -61,11 +62,42 @@ async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snaps
   if (r.code !== 0) throw new Error(`psql failed (exit ${r.code}): ${lastLines(r.stderr)}`);
 }
 
-async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, p: RestoreParams): Promise<void> {
+/** Redis reads dump.rdb from its --dir (its first volume) at start: written there, owned like the directory, while
+ *  the server is held stopped. */
+async function restoreRdb(b: Backups, m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, p: RestoreParams): Promise<void> {
+  const [dir] = await b.volumePaths(j);
+  if (!dir) throw new Error(`${j.app} has no volume here: redis' --dir must be its first volume`);
+  await held(m, j, p, async () => {
+    const tmp = join(dir, `.${RDB_FILE}.skiff-${process.pid}`);
+    try {
+      const d = restic.spawn(["dump", snap.id, `/${RDB_FILE}`]);
+      const out = createWriteStream(tmp, { mode: 0o600 });
+      d.stdout!.pipe(out);
+      const [r] = await Promise.all([collect(d), new Promise<void>((resolve, reject) => out.on("close", () => resolve()).on("error", reject))]);
+      if (r.code !== 0) throw new Error(`restic dump failed: ${lastLines(r.stderr)}`);
+      const owner = statSync(dir);
+      chownSync(tmp, owner.uid, owner.gid);
+      renameSync(tmp, join(dir, RDB_FILE));
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  });
+}
+
+/** Runs `fn` with the service held stopped (unless it was already), and lets it run again after. */
+async function held(m: Machine, j: BackupJob, p: RestoreParams, fn: () => Promise<void>): Promise<void> {
   const was = m.store.state(j.project, j.app).held;
-  const hold = (held: boolean) => holdApp(m, { project: j.project, app: j.app, machine: machineName(m.store), held, holder: p.holder, by: p.by });
+  const hold = (on: boolean) => holdApp(m, { project: j.project, app: j.app, machine: machineName(m.store), held: on, holder: p.holder, by: p.by });
   if (!was) await hold(true);
   try {
+    await fn();
+  } finally {
+    if (!was) await hold(false);
+  }
+}
+
+async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, p: RestoreParams): Promise<void> {
+  await held(m, j, p, async () => {
     const tmp = mkdtempSync(join(b.dir, "restore-"));
     try {
       const r = await restic.run(["restore", snap.id, "--target", tmp]);
@@ -80,9 +112,7 @@ async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
-  } finally {
-    if (!was) await hold(false);
-  }
+  });
 }
 
 
@@ -94,6 +124,12 @@ export async function verify(b: Backups, m: Machine, p: RestoreParams): Promise<
     const restic = new Restic(j, b.dir);
     const check = await restic.run(["check"]);
     if (check.code !== 0) throw new Error(`restic check: ${lastLines(check.stderr)}`);
+    if (j.kind === "redis") {
+      const d = await restic.run(["dump", snap.id, `/${RDB_FILE}`]);
+      if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
+      if (!d.stdout.startsWith("REDIS")) throw new Error("the snapshot's dump.rdb does not start as an RDB file does");
+      return { ok: true, snapshot: snap.id, bytes: Buffer.byteLength(d.stdout, "latin1") };
+    }
     if (j.kind === "postgres") {
       const d = await restic.run(["dump", snap.id, `/${DUMP_FILE}`]);
       if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);

@@ -6,6 +6,7 @@ import type { AppState, InstanceRecord } from "../contracts/model.ts";
 
 /** The file name the dump has inside a snapshot (restic --stdin-filename). */
 export const DUMP_FILE = "pg_dumpall.sql";
+export const RDB_FILE = "dump.rdb";
 
 /** Connection from the instance's own env: PORT and HOST (a process) or the container's; the password from
  *  PGPASSWORD or POSTGRES_PASSWORD, the user from POSTGRES_USER (postgres by default). */
@@ -17,12 +18,19 @@ export const PG_DUMP = `${connect}; exec pg_dumpall "$@" --clean --if-exists`;
 /** Errors on objects that exist (the postgres role) are expected and passed over; psql's own failure is not. */
 export const PG_RESTORE = `${connect}; exec psql "$@" -d postgres -q -X -v ON_ERROR_STOP=0 -o /dev/null`;
 
+/** A point-in-time RDB over the replication protocol (nothing written on the server's disk); its messages go to
+ *  stderr. The password from REDIS_PASSWORD when set. */
+export const REDIS_DUMP = 'set -- -h "${HOST:-127.0.0.1}" -p "${PORT:-6379}"; [ -z "${REDIS_PASSWORD:-}" ] || set -- "$@" -a "$REDIS_PASSWORD" --no-auth-warning; exec redis-cli "$@" --rdb -';
+
+/** A database kind's dump: the script run in the instance, and the file it is in the snapshot. */
+export const DUMPS = { postgres: { script: PG_DUMP, file: DUMP_FILE, what: "pg_dumpall" }, redis: { script: REDIS_DUMP, file: RDB_FILE, what: "redis-cli --rdb" } } as const;
+
 /** The instance a backup reads from or a restore writes to: the active release's, running here. */
 export function liveInstance(st: AppState): InstanceRecord | undefined {
   return st.active === null || st.held ? undefined : st.instances[0];
 }
 
-export const needsInstance = (kind: BackupKind): boolean => kind === "postgres";
+export const needsInstance = (kind: BackupKind): boolean => kind !== "volumes";
 
 /** Rows per table in a dump, from its COPY blocks: what `skiff backup verify` reports for a database. */
 export function dumpRowCounts(dump: string): Record<string, number> {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Cron } from "croner";
 import type { BackupJob, BackupRun, Snapshot } from "../contracts/backups.ts";
 import { writeAtomic } from "./atomic-write.ts";
-import { DUMP_FILE, liveInstance, PG_DUMP } from "./backup-source.ts";
+import { DUMPS, liveInstance } from "./backup-source.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
 import { machineName } from "./identity.ts";
 import { spawnInInstance } from "./instance-exec.ts";
@@ -131,7 +131,7 @@ export class Backups {
     try {
       const restic = new Restic(j, this.dir);
       await restic.ensure();
-      const made = j.kind === "postgres" ? await this.dumpInto(restic, j, machine) : await this.filesInto(restic, j, machine);
+      const made = j.kind === "volumes" ? await this.filesInto(restic, j, machine) : await this.dumpInto(restic, j, machine, DUMPS[j.kind]);
       const forgot = await restic.forget(key(j), j.keep);
       out = { ok: true, app: j.app, ...made, forgot, durationMs: this.m.fx.clock.now() - t0 };
     } catch (e) {
@@ -146,18 +146,18 @@ export class Backups {
     return out;
   }
 
-  /** pg_dumpall in the running instance, piped into restic; a dump that fails leaves no snapshot behind. */
-  private async dumpInto(restic: Restic, j: BackupJob, machine: string): Promise<{ snapshot: string; bytes: number; added: number }> {
+  /** The dump made in the running instance, piped into restic; a dump that fails leaves no snapshot behind. */
+  private async dumpInto(restic: Restic, j: BackupJob, machine: string, how: (typeof DUMPS)[keyof typeof DUMPS]): Promise<{ snapshot: string; bytes: number; added: number }> {
     const inst = liveInstance(this.m.store.state(j.project, j.app));
     if (!inst) throw new Error(`${j.app} does not run here now: nothing to dump`);
-    const store = restic.spawn(["backup", "--json", "--host", machine, "--tag", key(j), "--time", this.resticTime(), "--stdin", "--stdin-filename", DUMP_FILE], "pipe");
-    const dump = spawnInInstance(this.m.store.dir, inst, PG_DUMP, "ignore");
+    const store = restic.spawn(["backup", "--json", "--host", machine, "--tag", key(j), "--time", this.resticTime(), "--stdin", "--stdin-filename", how.file], "pipe");
+    const dump = spawnInInstance(this.m.store.dir, inst, how.script, "ignore");
     dump.child.stdout!.pipe(store.stdin!);
     const [d, r] = await Promise.all([collect(dump.child).finally(() => dump.cleanup()), collect(store)]);
     const made = backupSummary(r.stdout);
     if (d.code !== 0) {
       if (made) await restic.run(["forget", made.snapshot]);
-      throw new Error(`pg_dumpall failed (exit ${d.code}): ${lastLines(d.stderr)}`);
+      throw new Error(`${how.what} failed (exit ${d.code}): ${lastLines(d.stderr)}`);
     }
     if (r.code !== 0 || !made) throw new Error(`restic backup failed: ${lastLines(r.stderr)}`);
     return made;

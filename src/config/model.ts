@@ -77,7 +77,7 @@ export interface AppSpec {
 export type BackupTo = { kind: "machine"; machine: string; path?: string } | { kind: "dir"; path: string } | { kind: "s3"; url: string };
 
 export interface BackupSpec {
-  kind: "postgres" | "volumes";
+  kind: "postgres" | "redis" | "volumes";
   /** Cron (croner): 5 fields, or 6 with seconds first. */
   schedule: string;
   keep: { last?: number; daily?: number; weekly?: number; monthly?: number };

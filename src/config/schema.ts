@@ -293,7 +293,7 @@ const BACKUP_TO = /^(s3:https?:\/\/[^\s"'\\]+|\/[^\s:"'\\]*|[a-z][a-z0-9-]{0,62}
 
 export const Backups = z
   .strictObject({
-    kind: z.enum(["postgres", "volumes"]).optional().meta({ description: "What is backed up. `postgres`: every database, dumped consistently (pg_dumpall in the running instance) and streamed into the backup; restored with psql. `volumes`: the files of its volumes, modes and owners kept. Default: volumes." }),
+    kind: z.enum(["postgres", "redis", "volumes"]).optional().meta({ description: "What is backed up. `postgres`: every database, dumped consistently (pg_dumpall in the running instance) and streamed into the backup; restored with psql. `redis`: a point-in-time RDB from the running server (redis-cli --rdb); restored as dump.rdb in its first volume (which must be redis' --dir) while it is stopped. `volumes`: the files of its volumes, modes and owners kept. Default: volumes." }),
     schedule: Line("a schedule")
       .refine(isCron, 'must be a cron expression such as "0 3 * * *" (minute hour day month weekday, in the machine\'s time zone; a sixth field in front for seconds)')
       .optional()

@@ -1,7 +1,7 @@
 // Backups as the CLI tells the machines and as they answer: each job is one service (an accessory or an app's
 // volumes) on the machine that runs it, with its schedule, retention and restic repository.
 
-export type BackupKind = "postgres" | "volumes";
+export type BackupKind = "postgres" | "redis" | "volumes";
 
 export interface BackupKeep {
   last?: number;
