@@ -238,6 +238,12 @@ export const faults = {
     ].join("\n")]);
     return Number(avail);
   },
+  /** Grows the machine's private disk (/var/lib/skiff) to `mb`, mounted (ext4 grows online); never shrinks it. */
+  async growDisk(m: BedMachine, mb: number): Promise<void> {
+    const img = join(STATE, "disks", `${m.name}.img`);
+    if (!existsSync(img)) throw new Error(`${m.name} has no private disk on this host`);
+    await sh(`[ $(stat -c %s ${img}) -ge $((${Math.floor(mb)} * 1048576)) ] || { truncate -s ${Math.floor(mb)}M ${img} && dev=$(losetup -j ${img} | cut -d: -f1 | head -n1) && losetup -c $dev && resize2fs -p $dev >/dev/null 2>&1; }`);
+  },
   async freeDisk(m: BedMachine): Promise<void> {
     await docker(["exec", m.container, "sh", "-c", "rm -f /var/lib/skiff/.testbed-fill*"]);
   },

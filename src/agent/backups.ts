@@ -128,13 +128,14 @@ export class Backups {
     const machine = machineName(this.m.store);
     const st = this.m.store.state(j.project, j.app);
     let out: BackupRun;
+    const restic = new Restic(j, this.dir);
     try {
-      const restic = new Restic(j, this.dir);
       await restic.ensure();
       const made = j.kind === "volumes" ? await this.filesInto(restic, j, machine) : await this.dumpInto(restic, j, machine, DUMPS[j.kind]);
       const forgot = await restic.forget(key(j), j.keep);
       out = { ok: true, app: j.app, ...made, forgot, durationMs: this.m.fx.clock.now() - t0 };
     } catch (e) {
+      restic.unknown();
       out = { ok: false, app: j.app, reason: (e as Error).message, durationMs: this.m.fx.clock.now() - t0 };
     }
     this.ran(j);

@@ -12,6 +12,9 @@ export interface ResticRun {
   stderr: string;
 }
 
+/** Repositories this agent has seen exist (made or opened): not asked again each run. */
+const known = new Set<string>();
+
 /** What every restic call of a job carries: the repository and how to reach it. */
 export class Restic {
   constructor(
@@ -52,11 +55,18 @@ export class Restic {
 
   /** Makes the repository on first use; an unreachable target is an error, not a new repository. */
   async ensure(): Promise<void> {
+    if (known.has(this.repository())) return;
     const cat = await this.run(["cat", "config"]);
-    if (cat.code === 0) return;
+    if (cat.code === 0) return void known.add(this.repository());
     if (!/unable to open config file|Is there a repository at the following location/i.test(cat.stderr)) throw new Error(lastLines(cat.stderr));
     const init = await this.run(["init"]);
     if (init.code !== 0) throw new Error(lastLines(init.stderr));
+    known.add(this.repository());
+  }
+
+  /** After a failure: the next run asks again whether the repository is there (it may have been removed). */
+  unknown(): void {
+    known.delete(this.repository());
   }
 
   async snapshots(tags: string[]): Promise<Snapshot[]> {
