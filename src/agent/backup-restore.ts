@@ -57,7 +57,7 @@ async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snaps
   const dump = restic.spawn(["dump", snap.id, `/${DUMP_FILE}`]);
   const psql = spawnInInstance(m.store.dir, inst, PG_RESTORE, "pipe");
   dump.stdout!.pipe(psql.child.stdin!);
-  const [d, r] = await Promise.all([collect(dump), collect(psql.child).finally(() => psql.cleanup())]);
+  const [d, r] = await Promise.all([collect(dump, { piped: true }), collect(psql.child).finally(() => psql.cleanup())]);
   if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
   if (r.code !== 0) throw new Error(`psql failed (exit ${r.code}): ${lastLines(r.stderr)}`);
 }
@@ -73,7 +73,7 @@ async function restoreRdb(b: Backups, m: Machine, restic: Restic, j: BackupJob, 
       const d = restic.spawn(["dump", snap.id, `/${RDB_FILE}`]);
       const out = createWriteStream(tmp, { mode: 0o600 });
       d.stdout!.pipe(out);
-      const [r] = await Promise.all([collect(d), new Promise<void>((resolve, reject) => out.on("close", () => resolve()).on("error", reject))]);
+      const [r] = await Promise.all([collect(d, { piped: true }), new Promise<void>((resolve, reject) => out.on("close", () => resolve()).on("error", reject))]);
       if (r.code !== 0) throw new Error(`restic dump failed: ${lastLines(r.stderr)}`);
       const owner = statSync(dir);
       chownSync(tmp, owner.uid, owner.gid);
@@ -128,13 +128,13 @@ export async function verify(b: Backups, m: Machine, p: RestoreParams): Promise<
       const d = await restic.run(["dump", snap.id, `/${RDB_FILE}`]);
       if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
       if (!d.stdout.startsWith("REDIS")) throw new Error("the snapshot's dump.rdb does not start as an RDB file does");
-      return { ok: true, snapshot: snap.id, bytes: Buffer.byteLength(d.stdout, "latin1") };
+      return { ok: true, snapshot: snap.id, bytes: d.bytes };
     }
     if (j.kind === "postgres") {
       const d = await restic.run(["dump", snap.id, `/${DUMP_FILE}`]);
       if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
       if (!/PostgreSQL database cluster dump complete/.test(d.stdout.slice(-200))) throw new Error("the dump ends before pg_dumpall's last line: it is cut short");
-      return { ok: true, snapshot: snap.id, tables: dumpRowCounts(d.stdout), bytes: Buffer.byteLength(d.stdout) };
+      return { ok: true, snapshot: snap.id, tables: dumpRowCounts(d.stdout), bytes: d.bytes };
     }
     const tmp = mkdtempSync(join(b.dir, "verify-"));
     try {

@@ -154,7 +154,7 @@ export class Backups {
     const store = restic.spawn(["backup", "--json", "--host", machine, "--tag", key(j), "--time", this.resticTime(), "--stdin", "--stdin-filename", how.file], "pipe");
     const dump = spawnInInstance(this.m.store.dir, inst, how.script, "ignore");
     dump.child.stdout!.pipe(store.stdin!);
-    const [d, r] = await Promise.all([collect(dump.child).finally(() => dump.cleanup()), collect(store)]);
+    const [d, r] = await Promise.all([collect(dump.child, { piped: true }).finally(() => dump.cleanup()), collect(store)]);
     const made = backupSummary(r.stdout);
     if (d.code !== 0) {
       if (made) await restic.run(["forget", made.snapshot]);

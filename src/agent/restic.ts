@@ -10,6 +10,8 @@ export interface ResticRun {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Bytes the program wrote to stdout (binary output counts right; `stdout` is their UTF-8 reading). */
+  bytes: number;
 }
 
 /** Repositories this agent has seen exist (made or opened): not asked again each run. */
@@ -94,14 +96,20 @@ export function keepArgs(k: BackupKeep): string[] {
   return out.length ? out : ["--keep-last", "1"];
 }
 
-export function collect(child: ChildProcess): Promise<ResticRun> {
+/** Waits for a program and gathers what it wrote. `piped`: its stdout is piped elsewhere (a dump into restic), left
+ *  untouched here: a reader that decoded it as text would corrupt binary data on its way. */
+export function collect(child: ChildProcess, opts: { piped?: boolean } = {}): Promise<ResticRun> {
   return new Promise((resolve) => {
-    let stdout = "";
+    const chunks: Buffer[] = [];
     let stderr = "";
-    child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    if (!opts.piped) child.stdout?.on("data", (d: Buffer) => chunks.push(d));
     child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr = (stderr + d).slice(-20_000)));
-    child.on("error", (e) => resolve({ code: null, stdout, stderr: stderr + e.message }));
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    const done = (code: number | null, extra = "") => {
+      const out = Buffer.concat(chunks);
+      resolve({ code, stdout: out.toString("utf8"), stderr: stderr + extra, bytes: out.length });
+    };
+    child.on("error", (e) => done(null, e.message));
+    child.on("close", (code) => done(code));
   });
 }
 

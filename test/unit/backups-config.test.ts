@@ -5,7 +5,9 @@ import { describe, it } from "node:test";
 import { checkConfig } from "../../src/config/load.ts";
 import { formatDiagnostic } from "../../src/errors.ts";
 import { backupJobs, sftpTargets } from "../../src/plan/backups.ts";
-import { backupSummary, keepArgs } from "../../src/agent/restic.ts";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { backupSummary, collect, keepArgs } from "../../src/agent/restic.ts";
 import { dumpRowCounts } from "../../src/agent/backup-source.ts";
 import { emptyLedger, type MachineFacts } from "../../src/contracts/alerts.ts";
 import { evaluate } from "../../src/alerts/evaluate.ts";
@@ -74,6 +76,17 @@ describe("restic's arguments and output", () => {
     const out = ['{"message_type":"status","percent_done":1}', '{"message_type":"summary","files_new":1,"data_added":1234,"total_bytes_processed":99999,"snapshot_id":"fe8d023b"}', ""].join("\n");
     assert.deepEqual(backupSummary(out), { snapshot: "fe8d023b", bytes: 99999, added: 1234 });
     assert.equal(backupSummary('{"message_type":"status"}'), undefined);
+  });
+
+  it("a dump piped into another program arrives byte for byte (its stdout is not read as text on the way)", async () => {
+    const data = randomBytes(200_000);
+    const src = spawn("/bin/cat", [], { stdio: ["pipe", "pipe", "pipe"] });
+    const dst = spawn("/usr/bin/sha256sum", [], { stdio: ["pipe", "pipe", "pipe"] });
+    src.stdout!.pipe(dst.stdin!);
+    src.stdin!.end(data);
+    const [s, d] = await Promise.all([collect(src, { piped: true }), collect(dst)]);
+    assert.equal(s.code, 0);
+    assert.equal(d.stdout.split(" ")[0], createHash("sha256").update(data).digest("hex"));
   });
 
   it("rows per table of a pg_dumpall, per database", () => {
