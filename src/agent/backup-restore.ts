@@ -23,8 +23,10 @@ export interface RestoreParams {
 }
 
 async function pick(b: Backups, j: BackupJob, machine: string, id?: string): Promise<Snapshot> {
-  const all = (await b.list(j.project, j.app)).filter((s) => j.kind === "postgres" || s.host === machine);
-  const s = id ? all.find((x) => x.id.startsWith(id)) : all.sort((x, y) => x.time.localeCompare(y.time)).at(-1);
+  const all = await b.list(j.project, j.app);
+  // Named: any machine's (a moved accessory takes its old machine's). The newest: this machine's own, for volumes
+  // (an app's volumes are per machine); a database's from wherever it ran.
+  const s = id ? all.find((x) => x.id.startsWith(id)) : all.filter((x) => j.kind !== "volumes" || x.host === machine).sort((x, y) => x.time.localeCompare(y.time)).at(-1);
   if (!s) throw new Error(id ? `no snapshot ${id} of ${j.app}` : `no backup of ${j.app} yet`);
   return s;
 }

@@ -4,11 +4,11 @@
 import type { Project } from "../config/model.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { UserError } from "../errors.ts";
-import { backedUp, backupJobs, sftpTargets } from "../plan/backups.ts";
+import { backedUp, backupJobs, sftpTargets, type AlsoOn } from "../plan/backups.ts";
 import { readSecrets } from "../secrets/store.ts";
 import { AgentRefused, type AgentClient } from "../transport/agent-client.ts";
 
-export async function syncBackups(clients: AgentClient[], project: Project, reporter: Reporter): Promise<void> {
+export async function syncBackups(clients: AgentClient[], project: Project, reporter: Reporter, also: AlsoOn = new Map()): Promise<void> {
   const services = backedUp(project);
   const anyJobs = services.length > 0;
   let secrets: Record<string, string> = {};
@@ -19,7 +19,7 @@ export async function syncBackups(clients: AgentClient[], project: Project, repo
   }
   const by = new Map(clients.map((c) => [c.machine, c]));
   const hostKeys = new Map<string, string[]>();
-  for (const [target, sources] of sftpTargets(project)) {
+  for (const [target, sources] of sftpTargets(project, also)) {
     const t = by.get(target);
     if (!t) {
       reporter.emit({ type: "note", machine: target, message: "backup target unreachable: its sources keep their last settings" });
@@ -28,7 +28,7 @@ export async function syncBackups(clients: AgentClient[], project: Project, repo
     const keys = (await Promise.all(sources.filter((s) => by.has(s)).map((s) => by.get(s)!.call("backups.key", { machine: s })))).map((k) => k.publicKey);
     hostKeys.set(target, (await t.call("backups.store", { project: project.name, keys })).hostKeys);
   }
-  const jobs = backupJobs(project, secrets, hostKeys);
+  const jobs = backupJobs(project, secrets, hostKeys, also);
   await Promise.all(
     clients.map(async (c) => {
       const list = jobs.get(c.machine) ?? [];

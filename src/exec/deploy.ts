@@ -107,15 +107,30 @@ async function runHook(r: Run, app: string, release: number, hook: HookPlan): Pr
   }
 }
 
-async function backupBefore(r: Run, a: AppDeployPlan): Promise<void> {
+/** Returns the snapshot made (the last machine's: an accessory runs on one). */
+async function backupBefore(r: Run, a: AppDeployPlan): Promise<string | undefined> {
   const where = a.machines.filter((m) => m.stop > 0).map((m) => m.machine);
+  let made: string | undefined;
   for (const c of r.lock.clients.filter((x) => where.includes(x.machine))) {
     const started = Date.now();
     r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: backup before it stops`, status: "start" });
     const b = await runJob<{ ok: boolean; snapshot?: string; reason?: string }>(c, "backup.run", { project: r.project.name, app: a.app, by: r.facts.by }, "backup");
     r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: backup${b.snapshot ? ` ${b.snapshot.slice(0, 8)}` : ""} before it stops`, status: b.ok ? "ok" : "failed", ms: Date.now() - started });
     if (!b.ok) throw new UserError(`${c.machine}: ${a.app}: the backup before the upgrade failed: ${b.reason}; ${a.app} was not changed`, { hint: `fix the backup (\`skiff backup run ${a.app}\`), or take ${a.app}'s backups: out of skiff.yml for this deploy` });
+    made = b.snapshot;
   }
+  return made;
+}
+
+/** The accessory runs on its new machine (started empty): the snapshot taken on the old one goes into it. */
+async function restoreAfterMove(r: Run, a: AppDeployPlan, snapshot: string): Promise<void> {
+  const c = r.lock.clients.find((x) => x.machine === a.accessory!.machine);
+  if (!c) throw new UserError(`${a.app} moved to ${a.accessory!.machine}, which does not answer: its data is in snapshot ${snapshot.slice(0, 8)}`, { hint: `skiff backup restore ${a.app} --snapshot ${snapshot.slice(0, 8)} --yes` });
+  const started = Date.now();
+  r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: restore ${snapshot.slice(0, 8)} from ${a.accessory!.movesFrom!.join(", ")}`, status: "start" });
+  const b = await runJob<{ ok: boolean; reason?: string }>(c, "backup.restore", { project: r.project.name, app: a.app, snapshot, by: r.facts.by, holder: r.lock.holder }, "restore");
+  r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: restore ${snapshot.slice(0, 8)} from ${a.accessory!.movesFrom!.join(", ")}`, status: b.ok ? "ok" : "failed", ms: Date.now() - started });
+  if (!b.ok) throw new UserError(`${c.machine}: ${a.app} moved, but its data did not follow: ${b.reason}`, { hint: `it runs on ${c.machine} without it; its data is in snapshot ${snapshot.slice(0, 8)}: skiff backup restore ${a.app} --snapshot ${snapshot.slice(0, 8)} --yes` });
 }
 
 /** One app of the plan: its release as built, stored everywhere, the hook, then the rollout. */
@@ -132,8 +147,8 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   if (lost) throw new UserError(`stopped before ${a.app} release ${release} took traffic anywhere: ${lost}`, { hint: "`skiff lock status` shows who holds it now" });
   const store = lap();
   const previous = previousReleases(r.observed, a.app);
-  // An accessory that is about to stop (an upgrade on its volumes) is backed up first, where it runs now.
-  if (a.accessory?.restarts && app.backups) await backupBefore(r, a);
+  // An accessory that is about to stop (an upgrade on its volumes, or a move) is backed up first, where it runs now.
+  const before = a.accessory?.restarts && app.backups ? await backupBefore(r, a) : undefined;
   const hook = hookFor(spec, release, previous);
   if (hook) await runHook(r, a.app, release, hook);
   const hookMs = lap();
@@ -146,6 +161,8 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, tcp: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
   });
   if (result.ok) await pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter);
+  // A moved accessory's data follows it: the backup just made is restored where it runs now.
+  if (result.ok && a.accessory?.movesFrom && before) await restoreAfterMove(r, a, before);
   return { app: a.app, release, image: image.ref, result, phases: { store, hook: hookMs, rollout: lap() } };
 }
 
@@ -190,7 +207,8 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     }
     // Before anything moves: a backup password that is not set, or a machine whose firewall cannot be set, is
     // named now, not half way through.
-    await syncBackups(lock.clients, project, opts.reporter);
+    // A moving accessory keeps its job where it runs now, for the backup its data follows in.
+    await syncBackups(lock.clients, project, opts.reporter, new Map(p.apps.flatMap((a) => (a.accessory?.movesFrom ? [[a.app, a.accessory.movesFrom]] : []))));
     await syncFirewall(lock.clients, project, opts.reporter);
     await syncAlerts(lock.clients, project, opts.reporter);
     phases.plan = lap();

@@ -5,20 +5,24 @@ import { BACKUP_STORE, BACKUP_USER, repoPath, type BackupJob, type BackupRepo } 
 
 export const backedUp = (project: Project): AppSpec[] => Object.values(project.apps).filter((a) => a.backups);
 
+/** Machines that hold a service's job besides those it may run on: where a moving accessory runs now (it is
+ *  backed up there before it stops). */
+export type AlsoOn = Map<string, string[]>;
+
 /** The machines a service may run on (where its backups run). */
-export function backupMachines(project: Project, app: AppSpec): string[] {
-  if (app.accessory) return [app.accessory.machine];
+export function backupMachines(project: Project, app: AppSpec, also: AlsoOn = new Map()): string[] {
+  if (app.accessory) return [...new Set([app.accessory.machine, ...(also.get(app.name) ?? [])])];
   const names = app.placement.machines ?? Object.keys(project.machines);
   return names.filter((m) => Object.hasOwn(project.machines, m) && app.placement.labels.every((l) => project.machines[m]!.labels.includes(l)));
 }
 
 /** The machine-to-machine targets: target machine → the source machines whose keys it must accept. */
-export function sftpTargets(project: Project): Map<string, string[]> {
+export function sftpTargets(project: Project, also: AlsoOn = new Map()): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const a of backedUp(project)) {
     const to = a.backups!.to;
     if (to.kind !== "machine") continue;
-    out.set(to.machine, [...new Set([...(out.get(to.machine) ?? []), ...backupMachines(project, a)])].sort());
+    out.set(to.machine, [...new Set([...(out.get(to.machine) ?? []), ...backupMachines(project, a, also)])].sort());
   }
   return out;
 }
@@ -33,7 +37,7 @@ export function repoFor(project: Project, app: AppSpec, hostKeys: Map<string, st
 }
 
 /** Each machine's jobs (every machine of the project gets its list, maybe empty: a job removed from skiff.yml goes). */
-export function backupJobs(project: Project, secrets: Record<string, string>, hostKeys: Map<string, string[]>): Map<string, BackupJob[]> {
+export function backupJobs(project: Project, secrets: Record<string, string>, hostKeys: Map<string, string[]>, also: AlsoOn = new Map()): Map<string, BackupJob[]> {
   const out = new Map<string, BackupJob[]>(Object.keys(project.machines).map((m) => [m, []]));
   for (const a of backedUp(project)) {
     const b = a.backups!;
@@ -41,7 +45,7 @@ export function backupJobs(project: Project, secrets: Record<string, string>, ho
     if (password === undefined) throw new Error(`backups of ${a.name} are encrypted with the secret ${b.passwordSecret}, which is not set`);
     const env = b.to.kind === "s3" ? Object.fromEntries(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].filter((k) => secrets[k] !== undefined).map((k) => [k, secrets[k]!])) : undefined;
     const job: BackupJob = { project: project.name, app: a.name, kind: b.kind, schedule: b.schedule, keep: b.keep, repo: repoFor(project, a, hostKeys), password, ...(env ? { env } : {}) };
-    for (const m of backupMachines(project, a)) out.get(m)?.push(job);
+    for (const m of backupMachines(project, a, also)) out.get(m)?.push(job);
   }
   return out;
 }

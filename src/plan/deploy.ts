@@ -97,16 +97,17 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     ...(app.deploy.canaryWaitMs > 0 ? { canaryWaitMs: app.deploy.canaryWaitMs } : {}),
     ...certPlans(project, app.name, placement, i),
     ...(names.length ? { names } : {}),
-    ...(app.accessory ? { accessory: accessoryPlan(app.accessory.machine, machines) } : {}),
+    ...(app.accessory ? { accessory: accessoryPlan(app.accessory.machine, machines, Boolean(app.backups)) } : {}),
   };
 }
 
 /** An accessory stops when a release of it runs somewhere and changes: on its machine (a restart) or elsewhere
  *  (it moves; its volumes stay behind). Its first start stops nothing. */
-export function accessoryPlan(machine: string, machines: MachineChange[]): NonNullable<AppDeployPlan["accessory"]> {
+export function accessoryPlan(machine: string, machines: MachineChange[], backedUp = false): NonNullable<AppDeployPlan["accessory"]> {
   const movesFrom = machines.filter((m) => m.machine !== machine && m.stop > 0).map((m) => m.machine);
   const restarts = machines.some((m) => m.stop > 0 && m.changes.length > 0);
-  return { machine, restarts, ...(movesFrom.length ? { movesFrom } : {}) };
+  // With backups, a move takes the data along (a backup before, restored after): exec/deploy.ts.
+  return { machine, restarts, ...(movesFrom.length ? { movesFrom, ...(backedUp ? { dataFollows: true } : {}) } : {}) };
 }
 
 /** The accessories a deploy would stop, in words, for the refusal without --yes (empty: none). */
@@ -114,7 +115,7 @@ export function accessoryStops(p: DeployPlan): string[] {
   return p.apps.flatMap((a) => {
     const x = a.accessory;
     if (!x?.restarts) return [];
-    return [x.movesFrom ? `${a.app} moves from ${x.movesFrom.join(", ")} to ${x.machine} (its volumes stay behind)` : `${a.app} restarts on ${x.machine}`];
+    return [x.movesFrom ? `${a.app} moves from ${x.movesFrom.join(", ")} to ${x.machine} (${x.dataFollows ? "its data follows through a backup and a restore" : "its volumes stay behind"})` : `${a.app} restarts on ${x.machine}`];
   });
 }
 

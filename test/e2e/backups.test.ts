@@ -37,7 +37,7 @@ function skiff(args: string[], stdin = ""): Promise<Run> {
   });
 }
 
-function configure(writers: number): void {
+function configure(writers: number, dbMachine = "m2"): void {
   const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
   writeFileSync(
     join(p.dir, "skiff.yml"),
@@ -47,7 +47,7 @@ ${machines}
 secrets: { recipients: [${recipient}] }
 accessories:
   db:
-    machine: m2
+    machine: ${dbMachine}
     run: sh run.sh
     artifact: ${PG}
     port: ${DB_PORT}
@@ -250,5 +250,18 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
     ok(v, "verify files");
     assert.match(v.stdout, /reads back whole: \d+ files, /, v.stdout);
     console.error(v.stdout.trim());
+  });
+
+  it("moving the database to m1: a backup on m2, restored on m1; the same rows through the same name", async () => {
+    const before = await settled();
+    configure(0, "m1");
+    const plan = await skiff(["plan", "db"]);
+    assert.match(plan.stdout, /^  moves from m2 to m1: a backup on m2, then it stops there, starts on m1 and the backup is restored into it; db\.internal serves nothing from the stop until the restore ends; deploy asks for --yes$/m, plan.stdout);
+    const d = await skiff(["deploy", "db", "--yes"]);
+    ok(d, "move");
+    assert.match(d.stdout + d.stderr, /restore [0-9a-f]{8} from m2/);
+    const s = JSON.parse((await skiff(["--json", "status", "db"])).stdout) as { machine: string; apps: { app: string; instances: { running: boolean }[] }[] }[];
+    assert.deepEqual(s.map((m) => m.apps.find((a) => a.app === "db")?.instances.filter((i) => i.running).length ?? 0), [1, 0, 0]);
+    assert.deepEqual(await table(), before, "the rows moved with it");
   });
 });

@@ -115,6 +115,19 @@ describe("plan: accessories", () => {
     assert.ok(renderPlan(plan).some((l) => l.startsWith("  moves from m1 to m2: it stops there and starts on m2 with new, empty volumes")));
   });
 
+  it("with backups, a move takes the data along: the plan says so", () => {
+    const withBackups = (machine: string) => {
+      const dir = mkdtempSync(join(tmpdir(), "skiff-acc-"));
+      writeFileSync(join(dir, "skiff.yml"), `${base}accessories:\n  web:\n    machine: ${machine}\n    image: nginx:1.27\n    port: 5432\n    env: { MODE: one }\n    secrets: [DB_PASSWORD]\n    backups: { kind: postgres, to: /srv/b }\n`);
+      return loadProject({ file: join(dir, "skiff.yml") });
+    };
+    const o = deployed(empty(), release(withBackups("m1"), facts(), 1, { m1: 1 }));
+    const plan = planDeploy(withBackups("m2"), o, { apps: [], ...facts() });
+    assert.deepEqual(plan.apps[0]!.accessory, { machine: "m2", restarts: true, movesFrom: ["m1"], dataFollows: true });
+    assert.deepEqual(accessoryStops(plan), ["web moves from m1 to m2 (its data follows through a backup and a restore)"]);
+    assert.ok(renderPlan(plan).includes("  moves from m1 to m2: a backup on m1, then it stops there, starts on m2 and the backup is restored into it; web.internal serves nothing from the stop until the restore ends; deploy asks for --yes"), renderPlan(plan).join("\n"));
+  });
+
   it("restart and rollback of everything leave the accessories be; named, they go", () => {
     const { project } = checkConfig(`${base}apps:\n  api: { image: api:1 }\naccessories:\n  db: { machine: m1, image: "postgres:15" }\n`, "skiff.yml");
     assert.deepEqual(selectApps(project!, [], { appsOnly: true }).map((a) => a.name), ["api"]);
