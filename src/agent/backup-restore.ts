@@ -16,17 +16,19 @@ import { collect, lastLines, Restic } from "./restic.ts";
 export interface RestoreParams {
   project: string;
   app: string;
-  /** A snapshot ID (or its first 8 characters); absent: the newest of this service on this machine. */
+  /** A snapshot ID (or its first 8 characters); absent: the newest of this service on this machine… */
   snapshot?: string;
+  /** …other than these (IDs or their beginnings): a restore's own backup-first is not what it restores. */
+  not?: string[];
   by?: string;
   holder?: string;
 }
 
-async function pick(b: Backups, j: BackupJob, machine: string, id?: string): Promise<Snapshot> {
+async function pick(b: Backups, j: BackupJob, machine: string, id?: string, not: string[] = []): Promise<Snapshot> {
   const all = await b.list(j.project, j.app);
   // Named: any machine's (a moved accessory takes its old machine's). The newest: this machine's own, for volumes
   // (an app's volumes are per machine); a database's from wherever it ran.
-  const s = id ? all.find((x) => x.id.startsWith(id)) : all.filter((x) => j.kind !== "volumes" || x.host === machine).sort((x, y) => x.time.localeCompare(y.time)).at(-1);
+  const s = id ? all.find((x) => x.id.startsWith(id)) : all.filter((x) => (j.kind !== "volumes" || x.host === machine) && !not.some((n) => x.id.startsWith(n))).sort((x, y) => Date.parse(x.time) - Date.parse(y.time)).at(-1);
   if (!s) throw new Error(id ? `no snapshot ${id} of ${j.app}` : `no backup of ${j.app} yet`);
   return s;
 }
@@ -38,7 +40,7 @@ export async function restore(b: Backups, m: Machine, p: RestoreParams): Promise
   let snap: Snapshot | undefined;
   let out: BackupRun;
   try {
-    snap = await pick(b, j, machine, p.snapshot);
+    snap = await pick(b, j, machine, p.snapshot, p.not);
     const restic = new Restic(j, b.dir);
     if (j.kind === "postgres") await restoreDump(m, restic, j, snap);
     else if (j.kind === "redis") await restoreRdb(b, m, restic, j, snap, p);

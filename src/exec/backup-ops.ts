@@ -89,7 +89,7 @@ export async function restoreBackup(project: Project, name: string, o: { snapsho
       clients.map(async (c) => {
         const started = Date.now();
         o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore ${o.snapshot ?? "latest"}`, status: "start" });
-        const r = await runJob<BackupRun>(c, "backup.restore", { project: project.name, app: name, snapshot: o.snapshot, by, holder: lock.holder }, "restore");
+        const r = await runJob<BackupRun>(c, "backup.restore", { project: project.name, app: name, snapshot: o.snapshot, not: before.flatMap((b) => (b.snapshot ? [b.snapshot] : [])), by, holder: lock.holder }, "restore");
         o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore${r.snapshot ? ` of ${r.snapshot.slice(0, 8)}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
         return { ...r, machine: c.machine };
       }),
