@@ -112,18 +112,20 @@ export class Backups {
     writeAtomic(join(this.dir, "last-runs.json"), JSON.stringify(this.last), { mode: 0o600 });
   }
 
-  /** One backup now; a second ask while one runs waits for that one. */
-  run(project: string, app: string, o: { by?: string } = {}): Promise<BackupRun> {
+  /** One backup now; a second ask while one runs waits for that one. `keepAll`: the retention policy is not applied
+   *  this time (a backup made before a restore or an upgrade must not prune the snapshot that is about to be needed:
+   *  with a daily policy, two backups in a day keep only the newer). */
+  run(project: string, app: string, o: { by?: string; keepAll?: boolean } = {}): Promise<BackupRun> {
     const k = `${project}/${app}`;
     let r = this.running.get(k);
     if (!r) {
-      r = this.backup(this.job(project, app), o.by).finally(() => this.running.delete(k));
+      r = this.backup(this.job(project, app), o.by, o.keepAll).finally(() => this.running.delete(k));
       this.running.set(k, r);
     }
     return r;
   }
 
-  private async backup(j: BackupJob, by?: string): Promise<BackupRun> {
+  private async backup(j: BackupJob, by?: string, keepAll = false): Promise<BackupRun> {
     const t0 = this.m.fx.clock.now();
     const machine = machineName(this.m.store);
     const st = this.m.store.state(j.project, j.app);
@@ -132,7 +134,7 @@ export class Backups {
     try {
       await restic.ensure();
       const made = j.kind === "volumes" ? await this.filesInto(restic, j, machine) : await this.dumpInto(restic, j, machine, DUMPS[j.kind]);
-      const forgot = await restic.forget(key(j), j.keep);
+      const forgot = keepAll ? 0 : await restic.forget(key(j), j.keep);
       out = { ok: true, app: j.app, ...made, forgot, durationMs: this.m.fx.clock.now() - t0 };
     } catch (e) {
       restic.unknown();

@@ -196,7 +196,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       "backups.set": ({ project, jobs: list }) => backups.set(project, list),
       "backups.key": ({ machine }) => ({ publicKey: backupKey(backups.dir, machine) }),
       "backups.store": ({ project, keys }) => prepareStore(backups.dir, project, keys),
-      "backup.run": ({ project, app, by }) => ({ job: jobs.start(() => backups.run(project, app, { by })) }),
+      "backup.run": ({ project, app, by, keepAll }) => ({ job: jobs.start(() => backups.run(project, app, { by, keepAll })) }),
       "backup.list": ({ project, app }) => backups.list(project, app),
       "backup.restore": (p) => ({ job: jobs.start(() => restore(backups, core.machine, p)) }),
       "backup.verify": (p) => ({ job: jobs.start(() => verify(backups, core.machine, p)) }),

@@ -35,13 +35,13 @@ async function withServiceClients<T>(project: Project, a: AppSpec, fn: (clients:
 }
 
 /** Each of its machines backs up what it runs; a machine that runs none of it answers so. */
-async function runOn(clients: AgentClient[], project: Project, name: string, reporter: Reporter): Promise<BackupOutcome[]> {
+async function runOn(clients: AgentClient[], project: Project, name: string, reporter: Reporter, keepAll = false): Promise<BackupOutcome[]> {
   const by = whoAmI();
   return Promise.all(
     clients.map(async (c) => {
       const started = Date.now();
       reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup`, status: "start" });
-      const r = await runJob<BackupRun>(c, "backup.run", { project: project.name, app: name, by }, "backup");
+      const r = await runJob<BackupRun>(c, "backup.run", { project: project.name, app: name, by, keepAll }, "backup");
       reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup${r.snapshot ? ` ${r.snapshot.slice(0, 8)}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
       return { ...r, machine: c.machine };
     }),
@@ -82,7 +82,8 @@ export async function restoreBackup(project: Project, name: string, o: { snapsho
     const names = new Set(backupMachines(project, a));
     const clients = lock.clients.filter((c) => names.has(c.machine));
     if (!clients.length) throw new UserError(`no machine that runs ${name} answers; nothing was restored`);
-    const before = await runOn(clients, project, name, o.reporter);
+    // The policy is not applied to this one: it could prune the very snapshot this restore is about to read.
+    const before = await runOn(clients, project, name, o.reporter, true);
     const failed = before.find((b) => !b.ok);
     if (failed) throw new UserError(`${failed.machine}: the backup before the restore failed: ${failed.reason}; nothing was restored`, { hint: "fix what it says (or restore after `skiff backup run` works)" });
     const restored = await Promise.all(

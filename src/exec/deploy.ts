@@ -114,7 +114,7 @@ async function backupBefore(r: Run, a: AppDeployPlan): Promise<string | undefine
   for (const c of r.lock.clients.filter((x) => where.includes(x.machine))) {
     const started = Date.now();
     r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: backup before it stops`, status: "start" });
-    const b = await runJob<{ ok: boolean; snapshot?: string; reason?: string }>(c, "backup.run", { project: r.project.name, app: a.app, by: r.facts.by }, "backup");
+    const b = await runJob<{ ok: boolean; snapshot?: string; reason?: string }>(c, "backup.run", { project: r.project.name, app: a.app, by: r.facts.by, keepAll: true }, "backup");
     r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: backup${b.snapshot ? ` ${b.snapshot.slice(0, 8)}` : ""} before it stops`, status: b.ok ? "ok" : "failed", ms: Date.now() - started });
     if (!b.ok) throw new UserError(`${c.machine}: ${a.app}: the backup before the upgrade failed: ${b.reason}; ${a.app} was not changed`, { hint: `fix the backup (\`skiff backup run ${a.app}\`), or take ${a.app}'s backups: out of skiff.yml for this deploy` });
     made = b.snapshot;

@@ -60,7 +60,7 @@ describe("backups: schedule and retention (real restic)", () => {
     writeFileSync(join(data, "later.txt"), "made after\n");
     // As `skiff backup restore` does: a backup of what is there first, which "the newest" then passes over.
     a.clock.advance(1000);
-    const first = await backups.run("shop", "web", { by: "ann" });
+    const first = await backups.run("shop", "web", { by: "ann", keepAll: true });
     assert.equal(first.ok, true, first.reason);
     const { restore } = await import("../../src/agent/backup-restore.ts");
     const done = await restore(backups, a.core.machine, { project: "shop", app: "web", by: "ann", not: [first.snapshot!] });
