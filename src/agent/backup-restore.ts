@@ -12,6 +12,7 @@ import { holdApp } from "./hold.ts";
 import { machineName } from "./identity.ts";
 import { spawnInInstance } from "./instance-exec.ts";
 import { collect, lastLines, Restic } from "./restic.ts";
+import { runSystem } from "../runtime/system.ts";
 
 export interface RestoreParams {
   project: string;
@@ -108,9 +109,18 @@ async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob
       if (r.code !== 0) throw new Error(`restic restore failed: ${lastLines(r.stderr)}`);
       // Each volume is swapped whole: the old one aside, the restored one in its place, the old one gone.
       for (const path of snap.paths) {
+        // Restored beside the volume first (a Docker volume is on another filesystem than skiff's state: a rename
+        // across them fails), so that the swap itself is two renames.
+        const fresh = `${path}.skiff-new-${process.pid}`;
+        try {
+          renameSync(join(tmp, path), fresh);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+          runSystem(["cp", "-a", "--", join(tmp, path), fresh], `copying the restored ${path} into place`);
+        }
         const aside = `${path}.skiff-old-${process.pid}`;
         renameSync(path, aside);
-        renameSync(join(tmp, path), path);
+        renameSync(fresh, path);
         rmSync(aside, { recursive: true, force: true });
       }
     } finally {
