@@ -12,7 +12,7 @@ export function backupAction(action: string): BackupAction {
   return a;
 }
 
-const mb = (n?: number) => (n === undefined ? "-" : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(1)} kB`);
+const mb = (n?: number) => (n === undefined ? "-" : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} bytes`);
 
 export async function backupCommand(makeCtx: () => Promise<Ctx>, action: BackupAction, name: string, o: { snapshot?: string; yes?: boolean }): Promise<number> {
   const ctx = await makeCtx();
