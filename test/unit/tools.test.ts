@@ -8,7 +8,7 @@ import { test } from "node:test";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 /** On every Debian machine that runs Node: Node itself and Debian's essential and required packages (coreutils, util-linux, passwd, tar, libc-bin: getconf). */
-const BASE = new Set(["sh", "bash", "node", "npm", "npx", "tar", "cp", "chown", "uname", "env", "true", "id", "kill", "mkfifo", "setpriv", "userdel", "useradd", "setsid", "df", "du", "getconf"]);
+const BASE = new Set(["sh", "bash", "node", "npm", "npx", "tar", "cp", "cat", "sha256sum", "chown", "uname", "env", "true", "id", "kill", "mkfifo", "setpriv", "userdel", "useradd", "setsid", "df", "du", "getconf"]);
 /** Run on the skiff machines (agent side, installed there by `skiff setup`), not on the test host. */
 const ON_MACHINES = ["src/agent/", "src/runtime/", "testbed/machine/"];
 /** Installed on this machine by skiff itself (`skiff setup` of a `host: local` machine). */
