@@ -2,17 +2,14 @@
 // skiff's (`skiff backup run`, `skiff backup restore`) next to the same pipeline typed by hand on the same machines
 // in the same run: `pg_dumpall | restic backup --stdin` into a fresh repository over SFTP on m3, and
 // `restic dump | psql`. Printed: MB, seconds, MB/s and skiff ÷ by hand. Figures, not assertions.
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { faults, up } from "../testbed/bed.ts";
+import { bedConfig, faults, up } from "../testbed/bed.ts";
 import { makeProject, type Run } from "../test/e2e/helpers.ts";
 
 const SIZE_MB = Number(process.env.SIZE_MB ?? 1024);
 const PORT = 8123;
 const DB_PORT = 5435;
-const BIN = new URL("../bin/skiff.js", import.meta.url).pathname;
 const PG = new URL("../examples/postgres", import.meta.url).pathname;
 
 const bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
@@ -20,34 +17,19 @@ const [, m2, m3] = bed.machines as [(typeof bed.machines)[number], (typeof bed.m
 // Room for the cluster, its WAL and two repositories (the bed's disks are 1 GB).
 for (const m of [m2, m3]) await faults.growDisk(m, Math.max(1024, SIZE_MB * 5));
 const p = makeProject();
-const keyFile = join(mkdtempSync(join(tmpdir(), "skiff-age-")), "key.txt");
-const env = { ...process.env, SKIFF_AGE_IDENTITY: keyFile, NO_COLOR: "1", SKIFF_SOCKET_DIR: p.socketDir };
-const recipient = /public key: (age1\w+)/.exec(execFileSync(process.execPath, [BIN, "secrets", "keygen"], { env, encoding: "utf8" }))![1]!;
-
-function skiff(args: string[], stdin = ""): Promise<Run> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, ...args], { cwd: p.dir, env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (b) => (stdout += b));
-    c.stderr.on("data", (b) => (stderr += b));
-    c.on("close", (code) => resolve({ code, stdout, stderr }));
-    c.stdin.end(stdin);
-  });
-}
-async function must(args: string[], stdin = ""): Promise<Run> {
+const skiff = (args: string[], stdin?: string): Promise<Run> => p.skiff(args, { stdin });
+const kg = await skiff(["secrets", "keygen"]);
+const recipient = /public key: (age1\w+)/.exec(kg.stdout + kg.stderr)![1]!;
+async function must(args: string[], stdin?: string): Promise<Run> {
   const r = await skiff(args, stdin);
   if (r.code !== 0) throw new Error(`skiff ${args.join(" ")}: ${r.stdout}\n${r.stderr}`);
   return r;
 }
 
-const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
 writeFileSync(
   join(p.dir, "skiff.yml"),
-  `project: bbench
-machines:
-${machines}
-secrets: { recipients: [${recipient}] }
+  bedConfig(bed, { project: "bbench", httpPort: PORT }) +
+    `secrets: { recipients: [${recipient}] }
 accessories:
   db:
     machine: m2

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { faults, up, type Bed } from "../../testbed/bed.ts";
+import { bedConfig, faults, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
 const PG = new URL("../../examples/postgres", import.meta.url).pathname;
@@ -20,13 +20,10 @@ let bed: Bed;
 let p: Project;
 
 function configure(o: { tune: string }): void {
-  const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
   writeFileSync(
     join(p.dir, "skiff.yml"),
-    `project: accp
-machines:
-${machines}
-accessories:
+    bedConfig(bed, { project: "accp", httpPort: PORT }) +
+      `accessories:
   db:
     machine: m2
     run: sh run.sh

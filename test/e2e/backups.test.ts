@@ -4,15 +4,12 @@
 // rows of the snapshot (a checksum of the table); `verify` reads it back without touching the live one; a target
 // that is down fails its runs (recorded) and the next run after it is back succeeds. Port 8115, project `bkp`.
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { faults, up, type Bed } from "../../testbed/bed.ts";
+import { bedConfig, faults, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
-const BIN = new URL("../../bin/skiff.js", import.meta.url).pathname;
 const PG = new URL("../../examples/postgres", import.meta.url).pathname;
 const WRITER = new URL("../../examples/pg-writer", import.meta.url).pathname;
 const HELLO = new URL("../../examples/hello-node", import.meta.url).pathname;
@@ -22,29 +19,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let bed: Bed;
 let p: Project;
-let keyFile: string;
 let recipient: string;
 
-function skiff(args: string[], stdin = ""): Promise<Run> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, ...args], { cwd: p.dir, env: { ...process.env, SKIFF_AGE_IDENTITY: keyFile, NO_COLOR: "1", SKIFF_SOCKET_DIR: p.socketDir }, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (b) => (stdout += b));
-    c.stderr.on("data", (b) => (stderr += b));
-    c.on("close", (code) => resolve({ code, stdout, stderr }));
-    c.stdin.end(stdin);
-  });
-}
+const skiff = (args: string[], stdin?: string): Promise<Run> => p.skiff(args, { stdin });
 
 function configure(writers: number, dbMachine = "m2"): void {
-  const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
   writeFileSync(
     join(p.dir, "skiff.yml"),
-    `project: bkp
-machines:
-${machines}
-secrets: { recipients: [${recipient}] }
+    bedConfig(bed, { project: "bkp", httpPort: PORT }) +
+      `secrets: { recipients: [${recipient}] }
 accessories:
   db:
     machine: ${dbMachine}
@@ -128,9 +111,8 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
   before(async () => {
     bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
     p = makeProject();
-    keyFile = join(mkdtempSync(join(tmpdir(), "skiff-age-")), "key.txt");
-    const kg = execFileSync(process.execPath, [BIN, "secrets", "keygen"], { env: { ...process.env, SKIFF_AGE_IDENTITY: keyFile }, encoding: "utf8" });
-    recipient = /public key: (age1\w+)/.exec(kg)![1]!;
+    const kg = await skiff(["secrets", "keygen"]);
+    recipient = /public key: (age1\w+)/.exec(kg.stdout + kg.stderr)![1]!;
     configure(2);
     ok(await skiff(["secrets", "set", "POSTGRES_PASSWORD"], "test-pg"), "secret");
     ok(await skiff(["secrets", "set", "BACKUP_PASSWORD"], "a long random backup password"), "backup secret");

@@ -18,7 +18,8 @@ export interface Project {
   dir: string;
   /** ControlMaster sockets for this project only, so tests do not share connections by accident. */
   socketDir: string;
-  skiff(args: string[], opts?: { socketDir?: string }): Promise<Run>;
+  /** `stdin`: what the command reads (`secrets set`); otherwise it reads nothing. */
+  skiff(args: string[], opts?: { socketDir?: string; stdin?: string }): Promise<Run>;
   /** Starts the CLI and returns at once: its pid, and its result later. */
   start(args: string[]): { pid: number; done: Promise<Run>; stderr: () => string };
 }
@@ -30,12 +31,13 @@ export function makeProject(bed?: Bed, extra = ""): Project {
   const socketDir = mkdtempSync(join(tmpdir(), "skiff-sock-"));
   // setup of a project without secrets.recipients encrypts its mesh CA key to your own age key, made when you have
   // none: the test's own, in its project directory, never the user's.
-  const start = (args: string[], opts: { socketDir?: string } = {}) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, SKIFF_SOCKET_DIR: opts.socketDir ?? socketDir, NO_COLOR: "1", SKIFF_AGE_IDENTITY: process.env.SKIFF_AGE_IDENTITY ?? join(dir, ".age-key.txt") }, stdio: ["ignore", "pipe", "pipe"] });
+  const start = (args: string[], opts: { socketDir?: string; stdin?: string } = {}) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, SKIFF_SOCKET_DIR: opts.socketDir ?? socketDir, NO_COLOR: "1", SKIFF_AGE_IDENTITY: process.env.SKIFF_AGE_IDENTITY ?? join(dir, ".age-key.txt") }, stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    if (opts.stdin !== undefined) p.stdin!.end(opts.stdin);
     let stdout = "";
     let stderr = "";
-    p.stdout.on("data", (b) => (stdout += b));
-    p.stderr.on("data", (b) => (stderr += b));
+    p.stdout!.on("data", (b) => (stdout += b));
+    p.stderr!.on("data", (b) => (stderr += b));
     const done = new Promise<Run>((resolve) => p.on("close", (code) => resolve({ code, stdout, stderr })));
     return { pid: p.pid!, done, stderr: () => stderr };
   };
