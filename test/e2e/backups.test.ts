@@ -16,6 +16,8 @@ const HELLO = new URL("../../examples/hello-node", import.meta.url).pathname;
 const PORT = 8115;
 const DB_PORT = 5434;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Where the alert command appends what it gets, on the machine that sends (the first reachable: m1). */
+const ALERTS = "/tmp/skiff-bkp-alerts.jsonl";
 
 let bed: Bed;
 let p: Project;
@@ -28,6 +30,9 @@ function configure(writers: number, dbMachine = "m2"): void {
     join(p.dir, "skiff.yml"),
     bedConfig(bed, { project: "bkp", httpPort: PORT }) +
       `secrets: { recipients: [${recipient}] }
+alerts:
+  interval: 2s
+  to: [{ command: [sh, -c, "cat >> ${ALERTS}; echo >> ${ALERTS}"] }]
 accessories:
   db:
     machine: ${dbMachine}
@@ -121,6 +126,7 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
     await faults.exec(m2(), "rm -rf /var/lib/skiff/volumes/bkp /var/lib/skiff/backups/last-runs.json");
     await faults.exec(bed.machines[0]!, "rm -rf /var/lib/skiff/volumes/bkp /var/lib/skiff-test-backups");
     await faults.exec(bed.machines[2]!, "rm -rf /var/lib/skiff/backup-store/bkp");
+    await faults.exec(bed.machines[0]!, `rm -f ${ALERTS}`);
   });
   after(async () => {
     await faults.start(bed.machines[2]!).catch(() => {});
@@ -197,6 +203,13 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
       await faults.start(m3);
     }
     await until("a good run after the target is back", async () => (await backupRows()).at(-1)?.machines.m2?.result === "ok", 90_000);
+    // The backup_failed alert fired once while the target was down and resolved once after (m1 sends).
+    const sent = async () => (await faults.exec(bed.machines[0]!, `cat ${ALERTS} 2>/dev/null || true`)).split("\n").filter((l) => l.includes('"backup_failed"')).map((l) => JSON.parse(l) as { status: string; summary: string });
+    await until("backup_failed resolved", async () => (await sent()).some((a) => a.status === "resolved"), 60_000);
+    const events = await sent();
+    console.error(events.map((e) => `${e.status}: ${e.summary}`).join("\n"));
+    assert.deepEqual(events.map((e) => e.status), ["firing", "resolved"]);
+    assert.match(events[0]!.summary, /^db: backup on m2 at \S+ failed: /);
     // Retention on the real repository: keep: { last: 6 } after many more runs than that.
     const list = JSON.parse((await skiff(["--json", "backup", "list", "db"])).stdout) as unknown[];
     assert.equal(list.length, 6);
