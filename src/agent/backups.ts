@@ -97,10 +97,12 @@ export class Backups {
     this.arm();
   }
 
-  /** A job fires on the machines that run its service now (the others hold the job for when they do). */
+  /** A job fires on the machines that run its service now (the others hold the job for when they do). A database
+   *  held stopped (`skiff accessory stop`) has nothing to dump: its time passes without a run (volumes of a held
+   *  service are backed up: stopped, they are at their most consistent). */
   private runsHere(j: BackupJob): boolean {
     const st = this.m.store.state(j.project, j.app);
-    return st.active !== null && st.instances.length > 0;
+    return st.active !== null && st.instances.length > 0 && !(st.held && j.kind !== "volumes");
   }
 
   private ran(j: BackupJob): void {
