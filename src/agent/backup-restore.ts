@@ -3,7 +3,7 @@
 // have are gone after it, so the volume is byte for byte the snapshot's). `verify` touches nothing live: it reads
 // the snapshot back (every byte decrypted and checked) and reports what is in it.
 import { chownSync, createWriteStream, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { BackupJob, BackupRun, Snapshot, VerifyResult } from "../contracts/backups.ts";
 import { dumpRowCounts, DUMP_FILE, liveInstance, PG_RESTORE, RDB_FILE } from "./backup-source.ts";
 import type { Backups } from "./backups.ts";
@@ -21,6 +21,8 @@ export interface RestoreParams {
   snapshot?: string;
   /** …other than these (IDs or their beginnings): a restore's own backup-first is not what it restores. */
   not?: string[];
+  /** Another service to restore into (a scratch accessory beside it); absent: the service itself. */
+  into?: string;
   by?: string;
   holder?: string;
 }
@@ -42,17 +44,21 @@ export async function restore(b: Backups, m: Machine, p: RestoreParams): Promise
   let out: BackupRun;
   try {
     snap = await pick(b, j, machine, p.snapshot, p.not);
+    // The source's repository (and password); the target's instance and volumes.
     const restic = new Restic(j, b.dir);
-    if (j.kind === "postgres") await restoreDump(m, restic, j, snap);
-    else if (j.kind === "redis") await restoreRdb(b, m, restic, j, snap, p);
-    else await restoreFiles(b, m, restic, j, snap, p);
+    const to = { ...j, app: p.into ?? j.app };
+    if (j.kind === "postgres") await restoreDump(m, restic, to, snap);
+    else if (j.kind === "redis") await restoreRdb(b, m, restic, to, snap, p);
+    else await restoreFiles(b, m, restic, to, snap, p, j.app);
     out = { ok: true, app: j.app, snapshot: snap.id, durationMs: m.fx.clock.now() - t0 };
   } catch (e) {
     out = { ok: false, app: j.app, ...(snap ? { snapshot: snap.id } : {}), reason: (e as Error).message, durationMs: m.fx.clock.now() - t0 };
   }
-  const st = m.store.state(p.project, p.app);
-  m.store.appendHistory({ at: isoAt(m), machine, project: p.project, app: p.app, release: st.active ?? 0, action: "restore", result: out.ok ? "ok" : "failed", reason: out.reason, by: p.by, durationMs: out.durationMs, ...(out.snapshot ? { backup: { snapshot: out.snapshot } } : {}) });
-  m.log(`${p.app}: restore ${out.ok ? `of ${out.snapshot!.slice(0, 8)} done` : `failed: ${out.reason}`}`);
+  const target = p.into ?? p.app;
+  const st = m.store.state(p.project, target);
+  const from = p.into ? `from ${p.app}'s backup` : undefined;
+  m.store.appendHistory({ at: isoAt(m), machine, project: p.project, app: target, release: st.active ?? 0, action: "restore", result: out.ok ? "ok" : "failed", reason: [from, out.reason].filter(Boolean).join(": ") || undefined, by: p.by, durationMs: out.durationMs, ...(out.snapshot ? { backup: { snapshot: out.snapshot } } : {}) });
+  m.log(`${target}: restore ${out.ok ? `of ${out.snapshot!.slice(0, 8)}${from ? ` ${from}` : ""} done` : `failed: ${out.reason}`}`);
   return out;
 }
 
@@ -101,22 +107,37 @@ async function held(m: Machine, j: BackupJob, p: RestoreParams, fn: () => Promis
   }
 }
 
-async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, p: RestoreParams): Promise<void> {
+/** A volume's name from where it is: a process volume's directory is named after it; a Docker volume's data is in
+ *  `…/skiff-<project>-<app>-<name>/_data`. */
+export function volumeNameOf(path: string, project: string, app: string): string {
+  if (basename(path) !== "_data") return basename(path);
+  const dir = basename(dirname(path));
+  const prefix = `skiff-${project}-${app}-`;
+  return dir.startsWith(prefix) ? dir.slice(prefix.length) : dir;
+}
+
+async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, p: RestoreParams, source: string): Promise<void> {
+  // Each snapshot path goes to the target's volume of the same name (itself, unless restored into another service).
+  const mine = await b.volumePaths(j);
+  const dest = (path: string) => mine.find((x) => volumeNameOf(x, j.project, j.app) === volumeNameOf(path, j.project, source));
+  const missing = snap.paths.filter((x) => !dest(x));
+  if (missing.length) throw new Error(`${j.app} has no volume named ${missing.map((x) => volumeNameOf(x, j.project, source)).join(", ")} here`);
   await held(m, j, p, async () => {
     const tmp = mkdtempSync(join(b.dir, "restore-"));
     try {
       const r = await restic.run(["restore", snap.id, "--target", tmp]);
       if (r.code !== 0) throw new Error(`restic restore failed: ${lastLines(r.stderr)}`);
       // Each volume is swapped whole: the old one aside, the restored one in its place, the old one gone.
-      for (const path of snap.paths) {
+      for (const from of snap.paths) {
+        const path = dest(from)!;
         // Restored beside the volume first (a Docker volume is on another filesystem than skiff's state: a rename
         // across them fails), so that the swap itself is two renames.
         const fresh = `${path}.skiff-new-${process.pid}`;
         try {
-          renameSync(join(tmp, path), fresh);
+          renameSync(join(tmp, from), fresh);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
-          runSystem(["cp", "-a", "--", join(tmp, path), fresh], `copying the restored ${path} into place`);
+          runSystem(["cp", "-a", "--", join(tmp, from), fresh], `copying the restored ${path} into place`);
         }
         const aside = `${path}.skiff-old-${process.pid}`;
         renameSync(path, aside);

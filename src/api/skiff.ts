@@ -164,9 +164,10 @@ export class Skiff {
     run: (name: string, opts: ChangeOptions = {}): Promise<BackupOutcome[]> => this.run(async (reporter) => (await import("../exec/backup-ops.ts")).runBackup(this.project, name, reporter), opts),
     /** Its snapshots in the repository, oldest first. */
     list: (name: string): Promise<Snapshot[]> => this.run(async () => (await import("../exec/backup-ops.ts")).listBackups(this.project, name)),
-    /** Puts a snapshot (default: the newest) back into the live service, after a backup of what it replaces; under
+    /** Puts a snapshot (default: the newest) back into the live service, after a backup of what it replaces, or
+     *  `into` another service (a scratch copy on the same machine; the source untouched, no backup first); under
      *  the deploy lock. A database through psql in its instance; volumes whole, the service held stopped meanwhile. */
-    restore: (name: string, opts: ChangeOptions & { snapshot?: string } = {}): Promise<RestoreOutcome> => this.run(async (reporter) => (await import("../exec/backup-ops.ts")).restoreBackup(this.project, name, { snapshot: opts.snapshot, reporter }), opts),
+    restore: (name: string, opts: ChangeOptions & { snapshot?: string; into?: string } = {}): Promise<RestoreOutcome> => this.run(async (reporter) => (await import("../exec/backup-ops.ts")).restoreBackup(this.project, name, { snapshot: opts.snapshot, into: opts.into, reporter }), opts),
     /** Reads a snapshot back completely (restic check, every byte decrypted), touching nothing live, and says what
      *  is in it: rows per table of a database, files and bytes of volumes. */
     verify: (name: string, opts: { snapshot?: string } = {}): Promise<(VerifyResult & { machine: string })[]> => this.run(async () => (await import("../exec/backup-ops.ts")).verifyBackup(this.project, name, opts)),

@@ -14,7 +14,7 @@ export function backupAction(action: string): BackupAction {
 
 const mb = (n?: number) => (n === undefined ? "-" : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} bytes`);
 
-export async function backupCommand(makeCtx: () => Promise<Ctx>, action: BackupAction, name: string, o: { snapshot?: string; yes?: boolean }): Promise<number> {
+export async function backupCommand(makeCtx: () => Promise<Ctx>, action: BackupAction, name: string, o: { snapshot?: string; into?: string; yes?: boolean }): Promise<number> {
   const ctx = await makeCtx();
   const skiff = skiffFor(ctx);
   switch (action) {
@@ -31,11 +31,13 @@ export async function backupCommand(makeCtx: () => Promise<Ctx>, action: BackupA
       return 0;
     }
     case "restore": {
-      if (!o.yes) throw new UserError(`this replaces ${name}'s live data with ${o.snapshot ? `snapshot ${o.snapshot}` : "its newest backup"} (a backup of what is there now is made first)`, { hint: `run again with --yes: skiff backup restore ${name}${o.snapshot ? ` --snapshot ${o.snapshot}` : ""} --yes` });
-      const r = await skiff.backups.restore(name, { snapshot: o.snapshot });
+      const what = o.snapshot ? `snapshot ${o.snapshot}` : "its newest backup";
+      if (!o.yes) throw new UserError(o.into ? `this replaces ${o.into}'s data with ${name}'s ${what}` : `this replaces ${name}'s live data with ${what} (a backup of what is there now is made first)`, { hint: `run again with --yes: skiff backup restore ${name}${o.snapshot ? ` --snapshot ${o.snapshot}` : ""}${o.into ? ` --into ${o.into}` : ""} --yes` });
+      const r = await skiff.backups.restore(name, { snapshot: o.snapshot, into: o.into });
       if (ctx.json) return ctx.out(JSON.stringify(r)), r.restored.every((x) => x.ok) ? 0 : 1;
       for (const b of r.before) ctx.out(`${name} on ${b.machine}: backed up first as ${b.snapshot?.slice(0, 8)}`);
-      for (const x of r.restored) ctx.out(x.ok ? `${name} on ${x.machine}: restored snapshot ${x.snapshot!.slice(0, 8)} in ${(x.durationMs / 1000).toFixed(1)}s` : `${name} on ${x.machine}: restore FAILED: ${x.reason}`);
+      const target = o.into ?? name;
+      for (const x of r.restored) ctx.out(x.ok ? `${target} on ${x.machine}: restored ${o.into ? `${name}'s ` : ""}snapshot ${x.snapshot!.slice(0, 8)} in ${(x.durationMs / 1000).toFixed(1)}s` : `${target} on ${x.machine}: restore FAILED: ${x.reason}`);
       return r.restored.every((x) => x.ok) ? 0 : 1;
     }
     case "verify": {

@@ -258,9 +258,10 @@ program
   .argument("<action>", "run | list | restore | verify")
   .argument("<name>", "the accessory or app")
   .option("--snapshot <id>", "restore/verify: this snapshot (default: the newest)")
+  .option("--into <name>", "restore: into this other service (a scratch copy on the same machine) instead")
   .option("--yes", "restore: replace the live data (a backup of it is made first)")
   .action(
-    act(async (action: string, name: string, o: { snapshot?: string; yes?: boolean }) => {
+    act(async (action: string, name: string, o: { snapshot?: string; into?: string; yes?: boolean }) => {
       const m = await import("./backup.ts");
       return m.backupCommand(() => makeCtx(globals()), m.backupAction(action), name, o);
     }),

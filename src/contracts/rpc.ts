@@ -181,7 +181,7 @@ export const rpc = {
   "backups.store": { params: z.object({ project: nameSchema, keys: z.array(short(1000)) }), result: z.object({ hostKeys: z.array(z.string()) }) },
   "backup.run": { params: z.extend(appRef, { by: opt(short(256)), keepAll: opt(z.boolean()) }), result: job },
   "backup.list": { params: appRef, result: z.array(z.custom<Snapshot>()) },
-  "backup.restore": { params: z.extend(appRef, { snapshot: opt(short(64)), not: opt(z.array(short(64)).check(z.maxLength(100))), by: opt(short(256)), holder: opt(text) }), result: job },
+  "backup.restore": { params: z.extend(appRef, { snapshot: opt(short(64)), not: opt(z.array(short(64)).check(z.maxLength(100))), into: opt(nameSchema), by: opt(short(256)), holder: opt(text) }), result: job },
   "backup.verify": { params: z.extend(appRef, { snapshot: opt(short(64)) }), result: job },
   "app.hold": { params: z.extend(appRef, { machine: short(256).check(z.minLength(1)), held: z.boolean(), holder: opt(text), by: opt(short(256)) }), result: z.object({ changed: z.boolean(), instances: z.number(), reason: opt(z.string()) }) },
   "app.remove": { params: z.extend(appRef, { holder: opt(text), onlyIfActive: opt(releaseNumber) }), result: z.object({ removed: z.number(), kept: opt(z.string()) }) },

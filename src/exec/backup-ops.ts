@@ -75,22 +75,28 @@ export interface RestoreOutcome {
   restored: BackupOutcome[];
 }
 
-export async function restoreBackup(project: Project, name: string, o: { snapshot?: string; reporter: Reporter }): Promise<RestoreOutcome> {
+export async function restoreBackup(project: Project, name: string, o: { snapshot?: string; into?: string; reporter: Reporter }): Promise<RestoreOutcome> {
   const a = service(project, name);
   const by = whoAmI();
-  return withDeployLock(project, `backup restore ${name}`, { skipUnreachable: true }, async (lock) => {
-    const names = new Set(backupMachines(project, a));
+  // --into: another service (a scratch copy) on a machine that holds this one's backups; the source is not touched.
+  const into = o.into !== undefined ? selectApps(project, [o.into])[0]! : undefined;
+  if (into?.name === name) throw new UserError(`--into ${name} is ${name} itself`, { hint: `leave --into out to restore into ${name}` });
+  const target = into ?? a;
+  const names = new Set(backupMachines(project, target).filter((m) => backupMachines(project, a).includes(m)));
+  if (!names.size) throw new UserError(`${target.name} runs on ${backupMachines(project, target).join(", ")}, where ${name}'s backups are not set up (${backupMachines(project, a).join(", ")})`, { hint: `run ${target.name} on ${backupMachines(project, a)[0]} (machine: in skiff.yml), deploy, then restore into it` });
+  return withDeployLock(project, `backup restore ${name}${into ? ` into ${into.name}` : ""}`, { skipUnreachable: true }, async (lock) => {
     const clients = lock.clients.filter((c) => names.has(c.machine));
-    if (!clients.length) throw new UserError(`no machine that runs ${name} answers; nothing was restored`);
-    // The policy is not applied to this one: it could prune the very snapshot this restore is about to read.
-    const before = await runOn(clients, project, name, o.reporter, true);
+    if (!clients.length) throw new UserError(`no machine that runs ${target.name} answers; nothing was restored`);
+    // The policy is not applied to this one: it could prune the very snapshot this restore is about to read. (Into
+    // a scratch copy, nothing live is replaced: no backup first.)
+    const before = into ? [] : await runOn(clients, project, name, o.reporter, true);
     const failed = before.find((b) => !b.ok);
     if (failed) throw new UserError(`${failed.machine}: the backup before the restore failed: ${failed.reason}; nothing was restored`, { hint: "fix what it says (or restore after `skiff backup run` works)" });
     const restored = await Promise.all(
       clients.map(async (c) => {
         const started = Date.now();
-        o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore ${o.snapshot ?? "latest"}`, status: "start" });
-        const r = await runJob<BackupRun>(c, "backup.restore", { project: project.name, app: name, snapshot: o.snapshot, not: before.flatMap((b) => (b.snapshot ? [b.snapshot] : [])), by, holder: lock.holder }, "restore");
+        o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore ${o.snapshot ?? "latest"}${into ? ` into ${into.name}` : ""}`, status: "start" });
+        const r = await runJob<BackupRun>(c, "backup.restore", { project: project.name, app: name, snapshot: o.snapshot, not: before.flatMap((b) => (b.snapshot ? [b.snapshot] : [])), ...(into ? { into: into.name } : {}), by, holder: lock.holder }, "restore");
         o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore${r.snapshot ? ` of ${r.snapshot.slice(0, 8)}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
         return { ...r, machine: c.machine };
       }),

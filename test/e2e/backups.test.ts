@@ -48,6 +48,15 @@ accessories:
       schedule: "*/15 * * * * *"
       keep: { last: 6 }
       to: m3
+  scratch:
+    machine: m2
+    run: sh run.sh
+    artifact: ${PG}
+    port: 5436
+    stop_signal: SIGINT
+    secrets: [POSTGRES_PASSWORD]
+    volumes: { data: data }
+    health: { interval: 300ms, deadline: 60s }
   cache:
     machine: m2
     run: exec redis-server --port "$PORT" --bind "$HOST" --dir data --save "" --appendonly no
@@ -122,7 +131,7 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
     ok(await skiff(["secrets", "set", "POSTGRES_PASSWORD"], "test-pg"), "secret");
     ok(await skiff(["secrets", "set", "BACKUP_PASSWORD"], "a long random backup password"), "backup secret");
     for (const args of [["machines", "trust", "--yes"], ["setup"]]) ok(await skiff(args), args.join(" "));
-    for (const app of ["writer", "files", "db", "cache"]) await skiff(["remove", app, "--yes"]);
+    for (const app of ["writer", "files", "db", "scratch", "cache"]) await skiff(["remove", app, "--yes"]);
     await faults.exec(m2(), "rm -rf /var/lib/skiff/volumes/bkp /var/lib/skiff/backups/last-runs.json");
     await faults.exec(bed.machines[0]!, "rm -rf /var/lib/skiff/volumes/bkp /var/lib/skiff-test-backups");
     await faults.exec(bed.machines[2]!, "rm -rf /var/lib/skiff/backup-store/bkp");
@@ -130,7 +139,7 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
   });
   after(async () => {
     await faults.start(bed.machines[2]!).catch(() => {});
-    for (const app of ["writer", "files", "db", "cache"]) await skiff(["remove", app, "--yes"]).catch(() => {});
+    for (const app of ["writer", "files", "db", "scratch", "cache"]) await skiff(["remove", app, "--yes"]).catch(() => {});
   });
 
   it("backups run by themselves under load, into an encrypted repository on m3 that only SFTP reaches", async () => {
@@ -190,6 +199,16 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
     assert.match(v.stdout, new RegExp(`rows: .*postgres\\.public\\.rows ${snapshotTable.count}\\b`), v.stdout);
     const h = (await skiff(["history", "db"])).stdout;
     assert.match(h, /^db\s+\d+\s+restore\s+.*\bok\b.*snapshot [0-9a-f]{8}/m, h);
+    // The same snapshot into a scratch copy beside it: the copy gets exactly those rows, the live one is untouched.
+    await psql("insert into rows (writer) values ('after the restore')");
+    const live = await table();
+    const into = await skiff(["backup", "restore", "db", "--snapshot", snap.backup!.snapshot.slice(0, 8), "--into", "scratch", "--yes"]);
+    ok(into, "restore --into scratch");
+    assert.match(into.stdout, /^scratch on m2: restored db's snapshot [0-9a-f]{8} in /m, into.stdout);
+    assert.doesNotMatch(into.stdout, /backed up first/);
+    const scratch = (await faults.exec(m2(), `PGPASSWORD=test-pg psql -h scratch.internal -p 5436 -U postgres -qtAc "select count(*) || ' ' || coalesce(md5(string_agg(id || ',' || writer || ',' || at, ';' order by id)), '-') from rows"`)).trim().split(" ");
+    assert.deepEqual({ count: Number(scratch[0]), sum: scratch[1] }, snapshotTable);
+    assert.deepEqual(await table(), live, "the live database is untouched");
   });
 
   it("a target that is down: the runs fail and are recorded; the first run after it is back succeeds", async () => {

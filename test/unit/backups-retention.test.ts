@@ -76,6 +76,34 @@ describe("backups: schedule and retention (real restic)", () => {
     assert.equal(a.proxy.serving().length, 1);
   });
 
+  it("--into: a snapshot goes into another service's volume of the same name; the source is not touched", { timeout: 60_000 }, async () => {
+    const { a, root, data, job, backups } = setup();
+    await a.deploy(1, {}, { volumes: [{ name: "data", path: "/data" }] });
+    backups.set("shop", [job]);
+    const r = await backups.run("shop", "web");
+    assert.equal(r.ok, true, r.reason);
+    writeFileSync(join(data, "a.txt"), "live, not touched\n");
+    // The scratch copy: another app with a volume of that name, running here.
+    const copy = join(root, "volumes", "shop", "copy", "data");
+    mkdirSync(copy, { recursive: true });
+    writeFileSync(join(copy, "old.txt"), "gone after\n");
+    const { release } = await import("./agent-fakes.ts");
+    a.store.putRelease(release(1, { app: "copy", volumes: [{ name: "data", path: "/data" }] }));
+    assert.equal((await a.core.activate({ project: "shop", app: "copy", release: 1, machine: "m1", action: "deploy" })).ok, true);
+    const { restore, volumeNameOf } = await import("../../src/agent/backup-restore.ts");
+    const done = await restore(backups, a.core.machine, { project: "shop", app: "web", into: "copy", by: "ann" });
+    assert.equal(done.ok, true, done.reason);
+    assert.equal(readFileSync(join(copy, "a.txt"), "utf8"), "first\n");
+    assert.throws(() => statSync(join(copy, "old.txt")), /ENOENT/);
+    assert.equal(readFileSync(join(data, "a.txt"), "utf8"), "live, not touched\n");
+    const e = a.store.history({ project: "shop", app: "copy" }).at(-1)!;
+    assert.equal(e.action, "restore");
+    assert.equal(e.reason, "from web's backup");
+    // Where a volume's name is read from: a process volume's directory, or a Docker volume's.
+    assert.equal(volumeNameOf("/var/lib/skiff/volumes/shop/web/data", "shop", "web"), "data");
+    assert.equal(volumeNameOf("/var/lib/docker/volumes/skiff-shop-web-up-loads/_data", "shop", "web"), "up-loads");
+  });
+
   it("a repository that cannot be reached: the run fails, is recorded, and the next one is due at the next time", async () => {
     const { a, job, backups } = setup();
     await a.deploy(1, {}, { volumes: [{ name: "data", path: "/data" }] });
