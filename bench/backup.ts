@@ -48,7 +48,7 @@ await must(["secrets", "set", "BACKUP_PASSWORD"], "bench backup password");
 for (const args of [["machines", "trust", "--yes"], ["setup"]]) await must(args);
 await skiff(["remove", "db", "--yes"]);
 await faults.exec(m2, "rm -rf /var/lib/skiff/volumes/bbench");
-await faults.exec(m3, "rm -rf /var/lib/skiff/backup-store/bbench /var/lib/skiff/backup-store/hand");
+await faults.exec(m3, "rm -rf /var/lib/skiff/backup-store/data/bbench /var/lib/skiff/backup-store/data/hand");
 await must(["deploy"]);
 
 const psql = (sql: string) => faults.exec(m2, `PGPASSWORD=bench-pg psql -h db.internal -p ${DB_PORT} -U postgres -qtAc ${JSON.stringify(sql)}`);
@@ -66,7 +66,7 @@ const dumpMb = run[0]!.bytes / 1048576;
 
 // By hand on m2, with the key and pinned host key skiff left there, into a fresh repository beside skiff's on m3.
 const ssh = `ssh -i /var/lib/skiff/backups/id_ed25519 -o UserKnownHostsFile=/var/lib/skiff/backups/known_hosts-${m3.address} -o StrictHostKeyChecking=yes -o BatchMode=yes skiff-backup@${m3.address} -s sftp`;
-const restic = `RESTIC_PASSWORD=hand restic -r sftp:skiff-backup@${m3.address}:/var/lib/skiff/backup-store/hand -o sftp.command="${ssh}"`;
+const restic = `RESTIC_PASSWORD=hand restic -r sftp:skiff-backup@${m3.address}:/var/lib/skiff/backup-store/data/hand -o sftp.command="${ssh}"`;
 const dbPort = (await faults.exec(m2, `grep -o '"hostPort":[0-9]*' /var/lib/skiff/apps/bbench/db/state.json | head -1 | cut -d: -f2`)).trim();
 await faults.exec(m2, `${restic} init >/dev/null`);
 t = performance.now();
@@ -92,4 +92,4 @@ console.log(`restore as the command runs it (a backup first, deduplicated, then 
 console.log(`repository grew by ${(run[0]!.added / 1048576).toFixed(0)} MB for the first backup (restic's compression and dedup)`);
 await skiff(["remove", "db", "--yes"]);
 await faults.exec(m2, "rm -rf /var/lib/skiff/volumes/bbench");
-await faults.exec(m3, "rm -rf /var/lib/skiff/backup-store/bbench /var/lib/skiff/backup-store/hand");
+await faults.exec(m3, "rm -rf /var/lib/skiff/backup-store/data/bbench /var/lib/skiff/backup-store/data/hand");

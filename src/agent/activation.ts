@@ -95,6 +95,8 @@ async function refusedOrUnchanged(run: Run): Promise<ActivateResult | undefined>
     // A restart renews what serves: another release active here means a deploy or rollback came in between.
     if (st.active !== p.release) return run.result({ ok: false, changed: false, reason: `release ${st.active ?? "none"} is active here, not ${p.release}: run the restart again` });
   } else if (st.active === p.release && (await allServing(run))) return run.result({ ok: true, changed: false });
+  // Held stopped on purpose (skiff accessory stop): a deploy of the release it holds changes nothing; a new one does.
+  else if (st.active === p.release && st.held && p.action === "deploy") return run.result({ ok: true, changed: false, reason: "held stopped (`skiff accessory start` starts it)" });
   if (run.count > 0 && spec.withheld) {
     const reason = `release ${p.release} is on this machine without its secrets and files (it was placed to run none of ${p.app} here); deploy or scale again to send them`;
     run.record({ result: "failed", reason });
@@ -235,7 +237,8 @@ async function abandon(run: Run, fresh: InstanceRecord[], failure: Failure, stop
   await discard(m, fresh, run.backend, spec.stopTimeoutS);
   st.pending = [];
   m.store.saveState(st);
-  if (spec.stopFirst) failure = { ...failure, reason: failure.reason + (await startAgain(run, stopped)) };
+  // Stop-first undone: what ran before runs again (one held stopped stays stopped).
+  if (spec.stopFirst && !st.held) failure = { ...failure, reason: failure.reason + (await startAgain(run, stopped)) };
   run.record({ result: "failed", reason: failure.reason });
   m.log(`${p.app} release ${p.release}: failed: ${failure.reason}`);
   return run.result({ ok: false, changed: false, reason: failure.reason, failedInstance: failure.inst?.name, logs });

@@ -2,10 +2,13 @@
 // running instance; volumes are put back whole while the service is held stopped (files the snapshot does not
 // have are gone after it, so the volume is byte for byte the snapshot's). `verify` touches nothing live: it reads
 // the snapshot back (every byte decrypted and checked) and reports what is in it.
-import { chownSync, createWriteStream, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, constants, createWriteStream, existsSync, fchownSync, mkdtempSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { BackupJob, BackupRun, Snapshot, VerifyResult } from "../contracts/backups.ts";
-import { dumpRowCounts, DUMP_FILE, liveInstance, PG_RESTORE, RDB_FILE } from "./backup-source.ts";
+import { DUMP_FILE, liveInstance, PG_KICK, PG_RESTORE, RDB_FILE, restoreErrors, RowCounter } from "./backup-source.ts";
+import { backendName } from "../proxy/model.ts";
+import { addressOf } from "./instances.ts";
 import type { Backups } from "./backups.ts";
 import { isoAt, type Machine } from "./effects.ts";
 import { holdApp } from "./hold.ts";
@@ -62,15 +65,30 @@ export async function restore(b: Backups, m: Machine, p: RestoreParams): Promise
   return out;
 }
 
+/** Into the running instance, out of traffic meanwhile (the apps' connections refused, other sessions ended), so
+ *  that nothing writes between the drop of a table and its making again; any unexpected psql ERROR fails it. */
 async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snapshot): Promise<void> {
   const inst = liveInstance(m.store.state(j.project, j.app));
   if (!inst) throw new Error(`${j.app} does not run here now: start it first (a database is restored into its running instance)`);
-  const dump = restic.spawn(["dump", snap.id, `/${DUMP_FILE}`]);
-  const psql = spawnInInstance(m.store.dir, inst, PG_RESTORE, "pipe");
-  dump.stdout!.pipe(psql.child.stdin!);
-  const [d, r] = await Promise.all([collect(dump, { piped: true }), collect(psql.child).finally(() => psql.cleanup())]);
-  if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
-  if (r.code !== 0) throw new Error(`psql failed (exit ${r.code}): ${lastLines(r.stderr)}`);
+  const backend = backendName(j.project, j.app);
+  await m.proxy.release(backend, inst.name);
+  try {
+    const kick = spawnInInstance(m.store.dir, inst, PG_KICK, "ignore");
+    const k = await collect(kick.child).finally(() => kick.cleanup());
+    if (k.code !== 0) throw new Error(`ending the other sessions failed (exit ${k.code}): ${lastLines(k.stderr)}`);
+    const dump = restic.spawn(["dump", snap.id, `/${DUMP_FILE}`]);
+    const psql = spawnInInstance(m.store.dir, inst, PG_RESTORE, "pipe");
+    psql.child.stdin!.on("error", () => {});
+    dump.stdout!.pipe(psql.child.stdin!);
+    const [d, r] = await Promise.all([collect(dump, { piped: true }), collect(psql.child).finally(() => psql.cleanup())]);
+    if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
+    if (r.code !== 0) throw new Error(`psql failed (exit ${r.code}): ${lastLines(r.stderr)}`);
+    const errors = restoreErrors(r.stderr);
+    if (errors.length) throw new Error(`psql reported ${errors.length} error(s), so the database is not the snapshot's: ${errors.slice(0, 3).join("; ")}`);
+  } finally {
+    // It ran healthy all along (only its data changed): back in at once.
+    inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true });
+  }
 }
 
 /** Redis reads dump.rdb from its --dir (its first volume) at start: written there, owned like the directory, while
@@ -78,16 +96,25 @@ async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snaps
 async function restoreRdb(b: Backups, m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, p: RestoreParams): Promise<void> {
   const [dir] = await b.volumePaths(j);
   if (!dir) throw new Error(`${j.app} has no volume here: redis' --dir must be its first volume`);
+  // With append-only on, Redis loads its AOF and never reads dump.rdb: the restore would change nothing.
+  if (["appendonlydir", "appendonly.aof"].some((f) => existsSync(join(dir, f)))) throw new Error(`${j.app} keeps an append-only file in its --dir: Redis would load it and ignore the restored dump.rdb (run it with --appendonly no, or restore its volume: kind: volumes)`);
   await held(m, j, p, async () => {
-    const tmp = join(dir, `.${RDB_FILE}.skiff-${process.pid}`);
+    const tmp = join(dir, `.${RDB_FILE}.skiff-${randomBytes(6).toString("hex")}`);
     try {
       const d = restic.spawn(["dump", snap.id, `/${RDB_FILE}`]);
-      const out = createWriteStream(tmp, { mode: 0o600 });
+      // The directory is the service's user's: the file is made new (never through a link it planted), then handed over.
+      const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const out = createWriteStream("", { fd });
       d.stdout!.pipe(out);
       const [r] = await Promise.all([collect(d, { piped: true }), new Promise<void>((resolve, reject) => out.on("close", () => resolve()).on("error", reject))]);
       if (r.code !== 0) throw new Error(`restic dump failed: ${lastLines(r.stderr)}`);
       const owner = statSync(dir);
-      chownSync(tmp, owner.uid, owner.gid);
+      const fd2 = openSync(tmp, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        fchownSync(fd2, owner.uid, owner.gid);
+      } finally {
+        closeSync(fd2);
+      }
       renameSync(tmp, join(dir, RDB_FILE));
     } finally {
       rmSync(tmp, { force: true });
@@ -99,12 +126,25 @@ async function restoreRdb(b: Backups, m: Machine, restic: Restic, j: BackupJob, 
 async function held(m: Machine, j: BackupJob, p: RestoreParams, fn: () => Promise<void>): Promise<void> {
   const was = m.store.state(j.project, j.app).held;
   const hold = (on: boolean) => holdApp(m, { project: j.project, app: j.app, machine: machineName(m.store), held: on, holder: p.holder, by: p.by });
-  if (!was) await hold(true);
+  if (!was) {
+    const h = await hold(true).catch(async (e: Error) => {
+      await hold(false).catch(() => {}); // a hold half made is let go: what could run runs again
+      throw e;
+    });
+    if (h.reason) throw new Error(`stopping it failed: ${h.reason}`);
+  }
+  let failed: unknown;
   try {
     await fn();
-  } finally {
-    if (!was) await hold(false);
+  } catch (e) {
+    failed = e;
   }
+  if (!was) {
+    const s = await hold(false);
+    // Restored, but it does not start on what was restored: that is a failure to say, not a success.
+    if (s.reason && !failed) failed = new Error(`restored, but it did not start again: ${s.reason}`);
+  }
+  if (failed) throw failed;
 }
 
 /** A volume's name from where it is: a process volume's directory is named after it; a Docker volume's data is in
@@ -123,7 +163,8 @@ async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob
   const missing = snap.paths.filter((x) => !dest(x));
   if (missing.length) throw new Error(`${j.app} has no volume named ${missing.map((x) => volumeNameOf(x, j.project, source)).join(", ")} here`);
   await held(m, j, p, async () => {
-    const tmp = mkdtempSync(join(b.dir, "restore-"));
+    // Staged beside the volumes (their filesystem, their room), not on skiff's state disk.
+    const tmp = mkdtempSync(join(dirname(dest(snap.paths[0]!)!), ".skiff-restore-"));
     try {
       const r = await restic.run(["restore", snap.id, "--target", tmp]);
       if (r.code !== 0) throw new Error(`restic restore failed: ${lastLines(r.stderr)}`);
@@ -160,18 +201,30 @@ export async function verify(b: Backups, m: Machine, p: RestoreParams): Promise<
     const check = await restic.run(["check"]);
     if (check.code !== 0) throw new Error(`restic check: ${lastLines(check.stderr)}`);
     if (j.kind === "redis") {
-      const d = await restic.run(["dump", snap.id, `/${RDB_FILE}`]);
-      if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
-      if (!d.stdout.startsWith("REDIS")) throw new Error("the snapshot's dump.rdb does not start as an RDB file does");
-      return { ok: true, snapshot: snap.id, bytes: d.bytes };
+      const d = restic.spawn(["dump", snap.id, `/${RDB_FILE}`]);
+      let head = Buffer.alloc(0);
+      let bytes = 0;
+      d.stdout!.on("data", (b: Buffer) => ((bytes += b.length), head.length < 5 && (head = Buffer.concat([head, b]).subarray(0, 5))));
+      const r = await collect(d, { piped: true });
+      if (r.code !== 0) throw new Error(`restic dump failed: ${lastLines(r.stderr)}`);
+      if (head.toString("latin1") !== "REDIS") throw new Error("the snapshot's dump.rdb does not start as an RDB file does");
+      return { ok: true, snapshot: snap.id, bytes };
     }
     if (j.kind === "postgres") {
-      const d = await restic.run(["dump", snap.id, `/${DUMP_FILE}`]);
-      if (d.code !== 0) throw new Error(`restic dump failed: ${lastLines(d.stderr)}`);
-      if (!/PostgreSQL database cluster dump complete/.test(d.stdout.slice(-200))) throw new Error("the dump ends before pg_dumpall's last line: it is cut short");
-      return { ok: true, snapshot: snap.id, tables: dumpRowCounts(d.stdout), bytes: d.bytes };
+      // Read as it streams: counted line by line, never held whole.
+      const d = restic.spawn(["dump", snap.id, `/${DUMP_FILE}`]);
+      const rows = new RowCounter();
+      let bytes = 0;
+      d.stdout!.setEncoding("utf8").on("data", (s: string) => ((bytes += Buffer.byteLength(s)), rows.feed(s)));
+      const r = await collect(d, { piped: true });
+      if (r.code !== 0) throw new Error(`restic dump failed: ${lastLines(r.stderr)}`);
+      const tables = rows.end();
+      if (!rows.complete) throw new Error("the dump ends before pg_dumpall's last line: it is cut short");
+      return { ok: true, snapshot: snap.id, tables, bytes };
     }
-    const tmp = mkdtempSync(join(b.dir, "verify-"));
+    // Read back beside the volumes when there are some here (their room, not the state disk's).
+    const [near] = await b.volumePaths(j);
+    const tmp = mkdtempSync(join(near ? dirname(near) : b.dir, ".skiff-verify-"));
     try {
       const r = await restic.run(["restore", snap.id, "--target", tmp, "--verify"]);
       if (r.code !== 0) throw new Error(`restic restore --verify: ${lastLines(r.stderr)}`);

@@ -121,7 +121,10 @@ export class Backups {
     const k = `${project}/${app}`;
     let r = this.running.get(k);
     if (!r) {
-      r = this.backup(this.job(project, app), o.by, o.keepAll).finally(() => this.running.delete(k));
+      const j = this.job(project, app);
+      // Asked on a machine the service may run on but does not now: nothing to back up, nothing failed.
+      if (!this.runsHere(j)) return Promise.resolve({ ok: true, app, durationMs: 0, skipped: "it does not run here" });
+      r = this.backup(j, o.by, o.keepAll).finally(() => this.running.delete(k));
       this.running.set(k, r);
     }
     return r;
@@ -157,6 +160,8 @@ export class Backups {
     if (!inst) throw new Error(`${j.app} does not run here now: nothing to dump`);
     const store = restic.spawn(["backup", "--json", "--host", machine, "--tag", key(j), "--time", this.resticTime(), "--stdin", "--stdin-filename", how.file], "pipe");
     const dump = spawnInInstance(this.m.store.dir, inst, how.script, "ignore");
+    // restic going away mid-dump (a lock, a target gone) must fail this run, not crash the agent with EPIPE.
+    store.stdin!.on("error", () => {});
     dump.child.stdout!.pipe(store.stdin!);
     const [d, r] = await Promise.all([collect(dump.child, { piped: true }).finally(() => dump.cleanup()), collect(store)]);
     const made = backupSummary(r.stdout);

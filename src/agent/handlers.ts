@@ -165,6 +165,8 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       // and shown by `firewall.get`; the app is gone either way.
       const last = !store.apps().some((a) => a.project === project);
       if (last) alerts?.forget(project);
+      // …nor keeps its backup jobs (with their password).
+      if (last) backups?.forget(project);
       if (firewall && last) {
         await firewall.forget(project).catch(() => {});
         await followMetrics(firewall, metrics?.listener);
@@ -195,7 +197,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     ...(backups && {
       "backups.set": ({ project, jobs: list }) => backups.set(project, list),
       "backups.key": ({ machine }) => ({ publicKey: backupKey(backups.dir, machine) }),
-      "backups.store": ({ project, keys }) => prepareStore(backups.dir, project, keys),
+      "backups.store": ({ project, keys, merge, bases }) => prepareStore(backups.dir, project, keys, merge, bases),
       "backup.run": ({ project, app, by, keepAll }) => ({ job: jobs.start(() => backups.run(project, app, { by, keepAll })) }),
       "backup.list": ({ project, app }) => backups.list(project, app),
       "backup.restore": (p) => ({ job: jobs.start(() => restore(backups, core.machine, p)) }),

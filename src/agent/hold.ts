@@ -8,13 +8,20 @@ import { fence } from "./fence.ts";
 import { waitHealthy } from "./health-gate.ts";
 import { addressOf } from "./instances.ts";
 
+async function anyRunning(m: Machine, insts: { name: string; runtime?: "docker" | "process" }[]): Promise<boolean> {
+  for (const i of insts) if ((await runtimeOf(m, i).status(i.name)).running) return true;
+  return false;
+}
+
 export function holdApp(m: Machine, p: HoldParams): Promise<HoldResult> {
   return m.mutex.run(`${p.project}/${p.app}`, async () => {
     fence(m.store, p.project, p.holder);
     const st = m.store.state(p.project, p.app);
     const spec = st.active !== null ? m.store.release(p.project, p.app, st.active) : undefined;
     if (!spec) return { changed: false, instances: 0, reason: "no release of it is active here" };
-    if (Boolean(st.held) === p.held) return { changed: false, instances: st.instances.length };
+    // Held already: a repeat stops whatever still runs (a stop that failed half way is finished by asking again).
+    const running = p.held && st.held ? await anyRunning(m, [...st.instances, ...st.warm]) : false;
+    if (Boolean(st.held) === p.held && !running) return { changed: false, instances: st.instances.length };
     const backend = backendName(p.project, p.app);
     const t0 = m.fx.clock.now();
     const record = (result: "ok" | "failed", reason?: string) =>

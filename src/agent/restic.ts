@@ -78,9 +78,10 @@ export class Restic {
     return list.map((s) => ({ id: s.id, time: s.time, host: s.hostname, tags: s.tags ?? [], paths: s.paths ?? [] }));
   }
 
-  /** The retention policy over this job's snapshots (its tag), then their data pruned; returns how many went. */
+  /** The retention policy over this job's snapshots (its tag), per machine (an app's volumes are backed up on each
+   *  of its machines: one machine's newest must not push out another's), then their data pruned; returns how many went. */
   async forget(tag: string, keep: BackupKeep): Promise<number> {
-    const r = await this.run(["forget", "--json", "--prune", "--tag", tag, "--group-by", "tags", ...keepArgs(keep)]);
+    const r = await this.run(["forget", "--json", "--prune", "--tag", tag, "--group-by", "host,tags", ...keepArgs(keep)]);
     if (r.code !== 0) throw new Error(lastLines(r.stderr));
     const groups = JSON.parse(r.stdout.split("\n").find((l) => l.startsWith("[")) ?? "[]") as { remove?: unknown[] | null }[];
     return groups.reduce((n, g) => n + (g.remove?.length ?? 0), 0);

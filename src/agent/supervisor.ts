@@ -224,7 +224,8 @@ export class Supervisor {
     const st = m.store.state(project, app);
     const inst = st.instances.find((i) => i.name === name);
     const spec = st.active !== null ? m.store.release(project, app, st.active) : undefined;
-    if (!inst || !spec) return;
+    // Held stopped (skiff accessory stop, a restore) while this restart waited out its backoff: it stays stopped.
+    if (!inst || !spec || st.held) return;
     const s = await runtimeOf(m, inst).status(name);
     if (s.running) await runtimeOf(m, inst).stop(name, spec.stopTimeoutS);
     if (!s.exists) {

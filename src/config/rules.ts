@@ -107,6 +107,9 @@ const backupTargets: Rule = (c) =>
     const b = app.backups;
     if (!b) return [];
     const out: Problem[] = [];
+    // A database's files copied while it runs are not a backup: an accessory says what it is.
+    if (kind === "accessories" && !b.kind) out.push({ path: [kind, name, "backups"], message: `backups of accessory "${name}" need a kind`, hint: "kind: postgres (a consistent dump), redis (an RDB), or volumes (its files as they are: only for what is safe to copy while it runs)" });
+    if (b.keep && !Object.values(b.keep).some((n) => (n ?? 0) > 0)) out.push({ path: [kind, name, "backups", "keep"], message: `backups of "${name}" keep nothing`, hint: "keep at least one: keep: { last: 3 }, or daily/weekly/monthly" });
     if ((b.kind ?? "volumes") === "volumes" && !Object.keys(app.volumes ?? {}).length) out.push({ path: [kind, name, "backups"], message: `${word} "${name}" backs up its volumes but has none`, hint: kind === "accessories" ? "add volumes:, or kind: postgres for a database" : "add volumes:" });
     if (b.to.startsWith("/") || b.to.startsWith("s3:")) return out;
     const machine = b.to.split(":")[0]!;

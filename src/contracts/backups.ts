@@ -38,6 +38,8 @@ export interface BackupRun {
   reason?: string;
   /** Snapshots removed by the retention policy after this run. */
   forgot?: number;
+  /** Nothing done: the service does not run on this machine (nothing recorded). */
+  skipped?: string;
 }
 
 export interface VerifyResult {
@@ -58,8 +60,10 @@ export interface Snapshot {
   paths: string[];
 }
 
-/** The directory on a target machine where other machines' backups land (owned by the user skiff-backup). */
+/** The home of the user skiff-backup on a target machine: root's (so are its .ssh and authorized_keys, which the
+ *  user can then neither change nor replace); the repositories are under BACKUP_DATA, the user's. */
 export const BACKUP_STORE = "/var/lib/skiff/backup-store";
+export const BACKUP_DATA = `${BACKUP_STORE}/data`;
 export const BACKUP_USER = "skiff-backup";
 
 /** A repository's place under a target: one per project and service. */

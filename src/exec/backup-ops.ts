@@ -17,6 +17,11 @@ export interface BackupOutcome extends BackupRun {
   machine: string;
 }
 
+/** A snapshot named on the command line: 8 hex characters at least (restic's short ID), so one name is one snapshot. */
+export function checkSnapshotId(id: string | undefined): void {
+  if (id !== undefined && !/^[0-9a-f]{8,64}$/.test(id)) throw new UserError(`--snapshot ${JSON.stringify(id)} is not a snapshot ID`, { exitCode: 2, hint: "8 or more hex characters, as `skiff backup list NAME` shows them" });
+}
+
 function service(project: Project, name: string): AppSpec {
   const [a] = selectApps(project, [name]);
   if (!a!.backups) throw new UserError(`${name} has no backups: configured`, { hint: `add backups: { to: …, schedule: "0 3 * * *" } to ${name} in skiff.yml, then deploy` });
@@ -37,15 +42,18 @@ async function withServiceClients<T>(project: Project, a: AppSpec, fn: (clients:
 /** Each of its machines backs up what it runs; a machine that runs none of it answers so. */
 async function runOn(clients: AgentClient[], project: Project, name: string, reporter: Reporter, keepAll = false): Promise<BackupOutcome[]> {
   const by = whoAmI();
-  return Promise.all(
+  const out = await Promise.all(
     clients.map(async (c) => {
       const started = Date.now();
       reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup`, status: "start" });
       const r = await runJob<BackupRun>(c, "backup.run", { project: project.name, app: name, by, keepAll }, "backup");
-      reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup${r.snapshot ? ` ${r.snapshot.slice(0, 8)}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
+      reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup${r.snapshot ? ` ${r.snapshot.slice(0, 8)}` : r.skipped ? ` skipped: ${r.skipped}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
       return { ...r, machine: c.machine };
     }),
   );
+  const ran = out.filter((r) => !r.skipped);
+  if (!ran.length) throw new UserError(`${name} runs on none of ${clients.map((c) => c.machine).join(", ")} now: nothing to back up`, { hint: `\`skiff status ${name}\` shows where it runs; deploy it first` });
+  return ran;
 }
 
 export function runBackup(project: Project, name: string, reporter: Reporter): Promise<BackupOutcome[]> {
@@ -76,6 +84,7 @@ export interface RestoreOutcome {
 }
 
 export async function restoreBackup(project: Project, name: string, o: { snapshot?: string; into?: string; reporter: Reporter }): Promise<RestoreOutcome> {
+  checkSnapshotId(o.snapshot);
   const a = service(project, name);
   const by = whoAmI();
   // --into: another service (a scratch copy) on a machine that holds this one's backups; the source is not touched.
@@ -92,8 +101,10 @@ export async function restoreBackup(project: Project, name: string, o: { snapsho
     const before = into ? [] : await runOn(clients, project, name, o.reporter, true);
     const failed = before.find((b) => !b.ok);
     if (failed) throw new UserError(`${failed.machine}: the backup before the restore failed: ${failed.reason}; nothing was restored`, { hint: "fix what it says (or restore after `skiff backup run` works)" });
+    // Where it runs (a backup-first was made there); into a scratch copy: where the copy runs.
+    const where = into ? clients : clients.filter((c) => before.some((b) => b.machine === c.machine));
     const restored = await Promise.all(
-      clients.map(async (c) => {
+      where.map(async (c) => {
         const started = Date.now();
         o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore ${o.snapshot ?? "latest"}${into ? ` into ${into.name}` : ""}`, status: "start" });
         const r = await runJob<BackupRun>(c, "backup.restore", { project: project.name, app: name, snapshot: o.snapshot, not: before.flatMap((b) => (b.snapshot ? [b.snapshot] : [])), ...(into ? { into: into.name } : {}), by, holder: lock.holder }, "restore");
@@ -106,6 +117,7 @@ export async function restoreBackup(project: Project, name: string, o: { snapsho
 }
 
 export function verifyBackup(project: Project, name: string, o: { snapshot?: string }): Promise<(VerifyResult & { machine: string })[]> {
+  checkSnapshotId(o.snapshot);
   const a = service(project, name);
   return withServiceClients(project, a, (clients) => Promise.all(clients.map(async (c) => ({ ...(await runJob<VerifyResult>(c, "backup.verify", { project: project.name, app: name, snapshot: o.snapshot }, "verify")), machine: c.machine }))));
 }

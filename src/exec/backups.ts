@@ -19,19 +19,27 @@ export async function syncBackups(clients: AgentClient[], project: Project, repo
   }
   const by = new Map(clients.map((c) => [c.machine, c]));
   const hostKeys = new Map<string, string[]>();
+  const down = new Set<string>();
   for (const [target, sources] of sftpTargets(project, also)) {
     const t = by.get(target);
     if (!t) {
-      reporter.emit({ type: "note", machine: target, message: "backup target unreachable: its sources keep their last settings" });
+      down.add(target);
+      reporter.emit({ type: "note", machine: target, message: "backup target unreachable: the machines that back up to it keep their last backup settings" });
       continue;
     }
-    const keys = (await Promise.all(sources.filter((s) => by.has(s)).map((s) => by.get(s)!.call("backups.key", { machine: s })))).map((k) => k.publicKey);
-    hostKeys.set(target, (await t.call("backups.store", { project: project.name, keys })).hostKeys);
+    const answering = sources.filter((s) => by.has(s));
+    const keys = (await Promise.all(answering.map((s) => by.get(s)!.call("backups.key", { machine: s })))).map((k) => k.publicKey);
+    // A source that did not answer keeps the access it had (its key is not known now).
+    const bases = [...new Set(services.flatMap((a) => (a.backups!.to.kind === "machine" && a.backups!.to.machine === target && a.backups!.to.path ? [a.backups!.to.path] : [])))];
+    hostKeys.set(target, (await t.call("backups.store", { project: project.name, keys, merge: answering.length < sources.length, bases })).hostKeys);
   }
   const jobs = backupJobs(project, secrets, hostKeys, also);
+  const stale = new Set(services.filter((a) => a.backups!.to.kind === "machine" && down.has(a.backups!.to.machine)).map((a) => a.name));
   await Promise.all(
     clients.map(async (c) => {
       const list = jobs.get(c.machine) ?? [];
+      // Its target's host keys are not known this time: its jobs stay as they were (an empty pin would fail them all).
+      if (list.some((j) => stale.has(j.app))) return;
       // An empty list too: backups taken out of skiff.yml stop on the machines. (An agent from before backups
       // knows no such method: with nothing to set, that is fine.)
       const r = await c.call("backups.set", { project: project.name, jobs: list }).catch((e: unknown) => {

@@ -1,7 +1,7 @@
 // Pure: which machines hold which backup jobs, and where each repository is. A job goes to the machines that may
 // run its service (an accessory's one; an app's eligible ones), each of which backs up what it runs.
 import type { AppSpec, Project } from "../config/model.ts";
-import { BACKUP_STORE, BACKUP_USER, repoPath, type BackupJob, type BackupRepo } from "../contracts/backups.ts";
+import { BACKUP_DATA, BACKUP_USER, repoPath, type BackupJob, type BackupRepo } from "../contracts/backups.ts";
 
 export const backedUp = (project: Project): AppSpec[] => Object.values(project.apps).filter((a) => a.backups);
 
@@ -33,7 +33,7 @@ export function repoFor(project: Project, app: AppSpec, hostKeys: Map<string, st
   if (to.kind === "dir") return { kind: "dir", path: repoPath(to.path, project.name, app.name) };
   if (to.kind === "s3") return { kind: "s3", url: `${to.url.replace(/\/+$/, "")}/${project.name}/${app.name}` };
   const m = project.machines[to.machine]!;
-  return { kind: "sftp", user: BACKUP_USER, host: m.privateAddress!, port: 22, path: repoPath(to.path ?? BACKUP_STORE, project.name, app.name), hostKeys: hostKeys.get(to.machine) ?? [] };
+  return { kind: "sftp", user: BACKUP_USER, host: m.privateAddress!, port: 22, path: repoPath(to.path ?? BACKUP_DATA, project.name, app.name), hostKeys: hostKeys.get(to.machine) ?? [] };
 }
 
 /** Each machine's jobs (every machine of the project gets its list, maybe empty: a job removed from skiff.yml goes). */

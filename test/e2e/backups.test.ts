@@ -134,7 +134,7 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
     for (const app of ["writer", "files", "db", "scratch", "cache"]) await skiff(["remove", app, "--yes"]);
     await faults.exec(m2(), "rm -rf /var/lib/skiff/volumes/bkp /var/lib/skiff/backups/last-runs.json");
     await faults.exec(bed.machines[0]!, "rm -rf /var/lib/skiff/volumes/bkp /var/lib/skiff-test-backups");
-    await faults.exec(bed.machines[2]!, "rm -rf /var/lib/skiff/backup-store/bkp");
+    await faults.exec(bed.machines[2]!, "rm -rf /var/lib/skiff/backup-store/data/bkp");
     await faults.exec(bed.machines[0]!, `rm -f ${ALERTS}`);
   });
   after(async () => {
@@ -154,11 +154,14 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
     assert.match(list.stdout, /^[0-9a-f]{8}\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+m2\s+\/pg_dumpall\.sql$/m, list.stdout);
     // On m3: restic's repository, owned by the backup user, whose key can run nothing but sftp-server.
     const m3 = bed.machines[2]!;
-    assert.match(await faults.exec(m3, "stat -c '%U %a' /var/lib/skiff/backup-store/bkp/db/config /var/lib/skiff/backup-store"), /^skiff-backup \d+\nskiff-backup 700$/);
+    assert.match(await faults.exec(m3, "stat -c '%U %a' /var/lib/skiff/backup-store/data/bkp/db/config /var/lib/skiff/backup-store/data /var/lib/skiff/backup-store /var/lib/skiff/backup-store/.ssh/authorized_keys"), /^skiff-backup \d+\nskiff-backup 700\nroot 755\nroot 644$/);
+    // The backup user cannot rewrite its own keys (to drop the forced sftp-server and get a shell).
+    const sftp = await faults.exec(m2(), `echo 'put /etc/hostname /var/lib/skiff/backup-store/.ssh/authorized_keys' | sftp -b - -i /var/lib/skiff/backups/id_ed25519 -o UserKnownHostsFile=/var/lib/skiff/backups/known_hosts-${m3.address} -o BatchMode=yes skiff-backup@${m3.address} 2>&1; echo "exit=$?"`);
+    assert.match(sftp, /Permission denied[\s\S]*exit=1$/, sftp);
     assert.match(await faults.exec(m3, "cat /var/lib/skiff/backup-store/.ssh/authorized_keys"), /^restrict,command="\/usr\/lib\/openssh\/sftp-server" ssh-ed25519 \S+ skiff-backup@m2$/m);
     // Encrypted: no row of the table is in the repository's files.
     const writer = (await psql("select writer from rows limit 1")).trim();
-    assert.equal((await faults.exec(m3, `grep -rl ${JSON.stringify(writer)} /var/lib/skiff/backup-store/bkp/db | wc -l`)).trim(), "0");
+    assert.equal((await faults.exec(m3, `grep -rl ${JSON.stringify(writer)} /var/lib/skiff/backup-store/data/bkp/db | wc -l`)).trim(), "0");
     // The password never reaches a command line on m2 while a backup runs (it is in restic's environment).
     // (The pattern is written so that this shell's own command line does not match it.)
     assert.equal((await faults.exec(m2(), "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c 'a long rando[m] backup password' || true")).trim(), "0");
@@ -270,7 +273,7 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
     const before = await settled();
     configure(0, "m1");
     const plan = await skiff(["plan", "db"]);
-    assert.match(plan.stdout, /^  moves from m2 to m1: a backup on m2, then it stops there, starts on m1 and the backup is restored into it; db\.internal serves nothing from the stop until the restore ends; deploy asks for --yes$/m, plan.stdout);
+    assert.match(plan.stdout, /^  moves from m2 to m1: a backup on m2, then it starts on m1, stops there, and the backup is restored into it; writes that reach db\.internal from the backup until the restore ends are lost \(stop the apps that write first\); deploy asks for --yes$/m, plan.stdout);
     const d = await skiff(["deploy", "db", "--yes"]);
     ok(d, "move");
     assert.match(d.stdout + d.stderr, /restore [0-9a-f]{8} from m2/);

@@ -102,6 +102,23 @@ describe("accessory: held stopped", () => {
     assert.equal(a.proxy.serving().length, 1);
   });
 
+  it("a deploy of the release it holds leaves it stopped; a failed new release leaves it stopped and held", async () => {
+    const a = memAgent();
+    await a.deploy(1, {}, stopFirst);
+    const [inst] = a.store.state("shop", "web").instances.map((i) => i.name);
+    await a.core.holdApp({ project: "shop", app: "web", machine: "m1", held: true });
+    const same = await a.deploy(1, {}, stopFirst);
+    assert.deepEqual([same.ok, same.changed], [true, false]);
+    assert.match(same.reason!, /held stopped/);
+    assert.equal(a.runtime.insts.get(inst!)!.running, false);
+    a.runtime.programs.set(2, { exitAtStart: 1 });
+    const bad = await a.deploy(2, {}, stopFirst);
+    assert.equal(bad.ok, false);
+    assert.doesNotMatch(bad.reason!, /started again/);
+    assert.equal(a.runtime.insts.get(inst!)!.running, false, "the held one is not started by the undo");
+    assert.ok(a.store.state("shop", "web").held);
+  });
+
   it("nothing active here: nothing to hold", async () => {
     const a = memAgent();
     assert.deepEqual(await a.core.holdApp({ project: "shop", app: "web", machine: "m1", held: true }), { changed: false, instances: 0, reason: "no release of it is active here" });

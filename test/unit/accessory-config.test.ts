@@ -125,7 +125,7 @@ describe("plan: accessories", () => {
     const plan = planDeploy(withBackups("m2"), o, { apps: [], ...facts() });
     assert.deepEqual(plan.apps[0]!.accessory, { machine: "m2", restarts: true, movesFrom: ["m1"], dataFollows: true });
     assert.deepEqual(accessoryStops(plan), ["web moves from m1 to m2 (its data follows through a backup and a restore)"]);
-    assert.ok(renderPlan(plan).includes("  moves from m1 to m2: a backup on m1, then it stops there, starts on m2 and the backup is restored into it; web.internal serves nothing from the stop until the restore ends; deploy asks for --yes"), renderPlan(plan).join("\n"));
+    assert.ok(renderPlan(plan).includes("  moves from m1 to m2: a backup on m1, then it starts on m2, stops there, and the backup is restored into it; writes that reach web.internal from the backup until the restore ends are lost (stop the apps that write first); deploy asks for --yes"), renderPlan(plan).join("\n"));
   });
 
   it("restart and rollback of everything leave the accessories be; named, they go", () => {

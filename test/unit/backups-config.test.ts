@@ -23,7 +23,7 @@ const lines = (text: string) => check(text).diagnostics.map(formatDiagnostic);
 
 describe("config: backups", () => {
   it("defaults: volumes, daily at 03:00, 7 daily / 4 weekly / 6 monthly, password in BACKUP_PASSWORD; targets parsed", () => {
-    const { project, diagnostics } = check(`accessories:\n  db:\n    machine: m1\n    image: postgres:15\n    volumes: { data: /var/lib/postgresql/data }\n    backups: { to: m2 }\n  cache:\n    machine: m2\n    image: redis:7\n    port: 6379\n    backups: { kind: postgres, to: "m1:/srv/b", schedule: "*/15 * * * * *", keep: { last: 3 } }\napps:\n  web:\n    image: web:1\n    volumes: { up: /up }\n    backups: { to: /srv/backups, password_secret: WEB_BACKUPS }\n  files:\n    image: f:1\n    volumes: { d: /d }\n    backups: { to: "s3:https://s3.example.com/bucket/x" }\n`);
+    const { project, diagnostics } = check(`accessories:\n  db:\n    machine: m1\n    image: postgres:15\n    volumes: { data: /var/lib/postgresql/data }\n    backups: { kind: volumes, to: m2 }\n  cache:\n    machine: m2\n    image: redis:7\n    port: 6379\n    backups: { kind: postgres, to: "m1:/srv/b", schedule: "*/15 * * * * *", keep: { last: 3 } }\napps:\n  web:\n    image: web:1\n    volumes: { up: /up }\n    backups: { to: /srv/backups, password_secret: WEB_BACKUPS }\n  files:\n    image: f:1\n    volumes: { d: /d }\n    backups: { to: "s3:https://s3.example.com/bucket/x" }\n`);
     assert.deepEqual(diagnostics, []);
     assert.deepEqual(project!.apps.db!.backups, { kind: "volumes", schedule: "0 3 * * *", keep: { daily: 7, weekly: 4, monthly: 6 }, to: { kind: "machine", machine: "m2" }, passwordSecret: "BACKUP_PASSWORD" });
     assert.deepEqual(project!.apps.cache!.backups!.to, { kind: "machine", machine: "m1", path: "/srv/b" });
@@ -41,6 +41,11 @@ describe("config: backups", () => {
     assert.match(out[0]!, /^skiff\.yml:10:36: backups of "db" go to machine "m4", which is not defined under machines[\s\S]*did you mean/);
     assert.match(out[1]!, /^skiff\.yml:15:36: backups of "kv" go to machine "m3", which has no private_address/);
     assert.match(lines(`apps:\n  web:\n    image: w:1\n    backups: { to: /b }\n`)[0]!, /app "web" backs up its volumes but has none/);
+    // An accessory says what it is (a database's live files are not a backup); a policy keeps something.
+    const acc = lines(`accessories:\n  db:\n    machine: m1\n    image: postgres:15\n    volumes: { d: /d }\n    backups: { to: /b, keep: { daily: 0 } }\n`);
+    assert.equal(acc.length, 2, acc.join("\n"));
+    assert.match(acc.join("\n"), /backups of accessory "db" need a kind/);
+    assert.match(acc.join("\n"), /backups of "db" keep nothing/);
   });
 });
 
@@ -54,7 +59,7 @@ describe("plan: backup jobs", () => {
     assert.deepEqual(jobs.get("m2"), [], "the target holds no job (nor the password)");
     assert.deepEqual(jobs.get("m3")!.map((j) => j.app), ["web"]);
     const db = jobs.get("m1")![0]!;
-    assert.deepEqual(db.repo, { kind: "sftp", user: "skiff-backup", host: "10.1.0.2", port: 22, path: "/var/lib/skiff/backup-store/shop/db", hostKeys: ["ssh-ed25519 AAAA"] });
+    assert.deepEqual(db.repo, { kind: "sftp", user: "skiff-backup", host: "10.1.0.2", port: 22, path: "/var/lib/skiff/backup-store/data/shop/db", hostKeys: ["ssh-ed25519 AAAA"] });
     assert.equal(db.password, "pw");
     assert.deepEqual(jobs.get("m1")![1]!.repo, { kind: "dir", path: "/srv/b/shop/web" });
     assert.deepEqual([...sftpTargets(project!)], [["m2", ["m1"]]]);
