@@ -31,7 +31,7 @@ export interface RestoreParams {
 }
 
 async function pick(b: Backups, j: BackupJob, machine: string, id?: string, not: string[] = []): Promise<Snapshot> {
-  const all = await b.list(j.project, j.app);
+  const all = await b.list(j.project, j.app, true);
   // Named: any machine's (a moved accessory takes its old machine's). The newest: this machine's own, for volumes
   // (an app's volumes are per machine); a database's from wherever it ran.
   const s = id ? all.find((x) => x.id.startsWith(id)) : all.filter((x) => (j.kind !== "volumes" || x.host === machine) && !not.some((n) => x.id.startsWith(n))).sort((x, y) => Date.parse(x.time) - Date.parse(y.time)).at(-1);
@@ -39,7 +39,11 @@ async function pick(b: Backups, j: BackupJob, machine: string, id?: string, not:
   return s;
 }
 
-export async function restore(b: Backups, m: Machine, p: RestoreParams): Promise<BackupRun> {
+export function restore(b: Backups, m: Machine, p: RestoreParams): Promise<BackupRun> {
+  return Promise.resolve().then(() => b.withRepo(b.job(p.project, p.app), () => restoreLocked(b, m, p)));
+}
+
+async function restoreLocked(b: Backups, m: Machine, p: RestoreParams): Promise<BackupRun> {
   const t0 = m.fx.clock.now();
   const j = b.job(p.project, p.app);
   const machine = machineName(m.store);
@@ -193,8 +197,17 @@ async function restoreFiles(b: Backups, m: Machine, restic: Restic, j: BackupJob
 
 
 /** Reads a snapshot back completely without touching the live service, and says what is in it. */
-export async function verify(b: Backups, m: Machine, p: RestoreParams): Promise<VerifyResult> {
-  const j = b.job(p.project, p.app);
+export function verify(b: Backups, m: Machine, p: RestoreParams): Promise<VerifyResult> {
+  let j: BackupJob;
+  try {
+    j = b.job(p.project, p.app);
+  } catch (e) {
+    return Promise.resolve({ ok: false, reason: (e as Error).message });
+  }
+  return b.withRepo(j, () => verifyLocked(b, m, p, j));
+}
+
+async function verifyLocked(b: Backups, m: Machine, p: RestoreParams, j: BackupJob): Promise<VerifyResult> {
   try {
     const snap = await pick(b, j, machineName(m.store), p.snapshot);
     const restic = new Restic(j, b.dir);

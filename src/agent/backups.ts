@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Cron } from "croner";
 import type { BackupJob, BackupRun, Snapshot } from "../contracts/backups.ts";
 import { writeAtomic } from "./atomic-write.ts";
+import { KeyedMutex } from "./mutex.ts";
 import { DUMPS, liveInstance } from "./backup-source.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
 import { machineName } from "./identity.ts";
@@ -25,6 +26,14 @@ export class Backups {
   private readonly running = new Map<string, Promise<BackupRun>>();
   private timer?: NodeJS.Timeout;
   private stopped = true;
+  /** One restic command at a time per service's repository on this machine: a prune (exclusive lock) next to a
+   *  check, a restore or the next backup would make them fail with "repository is already locked". */
+  private readonly repoLock = new KeyedMutex();
+
+  /** Runs `fn` while this machine uses no other restic command on the service's repository. */
+  withRepo<T>(j: BackupJob, fn: () => Promise<T>): Promise<T> {
+    return this.repoLock.run(key(j), fn);
+  }
 
   constructor(
     private readonly m: Machine,
@@ -124,7 +133,7 @@ export class Backups {
       const j = this.job(project, app);
       // Asked on a machine the service may run on but does not now: nothing to back up, nothing failed.
       if (!this.runsHere(j)) return Promise.resolve({ ok: true, app, durationMs: 0, skipped: "it does not run here" });
-      r = this.backup(j, o.by, o.keepAll).finally(() => this.running.delete(k));
+      r = this.withRepo(j, () => this.backup(j, o.by, o.keepAll)).finally(() => this.running.delete(k));
       this.running.set(k, r);
     }
     return r;
@@ -199,9 +208,11 @@ export class Backups {
     return Promise.all(spec.volumes.map((v) => rt.volumePath!(j.project, j.app, v.name)));
   }
 
-  async list(project: string, app: string): Promise<Snapshot[]> {
+  /** The service's snapshots (`locked`: the caller holds the repository already). */
+  async list(project: string, app: string, locked = false): Promise<Snapshot[]> {
     const j = this.job(project, app);
-    return new Restic(j, this.dir).snapshots([key(j)]);
+    const read = () => new Restic(j, this.dir).snapshots([key(j)]);
+    return locked ? read() : this.withRepo(j, read);
   }
 
   forget(project: string): void {

@@ -51,8 +51,14 @@ export class Restic {
     return spawn(systemBin("restic"), [...this.sftpOptions(), ...args], { env: this.env(), cwd: "/", stdio: [stdin, "pipe", "pipe"] });
   }
 
-  run(args: string[]): Promise<ResticRun> {
-    return collect(this.spawn(args));
+  /** Runs restic and waits; a repository locked by another machine (an app's volumes are backed up from each of
+   *  its machines into one repository) is waited for, up to about a minute. */
+  async run(args: string[]): Promise<ResticRun> {
+    for (let n = 0; ; n++) {
+      const r = await collect(this.spawn(args));
+      if (r.code === 0 || n >= 30 || !/repository is already locked/.test(r.stderr)) return r;
+      await new Promise((ok) => setTimeout(ok, 2000));
+    }
   }
 
   /** Makes the repository on first use; an unreachable target is an error, not a new repository. */
