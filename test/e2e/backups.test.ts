@@ -1,4 +1,4 @@
-// Backups on 3 bed machines: Postgres 15 as an accessory on m2 with scheduled backups (every 15 s here) to m3 over
+// Backups on 3 bed machines: Postgres 15 as an accessory on m2 with scheduled backups (every 10 s here) to m3 over
 // SFTP, encrypted with a secret; writers on m1 and m3 insert rows through db.internal meanwhile. The backups run
 // by themselves under load; the database's volume is destroyed; `skiff backup restore` brings back exactly the
 // rows of the snapshot (a checksum of the table); `verify` reads it back without touching the live one; a target
@@ -45,7 +45,7 @@ accessories:
     health: { interval: 300ms, deadline: 60s }
     backups:
       kind: postgres
-      schedule: "*/15 * * * * *"
+      schedule: "*/10 * * * * *"
       keep: { last: 6 }
       to: m3
   scratch:
