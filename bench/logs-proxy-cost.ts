@@ -4,7 +4,7 @@
 // the agent, which files it) and the same file without its log lines, swapped
 // by a seamless reload (-x, -sf) done here; the agent's and HAProxy's CPU per
 // run from /proc. Prints req/s, p99 and CPU for both, and the ratio.
-//   ROUNDS (3), DURATION (8 s), CONNS (32); port 8105. Figures, not assertions.
+//   ROUNDS (3), DURATION (8 s), CONNS (32); HTTP_PORT (8125, a bench port of its own). Figures, not assertions.
 import { faults } from "../testbed/bed.ts";
 import { deployProxyBench, haproxyCpuMs } from "./lib-proxy-bed.ts";
 import { wrk, type WrkResult } from "./lib-wrk.ts";
@@ -14,7 +14,7 @@ const SECONDS = Number(process.env.DURATION ?? 8);
 const CONNS = Number(process.env.CONNS ?? 32);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const { m, proxied, done } = await deployProxyBench(8105);
+const { m, proxied, done } = await deployProxyBench(Number(process.env.HTTP_PORT ?? 8125));
 const CFG = "/var/lib/skiff/proxy/haproxy.cfg";
 const reload = (cfg: string) =>
   faults.exec(m, `haproxy -c -q -f ${cfg} && haproxy -D -f ${cfg} -p /run/skiff/haproxy.pid -x /run/skiff/haproxy.sock -sf $(head -1 /run/skiff/haproxy.pid) && sleep 1`);

@@ -19,7 +19,7 @@ import { wrk, type WrkResult } from "./lib-wrk.ts";
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SECONDS = Number(process.env.DURATION ?? 6);
 const opts = { threads: Number(process.env.THREADS ?? 2), connections: Number(process.env.CONNS ?? 32), seconds: SECONDS };
-const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8099);
+const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8124);
 const CFG = "/var/lib/skiff/proxy/haproxy.cfg";
 const TRY = "/var/lib/skiff/proxy/haproxy-tuning.cfg";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

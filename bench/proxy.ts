@@ -20,7 +20,7 @@ const CONNS = Number(process.env.CONNS ?? 32);
 const THREADS = Number(process.env.THREADS ?? 2);
 const ORDER = process.env.ORDER === "proxied-first" ? "proxied-first" : "direct-first";
 /** A port of its own: another suite's app left on the shared bed may route / on :80 already. */
-const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8090);
+const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8123);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const { m, direct, proxied, cfg, done } = await deployProxyBench(HTTP_PORT);
