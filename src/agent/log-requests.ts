@@ -7,7 +7,7 @@
 // a HAProxy reload keeps forwarding, and while the agent restarts the ring
 // keeps the newest 4 MB for it.
 // The agent runs without a JIT, so what a line costs is counted in steps: a
-// connection's reads are taken every GAP_MS (paused in between, so the kernel
+// connection's reads are taken every GAP_MS (not read in between, so the kernel
 // gathers many lines a read instead of a wake-up per line), decoded once a
 // chunk, scanned in place (log-request-scan.ts), labelled and joined into one
 // block per app as they are scanned, and written once a round per app.
@@ -26,8 +26,8 @@ export { parseRequestLine, type ParsedRequest } from "./log-request-scan.ts";
 
 /** A connection's lines are read and filed this long after the first of them arrives (at most this late)… */
 const GAP_MS = 100;
-/** …unless the last round read this much: a backlog, read on at once. */
-const BACKLOG_BYTES = 64 * 1024;
+/** …unless the last round read this much (Node reads up to 64 KiB at a time): a backlog, read on at once. */
+const BACKLOG_BYTES = 32 * 1024;
 /** A line longer than this without a newline is not a request line: dropped. */
 const LONG_LINE = 64 * 1024;
 
@@ -73,28 +73,29 @@ export class RequestLog {
   /** HAProxy's ring connects here (TCP) and writes lines, many at a time, each ending in a newline. */
   listen(addr: string): void {
     const [host, port] = [addr.slice(0, addr.lastIndexOf(":")), Number(addr.slice(addr.lastIndexOf(":") + 1))];
-    const server = createServer((c) => this.connection(c));
+    const server = createServer({ highWaterMark: 1 }, (c) => this.connection(c));
     server.on("error", (e) => this.log(`request log: ${e.message} (requests are not filed)`));
     server.listen(port, host);
     this.server = server;
   }
 
-  /** One ring's connection (a reload makes a new one): read in rounds, the socket paused in between. */
+  /** One ring's connection (a reload makes a new one), read in rounds: what came since the last round is taken out
+   *  of the socket all at once (read() until it has nothing), then filed. The socket's high-water mark is one byte, so
+   *  Node stops reading from the kernel as soon as it holds anything: until the round, HAProxy's writes gather in the
+   *  kernel's buffer instead of waking the agent one by one. */
   private connection(c: Socket): void {
-    let chunks: Buffer[] = [];
-    let size = 0;
     /** The start of a line not yet ended, from the round before. */
     let rest = "";
     let timer: NodeJS.Timeout | undefined;
+    /** The last round read a full read's worth: more is waiting in the socket, read it at once. */
     let backlog = false;
     const round = () => {
       clearTimeout(timer);
       timer = undefined;
       let s = rest;
-      for (const d of chunks) s += d.toString("latin1");
+      let size = 0;
+      for (let d: Buffer | null; (d = c.read() as Buffer | null) !== null; size += d.length) s += d.toString("latin1");
       backlog = size >= BACKLOG_BYTES;
-      chunks = [];
-      size = 0;
       let at = s.length;
       try {
         at = this.fileLines(s);
@@ -104,18 +105,15 @@ export class RequestLog {
       rest = s.length - at > LONG_LINE ? "" : s.slice(at);
     };
     this.rounds.add(round);
-    c.on("data", (d: Buffer) => {
-      chunks.push(d);
-      size += d.length;
+    // Once a round has read all there was, the next data that comes is announced here, once.
+    c.on("readable", () => {
       if (timer) return;
-      // Not read again until the round: what HAProxy sends meanwhile waits in the socket, and comes in one read.
-      c.pause();
-      timer = setTimeout(() => (round(), c.resume()), backlog ? 0 : GAP_MS);
+      timer = setTimeout(round, backlog ? 0 : GAP_MS);
       timer.unref();
     });
+    c.on("end", round);
     c.on("close", () => {
       this.rounds.delete(round);
-      if (chunks.length) round();
       clearTimeout(timer);
     });
     c.on("error", () => {});

@@ -128,6 +128,28 @@ describe("a chunk of request lines", () => {
 });
 
 describe("over TCP, as HAProxy's ring sends them", () => {
+  it("a line a write, spread out (HAProxy below saturation): every line filed soon, none waits behind another", async () => {
+    const { log, filed } = setup();
+    log.listen("127.0.0.1:0");
+    await new Promise((r) => setTimeout(r, 50));
+    const c = connect(log.address()!.port, "127.0.0.1");
+    await new Promise((r) => c.once("connect", r));
+    c.setNoDelay(true);
+    const n = 400;
+    const t0 = Date.now();
+    for (let i = 0; i < n; i++) {
+      c.write(`${req(i % 1000, "skiff_p_web", "s1", 1, `/one${i}`)}\n`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    // Read in rounds every 100 ms: all of them filed within a few rounds of the last write (a round that took one
+    // write of several waiting would need n rounds, 40 s).
+    for (let i = 0; i < 60 && filed("web").split("\n").length - 1 < n; i++) await new Promise((r) => setTimeout(r, 50));
+    const took = Date.now() - t0;
+    c.end();
+    log.close();
+    assert.equal(filed("web").split("\n").length - 1, n, `filed after ${took} ms`);
+  });
+
   it("lines cut across writes are filed whole, in order, bytes as sent", async () => {
     const { log, filed } = setup();
     log.listen("127.0.0.1:0");
