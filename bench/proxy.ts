@@ -9,6 +9,8 @@
 // Measured 2026-11-29, 2-core host shared by 5 engineers (load 3-8), Node app direct ~20-23k req/s:
 //   HAProxy 2 threads (before): ratio 0.52 / 0.59, added p99 3.5 / 2.2 ms (direct-first / proxied-first)
 //   HAProxy 1 thread  (after):  ratio 0.72 / 0.76, added p99 0.96 / 0.96 ms; HAProxy ~64% of a core at 16k req/s
+// Measured 2026-11-30 (instances now on loopback: see lib-proxy-bed), direct-first, 3 rounds, load 2-5: before the
+//   request log was made cheaper 0.54, added p99 6.4 ms; after 0.62, added p99 -1.0 ms (p99 swings ±5 ms run to run)
 import { loadavg } from "node:os";
 import { faults } from "../testbed/bed.ts";
 import { deployProxyBench, haproxyCpuMs } from "./lib-proxy-bed.ts";
@@ -20,7 +22,7 @@ const CONNS = Number(process.env.CONNS ?? 32);
 const THREADS = Number(process.env.THREADS ?? 2);
 const ORDER = process.env.ORDER === "proxied-first" ? "proxied-first" : "direct-first";
 /** A port of its own: another suite's app left on the shared bed may route / on :80 already. */
-const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8090);
+const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8123);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const { m, direct, proxied, cfg, done } = await deployProxyBench(HTTP_PORT);

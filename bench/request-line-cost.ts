@@ -1,16 +1,19 @@
 // bench/request-line-cost: what the agent spends per HAProxy request line, in
-// the agent's own mode (V8 without its JIT): parsing the line alone, and
-// parsing it and counting its duration into the app's histogram (the part the
-// response-time histogram adds). No bed; figures, not assertions.
+// the agent's own mode (V8 without its JIT): scanning the line in its chunk
+// alone, and scanning it and counting its duration into the app's histogram
+// (the part the response-time histogram adds), as agent/log-requests.ts does.
+// bench/request-log-cost.ts measures the whole path (socket, filing). No bed;
+// figures, not assertions.
 //   node --jitless --import tsx bench/request-line-cost.ts   (N lines a run, 1 000 000; ROUNDS 7, the fastest shown:
 //   a busy host only ever slows a run down)
-import { parseRequestLine } from "../src/agent/log-requests.ts";
-import { RequestDurations } from "../src/metrics/request-durations.ts";
+import { LineScan, scanLine } from "../src/agent/log-request-scan.ts";
+import { bucketOf, RequestDurations } from "../src/metrics/request-durations.ts";
 
 const N = Number(process.env.N ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
-const line = Buffer.from('<134>Nov 30 06:40:09 haproxy[77]: 1796018409.042 skiff_p_web s2 public 37 200 13 0/0/1/2/37 172.30.77.1 "GET /print?line=x HTTP/1.1"');
-const durations = new RequestDurations();
+const line = '<134>Nov 30 06:40:09 haproxy[77]: 1796018409.042 skiff_p_web s2 public 37 200 13 0/0/1/2/37 172.30.77.1 "GET /print?line=x HTTP/1.1"';
+const f = new LineScan();
+const counts = new RequestDurations().counts("skiff_p_web", "p", "web");
 
 function perLine(f: () => void): number {
   for (let i = 0; i < N / 10; i++) f();
@@ -20,12 +23,15 @@ function perLine(f: () => void): number {
 }
 
 const cases: [string, () => void][] = [
-  ["parse", () => void parseRequestLine(line)],
+  ["scan", () => void scanLine(line, 0, line.length, f)],
   [
-    "parse + count in the histogram",
+    "scan + count in the histogram",
     () => {
-      const r = parseRequestLine(line)!;
-      if (!r.mesh && r.ms >= 0) durations.observe(r.backend, "p", "web", r.ms);
+      scanLine(line, 0, line.length, f);
+      if (!f.mesh && f.ms >= 0) {
+        counts.buckets[bucketOf(f.ms)]!++;
+        counts.sumMs += f.ms;
+      }
     },
   ],
 ];

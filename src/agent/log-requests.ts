@@ -5,101 +5,61 @@
 // and not a UDP datagram a request: the agent reads many lines a wake-up (one
 // datagram a request woke it once per request: 20 % of a core at 7 000 req/s),
 // a HAProxy reload keeps forwarding, and while the agent restarts the ring
-// keeps the newest 4 MB for it. Written in batches, a few times a second.
+// keeps the newest 4 MB for it.
+// The agent runs without a JIT, so what a line costs is counted in steps: a
+// connection's reads are taken every GAP_MS (not read in between, so the kernel
+// gathers many lines a read instead of a wake-up per line), decoded once a
+// chunk, scanned in place (log-request-scan.ts), labelled and joined into one
+// block per app as they are scanned, and written once a round per app.
 // Each HTTP line's duration also goes into the app's histogram
 // (metrics/request-durations.ts), unless the request came over the mesh: the
 // machine it entered counts it (and its time includes the hop).
-import { createServer, type Server } from "node:net";
-import type { RequestDurations } from "../metrics/request-durations.ts";
-import { MESH_FRONTEND } from "../proxy/mesh.ts";
+import { createServer, type Server, type Socket } from "node:net";
+import { bucketOf, type Counts, type RequestDurations } from "../metrics/request-durations.ts";
 import { backendName } from "../proxy/model.ts";
-import type { LogBatch, LogStore } from "./log-store.ts";
+import { LineScan, scanLine } from "./log-request-scan.ts";
+import type { LogStore } from "./log-store.ts";
 import { StateCache } from "./state-cache.ts";
 import type { Store } from "./store.ts";
 
-export interface ParsedRequest {
-  time: string;
+export { parseRequestLine, type ParsedRequest } from "./log-request-scan.ts";
+
+/** A connection's lines are read and filed this long after the first of them arrives (at most this late)… */
+const GAP_MS = 100;
+/** …unless the last round read this much (Node reads up to 64 KiB at a time): a backlog, read on at once. */
+const BACKLOG_BYTES = 32 * 1024;
+/** A line longer than this without a newline is not a request line: dropped. */
+const LONG_LINE = 64 * 1024;
+
+interface Target {
+  project: string;
+  app: string;
+  slots: Map<string, { name: string; release: number }>;
+  /** Server slot → the labels its lines get ("\treq\t<release>\t<instance>\t"), made once per state. */
+  labels: Map<string, string>;
+}
+
+/** One app's lines of one round: labelled and joined as they are scanned, written once at the round's end. */
+interface Filing {
+  target: Target;
   backend: string;
-  server: string;
-  /** status bytes TR/Tw/Tc/Tr/Ta client "METHOD path HTTP/x" (TCP: - bytes Tw/Tc/Tt client tcp). */
   text: string;
-  /** It came in through the mesh frontend: another machine took it from the client and handed it on. */
-  mesh: boolean;
-  /** Ta, the request's total active time (ms); -1 for a TCP line, or an HTTP line without it. */
-  ms: number;
+  /** The newest time in the app's chain (unix ms and as written): a line accepted earlier gets this one. */
+  lastKey: number;
+  lastTime: string;
+  /** The app's histogram, fetched at its first countable line of the round. */
+  counts?: Counts;
+  /** The server of the line before, and its labels. */
+  server: string;
+  labels: string;
 }
-
-const MESH = Buffer.from(MESH_FRONTEND);
-
-/** Whether b[at, end) is the mesh frontend's name as %ft writes it ("~" after an SSL frontend's name). */
-function isMesh(b: Buffer, at: number, end: number): boolean {
-  const n = MESH.length;
-  return (end === at + n || (end === at + n + 1 && b[at + n] === 126)) /* ~ */ && b.compare(MESH, 0, n, at, at + n) === 0;
-}
-
-/** The ISO time of a unix second, remembered: requests come many a second, and toISOString costs. */
-let isoSecond = -1;
-let isoPrefix = "";
-
-/** One line: an optional syslog header ("<134>Nov 30 06:30:09 haproxy[12]: "), then "<unix s>.<ms> backend
- *  server frontend Ta rest" (TCP lines, and HTTP lines written before the frontend was logged, have neither
- *  frontend nor Ta: no duration, as whether they came over the mesh is unknown). Found with byte searches, no
- *  regex: this runs for every request, in the agent (--jitless). */
-export function parseRequestLine(msg: Buffer | string): ParsedRequest | undefined {
-  const b = typeof msg === "string" ? Buffer.from(msg) : msg;
-  let start = 0;
-  if (b[0] === 60 /* < */) {
-    const at = b.indexOf("]: ");
-    if (at < 0) return undefined;
-    start = at + 3;
-  }
-  let end = b.length;
-  if (b[end - 1] === 10) end--;
-  const dot = b.indexOf(46 /* . */, start);
-  const s1 = b.indexOf(32, start);
-  const s2 = s1 < 0 ? -1 : b.indexOf(32, s1 + 1);
-  const s3 = s2 < 0 ? -1 : b.indexOf(32, s2 + 1);
-  if (dot < 0 || s3 < 0 || dot > s1 || s3 >= end) return undefined;
-  const sec = Number(b.toString("latin1", start, dot));
-  const ms = b.toString("latin1", dot + 1, s1);
-  if (!Number.isInteger(sec) || !/^\d{1,3}$/.test(ms)) return undefined;
-  if (sec !== isoSecond) {
-    isoSecond = sec;
-    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
-  }
-  // A status (digits) or a TCP line's "-" here: no frontend field, and no Ta before the rest.
-  let at = s3 + 1;
-  let mesh = false;
-  let ta = -1;
-  if (b[at] !== 45 && !(b[at]! >= 48 && b[at]! <= 57)) {
-    const s4 = b.indexOf(32, at);
-    if (s4 < 0 || s4 >= end) return undefined;
-    mesh = isMesh(b, at, s4);
-    // Ta's digits, read as they come: the next space ends them ("-1" or "+n" are no duration: -1).
-    let i = s4 + 1;
-    let v = 0;
-    while (b[i]! >= 48 && b[i]! <= 57) v = v * 10 + b[i++]! - 48;
-    if (b[i] === 32 && i > s4 + 1) ta = v;
-    else if ((i = b.indexOf(32, i)) < 0 || i >= end) return undefined;
-    at = i + 1;
-  }
-  return {
-    time: `${isoPrefix}${ms.padStart(3, "0")}Z`,
-    backend: b.toString("latin1", s1 + 1, s2),
-    server: b.toString("latin1", s2 + 1, s3),
-    text: b.toString("utf8", at, end),
-    mesh,
-    ms: ta,
-  };
-}
-
-type Target = { project: string; app: string; slots: Map<string, { name: string; release: number }> };
 
 export class RequestLog {
   private server?: Server;
-  private pending = new Map<string, { project: string; app: string; batches: LogBatch[] }>();
-  private timer?: NodeJS.Timeout;
   private readonly cache: StateCache;
+  private readonly scan = new LineScan();
+  /** Each open connection's "file what you have now" (close() runs them). */
+  private readonly rounds = new Set<() => void>();
 
   constructor(
     private readonly logs: LogStore,
@@ -113,28 +73,60 @@ export class RequestLog {
   /** HAProxy's ring connects here (TCP) and writes lines, many at a time, each ending in a newline. */
   listen(addr: string): void {
     const [host, port] = [addr.slice(0, addr.lastIndexOf(":")), Number(addr.slice(addr.lastIndexOf(":") + 1))];
-    const server = createServer((c) => {
-      let rest: Buffer | undefined;
-      c.on("data", (d: Buffer) => {
-        const b = rest ? Buffer.concat([rest, d]) : d;
-        let at = 0;
-        for (let nl = b.indexOf(10); nl >= 0; nl = b.indexOf(10, at)) {
-          this.take(b.subarray(at, nl));
-          at = nl + 1;
-        }
-        rest = at < b.length ? Buffer.from(b.subarray(at)) : undefined;
-        if (rest && rest.length > 65536) rest = undefined; // not a line: drop it
-      });
-      c.on("error", () => {});
-    });
+    const server = createServer({ highWaterMark: 1 }, (c) => this.connection(c));
     server.on("error", (e) => this.log(`request log: ${e.message} (requests are not filed)`));
     server.listen(port, host);
     this.server = server;
   }
 
+  /** One ring's connection (a reload makes a new one), read in rounds: what came since the last round is taken out
+   *  of the socket all at once (read() until it has nothing), then filed. The socket's high-water mark is one byte, so
+   *  Node stops reading from the kernel as soon as it holds anything: until the round, HAProxy's writes gather in the
+   *  kernel's buffer instead of waking the agent one by one. */
+  private connection(c: Socket): void {
+    /** The start of a line not yet ended, from the round before. */
+    let rest = "";
+    let timer: NodeJS.Timeout | undefined;
+    /** The last round read a full read's worth: more is waiting in the socket, read it at once. */
+    let backlog = false;
+    const round = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      let s = rest;
+      let size = 0;
+      for (let d: Buffer | null; (d = c.read() as Buffer | null) !== null; size += d.length) s += d.toString("latin1");
+      backlog = size >= BACKLOG_BYTES;
+      let at = s.length;
+      try {
+        at = this.fileLines(s);
+      } catch (e) {
+        this.log(`request log: ${(e as Error).message}`);
+      }
+      rest = s.length - at > LONG_LINE ? "" : s.slice(at);
+    };
+    this.rounds.add(round);
+    // Once a round has read all there was, the next data that comes is announced here, once.
+    c.on("readable", () => {
+      if (timer) return;
+      timer = setTimeout(round, backlog ? 0 : GAP_MS);
+      timer.unref();
+    });
+    c.on("end", round);
+    c.on("close", () => {
+      this.rounds.delete(round);
+      clearTimeout(timer);
+    });
+    c.on("error", () => {});
+  }
+
+  /** Where it listens (tests and benches listen on port 0). */
+  address(): { address: string; port: number } | undefined {
+    const a = this.server?.address();
+    return a && typeof a === "object" ? a : undefined;
+  }
+
   close(): void {
-    clearTimeout(this.timer);
-    this.flush();
+    for (const round of this.rounds) round();
     this.server?.close();
   }
 
@@ -143,49 +135,89 @@ export class RequestLog {
 
   /** backend → the app, and its slots → instance and release (worked out again only after the state changed). */
   private lookup(backend: string): Target | undefined {
-    const apps = this.cache.apps();
-    if (apps !== this.memoOf) {
-      this.memo.clear();
-      this.memoOf = apps;
-    }
     if (this.memo.has(backend)) return this.memo.get(backend);
     let found: Target | undefined;
-    for (const { project, app, state } of apps) {
+    for (const { project, app, state } of this.cache.apps()) {
       if (backendName(project, app) !== backend) continue;
       const slots = new Map<string, { name: string; release: number }>();
       for (const i of [...state.warm, ...state.instances]) if (i.slot) slots.set(i.slot, { name: i.name, release: i.release });
-      found = { project, app, slots };
+      found = { project, app, slots, labels: new Map() };
     }
     this.memo.set(backend, found);
     return found;
   }
 
-  take(msg: Buffer | string): void {
-    const r = parseRequestLine(msg);
-    if (!r) return;
-    const a = this.lookup(r.backend);
-    if (!a) return; // skiff_no_route, and backends of apps this agent no longer knows
-    if (!r.mesh && r.ms >= 0) this.durations?.observe(r.backend, a.project, a.app, r.ms);
-    let p = this.pending.get(r.backend);
-    if (!p) this.pending.set(r.backend, (p = { project: a.project, app: a.app, batches: [] }));
-    // Filed within 250 ms of the first line waiting; no timer while no request comes (an idle agent sleeps).
-    if (!this.timer) (this.timer = setTimeout(() => ((this.timer = undefined), this.flush()), 250)).unref();
-    const inst = a.slots.get(r.server);
-    const last = p.batches.at(-1);
-    const instance = inst?.name ?? (r.server === "<NOSRV>" ? null : r.server);
-    if (last && last.time === r.time && last.instance === instance) last.lines.push(r.text);
-    else p.batches.push({ time: r.time, release: inst?.release ?? null, instance, lines: [r.text] });
+  private labels(t: Target, server: string): string {
+    let l = t.labels.get(server);
+    if (l === undefined) {
+      const inst = t.slots.get(server);
+      t.labels.set(server, (l = `\treq\t${inst?.release ?? "-"}\t${inst?.name ?? (server === "<NOSRV>" ? "-" : server)}\t`));
+    }
+    return l;
   }
 
-  flush(): void {
-    const all = this.pending;
-    this.pending = new Map();
-    for (const p of all.values()) {
+  /** One line (with or without its newline), filed at once. */
+  take(line: string): void {
+    this.fileLines(line.endsWith("\n") ? line : `${line}\n`);
+  }
+
+  /** Files every whole line of `s` (latin1, one character a byte: written back byte for byte), one write per app;
+   *  returns where the unfinished last line starts. */
+  fileLines(s: string): number {
+    const apps = this.cache.apps();
+    if (apps !== this.memoOf) {
+      this.memo.clear();
+      this.memoOf = apps;
+    }
+    const f = this.scan;
+    const round = new Map<string, Filing | undefined>();
+    // The backend of the line before ("\n": none; no field holds one) and its filing (none: not an app of ours).
+    let name = "\n";
+    let p: Filing | undefined;
+    let at = 0;
+    for (let nl = s.indexOf("\n"); nl >= 0; at = nl + 1, nl = s.indexOf("\n", at)) {
+      if (!scanLine(s, at, nl, f)) continue;
+      if (f.s2 - f.s1 - 1 !== name.length || !s.startsWith(name, f.s1 + 1)) {
+        name = s.slice(f.s1 + 1, f.s2);
+        p = round.has(name) ? round.get(name) : this.filing(round, name);
+      }
+      if (!p) continue; // skiff_no_route, and backends of apps this agent no longer knows
+      if (f.s3 - f.s2 - 1 !== p.server.length || !s.startsWith(p.server, f.s2 + 1)) {
+        p.server = s.slice(f.s2 + 1, f.s3);
+        p.labels = this.labels(p.target, p.server);
+      }
+      if (f.ms >= 0 && !f.mesh && this.durations) {
+        const c = (p.counts ??= this.durations.counts(p.backend, p.target.project, p.target.app));
+        c.buckets[bucketOf(f.ms)]!++;
+        c.sumMs += f.ms;
+      }
+      // Times in the file never go backwards: HAProxy logs a request when it ends, stamped when it was accepted.
+      if (f.key > p.lastKey) {
+        p.lastKey = f.key;
+        p.lastTime = f.time();
+      }
+      p.text += p.lastTime + p.labels + s.slice(f.text, nl + 1);
+    }
+    for (const q of round.values()) {
+      if (!q?.text) continue;
       try {
-        this.logs.write(p.project, p.app, "req", p.batches);
+        this.logs.writeLines(q.target.project, q.target.app, "req", q.text, q.lastTime);
       } catch (e) {
         this.log(`request log: ${(e as Error).message}`);
       }
     }
+    return at;
+  }
+
+  private filing(round: Map<string, Filing | undefined>, backend: string): Filing | undefined {
+    const target = this.lookup(backend);
+    let p: Filing | undefined;
+    if (target) {
+      const last = this.logs.lastTime(target.project, target.app, "req");
+      const key = last ? Date.parse(last) : Number.NaN;
+      p = { target, backend, text: "", lastKey: Number.isNaN(key) ? -Infinity : key, lastTime: last, server: "\n", labels: "" };
+    }
+    round.set(backend, p);
+    return p;
   }
 }

@@ -59,6 +59,21 @@ export class LogStore {
     this.append(project, app, kind, chain, Buffer.from(head + block.slice(0, -1).replaceAll("\n", `\n${head}`) + "\n", "latin1"));
   }
 
+  /** The time of the newest line of an app's chain of this kind ("" if none): lines filed after it must not be
+   *  earlier (writeLines' caller clamps them). */
+  lastTime(project: string, app: string, kind: LogKind): string {
+    return this.chain(this.dir(project, app), kind).lastTime;
+  }
+
+  /** Files whole lines already labelled (each ending in a newline; latin1, one character a byte), none earlier than
+   *  lastTime() and `newest` the time of the last: the request log labels them as it parses, a chunk at a time. */
+  writeLines(project: string, app: string, kind: LogKind, block: string, newest: string): void {
+    if (!block) return;
+    const chain = this.chain(this.dir(project, app), kind);
+    if (newest > chain.lastTime) chain.lastTime = newest;
+    this.append(project, app, kind, chain, Buffer.from(block, "latin1"));
+  }
+
   /** The labels of a batch's lines; its time clamped to never go before the chain's last line. */
   private head(chain: Chain, kind: LogKind, b: Omit<LogBatch, "lines">): string {
     const time = b.time < chain.lastTime ? chain.lastTime : b.time;

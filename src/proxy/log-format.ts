@@ -12,7 +12,9 @@ export const TCP_LOG_FORMAT = '"%Ts.%ms %b %s - %B %Tw/%Tc/%Tt %ci tcp"';
  *  datagram a request woke the agent once per request), and keeps the newest while the agent is away. */
 export const REQUEST_RING = "skiff_requests";
 
-/** The ring section, forwarding to `server` (addr:port). */
+/** The ring section, forwarding to `server` (addr:port), a line each ending in a newline. `format raw`: the line as
+ *  the log-format writes it, without a syslog header (a fifth of each line's bytes, and a search a line for the
+ *  agent, which reads only the line; it still accepts a header, from a HAProxy not yet reloaded). */
 export function requestRingLines(server: string): string[] {
-  return ["", `ring ${REQUEST_RING}`, "  format rfc3164", "  maxlen 2048", "  size 4194304", "  timeout connect 2s", "  timeout server 30s", `  server agent ${server}`];
+  return ["", `ring ${REQUEST_RING}`, "  format raw", "  maxlen 2048", "  size 4194304", "  timeout connect 2s", "  timeout server 30s", `  server agent ${server}`];
 }
