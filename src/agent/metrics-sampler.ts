@@ -13,7 +13,7 @@ import { machineSeries, realProc, type ProcSource } from "../metrics/proc.ts";
 import type { RequestDurations } from "../metrics/request-durations.ts";
 import type { Ring } from "../metrics/ring.ts";
 import { backendName } from "../proxy/model.ts";
-import { cgroupUsage, pidsOf, procCpuSeconds } from "../runtime/cgroup-stats.ts";
+import { cgroupFiles, pidsOf, procCpuSeconds, readCgroup, type CgroupFiles } from "../runtime/cgroup-stats.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
 import type { HealthBook } from "./health-book.ts";
 import { machineName } from "./identity.ts";
@@ -44,8 +44,9 @@ export class MetricsSampler {
   private timer?: NodeJS.Timeout;
   private readonly cache: StateCache;
   private readonly deploys: DeployTally;
-  /** Instance → its cgroup directories, found once (a restart keeps the container and its group). */
-  private readonly dirs = new Map<string, string[]>();
+  /** Instance → its cgroup directories and the files there to read, found once (a restart keeps the container and
+   *  its group). */
+  private readonly groups = new Map<string, { dirs: string[]; files: CgroupFiles }>();
   private running?: Promise<Sample>;
   /** The last two samples kept in the history (`skiff top` takes rates between them). */
   latest?: Sample;
@@ -108,7 +109,7 @@ export class MetricsSampler {
         series.push(...(await this.instance(project, app, machine, inst)));
       }
     }
-    for (const name of this.dirs.keys()) if (!seen.has(name)) this.dirs.delete(name);
+    for (const name of this.groups.keys()) if (!seen.has(name)) this.groups.delete(name);
     try {
       series.push(...appSeries(parseShowStat(await this.d.haproxyStat(), (px) => apps.has(px)), apps, machine));
     } catch {
@@ -149,11 +150,14 @@ export class MetricsSampler {
     const h = this.d.health.get(inst.name);
     out.push({ name: "skiff_instance_up", labels, value: running && (h?.healthy ?? true) ? 1 : 0 });
     if (!rt?.cgroupDirs || !running) return out;
-    let dirs = this.dirs.get(inst.name);
-    if (!dirs?.length || !dirs.every((d) => existsSync(d))) this.dirs.set(inst.name, (dirs = await rt.cgroupDirs(inst.name).catch(() => [])));
-    const u = cgroupUsage(dirs);
+    let g = this.groups.get(inst.name);
+    if (!g?.dirs.length || !g.dirs.every((d) => existsSync(d))) {
+      const dirs = await rt.cgroupDirs(inst.name).catch(() => []);
+      this.groups.set(inst.name, (g = { dirs, files: cgroupFiles(dirs) }));
+    }
+    const u = readCgroup(g.files);
     // No cpuacct for the group (v1 with cpu and cpuacct mounted apart and only cpu set): the processes' own times.
-    const cpu = u.cpuSeconds ?? procCpuSeconds(pidsOf(dirs));
+    const cpu = u.cpuSeconds ?? procCpuSeconds(pidsOf(g.dirs));
     if (cpu !== undefined) out.push({ name: "skiff_instance_cpu_seconds_total", labels, value: cpu });
     if (u.memoryBytes !== undefined) out.push({ name: "skiff_instance_memory_bytes", labels, value: u.memoryBytes });
     if (u.memoryLimitBytes !== undefined) out.push({ name: "skiff_instance_memory_limit_bytes", labels, value: u.memoryLimitBytes });

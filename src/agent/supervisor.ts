@@ -3,8 +3,9 @@
 // traffic, wait the backoff, start again, gate on health, back in. Warm
 // instances whose probation is over are stopped here too. A pass reads the
 // apps' state from memory (state-cache.ts) and then sleeps until the next check
-// is due (at most MAX_SLEEP_MS, so a state written meanwhile is seen soon): an
-// idle agent wakes about once per health interval, not four times a second.
+// is due (at most MAX_SLEEP_MS, so a state written meanwhile is seen soon), as
+// the pass itself found it: an idle agent wakes about once per health
+// interval, not four times a second.
 // Checks due within one tick of each other are done in the same pass (a little
 // early, never late), so the instances' checks fall into step. A process
 // instance's exit is an event (the runtime's `watchExits`): it is looked at at
@@ -36,6 +37,8 @@ export class Supervisor {
   /** Instances whose exit was reported: looked at in the next pass, whatever their interval. */
   private readonly poked = new Set<string>();
   private maintainedAt = 0;
+  /** When the last pass found the next check due (absolute, by the clock); unknown after a failed pass. */
+  private nextDue?: number;
   /** Restarts under way (a test waits for them; the agent does not). */
   readonly inFlight = new Set<Promise<void>>();
   readonly cache: StateCache;
@@ -72,37 +75,18 @@ export class Supervisor {
   private pass(): void {
     if (this.running) return void (this.again = true); // a slow pass (a slow Docker API) is not overlapped
     this.running = true;
+    this.nextDue = undefined;
     this.once()
+      // A state that cannot be read: the next pass, a tick later, says it again.
       .catch((e: Error) => this.m.log(`supervisor: ${e.message}`))
       .finally(() => {
         this.running = false;
         const again = this.again;
         this.again = false;
-        let ms = this.tickMs;
-        try {
-          if (!again) ms = this.sleepMs();
-        } catch (e) {
-          this.m.log(`supervisor: ${(e as Error).message}`); // a state that cannot be read: the next pass says it again
-        }
+        // Until the earliest check due, between one tick and MAX_SLEEP_MS.
+        const ms = this.nextDue === undefined ? this.tickMs : Math.min(MAX_SLEEP_MS, Math.max(this.tickMs, this.nextDue - this.slackMs - this.m.fx.clock.now()));
         this.schedule(again ? 0 : ms);
       });
-  }
-
-  /** Until the earliest check due (as `once` would find it), between one tick and MAX_SLEEP_MS. */
-  private sleepMs(): number {
-    const { m } = this;
-    const now = m.fx.clock.now();
-    let next = now + MAX_SLEEP_MS;
-    if (Object.values(m.runtimes).some((r) => r.maintain)) next = Math.min(next, this.maintainedAt + 10_000);
-    for (const { project, app, state: st } of this.cache.apps()) {
-      if (st.active === null || st.held || m.mutex.isLocked(`${project}/${app}`)) continue;
-      const spec = this.cache.release(project, app, st.active);
-      if (!spec) continue;
-      if (st.warm.length && st.warmUntil) next = Math.min(next, Date.parse(st.warmUntil) + 1);
-      for (const inst of st.instances) next = Math.min(next, this.dueAt(inst.name, spec.health.intervalMs));
-      for (const inst of st.warm) next = Math.min(next, this.dueAt(inst.name, (this.cache.release(project, app, inst.release)?.health ?? spec.health).intervalMs));
-    }
-    return Math.min(MAX_SLEEP_MS, Math.max(this.tickMs, next - this.slackMs - now));
   }
 
   /** When an instance's next check is due (never, by the clock, while it restarts). */
@@ -117,26 +101,41 @@ export class Supervisor {
     while (this.inFlight.size) await Promise.all([...this.inFlight]);
   }
 
+  /** One pass: each instance due a check is checked; on the way, when the next check falls due (for the pass's
+   *  caller to sleep until: one walk over the apps, not a second one to find that). */
   async once(): Promise<void> {
     const { m } = this;
     const now = m.fx.clock.now();
     const poked = new Set(this.poked);
     this.poked.clear();
+    let next = now + MAX_SLEEP_MS;
     if (now - this.maintainedAt > 10_000) {
       this.maintainedAt = now;
       for (const r of Object.values(m.runtimes)) await r.maintain?.().catch((e: Error) => m.log(`maintain: ${e.message}`));
     }
+    if (Object.values(m.runtimes).some((r) => r.maintain)) next = Math.min(next, this.maintainedAt + 10_000);
     for (const { project, app, state: st } of this.cache.apps()) {
       if (st.active === null || st.held || m.mutex.isLocked(`${project}/${app}`)) continue;
       const spec = this.cache.release(project, app, st.active);
       if (!spec) continue;
-      if (st.warm.length && st.warmUntil && m.fx.clock.now() > Date.parse(st.warmUntil)) await this.endProbation(project, app, spec.stopTimeoutS);
-      for (const inst of st.instances) if (this.due(inst, spec.health.intervalMs, poked)) await this.check(project, app, inst, st.instances, spec.health, poked);
-      for (const inst of st.warm) {
+      let warm = st.warm;
+      if (warm.length && st.warmUntil) {
+        if (m.fx.clock.now() > Date.parse(st.warmUntil)) {
+          await this.endProbation(project, app, spec.stopTimeoutS);
+          warm = []; // stopped (or, were the state changed meanwhile, seen by the next pass)
+        } else next = Math.min(next, Date.parse(st.warmUntil) + 1);
+      }
+      for (const inst of st.instances) {
+        if (this.due(inst, spec.health.intervalMs, poked)) await this.check(project, app, inst, st.instances, spec.health, poked);
+        next = Math.min(next, this.dueAt(inst.name, spec.health.intervalMs));
+      }
+      for (const inst of warm) {
         const hs = this.cache.release(project, app, inst.release)?.health ?? spec.health;
         if (this.due(inst, hs.intervalMs, poked)) await this.checkWarm(inst, hs, poked);
+        next = Math.min(next, this.dueAt(inst.name, hs.intervalMs));
       }
     }
+    this.nextDue = next;
   }
 
   /** Whether an instance is due a check (one the book does not know yet is, at once; one whose exit was reported

@@ -90,15 +90,19 @@ export function metricOf(name: string): MetricName | undefined {
 
 /** A series' identity as the exposition writes it: name{a="x",b="y"} with labels sorted. */
 export function seriesKey(s: Pick<Series, "name" | "labels">): string {
-  const labels = Object.keys(s.labels)
-    .sort()
-    .map((k) => `${k}="${escapeLabel(s.labels[k]!)}"`);
-  return labels.length ? `${s.name}{${labels.join(",")}}` : s.name;
+  const names = Object.keys(s.labels);
+  if (!names.length) return s.name;
+  names.sort();
+  let key = `${s.name}{`;
+  for (let i = 0; i < names.length; i++) key += `${i ? "," : ""}${names[i]}="${escapeLabel(s.labels[names[i]!]!)}"`;
+  return `${key}}`;
 }
 
-/** The text format's escaping of a label value: backslash, double quote and newline. */
+const NEEDS_ESCAPE = /[\\"\n]/;
+
+/** The text format's escaping of a label value: backslash, double quote and newline (most values have none). */
 export function escapeLabel(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+  return NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : v;
 }
 
 /** A series key back into name and labels (what the ring stores is the key). */

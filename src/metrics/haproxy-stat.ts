@@ -6,20 +6,36 @@ import type { Series } from "./catalogue.ts";
 export type StatRow = Record<string, string>;
 
 const TIMES = ["qtime", "ctime", "rtime", "ttime"];
-/** The columns the app's series are made of; the others (about 90 more) are not split out. */
-const COLUMNS = ["pxname", "svname", "status", "chkfail", "req_tot", "stot", "scur", "qcur", "wretr", "wredis", "econ", "eresp", ...["1xx", "2xx", "3xx", "4xx", "5xx", "other"].map((c) => `hrsp_${c}`), ...TIMES, ...TIMES.map((t) => `${t}_max`)];
+const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"].map((c) => `hrsp_${c}`);
+/** The columns of a server's line: its state and checks, and what a peer slot handed on (appSeries). */
+const SERVER_COLUMNS = ["pxname", "svname", "status", "chkfail", "stot", ...CLASSES];
+/** The columns of a BACKEND line: those the app's series are made of. The others (about 90 more) are not split out. */
+const COLUMNS = [...SERVER_COLUMNS, "req_tot", "scur", "qcur", "wretr", "wredis", "econ", "eresp", ...TIMES, ...TIMES.map((t) => `${t}_max`)];
+
+/** The columns found in the header, with the fields a line is split into to reach them all. */
+const columnsAt = (header: string[], names: string[]) => {
+  const at = names.map((c) => [c, header.indexOf(c)] as const).filter(([, i]) => i >= 0);
+  return { at, fields: Math.max(0, ...at.map(([, i]) => i)) + 1 };
+};
 
 /** The CSV as rows keyed by column name (the header line starts with "# "), the used columns only; with `only`,
- *  just the rows of those proxies (HAProxy's own frontends and the internal ones are skipped before splitting). */
+ *  just the rows of those proxies (HAProxy's own frontends and the internal ones are skipped before splitting).
+ *  A line is split only as far as its last used column: a server's line (most lines: 8 slots, 16 peer slots of
+ *  each kind per app) up to the 45th of HAProxy 2.6's 128, a BACKEND line up to the 94th. The sampler parses this
+ *  every 10 s on an idle machine too, and the split of every field was most of the garbage it made. */
 export function parseShowStat(csv: string, only?: (pxname: string) => boolean): StatRow[] {
   const lines = csv.split("\n");
   if (!lines[0]?.startsWith("# ")) throw new Error("HAProxy's `show stat` answer has no header line");
   const header = lines[0].slice(2).split(",");
-  const at = COLUMNS.map((c) => [c, header.indexOf(c)] as const).filter(([, i]) => i >= 0);
+  const backend = columnsAt(header, COLUMNS);
+  const server = columnsAt(header, SERVER_COLUMNS);
   const rows: StatRow[] = [];
-  for (const l of lines.slice(1)) {
-    if (!l.trim() || (only && !only(l.slice(0, l.indexOf(","))))) continue;
-    const f = l.split(",");
+  for (let n = 1; n < lines.length; n++) {
+    const l = lines[n]!;
+    const comma = l.indexOf(",");
+    if (comma < 0 || (only && !only(l.slice(0, comma)))) continue;
+    const { at, fields } = l.startsWith("BACKEND,", comma + 1) ? backend : server;
+    const f = l.split(",", fields);
     const row: StatRow = {};
     for (const [c, i] of at) row[c] = f[i] ?? "";
     rows.push(row);
@@ -30,13 +46,19 @@ export function parseShowStat(csv: string, only?: (pxname: string) => boolean): 
 const num = (v: string | undefined): number | undefined => (v === undefined || v === "" ? undefined : Number.isFinite(Number(v)) ? Number(v) : undefined);
 
 /** Peer slots (pN, qN: other machines, reached over the mesh) as against this machine's own instances. */
-const isPeer = (svname: string | undefined) => /^[pq]\d+$/.test(svname ?? "");
+const PEER = /^[pq]\d+$/;
+const isPeer = (svname: string | undefined) => PEER.test(svname ?? "");
 
 /** The app's series from its backend's rows. `apps` maps a backend name to whose it is; other backends are skipped. */
 export function appSeries(rows: StatRow[], apps: Map<string, { project: string; app: string }>, machine: string): Series[] {
   const out: Series[] = [];
   const servers = new Map<string, StatRow[]>();
-  for (const r of rows) if (r.svname !== "BACKEND" && r.svname !== "FRONTEND") servers.set(r.pxname!, [...(servers.get(r.pxname!) ?? []), r]);
+  for (const r of rows) {
+    if (r.svname === "BACKEND" || r.svname === "FRONTEND") continue;
+    const list = servers.get(r.pxname!);
+    if (list) list.push(r);
+    else servers.set(r.pxname!, [r]);
+  }
   for (const r of rows) {
     if (r.svname !== "BACKEND") continue;
     const who = apps.get(r.pxname!);
@@ -53,8 +75,7 @@ export function appSeries(rows: StatRow[], apps: Map<string, { project: string; 
       const v = num(r[col]);
       return v === undefined ? undefined : Math.max(0, v - peers.reduce((n, s) => n + (num(s[col]) ?? 0), 0));
     };
-    const classes = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
-    const responses = classes.map((c) => [c, minusPeers(`hrsp_${c}`)] as const);
+    const responses = CLASSES.map((c) => [c.slice(5), minusPeers(c)] as const);
     for (const [c, n] of responses) push("skiff_app_http_responses_total", n, { code: c });
     // A TCP app's backend has no HTTP counters: its requests are left out rather than counted as 0.
     const answered = responses.reduce<number | undefined>((sum, [, n]) => (n === undefined ? sum : (sum ?? 0) + n), undefined);

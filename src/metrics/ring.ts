@@ -38,6 +38,12 @@ export class Ring {
   private count = 0;
   private ids = new Map<string, number>();
   private keys: string[] = [];
+  /** Name → labels as JSON → id: a series seen before is found without building its key (sorted, escaped), which
+   *  was most of what an append cost. A series whose labels come in another order is only another entry. */
+  private known = new Map<string, Map<string, number>>();
+  private knownCount = 0;
+  /** One slot's buffer, reused: only its first SLOT_HEAD + n × PER_VALUE bytes are written out. */
+  private slot?: Buffer;
   private readonly file: string;
   private readonly seriesFile: string;
 
@@ -78,6 +84,7 @@ export class Ring {
       return false;
     }
     this.ids = new Map(this.keys.map((k, i) => [k, i]));
+    this.forget();
     this.next = next;
     this.count = count;
     return true;
@@ -86,6 +93,7 @@ export class Ring {
   private reset(why: string): void {
     this.keys = [];
     this.ids = new Map();
+    this.forget();
     this.next = 0;
     this.count = 0;
     this.saveSeries();
@@ -111,24 +119,50 @@ export class Ring {
     renameSync(`${this.seriesFile}.tmp`, this.seriesFile);
   }
 
+  private forget(): void {
+    this.known = new Map();
+    this.knownCount = 0;
+  }
+
+  /** The series' id, as `ids` has it under its key (undefined: not kept, the table being full). */
+  private idOf(s: Series): number | undefined {
+    const labels = JSON.stringify(s.labels);
+    let byLabels = this.known.get(s.name);
+    const id = byLabels?.get(labels);
+    if (id !== undefined) return id;
+    const found = this.ids.get(seriesKey(s));
+    if (found === undefined) return undefined;
+    // Bounded by the ids it maps to (a few orders of labels each); past that, start again.
+    if (this.knownCount >= 2 * this.opts.maxSeries) this.forget();
+    if (!byLabels) this.known.set(s.name, (byLabels = new Map()));
+    byLabels.set(labels, found);
+    this.knownCount++;
+    return found;
+  }
+
   /** Stores a sample in the next slot; returns how many of its values did not fit. */
   append(sample: Sample): number {
-    const keys = sample.series.map(seriesKey);
-    const fresh = keys.filter((k) => !this.ids.has(k));
-    if (fresh.length) {
-      if (this.keys.length + fresh.length > this.opts.maxSeries) this.reset(`more than ${this.opts.maxSeries} series seen; history started afresh`);
-      for (const k of new Set(keys)) {
-        if (this.ids.has(k) || this.keys.length >= this.opts.maxSeries) continue;
-        this.ids.set(k, this.keys.length);
-        this.keys.push(k);
+    const ids = sample.series.map((s) => this.idOf(s));
+    if (ids.includes(undefined)) {
+      // New series (or some that the full table left out): named in series.json before a slot uses their ids.
+      const keys = sample.series.map(seriesKey);
+      const fresh = keys.filter((k) => !this.ids.has(k));
+      if (fresh.length) {
+        if (this.keys.length + fresh.length > this.opts.maxSeries) this.reset(`more than ${this.opts.maxSeries} series seen; history started afresh`);
+        for (const k of new Set(keys)) {
+          if (this.ids.has(k) || this.keys.length >= this.opts.maxSeries) continue;
+          this.ids.set(k, this.keys.length);
+          this.keys.push(k);
+        }
+        this.saveSeries();
       }
-      this.saveSeries();
+      for (let i = 0; i < keys.length; i++) ids[i] = this.ids.get(keys[i]!);
     }
-    const slot = Buffer.alloc(this.opts.slotBytes);
+    const slot = (this.slot ??= Buffer.alloc(this.opts.slotBytes));
     slot.writeDoubleLE(sample.t, 0);
     let n = 0;
-    for (let i = 0; i < keys.length; i++) {
-      const id = this.ids.get(keys[i]!);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
       if (id === undefined || n >= this.capacity) continue;
       slot.writeUInt16LE(id, SLOT_HEAD + n * PER_VALUE);
       slot.writeDoubleLE(sample.series[i]!.value, SLOT_HEAD + n * PER_VALUE + 2);

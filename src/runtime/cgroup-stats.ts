@@ -4,7 +4,6 @@
 // Parsers are pure; a file that is not there leaves its number out.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { oomKills } from "./cgroup.ts";
 
 export interface CgroupUsage {
   cpuSeconds?: number;
@@ -42,10 +41,18 @@ const read = (f: string): string | undefined => {
   }
 };
 
-/** A `key value` line of a stat file. */
+const DIGITS = /^\d+$/;
+
+/** A `key value` line of a stat file (found by search: no pattern built per key and call). */
 export function statField(text: string | undefined, key: string): number | undefined {
-  const m = text && new RegExp(`^${key} (\\d+)$`, "m").exec(text);
-  return m ? Number(m[1]) : undefined;
+  if (!text) return undefined;
+  const first = text.startsWith(`${key} `);
+  const nl = first ? -1 : text.indexOf(`\n${key} `);
+  if (!first && nl < 0) return undefined;
+  const at = nl + 2 + key.length;
+  const end = text.indexOf("\n", at);
+  const v = text.slice(at, end < 0 ? text.length : end);
+  return DIGITS.test(v) ? Number(v) : undefined;
 }
 
 /** v1's "no limit" is the largest page-aligned 64-bit value; anything above 2^60 bytes means none. */
@@ -56,31 +63,56 @@ const limitOf = (text: string | undefined): number | undefined => {
   return Number.isFinite(n) && n < 2 ** 60 ? n : undefined;
 };
 
-export function cgroupUsage(dirs: string[]): CgroupUsage {
-  const u: CgroupUsage = {};
+/** Which of an instance's cgroup files say what it uses, found once: a group's files do not come and go while it
+ *  lives (a container restarted gets its group again at the same path). Every sample then reads only these, with
+ *  no failed open per missing file (v1 and v2 name them differently; most of the old reads failed). */
+export interface CgroupFiles {
+  /** v2 cpu.stat (usage_usec) or v1 cpuacct.usage (ns). */
+  cpu?: { file: string; v2: boolean };
+  /** memory.current / memory.usage_in_bytes, less the stat file's inactive file cache; the limit. */
+  memory?: { usage: string; stat: string; inactive: string; limit: string };
+  /** memory.events (v2) and memory.oom_control (v1) of every group: their oom_kill lines add up. */
+  oom: string[];
+}
+
+export function cgroupFiles(dirs: string[]): CgroupFiles {
+  const f: CgroupFiles = { oom: [] };
   for (const d of dirs) {
-    // v2
-    const cpuStat = read(join(d, "cpu.stat"));
-    const usec = statField(cpuStat, "usage_usec");
-    if (usec !== undefined) u.cpuSeconds = usec / 1e6;
-    const current = read(join(d, "memory.current"));
-    if (current !== undefined) {
-      // Like `docker stats`: the inactive page cache can be reclaimed at once, so it is not counted as used.
-      u.memoryBytes = Math.max(0, Number(current) - (statField(read(join(d, "memory.stat")), "inactive_file") ?? 0));
-      u.memoryLimitBytes = limitOf(read(join(d, "memory.max")));
-    }
+    // v2 (cpu.stat has usage_usec; a v1 cpu group's cpu.stat has only the quota's periods)
+    if (statField(read(join(d, "cpu.stat")), "usage_usec") !== undefined) f.cpu = { file: join(d, "cpu.stat"), v2: true };
+    if (existsSync(join(d, "memory.current"))) f.memory = { usage: join(d, "memory.current"), stat: join(d, "memory.stat"), inactive: "inactive_file", limit: join(d, "memory.max") };
     // v1
-    const acct = read(join(d, "cpuacct.usage"));
-    if (acct !== undefined && u.cpuSeconds === undefined) u.cpuSeconds = Number(acct) / 1e9;
-    const usage = read(join(d, "memory.usage_in_bytes"));
-    if (usage !== undefined) {
-      u.memoryBytes = Math.max(0, Number(usage) - (statField(read(join(d, "memory.stat")), "total_inactive_file") ?? 0));
-      u.memoryLimitBytes = limitOf(read(join(d, "memory.limit_in_bytes")));
-    }
+    if (existsSync(join(d, "cpuacct.usage")) && !f.cpu) f.cpu = { file: join(d, "cpuacct.usage"), v2: false };
+    if (existsSync(join(d, "memory.usage_in_bytes"))) f.memory = { usage: join(d, "memory.usage_in_bytes"), stat: join(d, "memory.stat"), inactive: "total_inactive_file", limit: join(d, "memory.limit_in_bytes") };
   }
-  if (dirs.some((d) => existsSync(join(d, "memory.events")) || existsSync(join(d, "memory.oom_control")))) u.oomKills = oomKills(dirs);
+  for (const d of dirs) for (const name of ["memory.events", "memory.oom_control"]) if (existsSync(join(d, name))) f.oom.push(join(d, name));
+  return f;
+}
+
+/** What the files say now; a file that cannot be read (the group went away) leaves its number out. */
+export function readCgroup(f: CgroupFiles): CgroupUsage {
+  const u: CgroupUsage = {};
+  if (f.cpu) {
+    const text = read(f.cpu.file);
+    const n = f.cpu.v2 ? statField(text, "usage_usec") : text === undefined ? undefined : Number(text);
+    if (n !== undefined && Number.isFinite(n)) u.cpuSeconds = n / (f.cpu.v2 ? 1e6 : 1e9);
+  }
+  const usage = f.memory && read(f.memory.usage);
+  if (f.memory && usage !== undefined) {
+    // Like `docker stats`: the inactive page cache can be reclaimed at once, so it is not counted as used.
+    u.memoryBytes = Math.max(0, Number(usage) - (statField(read(f.memory.stat), f.memory.inactive) ?? 0));
+    u.memoryLimitBytes = limitOf(read(f.memory.limit));
+  }
+  let oom: number | undefined;
+  for (const file of f.oom) {
+    const text = read(file);
+    if (text !== undefined) oom = (oom ?? 0) + (statField(text, "oom_kill") ?? 0);
+  }
+  if (oom !== undefined) u.oomKills = oom;
   return u;
 }
+
+export const cgroupUsage = (dirs: string[]): CgroupUsage => readCgroup(cgroupFiles(dirs));
 
 /** CPU seconds of processes from /proc/<pid>/stat (utime+stime and their waited-for children's), where no
  *  cgroup counts it (a v1 machine without the cpuacct hierarchy for the group). */
@@ -90,7 +122,7 @@ export function procCpuSeconds(pids: number[]): number | undefined {
   for (const pid of pids) {
     const s = read(`/proc/${pid}/stat`);
     if (!s) continue;
-    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ", 15);
     // fields from state (3rd): utime 14, stime 15, cutime 16, cstime 17 → indexes 11..14 here
     ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
     seen = true;

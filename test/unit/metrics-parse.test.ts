@@ -3,13 +3,13 @@
 // 2.6's real `show stat` (fixtures/: captured from Debian's haproxy with a
 // backend of one UP, one DOWN and one MAINT server after 20 × 200 and 1 × 404).
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { appSeries, parseShowStat, type StatRow } from "../../src/metrics/haproxy-stat.ts";
 import { machineSeries, parseCpu, parseLoadavg, parseMeminfo, parseNetDev } from "../../src/metrics/proc.ts";
-import { cgroupDirsFromProc, cgroupUsage } from "../../src/runtime/cgroup-stats.ts";
+import { cgroupDirsFromProc, cgroupFiles, cgroupUsage, readCgroup, statField } from "../../src/runtime/cgroup-stats.ts";
 import type { Series } from "../../src/metrics/catalogue.ts";
 
 const STAT = `cpu  4946549 107516 2928762 2736879 45588 0 167346 12 0 0
@@ -104,6 +104,33 @@ describe("cgroup files", () => {
   });
 });
 
+describe("cgroup files, found once", () => {
+  it("a v1 memory group alone (process instances without a CPU limit): its usage, stat, limit and oom_control, no CPU file", () => {
+    const mem = join(mkdtempSync(join(tmpdir(), "cg1-")), "memory");
+    mkdirSync(mem);
+    writeFileSync(join(mem, "memory.usage_in_bytes"), "10485760\n");
+    writeFileSync(join(mem, "memory.stat"), "cache 100\ninactive_file 7\ntotal_inactive_file 2097152\n");
+    writeFileSync(join(mem, "memory.limit_in_bytes"), "9223372036854771712\n");
+    writeFileSync(join(mem, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n");
+    const files = cgroupFiles([mem]);
+    assert.deepEqual(files, {
+      memory: { usage: join(mem, "memory.usage_in_bytes"), stat: join(mem, "memory.stat"), inactive: "total_inactive_file", limit: join(mem, "memory.limit_in_bytes") },
+      oom: [join(mem, "memory.oom_control")],
+    });
+    assert.deepEqual(readCgroup(files), { memoryBytes: 8 * 2 ** 20, memoryLimitBytes: undefined, oomKills: 0 });
+    writeFileSync(join(mem, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+    assert.equal(readCgroup(files).oomKills, 1, "read again each time");
+    rmSync(mem, { recursive: true });
+    assert.deepEqual(readCgroup(files), {}, "the group went away: its numbers are left out");
+  });
+  it("statField: a whole key at a line's start, digits only", () => {
+    const text = "cache 100\ninactive_file 5\ntotal_inactive_file 2097152\nx 1";
+    assert.deepEqual(["cache", "inactive_file", "total_inactive_file", "x", "active_file", "ache"].map((k) => statField(text, k)), [100, 5, 2097152, 1, undefined, undefined]);
+    assert.equal(statField("a 1x\n", "a"), undefined);
+    assert.equal(statField("", "a"), undefined);
+  });
+});
+
 describe("HAProxy show stat", () => {
   const csv = readFileSync(new URL("fixtures/haproxy-2.6-show-stat.csv", import.meta.url), "utf8");
   const apps = new Map([["skiff_shop_web", { project: "shop", app: "web" }]]);
@@ -144,6 +171,23 @@ describe("HAProxy show stat", () => {
     assert.equal(value(xs, "skiff_app_http_responses_total", { code: "5xx" }), 1);
     assert.equal(value(xs, "skiff_app_forwarded_requests_total"), 12);
     assert.equal(value(appSeries(rows.filter((r) => !/^[pq]/.test(r.svname ?? "")), apps, "m3"), "skiff_app_forwarded_requests_total"), undefined, "no peer slots: no forwarded series");
+  });
+
+  it("lines split only as far as their used columns give what splitting every field gives (a number per field)", () => {
+    // HAProxy 2.6's header; each field of each line a number of its own, so a column read from the wrong place shows.
+    const header = csv.split("\n")[0]!;
+    const names = header.slice(2).split(",");
+    const line = (r: number, px: string, sv: string) => names.map((c, i) => (i === 0 ? px : i === 1 ? sv : c === "status" ? (r % 2 ? "UP" : "MAINT") : String(r * 1000 + i))).join(",");
+    const rows = [["public", "FRONTEND"], ["skiff_shop_web", "s1"], ["skiff_shop_web", "s2"], ["skiff_shop_web", "p1"], ["skiff_shop_web", "q3"], ["skiff_shop_web", "b1"], ["skiff_shop_web", "BACKEND"], ["skiff_shop_api", "s1"], ["skiff_shop_api", "BACKEND"]];
+    const text = [header, ...rows.map(([px, sv], r) => line(r + 1, px!, sv!)), ""].join("\n");
+    // What the parser did before it split lines short: every field of every line.
+    const everyField = text.split("\n").slice(1).filter((l) => l).map((l) => Object.fromEntries(l.split(",").map((v, i) => [names[i], v])));
+    const two = new Map([...apps, ["skiff_shop_api", { project: "shop", app: "api" }]]);
+    const xs = appSeries(parseShowStat(text, (px) => two.has(px)), two, "m1");
+    assert.deepEqual(xs, appSeries(everyField, two, "m1"));
+    assert.equal(value(xs, "skiff_app_forwarded_requests_total", { app: "web" }), 4000 + names.indexOf("stot") + 5000 + names.indexOf("stot"), "stot of p1 and q3");
+    assert.equal(value(xs, "skiff_app_response_time_max_seconds", { app: "web", kind: "total" }), (7000 + names.indexOf("ttime_max")) / 1000);
+    assert.equal(xs.filter((x) => x.labels.app === "api").length, xs.filter((x) => x.labels.app === "web").length - 1, "no peer slots for api: no forwarded series");
   });
 
   it("without req_tot (a TCP backend has no HTTP counters) requests are not invented", () => {

@@ -3,7 +3,7 @@
 // values past a slot's room dropped and counted, and a series table that
 // outgrows its cap starting the history afresh.
 import assert from "node:assert/strict";
-import { mkdtempSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -67,6 +67,21 @@ describe("metrics ring", () => {
     r.append(sample(3, 4, "b"));
     assert.deepEqual(r.range().map((s) => s.t), [3]);
     assert.equal(r.range()[0]!.series[0]!.labels.instance, "b0");
+  });
+
+  it("a series is the same whatever order its labels come in; after a fresh start, the old series get their new ids", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ring-"));
+    const r = new Ring(dir, { slots: 10, slotBytes: 512, maxSeries: 6 });
+    const m = (t: number, labels: Record<string, string>) => ({ t, series: [{ name: "skiff_instance_up" as const, labels, value: t }] });
+    r.append(m(1, { instance: "x", machine: "m1" }));
+    r.append(m(2, { machine: "m1", instance: "x" }));
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, "series.json"), "utf8")), ['skiff_instance_up{instance="x",machine="m1"}']);
+    assert.deepEqual(r.range().map((s) => [s.t, s.series[0]!.labels, s.series[0]!.value]), [[1, { instance: "x", machine: "m1" }, 1], [2, { instance: "x", machine: "m1" }, 2]]);
+    // Six other series: past maxSeries, the table starts afresh and "x" (seen before, under id 0) is new again.
+    r.append(sample(3, 6, "b"));
+    r.append(m(4, { machine: "m1", instance: "x" }));
+    assert.deepEqual(r.range().map((s) => s.t), [4]);
+    assert.deepEqual(r.range()[0]!.series, [{ name: "skiff_instance_up", labels: { instance: "x", machine: "m1" }, value: 4 }]);
   });
 
   it("filters series by key", () => {
