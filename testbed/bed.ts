@@ -238,7 +238,8 @@ export const faults = {
     ].join("\n")]);
     return Number(avail);
   },
-  /** Grows the machine's private disk (/var/lib/skiff) to `mb`, mounted (ext4 grows online); never shrinks it. */
+  /** Grows the machine's private disk (/var/lib/skiff) to `mb`, mounted (ext4 grows online; a host whose kernel
+   *  refuses that to this process — no CAP_SYS_RESOURCE, as on these VMs — fails here); never shrinks it. */
   async growDisk(m: BedMachine, mb: number): Promise<void> {
     const img = join(STATE, "disks", `${m.name}.img`);
     if (!existsSync(img)) throw new Error(`${m.name} has no private disk on this host`);
