@@ -61,7 +61,9 @@ console.error(`filled ${rows} rows in ${((performance.now() - t) / 1000).toFixed
 
 const secs = (ms: number) => ms / 1000;
 t = performance.now();
-const run = JSON.parse((await must(["--json", "backup", "run", "db"])).stdout) as { bytes: number; added: number; durationMs: number }[];
+/** The command's result: the last line of --json output (the lines before it are its progress events). */
+const last = (r: Run) => JSON.parse(r.stdout.trim().split("\n").at(-1)!) as unknown;
+const run = last(await must(["--json", "backup", "run", "db"])) as { bytes: number; added: number; durationMs: number }[];
 const skiffBackupS = secs(performance.now() - t);
 const dumpMb = run[0]!.bytes / 1048576;
 
@@ -75,7 +77,7 @@ await faults.exec(m2, `set -o pipefail 2>/dev/null; PGPASSWORD=bench-pg pg_dumpa
 const handBackupS = secs(performance.now() - t);
 
 t = performance.now();
-const restore = JSON.parse((await must(["--json", "backup", "restore", "db", "--yes"])).stdout) as { before: { durationMs: number }[]; restored: { durationMs: number }[] };
+const restore = last(await must(["--json", "backup", "restore", "db", "--yes"])) as { before: { durationMs: number }[]; restored: { durationMs: number }[] };
 const skiffRestoreWallS = secs(performance.now() - t);
 const skiffRestoreS = secs(restore.restored[0]!.durationMs);
 t = performance.now();
