@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { bedConfig, faults, up } from "../testbed/bed.ts";
 import { makeProject, type Run } from "../test/e2e/helpers.ts";
 
-const SIZE_MB = Number(process.env.SIZE_MB ?? 1024);
+const SIZE_MB = Number(process.env.SIZE_MB ?? 256);
 const PORT = 8123;
 const DB_PORT = 5435;
 const PG = new URL("../examples/postgres", import.meta.url).pathname;
