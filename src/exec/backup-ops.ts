@@ -39,18 +39,30 @@ async function withServiceClients<T>(project: Project, a: AppSpec, fn: (clients:
   }
 }
 
+/** One backup job on one machine, shown as a step ("db: backup 1a2b3c4d", then `after`). */
+export async function backupOnMachine(c: AgentClient, project: string, app: string, o: { by: string; keepAll?: boolean; reporter: Reporter; after?: string }): Promise<BackupOutcome> {
+  const started = Date.now();
+  const after = o.after ? ` ${o.after}` : "";
+  o.reporter.emit({ type: "step", machine: c.machine, step: `${app}: backup${after}`, status: "start" });
+  const r = await runJob<BackupRun>(c, "backup.run", { project, app, by: o.by, keepAll: o.keepAll ?? false }, "backup");
+  o.reporter.emit({ type: "step", machine: c.machine, step: `${app}: backup${r.snapshot ? ` ${r.snapshot.slice(0, 8)}` : r.skipped ? ` skipped: ${r.skipped}` : ""}${after}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
+  return { ...r, machine: c.machine };
+}
+
+/** One restore job on one machine, shown as a step (`what`: the snapshot and where from; `done`: the finished step's
+ *  words, when not "of <snapshot>"). */
+export async function restoreOnMachine(c: AgentClient, params: { project: string; app: string; snapshot?: string; not?: string[]; into?: string; by: string; holder: string }, reporter: Reporter, what: string, done?: string): Promise<BackupOutcome> {
+  const started = Date.now();
+  reporter.emit({ type: "step", machine: c.machine, step: `${params.app}: restore ${what}`, status: "start" });
+  const r = await runJob<BackupRun>(c, "backup.restore", params, "restore");
+  reporter.emit({ type: "step", machine: c.machine, step: `${params.app}: restore${done !== undefined ? ` ${done}` : r.snapshot ? ` of ${r.snapshot.slice(0, 8)}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
+  return { ...r, machine: c.machine };
+}
+
 /** Each of its machines backs up what it runs; a machine that runs none of it answers so. */
 async function runOn(clients: AgentClient[], project: Project, name: string, reporter: Reporter, keepAll = false): Promise<BackupOutcome[]> {
   const by = whoAmI();
-  const out = await Promise.all(
-    clients.map(async (c) => {
-      const started = Date.now();
-      reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup`, status: "start" });
-      const r = await runJob<BackupRun>(c, "backup.run", { project: project.name, app: name, by, keepAll }, "backup");
-      reporter.emit({ type: "step", machine: c.machine, step: `${name}: backup${r.snapshot ? ` ${r.snapshot.slice(0, 8)}` : r.skipped ? ` skipped: ${r.skipped}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
-      return { ...r, machine: c.machine };
-    }),
-  );
+  const out = await Promise.all(clients.map((c) => backupOnMachine(c, project.name, name, { by, keepAll, reporter })));
   const ran = out.filter((r) => !r.skipped);
   if (!ran.length) throw new UserError(`${name} runs on none of ${clients.map((c) => c.machine).join(", ")} now: nothing to back up`, { hint: `\`skiff status ${name}\` shows where it runs; deploy it first` });
   return ran;
@@ -103,15 +115,9 @@ export async function restoreBackup(project: Project, name: string, o: { snapsho
     if (failed) throw new UserError(`${failed.machine}: the backup before the restore failed: ${failed.reason}; nothing was restored`, { hint: "fix what it says (or restore after `skiff backup run` works)" });
     // Where it runs (a backup-first was made there); into a scratch copy: where the copy runs.
     const where = into ? clients : clients.filter((c) => before.some((b) => b.machine === c.machine));
-    const restored = await Promise.all(
-      where.map(async (c) => {
-        const started = Date.now();
-        o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore ${o.snapshot ?? "latest"}${into ? ` into ${into.name}` : ""}`, status: "start" });
-        const r = await runJob<BackupRun>(c, "backup.restore", { project: project.name, app: name, snapshot: o.snapshot, not: before.flatMap((b) => (b.snapshot ? [b.snapshot] : [])), ...(into ? { into: into.name } : {}), by, holder: lock.holder }, "restore");
-        o.reporter.emit({ type: "step", machine: c.machine, step: `${name}: restore${r.snapshot ? ` of ${r.snapshot.slice(0, 8)}` : ""}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
-        return { ...r, machine: c.machine };
-      }),
-    );
+    const not = before.flatMap((b) => (b.snapshot ? [b.snapshot] : []));
+    const params = { project: project.name, app: name, snapshot: o.snapshot, not, ...(into ? { into: into.name } : {}), by, holder: lock.holder };
+    const restored = await Promise.all(where.map((c) => restoreOnMachine(c, params, o.reporter, `${o.snapshot ?? "latest"}${into ? ` into ${into.name}` : ""}`)));
     return { before, restored };
   });
 }

@@ -20,6 +20,7 @@ import { pruneCerts, sendCerts } from "./tls-certs.ts";
 import { prepareAuto } from "./tls-auto.ts";
 import { syncAlerts } from "./alerts.ts";
 import { syncBackups } from "./backups.ts";
+import { backupOnMachine, restoreOnMachine } from "./backup-ops.ts";
 import { syncFirewall } from "./firewall.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
@@ -112,10 +113,7 @@ async function backupBefore(r: Run, a: AppDeployPlan): Promise<string | undefine
   const where = a.machines.filter((m) => m.stop > 0).map((m) => m.machine);
   let made: string | undefined;
   for (const c of r.lock.clients.filter((x) => where.includes(x.machine))) {
-    const started = Date.now();
-    r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: backup before it stops`, status: "start" });
-    const b = await runJob<{ ok: boolean; snapshot?: string; reason?: string }>(c, "backup.run", { project: r.project.name, app: a.app, by: r.facts.by, keepAll: true }, "backup");
-    r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: backup${b.snapshot ? ` ${b.snapshot.slice(0, 8)}` : ""} before it stops`, status: b.ok ? "ok" : "failed", ms: Date.now() - started });
+    const b = await backupOnMachine(c, r.project.name, a.app, { by: r.facts.by, keepAll: true, reporter: r.opts.reporter, after: "before it stops" });
     if (!b.ok) throw new UserError(`${c.machine}: ${a.app}: the backup before the upgrade failed: ${b.reason}; ${a.app} was not changed`, { hint: `fix the backup (\`skiff backup run ${a.app}\`), or take ${a.app}'s backups: out of skiff.yml for this deploy` });
     made = b.snapshot;
   }
@@ -126,10 +124,7 @@ async function backupBefore(r: Run, a: AppDeployPlan): Promise<string | undefine
 async function restoreAfterMove(r: Run, a: AppDeployPlan, snapshot: string): Promise<void> {
   const c = r.lock.clients.find((x) => x.machine === a.accessory!.machine);
   if (!c) throw new UserError(`${a.app} moved to ${a.accessory!.machine}, which does not answer: its data is in snapshot ${snapshot.slice(0, 8)}`, { hint: `skiff backup restore ${a.app} --snapshot ${snapshot.slice(0, 8)} --yes` });
-  const started = Date.now();
-  r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: restore ${snapshot.slice(0, 8)} from ${a.accessory!.movesFrom!.join(", ")}`, status: "start" });
-  const b = await runJob<{ ok: boolean; reason?: string }>(c, "backup.restore", { project: r.project.name, app: a.app, snapshot, by: r.facts.by, holder: r.lock.holder }, "restore");
-  r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: restore ${snapshot.slice(0, 8)} from ${a.accessory!.movesFrom!.join(", ")}`, status: b.ok ? "ok" : "failed", ms: Date.now() - started });
+  const b = await restoreOnMachine(c, { project: r.project.name, app: a.app, snapshot, by: r.facts.by, holder: r.lock.holder }, r.opts.reporter, `${snapshot.slice(0, 8)} from ${a.accessory!.movesFrom!.join(", ")}`, `${snapshot.slice(0, 8)} from ${a.accessory!.movesFrom!.join(", ")}`);
   if (!b.ok) throw new UserError(`${c.machine}: ${a.app} moved, but its data did not follow: ${b.reason}`, { hint: `it runs on ${c.machine} without it; its data is in snapshot ${snapshot.slice(0, 8)}: skiff backup restore ${a.app} --snapshot ${snapshot.slice(0, 8)} --yes` });
 }
 
