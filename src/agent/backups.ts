@@ -169,16 +169,20 @@ export class Backups {
     if (!inst) throw new Error(`${j.app} does not run here now: nothing to dump`);
     const store = restic.spawn(["backup", "--json", "--host", machine, "--tag", key(j), "--time", this.resticTime(), "--stdin", "--stdin-filename", how.file], "pipe");
     const dump = spawnInInstance(this.m.store.dir, inst, how.script, "ignore");
-    // restic going away mid-dump (a lock, a target gone) must fail this run, not crash the agent with EPIPE.
+    // restic going away mid-dump (a lock, a repository gone) must fail this run, not crash the agent with EPIPE, and
+    // not leave the dump blocked on a full pipe forever (holding the repository's turn): closing our end of its
+    // output makes its next write fail, and it exits.
     store.stdin!.on("error", () => {});
+    store.on("exit", () => dump.child.stdout!.destroy());
     dump.child.stdout!.pipe(store.stdin!);
     const [d, r] = await Promise.all([collect(dump.child, { piped: true }).finally(() => dump.cleanup()), collect(store)]);
     const made = backupSummary(r.stdout);
+    // restic first: when it fails, the dump fails after it (its output was closed), and restic's reason is the one.
+    if (r.code !== 0 || !made) throw new Error(`restic backup failed: ${lastLines(r.stderr)}`);
     if (d.code !== 0) {
-      if (made) await restic.run(["forget", made.snapshot]);
+      await restic.run(["forget", made.snapshot]);
       throw new Error(`${how.what} failed (exit ${d.code}): ${lastLines(d.stderr)}`);
     }
-    if (r.code !== 0 || !made) throw new Error(`restic backup failed: ${lastLines(r.stderr)}`);
     return made;
   }
 

@@ -237,6 +237,23 @@ describe("backups: Postgres on m2, backed up on schedule to m3 over SFTP, restor
     assert.equal(list.length, 6);
   });
 
+  it("the repository removed on the target: the first run after fails with restic's reason (a dump bigger than a pipe does not hang), the next makes a new one", async () => {
+    // About 1.5 MB of dump: more than a pipe holds, so a dump whose reader has gone would block on its next write.
+    await psql("create table if not exists filler as select i, md5(i::text) as pad from generate_series(1, 30000) i");
+    const since = new Date().toISOString();
+    await faults.exec(bed.machines[2]!, "rm -rf /var/lib/skiff/backup-store/data/bkp/db");
+    const after = async () => (await backupRows()).filter((r) => r.at > since && r.machines.m2);
+    await until("a good run after a failed one", async () => (await after()).some((r) => r.machines.m2!.result === "ok"), 90_000);
+    const runs = await after();
+    console.error(runs.map((r) => `${r.by}: ${r.machines.m2!.result} ${r.machines.m2!.reason ?? ""}`).join("\n"));
+    assert.equal(runs[0]!.machines.m2!.result, "failed");
+    assert.match(runs[0]!.machines.m2!.reason ?? "", /restic backup failed: .*(repository|config)/i);
+    // Only what was made since: the old snapshots went with the repository.
+    const list = JSON.parse((await skiff(["--json", "backup", "list", "db"])).stdout) as { time: string }[];
+    // (A snapshot's time is whole seconds: the run's start, floored.)
+    assert.ok(list.length >= 1 && list.every((s) => Date.parse(s.time) > Date.parse(since) - 1000), JSON.stringify(list));
+  });
+
   it("a Redis accessory and an app's volume: backed up, changed, restored exactly (keys; bytes and modes)", async () => {
     const redis = (args: string) => faults.exec(m2(), `redis-cli -h cache.internal -p 6380 ${args}`);
     await faults.exec(m2(), `for i in $(seq 0 199); do redis-cli -h cache.internal -p 6380 set key:$i "value-$i-$(head -c $i /dev/zero | tr '\\0' x)" > /dev/null; done`);
