@@ -32,6 +32,7 @@ export interface ExportK8sOptions {
 }
 
 export interface ExportK8sResult {
+  /** The namespace every object is in. */
   namespace: string;
   /** The objects in apply order, as plain data. */
   objects: K8sObject[];
@@ -56,7 +57,7 @@ export async function exportProject(project: Project, opts: ExportK8sOptions = {
     const image = await imageOf(project, app, opts, notes);
     if (image) images[app.name] = image;
   }
-  const exported = Object.values(project.apps).filter((a) => images[a.name]);
+  const exported = Object.values(project.apps).filter((a) => Object.hasOwn(images, a.name));
   const values = opts.includeSecrets ? await readSecrets(project) : undefined;
   const files: Record<string, ExportFile[]> = {};
   for (const app of exported) files[app.name] = appFiles(project, app, values, notes);
@@ -79,7 +80,7 @@ function checkOptions(project: Project, opts: ExportK8sOptions, namespace: strin
 
 /** The image an app's pods run, or none (a process app nobody gave one). */
 async function imageOf(project: Project, app: AppSpec, opts: ExportK8sOptions, notes: ExportNote[]): Promise<string | undefined> {
-  const given = opts.images?.[app.name];
+  const given = opts.images && Object.hasOwn(opts.images, app.name) ? opts.images[app.name] : undefined;
   if (given) {
     if (app.run) notes.push({ app: app.name, text: `a process app exported with the image you gave (${given}): it runs that image's own command, not \`${app.run}\`, and gets PORT=${app.port} and HOST=0.0.0.0` });
     return given;

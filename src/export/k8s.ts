@@ -15,7 +15,9 @@ export function exportK8s(input: ExportInput): ExportResult {
   const { project, namespace } = input;
   const notes: ExportNote[] = [];
   const apps = Object.values(project.apps);
-  const exported = apps.filter((a) => input.images[a.name] !== undefined);
+  // Own keys only: an app named "constructor" has no image unless one was given.
+  const imageOf = (a: AppSpec) => (Object.hasOwn(input.images, a.name) ? input.images[a.name] : undefined);
+  const exported = apps.filter((a) => imageOf(a) !== undefined);
   for (const a of apps) if (!exported.includes(a)) notes.push({ app: a.name, text: `a process app (run: ${a.run ?? "?"}) has no container image: not exported (no Deployment, Service or Ingress). Give it one: --image ${a.name}=REGISTRY/IMAGE:TAG (a container that serves on $PORT)` });
   const rewrite = internalNameRewriter(project.name, namespace, exported.map((a) => a.name));
   const objects: K8sObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels: projectLabels(project) } }];
@@ -25,16 +27,17 @@ export function exportK8s(input: ExportInput): ExportResult {
     objects.push(projectSecret(project, namespace, secretNames, input.secretValues, rewrite, notes));
     if (!input.secretValues) notes.push({ text: `Secret ${secretName(project)} lists ${secretNames.length} key(s) with empty values (${secretNames.sort().join(", ")}): fill them from ${secretsFileOf(project)}, or export with --include-secrets (the values are then in the output in plain base64)` });
   }
-  for (const app of exported) objects.push(...appObjects(input, app, rewrite, notes));
+  for (const app of exported) objects.push(...appObjects(input, app, imageOf(app)!, rewrite, notes));
   notes.push(...projectNotes(project, exported));
   objects.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
   return { namespace, objects, notes };
 }
 
-function appObjects(input: ExportInput, app: AppSpec, rewrite: (s: string) => string, notes: ExportNote[]): K8sObject[] {
+function appObjects(input: ExportInput, app: AppSpec, image: string, rewrite: (s: string) => string, notes: ExportNote[]): K8sObject[] {
   const { project, namespace } = input;
-  const files = (input.files[app.name] ?? []).map((f) => ({ ...f, content: rewrite(f.content) }));
-  (input.files[app.name] ?? []).forEach((f, i) => {
+  const given = Object.hasOwn(input.files, app.name) ? input.files[app.name]! : [];
+  const files = given.map((f) => ({ ...f, content: rewrite(f.content) }));
+  given.forEach((f, i) => {
     if (f.content !== files[i]!.content) notes.push({ app: app.name, text: `file ${f.path}: internal names rewritten to cluster DNS` });
     if (f.secret && !input.secretValues) notes.push({ app: app.name, text: `file ${f.path}: a template with secret values; its Secret is empty (export with --include-secrets, or fill it)` });
   });
@@ -48,7 +51,7 @@ function appObjects(input: ExportInput, app: AppSpec, rewrite: (s: string) => st
     rewrite,
     notes,
   };
-  const w = { project, app, namespace, image: input.images[app.name]!, files, parts };
+  const w = { project, app, namespace, image, files, parts };
   const out: K8sObject[] = [...(data.configMap ? [data.configMap] : []), ...(data.secret ? [data.secret] : []), ...pvcs, service(project, app, namespace)];
   if (app.accessory) out.push(statefulSet(w));
   else {

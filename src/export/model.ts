@@ -14,6 +14,7 @@ export interface K8sObject {
 export interface ExportNote {
   /** The app or accessory it is about; none: the project. */
   app?: string;
+  /** What, and what to do instead (one line). */
   text: string;
 }
 

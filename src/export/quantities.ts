@@ -1,7 +1,10 @@
 // skiff's numbers as Kubernetes quantities and probe fields.
 
-/** CPUs (0.5) → "500m". */
-export const cpuQuantity = (cpus: number): string => `${Math.max(1, Math.round(cpus * 1000))}m`;
+/** CPUs: 0.5 → "500m", 2 → "2". */
+export function cpuQuantity(cpus: number): string {
+  const milli = Math.max(1, Math.round(cpus * 1000));
+  return milli % 1000 === 0 ? String(milli / 1000) : `${milli}m`;
+}
 
 /** Bytes → "256Mi", "2Gi", or the plain number of bytes when it is no whole number of Ki. */
 export function memoryQuantity(bytes: number): string {
