@@ -69,12 +69,12 @@ export async function exportProject(project: Project, opts: ExportK8sOptions = {
 }
 
 function checkOptions(project: Project, opts: ExportK8sOptions, namespace: string): void {
-  if (!isDnsLabel(namespace)) throw new UserError(`namespace "${namespace}" is not a DNS label`, { hint: "lowercase letters, digits and '-', starting with a letter, at most 63 characters" });
-  if (opts.imageTag !== undefined && !TAG.test(opts.imageTag)) throw new UserError(`image tag "${opts.imageTag}" is not a Docker tag`, { hint: "letters, digits, '_', '.' and '-', at most 128 characters" });
-  if (opts.registry !== undefined && !REGISTRY.test(opts.registry)) throw new UserError(`registry "${opts.registry}" is not a registry host and path`, { hint: "e.g. registry.example.com/team or ghcr.io/acme (no scheme, no trailing /)" });
+  if (!isDnsLabel(namespace)) throw new UserError(`namespace "${namespace}" is not a DNS label`, { exitCode: 2, hint: "lowercase letters, digits and '-', starting with a letter, at most 63 characters" });
+  if (opts.imageTag !== undefined && !TAG.test(opts.imageTag)) throw new UserError(`image tag "${opts.imageTag}" is not a Docker tag`, { exitCode: 2, hint: "letters, digits, '_', '.' and '-', at most 128 characters" });
+  if (opts.registry !== undefined && !REGISTRY.test(opts.registry)) throw new UserError(`registry "${opts.registry}" is not a registry host and path`, { exitCode: 2, hint: "e.g. registry.example.com/team or ghcr.io/acme (no scheme, no trailing /)" });
   for (const [app, image] of Object.entries(opts.images ?? {})) {
-    if (!Object.hasOwn(project.apps, app)) throw new UserError(`--image ${app}=…: the project has no app or accessory ${app}`, { hint: `its apps: ${Object.keys(project.apps).join(", ") || "none"}` });
-    if (!IMAGE.test(image)) throw new UserError(`--image ${app}=…: "${image}" is not an image reference`);
+    if (!Object.hasOwn(project.apps, app)) throw new UserError(`--image ${app}=…: the project has no app or accessory ${app}`, { exitCode: 2, hint: `its apps: ${Object.keys(project.apps).join(", ") || "none"}` });
+    if (!IMAGE.test(image)) throw new UserError(`--image ${app}=…: "${image}" is not an image reference`, { exitCode: 2 });
   }
 }
 

@@ -9,11 +9,23 @@ export const clusterName = (name: string, namespace: string): string => `${name}
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
+/** The internal names of `services` as a pattern (group 1: the name); none when there are no services. */
+function namesPattern(project: string, services: string[]): RegExp | undefined {
+  if (!services.length) return undefined;
+  const names = [...services].sort((a, b) => b.length - a.length).map(escape).join("|");
+  return new RegExp(`(?<![A-Za-z0-9.-])(${names})(?:\\.${escape(project)})?\\.internal(?![A-Za-z0-9-])`, "g");
+}
+
 /** A function that rewrites the internal names of `services` in a text; it returns the text unchanged when none
  *  is in it. Names of other apps (not exported, or not of this project) stay as they are. */
 export function internalNameRewriter(project: string, namespace: string, services: string[]): (text: string) => string {
-  if (!services.length) return (text) => text;
-  const names = [...services].sort((a, b) => b.length - a.length).map(escape).join("|");
-  const re = new RegExp(`(?<![A-Za-z0-9.-])(${names})(?:\\.${escape(project)})?\\.internal(?![A-Za-z0-9-])`, "g");
-  return (text) => text.replace(re, (_whole, name: string) => clusterName(name, namespace));
+  const re = namesPattern(project, services);
+  return (text) => (re ? text.replace(re, (_whole, name: string) => clusterName(name, namespace)) : text);
+}
+
+/** The internal names in a text of apps that are not exported (a process app without an image): nothing answers
+ *  there in the cluster, and the export says so. */
+export function unexportedNames(project: string, left: string[], text: string): string[] {
+  const re = namesPattern(project, left);
+  return re ? [...new Set([...text.matchAll(re)].map((m) => m[0]))] : [];
 }

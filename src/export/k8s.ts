@@ -3,7 +3,7 @@
 import type { AppSpec, Project } from "../config/model.ts";
 import type { ExportInput, ExportNote, ExportResult, K8sObject } from "./model.ts";
 import { claimName, claims, fileObjects, projectSecret, secretName, secretsFileOf } from "./data.ts";
-import { internalNameRewriter } from "./internal-names.ts";
+import { internalNameRewriter, unexportedNames } from "./internal-names.ts";
 import { projectLabels } from "./labels.ts";
 import { ingress, service } from "./network.ts";
 import { deployment, preDeployJob, statefulSet } from "./workloads.ts";
@@ -28,6 +28,13 @@ export function exportK8s(input: ExportInput): ExportResult {
     if (!input.secretValues) notes.push({ text: `Secret ${secretName(project)} lists ${secretNames.length} key(s) with empty values (${secretNames.sort().join(", ")}): fill them from ${secretsFileOf(project)}, or export with --include-secrets (the values are then in the output in plain base64)` });
   }
   for (const app of exported) objects.push(...appObjects(input, app, imageOf(app)!, rewrite, notes));
+  const left = apps.filter((a) => !exported.includes(a)).map((a) => a.name);
+  for (const app of exported) {
+    for (const [name, value] of Object.entries(app.env)) {
+      const names = unexportedNames(project.name, left, value);
+      if (names.length) notes.push({ app: app.name, text: `env ${name} calls ${names.join(", ")}, which is not exported: nothing answers there in the cluster` });
+    }
+  }
   notes.push(...projectNotes(project, exported));
   objects.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
   return { namespace, objects, notes };

@@ -32,7 +32,7 @@ export function renderStream(r: ExportResult, project: string, environment?: str
 
 /** One file per object ("03-service-web.yaml"), in apply order; the notes in NOTES.txt. */
 export function renderFiles(r: ExportResult, project: string, environment?: string): { path: string; text: string }[] {
-  const width = String(r.objects.length).length;
+  const width = Math.max(2, String(r.objects.length).length);
   const files = r.objects.map((o, i) => ({ path: `${String(i + 1).padStart(width, "0")}-${o.kind.toLowerCase()}-${o.metadata.name}.yaml`, text: yaml(o) }));
   const notes = [...header(r, project, environment).map((l) => l.replace(/^# ?/, "")), "", "Not carried over (see docs/moving-to-kubernetes.md):", ...noteLines(r.notes).map((l) => `  - ${l}`)].join("\n") + "\n";
   return [...files, { path: "NOTES.txt", text: notes }];

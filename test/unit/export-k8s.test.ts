@@ -21,8 +21,9 @@ import * as S from "../../src/config/schema.ts";
 import { exportK8s } from "../../src/export/k8s.ts";
 import type { ExportFile, K8sObject } from "../../src/export/model.ts";
 import { dnsLabel, isDnsLabel, MAX_LABEL } from "../../src/export/names.ts";
-import { internalNameRewriter } from "../../src/export/internal-names.ts";
+import { internalNameRewriter, unexportedNames } from "../../src/export/internal-names.ts";
 import { rng, validConfig } from "./config-gen.ts";
+import { skiff, stackLines } from "./cli-fresh.ts";
 import { testCa, testLeaf } from "../tls-fixture.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -252,6 +253,10 @@ describe("skiff export k8s: what maps to what", () => {
     assert.ok(!out.objects.some((o) => o.metadata.name === "proc" || o.metadata.name === "kv"));
     assert.ok(out.notes.some((n) => n.app === "proc" && /process app .* not exported/.test(n.text)));
     assert.ok(out.notes.some((n) => n.app === "kv" && /not exported/.test(n.text)));
+    // tcpapp is exported, proc is not: nothing answers at proc's name, and the apps that call it are told.
+    const p = project();
+    p.apps.placed!.env.CALL = "http://proc.internal/";
+    assert.ok(exportOf(p, { processImages: false }).notes.some((n) => n.app === "placed" && n.text === "env CALL calls proc.internal, which is not exported: nothing answers there in the cluster"));
   });
 
   it("secret values are in the output only when given; otherwise the keys with empty values", () => {
@@ -351,6 +356,7 @@ describe("names and internal names", () => {
     assert.equal(rw("http://api.shop.internal/v1 and http://db-replica.internal"), "http://api.shop-prod.svc/v1 and http://db-replica.shop-prod.svc");
     assert.equal(rw("http://web.internal/ xdb.internal db.internalx db.other.internal"), "http://web.internal/ xdb.internal db.internalx db.other.internal");
     assert.equal(internalNameRewriter("shop", "ns", [])("db.internal"), "db.internal");
+    assert.deepEqual(unexportedNames("shop", ["worker"], "http://worker.internal/ and worker.shop.internal, web.internal"), ["worker.internal", "worker.shop.internal"]);
   });
 });
 
@@ -370,5 +376,63 @@ describe("skiff export k8s through the API: secrets decrypted with your age key 
     assert.equal(Buffer.from(secretOf(full).DB_URL!, "base64").toString(), "postgres://u:Sekr1t@db.internal/x");
     await assert.rejects(skiff.exportK8s({ namespace: "Not_A_Label" }), /not a DNS label/);
     await assert.rejects(skiff.exportK8s({ images: { nope: "x:1" } }), /no app or accessory nope/);
+  });
+});
+
+describe("skiff export k8s: the command", () => {
+  const project = (files: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-export-cli-"));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    return dir;
+  };
+  const YML = "project: shop\nmachines:\n  m1: { host: 10.0.0.1 }\napps:\n  web:\n    image: nginx:1.27\n    port: 80\n    routes: [{ host: shop.example.com }]\n  jobs:\n    run: node jobs.js\nenvironments:\n  staging:\n    apps:\n      web: { instances: 3 }\n";
+
+  it("prints one YAML stream on stdout and what is not carried over on stderr; -e picks the environment", () => {
+    const dir = project({ "skiff.yml": YML });
+    const r = skiff(["export", "k8s", "-e", "staging"], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    const docs = r.stdout.split(/^---$/m).slice(1).map((d) => parseDocument(d).toJS() as K8sObject);
+    assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ["Namespace/shop-staging", "Service/web", "Deployment/web", "Ingress/web"]);
+    assert.equal((docs[2]!.spec as { replicas: number }).replicas, 3);
+    assert.match(r.stderr, /jobs: a process app \(run: node jobs\.js\) has no container image: not exported/);
+    assert.match(r.stdout, /^# {3}- jobs: a process app/m, "the notes end the output as comments");
+    assert.deepEqual(stackLines(r.stderr), []);
+  });
+
+  it("--out DIR writes one file per object in apply order and NOTES.txt, into a new or empty directory only", () => {
+    const dir = project({ "skiff.yml": YML });
+    const r = skiff(["export", "k8s", "--out", "k8s", "--namespace", "shop-next", "--image", "jobs=registry.example.com/jobs:1"], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(readdirSync(join(dir, "k8s")).sort(), ["01-namespace-shop-next.yaml", "02-service-web.yaml", "03-service-jobs.yaml", "04-deployment-web.yaml", "05-deployment-jobs.yaml", "06-ingress-web.yaml", "NOTES.txt"]);
+    assert.match(readFileSync(join(dir, "k8s", "NOTES.txt"), "utf8"), /jobs: a process app exported with the image you gave/);
+    const again = skiff(["export", "k8s", "--out", "k8s"], { cwd: dir });
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /k8s is not empty/);
+    const file = skiff(["export", "k8s", "--out", "skiff.yml"], { cwd: dir });
+    assert.equal(file.status, 2);
+    assert.match(file.stderr, /skiff\.yml is a file, not a directory/);
+    assert.deepEqual(stackLines(file.stderr), []);
+  });
+
+  it("a config problem is file:line:col with exit 2 and no stack; a bad flag is a clear error", () => {
+    const dir = project({ "skiff.yml": YML.replace("port: 80", "port: 80\n    imagee: x") });
+    const r = skiff(["export", "k8s"], { cwd: dir });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /skiff\.yml:\d+:\d+: .*imagee/);
+    assert.deepEqual(stackLines(r.stderr), []);
+    const ok = project({ "skiff.yml": YML });
+    for (const [args, says] of [[["--image", "jobs"], /expected APP=IMAGE/], [["--namespace", "Bad_NS"], /not a DNS label/], [["--image-tag", "a b"], /not a Docker tag/], [["--image", "nope=x:1"], /no app or accessory nope/]] as const) {
+      const bad = skiff(["export", "k8s", ...args], { cwd: ok });
+      assert.equal(bad.status, 2, `${args.join(" ")}: ${bad.stderr}`);
+      assert.match(bad.stderr, says);
+      assert.deepEqual(stackLines(bad.stderr), []);
+    }
+  });
+
+  it("skiff.config.ts: a custom placement function is named as not exported", () => {
+    const dir = project({ "skiff.config.ts": "export default { project: 'shop', machines: { m1: { host: '10.0.0.1' } }, apps: { web: { image: 'nginx:1.27', place: ({ machines, instances }: { machines: { name: string }[]; instances: number }) => ({ [machines[0]!.name]: instances }) } } };\n" });
+    const r = skiff(["export", "k8s"], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /web: custom placement function \(place in skiff\.config\.ts\): not exported/);
   });
 });
