@@ -212,7 +212,7 @@ program
   .addHelpText("after", "\n  -e is given twice: skiff diff -e staging -e prod (`default` is the base config)")
   .action(act(async () => (await import("./env-diff.ts")).envDiffCommand(globals().config, envsInArgv(process.argv), { json: Boolean(globals().json), out: (l) => void process.stdout.write(l + "\n") })));
 
-const exporting = program.command("export").description("the project as another tool's configuration");
+const exporting = program.command("export").description("the project as another tool's configuration: `export k8s` writes Kubernetes manifests (docs/moving-to-kubernetes.md)");
 exporting
   .command("k8s")
   .description("the project (-e: an environment) as Kubernetes manifests: Deployments, Services, Ingresses, StatefulSets, … (docs/moving-to-kubernetes.md)")
