@@ -145,7 +145,8 @@ function appFiles(project: Project, app: AppSpec, values: Record<string, string>
       continue;
     }
     const used = [...text.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!);
-    const secret = used.some((n) => Object.hasOwn(app.secrets, n) && !Object.hasOwn(app.env, n));
+    // A secret wins over an env variable of the same name, as at deploy (exec/files.ts).
+    const secret = used.some((n) => Object.hasOwn(app.secrets, n));
     if (secret && !values) {
       out.push({ path: f.path, mode: f.mode, content: "", secret });
       continue;

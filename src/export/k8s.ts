@@ -18,7 +18,11 @@ export function exportK8s(input: ExportInput): ExportResult {
   // Own keys only: an app named "constructor" has no image unless one was given.
   const imageOf = (a: AppSpec) => (Object.hasOwn(input.images, a.name) ? input.images[a.name] : undefined);
   const exported = apps.filter((a) => imageOf(a) !== undefined);
-  for (const a of apps) if (!exported.includes(a)) notes.push({ app: a.name, text: `a process app (run: ${a.run ?? "?"}) has no container image: not exported (no Deployment, Service or Ingress). Give it one: --image ${a.name}=REGISTRY/IMAGE:TAG (a container that serves on $PORT)` });
+  for (const a of apps) {
+    if (exported.includes(a)) continue;
+    const what = a.accessory ? "a process accessory" : "a process app";
+    notes.push({ app: a.name, text: `${what} (run: ${a.run}) has no container image: not exported (no ${a.accessory ? "StatefulSet" : "Deployment"}, Service or Ingress). Give it one: --image ${a.name}=REGISTRY/IMAGE:TAG (a container that serves on $PORT)` });
+  }
   const rewrite = internalNameRewriter(project.name, namespace, exported.map((a) => a.name));
   const objects: K8sObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels: projectLabels(project) } }];
 

@@ -3,6 +3,8 @@
 // with TLS where a route has it (a kubernetes.io/tls Secret from the repository's certificate and the key's
 // secret, or, for `tls: auto`, a Secret for cert-manager or you to fill).
 import type { AppSpec, Project } from "../config/model.ts";
+import type { IIoK8sApiCoreV1ServiceSpec as ServiceSpec } from "kubernetes-models/v1/ServiceSpec";
+import type { IIoK8sApiNetworkingV1IngressSpec as IngressSpec } from "kubernetes-models/networking.k8s.io/v1/IngressSpec";
 import type { ExportNote, K8sObject } from "./model.ts";
 import { selector } from "./labels.ts";
 import { dnsLabel, shortHash } from "./names.ts";
@@ -12,12 +14,8 @@ export const HTTP_NAME_PORT = 80;
 
 export function service(project: Project, app: AppSpec, namespace: string): K8sObject {
   const port = app.protocol === "tcp" ? app.internalPort ?? app.port : HTTP_NAME_PORT;
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: app.name, namespace, labels: selector(project, app) },
-    spec: { type: "ClusterIP", selector: selector(project, app), ports: [{ name: portName(app), port, targetPort: portName(app), protocol: "TCP" }] },
-  };
+  const spec: ServiceSpec = { type: "ClusterIP", selector: selector(project, app), ports: [{ name: portName(app), port, targetPort: portName(app), protocol: "TCP" }] };
+  return { apiVersion: "v1", kind: "Service", metadata: { name: app.name, namespace, labels: selector(project, app) }, spec };
 }
 
 const tlsSecretName = (app: AppSpec, host: string | undefined) => dnsLabel(app.name, "tls", shortHash(host ?? "*"));
@@ -28,7 +26,7 @@ export function ingress(project: Project, app: AppSpec, namespace: string, o: { 
   const byHost = new Map<string | undefined, string[]>();
   for (const r of app.routes) byHost.set(r.host, [...(byHost.get(r.host) ?? []), r.path]);
   const backend = { service: { name: app.name, port: { number: HTTP_NAME_PORT } } };
-  const rules = [...byHost].map(([host, paths]) => ({ ...(host ? { host } : {}), http: { paths: [...new Set(paths)].map((path) => ({ path, pathType: "Prefix", backend })) } }));
+  const rules: IngressSpec["rules"] = [...byHost].map(([host, paths]) => ({ ...(host ? { host } : {}), http: { paths: [...new Set(paths)].map((path) => ({ path, pathType: "Prefix" as const, backend })) } }));
   const tls: { hosts?: string[]; secretName: string }[] = [];
   const secrets: K8sObject[] = [];
   for (const r of app.routes) {
@@ -49,5 +47,6 @@ export function ingress(project: Project, app: AppSpec, namespace: string, o: { 
     const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
     secrets.push({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace, labels: selector(project, app) }, type: "kubernetes.io/tls", data: { "tls.crt": b64(cert), "tls.key": key === undefined ? "" : b64(key) } });
   }
-  return [...secrets, { apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name: app.name, namespace, labels: selector(project, app) }, spec: { rules, ...(tls.length ? { tls } : {}) } }];
+  const spec: IngressSpec = { rules, ...(tls.length ? { tls } : {}) };
+  return [...secrets, { apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name: app.name, namespace, labels: selector(project, app) }, spec }];
 }

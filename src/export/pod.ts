@@ -3,7 +3,6 @@
 import type { AppSpec } from "../config/model.ts";
 import type { IIoK8sApiCoreV1Container as Container } from "kubernetes-models/v1/Container";
 import type { IIoK8sApiCoreV1EnvVar as EnvVar } from "kubernetes-models/v1/EnvVar";
-import type { IIoK8sApiCoreV1PodSpec as PodSpec } from "kubernetes-models/v1/PodSpec";
 import type { IIoK8sApiCoreV1Probe as Probe } from "kubernetes-models/v1/Probe";
 import type { IIoK8sApiCoreV1Volume as Volume } from "kubernetes-models/v1/Volume";
 import type { IIoK8sApiCoreV1VolumeMount as VolumeMount } from "kubernetes-models/v1/VolumeMount";
@@ -50,7 +49,7 @@ export function fileKeys(files: ExportFile[]): string[] {
 
 const isAbsolute = (p: string) => p.startsWith("/");
 
-export function probes(app: AppSpec, port: string): { readinessProbe: Probe; livenessProbe: Probe; startupProbe: Probe } {
+function probes(app: AppSpec, port: string): { readinessProbe: Probe; livenessProbe: Probe; startupProbe: Probe } {
   const h = app.health;
   const check = h.path ? { httpGet: { path: h.path, port } } : { tcpSocket: { port } };
   const periodSeconds = seconds(h.intervalMs);
@@ -143,5 +142,3 @@ export function podVolumes(app: AppSpec, files: ExportFile[], parts: PodParts): 
 export function gracePeriod(app: AppSpec): number {
   return seconds(app.deploy.drainMs, 0) + app.deploy.stopTimeoutS;
 }
-
-export type { PodSpec };

@@ -10,14 +10,15 @@ const yaml = (o: K8sObject) => stringify(o, { lineWidth: 0, aliasDuplicateObject
 /** One line per note, "app: text" or the project's own. */
 export const noteLines = (notes: ExportNote[]): string[] => notes.map((n) => (n.app ? `${n.app}: ${n.text}` : n.text));
 
-function header(r: ExportResult, project: string, environment: string | undefined): string[] {
+/** The first lines: what this is and, with pre-deploy Jobs, how to apply it (`target`: FILE or DIR). */
+function header(r: ExportResult, project: string, environment: string | undefined, target: string): string[] {
   const lines = [`# skiff export k8s: project ${project}${environment ? `, environment ${environment}` : ""}, namespace ${r.namespace}`];
   if (r.objects.some((o) => o.metadata.labels?.[STEP] === "pre-deploy")) {
     lines.push(
       "# pre_deploy hooks are Jobs labelled skiff/step=pre-deploy: apply them first, wait, then the rest:",
-      "#   kubectl apply -f FILE -l skiff/step=pre-deploy",
+      `#   kubectl apply -f ${target} -l skiff/step=pre-deploy`,
       `#   kubectl wait -n ${r.namespace} --for=condition=complete --timeout=10m job -l skiff/step=pre-deploy`,
-      "#   kubectl apply -f FILE -l 'skiff/step!=pre-deploy'",
+      `#   kubectl apply -f ${target} -l 'skiff/step!=pre-deploy'`,
     );
   }
   return lines;
@@ -27,13 +28,13 @@ function header(r: ExportResult, project: string, environment: string | undefine
 export function renderStream(r: ExportResult, project: string, environment?: string): string {
   const docs = r.objects.map(yaml);
   const tail = r.notes.length ? ["# Not carried over (see docs/moving-to-kubernetes.md):", ...noteLines(r.notes).map((l) => `#   - ${l}`)] : [];
-  return [...header(r, project, environment), ...docs.map((d) => `---\n${d}`.trimEnd()), ...tail].join("\n") + "\n";
+  return [...header(r, project, environment, "FILE"), ...docs.map((d) => `---\n${d}`.trimEnd()), ...tail].join("\n") + "\n";
 }
 
 /** One file per object ("03-service-web.yaml"), in apply order; the notes in NOTES.txt. */
 export function renderFiles(r: ExportResult, project: string, environment?: string): { path: string; text: string }[] {
   const width = Math.max(2, String(r.objects.length).length);
   const files = r.objects.map((o, i) => ({ path: `${String(i + 1).padStart(width, "0")}-${o.kind.toLowerCase()}-${o.metadata.name}.yaml`, text: yaml(o) }));
-  const notes = [...header(r, project, environment).map((l) => l.replace(/^# ?/, "")), "", "Not carried over (see docs/moving-to-kubernetes.md):", ...noteLines(r.notes).map((l) => `  - ${l}`)].join("\n") + "\n";
+  const notes = [...header(r, project, environment, "DIR").map((l) => l.replace(/^# ?/, "")), "", "Not carried over (see docs/moving-to-kubernetes.md):", ...noteLines(r.notes).map((l) => `  - ${l}`)].join("\n") + "\n";
   return [...files, { path: "NOTES.txt", text: notes }];
 }
