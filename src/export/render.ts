@@ -13,11 +13,14 @@ export const noteLines = (notes: ExportNote[]): string[] => notes.map((n) => (n.
 /** The first lines: what this is and, with pre-deploy Jobs, how to apply it (`target`: FILE or DIR). */
 function header(r: ExportResult, project: string, environment: string | undefined, target: string): string[] {
   const lines = [`# skiff export k8s: project ${project}${environment ? `, environment ${environment}` : ""}, namespace ${r.namespace}`];
-  if (r.objects.some((o) => o.metadata.labels?.[STEP] === "pre-deploy")) {
+  const jobs = r.objects.filter((o) => o.metadata.labels?.[STEP] === "pre-deploy");
+  if (jobs.length) {
+    // As long as the longest hook may run (its Job's deadline).
+    const wait = Math.max(...jobs.map((j) => (j.spec as { activeDeadlineSeconds: number }).activeDeadlineSeconds));
     lines.push(
       "# pre_deploy hooks are Jobs labelled skiff/step=pre-deploy: apply them first, wait, then the rest:",
       `#   kubectl apply -f ${target} -l skiff/step=pre-deploy`,
-      `#   kubectl wait -n ${r.namespace} --for=condition=complete --timeout=10m job -l skiff/step=pre-deploy`,
+      `#   kubectl wait -n ${r.namespace} --for=condition=complete --timeout=${wait}s job -l skiff/step=pre-deploy`,
       `#   kubectl apply -f ${target} -l 'skiff/step!=pre-deploy'`,
     );
   }
