@@ -32,9 +32,11 @@ const ALLOWED: Record<string, string[]> = {
   ship: [...BASE, "config", "contracts", "transport", "build"],
   plan: [...BASE, "config", "contracts", "machines", "build"],
   load: [...BASE],
+  // Pure: a project → Kubernetes objects and YAML (skiff export k8s); the API reads what it needs.
+  export: [...BASE, "config"],
   exec: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan"],
-  api: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "metrics", "alerts"],
-  cli: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "api", "load", "metrics", "alerts"],
+  api: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "metrics", "alerts", "export"],
+  cli: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "api", "load", "metrics", "alerts", "export"],
 };
 
 /** The layer of a file under src/: its first folder, or the file's own name for files at the top. */
