@@ -98,6 +98,9 @@ export interface RollbackOptions extends ChangeOptions {
   /** Machines switched at a time (default: all). */
   maxParallel?: number;
   skipUnreachable?: boolean;
+  /** Go ahead when an accessory (a database) is rolled back: it stops and the older release starts on the same
+   *  volumes, a backup taken first when it has backups; without it such a rollback is refused before anything changes. */
+  restartAccessories?: boolean;
 }
 
 export type RollbackResult = RollbackDone & { ok: boolean };
@@ -268,7 +271,7 @@ export class Skiff {
   /** Activates an older release, whole (image and config), through the same safe sequence. */
   rollback(opts: RollbackOptions = {}): Promise<RollbackResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await (await import("../exec/rollback.ts")).rollback(this.project, { apps: opts.apps ?? [], to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
+      const done = await (await import("../exec/rollback.ts")).rollback(this.project, { apps: opts.apps ?? [], to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, restartAccessories: opts.restartAccessories, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((a) => a.result.ok) };
     }, opts);
   }

@@ -104,7 +104,8 @@ program
   .option("--max-parallel <n>", "machines switched at a time (default: all)", wholeOption("--max-parallel", 1, 1000))
   .option("--skip-unreachable", "roll back the machines that answer")
   .option("--dry-run", "print the plan (the target release, what changes where) and change nothing")
-  .action(act(async (apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean }) => (await import("./rollback.ts")).rollbackCommand(await makeCtx(globals()), apps, o)));
+  .option("--yes", "go ahead when an accessory (a database) is named: it stops and the older release starts on its volumes")
+  .action(act(async (apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean; yes?: boolean }) => (await import("./rollback.ts")).rollbackCommand(await makeCtx(globals()), apps, o)));
 
 program
   .command("restart")
