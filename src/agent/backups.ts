@@ -68,6 +68,12 @@ export class Backups {
     return { changed: true };
   }
 
+  /** Whether the service has backups configured here now (a run recorded before they were taken out of skiff.yml
+   *  raises no alert). */
+  configured(project: string, app: string): boolean {
+    return Boolean(this.jobs.get(project)?.some((x) => x.app === app));
+  }
+
   job(project: string, app: string): BackupJob {
     const j = this.jobs.get(project)?.find((x) => x.app === app);
     if (!j) throw new Error(`${app} has no backups configured on this machine (deploy skiff.yml with its backups: first)`);
