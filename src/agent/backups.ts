@@ -273,6 +273,8 @@ export class Backups {
   }
 
   forget(project: string): void {
+    // Its repositories are asked about again when it comes back (they may have been removed meanwhile).
+    for (const j of this.jobs.get(project) ?? []) new Restic(j, this.dir).unknown();
     this.jobs.delete(project);
     try {
       writeAtomic(join(this.dir, `${project}.jobs.json`), "[]", { mode: 0o600 });
