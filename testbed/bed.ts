@@ -13,6 +13,9 @@ export const DOCKER = existsSync("/usr/bin/docker") ? "/usr/bin/docker" : "docke
 export const PREFIX = "skiff-bed";
 export const NETWORK = `${PREFIX}-net`;
 const SUBNET = "172.30.77.0/24";
+/** The host's address on the bed's network: where the host's own connections to the machines come from. Given
+ *  when the network is made (Docker 20.10 records no gateway it chose itself, so it could not be asked later). */
+export const GATEWAY = "172.30.77.1";
 const BASE_IMAGE = "skiff-testbed-base:bookworm";
 const STATE = process.env.SKIFF_BED_STATE || "/var/lib/skiff-testbed";
 const DISK_MB = 1024;
@@ -163,7 +166,7 @@ export async function up(opts: UpOptions = {}): Promise<Bed> {
   const image = await ensureImage(log);
   const key = ensureKey();
   if (!(await docker(["network", "inspect", "--format", "{{.Name}}", NETWORK], { allowFailure: true }))) {
-    await docker(["network", "create", "--subnet", SUBNET, "--label", "skiff.testbed=1", NETWORK]);
+    await docker(["network", "create", "--subnet", SUBNET, "--gateway", GATEWAY, "--label", "skiff.testbed=1", NETWORK]);
   }
   const machines = Array.from({ length: count }, (_, i) => machineSpec(i + 1));
   await Promise.all(

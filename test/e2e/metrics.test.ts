@@ -10,13 +10,12 @@
 // load exactly once over the three machines, and histogram_quantile answers.
 // Ports 8106–8107 only.
 import assert from "node:assert/strict";
-import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { DOCKER, faults, NETWORK, up, type Bed } from "../../testbed/bed.ts";
+import { faults, GATEWAY, up, type Bed } from "../../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
 
 const HELLO = new URL("../../examples/hello", import.meta.url).pathname;
@@ -25,7 +24,6 @@ const METRICS_PORT = 8107;
 const PROM_PORT = 8107; // on the host's loopback; the agents' 8107 is on the bed's addresses
 const PROMETHEUS = "/usr/bin/prometheus";
 const PROMTOOL = "/usr/bin/promtool";
-const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let bed: Bed;
@@ -90,7 +88,7 @@ describe("metrics", { timeout: 600_000 }, () => {
   before(async () => {
     bed = await up({ count: 3, log: (s) => console.error(`bed: ${s}`) });
     // The host reaches the bed's machines from the bed network's gateway: that is the scraper to allow.
-    const gateway = (await run(DOCKER, ["network", "inspect", NETWORK, "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}"])).stdout.trim();
+    const gateway = GATEWAY;
     p = makeProject();
     const machines = bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${APP_PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n");
     writeFileSync(
