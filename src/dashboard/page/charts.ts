@@ -15,8 +15,6 @@ export interface LineSpec {
 export interface Panel {
   root: HTMLElement;
   update(chart: Chart, markers: Marker[]): void;
-  /** To the width of its box (after the window changed). */
-  resize(): void;
   destroy(): void;
 }
 
@@ -59,6 +57,13 @@ export function panel(title: string, unit: string, lines: LineSpec[]): Panel {
       plot,
     );
 
+  // The chart follows its box's width (a narrower window, a scrollbar that came after it was drawn).
+  let width = 0;
+  const watch = new ResizeObserver(() => {
+    if (u && plot.clientWidth && plot.clientWidth !== width) u.setSize({ width: (width = plot.clientWidth), height: 180 });
+  });
+  watch.observe(plot);
+
   return {
     root,
     update(chart, markers) {
@@ -70,10 +75,8 @@ export function panel(title: string, unit: string, lines: LineSpec[]): Panel {
       if (!u) u = make(data);
       else u.setData(data);
     },
-    resize() {
-      if (u && plot.clientWidth) u.setSize({ width: plot.clientWidth, height: 180 });
-    },
     destroy() {
+      watch.disconnect();
       u?.destroy();
       u = undefined;
     },

@@ -108,8 +108,6 @@ function appPage(app: string) {
     el("h2", {}, "Logs"),
     logs.root,
   );
-  const onResize = () => charts.forEach((c) => c.resize());
-  window.addEventListener("resize", onResize);
   const loop = every(async () => {
     const d = await getJson<AppData>(`api/app?name=${encodeURIComponent(app)}&range=${range}`);
     document.title = `${app} · ${d.project} · skiff dashboard`;
@@ -122,7 +120,7 @@ function appPage(app: string) {
     for (const c of charts) c.update(d.chart, d.markers);
   });
   return {
-    stop: () => (loop.stop(), logs.stop(), charts.forEach((c) => c.destroy()), window.removeEventListener("resize", onResize)),
+    stop: () => (loop.stop(), logs.stop(), charts.forEach((c) => c.destroy())),
     refresh: loop.refresh,
   };
 }
@@ -138,8 +136,6 @@ function machinePage(machine: string) {
     panel("Disk", "% full", [{ key: "disk", label: "disk %", colour: "#8a4b00" }]),
   ];
   main.replaceChildren(el("h1", {}, `Machine ${machine}`), head.root, el("h2", {}, "Alerts"), alerts.root, el("h2", {}, "Resources"), el("div", { class: "charts" }, ...charts.map((c) => c.root)), el("h2", {}, "Instances"), instances.root);
-  const onResize = () => charts.forEach((c) => c.resize());
-  window.addEventListener("resize", onResize);
   const loop = every(async () => {
     const d = await getJson<MachineData>(`api/machine?name=${encodeURIComponent(machine)}&range=${range}`);
     showFresh(d);
@@ -148,7 +144,7 @@ function machinePage(machine: string) {
     instances.set({ i: d.instances, t: Math.floor(d.now / 10_000) }, () => instancesTable(d.instances, d.now));
     for (const c of charts) c.update(d.chart, d.markers);
   });
-  return { stop: () => (loop.stop(), charts.forEach((c) => c.destroy()), window.removeEventListener("resize", onResize)), refresh: loop.refresh };
+  return { stop: () => (loop.stop(), charts.forEach((c) => c.destroy())), refresh: loop.refresh };
 }
 
 /** The live tail (every 2 s from the server's shared follow) with a filter, and a search of the range's past lines on
@@ -175,7 +171,7 @@ function logPanel(app: string) {
     note.textContent = re === null ? "not a regular expression" : past ? `${past.length} past line(s) matching, over the ${range} range` : "";
     const shown = (past ?? lines).filter((l) => !re || re.test(l.text));
     const stick = out.scrollTop + out.clientHeight >= out.scrollHeight - 8;
-    out.replaceChildren(...shown.slice(-300).flatMap((l) => [el("span", { class: "meta" }, `${l.time.slice(11, 19)} ${l.machine} ${l.release === null ? "" : `@${l.release}`} `), l.text, "\n"]));
+    out.replaceChildren(...shown.slice(-300).flatMap((l) => [el("span", { class: "meta" }, `${new Date(l.time).toLocaleTimeString()} ${l.machine} ${l.release === null ? "" : `@${l.release}`} `), l.text, "\n"]));
     if (stick || past) out.scrollTop = out.scrollHeight;
   };
   const poll = async () => {
