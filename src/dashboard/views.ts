@@ -11,7 +11,7 @@ import { appChart, grid, instanceMemory, machineChart, type Chart } from "./seri
 
 /** How far back each range goes and its step (24 h at the agents' 10 s would be 8640 points a line). */
 export const RANGES = {
-  live: { spanMs: 15 * 60_000, stepMs: 10_000 },
+  live: { spanMs: 10 * 60_000, stepMs: 10_000 },
   "1h": { spanMs: 3_600_000, stepMs: 10_000 },
   "24h": { spanMs: 86_400_000, stepMs: 120_000 },
 } as const;

@@ -135,7 +135,7 @@ describe("dashboard views and server", () => {
       assert.ok(chart.lines.rps.filter((x) => x !== null).length >= 350);
       assert.deepEqual((v.markers as { release: number }[]).map((m) => m.release), [2, 3]);
       const live = await d.body(`/${TOKEN}/api/app?name=web&range=live`);
-      assert.deepEqual((live.markers as { release: number }[]).map((m) => m.release), [3], "the 15 min range holds the newer deploy only");
+      assert.deepEqual((live.markers as { release: number }[]).map((m) => m.release), [3], "the 10 min range holds the newer deploy only");
       assert.equal((await d.req(`/${TOKEN}/api/app?name=nope`)).status, 404);
       assert.equal((await d.req(`/${TOKEN}/api/app?name=web&range=2d`)).status, 400);
     } finally {
