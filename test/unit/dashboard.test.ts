@@ -7,6 +7,8 @@ import type { History } from "../../src/api/history.ts";
 import { LogTails } from "../../src/dashboard/log-tail.ts";
 import { Poller } from "../../src/dashboard/poller.ts";
 import { dashboardApp, tokenMatches, type Req } from "../../src/dashboard/routes.ts";
+import { startDashboard } from "../../src/dashboard/serve.ts";
+import { UserError } from "../../src/errors.ts";
 import { appChart, grid, machineChart, pairsAt } from "../../src/dashboard/series.ts";
 import { appView, markers, overview, type Store } from "../../src/dashboard/views.ts";
 import { fakeApi, NOW, sampleAt } from "./dashboard-fakes.ts";
@@ -225,6 +227,24 @@ describe("dashboard views and server", () => {
       assert.deepEqual(d.api.calls.rollback[1], { apps: ["web"], to: 2 });
     } finally {
       d.stop();
+    }
+  });
+
+  it("serves on 127.0.0.1 only, the page from the build, the token in the URL; a taken port is the user's to fix", async () => {
+    const api = fakeApi();
+    const a = await startDashboard(api as never, {});
+    try {
+      assert.equal((a.server.address() as { address: string }).address, "127.0.0.1");
+      assert.match(a.url, /^http:\/\/127\.0\.0\.1:\d+\/[\w-]{32}\/$/);
+      const page = await fetch(a.url);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<script src="app.js"><\/script>/);
+      assert.equal((await fetch(new URL("/app.js", a.url))).status, 404);
+      assert.equal((await fetch(new URL("app.js", a.url))).status, 200);
+      const port = Number(new URL(a.url).port);
+      await assert.rejects(startDashboard(api as never, { port }), (e: unknown) => e instanceof UserError && /port \d+ on 127\.0\.0\.1 is taken/.test(e.message));
+    } finally {
+      await a.close();
     }
   });
 
