@@ -74,6 +74,8 @@ export function panel(title: string, unit: string, lines: LineSpec[]): Panel {
       empty.hidden = points > 0;
       if (!u) u = make(data);
       else u.setData(data);
+      // For a profile (and bench/dashboard): when the page first drew a chart with points, from navigation start.
+      if (points > 0 && !performance.getEntriesByName("skiff-first-chart").length) performance.mark("skiff-first-chart");
     },
     destroy() {
       watch.disconnect();
