@@ -60,6 +60,13 @@ export interface InstanceRow {
   lastExit?: { code: number | null; oomKilled: boolean; reason: string };
 }
 
+/** A machine on the project view: why it does not answer, or its instances and its last numbers (`skiff top`'s). */
+export interface MachineRow extends Omit<MachineTop, "machine"> {
+  name: string;
+  problem?: string;
+  instances?: number;
+}
+
 const MARKED = new Set(["deploy", "rollback", "scale", "restart"]);
 
 const rowOk = (r: HistoryRow) => Object.values(r.machines).every((m) => m.result === "ok");
@@ -107,11 +114,10 @@ export function overview(store: Store, now: number) {
     project: store.project,
     environment: store.environment,
     ...freshness(store, now),
-    machines: (store.status ?? []).map((m) => ({
-      name: m.machine,
-      ...(isUnreachable(m) ? { problem: m.problem } : { instances: m.apps.reduce((n, a) => n + a.instances.length, 0) }),
-      ...(top.get(m.machine) ?? {}),
-    })),
+    machines: (store.status ?? []).map((m): MachineRow => {
+      const { machine: _m, ...figures } = top.get(m.machine) ?? { machine: m.machine };
+      return { name: m.machine, ...(isUnreachable(m) ? { problem: m.problem } : { instances: m.apps.reduce((n, a) => n + a.instances.length, 0), ...figures }) };
+    }),
     apps: [...apps.values()].sort((a, b) => a.name.localeCompare(b.name)).map((a) => ({ ...a, release: releaseOf(a.releases) })),
     alerts: { firing: store.alerts?.firing ?? [], pending: store.alerts?.pending ?? [], configured: store.alerts?.configured ?? false },
     history: (store.history?.rows ?? []).slice(-8).reverse(),

@@ -41,9 +41,11 @@ export function historyTable(rows: HistoryRows, withApp: boolean): HTMLElement {
 export function projectBody(d: ProjectData): HTMLElement[] {
   const machines = table(
     ["Machine", "CPU", "Memory", "Disk", "Load", "Instances"],
-    d.machines.map((m) => ("problem" in m && m.problem
-      ? [link(machineHref(m.name), m.name), [m.problem, "bad"], "", "", "", ""]
-      : [link(machineHref(m.name), m.name), pct((m as { cpu?: number }).cpu), "memoryUsed" in m && m.memoryUsed !== undefined ? `${bytes(m.memoryUsed)} / ${bytes(m.memoryTotal)}` : "–", pct((m as { diskUsed?: number }).diskUsed), (m as { load1?: number }).load1?.toFixed(2) ?? "–", String((m as { instances?: number }).instances ?? 0)])),
+    d.machines.map((m) =>
+      m.problem
+        ? [link(machineHref(m.name), m.name), [m.problem, "bad"], "", "", "", ""]
+        : [link(machineHref(m.name), m.name), pct(m.cpu), m.memoryUsed !== undefined ? `${bytes(m.memoryUsed)} / ${bytes(m.memoryTotal)}` : "–", pct(m.diskUsed), m.load1?.toFixed(2) ?? "–", String(m.instances ?? 0)],
+    ),
   );
   const apps = d.apps.length
     ? table(
