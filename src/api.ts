@@ -11,6 +11,7 @@ export type {
   OpenOptions, RollbackOptions, RollbackOutcome, RollbackResult, RolloutResult, ScaleOutcome, ScaleResult, SetupOptions, TrustOptions, TrustResult, ValidateResult,
 } from "./api/skiff.ts";
 export type { ExecOptions, ReachOptions, ReachResult, RestartOptions, RestartOutcome, RestartPlan, RestartResult } from "./api/skiff.ts";
+export type { ExportK8sOptions, ExportK8sResult, ExportNote, K8sObject } from "./api/skiff.ts";
 export type { AppStatus, InstanceStatus, MachineStatus, MachineUnreachable } from "./api/status.ts";
 export type { TlsStatus } from "./api/cert-status.ts";
 export type { AutoFacts, CertFacts, TlsHostFacts } from "./contracts/tls-facts.ts";

@@ -238,12 +238,23 @@ export const faults = {
     ].join("\n")]);
     return Number(avail);
   },
-  /** Grows the machine's private disk (/var/lib/skiff) to `mb`, mounted (ext4 grows online; a host whose kernel
-   *  refuses that to this process — no CAP_SYS_RESOURCE, as on these VMs — fails here); never shrinks it. */
+  /** Grows the machine's private disk (/var/lib/skiff) to `mb` MiB. Offline: the machine is powered off, its disk
+   *  unmounted, checked and grown, mounted again and the machine powered on (its agent comes back through its init
+   *  script). Growing ext4 online needs CAP_SYS_RESOURCE, which hosts like this one refuse. */
   async growDisk(m: BedMachine, mb: number): Promise<void> {
-    const img = join(STATE, "disks", `${m.name}.img`);
+    const dir = join(STATE, "disks", m.name);
+    const img = `${dir}.img`;
     if (!existsSync(img)) throw new Error(`${m.name} has no private disk on this host`);
-    await sh(`[ $(stat -c %s ${img}) -ge $((${Math.floor(mb)} * 1048576)) ] || { truncate -s ${Math.floor(mb)}M ${img} && dev=$(losetup -j ${img} | cut -d: -f1 | head -n1) && losetup -c $dev && resize2fs -p $dev >/dev/null 2>&1; }`);
+    const want = Math.floor(mb) * 1048576;
+    if (Number((await sh(`stat -c %s ${img}`)).trim()) >= want) return;
+    await docker(["stop", "-t", "5", m.container]);
+    try {
+      await sh(`umount ${dir} && truncate -s ${want} ${img} && { e2fsck -f -y ${img} >/dev/null; [ $? -le 1 ]; } && resize2fs ${img} >/dev/null 2>&1`);
+    } finally {
+      await sh(`findmnt -n ${dir} >/dev/null || mount -o loop ${img} ${dir}`);
+      await docker(["start", m.container]);
+      await waitReady(m);
+    }
   },
   async freeDisk(m: BedMachine): Promise<void> {
     await docker(["exec", m.container, "sh", "-c", "rm -f /var/lib/skiff/.testbed-fill*"]);

@@ -39,14 +39,20 @@ interface Failure {
   inst?: InstanceRecord;
 }
 
-export function activate(m: Machine, p: ActivateParams): Promise<ActivateResult> {
+export interface ActivateHooks {
+  /** Runs on the new instances after their health gate, before they take traffic; a throw fails the activation
+   *  (a moved database's data restored into it: handlers.ts). */
+  beforeServing?: (fresh: InstanceRecord[]) => Promise<void>;
+}
+
+export function activate(m: Machine, p: ActivateParams, hooks: ActivateHooks = {}): Promise<ActivateResult> {
   return m.mutex.run(`${p.project}/${p.app}`, async () => {
     fence(m.store, p.project, p.holder, Boolean(p.revert));
-    return activateLocked(m, p);
+    return activateLocked(m, p, hooks);
   });
 }
 
-async function activateLocked(m: Machine, p: ActivateParams): Promise<ActivateResult> {
+async function activateLocked(m: Machine, p: ActivateParams, hooks: ActivateHooks): Promise<ActivateResult> {
   const t0 = m.fx.clock.now();
   const spec = m.store.release(p.project, p.app, p.release);
   if (!spec) throw new Error(`release ${p.release} of ${p.app} is not on this machine`);
@@ -76,8 +82,13 @@ async function activateLocked(m: Machine, p: ActivateParams): Promise<ActivateRe
   const stopped = spec.stopFirst ? await stopServing(run) : [];
 
   const { reuse, fresh, failure: startFailure } = await startAndGate(run);
+  let failure = startFailure;
+  if (!failure && hooks.beforeServing) {
+    await hooks.beforeServing(fresh).catch((e: Error) => void (failure = { reason: e.message, inst: fresh[0] }));
+    run.mark("restore");
+  }
   const incoming = [...reuse, ...fresh];
-  const enabled = startFailure ? { failure: startFailure } : await enableAll(run, incoming);
+  const enabled = failure ? { failure } : await enableAll(run, incoming);
   if (enabled.failure) return abandon(run, fresh, enabled.failure, stopped);
   run.mark("proxyUp");
   const switchedAtMs = m.fx.clock.now() - t0;

@@ -35,6 +35,8 @@ export class AlertFacts {
     private readonly machine: () => string,
     /** The machine's HTTPS certificates (tls-facts.ts): read once per sample, however many peers ask. */
     private readonly tls: () => TlsHostFacts[] | undefined = () => undefined,
+    /** Whether a service has backups configured now (backups.ts): the last run of one that no longer has says nothing. */
+    private readonly backedUp: (project: string, app: string) => boolean = () => true,
   ) {}
 
   /** The certificates as read since the last sample (null: not read yet). */
@@ -149,7 +151,7 @@ export class AlertFacts {
     // apps in skiff.yml.
     for (const [k, c] of this.commands) if (k.startsWith(prefix)) lastCommand[k.slice(prefix.length)] = c;
     const lastBackup: NonNullable<MachineFacts["lastBackup"]> = {};
-    for (const [k, b] of this.backups) if (k.startsWith(prefix)) lastBackup[k.slice(prefix.length)] = b;
+    for (const [k, b] of this.backups) if (k.startsWith(prefix) && this.backedUp(project, k.slice(prefix.length))) lastBackup[k.slice(prefix.length)] = b;
     if (this.certs === null) this.certs = this.tls();
     const certs = this.certs
       ?.filter((c) => c.project === project)

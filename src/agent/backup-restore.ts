@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, createWriteStream, existsSync, fchownSync, mkdtempSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { BackupJob, BackupRun, Snapshot, VerifyResult } from "../contracts/backups.ts";
+import type { InstanceRecord } from "../contracts/model.ts";
 import { DUMP_FILE, liveInstance, PG_KICK, PG_RESTORE, RDB_FILE, restoreErrors, RowCounter } from "./backup-source.ts";
 import { backendName } from "../proxy/model.ts";
 import { addressOf } from "./instances.ts";
@@ -43,7 +44,17 @@ export function restore(b: Backups, m: Machine, p: RestoreParams): Promise<Backu
   return Promise.resolve().then(() => b.withRepo(b.job(p.project, p.app), () => restoreLocked(b, m, p)));
 }
 
-async function restoreLocked(b: Backups, m: Machine, p: RestoreParams): Promise<BackupRun> {
+/** A database moving to this machine: the snapshot taken where it ran (held stopped there since) goes into its new
+ *  instance, which has passed its health gate and takes no connection yet (activation.ts). */
+export async function restoreBeforeServing(b: Backups, m: Machine, p: { project: string; app: string; snapshot: string; by?: string; holder?: string }, fresh: InstanceRecord[]): Promise<void> {
+  const j = b.job(p.project, p.app);
+  if (j.kind !== "postgres") throw new Error(`only a database is restored as it moves in (${p.app}'s backups are ${j.kind})`);
+  if (fresh.length !== 1) throw new Error(`a database moving here is restored into one new instance, not ${fresh.length}`);
+  const r = await b.withRepo(j, () => restoreLocked(b, m, { project: p.project, app: p.app, snapshot: p.snapshot, by: p.by, holder: p.holder }, fresh[0]));
+  if (!r.ok) throw new Error(`restoring ${p.snapshot.slice(0, 8)} into it failed: ${r.reason}`);
+}
+
+async function restoreLocked(b: Backups, m: Machine, p: RestoreParams, incoming?: InstanceRecord): Promise<BackupRun> {
   const t0 = m.fx.clock.now();
   const j = b.job(p.project, p.app);
   const machine = machineName(m.store);
@@ -54,7 +65,7 @@ async function restoreLocked(b: Backups, m: Machine, p: RestoreParams): Promise<
     // The source's repository (and password); the target's instance and volumes.
     const restic = new Restic(j, b.dir);
     const to = { ...j, app: p.into ?? j.app };
-    if (j.kind === "postgres") await restoreDump(m, restic, to, snap);
+    if (j.kind === "postgres") await restoreDump(m, restic, to, snap, incoming);
     else if (j.kind === "redis") await restoreRdb(b, m, restic, to, snap, p);
     else await restoreFiles(b, m, restic, to, snap, p, j.app);
     out = { ok: true, app: j.app, snapshot: snap.id, durationMs: m.fx.clock.now() - t0 };
@@ -71,15 +82,18 @@ async function restoreLocked(b: Backups, m: Machine, p: RestoreParams): Promise<
 
 /** Into the running instance, out of traffic meanwhile (the apps' connections refused, other sessions ended), so
  *  that nothing writes between the drop of a table and its making again; any unexpected psql ERROR fails it. */
-async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snapshot): Promise<void> {
-  const inst = liveInstance(m.store.state(j.project, j.app));
+async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, incoming?: InstanceRecord): Promise<void> {
+  const inst = incoming ?? liveInstance(m.store.state(j.project, j.app));
   if (!inst) throw new Error(`${j.app} does not run here now: start it first (a database is restored into its running instance)`);
   const backend = backendName(j.project, j.app);
-  await m.proxy.release(backend, inst.name);
+  // A new instance (a move) is in no slot yet and nobody is connected to it.
+  if (!incoming) await m.proxy.release(backend, inst.name);
   try {
-    const kick = spawnInInstance(m.store.dir, inst, PG_KICK, "ignore");
-    const k = await collect(kick.child).finally(() => kick.cleanup());
-    if (k.code !== 0) throw new Error(`ending the other sessions failed (exit ${k.code}): ${lastLines(k.stderr)}`);
+    if (!incoming) {
+      const kick = spawnInInstance(m.store.dir, inst, PG_KICK, "ignore");
+      const k = await collect(kick.child).finally(() => kick.cleanup());
+      if (k.code !== 0) throw new Error(`ending the other sessions failed (exit ${k.code}): ${lastLines(k.stderr)}`);
+    }
     const dump = restic.spawn(["dump", snap.id, `/${DUMP_FILE}`]);
     const psql = spawnInInstance(m.store.dir, inst, PG_RESTORE, "pipe");
     psql.child.stdin!.on("error", () => {});
@@ -90,8 +104,8 @@ async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snaps
     const errors = restoreErrors(r.stderr);
     if (errors.length) throw new Error(`psql reported ${errors.length} error(s), so the database is not the snapshot's: ${errors.slice(0, 3).join("; ")}`);
   } finally {
-    // It ran healthy all along (only its data changed): back in at once.
-    inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true });
+    // It ran healthy all along (only its data changed): back in at once (a new one: its activation puts it in).
+    if (!incoming) inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true });
   }
 }
 

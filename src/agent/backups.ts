@@ -8,7 +8,10 @@ import { Cron } from "croner";
 import type { BackupJob, BackupRun, Snapshot } from "../contracts/backups.ts";
 import { writeAtomic } from "./atomic-write.ts";
 import { KeyedMutex } from "./mutex.ts";
-import { DUMPS, liveInstance } from "./backup-source.ts";
+import { DUMPS, liveInstance, PG_KICK } from "./backup-source.ts";
+import { backendName } from "../proxy/model.ts";
+import { holdApp } from "./hold.ts";
+import { addressOf } from "./instances.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
 import { machineName } from "./identity.ts";
 import { spawnInInstance } from "./instance-exec.ts";
@@ -63,6 +66,12 @@ export class Backups {
     this.saveLast();
     this.arm();
     return { changed: true };
+  }
+
+  /** Whether the service has backups configured here now (a run recorded before they were taken out of skiff.yml
+   *  raises no alert). */
+  configured(project: string, app: string): boolean {
+    return Boolean(this.jobs.get(project)?.some((x) => x.app === app));
   }
 
   job(project: string, app: string): BackupJob {
@@ -126,8 +135,14 @@ export class Backups {
   /** One backup now; a second ask while one runs waits for that one. `keepAll`: the retention policy is not applied
    *  this time (a backup made before a restore or an upgrade must not prune the snapshot that is about to be needed:
    *  with a daily policy, two backups in a day keep only the newer). */
-  run(project: string, app: string, o: { by?: string; keepAll?: boolean } = {}): Promise<BackupRun> {
+  run(project: string, app: string, o: { by?: string; keepAll?: boolean; final?: boolean; holder?: string } = {}): Promise<BackupRun> {
     const k = `${project}/${app}`;
+    if (o.final) {
+      // Its own run, after any that is under way (that one did not take the service out of traffic first).
+      const j = this.job(project, app);
+      if (!this.runsHere(j)) return Promise.resolve({ ok: true, app, durationMs: 0, skipped: "it does not run here" });
+      return (this.running.get(k) ?? Promise.resolve()).catch(() => {}).then(() => this.withRepo(j, () => this.finalBackup(j, o.by, o.holder)));
+    }
     let r = this.running.get(k);
     if (!r) {
       const j = this.job(project, app);
@@ -137,6 +152,44 @@ export class Backups {
       this.running.set(k, r);
     }
     return r;
+  }
+
+  /** The last backup before the service moves to another machine: nothing reaches it from before the backup on
+   *  (a database: out of HAProxy, its other sessions ended, then dumped; volumes: held stopped, then read), and it
+   *  stays held stopped after, so nothing written can be left behind. A backup that fails lets it serve again. */
+  private async finalBackup(j: BackupJob, by?: string, holder?: string): Promise<BackupRun> {
+    const hold = (held: boolean) => holdApp(this.m, { project: j.project, app: j.app, machine: machineName(this.m.store), held, by, holder });
+    const inst = j.kind === "volumes" ? undefined : liveInstance(this.m.store.state(j.project, j.app));
+    const backend = backendName(j.project, j.app);
+    const serveAgain = async () => {
+      if (!inst) return void (await hold(false).catch(() => {}));
+      inst.slot = await this.m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true }).catch(() => inst.slot);
+    };
+    try {
+      if (!inst) {
+        const h = await hold(true);
+        if (h.reason) throw new Error(`stopping it failed: ${h.reason}`);
+      } else {
+        await this.m.proxy.release(backend, inst.name);
+        if (j.kind === "postgres") {
+          const kick = spawnInInstance(this.m.store.dir, inst, PG_KICK, "ignore");
+          const k = await collect(kick.child).finally(() => kick.cleanup());
+          if (k.code !== 0) throw new Error(`ending the other sessions failed (exit ${k.code}): ${lastLines(k.stderr)}`);
+        }
+      }
+    } catch (e) {
+      await serveAgain();
+      const out: BackupRun = { ok: false, app: j.app, reason: (e as Error).message, durationMs: 0 };
+      this.m.log(`${j.app}: backup before it moves failed: ${out.reason}`);
+      return out;
+    }
+    const out = await this.backup(j, by, true);
+    if (!out.ok) await serveAgain();
+    else if (inst) {
+      const h = await hold(true);
+      if (h.reason) return { ...out, ok: false, reason: `backed up (${out.snapshot!.slice(0, 8)}), but stopping it failed: ${h.reason}` };
+    }
+    return out;
   }
 
   private async backup(j: BackupJob, by?: string, keepAll = false): Promise<BackupRun> {
@@ -169,16 +222,20 @@ export class Backups {
     if (!inst) throw new Error(`${j.app} does not run here now: nothing to dump`);
     const store = restic.spawn(["backup", "--json", "--host", machine, "--tag", key(j), "--time", this.resticTime(), "--stdin", "--stdin-filename", how.file], "pipe");
     const dump = spawnInInstance(this.m.store.dir, inst, how.script, "ignore");
-    // restic going away mid-dump (a lock, a target gone) must fail this run, not crash the agent with EPIPE.
+    // restic going away mid-dump (a lock, a repository gone) must fail this run, not crash the agent with EPIPE, and
+    // not leave the dump blocked on a full pipe forever (holding the repository's turn): closing our end of its
+    // output makes its next write fail, and it exits.
     store.stdin!.on("error", () => {});
+    store.on("exit", () => dump.child.stdout!.destroy());
     dump.child.stdout!.pipe(store.stdin!);
     const [d, r] = await Promise.all([collect(dump.child, { piped: true }).finally(() => dump.cleanup()), collect(store)]);
     const made = backupSummary(r.stdout);
+    // restic first: when it fails, the dump fails after it (its output was closed), and restic's reason is the one.
+    if (r.code !== 0 || !made) throw new Error(`restic backup failed: ${lastLines(r.stderr)}`);
     if (d.code !== 0) {
-      if (made) await restic.run(["forget", made.snapshot]);
+      await restic.run(["forget", made.snapshot]);
       throw new Error(`${how.what} failed (exit ${d.code}): ${lastLines(d.stderr)}`);
     }
-    if (r.code !== 0 || !made) throw new Error(`restic backup failed: ${lastLines(r.stderr)}`);
     return made;
   }
 
@@ -216,6 +273,8 @@ export class Backups {
   }
 
   forget(project: string): void {
+    // Its repositories are asked about again when it comes back (they may have been removed meanwhile).
+    for (const j of this.jobs.get(project) ?? []) new Restic(j, this.dir).unknown();
     this.jobs.delete(project);
     try {
       writeAtomic(join(this.dir, `${project}.jobs.json`), "[]", { mode: 0o600 });

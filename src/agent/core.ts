@@ -9,7 +9,7 @@ import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
 import type { InstanceRecord, ReleaseSpec } from "../contracts/model.ts";
 import { backendName } from "../proxy/model.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
-import { activate } from "./activation.ts";
+import { activate, type ActivateHooks } from "./activation.ts";
 import { realEffects, runtimeOf, type AgentProxy, type Effects, type Log, type Machine } from "./effects.ts";
 import type { HealthBook } from "./health-book.ts";
 import { waitHealthy, type GateResult } from "./health-gate.ts";
@@ -58,8 +58,8 @@ export class AgentCore {
     return waitHealthy(this.machine, inst, spec, deadlineAt);
   }
 
-  activate(p: ActivateParams): Promise<ActivateResult> {
-    return activate(this.machine, p);
+  activate(p: ActivateParams, hooks?: ActivateHooks): Promise<ActivateResult> {
+    return activate(this.machine, p, hooks);
   }
 
   runHook(p: HookParams): Promise<HookResult> {

@@ -18,7 +18,7 @@ import type { Ring } from "../metrics/ring.ts";
 import type { Alerts } from "./alerts.ts";
 import type { Backups } from "./backups.ts";
 import { backupKey, prepareStore } from "./backup-store.ts";
-import { restore, verify } from "./backup-restore.ts";
+import { restore, restoreBeforeServing, verify } from "./backup-restore.ts";
 import type { MetricsListener } from "./metrics-listener.ts";
 import { SAMPLE_INTERVAL_MS, type MetricsSampler } from "./metrics-sampler.ts";
 import type { Sample } from "../metrics/catalogue.ts";
@@ -119,7 +119,9 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     "release.get": ({ project, app, release }) => store.release(project, app, release) ?? null,
     activate: (params) => {
       core.rememberMachineName(params.machine);
-      return { job: jobs.start(() => core.activate(params)) };
+      const { restore: snapshot } = params;
+      if (snapshot && !backups) throw new Error("this agent runs no backups: it cannot restore a moved database");
+      return { job: jobs.start(() => core.activate(params, snapshot && backups ? { beforeServing: (fresh) => restoreBeforeServing(backups, core.machine, { ...params, snapshot }, fresh) } : {})) };
     },
     "hook.run": (params) => {
       core.rememberMachineName(params.machine);
@@ -200,7 +202,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       "backups.set": ({ project, jobs: list }) => backups.set(project, list),
       "backups.key": ({ machine }) => ({ publicKey: backupKey(backups.dir, machine) }),
       "backups.store": ({ project, keys, merge, bases }) => prepareStore(backups.dir, project, keys, merge, bases),
-      "backup.run": ({ project, app, by, keepAll }) => ({ job: jobs.start(() => backups.run(project, app, { by, keepAll })) }),
+      "backup.run": ({ project, app, by, keepAll, final, holder }) => ({ job: jobs.start(() => backups.run(project, app, { by, keepAll, final, holder })) }),
       "backup.list": ({ project, app }) => backups.list(project, app),
       "backup.restore": (p) => ({ job: jobs.start(() => restore(backups, core.machine, p)) }),
       "backup.verify": (p) => ({ job: jobs.start(() => verify(backups, core.machine, p)) }),

@@ -75,9 +75,9 @@ export function serve(self: string, socket: string, log: (s: string) => void): v
   const auto = new AutoTls(proxy, core.mesh, log, Number(process.env.SKIFF_ACME_NO_CERT_GRACE_MS) || undefined);
   const firewall = new Firewall(join(stateDir, "firewall.json"), core.mutex, log, undefined, gateways);
   // Alerts (alerts.ts): the sampler's samples and history records are their facts; peers ask over the mesh share.
-  const facts = new AlertFacts(() => machineName(store), () => agentTlsFacts(proxy, auto));
-  const alerts = new Alerts(join(stateDir, "alerts"), facts, core.mesh, log);
   const backups = new Backups(core.machine, join(stateDir, "backups"));
+  const facts = new AlertFacts(() => machineName(store), () => agentTlsFacts(proxy, auto), (project, app) => backups.configured(project, app));
+  const alerts = new Alerts(join(stateDir, "alerts"), facts, core.mesh, log);
   const metrics = metricsParts(core, stateDir, join(runDir, "haproxy.sock"), log, facts, logs.durations);
   core
     .reconcile()

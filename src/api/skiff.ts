@@ -26,6 +26,7 @@ import type { DeployPlan, RemovePlan, RollbackPlan, ScalePlan } from "../plan/mo
 import { settingsFromEnv, withHostSettings, type HostSettings } from "../settings.ts";
 import type { BuildOptions, BuiltImage } from "./build.ts";
 import type { EnvDiff, EnvDifference } from "./diff.ts";
+import type { ExportK8sOptions, ExportK8sResult, ExportNote, K8sObject } from "./export.ts";
 import { EventHub, type EventListener } from "./events.ts";
 import { gatherHistory, type History } from "./history.ts";
 import { lockOn, type LockState } from "./lock.ts";
@@ -98,6 +99,9 @@ export interface RollbackOptions extends ChangeOptions {
   /** Machines switched at a time (default: all). */
   maxParallel?: number;
   skipUnreachable?: boolean;
+  /** Go ahead when an accessory (a database) is rolled back: it stops and the older release starts on the same
+   *  volumes, a backup taken first when it has backups; without it such a rollback is refused before anything changes. */
+  restartAccessories?: boolean;
 }
 
 export type RollbackResult = RollbackDone & { ok: boolean };
@@ -121,6 +125,8 @@ export interface ValidateResult {
   machines: string[];
   apps: string[];
 }
+
+export type { ExportK8sOptions, ExportK8sResult, ExportNote, K8sObject };
 
 export type { AgeIdentity, BuildOptions, BuiltImage, EnvDiff, EnvDifference, SecretInfo, SecretSet, SecretsWrite, SecretUnset };
 
@@ -268,7 +274,7 @@ export class Skiff {
   /** Activates an older release, whole (image and config), through the same safe sequence. */
   rollback(opts: RollbackOptions = {}): Promise<RollbackResult> {
     return this.run(async (reporter, interrupted) => {
-      const done = await (await import("../exec/rollback.ts")).rollback(this.project, { apps: opts.apps ?? [], to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, reporter, interrupted, effects: this.effects });
+      const done = await (await import("../exec/rollback.ts")).rollback(this.project, { apps: opts.apps ?? [], to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, restartAccessories: opts.restartAccessories, reporter, interrupted, effects: this.effects });
       return { ...done, ok: done.outcomes.every((a) => a.result.ok) };
     }, opts);
   }
@@ -380,6 +386,14 @@ export class Skiff {
     if (this.source) return openProject({ ...this.source, environment: env });
     if (this.project.file.endsWith(`/${OBJECT_SOURCE}`)) throw new UserError("this Skiff was made from a config object without Skiff.open: it cannot load another environment of it", { hint: "open it with Skiff.open({ config })" });
     return openProject({ config: this.project.file, dir: this.project.dir, environment: env });
+  }
+
+  /** The project (this environment) as Kubernetes manifests (`skiff export k8s`): per app a Deployment, Service,
+   *  Ingress, ConfigMaps, claims and a pre-deploy Job; per accessory a StatefulSet and Service; the secrets as
+   *  keys with empty values unless `includeSecrets`. Changes nothing; `notes` say what does not carry over
+   *  (docs/moving-to-kubernetes.md). */
+  exportK8s(opts: ExportK8sOptions = {}): Promise<ExportK8sResult> {
+    return this.run(async () => (await import("./export.ts")).exportProject(this.project, opts));
   }
 
   /** Checks the config file and every environment overlay in it (a config object was checked when opened). */

@@ -67,7 +67,7 @@ function dockerBuild(ref: string, app: AppSpec, onLine: (l: string) => void): Pr
 }
 
 /** The tag a build of this app gets: skiff/<project>-<app>:<commit>[-dirty-<hash>][-<args hash>]. */
-function builtRef(project: Project, app: AppSpec): { g: GitState | undefined; ref: string } {
+export function builtRef(project: Project, app: AppSpec): { g: GitState | undefined; ref: string } {
   const g = gitState(app.build!.context);
   const tag = imageTag(app, g, () => createHash("sha256").update(app.build!.context).digest("hex").slice(0, 8));
   return { g, ref: `skiff/${project.name}-${app.name}:${tag}` };

@@ -104,7 +104,8 @@ program
   .option("--max-parallel <n>", "machines switched at a time (default: all)", wholeOption("--max-parallel", 1, 1000))
   .option("--skip-unreachable", "roll back the machines that answer")
   .option("--dry-run", "print the plan (the target release, what changes where) and change nothing")
-  .action(act(async (apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean }) => (await import("./rollback.ts")).rollbackCommand(await makeCtx(globals()), apps, o)));
+  .option("--yes", "go ahead when an accessory (a database) is named: it stops and the older release starts on its volumes")
+  .action(act(async (apps: string[], o: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean; yes?: boolean }) => (await import("./rollback.ts")).rollbackCommand(await makeCtx(globals()), apps, o)));
 
 program
   .command("restart")
@@ -219,6 +220,19 @@ program
   .description("how two environments differ: skiff diff -e staging -e prod (secret values hidden)")
   .addHelpText("after", "\n  -e is given twice: skiff diff -e staging -e prod (`default` is the base config)")
   .action(act(async () => (await import("./env-diff.ts")).envDiffCommand(globals().config, envsInArgv(process.argv), { json: Boolean(globals().json), out: (l) => void process.stdout.write(l + "\n") })));
+
+const exporting = program.command("export").description("the project as another tool's configuration: `export k8s` writes Kubernetes manifests (docs/moving-to-kubernetes.md)");
+exporting
+  .command("k8s")
+  .description("the project (-e: an environment) as Kubernetes manifests: Deployments, Services, Ingresses, StatefulSets, … (docs/moving-to-kubernetes.md)")
+  .option("--out <dir>", "a directory for one file per object, or - for one YAML stream on stdout", "-")
+  .option("--namespace <ns>", "namespace of every object (default: the project, -ENV with -e)")
+  .option("--image-tag <tag>", "tag of every built app's image (default: this tree's build, or the newest one here)")
+  .option("--registry <host/path>", "where the cluster pulls built images from (default: skiff's local names)")
+  .option("--image <app=image...>", "the image of an app (the only way a process app is exported)")
+  .option("--include-secrets", "put the secret values (decrypted with your age key) into the Secrets; default: keys with empty values")
+  .addHelpText("after", "\n  Not everything carries over (canary waves, backups, alerts, the mesh…): stderr and the end of the output list it.\n  Guide: docs/moving-to-kubernetes.md")
+  .action(act(async (o: import("./export.ts").ExportFlags) => (await import("./export.ts")).exportK8sCommand(await makeCtx(globals()), o)));
 
 program
   .command("remove")

@@ -1,14 +1,14 @@
-// skiff rollback [app…] [--to N] [--dry-run]: an older release, whole, through the same safe sequence.
+// skiff rollback [app…] [--to N] [--dry-run] [--yes]: an older release, whole, through the same safe sequence.
 import { skiffFor, type Ctx } from "./context.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { printPlan } from "./plan.ts";
 import { renderRollout } from "./render-rollout.ts";
 
-export async function rollbackCommand(ctx: Ctx, apps: string[], opts: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean }): Promise<number> {
+export async function rollbackCommand(ctx: Ctx, apps: string[], opts: { to?: number; maxParallel?: number; skipUnreachable?: boolean; dryRun?: boolean; yes?: boolean }): Promise<number> {
   const started = Date.now();
   const interrupt = onInterrupt(ctx, !opts.dryRun);
   try {
-    const r = await skiffFor(ctx).rollback({ apps, to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, signal: interrupt.signal });
+    const r = await skiffFor(ctx).rollback({ apps, to: opts.to, maxParallel: opts.maxParallel, skipUnreachable: opts.skipUnreachable, dryRun: opts.dryRun, restartAccessories: opts.yes, signal: interrupt.signal });
     if (r.dryRun) return printPlan(ctx, r.plan), 0;
     let ok = true;
     for (const o of r.outcomes) {

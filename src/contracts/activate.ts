@@ -28,6 +28,9 @@ export const activateParamsSchema = z.object({
   revert: opt(z.object({ release: releaseNumber, reason: z.string() })),
   /** The deploy lock's holder of the deploy that asks (see the agent's fence.ts). */
   holder: opt(z.string().check(z.minLength(1))),
+  /** A database moving here: this snapshot (its last backup where it ran) is restored into the new instance after
+   *  its health gate and before it takes any connection. */
+  restore: opt(z.string().check(z.regex(/^[0-9a-f]{8,64}$/))),
 });
 
 /** Where an activation's time went, in milliseconds, in order: HAProxy and the backend made ready (prepare), the
@@ -39,6 +42,8 @@ export const activationPhasesSchema = z.object({
   stopOld: opt(z.number()),
   start: opt(z.number()),
   health: opt(z.number()),
+  /** A moved database's data restored into it before it serves. */
+  restore: opt(z.number()),
   proxyUp: opt(z.number()),
   switch: opt(z.number()),
   drain: opt(z.number()),

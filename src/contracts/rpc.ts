@@ -180,7 +180,7 @@ export const rpc = {
   "backups.set": { params: z.object({ project: nameSchema, jobs: z.array(z.custom<BackupJob>((v) => typeof v === "object" && v !== null && typeof (v as BackupJob).app === "string")) }), result: z.object({ changed: z.boolean() }) },
   "backups.key": { params: z.object({ machine: text }), result: z.object({ publicKey: z.string() }) },
   "backups.store": { params: z.object({ project: nameSchema, keys: z.array(short(1000)), merge: opt(z.boolean()), bases: opt(z.array(short(4096)).check(z.maxLength(100))) }), result: z.object({ hostKeys: z.array(z.string()) }) },
-  "backup.run": { params: z.extend(appRef, { by: opt(short(256)), keepAll: opt(z.boolean()) }), result: job },
+  "backup.run": { params: z.extend(appRef, { by: opt(short(256)), keepAll: opt(z.boolean()), final: opt(z.boolean()), holder: opt(text) }), result: job },
   "backup.list": { params: appRef, result: z.array(z.custom<Snapshot>()) },
   "backup.restore": { params: z.extend(appRef, { snapshot: opt(short(64)), not: opt(z.array(short(64)).check(z.maxLength(100))), into: opt(nameSchema), by: opt(short(256)), holder: opt(text) }), result: job },
   "backup.verify": { params: z.extend(appRef, { snapshot: opt(short(64)) }), result: job },

@@ -40,11 +40,11 @@ async function withServiceClients<T>(project: Project, a: AppSpec, fn: (clients:
 }
 
 /** One backup job on one machine, shown as a step ("db: backup 1a2b3c4d", then `after`). */
-export async function backupOnMachine(c: AgentClient, project: string, app: string, o: { by: string; keepAll?: boolean; reporter: Reporter; after?: string }): Promise<BackupOutcome> {
+export async function backupOnMachine(c: AgentClient, project: string, app: string, o: { by: string; keepAll?: boolean; reporter: Reporter; after?: string; final?: boolean; holder?: string }): Promise<BackupOutcome> {
   const started = Date.now();
   const after = o.after ? ` ${o.after}` : "";
   o.reporter.emit({ type: "step", machine: c.machine, step: `${app}: backup${after}`, status: "start" });
-  const r = await runJob<BackupRun>(c, "backup.run", { project, app, by: o.by, keepAll: o.keepAll ?? false }, "backup");
+  const r = await runJob<BackupRun>(c, "backup.run", { project, app, by: o.by, keepAll: o.keepAll ?? false, ...(o.final ? { final: true, holder: o.holder } : {}) }, "backup");
   o.reporter.emit({ type: "step", machine: c.machine, step: `${app}: backup${r.snapshot ? ` ${r.snapshot.slice(0, 8)}` : r.skipped ? ` skipped: ${r.skipped}` : ""}${after}`, status: r.ok ? "ok" : "failed", ms: Date.now() - started });
   return { ...r, machine: c.machine };
 }

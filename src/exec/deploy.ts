@@ -111,13 +111,23 @@ async function runHook(r: Run, app: string, release: number, hook: HookPlan): Pr
 /** Returns the snapshot made (the last machine's: an accessory runs on one). */
 async function backupBefore(r: Run, a: AppDeployPlan): Promise<string | undefined> {
   const where = a.machines.filter((m) => m.stop > 0).map((m) => m.machine);
+  // A move: the last backup there, after which it takes no connection and stays held stopped (serveAgain undoes it).
+  const final = Boolean(a.accessory?.movesFrom);
   let made: string | undefined;
   for (const c of r.lock.clients.filter((x) => where.includes(x.machine))) {
-    const b = await backupOnMachine(c, r.project.name, a.app, { by: r.facts.by, keepAll: true, reporter: r.opts.reporter, after: "before it stops" });
+    const b = await backupOnMachine(c, r.project.name, a.app, { by: r.facts.by, keepAll: true, reporter: r.opts.reporter, after: final ? "before it moves (it takes no connection from now on)" : "before it stops", final, holder: r.lock.holder });
     if (!b.ok) throw new UserError(`${c.machine}: ${a.app}: the backup before the upgrade failed: ${b.reason}; ${a.app} was not changed`, { hint: `fix the backup (\`skiff backup run ${a.app}\`), or take ${a.app}'s backups: out of skiff.yml for this deploy` });
     made = b.snapshot;
   }
   return made;
+}
+
+/** A move that did not happen: the accessory serves again where it ran (held stopped there since its last backup). */
+async function serveAgain(r: Run, a: AppDeployPlan): Promise<void> {
+  for (const c of r.lock.clients.filter((x) => a.accessory!.movesFrom!.includes(x.machine))) {
+    const h = await c.call("app.hold", { project: r.project.name, app: a.app, machine: c.machine, held: false, holder: r.lock.holder, by: r.facts.by }).catch((e: Error) => ({ changed: false, reason: e.message }));
+    r.opts.reporter.emit({ type: "step", machine: c.machine, step: `${a.app}: serves here again (the move did not happen)${h.reason ? `: ${h.reason}` : ""}`, status: h.reason ? "failed" : "ok" });
+  }
 }
 
 /** The accessory runs on its new machine (started empty): the snapshot taken on the old one goes into it. */
@@ -151,13 +161,18 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   await sendCerts(r.lock.clients, r.facts.certs?.[a.app] ?? [], r.opts.reporter);
   // tls: auto: each of the app's machines keeps its hosts renewed; the first certificate is ordered now.
   const auto = await prepareAuto({ project: r.project, app, clients: r.lock.clients, placement: a.placement, reporter: r.opts.reporter });
+  // A database that moves is restored into its new instance before that takes a connection (the agent's activation);
+  // other kinds once it runs there (restoreAfterMove).
+  const moved = a.accessory?.movesFrom && before ? before : undefined;
+  const restoreIn = moved && app.backups?.kind === "postgres" ? { machine: a.accessory!.machine, snapshot: moved } : undefined;
   const result = await rollout({
-    project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement,
+    project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement, restore: restoreIn,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, tcp: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
   });
   if (result.ok) await pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter);
   // A moved accessory's data follows it: the backup just made is restored where it runs now.
-  if (result.ok && a.accessory?.movesFrom && before) await restoreAfterMove(r, a, before);
+  if (moved && !result.ok) await serveAgain(r, a);
+  if (result.ok && moved && !restoreIn) await restoreAfterMove(r, a, moved);
   return { app: a.app, release, image: image.ref, result, phases: { store, hook: hookMs, rollout: lap() } };
 }
 

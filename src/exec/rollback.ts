@@ -12,6 +12,7 @@ import { selectApps } from "../plan/release-spec.ts";
 import { planRollback } from "../plan/rollback.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { syncAlerts } from "./alerts.ts";
+import { backupOnMachine } from "./backup-ops.ts";
 import { syncFirewall } from "./firewall.ts";
 import { whoAmI, withDeployLock } from "./lock.ts";
 import { observe, rollbackSpecs } from "./observe.ts";
@@ -23,6 +24,9 @@ export interface RollbackOptions {
   to?: number;
   maxParallel?: number;
   skipUnreachable?: boolean;
+  /** Go ahead when an accessory (a database) is rolled back: it stops, and the older release starts on the same
+   *  volumes (a backup first when it has backups). Without it such a rollback is refused before anything changes. */
+  restartAccessories?: boolean;
   reporter: Reporter;
   interrupted?: () => boolean;
   dryRun?: boolean;
@@ -66,8 +70,19 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
     await syncFirewall(lock.clients, project, opts.reporter);
     await syncAlerts(lock.clients, project, opts.reporter);
     const { plan } = await observeAndPlan(lock.clients, project, opts, lock.unreachable.map((u) => u.machine));
+    // An accessory rolled back is an upgrade in reverse: it stops and the older release starts on its volumes.
+    const stops = plan.apps.filter((a) => project.apps[a.app]!.accessory && a.machines.some((m) => m.from !== null && m.from !== a.to));
+    if (stops.length && !opts.restartAccessories) {
+      throw new UserError(`this rollback would stop ${stops.map((a) => `${a.app} (an accessory; release ${a.to} would start on its volumes)`).join(", ")}; nothing was changed`, { hint: `run again with --yes to go ahead (${stops.some((a) => project.apps[a.app]!.backups) ? "a backup is taken first" : "it has no backups: configure backups: to have one taken first"})` });
+    }
     const outcomes: RollbackOutcome[] = [];
     for (const a of plan.apps) {
+      const spec = project.apps[a.app]!;
+      if (stops.includes(a) && spec.backups) {
+        const c = lock.clients.find((x) => x.machine === spec.accessory!.machine);
+        const b = c ? await backupOnMachine(c, project.name, a.app, { by, keepAll: true, reporter: opts.reporter, after: "before it stops" }) : undefined;
+        if (b && !b.ok) throw new UserError(`${b.machine}: ${a.app}: the backup before the rollback failed: ${b.reason}; ${a.app} was not changed`, { hint: `fix the backup (\`skiff backup run ${a.app}\`) and roll back again` });
+      }
       const previous = new Map(a.machines.map((m) => [m.machine, m.from]));
       const result = await rollout({
         project: project.name, app: a.app, target: a.to, previous, clients: lock.clients, maxParallel: opts.maxParallel ?? lock.clients.length,

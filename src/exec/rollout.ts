@@ -71,6 +71,8 @@ export interface RolloutInput {
   placement?: Record<string, number>;
   /** A TCP app (protocol: tcp): its peers are the other machines' mesh TCP frontends (placement.ts PeerBook). */
   tcp?: boolean;
+  /** A database moving to `machine`: its activation there restores this snapshot before it serves. */
+  restore?: { machine: string; snapshot: string };
   /** How long the canary wave's new instances are watched before the next wave (deploy.canary_wait; 0: not). */
   canaryWaitMs?: number;
   /** Heartbeats the deploy lock: a reason when it is no longer this rollout's (it then stops and reverts).
@@ -103,6 +105,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   const maybeSwitched: string[] = [];
   const params = (c: AgentClient, release: number, action: ActivateParams["action"], revert?: ActivateParams["revert"]): ActivateParams => ({
     project: i.project, app: i.app, release, machine: c.machine, action, deployId: i.deployId, by: i.by, keepWarm: i.keepWarm, revert,
+    ...(i.restore?.machine === c.machine && !revert ? { restore: i.restore.snapshot } : {}),
     // Instances listen on addresses of their machine alone (loopback; a container on Docker's gateway: docker.ts):
     // other machines reach them through this machine's mesh frontends (mTLS), HTTP and TCP alike.
     bindAddress: "127.0.0.1",

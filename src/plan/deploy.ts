@@ -93,21 +93,22 @@ function planApp(project: Project, app: AppSpec, o: Observed, i: DeployInputs): 
     placement,
     machines,
     ...(hook ? { hook } : {}),
-    batches: rolloutWaves(machineNames, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
+    // An accessory's machine goes alone, first: where it ran before (a move) changes only once it serves there.
+    batches: app.accessory ? [[app.accessory.machine], machineNames.filter((m) => m !== app.accessory!.machine)].filter((w) => w.length) : rolloutWaves(machineNames, app.deploy.maxParallel, app.deploy.canary, (m) => (placement[m] ?? 0) > 0),
     ...(app.deploy.canaryWaitMs > 0 ? { canaryWaitMs: app.deploy.canaryWaitMs } : {}),
     ...certPlans(project, app.name, placement, i),
     ...(names.length ? { names } : {}),
-    ...(app.accessory ? { accessory: accessoryPlan(app.accessory.machine, machines, Boolean(app.backups)) } : {}),
+    ...(app.accessory ? { accessory: accessoryPlan(app.accessory.machine, machines, app.backups?.kind) } : {}),
   };
 }
 
 /** An accessory stops when a release of it runs somewhere and changes: on its machine (a restart) or elsewhere
  *  (it moves; its volumes stay behind). Its first start stops nothing. */
-export function accessoryPlan(machine: string, machines: MachineChange[], backedUp = false): NonNullable<AppDeployPlan["accessory"]> {
+export function accessoryPlan(machine: string, machines: MachineChange[], backups?: "postgres" | "redis" | "volumes"): NonNullable<AppDeployPlan["accessory"]> {
   const movesFrom = machines.filter((m) => m.machine !== machine && m.stop > 0).map((m) => m.machine);
   const restarts = machines.some((m) => m.stop > 0 && m.changes.length > 0);
-  // With backups, a move takes the data along (a backup before, restored after): exec/deploy.ts.
-  return { machine, restarts, ...(movesFrom.length ? { movesFrom, ...(backedUp ? { dataFollows: true } : {}) } : {}) };
+  // With backups, a move takes the data along (a last backup where it ran, restored where it goes): exec/deploy.ts.
+  return { machine, restarts, ...(movesFrom.length ? { movesFrom, ...(backups ? { dataFollows: backups } : {}) } : {}) };
 }
 
 /** The accessories a deploy would stop, in words, for the refusal without --yes (empty: none). */

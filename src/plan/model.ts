@@ -65,7 +65,7 @@ export interface AppDeployPlan {
   certs?: CertPlan[];
   /** An accessory: its machine, and whether this deploy stops it (a restart on the same volumes, or a move to
    *  another machine, where its volumes are not): a deploy does that only when asked (--yes). */
-  accessory?: { machine: string; restarts: boolean; movesFrom?: string[]; dataFollows?: boolean };
+  accessory?: { machine: string; restarts: boolean; movesFrom?: string[]; /** Its backups' kind: the data follows a move. */ dataFollows?: "postgres" | "redis" | "volumes" };
 }
 
 /** A route certificate as the plan shows it: never its key. */

@@ -44,7 +44,9 @@ function acmeLine(c: Extract<CertPlan, { source: "acme" }>, now: number): string
 function accessoryLines(a: AppDeployPlan): string[] {
   const x = a.accessory;
   if (!x?.restarts) return [];
-  if (x.movesFrom && x.dataFollows) return [`  moves from ${x.movesFrom.join(", ")} to ${x.machine}: a backup on ${x.movesFrom.join(", ")}, then it starts on ${x.machine}, stops there, and the backup is restored into it; writes that reach ${a.app}.internal from the backup until the restore ends are lost (stop the apps that write first); deploy asks for --yes`];
+  const from = x.movesFrom?.join(", ");
+  if (x.movesFrom && x.dataFollows === "postgres") return [`  moves from ${from} to ${x.machine}: ${a.app}.internal refuses connections from a last backup on ${from} (it stops there after it) until it serves on ${x.machine} with that backup restored; no write is lost; deploy asks for --yes`];
+  if (x.movesFrom && x.dataFollows) return [`  moves from ${from} to ${x.machine}: a last backup on ${from} (it stops there after it), then it starts on ${x.machine} and the backup is restored into it; writes that reach ${a.app}.internal on ${x.machine} before the restore ends are lost (stop the apps that write first); deploy asks for --yes`];
   if (x.movesFrom) return [`  moves from ${x.movesFrom.join(", ")} to ${x.machine}: it stops there and starts on ${x.machine} with new, empty volumes (the old ones stay on ${x.movesFrom.join(", ")}; give it backups: and its data follows); deploy asks for --yes`];
   return [`  restarts: the running one stops, then the new release starts on the same volumes; ${a.app}.internal refuses connections meanwhile; deploy asks for --yes`];
 }

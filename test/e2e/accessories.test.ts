@@ -122,6 +122,16 @@ describe("accessories: Postgres pinned to m2, written to through db.internal fro
     await until("writers committing again", async () => (await committed()) > c + 5);
     const h = JSON.parse((await p.skiff(["--json", "history", "db"])).stdout) as { action: string; release: number; machines: Record<string, { result: string }> }[];
     assert.ok(h.some((r) => r.action === "deploy" && r.release === 2 && r.machines.m2?.result === "ok"), JSON.stringify(h));
+    // A rollback of it by name stops it as an upgrade does: refused without --yes, nothing changed.
+    const noRollback = await p.skiff(["rollback", "db"]);
+    assert.notEqual(noRollback.code, 0);
+    assert.match(noRollback.stderr, /this rollback would stop db \(an accessory; release 1 would start on its volumes\); nothing was changed/, noRollback.stderr);
+    assert.equal((await dbInstance())!.name, now!.name, "release 2 still runs");
+    const rowsAt2 = await rows();
+    ok(await p.skiff(["rollback", "db", "--yes"]), "rollback db --yes");
+    const back = await dbInstance();
+    assert.ok(back?.running && back.healthy && /^skiff-accp-db-1-/.test(back.name), JSON.stringify(back));
+    assert.ok((await rows()) >= rowsAt2, "the same volume: no row lost");
   });
 
   it("skiff accessory stop holds it stopped (not restarted); start brings it back with its rows", async () => {

@@ -123,9 +123,11 @@ describe("plan: accessories", () => {
     };
     const o = deployed(empty(), release(withBackups("m1"), facts(), 1, { m1: 1 }));
     const plan = planDeploy(withBackups("m2"), o, { apps: [], ...facts() });
-    assert.deepEqual(plan.apps[0]!.accessory, { machine: "m2", restarts: true, movesFrom: ["m1"], dataFollows: true });
+    assert.deepEqual(plan.apps[0]!.accessory, { machine: "m2", restarts: true, movesFrom: ["m1"], dataFollows: "postgres" });
+    // Its machine goes first, alone: where it ran changes only once it serves on m2.
+    assert.deepEqual(plan.apps[0]!.batches, [["m2"], ["m1"]]);
     assert.deepEqual(accessoryStops(plan), ["web moves from m1 to m2 (its data follows through a backup and a restore)"]);
-    assert.ok(renderPlan(plan).includes("  moves from m1 to m2: a backup on m1, then it starts on m2, stops there, and the backup is restored into it; writes that reach web.internal from the backup until the restore ends are lost (stop the apps that write first); deploy asks for --yes"), renderPlan(plan).join("\n"));
+    assert.ok(renderPlan(plan).includes("  moves from m1 to m2: web.internal refuses connections from a last backup on m1 (it stops there after it) until it serves on m2 with that backup restored; no write is lost; deploy asks for --yes"), renderPlan(plan).join("\n"));
   });
 
   it("restart and rollback of everything leave the accessories be; named, they go", () => {

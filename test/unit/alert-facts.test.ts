@@ -54,4 +54,19 @@ describe("alert facts", () => {
     f.command({ ...e, app: "api", release: 1, at: "2026-11-30T10:05:00Z", action: "deploy", result: "failed" });
     assert.equal(f.facts("shop", rules)!.lastCommand.api?.result, "failed");
   });
+
+  it("the newest backup run per service, only while it has backups configured", () => {
+    const configured = new Set(["shop/db", "shop/cache"]);
+    const f = new AlertFacts(() => "m1", undefined, (project, app) => configured.has(`${project}/${app}`));
+    f.observe(sample(0, 0, 0, { "web-1": 0 }));
+    const e = { machine: "m1", project: "shop", release: 1, action: "backup" as const };
+    f.command({ ...e, app: "db", at: "2026-11-30T10:00:00Z", result: "failed", reason: "target down" });
+    f.command({ ...e, app: "db", at: "2026-11-30T09:00:00Z", result: "ok" });
+    f.command({ ...e, app: "cache", at: "2026-11-30T10:00:00Z", result: "failed", reason: "target down" });
+    assert.deepEqual(Object.keys(f.facts("shop", rules)!.lastBackup ?? {}).sort(), ["cache", "db"]);
+    assert.equal(f.facts("shop", rules)!.lastBackup!.db!.result, "failed", "the newest run, whatever order they are told in");
+    // cache's backups taken out of skiff.yml: its last failed run raises nothing any more.
+    configured.delete("shop/cache");
+    assert.deepEqual(Object.keys(f.facts("shop", rules)!.lastBackup ?? {}), ["db"]);
+  });
 });

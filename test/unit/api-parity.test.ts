@@ -66,6 +66,7 @@ const API: Record<string, string> = {
   "certs rotate": "certs.rotate",
   "lock status": "lock.status",
   "lock release": "lock.release",
+  "export k8s": "exportK8s",
 };
 
 // What only a person at a terminal needs; each says why it has no API method.
