@@ -2,7 +2,7 @@
 // `skiff setup` can copy it to a machine that has nothing but Node.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -44,7 +44,12 @@ await Promise.all([
   // `import { Skiff, defineConfig } from "skiff"`: the API, the run-time half (the types come from tsc below). The
   // package's dependencies stay imports (a consumer installs them with skiff); setup finds dist/skiff-agent.cjs beside it.
   build({ ...common, entryPoints: ["src/api.ts"], outfile: "dist/api.js", format: "esm", target: "node20", packages: "external" }),
+  // `skiff dashboard`'s page: its script with uPlot, and its CSS with uPlot's, served from dist/dashboard/ by the
+  // CLI (src/dashboard/serve.ts): nothing for the browser to fetch from the internet.
+  build({ bundle: true, logLevel: "warning", legalComments: "none", minify: true, platform: "browser", format: "iife", target: ["chrome100", "firefox100", "safari15"], entryPoints: { app: "src/dashboard/page/main.ts" }, outdir: "dist/dashboard" }),
+  build({ bundle: true, logLevel: "warning", legalComments: "none", minify: true, entryPoints: { app: "src/dashboard/page/style.css" }, outdir: "dist/dashboard" }),
 ]);
+copyFileSync("src/dashboard/page/index.html", "dist/dashboard/index.html");
 
 // Types of the API and skiff.config.ts (dist/types/api.d.ts and what it imports), with import paths a consumer resolves (.js → .d.ts).
 const tsc = spawnSync(process.execPath, [fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url)), "-p", "tsconfig.types.json"], { stdio: "inherit" });

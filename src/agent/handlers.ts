@@ -78,9 +78,11 @@ function metricsImpl(m: MetricsParts): Impl {
       const prev = m.sampler.previous;
       return { latest: only(s, p?.project), ...(prev ? { previous: only(prev, p?.project) } : {}), intervalMs: SAMPLE_INTERVAL_MS };
     },
-    "metrics.history": ({ project, prefix, sinceMs }) => {
-      const keep = (key: string) => (!prefix || key.startsWith(prefix)) && (!project || !key.includes('project="') || key.includes(`project="${project}"`));
-      return { samples: m.ring?.range(sinceMs ?? 0, keep) ?? [], slots: m.ring?.opts.slots ?? 0, slotBytes: m.ring?.opts.slotBytes ?? 0 };
+    "metrics.history": ({ project, prefix, names, sinceMs, stepMs }) => {
+      const named = names && new Set(names);
+      const nameOf = (key: string) => (key.includes("{") ? key.slice(0, key.indexOf("{")) : key);
+      const keep = (key: string) => (!prefix || key.startsWith(prefix)) && (!named || named.has(nameOf(key))) && (!project || !key.includes('project="') || key.includes(`project="${project}"`));
+      return { samples: m.ring?.range(sinceMs ?? 0, keep, stepMs ?? 0) ?? [], slots: m.ring?.opts.slots ?? 0, slotBytes: m.ring?.opts.slotBytes ?? 0 };
     },
   };
 }

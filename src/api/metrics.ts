@@ -3,6 +3,7 @@
 // Prometheus scrape config for the project's /metrics endpoints.
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
+import type { RpcParams } from "../contracts/rpc.ts";
 import type { Sample } from "../metrics/catalogue.ts";
 import { appsTop, machineTop, type AppTop, type MachineTop } from "../metrics/top.ts";
 import { askAll } from "../transport/agent-client.ts";
@@ -22,6 +23,23 @@ function only(project: Project, machine?: string): Project {
 export async function metricsText(project: Project, opts: { machine?: string } = {}): Promise<MachineAnswer<{ text: string; at: number }>[]> {
   const res = await askAll(only(project, opts.machine), (c) => c.call("metrics.text", { project: project.name }));
   return res.map((r) => (r.ok ? { machine: r.machine, text: r.value.text, at: r.value.at } : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message }));
+}
+
+export interface HistoryQuery {
+  machine?: string;
+  /** From when (Unix ms; default: all the agents keep, 24 h). */
+  sinceMs?: number;
+  /** One sample per this many ms at most (default: every sample, 10 s apart). */
+  stepMs?: number;
+  /** Only these metrics (series names, as `skiff_app_http_request_duration_seconds_bucket`); default: all. */
+  names?: string[];
+}
+
+/** Each machine's kept samples of the project's series and the machine's own, oldest first. */
+export async function metricsHistory(project: Project, q: HistoryQuery = {}): Promise<MachineAnswer<{ samples: Sample[] }>[]> {
+  const params: RpcParams<"metrics.history"> = { project: project.name, ...(q.sinceMs !== undefined ? { sinceMs: q.sinceMs } : {}), ...(q.stepMs ? { stepMs: q.stepMs } : {}), ...(q.names ? { names: q.names } : {}) };
+  const res = await askAll(only(project, q.machine), (c) => c.call("metrics.history", params));
+  return res.map((r) => (r.ok ? { machine: r.machine, samples: r.value.samples as Sample[] } : { machine: r.machine, problem: machineProblem(r.error), error: (r.error as Error).message }));
 }
 
 export interface TopView {

@@ -30,7 +30,8 @@ import type { ExportK8sOptions, ExportK8sResult, ExportNote, K8sObject } from ".
 import { EventHub, type EventListener } from "./events.ts";
 import { gatherHistory, type History } from "./history.ts";
 import { lockOn, type LockState } from "./lock.ts";
-import type { MachineAnswer, TopView } from "./metrics.ts";
+import type { HistoryQuery, MachineAnswer, TopView } from "./metrics.ts";
+import type { Sample } from "../metrics/catalogue.ts";
 import type { AlertsReport } from "./alerts.ts";
 import { readLogs, type LogLine, type LogsOptions } from "./logs.ts";
 import type { CheckRow, MachineLoad } from "./machines.ts";
@@ -190,6 +191,8 @@ export class Skiff {
     text: (opts: { machine?: string } = {}): Promise<MachineAnswer<{ text: string; at: number }>[]> => this.run(async () => (await import("./metrics.ts")).metricsText(this.project, opts)),
     /** Per machine and app: rates and levels over the agents' last sampling interval (`skiff top`). */
     current: (opts: { machine?: string } = {}): Promise<TopView> => this.run(async () => (await import("./metrics.ts")).metricsTop(this.project, opts)),
+    /** Each machine's kept samples (24 h at 10 s), thinned to one per `stepMs`, of the named metrics only. */
+    history: (q: HistoryQuery = {}): Promise<MachineAnswer<{ samples: Sample[] }>[]> => this.run(async () => (await import("./metrics.ts")).metricsHistory(this.project, q)),
     /** A Prometheus scrape config for the machines' /metrics endpoints (`skiff metrics --prometheus-config`). */
     prometheusConfig: (): Promise<string> => this.run(async () => (await import("./metrics.ts")).prometheusConfig(this.project)),
   };

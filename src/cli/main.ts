@@ -179,6 +179,14 @@ program
   .action(act(async (o: { machine?: string; once?: boolean }) => (await import("./top.ts")).topCommand(await makeCtx(globals()), o)));
 
 program
+  .command("dashboard")
+  .description("the project in a web page on this computer: machines, apps, releases, traffic, logs and alerts, live; rollback")
+  .option("--port <port>", "port on 127.0.0.1 (default: any free one)", wholeOption("--port", 1, 65535))
+  .option("--no-open", "print the URL only; do not open a browser")
+  .addHelpText("after", "\nThe page listens on 127.0.0.1 only; its URL holds a random token, required on every request. It reaches the\nmachines over SSH like the other commands, one poll every 5 s for all its tabs, and none while no tab is open.\nSee docs/dashboard.md.")
+  .action(act(async (o: { port?: number; open?: boolean }) => (await import("./dashboard.ts")).dashboardCommand(await makeCtx(globals()), o)));
+
+program
   .command("alerts")
   .description("alerts firing and pending, and the recent notifications with their delivery (exit 3 while one fires)")
   .option("--all", "every kept notification, not the last 20")

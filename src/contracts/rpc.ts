@@ -108,6 +108,7 @@ const job = z.object({ job: z.string() });
 const metricSeries = z.object({ name: z.string(), labels: z.record(z.string(), z.string()), value: z.number() });
 const metricSample = z.object({ t: z.number(), series: z.array(metricSeries) });
 /** A project's series and the machine's (series without a project label). */
+const metricName = z.string().check(z.regex(/^[a-z0-9_]*$/), z.maxLength(100));
 const metricsScope = opt(z.object({ project: opt(nameSchema) }));
 const none = z.unknown();
 
@@ -203,9 +204,10 @@ export const rpc = {
   "metrics.text": { params: metricsScope, result: z.object({ text: z.string(), at: z.number() }) },
   /** The last two samples (rates for `skiff top`). */
   "metrics.current": { params: metricsScope, result: z.object({ latest: metricSample, previous: opt(metricSample), intervalMs: z.number() }) },
-  /** The kept history (24 h at 10 s), of series whose name starts with `prefix`, from `sinceMs` on. */
+  /** The kept history (24 h at 10 s), of series whose name starts with `prefix` (or is one of `names`), from
+   *  `sinceMs` on, one sample per `stepMs` at most. */
   "metrics.history": {
-    params: z.object({ project: opt(nameSchema), prefix: opt(z.string().check(z.regex(/^[a-z0-9_]*$/), z.maxLength(100))), sinceMs: opt(z.number()) }),
+    params: z.object({ project: opt(nameSchema), prefix: opt(metricName), names: opt(z.array(metricName).check(z.maxLength(50))), sinceMs: opt(z.number()), stepMs: opt(z.number().check(z.minimum(0))) }),
     result: z.object({ samples: z.array(metricSample), slots: z.number(), slotBytes: z.number() }),
   },
   "logs.read": { params: logQuery, result: logPage },

@@ -20,8 +20,8 @@ export interface Project {
   socketDir: string;
   /** `stdin`: what the command reads (`secrets set`); otherwise it reads nothing. */
   skiff(args: string[], opts?: { socketDir?: string; stdin?: string }): Promise<Run>;
-  /** Starts the CLI and returns at once: its pid, and its result later. */
-  start(args: string[]): { pid: number; done: Promise<Run>; stderr: () => string };
+  /** Starts the CLI and returns at once: its pid, its output so far, and its result later. */
+  start(args: string[]): { pid: number; done: Promise<Run>; stdout: () => string; stderr: () => string };
 }
 
 /** A project directory; without a bed, the test writes its own skiff.yml. */
@@ -39,7 +39,7 @@ export function makeProject(bed?: Bed, extra = ""): Project {
     p.stdout!.on("data", (b) => (stdout += b));
     p.stderr!.on("data", (b) => (stderr += b));
     const done = new Promise<Run>((resolve) => p.on("close", (code) => resolve({ code, stdout, stderr })));
-    return { pid: p.pid!, done, stderr: () => stderr };
+    return { pid: p.pid!, done, stdout: () => stdout, stderr: () => stderr };
   };
   return { dir, socketDir, start, skiff: (args, opts) => start(args, opts).done };
 }

@@ -75,6 +75,8 @@ const CLI_ONLY: Record<string, string> = {
   init: "writes a starter file",
   // A scripted tour on this machine (setup, deploy, redeploy under load, rollback): it is itself built on Skiff.
   demo: "a scripted tour over the API",
+  // A web page for a person, itself built on status, alerts.list, history, metrics.history, logs and rollback.
+  dashboard: "a web page over the API",
   // An $EDITOR session over all values; code has secrets.list/reveal/set/unset.
   "secrets edit": "an editor session",
 };

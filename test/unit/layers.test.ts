@@ -36,7 +36,9 @@ const ALLOWED: Record<string, string[]> = {
   export: [...BASE, "config"],
   exec: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan"],
   api: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "metrics", "alerts", "export"],
-  cli: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "api", "load", "metrics", "alerts", "export"],
+  // `skiff dashboard`: a web page over the API (its page/ is bundled for the browser, types only from here).
+  dashboard: [...BASE, "contracts", "api", "metrics"],
+  cli: [...BASE, "config", "contracts", "transport", "secrets", "machines", "build", "ship", "plan", "exec", "api", "load", "metrics", "alerts", "export", "dashboard"],
 };
 
 /** The layer of a file under src/: its first folder, or the file's own name for files at the top. */

@@ -53,6 +53,15 @@ describe("metrics ring", () => {
     c.close();
   });
 
+  it("a step keeps one sample per step (a day's chart), with the same values as the whole range", () => {
+    const r = new Ring(mkdtempSync(join(tmpdir(), "ring-")), { slots: 100, slotBytes: 256, maxSeries: 100 });
+    for (let t = 10; t <= 600; t += 10) r.append(sample(t));
+    const stepped = r.range(0, () => true, 60);
+    assert.deepEqual(stepped.map((s) => s.t), [10, 70, 130, 190, 250, 310, 370, 430, 490, 550]);
+    assert.deepEqual(stepped[3], r.range().find((s) => s.t === 190));
+    assert.deepEqual(r.range(300, () => true, 100).map((s) => s.t), [300, 400, 500, 600]);
+  });
+
   it("a sample larger than a slot keeps what fits and says how many values it dropped", () => {
     const r = new Ring(mkdtempSync(join(tmpdir(), "ring-")), { slots: 4, slotBytes: 10 + 5 * 10, maxSeries: 100 });
     assert.equal(r.capacity, 5);
