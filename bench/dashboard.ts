@@ -15,7 +15,7 @@
 // WINDOW (60 s), ROUNDS (5). Figures, not assertions. Port 8116.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { up } from "../testbed/bed.ts";
+import { bedConfig, up } from "../testbed/bed.ts";
 import { Browser, type Page } from "../test/e2e/chromium.ts";
 import { makeProject, type Run } from "../test/e2e/helpers.ts";
 import { isAgent, probe, sum } from "./lib-footprint.ts";
@@ -36,10 +36,7 @@ const p = makeProject();
 const write = (mark: string) =>
   writeFileSync(
     join(p.dir, "skiff.yml"),
-    `project: dash
-machines:
-${bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n")}
-apps:
+    `${bedConfig(bed, { project: "dash", httpPort: PORT })}apps:
   web:
     run: node server.js
     artifact: ${HELLO_NODE}

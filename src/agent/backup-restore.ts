@@ -85,15 +85,9 @@ async function restoreLocked(b: Backups, m: Machine, p: RestoreParams, incoming?
 async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snapshot, incoming?: InstanceRecord): Promise<void> {
   const inst = incoming ?? liveInstance(m.store.state(j.project, j.app));
   if (!inst) throw new Error(`${j.app} does not run here now: start it first (a database is restored into its running instance)`);
-  const backend = backendName(j.project, j.app);
-  // A new instance (a move) is in no slot yet and nobody is connected to it.
-  if (!incoming) await m.proxy.release(backend, inst.name);
   try {
-    if (!incoming) {
-      const kick = spawnInInstance(m.store.dir, inst, PG_KICK, "ignore");
-      const k = await collect(kick.child).finally(() => kick.cleanup());
-      if (k.code !== 0) throw new Error(`ending the other sessions failed (exit ${k.code}): ${lastLines(k.stderr)}`);
-    }
+    // A new instance (a move) is in no slot yet and nobody is connected to it.
+    if (!incoming) await outOfTraffic(m, j, inst);
     const dump = restic.spawn(["dump", snap.id, `/${DUMP_FILE}`]);
     const psql = spawnInInstance(m.store.dir, inst, PG_RESTORE, "pipe");
     psql.child.stdin!.on("error", () => {});
@@ -105,8 +99,23 @@ async function restoreDump(m: Machine, restic: Restic, j: BackupJob, snap: Snaps
     if (errors.length) throw new Error(`psql reported ${errors.length} error(s), so the database is not the snapshot's: ${errors.slice(0, 3).join("; ")}`);
   } finally {
     // It ran healthy all along (only its data changed): back in at once (a new one: its activation puts it in).
-    if (!incoming) inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true });
+    if (!incoming) await backInTraffic(m, j, inst);
   }
+}
+
+/** A running database taken out of HAProxy (its name refuses connections) with its other sessions ended: from
+ *  here on nothing writes to it but us (a restore, or the last backup before it moves). */
+export async function outOfTraffic(m: Machine, j: BackupJob, inst: InstanceRecord): Promise<void> {
+  await m.proxy.release(backendName(j.project, j.app), inst.name);
+  if (j.kind !== "postgres") return;
+  const kick = spawnInInstance(m.store.dir, inst, PG_KICK, "ignore");
+  const k = await collect(kick.child).finally(() => kick.cleanup());
+  if (k.code !== 0) throw new Error(`ending the other sessions failed (exit ${k.code}): ${lastLines(k.stderr)}`);
+}
+
+/** Back in its slot, UP at once: it ran healthy all along. */
+export async function backInTraffic(m: Machine, j: BackupJob, inst: InstanceRecord): Promise<void> {
+  inst.slot = await m.proxy.enable(backendName(j.project, j.app), inst.name, addressOf(inst), inst.hostPort, { gated: true });
 }
 
 /** Redis reads dump.rdb from its --dir (its first volume) at start: written there, owned like the directory, while

@@ -8,10 +8,9 @@ import { Cron } from "croner";
 import type { BackupJob, BackupRun, Snapshot } from "../contracts/backups.ts";
 import { writeAtomic } from "./atomic-write.ts";
 import { KeyedMutex } from "./mutex.ts";
-import { DUMPS, liveInstance, PG_KICK } from "./backup-source.ts";
-import { backendName } from "../proxy/model.ts";
+import { DUMPS, liveInstance } from "./backup-source.ts";
+import { backInTraffic, outOfTraffic } from "./backup-restore.ts";
 import { holdApp } from "./hold.ts";
-import { addressOf } from "./instances.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
 import { machineName } from "./identity.ts";
 import { spawnInInstance } from "./instance-exec.ts";
@@ -160,22 +159,12 @@ export class Backups {
   private async finalBackup(j: BackupJob, by?: string, holder?: string): Promise<BackupRun> {
     const hold = (held: boolean) => holdApp(this.m, { project: j.project, app: j.app, machine: machineName(this.m.store), held, by, holder });
     const inst = j.kind === "volumes" ? undefined : liveInstance(this.m.store.state(j.project, j.app));
-    const backend = backendName(j.project, j.app);
-    const serveAgain = async () => {
-      if (!inst) return void (await hold(false).catch(() => {}));
-      inst.slot = await this.m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true }).catch(() => inst.slot);
-    };
+    const serveAgain = () => (inst ? backInTraffic(this.m, j, inst) : hold(false)).catch(() => {});
     try {
-      if (!inst) {
+      if (inst) await outOfTraffic(this.m, j, inst);
+      else {
         const h = await hold(true);
         if (h.reason) throw new Error(`stopping it failed: ${h.reason}`);
-      } else {
-        await this.m.proxy.release(backend, inst.name);
-        if (j.kind === "postgres") {
-          const kick = spawnInInstance(this.m.store.dir, inst, PG_KICK, "ignore");
-          const k = await collect(kick.child).finally(() => kick.cleanup());
-          if (k.code !== 0) throw new Error(`ending the other sessions failed (exit ${k.code}): ${lastLines(k.stderr)}`);
-        }
       }
     } catch (e) {
       await serveAgain();

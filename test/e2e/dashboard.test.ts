@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { faults, up, type Bed } from "../../testbed/bed.ts";
+import { bedConfig, faults, up, type Bed } from "../../testbed/bed.ts";
 import type { MachineState } from "../../src/api/status.ts";
 import { Browser, type Page } from "./chromium.ts";
 import { makeProject, type Project, type Run } from "./helpers.ts";
@@ -37,10 +37,7 @@ let load: NodeJS.Timeout | undefined;
 const write = (mark: string) =>
   writeFileSync(
     join(p.dir, "skiff.yml"),
-    `project: dash
-machines:
-${bed.machines.map((m) => `  ${m.name}: { host: 127.0.0.1, port: ${m.sshPort}, private_address: ${m.address}, http_port: ${PORT}, ssh: { identity_file: ${bed.identityFile} } }`).join("\n")}
-apps:
+    `${bedConfig(bed, { project: "dash", httpPort: PORT })}apps:
   web:
     run: node server.js
     artifact: ${HELLO_NODE}
