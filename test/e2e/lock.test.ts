@@ -106,14 +106,21 @@ describe("deploy lock and partial failures on 3 machines", { timeout: 900_000 },
 
   it("lock release refuses a live lock; --force breaks it, and the holder stops and returns the machines it switched", async () => {
     const before = await versionsServed();
-    configure({ version: "l2", env: { HEALTHY_AFTER: "2" } });
+    // Slow to pass its gate (each machine ~4 s, one at a time): the deploy still holds the lock when it is released.
+    configure({ version: "l2", env: { HEALTHY_AFTER: "4" } });
     // Another project on the same machines, to show it is not blocked by this deploy's lock.
     const other = makeProject(bed, "apps:\n  api:\n    image: nginx:1\n    port: 80\n");
     writeFileSync(join(other.dir, "skiff.yml"), readFileSync(join(other.dir, "skiff.yml"), "utf8").replace("project: bedtest", "project: lockother"));
     const trust = await other.skiff(["machines", "trust", "--yes"]);
     assert.equal(trust.code, 0, trust.stderr);
     const deploy = skiff(["deploy"]);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Until the deploy holds the lock on m1 (a fixed pause lost the race on a loaded CI host).
+    for (let i = 0; ; i++) {
+      const st = await run(["lock", "status"]);
+      if (/^m1: locked by .*\(deploy web, pid \d+/m.test(st.stdout)) break;
+      assert.ok(i < 100, `the deploy never took the lock on m1:\n${st.stdout}${st.stderr}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     // It gets past the lock, as far as finding it has nothing to roll back.
     const otherRb = await other.skiff(["rollback"]);
     assert.equal(otherRb.code, 1, otherRb.stderr);
