@@ -8,8 +8,9 @@
 // deploy's output stays after its instances are gone. A copy runs when a file
 // changes (inotify through fs.watch on each process instance's directory and
 // on the agent log's), soon after the first write and at most every MIN_GAP_MS
-// under a flood, plus a sweep every SWEEP_MS that finds instances (after an
-// agent restart) and anything a watch missed: an idle agent does not poll.
+// under a flood; a state written (Store.onChange: a deploy's new instances) is
+// a change too; plus a sweep every SWEEP_MS for anything a watch missed: an
+// idle agent does not poll.
 import { closeSync, existsSync, mkdirSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, truncateSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { AGENT_LOG_KEY } from "../contracts/logs.ts";
@@ -29,8 +30,8 @@ const AGENT_FILE_MAX = 4 * 1024 * 1024;
 const SETTLE_MS = 20;
 /** …and while output keeps coming, one copy this often at most (as the 500 ms poll did under a flood). */
 const MIN_GAP_MS = 500;
-/** A round without any event: instances found from the state, watches set again, anything missed copied. */
-const SWEEP_MS = 5000;
+/** A round without any event: watches set again, anything missed copied (new instances come with a state write). */
+const SWEEP_MS = 30_000;
 
 interface Source {
   name: string;
@@ -71,6 +72,7 @@ export class LogCollector {
     private readonly o: CollectorOptions,
   ) {
     this.cache = new StateCache(store);
+    store.onChange(() => this.wake());
     this.posFile = join(logs.root, "positions.json");
     mkdirSync(logs.root, { recursive: true, mode: 0o750 });
     try {

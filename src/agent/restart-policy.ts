@@ -46,8 +46,20 @@ export function afterLook(h: Health, now: number): Partial<Health> {
   return h.healthy && h.healthySince !== undefined && now - h.healthySince > BACKOFF_RESET_MS ? { consecutiveRestarts: 0 } : {};
 }
 
-/** Whether the instance is due a check: not while it restarts, and once per health interval. */
-export const isDue = (h: Health, now: number, intervalMs: number): boolean => !h.busy && now - h.at >= intervalMs;
+/** Probed healthy STABLE_AFTER_PASSES times in a row and not failing since. */
+export const isStable = (h: Health): boolean => h.probedAt !== undefined && h.healthy && (h.passes ?? 0) >= STABLE_AFTER_PASSES;
+
+/** When the instance's next check is due: never while it restarts; once per health interval; a stable one whose
+ *  exit the runtime reports as an event (`exitsWatched`) needs no look between its probes, so it is next due at its
+ *  probe (an exit is looked at when it happens, HAProxy checks it at the interval meanwhile). */
+export function nextCheckAt(h: Health, intervalMs: number, exitsWatched = false): number {
+  if (h.busy) return Infinity;
+  const look = h.at + intervalMs;
+  return exitsWatched && isStable(h) ? Math.max(look, h.probedAt! + Math.max(intervalMs, STABLE_PROBE_MS)) : look;
+}
+
+/** Whether the instance is due a check (see nextCheckAt). */
+export const isDue = (h: Health, now: number, intervalMs: number, exitsWatched = false): boolean => nextCheckAt(h, intervalMs, exitsWatched) <= now;
 
 /** A restart decided now: the record goes busy and unhealthy, and the run of restarts grows. */
 function restartNow(h: Health, reason: string, code: number | null, oomKilled: boolean): Judgement {

@@ -27,6 +27,7 @@ export class Store {
   private readonly onDamage: (what: string) => void;
   private readonly reported = new Set<string>();
   private gen = 0;
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     readonly dir: string,
@@ -39,6 +40,16 @@ export class Store {
   /** Bumped by every write and removal through this store (after it, even a failed one: the file may have changed). */
   get generation(): number {
     return this.gen;
+  }
+
+  /** Called after every write and removal (the supervisor sleeps until a check is due or something changed). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(): void {
+    this.gen++;
+    for (const l of this.listeners) l();
   }
 
   /** Every damaged file or record met since the agent started (for `skiff status`). */
@@ -76,7 +87,7 @@ export class Store {
         },
       });
     } finally {
-      this.gen++;
+      this.changed();
     }
   }
 
@@ -131,7 +142,7 @@ export class Store {
     try {
       for (const n of drop) rmSync(join(this.appDir(project, app), "releases", `${n}.json`), { force: true });
     } finally {
-      if (drop.length) this.gen++;
+      if (drop.length) this.changed();
     }
     return specs;
   }
@@ -144,7 +155,7 @@ export class Store {
         if (!readdirSync(join(this.dir, "apps", project)).length) rmSync(join(this.dir, "apps", project), { recursive: true, force: true });
       } catch {}
     } finally {
-      this.gen++;
+      this.changed();
     }
   }
 

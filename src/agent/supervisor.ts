@@ -3,13 +3,16 @@
 // traffic, wait the backoff, start again, gate on health, back in. Warm
 // instances whose probation is over are stopped here too. A pass reads the
 // apps' state from memory (state-cache.ts) and then sleeps until the next check
-// is due (at most MAX_SLEEP_MS, so a state written meanwhile is seen soon), as
-// the pass itself found it: an idle agent wakes about once per health
-// interval, not four times a second.
+// is due, as the pass itself found it (at most MAX_SLEEP_MS); a state written
+// meanwhile (a deploy, a hold) wakes it within a tick (Store.onChange), and an
+// app locked by a change under way is looked at again a tick later.
 // Checks due within one tick of each other are done in the same pass (a little
-// early, never late), so the instances' checks fall into step. A process
-// instance's exit is an event (the runtime's `watchExits`): it is looked at at
-// once, not at its next check.
+// early, never late), together, so the instances' checks fall into step. An
+// instance's exit is an event where the runtime sees one (`watchExits`): it is
+// looked at at once, and a stable instance whose exit would be reported so
+// (`exitsWatched`) is not looked at between its probes (every STABLE_PROBE_MS):
+// an idle agent with stable instances wakes every few seconds, not every
+// interval.
 import type { InstanceRecord } from "../contracts/model.ts";
 import { backendName } from "../proxy/model.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
@@ -17,13 +20,13 @@ import { newHealth, type Health } from "./health-book.ts";
 import { waitHealthy } from "./health-gate.ts";
 import { machineName } from "./identity.ts";
 import { addressOf, discard } from "./instances.ts";
-import { afterCheck, afterExit, afterLook, afterRestart, isDue, probeDue, type Decision } from "./restart-policy.ts";
+import { afterCheck, afterExit, afterLook, afterRestart, isDue, nextCheckAt, probeDue, type Decision } from "./restart-policy.ts";
 import { StateCache } from "./state-cache.ts";
 
 type Restart = Extract<Decision, { kind: "restart" }>;
 
-/** The longest sleep between passes: a deploy's new instances and a probation's end are seen this soon at worst. */
-export const MAX_SLEEP_MS = 1000;
+/** The longest sleep between passes (a state written meanwhile wakes it sooner). */
+export const MAX_SLEEP_MS = 5000;
 
 export class Supervisor {
   private timer?: NodeJS.Timeout;
@@ -39,12 +42,22 @@ export class Supervisor {
   private maintainedAt = 0;
   /** When the last pass found the next check due (absolute, by the clock); unknown after a failed pass. */
   private nextDue?: number;
+  /** Something was written while a pass ran: the next pass comes a tick later at most. */
+  private stale = false;
+  /** When the pending timer fires (by Date.now()). */
+  private timerAt = Infinity;
+  /** Timed passes so far (tests count them). */
+  passes = 0;
   /** Restarts under way (a test waits for them; the agent does not). */
   readonly inFlight = new Set<Promise<void>>();
   readonly cache: StateCache;
 
   constructor(private readonly m: Machine) {
     this.cache = new StateCache(m.store);
+    m.store.onChange?.(() => {
+      this.stale = true;
+      if (!this.running) this.soon(this.tickMs);
+    });
   }
 
   /** Passes from now on, each scheduled for when the next check is due (`tickMs` apart at least). */
@@ -68,13 +81,21 @@ export class Supervisor {
   private schedule(ms: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.pass(), ms);
+    this.timerAt = Date.now() + ms;
+    this.timer = setTimeout(() => ((this.timerAt = Infinity), this.pass()), ms);
     this.timer.unref();
+  }
+
+  /** A pass within `ms`: the pending one if it comes sooner. */
+  private soon(ms: number): void {
+    if (this.timerAt > Date.now() + ms) this.schedule(ms);
   }
 
   private pass(): void {
     if (this.running) return void (this.again = true); // a slow pass (a slow Docker API) is not overlapped
     this.running = true;
+    this.passes++;
+    this.stale = false;
     this.nextDue = undefined;
     this.once()
       // A state that cannot be read: the next pass, a tick later, says it again.
@@ -84,16 +105,20 @@ export class Supervisor {
         const again = this.again;
         this.again = false;
         // Until the earliest check due, between one tick and MAX_SLEEP_MS.
-        const ms = this.nextDue === undefined ? this.tickMs : Math.min(MAX_SLEEP_MS, Math.max(this.tickMs, this.nextDue - this.slackMs - this.m.fx.clock.now()));
+        const ms = this.nextDue === undefined || this.stale ? this.tickMs : Math.min(MAX_SLEEP_MS, Math.max(this.tickMs, this.nextDue - this.slackMs - this.m.fx.clock.now()));
         this.schedule(again ? 0 : ms);
       });
   }
 
   /** When an instance's next check is due (never, by the clock, while it restarts). */
-  private dueAt(name: string, intervalMs: number): number {
-    const h = this.m.health.get(name);
-    if (!h || this.poked.has(name)) return 0;
-    return h.busy ? Infinity : h.at + intervalMs;
+  private dueAt(inst: InstanceRecord, intervalMs: number): number {
+    const h = this.m.health.get(inst.name);
+    if (!h || this.poked.has(inst.name)) return 0;
+    return nextCheckAt(h, intervalMs, this.watched(inst));
+  }
+
+  private watched(inst: InstanceRecord): boolean {
+    return runtimeOf(this.m, inst).exitsWatched?.(inst.name) ?? false;
   }
 
   /** Resolves when every restart under way has finished. */
@@ -113,9 +138,16 @@ export class Supervisor {
       this.maintainedAt = now;
       for (const r of Object.values(m.runtimes)) await r.maintain?.().catch((e: Error) => m.log(`maintain: ${e.message}`));
     }
-    if (Object.values(m.runtimes).some((r) => r.maintain)) next = Math.min(next, this.maintainedAt + 10_000);
+    // Done in a pass that happens anyway (checks every few seconds); a pass of its own only after 30 s without one.
+    if (Object.values(m.runtimes).some((r) => r.maintain)) next = Math.min(next, this.maintainedAt + 30_000);
+    // The checks of this pass run together (their probes wait on the network, not on each other).
+    const checks: Promise<void>[] = [];
     for (const { project, app, state: st } of this.cache.apps()) {
-      if (st.active === null || st.held || m.mutex.isLocked(`${project}/${app}`)) continue;
+      if (st.active === null || st.held) continue;
+      if (m.mutex.isLocked(`${project}/${app}`)) {
+        next = Math.min(next, now + this.tickMs); // a change under way: what it leaves is seen soon after
+        continue;
+      }
       const spec = this.cache.release(project, app, st.active);
       if (!spec) continue;
       let warm = st.warm;
@@ -125,24 +157,28 @@ export class Supervisor {
           warm = []; // stopped (or, were the state changed meanwhile, seen by the next pass)
         } else next = Math.min(next, Date.parse(st.warmUntil) + 1);
       }
-      for (const inst of st.instances) {
-        if (this.due(inst, spec.health.intervalMs, poked)) await this.check(project, app, inst, st.instances, spec.health, poked);
-        next = Math.min(next, this.dueAt(inst.name, spec.health.intervalMs));
-      }
+      // When the next check falls due: from each record as its check (if any) leaves it.
+      const watch = (inst: InstanceRecord, intervalMs: number, check: () => Promise<void>) => {
+        const upd = () => void (next = Math.min(next, this.dueAt(inst, intervalMs)));
+        if (this.due(inst, intervalMs, poked)) checks.push(check().finally(upd));
+        else upd();
+      };
+      for (const inst of st.instances) watch(inst, spec.health.intervalMs, () => this.check(project, app, inst, st.instances, spec.health, poked));
       for (const inst of warm) {
         const hs = this.cache.release(project, app, inst.release)?.health ?? spec.health;
-        if (this.due(inst, hs.intervalMs, poked)) await this.checkWarm(inst, hs, poked);
-        next = Math.min(next, this.dueAt(inst.name, hs.intervalMs));
+        watch(inst, hs.intervalMs, () => this.checkWarm(inst, hs, poked));
       }
     }
+    const failed = (await Promise.allSettled(checks)).find((r): r is PromiseRejectedResult => r.status === "rejected");
     this.nextDue = next;
+    if (failed) throw failed.reason;
   }
 
   /** Whether an instance is due a check (one the book does not know yet is, at once; one whose exit was reported
    *  too, unless it is restarting): by the clock up to `slackMs` early, so checks close together share a pass. */
   private due(inst: InstanceRecord, intervalMs: number, poked: ReadonlySet<string>): boolean {
     const h = this.m.health.get(inst.name);
-    return !h || (poked.has(inst.name) && !h.busy) || isDue(h, this.m.fx.clock.now() + this.slackMs, intervalMs);
+    return !h || (poked.has(inst.name) && !h.busy) || isDue(h, this.m.fx.clock.now() + this.slackMs, intervalMs, this.watched(inst));
   }
 
   /** The outgoing release's warm instances stop once its probation is over. */

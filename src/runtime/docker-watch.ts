@@ -21,6 +21,9 @@ export class DockerWatch {
   /** Bumped by every event and every (dis)connection: an inspect answered across one is not remembered. */
   private epoch = 0;
   private readonly running = new Map<string, InstanceStatus>();
+  /** Told the containers that were known to run whenever that knowledge is dropped (an event, the stream lost):
+   *  the supervisor looks at them again (see Runtime.exitsWatched). */
+  onForget?: (names: string[]) => void;
 
   constructor(
     private readonly socketPath: string,
@@ -50,7 +53,13 @@ export class DockerWatch {
   /** After the agent's own start, stop, restart or remove: its event may still be on its way. */
   forget(): void {
     this.epoch++;
+    this.drop();
+  }
+
+  private drop(): void {
+    const names = [...this.running.keys()];
     this.running.clear();
+    if (names.length) this.onForget?.(names);
   }
 
   close(): void {
@@ -62,7 +71,7 @@ export class DockerWatch {
     this.live = false;
     this.req = undefined;
     this.epoch++;
-    this.running.clear();
+    this.drop();
   }
 
   private connect(): void {
@@ -75,7 +84,7 @@ export class DockerWatch {
       this.epoch++;
       res.on("data", () => {
         this.epoch++;
-        this.running.clear();
+        this.drop();
       });
       res.on("error", () => {});
       res.on("close", () => this.req === req && this.lost());

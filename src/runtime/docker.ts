@@ -31,6 +31,16 @@ export class DockerRuntime implements Runtime {
     readonly watch = new DockerWatch(api.socketPath),
   ) {}
 
+  /** A state event (or the stream's loss) tells `onExit` of every container known to run: they are looked at again. */
+  watchExits(onExit: (name: string) => void): void {
+    this.watch.onForget = (names) => names.forEach(onExit);
+  }
+
+  /** While the event stream is open and the container was seen running since the last event. */
+  exitsWatched(name: string): boolean {
+    return this.watch.onForget !== undefined && this.watch.known(name) !== undefined;
+  }
+
   /** Runs one of the agent's own changes to a container; what was known of running containers is stale after it. */
   private async change<T>(f: () => Promise<T>): Promise<T> {
     try {

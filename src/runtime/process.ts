@@ -87,6 +87,11 @@ export class ProcessRuntime implements Runtime {
     this.onExit = onExit;
   }
 
+  /** Its wrapper is this agent's child (an instance started by an earlier agent is not: it is looked at instead). */
+  exitsWatched(name: string): boolean {
+    return this.onExit !== undefined && this.children.has(name);
+  }
+
   private dir(name: string): string {
     return join(this.base, "instances", name);
   }

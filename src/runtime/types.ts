@@ -70,4 +70,7 @@ export interface Runtime {
   volumePath?(project: string, app: string, name: string): Promise<string>;
   /** Calls `onExit` with an instance's name when its process ends, where the runtime sees that as an event. */
   watchExits?(onExit: (name: string) => void): void;
+  /** Whether the instance's end (or any change to whether it runs) will reach `onExit` as an event: then nobody
+   *  needs to look at it between its health probes. */
+  exitsWatched?(name: string): boolean;
 }

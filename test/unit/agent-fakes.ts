@@ -92,8 +92,21 @@ export class MemRuntime implements Runtime {
   of(release: number): MemInstance[] {
     return [...this.insts.values()].filter((i) => i.release === release);
   }
+  /** Set by a test: exits are events (as the process runtime's children, or Docker's event stream), told to the
+   *  supervisor when an instance crashes, and a running instance counts as watched. */
+  watching = false;
+  /** status() calls (the supervisor's looks and probes' checks). */
+  looks = 0;
+  private onExit?: (name: string) => void;
+  watchExits(onExit: (name: string) => void): void {
+    this.onExit = onExit;
+  }
+  exitsWatched(name: string): boolean {
+    return this.watching && (this.insts.get(name)?.running ?? false);
+  }
   crash(name: string, code: number, oomKilled = false): void {
     Object.assign(this.insts.get(name)!, { running: false, exitCode: code, oomKilled });
+    if (this.watching) this.onExit?.(name);
   }
 
   async start(s: StartSpec): Promise<void> {
@@ -117,6 +130,7 @@ export class MemRuntime implements Runtime {
     this.insts.delete(name);
   }
   async status(name: string): Promise<InstanceStatus> {
+    this.looks++;
     const i = this.insts.get(name);
     return i ? { exists: true, running: i.running, exitCode: i.exitCode, oomKilled: i.oomKilled } : { exists: false, running: false, exitCode: null, oomKilled: false };
   }

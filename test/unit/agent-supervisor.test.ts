@@ -4,7 +4,7 @@
 // only after a while and one at a time.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { afterCheck, afterExit, backoffMs, isDue } from "../../src/agent/restart-policy.ts";
+import { afterCheck, afterExit, backoffMs, isDue, nextCheckAt, STABLE_AFTER_PASSES } from "../../src/agent/restart-policy.ts";
 import { newHealth } from "../../src/agent/health-book.ts";
 import { historyOf, memAgent, type MemAgent } from "./agent-fakes.ts";
 
@@ -51,6 +51,16 @@ describe("the restart policy (pure)", () => {
     assert.equal(isDue({ ...newHealth("x"), at: 1000 }, 1400, 500), false);
     assert.equal(isDue({ ...newHealth("x"), at: 1000 }, 1500, 500), true);
     assert.equal(isDue({ ...newHealth("x"), at: 0, busy: true }, 9999, 500), false);
+  });
+
+  it("a stable instance whose exit is an event is next due at its probe (5 s), otherwise at the interval", () => {
+    const stable = { ...newHealth("x"), healthy: true, passes: STABLE_AFTER_PASSES, at: 10_000, probedAt: 8_000 };
+    assert.equal(nextCheckAt(stable, 1000, true), 13_000, "5 s after its last probe");
+    assert.equal(nextCheckAt(stable, 1000, false), 11_000, "not watched: looked at every interval");
+    assert.equal(nextCheckAt(stable, 10_000, true), 20_000, "an interval longer than 5 s: at the interval");
+    assert.equal(nextCheckAt({ ...stable, passes: STABLE_AFTER_PASSES - 1 }, 1000, true), 11_000, "not stable yet");
+    assert.equal(nextCheckAt({ ...stable, healthy: false }, 1000, true), 11_000, "failing: at the interval");
+    assert.equal(nextCheckAt({ ...stable, busy: true }, 1000, true), Infinity, "restarting");
   });
 });
 
@@ -130,6 +140,43 @@ describe("the supervisor", () => {
     a.runtime.crash(inst!.name, 1);
     await tick(a);
     assert.equal(restarts(a).length, 1, "the exit was seen at the next interval, without a probe");
+  });
+
+  it("exits as events: a stable instance is looked at only at its probes (every 5 s), and a reported exit is restarted at once", async () => {
+    const a = memAgent();
+    a.runtime.watching = true;
+    await a.deploy(1, {}, { probationMs: 0 });
+    const [inst] = a.runtime.of(1);
+    for (let t = 0; t < 10_000; t += 500) await tick(a); // 500 ms interval: stable after 10 probes
+    const looks = a.runtime.looks;
+    const probes = inst!.probes;
+    for (let t = 0; t < 20_000; t += 500) await tick(a);
+    assert.equal(inst!.probes - probes, 4, "20 s: a probe every 5 s");
+    assert.equal(a.runtime.looks - looks, 4, "and no look between them (40 at the interval)");
+    a.runtime.crash(inst!.name, 1);
+    await tick(a, 0);
+    assert.equal(restarts(a).length, 1, "the reported exit was restarted at once");
+  });
+
+  it("sleeps until a check is due, and a state written meanwhile wakes it within a tick", async () => {
+    const a = memAgent();
+    a.runtime.watching = true;
+    await a.deploy(1, {}, { probationMs: 0 });
+    for (let t = 0; t < 10_000; t += 500) await tick(a);
+    a.core.startSupervisor(20);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const passes = a.core.supervisor.passes;
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(a.core.supervisor.passes, passes, "nothing due by the (virtual) clock: no pass for 400 ms (20 at the tick)");
+      const reads = a.core.supervisor.cache.reads;
+      await a.deploy(2, {}, { probationMs: 0 }); // writes the state
+      await new Promise((r) => setTimeout(r, 150));
+      assert.ok(a.core.supervisor.passes > passes, "a pass followed the write");
+      assert.ok(a.core.supervisor.cache.reads > reads, "and read the new state");
+    } finally {
+      a.core.stopSupervisor();
+    }
   });
 
   it("an exit the runtime reports (poke) is looked at in the next pass, before the instance's interval is up", async () => {
