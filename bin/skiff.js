@@ -14,4 +14,9 @@ if (!existsSync(entry)) {
 try {
   module.enableCompileCache?.(join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "skiff", "node-compile-cache"));
 } catch {}
+// A command that talks to the machines starts the ssh connections its project used last time while the CLI loads
+// (src/cli/prewarm.ts: a few small modules, parsed before the CLI's ~1 MB).
+try {
+  (await import(new URL("../dist/prewarm.js", import.meta.url).href)).prewarm(process.argv.slice(2));
+} catch {}
 await import(entry.href);

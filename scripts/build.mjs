@@ -33,7 +33,7 @@ rmSync("dist/chunks", { recursive: true, force: true });
 await Promise.all([
   // esbuild stays a package (it has a native binary): the CLI loads it only to read skiff.config.ts.
   // Split: what only some commands need (age, for secrets) is a chunk of its own, parsed when imported.
-  build({ ...common, entryPoints: { cli: "src/cli/main.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", format: "esm", target: "node20", external: ["esbuild"], plugins: [englishOnly],
+  build({ ...common, entryPoints: { cli: "src/cli/main.ts", prewarm: "src/cli/prewarm.ts" }, outdir: "dist", splitting: true, chunkNames: "chunks/[name]-[hash]", format: "esm", target: "node20", external: ["esbuild"], plugins: [englishOnly],
     define: { __SKIFF_VERSION__: JSON.stringify(version), __SKIFF_BUILD__: JSON.stringify(buildId) },
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // Node 18 is what Debian 12 and Ubuntu 24.04 ship; the agent must run there.

@@ -1,8 +1,9 @@
 // What every command handler gets: the loaded project and a reporter; skiffFor(ctx) gives the API over it.
-import { homedir } from "node:os";
-import { join } from "node:path";
 import type { Project } from "../config/model.ts";
-import { loadProjectCached } from "../config/cached-load.ts";
+import { loadedFrom, loadProjectCached } from "../config/cached-load.ts";
+import { projectCachePlace } from "../config/cache-place.ts";
+import { readCachedForwards, writeCachedForwards } from "../config/project-cache.ts";
+import { usedForwards } from "../transport/agent-forward.ts";
 import { jsonReporter, plainReporter, type Reporter } from "../contracts/events.ts";
 import { Skiff } from "../api/skiff.ts";
 import type { PlanEffects } from "../exec/plan.ts";
@@ -21,18 +22,20 @@ export interface Ctx {
   out: (line: string) => void;
 }
 
-declare const __SKIFF_BUILD__: string;
-
-/** The checked-project cache: keyed by the bundled CLI's version and source hash (scripts/build.mjs), kept in the
- *  user's cache folder. Unbundled (tsx, tests) there is no build, and every run checks skiff.yml afresh. */
-function projectCache(): { build: string; dir: string } | undefined {
-  if (typeof __SKIFF_BUILD__ !== "string") return undefined;
-  return { build: __SKIFF_BUILD__, dir: join(settingsFromEnv(process.env).cacheHome || join(homedir(), ".cache"), "skiff", "projects") };
+export async function makeCtx(g: GlobalOptions): Promise<Ctx> {
+  const project = await loadProjectCached({ file: g.config, environment: g.env }, projectCachePlace());
+  process.once("exit", keepForwards);
+  return { project, json: Boolean(g.json), reporter: g.json ? jsonReporter() : plainReporter(), out: (l) => void process.stdout.write(l + "\n") };
 }
 
-export async function makeCtx(g: GlobalOptions): Promise<Ctx> {
-  const project = await loadProjectCached({ file: g.config, environment: g.env }, projectCache());
-  return { project, json: Boolean(g.json), reporter: g.json ? jsonReporter() : plainReporter(), out: (l) => void process.stdout.write(l + "\n") };
+/** The forwards this command used, for the next run of the same project to start while it loads (prewarm.ts);
+ *  written only when they changed. */
+function keepForwards(): void {
+  if (!loadedFrom || !usedForwards.size) return;
+  const before = readCachedForwards(loadedFrom);
+  const all = new Map([...(before ?? []), ...usedForwards.values()].map((f) => [f.local, f]));
+  const now = [...all.values()].sort((a, b) => a.local.localeCompare(b.local));
+  if (JSON.stringify(before) !== JSON.stringify(now)) writeCachedForwards(loadedFrom, now);
 }
 
 const apis = new WeakMap<Ctx, Skiff>();

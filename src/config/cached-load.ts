@@ -3,7 +3,10 @@
 import { resolve } from "node:path";
 import { findConfig, readConfigText } from "./find.ts";
 import type { Project } from "./model.ts";
-import { readCachedProject, writeCachedProject } from "./project-cache.ts";
+import { readCachedProject, writeCachedProject, type CacheInput } from "./project-cache.ts";
+
+/** The input of the last cached load in this process (the CLI's: its forwards are kept under the same key). */
+export let loadedFrom: CacheInput | undefined;
 
 /** `cache.build`: the running skiff's version and source hash; `cache.dir`: the user's folder of cache files.
  *  No `cache` (an unbundled run) turns the cache off. */
@@ -11,6 +14,7 @@ export async function loadProjectCached(opts: { file?: string; environment?: str
   const file = opts.file ? resolve(opts.file) : findConfig();
   if (cache === undefined || file.endsWith(".ts")) return (await import("./load.ts")).loadProject({ file, environment: opts.environment });
   const input = { text: readConfigText(file), file, environment: opts.environment, ...cache };
+  loadedFrom = input;
   const cached = readCachedProject(input);
   if (cached) return cached;
   const project = (await import("./load.ts")).projectFromText(input.text, file, opts.environment);

@@ -11,9 +11,11 @@
 // skiff.yml holds (secret values stay in secrets/*.age), written 0600 all the same.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { lookupSafe } from "./lookup-safe.ts";
 import type { Project } from "./model.ts";
+import type { ForwardSpec } from "../transport/agent-forward.ts";
 
 export interface CacheInput {
   /** skiff.yml's text as read now. */
@@ -29,9 +31,10 @@ export interface CacheInput {
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
-/** One file per config file and environment: switching `-e` back and forth keeps both. */
-export function cachePath(i: Pick<CacheInput, "file" | "environment" | "dir">): string {
-  return join(i.dir, `project-${sha256(JSON.stringify([i.file, i.environment ?? null])).slice(0, 16)}.json`);
+/** One file per config file and environment: switching `-e` back and forth keeps both. `kind`: the checked project,
+ *  or the ssh forwards its last command used (prewarm.ts), under the same key. */
+export function cachePath(i: Pick<CacheInput, "file" | "environment" | "dir">, kind: "project" | "forwards" = "project"): string {
+  return join(i.dir, `${kind}-${sha256(JSON.stringify([i.file, i.environment ?? null])).slice(0, 16)}.json`);
 }
 
 export function cacheKey(i: CacheInput): string {
@@ -53,13 +56,37 @@ export function readCachedProject(i: CacheInput): Project | undefined {
 
 /** Stores the project checked from `i`; best effort (no writable cache folder: the next run checks again). */
 export function writeCachedProject(i: CacheInput, project: Project): void {
-  const path = cachePath(i);
+  writeCached(i, "project", { project: { ...project, file: undefined, dir: undefined } });
+}
+
+/** The ssh forwards (agent-forward.ts) the last command run with exactly this input used, or undefined. */
+export function readCachedForwards(i: CacheInput): ForwardSpec[] | undefined {
+  if (!ownPrivateFolder(i.dir)) return undefined;
+  let stored: unknown;
+  try {
+    stored = JSON.parse(readFileSync(cachePath(i, "forwards"), "utf8"));
+  } catch {
+    return undefined;
+  }
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  const spec = (f: unknown): f is ForwardSpec => isRecord(f) && typeof f.local === "string" && typeof f.remote === "string" && strings(f.base) && strings(f.dest);
+  // The ssh argv also depends on the home folder (~/.ssh/known_hosts, ~ in identity_file): another one misses.
+  if (!isRecord(stored) || stored.key !== cacheKey(i) || stored.home !== homedir() || !Array.isArray(stored.forwards) || !stored.forwards.every(spec)) return undefined;
+  return stored.forwards;
+}
+
+export function writeCachedForwards(i: CacheInput, forwards: ForwardSpec[]): void {
+  writeCached(i, "forwards", { home: homedir(), forwards });
+}
+
+function writeCached(i: CacheInput, kind: "project" | "forwards", value: Record<string, unknown>): void {
+  const path = cachePath(i, kind);
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {
     mkdirSync(i.dir, { recursive: true, mode: 0o700 });
     if (!ownPrivateFolder(i.dir)) return;
     // Whole or not at all: a status started during this write reads the old file or the new one.
-    writeFileSync(tmp, JSON.stringify({ key: cacheKey(i), project: { ...project, file: undefined, dir: undefined } }), { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify({ key: cacheKey(i), ...value }), { mode: 0o600 });
     renameSync(tmp, path);
   } catch {
     try {

@@ -32,13 +32,59 @@ export const forwardable = (local: string) => !local.includes(":") && Buffer.byt
 
 const gone = (e: unknown) => ["ENOENT", "ECONNREFUSED"].includes((e as NodeJS.ErrnoException).code ?? "");
 
+/** A forward: where it listens here, the agent's socket on the machine, and the machine's ssh argv in two parts
+ *  (options before the destination, the destination), as the transport builds them. */
+export interface ForwardSpec {
+  local: string;
+  remote: string;
+  base: string[];
+  dest: string[];
+}
+
+/** `ssh(extra, command)`: the machine's ssh argv with `extra` before the destination and `command` after it. */
+const sshFor = (f: ForwardSpec) => (extra: string[], command?: string) => [...f.base, ...extra, ...f.dest, ...(command ? [command] : [])];
+
+/** The forwards this run asked for, for the next run to start early (prewarm.ts). */
+export const usedForwards = new Map<string, ForwardSpec>();
+
+const ignore = () => {};
+
+/** Connections a prewarm made before the command needed them (unref'd until taken). */
+const parked = new Map<string, Socket>();
+
 /**
- * Connects to the forward of `remote`, making it first if it is not there (or
- * stale: a master that exited leaves its socket file behind). `remote` is the
- * agent's socket on the machine; `ssh(extra, command)` the machine's ssh argv
- * with `extra` before the destination and `command` after it.
+ * Starts on a forward before the command has loaded (prewarm.ts): connects to
+ * it if it is there (the connection is kept for the first `openForward`), else
+ * makes it; `openForward` of the same path waits for this instead of racing it.
  */
-export async function openForward(local: string, remote: string, ssh: (extra: string[], command?: string) => string[]): Promise<Socket> {
+export function startForward(f: ForwardSpec): void {
+  if (pending.has(f.local)) return;
+  const early = connectUnix(f.local).then(
+    (sock) => void parked.set(f.local, sock.on("error", ignore).unref()),
+    (e) => (gone(e) ? makeForward(f.local, f.remote, sshFor(f)) : undefined),
+  );
+  early.catch(() => {}); // its failure is the first openForward's to report
+  pending.set(f.local, early);
+  void early.finally(() => pending.get(f.local) === early && pending.delete(f.local)).catch(() => {});
+}
+
+/**
+ * Connects to the forward of `f.remote` (the agent's socket on the machine),
+ * making it first if it is not there (or stale: a master that exited leaves its
+ * socket file behind).
+ */
+export async function openForward(f: ForwardSpec): Promise<Socket> {
+  const { local, remote } = f;
+  const ssh = sshFor(f);
+  usedForwards.set(local, f);
+  const early = pending.get(local);
+  if (early) await early;
+  const sock = parked.get(local);
+  if (sock) {
+    parked.delete(local);
+    sock.off("error", ignore);
+    if (!sock.destroyed) return sock.ref();
+  }
   try {
     return await connectUnix(local);
   } catch (e) {

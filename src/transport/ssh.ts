@@ -68,7 +68,7 @@ export class SshTransport implements Transport {
     const base = this.ssh(sshOptions(this.machine, this.ctx));
     const dest = sshDestination(this.machine);
     return socketChannel(
-      () => openForward(local, SOCKET, (extra, command) => [...base, ...extra, ...dest, ...(command ? [command] : [])]),
+      () => openForward({ local, remote: SOCKET, base, dest }),
       // Why nothing answered, in the words `skiff-agent connect` would have used.
       () => this.run([AGENT_BIN, "call", "ping"], { step: "agent check", allowFailure: true, timeoutMs: 15_000 }),
       // The agent answers a ping but not through the forward: the ssh server refuses unix-socket forwarding

@@ -210,7 +210,13 @@ describe("the bundled CLI (dist/, as `npm run build` makes it)", () => {
     assert.equal(first.status, 1, first.stderr);
     assert.match(first.stdout, /"machine":"m1"/);
     const files = readdirSync(join(home, "skiff", "projects"));
-    assert.equal(files.length, 1, files.join(", "));
+    assert.equal(files.filter((f) => f.startsWith("project-")).length, 1, files.join(", "));
+    // Beside it, under the same key, the forward the command used (the next cold run starts it early: prewarm.ts).
+    const forwards = files.find((f) => f.startsWith("forwards-"));
+    assert.ok(forwards, files.join(", "));
+    const kept = JSON.parse(readFileSync(join(home, "skiff", "projects", forwards), "utf8")) as { forwards: { local: string; dest: string[] }[] };
+    assert.deepEqual(kept.forwards.map((f) => f.dest.at(-1)), ["127.0.0.1"]);
+    assert.equal(statSync(join(home, "skiff", "projects", forwards)).mode & 0o777, 0o600);
     assert.equal(status().status, 1, "a hit answers the same");
     writeFileSync(file, "project: shop\nmachines:\n  m1: { host: 127.0.0.1, port: one }\n");
     const edited = status();
