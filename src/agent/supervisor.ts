@@ -44,7 +44,7 @@ export class Supervisor {
   private nextDue?: number;
   /** Something was written while a pass ran: the next pass comes a tick later at most. */
   private stale = false;
-  /** When the pending timer fires (by Date.now()). */
+  /** When the pending timer fires (by performance.now(), which no clock step moves). */
   private timerAt = Infinity;
   /** Timed passes so far (tests count them). */
   passes = 0;
@@ -75,20 +75,21 @@ export class Supervisor {
   /** An instance's process ended: look at it now (a restart under way for it is left alone). */
   poke(name: string): void {
     this.poked.add(name);
-    if (!this.stopped) this.schedule(0);
+    if (this.running) this.again = true; // the pass under way may have looked at it already: one more after it
+    else if (!this.stopped) this.schedule(0);
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timerAt = Date.now() + ms;
+    this.timerAt = performance.now() + ms;
     this.timer = setTimeout(() => ((this.timerAt = Infinity), this.pass()), ms);
     this.timer.unref();
   }
 
   /** A pass within `ms`: the pending one if it comes sooner. */
   private soon(ms: number): void {
-    if (this.timerAt > Date.now() + ms) this.schedule(ms);
+    if (this.timerAt > performance.now() + ms) this.schedule(ms);
   }
 
   private pass(): void {
@@ -118,7 +119,11 @@ export class Supervisor {
   }
 
   private watched(inst: InstanceRecord): boolean {
-    return runtimeOf(this.m, inst).exitsWatched?.(inst.name) ?? false;
+    try {
+      return runtimeOf(this.m, inst).exitsWatched?.(inst.name) ?? false;
+    } catch {
+      return false; // no such runtime here: its check says so
+    }
   }
 
   /** Resolves when every restart under way has finished. */
@@ -145,7 +150,7 @@ export class Supervisor {
     for (const { project, app, state: st } of this.cache.apps()) {
       if (st.active === null || st.held) continue;
       if (m.mutex.isLocked(`${project}/${app}`)) {
-        next = Math.min(next, now + this.tickMs); // a change under way: what it leaves is seen soon after
+        next = Math.min(next, now + 1000); // a change under way (a deploy, a restart's gate): looked at again in a second
         continue;
       }
       const spec = this.cache.release(project, app, st.active);

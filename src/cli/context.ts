@@ -33,8 +33,7 @@ export async function makeCtx(g: GlobalOptions): Promise<Ctx> {
 function keepForwards(): void {
   if (!loadedFrom || !usedForwards.size) return;
   const before = readCachedForwards(loadedFrom);
-  const all = new Map([...(before ?? []), ...usedForwards.values()].map((f) => [f.local, f]));
-  const now = [...all.values()].sort((a, b) => a.local.localeCompare(b.local));
+  const now = [...new Set([...(before ?? []), ...[...usedForwards.values()].map((f) => f.machine)])].sort();
   if (JSON.stringify(before) !== JSON.stringify(now)) writeCachedForwards(loadedFrom, now);
 }
 

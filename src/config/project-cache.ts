@@ -11,11 +11,9 @@
 // skiff.yml holds (secret values stay in secrets/*.age), written 0600 all the same.
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { lookupSafe } from "./lookup-safe.ts";
 import type { Project } from "./model.ts";
-import type { ForwardSpec } from "../transport/agent-forward.ts";
 
 export interface CacheInput {
   /** skiff.yml's text as read now. */
@@ -59,8 +57,9 @@ export function writeCachedProject(i: CacheInput, project: Project): void {
   writeCached(i, "project", { project: { ...project, file: undefined, dir: undefined } });
 }
 
-/** The ssh forwards (agent-forward.ts) the last command run with exactly this input used, or undefined. */
-export function readCachedForwards(i: CacheInput): ForwardSpec[] | undefined {
+/** The machines whose agent forwards (agent-forward.ts) commands run with exactly this input used, or undefined.
+ *  Names only: cli/prewarm.ts builds their ssh argv again from the checked project, as the transport does. */
+export function readCachedForwards(i: CacheInput): string[] | undefined {
   if (!ownPrivateFolder(i.dir)) return undefined;
   let stored: unknown;
   try {
@@ -68,15 +67,12 @@ export function readCachedForwards(i: CacheInput): ForwardSpec[] | undefined {
   } catch {
     return undefined;
   }
-  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
-  const spec = (f: unknown): f is ForwardSpec => isRecord(f) && typeof f.local === "string" && typeof f.remote === "string" && strings(f.base) && strings(f.dest);
-  // The ssh argv also depends on the home folder (~/.ssh/known_hosts, ~ in identity_file): another one misses.
-  if (!isRecord(stored) || stored.key !== cacheKey(i) || stored.home !== homedir() || !Array.isArray(stored.forwards) || !stored.forwards.every(spec)) return undefined;
-  return stored.forwards;
+  if (!isRecord(stored) || stored.key !== cacheKey(i) || !Array.isArray(stored.machines) || !stored.machines.every((m) => typeof m === "string")) return undefined;
+  return stored.machines;
 }
 
-export function writeCachedForwards(i: CacheInput, forwards: ForwardSpec[]): void {
-  writeCached(i, "forwards", { home: homedir(), forwards });
+export function writeCachedForwards(i: CacheInput, machines: string[]): void {
+  writeCached(i, "forwards", { machines });
 }
 
 function writeCached(i: CacheInput, kind: "project" | "forwards", value: Record<string, unknown>): void {

@@ -35,6 +35,8 @@ const gone = (e: unknown) => ["ENOENT", "ECONNREFUSED"].includes((e as NodeJS.Er
 /** A forward: where it listens here, the agent's socket on the machine, and the machine's ssh argv in two parts
  *  (options before the destination, the destination), as the transport builds them. */
 export interface ForwardSpec {
+  /** The machine's name in the project (what the next run's record keeps: prewarm.ts builds its argv again). */
+  machine: string;
   local: string;
   remote: string;
   base: string[];
@@ -52,20 +54,31 @@ const ignore = () => {};
 /** Connections a prewarm made before the command needed them (unref'd until taken). */
 const parked = new Map<string, Socket>();
 
+/** A forward started early: its ssh processes keep this one alive only once the command wants the forward. */
+interface Early {
+  wanted: boolean;
+  refs: (() => void)[];
+}
+const early = new Map<string, Early>();
+
 /**
  * Starts on a forward before the command has loaded (prewarm.ts): connects to
  * it if it is there (the connection is kept for the first `openForward`), else
  * makes it; `openForward` of the same path waits for this instead of racing it.
+ * Nothing of it keeps the process alive until then (a command may never ask).
  */
 export function startForward(f: ForwardSpec): void {
   if (pending.has(f.local)) return;
-  const early = connectUnix(f.local).then(
+  const e: Early = { wanted: false, refs: [] };
+  const background = (ref: () => void) => (e.wanted ? ref() : e.refs.push(ref));
+  early.set(f.local, e);
+  const p = connectUnix(f.local).then(
     (sock) => void parked.set(f.local, sock.on("error", ignore).unref()),
-    (e) => (gone(e) ? makeForward(f.local, f.remote, sshFor(f)) : undefined),
+    (err) => (gone(err) ? makeForward(f.local, f.remote, sshFor(f), background) : undefined),
   );
-  early.catch(() => {}); // its failure is the first openForward's to report
-  pending.set(f.local, early);
-  void early.finally(() => pending.get(f.local) === early && pending.delete(f.local)).catch(() => {});
+  p.catch(() => {}); // its failure is the first openForward's to report
+  pending.set(f.local, p);
+  void p.finally(() => pending.get(f.local) === p && pending.delete(f.local)).catch(() => {});
 }
 
 /**
@@ -77,8 +90,13 @@ export async function openForward(f: ForwardSpec): Promise<Socket> {
   const { local, remote } = f;
   const ssh = sshFor(f);
   usedForwards.set(local, f);
-  const early = pending.get(local);
-  if (early) await early;
+  const e = early.get(local);
+  if (e && !e.wanted) {
+    e.wanted = true;
+    e.refs.splice(0).forEach((ref) => ref());
+  }
+  const started = pending.get(local);
+  if (started) await started;
   const sock = parked.get(local);
   if (sock) {
     parked.delete(local);
@@ -112,15 +130,15 @@ const forwardArgs = (local: string, remote: string) => ["-o", "StreamLocalBindUn
 
 const pending = new Map<string, Promise<void>>();
 
-async function makeForward(local: string, remote: string, ssh: (extra: string[], command?: string) => string[]): Promise<void> {
+async function makeForward(local: string, remote: string, ssh: (extra: string[], command?: string) => string[], background?: (ref: () => void) => void): Promise<void> {
   const fwd = forwardArgs(local, remote);
   // A master is up (an earlier command of this run, or one in the last minute): add the forward to it.
   // No master socket in the directory at all (the first command in a while): no use asking.
-  if (anyMaster(dirname(local)) && (await runProcess("ssh", ssh([...fwd, "-O", "forward"]), { timeoutMs: 10_000 })).code === 0) return;
+  if (anyMaster(dirname(local)) && (await runProcess("ssh", ssh([...fwd, "-O", "forward"]), { timeoutMs: 10_000, background })).code === 0) return;
   // No master: this ssh becomes it (ControlMaster=auto) with the forward, runs `true` and leaves the master in
   // the background with the forward listening (ControlPersist ends both later). A foreground command, not
   // `-f -N`: one that loses a race to become master (another skiff at the same moment) still exits.
-  const made = await runProcess("ssh", ssh(fwd, "true"), { timeoutMs: 60_000 });
+  const made = await runProcess("ssh", ssh(fwd, "true"), { timeoutMs: 60_000, background });
   if (made.code !== 0) throw new OpenFailed({ code: made.code, stderr: made.stderr });
 }
 

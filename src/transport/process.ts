@@ -3,7 +3,9 @@ import { spawn, type SpawnOptions } from "node:child_process";
 import { UserError } from "../errors.ts";
 import type { RunResult } from "./types.ts";
 
-export function runProcess(file: string, args: readonly string[], opts: { stdin?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+/** `background`: the process does not keep this one alive (a head start nobody may need: cli/prewarm.ts) until
+ *  the function it is handed is called. */
+export function runProcess(file: string, args: readonly string[], opts: { stdin?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; background?: (ref: () => void) => void } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const spawnOpts: SpawnOptions = { stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"], env: opts.env ?? process.env, cwd: opts.cwd };
     const child = spawn(file, args as string[], spawnOpts);
@@ -16,6 +18,11 @@ export function runProcess(file: string, args: readonly string[], opts: { stdin?
         timedOut = true;
         child.kill("SIGTERM");
       }, opts.timeoutMs);
+    }
+    if (opts.background) {
+      const handles = [child, child.stdout as unknown as { ref(): void; unref(): void }, child.stderr as unknown as { ref(): void; unref(): void }, ...(timer ? [timer] : [])];
+      for (const h of handles) h.unref();
+      opts.background(() => handles.forEach((h) => h.ref()));
     }
     child.stdout!.on("data", (b: Buffer) => out.push(b));
     child.stderr!.on("data", (b: Buffer) => err.push(b));

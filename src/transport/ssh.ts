@@ -8,7 +8,16 @@ import { sshDestination, sshOptions, type SshContext } from "./ssh-args.ts";
 import type { AgentStream, RunOptions, RunResult, Transport } from "./types.ts";
 import { AGENT_BIN, SOCKET } from "../contracts/paths.ts";
 import { socketChannel } from "./agent-socket.ts";
-import { forwardable, forwardPath, openForward } from "./agent-forward.ts";
+import { forwardable, forwardPath, openForward, type ForwardSpec } from "./agent-forward.ts";
+
+/** The forward that carries a root login's agent channels (agent-forward.ts); none for other users (they go
+ *  through `sudo -n skiff-agent connect`) or where the socket path cannot be a forward. Also what a cold start
+ *  begins early from the cached project (cli/prewarm.ts): the same argv, built by the same code. */
+export function forwardSpec(machine: MachineSpec, ctx: SshContext): ForwardSpec | undefined {
+  const local = forwardPath(ctx.socketDir, machine);
+  if (machine.local || machine.user !== "root" || !forwardable(local)) return undefined;
+  return { machine: machine.name, local, remote: SOCKET, base: sshOptions(machine, ctx), dest: sshDestination(machine) };
+}
 
 /** Runs commands on a machine through the system ssh binary. */
 export class SshTransport implements Transport {
@@ -62,13 +71,12 @@ export class SshTransport implements Transport {
    * connection (agent-forward.ts); others through `sudo -n skiff-agent connect`.
    */
   agentStream(): AgentStream {
-    const local = forwardPath(this.ctx.socketDir, this.machine);
-    if (this.machine.user !== "root" || !forwardable(local) || this.forwardRefused) return this.spawn([AGENT_BIN, "connect"]);
+    const f = forwardSpec(this.machine, this.ctx);
+    if (!f || this.forwardRefused) return this.spawn([AGENT_BIN, "connect"]);
     // Checked before connecting to anything in the directory: a socket there must be one of ours.
-    const base = this.ssh(sshOptions(this.machine, this.ctx));
-    const dest = sshDestination(this.machine);
+    this.ssh([]);
     return socketChannel(
-      () => openForward({ local, remote: SOCKET, base, dest }),
+      () => openForward(f),
       // Why nothing answered, in the words `skiff-agent connect` would have used.
       () => this.run([AGENT_BIN, "call", "ping"], { step: "agent check", allowFailure: true, timeoutMs: 15_000 }),
       // The agent answers a ping but not through the forward: the ssh server refuses unix-socket forwarding

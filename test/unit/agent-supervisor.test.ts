@@ -179,6 +179,30 @@ describe("the supervisor", () => {
     }
   });
 
+  it("an exit reported while a pass is under way (looking at another instance) is looked at right after that pass", async () => {
+    const a = memAgent();
+    a.runtime.watching = true;
+    await a.deploy(1, {}, { probationMs: 0, instances: 2 });
+    const [x, y] = a.runtime.of(1);
+    for (let t = 0; t < 10_000; t += 500) await tick(a); // both stable
+    await tick(a, 300); // every check due is done: the next ones are seconds (virtual) away
+    // y dies (its exit reported) while a pass looks at x, after that pass has found y not due.
+    const status = a.runtime.status.bind(a.runtime);
+    a.runtime.status = async (name: string) => {
+      if (name === x!.name && a.runtime.of(1).find((i) => i.name === y!.name)!.running) a.runtime.crash(y!.name, 1);
+      return status(name);
+    };
+    a.core.supervisor.poke(x!.name);
+    a.core.startSupervisor(20);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await a.core.supervisor.idle();
+      assert.equal(restarts(a).length, 1, `y's exit, reported during x's probe, was handled at once: ${historyOf(a).join("; ")}`);
+    } finally {
+      a.core.stopSupervisor();
+    }
+  });
+
   it("an exit the runtime reports (poke) is looked at in the next pass, before the instance's interval is up", async () => {
     const a = memAgent();
     await a.deploy(1);

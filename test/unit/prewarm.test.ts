@@ -2,7 +2,7 @@
 // the checked-project cache's key, and the handover between a forward started early and the command's own
 // openForward, against a real unix socket standing in for a forward's listening end.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +19,7 @@ function input(over: Partial<CacheInput> = {}): CacheInput {
   return { text: "project: shop\n", file: "/src/shop/skiff.yml", environment: undefined, build: "0.1.0+abc", dir, ...over };
 }
 
-const spec = (local: string, base: string[] = ["-o", "ControlPath=/x/%C"]): ForwardSpec => ({ local, remote: "/run/skiff/agent.sock", base, dest: ["--", "root@m1"] });
+const spec = (local: string, base: string[] = ["-o", "ControlPath=/x/%C"]): ForwardSpec => ({ machine: "m1", local, remote: "/run/skiff/agent.sock", base, dest: ["--", "root@m1"] });
 
 /** A listening unix socket that counts its connections and answers each with "hi". */
 async function listening(path: string): Promise<{ server: Server; accepted: () => number }> {
@@ -45,34 +45,33 @@ describe("prewarm: the command line", () => {
     assert.deepEqual(commandOf(["--config=/a/skiff.yml", "--env=prod", "logs"]), { command: "logs", config: "/a/skiff.yml", env: "prod" });
     assert.deepEqual(commandOf(["-c", "x.yml", "deploy"]), { command: "deploy", config: "x.yml", env: undefined });
     assert.equal(commandOf(["--verbose", "status"]), undefined, "an option it does not know: no guess");
+    // commander takes the global options after the command too: the project or environment may be chosen there.
+    assert.equal(commandOf(["deploy", "-e", "staging"]), undefined);
+    assert.equal(commandOf(["status", "--env=staging"]), undefined);
+    assert.equal(commandOf(["status", "-estaging"]), undefined);
+    assert.equal(commandOf(["status", "-c", "other/skiff.yml"]), undefined);
+    assert.equal(commandOf(["status", "--help"]), undefined, "help talks to no machine");
+    assert.deepEqual(commandOf(["logs", "web", "--since", "1h"]), { command: "logs", config: undefined, env: undefined });
     assert.equal(commandOf(["--json"]), undefined);
     assert.equal(commandOf([]), undefined);
   });
 });
 
 describe("prewarm: the forwards record", () => {
-  it("is read back under the same key only: another text, environment or build misses; a damaged file is a miss", () => {
+  it("holds machine names only, read back under the same key: another text, environment or build misses; a damaged file is a miss", () => {
     const i = input();
-    const f = [spec("/run/user/0/skiff-0/agent-1"), spec("/run/user/0/skiff-0/agent-2")];
-    writeCachedForwards(i, f);
-    assert.deepEqual(readCachedForwards(i), f);
+    writeCachedForwards(i, ["m1", "m2"]);
+    assert.deepEqual(readCachedForwards(i), ["m1", "m2"]);
     assert.equal(readCachedForwards({ ...i, text: "project: shop\n# edited\n" }), undefined);
     assert.equal(readCachedForwards({ ...i, environment: "staging" }), undefined);
     assert.equal(readCachedForwards({ ...i, build: "0.1.0+def" }), undefined);
-    const home = process.env.HOME;
-    try {
-      process.env.HOME = "/home/someone-else";
-      assert.equal(readCachedForwards(i), undefined, "another home folder (known_hosts, ~ in identity_file)");
-    } finally {
-      process.env.HOME = home;
-    }
-    writeFileSync(cachePath(i, "forwards"), '{"key":"x","forwards":[');
+    writeFileSync(cachePath(i, "forwards"), '{"key":"x","machines":[');
     assert.equal(readCachedForwards(i), undefined);
-    writeCachedForwards(i, f);
-    const stored = JSON.parse(readFileSync(cachePath(i, "forwards"), "utf8")) as { forwards: unknown[] };
-    stored.forwards = [{ ...f[0], base: ["-o", 7] }];
+    writeCachedForwards(i, ["m1"]);
+    const stored = JSON.parse(readFileSync(cachePath(i, "forwards"), "utf8")) as { machines: unknown[] };
+    stored.machines = [["-oProxyCommand=evil"]];
     writeFileSync(cachePath(i, "forwards"), JSON.stringify(stored));
-    assert.equal(readCachedForwards(i), undefined, "an argv that is not all strings");
+    assert.equal(readCachedForwards(i), undefined, "anything but names");
   });
 });
 
@@ -94,10 +93,20 @@ describe("prewarm: a forward started early", () => {
 
   it("one not there: the early start makes it (its ssh), and a failure is the command's error, not a second try", async () => {
     const dir = tmp();
-    const local = join(dir, "agent-b");
-    // `ssh` with an option that makes it fail at once, before any network: what the early start ran is what failed.
-    const bad = spec(local, ["-o", "NoSuchOption=1"]);
-    startForward(bad);
-    await assert.rejects(openForward(bad), (e: unknown) => e instanceof OpenFailed && /NoSuchOption|Bad configuration option/i.test(e.message));
+    mkdirSync(join(dir, "sockets")); // holds no master socket: the early start makes the forward with one ssh
+    const local = join(dir, "sockets", "agent-b");
+    // An `ssh` on PATH that counts its runs and fails as ssh does when it cannot connect.
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "ssh"), `#!/bin/sh\necho run >> ${join(dir, "runs")}\necho "ssh: connect to host m1 port 22: Connection refused" >&2\nexit 255\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      startForward(spec(local));
+      await assert.rejects(openForward(spec(local)), (e: unknown) => e instanceof OpenFailed && /Connection refused/.test(e.message));
+      assert.equal(readFileSync(join(dir, "runs"), "utf8"), "run\n", "one ssh: the early one, whose failure the command reports");
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
