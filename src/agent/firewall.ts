@@ -9,6 +9,7 @@ import { systemBin, SYSTEM_ENV } from "../runtime/system.ts";
 import { writeAtomic } from "./atomic-write.ts";
 import { applyScript, REMOVE_SCRIPT } from "./firewall-rules.ts";
 import type { KeyedMutex } from "./mutex.ts";
+import { byCodeUnit } from "../lib/order.ts";
 
 /** Runs `nft -f -` with the script on stdin; `missing` when the machine has no nft. */
 export type Nft = (script: string) => Promise<{ code: number | null; stderr: string; missing?: boolean }>;
@@ -88,7 +89,7 @@ export class Firewall {
   /** One project's word. Unchanged and already in the kernel: nothing runs. A failure keeps the old word and table. */
   set(entry: FirewallEntry): Promise<{ changed: boolean; status: FirewallStatus }> {
     return this.mutex.run("firewall", async () => {
-      const entries = [...this.saved.entries.filter((e) => key(e) !== key(entry)), entry].sort((a, b) => key(a).localeCompare(key(b)));
+      const entries = [...this.saved.entries.filter((e) => key(e) !== key(entry)), entry].sort((a, b) => byCodeUnit(key(a), key(b)));
       const changed = await this.converge(entries);
       return { changed, status: this.current };
     });

@@ -17,6 +17,7 @@ import { peerBackendName } from "../proxy/tcp.ts";
 import { tlsBackends } from "../proxy/tls.ts";
 import { TlsStore, type TlsCertInfo, type TlsRuntime } from "./proxy-tls.ts";
 import { tlsShareSocket } from "./acme-share.ts";
+import { byCodeUnit } from "../lib/order.ts";
 
 export { haproxyPrivileges, type ProxyPaths } from "./haproxy-process.ts";
 export { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
@@ -315,7 +316,7 @@ export class ProxyController {
     return this.serial(async () => {
       const before = structuredClone(this.state);
       const rest = (this.state.acme ?? []).filter((a) => a.project !== project);
-      const next = hosts.length ? [...rest, { project, thumbprint, hosts: [...hosts].sort(), ...(httpPort !== undefined ? { httpPort } : {}) }].sort((a, b) => a.project.localeCompare(b.project)) : rest;
+      const next = hosts.length ? [...rest, { project, thumbprint, hosts: [...hosts].sort(), ...(httpPort !== undefined ? { httpPort } : {}) }].sort((a, b) => byCodeUnit(a.project, b.project)) : rest;
       if (JSON.stringify(next) === JSON.stringify(this.state.acme ?? [])) return false;
       this.state.acme = next.length ? next : undefined;
       try {

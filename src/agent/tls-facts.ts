@@ -6,6 +6,7 @@
 import type { TlsHostFacts } from "../contracts/tls-facts.ts";
 import type { AutoReport } from "./acme-auto.ts";
 import { servedCerts, type ServedCert } from "./proxy-tls.ts";
+import { byCodeUnit } from "../lib/order.ts";
 
 /** Route certificate ids are PROJECT_APP_HOST (exec/tls-certs.ts); names have no "_", so the first two parts say whose. */
 const ID = /^([a-z][a-z0-9-]*)_([a-z][a-z0-9-]*)_./;
@@ -26,7 +27,7 @@ export function tlsFacts(served: ServedCert[], auto: AutoReport[]): TlsHostFacts
   });
   const seen = new Set(served.map((s) => s.id));
   for (const a of auto) if (!seen.has(a.id)) out.push({ id: a.id, project: a.project, app: a.app, kind: "auto", hosts: a.hosts, auto: a.auto });
-  return out.sort((x, y) => x.id.localeCompare(y.id));
+  return out.sort((x, y) => byCodeUnit(x.id, y.id));
 }
 
 /** What this agent reports: the certificates in its proxy's tls directory (TlsStore.dir) and its auto entries (an

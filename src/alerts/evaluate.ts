@@ -9,6 +9,7 @@ import { receiverId, type ActiveAlert, type AlertEvent, type AlertRuleName, type
 import { addBuckets, histogramQuantile } from "../metrics/quantile.ts";
 import { day, minute } from "../contracts/cert-warnings.ts";
 import { showMs, showPercent } from "./words.ts";
+import { byCodeUnit } from "../lib/order.ts";
 
 /** One subject's condition this round. `holds` undefined: not known (keep what the ledger says). */
 export interface Condition {
@@ -167,7 +168,7 @@ export function conditions(r: Round): Condition[] {
         byId.set(c.id, e);
       }
     const limit = r.now + rules.certificate.days * 86_400_000;
-    for (const [id, c] of [...byId].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [id, c] of [...byId].sort(([a], [b]) => byCodeUnit(a, b))) {
       const ending = c.on.filter((x) => x.notAfter && Date.parse(x.notAfter) < limit);
       const failing = c.on.filter((x) => x.failing);
       const soonest = ending.map((x) => x.notAfter!).sort()[0];
@@ -273,7 +274,7 @@ const ruleOn = (r: Round, rule: AlertRuleName) => r.cfg.rules[rule] !== undefine
 function stateOf(a: Record<string, ActiveAlert>): string {
   return JSON.stringify(
     Object.entries(a)
-      .sort(([x], [y]) => x.localeCompare(y))
+      .sort(([x], [y]) => byCodeUnit(x, y))
       .map(([k, v]) => [k, v.state, v.since, v.firedAt]),
   );
 }

@@ -11,6 +11,7 @@ import type { ProxyBackend, ProxyState } from "./model.ts";
 import { REQUEST_LOG_FORMAT, REQUEST_RING, requestRingLines } from "./log-format.ts";
 import { isTcp, peerBackendName, tcpBackendHead, tcpDefaultsLines, tcpFrontendLines } from "./tcp.ts";
 import { checkHealthPath, checkHost, checkLocalPath, checkName, checkPort, checkRoutePath, ProxyValueError, quoted, serverAddress } from "./values.ts";
+import { byCodeUnit } from "../lib/order.ts";
 
 export interface ProxyPaths {
   statsSocket: string;
@@ -42,7 +43,7 @@ const q = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
 function orderedRoutes(backends: ProxyBackend[]) {
   return backends
     .flatMap((b) => b.routes.map((r) => ({ ...r, backend: b.name, httpsPort: httpsPortOf(b) })))
-    .sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || b.path.length - a.path.length || a.backend.localeCompare(b.backend));
+    .sort((a, b) => Number(b.host !== undefined) - Number(a.host !== undefined) || b.path.length - a.path.length || byCodeUnit(a.backend, b.backend));
 }
 
 /** Why the log target cannot be used, if it cannot: HAProxy opens a unix socket path (/dev/log) when it sends,
