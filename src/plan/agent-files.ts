@@ -31,9 +31,10 @@ export const agentWrapper = () =>
 # them; on the bed, Node 20, 2 apps with 4 instances: 56.4 -> 47.7 MB RSS, the
 # deploy no slower): no JIT, a small young generation; no WebAssembly, which
 # the agent never uses (--jitless warns unless it is off). The short commands
-# start without.
+# start without. Two malloc arenas, not one per thread that allocates (Node's
+# thread pool and V8's workers): about 2 MB less resident memory at idle.
 NODE_FLAGS="--max-semi-space-size=1 --jitless --no-expose-wasm"
-[ "$1" = serve ] || NODE_FLAGS=
+if [ "$1" = serve ]; then export MALLOC_ARENA_MAX=2; else NODE_FLAGS=; fi
 for n in ${NODE_BIN} node nodejs; do
   if command -v "$n" >/dev/null 2>&1; then exec "$n" $NODE_FLAGS ${AGENT_FILE} "$@"; fi
 done
