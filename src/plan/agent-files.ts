@@ -31,10 +31,9 @@ export const agentWrapper = () =>
 # them; on the bed, Node 20, 2 apps with 4 instances: 56.4 -> 47.7 MB RSS, the
 # deploy no slower): no JIT, a small young generation; no WebAssembly, which
 # the agent never uses (--jitless warns unless it is off). The short commands
-# start without. Two malloc arenas, not one per thread that allocates (Node's
-# thread pool and V8's workers): about 2 MB less resident memory at idle.
+# start without.
 NODE_FLAGS="--max-semi-space-size=1 --jitless --no-expose-wasm"
-if [ "$1" = serve ]; then export MALLOC_ARENA_MAX=2; else NODE_FLAGS=; fi
+[ "$1" = serve ] || NODE_FLAGS=
 for n in ${NODE_BIN} node nodejs; do
   if command -v "$n" >/dev/null 2>&1; then exec "$n" $NODE_FLAGS ${AGENT_FILE} "$@"; fi
 done
