@@ -21,9 +21,14 @@ const facts = await agentFacts(m);
 console.log(`bench/footprint-flags — 1 machine, 2 process apps, ${facts.instances} instances; agent ${facts.version} on Node ${facts.node}; ${IDLE_S} s idle`);
 console.log(`  ${"flags".padEnd(46)} ${"deploy".padStart(7)}  ${"agent RSS after deploy".padEnd(22)} ${"after idle (anon + file)".padEnd(30)} CPU idle`);
 let round = 0;
-for (const flags of VARIANTS) {
-  if (/["\\$`]/.test(flags)) throw new Error(`flags must be plain words: ${flags}`);
-  await faults.exec(m, `sed -i 's|^NODE_FLAGS=.*|NODE_FLAGS="${flags}"|' /usr/local/bin/skiff-agent && grep -q '^NODE_FLAGS="${flags}"' /usr/local/bin/skiff-agent && /etc/init.d/skiff-agent restart >/dev/null`);
+for (const variant of VARIANTS) {
+  if (/["\\$`|&;]/.test(variant)) throw new Error(`flags must be plain words: ${variant}`);
+  // NAME=value words are the agent's environment (exported by its command, after the flags line); the rest are flags.
+  const words = variant.split(/\s+/).filter(Boolean);
+  const env = words.filter((w) => /^[A-Z_][A-Z0-9_]*=\S+$/.test(w));
+  const flags = words.filter((w) => !env.includes(w)).join(" ");
+  const exports = env.map((e) => `\\nexport ${e}`).join("");
+  await faults.exec(m, `sed -i '/^export [A-Z_]*=/d; s|^NODE_FLAGS=.*|NODE_FLAGS="${flags}"${exports}|' /usr/local/bin/skiff-agent && grep -q '^NODE_FLAGS="${flags}"' /usr/local/bin/skiff-agent && /etc/init.d/skiff-agent restart >/dev/null`);
   configure(bed, p, `v${round++}`);
   const d0 = performance.now();
   await skiff(p, ["deploy"]);
@@ -37,6 +42,8 @@ for (const flags of VARIANTS) {
   const cpu = (b.ticks - a.ticks) / last.tck / seconds;
   const args = last.procs.find((x) => x.role === "agent")?.args ?? "";
   if (!args.includes(flags)) throw new Error(`the agent runs without ${flags}: ${args}`);
-  console.log(`  ${(flags || "(none)").padEnd(46)} ${deploy.toFixed(2).padStart(5)} s  ${mb(a.rssKb).padEnd(22)} ${`${mb(b.rssKb)} (${mb(b.anonKb)} + ${mb(b.fileKb)})`.padEnd(30)} ${(cpu * 100).toFixed(2)} %`);
+  const environ = env.length ? (await faults.exec(m, `tr '\\0' '\\n' < /proc/$(head -1 /run/skiff/agent.pid)/environ | grep -E '^(${env.map((e) => e.split("=")[0]).join("|")})=' || true`)).trim().split("\n").join(" ") : "";
+  if (env.length && environ.split(" ").sort().join(" ") !== [...env].sort().join(" ")) throw new Error(`the agent runs without ${env.join(" ")}: ${environ}`);
+  console.log(`  ${(variant || "(none)").padEnd(46)} ${deploy.toFixed(2).padStart(5)} s  ${mb(a.rssKb).padEnd(22)} ${`${mb(b.rssKb)} (${mb(b.anonKb)} + ${mb(b.fileKb)})`.padEnd(30)} ${(cpu * 100).toFixed(2)} %`);
 }
 await skiff(p, ["setup"]);
