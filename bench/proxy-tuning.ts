@@ -11,6 +11,8 @@
 //   3-round run: cpu-map to CPU 1 0.62, nbthread 2 0.59, no L7 retries 0.67 (HAProxy CPU 35 against 44.5 for
 //   baseline: the retries' kept request buffer is HAProxy's largest setting-bound cost, and what keeps a switch
 //   at zero failed requests). None beat the baseline beyond the noise: src/proxy/config.ts keeps its settings.
+// Again 2026-11-30 evening (load 2), 3 rounds: baseline 0.63 / 3.21 ms / 68.4 ms, no-log 0.74 / 3.25 / 63.5,
+//   edge-triggered (tune.fd.edge-triggered, experimental in 2.6) 0.70 / 4.80 / 77.3: no gain, not adopted.
 import { loadavg } from "node:os";
 import { faults, type BedMachine } from "../testbed/bed.ts";
 import { deployProxyBench, haproxyCpuMs } from "./lib-proxy-bed.ts";

@@ -11,6 +11,8 @@
 //   HAProxy 1 thread  (after):  ratio 0.72 / 0.76, added p99 0.96 / 0.96 ms; HAProxy ~64% of a core at 16k req/s
 // Measured 2026-11-30 (instances now on loopback: see lib-proxy-bed), direct-first, 3 rounds, load 2-5: before the
 //   request log was made cheaper 0.54, added p99 6.4 ms; after 0.62, added p99 -1.0 ms (p99 swings ±5 ms run to run)
+// Measured 2026-11-30 evening, load 2: 0.71, added p99 3.73 ms, added p50 0.65 ms; direct 13.5k req/s; HAProxy 65-67 %
+//   of a core at ~10k req/s
 import { loadavg } from "node:os";
 import { faults } from "../testbed/bed.ts";
 import { deployProxyBench, haproxyCpuMs } from "./lib-proxy-bed.ts";
