@@ -9,7 +9,8 @@
 // checks the file again instead of taking its checked project from .skiff/cache/, as the first run after any
 // edit does; the other rows run with the file unchanged.
 // Targets (issue 11): warm ≤ 0.3 s, cold ≤ 0.6 s. Figures, not assertions.
-// Measured 2026-11-30 (7 rounds): before the cold start's head start (src/cli/prewarm.ts) cold 0.949 s, warm 0.344 s;
+// Measured 2026-11-30 (7 rounds): an earlier run, before the checked-project cache and the cold start's head start
+//   (src/cli/prewarm.ts): cold 0.949 s, warm 0.344 s;
 //   after: cold 0.692 s (ssh cold floor 0.448 s: 1.54×), warm 0.284 s, history warm 0.285 s, skiff --version 0.187 s,
 //   node -e 0 0.134 s.
 import { spawn } from "node:child_process";
