@@ -76,6 +76,29 @@ describe("docker status with the event stream", () => {
     rt.watch.close();
   });
 
+  it("exits as events: a container seen running is watched while the stream is open; an event tells the supervisor its name", async () => {
+    const rt = await fresh();
+    const told: string[] = [];
+    rt.watchExits((name) => told.push(name));
+    await rt.status("c1"); // seen running with the stream open
+    assert.equal(rt.exitsWatched("c1"), true);
+    assert.equal(rt.exitsWatched("c2"), false, "never seen running: looked at as before");
+    engine.running = false;
+    engine.streams.at(-1)!.write(`${JSON.stringify({ Type: "container", Action: "die", Actor: { Attributes: { name: "c1" } } })}\n`);
+    await until("the event told", () => told.length > 0);
+    assert.deepEqual(told, ["c1"]);
+    assert.equal(rt.exitsWatched("c1"), false, "after the event it is looked at again");
+    assert.equal((await rt.status("c1")).running, false);
+    // The stream lost: nothing is watched any more, and what was known is told again.
+    engine.running = true;
+    await rt.status("c1");
+    await until("seen running again", () => rt.exitsWatched("c1"));
+    engine.streams.at(-1)!.destroy();
+    await until("the loss told", () => told.length === 2);
+    assert.equal(rt.exitsWatched("c1"), false);
+    rt.watch.close();
+  });
+
   it("the agent's own stop is seen by the next status, before any event", async () => {
     const rt = await fresh();
     await rt.status("c1");
