@@ -509,6 +509,10 @@ describe("process runtime: a reused pid is not the instance", () => {
       const rt = new ProcessRuntime(base);
       const stranger = spawn("sh", ["-c", script], { detached: true, stdio: "ignore" });
       const pgid = stranger.pid!;
+      const strangerStart = processIdentity(pgid).split(" ")[1];
+      // Start times count in clock ticks (10 ms): a wrapper started in the stranger's tick would carry its identity
+      // exactly (a loaded host did that), and the old pid would then be the instance after all.
+      await sleep(30);
       try {
         await rt.start({ name: "gone", image: "none", command: "exit 0", user: "root", containerPort: 3000, hostPort: 0, bindAddress: "127.0.0.1", env: {}, labels: labelsOf("r"), files: [] });
         await waitExit(rt, "gone");
@@ -520,6 +524,7 @@ describe("process runtime: a reused pid is not the instance", () => {
         }, `the stranger's group to be ${settled.join(" and ")}`);
         const pidFile = join(base, "instances", "gone", "pid");
         const [, ...identity] = readFileSync(pidFile, "utf8").trim().split(" ");
+        assert.notEqual(identity[0], strangerStart, "the wrapper started in a later clock tick than the stranger");
         writeFileSync(pidFile, `${[pgid, ...identity].join(" ")}\n`);
         const s = await rt.status("gone");
         assert.deepEqual([s.running, s.exitCode], [false, 0]);
