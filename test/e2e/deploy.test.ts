@@ -2,6 +2,7 @@
 // app and a load client that counts every failed request.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
+import http from "node:http";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { startLoad, type LoadResult } from "../../src/load/load.ts";
@@ -46,8 +47,19 @@ ${o.memory ? `    resources: { memory: ${o.memory} }\n` : ""}    deploy: { drain
 
 const urls = () => bed.machines.map((m) => `http://127.0.0.1:${m.httpPort}/`);
 
+/** What a new client gets from each machine: a request on a connection of its own. (fetch keeps connections alive,
+ *  and after a reload the old HAProxy process answers a kept connection's next request with its own, older routes
+ *  before it closes it — by design, so no request fails — which is not what the machine now serves.) */
 async function versionsOn(machines: Bed["machines"]): Promise<string[]> {
-  return Promise.all(machines.map(async (m) => (await (await fetch(`http://127.0.0.1:${m.httpPort}/`)).text()).split(" ")[2]!));
+  const fresh = (port: number) =>
+    new Promise<string>((resolve, reject) => {
+      http.get(`http://127.0.0.1:${port}/`, { agent: false }, (res) => {
+        let body = "";
+        res.on("data", (b) => (body += b));
+        res.on("end", () => resolve(body));
+      }).on("error", reject);
+    });
+  return Promise.all(machines.map(async (m) => (await fresh(m.httpPort)).split(" ")[2]!));
 }
 const versionsServed = () => versionsOn(bed.machines);
 
