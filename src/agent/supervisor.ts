@@ -5,7 +5,7 @@
 // apps' state from memory (state-cache.ts) and then sleeps until the next check
 // is due, as the pass itself found it (at most MAX_SLEEP_MS); a state written
 // meanwhile (a deploy, a hold) wakes it within a tick (Store.onChange), and an
-// app locked by a change under way is looked at again a tick later.
+// app locked by a change under way is looked at again a second later.
 // Checks due within one tick of each other are done in the same pass (a little
 // early, never late), together, so the instances' checks fall into step. An
 // instance's exit is an event where the runtime sees one (`watchExits`): it is

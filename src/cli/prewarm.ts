@@ -2,9 +2,10 @@
 // start (~0.3 s of loading its code) and then the ssh handshakes (~0.5 s), one after the other. The launcher
 // (bin/skiff.js) calls this before it loads the CLI: when the command's project (the same config text, path,
 // environment and skiff build as the checked-project cache's key) was run before, the forwards that run used
-// (agent-forward.ts, kept under that key in the user's own cache folder) are started now, so the handshakes run
+// (agent-forward.ts; their machines' names are kept under that key in the user's own cache folder, the ssh
+// argv built again from the cached checked project) are started now, so the handshakes run
 // while the CLI loads. The CLI's openForward then waits for them (or takes the connection made here) instead of
-// starting its own. Anything unexpected here (no such record, another socket folder, an unsafe one, a parse of
+// starting its own. Anything unexpected here (no such record, an unsafe socket folder, a parse of
 // the arguments that is not certain) means nothing is started: the command runs as it would without this.
 import { resolve } from "node:path";
 import { findConfig, readConfigText } from "../config/find.ts";
