@@ -109,7 +109,11 @@ export class AlertFacts {
     if (e.action === "backup") {
       const k = `${e.project}/${e.app}`;
       const had = this.backups.get(k);
-      if (!had || Date.parse(had.at) <= Date.parse(e.at)) this.backups.set(k, { at: e.at, result: e.result, ...(e.reason ? { reason: e.reason.slice(0, 300) } : {}), ...(e.backup?.snapshot ? { snapshot: e.backup.snapshot } : {}) });
+      const reason = e.reason ? { reason: e.reason.slice(0, 300) } : {};
+      // The newest failure is kept beside the newest run: one followed by a good run within a round is still told.
+      const failure = e.result === "ok" ? had?.lastFailure : !had?.lastFailure || Date.parse(had.lastFailure.at) <= Date.parse(e.at) ? { at: e.at, ...reason } : had.lastFailure;
+      if (!had || Date.parse(had.at) <= Date.parse(e.at)) this.backups.set(k, { at: e.at, result: e.result, ...reason, ...(e.backup?.snapshot ? { snapshot: e.backup.snapshot } : {}), ...(failure ? { lastFailure: failure } : {}) });
+      else if (failure !== had.lastFailure) this.backups.set(k, { ...had, ...(failure ? { lastFailure: failure } : {}) });
       return;
     }
     if (!e.summary || !["deploy", "rollback", "restart"].includes(e.action)) return;

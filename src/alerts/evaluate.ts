@@ -25,7 +25,7 @@ export interface Condition {
 }
 
 export interface Round {
-  cfg: Pick<AlertsConfig, "rules" | "machines" | "self" | "receivers" | "apps">;
+  cfg: Pick<AlertsConfig, "rules" | "machines" | "self" | "receivers" | "apps"> & Partial<Pick<AlertsConfig, "intervalMs">>;
   /** Facts of the machines that answered this round (this one's own among them). */
   facts: MachineFacts[];
   /** Machines that did not answer, and since when they have not (unix ms). */
@@ -122,16 +122,27 @@ export function conditions(r: Round): Condition[] {
   }
   if (rules.backupFailed) {
     // The newest run of each service over all machines (an app's volumes run on each of its machines).
+    // A failure followed by a good run before a round saw it still fires: the newest failure holds for two rounds
+    // after it (a target down for seconds is news too), then the good run resolves it.
+    const failureHoldsMs = 2 * (r.cfg.intervalMs ?? 10_000);
     const newest = new Map<string, { at: string; result: string; reason?: string; machine: string }>();
-    for (const f of r.facts) for (const [app, b] of Object.entries(f.lastBackup ?? {})) if (!newest.has(app) || newest.get(app)!.at < b.at) newest.set(app, { ...b, machine: f.machine });
+    const failed = new Map<string, { at: string; reason?: string; machine: string }>();
+    for (const f of r.facts)
+      for (const [app, b] of Object.entries(f.lastBackup ?? {})) {
+        if (!newest.has(app) || newest.get(app)!.at < b.at) newest.set(app, { ...b, machine: f.machine });
+        if (b.lastFailure && (!failed.has(app) || failed.get(app)!.at < b.lastFailure.at)) failed.set(app, { ...b.lastFailure, machine: f.machine });
+      }
     for (const [app, b] of newest) {
       if (!r.cfg.apps.includes(app)) continue;
+      const recent = failed.get(app);
+      const bad = b.result !== "ok" ? b : recent && r.now - Date.parse(recent.at) < failureHoldsMs ? { ...recent, result: "failed" } : undefined;
+      const shown = bad ?? b;
       out.push({
         key: `backup_failed/${app}`,
         rule: "backupFailed",
-        labels: { app, machine: b.machine },
-        summary: b.result === "ok" ? `${app}: backup on ${b.machine} at ${b.at.slice(11, 19)}Z ok` : `${app}: backup on ${b.machine} at ${b.at.slice(11, 19)}Z failed${b.reason ? `: ${b.reason}` : ""}`,
-        holds: b.result !== "ok",
+        labels: { app, machine: shown.machine },
+        summary: bad ? `${app}: backup on ${bad.machine} at ${bad.at.slice(11, 19)}Z failed${bad.reason ? `: ${bad.reason}` : ""}` : `${app}: backup on ${b.machine} at ${b.at.slice(11, 19)}Z ok`,
+        holds: bad !== undefined,
         forMs: 0,
       });
     }

@@ -76,7 +76,7 @@ export interface MachineFacts {
   /** Per app, the newest whole-command record (deploy, rollback, restart) this machine holds. */
   lastCommand: Record<string, CommandFact>;
   /** Per service, the newest backup run this machine made (absent: an agent that does not say). */
-  lastBackup?: Record<string, { at: string; result: string; reason?: string; snapshot?: string }>;
+  lastBackup?: Record<string, { at: string; result: string; reason?: string; snapshot?: string; lastFailure?: { at: string; reason?: string } }>;
   /** The project's HTTPS certificates this machine serves or renews (absent: an agent that does not say). */
   certs?: CertFact[];
 }

@@ -65,6 +65,12 @@ describe("alert facts", () => {
     f.command({ ...e, app: "cache", at: "2026-11-30T10:00:00Z", result: "failed", reason: "target down" });
     assert.deepEqual(Object.keys(f.facts("shop", rules)!.lastBackup ?? {}).sort(), ["cache", "db"]);
     assert.equal(f.facts("shop", rules)!.lastBackup!.db!.result, "failed", "the newest run, whatever order they are told in");
+    // A good run after it: the newest run is good; the failure is kept beside it (a round may not have seen it).
+    f.command({ ...e, app: "db", at: "2026-11-30T10:00:08Z", result: "ok" });
+    assert.deepEqual(f.facts("shop", rules)!.lastBackup!.db, { at: "2026-11-30T10:00:08Z", result: "ok", lastFailure: { at: "2026-11-30T10:00:00Z", reason: "target down" } });
+    // An older failure told late does not replace the newer one.
+    f.command({ ...e, app: "db", at: "2026-11-30T08:00:00Z", result: "failed", reason: "older" });
+    assert.equal(f.facts("shop", rules)!.lastBackup!.db!.lastFailure!.reason, "target down");
     // cache's backups taken out of skiff.yml: its last failed run raises nothing any more.
     configured.delete("shop/cache");
     assert.deepEqual(Object.keys(f.facts("shop", rules)!.lastBackup ?? {}), ["db"]);
