@@ -32,10 +32,10 @@ export async function serveTlsShare(auto: Pick<AutoTls, "entry">, tlsDir: string
     const sni = String(req.headers["x-skiff-sni"] ?? "").toLowerCase();
     // A peer's alert round (alerts.ts): the project is the one the SNI names, which HAProxy checked the client's
     // certificate against.
-    const alert = /^\/alerts(?:\?have=(\d{1,15}))?$/.exec(req.url ?? "");
+    const alert = /^\/alerts(?:\?have=(\d{1,15})(&facts=0)?)?$/.exec(req.url ?? "");
     if (alert && req.method === "GET") {
       const project = alertShareProject(sni);
-      const a = project ? alerts?.answer(project, Number(alert[1] ?? 0)) : undefined;
+      const a = project ? alerts?.answer(project, Number(alert[1] ?? 0), !alert[2]) : undefined;
       if (!a) return void res.writeHead(404, { "content-type": "text/plain" }).end("no alerts for this project here\n");
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(a));
       return;

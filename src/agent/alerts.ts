@@ -1,11 +1,14 @@
 // Alerts with no CLI connected. Every round (10 s), each machine of a project
-// asks each peer, over the mesh (mutual TLS, the project's certificates), for
-// its facts and its copy of the ledger (only when newer than its own). The
-// machines that answered, with this one, rank by the project's machine order:
-// the first of them is the leader, and only the leader evaluates and sends.
-// So an alert goes out once, not once per machine; when the leader stops
-// answering, the next machine takes over from the newest ledger it copied
-// (what was sent is not sent again; what is firing resolves once).
+// asks its peers over the mesh (mutual TLS, the project's certificates) for
+// their copy of the ledger (only when newer than its own). Machines rank by the
+// project's machine order, and the first one that answers is the leader: a
+// machine asks those ranked above it first (the first of them, then the others
+// when it does not answer); one answers: it leads, and this machine is done.
+// None answers: this machine leads, asks those below for their facts too,
+// evaluates and sends. So an alert goes out once, not once per machine, a round
+// costs about two requests per machine rather than one to every other; when the
+// leader stops answering, the next machine takes over from the newest ledger it
+// copied (what was sent is not sent again; what is firing resolves once).
 // A network split that leaves two groups each with a leader sends from both
 // (each says which machine sent): better twice than never.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -96,11 +99,12 @@ export class Alerts {
   }
 
   /** A peer's question (acme-share.ts serves it to the project's machines only). */
-  answer(project: string, have: number): PeerAnswer | undefined {
+  answer(project: string, have: number, withFacts = true): PeerAnswer | undefined {
     const cfg = this.configs.get(project);
     if (!cfg) return undefined;
     const l = this.ledger(project);
-    const facts = this.facts.facts(project, cfg.rules);
+    // A machine ranked below asks only whether this one is up (and for its ledger): no facts to gather.
+    const facts = withFacts ? this.facts.facts(project, cfg.rules) : undefined;
     return { machine: cfg.self, version: l.version, ...(facts ? { facts } : {}), ...(l.version > have ? { ledger: l } : {}) };
   }
 
@@ -152,7 +156,25 @@ export class Alerts {
     const creds = existsSync(files.crt) && existsSync(files.ca) ? { crt: readFileSync(files.crt, "utf8"), ca: readFileSync(files.ca, "utf8") } : undefined;
     const have = this.ledger(project).version;
     const via = creds && this.connections(project, creds);
-    const answers = creds && via ? await Promise.all(peers.map((p) => ask({ name: p.name, addr: p.addr! }, project, have, creds, via).then((a) => ({ p, a }), () => ({ p, a: undefined })))) : [];
+    const one = (p: (typeof peers)[number], withFacts: boolean) =>
+      ask({ name: p.name, addr: p.addr! }, project, have, creds!, via!, withFacts).then((a) => ({ p, a }), () => ({ p, a: undefined }));
+    const all = (ps: typeof peers, withFacts: boolean) => Promise.all(ps.map((p) => one(p, withFacts)));
+    const answered = (x: { p: { name: string }; a: PeerAnswer | "none" | undefined }) => !!x.a && x.a !== "none" && x.a.machine === x.p.name;
+    // Only the leader needs every machine's facts. A machine asks those ranked above it first, for their ledger
+    // alone: the first (or, when it does not answer, any other above) that answers leads, and this one is done;
+    // none answers: this one leads and asks those below for their facts. A round is then about two requests per
+    // machine of the project, not one to every other machine (n² at 20 machines: 380 every 10 s).
+    const rank = cfg.machines.findIndex((m) => m.name === cfg.self);
+    const above = peers.filter((p) => cfg.machines.findIndex((m) => m.name === p.name) < rank);
+    const below = peers.filter((p) => !above.includes(p));
+    const answers: { p: (typeof peers)[number]; a: PeerAnswer | "none" | undefined }[] = [];
+    if (creds && via) {
+      if (above.length) {
+        answers.push(await one(above[0]!, false));
+        if (!answered(answers[0]!)) answers.push(...(await all(above.slice(1), false)));
+      }
+      if (!answers.some(answered)) answers.push(...(await all(below, true)));
+    }
     const missing = this.missing.get(project) ?? new Map<string, number>();
     this.missing.set(project, missing);
     for (const { p, a } of answers) {
@@ -172,7 +194,7 @@ export class Alerts {
     // Without the project's mesh certificate no peer can be asked: then this machine speaks only for itself and
     // does not lead (every machine would, and send each alert once per machine).
     if (!creds && peers.length) return void this.leaders.delete(project);
-    const heard = answers.flatMap((x) => (x.a && x.a !== "none" && x.a.machine === x.p.name ? [{ p: x.p, a: x.a }] : []));
+    const heard = answers.flatMap((x) => (answered(x) ? [{ p: x.p, a: x.a as PeerAnswer }] : []));
     const reached = new Set([cfg.self, ...heard.map((x) => x.p.name)]);
     const leader = cfg.machines.find((m) => reached.has(m.name) && (m.addr || m.name === cfg.self))?.name ?? cfg.self;
     this.leaders.set(project, leader);
@@ -254,8 +276,8 @@ function newer(a: Ledger, b: Ledger, cfg: AlertsConfig): boolean {
 
 /** GET /alerts?have=V from a peer's mesh frontend, as this machine (its mesh certificate). "none": the peer's agent
  *  answered that it has no alerts for the project (404), or its HAProxy predates alerts (403). */
-async function ask(peer: { name: string; addr: string }, project: string, have: number, creds: { crt: string; ca: string }, agent: Agent): Promise<PeerAnswer | "none"> {
-  const r = await meshGet({ peer: peer.name, addr: peer.addr, sni: alertShareSni(project), path: `/alerts?have=${have}`, ...creds, timeoutMs: ASK_TIMEOUT_MS, agent });
+async function ask(peer: { name: string; addr: string }, project: string, have: number, creds: { crt: string; ca: string }, agent: Agent, withFacts: boolean): Promise<PeerAnswer | "none"> {
+  const r = await meshGet({ peer: peer.name, addr: peer.addr, sni: alertShareSni(project), path: `/alerts?have=${have}${withFacts ? "" : "&facts=0"}`, ...creds, timeoutMs: ASK_TIMEOUT_MS, agent });
   if (r.status === 404 || r.status === 403) return "none";
   if (r.status !== 200) throw new Error(`${peer.name}: ${r.status}`);
   return JSON.parse(r.body) as PeerAnswer;
