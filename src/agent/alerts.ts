@@ -190,7 +190,8 @@ export class Alerts {
       missing.delete(p.name);
       if (a.ledger && newer(a.ledger, this.ledger(project), cfg)) this.keep(project, a.ledger);
     }
-    for (const m of missing.keys()) if (!peers.some((p) => p.name === m)) missing.delete(m);
+    // Only those asked this round count (a machine that no longer leads stops asking those below it).
+    for (const m of missing.keys()) if (!answers.some((x) => x.p.name === m)) missing.delete(m);
     // Without the project's mesh certificate no peer can be asked: then this machine speaks only for itself and
     // does not lead (every machine would, and send each alert once per machine).
     if (!creds && peers.length) return void this.leaders.delete(project);
