@@ -111,7 +111,7 @@ interface Row {
   n: number;
   waves?: string;
   rbWaves?: string;
-  busy: { deploy: number; rollback: number };
+  busy: { deploy: number; rollback: number; idle: number };
   setup: number;
   first: number;
   deploy: number;
@@ -120,6 +120,9 @@ interface Row {
 }
 
 async function measure(n: number): Promise<Row> {
+  // Nothing of a larger bed left running (an earlier size, a KEEP=1 run): its machines would share this host's
+  // cores and check this bed's machines' peers… (a 3-machine run measured beside 17 leftover machines was 3× slower).
+  await down();
   const t0 = performance.now();
   const bed = await up({ count: n, fresh: true });
   console.error(`fleet: ${n} fresh machines up in ${s(performance.now() - t0)}`);
@@ -129,6 +132,13 @@ async function measure(n: number): Promise<Row> {
   await timed(p, ["machines", "trust", "--yes"]);
   const setup = (await timed(p, ["setup"])).ms;
   const first = (await timed(p, ["deploy"])).ms;
+  // What the fleet costs this host doing nothing (checks, alert rounds, samplers): the timed commands share the
+  // cores with it.
+  await new Promise((r) => setTimeout(r, 5000));
+  const i0 = hostCpu();
+  await new Promise((r) => setTimeout(r, 15_000));
+  const i1 = hostCpu();
+  const idle = (i1.busy - i0.busy) / Math.max(1, i1.total - i0.total);
   const deploys: number[] = [];
   const rollbacks: number[] = [];
   let phases: Record<string, unknown> | undefined;
@@ -147,7 +157,7 @@ async function measure(n: number): Promise<Row> {
     busy.rollback.push(rb.busy);
     rbWaves ??= wavesOf(rb.run.stdout);
   }
-  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases, waves, rbWaves, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback) } };
+  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases, waves, rbWaves, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback), idle } };
   console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}`);
   return row;
 }
@@ -170,7 +180,7 @@ for (const r of rows) {
 const last = rows[rows.length - 1]!;
 if (rows.length > 1) console.log(`targets (issue 11): deploy at ${last.n} ≤ 2× at ${base.n}: ${ratio(last.deploy, base.deploy)}; rollback at ${last.n} ≤ 1.5× at ${base.n}: ${ratio(last.rollback, base.rollback)}`);
 for (const r of rows) console.log(r.phases ? `phases of the deploy at ${r.n} machines: ${JSON.stringify(r.phases)}` : `phases of the deploy at ${r.n} machines: not reported by \`skiff --json deploy\` (yet)`);
-for (const r of rows) console.log(`host CPU busy at ${r.n} machines (every machine runs on this host): deploy ${(r.busy.deploy * 100).toFixed(0)} %, rollback ${(r.busy.rollback * 100).toFixed(0)} %`);
+for (const r of rows) console.log(`host CPU busy at ${r.n} machines (every machine runs on this host): idle fleet ${(r.busy.idle * 100).toFixed(0)} %, deploy ${(r.busy.deploy * 100).toFixed(0)} %, rollback ${(r.busy.rollback * 100).toFixed(0)} %`);
 for (const r of rows) if (r.waves) console.log(`deploy at ${r.n} machines: ${r.waves}`);
 for (const r of rows) if (r.rbWaves) console.log(`rollback at ${r.n} machines: ${r.rbWaves}`);
 console.log(`bench ran ${s(performance.now() - started)} (machine starts included)`);

@@ -37,7 +37,9 @@ await Promise.all([
     define: { __SKIFF_VERSION__: JSON.stringify(version), __SKIFF_BUILD__: JSON.stringify(buildId) },
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } }),
   // Node 18 is what Debian 12 and Ubuntu 24.04 ship; the agent must run there.
-  build({ ...common, entryPoints: ["src/agent/main.ts"], outfile: "dist/skiff-agent.cjs", format: "cjs", target: "node18", define: { __AGENT_VERSION__: JSON.stringify(version) } }),
+  // Whitespace and syntax minified (names kept, for stack traces): the long-lived agent holds its source in memory,
+  // and this file loaded is 1.1 MB less RSS than the plain bundle (measured: `skiff-agent version`, 12.0 → 10.9 MB anon).
+  build({ ...common, entryPoints: ["src/agent/main.ts"], outfile: "dist/skiff-agent.cjs", format: "cjs", target: "node18", minifyWhitespace: true, minifySyntax: true, define: { __AGENT_VERSION__: JSON.stringify(version) } }),
   // One ACME order per run (tls: auto), spawned by the agent: acme-client never loads into the long-lived agent
   // (~30 MB RSS and 1-2 s to load; see src/agent/acme-child.ts).
   build({ ...common, entryPoints: ["src/agent/acme-entry.ts"], outfile: "dist/skiff-acme.cjs", format: "cjs", target: "node18" }),

@@ -18,6 +18,12 @@ export const MESH_UP_PATH = "/.skiff/up";
  *  is not sent on to a third (no loops, at most one hop). Public and internal frontends drop it from clients. */
 export const HOP_HEADER = "x-skiff-hop";
 
+/** Sent with every health check of an HTTP app's backend. A peer's mesh frontend answers a check that carries it
+ *  itself (200 while one of the app's instances there is up, else 503) instead of handing it to an instance: the
+ *  peer's HAProxy already checks its own instances, and a check of each peer by each machine is n² requests to the
+ *  apps over a fleet. Public and internal frontends drop it from clients, like the hop header. */
+export const CHECK_HEADER = "x-skiff-check";
+
 /** The name a peer slot asks for (TLS SNI): it picks the backend on the other machine, and the project's
  *  certificate there. The app's full internal name, the same on every machine. */
 export const meshSni = (project: string, app: string) => `${app}.${project}.internal`;

@@ -4,7 +4,7 @@
 import { availableParallelism } from "node:os";
 import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
-import { MESH_UP_PATH } from "../contracts/mesh.ts";
+import { CHECK_HEADER, MESH_UP_PATH } from "../contracts/mesh.ts";
 import { dropHopHeader, meshFrontendLines, meshTcpFrontendLines, peerTls } from "./mesh.ts";
 import { acmeChallengeLines, httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends, tlsShareBackendLines } from "./tls.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
@@ -121,7 +121,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   const appPorts = http.map(portOf);
   const ports = [...new Set([...(appPorts.length ? appPorts : [state.httpPort]), ...acmePorts])].sort((a, b) => a - b);
   for (const port of ports) {
-    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, dropHopHeader());
+    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, ...dropHopHeader());
     // Any machine of a project may be the one the CA reaches: each answers for all the project's auto hosts.
     out.push(...acmeChallengeLines(state.acme ?? []));
     routeLines(http.filter((b) => portOf(b) === port), out, Boolean(state.tlsCrtList));
@@ -131,7 +131,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   const secure = tlsBackends(state);
   for (const port of [...new Set(secure.map(httpsPortOf))].sort((a, b) => a - b)) {
     const here = secure.filter((b) => httpsPortOf(b) === port);
-    out.push(...httpsFrontendHead(state, port, here), dropHopHeader());
+    out.push(...httpsFrontendHead(state, port, here), ...dropHopHeader());
     routeLines(here, out, false);
     out.push("  default_backend skiff_no_route");
   }
@@ -176,29 +176,47 @@ function routeLines(backends: ProxyBackend[], out: string[], redirect: boolean):
   out.push(...uses);
 }
 
+/**
+ * How often a machine checks each backup peer of a backend: every 2 s, slower as the peers grow so that all of them
+ * together cost about two checks a second (each a TLS connection on both machines: at 20 bed machines with every
+ * peer checked every 2 s, the HAProxies spent over a core on it doing nothing else), and never slower than 30 s.
+ * A peer that fails between checks is marked down by the first request it fails (`observe layer4`), which is
+ * retried elsewhere. The agent keeps it in the backend's state (peerCheckMs) and reloads HAProxy when the peers
+ * change it twofold (proxy-peers.ts): HAProxy has no runtime command for a check interval.
+ */
+export function backupPeerInterval(peers: number): number {
+  return Math.min(30_000, Math.max(2000, peers * 500));
+}
+
 function backendLines(state: ProxyState, backends: ProxyBackend[], out: string[]): void {
   for (const b of backends) {
     const inter = Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)));
-    const httpCheck = (path: string, expect = "200-399") => [`  option httpchk GET ${quoted(checkHealthPath(path))}`, `  http-check expect status ${expect}`];
+    const httpCheck = (path: string, expect = "200-399", header?: string) =>
+      header
+        ? ["  option httpchk", `  http-check send meth GET uri ${quoted(checkHealthPath(path))} hdr ${header} 1`, `  http-check expect status ${expect}`]
+        : [`  option httpchk GET ${quoted(checkHealthPath(path))}`, `  http-check expect status ${expect}`];
     const head = (name: string, balance: string[]) => [
       "",
       `backend ${checkName(name, "backend name")}`,
       ...balance,
       // Backups (peers while local instances are down, the outgoing release) share the load, not the first alone.
       "  option allbackups",
-      ...(isTcp(b) ? [] : httpCheck(b.healthPath!)),
+      // Checks say they are checks: a peer's mesh frontend answers one itself (mesh.ts); an instance here ignores it.
+      ...(isTcp(b) ? [] : httpCheck(b.healthPath!, undefined, b.slots.some((s) => s.peer) ? CHECK_HEADER : undefined)),
       // Without it HAProxy gives a check `inter` (as little as 200 ms) to answer, and a busy instance flips DOWN.
       `  timeout check ${checkTimeout(b.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS, `health timeout of ${b.name}`)}ms`,
       // A refused connection marks the server down at once; the request is retried elsewhere.
       `  default-server inter ${inter}ms fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
     ];
     const tls = peerTls(state, b);
+    const backupPeerInter = Math.round(Math.max(2000, Math.min(Number(b.peerCheckMs) || 2000, 30_000)));
     const server = (s: ProxyBackend["slots"][number]) => {
-      // Backup peers (qN, on other machines) take traffic only while every local instance is down: a check every
-      // 2 s keeps them known UP (or DOWN) without every machine hammering every peer at 5 checks a second. After one
-      // failed check, fastinter confirms the fall (fall 2) at the app's interval; a DOWN one is checked every 2 s
-      // (downinter defaults to inter) and is UP again on its first good check (rise 1).
-      const pace = s.peer && s.backup ? ` inter 2s fastinter ${inter}ms` : "";
+      // Backup peers (qN, on other machines) take traffic only while every local instance is down: a slow check
+      // (every 2 s, slower with many peers: peerCheckMs) keeps them known UP (or DOWN) without every machine
+      // hammering every peer at 5 checks a second. After one failed check, fastinter confirms the fall (fall 2) at
+      // the app's interval; a DOWN one (or one just put in) is checked every 2 s and is UP again on its first good
+      // check (rise 1).
+      const pace = s.peer && s.backup ? ` inter ${backupPeerInter}ms fastinter ${inter}ms${backupPeerInter > 2000 ? " downinter 2000ms" : ""}` : "";
       return `  server ${checkName(s.name, "server name")} ${serverAddress(s.addr, s.port)} check${s.peer ? tls : ""}${pace}${s.backup ? " backup" : ""}${s.state === "ready" ? "" : " disabled"}`;
     };
     if (!isTcp(b)) {

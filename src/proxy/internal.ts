@@ -49,7 +49,7 @@ export function internalFrontendLines(state: ProxyState): string[] {
   if (!routes.length || !addrs.length) return [];
   const out = ["", "frontend internal"];
   for (const a of addrs) out.push(`  bind ${serverAddress(checkAddr(a, "internal address"), INTERNAL_PORT)}`);
-  out.push(dropHopHeader());
+  out.push(...dropHopHeader());
   ambiguous.forEach((x, i) => {
     const msg = `skiff: ${x.host} names apps of several projects on this machine (${x.projects.join(", ")}): call ${x.host.replace(/\.internal$/, "")}.PROJECT.internal\\n`;
     out.push(`  acl a${i} hdr(host),field(1,:) -i ${quoted(checkHost(x.host, "internal name"))}`, `  http-request return status 421 content-type text/plain string "${msg}" if a${i}`);

@@ -1,13 +1,13 @@
 // The mesh in haproxy.cfg: the `mesh` frontend, where other machines of a
 // project hand this machine requests for its apps (mutual TLS, the project's CA,
 // routed by SNI), and the TLS settings of the peer slots that send them. Pure.
-import { HOP_HEADER, MESH_PORT, MESH_TCP_PORT, MESH_UP_PATH, meshSni } from "../contracts/mesh.ts";
+import { CHECK_HEADER, HOP_HEADER, MESH_PORT, MESH_TCP_PORT, MESH_UP_PATH, meshSni } from "../contracts/mesh.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { isTcp } from "./tcp.ts";
 import { tlsShareUseLines } from "./tls.ts";
 import { checkAddr, checkHost, checkLocalPath, checkName, checkPort, serverAddress } from "./values.ts";
 
-export { HOP_HEADER, MESH_PORT, MESH_TCP_PORT, MESH_UP_PATH, meshSni } from "../contracts/mesh.ts";
+export { CHECK_HEADER, HOP_HEADER, MESH_PORT, MESH_TCP_PORT, MESH_UP_PATH, meshSni } from "../contracts/mesh.ts";
 
 /** One project's certificate on this machine: `crt` holds the machine's certificate and its key (0600), `ca` the
  *  project's CA certificate(s), the trust for both directions. */
@@ -55,6 +55,10 @@ export function meshFrontendLines(state: ProxyState): string[] {
   // A connection whose TLS name got lost (none sent) is closed without an answer: the sender retries the request
   // elsewhere on a new connection.
   out.push("  http-request reject if !{ ssl_fc_sni -m found }");
+  // A peer's check of an HTTP app here (it carries the check header: config.ts) is answered here, from what this
+  // HAProxy knows of its own instances: up while one of them is; else the 503 below.
+  for (const b of meshed(state).filter((x) => !isTcp(x)))
+    for (const up of localUp(b)) out.push(`  http-request return status 200 content-type text/plain string "up\\n" if { req.hdr(${CHECK_HEADER}) -m found } { ssl_fc_sni -i ${sniOf(b)} } ${up}`);
   // A TCP app's peers ask here whether one of its instances is up on this machine (their check: tcp.ts).
   for (const b of meshed(state).filter(isTcp)) {
     const sni = `{ ssl_fc_sni -i ${sniOf(b)} }`;
@@ -111,8 +115,9 @@ export function meshTcpFrontendLines(state: ProxyState): string[] {
   ];
 }
 
-/** A client must not forge the hop header (it would make every peer refuse the request). */
-export const dropHopHeader = () => `  http-request del-header ${HOP_HEADER}`;
+/** A client must not forge the hop header (it would make every peer refuse the request) or the check header (a
+ *  peer would answer "up" in place of the app). */
+export const dropHopHeader = () => [`  http-request del-header ${HOP_HEADER}`, `  http-request del-header ${CHECK_HEADER}`];
 
 /** TLS for a backend's peer slots: the machine's certificate for the project (client side), the project's CA for
  *  the peer's, the app's mesh name as SNI for requests and checks alike. Empty when this machine has no certificate

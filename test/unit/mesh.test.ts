@@ -110,11 +110,26 @@ describe("the mesh in haproxy.cfg", () => {
     assert.match(section(cfg, "frontend internal"), /\n {2}http-request del-header x-skiff-hop\n/);
   });
 
+  it("a peer's check is answered by the mesh frontend from its own instances' state, never handed to an instance; no client can forge one", () => {
+    const b = section(cfg, "backend skiff_shop_web");
+    // Checks of a backend with peer slots carry the check header (to the local instances too, which ignore it).
+    assert.match(b, /\n {2}option httpchk\n {2}http-check send meth GET uri \/healthz hdr x-skiff-check 1\n {2}http-check expect status 200-399\n/);
+    const f = section(cfg, "frontend mesh");
+    const up = f.split("\n").filter((l) => l.includes("req.hdr(x-skiff-check)"));
+    assert.ok(up.length > 0);
+    for (const l of up) assert.match(l, /^ {2}http-request return status 200 content-type text\/plain string "up\\n" if \{ req\.hdr\(x-skiff-check\) -m found \} \{ ssl_fc_sni -i web\.shop\.internal \} \{ srv_is_up\(skiff_shop_web\/[sb]\d+\) \}$/, l);
+    // Answered before the request could be handed on; with no local instance up, the 503 that follows answers it.
+    assert.ok(f.indexOf("req.hdr(x-skiff-check)") < f.indexOf("use_backend skiff_shop_web"));
+    for (const fe of ["frontend public", "frontend internal"]) assert.match(section(cfg, fe), /\n {2}http-request del-header x-skiff-check\n/);
+    // A backend with no peer slots checks as before.
+    assert.match(renderConfig({ httpPort: 80, backends: [backend({ slots: backend({}).slots.filter((s) => !s.peer) })] }, PATHS), /\n {2}option httpchk GET \/healthz\n/);
+  });
+
   it("peer slots speak TLS to the peer's mesh frontend with this machine's certificate; local slots do not", () => {
     const b = section(cfg, "backend skiff_shop_web");
     const tls = "ssl verify required ca-file /var/lib/skiff/proxy/mesh/shop.ca.pem crt /var/lib/skiff/proxy/mesh/shop.pem sni str(web.shop.internal) check-sni web.shop.internal";
     assert.match(b, new RegExp(`server p1 10\\.0\\.0\\.2:7443 check ${tls.replace(/[()./]/g, "\\$&")} disabled`));
-    assert.match(b, new RegExp(`server q1 10\\.0\\.0\\.2:7443 check ${tls.replace(/[()./]/g, "\\$&")} inter 2s`));
+    assert.match(b, new RegExp(`server q1 10\\.0\\.0\\.2:7443 check ${tls.replace(/[()./]/g, "\\$&")} inter 2000ms`));
     assert.match(b, /server s1 127\.0\.0\.1:20001 check\n|server s1 127\.0\.0\.1:20001 check$/m);
     assert.doesNotMatch(section(cfg, "backend skiff_blog_web"), /ssl/, "no certificate for blog: nothing to present");
   });

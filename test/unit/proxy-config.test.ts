@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { availableParallelism } from "node:os";
-import { logTargetProblem, proxyThreads, renderConfig } from "../../src/proxy/config.ts";
+import { backupPeerInterval, logTargetProblem, proxyThreads, renderConfig } from "../../src/proxy/config.ts";
 import { routeConflicts, type ProxyBackend, type ProxyState } from "../../src/proxy/model.ts";
 import { INJECTION_CASES } from "./injection-cases.ts";
 
@@ -120,11 +120,22 @@ describe("health checks in haproxy.cfg", () => {
 
   it("backup peer slots (qN) are checked every 2 s, and at the app's interval while their state is changing", () => {
     const cfg = render({ intervalMs: 200, slots });
-    assert.equal(after(server(cfg, "q1"), "inter"), "2s", cfg);
+    assert.equal(after(server(cfg, "q1"), "inter"), "2000ms", cfg);
     assert.equal(after(server(cfg, "q1"), "fastinter"), "200ms");
     // Local instances and primary peers keep the app's interval (from default-server).
     for (const n of ["s1", "p1"]) assert.equal(after(server(cfg, n), "inter"), undefined, n);
     assert.match(cfg, /\n {2}default-server inter 200ms /);
+  });
+
+  it("many backup peers are checked more slowly: about two checks a second for all of them, at most every 30 s", () => {
+    assert.deepEqual([0, 1, 4, 5, 19, 60, 100].map(backupPeerInterval), [2000, 2000, 2000, 2500, 9500, 30_000, 30_000]);
+    const many = [...slots.slice(0, 2), ...Array.from({ length: 19 }, (_, i) => ({ name: `q${i + 1}`, addr: `10.0.1.${i + 1}`, port: 20001, state: "ready" as const, peer: true, backup: true }))];
+    // The backend's state says how often (the agent sets it as the peers change): a DOWN one is checked every 2 s.
+    const cfg = render({ intervalMs: 200, slots: many, peerCheckMs: 9500 });
+    for (let i = 1; i <= 19; i++) assert.deepEqual([after(server(cfg, `q${i}`), "inter"), after(server(cfg, `q${i}`), "fastinter"), after(server(cfg, `q${i}`), "downinter")], ["9500ms", "200ms", "2000ms"]);
+    assert.equal(after(server(render({ intervalMs: 200, slots: many }), "q1"), "inter"), "2000ms", "absent: 2 s");
+    assert.equal(after(server(render({ intervalMs: 200, slots: many }), "q1"), "downinter"), undefined);
+    for (const bad of [Number.NaN, -5, 10 ** 9, "1s\n  stats enable" as unknown as number]) assert.match(after(server(render({ slots: many, peerCheckMs: bad }), "q1"), "inter")!, /^(2000|30000)ms$/, String(bad));
   });
 
   it("each backend's check timeout is the app's health timeout, not its interval", () => {

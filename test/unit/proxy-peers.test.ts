@@ -62,5 +62,27 @@ describe("placePeers", () => {
     assert.equal(r.reloads(), 1);
     // Backup peer slots mirror the primary ones.
     assert.equal(peerSlots(b, "backup").filter((s) => s.instance).length, 999);
+    // …and are checked every 30 s (the most), set with that one reload.
+    assert.equal(b.peerCheckMs, 30_000);
+  });
+
+  it("backup peers are checked more slowly as they grow: one reload when the pace would change twofold, not at every peer", async () => {
+    const b = backend();
+    const r = recorder();
+    const upTo = (n: number) => Array.from({ length: n }, (_, i) => peer(i + 1));
+    await placePeers(r.deps, b, upTo(3), false);
+    assert.deepEqual([b.peerCheckMs, r.reloads()], [undefined, 0], "3 peers: every 2 s, as rendered");
+    await placePeers(r.deps, b, upTo(7), false);
+    assert.deepEqual([b.peerCheckMs, r.reloads()], [undefined, 0], "3.5 s is not twice 2 s");
+    await placePeers(r.deps, b, upTo(8), false);
+    assert.deepEqual([b.peerCheckMs, r.reloads()], [4000, 1]);
+    await placePeers(r.deps, b, upTo(15), false);
+    assert.deepEqual([b.peerCheckMs, r.reloads()], [4000, 1]);
+    // 19 peers: past the 16 slots, which grow with a reload of their own; the new pace comes with it.
+    await placePeers(r.deps, b, upTo(19), false);
+    assert.deepEqual([b.peerCheckMs, r.reloads()], [9500, 2]);
+    // Back to 2 peers: 2 s again.
+    await placePeers(r.deps, b, upTo(2), false);
+    assert.deepEqual([b.peerCheckMs, r.reloads()], [2000, 3]);
   });
 });
