@@ -155,7 +155,10 @@ export class AlertFacts {
     // apps in skiff.yml.
     for (const [k, c] of this.commands) if (k.startsWith(prefix)) lastCommand[k.slice(prefix.length)] = c;
     const lastBackup: NonNullable<MachineFacts["lastBackup"]> = {};
-    for (const [k, b] of this.backups) if (k.startsWith(prefix) && this.backedUp(project, k.slice(prefix.length))) lastBackup[k.slice(prefix.length)] = b;
+    const wall = Date.now();
+    for (const [k, b] of this.backups)
+      if (k.startsWith(prefix) && this.backedUp(project, k.slice(prefix.length)))
+        lastBackup[k.slice(prefix.length)] = b.lastFailure ? { ...b, lastFailure: { ...b.lastFailure, agoMs: Math.max(0, wall - Date.parse(b.lastFailure.at)) } } : b;
     if (this.certs === null) this.certs = this.tls();
     const certs = this.certs
       ?.filter((c) => c.project === project)

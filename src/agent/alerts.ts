@@ -105,7 +105,8 @@ export class Alerts {
     const l = this.ledger(project);
     // A machine ranked below asks only whether this one is up (and for its ledger): no facts to gather.
     const facts = withFacts ? this.facts.facts(project, cfg.rules) : undefined;
-    return { machine: cfg.self, version: l.version, ...(facts ? { facts } : {}), ...(l.version > have ? { ledger: l } : {}) };
+    const leader = this.leaders.get(project);
+    return { machine: cfg.self, version: l.version, ...(leader ? { leader } : {}), ...(facts ? { facts } : {}), ...(l.version > have ? { ledger: l } : {}) };
   }
 
   /** Rounds for every project at its interval: the timer sleeps until the next one is due (no idle wake-ups). */
@@ -157,21 +158,26 @@ export class Alerts {
     const have = this.ledger(project).version;
     const via = creds && this.connections(project, creds);
     const one = (p: (typeof peers)[number], withFacts: boolean) =>
-      ask({ name: p.name, addr: p.addr! }, project, have, creds!, via!, withFacts).then((a) => ({ p, a }), () => ({ p, a: undefined }));
+      ask({ name: p.name, addr: p.addr! }, project, have, creds!, via!, withFacts)
+        // An agent from before `facts=0` does not know the question (404, "none"): asked the old way, it answers.
+        .then((a) => (a === "none" && !withFacts ? ask({ name: p.name, addr: p.addr! }, project, have, creds!, via!, true) : a))
+        .then((a) => ({ p, a }), () => ({ p, a: undefined }));
     const all = (ps: typeof peers, withFacts: boolean) => Promise.all(ps.map((p) => one(p, withFacts)));
     const answered = (x: { p: { name: string }; a: PeerAnswer | "none" | undefined }) => !!x.a && x.a !== "none" && x.a.machine === x.p.name;
     // Only the leader needs every machine's facts. A machine asks those ranked above it first, for their ledger
-    // alone: the first (or, when it does not answer, any other above) that answers leads, and this one is done;
-    // none answers: this one leads and asks those below for their facts. A round is then about two requests per
-    // machine of the project, not one to every other machine (n² at 20 machines: 380 every 10 s).
+    // alone: the leader it heard last round (else the first above), then, when that one does not answer, the
+    // others above; the first that answers leads, and this one is done. None answers: this one leads and asks
+    // those below for their facts. A round is then about two requests per machine of the project, not one to every
+    // other machine (n² at 20 machines: 380 every 10 s); only the round after a leader stops answering costs more.
     const rank = cfg.machines.findIndex((m) => m.name === cfg.self);
     const above = peers.filter((p) => cfg.machines.findIndex((m) => m.name === p.name) < rank);
     const below = peers.filter((p) => !above.includes(p));
     const answers: { p: (typeof peers)[number]; a: PeerAnswer | "none" | undefined }[] = [];
     if (creds && via) {
       if (above.length) {
-        answers.push(await one(above[0]!, false));
-        if (!answered(answers[0]!)) answers.push(...(await all(above.slice(1), false)));
+        const first = above.find((p) => p.name === this.leaders.get(project)) ?? above[0]!;
+        answers.push(await one(first, false));
+        if (!answered(answers[0]!)) answers.push(...(await all(above.filter((p) => p !== first), false)));
       }
       if (!answers.some(answered)) answers.push(...(await all(below, true)));
     }
@@ -198,7 +204,11 @@ export class Alerts {
     const heard = answers.flatMap((x) => (answered(x) ? [{ p: x.p, a: x.a as PeerAnswer }] : []));
     const reached = new Set([cfg.self, ...heard.map((x) => x.p.name)]);
     const leader = cfg.machines.find((m) => reached.has(m.name) && (m.addr || m.name === cfg.self))?.name ?? cfg.self;
-    this.leaders.set(project, leader);
+    // The machine asked first may itself have found one above it leading (one that came back): that one leads, and
+    // is asked first next round.
+    const told = heard.find((x) => x.p.name === leader)?.a.leader;
+    const rankOf = (n: string) => cfg.machines.findIndex((m) => m.name === n);
+    this.leaders.set(project, leader !== cfg.self && told && rankOf(told) >= 0 && rankOf(told) < rankOf(leader) ? told : leader);
     if (leader !== cfg.self) return;
     const own = this.facts.facts(project, cfg.rules);
     const facts = [...(own ? [own] : []), ...heard.flatMap((x) => (x.a.facts ? [x.a.facts] : []))];

@@ -58,9 +58,16 @@ export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], ac
     d.log(`proxy: backend ${backend} gets peer slots, reloading HAProxy`);
     await d.reload();
   } else if (repace) {
+    const before = b.peerCheckMs;
     b.peerCheckMs = pace;
     d.log(`proxy: backend ${backend} checks its ${peers.length} backup peers every ${pace / 1000} s, reloading HAProxy`);
-    await d.reload();
+    try {
+      await d.reload();
+    } catch (e) {
+      // Not applied: the state says what HAProxy runs (the next change tries again).
+      b.peerCheckMs = before;
+      throw e;
+    }
   }
   const slots = peerSlots(b, "primary");
   const state = active ? "ready" : "maint";

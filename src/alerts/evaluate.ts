@@ -122,11 +122,12 @@ export function conditions(r: Round): Condition[] {
   }
   if (rules.backupFailed) {
     // The newest run of each service over all machines (an app's volumes run on each of its machines).
-    // A failure followed by a good run before a round saw it still fires: the newest failure holds for two rounds
-    // after it (a target down for seconds is news too), then the good run resolves it.
-    const failureHoldsMs = 2 * (r.cfg.intervalMs ?? 10_000);
+    // A failure followed by a good run before a round saw it still fires: the newest failure holds for three
+    // rounds after it (a target down for seconds is news too; a round may be late), then the good run resolves it.
+    // How long ago is the backup machine's own reckoning (agoMs), so clocks that differ do not matter.
+    const failureHoldsMs = 3 * (r.cfg.intervalMs ?? 10_000);
     const newest = new Map<string, { at: string; result: string; reason?: string; machine: string }>();
-    const failed = new Map<string, { at: string; reason?: string; machine: string }>();
+    const failed = new Map<string, { at: string; reason?: string; agoMs?: number; machine: string }>();
     for (const f of r.facts)
       for (const [app, b] of Object.entries(f.lastBackup ?? {})) {
         if (!newest.has(app) || newest.get(app)!.at < b.at) newest.set(app, { ...b, machine: f.machine });
@@ -135,7 +136,7 @@ export function conditions(r: Round): Condition[] {
     for (const [app, b] of newest) {
       if (!r.cfg.apps.includes(app)) continue;
       const recent = failed.get(app);
-      const bad = b.result !== "ok" ? b : recent && r.now - Date.parse(recent.at) < failureHoldsMs ? { ...recent, result: "failed" } : undefined;
+      const bad = b.result !== "ok" ? b : recent && (recent.agoMs ?? r.now - Date.parse(recent.at)) < failureHoldsMs ? { ...recent, result: "failed" } : undefined;
       const shown = bad ?? b;
       out.push({
         key: `backup_failed/${app}`,

@@ -450,7 +450,7 @@ export const AlertRulesInput = z
       .optional()
       .meta({ description: "An HTTPS certificate of a route ends within `days`, or its `tls: auto` renewal fails." }),
     deploy_failed: onOrOff.optional().meta({ description: "An app's last deploy failed or it was rolled back (resolves at the next good deploy). Default: on." }),
-    backup_failed: onOrOff.optional().meta({ description: "A service's last backup failed, scheduled or asked for (its target down, a dump that failed…); resolves at the next good one (a failure followed by a good run within a round still fires, for two rounds). Default: on." }),
+    backup_failed: onOrOff.optional().meta({ description: "A service's last backup failed, scheduled or asked for (its target down, a dump that failed…); resolves at the next good one (a failure followed by a good run within a round still fires, for three rounds). Default: on." }),
   })
   .meta({ description: "The rules, all on by default with the defaults shown; `false` switches one off." });
 

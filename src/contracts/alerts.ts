@@ -76,7 +76,9 @@ export interface MachineFacts {
   /** Per app, the newest whole-command record (deploy, rollback, restart) this machine holds. */
   lastCommand: Record<string, CommandFact>;
   /** Per service, the newest backup run this machine made (absent: an agent that does not say). */
-  lastBackup?: Record<string, { at: string; result: string; reason?: string; snapshot?: string; lastFailure?: { at: string; reason?: string } }>;
+  /** `lastFailure`: the newest failed run, also when a good one came after it; `agoMs`: how long before this answer
+   *  it was, by this machine's own clock (the leader's may differ). */
+  lastBackup?: Record<string, { at: string; result: string; reason?: string; snapshot?: string; lastFailure?: { at: string; reason?: string; agoMs?: number } }>;
   /** The project's HTTPS certificates this machine serves or renews (absent: an agent that does not say). */
   certs?: CertFact[];
 }
@@ -158,6 +160,8 @@ export const emptyLedger = (): Ledger => ({ version: 0, by: "", active: {}, even
 export interface PeerAnswer {
   machine: string;
   version: number;
+  /** Who the answering machine found leading in its last round (absent: an older agent, or none yet). */
+  leader?: string;
   facts?: MachineFacts;
   ledger?: Ledger;
 }

@@ -178,11 +178,13 @@ function routeLines(backends: ProxyBackend[], out: string[], redirect: boolean):
 
 /**
  * How often a machine checks each backup peer of a backend: every 2 s, slower as the peers grow so that all of them
- * together cost about two checks a second (each a TLS connection on both machines: at 20 bed machines with every
- * peer checked every 2 s, the HAProxies spent over a core on it doing nothing else), and never slower than 30 s.
- * A peer that fails between checks is marked down by the first request it fails (`observe layer4`), which is
- * retried elsewhere. The agent keeps it in the backend's state (peerCheckMs) and reloads HAProxy when the peers
- * change it twofold (proxy-peers.ts): HAProxy has no runtime command for a check interval.
+ * together cost about two checks a second per backend (each a TLS connection on both machines: at 20 bed machines
+ * with every peer checked every 2 s, the HAProxies spent over a core on it doing nothing else), and never slower than
+ * 30 s. A peer that stops answering between checks is marked down by the first request it fails to connect for
+ * (`observe layer4`); one that answers 503 (no instance up there) stays UP until its next check, and the requests it
+ * refuses meanwhile are retried elsewhere (`retry-on`). The agent keeps the pace in the backend's state
+ * (peerCheckMs) and reloads HAProxy when the peers change it twofold (proxy-peers.ts): HAProxy has no runtime
+ * command for a check interval.
  */
 export function backupPeerInterval(peers: number): number {
   return Math.min(30_000, Math.max(2000, peers * 500));

@@ -104,25 +104,29 @@ describe("alert: backup_failed", () => {
   const cfg = { rules: { backupFailed: {} }, machines: [{ name: "m1", addr: "10.0.0.1" }, { name: "m2", addr: "10.0.0.2" }], self: "m1", receivers: [], apps: ["db"] };
   const facts = (machine: string, lastBackup: MachineFacts["lastBackup"]): MachineFacts => ({ machine, t: 0, disk: [], apps: {}, lastCommand: {}, lastBackup });
 
-  it("fires when the newest run failed, resolves at the next good one; an older failure elsewhere does not count", () => {
+  it("fires when the newest run failed, resolves at the next good one once the failure is three rounds old", () => {
     const bad = evaluate({ cfg, now: Date.parse("2026-11-30T10:00:20Z"), missing: {}, facts: [facts("m1", { db: { at: "2026-11-30T10:00:15Z", result: "failed", reason: "ssh: connect to host 10.0.0.3 port 22: No route to host" } }), facts("m2", {})] }, emptyLedger(), "m1");
     assert.deepEqual(bad.events.map((e) => [e.status, e.key]), [["firing", "backup_failed/db"]]);
     assert.equal(bad.events[0]!.summary, "db: backup on m1 at 10:00:15Z failed: ssh: connect to host 10.0.0.3 port 22: No route to host");
-    const good = evaluate({ cfg, now: Date.parse("2026-11-30T10:00:40Z"), missing: {}, facts: [facts("m1", { db: { at: "2026-11-30T10:00:38Z", result: "ok", lastFailure: { at: "2026-11-30T10:00:15Z" } } })] }, bad.ledger, "m1");
+    const good = evaluate({ cfg, now: Date.parse("2026-11-30T10:00:50Z"), missing: {}, facts: [facts("m1", { db: { at: "2026-11-30T10:00:38Z", result: "ok", lastFailure: { at: "2026-11-30T10:00:15Z" } } })] }, bad.ledger, "m1");
     assert.deepEqual(good.events.map((e) => e.status), ["resolved"]);
     assert.equal(good.events[0]!.summary.startsWith("db: backup on m1 at 10:00:38Z ok"), true, good.events[0]!.summary);
   });
 
-  it("a failure followed by a good run before any round saw it still fires once, and resolves two rounds after the failure", () => {
+  it("a failure followed by a good run before any round saw it still fires once, and resolves three rounds after the failure", () => {
     const at = (t: string) => Date.parse(`2026-11-30T${t}Z`);
     const run = { db: { at: "2026-11-30T10:00:08Z", result: "ok", lastFailure: { at: "2026-11-30T10:00:02Z", reason: "connection lost" } } };
     const first = evaluate({ cfg: { ...cfg, intervalMs: 10_000 }, now: at("10:00:10"), missing: {}, facts: [facts("m1", {}), facts("m2", run)] }, emptyLedger(), "m1");
     assert.deepEqual(first.events.map((e) => e.status), ["firing"]);
     assert.equal(first.events[0]!.summary, "db: backup on m2 at 10:00:02Z failed: connection lost");
-    const still = evaluate({ cfg: { ...cfg, intervalMs: 10_000 }, now: at("10:00:20"), missing: {}, facts: [facts("m2", run)] }, first.ledger, "m1");
-    assert.deepEqual(still.events, [], "within two rounds of the failure: still firing, nothing new");
-    const after = evaluate({ cfg: { ...cfg, intervalMs: 10_000 }, now: at("10:00:30"), missing: {}, facts: [facts("m2", run)] }, still.ledger, "m1");
+    const still = evaluate({ cfg: { ...cfg, intervalMs: 10_000 }, now: at("10:00:30"), missing: {}, facts: [facts("m2", run)] }, first.ledger, "m1");
+    assert.deepEqual(still.events, [], "within three rounds of the failure: still firing, nothing new");
+    const after = evaluate({ cfg: { ...cfg, intervalMs: 10_000 }, now: at("10:00:40"), missing: {}, facts: [facts("m2", run)] }, still.ledger, "m1");
     assert.deepEqual(after.events.map((e) => e.status), ["resolved"]);
+    // The backup machine's own reckoning wins over the leader's clock: with m2's clock a minute behind, its
+    // failure 4 s ago still fires.
+    const skewed = { db: { at: "2026-11-30T09:59:04Z", result: "ok", lastFailure: { at: "2026-11-30T09:58:58Z", reason: "connection lost", agoMs: 4000 } } };
+    assert.deepEqual(evaluate({ cfg: { ...cfg, intervalMs: 10_000 }, now: at("10:00:02"), missing: {}, facts: [facts("m2", skewed)] }, emptyLedger(), "m1").events.map((e) => e.status), ["firing"]);
     // An old failure (an agent started again reads its history) raises nothing.
     const old = evaluate({ cfg: { ...cfg, intervalMs: 10_000 }, now: at("11:00:00"), missing: {}, facts: [facts("m2", run)] }, emptyLedger(), "m1");
     assert.deepEqual(old.events, []);

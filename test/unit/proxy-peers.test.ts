@@ -85,4 +85,14 @@ describe("placePeers", () => {
     await placePeers(r.deps, b, upTo(2), false);
     assert.deepEqual([b.peerCheckMs, r.reloads()], [2000, 3]);
   });
+
+  it("a pace whose reload fails is not kept: the state says what HAProxy runs", async () => {
+    const b = backend();
+    const r = recorder();
+    const upTo = (n: number) => Array.from({ length: n }, (_, i) => peer(i + 1));
+    await assert.rejects(placePeers({ ...r.deps, reload: async () => Promise.reject(new Error("haproxy -c failed")) }, b, upTo(8), false), /haproxy -c failed/);
+    assert.equal(b.peerCheckMs, undefined);
+    await placePeers(r.deps, b, upTo(8), false);
+    assert.deepEqual([b.peerCheckMs, r.reloads()], [4000, 1], "the next change tries again");
+  });
 });
