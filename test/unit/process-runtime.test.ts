@@ -149,9 +149,9 @@ describe("HAProxy config with several http ports", () => {
     );
     const frontends = cfg.split("\n\n").filter((b) => b.startsWith("frontend"));
     assert.equal(frontends.length, 2);
-    assert.match(frontends[0]!, /^frontend public\n  bind :80\n  http-request del-header x-skiff-hop\n  use_backend skiff_a_web\n/);
-    assert.match(frontends[1]!, /^frontend public_8080\n  bind :8080\n  http-request del-header x-skiff-hop\n  use_backend skiff_b_web\n/);
-    assert.match(renderConfig({ httpPort: 80, backends: [] }, { statsSocket: "/s", pidFile: "/p" }), /frontend public\n  bind :80\n  http-request del-header x-skiff-hop\n  default_backend skiff_no_route/);
+    assert.match(frontends[0]!, /^frontend public\n  bind :80\n  http-request del-header x-skiff-hop\n  http-request del-header x-skiff-check\n  use_backend skiff_a_web\n/);
+    assert.match(frontends[1]!, /^frontend public_8080\n  bind :8080\n  http-request del-header x-skiff-hop\n  http-request del-header x-skiff-check\n  use_backend skiff_b_web\n/);
+    assert.match(renderConfig({ httpPort: 80, backends: [] }, { statsSocket: "/s", pidFile: "/p" }), /frontend public\n  bind :80\n  http-request del-header x-skiff-hop\n  http-request del-header x-skiff-check\n  default_backend skiff_no_route/);
   });
 });
 
