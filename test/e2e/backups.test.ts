@@ -45,9 +45,7 @@ accessories:
     health: { interval: 300ms, deadline: 60s }
     backups:
       kind: postgres
-      # Every 15 s, keeping 6: a snapshot the restore test takes lives 90 s (at every 10 s, a loaded CI host took
-      # longer than its 60 s from the snapshot to the restore and verify, and retention had removed it).
-      schedule: "*/15 * * * * *"
+      schedule: "*/10 * * * * *"
       keep: { last: 6 }
       to: m3
   scratch:
