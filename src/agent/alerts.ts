@@ -169,8 +169,8 @@ export class Alerts {
     // others above; the first that answers leads, and this one is done. None answers: this one leads and asks
     // those below for their facts. A round is then about two requests per machine of the project, not one to every
     // other machine (n² at 20 machines: 380 every 10 s); only the round after a leader stops answering costs more.
-    const rank = cfg.machines.findIndex((m) => m.name === cfg.self);
-    const above = peers.filter((p) => cfg.machines.findIndex((m) => m.name === p.name) < rank);
+    const rankOf = (n: string) => cfg.machines.findIndex((m) => m.name === n);
+    const above = peers.filter((p) => rankOf(p.name) < rankOf(cfg.self));
     const below = peers.filter((p) => !above.includes(p));
     const answers: { p: (typeof peers)[number]; a: PeerAnswer | "none" | undefined }[] = [];
     if (creds && via) {
@@ -207,7 +207,6 @@ export class Alerts {
     // The machine asked first may itself have found one above it leading (one that came back): that one leads, and
     // is asked first next round.
     const told = heard.find((x) => x.p.name === leader)?.a.leader;
-    const rankOf = (n: string) => cfg.machines.findIndex((m) => m.name === n);
     this.leaders.set(project, leader !== cfg.self && told && rankOf(told) >= 0 && rankOf(told) < rankOf(leader) ? told : leader);
     if (leader !== cfg.self) return;
     const own = this.facts.facts(project, cfg.rules);

@@ -2,7 +2,7 @@
 // in (and, when active, are seen UP) before gone ones go out, so the backend is
 // never empty; backup peer slots mirror the primary ones.
 import { MIN_PEER_SLOTS, type ProxyBackend, type Slot } from "../proxy/model.ts";
-import { backupPeerInterval } from "../proxy/config.ts";
+import { backupPeerInterval, backupPeerPace } from "../proxy/config.ts";
 import { addPeerSlots, peerSlots } from "../proxy/peer-slots.ts";
 import { peerBackendName } from "../proxy/tcp.ts";
 import type { RuntimeApi, SlotOp } from "../proxy/runtime-api.ts";
@@ -47,7 +47,7 @@ export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], ac
   // How often each backup peer is checked follows their number; it changes by a reload, so only when it would
   // change twofold (a handful of reloads as a fleet grows from 2 to 60 machines).
   const pace = backupPeerInterval(peers.length);
-  const paced = b.peerCheckMs ?? 2000;
+  const paced = backupPeerPace(b);
   const repace = pace >= 2 * paced || pace * 2 <= paced;
   if (free < incoming.length || peerSlots(b, "backup").length < have.length) {
     // Rare (more than MIN_PEER_SLOTS remote instances): grow with room to spare, so it stays rare.

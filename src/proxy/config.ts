@@ -5,7 +5,7 @@ import { availableParallelism } from "node:os";
 import { INTERNAL_ADDR } from "../contracts/internal-names.ts";
 import { internalFrontendLines } from "./internal.ts";
 import { CHECK_HEADER, MESH_UP_PATH } from "../contracts/mesh.ts";
-import { dropHopHeader, meshFrontendLines, meshTcpFrontendLines, peerTls } from "./mesh.ts";
+import { dropClientMarks, meshFrontendLines, meshTcpFrontendLines, peerTls } from "./mesh.ts";
 import { acmeChallengeLines, httpsFrontendHead, httpsPortOf, redirectLine, tlsBackends, tlsShareBackendLines } from "./tls.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
 import { REQUEST_LOG_FORMAT, REQUEST_RING, requestRingLines } from "./log-format.ts";
@@ -121,7 +121,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   const appPorts = http.map(portOf);
   const ports = [...new Set([...(appPorts.length ? appPorts : [state.httpPort]), ...acmePorts])].sort((a, b) => a - b);
   for (const port of ports) {
-    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, ...dropHopHeader());
+    out.push("", port === state.httpPort ? "frontend public" : `frontend public_${port}`, `  bind :${port}`, ...dropClientMarks());
     // Any machine of a project may be the one the CA reaches: each answers for all the project's auto hosts.
     out.push(...acmeChallengeLines(state.acme ?? []));
     routeLines(http.filter((b) => portOf(b) === port), out, Boolean(state.tlsCrtList));
@@ -131,7 +131,7 @@ export function renderConfig(state: ProxyState, paths: ProxyPaths): string {
   const secure = tlsBackends(state);
   for (const port of [...new Set(secure.map(httpsPortOf))].sort((a, b) => a - b)) {
     const here = secure.filter((b) => httpsPortOf(b) === port);
-    out.push(...httpsFrontendHead(state, port, here), ...dropHopHeader());
+    out.push(...httpsFrontendHead(state, port, here), ...dropClientMarks());
     routeLines(here, out, false);
     out.push("  default_backend skiff_no_route");
   }
@@ -190,6 +190,9 @@ export function backupPeerInterval(peers: number): number {
   return Math.min(30_000, Math.max(2000, peers * 500));
 }
 
+/** The pace a backend's backup peers are checked at now: its saved peerCheckMs, within backupPeerInterval's bounds. */
+export const backupPeerPace = (b: Pick<ProxyBackend, "peerCheckMs">): number => Math.round(Math.max(2000, Math.min(Number(b.peerCheckMs) || 2000, 30_000)));
+
 function backendLines(state: ProxyState, backends: ProxyBackend[], out: string[]): void {
   for (const b of backends) {
     const inter = Math.round(Math.max(200, Math.min(Number(b.intervalMs) || 1000, 2000)));
@@ -211,7 +214,7 @@ function backendLines(state: ProxyState, backends: ProxyBackend[], out: string[]
       `  default-server inter ${inter}ms fall 2 rise 1 observe layer4 error-limit 1 on-error mark-down`,
     ];
     const tls = peerTls(state, b);
-    const backupPeerInter = Math.round(Math.max(2000, Math.min(Number(b.peerCheckMs) || 2000, 30_000)));
+    const backupPeerInter = backupPeerPace(b);
     const server = (s: ProxyBackend["slots"][number]) => {
       // Backup peers (qN, on other machines) take traffic only while every local instance is down: a slow check
       // (every 2 s, slower with many peers: peerCheckMs) keeps them known UP (or DOWN) without every machine

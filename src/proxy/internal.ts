@@ -6,7 +6,7 @@
 // here, its peers on other machines while this one runs none. Pure.
 import { INTERNAL_ADDR, INTERNAL_PORT, internalHosts } from "../contracts/internal-names.ts";
 import type { ProxyBackend, ProxyState } from "./model.ts";
-import { dropHopHeader } from "./mesh.ts";
+import { dropClientMarks } from "./mesh.ts";
 import { checkAddr, checkHost, checkName, quoted, serverAddress } from "./values.ts";
 
 export { INTERNAL_ADDR, INTERNAL_PORT, internalHosts, internalUrl } from "../contracts/internal-names.ts";
@@ -49,7 +49,7 @@ export function internalFrontendLines(state: ProxyState): string[] {
   if (!routes.length || !addrs.length) return [];
   const out = ["", "frontend internal"];
   for (const a of addrs) out.push(`  bind ${serverAddress(checkAddr(a, "internal address"), INTERNAL_PORT)}`);
-  out.push(...dropHopHeader());
+  out.push(...dropClientMarks());
   ambiguous.forEach((x, i) => {
     const msg = `skiff: ${x.host} names apps of several projects on this machine (${x.projects.join(", ")}): call ${x.host.replace(/\.internal$/, "")}.PROJECT.internal\\n`;
     out.push(`  acl a${i} hdr(host),field(1,:) -i ${quoted(checkHost(x.host, "internal name"))}`, `  http-request return status 421 content-type text/plain string "${msg}" if a${i}`);

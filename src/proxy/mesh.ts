@@ -117,7 +117,7 @@ export function meshTcpFrontendLines(state: ProxyState): string[] {
 
 /** A client must not forge the hop header (it would make every peer refuse the request) or the check header (a
  *  peer would answer "up" in place of the app). */
-export const dropHopHeader = () => [`  http-request del-header ${HOP_HEADER}`, `  http-request del-header ${CHECK_HEADER}`];
+export const dropClientMarks = () => [`  http-request del-header ${HOP_HEADER}`, `  http-request del-header ${CHECK_HEADER}`];
 
 /** TLS for a backend's peer slots: the machine's certificate for the project (client side), the project's CA for
  *  the peer's, the app's mesh name as SNI for requests and checks alike. Empty when this machine has no certificate
