@@ -188,7 +188,8 @@ export class Backups {
     let out: BackupRun;
     const restic = new Restic(j, this.dir);
     try {
-      await restic.ensure();
+      const aside = await restic.ensure();
+      if (aside) this.m.log(`${j.app}: files left where its repository was (no config: a run under way when it was removed?) moved to ${aside}; a new repository made`);
       const made = j.kind === "volumes" ? await this.filesInto(restic, j, machine) : await this.dumpInto(restic, j, machine, DUMPS[j.kind]);
       const forgot = keepAll ? 0 : await restic.forget(key(j), j.keep);
       out = { ok: true, app: j.app, ...made, forgot, durationMs: this.m.fx.clock.now() - t0 };

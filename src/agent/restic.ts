@@ -1,6 +1,8 @@
 // restic as the agent runs it: argv only (no shell), the password and S3 keys in the environment, an SFTP target
 // through the system ssh with the target's host keys pinned in a file of their own. Outputs are restic's JSON.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, renameSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { writeAtomic } from "./atomic-write.ts";
 import type { BackupJob, BackupKeep, Snapshot } from "../contracts/backups.ts";
@@ -52,24 +54,66 @@ export class Restic {
   }
 
   /** Runs restic and waits; a repository locked by another machine (an app's volumes are backed up from each of
-   *  its machines into one repository) is waited for, up to about a minute. */
+   *  its machines into one repository) is waited for, up to about a minute. A stale lock (left by a restic of this
+   *  machine that is gone: one that lost its target mid-run could not remove its lock) is removed first by
+   *  `restic unlock`, which removes nothing else: before, every later run failed on it until someone ran unlock. */
   async run(args: string[]): Promise<ResticRun> {
     for (let n = 0; ; n++) {
       const r = await collect(this.spawn(args));
       if (r.code === 0 || n >= 30 || !/repository is already locked/.test(r.stderr)) return r;
+      if (staleHere(r.stderr) && (await collect(this.spawn(["unlock"]))).code === 0) continue;
       await new Promise((ok) => setTimeout(ok, 2000));
     }
   }
 
-  /** Makes the repository on first use; an unreachable target is an error, not a new repository. */
-  async ensure(): Promise<void> {
-    if (known.has(this.repository())) return;
+  /** Makes the repository on first use; an unreachable target is an error, not a new repository. Files where the
+   *  repository was, without its config (a run under way when it was removed wrote on: data, index and snapshots
+   *  under the old key, which would make the new repository unreadable, "ciphertext verification failed"), are
+   *  moved aside first, never deleted. Returns where they went, if anywhere. */
+  async ensure(): Promise<string | undefined> {
+    if (known.has(this.repository())) return undefined;
     const cat = await this.run(["cat", "config"]);
     if (cat.code === 0) return void known.add(this.repository());
     if (!/unable to open config file|Is there a repository at the following location/i.test(cat.stderr)) throw new Error(lastLines(cat.stderr));
+    const aside = await this.moveLeftovers();
     const init = await this.run(["init"]);
     if (init.code !== 0) throw new Error(lastLines(init.stderr));
     known.add(this.repository());
+    return aside;
+  }
+
+  /** Moves what is left at the repository's place (when anything is) to `PATH.orphaned-TIME`; S3 prefixes stay. */
+  private async moveLeftovers(): Promise<string | undefined> {
+    const r = this.job.repo;
+    if (r.kind === "s3") return undefined;
+    const aside = `${r.path}.orphaned-${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}`;
+    if (r.kind === "dir") {
+      try {
+        if (!readdirSync(r.path).length) return undefined;
+      } catch {
+        return undefined;
+      }
+      renameSync(r.path, aside);
+      return aside;
+    }
+    // Paths are the schema's (no space, quote, backslash or colon); quoted for sftp's batch reader all the same.
+    if (!/^\/[^\s"'\\:]*$/.test(r.path)) throw new Error(`a repository path sftp cannot be given: ${r.path}`);
+    const ls = await this.sftp(`ls -1a "${r.path}"\n`);
+    if (ls.code !== 0 || !ls.stdout.split("\n").some((l) => l.trim() && !/(^|\/)\.\.?$/.test(l.trim()) && !l.startsWith("sftp>"))) return undefined;
+    const mv = await this.sftp(`rename "${r.path}" "${aside}"\n`);
+    if (mv.code !== 0) throw new Error(`files left where the repository was (${r.path}) could not be moved aside: ${lastLines(mv.stderr)}`);
+    return aside;
+  }
+
+  /** One sftp batch on the target, through the same key and pinned host keys as restic's. */
+  private sftp(batch: string): Promise<ResticRun> {
+    const r = this.job.repo;
+    if (r.kind !== "sftp") throw new Error("not an sftp repository");
+    this.sftpOptions(); // writes the pinned host keys
+    const child = spawn(systemBin("sftp"), ["-b", "-", "-i", join(this.dir, "id_ed25519"), "-P", String(r.port), "-o", `UserKnownHostsFile=${join(this.dir, `known_hosts-${r.host}`)}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", `${r.user}@${r.host}`], { env: this.env(), cwd: "/", stdio: ["pipe", "pipe", "pipe"] });
+    child.stdin?.on("error", () => {});
+    child.stdin?.end(batch);
+    return collect(child);
   }
 
   /** After a failure: the next run asks again whether the repository is there (it may have been removed). */
@@ -79,7 +123,7 @@ export class Restic {
 
   async snapshots(tags: string[]): Promise<Snapshot[]> {
     const r = await this.run(["snapshots", "--json", ...tags.flatMap((t) => ["--tag", t])]);
-    if (r.code !== 0) throw new Error(lastLines(r.stderr));
+    if (r.code !== 0) throw new Error(`restic snapshots failed: ${lastLines(r.stderr)}`);
     const list = JSON.parse(r.stdout || "[]") as { id: string; time: string; hostname: string; tags?: string[]; paths?: string[] }[];
     return list.map((s) => ({ id: s.id, time: s.time, host: s.hostname, tags: s.tags ?? [], paths: s.paths ?? [] }));
   }
@@ -88,9 +132,24 @@ export class Restic {
    *  of its machines: one machine's newest must not push out another's), then their data pruned; returns how many went. */
   async forget(tag: string, keep: BackupKeep): Promise<number> {
     const r = await this.run(["forget", "--json", "--prune", "--tag", tag, "--group-by", "host,tags", ...keepArgs(keep)]);
-    if (r.code !== 0) throw new Error(lastLines(r.stderr));
+    if (r.code !== 0) throw new Error(`restic forget (the retention policy) failed: ${lastLines(r.stderr)}`);
     const groups = JSON.parse(r.stdout.split("\n").find((l) => l.startsWith("[")) ?? "[]") as { remove?: unknown[] | null }[];
     return groups.reduce((n, g) => n + (g.remove?.length ?? 0), 0);
+  }
+}
+
+/** restic's "locked by PID N on HOST" names a restic of this machine that is gone (its lock is stale). */
+export function staleHere(stderr: string, host = hostname(), alive = (pid: number) => processAlive(pid)): boolean {
+  const m = /already locked (?:exclusively )?by PID (\d+) on (\S+) /.exec(stderr);
+  return Boolean(m && m[2] === host && !alive(Number(m[1])));
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -120,8 +179,13 @@ export function collect(child: ChildProcess, opts: { piped?: boolean } = {}): Pr
   });
 }
 
-/** restic's last lines, for a reason: its errors say which file or which host. */
-export const lastLines = (s: string, n = 4): string => s.trim().split("\n").slice(-n).join("; ") || "restic failed without a message";
+/** restic's last lines, for a reason: its errors say which file or which host. A Go stack trace after the error
+ *  ("Error loading snapshot …: ciphertext verification failed", then frames) is left out: the error is the reason. */
+export function lastLines(s: string, n = 4): string {
+  const lines = s.trim().split("\n");
+  const frame = lines.findIndex((l, i) => i > 0 && /^\t\S+\.(go|s):\d+/.test(l));
+  return (frame > 0 ? lines.slice(0, frame - 1) : lines).slice(-n).join("; ") || "restic failed without a message";
+}
 
 /** The summary line of `restic backup --json`. */
 export function backupSummary(stdout: string): { snapshot: string; bytes: number; added: number } | undefined {

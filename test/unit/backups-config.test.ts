@@ -7,7 +7,7 @@ import { formatDiagnostic } from "../../src/errors.ts";
 import { backupJobs, sftpTargets } from "../../src/plan/backups.ts";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { backupSummary, collect, keepArgs } from "../../src/agent/restic.ts";
+import { backupSummary, collect, keepArgs, lastLines, staleHere } from "../../src/agent/restic.ts";
 import { dumpRowCounts } from "../../src/agent/backup-source.ts";
 import { emptyLedger, type MachineFacts } from "../../src/contracts/alerts.ts";
 import { evaluate } from "../../src/alerts/evaluate.ts";
@@ -75,6 +75,23 @@ describe("restic's arguments and output", () => {
     assert.deepEqual(keepArgs({ daily: 7, weekly: 4, monthly: 6 }), ["--keep-daily", "7", "--keep-weekly", "4", "--keep-monthly", "6"]);
     assert.deepEqual(keepArgs({ last: 2 }), ["--keep-last", "2"]);
     assert.deepEqual(keepArgs({}), ["--keep-last", "1"]);
+  });
+
+  it("a reason is restic's last lines, without a Go stack trace after the error", () => {
+    const trace = "Error loading snapshot 11fee1ec: ciphertext verification failed\ngithub.com/restic/restic/internal/restic.FindLatestSnapshot.func1\n\tgithub.com/restic/restic/internal/restic/snapshot_find.go:40\nruntime.goexit\n\truntime/asm_amd64.s:1594\n";
+    assert.equal(lastLines(trace), "Error loading snapshot 11fee1ec: ciphertext verification failed");
+    assert.equal(lastLines("a\nb\nc\nd\nFatal: unable to open config file\n"), "b; c; d; Fatal: unable to open config file");
+    assert.equal(lastLines("  \n"), "restic failed without a message");
+  });
+
+  it("a lock is stale only when restic names this machine and a pid that is gone", () => {
+    const msg = (how: string) => `unable to create lock in backend: repository is already locked ${how}by PID 2891 on m2 by root (UID 0, GID 0)\nlock was created at …`;
+    const gone = () => false;
+    assert.equal(staleHere(msg(""), "m2", gone), true);
+    assert.equal(staleHere(msg("exclusively "), "m2", gone), true);
+    assert.equal(staleHere(msg(""), "m2", () => true), false, "a live restic's lock is waited for");
+    assert.equal(staleHere(msg(""), "m3", gone), false, "another machine's pid says nothing here");
+    assert.equal(staleHere("Fatal: wrong password", "m2", gone), false);
   });
 
   it("the summary line of backup --json", () => {

@@ -2,7 +2,7 @@
 // hand: 41 days of a daily schedule leave exactly the snapshots the policy says, each run is recorded in history,
 // and a backup restores byte for byte.
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -102,6 +102,64 @@ describe("backups: schedule and retention (real restic)", () => {
     // Where a volume's name is read from: a process volume's directory, or a Docker volume's.
     assert.equal(volumeNameOf("/var/lib/skiff/volumes/shop/web/data", "shop", "web"), "data");
     assert.equal(volumeNameOf("/var/lib/docker/volumes/skiff-shop-web-up-loads/_data", "shop", "web"), "up-loads");
+  });
+
+  it("a repository removed while a run wrote on (its data, index and snapshots left, no config): the next run moves them aside and makes a new one", { timeout: 60_000 }, async () => {
+    const { a, root, job, backups } = setup();
+    await a.deploy(1, {}, { volumes: [{ name: "data", path: "/data" }] });
+    backups.set("shop", [job]);
+    assert.equal((await backups.run("shop", "web")).ok, true);
+    // What a run under way leaves when the repository goes under it: what it wrote after, under the old key.
+    const repo = join(root, "repo");
+    const left = join(root, "left");
+    mkdirSync(left);
+    for (const d of ["data", "index", "snapshots"]) renameSync(join(repo, d), join(left, d));
+    rmSync(repo, { recursive: true });
+    renameSync(left, repo);
+    // The first run after fails (this agent knew the repository); the next looks again.
+    const failed = await backups.run("shop", "web");
+    assert.equal(failed.ok, false);
+    assert.match(failed.reason ?? "", /unable to open config file/);
+    const r = await backups.run("shop", "web");
+    assert.equal(r.ok, true, r.reason);
+    const aside = readdirSync(root).filter((f) => f.startsWith("repo.orphaned-"));
+    assert.equal(aside.length, 1, readdirSync(root).join(" "));
+    assert.deepEqual(readdirSync(join(root, aside[0]!)).sort(), ["data", "index", "snapshots"]);
+    assert.equal((await backups.list("shop", "web")).length, 1);
+    assert.match(a.log.join("\n"), /web: files left where its repository was .* moved to .*repo\.orphaned-\d{14}; a new repository made/);
+    // An empty directory made for the repository is used as it is.
+    const empty = { ...job, repo: { kind: "dir" as const, path: join(root, "empty") } };
+    mkdirSync(empty.repo.path);
+    backups.set("shop", [empty]);
+    assert.equal((await backups.run("shop", "web")).ok, true);
+    assert.equal(readdirSync(root).filter((f) => f.startsWith("empty.orphaned-")).length, 0);
+  });
+
+  it("a stale lock (its restic killed mid-run on this machine) is removed; a live one is waited for, not removed", { timeout: 120_000 }, async () => {
+    const { a, job, backups } = setup();
+    await a.deploy(1, {}, { volumes: [{ name: "data", path: "/data" }] });
+    backups.set("shop", [job]);
+    assert.equal((await backups.run("shop", "web")).ok, true);
+    const { Restic } = await import("../../src/agent/restic.ts");
+    const restic = new Restic(job, join(mkdtempSync(join(tmpdir(), "skiff-restic-")), "state"));
+    // A backup from stdin holds its lock while its input is open; killed, it leaves the lock behind.
+    const held = restic.spawn(["backup", "--stdin", "--stdin-filename", "x"], "pipe");
+    held.stdin!.write("some data\n");
+    const locks = join(job.repo.kind === "dir" ? job.repo.path : "", "locks");
+    for (let i = 0; i < 100 && !(existsSync(locks) && readdirSync(locks).length); i++) await new Promise((ok) => setTimeout(ok, 100));
+    assert.equal(readdirSync(locks).length, 1, "the backup holds a lock");
+    // While it lives, its lock is not stale: an exclusive command waits (and is not let through by unlock).
+    const waiting = restic.run(["forget", "--keep-last", "1"]);
+    await new Promise((ok) => setTimeout(ok, 3000));
+    assert.equal(readdirSync(locks).length, 1, "a live lock stays");
+    held.kill("SIGKILL");
+    await new Promise((ok) => held.on("close", ok));
+    assert.equal(readdirSync(locks).length, 1, "the killed backup left its lock");
+    // The next try meets the stale lock: removed, and the command goes through.
+    const r = await waiting;
+    assert.equal(r.code, 0, r.stderr);
+    const after = await backups.run("shop", "web");
+    assert.equal(after.ok, true, after.reason);
   });
 
   it("a repository that cannot be reached: the run fails, is recorded, and the next one is due at the next time", async () => {
