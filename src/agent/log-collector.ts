@@ -236,11 +236,18 @@ export class LogCollector {
 
   /** What a rotated copy holds past `offset` (the lines not copied before the runtime cut the file). */
   private rest(file: string, offset: number): string {
+    let fd: number | undefined;
     try {
-      const text = readFileSync(file).subarray(offset).toString("latin1");
+      // Only what is past the offset is read (a rotated copy may be hundreds of MB under a flood).
+      fd = openSync(file, "r");
+      const left = Math.max(0, fstatSync(fd).size - offset);
+      const buf = Buffer.allocUnsafe(left);
+      const text = buf.subarray(0, readSync(fd, buf, 0, left, offset)).toString("latin1");
       return !text || text.endsWith("\n") ? text : `${text}\n`;
     } catch {
       return "";
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
 

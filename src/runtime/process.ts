@@ -21,7 +21,7 @@
 //   <state>/work/<project>/<app>/<release>/  each release's working directory: hard links to its artifact's
 //                                            files, the app's own directories and files (see workdir.ts)
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { hashTree } from "../contracts/artifact.ts";
 import { createCgroup, oomKills, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
@@ -351,11 +351,40 @@ export class ProcessRuntime implements Runtime {
       try {
         if (statSync(log).size < LOG_MAX_BYTES) continue;
         for (let i = LOG_FILES - 1; i >= 1; i--) if (existsSync(`${log}.${i}`)) renameSync(`${log}.${i}`, `${log}.${i + 1}`);
-        writeFileSync(`${log}.1`, readFileSync(log));
-        chmodSync(`${log}.1`, 0o640);
-        writeFileSync(log, "");
+        copyTruncate(log, `${log}.1`);
       } catch {}
     }
+  }
+}
+
+/**
+ * Copy, then truncate (the app holds an O_APPEND descriptor to `log`: it cannot be renamed away). The kernel copies
+ * (the agent never holds the file: it can be hundreds of MB under a flood); what the app wrote during the copy is
+ * appended to the copy after it, again until nothing came, and the file is cut right after the last look. Before,
+ * everything written while the agent read and wrote a whole copy was lost (a flood's last line, in a test).
+ */
+export function copyTruncate(log: string, to: string, copy: (from: string, to: string) => void = copyFileSync): void {
+  copy(log, to);
+  chmodSync(to, 0o640);
+  let copied = statSync(to).size;
+  const fd = openSync(log, "r+");
+  const out = openSync(to, "a");
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let round = 0; round < 8; round++) {
+      const size = fstatSync(fd).size;
+      if (size <= copied) break;
+      while (copied < size) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, size - copied), copied);
+        if (n <= 0) break;
+        writeSync(out, buf, 0, n);
+        copied += n;
+      }
+    }
+    ftruncateSync(fd, 0);
+  } finally {
+    closeSync(out);
+    closeSync(fd);
   }
 }
 

@@ -541,3 +541,33 @@ describe("process runtime: a reused pid is not the instance", () => {
     });
   }
 });
+
+describe("process runtime: out.log rotation", () => {
+  it("copy, then truncate: what the app writes during the copy goes to the copy too, nothing is lost or doubled", async () => {
+    const { copyTruncate } = await import("../../src/runtime/process.ts");
+    const { appendFileSync, copyFileSync } = await import("node:fs");
+    const dir = mkdtempSync(join(tmpdir(), "skiff-rotate-"));
+    const log = join(dir, "out.log");
+    writeFileSync(log, "one\ntwo\n");
+    // The app writes while the kernel copies.
+    let writes = 0;
+    copyTruncate(log, `${log}.1`, (from, to) => {
+      copyFileSync(from, to);
+      appendFileSync(log, "three, during the copy\n");
+      writes++;
+    });
+    assert.equal(writes, 1);
+    assert.equal(readFileSync(`${log}.1`, "utf8"), "one\ntwo\nthree, during the copy\n");
+    assert.equal(readFileSync(log, "utf8"), "");
+    assert.equal(statSync(`${log}.1`).mode & 0o777, 0o640);
+    // A large file (several catch-up buffers) is copied whole.
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, "x");
+    writeFileSync(log, "head\n");
+    copyTruncate(log, `${log}.1`, (from, to) => {
+      copyFileSync(from, to);
+      appendFileSync(log, big);
+    });
+    assert.equal(statSync(`${log}.1`).size, 5 + big.length);
+    assert.equal(statSync(log).size, 0);
+  });
+});
