@@ -21,7 +21,8 @@
 //   <state>/work/<project>/<app>/<release>/  each release's working directory: hard links to its artifact's
 //                                            files, the app's own directories and files (see workdir.ts)
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, closeSync, copyFileSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { copyFile } from "node:fs/promises";
+import { chmodSync, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { hashTree } from "../contracts/artifact.ts";
 import { createCgroup, oomKills, removeCgroup, type InstanceCgroup, type Limits } from "./cgroup.ts";
@@ -351,20 +352,20 @@ export class ProcessRuntime implements Runtime {
       try {
         if (statSync(log).size < LOG_MAX_BYTES) continue;
         for (let i = LOG_FILES - 1; i >= 1; i--) if (existsSync(`${log}.${i}`)) renameSync(`${log}.${i}`, `${log}.${i + 1}`);
-        copyTruncate(log, `${log}.1`);
+        await copyTruncate(log, `${log}.1`);
       } catch {}
     }
   }
 }
 
 /**
- * Copy, then truncate (the app holds an O_APPEND descriptor to `log`: it cannot be renamed away). The kernel copies
- * (the agent never holds the file: it can be hundreds of MB under a flood); what the app wrote during the copy is
+ * Copy, then truncate (the app holds an O_APPEND descriptor to `log`: it cannot be renamed away). The kernel copies,
+ * off the agent's loop (the agent never holds the file: it can be hundreds of MB under a flood); what the app wrote during the copy is
  * appended to the copy after it, again until nothing came, and the file is cut right after the last look. Before,
  * everything written while the agent read and wrote a whole copy was lost (a flood's last line, in a test).
  */
-export function copyTruncate(log: string, to: string, copy: (from: string, to: string) => void = copyFileSync): void {
-  copy(log, to);
+export async function copyTruncate(log: string, to: string, copy: (from: string, to: string) => Promise<void> = copyFile): Promise<void> {
+  await copy(log, to);
   chmodSync(to, 0o640);
   let copied = statSync(to).size;
   const fd = openSync(log, "r+");

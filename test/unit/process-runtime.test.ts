@@ -551,7 +551,7 @@ describe("process runtime: out.log rotation", () => {
     writeFileSync(log, "one\ntwo\n");
     // The app writes while the kernel copies.
     let writes = 0;
-    copyTruncate(log, `${log}.1`, (from, to) => {
+    await copyTruncate(log, `${log}.1`, async (from, to) => {
       copyFileSync(from, to);
       appendFileSync(log, "three, during the copy\n");
       writes++;
@@ -563,7 +563,7 @@ describe("process runtime: out.log rotation", () => {
     // A large file (several catch-up buffers) is copied whole.
     const big = Buffer.alloc(3 * 1024 * 1024 + 17, "x");
     writeFileSync(log, "head\n");
-    copyTruncate(log, `${log}.1`, (from, to) => {
+    await copyTruncate(log, `${log}.1`, async (from, to) => {
       copyFileSync(from, to);
       appendFileSync(log, big);
     });
