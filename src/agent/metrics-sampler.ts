@@ -85,17 +85,25 @@ export class MetricsSampler {
    */
   current(maxAgeMs = 1000): Promise<Sample> {
     const now = (this.d.now ?? Date.now)();
-    if (this.lastTaken && now - this.lastTaken.t <= maxAgeMs) return Promise.resolve(this.lastTaken);
-    this.fresh ??= this.take(false).finally(() => (this.fresh = undefined));
-    return this.fresh;
+    // Not one that read the apps' state before a write since (a deploy that just ended here): a sample takes a while
+    // on a loaded machine (a status per instance), and is stamped when it ends.
+    const gen = this.d.store.generation;
+    if (this.lastTaken && now - this.lastTaken.t <= maxAgeMs && this.lastTakenGen === gen) return Promise.resolve(this.lastTaken);
+    if (this.fresh?.gen !== gen) {
+      const p: Promise<Sample> = this.take(false).finally(() => this.fresh?.p === p && (this.fresh = undefined));
+      this.fresh = { p, gen };
+    }
+    return this.fresh.p;
   }
 
-  private fresh?: Promise<Sample>;
-  /** The newest sample of either kind. */
+  private fresh?: { p: Promise<Sample>; gen: number };
+  /** The newest sample of either kind, and the store's generation when it read the apps' state. */
   private lastTaken?: Sample;
+  private lastTakenGen = -1;
 
   private async take(record: boolean): Promise<Sample> {
     const started = performance.now();
+    const gen = this.d.store.generation;
     const now = this.d.now ?? Date.now;
     const machine = machineName(this.d.store);
     const series: Series[] = machineSeries(machine, [...new Set(["/", this.d.store.dir])], this.d.proc ?? realProc);
@@ -124,7 +132,11 @@ export class MetricsSampler {
     series.push({ name: "skiff_metrics_sample_duration_seconds", labels: { machine }, value: (performance.now() - started) / 1000 });
     series.push({ name: "skiff_metrics_series_dropped", labels: { machine }, value: this.dropped });
     const sample: Sample = { t: now(), series };
-    this.lastTaken = sample;
+    // Two takes may overlap (a kept one and a scrape's): the one that read the newer state stays the newest.
+    if (gen >= this.lastTakenGen) {
+      this.lastTaken = sample;
+      this.lastTakenGen = gen;
+    }
     if (!record) return sample;
     let dropped = 0;
     try {

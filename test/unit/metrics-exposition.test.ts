@@ -179,6 +179,28 @@ describe("sampler", () => {
     assert.equal(sampler.latest!.t, 1_010_000, "top's rates stay on the kept samples");
     assert.equal(asked, 3);
   });
+
+  it("a scrape right after a state write (a deploy that just ended here) is not answered with a sample that read the state before it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "skiff-state-"));
+    const store = new Store(dir);
+    const clock = 2_000_000;
+    // The sample under way reads the state, then waits on HAProxy while the deploy writes its new state.
+    let release: () => void = () => {};
+    let slow = true;
+    const sampler = new MetricsSampler({ store, runtimes: {}, health: new Map(), haproxyStat: () => (slow ? new Promise<string>((ok) => (release = () => ok(STAT))) : Promise.resolve(STAT)), now: () => clock });
+    const under = sampler.sample();
+    await new Promise((ok) => setImmediate(ok));
+    store.saveState({ project: "shop", app: "web", active: 7, instances: [], warm: [], pending: [] });
+    slow = false;
+    release();
+    const old = await under;
+    assert.ok(!old.series.some((x) => x.name === "skiff_app_release"), "the kept sample read the state before the write");
+    const now = await sampler.current();
+    assert.notEqual(now, old);
+    assert.ok(now.series.some((x) => x.name === "skiff_app_release" && x.value === 7), "the scrape sees the new release");
+    // Nothing written since: the young sample is reused.
+    assert.equal(await sampler.current(), now);
+  });
 });
 
 describe("deploy tally over a long history", () => {
