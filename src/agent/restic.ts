@@ -19,6 +19,15 @@ export interface ResticRun {
 /** Repositories this agent has seen exist (made or opened): not asked again each run. */
 const known = new Set<string>();
 
+/** Pids of the restic processes this agent started (the newest thousand): only a lock one of them left is removed
+ *  as stale (two machines may share a hostname, cloned from one image: a pid of the other is no pid here). */
+const started = new Set<number>();
+function startedOne(pid: number | undefined): void {
+  if (pid === undefined) return;
+  started.add(pid);
+  if (started.size > 1000) started.delete(started.values().next().value!);
+}
+
 /** What every restic call of a job carries: the repository and how to reach it. */
 export class Restic {
   constructor(
@@ -50,7 +59,9 @@ export class Restic {
 
   /** Starts restic with `args`; stdin is the caller's when `stdin` is "pipe". */
   spawn(args: string[], stdin: "pipe" | "ignore" = "ignore"): ChildProcess {
-    return spawn(systemBin("restic"), [...this.sftpOptions(), ...args], { env: this.env(), cwd: "/", stdio: [stdin, "pipe", "pipe"] });
+    const child = spawn(systemBin("restic"), [...this.sftpOptions(), ...args], { env: this.env(), cwd: "/", stdio: [stdin, "pipe", "pipe"] });
+    startedOne(child.pid);
+    return child;
   }
 
   /** Runs restic and waits; a repository locked by another machine (an app's volumes are backed up from each of
@@ -58,10 +69,14 @@ export class Restic {
    *  machine that is gone: one that lost its target mid-run could not remove its lock) is removed first by
    *  `restic unlock`, which removes nothing else: before, every later run failed on it until someone ran unlock. */
   async run(args: string[]): Promise<ResticRun> {
+    let unlocked = false;
     for (let n = 0; ; n++) {
       const r = await collect(this.spawn(args));
       if (r.code === 0 || n >= 30 || !/repository is already locked/.test(r.stderr)) return r;
-      if (staleHere(r.stderr) && (await collect(this.spawn(["unlock"]))).code === 0) continue;
+      if (!unlocked && staleHere(r.stderr)) {
+        unlocked = true;
+        if ((await collect(this.spawn(["unlock"]))).code === 0) continue;
+      }
       await new Promise((ok) => setTimeout(ok, 2000));
     }
   }
@@ -87,19 +102,23 @@ export class Restic {
     const r = this.job.repo;
     if (r.kind === "s3") return undefined;
     const aside = `${r.path}.orphaned-${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}`;
+    // A `keys` directory: a repository being made (by another machine of the app, at the same time: restic writes
+    // its config last) or one that lost only its config; left as it is, for restic to say.
+    const leftovers = (names: string[]) => names.length > 0 && !names.includes("keys");
     if (r.kind === "dir") {
       try {
-        if (!readdirSync(r.path).length) return undefined;
+        if (!leftovers(readdirSync(r.path))) return undefined;
       } catch {
         return undefined;
       }
       renameSync(r.path, aside);
       return aside;
     }
-    // Paths are the schema's (no space, quote, backslash or colon); quoted for sftp's batch reader all the same.
-    if (!/^\/[^\s"'\\:]*$/.test(r.path)) throw new Error(`a repository path sftp cannot be given: ${r.path}`);
+    // Paths are the schema's; only plain characters go into sftp's batch (no space, quote or wildcard).
+    if (!/^\/[A-Za-z0-9._\/@+-]*$/.test(r.path)) throw new Error(`a repository path sftp cannot be given: ${r.path}`);
     const ls = await this.sftp(`ls -1a "${r.path}"\n`);
-    if (ls.code !== 0 || !ls.stdout.split("\n").some((l) => l.trim() && !/(^|\/)\.\.?$/.test(l.trim()) && !l.startsWith("sftp>"))) return undefined;
+    const names = ls.stdout.split("\n").filter((l) => l.trim() && !l.startsWith("sftp>")).map((l) => l.trim().replace(/^.*\//, "")).filter((n) => n !== "." && n !== "..");
+    if (ls.code !== 0 || !leftovers(names)) return undefined;
     const mv = await this.sftp(`rename "${r.path}" "${aside}"\n`);
     if (mv.code !== 0) throw new Error(`files left where the repository was (${r.path}) could not be moved aside: ${lastLines(mv.stderr)}`);
     return aside;
@@ -110,7 +129,7 @@ export class Restic {
     const r = this.job.repo;
     if (r.kind !== "sftp") throw new Error("not an sftp repository");
     this.sftpOptions(); // writes the pinned host keys
-    const child = spawn(systemBin("sftp"), ["-b", "-", "-i", join(this.dir, "id_ed25519"), "-P", String(r.port), "-o", `UserKnownHostsFile=${join(this.dir, `known_hosts-${r.host}`)}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", `${r.user}@${r.host}`], { env: this.env(), cwd: "/", stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(systemBin("sftp"), ["-b", "-", "-i", join(this.dir, "id_ed25519"), "-P", String(r.port), "-o", `UserKnownHostsFile=${join(this.dir, `known_hosts-${r.host}`)}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", `${r.user}@${r.host}`], { env: { ...SYSTEM_ENV, HOME: this.dir }, cwd: "/", stdio: ["pipe", "pipe", "pipe"] });
     child.stdin?.on("error", () => {});
     child.stdin?.end(batch);
     return collect(child);
@@ -138,10 +157,10 @@ export class Restic {
   }
 }
 
-/** restic's "locked by PID N on HOST" names a restic of this machine that is gone (its lock is stale). */
-export function staleHere(stderr: string, host = hostname(), alive = (pid: number) => processAlive(pid)): boolean {
+/** restic's "locked by PID N on HOST" names a restic this agent started on this machine, gone now (its lock is stale). */
+export function staleHere(stderr: string, host = hostname(), alive = (pid: number) => processAlive(pid), ours = (pid: number) => started.has(pid)): boolean {
   const m = /already locked (?:exclusively )?by PID (\d+) on (\S+) /.exec(stderr);
-  return Boolean(m && m[2] === host && !alive(Number(m[1])));
+  return Boolean(m && m[2] === host && ours(Number(m[1])) && !alive(Number(m[1])));
 }
 
 function processAlive(pid: number): boolean {

@@ -40,6 +40,8 @@ export class Supervisor {
   /** Instances whose exit was reported: looked at in the next pass, whatever their interval. */
   private readonly poked = new Set<string>();
   private maintainedAt = 0;
+  /** The runtimes' upkeep under way (log rotation), at most one at a time. */
+  private maintaining?: Promise<void>;
   /** When the last pass found the next check due (absolute, by the clock); unknown after a failed pass. */
   private nextDue?: number;
   /** Something was written while a pass ran: the next pass comes a tick later at most. */
@@ -139,9 +141,12 @@ export class Supervisor {
     const poked = new Set(this.poked);
     this.poked.clear();
     let next = now + MAX_SLEEP_MS;
-    if (now - this.maintainedAt > 10_000) {
+    if (now - this.maintainedAt > 10_000 && !this.maintaining) {
       this.maintainedAt = now;
-      for (const r of Object.values(m.runtimes)) await r.maintain?.().catch((e: Error) => m.log(`maintain: ${e.message}`));
+      // Beside the checks, not before them: a flooded log's copy (hundreds of MB) must not hold this pass.
+      this.maintaining = (async () => {
+        for (const r of Object.values(m.runtimes)) await r.maintain?.().catch((e: Error) => m.log(`maintain: ${e.message}`));
+      })().finally(() => (this.maintaining = undefined));
     }
     // Done in a pass that happens anyway (checks every few seconds); a pass of its own only after 30 s without one.
     if (Object.values(m.runtimes).some((r) => r.maintain)) next = Math.min(next, this.maintainedAt + 30_000);

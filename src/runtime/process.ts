@@ -369,8 +369,9 @@ export async function copyTruncate(log: string, to: string, copy: (from: string,
   chmodSync(to, 0o640);
   let copied = statSync(to).size;
   const fd = openSync(log, "r+");
-  const out = openSync(to, "a");
+  let out: number | undefined;
   try {
+    out = openSync(to, "a");
     const buf = Buffer.allocUnsafe(1 << 20);
     for (let round = 0; round < 8; round++) {
       const size = fstatSync(fd).size;
@@ -384,7 +385,7 @@ export async function copyTruncate(log: string, to: string, copy: (from: string,
     }
     ftruncateSync(fd, 0);
   } finally {
-    closeSync(out);
+    if (out !== undefined) closeSync(out);
     closeSync(fd);
   }
 }

@@ -84,14 +84,16 @@ describe("restic's arguments and output", () => {
     assert.equal(lastLines("  \n"), "restic failed without a message");
   });
 
-  it("a lock is stale only when restic names this machine and a pid that is gone", () => {
+  it("a lock is stale only when restic names this machine and a pid this agent started that is gone", () => {
     const msg = (how: string) => `unable to create lock in backend: repository is already locked ${how}by PID 2891 on m2 by root (UID 0, GID 0)\nlock was created at …`;
     const gone = () => false;
-    assert.equal(staleHere(msg(""), "m2", gone), true);
-    assert.equal(staleHere(msg("exclusively "), "m2", gone), true);
-    assert.equal(staleHere(msg(""), "m2", () => true), false, "a live restic's lock is waited for");
-    assert.equal(staleHere(msg(""), "m3", gone), false, "another machine's pid says nothing here");
-    assert.equal(staleHere("Fatal: wrong password", "m2", gone), false);
+    const ours = (pid: number) => pid === 2891;
+    assert.equal(staleHere(msg(""), "m2", gone, ours), true);
+    assert.equal(staleHere(msg("exclusively "), "m2", gone, ours), true);
+    assert.equal(staleHere(msg(""), "m2", () => true, ours), false, "a live restic's lock is waited for");
+    assert.equal(staleHere(msg(""), "m3", gone, ours), false, "another machine's pid says nothing here");
+    assert.equal(staleHere(msg(""), "m2", gone, () => false), false, "a machine of the same hostname (a cloned image): not a restic of this agent");
+    assert.equal(staleHere("Fatal: wrong password", "m2", gone, ours), false);
   });
 
   it("the summary line of backup --json", () => {

@@ -127,6 +127,14 @@ describe("backups: schedule and retention (real restic)", () => {
     assert.deepEqual(readdirSync(join(root, aside[0]!)).sort(), ["data", "index", "snapshots"]);
     assert.equal((await backups.list("shop", "web")).length, 1);
     assert.match(a.log.join("\n"), /web: files left where its repository was .* moved to .*repo\.orphaned-\d{14}; a new repository made/);
+    // A repository being made by another machine of the app (its keys written, its config not yet) is not moved.
+    const making = { ...job, repo: { kind: "dir" as const, path: join(root, "making") } };
+    mkdirSync(join(making.repo.path, "keys"), { recursive: true });
+    mkdirSync(join(making.repo.path, "data"));
+    backups.set("shop", [making]);
+    assert.equal((await backups.run("shop", "web")).ok, true, "restic makes its repository there, around what is there");
+    assert.equal(readdirSync(root).filter((f) => f.startsWith("making.orphaned-")).length, 0);
+    assert.ok(existsSync(join(making.repo.path, "config")));
     // An empty directory made for the repository is used as it is.
     const empty = { ...job, repo: { kind: "dir" as const, path: join(root, "empty") } };
     mkdirSync(empty.repo.path);
