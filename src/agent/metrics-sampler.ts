@@ -88,7 +88,8 @@ export class MetricsSampler {
     // Not one that read the apps' state before a write since (a deploy that just ended here): a sample takes a while
     // on a loaded machine (a status per instance), and is stamped when it ends.
     const gen = this.d.store.generation;
-    if (this.lastTaken && now - this.lastTaken.t <= maxAgeMs && this.lastTakenGen === gen) return Promise.resolve(this.lastTaken);
+    const last = this.lastTaken;
+    if (last && now - last.sample.t <= maxAgeMs && last.gen === gen) return Promise.resolve(last.sample);
     if (this.fresh?.gen !== gen) {
       const p: Promise<Sample> = this.take(false).finally(() => this.fresh?.p === p && (this.fresh = undefined));
       this.fresh = { p, gen };
@@ -98,8 +99,7 @@ export class MetricsSampler {
 
   private fresh?: { p: Promise<Sample>; gen: number };
   /** The newest sample of either kind, and the store's generation when it read the apps' state. */
-  private lastTaken?: Sample;
-  private lastTakenGen = -1;
+  private lastTaken?: { sample: Sample; gen: number };
 
   private async take(record: boolean): Promise<Sample> {
     const started = performance.now();
@@ -133,10 +133,7 @@ export class MetricsSampler {
     series.push({ name: "skiff_metrics_series_dropped", labels: { machine }, value: this.dropped });
     const sample: Sample = { t: now(), series };
     // Two takes may overlap (a kept one and a scrape's): the one that read the newer state stays the newest.
-    if (gen >= this.lastTakenGen) {
-      this.lastTaken = sample;
-      this.lastTakenGen = gen;
-    }
+    if (gen >= (this.lastTaken?.gen ?? -1)) this.lastTaken = { sample, gen };
     if (!record) return sample;
     let dropped = 0;
     try {

@@ -5,7 +5,7 @@ import { readdirSync, renameSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { writeAtomic } from "./atomic-write.ts";
-import type { BackupJob, BackupKeep, Snapshot } from "../contracts/backups.ts";
+import type { BackupJob, BackupKeep, BackupRepo, Snapshot } from "../contracts/backups.ts";
 import { SYSTEM_ENV, systemBin } from "../runtime/system.ts";
 
 export interface ResticRun {
@@ -43,14 +43,19 @@ export class Restic {
     return `sftp:${r.user}@${r.host}:${r.path}`;
   }
 
-  /** restic's options for SFTP: the system ssh with our key, the pinned host keys, no prompt ever. */
+  /** How ssh (restic's) and sftp (moveLeftovers') reach an SFTP target: our key, the pinned host keys (written
+   *  here), no prompt ever; then the destination. */
+  private sshTo(r: Extract<BackupRepo, { kind: "sftp" }>): string[] {
+    const known = join(this.dir, `known_hosts-${r.host}`);
+    writeAtomic(known, r.hostKeys.map((k) => `${r.port === 22 ? r.host : `[${r.host}]:${r.port}`} ${k}\n`).join(""), { mode: 0o600 });
+    return ["-i", join(this.dir, "id_ed25519"), "-o", `Port=${r.port}`, "-o", `UserKnownHostsFile=${known}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", `${r.user}@${r.host}`];
+  }
+
+  /** restic's options for SFTP: the system ssh, as sshTo says. */
   private sftpOptions(): string[] {
     const r = this.job.repo;
     if (r.kind !== "sftp") return [];
-    const known = join(this.dir, `known_hosts-${r.host}`);
-    writeAtomic(known, r.hostKeys.map((k) => `${r.port === 22 ? r.host : `[${r.host}]:${r.port}`} ${k}\n`).join(""), { mode: 0o600 });
-    const ssh = [systemBin("ssh"), "-i", join(this.dir, "id_ed25519"), "-p", String(r.port), "-o", `UserKnownHostsFile=${known}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", `${r.user}@${r.host}`, "-s", "sftp"];
-    return ["-o", `sftp.command=${ssh.join(" ")}`];
+    return ["-o", `sftp.command=${[systemBin("ssh"), ...this.sshTo(r), "-s", "sftp"].join(" ")}`];
   }
 
   private env(): Record<string, string> {
@@ -128,8 +133,7 @@ export class Restic {
   private sftp(batch: string): Promise<ResticRun> {
     const r = this.job.repo;
     if (r.kind !== "sftp") throw new Error("not an sftp repository");
-    this.sftpOptions(); // writes the pinned host keys
-    const child = spawn(systemBin("sftp"), ["-b", "-", "-i", join(this.dir, "id_ed25519"), "-P", String(r.port), "-o", `UserKnownHostsFile=${join(this.dir, `known_hosts-${r.host}`)}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", `${r.user}@${r.host}`], { env: { ...SYSTEM_ENV, HOME: this.dir }, cwd: "/", stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(systemBin("sftp"), ["-b", "-", ...this.sshTo(r)], { env: { ...SYSTEM_ENV, HOME: this.dir }, cwd: "/", stdio: ["pipe", "pipe", "pipe"] });
     child.stdin?.on("error", () => {});
     child.stdin?.end(batch);
     return collect(child);
