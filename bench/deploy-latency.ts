@@ -98,6 +98,25 @@ for (let i = 0; i < ROUNDS; i++) {
   boot.push(Number(ns) / 1e6);
 }
 
+// What Docker alone takes here to start a wave's instances: 2 containers of the image at once on m1 (the canary
+// wave), then on m2 and m3 at the same time (the second wave; every machine runs on this host), through the Engine
+// API as the agent starts them (create, start), timed on the machines. With the health gate's two passes one interval
+// apart, it is the least a deploy in these two waves can take, whatever skiff does around it.
+async function dockerStarts(ms: typeof bed.machines): Promise<number> {
+  const api = `curl -sf --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' -X POST`;
+  const one = (i: number) => `(${api} -d '{"Image":"${image}","HostConfig":{"Init":true}}' "http://docker/containers/create?name=skiff-lat-${i}" >/dev/null && ${api} http://docker/containers/skiff-lat-${i}/start)`;
+  const times = await Promise.all(
+    ms.map((m) => faults.exec(m, `t0=$(date +%s%N); ${one(1)} & ${one(2)} & wait; t1=$(date +%s%N); docker rm -f skiff-lat-1 skiff-lat-2 >/dev/null; echo $((t1 - t0))`)),
+  );
+  return Math.max(...times.map((t) => Number(t) / 1e6));
+}
+const startCanary: number[] = [];
+const startRest: number[] = [];
+for (let i = 0; i < ROUNDS; i++) {
+  startCanary.push(await dockerStarts([bed.machines[0]!]));
+  startRest.push(await dockerStarts(bed.machines.slice(1)));
+}
+
 /** Deploys a release, deploys the next (timed), then rolls back to the first (timed). */
 async function roundTrip(first: string, second: string, warm: boolean) {
   configure(first, warm);
@@ -122,5 +141,9 @@ console.log(`  app boot-to-healthy (docker run → first 200, m1)     ${s(median
 console.log(`  deploy, image already on the machines               ${s(median(deploys))}   = boot + ${s(median(deploys) - median(boot))} (target: boot + 1.5 s)`);
 if (deployPhases.length) console.log(`    deploy phases (s)      ${breakdown(deployPhases)}`);
 if (machinePhases.length) console.log(`    per machine (s)        ${breakdown(machinePhases)}   (health gate: 2 passes 200 ms apart)`);
+const floor = median(startCanary) + median(startRest) + 2 * 200;
+console.log(
+  `    Docker alone           2 containers started on m1 ${s(median(startCanary))}, on m2 and m3 at once ${s(median(startRest))}: with 2 health passes 200 ms apart per wave, no deploy in these waves takes under ${s(floor)} here (target boot + 1.5 s = ${s(median(boot) + 1500)})`,
+);
 console.log(`  rollback, cold (previous instances stopped)         ${s(median(cold))}   m1 serves the old release after ${s(median(coldServe))}`);
 console.log(`  rollback, warm (keep_warm: previous kept as backup) ${s(median(warm))}   m1 serves the old release after ${s(median(warmServe))}`);

@@ -1,10 +1,14 @@
 // bench/fleet: how setup, deploy and rollback grow with the fleet. At each size
 // (3, 8, 15, 20 machines; a fresh bed per size) a process app (examples/hello-node,
 // one instance per machine, the rollout's own defaults) is set up, deployed once,
-// then deployed again with a new release (timed) and rolled back (timed). Printed
-// as a table with the ratio to the smallest size, and the deploy's phases when
-// `skiff --json deploy` reports them. Figures, not assertions: this host has 2 cores
-// and runs every machine, so part of any growth is the host, not skiff.
+// then deployed again with a new release (timed) and rolled back (timed: the
+// previous release is still in its probation, running as a backup), then rolled
+// back once more with `keep_warm` (timed). Printed as a table with the ratio to the
+// smallest size, the deploy's phases when `skiff --json deploy` reports them, and
+// for each timed command where this host's CPU went (bench/lib-cpu.ts: apps, agents,
+// HAProxy, the CLI, ssh, the kernel…) with the least wall time those CPU-seconds need
+// on its cores. Figures, not assertions: this host has 2 cores and runs every
+// machine, so part of any growth is the host, not skiff.
 //   SIZES=3,8        sizes to run (default 3,8,15,20)
 //   ROUNDS=1         deploy + rollback rounds per size (median printed)
 //   KEEP=1           leave the last bed running (default: down after a size above 3)
@@ -13,6 +17,7 @@ import { join } from "node:path";
 import { NODE_BIN } from "../src/contracts/paths.ts";
 import { bedConfig, down, up, type Bed } from "../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "../test/e2e/helpers.ts";
+import { canMeter, cpuLine, cpuMeter, type CpuReport } from "./lib-cpu.ts";
 
 const SIZES = (process.env.SIZES ?? "3,8,15,20").split(",").map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
@@ -28,7 +33,7 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
   process.exit(2);
 }
 
-const config = (bed: Bed, version: string) =>
+const config = (bed: Bed, version: string, warm = false) =>
   bedConfig(bed, {
     project: "benchfleet",
     extra: `apps:
@@ -40,7 +45,7 @@ const config = (bed: Bed, version: string) =>
     env: { VERSION: ${version} }
     routes: [{ path: / }]
     health: { interval: 200ms, deadline: 20s }
-    deploy: { drain_timeout: 2s, stop_timeout: 5s }
+    deploy: { drain_timeout: 2s, stop_timeout: 5s${warm ? ", probation: 10m, keep_warm: true" : ""} }
 `,
   });
 
@@ -53,15 +58,17 @@ function hostCpu(): { busy: number; total: number } {
 }
 
 /** Runs a skiff command; `busy` is the share of this host's CPU in use meanwhile (every machine runs on it: near
- *  100 % means the command waited for this host's cores, not for skiff). */
-async function timed(p: Project, args: string[]): Promise<{ ms: number; run: Run; busy: number }> {
+ *  100 % means the command waited for this host's cores, not for skiff); `cpu`, with `bed`, where that CPU went. */
+async function timed(p: Project, args: string[], bed?: Bed): Promise<{ ms: number; run: Run; busy: number; cpu?: CpuReport }> {
+  const meter = bed && canMeter() ? cpuMeter(bed.machines.map((m) => m.container)) : undefined;
   const c0 = hostCpu();
   const t0 = performance.now();
   const run = await p.skiff(args);
   const ms = performance.now() - t0;
   const c1 = hostCpu();
+  const cpu = await meter?.stop();
   if (run.code !== 0) throw new Error(`skiff ${args.join(" ")} failed (exit ${run.code}):\n${run.stderr.slice(-3000)}`);
-  return { ms, run, busy: (c1.busy - c0.busy) / Math.max(1, c1.total - c0.total) };
+  return { ms, run, busy: (c1.busy - c0.busy) / Math.max(1, c1.total - c0.total), cpu };
 }
 
 /** The deploy's phases from `--json deploy`: the whole deploy's (`deploy.phases`), else the first `phases` found
@@ -116,6 +123,9 @@ interface Row {
   first: number;
   deploy: number;
   rollback: number;
+  /** A rollback onto instances kept warm (keep_warm): no app boots, what skiff itself takes. */
+  warmRollback: number;
+  cpu: { deploy?: CpuReport; rollback?: CpuReport; warmRollback?: CpuReport };
   phases?: Record<string, unknown>;
 }
 
@@ -145,20 +155,35 @@ async function measure(n: number): Promise<Row> {
   let waves: string | undefined;
   let rbWaves: string | undefined;
   const busy = { deploy: [] as number[], rollback: [] as number[] };
+  const cpu: Row["cpu"] = {};
   for (let r = 0; r < ROUNDS; r++) {
     write(`v${r + 1}`);
-    const d = await timed(p, ["--json", "deploy"]);
+    const d = await timed(p, ["--json", "deploy"], bed);
     deploys.push(d.ms);
     busy.deploy.push(d.busy);
+    cpu.deploy ??= d.cpu;
     phases ??= phasesOf(d.run.stdout);
     waves ??= wavesOf(d.run.stdout);
-    const rb = await timed(p, ["--json", "rollback"]);
+    const rb = await timed(p, ["--json", "rollback"], bed);
     rollbacks.push(rb.ms);
     busy.rollback.push(rb.busy);
+    cpu.rollback ??= rb.cpu;
     rbWaves ??= wavesOf(rb.run.stdout);
   }
-  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), phases, waves, rbWaves, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback), idle } };
-  console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}`);
+  // The same rollback with the previous release's instances kept running as backups (keep_warm): what is left is
+  // skiff's own work (HAProxy switches, state, the CLI), not twenty app boots on this host's cores.
+  const warm: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    writeFileSync(join(p.dir, "skiff.yml"), config(bed, `w${r}a`, true));
+    await timed(p, ["deploy"]);
+    writeFileSync(join(p.dir, "skiff.yml"), config(bed, `w${r}b`, true));
+    await timed(p, ["deploy"]);
+    const w = await timed(p, ["--json", "rollback"], bed);
+    warm.push(w.ms);
+    cpu.warmRollback ??= w.cpu;
+  }
+  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), warmRollback: median(warm), cpu, phases, waves, rbWaves, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback), idle } };
+  console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}, warm rollback ${s(row.warmRollback)}`);
   return row;
 }
 
@@ -171,14 +196,21 @@ const base = rows[0]!;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const pad = (x: string, w: number) => x.padStart(w);
 console.log(`bench/fleet — process app hello-node, one instance per machine, fresh bed per size, ${ROUNDS} round(s) (median); ratios to ${base.n} machines`);
-console.log(`${pad("machines", 8)} ${pad("setup", 9)} ${pad("ratio", 6)} ${pad("1st deploy", 10)} ${pad("deploy", 9)} ${pad("ratio", 6)} ${pad("rollback", 9)} ${pad("ratio", 6)} ${pad("deploy/machine", 15)}`);
+console.log(`${pad("machines", 8)} ${pad("setup", 9)} ${pad("ratio", 6)} ${pad("1st deploy", 10)} ${pad("deploy", 9)} ${pad("ratio", 6)} ${pad("rollback", 9)} ${pad("ratio", 6)} ${pad("warm rb", 9)} ${pad("ratio", 6)} ${pad("deploy/machine", 15)}`);
 for (const r of rows) {
   console.log(
-    `${pad(String(r.n), 8)} ${pad(s(r.setup), 9)} ${pad(ratio(r.setup, base.setup), 6)} ${pad(s(r.first), 10)} ${pad(s(r.deploy), 9)} ${pad(ratio(r.deploy, base.deploy), 6)} ${pad(s(r.rollback), 9)} ${pad(ratio(r.rollback, base.rollback), 6)} ${pad(s(r.deploy / r.n), 15)}`,
+    `${pad(String(r.n), 8)} ${pad(s(r.setup), 9)} ${pad(ratio(r.setup, base.setup), 6)} ${pad(s(r.first), 10)} ${pad(s(r.deploy), 9)} ${pad(ratio(r.deploy, base.deploy), 6)} ${pad(s(r.rollback), 9)} ${pad(ratio(r.rollback, base.rollback), 6)} ${pad(s(r.warmRollback), 9)} ${pad(ratio(r.warmRollback, base.warmRollback), 6)} ${pad(s(r.deploy / r.n), 15)}`,
   );
 }
 const last = rows[rows.length - 1]!;
-if (rows.length > 1) console.log(`targets (issue 11): deploy at ${last.n} ≤ 2× at ${base.n}: ${ratio(last.deploy, base.deploy)}; rollback at ${last.n} ≤ 1.5× at ${base.n}: ${ratio(last.rollback, base.rollback)}`);
+if (rows.length > 1)
+  console.log(
+    `targets (issue 11): deploy at ${last.n} ≤ 2× at ${base.n}: ${ratio(last.deploy, base.deploy)}; rollback at ${last.n} ≤ 1.5× at ${base.n}: ${ratio(last.rollback, base.rollback)} (in the probation), ${ratio(last.warmRollback, base.warmRollback)} (keep_warm)`,
+  );
+// Every machine runs on this host: what the command cost its cores, by part. The host's CPU-seconds over its cores
+// is the least wall time the command could have taken here, whatever skiff does in between.
+for (const r of rows)
+  for (const [what, c] of Object.entries(r.cpu)) if (c) console.log(`${what} at ${r.n} machines: ${cpuLine(c)}`);
 for (const r of rows) console.log(r.phases ? `phases of the deploy at ${r.n} machines: ${JSON.stringify(r.phases)}` : `phases of the deploy at ${r.n} machines: not reported by \`skiff --json deploy\` (yet)`);
 for (const r of rows) console.log(`host CPU busy at ${r.n} machines (every machine runs on this host): idle fleet ${(r.busy.idle * 100).toFixed(0)} %, deploy ${(r.busy.deploy * 100).toFixed(0)} %, rollback ${(r.busy.rollback * 100).toFixed(0)} %`);
 for (const r of rows) if (r.waves) console.log(`deploy at ${r.n} machines: ${r.waves}`);

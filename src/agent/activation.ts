@@ -8,6 +8,7 @@ import { isoAt, runtimeOf, type Machine } from "./effects.ts";
 import { fence } from "./fence.ts";
 import { newHealth } from "./health-book.ts";
 import { waitHealthy } from "./health-gate.ts";
+import { isStable, STABLE_PROBE_MS } from "./restart-policy.ts";
 import { addressOf, BIND, discard, startInstance, usedPorts } from "./instances.ts";
 import { prune } from "./pruning.ts";
 
@@ -155,7 +156,9 @@ async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh:
     run.mark("start");
     // A warm instance the supervisor has seen pass `healthy_threshold` checks in a row, the last within one
     // interval, has passed the gate already; any other waits for its passes here.
-    const gated = (inst: InstanceRecord) => (reuse.includes(inst) && passedLately(m, inst, spec) ? Promise.resolve({ ok: true as const }) : waitHealthy(m, inst, spec, deadlineAt));
+    // A stable one probed on its slower schedule brings its run of passes: one more, now, completes it.
+    const gated = (inst: InstanceRecord) =>
+      reuse.includes(inst) && passedLately(m, inst, spec) ? Promise.resolve({ ok: true as const }) : waitHealthy(m, inst, spec, deadlineAt, reuse.includes(inst) ? passesCarried(m, inst, spec) : 0);
     const checks = await Promise.all([...reuse, ...fresh].map(async (inst) => ({ inst, r: await gated(inst) })));
     run.mark("health");
     const bad = checks.find((c) => !c.r.ok);
@@ -179,6 +182,21 @@ async function retire(m: Machine, project: string, app: string, insts: InstanceR
   } catch (e) {
     m.log(`${app}: stopping old warm instances: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The passes a warm instance brings to the health gate: `healthy_threshold` − 1 when the supervisor has seen at
+ * least `healthy_threshold` in a row, none failing since, and probed it on schedule (a stable instance every
+ * STABLE_PROBE_MS, HAProxy checking it at the interval meanwhile; any other at the interval), so that one pass now
+ * completes the run; else 0 (a full gate). With `healthy_threshold: 1` it is 0: one pass now, as for any instance.
+ */
+export function passesCarried(m: Pick<Machine, "health" | "fx">, inst: InstanceRecord, spec: ReleaseSpec): number {
+  const h = m.health.get(inst.name);
+  const probed = h?.probedAt ?? h?.at;
+  const { intervalMs, timeoutMs, healthyThreshold } = spec.health;
+  if (!h?.healthy || h.busy || probed === undefined || (h.passes ?? 0) < healthyThreshold) return 0;
+  const every = isStable(h) ? Math.max(intervalMs, STABLE_PROBE_MS) : intervalMs;
+  return m.fx.clock.now() - probed <= every + intervalMs + timeoutMs ? healthyThreshold - 1 : 0;
 }
 
 /** `healthy_threshold` passes in a row by the supervisor, the last one fresh (within an interval and its timeout). */

@@ -11,7 +11,8 @@ export interface Health {
   /** Failed checks in a row. */
   fails: number;
   /** Passed checks in a row (the supervisor's, at the health interval): a warm instance with `healthy_threshold`
-   *  of them, the last one fresh, has passed the gate already (see activation's reuse). */
+   *  of them, the last one fresh, has passed the gate already; probed on schedule but less freshly, it needs one
+   *  pass more (see activation's passedLately and passesCarried). */
   passes?: number;
   /** When the current run of failed checks began. */
   failingSince?: number;

@@ -12,11 +12,13 @@ export type GateResult = { ok: true } | { ok: false; reason: string };
 /** How often a starting instance is probed until it first answers. */
 export const FAST_PROBE_MS = 100;
 
-export async function waitHealthy(m: Machine, inst: InstanceRecord, spec: ReleaseSpec, deadlineAt: number): Promise<GateResult> {
+/** `carried`: passes in a row already seen (a warm instance's, see activation's passesCarried), fewer than
+ *  `healthy_threshold`: at least one pass here is always needed. */
+export async function waitHealthy(m: Machine, inst: InstanceRecord, spec: ReleaseSpec, deadlineAt: number, carried = 0): Promise<GateResult> {
   const h = spec.health;
   const { clock, probe } = m.fx;
-  let passes = 0;
-  let everPassed = false;
+  let passes = Math.max(0, Math.min(carried, h.healthyThreshold - 1));
+  let everPassed = passes > 0;
   let last = "no check yet";
   for (;;) {
     const st = await runtimeOf(m, inst).status(inst.name);

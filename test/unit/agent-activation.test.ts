@@ -129,6 +129,52 @@ describe("activation", () => {
     assert.ok(a.clock.now() - t0 >= 500, `gated again: ${a.clock.now() - t0} ms`);
   });
 
+  it("a stable warm instance, probed on its slower schedule, needs one pass now; a failing one or one not probed on schedule needs the whole run", async () => {
+    const health = { path: "/healthz", intervalMs: 500, timeoutMs: 200, healthyThreshold: 3, deadlineMs: 10_000 };
+    const a = memAgent();
+    await a.deploy(1, { keepWarm: true }, { health });
+    await a.deploy(2, { keepWarm: true }, { health });
+    // Supervisor passes at the interval: release 1's warm instance passes 10 probes in a row (stable), after which
+    // it is probed every 5 s.
+    for (let i = 0; i < 12; i++) {
+      a.clock.advance(500);
+      await a.core.supervisor.once();
+    }
+    a.clock.advance(4000);
+    let probed = a.runtime.of(1)[0]!.probes;
+    let t0 = a.clock.now();
+    const back = await a.deploy(1, { action: "rollback", keepWarm: true });
+    assert.equal(back.ok, true, back.reason);
+    assert.equal(a.clock.now() - t0, 0, "no interval waited");
+    assert.equal(a.runtime.of(1)[0]!.probes, probed + 1, "probed once, now");
+
+    // Release 2, warm and stable now, fails the probe the rollback makes: its run starts again, three passes.
+    for (let i = 0; i < 12; i++) {
+      a.clock.advance(500);
+      await a.core.supervisor.once();
+    }
+    a.clock.advance(4000);
+    const two = a.runtime.of(2)[0]!;
+    two.program = { ...two.program, answers: [...Array<boolean>(two.probes).fill(true), false] };
+    t0 = a.clock.now();
+    const again = await a.deploy(2, { action: "rollback", keepWarm: true });
+    assert.equal(again.ok, true, again.reason);
+    assert.equal(a.clock.now() - t0, 1500, "a failure, then three passes at the interval");
+
+    // Release 1, stable, but the supervisor has not probed it for longer than its schedule: the whole run.
+    for (let i = 0; i < 12; i++) {
+      a.clock.advance(500);
+      await a.core.supervisor.once();
+    }
+    a.clock.advance(6000);
+    probed = a.runtime.of(1)[0]!.probes;
+    t0 = a.clock.now();
+    const late = await a.deploy(1, { action: "rollback", keepWarm: true });
+    assert.equal(late.ok, true, late.reason);
+    assert.equal(a.clock.now() - t0, 1000, "three passes, one interval apart");
+    assert.equal(a.runtime.of(1)[0]!.probes, probed + 3);
+  });
+
   it("a new release demotes the old to a backup slot and drains its primary one; it stays warm for the probation", async () => {
     const a = memAgent();
     await a.deploy(1);
