@@ -13,6 +13,11 @@
 //   at zero failed requests). None beat the baseline beyond the noise: src/proxy/config.ts keeps its settings.
 // Again 2026-11-30 evening (load 2), 3 rounds: baseline 0.63 / 3.21 ms / 68.4 ms, no-log 0.74 / 3.25 / 63.5,
 //   edge-triggered (tune.fd.edge-triggered, experimental in 2.6) 0.70 / 4.80 / 77.3: no gain, not adopted.
+// 2026-12-01 (load 1-2), 3 rounds each, two runs a few minutes apart: baseline 0.64 / 2.99 / 52.8 and 0.65 / 2.85 /
+//   41.8; no-log 0.81 / 2.27 / 38.1 and 0.72 / 3.05 / 35.5; bare (HAProxy with nothing of skiff's) 0.84 / 1.06 / 32.2
+//   and 0.67 / 1.91 / 42.0; ring-unforwarded 0.79 / 1.72 / 47.1; log-udp-nobody 0.67 / 2.76 / 66.0. The same variant
+//   moves by 0.17 and 10 ms CPU/1k req between runs here: the request log costs HAProxy 6-15 µs a request (a UDP
+//   datagram a line costs more than the ring), and bare HAProxy alone reaches 0.8 in one run of two.
 import { loadavg } from "node:os";
 import { faults, type BedMachine } from "../testbed/bed.ts";
 import { deployProxyBench, haproxyCpuMs } from "./lib-proxy-bed.ts";
@@ -35,6 +40,34 @@ interface Variant {
   drop?: string[];
   /** Lines of global/defaults taken out by how their trimmed text starts. */
   dropStarting?: string[];
+  /** A whole file of its own in place of the agent's (made from the agent's). */
+  whole?: (base: string) => string;
+}
+
+/** The least HAProxy that carries the same requests: the bench's public port and the instance as its one server,
+ *  nothing else (no log, retries, header rules, checks, other frontends). What HAProxy itself costs here. */
+function bare(base: string): string {
+  const backend = base.slice(base.indexOf("\nbackend skiff_benchproxy_web"));
+  const server = /\n {2}server \S+ (\S+:\d+) check(?![^\n]*(?:disabled|backup))/.exec(backend)?.[1];
+  if (!server) throw new Error("bare: no enabled server of skiff_benchproxy_web in the agent's haproxy.cfg");
+  const bind = `bind :${HTTP_PORT}`;
+  return [
+    "global",
+    "  stats socket /run/skiff/haproxy.sock mode 600 level admin expose-fd listeners",
+    "  pidfile /run/skiff/haproxy.pid",
+    "  nbthread 1",
+    "defaults",
+    "  mode http",
+    "  timeout connect 2s",
+    "  timeout client 60s",
+    "  timeout server 60s",
+    "frontend public",
+    `  ${bind}`,
+    "  default_backend app",
+    "backend app",
+    `  server s1 ${server}`,
+    "",
+  ].join("\n");
 }
 
 const ALL: Variant[] = [
@@ -51,12 +84,20 @@ const ALL: Variant[] = [
   { name: "edge-triggered", global: ["expose-experimental-directives", "tune.fd.edge-triggered on"] },
   // Not a candidate (retries are what keeps a switch at zero failed requests): what they cost, for the record.
   { name: "no-l7-retries", drop: ["retry-on all-retryable-errors"] },
+  // Where the request log's cost lies: lines written into the ring that nothing forwards, and lines sent one UDP
+  // datagram each to a port nobody reads (the way before the ring).
+  { name: "ring-unforwarded", whole: (base) => base.replace(/\n {2}server agent [^\n]*/, "") },
+  { name: "log-udp-nobody", whole: (base) => base.replace(/\n {2}log ring@skiff_requests local0/, "\n  log 127.0.0.1:10599 len 2048 format raw local0") },
+  // Not a candidate either: HAProxy with nothing of skiff's, the floor of any setting above on this host.
+  { name: "bare", whole: bare },
 ];
 const picked = process.env.VARIANTS?.split(",");
 const variants = picked ? ALL.filter((v) => picked.includes(v.name)) : ALL;
 
 /** The agent's file with the variant applied to its global and defaults sections only. */
 function variantCfg(base: string, v: Variant): string {
+  // HAProxy refuses a file whose last line has no LF (and the bed's exec trims its output).
+  if (v.whole) return v.whole(base).replace(/\n*$/, "\n");
   const out: string[] = [];
   let section = "";
   const flush = () => {

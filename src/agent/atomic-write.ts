@@ -31,6 +31,9 @@ export interface AtomicWriteOptions {
   beforeRename?: () => void;
   /** The directory fsync; injectable for a test of a filesystem that refuses it. */
   syncDir?: (dir: string) => void;
+  /** false: no fsync at all, for a file whose loss in a power cut costs nothing (rebuilt from another, or stale
+   *  anyway): still old-or-new after a crash of the process, never torn. Default true. */
+  durable?: boolean;
 }
 
 /** Replaces `path` with `data`. A failed write throws, leaves `path` as it was and removes the temp file. */
@@ -42,7 +45,7 @@ export function writeAtomic(path: string, data: string | Uint8Array, opts: Atomi
       // writeFileSync on a descriptor loops over short writes, and throws when the kernel stops taking bytes
       // (ENOSPC, EFBIG); a single writeSync would return a short count that nobody checks.
       writeFileSync(fd, data);
-      fsyncSync(fd);
+      if (opts.durable !== false) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -52,5 +55,5 @@ export function writeAtomic(path: string, data: string | Uint8Array, opts: Atomi
     rmSync(tmp, { force: true });
     throw e;
   }
-  (opts.syncDir ?? fsyncDir)(dirname(path));
+  if (opts.durable !== false) (opts.syncDir ?? fsyncDir)(dirname(path));
 }

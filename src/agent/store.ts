@@ -71,12 +71,15 @@ export class Store {
   }
 
   /** Temp file, fsync, rename, fsync of the directory (see atomic-write.ts): a crash or a full disk leaves the
-   *  old file or the new one, never half. */
-  writeJson(path: string, value: unknown, mode = 0o600, opts: { keepPrevious?: boolean } = {}): void {
+   *  old file or the new one, never half. `durable: false` skips the syncs (still never half after the agent's own
+   *  crash); `quiet` does not count as a change of the apps' state (no generation bump: the supervisor, the state
+   *  cache and the metrics sampler are not woken by a deploy lock's heartbeat). */
+  writeJson(path: string, value: unknown, mode = 0o600, opts: { keepPrevious?: boolean; durable?: boolean; quiet?: boolean } = {}): void {
     try {
       mkdirSync(join(path, ".."), { recursive: true });
       writeAtomic(path, JSON.stringify(value, null, 2) + "\n", {
         mode,
+        durable: opts.durable,
         beforeRename: () => {
           if (!opts.keepPrevious || !parses(path)) return;
           // The last good copy, for a reader that finds the current one damaged (a disk that lied about fsync).
@@ -87,7 +90,7 @@ export class Store {
         },
       });
     } finally {
-      this.changed();
+      if (!opts.quiet) this.changed();
     }
   }
 
@@ -263,7 +266,8 @@ export class Store {
       return { ok: false, holder: this.lockInfo(project) };
     }
     try {
-      this.writeJson(join(dir, "info.json"), { ...info, heartbeat: new Date().toISOString() });
+      // Not the apps' state: nothing that watches it needs waking.
+      this.writeJson(join(dir, "info.json"), { ...info, heartbeat: new Date().toISOString() }, 0o600, { quiet: true });
     } catch (e) {
       // A lock without its details (a full disk) would block every later deploy with "someone".
       rmSync(dir, { recursive: true, force: true });
@@ -281,7 +285,9 @@ export class Store {
   heartbeat(project: string, holder: string): boolean {
     const info = this.lockInfo(project);
     if (!info || info.holder !== holder) return false;
-    this.writeJson(join(this.lockDir(project), "info.json"), { ...info, heartbeat: new Date().toISOString() });
+    // Unsynced: a power cut that loses it leaves an older heartbeat, and a machine that lost power has no live
+    // deploy to keep. Several a deploy, on every machine at once: two syncs each were most of its writes.
+    this.writeJson(join(this.lockDir(project), "info.json"), { ...info, heartbeat: new Date().toISOString() }, 0o600, { durable: false, quiet: true });
     return true;
   }
 

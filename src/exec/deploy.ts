@@ -25,6 +25,7 @@ import { syncFirewall } from "./firewall.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
 import { deployPlan, plan, type LocalFacts, type PlanEffects } from "./plan.ts";
 import { rollout, runJob, type RolloutResult } from "./rollout.ts";
+import { allInOrder } from "../lib/parallel.ts";
 
 export { selectApps, specFor } from "../plan/release-spec.ts";
 
@@ -168,6 +169,8 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   const result = await rollout({
     project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement, restore: restoreIn,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, tcp: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
+    // Checked after the release was stored; only certificates went out since, unless a backup or the hook ran.
+    lockJustChecked: !before && !hook,
   });
   if (result.ok) await pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter);
   // A moved accessory's data follows it: the backup just made is restored where it runs now.
@@ -216,11 +219,13 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
       throw new UserError(`this deploy would stop ${stops.length === 1 ? "an accessory" : "accessories"}: ${stops.join("; ")}; nothing was changed`, { hint: `\`skiff plan\` shows why; run again with --yes to go ahead, or deploy only the apps: skiff deploy ${p.apps.filter((a) => !a.accessory).map((a) => a.app).join(" ") || "APP"}` });
     }
     // Before anything moves: a backup password that is not set, or a machine whose firewall cannot be set, is
-    // named now, not half way through.
+    // named now, not half way through. The three are independent: one round trip to the machines, not three.
     // A moving accessory keeps its job where it runs now, for the backup its data follows in.
-    await syncBackups(lock.clients, project, opts.reporter, new Map(p.apps.flatMap((a) => (a.accessory?.movesFrom ? [[a.app, a.accessory.movesFrom]] : []))));
-    await syncFirewall(lock.clients, project, opts.reporter);
-    await syncAlerts(lock.clients, project, opts.reporter);
+    await allInOrder([
+      syncBackups(lock.clients, project, opts.reporter, new Map(p.apps.flatMap((a) => (a.accessory?.movesFrom ? [[a.app, a.accessory.movesFrom]] : [])))),
+      syncFirewall(lock.clients, project, opts.reporter),
+      syncAlerts(lock.clients, project, opts.reporter),
+    ]);
     phases.plan = lap();
     const apps = p.apps.map((a) => project.apps[a.app]!);
     const images = await buildApps(project, apps, opts.reporter, facts.images);

@@ -79,6 +79,9 @@ export interface RolloutInput {
    *  The clients come from the lock (HeldLock.clients): their changes name its holder, so the agents refuse
    *  them, reverts included, once the lock is not this rollout's. */
   checkLock?: (opts?: CheckOptions) => Promise<string | undefined>;
+  /** The caller checked the lock just before, with nothing in between that a lost lock must stop: the first wave
+   *  starts without asking every machine again. */
+  lockJustChecked?: boolean;
 }
 
 /** The waves as clients: the plan's (a machine it does not name goes in a last wave), or maxParallel at a time. */
@@ -129,7 +132,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
       out.failure = { machine: "local", reason: "interrupted (Ctrl-C)" };
       break;
     }
-    if (await lockLost()) break;
+    if (!(k === 0 && i.lockJustChecked) && (await lockLost())) break;
     const batch = waves[k]!;
     const waveStarted = Date.now();
     const wave = { type: "wave" as const, app: i.app, release: i.target, index: k + 1, total: waves.length, machines: batch.map((c) => c.machine), canary: canary && k === 0 };

@@ -105,6 +105,21 @@ describe("agent store: the deploy lock", () => {
     assert.equal(store.lockInfo("shop"), undefined);
   });
 
+  it("taking the lock and its heartbeats are not a change of the apps' state (nothing watching it is woken); a state save is", () => {
+    const { store } = fresh();
+    let woken = 0;
+    store.onChange(() => woken++);
+    const g0 = store.generation;
+    store.acquireLock("shop", info("a"));
+    assert.equal(store.heartbeat("shop", "a"), true);
+    assert.equal(store.lockInfo("shop")?.holder, "a");
+    assert.equal(store.generation, g0);
+    assert.equal(woken, 0);
+    store.saveState({ ...store.state("shop", "web"), active: 1 });
+    assert.equal(store.generation, g0 + 1);
+    assert.equal(woken, 1);
+  });
+
   it("a project name cannot point the lock outside the state directory", () => {
     const { store } = fresh();
     assert.throws(() => store.acquireLock("../x", info("a")), /not a project name/);
@@ -147,6 +162,19 @@ describe("atomic writes: one helper for the store and the proxy", () => {
     writeAtomic(path, "1\n", { syncDir: (d) => fsyncDir(d, failing("EINVAL")) });
     assert.equal(readFileSync(path, "utf8"), "1\n");
     assert.throws(() => writeAtomic(path, "2\n", { syncDir: (d) => fsyncDir(d, failing("EIO")) }), /EIO/);
+  });
+
+  it("durable: false writes old-or-new without a sync (a file rebuilt from another, a heartbeat)", () => {
+    const { dir } = fresh();
+    const path = join(dir, "b.json");
+    let synced = 0;
+    writeAtomic(path, "1\n", { durable: false, syncDir: () => synced++ });
+    writeAtomic(path, "2\n", { durable: false, syncDir: () => synced++ });
+    assert.equal(readFileSync(path, "utf8"), "2\n");
+    assert.equal(synced, 0);
+    writeAtomic(path, "3\n", { syncDir: () => synced++ });
+    assert.equal(synced, 1);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes(".tmp")), []);
   });
 
   it("a temp file that cannot replace the target is removed", () => {
