@@ -285,8 +285,9 @@ export class Store {
   heartbeat(project: string, holder: string): boolean {
     const info = this.lockInfo(project);
     if (!info || info.holder !== holder) return false;
-    // Unsynced: a power cut that loses it leaves an older heartbeat, and a machine that lost power has no live
-    // deploy to keep. Several a deploy, on every machine at once: two syncs each were most of its writes.
+    // Unsynced: a power cut may leave an older stamp or an unreadable file (lockInfo: holder "unknown", stale for
+    // `lock release`), and a machine that lost power has no live deploy to keep. Several a deploy, on every machine
+    // at once: two syncs each were most of its writes.
     this.writeJson(join(this.lockDir(project), "info.json"), { ...info, heartbeat: new Date().toISOString() }, 0o600, { durable: false, quiet: true });
     return true;
   }
