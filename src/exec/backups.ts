@@ -8,15 +8,21 @@ import { backedUp, backupJobs, sftpTargets, type AlsoOn } from "../plan/backups.
 import { readSecrets } from "../secrets/store.ts";
 import { AgentRefused, type AgentClient } from "../transport/agent-client.ts";
 
-export async function syncBackups(clients: AgentClient[], project: Project, reporter: Reporter, also: AlsoOn = new Map()): Promise<void> {
+/** The secrets the backups need, read once; a password that is not set is refused here, before any machine is
+ *  asked anything (so "nothing was changed" holds whatever runs beside syncBackups). */
+export async function backupSecrets(project: Project): Promise<Record<string, string>> {
   const services = backedUp(project);
-  const anyJobs = services.length > 0;
-  let secrets: Record<string, string> = {};
-  if (anyJobs) {
-    secrets = await readSecrets(project);
-    const missing = [...new Set(services.map((a) => a.backups!.passwordSecret).filter((n) => secrets[n] === undefined))];
-    if (missing.length) throw new UserError(`backups are encrypted with the secret ${missing.join(", ")}, which is not set${project.environment ? ` for ${project.environment}` : ""}; nothing was changed`, { exitCode: 2, hint: `\`skiff secrets set ${missing[0]}\` (a long random value; keep it: no backup can be read without it)` });
-  }
+  if (!services.length) return {};
+  const secrets = await readSecrets(project);
+  const missing = [...new Set(services.map((a) => a.backups!.passwordSecret).filter((n) => secrets[n] === undefined))];
+  if (missing.length) throw new UserError(`backups are encrypted with the secret ${missing.join(", ")}, which is not set${project.environment ? ` for ${project.environment}` : ""}; nothing was changed`, { exitCode: 2, hint: `\`skiff secrets set ${missing[0]}\` (a long random value; keep it: no backup can be read without it)` });
+  return secrets;
+}
+
+/** `secrets`: what backupSecrets returned, when the caller checked them first. */
+export async function syncBackups(clients: AgentClient[], project: Project, reporter: Reporter, also: AlsoOn = new Map(), checked?: Record<string, string>): Promise<void> {
+  const services = backedUp(project);
+  const secrets = checked ?? (await backupSecrets(project));
   const by = new Map(clients.map((c) => [c.machine, c]));
   const hostKeys = new Map<string, string[]>();
   const down = new Set<string>();

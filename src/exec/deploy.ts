@@ -19,7 +19,7 @@ import { releaseFiles } from "./files.ts";
 import { pruneCerts, sendCerts } from "./tls-certs.ts";
 import { prepareAuto } from "./tls-auto.ts";
 import { syncAlerts } from "./alerts.ts";
-import { syncBackups } from "./backups.ts";
+import { backupSecrets, syncBackups } from "./backups.ts";
 import { backupOnMachine, restoreOnMachine } from "./backup-ops.ts";
 import { syncFirewall } from "./firewall.ts";
 import { withDeployLock, type HeldLock } from "./lock.ts";
@@ -221,8 +221,10 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     // Before anything moves: a backup password that is not set, or a machine whose firewall cannot be set, is
     // named now, not half way through. The three are independent: one round trip to the machines, not three.
     // A moving accessory keeps its job where it runs now, for the backup its data follows in.
+    // A backup password not set is refused before any of them asks a machine anything.
+    const secrets = await backupSecrets(project);
     await allInOrder([
-      syncBackups(lock.clients, project, opts.reporter, new Map(p.apps.flatMap((a) => (a.accessory?.movesFrom ? [[a.app, a.accessory.movesFrom]] : [])))),
+      syncBackups(lock.clients, project, opts.reporter, new Map(p.apps.flatMap((a) => (a.accessory?.movesFrom ? [[a.app, a.accessory.movesFrom]] : []))), secrets),
       syncFirewall(lock.clients, project, opts.reporter),
       syncAlerts(lock.clients, project, opts.reporter),
     ]);
