@@ -12,12 +12,12 @@
 //   SIZES=3,8        sizes to run (default 3,8,15,20)
 //   ROUNDS=1         deploy + rollback rounds per size (median printed)
 //   KEEP=1           leave the last bed running (default: down after a size above 3)
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NODE_BIN } from "../src/contracts/paths.ts";
 import { bedConfig, down, up, type Bed } from "../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "../test/e2e/helpers.ts";
-import { canMeter, cpuLine, cpuMeter, type CpuReport } from "./lib-cpu.ts";
+import { canMeter, cpuLine, cpuMeter, hostTimes, type CpuReport } from "./lib-cpu.ts";
 
 const SIZES = (process.env.SIZES ?? "3,8,15,20").split(",").map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
@@ -49,12 +49,10 @@ const config = (bed: Bed, version: string, warm = false) =>
 `,
   });
 
-/** The host's CPU time so far (all cores, in jiffies): busy and total, from /proc/stat. */
+/** The host's CPU time so far (all cores): what is not idle, and the total (lib-cpu's /proc/stat reading). */
 function hostCpu(): { busy: number; total: number } {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = f[3]! + (f[4] ?? 0);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  const t = hostTimes();
+  return { busy: t.total - t.idle, total: t.total };
 }
 
 /** Runs a skiff command; `busy` is the share of this host's CPU in use meanwhile (every machine runs on it: near

@@ -36,11 +36,13 @@ function cgroupOf(pid: number | string): { path: string; v2: boolean } | undefin
 }
 
 /** This host's CPU time so far (all cores), in ms, from /proc/stat: busy (user, nice, system), interrupts (irq,
- *  softirq: the kernel's, in no process's time) and stolen (by the hypervisor, for other VMs: not this host's work). */
-function hostTimes(): { busy: number; irq: number; steal: number } {
+ *  softirq: the kernel's, in no process's time), stolen (by the hypervisor, for other VMs: not this host's work),
+ *  idle (iowait included) and the total of every field. */
+export function hostTimes(): { busy: number; irq: number; steal: number; total: number; idle: number } {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
   const ms = 1000 / TICK;
-  return { busy: (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * ms, irq: (f[5]! + f[6]!) * ms, steal: (f[7] ?? 0) * ms };
+  const total = f.reduce((a, b) => a + b, 0) * ms;
+  return { busy: (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * ms, irq: (f[5]! + f[6]!) * ms, steal: (f[7] ?? 0) * ms, total, idle: (f[3]! + (f[4] ?? 0)) * ms };
 }
 
 /** This host's busy CPU time so far (all cores), in ms: user, nice, system, irq, softirq (not idle, iowait, steal). */

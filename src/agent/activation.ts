@@ -6,11 +6,12 @@ import { localCount, type AppState, type HistoryEntry, type InstanceRecord, type
 import { backendName } from "../proxy/model.ts";
 import { isoAt, runtimeOf, type Machine } from "./effects.ts";
 import { fence } from "./fence.ts";
-import { newHealth } from "./health-book.ts";
+import { newHealth, type Health } from "./health-book.ts";
 import { waitHealthy } from "./health-gate.ts";
 import { isStable, STABLE_PROBE_MS } from "./restart-policy.ts";
 import { addressOf, BIND, discard, startInstance, usedPorts } from "./instances.ts";
 import { prune } from "./pruning.ts";
+import { allInOrder } from "../lib/parallel.ts";
 
 /** An ISO time `ms` after `now`, held within the dates JavaScript can write (a huge probation means "for good"). */
 export function isoAfter(ms: number, now = Date.now()): string {
@@ -151,8 +152,7 @@ async function startAndGate(run: Run): Promise<{ reuse: InstanceRecord[]; fresh:
         m.store.saveState(st);
       }),
     );
-    const failed = (await Promise.allSettled(starts)).find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    await allInOrder(starts);
     run.mark("start");
     // A warm instance the supervisor has seen pass `healthy_threshold` checks in a row, the last within one
     // interval, has passed the gate already; any other waits for its passes here.
@@ -184,6 +184,14 @@ async function retire(m: Machine, project: string, app: string, insts: InstanceR
   }
 }
 
+/** The supervisor's run of at least `healthy_threshold` passes, none failing since: how long ago its last HTTP probe
+ *  was (not the last look at its process: a stable instance is probed less often than looked at), and the record. */
+function healthyRun(m: Pick<Machine, "health" | "fx">, inst: InstanceRecord, spec: ReleaseSpec): { ago: number; h: Health } | undefined {
+  const h = m.health.get(inst.name);
+  if (!h?.healthy || (h.passes ?? 0) < spec.health.healthyThreshold) return undefined;
+  return { ago: m.fx.clock.now() - (h.probedAt ?? h.at), h };
+}
+
 /**
  * The passes a warm instance brings to the health gate: `healthy_threshold` − 1 when the supervisor has seen at
  * least `healthy_threshold` in a row, none failing since, and probed it on schedule (a stable instance every
@@ -191,20 +199,17 @@ async function retire(m: Machine, project: string, app: string, insts: InstanceR
  * completes the run; else 0 (a full gate). With `healthy_threshold: 1` it is 0: one pass now, as for any instance.
  */
 export function passesCarried(m: Pick<Machine, "health" | "fx">, inst: InstanceRecord, spec: ReleaseSpec): number {
-  const h = m.health.get(inst.name);
-  const probed = h?.probedAt ?? h?.at;
+  const run = healthyRun(m, inst, spec);
   const { intervalMs, timeoutMs, healthyThreshold } = spec.health;
-  if (!h?.healthy || h.busy || probed === undefined || (h.passes ?? 0) < healthyThreshold) return 0;
-  const every = isStable(h) ? Math.max(intervalMs, STABLE_PROBE_MS) : intervalMs;
-  return m.fx.clock.now() - probed <= every + intervalMs + timeoutMs ? healthyThreshold - 1 : 0;
+  if (!run || run.h.busy) return 0;
+  const every = isStable(run.h) ? Math.max(intervalMs, STABLE_PROBE_MS) : intervalMs;
+  return run.ago <= every + intervalMs + timeoutMs ? healthyThreshold - 1 : 0;
 }
 
 /** `healthy_threshold` passes in a row by the supervisor, the last one fresh (within an interval and its timeout). */
 export function passedLately(m: Pick<Machine, "health" | "fx">, inst: InstanceRecord, spec: ReleaseSpec): boolean {
-  const h = m.health.get(inst.name);
-  // The last HTTP probe, not the last look at its process (a stable instance is probed less often than looked at).
-  const probed = h?.probedAt ?? h?.at ?? 0;
-  return Boolean(h?.healthy && (h.passes ?? 0) >= spec.health.healthyThreshold && m.fx.clock.now() - probed <= spec.health.intervalMs + spec.health.timeoutMs);
+  const run = healthyRun(m, inst, spec);
+  return run !== undefined && run.ago <= spec.health.intervalMs + spec.health.timeoutMs;
 }
 
 /** Puts every incoming instance into a primary slot; on a failure the ones already in go out again. */

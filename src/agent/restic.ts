@@ -30,6 +30,8 @@ function startedOne(pid: number | undefined): void {
 
 /** What every restic call of a job carries: the repository and how to reach it. */
 export class Restic {
+  /** The SFTP target's host keys are written (sshTo). */
+  private pinned = false;
   constructor(
     private readonly job: BackupJob,
     /** This machine's backup state: the SSH key, the pinned host keys, restic's cache. */
@@ -47,7 +49,9 @@ export class Restic {
    *  here), no prompt ever; then the destination. */
   private sshTo(r: Extract<BackupRepo, { kind: "sftp" }>): string[] {
     const known = join(this.dir, `known_hosts-${r.host}`);
-    writeAtomic(known, r.hostKeys.map((k) => `${r.port === 22 ? r.host : `[${r.host}]:${r.port}`} ${k}\n`).join(""), { mode: 0o600 });
+    // Once per run (its job's keys do not change within it), not once per restic or sftp it starts.
+    if (!this.pinned) writeAtomic(known, r.hostKeys.map((k) => `${r.port === 22 ? r.host : `[${r.host}]:${r.port}`} ${k}\n`).join(""), { mode: 0o600 });
+    this.pinned = true;
     return ["-i", join(this.dir, "id_ed25519"), "-o", `Port=${r.port}`, "-o", `UserKnownHostsFile=${known}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", `${r.user}@${r.host}`];
   }
 

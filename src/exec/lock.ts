@@ -13,7 +13,7 @@ import type { LockInfo } from "../contracts/model.ts";
 import { UserError } from "../errors.ts";
 import type { Project } from "../config/model.ts";
 import { AgentRefused, agentClients, type AgentClient } from "../transport/agent-client.ts";
-import { settleAll } from "../lib/parallel.ts";
+import { allInOrder, settleAll } from "../lib/parallel.ts";
 import { hostSettings } from "../settings.ts";
 
 export const STALE_AFTER_MS = 30_000;
@@ -158,10 +158,7 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
       busy = await take(first!);
       if (!busy) {
         // All settled before anything is undone, so no acquire lands after the undo.
-        const res = await Promise.allSettled(rest.map(take));
-        const failed = res.find((r): r is PromiseRejectedResult => r.status === "rejected");
-        if (failed) throw failed.reason;
-        busy = res.map((r) => (r.status === "fulfilled" ? r.value : undefined)).find(Boolean);
+        busy = (await allInOrder(rest.map(take))).find(Boolean);
       }
     } catch (e) {
       const left = await undo();
