@@ -38,7 +38,7 @@ export interface ProxyBackend {
   httpPort?: number;
   /** Public HTTPS port for its tls routes (https_port); absent: 443. */
   httpsPort?: number;
-  /** How often each backup peer slot is checked (backupPeerInterval of the peers when they last changed much: a
+  /** How often each peer slot (qN and pN) is checked (backupPeerInterval of the peers when they last changed much: a
    *  check interval changes only by a reload). Absent: 2 s. */
   peerCheckMs?: number;
   slots: Slot[];

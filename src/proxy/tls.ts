@@ -84,6 +84,10 @@ export function tlsShareBackendLines(state: ProxyState): string[] {
     `backend ${TLS_SHARE_BACKEND}`,
     "  http-request deny deny_status 403 unless { method GET } { path_reg ^/(tls/[a-z0-9][a-z0-9_.-]*|alerts)$ }",
     "  http-request set-header x-skiff-sni %[ssl_fc_sni]",
+    // The agent's own keep-alive hint (Node's 5 s) is about its hop to HAProxy, not the peer's to HAProxy (60 s):
+    // passed on, a Node client closes its kept-alive connection after 4 s, and every alert round (10 s) paid a
+    // new TLS handshake on both machines.
+    "  http-response del-header keep-alive",
     `  server agent unix@${checkLocalPath(state.tlsShare, "tls share socket")}`,
   ];
 }

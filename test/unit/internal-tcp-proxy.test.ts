@@ -57,7 +57,7 @@ describe("haproxy.cfg for TCP apps", () => {
     // Peers in a backend of their own: their check asks the peer's mesh whether one of the app's instances is up.
     const peers = section(cfg, "backend skiff_shop_db.peers");
     assert.deepEqual(peers.slice(0, 4), ["balance leastconn", "option httpchk GET /.skiff/up", "http-check expect status 200", "option allbackups"]);
-    assert.deepEqual(peers.filter((l) => l.startsWith("server ")), ["server p1 10.0.0.2:20003 check disabled", "server q1 10.0.0.2:20003 check inter 2000ms fastinter 1000ms backup"]);
+    assert.deepEqual(peers.filter((l) => l.startsWith("server ")), ["server p1 10.0.0.2:20003 check inter 2000ms fastinter 1000ms disabled", "server q1 10.0.0.2:20003 check inter 2000ms fastinter 1000ms backup"]);
     const g = section(cfg, "backend skiff_shop_grpc");
     assert.deepEqual(g.slice(0, 3), ["balance leastconn", "option httpchk GET /ready", "http-check expect status 200-399"]);
   });

@@ -128,7 +128,7 @@ describe("the mesh in haproxy.cfg", () => {
   it("peer slots speak TLS to the peer's mesh frontend with this machine's certificate; local slots do not", () => {
     const b = section(cfg, "backend skiff_shop_web");
     const tls = "ssl verify required ca-file /var/lib/skiff/proxy/mesh/shop.ca.pem crt /var/lib/skiff/proxy/mesh/shop.pem sni str(web.shop.internal) check-sni web.shop.internal";
-    assert.match(b, new RegExp(`server p1 10\\.0\\.0\\.2:7443 check ${tls.replace(/[()./]/g, "\\$&")} disabled`));
+    assert.match(b, new RegExp(`server p1 10\\.0\\.0\\.2:7443 check ${tls.replace(/[()./]/g, "\\$&")} inter 2000ms fastinter \\d+ms disabled`));
     assert.match(b, new RegExp(`server q1 10\\.0\\.0\\.2:7443 check ${tls.replace(/[()./]/g, "\\$&")} inter 2000ms`));
     assert.match(b, /server s1 127\.0\.0\.1:20001 check\n|server s1 127\.0\.0\.1:20001 check$/m);
     assert.doesNotMatch(section(cfg, "backend skiff_blog_web"), /ssl/, "no certificate for blog: nothing to present");

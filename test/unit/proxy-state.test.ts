@@ -161,7 +161,7 @@ describe("peer slots after a restart", () => {
       { statsSocket: "/s", pidFile: "/p" },
     );
     assert.ok(cfg.includes("  server q1 10.0.0.2:20001 check inter 2000ms fastinter 1000ms backup\n"), cfg);
-    assert.ok(cfg.includes("  server p1 10.0.0.2:20001 check disabled\n"));
+    assert.ok(cfg.includes("  server p1 10.0.0.2:20001 check inter 2000ms fastinter 1000ms disabled\n"), cfg);
     assert.ok(cfg.includes("  option allbackups\n"));
   });
 

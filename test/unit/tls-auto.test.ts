@@ -70,7 +70,7 @@ describe("haproxy.cfg: the mesh hands tls: auto certificates to the agent", () =
     const share = lines.indexOf("  use_backend skiff_tls_share if { ssl_fc_sni -i 0-tls.shop.internal 0-alerts.shop.internal }");
     assert.ok(share > 0 && share < lines.findIndex((l) => l.startsWith("  use_backend skiff_shop_")), front);
     assert.equal(lines.at(-1), "  default_backend skiff_mesh_none");
-    assert.match(cfg, /\nbackend skiff_tls_share\n {2}http-request deny deny_status 403 unless \{ method GET \} \{ path_reg \^\/\(tls\/\[a-z0-9\]\[a-z0-9_\.-\]\*\|alerts\)\$ \}\n {2}http-request set-header x-skiff-sni %\[ssl_fc_sni\]\n {2}server agent unix@\/skiff\/tls-share\.sock\n/);
+    assert.match(cfg, /\nbackend skiff_tls_share\n {2}http-request deny deny_status 403 unless \{ method GET \} \{ path_reg \^\/\(tls\/\[a-z0-9\]\[a-z0-9_\.-\]\*\|alerts\)\$ \}\n {2}http-request set-header x-skiff-sni %\[ssl_fc_sni\]\n {2}http-response del-header keep-alive\n {2}server agent unix@\/skiff\/tls-share\.sock\n/);
     const none = renderConfig({ httpPort: 80, backends: [backend()], tlsShare: "/skiff/tls-share.sock" } as ProxyState, paths("/x"));
     assert.doesNotMatch(none, /tls_share/);
   });
