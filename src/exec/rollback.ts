@@ -78,7 +78,8 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
     const outcomes: RollbackOutcome[] = [];
     for (const a of plan.apps) {
       const spec = project.apps[a.app]!;
-      if (stops.includes(a) && spec.backups) {
+      const backedUp = stops.includes(a) && Boolean(spec.backups);
+      if (backedUp) {
         const c = lock.clients.find((x) => x.machine === spec.accessory!.machine);
         const b = c ? await backupOnMachine(c, project.name, a.app, { by, keepAll: true, reporter: opts.reporter, after: "before it stops" }) : undefined;
         if (b && !b.ok) throw new UserError(`${b.machine}: ${a.app}: the backup before the rollback failed: ${b.reason}; ${a.app} was not changed`, { hint: `fix the backup (\`skiff backup run ${a.app}\`) and roll back again` });
@@ -87,6 +88,9 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
       const result = await rollout({
         project: project.name, app: a.app, target: a.to, previous, clients: lock.clients, maxParallel: opts.maxParallel ?? lock.clients.length,
         action: "rollback", deployId, by, keepWarm: project.apps[a.app]!.deploy.keepWarm, tcp: project.apps[a.app]!.protocol === "tcp", reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
+        // The lock was taken one round trip ago (firewall, alerts and the plan's reads since): the first app's first
+        // wave starts without asking every machine again, unless a backup ran meanwhile.
+        lockJustChecked: outcomes.length === 0 && !backedUp,
       });
       outcomes.push({ app: a.app, from: a.machines.map((m) => m.from), to: a.to, result });
       if (!result.ok) break;

@@ -69,8 +69,12 @@ describe("the simulated fleet (bench/fleet-sim)", { timeout: 120_000 }, () => {
   });
 
   it("a rollback returns every machine to release 1", async () => {
+    const beats = () => fleet.machines.map((m) => m.traffic.calls.get("lock.heartbeat") ?? 0);
+    const before = beats();
     const r = await (await open("v2")).rollback();
     assert.ok(r.ok, JSON.stringify(r.outcomes));
+    // The lock, taken one round trip before the only wave, is confirmed once, after it: not again before it.
+    assert.deepEqual(beats().map((b, i) => b - before[i]!), Array(N).fill(1));
     assert.deepEqual(actives(), Array(N).fill(1));
     assert.deepEqual(serving(), Array(N).fill(1));
   });
