@@ -118,12 +118,14 @@ export class RuntimeApi {
     return this.send("show stat", timeoutMs);
   }
 
-  /** Current sessions per server of a backend (`show stat`, scur). */
+  /** Current sessions per server of a backend (`show stat <backend> 4 -1`: its servers' rows only, scur). A drain
+   *  asks every 50 ms: the whole `show stat` is every backend's rows (25 KB on a machine of a 20-machine fleet). */
   async sessions(backend: string): Promise<Map<string, number>> {
-    arg.backend(backend);
-    const out = await this.send("show stat");
+    const cmd = `show stat ${arg.backend(backend)} 4 -1`;
+    const out = await this.send(cmd);
     const lines = out.split("\n").filter(Boolean);
-    if (!lines.length) throw new Error("HAProxy answered `show stat` with nothing");
+    if (!lines.length) throw new Error(`HAProxy answered \`${cmd}\` with nothing`);
+    if (!lines[0]!.startsWith("# ")) throw new Error(`HAProxy refused "${cmd}": ${lines[0]}`);
     const header = lines[0]!.replace(/^# /, "").split(",");
     const px = header.indexOf("pxname");
     const sv = header.indexOf("svname");

@@ -23,7 +23,7 @@ before(async () => {
       if (!buf.endsWith("\n")) return;
       received.push(buf);
       // Answers as HAProxy does: `set server … addr` says what changed, the rest say nothing.
-      c.end(/ addr /.test(buf) ? "IP changed from '127.0.0.1' to '10.0.0.2', port changed from '1' to '8080' by 'stats socket command'\n" : /^show servers state/.test(buf) ? "1\n# be_id be_name\n" : /^show stat/.test(buf) ? "# pxname,svname,scur\n" : "\n");
+      c.end(/ addr /.test(buf) ? "IP changed from '127.0.0.1' to '10.0.0.2', port changed from '1' to '8080' by 'stats socket command'\n" : /^show servers state/.test(buf) ? "1\n# be_id be_name\n" : /^show stat skiff_gone /.test(buf) ? "No such proxy.\n\n" : /^show stat/.test(buf) ? "# pxname,svname,scur\n" : "\n");
     });
   });
   await new Promise<void>((r) => server.listen(sock, r));
@@ -76,7 +76,11 @@ describe("Runtime API arguments", () => {
     await api.serverStates("skiff_p_web");
     await api.sessions("skiff_p_web");
     await api.info();
-    assert.deepEqual(received, ["set server skiff_p_web/s1 state drain\n", "set server skiff_p_web/p2 addr fd00::2 port 8080\n", "show servers state skiff_p_web\n", "show stat\n", "show info\n"]);
+    assert.deepEqual(received, ["set server skiff_p_web/s1 state drain\n", "set server skiff_p_web/p2 addr fd00::2 port 8080\n", "show servers state skiff_p_web\n", "show stat skiff_p_web 4 -1\n", "show info\n"]);
+  });
+
+  it("sessions of a backend HAProxy does not know is an error (a drain asks again), not 'no sessions left'", async () => {
+    await assert.rejects(api.sessions("skiff_gone"), /HAProxy refused "show stat skiff_gone 4 -1": No such proxy/);
   });
 });
 
