@@ -105,22 +105,6 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
   const warn = opts.warn ?? ((m: string) => void process.stderr.write(`warning: ${m}\n`));
   const until = Date.now() + (opts.waitMs ?? 0);
 
-  // Reach every machine first (in parallel), so an unreachable one changes nothing anywhere.
-  const reach = await settleAll(clients, 20, (c) => c.call("ping"));
-  const down: { machine: string; error: UserError }[] = [];
-  reach.forEach((r, i) => {
-    if (r.ok) return;
-    if (!(r.error instanceof UserError) || r.error instanceof AgentRefused) throw r.error;
-    down.push({ machine: clients[i]!.machine, error: r.error });
-  });
-  if (down.length && !opts.skipUnreachable) {
-    const names = down.map((d) => d.machine).join(", ");
-    const first = down[0]!.error;
-    throw new UserError(`${names} unreachable; nothing was changed on any machine\n${first.message}`, { hint: first.hint ? `${first.hint}; or pass --skip-unreachable to go on without ${names}` : `pass --skip-unreachable to go on without ${names}` });
-  }
-  const reachable = clients.filter((c) => !down.some((d) => d.machine === c.machine));
-  if (!reachable.length) throw new UserError("no machine could be reached");
-
   const held: AgentClient[] = [];
   // A lock.acquire without an answer may have taken the lock there (the reply was lost): released too, which
   // is safe, as a release removes only our own holder's lock.
@@ -141,30 +125,61 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     left.sort();
     return `the deploy lock of project ${project} may still be held by this deploy on ${left.join(", ")}: \`skiff lock release\` frees it once its heartbeat is ${Math.round(staleAfterMs / 1000)}s old`;
   };
+  type Busy = { machine: string; holder?: LockInfo } | undefined;
+  const take = async (c: AgentClient): Promise<Busy> => {
+    asked.push(c);
+    const r = await c.call<{ ok: boolean; holder?: LockInfo }>("lock.acquire", { project, info });
+    asked.splice(asked.indexOf(c), 1);
+    if (!r.ok) return { machine: c.machine, holder: r.holder };
+    held.push(c);
+    return undefined;
+  };
+  /** A failure that says the machine cannot be reached (an agent's refusal or a bug is thrown as it is). */
+  const unreachable = (e: unknown): e is UserError => e instanceof UserError && !(e instanceof AgentRefused);
+
+  // Every machine is reached before anything is kept, so an unreachable one changes nothing anywhere. In the same
+  // round trip the first machine by name is asked for the lock (it decides between deploys started together), the
+  // others are only reached: a lock taken there is released when another machine cannot be reached.
+  const sorted = [...clients].sort(byName);
+  const down: { machine: string; error: UserError }[] = [];
+  const first: { answered?: boolean; busy?: Busy } = {};
+  const reach = await settleAll(sorted, 20, (c) => (c === sorted[0] ? take(c).then((busy) => void Object.assign(first, { answered: true, busy })) : c.call("ping")));
+  const failure = async (e: unknown): Promise<never> => {
+    const left = await undo();
+    if (e instanceof UserError) throw new UserError(`${e.message}\nnothing was changed on any machine${left ? `\n${left}` : ""}`, { hint: e.hint });
+    if (left) warn(left);
+    throw e;
+  };
+  for (const [i, r] of reach.entries()) {
+    if (r.ok) continue;
+    if (!unreachable(r.error)) await failure(r.error);
+    down.push({ machine: sorted[i]!.machine, error: r.error as UserError });
+  }
+  down.sort((a, b) => clients.findIndex((c) => c.machine === a.machine) - clients.findIndex((c) => c.machine === b.machine));
+  if (down.length && !opts.skipUnreachable) {
+    const left = await undo();
+    const names = down.map((d) => d.machine).join(", ");
+    const firstDown = down[0]!.error;
+    throw new UserError(`${names} unreachable; nothing was changed on any machine\n${firstDown.message}${left ? `\n${left}` : ""}`, { hint: firstDown.hint ? `${firstDown.hint}; or pass --skip-unreachable to go on without ${names}` : `pass --skip-unreachable to go on without ${names}` });
+  }
+  const reachable = sorted.filter((c) => !down.some((d) => d.machine === c.machine));
+  // The first machine skipped as unreachable: its acquire never got there (no connection), nothing to release.
+  if (!first.answered && asked.includes(sorted[0]!)) asked.splice(asked.indexOf(sorted[0]!), 1);
+  if (!reachable.length) throw new UserError("no machine could be reached");
+
+  // The first try at the first machine is made above (unless it was unreachable and skipped: then the first
+  // reachable one is asked now); a later try (--wait) asks again.
+  let tried: Busy | null = first.answered ? first.busy : null;
   for (;;) {
-    let busy: { machine: string; holder?: LockInfo } | undefined;
-    const take = async (c: AgentClient): Promise<{ machine: string; holder?: LockInfo } | undefined> => {
-      asked.push(c);
-      const r = await c.call<{ ok: boolean; holder?: LockInfo }>("lock.acquire", { project, info });
-      asked.splice(asked.indexOf(c), 1);
-      if (!r.ok) return { machine: c.machine, holder: r.holder };
-      held.push(c);
-      return undefined;
-    };
+    let busy: Busy;
     try {
-      // The first machine by name decides between deploys started together; whoever holds it takes the
-      // others at once (a rival stops at the first machine, so it never holds any of them).
-      const [first, ...rest] = [...reachable].sort(byName);
-      busy = await take(first!);
-      if (!busy) {
-        // All settled before anything is undone, so no acquire lands after the undo.
-        busy = (await allInOrder(rest.map(take))).find(Boolean);
-      }
+      const [head, ...rest] = reachable;
+      busy = tried !== null ? tried : await take(head!);
+      tried = null;
+      // All settled before anything is undone, so no acquire lands after the undo.
+      if (!busy) busy = (await allInOrder(rest.map(take))).find(Boolean);
     } catch (e) {
-      const left = await undo();
-      if (e instanceof UserError) throw new UserError(`${e.message}\nnothing was changed on any machine${left ? `\n${left}` : ""}`, { hint: e.hint });
-      if (left) warn(left);
-      throw e;
+      return failure(e);
     }
     if (!busy) break;
     const left = await undo();

@@ -211,3 +211,69 @@ describe("no lock left behind", () => {
     for (const m of ms) assert.equal(m.store.lockInfo("shop"), undefined);
   });
 });
+
+describe("taking the lock", () => {
+  const probe: LockInfo = { holder: "probe#1", host: "h", pid: 1, command: "probe", since: "now", heartbeat: "now" };
+  /** Who holds the project's lock on the machine now (asked by taking it, and giving it back). */
+  const holderOn = (m: FakeMachine): string | undefined => {
+    const r = m.store.acquireLock("shop", probe);
+    if (r.ok) return void m.store.releaseLock("shop", { holder: probe.holder });
+    return r.holder?.holder ?? "someone";
+  };
+  const cannotConnect = () => Promise.reject(new UserError("ssh: connect to host 10.0.0.9 port 22: Connection timed out", { hint: "is the machine up?" }));
+
+  it("the first machine's lock is asked for in the round trip that reaches the others, then the others' in one more", async () => {
+    const ms = ["m1", "m2", "m3"].map(machine);
+    const log: string[] = [];
+    const clients = ms.map((m) =>
+      withCall(m, async (method, params, real) => {
+        log.push(`${m.name} ${method}`);
+        // The first machine answers late: the others are reached meanwhile, not after it.
+        if (m.name === "m1") await sleep(30);
+        const r = await real(method, params);
+        log.push(`${m.name} ${method} answered`);
+        return r;
+      }),
+    );
+    const lock = await acquireLocks(clients, "deploy web", { project: "shop" });
+    assert.deepEqual(log.slice(0, 3), ["m1 lock.acquire", "m2 ping", "m3 ping"]);
+    assert.ok(log.indexOf("m1 lock.acquire answered") < log.indexOf("m2 lock.acquire"), log.join(" | "));
+    assert.deepEqual(log.filter((l) => / (ping|lock\.acquire)$/.test(l)), ["m1 lock.acquire", "m2 ping", "m3 ping", "m2 lock.acquire", "m3 lock.acquire"]);
+    assert.deepEqual(ms.map(holderOn), [lock.holder, lock.holder, lock.holder]);
+    await lock.release();
+    assert.deepEqual(ms.map(holderOn), [undefined, undefined, undefined]);
+  });
+
+  it("a machine that cannot be reached: an error naming it, and the first machine's lock, taken meanwhile, given back", async () => {
+    const ms = ["m1", "m2", "m3"].map(machine);
+    const clients = ms.map((m) => (m.name === "m3" ? withCall(m, (method, params, real) => (method === "ping" ? cannotConnect() : real(method, params))) : m.client));
+    await assert.rejects(acquireLocks(clients, "deploy web", { project: "shop" }), (e: UserError) => {
+      assert.match(e.message, /^m3 unreachable; nothing was changed on any machine\nssh: connect to host/);
+      assert.match(e.hint ?? "", /is the machine up\?; or pass --skip-unreachable to go on without m3/);
+      return true;
+    });
+    assert.deepEqual(ms.map(holderOn), [undefined, undefined, undefined]);
+  });
+
+  it("the first machine unreachable with --skip-unreachable: the lock is taken on the others, nothing is asked of it again", async () => {
+    const ms = ["m1", "m2", "m3"].map(machine);
+    const asked: string[] = [];
+    const clients = ms.map((m) => (m.name === "m1" ? withCall(m, (method) => (asked.push(method), cannotConnect())) : m.client));
+    const warnings: string[] = [];
+    const lock = await acquireLocks(clients, "deploy web", { project: "shop", skipUnreachable: true, warn: (w) => warnings.push(w) });
+    assert.deepEqual(lock.unreachable.map((u) => u.machine), ["m1"]);
+    assert.deepEqual(lock.clients.map((c) => c.machine), ["m2", "m3"]);
+    assert.deepEqual(ms.map(holderOn), [undefined, lock.holder, lock.holder]);
+    await lock.release();
+    assert.deepEqual(ms.map(holderOn), [undefined, undefined, undefined]);
+    assert.deepEqual(asked, ["lock.acquire"]);
+    assert.deepEqual(warnings, []);
+  });
+
+  it("the first machine held by another deploy: refused naming it, and nothing is held anywhere", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    ms[0]!.store.acquireLock("shop", other);
+    await assert.rejects(acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop" }), /another deploy holds the lock of project shop on m1: other#1 \(deploy web/);
+    assert.deepEqual(ms.map(holderOn), ["other#1", undefined]);
+  });
+});
