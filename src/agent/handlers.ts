@@ -121,11 +121,11 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       core.rememberMachineName(params.machine);
       const { restore: snapshot } = params;
       if (snapshot && !backups) throw new Error("this agent runs no backups: it cannot restore a moved database");
-      return { job: jobs.start(() => core.activate(params, snapshot && backups ? { beforeServing: (fresh) => restoreBeforeServing(backups, core.machine, { ...params, snapshot }, fresh) } : {})) };
+      return { job: jobs.start(() => core.activate(params, snapshot && backups ? { beforeServing: (fresh) => restoreBeforeServing(backups, core.machine, { ...params, snapshot }, fresh) } : {}), params.job) };
     },
     "hook.run": (params) => {
       core.rememberMachineName(params.machine);
-      return { job: jobs.start(() => core.runHook(params)) };
+      return { job: jobs.start(() => core.runHook(params), params.job) };
     },
     capacity: () => ({
       // What placement needs, from the saved state only (no runtime calls, unlike `state`).
@@ -202,10 +202,10 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       "backups.set": ({ project, jobs: list }) => backups.set(project, list),
       "backups.key": ({ machine }) => ({ publicKey: backupKey(backups.dir, machine) }),
       "backups.store": ({ project, keys, merge, bases }) => prepareStore(backups.dir, project, keys, merge, bases),
-      "backup.run": ({ project, app, by, keepAll, final, holder }) => ({ job: jobs.start(() => backups.run(project, app, { by, keepAll, final, holder })) }),
+      "backup.run": ({ project, app, by, keepAll, final, holder, job }) => ({ job: jobs.start(() => backups.run(project, app, { by, keepAll, final, holder }), job) }),
       "backup.list": ({ project, app }) => backups.list(project, app),
-      "backup.restore": (p) => ({ job: jobs.start(() => restore(backups, core.machine, p)) }),
-      "backup.verify": (p) => ({ job: jobs.start(() => verify(backups, core.machine, p)) }),
+      "backup.restore": (p) => ({ job: jobs.start(() => restore(backups, core.machine, p), p.job) }),
+      "backup.verify": (p) => ({ job: jobs.start(() => verify(backups, core.machine, p), p.job) }),
     }),
     ...(alerts && {
       "alerts.set": (cfg) => alerts.set(cfg),

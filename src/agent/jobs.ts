@@ -12,8 +12,10 @@ interface Job {
 export class Jobs {
   private jobs = new Map<string, Job>();
 
-  start(fn: () => Promise<unknown>): string {
-    const id = randomUUID();
+  /** Starts fn as a job; `id`, when the caller chose it (its first wait then goes with the start, in one round
+   *  trip), must be new. */
+  start(fn: () => Promise<unknown>, id: string = randomUUID()): string {
+    if (this.jobs.has(id)) throw new Error(`job ${id} exists already`);
     const job: Job = { done: false, waiters: [] };
     this.jobs.set(id, job);
     fn().then(

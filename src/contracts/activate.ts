@@ -5,6 +5,9 @@ import * as z from "zod/mini";
 export const nameSchema = z.string().check(z.minLength(1));
 export const releaseNumber = z.int().check(z.minimum(0));
 const opt = z.optional;
+/** A job's id chosen by the caller (a UUID), so that its first job.wait can go right behind its start: the
+ *  activations, hooks and backups the agent runs as jobs (jobs.ts). */
+export const jobIdSchema = z.string().check(z.regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/));
 
 export const activateParamsSchema = z.object({
   project: nameSchema,
@@ -31,6 +34,8 @@ export const activateParamsSchema = z.object({
   /** A database moving here: this snapshot (its last backup where it ran) is restored into the new instance after
    *  its health gate and before it takes any connection. */
   restore: opt(z.string().check(z.regex(/^[0-9a-f]{8,64}$/))),
+  /** The job's id, chosen by the CLI (see jobIdSchema). */
+  job: opt(jobIdSchema),
 });
 
 /** Where an activation's time went, in milliseconds, in order: HAProxy and the backend made ready (prepare), the

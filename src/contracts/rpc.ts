@@ -6,7 +6,7 @@ import * as z from "zod/mini";
 // Only English: "zod/locales" would bundle every language (~360 KB in the CLI and in the agent).
 import en from "zod/v4/locales/en.js";
 import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
-import { activateParamsSchema, activateResultSchema, nameSchema, releaseNumber } from "./activate.ts";
+import { activateParamsSchema, activateResultSchema, jobIdSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
 import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
 import { logPage, logQuery } from "./logs.ts";
@@ -139,7 +139,7 @@ export const rpc = {
   "release.get": { params: z.extend(appRef, { release: releaseNumber }), result: nullable(releaseSpec) },
   activate: { params: activateParamsSchema, result: job },
   "hook.run": {
-    params: z.extend(appRef, { release: releaseNumber, machine: text, deployId: opt(z.string()), by: opt(z.string()), holder: opt(text) }),
+    params: z.extend(appRef, { release: releaseNumber, machine: text, deployId: opt(z.string()), by: opt(z.string()), holder: opt(text), job: opt(jobIdSchema) }),
     result: job,
   },
   capacity: {
@@ -180,10 +180,10 @@ export const rpc = {
   "backups.set": { params: z.object({ project: nameSchema, jobs: z.array(z.custom<BackupJob>((v) => typeof v === "object" && v !== null && typeof (v as BackupJob).app === "string")) }), result: z.object({ changed: z.boolean() }) },
   "backups.key": { params: z.object({ machine: text }), result: z.object({ publicKey: z.string() }) },
   "backups.store": { params: z.object({ project: nameSchema, keys: z.array(short(1000)), merge: opt(z.boolean()), bases: opt(z.array(short(4096)).check(z.maxLength(100))) }), result: z.object({ hostKeys: z.array(z.string()) }) },
-  "backup.run": { params: z.extend(appRef, { by: opt(short(256)), keepAll: opt(z.boolean()), final: opt(z.boolean()), holder: opt(text) }), result: job },
+  "backup.run": { params: z.extend(appRef, { by: opt(short(256)), keepAll: opt(z.boolean()), final: opt(z.boolean()), holder: opt(text), job: opt(jobIdSchema) }), result: job },
   "backup.list": { params: appRef, result: z.array(z.custom<Snapshot>()) },
-  "backup.restore": { params: z.extend(appRef, { snapshot: opt(short(64)), not: opt(z.array(short(64)).check(z.maxLength(100))), into: opt(nameSchema), by: opt(short(256)), holder: opt(text) }), result: job },
-  "backup.verify": { params: z.extend(appRef, { snapshot: opt(short(64)) }), result: job },
+  "backup.restore": { params: z.extend(appRef, { snapshot: opt(short(64)), not: opt(z.array(short(64)).check(z.maxLength(100))), into: opt(nameSchema), by: opt(short(256)), holder: opt(text), job: opt(jobIdSchema) }), result: job },
+  "backup.verify": { params: z.extend(appRef, { snapshot: opt(short(64)), job: opt(jobIdSchema) }), result: job },
   "app.hold": { params: z.extend(appRef, { machine: short(256).check(z.minLength(1)), held: z.boolean(), holder: opt(text), by: opt(short(256)) }), result: z.object({ changed: z.boolean(), instances: z.number(), reason: opt(z.string()) }) },
   "app.remove": { params: z.extend(appRef, { holder: opt(text), onlyIfActive: opt(releaseNumber) }), result: z.object({ removed: z.number(), kept: opt(z.string()) }) },
   history: {

@@ -1,6 +1,7 @@
 // Per app, machine batch by machine batch: activate the target release (the
 // agent starts, gates on health, switches, drains, stops). A failure stops the
 // rollout and returns every machine already switched to its previous release.
+import { randomUUID } from "node:crypto";
 import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
 import { UserError } from "../errors.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
@@ -31,13 +32,24 @@ export function activateOn(c: AgentClient, params: ActivateParams): Promise<Acti
   return runJob<ActivateResult>(c, "activate", params, `activation of release ${params.release}`);
 }
 
-/** Starts a job in the agent (activate, hook.run) and waits for its result, reconnecting if the channel drops. */
-export async function runJob<T>(c: AgentClient, method: string, params: unknown, what: string): Promise<T> {
-  const { job } = await c.call<{ job: string }>(method, params);
+type JobState<T> = { done: boolean; result?: T; error?: string };
+
+/** Starts a job in the agent (activate, hook.run) and waits for its result, reconnecting if the channel drops.
+ *  The job's id is chosen here, so its first wait is sent right behind the start (one round trip, not two: the
+ *  agent takes a channel's requests in order); an agent that predates that names its own, and is waited on by it. */
+export async function runJob<T>(c: AgentClient, method: string, params: object, what: string): Promise<T> {
+  const mine = randomUUID();
+  const start = c.call<{ job: string }>(method, { ...params, job: mine });
+  const early = c.call<JobState<T>>("job.wait", { job: mine, timeoutMs: 20_000 });
+  early.catch(() => {}); // the start's failure is the one told
+  const { job } = await start;
+  let first: Promise<JobState<T>> | undefined = job === mine ? early : undefined;
   let drops = 0;
   for (;;) {
     try {
-      const r = await c.call<{ done: boolean; result?: T; error?: string }>("job.wait", { job, timeoutMs: 20_000 });
+      const waiting = first ?? c.call<JobState<T>>("job.wait", { job, timeoutMs: 20_000 });
+      first = undefined;
+      const r = await waiting;
       if (!r.done) continue;
       if (r.error) throw new UserError(`${c.machine}: ${what} failed: ${r.error}`);
       return r.result!;

@@ -109,13 +109,18 @@ export function fakeMachine(name: string, root = mkdtempSync(join(tmpdir(), "ski
   const core = new AgentCore(store, { docker: runtime }, proxy as unknown as ProxyController);
   const table = handlers(agentInfo(import.meta.filename ?? "", new Date()), core, new Jobs());
   const failWith = new Map<string, string>();
+  // Requests reach the agent in the order they were sent, as on the ssh channel (a job's first wait goes right
+  // behind its start: runJob), each after a little latency; their answers may come back in any order.
+  let line: Promise<unknown> = Promise.resolve();
   const client = {
     machine: name,
     transport: { machine: { name, privateAddress: "127.0.0.1" } },
     // Like the ssh channel: JSON both ways, a little latency, an agent error becomes a refusal.
     call: async (method: string, params?: unknown) => {
-      await new Promise((r) => setTimeout(r, Math.random() * 4));
       const wire = params === undefined ? undefined : JSON.parse(JSON.stringify(params));
+      const delivered = line.then(() => new Promise((r) => setTimeout(r, Math.random() * 4)));
+      line = delivered;
+      await delivered;
       try {
         const code = failWith.get(method);
         if (code) throw Object.assign(new Error(`${code}: injected, ${method}`), { code });

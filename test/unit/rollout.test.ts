@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { acquireLocks } from "../../src/exec/lock.ts";
-import { rollout, type RolloutInput } from "../../src/exec/rollout.ts";
+import { activateOn as activateThrough, rollout, type RolloutInput } from "../../src/exec/rollout.ts";
+import type { AgentClient } from "../../src/transport/agent-client.ts";
 import { activateOn, fleet, spec, type FakeMachine } from "./fake-machine.ts";
 
 const machine = fleet("skiff-rollout-test-");
@@ -35,6 +36,53 @@ describe("activation: nothing throws after the switch", () => {
     assert.equal(r.ok, false);
     assert.equal(r.changed, true, "the new release took traffic before the drain failed");
     assert.match(r.reason!, /took traffic, then failed: Cannot read properties of undefined/);
+  });
+});
+
+describe("activation as a job: one round trip", () => {
+  /** The machine's channel, logging what is sent and answered; `old` drops the caller's job id on the way in, as
+   *  an agent that predates it does (its parameters' schema strips what it does not know). */
+  const logged = (m: FakeMachine, log: string[], old = false) =>
+    ({
+      ...m.client,
+      call: async (method: string, params?: Record<string, unknown>) => {
+        log.push(method);
+        const sent = old && method === "activate" ? { ...params, job: undefined } : params;
+        const r = await m.client.call(method, sent);
+        log.push(`${method} answered`);
+        return r;
+      },
+    }) as unknown as AgentClient;
+  const params = (release: number) => ({ project: "shop", app: "web", release, machine: "m1", action: "deploy" as const, bindAddress: "127.0.0.1" });
+
+  it("the job's first wait is sent with its start, before the start is answered, and brings the result", async () => {
+    const m = machine("m1");
+    m.store.putRelease(spec("shop", "web", 1));
+    const log: string[] = [];
+    const r = await activateThrough(logged(m, log), params(1));
+    assert.equal(r.ok, true, r.reason);
+    assert.equal(m.store.state("shop", "web").active, 1);
+    assert.deepEqual(log.slice(0, 2), ["activate", "job.wait"]);
+    assert.equal(log.filter((l) => l === "job.wait").length, 1, log.join(" | "));
+  });
+
+  it("an agent that names its own job is waited on by that name", async () => {
+    const m = machine("m1");
+    m.store.putRelease(spec("shop", "web", 1));
+    const log: string[] = [];
+    const r = await activateThrough(logged(m, log, true), params(1));
+    assert.equal(r.ok, true, r.reason);
+    assert.equal(m.store.state("shop", "web").active, 1);
+    assert.equal(log.filter((l) => l === "job.wait").length, 2, log.join(" | "));
+  });
+
+  it("a job id already in use is refused (nobody takes over another's job)", async () => {
+    const m = machine("m1");
+    m.store.putRelease(spec("shop", "web", 1));
+    const job = "0b7c5d2e-8f1a-4c3b-9d6e-5a4f3b2c1d0e";
+    await m.client.call("hook.run", { project: "shop", app: "web", release: 1, machine: "m1", job });
+    await assert.rejects(m.client.call("activate", { ...params(1), job }), /job 0b7c5d2e-8f1a-4c3b-9d6e-5a4f3b2c1d0e exists already/);
+    await assert.rejects(m.client.call("activate", { ...params(1), job: "../x" }), /invalid parameters for activate: params\.job/);
   });
 });
 
