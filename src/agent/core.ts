@@ -5,7 +5,7 @@
 // machine's name. AgentCore builds the shared context once and hands it out;
 // the RPC handlers call it.
 import { join } from "node:path";
-import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
+import type { ActivateParams, ActivateResult, InstanceList } from "../contracts/activate.ts";
 import type { InstanceRecord, ReleaseSpec } from "../contracts/model.ts";
 import { backendName } from "../proxy/model.ts";
 import type { Runtime, RuntimeKind } from "../runtime/types.ts";
@@ -81,6 +81,13 @@ export class AgentCore {
       if (st.active === null) return;
       await this.proxy.setPeers(backendName(project, app), peers, st.instances.length === 0);
     });
+  }
+
+  /** The app's instances here and the peers its backend carries, from the saved state only (no runtime calls):
+   *  cheap enough to ask after every rollout wave, and sent with every activation's result. */
+  instanceList(project: string, app: string): InstanceList {
+    const st = this.store.state(project, app);
+    return { active: st.active, instances: st.instances.map((i) => ({ name: i.name, bindAddress: i.bindAddress, hostPort: i.hostPort })), peers: this.proxy.placedPeers(backendName(project, app)) };
   }
 
   /** A new key pair for the project's mesh certificate; its public key goes to the CLI to be signed. */

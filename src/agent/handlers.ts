@@ -121,7 +121,9 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       core.rememberMachineName(params.machine);
       const { restore: snapshot } = params;
       if (snapshot && !backups) throw new Error("this agent runs no backups: it cannot restore a moved database");
-      return { job: jobs.start(() => core.activate(params, snapshot && backups ? { beforeServing: (fresh) => restoreBeforeServing(backups, core.machine, { ...params, snapshot }, fresh) } : {}), params.job) };
+      const activation = () => core.activate(params, snapshot && backups ? { beforeServing: (fresh) => restoreBeforeServing(backups, core.machine, { ...params, snapshot }, fresh) } : {});
+      // Where the app now stands here goes with the result: the rollout need not ask before it tells the peers.
+      return { job: jobs.start(async () => ({ ...(await activation()), list: core.instanceList(params.project, params.app) }), params.job) };
     },
     "hook.run": (params) => {
       core.rememberMachineName(params.machine);
@@ -136,11 +138,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
         return { project, app, active: st.active, limits: st.active !== null ? store.release(project, app, st.active)?.limits : undefined, instances: st.instances.length };
       }),
     }),
-    "instances.list": ({ project, app }) => {
-      // From the saved state only (no runtime calls): cheap enough to ask after every rollout batch.
-      const st = store.state(project, app);
-      return { active: st.active, instances: st.instances.map((i) => ({ name: i.name, bindAddress: i.bindAddress, hostPort: i.hostPort })) };
-    },
+    "instances.list": ({ project, app }) => core.instanceList(project, app),
     "peers.set": ({ project, app, peers }) => core.setPeers(project, app, peers).then(() => true as const),
     "mesh.key": ({ project }) => core.meshKey(project).then((publicKey) => ({ publicKey })),
     "mesh.install": (p) => core.meshInstall(p),

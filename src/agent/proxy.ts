@@ -279,6 +279,12 @@ export class ProxyController {
     });
   }
 
+  /** The other machines' instances this backend's peer slots carry, as the last peers.set placed them. */
+  placedPeers(backend: string): Peer[] {
+    const b = this.state.backends.find((x) => x.name === backend);
+    return b ? peerSlots(b, "primary").flatMap((s) => (s.instance ? [{ name: s.instance, addr: s.addr, port: s.port }] : [])) : [];
+  }
+
   /** Peer slots take traffic (this machine runs none of the app), or stop taking it. */
   peersActive(backend: string, active: boolean): Promise<void> {
     return this.serial(async () => {

@@ -55,6 +55,15 @@ export const activationPhasesSchema = z.object({
 });
 export type ActivationPhases = z.infer<typeof activationPhasesSchema>;
 
+/** An app's instances on a machine and the other machines' its HAProxy reaches (peers, as last placed there): what
+ *  `instances.list` answers, and an activation's result carries, so a rollout need not ask again. */
+export const instanceListSchema = z.object({
+  active: z.nullable(z.number()),
+  instances: z.array(z.object({ name: z.string(), bindAddress: opt(z.string()), hostPort: z.number() })),
+  peers: opt(z.array(z.object({ name: z.string(), addr: z.string(), port: z.number() }))),
+});
+export type InstanceList = z.infer<typeof instanceListSchema>;
+
 export const activateResultSchema = z.object({
   ok: z.boolean(),
   changed: z.boolean(),
@@ -67,6 +76,8 @@ export const activateResultSchema = z.object({
   /** Milliseconds from the start until the new release took traffic. */
   switchedAtMs: opt(z.number()),
   phases: opt(activationPhasesSchema),
+  /** The app here once the activation is over (an agent that predates it sends none). */
+  list: opt(instanceListSchema),
 });
 
 export type ActivateParams = z.infer<typeof activateParamsSchema>;

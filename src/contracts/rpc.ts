@@ -6,7 +6,7 @@ import * as z from "zod/mini";
 // Only English: "zod/locales" would bundle every language (~360 KB in the CLI and in the agent).
 import en from "zod/v4/locales/en.js";
 import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
-import { activateParamsSchema, activateResultSchema, jobIdSchema, nameSchema, releaseNumber } from "./activate.ts";
+import { activateParamsSchema, activateResultSchema, instanceListSchema, jobIdSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
 import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
 import { logPage, logQuery } from "./logs.ts";
@@ -146,7 +146,7 @@ export const rpc = {
     params: none,
     result: z.object({ cpus: z.number(), memoryBytes: z.number(), apps: z.array(z.object({ project: z.string(), app: z.string(), active: nullable(z.number()), limits: opt(limits), instances: z.number() })) }),
   },
-  "instances.list": { params: appRef, result: z.object({ active: nullable(z.number()), instances: z.array(z.object({ name: z.string(), bindAddress: opt(z.string()), hostPort: z.number() })) }) },
+  "instances.list": { params: appRef, result: instanceListSchema },
   "peers.set": { params: z.extend(appRef, { peers: z.array(z.object({ name: text, addr: text, port: z.int().check(z.minimum(1), z.maximum(65535)) })) }), result: z.literal(true) },
   "mesh.key": { params: z.object({ project: nameSchema }), result: z.object({ publicKey: z.string() }) },
   "mesh.install": {

@@ -4,6 +4,7 @@
 import type { Project } from "../config/model.ts";
 import type { ObservedCapacity } from "../plan/observed.ts";
 import { capacitiesFrom, type MachineCapacity } from "../plan/placement.ts";
+import type { InstanceList as List } from "../contracts/activate.ts";
 import { MESH_PORT, MESH_TCP_PORT } from "../contracts/mesh.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 
@@ -14,7 +15,8 @@ export async function capacities(project: Project, app: string, clients: AgentCl
 }
 
 type Peer = { name: string; addr: string; port: number };
-type List = { active: number | null; instances: { name: string; bindAddress?: string; hostPort: number }[] };
+/** A set of peers as one string, whatever their order. */
+const keyOf = (peers: Peer[]) => JSON.stringify(peers.map((p) => [p.name, p.addr, p.port]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0)));
 
 /**
  * Which machines run the app's instances, as the CLI last asked, and what each machine was last told, so a
@@ -39,15 +41,25 @@ export class PeerBook {
     private readonly tcp = false,
   ) {}
 
-  /** Asks these machines (all of them the first time) for their instances of the app. A machine that does not
-   *  answer keeps what it said last; one never heard from is unknown, and nobody is told anything while one is
-   *  (its instances would silently drop out of everyone's peers). */
+  /** Asks these machines, and every machine not heard from yet, for their instances of the app. A machine that
+   *  does not answer keeps what it said last; one never heard from is unknown, and nobody is told anything while
+   *  one is (its instances would silently drop out of everyone's peers). */
   async refresh(which: AgentClient[] = this.clients): Promise<void> {
-    const ask = this.lists.size ? which : this.clients;
+    const asked = new Set(which);
+    const ask = this.clients.filter((c) => asked.has(c) || this.lists.get(c.machine) === undefined);
+    if (!ask.length) return;
     const lists = await Promise.all(ask.map((c) => c.call<List>("instances.list", { project: this.project, app: this.app }).catch(() => undefined)));
     ask.forEach((c, n) => {
-      if (lists[n] !== undefined || !this.lists.has(c.machine)) this.lists.set(c.machine, lists[n]);
+      if (lists[n] !== undefined) this.learn(c.machine, lists[n]);
+      else if (!this.lists.has(c.machine)) this.lists.set(c.machine, undefined);
     });
+  }
+
+  /** What a machine says of itself (an activation's result carries it): its instances, and the peers it has,
+   *  which it is then not told again. An agent that predates `peers` is told as before. */
+  learn(machine: string, list: List): void {
+    this.lists.set(machine, list);
+    if (list.peers) this.told.set(machine, keyOf(list.peers));
   }
 
   /** Machines that run none of the app but have it (they serve it through their peers). */
@@ -74,7 +86,7 @@ export class PeerBook {
       which.map(async (c) => {
         if (this.lists.get(c.machine)?.active === null) return;
         const peers = this.peersOf(c.machine);
-        const key = JSON.stringify(peers);
+        const key = keyOf(peers);
         if (this.told.get(c.machine) === key) return;
         this.told.delete(c.machine);
         await c.call("peers.set", { project: this.project, app: this.app, peers }).then(() => this.told.set(c.machine, key), () => {});

@@ -151,8 +151,15 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     i.reporter.emit({ ...wave, status: "start" });
     for (const c of batch) i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: activate release ${i.target}`, status: "start" });
     const settled = await Promise.allSettled(batch.map((c) => activateOn(c, params(c, i.target, i.action))));
+    // What each machine said of itself with its result: those need not be asked again below.
+    const heard = new Set<AgentClient>();
     settled.forEach((s, n) => {
       const c = batch[n]!;
+      if (s.status === "fulfilled" && s.value.list) {
+        peers.learn(c.machine, s.value.list);
+        heard.add(c);
+        delete s.value.list;
+      }
       if (s.status === "rejected") {
         // We cannot know how far it got: it may have switched before it threw.
         maybeSwitched.push(c.machine);
@@ -182,7 +189,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     // Where the app's instances now are: at once to machines that serve it through peers, and to those of the
     // next wave that will be left without instances of their own, before they activate; the rest at the end.
     // After a failure only the peer-only machines hear now: everyone does once the reverts below are done.
-    await peers.refresh(batch);
+    await peers.refresh(batch.filter((c) => !heard.has(c)));
     const last = k === waves.length - 1 && !out.failure;
     const emptied = last || out.failure ? [] : waves[k + 1]!.filter((c) => !i.placement || !(i.placement[c.machine]! > 0));
     await peers.tell(last ? i.clients : [...new Set([...peers.peerOnly(), ...emptied])]);

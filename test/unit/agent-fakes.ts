@@ -204,7 +204,14 @@ export class MemProxy implements AgentProxy {
     return { waitedMs: 0, leftSessions: 0 };
   }
   async peersActive(): Promise<void> {}
-  async setPeers(): Promise<void> {}
+  /** Peers as the last setPeers placed them, per backend (what placedPeers answers, as the real one does). */
+  readonly peers = new Map<string, { name: string; addr: string; port: number }[]>();
+  async setPeers(backend: string, peers: { name: string; addr: string; port: number }[]): Promise<void> {
+    this.peers.set(backend, structuredClone(peers));
+  }
+  placedPeers(backend: string): { name: string; addr: string; port: number }[] {
+    return structuredClone(this.peers.get(backend) ?? []);
+  }
   async removeBackend(): Promise<void> {}
   meshProjects(): string[] {
     return [];

@@ -63,6 +63,19 @@ describe("the proxy controller", () => {
     assert.ok(!h.sent.includes(`${b} health up`), "not gated: left to HAProxy's own check");
   });
 
+  it("placedPeers says the peers the backend carries, as setPeers placed them (none for a backend it does not have)", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureRunning();
+    await h.ctl.ensureBackend(backend, opts);
+    assert.deepEqual(h.ctl.placedPeers(backend), []);
+    const peers = [{ name: "m2", addr: "10.0.0.2", port: 7946 }, { name: "m3", addr: "10.0.0.3", port: 7946 }];
+    await h.ctl.setPeers(backend, peers, false);
+    assert.deepEqual(h.ctl.placedPeers(backend), peers);
+    await h.ctl.setPeers(backend, [peers[1]!], false);
+    assert.deepEqual(h.ctl.placedPeers(backend), [peers[1]]);
+    assert.deepEqual(h.ctl.placedPeers("skiff_shop_other"), []);
+  });
+
   it("a new backend reloads once; the same one again does not", async () => {
     const h = memHaproxy();
     await h.ctl.ensureRunning();

@@ -80,7 +80,12 @@ export function recordingProxy(faults: { drain?: boolean } = {}) {
       return { waitedMs: 0, leftSessions: 0 };
     },
     async peersActive() {},
-    async setPeers() {},
+    /** Peers as the last setPeers placed them, per backend (what placedPeers answers, as the real one does). */
+    peers: new Map<string, { name: string; addr: string; port: number }[]>(),
+    async setPeers(b: string, peers: { name: string; addr: string; port: number }[]) {
+      proxy.peers.set(b, structuredClone(peers));
+    },
+    placedPeers: (b: string) => structuredClone(proxy.peers.get(b) ?? []),
     async removeBackend() {},
     async sync() {},
     slotOf: (_b: string, name: string) => (enabled.has(name) ? { state: "ready" } : undefined),

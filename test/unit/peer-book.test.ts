@@ -8,7 +8,7 @@ import { PeerBook } from "../../src/exec/placement.ts";
 import type { AgentClient } from "../../src/transport/agent-client.ts";
 
 type Inst = { name: string; hostPort: number };
-type Lists = Record<string, { active: number | null; instances: Inst[] }>;
+type Lists = Record<string, { active: number | null; instances: Inst[]; peers?: { name: string; addr: string; port: number }[] }>;
 
 /** Private addresses: m1 → 10.0.0.1 … (a machine named in `noAddr` has none). */
 const addrOf = (m: string) => `10.0.0.${m.slice(1)}`;
@@ -136,6 +136,34 @@ describe("PeerBook", () => {
     assert.deepEqual(book.peersOf("m1").map((x) => x.name), ["m2"], "m2's last answer stands");
   });
 
+  it("a machine that says which peers it has is told only where they differ; one that said its instances (an activation's result) is not asked", async () => {
+    const at = (m: string) => ({ name: m, addr: addrOf(m), port: MESH_PORT });
+    const lists: Lists = {
+      // m1 has its peers (listed in another order), m2 lacks m3, m3 has an old address for m1.
+      m1: { active: 1, instances: [inst("a")], peers: [at("m3"), at("m2")] },
+      m2: { active: 1, instances: [inst("b")], peers: [at("m1")] },
+      m3: { active: 1, instances: [inst("c")], peers: [{ ...at("m1"), addr: "10.9.9.9" }, at("m2")] },
+    };
+    const { clients, told, asked } = machines(lists);
+    const book = new PeerBook("p", "web", clients);
+    await book.refresh();
+    await book.tell(clients);
+    assert.deepEqual(told.map((t) => `${t.machine}: ${t.peers.join(",")}`).sort(), [`m2: ${peer("m1")},${peer("m3")}`, `m3: ${peer("m1")},${peer("m2")}`]);
+    told.length = 0;
+    asked.length = 0;
+    // m1 activated release 2 and said so with its result: nobody asks it, nobody is told anything.
+    book.learn("m1", { active: 2, instances: [inst("a2", 5001)], peers: [at("m2"), at("m3")] });
+    await book.refresh([]);
+    await book.tell(clients);
+    assert.deepEqual([asked, told], [[], []]);
+    // Now m1 says it runs none: m2 and m3 lose it, without anyone being asked.
+    book.learn("m1", { active: 3, instances: [], peers: [at("m2"), at("m3")] });
+    await book.refresh([]);
+    await book.tell(clients);
+    assert.deepEqual(asked, []);
+    assert.deepEqual(told.map((t) => `${t.machine}: ${t.peers.join(",")}`).sort(), [`m2: ${peer("m3")}`, `m3: ${peer("m2")}`]);
+  });
+
   it("tells a machine again after a failed peers.set", async () => {
     const lists: Lists = { m1: { active: 1, instances: [inst("a")] }, m2: { active: 1, instances: [inst("b")] } };
     const { clients, told } = machines(lists);
@@ -186,6 +214,35 @@ describe("peers in a rollout", async () => {
     assert.equal(r.ok, true, r.failure?.reason);
     return log;
   }
+
+  it("a rollback with the same machines serving asks no machine for its instances and tells none its peers: the activations said it all", async () => {
+    const ms = ["m1", "m2", "m3"].map((n) => machine(n));
+    for (const m of ms) {
+      m.store.putRelease(spec("shop", "web", 1));
+      m.store.putRelease(spec("shop", "web", 2));
+    }
+    const log: string[] = [];
+    for (const m of ms) {
+      const call = m.client.call.bind(m.client) as (method: string, params?: unknown) => Promise<unknown>;
+      (m.client as { call: unknown }).call = async (method: string, params?: unknown) => {
+        if (method === "peers.set" || method === "instances.list") log.push(`${method} ${m.name}`);
+        return call(method, params);
+      };
+    }
+    const go = async (target: number, previous: number | null) => {
+      log.length = 0;
+      const r = await rollout({
+        project: "shop", app: "web", target, previous: new Map(ms.map((m) => [m.name, previous])), clients: ms.map((m) => m.client), maxParallel: 3,
+        action: previous === null || target > previous ? "deploy" : "rollback", deployId: "d", by: "test", keepWarm: false, reporter: { emit() {} }, interrupted: () => false,
+      });
+      assert.equal(r.ok, true, r.failure?.reason);
+      assert.ok(r.switched.every((s) => !("list" in s)), "what a machine said of itself is not part of the rollout's result");
+      return [...log].sort();
+    };
+    assert.deepEqual(await go(1, null), ["peers.set m1", "peers.set m2", "peers.set m3"], "the first release: every machine hears of the others");
+    assert.deepEqual(await go(2, 1), []);
+    assert.deepEqual(await go(1, 2), []);
+  });
 
   it("machines that keep instances of their own are told once, at the end", async () => {
     assert.deepEqual(await run({ m1: 1, m2: 1, m3: 1 }), ["activate m1", "activate m2", "activate m3", "peers.set m1", "peers.set m2", "peers.set m3"]);
