@@ -64,7 +64,8 @@ export const instanceListSchema = z.object({
 });
 export type InstanceList = z.infer<typeof instanceListSchema>;
 
-export const activateResultSchema = z.object({
+/** What an activation did on its machine. */
+export const activationOutcomeSchema = z.object({
   ok: z.boolean(),
   changed: z.boolean(),
   release: z.number(),
@@ -76,9 +77,13 @@ export const activateResultSchema = z.object({
   /** Milliseconds from the start until the new release took traffic. */
   switchedAtMs: opt(z.number()),
   phases: opt(activationPhasesSchema),
+});
+
+export const activateResultSchema = z.extend(activationOutcomeSchema, {
   /** The app here once the activation is over (an agent that predates it sends none). */
   list: opt(instanceListSchema),
 });
 
 export type ActivateParams = z.infer<typeof activateParamsSchema>;
 export type ActivateResult = z.infer<typeof activateResultSchema>;
+export type ActivationOutcome = z.infer<typeof activationOutcomeSchema>;

@@ -2,7 +2,7 @@
 // agent starts, gates on health, switches, drains, stops). A failure stops the
 // rollout and returns every machine already switched to its previous release.
 import { randomUUID } from "node:crypto";
-import type { ActivateParams, ActivateResult } from "../contracts/activate.ts";
+import type { ActivateParams, ActivateResult, ActivationOutcome } from "../contracts/activate.ts";
 import { UserError } from "../errors.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
@@ -19,7 +19,9 @@ export interface Failure {
 
 export interface RolloutResult {
   ok: boolean;
-  switched: ActivateResult[];
+  /** What each switched machine's activation said (less the machine's own account of its instances and peers:
+   *  the rollout's business). */
+  switched: ActivationOutcome[];
   unchanged: string[];
   failure?: Failure;
   reverted: { machine: string; to: number | null; ok: boolean; reason?: string }[];
@@ -155,10 +157,13 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     const heard = new Set<AgentClient>();
     settled.forEach((s, n) => {
       const c = batch[n]!;
-      if (s.status === "fulfilled" && s.value.list) {
-        peers.learn(c.machine, s.value.list);
-        heard.add(c);
-        delete s.value.list;
+      if (s.status === "fulfilled") {
+        const { list, ...value } = s.value;
+        s.value = value;
+        if (list) {
+          peers.learn(c.machine, list);
+          heard.add(c);
+        }
       }
       if (s.status === "rejected") {
         // We cannot know how far it got: it may have switched before it threw.
