@@ -79,7 +79,9 @@ export class ProxyController {
       swap: (path, pem) => swapSslFile(socket, "cert", path, pem),
       remove: (list, path) => removeSslCert(socket, list, path),
     });
-    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}), ...(saved?.acme ? { acme: saved.acme } : {}), tlsCrtList: this.tls.list, tlsShare: tlsShareSocket(paths).seen };
+    // The internal addresses too: dropped, the next activation after an agent restart found them "moved" and
+    // reloaded HAProxy.
+    this.state = { httpPort: saved?.httpPort ?? httpPort, backends: saved?.backends ?? [], ...(saved?.mesh ? { mesh: saved.mesh } : {}), ...(saved?.acme ? { acme: saved.acme } : {}), tlsCrtList: this.tls.list, tlsShare: tlsShareSocket(paths).seen, ...(saved?.internalAddrs ? { internalAddrs: saved.internalAddrs } : {}) };
     this.tlsShare = { path: tlsShareSocket(paths).path, group: paths.group };
     if (!this.state.mesh) {
       this.state.mesh = savedMesh(paths.dir);

@@ -14,7 +14,8 @@ const root = mkdtempSync(join(tmpdir(), "skiff-proxy-ctl-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 
-function memHaproxy() {
+/** `dir`: an earlier controller's (an agent restarted over its files); `internalAddrs`: what the machine has. */
+function memHaproxy(o: { dir?: string; internalAddrs?: string[] } = {}) {
   const servers = new Map<string, { state: string; addr: string; port: number }>();
   const sent: string[] = [];
   const proc = { running: false, reloads: 0, refuse: false };
@@ -44,8 +45,8 @@ function memHaproxy() {
     check: async () => {},
     softStop: () => void (proc.running = false),
   };
-  const dir = join(root, String(n++));
-  const ctl = new ProxyController({ dir, statsSocket: join(dir, "s"), pidFile: join(dir, "p") }, 80, () => {}, { api, haproxy, sleep: async () => {} });
+  const dir = o.dir ?? join(root, String(n++));
+  const ctl = new ProxyController({ dir, statsSocket: join(dir, "s"), pidFile: join(dir, "p") }, 80, () => {}, { api, haproxy, sleep: async () => {}, hosts: null, internalAddrs: async () => o.internalAddrs });
   return { ctl, sent, proc, dir };
 }
 
@@ -83,6 +84,20 @@ describe("the proxy controller", () => {
     await h.ctl.ensureBackend(backend, opts);
     assert.equal(h.proc.reloads, 2, "one start, one reload for the new backend");
     assert.match(readFileSync(join(h.dir, "haproxy.cfg"), "utf8"), /backend skiff_shop_web/);
+  });
+
+  it("an agent restarted over its files keeps the internal addresses it had: its next activation reloads nothing", async () => {
+    const internalAddrs = ["127.77.0.1", "172.17.0.1"];
+    const h = memHaproxy({ internalAddrs });
+    await h.ctl.ensureRunning();
+    await h.ctl.ensureBackend(backend, opts);
+    assert.deepEqual(h.ctl.snapshot().internalAddrs, internalAddrs);
+    const again = memHaproxy({ dir: h.dir, internalAddrs });
+    again.proc.running = true;
+    assert.deepEqual(again.ctl.snapshot().internalAddrs, internalAddrs, "read back from state.json");
+    await again.ctl.ensureRunning();
+    await again.ctl.ensureBackend(backend, opts);
+    assert.equal(again.proc.reloads, 0);
   });
 
   it("enable: a free slot is addressed while in maint, then made ready; the state file says so", async () => {
