@@ -177,6 +177,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     },
     // `report: true` also returns the damaged lines (skipped); plain callers get the records only.
     history: (f = {}) => (f.report ? store.historyReport(f) : store.history(f)),
+    "history.served": ({ project, app }) => store.historyServed(project, app),
     // The whole command's record, under the same lock as its changes (a deploy that lost it records nothing).
     "history.add": ({ entry, machine, holder }) => {
       fence(store, entry.project, holder);

@@ -12,6 +12,7 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeAtomic } from "./atomic-write.ts";
+import { ServedIndex } from "./history-served.ts";
 import type { AppState, HistoryEntry, LockInfo, ReleaseSpec } from "../contracts/model.ts";
 import { sameRelease } from "../contracts/release-secrets.ts";
 
@@ -223,6 +224,16 @@ export class Store {
   history(filter: { project?: string; app?: string } = {}): HistoryEntry[] {
     return this.historyReport(filter).entries;
   }
+
+  /** Per app, the releases that once served (what a rollback may go back to), without reading the whole history
+   *  again: see history-served.ts. */
+  historyServed(project: string, app: string): { releases: number[]; damaged: Damaged[] } {
+    this.served ??= new ServedIndex(join(this.dir, "history.jsonl"), isHistoryEntry);
+    const r = this.served.query(project, app);
+    if (r.damaged.length) this.damage(`${join(this.dir, "history.jsonl")}: ${r.damaged.length} damaged record(s) skipped (line ${r.damaged.map((d) => d.line).join(", ")})`);
+    return r;
+  }
+  private served?: ServedIndex;
 
   /** The records, and the lines that are not records (reported, skipped). */
   historyReport(filter: { project?: string; app?: string } = {}): { entries: HistoryEntry[]; damaged: Damaged[] } {

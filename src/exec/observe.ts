@@ -7,7 +7,7 @@ import type { HistoryEntry, ReleaseSpec, RuntimeKind } from "../contracts/model.
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { candidateReleases, type Observed, type ObservedCapacity, type ObservedMachine } from "../plan/observed.ts";
-import { rollbackTarget } from "../plan/rollback.ts";
+import { rollbackTarget, servedIn } from "../plan/rollback.ts";
 import { AgentRefused, type AgentClient } from "../transport/agent-client.ts";
 import { settleAll } from "../lib/parallel.ts";
 
@@ -68,12 +68,25 @@ export const rollbackSpecs =
 const targets = new WeakMap<Observed, Map<string, number | null>>();
 
 type Report = { entries: HistoryEntry[]; damaged: { line: number }[] };
+type Served = { releases: number[]; damaged: { line: number }[] };
+
+/** The app's releases that served on this machine: a few numbers, not its whole history (an agent that predates
+ *  history.served sends its history, and the numbers are taken from it). */
+async function servedOn(c: AgentClient, project: string, app: string): Promise<Served> {
+  try {
+    return await c.call<Served>("history.served", { project, app });
+  } catch (e) {
+    if (!(e instanceof AgentRefused && e.code === "ENOMETHOD")) throw e;
+    const h = await c.call<Report>("history", { project, app, report: true });
+    return { releases: servedIn(h.entries, app), damaged: h.damaged };
+  }
+}
 
 async function firstRound(c: AgentClient, project: string, opts: ObserveOptions): Promise<ObservedMachine> {
   const [capacity, lists, histories, images, firewall] = await Promise.all([
     opts.capacity ? c.call<ObservedCapacity>("capacity") : undefined,
     Promise.all(opts.apps.map((app) => c.call<{ releases: number[]; active: number | null }>("release.list", { project, app }))),
-    opts.history ? Promise.all(opts.apps.map((app) => c.call<Report>("history", { project, app, report: true }))) : undefined,
+    opts.history ? Promise.all(opts.apps.map((app) => servedOn(c, project, app))) : undefined,
     opts.images ? Promise.all(opts.images.map((i) => c.call<boolean>("image.has", { image: i.id, runtime: i.runtime }))) : undefined,
     opts.firewall ? c.call("firewall.get").catch((e: unknown) => (e instanceof AgentRefused && e.code === "ENOMETHOD" ? null : Promise.reject(e))) : undefined,
   ]);
@@ -82,7 +95,7 @@ async function firstRound(c: AgentClient, project: string, opts: ObserveOptions)
     ...(capacity ? { capacity } : {}),
     apps: Object.fromEntries(opts.apps.map((a, i) => [a, { releases: lists[i]!.releases, active: lists[i]!.active }])),
     specs: {},
-    ...(histories ? { history: histories.flatMap((h) => h.entries), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),
+    ...(histories ? { served: Object.fromEntries(opts.apps.map((a, i) => [a, histories[i]!.releases])), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),
     ...(images ? { images: opts.images!.filter((_, i) => images[i]).map((i) => i.id) } : {}),
     ...(firewall !== undefined ? { firewall } : {}),
   };

@@ -19,6 +19,9 @@ export interface ObservedMachine {
    *  them: a machine without instances of the app holds them withheld (no secrets, no files). */
   specs: Record<string, Record<number, ReleaseSpec | null>>;
   history?: HistoryEntry[];
+  /** Per app, the releases that once served there (an ok deploy, rollback or scale): what a rollback reads instead
+   *  of the whole history (an agent that predates it sends its history). */
+  served?: Record<string, number[]>;
   /** Lines of history.jsonl the agent skipped as damaged. */
   damaged?: number[];
   /** Image or artifact IDs this machine holds (asked only for plans that are printed). */

@@ -10,11 +10,18 @@ import { nameChanges } from "./names.ts";
 import { activeSpec, specOn, type Observed, type ObservedMachine } from "./observed.ts";
 import { selectApps } from "./release-spec.ts";
 
+/** The releases of an app that once served successfully, by its history. */
+export const servedIn = (history: HistoryEntry[], app: string): number[] => history.filter((h) => h.app === app && h.result === "ok" && (h.action === "deploy" || h.action === "rollback" || h.action === "scale")).map((h) => h.release);
+
+/** The newest release below `active` among those that served. */
+export function newestBelow(served: number[], active: number): number | undefined {
+  // A reduce, not Math.max(...good): spreading a long history overflows the call stack.
+  return served.reduce<number | undefined>((best, r) => (r < active && (best === undefined || r > best) ? r : best), undefined);
+}
+
 /** The release to go back to: the newest one below `active` that once served successfully. */
 export function previousGood(history: HistoryEntry[], app: string, active: number): number | undefined {
-  const good = history.filter((h) => h.app === app && h.result === "ok" && (h.action === "deploy" || h.action === "rollback" || h.action === "scale") && h.release < active).map((h) => h.release);
-  // A reduce, not Math.max(...good): spreading a long history overflows the call stack.
-  return good.length ? good.reduce((a, b) => (b > a ? b : a)) : undefined;
+  return newestBelow(servedIn(history, app), active);
 }
 
 /** The target of an app's rollback, or a UserError saying why there is none. */
@@ -25,7 +32,7 @@ export function rollbackTarget(o: Observed, app: string, to?: number): { to: num
   let target = to;
   if (target === undefined) {
     // A damaged record is skipped: the choice is made from the rest (the executor tells the person).
-    target = previousGood(o.machines.flatMap((m) => m.history ?? []), app, active);
+    target = newestBelow(o.machines.flatMap((m) => m.served?.[app] ?? servedIn(m.history ?? [], app)), active);
     if (target === undefined) throw new UserError(`${app}: no earlier release that served successfully (active: ${active})`, { hint: "name one with --to N; `skiff history` lists them" });
   }
   const missing = o.machines.filter((_, i) => !lists[i]!.releases.includes(target!)).map((m) => m.machine);

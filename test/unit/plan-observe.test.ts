@@ -5,11 +5,12 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { deploySpecs, observe } from "../../src/exec/observe.ts";
+import { deploySpecs, observe, rollbackSpecs } from "../../src/exec/observe.ts";
+import { planRollback } from "../../src/plan/rollback.ts";
+import { AgentRefused, type AgentClient } from "../../src/transport/agent-client.ts";
 import { planDeploy } from "../../src/plan/deploy.ts";
 import { changeCount } from "../../src/plan/model.ts";
 import { specFor } from "../../src/plan/release-spec.ts";
-import type { AgentClient } from "../../src/transport/agent-client.ts";
 import { activateOn, fleet } from "./fake-machine.ts";
 import { facts, IMAGE_ID, project, release } from "./plan-fixtures.ts";
 
@@ -52,5 +53,41 @@ describe("observe", () => {
     assert.equal(same.apps[0]!.release, 1);
     const changed = planDeploy(project({ level: "debug" }), o, { apps: [], ...facts() });
     assert.deepEqual([changed.apps[0]!.release, changeCount(changed)], [2, 2]);
+  });
+
+  it("a rollback's observation asks each machine for the releases that served, not its history; an agent without history.served sends its history and plans the same", async () => {
+    const p = project();
+    const ms = [machine("m1"), machine("m2")];
+    for (const n of [1, 2, 3]) {
+      const v = release(p, facts(), n);
+      for (const m of ms) await m.client.call("release.put", { spec: specFor(v, m.name) });
+      for (const m of ms) assert.equal((await activateOn(m, n)).ok, true);
+    }
+    const watch = (old: boolean) => {
+      const calls: string[] = [];
+      const clients = ms.map(
+        (m) =>
+          ({
+            ...m.client,
+            machine: m.name,
+            call: async (method: string, params?: unknown) => {
+              calls.push(method);
+              // An agent from before history.served: the server's answer to a method it does not know.
+              if (old && method === "history.served") throw new AgentRefused(m.name, `${m.name}: unknown method ${method}`, "ENOMETHOD");
+              return m.client.call(method, params);
+            },
+          }) as unknown as AgentClient,
+      );
+      return { calls, clients };
+    };
+    const now = watch(false);
+    const o = await observe(now.clients, p, { apps: ["web"], history: true, specs: rollbackSpecs() });
+    assert.deepEqual([...new Set(now.calls)].sort(), ["history.served", "release.get", "release.list"]);
+    assert.deepEqual(o.machines.map((m) => m.served), [{ web: [1, 2, 3] }, { web: [1, 2, 3] }]);
+    const before = watch(true);
+    const o2 = await observe(before.clients, p, { apps: ["web"], history: true, specs: rollbackSpecs() });
+    assert.ok(before.calls.includes("history"));
+    assert.deepEqual(planRollback(p, o2, { apps: [] }), planRollback(p, o, { apps: [] }));
+    assert.equal(planRollback(p, o, { apps: [] }).apps[0]!.to, 2);
   });
 });

@@ -1,0 +1,78 @@
+// The agent's index of the releases that served, read from history.jsonl as it
+// grows: what a rollback asks of each machine instead of its whole history.
+import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import type { HistoryEntry } from "../../src/contracts/model.ts";
+import { Store } from "../../src/agent/store.ts";
+import { newestBelow, previousGood, servedIn } from "../../src/plan/rollback.ts";
+
+const root = mkdtempSync(join(tmpdir(), "skiff-served-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+
+const entry = (release: number, over: Partial<HistoryEntry> = {}): HistoryEntry => ({ at: "2026-12-01T00:00:00.000Z", machine: "m1", project: "shop", app: "web", release, action: "deploy", result: "ok", ...over });
+
+function store() {
+  const dir = join(root, String(n++));
+  const damage: string[] = [];
+  return { dir, damage, s: new Store(dir, { onDamage: (w) => void damage.push(w) }) };
+}
+
+describe("history.served: the releases that served, without the history", () => {
+  it("counts ok deploys, rollbacks and scales of the app asked for, and nothing else; it says what the whole history says", () => {
+    const { s } = store();
+    const all = [
+      entry(1), entry(2), entry(3, { result: "failed" }), entry(4, { action: "rollback" }), entry(5, { action: "scale" }), entry(6, { action: "restart" }),
+      entry(7, { app: "api" }), entry(8, { project: "other" }), entry(2, { action: "rollback" }),
+    ];
+    for (const e of all) s.appendHistory(e);
+    assert.deepEqual(s.historyServed("shop", "web"), { releases: [1, 2, 4, 5], damaged: [] });
+    assert.deepEqual(s.historyServed("shop", "api").releases, [7]);
+    assert.deepEqual(s.historyServed("shop", "web").releases, [...new Set(servedIn(s.history({ project: "shop", app: "web" }), "web"))].sort((a, b) => a - b));
+  });
+
+  it("reads what was appended since it last looked, and starts again when the file was replaced", () => {
+    const { s, dir } = store();
+    s.appendHistory(entry(1));
+    assert.deepEqual(s.historyServed("shop", "web").releases, [1]);
+    s.appendHistory(entry(2));
+    s.appendHistory(entry(3, { result: "failed" }));
+    assert.deepEqual(s.historyServed("shop", "web").releases, [1, 2]);
+    writeFileSync(join(dir, "history.jsonl"), JSON.stringify(entry(9)) + "\n");
+    assert.deepEqual(s.historyServed("shop", "web").releases, [9]);
+  });
+
+  it("a torn line is reported damaged as the history reports it, and the records after it still count", () => {
+    const { s, dir, damage } = store();
+    s.appendHistory(entry(1));
+    appendFileSync(join(dir, "history.jsonl"), '{"at":"2026-12-01T00:00:00.000Z","machine":"m1","proj');
+    assert.deepEqual(s.historyServed("shop", "web").damaged, s.historyReport({ project: "shop", app: "web" }).damaged, "an unfinished last line, as history sees it");
+    s.appendHistory(entry(2));
+    const r = s.historyServed("shop", "web");
+    assert.deepEqual(r.releases, [1, 2]);
+    assert.deepEqual(r.damaged, s.historyReport().damaged);
+    assert.deepEqual(r.damaged.map((d) => d.line), [2]);
+    assert.ok(damage.some((d) => /1 damaged record\(s\) skipped \(line 2\)/.test(d)), damage.join("\n"));
+  });
+
+  it("a character cut between two reads (64 KiB apart) is not mangled in a damaged line's text", () => {
+    const { s, dir } = store();
+    // A damaged line of multibyte characters that starts 3 bytes before the first read's end.
+    const first = JSON.stringify(entry(1, { reason: "" }));
+    const line1 = JSON.stringify(entry(1, { reason: "x".repeat(65536 - 3 - 1 - first.length) }));
+    assert.equal(Buffer.byteLength(line1) + 1, 65533);
+    writeFileSync(join(dir, "history.jsonl"), `${line1}\néééé not a record\n${JSON.stringify(entry(2))}\n`);
+    assert.deepEqual(s.historyServed("shop", "web"), { releases: [1, 2], damaged: [{ line: 2, text: "éééé not a record" }] });
+  });
+
+  it("newestBelow picks the newest served release under the active one, whatever the order, and from many", () => {
+    assert.equal(newestBelow([3, 1, 5, 2], 5), 3);
+    assert.equal(newestBelow([5, 6], 5), undefined);
+    assert.equal(newestBelow(Array.from({ length: 200_000 }, (_, i) => i), 150_000), 149_999);
+    const hist = [entry(1), entry(2), entry(3, { result: "failed" })];
+    assert.equal(previousGood(hist, "web", 4), 2);
+  });
+});
