@@ -17,6 +17,9 @@ export interface DamagedLine {
 
 /** At most this many damaged lines are kept (each is reported as history reports it). */
 const MAX_DAMAGED = 1000;
+/** The newest this many releases that served are answered: a rollback goes to one a machine keeps (keep_releases,
+ *  a handful), never a thousand releases back, and the answer stays a few KB after years of deploys. */
+export const MAX_SERVED = 1000;
 
 export class ServedIndex {
   private offset = 0;
@@ -33,7 +36,8 @@ export class ServedIndex {
     private readonly isEntry: (x: unknown) => x is HistoryEntry,
   ) {}
 
-  /** The app's releases that served, ascending, and the lines that are not records (as `history` reports them). */
+  /** The app's releases that served (the newest MAX_SERVED), ascending, and the lines that are not records (as
+   *  `history` reports them). */
   query(project: string, app: string): { releases: number[]; damaged: DamagedLine[] } {
     this.catchUp();
     const releases = new Set(this.served.get(key(project, app)));
@@ -44,7 +48,7 @@ export class ServedIndex {
       if (!e) damaged.push({ line: this.lines + 1, text: this.rest.slice(0, 120) });
       else if (e.project === project && e.app === app && servedBy(e)) releases.add(e.release);
     }
-    return { releases: [...releases].sort((a, b) => a - b), damaged };
+    return { releases: [...releases].sort((a, b) => a - b).slice(-MAX_SERVED), damaged };
   }
 
   private parse(line: string): HistoryEntry | undefined {

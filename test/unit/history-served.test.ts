@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { HistoryEntry } from "../../src/contracts/model.ts";
+import { MAX_SERVED } from "../../src/agent/history-served.ts";
 import { Store } from "../../src/agent/store.ts";
 import { newestBelow, previousGood, servedIn } from "../../src/plan/rollback.ts";
 
@@ -32,6 +33,14 @@ describe("history.served: the releases that served, without the history", () => 
     assert.deepEqual(s.historyServed("shop", "web"), { releases: [1, 2, 4, 5], damaged: [] });
     assert.deepEqual(s.historyServed("shop", "api").releases, [7]);
     assert.deepEqual(s.historyServed("shop", "web").releases, [...new Set(servedIn(s.history({ project: "shop", app: "web" }), "web"))].sort((a, b) => a - b));
+  });
+
+  it("answers the newest thousand releases that served, not every one since the first", () => {
+    const { s, dir } = store();
+    writeFileSync(join(dir, "history.jsonl"), Array.from({ length: 3000 }, (_, i) => JSON.stringify(entry(i + 1)) + "\n").join(""));
+    const r = s.historyServed("shop", "web").releases;
+    assert.equal(r.length, MAX_SERVED);
+    assert.deepEqual([r[0], r.at(-1)], [3001 - MAX_SERVED, 3000]);
   });
 
   it("reads what was appended since it last looked, and starts again when the file was replaced", () => {
