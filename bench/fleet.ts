@@ -14,17 +14,13 @@
 //   KEEP=1           leave the last bed running (default: down after a size above 3)
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { NODE_BIN } from "../src/contracts/paths.ts";
-import { bedConfig, down, up, type Bed } from "../testbed/bed.ts";
+import { down, up, type Bed } from "../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "../test/e2e/helpers.ts";
 import { canMeter, cpuLine, cpuMeter, hostTimes, type CpuReport } from "./lib-cpu.ts";
+import { fleetConfig } from "./lib-fleet.ts";
 
 const SIZES = (process.env.SIZES ?? "3,8,15,20").split(",").map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
-const HELLO_NODE = new URL("../examples/hello-node", import.meta.url).pathname;
-// Fresh machines have no Node of their own (setup ships one for the agent, not apt's nodejs): the app runs
-// with that one, as root, who may run it.
-const NODE = NODE_BIN;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -33,21 +29,7 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
   process.exit(2);
 }
 
-const config = (bed: Bed, version: string, warm = false) =>
-  bedConfig(bed, {
-    project: "benchfleet",
-    extra: `apps:
-  web:
-    run: ${NODE} server.js
-    user: root
-    artifact: ${HELLO_NODE}
-    instances: ${bed.machines.length}
-    env: { VERSION: ${version} }
-    routes: [{ path: / }]
-    health: { interval: 200ms, deadline: 20s }
-    deploy: { drain_timeout: 2s, stop_timeout: 5s${warm ? ", probation: 10m, keep_warm: true" : ""} }
-`,
-  });
+const config = fleetConfig;
 
 /** The host's CPU time so far (all cores): what is not idle, and the total (lib-cpu's /proc/stat reading). */
 function hostCpu(): { busy: number; total: number } {

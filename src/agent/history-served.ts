@@ -3,9 +3,8 @@
 // file only grows (store.ts appends, a torn last line first gets its newline),
 // so it is read from where the last look ended: a rollback after a year of
 // deploys reads and sends a few numbers, not every record since.
-import { closeSync, openSync, readSync, statSync } from "node:fs";
-import { StringDecoder } from "node:string_decoder";
 import type { HistoryEntry } from "../contracts/model.ts";
+import { LineTail } from "./line-tail.ts";
 
 /** An action whose ok result means the release served (what a rollback may go back to). */
 export const servedBy = (e: Pick<HistoryEntry, "action" | "result">) => e.result === "ok" && (e.action === "deploy" || e.action === "rollback" || e.action === "scale");
@@ -22,19 +21,17 @@ const MAX_DAMAGED = 1000;
 export const MAX_SERVED = 1000;
 
 export class ServedIndex {
-  private offset = 0;
-  /** The last line when it has no newline yet: a record being written, or a torn one. */
-  private rest = "";
+  private readonly tail: LineTail;
   private lines = 0;
-  /** A character cut between two reads is joined, not mangled. */
-  private decoder = new StringDecoder("utf8");
   private readonly served = new Map<string, Set<number>>();
   private damaged: DamagedLine[] = [];
 
   constructor(
-    private readonly file: string,
+    file: string,
     private readonly isEntry: (x: unknown) => x is HistoryEntry,
-  ) {}
+  ) {
+    this.tail = new LineTail(file);
+  }
 
   /** The app's releases that served (the newest MAX_SERVED), ascending, and the lines that are not records (as
    *  `history` reports them). */
@@ -43,9 +40,10 @@ export class ServedIndex {
     const releases = new Set(this.served.get(key(project, app)));
     const damaged = [...this.damaged];
     // A last line without its newline counts as history reads it now; it is not kept (more may follow).
-    if (this.rest) {
-      const e = this.parse(this.rest);
-      if (!e) damaged.push({ line: this.lines + 1, text: this.rest.slice(0, 120) });
+    const rest = this.tail.rest;
+    if (rest) {
+      const e = this.parse(rest);
+      if (!e) damaged.push({ line: this.lines + 1, text: rest.slice(0, 120) });
       else if (e.project === project && e.app === app && servedBy(e)) releases.add(e.release);
     }
     return { releases: [...releases].sort((a, b) => a - b).slice(-MAX_SERVED), damaged };
@@ -61,33 +59,14 @@ export class ServedIndex {
   }
 
   private catchUp(): void {
-    let size: number;
-    try {
-      size = statSync(this.file).size;
-    } catch {
-      return;
-    }
-    // Shorter than read: replaced (a restored machine): read again from the start.
-    if (size < this.offset) {
-      Object.assign(this, { offset: 0, rest: "", lines: 0, damaged: [], decoder: new StringDecoder("utf8") });
-      this.served.clear();
-    }
-    if (size === this.offset) return;
-    const fd = openSync(this.file, "r");
-    try {
-      // In pieces: years of history read once must not grow the agent's heap for good.
-      const buf = Buffer.alloc(64 << 10);
-      while (this.offset < size) {
-        const n = readSync(fd, buf, 0, Math.min(buf.length, size - this.offset), this.offset);
-        if (n <= 0) break;
-        this.offset += n;
-        const lines = (this.rest + this.decoder.write(buf.subarray(0, n))).split("\n");
-        this.rest = lines.pop() ?? "";
-        for (const l of lines) this.take(l);
-      }
-    } finally {
-      closeSync(fd);
-    }
+    this.tail.catchUp(
+      (l) => this.take(l),
+      // Shorter than read: replaced (a restored machine): counted again from the start.
+      () => {
+        Object.assign(this, { lines: 0, damaged: [] });
+        this.served.clear();
+      },
+    );
   }
 
   private take(line: string): void {

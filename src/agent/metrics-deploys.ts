@@ -2,10 +2,10 @@
 // scale) with its result and time. history.jsonl only grows, so the file is
 // read from where the last look ended: a sample costs one stat when nothing
 // was deployed.
-import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { HistoryEntry } from "../contracts/model.ts";
 import type { Series } from "../metrics/catalogue.ts";
+import { LineTail } from "./line-tail.ts";
 
 const ACTIONS = new Set(["deploy", "rollback", "scale"]);
 
@@ -15,15 +15,16 @@ interface Tally {
 }
 
 export class DeployTally {
-  private offset = 0;
-  private rest = "";
+  private readonly tail: LineTail;
   private readonly byKey = new Map<string, { labels: Record<string, string>; tally: Tally }>();
   private readonly last = new Map<string, { labels: Record<string, string>; at: number }>();
 
   constructor(
-    private readonly stateDir: string,
+    stateDir: string,
     private readonly onEntry?: (e: HistoryEntry) => void,
-  ) {}
+  ) {
+    this.tail = new LineTail(join(stateDir, "history.jsonl"));
+  }
 
   /** One history record (the tests feed these directly). */
   add(e: HistoryEntry): void {
@@ -42,35 +43,12 @@ export class DeployTally {
 
   /** Reads what history gained since the last call. */
   catchUp(): void {
-    const file = join(this.stateDir, "history.jsonl");
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      return;
-    }
-    if (size < this.offset) (this.offset = 0), (this.rest = "");
-    if (size === this.offset) return;
-    const fd = openSync(file, "r");
-    try {
-      // In small pieces: a machine's years of history read at the agent's start must not grow its heap for good.
-      const buf = Buffer.alloc(64 << 10);
-      while (this.offset < size) {
-        const n = readSync(fd, buf, 0, Math.min(buf.length, size - this.offset), this.offset);
-        if (n <= 0) break;
-        this.offset += n;
-        const lines = (this.rest + buf.toString("utf8", 0, n)).split("\n");
-        this.rest = lines.pop() ?? "";
-        for (const l of lines) {
-          try {
-            const e = JSON.parse(l) as HistoryEntry;
-            if (e && typeof e.project === "string" && typeof e.app === "string") this.add(e);
-          } catch {}
-        }
-      }
-    } finally {
-      closeSync(fd);
-    }
+    this.tail.catchUp((l) => {
+      try {
+        const e = JSON.parse(l) as HistoryEntry;
+        if (e && typeof e.project === "string" && typeof e.app === "string") this.add(e);
+      } catch {}
+    });
   }
 
   /** The series of the apps in `present` ("project/app"; all without it): an app removed from this machine keeps

@@ -1,6 +1,6 @@
 // read → check shape → resolve environment → check rules → normalize.
 import { dirname, resolve } from "node:path";
-import { isAlias, LineCounter, parseDocument, visit, type Document } from "yaml";
+import { LineCounter, parseDocument, visit, type Document } from "yaml";
 import { UserError, type Diagnostic } from "../errors.ts";
 import { dataProblems } from "./data-checks.ts";
 import { findConfig, MAX_CONFIG_BYTES, readConfigText } from "./find.ts";
