@@ -87,7 +87,8 @@ export class AgentCore {
    *  cheap enough to ask after every rollout wave, and sent with every activation's result. */
   instanceList(project: string, app: string): InstanceList {
     const st = this.store.state(project, app);
-    return { active: st.active, instances: st.instances.map((i) => ({ name: i.name, bindAddress: i.bindAddress, hostPort: i.hostPort })), peers: this.proxy.placedPeers(backendName(project, app)) };
+    const peers = this.proxy.placedPeers(backendName(project, app));
+    return { active: st.active, instances: st.instances.map((i) => ({ name: i.name, bindAddress: i.bindAddress, hostPort: i.hostPort })), ...(peers ? { peers } : {}) };
   }
 
   /** A new key pair for the project's mesh certificate; its public key goes to the CLI to be signed. */

@@ -19,6 +19,8 @@ const MAX_DAMAGED = 1000;
 /** The newest this many releases that served are answered: a rollback goes to one a machine keeps (keep_releases,
  *  a handful), never a thousand releases back, and the answer stays a few KB after years of deploys. */
 export const MAX_SERVED = 1000;
+/** …and this many just below the release active on the machine, wherever that is. */
+export const NEAR_ACTIVE = 10;
 
 export class ServedIndex {
   private readonly tail: LineTail;
@@ -33,9 +35,9 @@ export class ServedIndex {
     this.tail = new LineTail(file);
   }
 
-  /** The app's releases that served (the newest MAX_SERVED), ascending, and the lines that are not records (as
-   *  `history` reports them). */
-  query(project: string, app: string): { releases: number[]; damaged: DamagedLine[] } {
+  /** The app's releases that served (the newest MAX_SERVED, and the NEAR_ACTIVE below `active`), ascending, and the
+   *  lines that are not records (as `history` reports them). */
+  query(project: string, app: string, active: number | null = null): { releases: number[]; damaged: DamagedLine[] } {
     this.catchUp();
     const releases = new Set(this.served.get(key(project, app)));
     const damaged = [...this.damaged];
@@ -46,7 +48,10 @@ export class ServedIndex {
       if (!e) damaged.push({ line: this.lines + 1, text: rest.slice(0, 120) });
       else if (e.project === project && e.app === app && servedBy(e)) releases.add(e.release);
     }
-    return { releases: [...releases].sort((a, b) => a - b).slice(-MAX_SERVED), damaged };
+    const sorted = [...releases].sort((a, b) => a - b);
+    // The newest, and those just below the release active here (a rollback --to far back, then a plain one).
+    const near = active === null ? [] : sorted.filter((r) => r < active).slice(-NEAR_ACTIVE);
+    return { releases: [...new Set([...near, ...sorted.slice(-MAX_SERVED)])].sort((a, b) => a - b), damaged };
   }
 
   private parse(line: string): HistoryEntry | undefined {
@@ -61,7 +66,7 @@ export class ServedIndex {
   private catchUp(): void {
     this.tail.catchUp(
       (l) => this.take(l),
-      // Shorter than read: replaced (a restored machine): counted again from the start.
+      // Replaced (a restored machine): counted again from the start.
       () => {
         Object.assign(this, { lines: 0, damaged: [] });
         this.served.clear();

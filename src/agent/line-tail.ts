@@ -6,6 +6,7 @@ import { StringDecoder } from "node:string_decoder";
 
 export class LineTail {
   private offset = 0;
+  private ino?: number;
   /** The last line while it has no newline yet: a record being written, or a torn one. */
   rest = "";
   /** A character cut between two reads is joined, not mangled. */
@@ -13,19 +14,22 @@ export class LineTail {
 
   constructor(private readonly file: string) {}
 
-  /** Calls `line` for each whole line added since the last call; `reset` first when the file got shorter (it was
-   *  replaced: everything is read again). A missing file is no lines. */
+  /** Calls `line` for each whole line added since the last call; `reset` first when the file was replaced (shorter,
+   *  or another inode): everything is read again. A missing file is no lines. */
   catchUp(line: (text: string) => void, reset: () => void = () => {}): void {
     let size: number;
+    let ino: number;
     try {
-      size = statSync(this.file).size;
+      ({ size, ino } = statSync(this.file));
     } catch {
       return;
     }
-    if (size < this.offset) {
+    // Shorter than read, or another file (a restored state directory): read again from the start.
+    if (size < this.offset || (this.ino !== undefined && ino !== this.ino)) {
       Object.assign(this, { offset: 0, rest: "", decoder: new StringDecoder("utf8") });
       reset();
     }
+    this.ino = ino;
     if (size === this.offset) return;
     const fd = openSync(this.file, "r");
     try {

@@ -34,6 +34,14 @@ interface PeerDeps {
 }
 
 /** Places the peers in primary peer slots, taking traffic (`active`) while this machine runs none of its own. */
+/** How often each backup peer is checked follows their number; it changes by a reload, so only when it would
+ *  change twofold (a handful of reloads as a fleet grows from 2 to 60 machines). True when `count` peers call for it. */
+export function paceIsOff(b: ProxyBackend, count: number): boolean {
+  const pace = backupPeerInterval(count);
+  const paced = backupPeerPace(b);
+  return pace >= 2 * paced || pace * 2 <= paced;
+}
+
 export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], active: boolean): Promise<void> {
   // Where HAProxy has the peer slots (a TCP app's are in a backend of their own).
   const backend = peerBackendName(b);
@@ -47,8 +55,7 @@ export async function placePeers(d: PeerDeps, b: ProxyBackend, peers: Peer[], ac
   // How often each backup peer is checked follows their number; it changes by a reload, so only when it would
   // change twofold (a handful of reloads as a fleet grows from 2 to 60 machines).
   const pace = backupPeerInterval(peers.length);
-  const paced = backupPeerPace(b);
-  const repace = pace >= 2 * paced || pace * 2 <= paced;
+  const repace = paceIsOff(b, peers.length);
   if (free < incoming.length || peerSlots(b, "backup").length < have.length) {
     // Rare (more than MIN_PEER_SLOTS remote instances): grow with room to spare, so it stays rare.
     const want = Math.max(MIN_PEER_SLOTS, have.length, 2 * (have.length + incoming.length - free));

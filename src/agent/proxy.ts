@@ -10,7 +10,7 @@ import { HaproxyProcess, type HaproxyControl, type ProxyPaths } from "./haproxy-
 import type { HostsBlockWriter } from "./hosts-file.ts";
 import { machineHostsFile, machineInternalAddrs, NamesPublisher } from "./internal-names.ts";
 import { ProxyStateFile } from "./proxy-file.ts";
-import { placePeers, setPeersActive, type Peer, type SlotApi } from "./proxy-peers.ts";
+import { paceIsOff, placePeers, setPeersActive, type Peer, type SlotApi } from "./proxy-peers.ts";
 import { applyMeshCert, savedMesh, type MeshInstall } from "./proxy-mesh.ts";
 import { addSslCert, removeSslCert, shownCrtList, swapSslFile } from "../proxy/runtime-ssl.ts";
 import { peerBackendName } from "../proxy/tcp.ts";
@@ -281,10 +281,14 @@ export class ProxyController {
     });
   }
 
-  /** The other machines' instances this backend's peer slots carry, as the last peers.set placed them. */
-  placedPeers(backend: string): Peer[] {
+  /** The other machines' instances this backend's peer slots carry, as the last peers.set placed them; undefined
+   *  when the same peers told again would still change something (their check pace, backup slots to mirror them):
+   *  the CLI then tells them. */
+  placedPeers(backend: string): Peer[] | undefined {
     const b = this.state.backends.find((x) => x.name === backend);
-    return b ? peerSlots(b, "primary").flatMap((s) => (s.instance ? [{ name: s.instance, addr: s.addr, port: s.port }] : [])) : [];
+    if (!b) return [];
+    const placed = peerSlots(b, "primary").flatMap((s) => (s.instance ? [{ name: s.instance, addr: s.addr, port: s.port }] : []));
+    return paceIsOff(b, placed.length) || peerSlots(b, "backup").length < peerSlots(b, "primary").length ? undefined : placed;
   }
 
   /** Peer slots take traffic (this machine runs none of the app), or stop taking it. */

@@ -229,7 +229,7 @@ export class Store {
    *  again: see history-served.ts. */
   historyServed(project: string, app: string): { releases: number[]; damaged: Damaged[] } {
     this.served ??= new ServedIndex(join(this.dir, "history.jsonl"), isHistoryEntry);
-    const r = this.served.query(project, app);
+    const r = this.served.query(project, app, this.state(project, app).active);
     if (r.damaged.length) this.damage(`${join(this.dir, "history.jsonl")}: ${r.damaged.length} damaged record(s) skipped (line ${r.damaged.map((d) => d.line).join(", ")})`);
     return r;
   }

@@ -2,7 +2,7 @@
 // come UP when made ready) and an in-memory process. What it asks HAProxy, when
 // it reloads, and what it keeps when a reload is refused.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -75,6 +75,24 @@ describe("the proxy controller", () => {
     await h.ctl.setPeers(backend, [peers[1]!], false);
     assert.deepEqual(h.ctl.placedPeers(backend), [peers[1]]);
     assert.deepEqual(h.ctl.placedPeers("skiff_shop_other"), []);
+  });
+
+  it("placedPeers says nothing (the CLI tells them again) when the same peers told again would change their check pace", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureRunning();
+    await h.ctl.ensureBackend(backend, opts);
+    const peers = Array.from({ length: 20 }, (_, i) => ({ name: `m${i + 2}`, addr: `10.0.0.${i + 2}`, port: 7946 }));
+    await h.ctl.setPeers(backend, peers, false);
+    assert.deepEqual(h.ctl.placedPeers(backend), peers, "placed at the pace 20 peers call for");
+    // A state saved before the pace was kept: 20 peers checked at the default 2 s.
+    const file = join(h.dir, "state.json");
+    const saved = JSON.parse(readFileSync(file, "utf8")) as { backends: { name: string; peerCheckMs?: number }[] };
+    delete saved.backends.find((b) => b.name === backend)!.peerCheckMs;
+    writeFileSync(file, JSON.stringify(saved));
+    const again = memHaproxy({ dir: h.dir });
+    assert.equal(again.ctl.placedPeers(backend), undefined);
+    await again.ctl.setPeers(backend, peers, false);
+    assert.deepEqual(again.ctl.placedPeers(backend), peers);
   });
 
   it("a new backend reloads once; the same one again does not", async () => {

@@ -1,7 +1,7 @@
 // The agent's index of the releases that served, read from history.jsonl as it
 // grows: what a rollback asks of each machine instead of its whole history.
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -43,6 +43,15 @@ describe("history.served: the releases that served, without the history", () => 
     assert.deepEqual([r[0], r.at(-1)], [3001 - MAX_SERVED, 3000]);
   });
 
+  it("and the ten just below the release active here, however far back (a rollback --to 3 among 3,000)", () => {
+    const { s, dir } = store();
+    writeFileSync(join(dir, "history.jsonl"), Array.from({ length: 3000 }, (_, i) => JSON.stringify(entry(i + 1)) + "\n").join(""));
+    s.saveState({ project: "shop", app: "web", active: 3, instances: [], warm: [], pending: [] });
+    const r = s.historyServed("shop", "web").releases;
+    assert.deepEqual(r.slice(0, 3), [1, 2, 3001 - MAX_SERVED]);
+    assert.equal(newestBelow(r, 3), 2);
+  });
+
   it("reads what was appended since it last looked, and starts again when the file was replaced", () => {
     const { s, dir } = store();
     s.appendHistory(entry(1));
@@ -52,6 +61,10 @@ describe("history.served: the releases that served, without the history", () => 
     assert.deepEqual(s.historyServed("shop", "web").releases, [1, 2]);
     writeFileSync(join(dir, "history.jsonl"), JSON.stringify(entry(9)) + "\n");
     assert.deepEqual(s.historyServed("shop", "web").releases, [9]);
+    // Replaced by a longer file (another inode): read from its start, not from where the old one ended.
+    writeFileSync(join(dir, "history.new"), [entry(20), entry(21), entry(22)].map((e) => JSON.stringify(e) + "\n").join(""));
+    renameSync(join(dir, "history.new"), join(dir, "history.jsonl"));
+    assert.deepEqual(s.historyServed("shop", "web"), { releases: [20, 21, 22], damaged: [] });
   });
 
   it("a torn line is reported damaged as the history reports it, and the records after it still count", () => {
