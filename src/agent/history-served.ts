@@ -3,11 +3,9 @@
 // file only grows (store.ts appends, a torn last line first gets its newline),
 // so it is read from where the last look ended: a rollback after a year of
 // deploys reads and sends a few numbers, not every record since.
-import type { HistoryEntry } from "../contracts/model.ts";
+import { servedBy, type HistoryEntry } from "../contracts/model.ts";
 import { LineTail } from "./line-tail.ts";
 
-/** An action whose ok result means the release served (what a rollback may go back to). */
-export const servedBy = (e: Pick<HistoryEntry, "action" | "result">) => e.result === "ok" && (e.action === "deploy" || e.action === "rollback" || e.action === "scale");
 
 export interface DamagedLine {
   line: number;

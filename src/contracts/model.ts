@@ -130,6 +130,9 @@ export interface HistoryEntry {
   backup?: { snapshot: string; bytes?: number; added?: number; forgot?: number };
 }
 
+/** A record that says its release served (an ok deploy, rollback or scale): what a rollback may go back to. */
+export const servedBy = (e: Pick<HistoryEntry, "action" | "result">): boolean => e.result === "ok" && (e.action === "deploy" || e.action === "rollback" || e.action === "scale");
+
 export interface LockInfo {
   holder: string;
   host: string;

@@ -155,7 +155,8 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     if (!unreachable(r.error)) await failure(r.error);
     down.push({ machine: sorted[i]!.machine, error: r.error as UserError });
   }
-  down.sort((a, b) => clients.findIndex((c) => c.machine === a.machine) - clients.findIndex((c) => c.machine === b.machine));
+  const order = new Map(clients.map((c, i) => [c.machine, i]));
+  down.sort((a, b) => order.get(a.machine)! - order.get(b.machine)!);
   if (down.length && !opts.skipUnreachable) {
     const left = await undo();
     const names = down.map((d) => d.machine).join(", ");

@@ -6,6 +6,7 @@ import type { ObservedCapacity } from "../plan/observed.ts";
 import { capacitiesFrom, type MachineCapacity } from "../plan/placement.ts";
 import type { InstanceList as List } from "../contracts/activate.ts";
 import { MESH_PORT, MESH_TCP_PORT } from "../contracts/mesh.ts";
+import { byCodeUnit } from "../lib/order.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 
 /** Each machine's capacity and what other apps reserve there, asked of its agent (a custom scheduler's input). */
@@ -16,7 +17,7 @@ export async function capacities(project: Project, app: string, clients: AgentCl
 
 type Peer = { name: string; addr: string; port: number };
 /** A set of peers as one string, whatever their order. */
-const keyOf = (peers: Peer[]) => JSON.stringify(peers.map((p) => [p.name, p.addr, p.port]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0)));
+const keyOf = (peers: Peer[]) => JSON.stringify([...peers].sort((a, b) => byCodeUnit(a.name, b.name)).map((p) => [p.name, p.addr, p.port]));
 
 /**
  * Which machines run the app's instances, as the CLI last asked, and what each machine was last told, so a

@@ -1,7 +1,7 @@
 // Pure: which release a rollback goes back to (the newest earlier one that
 // served, or the one asked for), checked against what every machine keeps, and
 // what changes where.
-import { localCount, type HistoryEntry } from "../contracts/model.ts";
+import { localCount, servedBy, type HistoryEntry } from "../contracts/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { diffSpecs } from "./diff.ts";
@@ -11,7 +11,7 @@ import { activeSpec, specOn, type Observed, type ObservedMachine } from "./obser
 import { selectApps } from "./release-spec.ts";
 
 /** The releases of an app that once served successfully, by its history. */
-export const servedIn = (history: HistoryEntry[], app: string): number[] => history.filter((h) => h.app === app && h.result === "ok" && (h.action === "deploy" || h.action === "rollback" || h.action === "scale")).map((h) => h.release);
+export const servedIn = (history: HistoryEntry[], app: string): number[] => history.filter((h) => h.app === app && servedBy(h)).map((h) => h.release);
 
 /** The newest release below `active` among those that served. */
 export function newestBelow(served: number[], active: number): number | undefined {
