@@ -12,9 +12,15 @@
 //   SIZES=3,8        sizes to run (default 3,8,15,20)
 //   ROUNDS=1         deploy + rollback rounds per size (median printed)
 //   KEEP=1           leave the last bed running (default: down after a size above 3)
+//   MACHINE_CPUS=0.075  after setup and the first deploy, cap every machine at this many cores (docker update
+//                    --cpus): machines of one size at every fleet size, as a real fleet's are, instead of 2 cores
+//                    shared by 3 machines in one run and by 20 in the next. The timed commands (and the idle
+//                    fleet's figure) then say how skiff grows with the fleet, not how this host's cores divide; the
+//                    CLI still runs on this host, uncapped. Unset: no cap.
 import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
-import { down, up, type Bed } from "../testbed/bed.ts";
+import { down, faults, up, type Bed } from "../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "../test/e2e/helpers.ts";
 import { canMeter, cpuLine, cpuMeter, hostTimes, type CpuReport } from "./lib-cpu.ts";
 import { fleetConfig } from "./lib-fleet.ts";
@@ -26,6 +32,11 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
   console.error(`SIZES must be whole numbers of machines, comma-separated (got ${process.env.SIZES})`);
+  process.exit(2);
+}
+const CAP = process.env.MACHINE_CPUS ? Number(process.env.MACHINE_CPUS) : undefined;
+if (CAP !== undefined && !(CAP > 0 && CAP <= 64)) {
+  console.error(`MACHINE_CPUS must be a number of cores above 0 (got ${process.env.MACHINE_CPUS})`);
   process.exit(2);
 }
 
@@ -122,6 +133,7 @@ async function measure(n: number): Promise<Row> {
   await timed(p, ["machines", "trust", "--yes"]);
   const setup = (await timed(p, ["setup"])).ms;
   const first = (await timed(p, ["deploy"])).ms;
+  if (CAP !== undefined) await Promise.all(bed.machines.map((m) => faults.cpus(m, CAP)));
   // What the fleet costs this host doing nothing (checks, alert rounds, samplers): the timed commands share the
   // cores with it.
   await new Promise((r) => setTimeout(r, 5000));
@@ -176,6 +188,9 @@ const base = rows[0]!;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const pad = (x: string, w: number) => x.padStart(w);
 console.log(`bench/fleet — process app hello-node, one instance per machine, fresh bed per size, ${ROUNDS} round(s) (median); ratios to ${base.n} machines`);
+console.log(CAP !== undefined
+  ? `every machine capped at ${CAP} cores after setup and its first deploy (MACHINE_CPUS): the same machine at every fleet size; setup and 1st deploy uncapped`
+  : `machines uncapped: all of them share this host's ${cpus().length} cores (MACHINE_CPUS=0.075 gives each the same small share at every size)`);
 console.log(`${pad("machines", 8)} ${pad("setup", 9)} ${pad("ratio", 6)} ${pad("1st deploy", 10)} ${pad("deploy", 9)} ${pad("ratio", 6)} ${pad("rollback", 9)} ${pad("ratio", 6)} ${pad("warm rb", 9)} ${pad("ratio", 6)} ${pad("deploy/machine", 15)}`);
 for (const r of rows) {
   console.log(

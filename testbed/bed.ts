@@ -266,6 +266,12 @@ export const faults = {
   async rekey(m: BedMachine): Promise<void> {
     await docker(["exec", m.container, "sh", "-c", "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && pkill -HUP -x sshd"]);
   },
+  /** Caps the machine's CPU at `cpus` cores (everything in it: agent, HAProxy, apps, sshd), as a small machine of
+   *  its own would be; 0 lifts the cap. Live (`docker update`), nothing restarts. */
+  async cpus(m: BedMachine, cpus: number): Promise<void> {
+    if (!(cpus >= 0) || cpus > 64) throw new Error(`cpus must be between 0 (no cap) and 64, not ${cpus}`);
+    await docker(["update", "--cpus", String(cpus), m.container]);
+  },
   /** Runs a shell command inside the machine (test assertions look at real state). */
   async exec(m: BedMachine, cmd: string): Promise<string> {
     return docker(["exec", m.container, "sh", "-c", cmd]);
