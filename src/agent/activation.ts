@@ -216,14 +216,18 @@ export function passedLately(m: Pick<Machine, "health" | "fx">, inst: InstanceRe
 async function enableAll({ m, backend }: Run, incoming: InstanceRecord[]): Promise<{ failure?: Failure }> {
   const enabled: InstanceRecord[] = [];
   try {
+    // One write of the proxy state for all of them (the switch has not been saved yet: an agent that dies before
+    // the flush finds them pending and out of HAProxy, as if it died before this).
     for (const inst of incoming) {
       // Each passed the health gate just now (reused warm ones are probed by the supervisor): marked UP at once.
-      inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true });
+      inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true, defer: true });
       enabled.push(inst);
     }
+    await m.proxy.flush();
     return {};
   } catch (e) {
-    for (const inst of enabled) await m.proxy.release(backend, inst.name).catch(() => {});
+    for (const inst of enabled) await m.proxy.release(backend, inst.name, "all", { defer: true }).catch(() => {});
+    await m.proxy.flush().catch(() => {});
     return { failure: { reason: (e as Error).message, inst: incoming[enabled.length] } };
   }
 }
@@ -295,16 +299,20 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     m.store.saveState(st);
     const now = m.fx.clock.now();
     for (const inst of s.incoming) m.health.set(inst.name, { ...newHealth("passed deploy check"), at: now, healthySince: now });
-    for (const inst of s.reuse) await m.proxy.release(backend, inst.name, "backup");
+    // The switch's slot changes are written once, at its end (ProxyController.flush): the switch is saved above, so
+    // an agent that dies before that finds the new instances in their primary slots and the rest as it was.
+    const defer = { defer: true };
+    for (const inst of s.reuse) await m.proxy.release(backend, inst.name, "backup", defer);
     // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
-    await m.proxy.peersActive(backend, s.incoming.length === 0);
+    await m.proxy.peersActive(backend, s.incoming.length === 0, defer);
     // The stale warm instances leave HAProxy now (their backup slots go to the outgoing ones).
-    for (const w of staleWarm) await m.proxy.release(backend, w.name).catch(() => {});
+    for (const w of staleWarm) await m.proxy.release(backend, w.name, "all", defer).catch(() => {});
     for (const o of keep ? outgoing : []) {
       // Serving until now and healthy by the supervisor's last check: UP in its backup slot at once.
       const gated = m.health.get(o.name)?.healthy === true;
-      await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000, gated }).catch(() => m.proxy.release(backend, o.name, "backup"));
+      await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000, gated, defer: true }).catch(() => m.proxy.release(backend, o.name, "backup", defer));
     }
+    await m.proxy.flush();
     run.mark("switch");
     // Out of traffic already, they stop after the activation answers: nothing waits on that (an agent restart
     // meanwhile finds them in `retiring`).

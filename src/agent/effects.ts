@@ -21,7 +21,7 @@ export const realClock: Clock = { now: () => Date.now(), sleep: (ms) => new Prom
 export type HealthProbe = (host: string, port: number, path: string | undefined, timeoutMs: number) => Promise<CheckResult>;
 
 /** What the agent asks of its machine's HAProxy: the ProxyController, or an in-memory one in tests. */
-export type AgentProxy = Pick<ProxyController, "ensureRunning" | "ensureBackend" | "enable" | "release" | "disable" | "drainAndRemove" | "peersActive" | "setPeers" | "placedPeers" | "removeBackend" | "sync" | "slotOf" | "setMeshCert" | "meshProjects" | "setTlsCert" | "removeTlsCert" | "pruneTlsCerts" | "tlsDir">;
+export type AgentProxy = Pick<ProxyController, "ensureRunning" | "ensureBackend" | "enable" | "release" | "flush" | "disable" | "drainAndRemove" | "peersActive" | "setPeers" | "placedPeers" | "removeBackend" | "sync" | "slotOf" | "setMeshCert" | "meshProjects" | "setTlsCert" | "removeTlsCert" | "pruneTlsCerts" | "tlsDir">;
 
 export type Log = (s: string) => void;
 

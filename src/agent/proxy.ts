@@ -107,7 +107,31 @@ export class ProxyController {
    *  reload); a slot change only alters addresses and states. */
   private persist(opts: { validate?: boolean } = {}): Promise<void> {
     if (tlsBackends(this.state).length) this.tls.ensureList();
-    return this.file.write(this.state, opts.validate ? (f) => this.haproxy.check(f) : undefined);
+    // Every write is the whole state: changes deferred until now are in it too.
+    this.dirty = false;
+    return this.file.write(this.state, opts.validate ? (f) => this.haproxy.check(f) : undefined).catch((e) => {
+      this.dirty = true;
+      throw e;
+    });
+  }
+
+  /** Slot changes made with `defer` are on disk after the caller's flush() (or the next change that writes).
+   *  For a run of changes that belong together (an activation's switch: 3–4 slot changes, each a write of
+   *  haproxy.cfg and state.json with two fsyncs, on every machine at once): one write for all of them. An agent
+   *  that dies before the flush finds the state as it was before the run, and sync() puts HAProxy back to it: the
+   *  same as dying just before the run, which the caller must handle anyway. */
+  private dirty = false;
+  private persistUnless(defer: boolean | undefined): Promise<void> {
+    if (!defer) return this.persist();
+    this.dirty = true;
+    return Promise.resolve();
+  }
+
+  /** Writes what deferred slot changes left unwritten; nothing when there are none. */
+  flush(): Promise<void> {
+    return this.serial(async () => {
+      if (this.dirty) await this.persist();
+    });
   }
 
   private async reload(): Promise<void> {
@@ -181,7 +205,7 @@ export class ProxyController {
 
   /** Puts an instance into a free (primary or backup) slot and waits until HAProxy's own check says UP (`gated`:
    *  the instance has just passed the agent's health gate, so it is marked UP at once). */
-  enable(backend: string, instance: string, addr: string, port: number, opts: { backup?: boolean; timeoutMs?: number; gated?: boolean } = {}): Promise<string> {
+  enable(backend: string, instance: string, addr: string, port: number, opts: { backup?: boolean; timeoutMs?: number; gated?: boolean; defer?: boolean } = {}): Promise<string> {
     const backup = Boolean(opts.backup);
     const timeoutMs = opts.timeoutMs ?? 10_000;
     return this.serial(async () => {
@@ -203,7 +227,7 @@ export class ProxyController {
         throw new Error(`HAProxy did not see ${instance} as UP within ${timeoutMs} ms (its health check fails)`);
       }
       slot.state = "ready";
-      await this.persist();
+      await this.persistUnless(opts.defer);
       return slot.name;
     });
   }
@@ -243,7 +267,7 @@ export class ProxyController {
   }
 
   /** Frees an instance's slots (it is out of traffic, or about to stop). */
-  release(backend: string, instance: string, which: "primary" | "backup" | "all" = "all"): Promise<void> {
+  release(backend: string, instance: string, which: "primary" | "backup" | "all" = "all", opts: { defer?: boolean } = {}): Promise<void> {
     return this.serial(async () => {
       const slots = this.slotsOf(backend, instance, which);
       if (!slots.length) return;
@@ -251,7 +275,7 @@ export class ProxyController {
         await this.api.setState(backend, slot.name, "maint");
         Object.assign(slot, { state: "maint", instance: undefined, port: 1, addr: "127.0.0.1" });
       }
-      await this.persist();
+      await this.persistUnless(opts.defer);
     });
   }
 
@@ -292,12 +316,14 @@ export class ProxyController {
   }
 
   /** Peer slots take traffic (this machine runs none of the app), or stop taking it. */
-  peersActive(backend: string, active: boolean): Promise<void> {
+  peersActive(backend: string, active: boolean, opts: { defer?: boolean } = {}): Promise<void> {
     return this.serial(async () => {
       const b = this.state.backends.find((x) => x.name === backend);
       if (!b) return;
+      // Most activations change nothing here (the machine had instances of its own and still has): nothing to write.
+      const before = JSON.stringify(b);
       await setPeersActive(this.peerDeps, b, active);
-      await this.persist();
+      if (JSON.stringify(b) !== before) await this.persistUnless(opts.defer);
     });
   }
 

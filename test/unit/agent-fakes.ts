@@ -193,6 +193,7 @@ export class MemProxy implements AgentProxy {
     if (which !== "backup") this.slots.delete(this.key(name, false));
     if (which !== "primary") this.slots.delete(this.key(name, true));
   }
+  async flush(): Promise<void> {}
   async disable(_b: string, name: string): Promise<void> {
     const s = this.slots.get(this.key(name, false));
     if (s) s.state = "maint";

@@ -2,7 +2,7 @@
 // come UP when made ready) and an in-memory process. What it asks HAProxy, when
 // it reloads, and what it keeps when a reload is refused.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -14,9 +14,10 @@ const root = mkdtempSync(join(tmpdir(), "skiff-proxy-ctl-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 
-/** `dir`: an earlier controller's (an agent restarted over its files); `internalAddrs`: what the machine has. */
-function memHaproxy(o: { dir?: string; internalAddrs?: string[] } = {}) {
-  const servers = new Map<string, { state: string; addr: string; port: number }>();
+/** `dir`: an earlier controller's (an agent restarted over its files); `internalAddrs`: what the machine has;
+ *  `servers`: an earlier controller's running HAProxy (it outlives the agent). */
+function memHaproxy(o: { dir?: string; internalAddrs?: string[]; servers?: Map<string, { state: string; addr: string; port: number }> } = {}) {
+  const servers = o.servers ?? new Map<string, { state: string; addr: string; port: number }>();
   const sent: string[] = [];
   const proc = { running: false, reloads: 0, refuse: false };
   const api: SlotApi = {
@@ -47,7 +48,7 @@ function memHaproxy(o: { dir?: string; internalAddrs?: string[] } = {}) {
   };
   const dir = o.dir ?? join(root, String(n++));
   const ctl = new ProxyController({ dir, statsSocket: join(dir, "s"), pidFile: join(dir, "p") }, 80, () => {}, { api, haproxy, sleep: async () => {}, hosts: null, internalAddrs: async () => o.internalAddrs });
-  return { ctl, sent, proc, dir };
+  return { ctl, sent, proc, dir, servers };
 }
 
 const backend = "skiff_shop_web";
@@ -126,6 +127,47 @@ describe("the proxy controller", () => {
     assert.deepEqual(h.sent, ["s1 maint", "s1 addr 10.0.0.1:20001", "s1 ready"]);
     const saved = JSON.parse(readFileSync(join(h.dir, "state.json"), "utf8"));
     assert.deepEqual(saved.backends[0].slots.find((s: { name: string }) => s.name === "s1"), { name: "s1", addr: "10.0.0.1", port: 20001, state: "ready", instance: "web-1" });
+  });
+
+  it("deferred slot changes are written once, by flush(); an agent restarted before it finds the state as it was and puts HAProxy back to it", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureRunning();
+    await h.ctl.ensureBackend(backend, { ...opts, freeSlots: 2 });
+    await h.ctl.enable(backend, "web-1", "10.0.0.1", 20001, { gated: true });
+    const stateFile = join(h.dir, "state.json");
+    const before = readFileSync(stateFile, "utf8");
+    const slotsOf = (text: string) => (JSON.parse(text) as { backends: { slots: { name: string; instance?: string; state: string; peer?: boolean }[] }[] }).backends[0]!.slots.filter((s) => !s.peer && s.instance).map((s) => `${s.name} ${s.instance} ${s.state}`);
+    await h.ctl.enable(backend, "web-2", "10.0.0.2", 20002, { gated: true, defer: true });
+    await h.ctl.release(backend, "web-1", "all", { defer: true });
+    await h.ctl.peersActive(backend, false, { defer: true });
+    assert.equal(readFileSync(stateFile, "utf8"), before, "nothing written yet");
+    assert.deepEqual(h.ctl.snapshot().backends[0]!.slots.filter((s) => !s.peer && s.instance).map((s) => `${s.name} ${s.instance} ${s.state}`), ["s2 web-2 ready"], "the controller knows at once");
+    // Dies here: the next agent reads the state before the run, and sync puts HAProxy's slots back to it. HAProxy
+    // has every slot of its file (the in-memory API knows only those it was asked about).
+    for (const sl of h.ctl.snapshot().backends[0]!.slots) if (!h.servers.has(`${backend}/${sl.name}`)) h.servers.set(`${backend}/${sl.name}`, { state: "maint", addr: "127.0.0.1", port: 1 });
+    const again = memHaproxy({ dir: h.dir, servers: h.servers });
+    again.proc.running = true;
+    await again.ctl.sync();
+    assert.equal(again.proc.reloads, 0, "slots put back through the Runtime API");
+    assert.deepEqual(slotsOf(readFileSync(stateFile, "utf8")), ["s1 web-1 ready"]);
+    const live = (name: string) => `${h.servers.get(`${backend}/${name}`)?.addr}:${h.servers.get(`${backend}/${name}`)?.port} ${h.servers.get(`${backend}/${name}`)?.state}`;
+    assert.deepEqual([live("s1"), live("s2")], ["10.0.0.1:20001 ready", "127.0.0.1:1 maint"], `sync sent: ${again.sent.join(", ")}`);
+    // The first agent lives on instead: flush writes the run, a second flush writes nothing.
+    await h.ctl.flush();
+    assert.deepEqual(slotsOf(readFileSync(stateFile, "utf8")), ["s2 web-2 ready"]);
+    const ino = statSync(stateFile).ino;
+    await h.ctl.flush();
+    assert.equal(statSync(stateFile).ino, ino, "nothing left to write: no new file");
+  });
+
+  it("peersActive that changes nothing writes nothing", async () => {
+    const h = memHaproxy();
+    await h.ctl.ensureRunning();
+    await h.ctl.ensureBackend(backend, opts);
+    await h.ctl.enable(backend, "web-1", "10.0.0.1", 20001, { gated: true });
+    const ino = statSync(join(h.dir, "state.json")).ino;
+    await h.ctl.peersActive(backend, false);
+    assert.equal(statSync(join(h.dir, "state.json")).ino, ino);
   });
 
   it("drain then release frees the slot for the next instance", async () => {

@@ -80,6 +80,7 @@ export function recordingProxy(faults: { drain?: boolean } = {}) {
       return { waitedMs: 0, leftSessions: 0 };
     },
     async peersActive() {},
+    async flush() {},
     /** Peers as the last setPeers placed them, per backend (what placedPeers answers, as the real one does). */
     peers: new Map<string, { name: string; addr: string; port: number }[]>(),
     async setPeers(b: string, peers: { name: string; addr: string; port: number }[]) {
