@@ -49,6 +49,9 @@ function checked(impl: Impl): Record<string, Handler> {
   return table;
 }
 
+/** A job start's identity (Jobs.start): the method and its parameters, hashed (kept for the job's hour). */
+const startOf = (method: string, params: object): string => createHash("sha256").update(method).update("\0").update(JSON.stringify(params)).digest("base64");
+
 function machineFacts(stateDir: string) {
   let disk: { freeBytes: number; totalBytes: number } | undefined;
   try {
@@ -123,11 +126,11 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       if (snapshot && !backups) throw new Error("this agent runs no backups: it cannot restore a moved database");
       const activation = () => core.activate(params, snapshot && backups ? { beforeServing: (fresh) => restoreBeforeServing(backups, core.machine, { ...params, snapshot }, fresh) } : {});
       // Where the app now stands here goes with the result: the rollout need not ask before it tells the peers.
-      return { job: jobs.start(async () => ({ ...(await activation()), list: core.instanceList(params.project, params.app) }), params.job) };
+      return { job: jobs.start(async () => ({ ...(await activation()), list: core.instanceList(params.project, params.app) }), params.job, startOf("activate", params)) };
     },
     "hook.run": (params) => {
       core.rememberMachineName(params.machine);
-      return { job: jobs.start(() => core.runHook(params), params.job) };
+      return { job: jobs.start(() => core.runHook(params), params.job, startOf("hook.run", params)) };
     },
     capacity: () => ({
       // What placement needs, from the saved state only (no runtime calls, unlike `state`).
@@ -201,10 +204,10 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       "backups.set": ({ project, jobs: list }) => backups.set(project, list),
       "backups.key": ({ machine }) => ({ publicKey: backupKey(backups.dir, machine) }),
       "backups.store": ({ project, keys, merge, bases }) => prepareStore(backups.dir, project, keys, merge, bases),
-      "backup.run": ({ project, app, by, keepAll, final, holder, job }) => ({ job: jobs.start(() => backups.run(project, app, { by, keepAll, final, holder }), job) }),
+      "backup.run": (p) => ({ job: jobs.start(() => backups.run(p.project, p.app, { by: p.by, keepAll: p.keepAll, final: p.final, holder: p.holder }), p.job, startOf("backup.run", p)) }),
       "backup.list": ({ project, app }) => backups.list(project, app),
-      "backup.restore": (p) => ({ job: jobs.start(() => restore(backups, core.machine, p), p.job) }),
-      "backup.verify": (p) => ({ job: jobs.start(() => verify(backups, core.machine, p), p.job) }),
+      "backup.restore": (p) => ({ job: jobs.start(() => restore(backups, core.machine, p), p.job, startOf("backup.restore", p)) }),
+      "backup.verify": (p) => ({ job: jobs.start(() => verify(backups, core.machine, p), p.job, startOf("backup.verify", p)) }),
     }),
     ...(alerts && {
       "alerts.set": (cfg) => alerts.set(cfg),

@@ -3,6 +3,8 @@
 import { randomUUID } from "node:crypto";
 
 interface Job {
+  /** What started it (method and parameters): the same start again is a replay, not another job. */
+  what?: string;
   done: boolean;
   result?: unknown;
   error?: string;
@@ -13,10 +15,14 @@ export class Jobs {
   private jobs = new Map<string, Job>();
 
   /** Starts fn as a job; `id`, when the caller chose it (its first wait then goes with the start, in one round
-   *  trip), must be new. */
-  start(fn: () => Promise<unknown>, id: string = randomUUID()): string {
-    if (this.jobs.has(id)) throw new Error(`job ${id} exists already`);
-    const job: Job = { done: false, waiters: [] };
+   *  trip), must be new, unless `what` (the method and its parameters) is the same as the job's of that id: a
+   *  start sent again after its connection dropped (the caller never heard that it arrived) is that job, and
+   *  fn does not run twice. Another start under a job's id is refused. */
+  start(fn: () => Promise<unknown>, id: string = randomUUID(), what?: string): string {
+    const had = this.jobs.get(id);
+    if (had && (what === undefined || had.what !== what)) throw new Error(`job ${id} exists already`);
+    if (had) return id;
+    const job: Job = { what, done: false, waiters: [] };
     this.jobs.set(id, job);
     fn().then(
       (r) => (job.result = r),

@@ -66,6 +66,9 @@ export interface LockOptions {
   staleAfterMs?: number;
   /** Where a lock left behind is told (default: stderr). */
   warn?: (message: string) => void;
+  /** How long a machine may take to answer the first round (a ping, the first machine's lock.acquire) and a
+   *  release of the lock on the way out; a hung agent counts as unreachable after it. Default: half of staleAfterMs. */
+  reachMs?: number;
 }
 
 const byName = (a: AgentClient, b: AgentClient) => (a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0);
@@ -104,6 +107,15 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
   const staleAfterMs = opts.staleAfterMs ?? STALE_AFTER_MS;
   const warn = opts.warn ?? ((m: string) => void process.stderr.write(`warning: ${m}\n`));
   const until = Date.now() + (opts.waitMs ?? 0);
+  const reachMs = opts.reachMs ?? staleAfterMs / 2;
+  /** A hung agent (its connection open, nothing answered) is unreachable, not a wait without end: the first
+   *  machine's lock, taken in the same round, is held without a heartbeat until then. */
+  const reached = <T>(c: AgentClient, p: Promise<T>, what: string): Promise<T> =>
+    within(p, reachMs, what).catch((e: unknown) => {
+      if (e instanceof Error && e.message.startsWith("no answer to "))
+        throw new UserError(`${c.machine}: ${e.message} (its agent is running but does not answer)`, { hint: `\`skiff machines check\` looks at the agent on ${c.machine}` });
+      throw e;
+    });
 
   const held: AgentClient[] = [];
   // A lock.acquire without an answer may have taken the lock there (the reply was lost): released too, which
@@ -114,7 +126,7 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     const left: string[] = [];
     await Promise.all(
       [...new Set([...held, ...asked])].map((c) =>
-        c.call("lock.release", { project, holder: info.holder }).catch((e) => {
+        within(c.call("lock.release", { project, holder: info.holder }), reachMs, "the lock release").catch((e) => {
           left.push(`${c.machine} (${firstLine(e)})`);
         }),
       ),
@@ -143,7 +155,7 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
   const sorted = [...clients].sort(byName);
   const down: { machine: string; error: UserError }[] = [];
   const first: { answered?: boolean; busy?: Busy } = {};
-  const reach = await settleAll(sorted, 20, (c) => (c === sorted[0] ? take(c).then((busy) => void Object.assign(first, { answered: true, busy })) : c.call("ping")));
+  const reach = await settleAll(sorted, 20, (c) => (c === sorted[0] ? reached(c, take(c), "the lock request").then((busy) => void Object.assign(first, { answered: true, busy })) : reached(c, c.call("ping"), "a ping")));
   const failure = async (e: unknown): Promise<never> => {
     const left = await undo();
     if (e instanceof UserError) throw new UserError(`${e.message}\nnothing was changed on any machine${left ? `\n${left}` : ""}`, { hint: e.hint });

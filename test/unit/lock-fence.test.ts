@@ -185,6 +185,26 @@ describe("no lock left behind", () => {
     assert.equal(ms[0]!.store.lockInfo("shop"), undefined);
   });
 
+  it("a machine whose agent never answers the first round is unreachable after reachMs: the first machine's lock goes back", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    const c2 = withCall(ms[1]!, (method, params, real) => (method === "ping" ? new Promise(() => {}) : real(method, params)));
+    const err = await within(acquireLocks([ms[0]!.client, c2], "deploy web", { project: "shop", reachMs: 200 }), 3000).then(() => undefined, (e: Error) => e);
+    assert.ok(err instanceof UserError, String(err));
+    assert.match(err.message, /^m2 unreachable; nothing was changed on any machine\nm2: no answer to a ping within 0\.2s \(its agent is running but does not answer\)/);
+    assert.match(err.hint ?? "", /skiff machines check.*m2.*--skip-unreachable/);
+    assert.equal(ms[0]!.store.lockInfo("shop"), undefined, "m1's lock, taken in the same round, is released");
+  });
+
+  it("a first machine that hangs on lock.acquire and on the release: unreachable after reachMs, and said to maybe hold the lock", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    const c1 = withCall(ms[0]!, (method, params, real) => (method === "lock.acquire" || method === "lock.release" ? new Promise(() => {}) : real(method, params)));
+    const err = await within(acquireLocks([c1, ms[1]!.client], "deploy web", { project: "shop", reachMs: 200 }), 3000).then(() => undefined, (e: Error) => e);
+    assert.ok(err instanceof UserError, String(err));
+    assert.match(err.message, /^m1 unreachable; nothing was changed on any machine\nm1: no answer to the lock request within 0\.2s/);
+    assert.match(err.message, /may still be held by this deploy on m1 \(no answer to the lock release within 0\.2s\)/);
+    assert.equal(ms[1]!.store.lockInfo("shop"), undefined);
+  });
+
   it("a release that fails names the machines that still hold the lock", async () => {
     const ms = ["m1", "m2"].map(machine);
     ms[0]!.failWith.set("lock.release", "ECONNRESET");

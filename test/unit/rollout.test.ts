@@ -82,7 +82,20 @@ describe("activation as a job: one round trip", () => {
     const job = "0b7c5d2e-8f1a-4c3b-9d6e-5a4f3b2c1d0e";
     await m.client.call("hook.run", { project: "shop", app: "web", release: 1, machine: "m1", job });
     await assert.rejects(m.client.call("activate", { ...params(1), job }), /job 0b7c5d2e-8f1a-4c3b-9d6e-5a4f3b2c1d0e exists already/);
+    await assert.rejects(m.client.call("hook.run", { project: "shop", app: "web", release: 2, machine: "m1", job }), /exists already/, "the same method with other parameters is another job");
     await assert.rejects(m.client.call("activate", { ...params(1), job: "../x" }), /invalid parameters for activate: params\.job/);
+  });
+
+  it("the same start sent again (its connection dropped before the answer) is the same job: it runs once", async () => {
+    const m = machine("m1");
+    m.store.putRelease(spec("shop", "web", 1));
+    const job = "1c8d6e3f-9a2b-4d4c-8e7f-6b5a4c3d2e1f";
+    const a = await m.client.call<{ job: string }>("activate", { ...params(1), job });
+    const b = await m.client.call<{ job: string }>("activate", { ...params(1), job });
+    assert.deepEqual([a.job, b.job], [job, job]);
+    const r = await m.client.call<{ done: boolean; result?: { ok: boolean }; error?: string }>("job.wait", { job, timeoutMs: 5000 });
+    assert.equal(r.result?.ok, true, r.error);
+    assert.equal(m.store.history({ project: "shop", app: "web" }).filter((h) => h.release === 1).length, 1, "one activation recorded, not two");
   });
 });
 
