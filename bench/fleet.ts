@@ -90,6 +90,18 @@ function phasesOf(stdout: string): Record<string, unknown> | undefined {
   return undefined;
 }
 
+/** A rollback's phases from `--json rollback` (lock, plan, rollout, release, and its `ms`: the rest of the
+ *  command's wall time is Node's start and exit). */
+function rollbackPhasesOf(stdout: string): { ms: number; phases: Record<string, number> } | undefined {
+  for (const line of stdout.split("\n")) {
+    try {
+      const r = (JSON.parse(line) as { rollback?: { ms: number; phases: Record<string, number> } }).rollback;
+      if (r?.phases) return r;
+    } catch {}
+  }
+  return undefined;
+}
+
 /** Each wave's time and the slowest machine's activation phases, from `--json deploy`'s per-app line. */
 function wavesOf(stdout: string): string | undefined {
   for (const line of stdout.split("\n")) {
@@ -109,6 +121,7 @@ interface Row {
   n: number;
   waves?: string;
   rbWaves?: string;
+  rbPhases?: string;
   busy: { deploy: number; rollback: number; idle: number };
   setup: number;
   first: number;
@@ -146,6 +159,7 @@ async function measure(n: number): Promise<Row> {
   let phases: Record<string, unknown> | undefined;
   let waves: string | undefined;
   let rbWaves: string | undefined;
+  let rbPhases: string | undefined;
   const busy = { deploy: [] as number[], rollback: [] as number[] };
   const cpu: Row["cpu"] = {};
   for (let r = 0; r < ROUNDS; r++) {
@@ -161,6 +175,8 @@ async function measure(n: number): Promise<Row> {
     busy.rollback.push(rb.busy);
     cpu.rollback ??= rb.cpu;
     rbWaves ??= wavesOf(rb.run.stdout);
+    const rp = rollbackPhasesOf(rb.run.stdout);
+    rbPhases ??= rp && `${Object.entries(rp.phases).map(([k, v]) => `${k} ${v}`).join(" · ")} · the command's start and exit ${Math.round(rb.ms - rp.ms)} (ms)`;
   }
   // The same rollback with the previous release's instances kept running as backups (keep_warm): what is left is
   // skiff's own work (HAProxy switches, state, the CLI), not twenty app boots on this host's cores.
@@ -174,7 +190,7 @@ async function measure(n: number): Promise<Row> {
     warm.push(w.ms);
     cpu.warmRollback ??= w.cpu;
   }
-  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), warmRollback: median(warm), cpu, phases, waves, rbWaves, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback), idle } };
+  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), warmRollback: median(warm), cpu, phases, waves, rbWaves, rbPhases, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback), idle } };
   console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}, warm rollback ${s(row.warmRollback)}`);
   return row;
 }
@@ -210,4 +226,5 @@ for (const r of rows) console.log(r.phases ? `phases of the deploy at ${r.n} mac
 for (const r of rows) console.log(`host CPU busy at ${r.n} machines (every machine runs on this host): idle fleet ${(r.busy.idle * 100).toFixed(0)} %, deploy ${(r.busy.deploy * 100).toFixed(0)} %, rollback ${(r.busy.rollback * 100).toFixed(0)} %`);
 for (const r of rows) if (r.waves) console.log(`deploy at ${r.n} machines: ${r.waves}`);
 for (const r of rows) if (r.rbWaves) console.log(`rollback at ${r.n} machines: ${r.rbWaves}`);
+for (const r of rows) if (r.rbPhases) console.log(`rollback at ${r.n} machines, the CLI's phases: ${r.rbPhases}`);
 console.log(`bench ran ${s(performance.now() - started)} (machine starts included)`);

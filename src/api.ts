@@ -6,9 +6,9 @@ export { defineConfig } from "./api/config.ts";
 export type { AppConfig, MachineCapacity, PlacementContext, PlacementFunction, SkiffConfig } from "./api/config.ts";
 export { Skiff } from "./api/skiff.ts";
 export type {
-  AppOutcome, CallOptions, ChangeOptions, CheckRow, DeployOptions, DeployPlan, RemovePlan, RemoveResult, RollbackPlan, ScalePlan, DeployResult, History, LockState, MachineLoad, MachineSetupResult, MachineState,
+  AppOutcome, CallOptions, ChangeOptions, CheckRow, DeployOptions, DeployPhases, DeployPlan, RemovePlan, RemoveResult, RollbackPlan, ScalePlan, DeployResult, History, LockState, MachineLoad, MachineSetupResult, MachineState,
   AgeIdentity, BuildOptions, BuiltImage, EnvDiff, EnvDifference, SecretInfo, SecretSet, SecretsWrite, SecretUnset,
-  OpenOptions, RollbackOptions, RollbackOutcome, RollbackResult, RolloutResult, ScaleOutcome, ScaleResult, SetupOptions, TrustOptions, TrustResult, ValidateResult,
+  OpenOptions, RollbackOptions, RollbackOutcome, RollbackPhases, RollbackResult, RolloutResult, ScaleOutcome, ScaleResult, SetupOptions, TrustOptions, TrustResult, ValidateResult,
 } from "./api/skiff.ts";
 export type { ExecOptions, ReachOptions, ReachResult, RestartOptions, RestartOutcome, RestartPlan, RestartResult } from "./api/skiff.ts";
 export type { ExportK8sOptions, ExportK8sResult, ExportNote, K8sObject } from "./api/skiff.ts";

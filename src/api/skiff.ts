@@ -10,10 +10,10 @@
 import type { Project } from "../config/model.ts";
 import type { Reporter } from "../contracts/events.ts";
 import { typedError, UserError } from "../errors.ts";
-import type { AppOutcome, DeployResult as DeployDone } from "../exec/deploy.ts";
+import type { AppOutcome, DeployPhases, DeployResult as DeployDone } from "../exec/deploy.ts";
 import type { PlanEffects } from "../exec/plan.ts";
 import type { RemoveResult as RemoveDone } from "../exec/remove.ts";
-import type { RollbackOutcome, RollbackResult as RollbackDone } from "../exec/rollback.ts";
+import type { RollbackOutcome, RollbackPhases, RollbackResult as RollbackDone } from "../exec/rollback.ts";
 import type { RolloutResult } from "../exec/rollout.ts";
 import type { ScaleOutcome, ScaleResult as ScaleDone } from "../exec/scale.ts";
 import type { RestartOutcome, RestartResult as RestartDone } from "../exec/restart.ts";
@@ -87,7 +87,7 @@ export interface AccessoryResult {
 
 const accessoryResult = (machines: HoldOutcome[]): AccessoryResult => ({ ok: machines.every((m) => !m.reason || !m.changed) && machines.some((m) => m.instances > 0), machines });
 
-export type { AppOutcome, DeployPlan, RemovePlan, RollbackOutcome, RollbackPlan, RolloutResult, ScaleOutcome, ScalePlan };
+export type { AppOutcome, DeployPhases, DeployPlan, RemovePlan, RollbackOutcome, RollbackPhases, RollbackPlan, RolloutResult, ScaleOutcome, ScalePlan };
 
 /** `ok`: every app's rollout succeeded (or had nothing to do, or this was a dry run). */
 export type DeployResult = DeployDone & { ok: boolean };

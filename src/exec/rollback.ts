@@ -42,10 +42,23 @@ export interface RollbackOutcome {
   result: RolloutResult;
 }
 
+/** Where a rollback's time went (ms): reaching the machines and taking the lock; firewall, alerts and the plan's
+ *  reads; the rollouts; giving the lock back and closing the connections. */
+export interface RollbackPhases {
+  lock: number;
+  plan: number;
+  rollout: number;
+  release: number;
+}
+
 export interface RollbackResult {
   plan: RollbackPlan;
   dryRun: boolean;
   outcomes: RollbackOutcome[];
+  /** Absent for a dry run. */
+  phases?: RollbackPhases;
+  /** Wall time from the start to the lock given back. */
+  ms?: number;
 }
 
 async function observeAndPlan(clients: AgentClient[], project: Project, opts: RollbackOptions, unreachable?: string[]): Promise<{ plan: RollbackPlan; observed: Observed }> {
@@ -66,10 +79,16 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
   }
   const by = whoAmI();
   const deployId = randomUUID();
-  return withDeployLock(project, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }, async (lock) => {
+  const t0 = Date.now();
+  let t = t0;
+  const lap = () => -t + (t = Date.now());
+  const phases: RollbackPhases = { lock: 0, plan: 0, rollout: 0, release: 0 };
+  const done = await withDeployLock(project, `rollback ${apps.map((a) => a.name).join(" ")}`, { skipUnreachable: opts.skipUnreachable }, async (lock) => {
+    phases.lock = lap();
     // Before anything moves: a machine whose firewall cannot be set is named now, not half way through. The
     // three are independent (the plan only reads): one round trip to the machines, not three.
     const [, , { plan }] = await allInOrder([syncFirewall(lock.clients, project, opts.reporter), syncAlerts(lock.clients, project, opts.reporter), observeAndPlan(lock.clients, project, opts, lock.unreachable.map((u) => u.machine))]);
+    phases.plan = lap();
     // An accessory rolled back is an upgrade in reverse: it stops and the older release starts on its volumes.
     const stops = plan.apps.filter((a) => project.apps[a.app]!.accessory && a.machines.some((m) => m.from !== null && m.from !== a.to));
     if (stops.length && !opts.restartAccessories) {
@@ -95,6 +114,9 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
       outcomes.push({ app: a.app, from: a.machines.map((m) => m.from), to: a.to, result });
       if (!result.ok) break;
     }
+    phases.rollout = lap();
     return { plan, dryRun: false, outcomes };
   });
+  phases.release = lap();
+  return { ...done, phases, ms: Date.now() - t0 };
 }

@@ -77,5 +77,11 @@ describe("the simulated fleet (bench/fleet-sim)", { timeout: 120_000 }, () => {
     assert.deepEqual(beats().map((b, i) => b - before[i]!), Array(N).fill(1));
     assert.deepEqual(actives(), Array(N).fill(1));
     assert.deepEqual(serving(), Array(N).fill(1));
+    // Where its time went, every phase measured, together no more than the whole.
+    const ph = r.phases!;
+    assert.deepEqual(Object.keys(ph), ["lock", "plan", "rollout", "release"]);
+    assert.ok(Object.values(ph).every((v) => Number.isInteger(v) && v >= 0), JSON.stringify(ph));
+    assert.ok(ph.rollout > 0, "the rollout took time");
+    assert.ok(ph.lock + ph.plan + ph.rollout + ph.release <= r.ms!, `${JSON.stringify(ph)} within ${r.ms} ms`);
   });
 });
