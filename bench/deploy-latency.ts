@@ -77,11 +77,21 @@ async function rollbackTimed(expectMark: string): Promise<[number, number]> {
       await new Promise((r) => setTimeout(r, 5));
     }
   })();
-  const took = await run(["rollback"]);
+  const r = await p.skiff(["--json", "rollback"]);
+  const took = performance.now() - t0;
   polling = false;
   await poll;
+  if (r.code !== 0) throw new Error(`skiff rollback failed:\n${r.stderr}`);
+  for (const line of r.stdout.split("\n").filter((l) => l.startsWith("{"))) {
+    const o = JSON.parse(line) as { rollback?: { ms: number; phases?: Phases }; switched?: { phases?: Phases }[] };
+    if (o.rollback?.phases) rollbackPhases[warmRound ? "warm" : "cold"].push({ ...o.rollback.phases, "start and exit": took - o.rollback.ms });
+    for (const x of o.switched ?? []) if (x.phases) rollbackMachine[warmRound ? "warm" : "cold"].push(x.phases);
+  }
   return [took, seen];
 }
+const rollbackPhases = { cold: [] as Phases[], warm: [] as Phases[] };
+const rollbackMachine = { cold: [] as Phases[], warm: [] as Phases[] };
+let warmRound = false;
 
 for (const a of [["machines", "trust", "--yes"], ["setup"]]) await run(a);
 
@@ -131,6 +141,7 @@ async function roundTrip(first: string, second: string, warm: boolean) {
 const coldRuns = [];
 const warmRuns = [];
 for (let i = 0; i < ROUNDS; i++) coldRuns.push(await roundTrip(`a${i}`, `b${i}`, false));
+warmRound = true;
 for (let i = 0; i < ROUNDS; i++) warmRuns.push(await roundTrip(`c${i}`, `d${i}`, true));
 const deploys = coldRuns.map((r) => r.deploy);
 const [cold, coldServe] = [coldRuns.map((r) => r.rollback), coldRuns.map((r) => r.served)];
@@ -147,3 +158,7 @@ console.log(
 );
 console.log(`  rollback, cold (previous instances stopped)         ${s(median(cold))}   m1 serves the old release after ${s(median(coldServe))}`);
 console.log(`  rollback, warm (keep_warm: previous kept as backup) ${s(median(warm))}   m1 serves the old release after ${s(median(warmServe))}`);
+for (const k of ["cold", "warm"] as const) {
+  if (rollbackPhases[k].length) console.log(`    ${k} rollback phases (s)  ${breakdown(rollbackPhases[k])}`);
+  if (rollbackMachine[k].length) console.log(`    per machine (s)        ${breakdown(rollbackMachine[k])}`);
+}

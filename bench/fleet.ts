@@ -35,8 +35,8 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
   process.exit(2);
 }
 const CAP = process.env.MACHINE_CPUS ? Number(process.env.MACHINE_CPUS) : undefined;
-if (CAP !== undefined && !(CAP > 0 && CAP <= 64)) {
-  console.error(`MACHINE_CPUS must be a number of cores above 0 (got ${process.env.MACHINE_CPUS})`);
+if (CAP !== undefined && !(CAP >= 0.01 && CAP <= cpus().length)) {
+  console.error(`MACHINE_CPUS must be a number of cores from 0.01 to this host's ${cpus().length} (got ${process.env.MACHINE_CPUS})`);
   process.exit(2);
 }
 
@@ -190,6 +190,8 @@ async function measure(n: number): Promise<Row> {
     warm.push(w.ms);
     cpu.warmRollback ??= w.cpu;
   }
+  // A bed left running (KEEP=1, or the last size at 3) has its cores back for whatever runs on it next.
+  if (CAP !== undefined) await Promise.all(bed.machines.map((m) => faults.cpus(m)));
   const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), warmRollback: median(warm), cpu, phases, waves, rbWaves, rbPhases, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback), idle } };
   console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}, warm rollback ${s(row.warmRollback)}`);
   return row;

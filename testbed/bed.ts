@@ -5,6 +5,7 @@ import { execFile, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { cpus as hostCpus } from "node:os";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -117,11 +118,11 @@ async function ensureDisk(m: BedMachine): Promise<string> {
   return dir;
 }
 
-async function runningImage(container: string): Promise<string | undefined> {
-  const out = await docker(["inspect", "--format", "{{.State.Running}} {{.Config.Image}}", container], { allowFailure: true });
-  if (!out) return undefined;
-  const [running, image] = out.split(" ");
-  return running === "true" ? image : "stopped";
+async function runningImage(container: string): Promise<{ image: string | undefined; capped: boolean }> {
+  const out = await docker(["inspect", "--format", "{{.State.Running}} {{.Config.Image}} {{.HostConfig.NanoCpus}}", container], { allowFailure: true });
+  if (!out) return { image: undefined, capped: false };
+  const [running, image, nano] = out.split(" ");
+  return { image: running === "true" ? image : "stopped", capped: Number(nano) > 0 && Number(nano) < hostCpus().length * 1e9 };
 }
 
 async function startMachine(m: BedMachine, image: string, key: string): Promise<void> {
@@ -172,10 +173,13 @@ export async function up(opts: UpOptions = {}): Promise<Bed> {
   await Promise.all(
     machines.map(async (m) => {
       const current = await runningImage(m.container);
-      if (opts.fresh || current !== image) {
+      if (opts.fresh || current.image !== image) {
         if (opts.fresh) await resetDisk(m);
         log(`starting ${m.container}`);
         await startMachine(m, image, key);
+      } else if (current.capped) {
+        // A bench left it capped (faults.cpus): a reused machine has the host's cores again.
+        await faults.cpus(m);
       }
       // Every machine boots at once on this host's cores: a large bed needs longer (20 machines took up to 4 min).
       await waitReady(m, 30_000 + count * 5_000);
@@ -267,10 +271,12 @@ export const faults = {
     await docker(["exec", m.container, "sh", "-c", "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && pkill -HUP -x sshd"]);
   },
   /** Caps the machine's CPU at `cpus` cores (everything in it: agent, HAProxy, apps, sshd), as a small machine of
-   *  its own would be; 0 lifts the cap. Live (`docker update`), nothing restarts. */
-  async cpus(m: BedMachine, cpus: number): Promise<void> {
-    if (!(cpus >= 0) || cpus > 64) throw new Error(`cpus must be between 0 (no cap) and 64, not ${cpus}`);
-    await docker(["update", "--cpus", String(cpus), m.container]);
+   *  its own would be; undefined lifts the cap (to all of this host's cores: docker takes no "none" here). Live
+   *  (`docker update`), nothing restarts. */
+  async cpus(m: BedMachine, cpus?: number): Promise<void> {
+    const host = hostCpus().length;
+    if (cpus !== undefined && !(cpus >= 0.01 && cpus <= host)) throw new Error(`cpus must be between 0.01 and this host's ${host} cores, not ${cpus}`);
+    await docker(["update", "--cpus", String(cpus ?? host), m.container]);
   },
   /** Runs a shell command inside the machine (test assertions look at real state). */
   async exec(m: BedMachine, cmd: string): Promise<string> {

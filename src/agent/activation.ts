@@ -216,8 +216,8 @@ export function passedLately(m: Pick<Machine, "health" | "fx">, inst: InstanceRe
 async function enableAll({ m, backend }: Run, incoming: InstanceRecord[]): Promise<{ failure?: Failure }> {
   const enabled: InstanceRecord[] = [];
   try {
-    // One write of the proxy state for all of them (the switch has not been saved yet: an agent that dies before
-    // the flush finds them pending and out of HAProxy, as if it died before this).
+    // One write of the proxy state for all of them, not one each (the switch has not been saved yet: an agent that
+    // dies before the flush finds them pending, and reconcile takes pending instances out, as it did before).
     for (const inst of incoming) {
       // Each passed the health gate just now (reused warm ones are probed by the supervisor): marked UP at once.
       inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true, defer: true });
@@ -299,18 +299,25 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     m.store.saveState(st);
     const now = m.fx.clock.now();
     for (const inst of s.incoming) m.health.set(inst.name, { ...newHealth("passed deploy check"), at: now, healthySince: now });
-    // The switch's slot changes are written once, at its end (ProxyController.flush): the switch is saved above, so
-    // an agent that dies before that finds the new instances in their primary slots and the rest as it was.
+    // The switch's slot changes are written once, at its end (ProxyController.flush), not one by one: an agent that
+    // dies before that finds its proxy state as one of those writes might have left it (the new instances in their
+    // primary slots, the rest not yet moved), which reconcile and sync() already handle.
     const defer = { defer: true };
-    for (const inst of s.reuse) await m.proxy.release(backend, inst.name, "backup", defer);
-    // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
-    await m.proxy.peersActive(backend, s.incoming.length === 0, defer);
-    // The stale warm instances leave HAProxy now (their backup slots go to the outgoing ones).
-    for (const w of staleWarm) await m.proxy.release(backend, w.name, "all", defer).catch(() => {});
-    for (const o of keep ? outgoing : []) {
-      // Serving until now and healthy by the supervisor's last check: UP in its backup slot at once.
-      const gated = m.health.get(o.name)?.healthy === true;
-      await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000, gated, defer: true }).catch(() => m.proxy.release(backend, o.name, "backup", defer));
+    try {
+      for (const inst of s.reuse) await m.proxy.release(backend, inst.name, "backup", defer);
+      // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
+      await m.proxy.peersActive(backend, s.incoming.length === 0, defer);
+      // The stale warm instances leave HAProxy now (their backup slots go to the outgoing ones).
+      for (const w of staleWarm) await m.proxy.release(backend, w.name, "all", defer).catch(() => {});
+      for (const o of keep ? outgoing : []) {
+        // Serving until now and healthy by the supervisor's last check: UP in its backup slot at once.
+        const gated = m.health.get(o.name)?.healthy === true;
+        await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000, gated, defer: true }).catch(() => m.proxy.release(backend, o.name, "backup", defer));
+      }
+    } catch (e) {
+      // What HAProxy was told before the failure is written all the same.
+      await m.proxy.flush().catch(() => {});
+      throw e;
     }
     await m.proxy.flush();
     run.mark("switch");

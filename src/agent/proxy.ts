@@ -115,11 +115,11 @@ export class ProxyController {
     });
   }
 
-  /** Slot changes made with `defer` are on disk after the caller's flush() (or the next change that writes).
-   *  For a run of changes that belong together (an activation's switch: 3–4 slot changes, each a write of
-   *  haproxy.cfg and state.json with two fsyncs, on every machine at once): one write for all of them. An agent
-   *  that dies before the flush finds the state as it was before the run, and sync() puts HAProxy back to it: the
-   *  same as dying just before the run, which the caller must handle anyway. */
+  /** Slot changes made with `defer` are on disk after the caller's flush() (or the next change that writes: every
+   *  write is the whole state, another app's too). For a run of changes that belong together (an activation's
+   *  switch: 3–4 slot changes, each a write of haproxy.cfg and state.json with two fsyncs, on every machine at
+   *  once): one write for all of them. An agent that dies before the flush finds a state that writing each change
+   *  at once could also have left (the run's start, or part of it), and sync() puts HAProxy back to it. */
   private dirty = false;
   private persistUnless(defer: boolean | undefined): Promise<void> {
     if (!defer) return this.persist();

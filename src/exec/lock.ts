@@ -113,7 +113,7 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
   const reached = <T>(c: AgentClient, p: Promise<T>, what: string): Promise<T> =>
     within(p, reachMs, what).catch((e: unknown) => {
       if (e instanceof Error && e.message.startsWith("no answer to "))
-        throw new UserError(`${c.machine}: ${e.message} (its agent is running but does not answer)`, { hint: `\`skiff machines check\` looks at the agent on ${c.machine}` });
+        throw new UserError(`${c.machine}: ${e.message} (the machine or its agent does not answer)`, { hint: `\`skiff machines check\` looks at the agent on ${c.machine}` });
       throw e;
     });
 
@@ -138,10 +138,18 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     return `the deploy lock of project ${project} may still be held by this deploy on ${left.join(", ")}: \`skiff lock release\` frees it once its heartbeat is ${Math.round(staleAfterMs / 1000)}s old`;
   };
   type Busy = { machine: string; holder?: LockInfo } | undefined;
+  /** Machines left out as unreachable (--skip-unreachable): a lock.acquire that still gets there and answers late
+   *  is given back, not kept (this command does not talk to that machine again). */
+  const gaveUp = new Set<AgentClient>();
   const take = async (c: AgentClient): Promise<Busy> => {
     asked.push(c);
     const r = await c.call<{ ok: boolean; holder?: LockInfo }>("lock.acquire", { project, info });
-    asked.splice(asked.indexOf(c), 1);
+    const i = asked.indexOf(c);
+    if (i >= 0) asked.splice(i, 1);
+    if (gaveUp.has(c)) {
+      if (r.ok) void within(c.call("lock.release", { project, holder: info.holder }), reachMs, "the lock release").catch((e) => warn(`the deploy lock of project ${project} may still be held by this deploy on ${c.machine} (${firstLine(e)}): \`skiff lock release\` frees it once its heartbeat is ${Math.round(staleAfterMs / 1000)}s old`));
+      return undefined;
+    }
     if (!r.ok) return { machine: c.machine, holder: r.holder };
     held.push(c);
     return undefined;
@@ -176,7 +184,9 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     throw new UserError(`${names} unreachable; nothing was changed on any machine\n${firstDown.message}${left ? `\n${left}` : ""}`, { hint: firstDown.hint ? `${firstDown.hint}; or pass --skip-unreachable to go on without ${names}` : `pass --skip-unreachable to go on without ${names}` });
   }
   const reachable = sorted.filter((c) => !down.some((d) => d.machine === c.machine));
-  // The first machine skipped as unreachable: its acquire never got there (no connection), nothing to release.
+  // The first machine skipped as unreachable: its acquire either never got there (no connection) or is still on
+  // its way (no answer in time): given up, so a late answer gives the lock back rather than keeping it.
+  for (const d of down) gaveUp.add(sorted.find((c) => c.machine === d.machine)!);
   if (!first.answered && asked.includes(sorted[0]!)) asked.splice(asked.indexOf(sorted[0]!), 1);
   if (!reachable.length) throw new UserError("no machine could be reached");
 

@@ -41,12 +41,29 @@ type JobState<T> = { done: boolean; result?: T; error?: string };
  *  agent takes a channel's requests in order); an agent that predates that names its own, and is waited on by it. */
 export async function runJob<T>(c: AgentClient, method: string, params: object, what: string): Promise<T> {
   const mine = randomUUID();
-  const start = c.call<{ job: string }>(method, { ...params, job: mine });
+  const sent = { ...params, job: mine };
+  const lost = (e: unknown) => e instanceof UserError && /lost the connection/.test(e.message);
+  // The start first, its wait right behind it on the same channel.
+  let start = c.call<{ job: string }>(method, sent);
   const early = c.call<JobState<T>>("job.wait", { job: mine, timeoutMs: 20_000 });
   early.catch(() => {}); // the start's failure is the one told
-  const { job } = await start;
-  let first: Promise<JobState<T>> | undefined = job === mine ? early : undefined;
+  let first: Promise<JobState<T>> | undefined = early;
   let drops = 0;
+  let job: string;
+  for (;;) {
+    try {
+      ({ job } = await start);
+      break;
+    } catch (e) {
+      // The start may have got there before the connection dropped: sent again, the agent knows it as that job
+      // (same id, same parameters) and does not start it twice.
+      if (!lost(e) || ++drops > 3) throw e;
+      first = undefined;
+      await new Promise((r) => setTimeout(r, 1000));
+      start = c.call<{ job: string }>(method, sent);
+    }
+  }
+  if (job !== mine) first = undefined;
   for (;;) {
     try {
       const waiting = first ?? c.call<JobState<T>>("job.wait", { job, timeoutMs: 20_000 });
@@ -56,7 +73,7 @@ export async function runJob<T>(c: AgentClient, method: string, params: object, 
       if (r.error) throw new UserError(`${c.machine}: ${what} failed: ${r.error}`);
       return r.result!;
     } catch (e) {
-      if (!(e instanceof UserError) || !/lost the connection/.test(e.message) || ++drops > 3) throw e;
+      if (!lost(e) || ++drops > 3) throw e;
       await new Promise((r) => setTimeout(r, 1000));
     }
   }

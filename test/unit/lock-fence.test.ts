@@ -190,7 +190,7 @@ describe("no lock left behind", () => {
     const c2 = withCall(ms[1]!, (method, params, real) => (method === "ping" ? new Promise(() => {}) : real(method, params)));
     const err = await within(acquireLocks([ms[0]!.client, c2], "deploy web", { project: "shop", reachMs: 200 }), 3000).then(() => undefined, (e: Error) => e);
     assert.ok(err instanceof UserError, String(err));
-    assert.match(err.message, /^m2 unreachable; nothing was changed on any machine\nm2: no answer to a ping within 0\.2s \(its agent is running but does not answer\)/);
+    assert.match(err.message, /^m2 unreachable; nothing was changed on any machine\nm2: no answer to a ping within 0\.2s \(the machine or its agent does not answer\)/);
     assert.match(err.hint ?? "", /skiff machines check.*m2.*--skip-unreachable/);
     assert.equal(ms[0]!.store.lockInfo("shop"), undefined, "m1's lock, taken in the same round, is released");
   });
@@ -202,6 +202,22 @@ describe("no lock left behind", () => {
     assert.ok(err instanceof UserError, String(err));
     assert.match(err.message, /^m1 unreachable; nothing was changed on any machine\nm1: no answer to the lock request within 0\.2s/);
     assert.match(err.message, /may still be held by this deploy on m1 \(no answer to the lock release within 0\.2s\)/);
+    assert.equal(ms[1]!.store.lockInfo("shop"), undefined);
+  });
+
+  it("--skip-unreachable: a first machine that answers lock.acquire only after reachMs is left out, and the lock it took late is given back", async () => {
+    const ms = ["m1", "m2"].map(machine);
+    const c1 = withCall(ms[0]!, async (method, params, real) => {
+      if (method === "lock.acquire") await sleep(400);
+      return real(method, params);
+    });
+    const lock = await within(acquireLocks([c1, ms[1]!.client], "deploy web", { project: "shop", reachMs: 200, skipUnreachable: true }), 3000);
+    assert.deepEqual(lock.clients.map((c) => c.machine), ["m2"]);
+    assert.deepEqual(lock.unreachable.map((u) => u.machine), ["m1"]);
+    assert.ok(ms[1]!.store.lockInfo("shop"), "m2 is locked");
+    await sleep(600);
+    assert.equal(ms[0]!.store.lockInfo("shop"), undefined, "m1's late lock was given back");
+    await lock.release();
     assert.equal(ms[1]!.store.lockInfo("shop"), undefined);
   });
 

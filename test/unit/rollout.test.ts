@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import { acquireLocks } from "../../src/exec/lock.ts";
 import { activateOn as activateThrough, rollout, type RolloutInput } from "../../src/exec/rollout.ts";
 import type { AgentClient } from "../../src/transport/agent-client.ts";
+import { UserError } from "../../src/errors.ts";
 import { activateOn, fleet, spec, type FakeMachine } from "./fake-machine.ts";
 
 const machine = fleet("skiff-rollout-test-");
@@ -96,6 +97,30 @@ describe("activation as a job: one round trip", () => {
     const r = await m.client.call<{ done: boolean; result?: { ok: boolean }; error?: string }>("job.wait", { job, timeoutMs: 5000 });
     assert.equal(r.result?.ok, true, r.error);
     assert.equal(m.store.history({ project: "shop", app: "web" }).filter((h) => h.release === 1).length, 1, "one activation recorded, not two");
+  });
+
+  it("a start whose answer was lost with the connection is sent again and waited on as the one job", async () => {
+    const m = machine("m1");
+    m.store.putRelease(spec("shop", "web", 1));
+    const log: string[] = [];
+    let drop = true;
+    const c = {
+      ...m.client,
+      call: async (method: string, params?: Record<string, unknown>) => {
+        log.push(method);
+        const r = await m.client.call(method, params);
+        // The start got there (the job runs); its answer, and the wait sent behind it, are lost with the connection.
+        if (drop && (method === "activate" || method === "job.wait")) {
+          if (method === "job.wait") drop = false;
+          throw new UserError("m1: lost the connection to the agent (exit 255: ssh itself failed)");
+        }
+        return r;
+      },
+    } as unknown as AgentClient;
+    const r = await activateThrough(c, params(1));
+    assert.equal(r.ok, true, r.reason);
+    assert.deepEqual(log.slice(0, 3), ["activate", "job.wait", "activate"], log.join(" | "));
+    assert.equal(m.store.history({ project: "shop", app: "web" }).filter((h) => h.release === 1).length, 1, "one activation, not two");
   });
 });
 
