@@ -247,7 +247,11 @@ export class AutoTls {
       const now = this.now();
       const cert = this.current(e.id);
       if (cert && now < dueAt(cert)) {
+        // Not due: the next due time starts afresh. A pull time left from an earlier one (set with that one's grace:
+        // without a certificate, 10 min, so a pull every 2.5 min) held the next renewal's pulls back until then, and
+        // a short-lived certificate reached the other machines only at their turn to order.
         this.dueSince.delete(e.id);
+        this.nextPull.delete(e.id);
         wake = Math.min(wake, dueAt(cert));
         continue;
       }

@@ -7,7 +7,7 @@
 // another one (stateless HTTP-01: any machine answers); the other machines
 // take the certificate over the mesh; every machine serves it (chain and name
 // checked by Node's tls against pebble's root); pebble's certificates last
-// 180 s, so the agents renew them by themselves, under load, with no command
+// 120 s, so the agents renew them by themselves, under load, with no command
 // run and no failed request. `skiff status --json` shows what each machine
 // serves and who ordered it; a renewal the CA cannot validate (its DNS pointed
 // where nothing listens) shows as "renewal failing since …" with pebble's error.
@@ -116,9 +116,9 @@ describe("tls: auto over ACME (pebble), 3 machines", { timeout: 900_000 }, () =>
     listenerCa = ca.cert;
     writeFileSync(join(dir, "listener.pem"), listener.cert);
     writeFileSync(join(dir, "listener.key"), listener.key);
-    // 180 s certificates (240 s made this file the suite's longest; 120 s left 17 s between the last machine's renewal and the expiry): a renewal (due with a third of the life left, 60 s; each next rank 15 s later) within the test. httpPort: where its VA asks, the
+    // 120 s certificates (240 s made this file the suite's longest): a renewal (due with a third of the life left, 40 s; the others pull it within a quarter of the 10 s grace) within the test. httpPort: where its VA asks, the
     // machines' HTTP port. tlsPort is for TLS-ALPN-01, which is not used.
-    writeFileSync(join(dir, "pebble.json"), JSON.stringify({ pebble: { listenAddress: `${GATEWAY}:${HTTPS}`, managementListenAddress: `127.0.0.1:${HTTPS}`, certificate: join(dir, "listener.pem"), privateKey: join(dir, "listener.key"), httpPort: HTTP, tlsPort: HTTPS, ocspResponderURL: "", externalAccountBindingRequired: false, certificateValidityPeriod: 180 } }));
+    writeFileSync(join(dir, "pebble.json"), JSON.stringify({ pebble: { listenAddress: `${GATEWAY}:${HTTPS}`, managementListenAddress: `127.0.0.1:${HTTPS}`, certificate: join(dir, "listener.pem"), privateKey: join(dir, "listener.key"), httpPort: HTTP, tlsPort: HTTPS, ocspResponderURL: "", externalAccountBindingRequired: false, certificateValidityPeriod: 120 } }));
     run("/usr/bin/pebble-challtestsrv", ["-dns01", DNS, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", DNS_MGMT.replace("http://", ""), "-defaultIPv4", "", "-defaultIPv6", ""], dir);
     // Never PEBBLE_VA_ALWAYS_VALID: pebble really fetches every answer.
     run("/usr/bin/pebble", ["-config", join(dir, "pebble.json"), "-dnsserver", DNS, "-strict=false"], dir, { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0" });
@@ -191,7 +191,7 @@ apps:
       const c = st.find((x) => x.machine === m.name)?.tls?.find((t) => t.hosts.includes(HOST));
       assert.ok(c, `${m.name} reports the certificate: ${JSON.stringify(st)}`);
       assert.deepEqual([c.kind, c.cert?.serial, c.cert?.notAfter, c.orderedBy, c.auto?.from], ["auto", served.serial, new Date(served.validTo).toISOString(), names[0], names[0]], `${m.name}: served as ordered by ${names[0]} (it, or the copy it pulled from it)`);
-      // pebble's certificates last 180 s: always within the 14 days that status warns about.
+      // pebble's certificates last 120 s: always within the 14 days that status warns about.
       assert.deepEqual(c.warnings.map((w) => w.replace(/\d+ min/, "N min")), [`expires in N min (${new Date(served.validTo).toISOString().slice(0, 10)})`]);
       assert.match(c.cert!.issuer, /^Pebble Intermediate CA/);
       assert.ok(c.auto?.dueAt && Date.parse(c.auto.dueAt) < Date.parse(served.validTo), "renewal due before the end");

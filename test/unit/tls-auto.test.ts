@@ -181,6 +181,26 @@ describe("the renewal tick (120 s certificates: due 40 s before the end, 10 s pe
     assert.equal(a.current("shop_web_a.test")!.serial, "P1");
   });
 
+  it("a pull time left from an earlier due time (the first certificate's, with the 10 min grace) does not hold back the next renewal's pulls", async () => {
+    const a = new FakeAuto(tmp());
+    await a.register(entry("m3"));
+    // No certificate yet: due at once; its pulls would come every 2.5 min (a quarter of the 10 min grace).
+    a.clock = 0;
+    await a.tick();
+    a.certs.set("shop_web_a.test", { notBefore: 1000, notAfter: 121_000, serial: "S0" });
+    a.clock = 2000;
+    await a.tick();
+    a.events = [];
+    // Due at 81 s: it pulls then, and every 2.5 s after, not at 150 s.
+    a.clock = 81_000;
+    await a.tick();
+    a.peers.set("shop_web_a.test", { notBefore: 82_000, notAfter: 202_000, serial: "P1" });
+    a.clock = 83_500;
+    await a.tick();
+    assert.deepEqual(a.events, ["pull at 81", "pull at 83.5"]);
+    assert.equal(a.current("shop_web_a.test")!.serial, "P1");
+  });
+
   it("rank 1 orders when its turn comes (due for 10 s) and nobody renewed: a leader that is down only delays the renewal", async () => {
     const a = new FakeAuto(tmp());
     await a.register(entry("m2"));
