@@ -62,14 +62,22 @@ async function timed(p: Project, args: string[], bed?: Bed): Promise<{ ms: numbe
   return { ms, run, busy: (c1.busy - c0.busy) / Math.max(1, c1.total - c0.total), cpu };
 }
 
+/** The `--json` output's lines that parse, as objects (a command prints one per app, among other lines). */
+function* jsonLines(stdout: string): Generator<Record<string, unknown>> {
+  for (const line of stdout.split("\n")) {
+    try {
+      const o: unknown = JSON.parse(line);
+      if (o && typeof o === "object") yield o as Record<string, unknown>;
+    } catch {}
+  }
+}
+
 /** The deploy's phases from `--json deploy`: the whole deploy's (`deploy.phases`), else the first `phases` found
  *  (absent: undefined). */
 function phasesOf(stdout: string): Record<string, unknown> | undefined {
-  for (const line of stdout.split("\n")) {
-    try {
-      const whole = (JSON.parse(line) as { deploy?: { phases?: Record<string, unknown> } }).deploy?.phases;
-      if (whole) return whole;
-    } catch {}
+  for (const o of jsonLines(stdout)) {
+    const whole = (o as { deploy?: { phases?: Record<string, unknown> } }).deploy?.phases;
+    if (whole) return whole;
   }
   const find = (v: unknown): Record<string, unknown> | undefined => {
     if (!v || typeof v !== "object") return undefined;
@@ -81,11 +89,9 @@ function phasesOf(stdout: string): Record<string, unknown> | undefined {
     }
     return undefined;
   };
-  for (const line of stdout.split("\n")) {
-    try {
-      const f = find(JSON.parse(line));
-      if (f) return f;
-    } catch {}
+  for (const o of jsonLines(stdout)) {
+    const f = find(o);
+    if (f) return f;
   }
   return undefined;
 }
@@ -93,26 +99,22 @@ function phasesOf(stdout: string): Record<string, unknown> | undefined {
 /** A rollback's phases from `--json rollback` (lock, plan, rollout, release, and its `ms`: the rest of the
  *  command's wall time is Node's start and exit). */
 function rollbackPhasesOf(stdout: string): { ms: number; phases: Record<string, number> } | undefined {
-  for (const line of stdout.split("\n")) {
-    try {
-      const r = (JSON.parse(line) as { rollback?: { ms: number; phases: Record<string, number> } }).rollback;
-      if (r?.phases) return r;
-    } catch {}
+  for (const o of jsonLines(stdout)) {
+    const r = (o as { rollback?: { ms: number; phases: Record<string, number> } }).rollback;
+    if (r?.phases) return r;
   }
   return undefined;
 }
 
 /** Each wave's time and the slowest machine's activation phases, from `--json deploy`'s per-app line. */
 function wavesOf(stdout: string): string | undefined {
-  for (const line of stdout.split("\n")) {
-    try {
-      const o = JSON.parse(line) as { waves?: { machines: string[]; ms: number }[]; switched?: { phases?: Record<string, number> }[] };
-      if (!o.waves) continue;
-      const worst: Record<string, number> = {};
-      for (const sw of o.switched ?? []) for (const [k, v] of Object.entries(sw.phases ?? {})) worst[k] = Math.max(worst[k] ?? 0, v);
-      const w = o.waves.map((x) => `${x.machines.length}:${(x.ms / 1000).toFixed(2)}s`).join(" + ");
-      return `waves ${w} · slowest machine (ms) ${Object.entries(worst).map(([k, v]) => `${k} ${v}`).join(" · ")}`;
-    } catch {}
+  for (const line of jsonLines(stdout)) {
+    const o = line as { waves?: { machines: string[]; ms: number }[]; switched?: { phases?: Record<string, number> }[] };
+    if (!o.waves) continue;
+    const worst: Record<string, number> = {};
+    for (const sw of o.switched ?? []) for (const [k, v] of Object.entries(sw.phases ?? {})) worst[k] = Math.max(worst[k] ?? 0, v);
+    const w = o.waves.map((x) => `${x.machines.length}:${(x.ms / 1000).toFixed(2)}s`).join(" + ");
+    return `waves ${w} · slowest machine (ms) ${Object.entries(worst).map(([k, v]) => `${k} ${v}`).join(" · ")}`;
   }
   return undefined;
 }

@@ -212,22 +212,40 @@ export function passedLately(m: Pick<Machine, "health" | "fx">, inst: InstanceRe
   return run !== undefined && run.ago <= spec.health.intervalMs + spec.health.timeoutMs;
 }
 
+/** Runs a few slot changes made with `defer` and writes the proxy state once, after them (ProxyController.flush),
+ *  not once each; when one fails, what HAProxy was told before it is written all the same. An agent that dies
+ *  before the write finds its proxy state as one of those single writes might have left it, which reconcile and
+ *  sync() already handle. */
+async function inOneProxyWrite<T>(m: Machine, changes: () => Promise<T>): Promise<T> {
+  let r: T;
+  try {
+    r = await changes();
+  } catch (e) {
+    await m.proxy.flush().catch(() => {});
+    throw e;
+  }
+  await m.proxy.flush();
+  return r;
+}
+
 /** Puts every incoming instance into a primary slot; on a failure the ones already in go out again. */
 async function enableAll({ m, backend }: Run, incoming: InstanceRecord[]): Promise<{ failure?: Failure }> {
   const enabled: InstanceRecord[] = [];
   try {
-    // One write of the proxy state for all of them, not one each (the switch has not been saved yet: an agent that
-    // dies before the flush finds them pending, and reconcile takes pending instances out, as it did before).
-    for (const inst of incoming) {
-      // Each passed the health gate just now (reused warm ones are probed by the supervisor): marked UP at once.
-      inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true, defer: true });
-      enabled.push(inst);
-    }
-    await m.proxy.flush();
+    // The switch has not been saved yet: an agent that dies before the write finds them pending, and reconcile
+    // takes pending instances out.
+    await inOneProxyWrite(m, async () => {
+      for (const inst of incoming) {
+        // Each passed the health gate just now (reused warm ones are probed by the supervisor): marked UP at once.
+        inst.slot = await m.proxy.enable(backend, inst.name, addressOf(inst), inst.hostPort, { gated: true, defer: true });
+        enabled.push(inst);
+      }
+    });
     return {};
   } catch (e) {
-    for (const inst of enabled) await m.proxy.release(backend, inst.name, "all", { defer: true }).catch(() => {});
-    await m.proxy.flush().catch(() => {});
+    await inOneProxyWrite(m, async () => {
+      for (const inst of enabled) await m.proxy.release(backend, inst.name, "all", { defer: true }).catch(() => {});
+    }).catch(() => {});
     return { failure: { reason: (e as Error).message, inst: incoming[enabled.length] } };
   }
 }
@@ -299,11 +317,9 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
     m.store.saveState(st);
     const now = m.fx.clock.now();
     for (const inst of s.incoming) m.health.set(inst.name, { ...newHealth("passed deploy check"), at: now, healthySince: now });
-    // The switch's slot changes are written once, at its end (ProxyController.flush), not one by one: an agent that
-    // dies before that finds its proxy state as one of those writes might have left it (the new instances in their
-    // primary slots, the rest not yet moved), which reconcile and sync() already handle.
+    // The switch's slot changes, written once at its end.
     const defer = { defer: true };
-    try {
+    await inOneProxyWrite(m, async () => {
       for (const inst of s.reuse) await m.proxy.release(backend, inst.name, "backup", defer);
       // Without instances of its own here, this machine's HAProxy sends the app's traffic to the other machines'.
       await m.proxy.peersActive(backend, s.incoming.length === 0, defer);
@@ -314,12 +330,7 @@ async function switchOver(run: Run, s: { incoming: InstanceRecord[]; reuse: Inst
         const gated = m.health.get(o.name)?.healthy === true;
         await m.proxy.enable(backend, o.name, addressOf(o), o.hostPort, { backup: true, timeoutMs: 2000, gated, defer: true }).catch(() => m.proxy.release(backend, o.name, "backup", defer));
       }
-    } catch (e) {
-      // What HAProxy was told before the failure is written all the same.
-      await m.proxy.flush().catch(() => {});
-      throw e;
-    }
-    await m.proxy.flush();
+    });
     run.mark("switch");
     // Out of traffic already, they stop after the activation answers: nothing waits on that (an agent restart
     // meanwhile finds them in `retiring`).

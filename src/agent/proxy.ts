@@ -55,6 +55,8 @@ export class ProxyController {
   /** The mesh came back from mesh.json, not from the proxy state: the running HAProxy may lack it (sync reloads). */
   private meshRestored = false;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Deferred slot changes not written yet (persistUnless, flush). */
+  private dirty = false;
 
   constructor(
     paths: ProxyPaths,
@@ -120,7 +122,6 @@ export class ProxyController {
    *  switch: 3–4 slot changes, each a write of haproxy.cfg and state.json with two fsyncs, on every machine at
    *  once): one write for all of them. An agent that dies before the flush finds a state that writing each change
    *  at once could also have left (the run's start, or part of it), and sync() puts HAProxy back to it. */
-  private dirty = false;
   private persistUnless(defer: boolean | undefined): Promise<void> {
     if (!defer) return this.persist();
     this.dirty = true;

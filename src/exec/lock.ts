@@ -117,6 +117,10 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
       throw e;
     });
 
+  /** Gives this deploy's lock back on one machine, within reachMs. */
+  const releaseOn = (c: AgentClient) => within(c.call("lock.release", { project, holder: info.holder }), reachMs, "the lock release");
+  const mayStillHold = (where: string) => `the deploy lock of project ${project} may still be held by this deploy on ${where}: \`skiff lock release\` frees it once its heartbeat is ${Math.round(staleAfterMs / 1000)}s old`;
+
   const held: AgentClient[] = [];
   // A lock.acquire without an answer may have taken the lock there (the reply was lost): released too, which
   // is safe, as a release removes only our own holder's lock.
@@ -126,7 +130,7 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     const left: string[] = [];
     await Promise.all(
       [...new Set([...held, ...asked])].map((c) =>
-        within(c.call("lock.release", { project, holder: info.holder }), reachMs, "the lock release").catch((e) => {
+        releaseOn(c).catch((e) => {
           left.push(`${c.machine} (${firstLine(e)})`);
         }),
       ),
@@ -135,7 +139,7 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     asked.length = 0;
     if (!left.length) return "";
     left.sort();
-    return `the deploy lock of project ${project} may still be held by this deploy on ${left.join(", ")}: \`skiff lock release\` frees it once its heartbeat is ${Math.round(staleAfterMs / 1000)}s old`;
+    return mayStillHold(left.join(", "));
   };
   type Busy = { machine: string; holder?: LockInfo } | undefined;
   /** Machines left out as unreachable (--skip-unreachable): a lock.acquire that still gets there and answers late
@@ -147,7 +151,7 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     const i = asked.indexOf(c);
     if (i >= 0) asked.splice(i, 1);
     if (gaveUp.has(c)) {
-      if (r.ok) void within(c.call("lock.release", { project, holder: info.holder }), reachMs, "the lock release").catch((e) => warn(`the deploy lock of project ${project} may still be held by this deploy on ${c.machine} (${firstLine(e)}): \`skiff lock release\` frees it once its heartbeat is ${Math.round(staleAfterMs / 1000)}s old`));
+      if (r.ok) void releaseOn(c).catch((e) => warn(mayStillHold(`${c.machine} (${firstLine(e)})`)));
       return undefined;
     }
     if (!r.ok) return { machine: c.machine, holder: r.holder };
@@ -174,6 +178,9 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     if (r.ok) continue;
     if (!unreachable(r.error)) await failure(r.error);
     down.push({ machine: sorted[i]!.machine, error: r.error as UserError });
+    // Left out: its acquire either never got there (no connection) or is still on its way (no answer in time); a
+    // late answer gives the lock back rather than keeping it.
+    gaveUp.add(sorted[i]!);
   }
   const order = new Map(clients.map((c, i) => [c.machine, i]));
   down.sort((a, b) => order.get(a.machine)! - order.get(b.machine)!);
@@ -184,9 +191,7 @@ export async function acquireLocks(clients: AgentClient[], command: string, opts
     throw new UserError(`${names} unreachable; nothing was changed on any machine\n${firstDown.message}${left ? `\n${left}` : ""}`, { hint: firstDown.hint ? `${firstDown.hint}; or pass --skip-unreachable to go on without ${names}` : `pass --skip-unreachable to go on without ${names}` });
   }
   const reachable = sorted.filter((c) => !down.some((d) => d.machine === c.machine));
-  // The first machine skipped as unreachable: its acquire either never got there (no connection) or is still on
-  // its way (no answer in time): given up, so a late answer gives the lock back rather than keeping it.
-  for (const d of down) gaveUp.add(sorted.find((c) => c.machine === d.machine)!);
+  // The first machine skipped as unreachable: nothing of it to release here (see gaveUp).
   if (!first.answered && asked.includes(sorted[0]!)) asked.splice(asked.indexOf(sorted[0]!), 1);
   if (!reachable.length) throw new UserError("no machine could be reached");
 
