@@ -1,9 +1,11 @@
 // What a rollback needs of this machine's history, without the history: per
-// app, the releases that once served (an ok deploy, rollback or scale). The
+// app, the releases that once served (an ok deploy, rollback or scale), when
+// each last served and which were rolled back from (contracts/served.ts). The
 // file only grows (store.ts appends, a torn last line first gets its newline),
 // so it is read from where the last look ended: a rollback after a year of
 // deploys reads and sends a few numbers, not every record since.
-import { servedBy, type HistoryEntry } from "../contracts/model.ts";
+import type { HistoryEntry } from "../contracts/model.ts";
+import { ServedBook, type ServedFacts } from "../contracts/served.ts";
 import { LineTail } from "./line-tail.ts";
 
 
@@ -23,7 +25,7 @@ export const NEAR_ACTIVE = 10;
 export class ServedIndex {
   private readonly tail: LineTail;
   private lines = 0;
-  private readonly served = new Map<string, Set<number>>();
+  private readonly books = new Map<string, ServedBook>();
   private damaged: DamagedLine[] = [];
 
   constructor(
@@ -33,23 +35,24 @@ export class ServedIndex {
     this.tail = new LineTail(file);
   }
 
-  /** The app's releases that served (the newest MAX_SERVED, and the NEAR_ACTIVE below `active`), ascending, and the
-   *  lines that are not records (as `history` reports them). */
-  query(project: string, app: string, active: number | null = null): { releases: number[]; damaged: DamagedLine[] } {
+  /** The app's releases that served (the newest MAX_SERVED, and the NEAR_ACTIVE below `active`), ascending, with
+   *  when the last few served and which were rolled back from, and the lines that are not records (as `history`
+   *  reports them). */
+  query(project: string, app: string, active: number | null = null): ServedFacts & { damaged: DamagedLine[] } {
     this.catchUp();
-    const releases = new Set(this.served.get(key(project, app)));
+    let book = this.books.get(key(project, app)) ?? new ServedBook();
     const damaged = [...this.damaged];
     // A last line without its newline counts as history reads it now; it is not kept (more may follow).
     const rest = this.tail.rest;
     if (rest) {
       const e = this.parse(rest);
       if (!e) damaged.push({ line: this.lines + 1, text: rest.slice(0, 120) });
-      else if (e.project === project && e.app === app && servedBy(e)) releases.add(e.release);
+      else if (e.project === project && e.app === app) (book = book.clone()).take(e);
     }
-    const sorted = [...releases].sort((a, b) => a - b);
+    const sorted = [...book.served].sort((a, b) => a - b);
     // The newest, and those just below the release active here (a rollback --to far back, then a plain one).
     const near = active === null ? [] : sorted.filter((r) => r < active).slice(-NEAR_ACTIVE);
-    return { releases: [...new Set([...near, ...sorted.slice(-MAX_SERVED)])].sort((a, b) => a - b), damaged };
+    return { ...book.facts([...new Set([...near, ...sorted.slice(-MAX_SERVED)])].sort((a, b) => a - b)), damaged };
   }
 
   private parse(line: string): HistoryEntry | undefined {
@@ -67,7 +70,7 @@ export class ServedIndex {
       // Replaced (a restored machine): counted again from the start.
       () => {
         Object.assign(this, { lines: 0, damaged: [] });
-        this.served.clear();
+        this.books.clear();
       },
     );
   }
@@ -80,11 +83,10 @@ export class ServedIndex {
       if (this.damaged.length < MAX_DAMAGED) this.damaged.push({ line: this.lines, text: line.slice(0, 120) });
       return;
     }
-    if (!servedBy(e)) return;
     const k = key(e.project, e.app);
-    const set = this.served.get(k) ?? new Set<number>();
-    set.add(e.release);
-    this.served.set(k, set);
+    const book = this.books.get(k) ?? new ServedBook();
+    book.take(e);
+    this.books.set(k, book);
   }
 }
 

@@ -12,6 +12,7 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeAtomic } from "./atomic-write.ts";
+import type { ServedFacts } from "../contracts/served.ts";
 import { ServedIndex } from "./history-served.ts";
 import type { AppState, HistoryEntry, LockInfo, ReleaseSpec } from "../contracts/model.ts";
 import { sameRelease } from "../contracts/release-secrets.ts";
@@ -227,7 +228,7 @@ export class Store {
 
   /** Per app, the releases that once served (what a rollback may go back to), without reading the whole history
    *  again: see history-served.ts. */
-  historyServed(project: string, app: string): { releases: number[]; damaged: Damaged[] } {
+  historyServed(project: string, app: string): ServedFacts & { damaged: Damaged[] } {
     this.served ??= new ServedIndex(join(this.dir, "history.jsonl"), isHistoryEntry);
     const r = this.served.query(project, app, this.state(project, app).active);
     if (r.damaged.length) this.damage(`${join(this.dir, "history.jsonl")}: ${r.damaged.length} damaged record(s) skipped (line ${r.damaged.map((d) => d.line).join(", ")})`);

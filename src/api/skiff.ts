@@ -94,7 +94,7 @@ export type DeployResult = DeployDone & { ok: boolean };
 
 export interface RollbackOptions extends ChangeOptions {
   apps?: string[];
-  /** Release to activate (default: the newest earlier one that served successfully). */
+  /** Release to activate (default: the earlier one that served last, leaving out those rolled back from). */
   to?: number;
   /** Machines switched at a time (default: all). */
   maxParallel?: number;

@@ -190,8 +190,12 @@ export const rpc = {
     params: opt(z.object({ project: opt(nameSchema), app: opt(nameSchema), report: opt(z.boolean()) })),
     result: z.union([z.array(historyEntry), z.object({ entries: z.array(historyEntry), damaged: z.array(z.object({ line: z.number(), text: z.string() })) })]),
   },
-  /** Per app, the releases that once served (an ok deploy, rollback or scale): what a rollback needs of the history. */
-  "history.served": { params: appRef, result: z.object({ releases: z.array(z.number()), damaged: z.array(z.object({ line: z.number(), text: z.string() })) }) },
+  /** Per app, the releases that once served (an ok deploy, rollback or scale), when the last few served and which were
+   *  rolled back from: what a rollback needs of the history (contracts/served.ts). */
+  "history.served": {
+    params: appRef,
+    result: z.object({ releases: z.array(z.number()), at: opt(z.record(z.string(), z.string())), rejected: opt(z.array(z.number())), damaged: z.array(z.object({ line: z.number(), text: z.string() })) }),
+  },
   "history.add": { params: z.object({ entry: summaryEntry, machine: short(256).check(z.minLength(1)), holder: opt(text) }), result: z.literal(true) },
   "lock.acquire": { params: z.object({ project: nameSchema, info: lockInfo }), result: z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), holder: opt(lockInfoOut) })]) },
   "lock.heartbeat": { params: z.object({ project: nameSchema, holder: text }), result: z.boolean() },

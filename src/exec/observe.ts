@@ -7,7 +7,8 @@ import type { HistoryEntry, ReleaseSpec, RuntimeKind } from "../contracts/model.
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
 import { candidateReleases, type Observed, type ObservedCapacity, type ObservedMachine } from "../plan/observed.ts";
-import { rollbackTarget, servedIn } from "../plan/rollback.ts";
+import { servedFacts, type ServedFacts } from "../contracts/served.ts";
+import { rollbackTarget } from "../plan/rollback.ts";
 import { AgentRefused, type AgentClient } from "../transport/agent-client.ts";
 import { settleAll } from "../lib/parallel.ts";
 
@@ -68,7 +69,7 @@ export const rollbackSpecs =
 const targets = new WeakMap<Observed, Map<string, number | null>>();
 
 type Report = { entries: HistoryEntry[]; damaged: { line: number }[] };
-type Served = { releases: number[]; damaged: { line: number }[] };
+type Served = ServedFacts & { damaged: { line: number }[] };
 
 /** The app's releases that served on this machine: a few numbers, not its whole history (an agent that predates
  *  history.served sends its history, and the numbers are taken from it). */
@@ -78,7 +79,7 @@ async function servedOn(c: AgentClient, project: string, app: string): Promise<S
   } catch (e) {
     if (!(e instanceof AgentRefused && e.code === "ENOMETHOD")) throw e;
     const h = await c.call<Report>("history", { project, app, report: true });
-    return { releases: servedIn(h.entries, app), damaged: h.damaged };
+    return { ...servedFacts(h.entries, app), damaged: h.damaged };
   }
 }
 
@@ -95,7 +96,7 @@ async function firstRound(c: AgentClient, project: string, opts: ObserveOptions)
     ...(capacity ? { capacity } : {}),
     apps: Object.fromEntries(opts.apps.map((a, i) => [a, { releases: lists[i]!.releases, active: lists[i]!.active }])),
     specs: {},
-    ...(histories ? { served: Object.fromEntries(opts.apps.map((a, i) => [a, histories[i]!.releases])), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),
+    ...(histories ? { served: Object.fromEntries(opts.apps.map((a, i) => { const { damaged: _, ...facts } = histories[i]!; return [a, facts]; })), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),
     ...(images ? { images: opts.images!.filter((_, i) => images[i]).map((i) => i.id) } : {}),
     ...(firewall !== undefined ? { firewall } : {}),
   };

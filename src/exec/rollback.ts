@@ -103,6 +103,7 @@ export async function rollback(project: Project, opts: RollbackOptions): Promise
         const b = c ? await backupOnMachine(c, project.name, a.app, { by, keepAll: true, reporter: opts.reporter, after: "before it stops" }) : undefined;
         if (b && !b.ok) throw new UserError(`${b.machine}: ${a.app}: the backup before the rollback failed: ${b.reason}; ${a.app} was not changed`, { hint: `fix the backup (\`skiff backup run ${a.app}\`) and roll back again` });
       }
+      if (a.passedOver) opts.reporter.emit({ type: "note", message: `${a.app}: back to release ${a.to}, the one that served before (not ${a.passedOver.join(", ")}: rolled back from)` });
       const previous = new Map(a.machines.map((m) => [m.machine, m.from]));
       const result = await rollout({
         project: project.name, app: a.app, target: a.to, previous, clients: lock.clients, maxParallel: opts.maxParallel ?? lock.clients.length,

@@ -102,8 +102,10 @@ export interface DeployPlan {
 export interface AppRollbackPlan {
   app: string;
   to: number;
-  /** "previous good": the newest earlier release that served; "asked": --to. */
+  /** "previous good": the earlier release that served last and was not rolled back from; "asked": --to. */
   chosen: "previous good" | "asked";
+  /** Earlier releases a plain rollback left out: rolled back from (or a deploy's switch undone) since they served. */
+  passedOver?: number[];
   machines: MachineChange[];
   batches: string[][];
   /** Internal names the target release serves differently (another TCP port or protocol); absent: none. */

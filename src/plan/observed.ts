@@ -2,6 +2,7 @@
 // agents by exec/observe.ts (or built by a test). Planners read nothing else.
 import type { FirewallStatus } from "../contracts/firewall.ts";
 import type { HistoryEntry, ReleaseSpec } from "../contracts/model.ts";
+import type { ServedFacts } from "../contracts/served.ts";
 
 /** What the agent's `capacity` answers: the machine's size and what each app's active release reserves. */
 export interface ObservedCapacity {
@@ -19,9 +20,10 @@ export interface ObservedMachine {
    *  them: a machine without instances of the app holds them withheld (no secrets, no files). */
   specs: Record<string, Record<number, ReleaseSpec | null>>;
   history?: HistoryEntry[];
-  /** Per app, the releases that once served there (an ok deploy, rollback or scale): what a rollback reads instead
-   *  of the whole history (an agent that predates it sends its history). */
-  served?: Record<string, number[]>;
+  /** Per app, the releases that once served there (an ok deploy, rollback or scale), when the last few served and
+   *  which were rolled back from: what a rollback reads instead of the whole history (an agent that predates it
+   *  sends its history). */
+  served?: Record<string, ServedFacts>;
   /** Lines of history.jsonl the agent skipped as damaged. */
   damaged?: number[];
   /** Image or artifact IDs this machine holds (asked only for plans that are printed). */

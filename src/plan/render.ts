@@ -88,7 +88,8 @@ export function renderPlan(p: Plan): string[] {
       break;
     case "rollback":
       for (const a of p.apps) {
-        out.push(`${a.app} → release ${a.to}${a.chosen === "previous good" ? " (the newest earlier release that served)" : ""}`);
+        const passed = a.passedOver?.length ? `; not ${a.passedOver.join(", ")}: rolled back from` : "";
+        out.push(`${a.app} → release ${a.to}${a.chosen === "previous good" ? ` (the one that served before${passed})` : ""}`);
         out.push(...a.machines.flatMap((m) => machineLines(m, `release ${a.to}`)), ...(a.names ?? []).map((n) => `  ${formatNameChange(n)}`), batchLine(a.batches));
       }
       break;

@@ -173,6 +173,11 @@ describe("deploy, rollback, history, status on 3 machines", { timeout: 900_000 }
       const running = (await faults.exec(m, `docker ps --filter label=skiff.app=web --filter label=skiff.release=${third} --format '{{.Names}}' | sort`)).split("\n");
       assert.deepEqual(running, web.instances.map((i) => i.name).sort());
     }
+
+    // Rolled back from v2 to v1, then v3: the way back from v3 is v1 (what served before it), not v2.
+    const back = await p.skiff(["rollback", "--dry-run"]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(back.stdout, new RegExp(`^web → release ${first} \\(the one that served before; not ${first + 1}: rolled back from\\)$`, "m"));
   });
 
   for (const bad of [

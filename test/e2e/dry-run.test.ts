@@ -105,7 +105,7 @@ describe("--dry-run changes nothing; plan and deploy --dry-run print one plan", 
 
     const r = await p.skiff(["rollback", "--dry-run"]);
     ok(r, "rollback --dry-run");
-    assert.match(r.stdout, /web → release \d+ \(the newest earlier release that served\)\n {2}m1: release \d+ → release \d+: start 1 instance, stop 1\n {4}env\.MARK: two → one/);
+    assert.match(r.stdout, /web → release \d+ \(the one that served before\)\n {2}m1: release \d+ → release \d+: start 1 instance, stop 1\n {4}env\.MARK: two → one/);
 
     const s = await p.skiff(["scale", "web=5", "--dry-run"]);
     ok(s, "scale --dry-run");

@@ -74,7 +74,7 @@ describe("history", () => {
     ]);
   });
 
-  it("the rollback target is the newest release below the active one that served", () => {
+  it("the rollback target is the release below the active one that served last (failed deploys and restarts do not count)", () => {
     const hist = [h({ release: 1 }), h({ release: 2 }), h({ release: 3, result: "failed" }), h({ release: 4 }), h({ release: 3, action: "restart" })];
     assert.equal(previousGood(hist, "web", 4), 2);
     assert.equal(previousGood(hist, "web", 2), 1);

@@ -51,7 +51,24 @@ describe("planRollback", () => {
     assert.deepEqual([web.to, web.chosen], [1, "previous good"]);
     assert.deepEqual(web.machines[1], { machine: "m2", from: 3, start: 1, stop: 1, changes: [{ key: "env.LEVEL", from: "warn", to: "info", note: undefined }] });
     assert.deepEqual(web.batches, [["m1", "m2"]], "all machines at once unless told otherwise");
-    assert.match(renderPlan(plan).join("\n"), /web → release 1 \(the newest earlier release that served\)\n  m1: release 3 → release 1: start 1 instance, stop 1\n    env.LEVEL: warn → info/);
+    assert.match(renderPlan(plan).join("\n"), /web → release 1 \(the one that served before\)\n  m1: release 3 → release 1: start 1 instance, stop 1\n    env.LEVEL: warn → info/);
+  });
+
+  it("after a rollback from 3 to 2 and a deploy of 4: back to 2, and the plan says 3 was left out", () => {
+    const p = project();
+    const o = three();
+    for (const m of o.machines) m.history!.push(entry(m.machine, 2, { action: "rollback" }));
+    deployed(o, release(p, facts(), 4));
+    const plan = planRollback(p, o, { apps: [] });
+    assert.deepEqual([plan.apps[0]!.to, plan.apps[0]!.passedOver], [2, [3]]);
+    assert.match(renderPlan(plan).join("\n"), /^web → release 2 \(the one that served before; not 3: rolled back from\)$/m);
+  });
+
+  it("no release to go back to but those rolled back from: refused, with which and how to ask for one", () => {
+    const p = project();
+    const o = deployed(empty(), release(p, facts(), 3));
+    for (const m of o.machines) m.served = { web: { releases: [1, 2, 3], rejected: [1, 2] } };
+    assert.throws(() => planRollback(p, o, { apps: [] }), (e: Error & { hint?: string }) => /web: every earlier release that served was rolled back from \(1, 2; active: 3\)/.test(e.message) && /--to N/.test(e.hint ?? ""));
   });
 
   it("--to N as asked, batches of --max-parallel; a release a machine does not keep is refused", () => {
