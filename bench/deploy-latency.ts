@@ -84,14 +84,15 @@ async function rollbackTimed(expectMark: string): Promise<[number, number]> {
   if (r.code !== 0) throw new Error(`skiff rollback failed:\n${r.stderr}`);
   for (const line of r.stdout.split("\n").filter((l) => l.startsWith("{"))) {
     const o = JSON.parse(line) as { rollback?: { ms: number; phases?: Phases }; switched?: { phases?: Phases }[] };
-    if (o.rollback?.phases) rollbackPhases[warmRound ? "warm" : "cold"].push({ ...o.rollback.phases, "start and exit": took - o.rollback.ms });
-    for (const x of o.switched ?? []) if (x.phases) rollbackMachine[warmRound ? "warm" : "cold"].push(x.phases);
+    if (o.rollback?.phases) rollbackPhases[round].push({ ...o.rollback.phases, "start and exit": took - o.rollback.ms });
+    for (const x of o.switched ?? []) if (x.phases) rollbackMachine[round].push(x.phases);
   }
   return [took, seen];
 }
-const rollbackPhases = { cold: [] as Phases[], warm: [] as Phases[] };
-const rollbackMachine = { cold: [] as Phases[], warm: [] as Phases[] };
-let warmRound = false;
+type Round = "cold" | "warm" | "warm, settled";
+const rollbackPhases: Record<Round, Phases[]> = { cold: [], warm: [], "warm, settled": [] };
+const rollbackMachine: Record<Round, Phases[]> = { cold: [], warm: [], "warm, settled": [] };
+let round: Round = "cold";
 
 for (const a of [["machines", "trust", "--yes"], ["setup"]]) await run(a);
 
@@ -127,25 +128,35 @@ for (let i = 0; i < ROUNDS; i++) {
   startRest.push(await dockerStarts(bed.machines.slice(1)));
 }
 
-/** Deploys a release, deploys the next (timed), then rolls back to the first (timed). */
-async function roundTrip(first: string, second: string, warm: boolean) {
+/** Deploys a release, deploys the next (timed), waits `settleMs`, then rolls back to the first (timed). */
+async function roundTrip(first: string, second: string, warm: boolean, settleMs: number) {
   configure(first, warm);
   await run(["deploy"]);
   configure(second, warm);
   const deploy = await deployTimed();
-  if (!warm) await new Promise((r) => setTimeout(r, 1500)); // probation over: the first release's instances are gone
+  await new Promise((r) => setTimeout(r, settleMs));
   const [rollback, served] = await rollbackTimed(first);
   return { deploy, rollback, served };
 }
 
+// Cold: 1.5 s after the deploy, the probation is over and the first release's instances are gone. Warm: at once,
+// while the machines still stop the instances the deploy retired (it answers before they are stopped: Docker's
+// stops then share these 2 cores with the rollback), and 1.5 s later, as the cold one, once they are stopped.
+const SETTLE_MS = 1500;
 const coldRuns = [];
 const warmRuns = [];
-for (let i = 0; i < ROUNDS; i++) coldRuns.push(await roundTrip(`a${i}`, `b${i}`, false));
-warmRound = true;
-for (let i = 0; i < ROUNDS; i++) warmRuns.push(await roundTrip(`c${i}`, `d${i}`, true));
+const warmSettledRuns = [];
+for (let i = 0; i < ROUNDS; i++) coldRuns.push(await roundTrip(`a${i}`, `b${i}`, false, SETTLE_MS));
+for (let i = 0; i < ROUNDS; i++) {
+  round = "warm";
+  warmRuns.push(await roundTrip(`c${i}`, `d${i}`, true, 0));
+  round = "warm, settled";
+  warmSettledRuns.push(await roundTrip(`e${i}`, `f${i}`, true, SETTLE_MS));
+}
 const deploys = coldRuns.map((r) => r.deploy);
 const [cold, coldServe] = [coldRuns.map((r) => r.rollback), coldRuns.map((r) => r.served)];
 const [warm, warmServe] = [warmRuns.map((r) => r.rollback), warmRuns.map((r) => r.served)];
+const [settled, settledServe] = [warmSettledRuns.map((r) => r.rollback), warmSettledRuns.map((r) => r.served)];
 
 console.log(`bench/deploy-latency — 3 machines, 2 instances each, deploys in waves (the default: m1 alone, then m2 and m3), rollbacks all at once, ${ROUNDS} rounds (median)`);
 console.log(`  app boot-to-healthy (docker run → first 200, m1)     ${s(median(boot))}`);
@@ -157,8 +168,9 @@ console.log(
   `    Docker alone           2 containers started on m1 ${s(median(startCanary))}, on m2 and m3 at once ${s(median(startRest))}: with 2 health passes 200 ms apart per wave, no deploy in these waves takes under ${s(floor)} here (target boot + 1.5 s = ${s(median(boot) + 1500)})`,
 );
 console.log(`  rollback, cold (previous instances stopped)         ${s(median(cold))}   m1 serves the old release after ${s(median(coldServe))}`);
-console.log(`  rollback, warm (keep_warm: previous kept as backup) ${s(median(warm))}   m1 serves the old release after ${s(median(warmServe))}`);
-for (const k of ["cold", "warm"] as const) {
+console.log(`  rollback, warm (keep_warm: previous kept as backup) ${s(median(warm))}   m1 serves the old release after ${s(median(warmServe))}   (right after the deploy)`);
+console.log(`${`  rollback, warm, ${(SETTLE_MS / 1000).toFixed(1)} s after the deploy`.padEnd(54)}${s(median(settled))}   m1 serves the old release after ${s(median(settledServe))}   (target: warm rollback ≤ 0.8 s)`);
+for (const k of ["cold", "warm", "warm, settled"] as const) {
   if (rollbackPhases[k].length) console.log(`    ${k} rollback phases (s)  ${breakdown(rollbackPhases[k])}`);
   if (rollbackMachine[k].length) console.log(`    per machine (s)        ${breakdown(rollbackMachine[k])}`);
 }
