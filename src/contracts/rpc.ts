@@ -9,7 +9,7 @@ import type { HistoryEntry, LockInfo, ReleaseSpec } from "./model.ts";
 import { activateParamsSchema, activateResultSchema, instanceListSchema, jobIdSchema, nameSchema, releaseNumber } from "./activate.ts";
 import { agentInfoSchema } from "./agent-info.ts";
 import { firewallEntry, firewallSetResult, firewallStatus } from "./firewall.ts";
-import { logPage, logQuery } from "./logs.ts";
+import { logPage, logQuery } from "./log-query.ts";
 import { alertsConfig, type AlertsView } from "./alerts.ts";
 import { tlsHostFacts } from "./tls-facts.ts";
 
