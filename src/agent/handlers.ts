@@ -7,6 +7,7 @@ import { arch, cpus, freemem, hostname, totalmem, uptime } from "node:os";
 import type { AgentInfo } from "../contracts/agent-info.ts";
 import type { LogPage, LogQuery } from "../contracts/logs.ts";
 import { parseParams, type RpcCheckedParams, type RpcMethod, type RpcResult } from "../contracts/rpc.ts";
+import { previousRelease } from "../contracts/served.ts";
 import type { AgentCore } from "./core.ts";
 import type { Jobs } from "./jobs.ts";
 import { fence } from "./fence.ts";
@@ -118,7 +119,15 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     "image.has": ({ image, runtime }) => core.rt({ runtime }).hasImage(image),
     "image.id": async ({ image }) => (await core.rt({}).imageId?.(image)) ?? null,
     "release.put": ({ spec }) => (store.putRelease(spec), true),
-    "release.list": ({ project, app }) => ({ releases: store.releases(project, app), active: store.state(project, app).active }),
+    "release.list": ({ project, app, specs, to }) => {
+      const releases = store.releases(project, app);
+      const active = store.state(project, app).active;
+      if (specs !== "rollback") return { releases, active };
+      // The rollback's likely target here (the CLI decides it over every machine; a second round reads any other).
+      const target = to ?? (active === null ? undefined : previousRelease([store.historyServed(project, app)], active).to);
+      const wanted = [...new Set([active, target].filter((n): n is number => typeof n === "number" && releases.includes(n)))];
+      return { releases, active, specs: Object.fromEntries(wanted.map((n) => [n, store.release(project, app, n) ?? null])) };
+    },
     "release.get": ({ project, app, release }) => store.release(project, app, release) ?? null,
     activate: (params) => {
       core.rememberMachineName(params.machine);

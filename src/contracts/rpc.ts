@@ -135,7 +135,12 @@ export const rpc = {
   "image.has": { params: z.object({ image: text, runtime: opt(runtimeKind) }), result: z.boolean() },
   "image.id": { params: z.object({ image: text }), result: nullable(z.string()) },
   "release.put": { params: z.object({ spec: releaseSpec }), result: z.literal(true) },
-  "release.list": { params: appRef, result: z.object({ releases: z.array(z.number()), active: nullable(z.number()) }) },
+  /** With `specs: "rollback"`, also the specs of the active release and of the one a rollback would go to by this
+   *  machine's history (or `to`), by number: a rollback plan then needs no second round (an older agent ignores it). */
+  "release.list": {
+    params: z.extend(appRef, { specs: opt(z.literal("rollback")), to: opt(releaseNumber) }),
+    result: z.object({ releases: z.array(z.number()), active: nullable(z.number()), specs: opt(z.record(z.string(), nullable(releaseSpec))) }),
+  },
   "release.get": { params: z.extend(appRef, { release: releaseNumber }), result: nullable(releaseSpec) },
   activate: { params: activateParamsSchema, result: job },
   "hook.run": {

@@ -2,7 +2,8 @@
 // rounds, every machine at once and every question of a round at once on its
 // channel. First the lists (capacity, releases, history, images held), then the
 // release specs those lists point at (the active ones, and the newest few a
-// deploy may reuse, or a rollback's target).
+// deploy may reuse, or a rollback's target). A rollback's first round brings
+// the specs each machine foresees it needs, so its second is usually empty.
 import type { HistoryEntry, ReleaseSpec, RuntimeKind } from "../contracts/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
@@ -19,6 +20,9 @@ export interface ObserveOptions {
   history?: boolean;
   /** Which stored specs to read: per app and machine, the release numbers wanted (from the first round). */
   specs?: (o: Observed, app: string, m: ObservedMachine) => (number | null)[];
+  /** A rollback's (to: --to): the first round also reads each machine's active spec and its likely target's, so
+   *  that the second round reads only what the machines did not foresee (usually nothing). */
+  rollback?: { to?: number };
   /** Asks each machine whether it holds these (only for plans that are printed: a deploy's ship asks anyway). */
   images?: { id: string; runtime: RuntimeKind }[];
   /** Asks each machine's firewall (only for plans that are printed: a deploy sets it anyway). */
@@ -69,6 +73,7 @@ export const rollbackSpecs =
 const targets = new WeakMap<Observed, Map<string, number | null>>();
 
 type Report = { entries: HistoryEntry[]; damaged: { line: number }[] };
+type ReleaseList = { releases: number[]; active: number | null; specs?: Record<string, ReleaseSpec | null> };
 type Served = ServedFacts & { damaged: { line: number }[] };
 
 /** The app's releases that served on this machine: a few numbers, not its whole history (an agent that predates
@@ -86,7 +91,7 @@ async function servedOn(c: AgentClient, project: string, app: string): Promise<S
 async function firstRound(c: AgentClient, project: string, opts: ObserveOptions): Promise<ObservedMachine> {
   const [capacity, lists, histories, images, firewall] = await Promise.all([
     opts.capacity ? c.call<ObservedCapacity>("capacity") : undefined,
-    Promise.all(opts.apps.map((app) => c.call<{ releases: number[]; active: number | null }>("release.list", { project, app }))),
+    Promise.all(opts.apps.map((app) => c.call<ReleaseList>("release.list", { project, app, ...(opts.rollback ? { specs: "rollback" as const, ...(opts.rollback.to !== undefined ? { to: opts.rollback.to } : {}) } : {}) }))),
     opts.history ? Promise.all(opts.apps.map((app) => servedOn(c, project, app))) : undefined,
     opts.images ? Promise.all(opts.images.map((i) => c.call<boolean>("image.has", { image: i.id, runtime: i.runtime }))) : undefined,
     opts.firewall ? c.call("firewall.get").catch((e: unknown) => (e instanceof AgentRefused && e.code === "ENOMETHOD" ? null : Promise.reject(e))) : undefined,
@@ -95,7 +100,8 @@ async function firstRound(c: AgentClient, project: string, opts: ObserveOptions)
     machine: c.machine,
     ...(capacity ? { capacity } : {}),
     apps: Object.fromEntries(opts.apps.map((a, i) => [a, { releases: lists[i]!.releases, active: lists[i]!.active }])),
-    specs: {},
+    // What the machine sent along (a rollback's first round; an older agent sends none).
+    specs: Object.fromEntries(opts.apps.flatMap((a, i) => (lists[i]!.specs ? [[a, Object.fromEntries(Object.entries(lists[i]!.specs!).map(([n, spec]) => [Number(n), spec]))]] : []))),
     ...(histories ? { served: Object.fromEntries(opts.apps.map((a, i) => { const { damaged: _, ...facts } = histories[i]!; return [a, facts]; })), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),
     ...(images ? { images: opts.images!.filter((_, i) => images[i]).map((i) => i.id) } : {}),
     ...(firewall !== undefined ? { firewall } : {}),
@@ -105,9 +111,10 @@ async function firstRound(c: AgentClient, project: string, opts: ObserveOptions)
 async function secondRound(c: AgentClient, project: string, m: ObservedMachine, o: Observed, opts: ObserveOptions): Promise<void> {
   await Promise.all(
     opts.apps.map(async (app) => {
-      const wanted = [...new Set(opts.specs!(o, app, m).filter((n): n is number => n !== null))];
+      const had = m.specs[app] ?? {};
+      const wanted = [...new Set(opts.specs!(o, app, m).filter((n): n is number => n !== null && !(n in had)))];
       const specs = await Promise.all(wanted.map((release) => c.call<ReleaseSpec | null>("release.get", { project, app, release })));
-      m.specs[app] = Object.fromEntries(wanted.map((n, i) => [n, specs[i]!]));
+      m.specs[app] = { ...had, ...Object.fromEntries(wanted.map((n, i) => [n, specs[i]!])) };
     }),
   );
 }
@@ -130,6 +137,7 @@ export async function observe(clients: AgentClient[], project: Project, opts: Ob
   const { values: machines, down } = reachable(clients, settled, opts);
   const o: Observed = { machines, unreachable: [...(opts.unreachable ?? []), ...down] };
   const byName = new Map(clients.map((c) => [c.machine, c]));
+  // Machines with nothing left to read are not asked again (secondRound sends nothing for them).
   if (opts.specs) await Promise.all(machines.map((m) => secondRound(byName.get(m.machine)!, project.name, m, o, opts)));
   return o;
 }

@@ -63,7 +63,7 @@ export interface RollbackResult {
 
 async function observeAndPlan(clients: AgentClient[], project: Project, opts: RollbackOptions, unreachable?: string[]): Promise<{ plan: RollbackPlan; observed: Observed }> {
   const apps = selectApps(project, opts.apps, { appsOnly: true }).map((a) => a.name);
-  const observed = await (opts.effects?.observe ?? observe)(clients, project, { apps, history: opts.to === undefined, specs: rollbackSpecs(opts.to), unreachable, skipUnreachable: opts.skipUnreachable });
+  const observed = await (opts.effects?.observe ?? observe)(clients, project, { apps, history: opts.to === undefined, specs: rollbackSpecs(opts.to), rollback: { to: opts.to }, unreachable, skipUnreachable: opts.skipUnreachable });
   // A damaged record is skipped; the choice is made from the rest, and the person is told.
   for (const m of observed.machines) if (m.damaged?.length) opts.reporter.emit({ type: "note", machine: m.machine, message: `${m.damaged.length} damaged record(s) in history.jsonl skipped (line ${m.damaged.join(", ")})` });
   return { plan: planRollback(project, observed, opts), observed };
