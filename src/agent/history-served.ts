@@ -50,9 +50,10 @@ export class ServedIndex {
       else if (e.project === project && e.app === app) (book = book.clone()).take(e);
     }
     const sorted = [...book.served].sort((a, b) => a - b);
-    // The newest, and those just below the release active here (a rollback --to far back, then a plain one).
+    // The newest, those just below the release active here (a rollback --to far back, then a plain one), and those
+    // that served last, however old (a --to far back, then a deploy: the way back is that old release).
     const near = active === null ? [] : sorted.filter((r) => r < active).slice(-NEAR_ACTIVE);
-    return { ...book.facts([...new Set([...near, ...sorted.slice(-MAX_SERVED)])].sort((a, b) => a - b)), damaged };
+    return { ...book.facts([...new Set([...near, ...sorted.slice(-MAX_SERVED), ...book.recent()])].sort((a, b) => a - b)), damaged };
   }
 
   private parse(line: string): HistoryEntry | undefined {

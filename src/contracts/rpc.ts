@@ -199,7 +199,7 @@ export const rpc = {
    *  rolled back from: what a rollback needs of the history (contracts/served.ts). */
   "history.served": {
     params: appRef,
-    result: z.object({ releases: z.array(z.number()), at: opt(z.record(z.string(), z.string())), rejected: opt(z.array(z.number())), damaged: z.array(z.object({ line: z.number(), text: z.string() })) }),
+    result: z.object({ releases: z.array(z.number()), at: opt(z.record(z.string(), z.string())), rejected: opt(z.record(z.string(), z.string())), damaged: z.array(z.object({ line: z.number(), text: z.string() })) }),
   },
   "history.add": { params: z.object({ entry: summaryEntry, machine: short(256).check(z.minLength(1)), holder: opt(text) }), result: z.literal(true) },
   "lock.acquire": { params: z.object({ project: nameSchema, info: lockInfo }), result: z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), holder: opt(lockInfoOut) })]) },

@@ -32,7 +32,7 @@ describe("history.served: the releases that served, without the history", () => 
     ];
     for (const e of all) s.appendHistory(e);
     const web = s.historyServed("shop", "web");
-    assert.deepEqual([web.releases, web.rejected, web.damaged], [[1, 2, 4, 5], [5], []], "the rollback from 5 to 2 leaves 5 out");
+    assert.deepEqual([web.releases, Object.keys(web.rejected ?? {}), web.damaged], [[1, 2, 4, 5], ["5"], []], "the rollback from 5 to 2 leaves 5 out");
     assert.deepEqual(s.historyServed("shop", "api").releases, [7]);
     const { damaged: _, ...facts } = web;
     assert.deepEqual(facts, servedFacts(s.history({ project: "shop", app: "web" }), "web"), "what the whole history says");
@@ -99,11 +99,22 @@ describe("history.served: the releases that served, without the history", () => 
     s.appendHistory(entry(1));
     s.appendHistory(entry(2));
     appendFileSync(join(dir, "history.jsonl"), JSON.stringify(entry(1, { action: "rollback" })));
-    assert.deepEqual(s.historyServed("shop", "web").rejected, [2]);
+    assert.deepEqual(Object.keys(s.historyServed("shop", "web").rejected ?? {}), ["2"]);
     appendFileSync(join(dir, "history.jsonl"), "\n" + JSON.stringify(entry(3)) + "\n");
     const r = s.historyServed("shop", "web");
-    assert.deepEqual([r.releases, r.rejected], [[1, 2, 3], [2]]);
+    assert.deepEqual([r.releases, Object.keys(r.rejected ?? {})], [[1, 2, 3], ["2"]]);
     assert.deepEqual(previousRelease([r], 3), { to: 1, passedOver: [2] }, "back from 3 is 1: it served after 2");
+  });
+
+  it("and those that served last, however old (--to 3 among 3,000, then a deploy: the way back is 3)", () => {
+    const { s, dir } = store();
+    const lines = Array.from({ length: 3000 }, (_, i) => entry(i + 1, { at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString() }));
+    lines.push(entry(3, { action: "rollback", at: "2026-02-01T00:00:00.000Z" }), entry(3001, { at: "2026-02-01T00:01:00.000Z" }));
+    writeFileSync(join(dir, "history.jsonl"), lines.map((e) => JSON.stringify(e) + "\n").join(""));
+    s.saveState({ project: "shop", app: "web", active: 3001, instances: [], warm: [], pending: [] });
+    const r = s.historyServed("shop", "web");
+    assert.ok(r.releases.includes(3) && r.releases.length <= MAX_SERVED + RECENT + 10, `${r.releases.length} releases`);
+    assert.equal(previousRelease([r], 3001).to, 3);
   });
 
   it("answers the serving times of the last RECENT releases that served, in the order they served", () => {
@@ -167,9 +178,39 @@ describe("the release a plain rollback goes back to", () => {
     assert.deepEqual(previousRelease([{ releases: m1.releases }, { releases: [1, 2, 3] }], 4), { to: 3, passedOver: [] });
   });
 
+  it("a command's summary record (the CLI's clock) does not count: the machines' own records do", () => {
+    // 1, 2, back to 1, 3; the CLI's summary of deploy 3 stamped before the rollback (its clock is slow).
+    const h = hist([1, "d"], [2, "d"], [1, "r"], [3, "d"]);
+    h.push(entry(2, { at: "2025-01-01T00:00:00.000Z", summary: true }), entry(3, { at: "2025-01-01T00:00:00.000Z", summary: true }));
+    assert.equal(target(h, 3), 1);
+    assert.deepEqual(Object.keys(servedFacts(h, "web").rejected ?? {}), ["2"]);
+  });
+
+  it("a rollback undone (it failed on another machine) leaves nothing out: a retry goes to the same release", () => {
+    // On m1: 1, 2, 3, back to 1, then forward to 3 again as the rollback failed on m2; m2 never left 3.
+    const both = hist([1, "d"], [2, "d"], [3, "d"]);
+    const m1 = servedFacts([...both, ...hist([1, "r"]), entry(1, { result: "rolled back", at: new Date(Date.UTC(2026, 0, 1, 0, 0, t++)).toISOString() }), ...hist([3, "r"])], "web");
+    const m2 = servedFacts(both, "web");
+    assert.deepEqual(previousRelease([m1, m2], 3), { to: 1, passedOver: [] });
+  });
+
+  it("left on a machine that was down, served again on the others: not left out", () => {
+    // m3 saw 4, 5, back to 4; then it was down while the others went forward to 5 (--to) and deployed 6.
+    const before = hist([4, "d"], [5, "d"], [4, "r"]);
+    const m3 = servedFacts(before, "web");
+    const rest = servedFacts([...before, ...hist([5, "r"], [6, "d"])], "web");
+    assert.deepEqual(previousRelease([rest, m3], 6), { to: 5, passedOver: [] });
+    assert.deepEqual(previousRelease([m3, m3], 6), { to: 4, passedOver: [5] }, "with m3's view alone 5 stays out");
+  });
+
+  it("passedOver names only the releases left out that were newer than the choice", () => {
+    assert.deepEqual(previousRelease([servedFacts(hist([1, "d"], [2, "d"], [1, "r"], [3, "d"], [4, "d"], [3, "r"], [5, "d"]), "web")], 5), { to: 3, passedOver: [4] });
+  });
+
   it("none left: says which were left out, or that there is none", () => {
     assert.deepEqual(previousRelease([servedFacts(hist([1, "d"], [2, "d"], [1, "r"], [3, "d"], [1, "r"]), "web")], 1), { to: undefined, passedOver: [] });
     // Left out on one machine or another (each machine answers its own): none to go back to, and which.
-    assert.deepEqual(previousRelease([{ releases: [1, 2], rejected: [1] }, { releases: [1, 2], rejected: [2] }], 3), { to: undefined, passedOver: [1, 2] });
+    const t = "2026-01-01T00:00:00.000Z";
+    assert.deepEqual(previousRelease([{ releases: [1, 2], rejected: { 1: t } }, { releases: [1, 2], rejected: { 2: t } }], 3), { to: undefined, passedOver: [1, 2] });
   });
 });

@@ -67,7 +67,7 @@ describe("planRollback", () => {
   it("no release to go back to but those rolled back from: refused, with which and how to ask for one", () => {
     const p = project();
     const o = deployed(empty(), release(p, facts(), 3));
-    for (const m of o.machines) m.served = { web: { releases: [1, 2, 3], rejected: [1, 2] } };
+    for (const m of o.machines) m.served = { web: { releases: [1, 2, 3], rejected: { 1: "2026-01-01T00:00:00.000Z", 2: "2026-01-01T00:00:00.000Z" } } };
     assert.throws(() => planRollback(p, o, { apps: [] }), (e: Error & { hint?: string }) => /web: every earlier release that served was rolled back from \(1, 2; active: 3\)/.test(e.message) && /--to N/.test(e.hint ?? ""));
   });
 

@@ -83,7 +83,7 @@ describe("observe", () => {
     const now = watch(false);
     const o = await observe(now.clients, p, { apps: ["web"], history: true, specs: rollbackSpecs() });
     assert.deepEqual([...new Set(now.calls)].sort(), ["history.served", "release.get", "release.list"]);
-    assert.deepEqual(o.machines.map((m) => [m.served?.web?.releases, m.served?.web?.rejected, Object.keys(m.served?.web?.at ?? {})]), [[[1, 2, 3], [], ["1", "2", "3"]], [[1, 2, 3], [], ["1", "2", "3"]]]);
+    assert.deepEqual(o.machines.map((m) => [m.served?.web?.releases, Object.keys(m.served?.web?.rejected ?? {}), Object.keys(m.served?.web?.at ?? {})]), [[[1, 2, 3], [], ["1", "2", "3"]], [[1, 2, 3], [], ["1", "2", "3"]]]);
     const before = watch(true);
     const o2 = await observe(before.clients, p, { apps: ["web"], history: true, specs: rollbackSpecs() });
     assert.ok(before.calls.includes("history"));
