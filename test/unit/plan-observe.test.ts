@@ -55,82 +55,70 @@ describe("observe", () => {
     assert.deepEqual([changed.apps[0]!.release, changeCount(changed)], [2, 2]);
   });
 
-  it("a rollback's observation asks each machine for the releases that served, not its history; an agent without history.served sends its history and plans the same", async () => {
-    const p = project();
+  /** Three releases deployed on two machines. */
+  async function threeReleases(p: ReturnType<typeof project>) {
     const ms = [machine("m1"), machine("m2")];
     for (const n of [1, 2, 3]) {
       const v = release(p, facts(), n);
       for (const m of ms) await m.client.call("release.put", { spec: specFor(v, m.name) });
       for (const m of ms) assert.equal((await activateOn(m, n)).ok, true);
     }
-    const watch = (old: boolean) => {
-      const calls: string[] = [];
-      const clients = ms.map(
-        (m) =>
-          ({
-            ...m.client,
-            machine: m.name,
-            call: async (method: string, params?: unknown) => {
-              calls.push(method);
-              // An agent from before history.served: the server's answer to a method it does not know.
-              if (old && method === "history.served") throw new AgentRefused(m.name, `${m.name}: unknown method ${method}`, "ENOMETHOD");
-              return m.client.call(method, params);
-            },
-          }) as unknown as AgentClient,
-      );
-      return { calls, clients };
-    };
-    const now = watch(false);
+    return ms;
+  }
+
+  /** Clients of `ms` that note each call ("m1 release.get 2"), as agents of today or, with `old`, as older ones:
+   *  without history.served (the server's answer to a method it does not know), or without release.list's specs
+   *  (the parameter is not in their contract, and they answer without). */
+  function watched(ms: ReturnType<typeof machine>[], old?: "history.served" | "release.list specs") {
+    const calls: string[] = [];
+    const clients = ms.map(
+      (m) =>
+        ({
+          ...m.client,
+          machine: m.name,
+          call: async (method: string, params?: unknown) => {
+            calls.push(`${m.name} ${method}${method === "release.get" ? ` ${(params as { release: number }).release}` : ""}`);
+            if (old === "history.served" && method === "history.served") throw new AgentRefused(m.name, `${m.name}: unknown method ${method}`, "ENOMETHOD");
+            const r = (await m.client.call(method, params)) as Record<string, unknown>;
+            if (old === "release.list specs" && method === "release.list") delete r.specs;
+            return r;
+          },
+        }) as unknown as AgentClient,
+    );
+    return { calls, clients, methods: () => [...new Set(calls.map((c) => c.split(" ")[1]!))].sort() };
+  }
+
+  it("a rollback's observation asks each machine for the releases that served, not its history; an agent without history.served sends its history and plans the same", async () => {
+    const p = project();
+    const ms = await threeReleases(p);
+    const now = watched(ms);
     const o = await observe(now.clients, p, { apps: ["web"], history: true, specs: rollbackSpecs() });
-    assert.deepEqual([...new Set(now.calls)].sort(), ["history.served", "release.get", "release.list"]);
+    assert.deepEqual(now.methods(), ["history.served", "release.get", "release.list"]);
     assert.deepEqual(o.machines.map((m) => [m.served?.web?.releases, Object.keys(m.served?.web?.rejected ?? {}), Object.keys(m.served?.web?.at ?? {})]), [[[1, 2, 3], [], ["1", "2", "3"]], [[1, 2, 3], [], ["1", "2", "3"]]]);
-    const before = watch(true);
+    const before = watched(ms, "history.served");
     const o2 = await observe(before.clients, p, { apps: ["web"], history: true, specs: rollbackSpecs() });
-    assert.ok(before.calls.includes("history"));
+    assert.ok(before.methods().includes("history"));
     assert.deepEqual(planRollback(p, o2, { apps: [] }), planRollback(p, o, { apps: [] }));
     assert.equal(planRollback(p, o, { apps: [] }).apps[0]!.to, 2);
   });
 
   it("a rollback's first round brings each machine's active spec and its likely target's: a second round only where the target differs, or for an older agent", async () => {
     const p = project();
-    const ms = [machine("m1"), machine("m2")];
-    for (const n of [1, 2, 3]) {
-      const v = release(p, facts(), n);
-      for (const m of ms) await m.client.call("release.put", { spec: specFor(v, m.name) });
-      for (const m of ms) assert.equal((await activateOn(m, n)).ok, true);
-    }
+    const ms = await threeReleases(p);
     // m2 alone went back to 1 and forward to 3 again: by its history the way back is 1 (it ran last there), by
     // m1's it is 2; over both machines it is 1.
     assert.equal((await activateOn(ms[1]!, 1, { action: "rollback" })).ok, true);
     assert.equal((await activateOn(ms[1]!, 3, { action: "rollback" })).ok, true);
-    const watch = (old: boolean) => {
-      const calls: string[] = [];
-      const clients = ms.map(
-        (m) =>
-          ({
-            ...m.client,
-            machine: m.name,
-            call: async (method: string, params?: unknown) => {
-              calls.push(`${m.name} ${method}${method === "release.get" ? ` ${(params as { release: number }).release}` : ""}`);
-              const r = (await m.client.call(method, params)) as Record<string, unknown>;
-              // An agent from before release.list's specs: the parameter is not in its contract, and it answers without.
-              if (old && method === "release.list") delete r.specs;
-              return r;
-            },
-          }) as unknown as AgentClient,
-      );
-      return { calls, clients };
-    };
-    const twoRounds = await observe(watch(false).clients, p, { apps: ["web"], history: true, specs: rollbackSpecs() });
-    const now = watch(false);
+    const twoRounds = await observe(watched(ms).clients, p, { apps: ["web"], history: true, specs: rollbackSpecs() });
+    const now = watched(ms);
     const o = await observe(now.clients, p, { apps: ["web"], history: true, specs: rollbackSpecs(), rollback: {} });
     assert.deepEqual(now.calls.filter((c) => c.includes("release.get")), ["m1 release.get 1"], "only m1 reads the target it did not foresee");
     assert.deepEqual(planRollback(p, o, { apps: [] }), planRollback(p, twoRounds, { apps: [] }));
     assert.equal(planRollback(p, o, { apps: [] }).apps[0]!.to, 1);
-    const asked = watch(false);
+    const asked = watched(ms);
     await observe(asked.clients, p, { apps: ["web"], specs: rollbackSpecs(2), rollback: { to: 2 } });
     assert.deepEqual(asked.calls.filter((c) => c.includes("release.get")), [], "--to 2: every machine sends its spec with the list");
-    const before = watch(true);
+    const before = watched(ms, "release.list specs");
     const o2 = await observe(before.clients, p, { apps: ["web"], history: true, specs: rollbackSpecs(), rollback: {} });
     assert.deepEqual(before.calls.filter((c) => c.includes("release.get")).sort(), ["m1 release.get 1", "m1 release.get 3", "m2 release.get 1", "m2 release.get 3"]);
     assert.deepEqual(planRollback(p, o2, { apps: [] }), planRollback(p, o, { apps: [] }));
