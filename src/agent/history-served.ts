@@ -49,7 +49,7 @@ export class ServedIndex {
       if (!e) damaged.push({ line: this.lines + 1, text: rest.slice(0, 120) });
       else if (e.project === project && e.app === app) (book = book.clone()).take(e);
     }
-    const sorted = [...book.served].sort((a, b) => a - b);
+    const sorted = book.served();
     // The newest, those just below the release active here (a rollback --to far back, then a plain one), and those
     // that served last, however old (a --to far back, then a deploy: the way back is that old release).
     const near = active === null ? [] : sorted.filter((r) => r < active).slice(-NEAR_ACTIVE);

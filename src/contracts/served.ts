@@ -17,8 +17,8 @@ export interface ServedFacts {
 export const RECENT = 20;
 
 export class ServedBook {
-  readonly served = new Set<number>();
-  /** Release → the last time it served, in the order of that time (a re-served release moves to the end). */
+  /** Every release that served → the last time it served, in the order of that time (a re-served release moves to
+   *  the end). */
   readonly at = new Map<number, string>();
   /** Release → when it was left for an older one. */
   readonly rejected = new Map<number, string>();
@@ -32,15 +32,18 @@ export class ServedBook {
     // not one to go back to later. A failed rollback's switch undone goes forward again: its target is not left out.
     if (e.action === "rollback" && this.current !== undefined && e.release < this.current) this.rejected.set(this.current, e.at);
     this.rejected.delete(e.release);
-    this.served.add(e.release);
     this.at.delete(e.release);
     this.at.set(e.release, e.at);
     this.current = e.release;
   }
 
+  /** The releases that served, ascending. */
+  served(): number[] {
+    return [...this.at.keys()].sort((a, b) => a - b);
+  }
+
   clone(): ServedBook {
     const b = new ServedBook();
-    for (const r of this.served) b.served.add(r);
     for (const [r, t] of this.at) b.at.set(r, t);
     for (const [r, t] of this.rejected) b.rejected.set(r, t);
     b.current = this.current;
@@ -64,7 +67,7 @@ export class ServedBook {
 export function servedFacts(history: HistoryEntry[], app: string): ServedFacts {
   const b = new ServedBook();
   for (const e of history) if (e.app === app) b.take(e);
-  return b.facts([...b.served].sort((x, y) => x - y));
+  return b.facts(b.served());
 }
 
 /** The later of two ISO times (either may be missing). */
@@ -89,16 +92,10 @@ export function previousRelease(facts: ServedFacts[], active: number): { to?: nu
   const below = new Set<number>();
   // A loop, not a spread into Math.max: a long history overflows the call stack.
   for (const f of facts) for (const r of f.releases) if (r < active) below.add(r);
-  let to: number | undefined;
-  for (const r of below) {
-    if (rejected(r)) continue;
-    if (to === undefined) {
-      to = r;
-      continue;
-    }
-    const [tr, tt] = [last.get(r) ?? "", last.get(to) ?? ""];
-    if (tr > tt || (tr === tt && r > to)) to = r;
-  }
+  // The one that served last; without times, or at the same time, the newest.
+  const when = (r: number) => last.get(r) ?? "";
+  const servedLater = (a: number, b: number) => when(a) > when(b) || (when(a) === when(b) && a > b);
+  const to = [...below].filter((r) => !rejected(r)).reduce<number | undefined>((best, r) => (best === undefined || servedLater(r, best) ? r : best), undefined);
   const passedOver = [...below].filter((r) => rejected(r) && (to === undefined || r > to)).sort((a, b) => a - b);
   return { to, passedOver };
 }

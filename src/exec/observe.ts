@@ -91,7 +91,7 @@ async function servedOn(c: AgentClient, project: string, app: string): Promise<S
 async function firstRound(c: AgentClient, project: string, opts: ObserveOptions): Promise<ObservedMachine> {
   const [capacity, lists, histories, images, firewall] = await Promise.all([
     opts.capacity ? c.call<ObservedCapacity>("capacity") : undefined,
-    Promise.all(opts.apps.map((app) => c.call<ReleaseList>("release.list", { project, app, ...(opts.rollback ? { specs: "rollback" as const, ...(opts.rollback.to !== undefined ? { to: opts.rollback.to } : {}) } : {}) }))),
+    Promise.all(opts.apps.map((app) => c.call<ReleaseList>("release.list", { project, app, ...(opts.rollback && { specs: "rollback" as const, to: opts.rollback.to }) }))),
     opts.history ? Promise.all(opts.apps.map((app) => servedOn(c, project, app))) : undefined,
     opts.images ? Promise.all(opts.images.map((i) => c.call<boolean>("image.has", { image: i.id, runtime: i.runtime }))) : undefined,
     opts.firewall ? c.call("firewall.get").catch((e: unknown) => (e instanceof AgentRefused && e.code === "ENOMETHOD" ? null : Promise.reject(e))) : undefined,
