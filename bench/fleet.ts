@@ -2,7 +2,7 @@
 // (3, 8, 15, 20 machines; a fresh bed per size) a process app (examples/hello-node,
 // one instance per machine, the rollout's own defaults) is set up, deployed once,
 // then deployed again with a new release (timed) and rolled back (timed: the
-// previous release is still in its probation, running as a backup), then rolled
+// previous release is still in its probation, running as a backup: 2 minutes here), then rolled
 // back once more with `keep_warm` (timed). Printed as a table with the ratio to the
 // smallest size, the deploy's phases when `skiff --json deploy` reports them, and
 // for each timed command where this host's CPU went (bench/lib-cpu.ts: apps, agents,
@@ -11,6 +11,8 @@
 // machine, so part of any growth is the host, not skiff.
 //   SIZES=3,8        sizes to run (default 3,8,15,20)
 //   ROUNDS=1         deploy + rollback rounds per size (median printed)
+//   SETTLE_S=0       seconds to wait before each round after the first (to let the machines finish stopping what
+//                    the previous round retired; the release a rollback left runs on for its probation, 2 minutes here)
 //   KEEP=1           leave the last bed running (default: down after a size above 3)
 //   MACHINE_CPUS=0.075  after setup and the first deploy, cap every machine at this many cores (docker update
 //                    --cpus): machines of one size at every fleet size, as a real fleet's are, instead of 2 cores
@@ -20,16 +22,23 @@
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { down, faults, up, type Bed } from "../testbed/bed.ts";
+import { execFileSync } from "node:child_process";
+import { DOCKER, down, faults, up, type Bed } from "../testbed/bed.ts";
 import { makeProject, type Project, type Run } from "../test/e2e/helpers.ts";
 import { canMeter, cpuLine, cpuMeter, hostTimes, type CpuReport } from "./lib-cpu.ts";
-import { fleetConfig } from "./lib-fleet.ts";
+import { fleetConfig, HELLO_NODE } from "./lib-fleet.ts";
+import { NODE_BIN } from "../src/contracts/paths.ts";
 
 const SIZES = (process.env.SIZES ?? "3,8,15,20").split(",").map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
+const SETTLE_S = Number(process.env.SETTLE_S ?? 0);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+if (!(SETTLE_S >= 0)) {
+  console.error(`SETTLE_S must be a number of seconds, 0 or more (got ${process.env.SETTLE_S})`);
+  process.exit(2);
+}
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
   console.error(`SIZES must be whole numbers of machines, comma-separated (got ${process.env.SIZES})`);
   process.exit(2);
@@ -40,7 +49,11 @@ if (CAP !== undefined && !(CAP >= 0.01 && CAP <= cpus().length)) {
   process.exit(2);
 }
 
-const config = fleetConfig;
+// The timed rollback goes back to the release the deploy left, while its instances still run (in the probation):
+// at 20 capped machines a deploy takes 25–30 s, as long as skiff's default probation, so the canary machine's would
+// be stopped already and that machine's rollback would boot the app again, at 20 machines and not at 3.
+const PROBATION = "2m";
+const config = (bed: Bed, version: string, warm = false) => fleetConfig(bed, version, warm, warm ? undefined : PROBATION);
 
 /** The host's CPU time so far (all cores): what is not idle, and the total (lib-cpu's /proc/stat reading). */
 function hostCpu(): { busy: number; total: number } {
@@ -127,12 +140,34 @@ interface Row {
   busy: { deploy: number; rollback: number; idle: number };
   setup: number;
   first: number;
+  /** bootAlone's figure. */
+  boot: number;
   deploy: number;
   rollback: number;
   /** A rollback onto instances kept warm (keep_warm): no app boots, what skiff itself takes. */
   warmRollback: number;
-  cpu: { deploy?: CpuReport; rollback?: CpuReport; warmRollback?: CpuReport };
+  /** idle: the fleet doing nothing for 15 s before the rounds (what every timed command shares the machines with). */
+  cpu: { idle?: CpuReport; deploy?: CpuReport; rollback?: CpuReport; warmRollback?: CpuReport };
+  /** Every round's figures (ms), in order: a later round slower than the first says the fleet had not settled. */
+  rounds: { deploy: number[]; rollback: number[]; warm: number[] };
   phases?: Record<string, unknown>;
+}
+
+/** The app's boot on m1 with no skiff in between (the capped machine, the rest of the fleet idle around it), ms,
+ *  median of 3: its own node started by hand, polled every 100 ms until /healthz answers. The same machine at every
+ *  size: what it takes longer at a larger size, the host took (these machines share its cores), not skiff. */
+async function bootAlone(bed: Bed): Promise<number> {
+  const m = bed.machines[0]!;
+  execFileSync(DOCKER, ["cp", join(HELLO_NODE, "server.js"), `${m.container}:/tmp/fleet-boot.js`]);
+  const runs: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const ns = await faults.exec(
+      m,
+      `t0=$(date +%s%N); PORT=29998 HOST=127.0.0.1 ${NODE_BIN} /tmp/fleet-boot.js >/dev/null 2>&1 & pid=$!; until curl -sf http://127.0.0.1:29998/healthz >/dev/null; do sleep 0.1; done; t1=$(date +%s%N); kill $pid; wait $pid; echo $((t1 - t0))`,
+    );
+    runs.push(Number(ns.trim()) / 1e6);
+  }
+  return median(runs);
 }
 
 async function measure(n: number): Promise<Row> {
@@ -152,10 +187,13 @@ async function measure(n: number): Promise<Row> {
   // What the fleet costs this host doing nothing (checks, alert rounds, samplers): the timed commands share the
   // cores with it.
   await new Promise((r) => setTimeout(r, 5000));
+  const idleMeter = canMeter() ? cpuMeter(bed.machines.map((m) => m.container)) : undefined;
   const i0 = hostCpu();
   await new Promise((r) => setTimeout(r, 15_000));
   const i1 = hostCpu();
   const idle = (i1.busy - i0.busy) / Math.max(1, i1.total - i0.total);
+  const idleCpu = await idleMeter?.stop();
+  const boot = await bootAlone(bed);
   const deploys: number[] = [];
   const rollbacks: number[] = [];
   let phases: Record<string, unknown> | undefined;
@@ -163,8 +201,9 @@ async function measure(n: number): Promise<Row> {
   let rbWaves: string | undefined;
   let rbPhases: string | undefined;
   const busy = { deploy: [] as number[], rollback: [] as number[] };
-  const cpu: Row["cpu"] = {};
+  const cpu: Row["cpu"] = { idle: idleCpu };
   for (let r = 0; r < ROUNDS; r++) {
+    if (r > 0 && SETTLE_S > 0) await new Promise((res) => setTimeout(res, SETTLE_S * 1000));
     write(`v${r + 1}`);
     const d = await timed(p, ["--json", "deploy"], bed);
     deploys.push(d.ms);
@@ -184,6 +223,7 @@ async function measure(n: number): Promise<Row> {
   // skiff's own work (HAProxy switches, state, the CLI), not twenty app boots on this host's cores.
   const warm: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
+    if (SETTLE_S > 0) await new Promise((res) => setTimeout(res, SETTLE_S * 1000));
     writeFileSync(join(p.dir, "skiff.yml"), config(bed, `w${r}a`, true));
     await timed(p, ["deploy"]);
     writeFileSync(join(p.dir, "skiff.yml"), config(bed, `w${r}b`, true));
@@ -194,7 +234,7 @@ async function measure(n: number): Promise<Row> {
   }
   // A bed left running (KEEP=1, or the last size at 3) has its cores back for whatever runs on it next.
   if (CAP !== undefined) await Promise.all(bed.machines.map((m) => faults.cpus(m)));
-  const row = { n, setup, first, deploy: median(deploys), rollback: median(rollbacks), warmRollback: median(warm), cpu, phases, waves, rbWaves, rbPhases, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback), idle } };
+  const row = { n, setup, first, boot, rounds: { deploy: deploys, rollback: rollbacks, warm }, deploy: median(deploys), rollback: median(rollbacks), warmRollback: median(warm), cpu, phases, waves, rbWaves, rbPhases, busy: { deploy: median(busy.deploy), rollback: median(busy.rollback), idle } };
   console.error(`fleet: ${n} machines: setup ${s(setup)}, first deploy ${s(first)}, deploy ${s(row.deploy)}, rollback ${s(row.rollback)}, warm rollback ${s(row.warmRollback)}`);
   return row;
 }
@@ -207,7 +247,7 @@ if (!process.env.KEEP && Math.max(...SIZES) > 3) await down();
 const base = rows[0]!;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const pad = (x: string, w: number) => x.padStart(w);
-console.log(`bench/fleet — process app hello-node, one instance per machine, fresh bed per size, ${ROUNDS} round(s) (median); ratios to ${base.n} machines`);
+console.log(`bench/fleet — process app hello-node, one instance per machine, fresh bed per size, ${ROUNDS} round(s) (median)${SETTLE_S > 0 ? `, ${SETTLE_S} s settle before each round after the first` : ""}; ratios to ${base.n} machines`);
 console.log(CAP !== undefined
   ? `every machine capped at ${CAP} cores after setup and its first deploy (MACHINE_CPUS): the same machine at every fleet size; setup and 1st deploy uncapped`
   : `machines uncapped: all of them share this host's ${cpus().length} cores (MACHINE_CPUS=0.075 gives each the same small share at every size)`);
@@ -217,6 +257,8 @@ for (const r of rows) {
     `${pad(String(r.n), 8)} ${pad(s(r.setup), 9)} ${pad(ratio(r.setup, base.setup), 6)} ${pad(s(r.first), 10)} ${pad(s(r.deploy), 9)} ${pad(ratio(r.deploy, base.deploy), 6)} ${pad(s(r.rollback), 9)} ${pad(ratio(r.rollback, base.rollback), 6)} ${pad(s(r.warmRollback), 9)} ${pad(ratio(r.warmRollback, base.warmRollback), 6)} ${pad(s(r.deploy / r.n), 15)}`,
   );
 }
+for (const r of rows)
+  console.log(`app boot on m1 alone (no skiff; capped machine, the fleet idle) at ${r.n} machines: ${(r.boot / 1000).toFixed(2)} s, ${ratio(r.boot, base.boot)} of ${base.n} machines' (what the host adds to one machine's work as the fleet grows)`);
 const last = rows[rows.length - 1]!;
 if (rows.length > 1)
   console.log(
@@ -225,9 +267,13 @@ if (rows.length > 1)
 // Every machine runs on this host: what the command cost its cores, by part. The host's CPU-seconds over its cores
 // is the least wall time the command could have taken here, whatever skiff does in between.
 for (const r of rows)
-  for (const [what, c] of Object.entries(r.cpu)) if (c) console.log(`${what} at ${r.n} machines: ${cpuLine(c)}`);
+  for (const [what, c] of Object.entries(r.cpu))
+    if (c) console.log(`${what} at ${r.n} machines: ${cpuLine(c)}${what === "idle" ? ` (a machine: ${((c.s.machines / r.n / (c.wallMs / 1000)) * 1000).toFixed(0)} mCPU${CAP !== undefined ? ` of its ${CAP * 1000}` : ""})` : ""}`);
 for (const r of rows) console.log(r.phases ? `phases of the deploy at ${r.n} machines: ${JSON.stringify(r.phases)}` : `phases of the deploy at ${r.n} machines: not reported by \`skiff --json deploy\` (yet)`);
 for (const r of rows) console.log(`host CPU busy at ${r.n} machines (every machine runs on this host): idle fleet ${(r.busy.idle * 100).toFixed(0)} %, deploy ${(r.busy.deploy * 100).toFixed(0)} %, rollback ${(r.busy.rollback * 100).toFixed(0)} %`);
+if (ROUNDS > 1)
+  for (const r of rows)
+    console.log(`rounds at ${r.n} machines, in order: ${(["deploy", "rollback", "warm"] as const).map((k) => `${k} ${r.rounds[k].map((ms) => (ms / 1000).toFixed(1)).join(" / ")} s`).join(" · ")}`);
 for (const r of rows) if (r.waves) console.log(`deploy at ${r.n} machines: ${r.waves}`);
 for (const r of rows) if (r.rbWaves) console.log(`rollback at ${r.n} machines: ${r.rbWaves}`);
 for (const r of rows) if (r.rbPhases) console.log(`rollback at ${r.n} machines, the CLI's phases: ${r.rbPhases}`);

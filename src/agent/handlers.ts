@@ -119,10 +119,15 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
     "image.has": ({ image, runtime }) => core.rt({ runtime }).hasImage(image),
     "image.id": async ({ image }) => (await core.rt({}).imageId?.(image)) ?? null,
     "release.put": ({ spec }) => (store.putRelease(spec), true),
-    "release.list": ({ project, app, specs, to }) => {
+    "release.list": ({ project, app, specs, to, newest }) => {
       const releases = store.releases(project, app);
       const active = store.state(project, app).active;
-      if (specs !== "rollback") return { releases, active };
+      if (specs !== "rollback" && newest === undefined) return { releases, active };
+      if (specs !== "rollback") {
+        // A deploy's plan: the active spec, and the newest releases' (which it may reuse).
+        const wanted = [...new Set([active, ...[...releases].sort((a, b) => b - a).slice(0, newest)].filter((n): n is number => typeof n === "number" && releases.includes(n)))];
+        return { releases, active, specs: Object.fromEntries(wanted.map((n) => [n, store.release(project, app, n) ?? null])) };
+      }
       // The rollback's likely target here (the CLI decides it over every machine; a second round reads any other).
       const target = to ?? (active === null ? undefined : previousRelease([store.historyServed(project, app)], active).to);
       const wanted = [...new Set([active, target].filter((n): n is number => typeof n === "number" && releases.includes(n)))];

@@ -148,8 +148,8 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   const spec = { ...draft, release };
   let t = Date.now();
   const lap = () => -t + (t = Date.now());
-  await putRelease(r.lock.clients, spec);
-  const lost = await r.lock.check();
+  // The lock is confirmed while the release is stored (both ask every machine: one round trip, not two).
+  const [, lost] = await Promise.all([putRelease(r.lock.clients, spec), r.lock.check()]);
   if (lost) throw new UserError(`stopped before ${a.app} release ${release} took traffic anywhere: ${lost}`, { hint: "`skiff lock status` shows who holds it now" });
   const store = lap();
   const previous = previousReleases(r.observed, a.app);

@@ -7,7 +7,7 @@
 import type { HistoryEntry, ReleaseSpec, RuntimeKind } from "../contracts/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
-import { candidateReleases, type Observed, type ObservedCapacity, type ObservedMachine } from "../plan/observed.ts";
+import { CANDIDATE_RELEASES, candidateReleases, type Observed, type ObservedCapacity, type ObservedMachine } from "../plan/observed.ts";
 import { servedFacts, type ServedFacts } from "../contracts/served.ts";
 import { rollbackTarget } from "../plan/rollback.ts";
 import { AgentRefused, type AgentClient } from "../transport/agent-client.ts";
@@ -23,6 +23,9 @@ export interface ObserveOptions {
   /** A rollback's (to: --to): the first round also reads each machine's active spec and its likely target's, so
    *  that the second round reads only what the machines did not foresee (usually nothing). */
   rollback?: { to?: number };
+  /** A deploy's or a scale's (deploySpecs): the first round also reads each machine's active spec, and the first
+   *  machine's newest releases' (the candidates to reuse), so that the second round reads only what they lacked. */
+  deploy?: boolean;
   /** Asks each machine whether it holds these (only for plans that are printed: a deploy's ship asks anyway). */
   images?: { id: string; runtime: RuntimeKind }[];
   /** Asks each machine's firewall (only for plans that are printed: a deploy sets it anyway). */
@@ -88,10 +91,12 @@ async function servedOn(c: AgentClient, project: string, app: string): Promise<S
   }
 }
 
-async function firstRound(c: AgentClient, project: string, opts: ObserveOptions): Promise<ObservedMachine> {
+async function firstRound(c: AgentClient, project: string, opts: ObserveOptions, first: boolean): Promise<ObservedMachine> {
+  // The candidates go under the first machine listing them (deploySpecs): asked of the first machine only.
+  const specs = opts.rollback ? { specs: "rollback" as const, to: opts.rollback.to } : opts.deploy ? { newest: first ? CANDIDATE_RELEASES : 0 } : {};
   const [capacity, lists, histories, images, firewall] = await Promise.all([
     opts.capacity ? c.call<ObservedCapacity>("capacity") : undefined,
-    Promise.all(opts.apps.map((app) => c.call<ReleaseList>("release.list", { project, app, ...(opts.rollback && { specs: "rollback" as const, to: opts.rollback.to }) }))),
+    Promise.all(opts.apps.map((app) => c.call<ReleaseList>("release.list", { project, app, ...specs }))),
     opts.history ? Promise.all(opts.apps.map((app) => servedOn(c, project, app))) : undefined,
     opts.images ? Promise.all(opts.images.map((i) => c.call<boolean>("image.has", { image: i.id, runtime: i.runtime }))) : undefined,
     opts.firewall ? c.call("firewall.get").catch((e: unknown) => (e instanceof AgentRefused && e.code === "ENOMETHOD" ? null : Promise.reject(e))) : undefined,
@@ -133,7 +138,7 @@ function reachable<T>(clients: AgentClient[], settled: ({ ok: true; value: T } |
 }
 
 export async function observe(clients: AgentClient[], project: Project, opts: ObserveOptions): Promise<Observed> {
-  const settled = await settleAll(clients, 20, (c) => firstRound(c, project.name, opts));
+  const settled = await settleAll(clients, 20, (c) => firstRound(c, project.name, opts, c === clients[0]));
   const { values: machines, down } = reachable(clients, settled, opts);
   const o: Observed = { machines, unreachable: [...(opts.unreachable ?? []), ...down] };
   const byName = new Map(clients.map((c) => [c.machine, c]));

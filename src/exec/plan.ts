@@ -44,7 +44,7 @@ export interface DeployPlanned {
 /** Observes and plans a deploy. A printed plan also asks which machines hold the images already. */
 export async function deployPlan(clients: AgentClient[], project: Project, opts: { apps: string[]; printed: boolean; unreachable?: string[]; skipUnreachable?: boolean; effects?: PlanEffects }): Promise<DeployPlanned> {
   const apps = selectApps(project, opts.apps);
-  const look = (o: Partial<ObserveOptions>) => (opts.effects?.observe ?? observe)(clients, project, { apps: apps.map((a) => a.name), capacity: true, specs: deploySpecs, unreachable: opts.unreachable, skipUnreachable: opts.skipUnreachable, ...o });
+  const look = (o: Partial<ObserveOptions>) => (opts.effects?.observe ?? observe)(clients, project, { apps: apps.map((a) => a.name), capacity: true, specs: deploySpecs, deploy: true, unreachable: opts.unreachable, skipUnreachable: opts.skipUnreachable, ...o });
   const local = opts.effects?.local ?? localFacts;
   let facts: LocalFacts;
   let observed: Observed;

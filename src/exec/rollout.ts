@@ -158,12 +158,18 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   };
   // The canary wave is the first of several whose first wave is smaller than the next: it goes alone.
   const canary = waves.length > 1 && waves[0]!.length < waves[1]!.length;
+  // The lock check before a wave runs beside the wave before it: it asks every machine, which takes a round trip
+  // on the slowest of them, and the agents refuse a change whose lock is not this rollout's in any case (fenced
+  // clients). A lock found lost meanwhile stops the rollout before the next wave, as a check made then would.
+  let nextCheck: Promise<boolean> | undefined;
   for (let k = 0; k < waves.length && !out.failure; k++) {
     if (i.interrupted()) {
       out.failure = { machine: "local", reason: "interrupted (Ctrl-C)" };
       break;
     }
-    if (!(k === 0 && i.lockJustChecked) && (await lockLost())) break;
+    if (!(k === 0 && i.lockJustChecked) && (await (nextCheck ?? lockLost()))) break;
+    nextCheck = k + 1 < waves.length && i.checkLock ? lockLost() : undefined;
+    nextCheck?.catch(() => {}); // awaited before the next wave; one left behind by a failure is awaited below
     const batch = waves[k]!;
     const waveStarted = Date.now();
     const wave = { type: "wave" as const, app: i.app, release: i.target, index: k + 1, total: waves.length, machines: batch.map((c) => c.machine), canary: canary && k === 0 };
@@ -222,6 +228,7 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   // A lock taken during the last batch: another deploy may have started; what this one switched goes back
   // (where the lock is still ours: the agents refuse the rest). A machine that merely did not confirm the lock
   // is a warning here: each switch was made under our lock, so the finished deploy stands.
+  await nextCheck?.catch(() => {});
   if (!out.failure) await lockLost(true);
   if (!out.failure) return out;
 

@@ -49,7 +49,7 @@ export interface ScaleResult {
 
 async function observeAndPlan(clients: AgentClient[], project: Project, targets: ScaleTarget[], opts: ScaleOptions, meta: { by: string; createdAt: string }): Promise<{ plan: ScalePlan; observed: Observed }> {
   const apps = targets.map((t) => t.app);
-  const observed = await (opts.effects?.observe ?? observe)(clients, project, { apps, capacity: true, specs: deploySpecs });
+  const observed = await (opts.effects?.observe ?? observe)(clients, project, { apps, capacity: true, specs: deploySpecs, deploy: true });
   return { plan: planScale(project, observed, { targets, ...meta }), observed };
 }
 

@@ -55,6 +55,9 @@ export function activeSpec(o: Observed, app: string): ReleaseSpec | null {
 }
 
 /** The newest few release numbers stored anywhere: a deploy reuses one when it is identical (a re-run converges). */
+/** How many of the newest releases a deploy's plan considers reusing (candidateReleases). */
+export const CANDIDATE_RELEASES = 3;
+
 export function candidateReleases(o: Observed, app: string): number[] {
-  return [...new Set(o.machines.flatMap((m) => m.apps[app]?.releases ?? []))].sort((a, b) => b - a).slice(0, 3);
+  return [...new Set(o.machines.flatMap((m) => m.apps[app]?.releases ?? []))].sort((a, b) => b - a).slice(0, CANDIDATE_RELEASES);
 }

@@ -40,10 +40,14 @@ describe("the agent fences on the lock holder", () => {
     const a = await acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop" });
     let b: Awaited<ReturnType<typeof acquireLocks>> | undefined;
     let checks = 0;
-    // A's check passes; right after it, A stalls, someone breaks its lock (--force) and B deploys release 3.
+    let firstWave = false;
+    const reporter = { emit: (e: { type: string; status?: string }) => void (e.type === "wave" && e.status === "ok" && (firstWave = true)) };
+    // A's check passes; right after it (and after its first wave: the check before a wave runs beside the one
+    // before it), A stalls, someone breaks its lock (--force) and B deploys release 3.
     const checkLock = async () => {
       const why = await a.check();
       if (++checks === 2) {
+        while (!firstWave) await sleep(5);
         for (const m of ms) m.store.releaseLock("shop", { force: true });
         b = await acquireLocks(ms.map((m) => m.client), "deploy web", { project: "shop" });
         const rb = await rollout(input(b.clients, 3, 2, { previous: new Map([["m1", 2], ["m2", 1]]), checkLock: b.check }));
@@ -51,7 +55,7 @@ describe("the agent fences on the lock holder", () => {
       }
       return why;
     };
-    const ra = await rollout(input(a.clients, 2, 1, { checkLock }));
+    const ra = await rollout(input(a.clients, 2, 1, { checkLock, reporter: reporter as RolloutInput["reporter"] }));
     assert.equal(ra.ok, false);
     assert.deepEqual(ms.map((m) => m.store.state("shop", "web").active), [3, 3], "B's release 3 serves everywhere: A neither switched m2 nor reverted m1");
     assert.match(ra.failure!.reason, /the deploy lock of project shop on this machine is held by .*#\d+-\d+, not by this deploy/);

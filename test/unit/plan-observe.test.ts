@@ -123,4 +123,31 @@ describe("observe", () => {
     assert.deepEqual(before.calls.filter((c) => c.includes("release.get")).sort(), ["m1 release.get 1", "m1 release.get 3", "m2 release.get 1", "m2 release.get 3"]);
     assert.deepEqual(planRollback(p, o2, { apps: [] }), planRollback(p, o, { apps: [] }));
   });
+
+  it("a deploy's first round brings each machine's active spec and the first machine's newest releases': no second round, the same plan; an older agent is read in two", async () => {
+    const p = project();
+    const ms = await threeReleases(p);
+    // A third machine that holds none of them: the candidates are read from m1 all the same.
+    const fresh = machine("m3");
+    const all = [...ms, fresh];
+    const twoRounds = watched(all);
+    const o2 = await observe(twoRounds.clients, p, { apps: ["web"], capacity: true, specs: deploySpecs });
+    assert.deepEqual(twoRounds.calls.filter((c) => c.includes("release.get")).sort(), ["m1 release.get 1", "m1 release.get 2", "m1 release.get 3", "m2 release.get 3"]);
+    const now = watched(all);
+    const o = await observe(now.clients, p, { apps: ["web"], capacity: true, specs: deploySpecs, deploy: true });
+    assert.deepEqual(now.calls.filter((c) => c.includes("release.get")), [], "every spec the plan reads came with the lists");
+    assert.deepEqual(o.machines.map((m) => [m.machine, Object.keys(m.specs.web ?? {})]), [["m1", ["1", "2", "3"]], ["m2", ["3"]], ["m3", []]]);
+    for (const level of [undefined, "debug"] as const) {
+      const q = project(level ? { level } : {});
+      assert.deepEqual(planDeploy(q, o, { apps: [], ...facts() }), planDeploy(q, o2, { apps: [], ...facts() }));
+    }
+    // On the two machines that run it, the same config reuses release 3 (nothing to change), read in one round.
+    const two = watched(ms);
+    const same = planDeploy(p, await observe(two.clients, p, { apps: ["web"], capacity: true, specs: deploySpecs, deploy: true }), { apps: [], ...facts() });
+    assert.deepEqual([same.apps[0]!.release, changeCount(same), two.calls.filter((c) => c.includes("release.get"))], [3, 0, []]);
+    const before = watched(all, "release.list specs");
+    const o3 = await observe(before.clients, p, { apps: ["web"], capacity: true, specs: deploySpecs, deploy: true });
+    assert.deepEqual(before.calls.filter((c) => c.includes("release.get")).sort(), ["m1 release.get 1", "m1 release.get 2", "m1 release.get 3", "m2 release.get 3"]);
+    assert.deepEqual(planDeploy(p, o3, { apps: [], ...facts() }), planDeploy(p, o, { apps: [], ...facts() }));
+  });
 });

@@ -155,6 +155,35 @@ describe("rollout: every machine that may have switched goes back", () => {
     assert.deepEqual(r.reverted.map((v) => v.machine), ["m1"]);
   });
 
+  it("the lock check before a wave runs beside the wave before it; each wave still waits for it", async () => {
+    const ms = [machine("m1"), machine("m2"), machine("m3")];
+    for (const m of ms) {
+      m.store.putRelease(spec("shop", "web", 1));
+      m.store.putRelease(spec("shop", "web", 2));
+      assert.equal((await act(m, 1)).ok, true);
+    }
+    const seen: string[] = [];
+    let release: (() => void) | undefined;
+    let checks = 0;
+    const checkLock = async () => {
+      const n = ++checks;
+      seen.push(`check ${n}`);
+      // The second check (before wave 3) answers only once the test lets it: wave 3 must not start before that.
+      if (n === 2) await new Promise<void>((r) => (release = r));
+      if (n === 2) seen.push("check 2 answered");
+      return undefined;
+    };
+    const reporter = { emit: (e: { type: string; index?: number; status?: string }) => void (e.type === "wave" && seen.push(`wave ${e.index} ${e.status}`)) };
+    const running = rollout(input(ms, 2, 1, { checkLock, lockJustChecked: true, reporter: reporter as RolloutInput["reporter"] }));
+    while (!release) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(!seen.includes("wave 3 start"), `wave 3 waits for its lock check: ${seen.join(", ")}`);
+    release();
+    const r = await running;
+    assert.equal(r.ok, true, r.failure?.reason);
+    assert.deepEqual(seen, ["check 1", "wave 1 start", "wave 1 ok", "check 2", "wave 2 start", "wave 2 ok", "check 2 answered", "wave 3 start", "wave 3 ok", "check 3"]);
+  });
+
   it("max parallel 0 is refused instead of looping forever", async () => {
     const ms = [machine("m1")];
     await assert.rejects(Promise.race([rollout(input(ms, 1, null, { maxParallel: 0 })), new Promise((_, no) => setTimeout(() => no(new Error("still running after 2 s")), 2000))]), /at least 1/);
