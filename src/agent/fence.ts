@@ -2,6 +2,7 @@
 // --force, or called stale while its CLI stalled) must not change this machine
 // any more, since another deploy may be running.
 import type { Store } from "./store.ts";
+import { notOurLock } from "../contracts/fence.ts";
 
 /** Checked under the app mutex, so a deploy that takes the lock next waits for a change already under way, and
  *  the stale one's next change is refused. A revert (undoing only its own switch, see activation.ts) may also run
@@ -15,5 +16,5 @@ export function fence(store: Store, project: string, holder: string | undefined,
     return;
   }
   if (held?.holder === holder || (revert && !held)) return;
-  throw new Error(`the deploy lock of project ${project} on this machine is ${held ? `held by ${held.holder}` : "not held by anyone"}, not by this deploy`);
+  throw new Error(notOurLock(project, held?.holder));
 }

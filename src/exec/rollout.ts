@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type { ActivateParams, ActivateResult, ActivationOutcome } from "../contracts/activate.ts";
 import { UserError } from "../errors.ts";
+import { refusedForLock } from "../contracts/fence.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
 import type { CheckOptions } from "./lock.ts";
@@ -205,6 +206,16 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
         i.reporter.emit({ type: "step", machine: c.machine, step: `${i.app}: release ${i.target} already serving`, status: "ok" });
       }
     });
+    // A machine whose agent refused the wave for the lock (its check ran beside the wave before): the rollout
+    // stopped for a lost lock, as a check just before this wave would have said, not for the release.
+    const failed = out.failure as Failure | undefined; // set in the callback above (TypeScript narrowed it to none)
+    if (failed && failed.machine !== "local" && refusedForLock(failed.reason) && i.checkLock) {
+      const why = await i.checkLock({ warn: (message) => i.reporter.emit({ type: "note", message }) });
+      if (why) {
+        out.failure = { machine: "local", reason: `stopped: ${why}` };
+        lockGone = true;
+      }
+    }
     if (k === 0 && canary && waves.length > 1 && !out.failure && (i.canaryWaitMs ?? 0) > 0) {
       const watched = batch.filter((c) => out.switched.some((r) => r.machine === c.machine));
       if (watched.length) {
