@@ -2,7 +2,7 @@
 // (3, 8, 15, 20 machines; a fresh bed per size) a process app (examples/hello-node,
 // one instance per machine, the rollout's own defaults) is set up, deployed once,
 // then deployed again with a new release (timed) and rolled back (timed: the
-// previous release is still in its probation, running as a backup: 2 minutes here), then rolled
+// previous release is still in its probation, running as a backup: 45 s here), then rolled
 // back once more with `keep_warm` (timed). Printed as a table with the ratio to the
 // smallest size, the deploy's phases when `skiff --json deploy` reports them, and
 // for each timed command where this host's CPU went (bench/lib-cpu.ts: apps, agents,
@@ -11,8 +11,10 @@
 // machine, so part of any growth is the host, not skiff.
 //   SIZES=3,8        sizes to run (default 3,8,15,20)
 //   ROUNDS=1         deploy + rollback rounds per size (median printed)
-//   SETTLE_S=0       seconds to wait before each round after the first (to let the machines finish stopping what
-//                    the previous round retired; the release a rollback left runs on for its probation, 2 minutes here)
+//   SETTLE_S=50      seconds to wait before each round after the first, and before each keep_warm round: the
+//                    release the previous rollback left runs on for its probation (45 s here), and a deploy started
+//                    sooner runs beside it (a third app instance on a machine of MACHINE_CPUS: at 20 capped machines
+//                    the second and third rounds took 35–65 % longer than the first; settled, they took no longer)
 //   KEEP=1           leave the last bed running (default: down after a size above 3)
 //   MACHINE_CPUS=0.075  after setup and the first deploy, cap every machine at this many cores (docker update
 //                    --cpus): machines of one size at every fleet size, as a real fleet's are, instead of 2 cores
@@ -31,7 +33,7 @@ import { NODE_BIN } from "../src/contracts/paths.ts";
 
 const SIZES = (process.env.SIZES ?? "3,8,15,20").split(",").map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
-const SETTLE_S = Number(process.env.SETTLE_S ?? 0);
+const SETTLE_S = Number(process.env.SETTLE_S ?? 50);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -50,9 +52,10 @@ if (CAP !== undefined && !(CAP >= 0.01 && CAP <= cpus().length)) {
 }
 
 // The timed rollback goes back to the release the deploy left, while its instances still run (in the probation):
-// at 20 capped machines a deploy takes 25–30 s, as long as skiff's default probation, so the canary machine's would
-// be stopped already and that machine's rollback would boot the app again, at 20 machines and not at 3.
-const PROBATION = "2m";
+// at 20 capped machines a deploy takes 22–30 s, about skiff's default probation (30 s), so the canary machine's could
+// be stopped already and that machine's rollback would boot the app again, at 20 machines and not at 3. 45 s covers
+// it (and each round waits SETTLE_S for it to end).
+const PROBATION = "45s";
 const config = (bed: Bed, version: string, warm = false) => fleetConfig(bed, version, warm, warm ? undefined : PROBATION);
 
 /** The host's CPU time so far (all cores): what is not idle, and the total (lib-cpu's /proc/stat reading). */

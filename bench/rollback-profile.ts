@@ -8,7 +8,7 @@
 // measure (the profiler costs CPU of its own). PROFILE_OUT=FILE keeps the profile.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { faults, up, type Bed } from "../testbed/bed.ts";
+import { down, faults, up, type Bed } from "../testbed/bed.ts";
 import { fleetConfig } from "./lib-fleet.ts";
 import { makeProject } from "../test/e2e/helpers.ts";
 import { printTop, profileAgent, profileMs, stopProfiled, sumProfile } from "./lib-profile.ts";
@@ -19,6 +19,9 @@ const TOP = Number(process.env.TOP ?? 30);
 
 const config = (bed: Bed, version: string) => fleetConfig(bed, version);
 
+// Nothing of a larger bed left running (a 20-machine run before a 3-machine one): its machines would share this
+// host's cores, and their peers' checks would reach this bed's.
+await down();
 const bed = await up({ count: MACHINES, fresh: true });
 const m = bed.machines[0]!;
 const p = makeProject(bed);
