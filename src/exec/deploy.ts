@@ -169,7 +169,7 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   const result = await rollout({
     project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement, restore: restoreIn,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, tcp: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
-    // Checked after the release was stored; only certificates went out since, unless a backup or the hook ran.
+    // Checked as the release was stored; only certificates went out since, unless a backup or the hook ran.
     lockJustChecked: !before && !hook,
   });
   if (result.ok) await pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter);
