@@ -56,7 +56,8 @@ if (CAP !== undefined && !(CAP >= 0.01 && CAP <= cpus().length)) {
 // be stopped already and that machine's rollback would boot the app again, at 20 machines and not at 3. 45 s covers
 // it (and each round waits SETTLE_S for it to end).
 const PROBATION = "45s";
-const config = (bed: Bed, version: string, warm = false) => fleetConfig(bed, version, warm, warm ? undefined : PROBATION);
+const config = (bed: Bed, version: string, warm = false) => fleetConfig(bed, version, warm, PROBATION);
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_S * 1000));
 
 /** The host's CPU time so far (all cores): what is not idle, and the total (lib-cpu's /proc/stat reading). */
 function hostCpu(): { busy: number; total: number } {
@@ -206,7 +207,7 @@ async function measure(n: number): Promise<Row> {
   const busy = { deploy: [] as number[], rollback: [] as number[] };
   const cpu: Row["cpu"] = { idle: idleCpu };
   for (let r = 0; r < ROUNDS; r++) {
-    if (r > 0 && SETTLE_S > 0) await new Promise((res) => setTimeout(res, SETTLE_S * 1000));
+    if (r > 0) await settle();
     write(`v${r + 1}`);
     const d = await timed(p, ["--json", "deploy"], bed);
     deploys.push(d.ms);
@@ -226,7 +227,7 @@ async function measure(n: number): Promise<Row> {
   // skiff's own work (HAProxy switches, state, the CLI), not twenty app boots on this host's cores.
   const warm: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    if (SETTLE_S > 0) await new Promise((res) => setTimeout(res, SETTLE_S * 1000));
+    await settle();
     writeFileSync(join(p.dir, "skiff.yml"), config(bed, `w${r}a`, true));
     await timed(p, ["deploy"]);
     writeFileSync(join(p.dir, "skiff.yml"), config(bed, `w${r}b`, true));

@@ -123,14 +123,13 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
       const releases = store.releases(project, app);
       const active = store.state(project, app).active;
       if (specs !== "rollback" && newest === undefined) return { releases, active };
-      if (specs !== "rollback") {
-        // A deploy's plan: the active spec, and the newest releases' (which it may reuse).
-        const wanted = [...new Set([active, ...[...releases].sort((a, b) => b - a).slice(0, newest)].filter((n): n is number => typeof n === "number" && releases.includes(n)))];
-        return { releases, active, specs: Object.fromEntries(wanted.map((n) => [n, store.release(project, app, n) ?? null])) };
-      }
-      // The rollback's likely target here (the CLI decides it over every machine; a second round reads any other).
-      const target = to ?? (active === null ? undefined : previousRelease([store.historyServed(project, app)], active).to);
-      const wanted = [...new Set([active, target].filter((n): n is number => typeof n === "number" && releases.includes(n)))];
+      // With the active spec: a deploy's plan, the newest releases' (which it may reuse); a rollback's, its likely
+      // target's here (the CLI decides it over every machine; a second round reads any other).
+      const also =
+        specs === "rollback"
+          ? [to ?? (active === null ? undefined : previousRelease([store.historyServed(project, app)], active).to)]
+          : [...releases].sort((a, b) => b - a).slice(0, newest);
+      const wanted = [...new Set([active, ...also].filter((n): n is number => typeof n === "number" && releases.includes(n)))];
       return { releases, active, specs: Object.fromEntries(wanted.map((n) => [n, store.release(project, app, n) ?? null])) };
     },
     "release.get": ({ project, app, release }) => store.release(project, app, release) ?? null,

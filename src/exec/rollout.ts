@@ -210,11 +210,8 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     // stopped for a lost lock, as a check just before this wave would have said, not for the release.
     const failed = out.failure as Failure | undefined; // set in the callback above (TypeScript narrowed it to none)
     if (failed && failed.machine !== "local" && refusedForLock(failed.reason) && i.checkLock) {
-      const why = await i.checkLock({ warn: (message) => i.reporter.emit({ type: "note", message }) });
-      if (why) {
-        out.failure = { machine: "local", reason: `stopped: ${why}` };
-        lockGone = true;
-      }
+      out.failure = undefined;
+      if (!(await lockLost())) out.failure = failed;
     }
     if (k === 0 && canary && waves.length > 1 && !out.failure && (i.canaryWaitMs ?? 0) > 0) {
       const watched = batch.filter((c) => out.switched.some((r) => r.machine === c.machine));

@@ -169,8 +169,10 @@ describe("rollout: every machine that may have switched goes back", () => {
       const n = ++checks;
       seen.push(`check ${n}`);
       // The second check (before wave 3) answers only once the test lets it: wave 3 must not start before that.
-      if (n === 2) await new Promise<void>((r) => (release = r));
-      if (n === 2) seen.push("check 2 answered");
+      if (n === 2) {
+        await new Promise<void>((r) => (release = r));
+        seen.push("check 2 answered");
+      }
       return undefined;
     };
     const reporter = { emit: (e: { type: string; index?: number; status?: string }) => void (e.type === "wave" && seen.push(`wave ${e.index} ${e.status}`)) };
