@@ -138,10 +138,11 @@ export const rpc = {
   /** With `specs: "rollback"`, also the specs of the active release and of the one a rollback would go to by this
    *  machine's history (or `to`), by number: a rollback plan then needs no second round (an older agent ignores it).
    *  With `newest` (a deploy's or a scale's plan), the specs of the active release and of this machine's `newest`
-   *  newest releases (0: the active one's alone), for the same reason. */
+   *  newest releases (0: the active one's alone), for the same reason, and the app's instances and peers there
+   *  (`list`, as `instances.list` answers): a rollout's first tell of the peers then asks no machine again. */
   "release.list": {
     params: z.extend(appRef, { specs: opt(z.literal("rollback")), to: opt(releaseNumber), newest: opt(z.int().check(z.minimum(0), z.maximum(10))) }),
-    result: z.object({ releases: z.array(z.number()), active: nullable(z.number()), specs: opt(z.record(z.string(), nullable(releaseSpec))) }),
+    result: z.object({ releases: z.array(z.number()), active: nullable(z.number()), specs: opt(z.record(z.string(), nullable(releaseSpec))), list: opt(instanceListSchema) }),
   },
   "release.get": { params: z.extend(appRef, { release: releaseNumber }), result: nullable(releaseSpec) },
   activate: { params: activateParamsSchema, result: job },

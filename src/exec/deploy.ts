@@ -11,7 +11,7 @@ import { UserError } from "../errors.ts";
 import { accessoryStops, hookFor, wantedSpec } from "../plan/deploy.ts";
 import type { AppDeployPlan, DeployPlan, HookPlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
-import { chooseRelease, draftSpec, previousReleases, selectApps, specFor } from "../plan/release-spec.ts";
+import { chooseRelease, draftSpec, knownInstances, previousReleases, selectApps, specFor } from "../plan/release-spec.ts";
 import { ship, type ShipTargets } from "../ship/ship.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
 import type { Reporter } from "../contracts/events.ts";
@@ -95,6 +95,9 @@ interface Run {
   facts: LocalFacts;
   deployId: string;
   opts: DeployOptions;
+  /** An app's cleanup after its rollout (a round trip to every machine): the certificates its routes no longer
+   *  name. The last app's is done beside the deploy's record; another's before the next app starts. Never rejects. */
+  cleanups: Promise<void>[];
 }
 
 async function runHook(r: Run, app: string, release: number, hook: HookPlan): Promise<void> {
@@ -167,12 +170,12 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
   const moved = a.accessory?.movesFrom && before ? before : undefined;
   const restoreIn = moved && app.backups?.kind === "postgres" ? { machine: a.accessory!.machine, snapshot: moved } : undefined;
   const result = await rollout({
-    project: r.project.name, app: a.app, target: release, previous, clients: r.lock.clients, waves: a.batches, placement: a.placement, restore: restoreIn,
+    project: r.project.name, app: a.app, target: release, previous, known: knownInstances(r.observed, a.app), clients: r.lock.clients, waves: a.batches, placement: a.placement, restore: restoreIn,
     action: "deploy", deployId: r.deployId, by: r.facts.by, keepWarm: app.deploy.keepWarm, canaryWaitMs: app.deploy.canaryWaitMs, tcp: app.protocol === "tcp", reporter: r.opts.reporter, interrupted: r.opts.interrupted ?? (() => false), checkLock: r.lock.check,
     // Checked as the release was stored; only certificates went out since, unless a backup or the hook ran.
     lockJustChecked: !before && !hook,
   });
-  if (result.ok) await pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter);
+  if (result.ok) r.cleanups.push(pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter));
   // A moved accessory's data follows it: the backup just made is restored where it runs now.
   if (moved && !result.ok) await serveAgain(r, a);
   if (result.ok && moved && !restoreIn) await restoreAfterMove(r, a, moved);
@@ -234,16 +237,24 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     phases.build = lap();
     await ship(images, lock.clients, opts.reporter, shipTargets(p));
     phases.ship = lap();
-    const run: Run = { project, lock, observed, facts, deployId, opts };
+    const run: Run = { project, lock, observed, facts, deployId, opts, cleanups: [] };
     const outcomes: AppOutcome[] = [];
-    for (const a of p.apps) {
-      const outcome = await deployApp(run, a, images.find((i) => i.app === a.app)!);
-      outcomes.push(outcome);
-      for (const k of ["store", "hook", "rollout"] as const) phases[k] += outcome.phases[k];
-      if (!outcome.result.ok) break;
+    try {
+      for (const a of p.apps) {
+        // The app before's cleanup is done before this one changes anything (only the last one's goes with the record).
+        await Promise.all(run.cleanups.splice(0));
+        const outcome = await deployApp(run, a, images.find((i) => i.app === a.app)!);
+        outcomes.push(outcome);
+        for (const k of ["store", "hook", "rollout"] as const) phases[k] += outcome.phases[k];
+        if (!outcome.result.ok) break;
+      }
+    } catch (e) {
+      // Not left running while the lock is released and the channels close.
+      await Promise.all(run.cleanups);
+      throw e;
     }
     const ms = Date.now() - t0;
-    await recordSummary(run, outcomes, ms, phases);
+    await Promise.all([recordSummary(run, outcomes, ms, phases), ...run.cleanups]);
     return { plan: p, dryRun: false, outcomes, skipped: p.skipped, phases, ms };
   });
 }

@@ -4,6 +4,7 @@
 // release specs those lists point at (the active ones, and the newest few a
 // deploy may reuse, or a rollback's target). A rollback's first round brings
 // the specs each machine foresees it needs, so its second is usually empty.
+import type { InstanceList } from "../contracts/activate.ts";
 import type { HistoryEntry, ReleaseSpec, RuntimeKind } from "../contracts/model.ts";
 import type { Project } from "../config/model.ts";
 import { UserError } from "../errors.ts";
@@ -76,7 +77,7 @@ export const rollbackSpecs =
 const targets = new WeakMap<Observed, Map<string, number | null>>();
 
 type Report = { entries: HistoryEntry[]; damaged: { line: number }[] };
-type ReleaseList = { releases: number[]; active: number | null; specs?: Record<string, ReleaseSpec | null> };
+type ReleaseList = { releases: number[]; active: number | null; specs?: Record<string, ReleaseSpec | null>; list?: InstanceList };
 type Served = ServedFacts & { damaged: { line: number }[] };
 
 /** The app's releases that served on this machine: a few numbers, not its whole history (an agent that predates
@@ -104,7 +105,7 @@ async function firstRound(c: AgentClient, project: string, opts: ObserveOptions,
   return {
     machine: c.machine,
     ...(capacity ? { capacity } : {}),
-    apps: Object.fromEntries(opts.apps.map((a, i) => [a, { releases: lists[i]!.releases, active: lists[i]!.active }])),
+    apps: Object.fromEntries(opts.apps.map((a, i) => [a, { releases: lists[i]!.releases, active: lists[i]!.active, ...(lists[i]!.list ? { list: lists[i]!.list } : {}) }])),
     // What the machine sent along (a rollback's first round; an older agent sends none).
     specs: Object.fromEntries(opts.apps.flatMap((a, i) => (lists[i]!.specs ? [[a, Object.fromEntries(Object.entries(lists[i]!.specs!).map(([n, spec]) => [Number(n), spec]))]] : []))),
     ...(histories ? { served: Object.fromEntries(opts.apps.map((a, i) => { const { damaged: _, ...facts } = histories[i]!; return [a, facts]; })), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),

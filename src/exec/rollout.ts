@@ -2,7 +2,7 @@
 // agent starts, gates on health, switches, drains, stops). A failure stops the
 // rollout and returns every machine already switched to its previous release.
 import { randomUUID } from "node:crypto";
-import type { ActivateParams, ActivateResult, ActivationOutcome } from "../contracts/activate.ts";
+import type { ActivateParams, ActivateResult, ActivationOutcome, InstanceList } from "../contracts/activate.ts";
 import { UserError } from "../errors.ts";
 import { refusedForLock } from "../contracts/fence.ts";
 import type { AgentClient } from "../transport/agent-client.ts";
@@ -103,6 +103,9 @@ export interface RolloutInput {
   placement?: Record<string, number>;
   /** A TCP app (protocol: tcp): its peers are the other machines' mesh TCP frontends (placement.ts PeerBook). */
   tcp?: boolean;
+  /** The app's instances and peers on each machine as the plan read them, under this same lock (nothing else
+   *  changes them meanwhile): telling the peers after the canary wave then asks no machine again. */
+  known?: Map<string, InstanceList>;
   /** A database moving to `machine`: its activation there restores this snapshot before it serves. */
   restore?: { machine: string; snapshot: string };
   /** How long the canary wave's new instances are watched before the next wave (deploy.canary_wait; 0: not). */
@@ -135,6 +138,7 @@ export function clientWaves(i: Pick<RolloutInput, "clients" | "waves" | "maxPara
 export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   const waves = clientWaves(i);
   const peers = new PeerBook(i.project, i.app, i.clients, i.tcp);
+  for (const [machine, list] of i.known ?? []) peers.learn(machine, list);
   const out: RolloutResult = { ok: true, switched: [], unchanged: [], reverted: [], waves: [] };
   // Machines whose activation failed after (or may have failed after) the switch: they go back too.
   const maybeSwitched: string[] = [];
@@ -163,6 +167,8 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
   // on the slowest of them, and the agents refuse a change whose lock is not this rollout's in any case (fenced
   // clients). A lock found lost meanwhile stops the rollout before the next wave, as a check made then would.
   let nextCheck: Promise<boolean> | undefined;
+  // The closing check (see below the waves), started once the last wave has switched.
+  let finalCheck: Promise<boolean> | undefined;
   for (let k = 0; k < waves.length && !out.failure; k++) {
     if (i.interrupted()) {
       out.failure = { machine: "local", reason: "interrupted (Ctrl-C)" };
@@ -228,16 +234,24 @@ export async function rollout(i: RolloutInput): Promise<RolloutResult> {
     await peers.refresh(batch.filter((c) => !heard.has(c)));
     const last = k === waves.length - 1 && !out.failure;
     const emptied = last || out.failure ? [] : waves[k + 1]!.filter((c) => !i.placement || !(i.placement[c.machine]! > 0));
+    const ok = !out.failure;
+    // After the last wave the closing check asks every machine while they are told their peers (a round trip
+    // each, and the agents refuse the telling anyway once the lock is not this rollout's).
+    if (last) {
+      finalCheck = lockLost(true);
+      finalCheck.catch(() => {}); // awaited below
+    }
     await peers.tell(last ? i.clients : [...new Set([...peers.peerOnly(), ...emptied])]);
     const ms = Date.now() - waveStarted;
-    out.waves.push({ machines: wave.machines, ms, ok: !out.failure });
-    i.reporter.emit({ ...wave, status: out.failure ? "failed" : "ok", ms });
+    out.waves.push({ machines: wave.machines, ms, ok });
+    i.reporter.emit({ ...wave, status: ok ? "ok" : "failed", ms });
   }
   // A lock taken during the last batch: another deploy may have started; what this one switched goes back
   // (where the lock is still ours: the agents refuse the rest). A machine that merely did not confirm the lock
   // is a warning here: each switch was made under our lock, so the finished deploy stands.
   await nextCheck?.catch(() => {});
-  if (!out.failure) await lockLost(true);
+  if (finalCheck) await finalCheck;
+  else if (!out.failure) await lockLost(true);
   if (!out.failure) return out;
 
   out.ok = false;

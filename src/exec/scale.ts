@@ -14,7 +14,7 @@ import { ship, type ShipImage } from "../ship/ship.ts";
 import type { Reporter } from "../contracts/events.ts";
 import type { ScalePlan } from "../plan/model.ts";
 import type { Observed } from "../plan/observed.ts";
-import { previousReleases, selectApps } from "../plan/release-spec.ts";
+import { knownInstances, previousReleases, selectApps } from "../plan/release-spec.ts";
 import { planScale, scaledSpec, type ScaleTarget } from "../plan/scale.ts";
 import { withAgentClients, type AgentClient } from "../transport/agent-client.ts";
 import { putRelease } from "./deploy.ts";
@@ -120,7 +120,7 @@ export async function scale(project: Project, targets: ScaleTarget[], opts: Scal
       // A machine that now runs instances gets the full spec (secrets included) with this new release.
       await putRelease(lock.clients, spec);
       const result = await rollout({
-        project: project.name, app: a.app, target: a.release, previous: previousReleases(observed, a.app), clients: lock.clients, waves: a.batches, placement: a.placement,
+        project: project.name, app: a.app, target: a.release, previous: previousReleases(observed, a.app), known: knownInstances(observed, a.app), clients: lock.clients, waves: a.batches, placement: a.placement,
         action: "scale", deployId, by: meta.by, keepWarm: app.deploy.keepWarm, tcp: app.protocol === "tcp", reporter: opts.reporter, interrupted: opts.interrupted ?? (() => false), checkLock: lock.check,
       });
       outcomes.push({ app: a.app, from: a.from, to: a.to, release: a.release, placement: a.placement, result });

@@ -1,5 +1,6 @@
 // The machines' saved state as a planner sees it: plain data, read from the
 // agents by exec/observe.ts (or built by a test). Planners read nothing else.
+import type { InstanceList } from "../contracts/activate.ts";
 import type { FirewallStatus } from "../contracts/firewall.ts";
 import type { HistoryEntry, ReleaseSpec } from "../contracts/model.ts";
 import type { ServedFacts } from "../contracts/served.ts";
@@ -14,8 +15,9 @@ export interface ObservedCapacity {
 export interface ObservedMachine {
   machine: string;
   capacity?: ObservedCapacity;
-  /** Per app of the project: the releases stored there and the active one. */
-  apps: Record<string, { releases: number[]; active: number | null }>;
+  /** Per app of the project: the releases stored there and the active one; a deploy's or scale's plan also has
+   *  the app's instances and peers there (`list`; an older agent sends none). */
+  apps: Record<string, { releases: number[]; active: number | null; list?: InstanceList }>;
   /** Release specs read from this machine, by app and number (null: listed but unreadable). As the machine keeps
    *  them: a machine without instances of the app holds them withheld (no secrets, no files). */
   specs: Record<string, Record<number, ReleaseSpec | null>>;

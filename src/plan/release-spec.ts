@@ -2,6 +2,7 @@
 // which number it gets (an identical release already stored is reused, so a
 // re-run converges; else the next number).
 import { localCount, type ReleaseSpec } from "../contracts/model.ts";
+import type { InstanceList } from "../contracts/activate.ts";
 import { comparable, withoutSecrets } from "../contracts/release-secrets.ts";
 import type { AppImage } from "../build/image.ts";
 import type { AppSpec, Project } from "../config/model.ts";
@@ -99,3 +100,7 @@ export function chooseRelease(o: Observed, spec: ReleaseSpec): { release: number
 
 /** Release active on each machine now (null: none): where a failed rollout returns each machine. */
 export const previousReleases = (o: Observed, app: string): Map<string, number | null> => new Map(o.machines.map((m) => [m.machine, m.apps[app]?.active ?? null]));
+
+/** The app's instances and peers on each machine, as the plan read them (machines whose agent sent none are left out). */
+export const knownInstances = (o: Observed, app: string): Map<string, InstanceList> =>
+  new Map(o.machines.flatMap((m) => (m.apps[app]?.list ? [[m.machine, m.apps[app]!.list!] as const] : [])));

@@ -244,6 +244,34 @@ describe("peers in a rollout", async () => {
     assert.deepEqual(await go(1, 2), []);
   });
 
+  it("a deploy in waves that starts from the plan's picture of the instances asks no machine for them again", async () => {
+    const ms = ["m1", "m2", "m3"].map((n) => machine(n));
+    for (const m of ms) for (const n of [1, 2, 3, 4]) m.store.putRelease(spec("shop", "web", n));
+    for (const m of ms) await m.core.activate({ project: "shop", app: "web", release: 1, machine: m.name, action: "deploy", bindAddress: "127.0.0.1" });
+    const log: string[] = [];
+    for (const m of ms) {
+      const call = m.client.call.bind(m.client) as (method: string, params?: unknown) => Promise<unknown>;
+      (m.client as { call: unknown }).call = async (method: string, params?: unknown) => {
+        if (method === "peers.set" || method === "instances.list") log.push(`${method} ${m.name}`);
+        return call(method, params);
+      };
+    }
+    // What release.list sends a deploy's plan (the same answer as instances.list), read before the rollout.
+    const known = async () => new Map(await Promise.all(ms.map(async (m) => [m.name, m.core.instanceList("shop", "web")] as const)));
+    const go = async (target: number, seen?: Awaited<ReturnType<typeof known>>) => {
+      log.length = 0;
+      const r = await rollout({
+        project: "shop", app: "web", target, previous: new Map(ms.map((m) => [m.name, target - 1])), clients: ms.map((m) => m.client), waves: [["m1"], ["m2", "m3"]],
+        placement: { m1: 1, m2: 1, m3: 1 }, known: seen, action: "deploy", deployId: "d", by: "test", keepWarm: false, reporter: { emit() {} }, interrupted: () => false,
+      });
+      assert.equal(r.ok, true, r.failure?.reason);
+      return [...log].sort();
+    };
+    await go(2); // each machine is told its peers (release 1 was activated here, without a rollout)
+    assert.deepEqual(await go(3), ["instances.list m2", "instances.list m3"], "without it, the machines after the canary are asked once it has switched");
+    assert.deepEqual(await go(4, await known()), []);
+  });
+
   it("machines that keep instances of their own are told once, at the end", async () => {
     assert.deepEqual(await run({ m1: 1, m2: 1, m3: 1 }), ["activate m1", "activate m2", "activate m3", "peers.set m1", "peers.set m2", "peers.set m3"]);
   });

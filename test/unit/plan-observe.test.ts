@@ -137,6 +137,11 @@ describe("observe", () => {
     const o = await observe(now.clients, p, { apps: ["web"], capacity: true, specs: deploySpecs, deploy: true });
     assert.deepEqual(now.calls.filter((c) => c.includes("release.get")), [], "every spec the plan reads came with the lists");
     assert.deepEqual(o.machines.map((m) => [m.machine, Object.keys(m.specs.web ?? {})]), [["m1", ["1", "2", "3"]], ["m2", ["3"]], ["m3", []]]);
+    // With them, where the app's instances and peers stand on each machine (the rollout starts from it), as
+    // instances.list says; a plan that is not a deploy's is not sent it.
+    assert.deepEqual(o.machines.map((m) => m.apps.web!.list), await Promise.all(all.map((m) => m.client.call("instances.list", { project: "shop", app: "web" }))));
+    assert.deepEqual(o.machines.map((m) => m.apps.web!.list?.instances.length), [1, 1, 0]);
+    assert.ok(o2.machines.every((m) => m.apps.web!.list === undefined));
     for (const level of [undefined, "debug"] as const) {
       const q = project(level ? { level } : {});
       assert.deepEqual(planDeploy(q, o, { apps: [], ...facts() }), planDeploy(q, o2, { apps: [], ...facts() }));

@@ -175,7 +175,12 @@ describe("rollout: every machine that may have switched goes back", () => {
       }
       return undefined;
     };
-    const reporter = { emit: (e: { type: string; index?: number; status?: string }) => void (e.type === "wave" && seen.push(`wave ${e.index} ${e.status}`)) };
+    const reporter = {
+      emit: (e: { type: string; index?: number; status?: string; machine?: string; step?: string }) => {
+        if (e.type === "wave") seen.push(`wave ${e.index} ${e.status}`);
+        if (e.type === "step" && e.status === "ok" && e.step?.endsWith("serving")) seen.push(`${e.machine} serving`);
+      },
+    };
     const running = rollout(input(ms, 2, 1, { checkLock, lockJustChecked: true, reporter: reporter as RolloutInput["reporter"] }));
     while (!release) await new Promise((r) => setTimeout(r, 5));
     await new Promise((r) => setTimeout(r, 200));
@@ -183,7 +188,8 @@ describe("rollout: every machine that may have switched goes back", () => {
     release();
     const r = await running;
     assert.equal(r.ok, true, r.failure?.reason);
-    assert.deepEqual(seen, ["check 1", "wave 1 start", "wave 1 ok", "check 2", "wave 2 start", "wave 2 ok", "check 2 answered", "wave 3 start", "wave 3 ok", "check 3"]);
+    // The closing check asks once the last wave has switched, beside telling the machines their peers.
+    assert.deepEqual(seen, ["check 1", "wave 1 start", "m1 serving", "wave 1 ok", "check 2", "wave 2 start", "m2 serving", "wave 2 ok", "check 2 answered", "wave 3 start", "m3 serving", "check 3", "wave 3 ok"]);
   });
 
   it("max parallel 0 is refused instead of looping forever", async () => {
