@@ -190,6 +190,16 @@ describe("peers in a rollout", async () => {
   const { rollout } = await import("../../src/exec/rollout.ts");
   const { fleet, spec } = await import("./fake-machine.ts");
   const machine = fleet("skiff-peers-rollout-");
+  /** Notes each call of these methods to `log` ("peers.set m2"), in order. */
+  const logCalls = (ms: ReturnType<typeof machine>[], methods: string[], log: string[]) => {
+    for (const m of ms) {
+      const call = m.client.call.bind(m.client) as (method: string, params?: unknown) => Promise<unknown>;
+      (m.client as { call: unknown }).call = async (method: string, params?: unknown) => {
+        if (methods.includes(method)) log.push(`${method} ${m.name}`);
+        return call(method, params);
+      };
+    }
+  };
 
   async function run(placement?: Record<string, number>) {
     const ms = ["m1", "m2", "m3"].map((n) => machine(n));
@@ -200,13 +210,7 @@ describe("peers in a rollout", async () => {
     }
     // Which machine was told its peers, in order, with the activations between.
     const log: string[] = [];
-    for (const m of ms) {
-      const call = m.client.call.bind(m.client) as (method: string, params?: unknown) => Promise<unknown>;
-      (m.client as { call: unknown }).call = async (method: string, params?: unknown) => {
-        if (method === "peers.set" || method === "activate") log.push(`${method} ${m.name}`);
-        return call(method, params);
-      };
-    }
+    logCalls(ms, ["peers.set", "activate"], log);
     const r = await rollout({
       project: "shop", app: "web", target: 2, previous: new Map(ms.map((m) => [m.name, 1])), clients: ms.map((m) => m.client), waves: [["m1"], ["m2"], ["m3"]], placement,
       action: "deploy", deployId: "d", by: "test", keepWarm: false, reporter: { emit() {} }, interrupted: () => false,
@@ -222,13 +226,7 @@ describe("peers in a rollout", async () => {
       m.store.putRelease(spec("shop", "web", 2));
     }
     const log: string[] = [];
-    for (const m of ms) {
-      const call = m.client.call.bind(m.client) as (method: string, params?: unknown) => Promise<unknown>;
-      (m.client as { call: unknown }).call = async (method: string, params?: unknown) => {
-        if (method === "peers.set" || method === "instances.list") log.push(`${method} ${m.name}`);
-        return call(method, params);
-      };
-    }
+    logCalls(ms, ["peers.set", "instances.list"], log);
     const go = async (target: number, previous: number | null) => {
       log.length = 0;
       const r = await rollout({
@@ -249,13 +247,7 @@ describe("peers in a rollout", async () => {
     for (const m of ms) for (const n of [1, 2, 3, 4]) m.store.putRelease(spec("shop", "web", n));
     for (const m of ms) await m.core.activate({ project: "shop", app: "web", release: 1, machine: m.name, action: "deploy", bindAddress: "127.0.0.1" });
     const log: string[] = [];
-    for (const m of ms) {
-      const call = m.client.call.bind(m.client) as (method: string, params?: unknown) => Promise<unknown>;
-      (m.client as { call: unknown }).call = async (method: string, params?: unknown) => {
-        if (method === "peers.set" || method === "instances.list") log.push(`${method} ${m.name}`);
-        return call(method, params);
-      };
-    }
+    logCalls(ms, ["peers.set", "instances.list"], log);
     // What release.list sends a deploy's plan (the same answer as instances.list), read before the rollout.
     const known = async () => new Map(await Promise.all(ms.map(async (m) => [m.name, m.core.instanceList("shop", "web")] as const)));
     const go = async (target: number, seen?: Awaited<ReturnType<typeof known>>) => {
