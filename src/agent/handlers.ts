@@ -131,7 +131,7 @@ export function handlers(info: AgentInfo, core?: AgentCore, jobs?: Jobs, firewal
           : [...releases].sort((a, b) => b - a).slice(0, newest);
       const wanted = [...new Set([active, ...also].filter((n): n is number => typeof n === "number" && releases.includes(n)))];
       const specsOf = Object.fromEntries(wanted.map((n) => [n, store.release(project, app, n) ?? null]));
-      // A deploy's plan: where the app's instances and peers stand here too, which its rollout starts from.
+      // A deploy's or scale's plan: where the app's instances and peers stand here too, which its rollout starts from.
       return { releases, active, specs: specsOf, ...(newest !== undefined ? { list: core.instanceList(project, app) } : {}) };
     },
     "release.get": ({ project, app, release }) => store.release(project, app, release) ?? null,
