@@ -95,9 +95,9 @@ interface Run {
   facts: LocalFacts;
   deployId: string;
   opts: DeployOptions;
-  /** An app's cleanup after its rollout (a round trip to every machine): the certificates its routes no longer
-   *  name. The last app's is done beside the deploy's record; another's before the next app starts. Never rejects. */
-  cleanups: Promise<void>[];
+  /** The last app's cleanup after its rollout (a round trip to every machine): the certificates its routes no
+   *  longer name. Done beside the deploy's record, or before the next app starts. Never rejects. */
+  cleanup?: Promise<void>;
 }
 
 async function runHook(r: Run, app: string, release: number, hook: HookPlan): Promise<void> {
@@ -175,7 +175,7 @@ async function deployApp(r: Run, a: AppDeployPlan, image: AppImage): Promise<App
     // Checked as the release was stored; only certificates went out since, unless a backup or the hook ran.
     lockJustChecked: !before && !hook,
   });
-  if (result.ok) r.cleanups.push(pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter));
+  if (result.ok) r.cleanup = pruneCerts(r.lock.clients, r.project.name, a.app, [...(r.facts.certs?.[a.app] ?? []), ...auto], r.opts.reporter);
   // A moved accessory's data follows it: the backup just made is restored where it runs now.
   if (moved && !result.ok) await serveAgain(r, a);
   if (result.ok && moved && !restoreIn) await restoreAfterMove(r, a, moved);
@@ -237,12 +237,12 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
     phases.build = lap();
     await ship(images, lock.clients, opts.reporter, shipTargets(p));
     phases.ship = lap();
-    const run: Run = { project, lock, observed, facts, deployId, opts, cleanups: [] };
+    const run: Run = { project, lock, observed, facts, deployId, opts };
     const outcomes: AppOutcome[] = [];
     try {
       for (const a of p.apps) {
         // The app before's cleanup is done before this one changes anything (only the last one's goes with the record).
-        await Promise.all(run.cleanups.splice(0));
+        await run.cleanup;
         const outcome = await deployApp(run, a, images.find((i) => i.app === a.app)!);
         outcomes.push(outcome);
         for (const k of ["store", "hook", "rollout"] as const) phases[k] += outcome.phases[k];
@@ -250,11 +250,11 @@ export async function deploy(project: Project, opts: DeployOptions): Promise<Dep
       }
     } catch (e) {
       // Not left running while the lock is released and the channels close.
-      await Promise.all(run.cleanups);
+      await run.cleanup;
       throw e;
     }
     const ms = Date.now() - t0;
-    await Promise.all([recordSummary(run, outcomes, ms, phases), ...run.cleanups]);
+    await Promise.all([recordSummary(run, outcomes, ms, phases), run.cleanup]);
     return { plan: p, dryRun: false, outcomes, skipped: p.skipped, phases, ms };
   });
 }

@@ -105,7 +105,7 @@ async function firstRound(c: AgentClient, project: string, opts: ObserveOptions,
   return {
     machine: c.machine,
     ...(capacity ? { capacity } : {}),
-    apps: Object.fromEntries(opts.apps.map((a, i) => [a, { releases: lists[i]!.releases, active: lists[i]!.active, ...(lists[i]!.list ? { list: lists[i]!.list } : {}) }])),
+    apps: Object.fromEntries(opts.apps.map((a, i) => { const { releases, active, list } = lists[i]!; return [a, { releases, active, ...(list ? { list } : {}) }]; })),
     // What the machine sent along (a rollback's first round; an older agent sends none).
     specs: Object.fromEntries(opts.apps.flatMap((a, i) => (lists[i]!.specs ? [[a, Object.fromEntries(Object.entries(lists[i]!.specs!).map(([n, spec]) => [Number(n), spec]))]] : []))),
     ...(histories ? { served: Object.fromEntries(opts.apps.map((a, i) => { const { damaged: _, ...facts } = histories[i]!; return [a, facts]; })), damaged: histories.flatMap((h) => h.damaged.map((d) => d.line)) } : {}),
